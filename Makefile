@@ -1,0 +1,38 @@
+# The two commands of the README: `make run` and `make test`. Both create the virtualenv,
+# install the locked dependencies and start the local services (reused when running).
+SHELL := /bin/bash
+VENV := .venv
+ORGBASE := $(VENV)/bin/orgbase
+STATE := .orgbase
+ENV_FILE := $(STATE)/services.env
+
+.PHONY: run test check stop install services status bench
+
+$(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
+	@scripts/bootstrap.sh
+	@touch $@
+
+install: $(VENV)/.installed
+
+services: install
+	@$(ORGBASE) services up --state-dir $(STATE)
+
+status: install
+	@$(ORGBASE) services status --state-dir $(STATE)
+
+run: services
+	@$(ORGBASE) migrate --env-file $(ENV_FILE)
+	@$(ORGBASE) seed-demo --env-file $(ENV_FILE)
+	@echo "serving on http://127.0.0.1:8000 (Ctrl-C to stop; 'make stop' stops the services)"
+	@$(ORGBASE) serve --env-file $(ENV_FILE)
+
+test: services
+	@$(VENV)/bin/pytest
+
+check: install
+	@$(VENV)/bin/ruff check .
+	@$(VENV)/bin/ruff format --check .
+	@$(VENV)/bin/mypy
+
+stop:
+	@if [ -x $(ORGBASE) ]; then $(ORGBASE) services down --state-dir $(STATE); fi

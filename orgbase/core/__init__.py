@@ -1,0 +1,1 @@
+"""Shared core: settings types, domain errors and small helpers used by every area."""

@@ -1,0 +1,190 @@
+"""PostgreSQL access: the two asyncpg pools and the one way to apply an org context.
+
+The context is always transaction-local (``set_config(..., true)``), never session-level:
+a pooled connection must not carry one request's org into the next. Reads use one
+statement (a MATERIALIZED CTE that sets the context, joined LATERAL to the query); writes
+use a transaction whose first statement sets the context. See FACTS.md for the figures.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import asyncpg
+import structlog
+
+from orgbase.core.context import OrgContext
+from orgbase.core.errors import Unavailable
+from orgbase.core.settings import DatabaseSettings
+
+log = structlog.get_logger("orgbase.postgres")
+
+# Errors that mean "the database is not reachable", as opposed to "the query is wrong".
+CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
+    OSError,
+    asyncio.TimeoutError,
+    asyncpg.PostgresConnectionError,
+    asyncpg.CannotConnectNowError,
+    asyncpg.ConnectionDoesNotExistError,
+    asyncpg.InterfaceError,
+    asyncpg.AdminShutdownError,
+    asyncpg.CrashShutdownError,
+    asyncpg.TooManyConnectionsError,
+)
+
+# The context as the first part of a single statement. $1..$4 are org, user, role, request.
+CONTEXT_CTE = (
+    "WITH ctx AS MATERIALIZED (SELECT"
+    " set_config('orgbase.org_id', $1::text, true) AS org,"
+    " set_config('orgbase.user_id', $2::text, true) AS usr,"
+    " set_config('orgbase.role', $3::text, true) AS role,"
+    " set_config('orgbase.request_id', $4::text, true) AS rid)"
+)
+CONTEXT_PARAMS = 4
+SET_CONTEXT = (
+    "SELECT set_config('orgbase.org_id', $1::text, true),"
+    " set_config('orgbase.user_id', $2::text, true),"
+    " set_config('orgbase.role', $3::text, true),"
+    " set_config('orgbase.request_id', $4::text, true)"
+)
+
+
+def context_args(ctx: OrgContext) -> tuple[str, str, str, str]:
+    return (str(ctx.org_id), str(ctx.user_id or ""), ctx.role, ctx.request_id)
+
+
+def scoped_select(inner: str) -> str:
+    """Wrap a SELECT so the context applies to it in the same statement.
+
+    ``inner`` must mention ``ctx.org IS NOT NULL`` in its WHERE clause and carry a LIMIT or
+    ``OFFSET 0``, so the planner cannot flatten it and evaluates the settings first. Its own
+    parameters start at ``$5``.
+    """
+    return f"{CONTEXT_CTE} SELECT q.* FROM ctx CROSS JOIN LATERAL ({inner}) AS q"
+
+
+class Database:
+    """The tenant pool (``orgbase_api``) and the platform pool (``orgbase_system``)."""
+
+    def __init__(self, settings: DatabaseSettings) -> None:
+        self.settings = settings
+        self._api: asyncpg.Pool | None = None
+        self._system: asyncpg.Pool | None = None
+
+    async def open(self) -> None:
+        s = self.settings
+        self._api = await self._create_pool(s.api_url, s.api_pool_min, s.api_pool_max, "api")
+        self._system = await self._create_pool(
+            s.system_url, s.system_pool_min, s.system_pool_max, "system"
+        )
+
+    async def _create_pool(self, dsn: str, min_size: int, max_size: int, name: str) -> asyncpg.Pool:
+        s = self.settings
+        kwargs: dict[str, Any] = {
+            "dsn": dsn,
+            "max_size": max_size,
+            "timeout": s.connect_timeout,
+            "command_timeout": s.command_timeout,
+            "max_inactive_connection_lifetime": 300.0,
+            # JIT only slows down the short queries an API runs.
+            "server_settings": {"application_name": f"orgbase-{name}", "jit": "off"},
+        }
+        try:
+            return await asyncpg.create_pool(min_size=min_size, **kwargs)
+        except CONNECTION_ERRORS as exc:
+            # Start anyway: the pool connects lazily and /health/ready reports the outage.
+            log.warning("postgres unreachable at start", pool=name, error=str(exc))
+            return await asyncpg.create_pool(min_size=0, **kwargs)
+
+    async def close(self) -> None:
+        for pool in (self._api, self._system):
+            if pool is not None:
+                try:
+                    await asyncio.wait_for(pool.close(), timeout=10)
+                except (TimeoutError, *CONNECTION_ERRORS):
+                    pool.terminate()
+        self._api = self._system = None
+
+    @property
+    def api(self) -> asyncpg.Pool:
+        if self._api is None:
+            raise Unavailable("the database is not open", code="database_unavailable")
+        return self._api
+
+    @property
+    def system(self) -> asyncpg.Pool:
+        if self._system is None:
+            raise Unavailable("the database is not open", code="database_unavailable")
+        return self._system
+
+    @asynccontextmanager
+    async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+        try:
+            connection = await pool.acquire(timeout=self.settings.acquire_timeout)
+        except CONNECTION_ERRORS as exc:
+            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+        try:
+            yield connection
+        finally:
+            await pool.release(connection)
+
+    @asynccontextmanager
+    async def system_connection(self) -> AsyncIterator[asyncpg.Connection]:
+        """A platform connection (auth, memberships). Never for tenant data."""
+        async with self._acquire(self.system) as connection:
+            try:
+                yield connection
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable(
+                    "the database is unavailable", code="database_unavailable"
+                ) from exc
+
+    async def tenant_fetch(
+        self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()
+    ) -> list[asyncpg.Record]:
+        """One round trip: set the context and run ``inner`` (see scoped_select)."""
+        async with self._acquire(self.api) as connection:
+            try:
+                rows: list[asyncpg.Record] = await connection.fetch(
+                    scoped_select(inner), *context_args(ctx), *args
+                )
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable(
+                    "the database is unavailable", code="database_unavailable"
+                ) from exc
+            return rows
+
+    @asynccontextmanager
+    async def tenant_transaction(self, ctx: OrgContext) -> AsyncIterator[asyncpg.Connection]:
+        """A transaction on the tenant pool whose first statement sets the context."""
+        async with self._acquire(self.api) as connection:
+            try:
+                async with connection.transaction():
+                    await connection.execute(SET_CONTEXT, *context_args(ctx))
+                    yield connection
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable(
+                    "the database is unavailable", code="database_unavailable"
+                ) from exc
+
+    async def ping(self) -> None:
+        """Run a trivial query on both pools (readiness)."""
+        for pool in (self.api, self.system):
+            async with self._acquire(pool) as connection:
+                await connection.fetchval("SELECT 1")
+
+    def pool_stats(self) -> dict[str, dict[str, int]]:
+        stats = {}
+        for name, pool in (("api", self._api), ("system", self._system)):
+            if pool is not None:
+                size, idle = pool.get_size(), pool.get_idle_size()
+                stats[name] = {
+                    "size": size,
+                    "idle": idle,
+                    "in_use": size - idle,
+                    "max": pool.get_max_size(),
+                }
+        return stats

@@ -1,0 +1,30 @@
+"""The clients of the three backing services, opened once per process."""
+
+from __future__ import annotations
+
+from orgbase.core.mongo import MongoClients
+from orgbase.core.postgres import Database
+from orgbase.core.redis import RedisClients
+from orgbase.core.settings import Settings
+
+
+class Resources:
+    """PostgreSQL pools, the Redis client and the Mongo client of one gateway process.
+
+    Opening never fails because a service is down: each client connects lazily or falls
+    back to connecting lazily, and /health/ready tells which service is missing.
+    """
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.db = Database(settings.database)
+        self.redis = RedisClients(settings.redis)
+        self.mongo = MongoClients(settings.mongo)
+
+    async def open(self) -> None:
+        await self.db.open()
+
+    async def close(self) -> None:
+        await self.mongo.close()
+        await self.redis.close()
+        await self.db.close()

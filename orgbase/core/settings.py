@@ -1,0 +1,244 @@
+"""The typed settings tree and how it is built from ``ORGBASE_*`` variables.
+
+Every setting has exactly one variable: ``ORGBASE_<SECTION>_<FIELD>`` for a field of a
+section (``ORGBASE_DATABASE_API_URL``) and ``ORGBASE_<FIELD>`` for a top-level field
+(``ORGBASE_ENV``). Nothing here reads ``os.environ``: the caller passes the mapping in, so
+tests build settings without touching the process environment.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+from collections.abc import Mapping
+from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
+from urllib.parse import urlsplit
+
+import msgspec
+from msgspec import Meta
+
+PREFIX = "ORGBASE_"
+# Variables of the local development stack tooling (``orgbase services``), not settings.
+_IGNORED_PREFIXES = ("ORGBASE_LOCAL_",)
+
+Environment = Literal["dev", "test", "prod"]
+PositiveInt = Annotated[int, Meta(ge=1)]
+PositiveFloat = Annotated[float, Meta(gt=0)]
+Port = Annotated[int, Meta(ge=1, le=65535)]
+
+
+class SettingsError(ValueError):
+    """A setting is missing or invalid; ``variable`` names the environment variable."""
+
+    def __init__(self, message: str, variable: str | None = None) -> None:
+        super().__init__(message)
+        self.variable = variable
+
+
+def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
+    parts = urlsplit(value)
+    if parts.scheme not in schemes or not parts.hostname:
+        raise ValueError(f"{what} must be a URL like {schemes[0]}://user:password@host:port/db")
+
+
+class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """PostgreSQL: three logins with three jobs (see sql/rls/0001_roles.sql)."""
+
+    api_url: str
+    """``orgbase_api``: tenant data, NOBYPASSRLS, never an owner."""
+    system_url: str
+    """``orgbase_system``: platform internals (auth lookups, memberships)."""
+    migration_url: str
+    """The owner of the schema; runs migrations and creates the roles."""
+    api_pool_min: Annotated[int, Meta(ge=0)] = 2
+    api_pool_max: PositiveInt = 10
+    system_pool_min: Annotated[int, Meta(ge=0)] = 1
+    system_pool_max: PositiveInt = 5
+    connect_timeout: PositiveFloat = 3.0
+    command_timeout: PositiveFloat = 15.0
+    acquire_timeout: PositiveFloat = 3.0
+    migrate_on_start: bool = False
+
+    def __post_init__(self) -> None:
+        for name in ("api_url", "system_url", "migration_url"):
+            _check_url(getattr(self, name), ("postgresql", "postgres"), name)
+        if self.api_pool_min > self.api_pool_max:
+            raise ValueError("api_pool_min must not exceed api_pool_max")
+        if self.system_pool_min > self.system_pool_max:
+            raise ValueError("system_pool_min must not exceed system_pool_max")
+
+
+class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Redis behind Sentinel (``sentinels``), or a single server (``url``) when none are given."""
+
+    sentinels: tuple[str, ...] = ()
+    service_name: str = "orgbase"
+    url: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+    socket_timeout: PositiveFloat = 0.5
+    connect_timeout: PositiveFloat = 0.5
+    pool_max: PositiveInt = 64
+
+    def __post_init__(self) -> None:
+        if not self.sentinels and not self.url:
+            raise ValueError("set sentinels (host:port,...) or url")
+        for address in self.sentinels:
+            host, _, port = address.rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"sentinel address {address!r} is not host:port")
+        if self.url:
+            _check_url(self.url, ("redis", "rediss"), "url")
+
+    def sentinel_addresses(self) -> list[tuple[str, int]]:
+        return [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in self.sentinels]
+
+
+class MongoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    url: str
+    database: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,63}$")] = "orgbase"
+    server_selection_timeout_ms: PositiveInt = 2000
+    connect_timeout_ms: PositiveInt = 2000
+    socket_timeout_ms: PositiveInt = 10000
+    pool_max: PositiveInt = 50
+
+    def __post_init__(self) -> None:
+        _check_url(self.url, ("mongodb", "mongodb+srv"), "url")
+
+
+class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    host: str = "127.0.0.1"
+    port: Port = 8000
+    workers: PositiveInt = 1
+    cors_origins: tuple[str, ...] = ()
+    max_body_bytes: PositiveInt = 1_048_576
+    trusted_proxies: tuple[str, ...] = ()
+    shutdown_grace_seconds: PositiveFloat = 10.0
+    health_timeout_seconds: PositiveFloat = 1.0
+
+
+class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["json", "console"] = "json"
+
+
+class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    env: Environment = "prod"
+    database: DatabaseSettings
+    redis: RedisSettings
+    mongo: MongoSettings
+    http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    log: LogSettings = msgspec.field(default_factory=LogSettings)
+
+    def __post_init__(self) -> None:
+        if self.env != "dev":
+            # Outside dev mode no secret may be missing: a Redis without a password is one.
+            if self.redis.password is None:
+                raise ValueError("redis.password is required outside dev mode")
+            if self.redis.sentinels and self.redis.sentinel_password is None:
+                raise ValueError("redis.sentinel_password is required outside dev mode")
+
+    @property
+    def is_dev(self) -> bool:
+        return self.env == "dev"
+
+
+# -- building from the environment ------------------------------------------------------
+
+
+def _sections() -> dict[str, type[msgspec.Struct] | None]:
+    """Top-level fields of Settings: a section struct, or None for a scalar."""
+    hints = get_type_hints(Settings, include_extras=True)
+    out: dict[str, type[msgspec.Struct] | None] = {}
+    for name in Settings.__struct_fields__:
+        hint = hints[name]
+        is_section = isinstance(hint, type) and issubclass(hint, msgspec.Struct)
+        out[name] = hint if is_section else None
+    return out
+
+
+def _is_sequence(hint: Any) -> bool:
+    while get_origin(hint) is Annotated:
+        hint = get_args(hint)[0]
+    return get_origin(hint) in (tuple, list)
+
+
+def variable_names() -> dict[str, tuple[str, ...]]:
+    """Every ``ORGBASE_*`` variable and the settings path it fills."""
+    names: dict[str, tuple[str, ...]] = {}
+    for section, struct in _sections().items():
+        if struct is None:
+            names[f"{PREFIX}{section.upper()}"] = (section,)
+            continue
+        for field in struct.__struct_fields__:
+            names[f"{PREFIX}{section.upper()}_{field.upper()}"] = (section, field)
+    return names
+
+
+def _variable_for_path(path: str) -> str | None:
+    """Map msgspec's error path (``$.database.api_url``) to its variable."""
+    parts = [p for p in path.removeprefix("$").split(".") if p and not p.startswith("[")]
+    if not parts:
+        return None
+    return PREFIX + "_".join(p.upper() for p in parts[:2])
+
+
+def settings_from_env(environ: Mapping[str, str]) -> Settings:
+    """Build and validate the settings tree; raise SettingsError naming the bad variable."""
+    names = variable_names()
+    raw: dict[str, Any] = {}
+    hints_by_section = {
+        section: get_type_hints(struct, include_extras=True)
+        for section, struct in _sections().items()
+        if struct is not None
+    }
+    for key, value in environ.items():
+        if not key.startswith(PREFIX) or key.startswith(_IGNORED_PREFIXES):
+            continue
+        path = names.get(key)
+        if path is None:
+            close = difflib.get_close_matches(key, list(names), n=1)
+            hint = f" (did you mean {close[0]}?)" if close else ""
+            raise SettingsError(f"{key} is not a known setting{hint}", key)
+        if len(path) == 1:
+            raw[path[0]] = value
+            continue
+        section, field = path
+        if _is_sequence(hints_by_section[section][field]):
+            converted: Any = tuple(item.strip() for item in value.split(",") if item.strip())
+        else:
+            converted = value
+        raw.setdefault(section, {})[field] = converted
+    try:
+        return msgspec.convert(raw, Settings, strict=False)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = re.search(r" - at `([^`]*)`$", message)
+        path = match.group(1) if match else ""
+        reason = message[: match.start()] if match else message
+        missing = re.match(r"Object missing required field `(\w+)`", reason)
+        if missing:
+            path = f"{path}.{missing.group(1)}"
+            reason = "is required"
+        variable = _variable_for_path(path)
+        if variable is None:
+            raise SettingsError(f"invalid settings: {reason}") from None
+        raise SettingsError(f"{variable}: {reason}", variable) from None
+
+
+def parse_env_file(text: str) -> dict[str, str]:
+    """Parse ``KEY=VALUE`` lines (``#`` comments, optional quotes) as written by the local stack."""
+    values: dict[str, str] = {}
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if not stripped or stripped.startswith("#"):
+            continue
+        key, sep, value = stripped.partition("=")
+        key = key.strip().removeprefix("export ").strip()
+        if not sep or not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", key):
+            raise SettingsError(f"line {number} of the env file is not KEY=VALUE")
+        value = value.strip()
+        if len(value) >= 2 and value[0] == value[-1] and value[0] in "'\"":
+            value = value[1:-1]
+        values[key] = value
+    return values

@@ -1,0 +1,1 @@
+"""Logs, health, metrics, audit, SLO and dashboards."""

@@ -1,0 +1,89 @@
+"""Liveness and readiness.
+
+Readiness checks every backing service concurrently, each bounded by a timeout, so a
+hung service makes the answer slower by at most that timeout, never hangs it. PostgreSQL
+is required (``down``, 503, without it); Redis and MongoDB are not (``degraded``, 200):
+sessions fall back to PostgreSQL and only the document routes need MongoDB.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal
+
+from litestar import Response, get
+from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+
+from orgbase.core.resources import Resources
+
+Status = Literal["ok", "degraded", "down"]
+
+
+async def _timed(
+    probe: Callable[[], Awaitable[dict[str, Any]]], timeout: float
+) -> dict[str, Any]:
+    started = time.perf_counter()
+    try:
+        details = await asyncio.wait_for(probe(), timeout=timeout)
+    except TimeoutError:
+        result: dict[str, Any] = {"status": "down", "error": f"no answer within {timeout:g}s"}
+    except Exception as exc:  # noqa: BLE001 - any failure of a probe means "down"
+        result = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
+    else:
+        result = {"status": "ok", **details}
+    result["latency_ms"] = round((time.perf_counter() - started) * 1000, 2)
+    return result
+
+
+async def check_postgres(resources: Resources) -> dict[str, Any]:
+    await resources.db.ping()
+    return {"pools": resources.db.pool_stats()}
+
+
+async def check_redis(resources: Resources) -> dict[str, Any]:
+    await resources.redis.primary.ping()
+    details: dict[str, Any] = {"pool": resources.redis.pool_stats()}
+    address = await resources.redis.primary_address()
+    if address is not None:
+        details["primary"] = f"{address[0]}:{address[1]}"
+    return details
+
+
+async def check_mongo(resources: Resources) -> dict[str, Any]:
+    await resources.mongo.client.admin.command("ping")
+    return {}
+
+
+async def readiness(resources: Resources) -> tuple[Status, dict[str, dict[str, Any]]]:
+    timeout = resources.settings.http.health_timeout_seconds
+    postgres, redis, mongo = await asyncio.gather(
+        _timed(lambda: check_postgres(resources), timeout),
+        _timed(lambda: check_redis(resources), timeout),
+        _timed(lambda: check_mongo(resources), timeout),
+    )
+    checks = {"postgres": postgres, "redis": redis, "mongo": mongo}
+    status: Status
+    if postgres["status"] != "ok":
+        status = "down"
+    elif redis["status"] != "ok" or mongo["status"] != "ok":
+        status = "degraded"
+    else:
+        status = "ok"
+    return status, checks
+
+
+@get("/health/live", tags=["health"], summary="The process is up", cache=False)
+async def live() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@get("/health/ready", tags=["health"], summary="Readiness of every backing service")
+async def ready(resources: Resources) -> Response[dict[str, Any]]:
+    status, checks = await readiness(resources)
+    code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
+    return Response({"status": status, "checks": checks}, status_code=code)
+
+
+health_handlers = [live, ready]

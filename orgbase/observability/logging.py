@@ -1,0 +1,102 @@
+"""Structured JSON logs (structlog) for the app and for the libraries it uses.
+
+Request ids, orgs and users reach every line through structlog's contextvars. Values of
+secret-looking keys and passwords inside URLs are redacted before anything is written.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import sys
+from collections.abc import MutableMapping
+from typing import IO, Any
+
+import msgspec
+import structlog
+from structlog.typing import EventDict, Processor, WrappedLogger
+
+from orgbase.core.settings import LogSettings
+
+_SECRET_KEYS = re.compile(
+    r"pass(word)?|secret|token|authorization|api_?key|cookie|credential|private_key",
+    re.IGNORECASE,
+)
+_URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]+@")
+_BEARER = re.compile(r"(?i)\b(bearer|apikey)\s+[A-Za-z0-9._~+/=-]{8,}")
+REDACTED = "[redacted]"
+
+
+def _scrub(value: Any) -> Any:
+    if isinstance(value, str):
+        value = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:" + REDACTED + "@", value)
+        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+    if isinstance(value, MutableMapping):
+        return {k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_scrub(v) for v in value]
+    return value
+
+
+def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
+    for key, value in list(event_dict.items()):
+        if _SECRET_KEYS.search(key):
+            event_dict[key] = REDACTED
+        elif isinstance(value, str | MutableMapping | list | tuple):
+            event_dict[key] = _scrub(value)
+    return event_dict
+
+
+def _serialize(event_dict: EventDict, **_: Any) -> str:
+    return _json_encoder.encode(event_dict).decode()
+
+
+def _fallback(obj: Any) -> Any:
+    return str(obj)
+
+
+_json_encoder = msgspec.json.Encoder(enc_hook=_fallback)
+
+
+def configure_logging(settings: LogSettings, stream: IO[str] | None = None) -> None:
+    """Configure structlog and route the standard library's loggers through it."""
+    output = stream or sys.stdout
+    shared: list[Processor] = [
+        structlog.contextvars.merge_contextvars,
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    renderer: Processor = (
+        structlog.processors.JSONRenderer(serializer=_serialize)
+        if settings.format == "json"
+        else structlog.dev.ConsoleRenderer(colors=False)
+    )
+    level = logging.getLevelNamesMapping()[settings.level.upper()]
+    structlog.configure(
+        processors=[
+            *shared,
+            structlog.processors.format_exc_info,
+            redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
+        logger_factory=structlog.WriteLoggerFactory(file=output),
+        cache_logger_on_first_use=False,
+    )
+    handler = logging.StreamHandler(output)
+    handler.setFormatter(
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[*shared, structlog.stdlib.add_logger_name],
+            processors=[
+                structlog.stdlib.ProcessorFormatter.remove_processors_meta,
+                structlog.processors.format_exc_info,
+                redact_secrets,
+                renderer,
+            ],
+        )
+    )
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(level)
+    # Our middleware writes one line per request; uvicorn's access log would double it.
+    logging.getLogger("uvicorn.access").disabled = True

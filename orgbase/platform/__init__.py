@@ -1,0 +1,1 @@
+"""Wiring: the app factory, settings loading, middleware, error mapping, migrations, CLI."""

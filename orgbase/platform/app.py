@@ -1,0 +1,99 @@
+"""The application factory: ``create_app(settings)``."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from typing import Any
+
+import structlog
+from litestar import Litestar
+from litestar.config.cors import CORSConfig
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.types import ControllerRouterHandler
+
+from orgbase import __version__
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.observability.health import health_handlers
+from orgbase.observability.logging import configure_logging
+from orgbase.platform.errors import exception_handlers
+from orgbase.platform.middleware import RequestContextMiddleware
+from orgbase.platform.migrations import migrate
+
+log = structlog.get_logger("orgbase.app")
+
+
+def _resources(state: State) -> Resources:
+    resources: Resources = state.resources
+    return resources
+
+
+def create_app(
+    settings: Settings,
+    *,
+    extra_handlers: Sequence[ControllerRouterHandler] = (),
+    configure_logs: bool = True,
+) -> Litestar:
+    """Build the gateway. Nothing is read from the environment here: settings come in."""
+    if configure_logs:
+        configure_logging(settings.log)
+    resources = Resources(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        if settings.database.migrate_on_start:
+            await migrate(settings.database.migration_url)
+        await resources.open()
+        log.info("gateway started", env=settings.env, version=__version__)
+        try:
+            yield
+        finally:
+            await resources.close()
+            log.info("gateway stopped")
+
+    cors = (
+        CORSConfig(
+            allow_origins=list(settings.http.cors_origins),
+            allow_credentials=True,
+            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Prefer", "Range",
+                           "Accept-Profile", "Content-Profile", "apikey", "If-Match", "X-CSRF-Token"],
+            expose_headers=["X-Request-ID", "Content-Range", "Retry-After", "ETag"],
+        )
+        if settings.http.cors_origins
+        else None
+    )
+    handlers: list[ControllerRouterHandler] = [*health_handlers, *extra_handlers]
+    app = Litestar(
+        route_handlers=handlers,
+        lifespan=[lifespan],
+        dependencies={"resources": Provide(_resources, sync_to_thread=False)},
+        exception_handlers=exception_handlers(),
+        cors_config=cors,
+        openapi_config=OpenAPIConfig(
+            title="orgbase",
+            version=__version__,
+            path="/schema",
+            render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
+        ),
+        request_max_body_size=settings.http.max_body_bytes,
+        state=State({"settings": settings, "resources": resources}),
+        logging_config=None,
+        debug=False,
+    )
+    # Litestar applies its own middleware per route, after routing; wrapping the whole
+    # handler instead gives unrouted requests (404/405) a request id and a log line too.
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    return app
+
+
+def app_settings(app: Litestar) -> Settings:
+    settings: Settings = app.state.settings
+    return settings
+
+
+def app_resources(app: Litestar) -> Any:
+    return app.state.resources

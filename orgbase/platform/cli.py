@@ -1,0 +1,176 @@
+"""The ``orgbase`` command: serve, migrate, services up|down|status, seed-demo."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+from pathlib import Path
+
+import click
+
+from orgbase.core.settings import Settings, SettingsError
+
+ENV_FILE_OPTION = click.option(
+    "--env-file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    envvar="ORGBASE_LOCAL_ENV_FILE",
+    help="KEY=VALUE file read before the environment (e.g. .orgbase/services.env).",
+)
+
+
+def _settings(env_file: Path | None) -> Settings:
+    from orgbase.platform.config import load_settings
+
+    try:
+        return load_settings(env_file)
+    except SettingsError as exc:
+        raise click.ClickException(f"invalid settings: {exc}") from exc
+
+
+@click.group()
+def main() -> None:
+    """orgbase: a multi-tenant Backend-as-a-Service."""
+
+
+# -- serve -----------------------------------------------------------------------------
+
+
+@main.command()
+@ENV_FILE_OPTION
+@click.option("--host", help="Listen address (default: ORGBASE_HTTP_HOST).")
+@click.option("--port", type=int, help="Listen port (default: ORGBASE_HTTP_PORT).")
+@click.option("--workers", type=int, help="Worker processes (default: ORGBASE_HTTP_WORKERS).")
+def serve(env_file: Path | None, host: str | None, port: int | None, workers: int | None) -> None:
+    """Serve the API until Ctrl-C or SIGTERM (in-flight requests are drained)."""
+    import uvicorn
+
+    from orgbase.observability.logging import configure_logging
+
+    settings = _settings(env_file)
+    configure_logging(settings.log)
+    if env_file is not None:
+        # Worker processes build their settings from the environment: hand the file on.
+        os.environ["ORGBASE_LOCAL_ENV_FILE"] = str(env_file.resolve())
+    http = settings.http
+    uvicorn.run(
+        "orgbase.platform.asgi:app_from_environment",
+        factory=True,
+        host=host or http.host,
+        port=port or http.port,
+        workers=workers or http.workers,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        access_log=False,
+        log_config=None,
+        proxy_headers=bool(http.trusted_proxies),
+        forwarded_allow_ips=list(http.trusted_proxies) or None,
+        timeout_graceful_shutdown=int(http.shutdown_grace_seconds),
+        server_header=False,
+    )
+
+
+# -- migrate ---------------------------------------------------------------------------
+
+
+@main.command()
+@ENV_FILE_OPTION
+def migrate(env_file: Path | None) -> None:
+    """Apply pending migrations from sql/rls and set the login roles' passwords."""
+    from orgbase.platform.migrations import MigrationError, sync_role_passwords
+    from orgbase.platform.migrations import migrate as run_migrations
+
+    settings = _settings(env_file)
+
+    async def go() -> list[str]:
+        applied = await run_migrations(settings.database.migration_url)
+        await sync_role_passwords(settings.database)
+        return applied
+
+    try:
+        applied = asyncio.run(go())
+    except (MigrationError, OSError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"migrations applied: {', '.join(applied)}" if applied else "migrations: up to date")
+
+
+# -- local services --------------------------------------------------------------------
+
+
+@main.group()
+def services() -> None:
+    """The local development stack (PostgreSQL, Redis + Sentinel, Mongo-wire server)."""
+
+
+STATE_DIR_OPTION = click.option(
+    "--state-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path(".orgbase"),
+    envvar="ORGBASE_LOCAL_STATE_DIR",
+    show_default=True,
+)
+PORT_BASE_OPTION = click.option(
+    "--port-base", type=int, default=55430, envvar="ORGBASE_LOCAL_PORT_BASE", show_default=True
+)
+
+
+@services.command("up")
+@STATE_DIR_OPTION
+@PORT_BASE_OPTION
+def services_up(state_dir: Path, port_base: int) -> None:
+    """Start the services that are not running and write services.env."""
+    from orgbase.platform.localstack import LocalStack, StackLayout
+    from orgbase.platform.localstack.process import StackError
+
+    stack = LocalStack(StackLayout(state_dir.resolve(), port_base))
+    try:
+        stack.up()
+    except StackError as exc:
+        raise click.ClickException(str(exc)) from exc
+    for state in stack.status():
+        click.echo(f"{state.name:9} {'up' if state.running else 'DOWN':5} {state.detail}")
+    click.echo(f"settings written to {stack.layout.env_file}")
+
+
+@services.command("down")
+@STATE_DIR_OPTION
+@PORT_BASE_OPTION
+def services_down(state_dir: Path, port_base: int) -> None:
+    """Stop the local services by pid."""
+    from orgbase.platform.localstack import LocalStack, StackLayout
+
+    stopped = LocalStack(StackLayout(state_dir.resolve(), port_base)).down()
+    click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
+
+
+@services.command("status")
+@STATE_DIR_OPTION
+@PORT_BASE_OPTION
+def services_status(state_dir: Path, port_base: int) -> None:
+    """Show which local services run; exit 1 when one is down."""
+    from orgbase.platform.localstack import LocalStack, StackLayout
+
+    states = LocalStack(StackLayout(state_dir.resolve(), port_base)).status()
+    for state in states:
+        click.echo(f"{state.name:9} {'up' if state.running else 'DOWN':5} {state.detail}")
+    if not all(s.running for s in states):
+        sys.exit(1)
+
+
+# -- demo data -------------------------------------------------------------------------
+
+
+@main.command("seed-demo")
+@ENV_FILE_OPTION
+@click.option("--email", default="demo@orgbase.local", show_default=True)
+@click.option("--password", default="demo-password-2026", show_default=True)
+def seed_demo(env_file: Path | None, email: str, password: str) -> None:
+    """Create (or reset) a demo user, a demo org and the example table api.items."""
+    from orgbase.platform.demo import seed
+
+    settings = _settings(env_file)
+    if not settings.is_dev:
+        raise click.ClickException("seed-demo only runs in dev mode (ORGBASE_ENV=dev)")
+    org_id = asyncio.run(seed(settings.database.migration_url, email, password))
+    click.echo(f"demo user: {email} / {password}  (org {org_id})")

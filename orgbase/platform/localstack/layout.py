@@ -1,0 +1,65 @@
+"""Where each local service keeps its files and which loopback ports it listens on."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+DEFAULT_PORT_BASE = 55430
+REDIS_SERVICE_NAME = "orgbase"
+PG_SUPERUSER = "orgbase_admin"
+
+
+@dataclass(frozen=True)
+class StackLayout:
+    """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels, Mongo."""
+
+    state_dir: Path
+    port_base: int = DEFAULT_PORT_BASE
+    database: str = "orgbase"
+
+    @property
+    def pg_port(self) -> int:
+        return self.port_base
+
+    @property
+    def redis_ports(self) -> tuple[int, int, int]:
+        return (self.port_base + 1, self.port_base + 2, self.port_base + 3)
+
+    @property
+    def sentinel_ports(self) -> tuple[int, int, int]:
+        return (self.port_base + 4, self.port_base + 5, self.port_base + 6)
+
+    @property
+    def mongo_port(self) -> int:
+        return self.port_base + 7
+
+    @property
+    def env_file(self) -> Path:
+        return self.state_dir / "services.env"
+
+    @property
+    def secrets_file(self) -> Path:
+        return self.state_dir / "secrets.json"
+
+    def ensure_dirs(self) -> None:
+        self.state_dir.mkdir(parents=True, exist_ok=True)
+
+    def load_secrets(self) -> dict[str, str]:
+        """Passwords of the local services, made once and kept (mode 600) in the state folder."""
+        self.ensure_dirs()
+        wanted = ("pg_superuser", "pg_api", "pg_system", "redis", "sentinel")
+        existing: dict[str, str] = {}
+        if self.secrets_file.exists():
+            existing = json.loads(self.secrets_file.read_text())
+        if all(k in existing for k in wanted):
+            return existing
+        for key in wanted:
+            existing.setdefault(key, secrets.token_urlsafe(24))
+        fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump(existing, handle, indent=2)
+        return existing

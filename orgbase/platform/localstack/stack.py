@@ -1,0 +1,97 @@
+"""Bring the whole local stack up or down, and describe it as ``ORGBASE_*`` variables."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
+from orgbase.platform.localstack.mongo import LocalMongo
+from orgbase.platform.localstack.postgres import LocalPostgres
+from orgbase.platform.localstack.redis import LocalRedis
+
+
+@dataclass(frozen=True)
+class ServiceState:
+    name: str
+    running: bool
+    detail: str
+
+
+class LocalStack:
+    def __init__(self, layout: StackLayout) -> None:
+        self.layout = layout
+        secrets = layout.load_secrets()
+        self.secrets = secrets
+        self.postgres = LocalPostgres(layout, secrets["pg_superuser"])
+        self.redis = LocalRedis(layout, secrets["redis"], secrets["sentinel"])
+        self.mongo = LocalMongo(layout)
+
+    def up(self) -> None:
+        """Start what is not running (running services are reused), then write services.env."""
+        self.postgres.start()
+        self.postgres.ensure_database(self.layout.database)
+        self.redis.start()
+        self.mongo.start()
+        self.write_env_file()
+
+    def down(self) -> list[str]:
+        stopped = []
+        for name, service in (("mongo", self.mongo), ("redis", self.redis), ("postgres", self.postgres)):
+            if service.stop():
+                stopped.append(name)
+        return stopped
+
+    def status(self) -> list[ServiceState]:
+        layout = self.layout
+        redis_nodes = [p for p in layout.redis_ports if self.redis.node_running(p)]
+        sentinels = [p for p in layout.sentinel_ports if self.redis.sentinel_running(p)]
+        return [
+            ServiceState(
+                "postgres",
+                self.postgres.is_running(),
+                f"127.0.0.1:{layout.pg_port} data={self.postgres.data_dir}",
+            ),
+            ServiceState(
+                "redis",
+                len(redis_nodes) == 3,
+                f"nodes up {redis_nodes} of {list(layout.redis_ports)}",
+            ),
+            ServiceState(
+                "sentinel",
+                len(sentinels) == 3,
+                f"sentinels up {sentinels} of {list(layout.sentinel_ports)}",
+            ),
+            ServiceState("mongo", self.mongo.is_running(), self.mongo.url),
+        ]
+
+    def database_url(self, user: str, password: str, database: str | None = None) -> str:
+        db = database or self.layout.database
+        return f"postgresql://{user}:{password}@127.0.0.1:{self.layout.pg_port}/{db}"
+
+    def env(self, database: str | None = None) -> dict[str, str]:
+        """The settings that point a gateway at this stack."""
+        s = self.secrets
+        return {
+            "ORGBASE_ENV": "dev",
+            "ORGBASE_DATABASE_API_URL": self.database_url("orgbase_api", s["pg_api"], database),
+            "ORGBASE_DATABASE_SYSTEM_URL": self.database_url(
+                "orgbase_system", s["pg_system"], database
+            ),
+            "ORGBASE_DATABASE_MIGRATION_URL": self.database_url(
+                PG_SUPERUSER, s["pg_superuser"], database
+            ),
+            "ORGBASE_REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.layout.sentinel_ports),
+            "ORGBASE_REDIS_SERVICE_NAME": REDIS_SERVICE_NAME,
+            "ORGBASE_REDIS_PASSWORD": s["redis"],
+            "ORGBASE_REDIS_SENTINEL_PASSWORD": s["sentinel"],
+            "ORGBASE_MONGO_URL": self.mongo.url,
+            "ORGBASE_MONGO_DATABASE": database or self.layout.database,
+        }
+
+    def write_env_file(self) -> None:
+        lines = ["# Written by `orgbase services up`: the local stack's URLs and passwords."]
+        lines += [f"{key}={value}" for key, value in self.env().items()]
+        fd = os.open(self.layout.env_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write("\n".join(lines) + "\n")

@@ -1,0 +1,120 @@
+"""The outermost ASGI layer: request id, security headers and the access log.
+
+It is pure ASGI and wraps Litestar's whole handler (routing included), so 404s, 405s and
+errors raised before a route runs get a request id, headers and a log line too.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+import uuid
+from typing import Any
+
+import structlog
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from orgbase.platform.errors import encode_error
+
+REQUEST_ID_HEADER = b"x-request-id"
+_REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
+
+_SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
+    (b"x-content-type-options", b"nosniff"),
+    (b"x-frame-options", b"DENY"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+    (b"cross-origin-resource-policy", b"same-origin"),
+    (b"content-security-policy", b"default-src 'none'; frame-ancestors 'none'"),
+    (b"permissions-policy", b"camera=(), microphone=(), geolocation=()"),
+    (b"cache-control", b"no-store"),
+)
+_HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
+
+access_log = structlog.get_logger("orgbase.access")
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key == name:
+            return bytes(value)
+    return None
+
+
+class RequestContextMiddleware:
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] not in ("http", "websocket"):
+            await self.app(scope, receive, send)
+            return
+        started = time.perf_counter()
+        supplied = _header(scope, REQUEST_ID_HEADER)
+        valid = supplied is None or _REQUEST_ID_PATTERN.fullmatch(supplied) is not None
+        request_id = supplied.decode() if supplied and valid else uuid.uuid4().hex
+        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[arg-type]
+        state["request_id"] = request_id
+        structlog.contextvars.clear_contextvars()
+        structlog.contextvars.bind_contextvars(request_id=request_id)
+        https = scope.get("scheme") in ("https", "wss")
+        status_holder = [0]
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                status_holder[0] = message["status"]
+                headers = list(message.get("headers", ()))
+                present = {bytes(k).lower() for k, _ in headers}
+                headers.append((REQUEST_ID_HEADER, request_id.encode()))
+                headers.extend(h for h in _SECURITY_HEADERS if h[0] not in present)
+                if https and _HSTS[0] not in present:
+                    headers.append(_HSTS)
+                message["headers"] = headers
+            await send(message)
+
+        try:
+            if not valid and scope["type"] == "http":
+                await self._reject_request_id(send_with_headers, request_id)
+            else:
+                await self.app(scope, receive, send_with_headers)
+        finally:
+            if scope["type"] == "http":
+                self._log(scope, state, status_holder[0], started)
+            structlog.contextvars.clear_contextvars()
+
+    @staticmethod
+    async def _reject_request_id(send: Send, request_id: str) -> None:
+        body = encode_error(
+            "invalid_request_id",
+            "X-Request-ID must be 1-128 characters of letters, digits and . _ : -",
+            request_id,
+        )
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 400,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+    @staticmethod
+    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+        fields: dict[str, Any] = {
+            "method": scope.get("method"),
+            "path": scope.get("path"),
+            "route": scope.get("path_template") or None,
+            "status": status or 500,
+            "duration_ms": duration_ms,
+        }
+        for key in ("org_id", "user_id", "error_code"):
+            if state.get(key) is not None:
+                fields[key] = str(state[key])
+        if status >= 500 or not status:
+            access_log.warning("request", **fields)
+        else:
+            access_log.info("request", **fields)

@@ -1,0 +1,1 @@
+"""The data services, each driven by an OrgContext: postgres, mongo, redis."""

@@ -1,0 +1,1 @@
+"""The org-scoped document API (MongoDB)."""

@@ -1,0 +1,1 @@
+"""The tenant data API over the `api` schema (PostgREST grammar)."""

@@ -1,0 +1,1 @@
+"""Org-scoped KV cache, realtime channels and hot keys (Redis)."""

@@ -1,0 +1,1 @@
+"""Orgs, memberships, roles, invitations, the per-request OrgContext, versioned settings."""
