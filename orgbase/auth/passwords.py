@@ -6,7 +6,9 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
 
-def new_hasher(time_cost: int = 3, memory_cost_kib: int = 65536, parallelism: int = 1) -> PasswordHasher:
+def new_hasher(
+    time_cost: int = 3, memory_cost_kib: int = 65536, parallelism: int = 1
+) -> PasswordHasher:
     return PasswordHasher(time_cost=time_cost, memory_cost=memory_cost_kib, parallelism=parallelism)
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
 import structlog
@@ -21,6 +21,13 @@ from orgbase.core.errors import Unavailable
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
+
+if TYPE_CHECKING:
+    from asyncpg.pool import PoolConnectionProxy
+
+    Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
+else:
+    Connection = asyncpg.Connection
 
 # Errors that mean "the database is not reachable", as opposed to "the query is wrong".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -34,6 +41,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+_CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
 
 # The context as the first part of a single statement. $1..$4 are org, user, role, request.
 CONTEXT_CTE = (
@@ -63,7 +71,8 @@ def scoped_select(inner: str) -> str:
     ``OFFSET 0``, so the planner cannot flatten it and evaluates the settings first. Its own
     parameters start at ``$5``.
     """
-    return f"{CONTEXT_CTE} SELECT q.* FROM ctx CROSS JOIN LATERAL ({inner}) AS q"
+    # ``inner`` is built from the introspected schema and placeholders, never from input.
+    return f"{CONTEXT_CTE} SELECT q.* FROM ctx CROSS JOIN LATERAL ({inner}) AS q"  # noqa: S608
 
 
 class Database:
@@ -104,7 +113,7 @@ class Database:
             if pool is not None:
                 try:
                     await asyncio.wait_for(pool.close(), timeout=10)
-                except (TimeoutError, *CONNECTION_ERRORS):
+                except _CLOSE_ERRORS:
                     pool.terminate()
         self._api = self._system = None
 
@@ -121,7 +130,7 @@ class Database:
         return self._system
 
     @asynccontextmanager
-    async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[asyncpg.Connection]:
+    async def _acquire(self, pool: asyncpg.Pool) -> AsyncIterator[Connection]:
         try:
             connection = await pool.acquire(timeout=self.settings.acquire_timeout)
         except CONNECTION_ERRORS as exc:
@@ -132,7 +141,7 @@ class Database:
             await pool.release(connection)
 
     @asynccontextmanager
-    async def system_connection(self) -> AsyncIterator[asyncpg.Connection]:
+    async def system_connection(self) -> AsyncIterator[Connection]:
         """A platform connection (auth, memberships). Never for tenant data."""
         async with self._acquire(self.system) as connection:
             try:
@@ -158,7 +167,7 @@ class Database:
             return rows
 
     @asynccontextmanager
-    async def tenant_transaction(self, ctx: OrgContext) -> AsyncIterator[asyncpg.Connection]:
+    async def tenant_transaction(self, ctx: OrgContext) -> AsyncIterator[Connection]:
         """A transaction on the tenant pool whose first statement sets the context."""
         async with self._acquire(self.api) as connection:
             try:

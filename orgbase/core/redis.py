@@ -23,6 +23,7 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
     OSError,
     TimeoutError,
 )
+_DISCOVERY_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_DOWN_ERRORS)
 
 
 class RedisClients:
@@ -32,12 +33,13 @@ class RedisClients:
         self.settings = settings
         common: dict[str, Any] = {
             "password": settings.password,
+            "db": settings.db,
             "socket_timeout": settings.socket_timeout,
             "socket_connect_timeout": settings.connect_timeout,
         }
         self.sentinel: Sentinel | None = None
         if settings.sentinels:
-            self.sentinel = Sentinel(
+            self.sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 settings.sentinel_addresses(),
                 sentinel_kwargs={
                     "password": settings.sentinel_password,
@@ -58,7 +60,7 @@ class RedisClients:
             return None
         try:
             host, port = await self.sentinel.discover_master(self.settings.service_name)
-        except (RedisError, *REDIS_DOWN_ERRORS):
+        except _DISCOVERY_ERRORS:
             return None
         return str(host), int(port)
 

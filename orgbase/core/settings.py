@@ -35,10 +35,10 @@ class SettingsError(ValueError):
         self.variable = variable
 
 
-def _check_url(value: str, schemes: tuple[str, ...], what: str) -> None:
+def _check_url(value: str, schemes: tuple[str, ...], field: str) -> None:
     parts = urlsplit(value)
     if parts.scheme not in schemes or not parts.hostname:
-        raise ValueError(f"{what} must be a URL like {schemes[0]}://user:password@host:port/db")
+        raise ValueError(f"{field}: must be a URL like {schemes[0]}://user:password@host:port/...")
 
 
 class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -63,9 +63,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
         for name in ("api_url", "system_url", "migration_url"):
             _check_url(getattr(self, name), ("postgresql", "postgres"), name)
         if self.api_pool_min > self.api_pool_max:
-            raise ValueError("api_pool_min must not exceed api_pool_max")
+            raise ValueError("api_pool_min: must not exceed api_pool_max")
         if self.system_pool_min > self.system_pool_max:
-            raise ValueError("system_pool_min must not exceed system_pool_max")
+            raise ValueError("system_pool_min: must not exceed system_pool_max")
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -76,17 +76,18 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     url: str | None = None
     password: str | None = None
     sentinel_password: str | None = None
+    db: Annotated[int, Meta(ge=0, le=15)] = 0
     socket_timeout: PositiveFloat = 0.5
     connect_timeout: PositiveFloat = 0.5
     pool_max: PositiveInt = 64
 
     def __post_init__(self) -> None:
         if not self.sentinels and not self.url:
-            raise ValueError("set sentinels (host:port,...) or url")
+            raise ValueError("sentinels: set sentinels (host:port,...) or url")
         for address in self.sentinels:
             host, _, port = address.rpartition(":")
             if not host or not port.isdigit():
-                raise ValueError(f"sentinel address {address!r} is not host:port")
+                raise ValueError(f"sentinels: {address!r} is not host:port")
         if self.url:
             _check_url(self.url, ("redis", "rediss"), "url")
 
@@ -134,9 +135,9 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
         if self.env != "dev":
             # Outside dev mode no secret may be missing: a Redis without a password is one.
             if self.redis.password is None:
-                raise ValueError("redis.password is required outside dev mode")
+                raise ValueError("redis.password: is required outside dev mode")
             if self.redis.sentinels and self.redis.sentinel_password is None:
-                raise ValueError("redis.sentinel_password is required outside dev mode")
+                raise ValueError("redis.sentinel_password: is required outside dev mode")
 
     @property
     def is_dev(self) -> bool:
@@ -209,18 +210,27 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         else:
             converted = value
         raw.setdefault(section, {})[field] = converted
+    for section, struct in _sections().items():
+        # An absent section is an empty one: msgspec then names its first missing field.
+        if struct is not None and section not in raw:
+            raw[section] = {}
     try:
         return msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r" - at `([^`]*)`$", message)
-        path = match.group(1) if match else ""
+        error_path = match.group(1) if match else ""
         reason = message[: match.start()] if match else message
         missing = re.match(r"Object missing required field `(\w+)`", reason)
+        named = re.match(r"([a-z_]+(?:\.[a-z_]+)?): (.*)", reason, re.DOTALL)
         if missing:
-            path = f"{path}.{missing.group(1)}"
+            error_path = f"{error_path}.{missing.group(1)}"
             reason = "is required"
-        variable = _variable_for_path(path)
+        elif named:
+            # Our own checks start with the field they are about.
+            error_path = f"{error_path}.{named.group(1)}"
+            reason = named.group(2)
+        variable = _variable_for_path(error_path)
         if variable is None:
             raise SettingsError(f"invalid settings: {reason}") from None
         raise SettingsError(f"{variable}: {reason}", variable) from None

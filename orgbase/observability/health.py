@@ -14,6 +14,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
 from litestar import Response, get
+from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 
 from orgbase.core.resources import Resources
@@ -22,14 +23,14 @@ Status = Literal["ok", "degraded", "down"]
 
 
 async def _timed(
-    probe: Callable[[], Awaitable[dict[str, Any]]], timeout: float
+    probe: Callable[[], Awaitable[dict[str, Any]]], limit_seconds: float
 ) -> dict[str, Any]:
     started = time.perf_counter()
     try:
-        details = await asyncio.wait_for(probe(), timeout=timeout)
+        details = await asyncio.wait_for(probe(), timeout=limit_seconds)
     except TimeoutError:
-        result: dict[str, Any] = {"status": "down", "error": f"no answer within {timeout:g}s"}
-    except Exception as exc:  # noqa: BLE001 - any failure of a probe means "down"
+        result: dict[str, Any] = {"status": "down", "error": f"no answer within {limit_seconds:g}s"}
+    except Exception as exc:  # any failure of a probe means "down"
         result = {"status": "down", "error": f"{type(exc).__name__}: {exc}"[:300]}
     else:
         result = {"status": "ok", **details}
@@ -80,7 +81,7 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"], summary="Readiness of every backing service")
-async def ready(resources: Resources) -> Response[dict[str, Any]]:
+async def ready(resources: NamedDependency[Resources]) -> Response[dict[str, Any]]:
     status, checks = await readiness(resources)
     code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
     return Response({"status": status, "checks": checks}, status_code=code)

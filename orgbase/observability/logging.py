@@ -10,7 +10,7 @@ import logging
 import re
 import sys
 from collections.abc import MutableMapping
-from typing import IO, Any
+from typing import Any, TextIO
 
 import msgspec
 import structlog
@@ -32,7 +32,9 @@ def _scrub(value: Any) -> Any:
         value = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:" + REDACTED + "@", value)
         return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
     if isinstance(value, MutableMapping):
-        return {k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()}
+        return {
+            k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()
+        }
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -58,7 +60,7 @@ def _fallback(obj: Any) -> Any:
 _json_encoder = msgspec.json.Encoder(enc_hook=_fallback)
 
 
-def configure_logging(settings: LogSettings, stream: IO[str] | None = None) -> None:
+def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
     """Configure structlog and route the standard library's loggers through it."""
     output = stream or sys.stdout
     shared: list[Processor] = [

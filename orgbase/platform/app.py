@@ -59,8 +59,18 @@ def create_app(
         CORSConfig(
             allow_origins=list(settings.http.cors_origins),
             allow_credentials=True,
-            allow_headers=["Authorization", "Content-Type", "X-Request-ID", "Prefer", "Range",
-                           "Accept-Profile", "Content-Profile", "apikey", "If-Match", "X-CSRF-Token"],
+            allow_headers=[
+                "Authorization",
+                "Content-Type",
+                "X-Request-ID",
+                "Prefer",
+                "Range",
+                "Accept-Profile",
+                "Content-Profile",
+                "apikey",
+                "If-Match",
+                "X-CSRF-Token",
+            ],
             expose_headers=["X-Request-ID", "Content-Range", "Retry-After", "ETag"],
         )
         if settings.http.cors_origins

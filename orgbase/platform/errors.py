@@ -100,7 +100,9 @@ def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -
         code, message = "malformed_body", "the request body is not valid JSON"
         details = str(exc.__cause__)[:300]
     headers = dict(exc.headers or {})
-    return _respond(request, status, error_body(code, message, _request_id(request), details, hint), headers)
+    return _respond(
+        request, status, error_body(code, message, _request_id(request), details, hint), headers
+    )
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:

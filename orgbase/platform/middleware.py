@@ -12,6 +12,7 @@ import uuid
 from typing import Any
 
 import structlog
+from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from orgbase.platform.errors import encode_error
@@ -46,14 +47,12 @@ class RequestContextMiddleware:
         self.app = app
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] not in ("http", "websocket"):
-            await self.app(scope, receive, send)
-            return
+        # Litestar answers lifespan messages itself: only http and websocket scopes get here.
         started = time.perf_counter()
         supplied = _header(scope, REQUEST_ID_HEADER)
         valid = supplied is None or _REQUEST_ID_PATTERN.fullmatch(supplied) is not None
         request_id = supplied.decode() if supplied and valid else uuid.uuid4().hex
-        state: dict[str, Any] = scope.setdefault("state", {})  # type: ignore[arg-type]
+        state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
@@ -73,12 +72,12 @@ class RequestContextMiddleware:
             await send(message)
 
         try:
-            if not valid and scope["type"] == "http":
+            if not valid and scope["type"] == ScopeType.HTTP:
                 await self._reject_request_id(send_with_headers, request_id)
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
-            if scope["type"] == "http":
+            if scope["type"] == ScopeType.HTTP:
                 self._log(scope, state, status_holder[0], started)
             structlog.contextvars.clear_contextvars()
 

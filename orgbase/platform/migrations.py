@@ -77,13 +77,13 @@ async def _ensure_bookkeeping(connection: asyncpg.Connection) -> None:
 
 
 async def migrate(
-    migration_url: str, directory: Path | None = None, *, timeout: float = 60.0
+    migration_url: str, directory: Path | None = None, *, wait_seconds: float = 60.0
 ) -> list[str]:
     """Apply pending migrations; return the names applied (empty when up to date)."""
     migrations = load_migrations(directory or default_directory())
-    connection = await asyncpg.connect(migration_url, timeout=timeout)
+    connection = await asyncpg.connect(migration_url, timeout=wait_seconds)
     try:
-        await connection.execute(f"SET lock_timeout = '{int(timeout * 1000)}ms'")
+        await connection.execute(f"SET lock_timeout = '{int(wait_seconds * 1000)}ms'")
         await connection.execute("SELECT pg_advisory_lock($1)", LOCK_KEY)
         try:
             await _ensure_bookkeeping(connection)

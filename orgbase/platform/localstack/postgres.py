@@ -57,8 +57,9 @@ class LocalPostgres:
 
     def _choose_home(self) -> Path:
         preferred = self.layout.state_dir / "postgres"
-        digest = hashlib.sha1(str(self.layout.state_dir.resolve()).encode()).hexdigest()[:12]
-        fallback = Path("/var/tmp") / f"orgbase-{digest}" / "postgres"
+        digest = hashlib.sha256(str(self.layout.state_dir.resolve()).encode()).hexdigest()[:12]
+        # /var/tmp survives reboots (unlike /tmp) and every user can reach it.
+        fallback = Path("/var/tmp") / f"orgbase-{digest}" / "postgres"  # noqa: S108
         for home in (preferred, fallback):
             if (home / "data" / "PG_VERSION").exists():
                 return home
@@ -184,7 +185,7 @@ class LocalPostgres:
         psql = str(postgres_bin() / "psql")
         base[0] = psql if Path(psql).exists() else "psql"
         exists = subprocess.run(
-            [*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],
+            [*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 (checked above)
             env=env,
             capture_output=True,
             text=True,

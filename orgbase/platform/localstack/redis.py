@@ -6,6 +6,7 @@ Configuration files are written once: Sentinel rewrites its own file and the nod
 
 from __future__ import annotations
 
+import functools
 import signal
 from pathlib import Path
 
@@ -79,9 +80,7 @@ class LocalRedis:
     # -- state ------------------------------------------------------------------------
 
     def _ping(self, port: int, password: str) -> bool:
-        client = redis.Redis(
-            host="127.0.0.1", port=port, password=password, socket_timeout=0.5
-        )
+        client = redis.Redis(host="127.0.0.1", port=port, password=password, socket_timeout=0.5)
         try:
             return bool(client.ping())
         except redis.RedisError:
@@ -112,7 +111,7 @@ class LocalRedis:
                 continue
             finally:
                 client.close()
-            if address:
+            if isinstance(address, tuple | list) and address:
                 return int(address[1])
         return None
 
@@ -128,6 +127,8 @@ class LocalRedis:
                 return False
             finally:
                 client.close()
+            if not isinstance(state, dict):
+                return False
             if int(state.get("num-slaves", 0)) < 2 or int(state.get("num-other-sentinels", 0)) < 2:
                 return False
             if "s_down" in str(state.get("flags", "")) or "o_down" in str(state.get("flags", "")):
@@ -181,7 +182,7 @@ class LocalRedis:
             if port_open(port):
                 raise StackError(f"port {port} is taken by another program")
             run([str(server), str(self.node_dir(port) / "redis.conf")])
-            wait_until(lambda p=port: self.node_running(p), 15, f"Redis on port {port}")
+            wait_until(functools.partial(self.node_running, port), 15, f"Redis on port {port}")
 
     def start_sentinels(self) -> None:
         self._write_configs()
@@ -192,7 +193,9 @@ class LocalRedis:
             if port_open(port):
                 raise StackError(f"port {port} is taken by another program")
             run([str(server), str(self.sentinel_dir(port) / "sentinel.conf"), "--sentinel"])
-            wait_until(lambda p=port: self.sentinel_running(p), 15, f"Sentinel on port {port}")
+            wait_until(
+                functools.partial(self.sentinel_running, port), 15, f"Sentinel on port {port}"
+            )
 
     def stop_nodes(self, ports: tuple[int, ...] | None = None) -> None:
         for port in ports or self.layout.redis_ports:

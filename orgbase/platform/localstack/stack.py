@@ -37,7 +37,11 @@ class LocalStack:
 
     def down(self) -> list[str]:
         stopped = []
-        for name, service in (("mongo", self.mongo), ("redis", self.redis), ("postgres", self.postgres)):
+        for name, service in (
+            ("mongo", self.mongo),
+            ("redis", self.redis),
+            ("postgres", self.postgres),
+        ):
             if service.stop():
                 stopped.append(name)
         return stopped
@@ -81,7 +85,9 @@ class LocalStack:
             "ORGBASE_DATABASE_MIGRATION_URL": self.database_url(
                 PG_SUPERUSER, s["pg_superuser"], database
             ),
-            "ORGBASE_REDIS_SENTINELS": ",".join(f"127.0.0.1:{p}" for p in self.layout.sentinel_ports),
+            "ORGBASE_REDIS_SENTINELS": ",".join(
+                f"127.0.0.1:{p}" for p in self.layout.sentinel_ports
+            ),
             "ORGBASE_REDIS_SERVICE_NAME": REDIS_SERVICE_NAME,
             "ORGBASE_REDIS_PASSWORD": s["redis"],
             "ORGBASE_REDIS_SENTINEL_PASSWORD": s["sentinel"],

@@ -1,0 +1,138 @@
+"""The local stack is reused rather than doubled; the CLI reports bad settings clearly;
+`orgbase serve` drains in-flight requests on SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import socket
+import stat
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from orgbase.core.settings import parse_env_file
+from orgbase.platform.localstack import LocalStack
+from tests.conftest import ROOT
+
+ORGBASE = str(Path(sys.executable).parent / "orgbase")
+
+
+def test_up_again_reuses_running_services(stack: LocalStack) -> None:
+    before = (
+        stack.postgres.pid,
+        [stack.redis.node_pid(p) for p in stack.layout.redis_ports],
+        [stack.redis.sentinel_pid(p) for p in stack.layout.sentinel_ports],
+        stack.mongo.pid,
+    )
+    stack.up()
+    after = (
+        stack.postgres.pid,
+        [stack.redis.node_pid(p) for p in stack.layout.redis_ports],
+        [stack.redis.sentinel_pid(p) for p in stack.layout.sentinel_ports],
+        stack.mongo.pid,
+    )
+    assert before == after
+    assert all(state.running for state in stack.status())
+
+
+def test_services_env_is_private_and_complete(stack: LocalStack) -> None:
+    env_file = stack.layout.env_file
+    assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    values = parse_env_file(env_file.read_text())
+    for key in (
+        "ORGBASE_DATABASE_API_URL",
+        "ORGBASE_DATABASE_SYSTEM_URL",
+        "ORGBASE_DATABASE_MIGRATION_URL",
+        "ORGBASE_REDIS_SENTINELS",
+        "ORGBASE_REDIS_PASSWORD",
+        "ORGBASE_MONGO_URL",
+    ):
+        assert values[key], key
+    assert len(values["ORGBASE_REDIS_SENTINELS"].split(",")) == 3
+
+
+def _clean_env() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
+
+
+def test_cli_names_the_bad_variable(stack: LocalStack) -> None:
+    env = {**_clean_env(), **stack.env(), "ORGBASE_HTTP_PORT": "not-a-port"}
+    result = subprocess.run(
+        [ORGBASE, "migrate"], env=env, capture_output=True, text=True, timeout=60, check=False
+    )
+    assert result.returncode != 0
+    assert "ORGBASE_HTTP_PORT" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+async def _wait_until_serving(url: str) -> None:
+    deadline = time.monotonic() + 30
+    async with httpx.AsyncClient(timeout=5) as client:
+        while True:
+            try:
+                if (await client.get(url)).status_code == 200:
+                    return
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, "the server did not start"
+            await asyncio.sleep(0.1)
+
+
+@pytest.mark.slow
+async def test_sigterm_drains_in_flight_requests(stack: LocalStack) -> None:
+    """Requests in flight when SIGTERM arrives complete; new connections are refused.
+
+    To hold requests in flight for a known time, the Mongo-wire server is frozen
+    (SIGSTOP): each readiness check then waits for its 1 s Mongo probe limit.
+    """
+    port = _free_port()
+    env = {**_clean_env(), **stack.env(database="orgbase_test"), "ORGBASE_ENV": "dev"}
+    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
+        [ORGBASE, "serve", "--port", str(port)],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    url = f"http://127.0.0.1:{port}/health/ready"
+    mongo_pid = stack.mongo.pid
+    assert mongo_pid is not None
+
+    async def one_request() -> tuple[int, str]:
+        async with httpx.AsyncClient(timeout=10) as client:
+            response = await client.get(url)
+            return response.status_code, response.json()["status"]
+
+    try:
+        await _wait_until_serving(url)
+        os.kill(mongo_pid, signal.SIGSTOP)
+        try:
+            in_flight = [asyncio.create_task(one_request()) for _ in range(8)]
+            await asyncio.sleep(0.4)
+            server.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.2)
+            with pytest.raises(httpx.ConnectError):
+                await one_request()
+            results = await asyncio.gather(*in_flight)
+        finally:
+            os.kill(mongo_pid, signal.SIGCONT)
+        exit_code = await asyncio.to_thread(server.wait, 30)
+    finally:
+        if server.poll() is None:
+            server.kill()
+    assert results == [(200, "degraded")] * 8
+    # uvicorn re-raises the signal once it has shut down cleanly.
+    assert exit_code in (0, -signal.SIGTERM)

@@ -1,0 +1,72 @@
+from __future__ import annotations
+
+import pytest
+
+from orgbase.core.settings import SettingsError, parse_env_file, settings_from_env
+
+BASE = {
+    "ORGBASE_ENV": "prod",
+    "ORGBASE_DATABASE_API_URL": "postgresql://orgbase_api:a@127.0.0.1:5432/orgbase",
+    "ORGBASE_DATABASE_SYSTEM_URL": "postgresql://orgbase_system:b@127.0.0.1:5432/orgbase",
+    "ORGBASE_DATABASE_MIGRATION_URL": "postgresql://owner:c@127.0.0.1:5432/orgbase",
+    "ORGBASE_REDIS_SENTINELS": "127.0.0.1:26379, 127.0.0.1:26380",
+    "ORGBASE_REDIS_PASSWORD": "r",
+    "ORGBASE_REDIS_SENTINEL_PASSWORD": "s",
+    "ORGBASE_MONGO_URL": "mongodb://127.0.0.1:27017",
+}
+
+
+def test_builds_a_typed_tree_from_variables() -> None:
+    settings = settings_from_env({**BASE, "ORGBASE_HTTP_PORT": "9000", "PATH": "/usr/bin"})
+    assert settings.http.port == 9000
+    assert settings.redis.sentinel_addresses() == [("127.0.0.1", 26379), ("127.0.0.1", 26380)]
+    assert settings.database.api_pool_max == 10
+    assert settings.env == "prod"
+
+
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("ORGBASE_HTTP_PORT", "eighty"),
+        ("ORGBASE_HTTP_PORT", "70000"),
+        ("ORGBASE_DATABASE_API_URL", "mysql://x@y/z"),
+        ("ORGBASE_LOG_LEVEL", "loud"),
+        ("ORGBASE_REDIS_SENTINELS", "nohostport"),
+        ("ORGBASE_ENV", "staging"),
+    ],
+)
+def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env({**BASE, variable: value})
+    assert caught.value.variable == variable
+    assert variable in str(caught.value)
+
+
+def test_a_missing_required_variable_is_named() -> None:
+    env = {k: v for k, v in BASE.items() if k != "ORGBASE_MONGO_URL"}
+    with pytest.raises(SettingsError, match="ORGBASE_MONGO_URL: is required"):
+        settings_from_env(env)
+
+
+def test_a_misspelt_variable_is_refused_with_a_suggestion() -> None:
+    with pytest.raises(SettingsError, match="did you mean ORGBASE_HTTP_PORT"):
+        settings_from_env({**BASE, "ORGBASE_HTTP_PROT": "1"})
+
+
+def test_secrets_have_no_silent_default_outside_dev() -> None:
+    env = {k: v for k, v in BASE.items() if k != "ORGBASE_REDIS_PASSWORD"}
+    with pytest.raises(SettingsError, match="ORGBASE_REDIS_PASSWORD: is required outside dev mode"):
+        settings_from_env(env)
+    assert settings_from_env({**env, "ORGBASE_ENV": "dev"}).redis.password is None
+
+
+def test_local_tooling_variables_are_not_settings() -> None:
+    settings = settings_from_env({**BASE, "ORGBASE_LOCAL_STATE_DIR": "/tmp/x"})
+    assert settings.http.port == 8000
+
+
+def test_env_file_parsing() -> None:
+    text = "# comment\n\nexport A=1\nB='two words'\nC=\"x=y\"\n"
+    assert parse_env_file(text) == {"A": "1", "B": "two words", "C": "x=y"}
+    with pytest.raises(SettingsError, match="line 1"):
+        parse_env_file("not a pair\n")
