@@ -3,10 +3,13 @@ test database migrated from empty, and a gateway app with an HTTP client."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import uuid
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import asyncpg
+import msgspec
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
@@ -33,11 +36,21 @@ def stack() -> LocalStack:
     return local
 
 
+# Cheap hashing and generous limits keep the suite fast; tests of the limits set their own.
+TEST_OVERRIDES = {
+    "ORGBASE_ENV": "test",
+    "ORGBASE_REDIS_DB": TEST_REDIS_DB,
+    "ORGBASE_AUTH_ARGON2_TIME_COST": "1",
+    "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
+    "ORGBASE_AUTH_SIGNIN_PER_IP_PER_MINUTE": "100000",
+    "ORGBASE_AUTH_SIGNUP_PER_IP_PER_HOUR": "100000",
+    "ORGBASE_AUTH_REFRESH_PER_IP_PER_MINUTE": "100000",
+    "ORGBASE_AUTH_LOCKOUT_FAILURES": "1000",
+}
+
+
 def stack_settings(local: LocalStack, database: str, **overrides: str) -> Settings:
-    env = local.env(database=database)
-    env["ORGBASE_ENV"] = "test"
-    env["ORGBASE_REDIS_DB"] = TEST_REDIS_DB
-    env.update(overrides)
+    env = {**local.env(database=database), **TEST_OVERRIDES, **overrides}
     return settings_from_env(env)
 
 
@@ -54,6 +67,17 @@ async def recreate_database(local: LocalStack, name: str) -> None:
         await connection.close()
 
 
+async def flush_redis_db(local: LocalStack, db: int) -> None:
+    redis = Redis(
+        host="127.0.0.1",
+        port=local.redis.primary_port() or local.layout.redis_ports[0],
+        password=local.secrets["redis"],
+        db=db,
+    )
+    await redis.flushdb()
+    await redis.aclose()
+
+
 @pytest.fixture(scope="session")
 async def settings(stack: LocalStack) -> Settings:
     """Settings for a fresh, fully migrated test database (and clean Redis db / Mongo db)."""
@@ -66,14 +90,7 @@ async def settings(stack: LocalStack) -> Settings:
         await ensure_items_table(connection)
     finally:
         await connection.close()
-    redis = Redis(
-        host="127.0.0.1",
-        port=stack.redis.primary_port() or stack.layout.redis_ports[0],
-        password=stack.secrets["redis"],
-        db=int(TEST_REDIS_DB),
-    )
-    await redis.flushdb()
-    await redis.aclose()
+    await flush_redis_db(stack, int(TEST_REDIS_DB))
     from pymongo import AsyncMongoClient
 
     mongo: AsyncMongoClient[dict[str, object]] = AsyncMongoClient(configured.mongo.url)
@@ -93,6 +110,69 @@ async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
         yield test_client
 
 
+def with_overrides(settings: Settings, **sections: dict[str, object]) -> Settings:
+    """A copy of ``settings`` with some fields of some sections replaced."""
+    changes = {
+        name: msgspec.structs.replace(getattr(settings, name), **fields)
+        for name, fields in sections.items()
+    }
+    return msgspec.structs.replace(settings, **changes)
+
+
+PASSWORD = "correct horse battery staple"
+
+
+def unique_email(tag: str = "user") -> str:
+    return f"{tag}-{uuid.uuid4().hex[:10]}@example.test"
+
+
+async def sign_up(client: AsyncTestClient[Litestar], email: str | None = None) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/auth/signup", json={"email": email or unique_email(), "password": PASSWORD}
+    )
+    assert response.status_code == 201, response.text
+    user: dict[str, Any] = response.json()
+    return user
+
+
+async def sign_in(
+    client: AsyncTestClient[Litestar], email: str, org_id: str | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
+    if org_id is not None:
+        body["org_id"] = org_id
+    response = await client.post("/v1/auth/token", json=body)
+    assert response.status_code == 200, response.text
+    tokens: dict[str, Any] = response.json()
+    return tokens
+
+
+def bearer(token: str) -> dict[str, str]:
+    return {"Authorization": f"Bearer {token}"}
+
+
+async def new_user(client: AsyncTestClient[Litestar]) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Sign up and sign in a fresh user: (user, tokens)."""
+    user = await sign_up(client)
+    return user, await sign_in(client, user["email"])
+
+
+async def make_org(settings: Settings, members: dict[str, str], name: str = "org") -> str:
+    """An org with the given {user_id: role} members, made directly in PostgreSQL."""
+    connection = await asyncpg.connect(settings.database.migration_url)
+    try:
+        org_id = await connection.fetchval(
+            "INSERT INTO orgbase.orgs (name) VALUES ($1) RETURNING id", name
+        )
+        await connection.executemany(
+            "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
+            [(org_id, uuid.UUID(user_id), role) for user_id, role in members.items()],
+        )
+    finally:
+        await connection.close()
+    return str(org_id)
+
+
 @pytest.fixture
 async def admin_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
     """The migration owner (a superuser locally): sets up fixtures, bypasses RLS."""
@@ -101,3 +181,23 @@ async def admin_connection(settings: Settings) -> AsyncIterator[asyncpg.Connecti
         yield connection
     finally:
         await connection.close()
+
+
+FAULT_PORT_BASE = 56430
+
+
+@pytest.fixture(scope="session")
+def fault_stack() -> Iterator[LocalStack]:
+    """A private stack (own ports and folder) for tests that stop services for real."""
+    local = LocalStack(StackLayout(STATE_DIR / "stacks" / "faults", FAULT_PORT_BASE))
+    local.up()
+    yield local
+    local.down()
+
+
+@pytest.fixture(scope="session")
+async def fault_settings(fault_stack: LocalStack) -> Settings:
+    configured = stack_settings(fault_stack, fault_stack.layout.database)
+    await migrate(configured.database.migration_url)
+    await sync_role_passwords(configured.database)
+    return configured

@@ -1,8 +1,12 @@
-"""The Redis client: Sentinel discovery (writes go to the primary), short timeouts."""
+"""The Redis client: Sentinel discovery (writes go to the primary), short timeouts, and a
+circuit breaker so that callers fall back (sessions to PostgreSQL) instead of waiting."""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
 
 import structlog
 from redis.asyncio import Redis
@@ -11,7 +15,11 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
+from orgbase.core.breaker import BreakerState, CircuitBreaker
+from orgbase.core.errors import Unavailable
 from orgbase.core.settings import RedisSettings
+
+T = TypeVar("T")
 
 log = structlog.get_logger("orgbase.redis")
 
@@ -26,11 +34,30 @@ REDIS_DOWN_ERRORS: tuple[type[BaseException], ...] = (
 _DISCOVERY_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_DOWN_ERRORS)
 
 
+RESYNC_MARGIN_SECONDS = 30.0
+
+
+class RedisUnavailable(Unavailable):
+    """Redis cannot answer now (breaker open, error or timeout): use the fallback."""
+
+    default_code = "redis_unavailable"
+
+
 class RedisClients:
     """The primary client (and the Sentinel manager that finds it)."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
+        self.breaker = CircuitBreaker(
+            "redis",
+            failure_threshold=settings.breaker_failures,
+            reset_seconds=settings.breaker_reset_seconds,
+        )
+        self.breaker.listeners.append(self._on_breaker_change)
+        self.resync_pending = False
+        """True after an outage until the caches are rewritten: do not trust reads."""
+        self._recovery_callbacks: list[Callable[[float], Awaitable[None]]] = []
+        self._resync_task: asyncio.Task[None] | None = None
         common: dict[str, Any] = {
             "password": settings.password,
             "db": settings.db,
@@ -55,6 +82,60 @@ class RedisClients:
             assert settings.url is not None
             self.primary = Redis.from_url(settings.url, max_connections=settings.pool_max, **common)
 
+    def on_recovery(self, callback: Callable[[float], Awaitable[None]]) -> None:
+        """Run ``callback(since)`` after an outage; ``since`` is a wall-clock time before it."""
+        self._recovery_callbacks.append(callback)
+
+    def _on_breaker_change(self, old: BreakerState, new: BreakerState) -> None:
+        if new != "closed" or old == "closed":
+            return
+        # Clocks of PostgreSQL and of this host may differ a little: look further back.
+        since = (self.breaker.opened_wall_time or time.time()) - RESYNC_MARGIN_SECONDS
+        self.resync_pending = True
+        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since))
+
+    def start_resync(self, lookback_seconds: float) -> None:
+        """At start: a previous process may have died between a revocation and its cache
+        write; rewrite what changed within one cache lifetime, in the background."""
+        since = time.time() - lookback_seconds - RESYNC_MARGIN_SECONDS
+        self.resync_pending = True
+        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since))
+
+    async def resync(self, since: float) -> None:
+        """Let every cache owner rewrite what changed since ``since``; retry until done."""
+        self.resync_pending = True
+        while True:
+            try:
+                for callback in self._recovery_callbacks:
+                    await callback(since)
+            except Exception as exc:  # retried: Redis or PostgreSQL may still be flaky
+                log.warning("cache resync failed; retrying", error=repr(exc))
+                await asyncio.sleep(1.0)
+                continue
+            break
+        self.resync_pending = False
+        log.info("caches resynced after an outage", since=since)
+
+    async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
+        """Run one call on the primary through the breaker, bounded by the socket timeout.
+
+        Raises RedisUnavailable at once while the breaker is open, and when the call
+        fails for a connection reason; callers decide on the fallback.
+        """
+        if not self.breaker.allow():
+            raise RedisUnavailable("redis is unavailable (circuit open)")
+        try:
+            result = await asyncio.wait_for(call(self.primary), self.settings.socket_timeout * 2)
+        except REDIS_DOWN_ERRORS as exc:
+            self.breaker.record_failure()
+            raise RedisUnavailable(f"redis is unavailable: {type(exc).__name__}") from exc
+        except BaseException:
+            # Not Redis's fault (a bug, a cancellation): free the trial slot, keep the state.
+            self.breaker.release_trial()
+            raise
+        self.breaker.record_success()
+        return result
+
     async def primary_address(self) -> tuple[str, int] | None:
         if self.sentinel is None:
             return None
@@ -71,6 +152,8 @@ class RedisClients:
         return {"in_use": in_use, "idle": idle, "max": int(getattr(pool, "max_connections", 0))}
 
     async def close(self) -> None:
+        if self._resync_task is not None and not self._resync_task.done():
+            self._resync_task.cancel()
         await self.primary.aclose()
         if self.sentinel is not None:
             for client in self.sentinel.sentinels:

@@ -9,6 +9,7 @@ tests build settings without touching the process environment.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import re
 from collections.abc import Mapping
 from typing import Annotated, Any, Literal, get_args, get_origin, get_type_hints
@@ -80,6 +81,8 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     socket_timeout: PositiveFloat = 0.5
     connect_timeout: PositiveFloat = 0.5
     pool_max: PositiveInt = 64
+    breaker_failures: PositiveInt = 3
+    breaker_reset_seconds: PositiveFloat = 2.0
 
     def __post_init__(self) -> None:
         if not self.sentinels and not self.url:
@@ -108,6 +111,8 @@ class MongoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 
 class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """``trusted_proxies``: addresses or networks (CIDR) whose X-Forwarded-For is believed."""
+
     host: str = "127.0.0.1"
     port: Port = 8000
     workers: PositiveInt = 1
@@ -116,6 +121,42 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     trusted_proxies: tuple[str, ...] = ()
     shutdown_grace_seconds: PositiveFloat = 10.0
     health_timeout_seconds: PositiveFloat = 1.0
+
+    def __post_init__(self) -> None:
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an address or network"
+                ) from None
+
+
+class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    signing_keys_file: str | None = None
+    """A JWK set with private keys (``orgbase keys generate``); the first key signs, the
+    others still verify until removed (rotation)."""
+    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
+    issuer: str = "orgbase"
+    audience: str = "orgbase"
+    access_token_seconds: PositiveInt = 900
+    refresh_token_seconds: PositiveInt = 7 * 86400
+    session_seconds: PositiveInt = 30 * 86400
+    clock_skew_seconds: Annotated[int, Meta(ge=0, le=300)] = 30
+    refresh_grace_seconds: Annotated[int, Meta(ge=0, le=300)] = 10
+    argon2_time_cost: PositiveInt = 3
+    argon2_memory_kib: Annotated[int, Meta(ge=8)] = 65536
+    argon2_parallelism: PositiveInt = 1
+    hash_concurrency: PositiveInt = 1
+    password_min_length: Annotated[int, Meta(ge=8, le=128)] = 10
+    session_cache_seconds: PositiveInt = 300
+    warm_sessions_seconds: PositiveInt = 3600
+    signin_per_ip_per_minute: PositiveInt = 30
+    signup_per_ip_per_hour: PositiveInt = 30
+    refresh_per_ip_per_minute: PositiveInt = 120
+    lockout_failures: PositiveInt = 5
+    lockout_window_seconds: PositiveInt = 900
+    lockout_seconds: PositiveInt = 900
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -129,6 +170,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     redis: RedisSettings
     mongo: MongoSettings
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
+    auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:
@@ -138,6 +180,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
                 raise ValueError("redis.password: is required outside dev mode")
             if self.redis.sentinels and self.redis.sentinel_password is None:
                 raise ValueError("redis.sentinel_password: is required outside dev mode")
+            if self.auth.signing_keys_file is None:
+                raise ValueError("auth.signing_keys_file: is required outside dev mode")
 
     @property
     def is_dev(self) -> bool:

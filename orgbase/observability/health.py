@@ -16,6 +16,7 @@ from typing import Any, Literal
 from litestar import Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
+from litestar.types import ControllerRouterHandler
 
 from orgbase.core.resources import Resources
 
@@ -87,4 +88,4 @@ async def ready(resources: NamedDependency[Resources]) -> Response[dict[str, Any
     return Response({"status": status, "checks": checks}, status_code=code)
 
 
-health_handlers = [live, ready]
+health_handlers: list[ControllerRouterHandler] = [live, ready]

@@ -16,6 +16,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.types import ControllerRouterHandler
 
 from orgbase import __version__
+from orgbase.auth.area import build_auth
+from orgbase.auth.routes import auth_handlers
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.observability.health import health_handlers
@@ -25,11 +27,6 @@ from orgbase.platform.middleware import RequestContextMiddleware
 from orgbase.platform.migrations import migrate
 
 log = structlog.get_logger("orgbase.app")
-
-
-def _resources(state: State) -> Resources:
-    resources: Resources = state.resources
-    return resources
 
 
 def create_app(
@@ -42,16 +39,20 @@ def create_app(
     if configure_logs:
         configure_logging(settings.log)
     resources = Resources(settings)
+    auth = build_auth(settings, resources)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.database.migrate_on_start:
             await migrate(settings.database.migration_url)
         await resources.open()
+        await auth.start()
+        resources.redis.start_resync(settings.auth.session_cache_seconds)
         log.info("gateway started", env=settings.env, version=__version__)
         try:
             yield
         finally:
+            await auth.stop()
             await resources.close()
             log.info("gateway stopped")
 
@@ -76,11 +77,17 @@ def create_app(
         if settings.http.cors_origins
         else None
     )
-    handlers: list[ControllerRouterHandler] = [*health_handlers, *extra_handlers]
+    handlers: list[ControllerRouterHandler] = [*health_handlers, *auth_handlers]
+    handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        dependencies={"resources": Provide(_resources, sync_to_thread=False)},
+        dependencies={
+            "resources": Provide(lambda: resources, sync_to_thread=False),
+            "auth": Provide(lambda: auth.service, sync_to_thread=False),
+            "authenticator": Provide(lambda: auth.authenticator, sync_to_thread=False),
+            "tokens": Provide(lambda: auth.tokens, sync_to_thread=False),
+        },
         exception_handlers=exception_handlers(),
         cors_config=cors,
         openapi_config=OpenAPIConfig(
@@ -90,13 +97,13 @@ def create_app(
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.http.max_body_bytes,
-        state=State({"settings": settings, "resources": resources}),
+        state=State({"settings": settings, "resources": resources, "auth": auth}),
         logging_config=None,
         debug=False,
     )
     # Litestar applies its own middleware per route, after routing; wrapping the whole
     # handler instead gives unrouted requests (404/405) a request id and a log line too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler)
+    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.http.trusted_proxies)
     return app
 
 

@@ -158,6 +158,41 @@ def services_status(state_dir: Path, port_base: int) -> None:
         sys.exit(1)
 
 
+# -- signing keys ----------------------------------------------------------------------
+
+
+@main.group()
+def keys() -> None:
+    """The JWT signing keys (a JWK set file; the first key signs)."""
+
+
+KEYS_FILE_ARGUMENT = click.argument("keys_file", type=click.Path(dir_okay=False, path_type=Path))
+
+
+@keys.command("rotate")
+@KEYS_FILE_ARGUMENT
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256", "HS256"]), default="EdDSA")
+def keys_rotate(keys_file: Path, algorithm: str) -> None:
+    """Add a new signing key in front (creates the file). Old keys keep verifying."""
+    from orgbase.auth.keys import rotate_keys_file
+
+    click.echo(f"new signing key: {rotate_keys_file(keys_file, algorithm)}")
+
+
+@keys.command("retire")
+@KEYS_FILE_ARGUMENT
+@click.argument("kid")
+def keys_retire(keys_file: Path, kid: str) -> None:
+    """Remove a key: tokens it signed stop verifying."""
+    from orgbase.auth.keys import KeyError_, retire_key
+
+    try:
+        retire_key(keys_file, kid)
+    except KeyError_ as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"retired {kid}")
+
+
 # -- demo data -------------------------------------------------------------------------
 
 

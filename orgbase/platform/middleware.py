@@ -6,9 +6,11 @@ errors raised before a route runs get a request id, headers and a log line too.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import time
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import structlog
@@ -42,9 +44,51 @@ def _header(scope: Scope, name: bytes) -> bytes | None:
     return None
 
 
+def client_ip(
+    scope: Scope, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> str | None:
+    """The caller's address: the peer, unless the peer is a trusted proxy, in which case the
+    right-most address of X-Forwarded-For that is not itself a trusted proxy."""
+    peer = scope.get("client")
+    address = peer[0] if peer else None
+    if address is not None and not _is_ip(address):
+        address = None  # a unix socket or a test transport: no address to speak of
+    if not trusted or address is None or not _is_trusted(address, trusted):
+        return address
+    forwarded = _header(scope, b"x-forwarded-for")
+    if not forwarded:
+        return address
+    for hop in reversed(forwarded.decode("latin-1").split(",")):
+        candidate = hop.strip()
+        if not _is_ip(candidate):
+            return address  # a garbled header: believe only the peer
+        if not _is_trusted(candidate, trusted):
+            return candidate
+    return address
+
+
+def _is_ip(text: str) -> bool:
+    try:
+        ipaddress.ip_address(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _is_trusted(
+    address: str, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    try:
+        ip = ipaddress.ip_address(address)
+    except ValueError:
+        return False
+    return any(ip in network for network in trusted)
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp) -> None:
+    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[str] = ()) -> None:
         self.app = app
+        self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Litestar answers lifespan messages itself: only http and websocket scopes get here.
@@ -54,6 +98,7 @@ class RequestContextMiddleware:
         request_id = supplied.decode() if supplied and valid else uuid.uuid4().hex
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
+        state["client_ip"] = client_ip(scope, self.trusted)
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         https = scope.get("scheme") in ("https", "wss")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -17,28 +17,9 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from orgbase.platform.localstack import LocalStack, StackLayout
-from orgbase.platform.migrations import migrate, sync_role_passwords
-from tests.conftest import STATE_DIR, stack_settings
+from orgbase.platform.localstack import LocalStack
 
 pytestmark = pytest.mark.slow
-FAULT_PORT_BASE = 56430
-
-
-@pytest.fixture(scope="module")
-def fault_stack() -> Iterator[LocalStack]:
-    local = LocalStack(StackLayout(STATE_DIR / "stacks" / "faults", FAULT_PORT_BASE))
-    local.up()
-    yield local
-    local.down()
-
-
-@pytest.fixture(scope="module")
-async def fault_settings(fault_stack: LocalStack) -> Settings:
-    configured = stack_settings(fault_stack, fault_stack.layout.database)
-    await migrate(configured.database.migration_url)
-    await sync_role_passwords(configured.database)
-    return configured
 
 
 @pytest.fixture

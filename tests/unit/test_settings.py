@@ -13,6 +13,7 @@ BASE = {
     "ORGBASE_REDIS_PASSWORD": "r",
     "ORGBASE_REDIS_SENTINEL_PASSWORD": "s",
     "ORGBASE_MONGO_URL": "mongodb://127.0.0.1:27017",
+    "ORGBASE_AUTH_SIGNING_KEYS_FILE": "/run/secrets/jwks.json",
 }
 
 
@@ -58,6 +59,13 @@ def test_secrets_have_no_silent_default_outside_dev() -> None:
     with pytest.raises(SettingsError, match="ORGBASE_REDIS_PASSWORD: is required outside dev mode"):
         settings_from_env(env)
     assert settings_from_env({**env, "ORGBASE_ENV": "dev"}).redis.password is None
+
+
+def test_signing_keys_are_required_outside_dev() -> None:
+    env = {k: v for k, v in BASE.items() if k != "ORGBASE_AUTH_SIGNING_KEYS_FILE"}
+    with pytest.raises(SettingsError) as caught:
+        settings_from_env(env)
+    assert caught.value.variable == "ORGBASE_AUTH_SIGNING_KEYS_FILE"
 
 
 def test_local_tooling_variables_are_not_settings() -> None:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from pathlib import Path
 
+from orgbase.auth.keys import rotate_keys_file
 from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
 from orgbase.platform.localstack.mongo import LocalMongo
 from orgbase.platform.localstack.postgres import LocalPostgres
@@ -27,8 +29,14 @@ class LocalStack:
         self.redis = LocalRedis(layout, secrets["redis"], secrets["sentinel"])
         self.mongo = LocalMongo(layout)
 
+    @property
+    def signing_keys_file(self) -> Path:
+        return self.layout.state_dir / "jwks.json"
+
     def up(self) -> None:
         """Start what is not running (running services are reused), then write services.env."""
+        if not self.signing_keys_file.exists():
+            rotate_keys_file(self.signing_keys_file, "EdDSA")
         self.postgres.start()
         self.postgres.ensure_database(self.layout.database)
         self.redis.start()
@@ -93,6 +101,7 @@ class LocalStack:
             "ORGBASE_REDIS_SENTINEL_PASSWORD": s["sentinel"],
             "ORGBASE_MONGO_URL": self.mongo.url,
             "ORGBASE_MONGO_DATABASE": database or self.layout.database,
+            "ORGBASE_AUTH_SIGNING_KEYS_FILE": str(self.signing_keys_file),
         }
 
     def write_env_file(self) -> None:

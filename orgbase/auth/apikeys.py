@@ -1,0 +1,157 @@
+"""API keys: per org, shown once, stored as a SHA-256 (they carry 256 bits of entropy, so a
+slow hash adds nothing), scoped to a role, optionally expiring, revocable at once.
+
+Lookups go through the same revocable Redis cache as sessions.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from datetime import datetime
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+
+from orgbase.core.cache import TOMBSTONE, RevocableCache
+from orgbase.core.postgres import Connection, Database
+from orgbase.core.redis import RedisClients
+
+log = structlog.get_logger("orgbase.apikeys")
+
+KEY_PREFIX = "obk_"
+CACHE_SECONDS = 300
+
+
+class CachedKey(msgspec.Struct, frozen=True, array_like=True):
+    key_id: UUID
+    org_id: UUID
+    role: str
+    expires_at: float | None
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CachedKey)
+
+
+def looks_like_api_key(token: str) -> bool:
+    return token.startswith(KEY_PREFIX)
+
+
+def digest(key: str) -> bytes:
+    return hashlib.sha256(key.encode()).digest()
+
+
+class ApiKeyStore:
+    def __init__(self, db: Database, redis: RedisClients) -> None:
+        self.db = db
+        self.redis = redis
+        self.cache: RevocableCache[CachedKey] = RevocableCache(
+            redis,
+            "akey:",
+            encode=_encoder.encode,
+            decode=_decoder.decode,
+            ttl_seconds=CACHE_SECONDS,
+        )
+
+    async def authenticate(self, key: str) -> CachedKey | None:
+        if len(key) > 200:
+            return None
+        hashed = digest(key)
+        found = await self.cache.get_or_load(hashed.hex(), lambda: self._load(hashed))
+        if found is None or (found.expires_at is not None and found.expires_at <= time.time()):
+            return None
+        return found
+
+    async def _load(self, hashed: bytes) -> CachedKey | None:
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                """
+                SELECT k.id, k.org_id, k.role, extract(epoch FROM k.expires_at)::float8 AS exp
+                FROM orgbase.api_keys k
+                WHERE k.key_hash = $1 AND k.revoked_at IS NULL
+                  AND (k.expires_at IS NULL OR k.expires_at > now())
+                """,
+                hashed,
+            )
+        if row is None:
+            return None
+        return CachedKey(row["id"], row["org_id"], row["role"], row["exp"])
+
+    async def create(
+        self,
+        connection: Connection,
+        *,
+        org_id: UUID,
+        name: str,
+        role: str,
+        created_by: UUID | None,
+        expires_at: datetime | None,
+    ) -> tuple[dict[str, Any], str]:
+        plaintext = KEY_PREFIX + secrets.token_urlsafe(32)
+        row = await connection.fetchrow(
+            """
+            INSERT INTO orgbase.api_keys
+                (org_id, name, prefix, key_hash, role, created_by, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, $7)
+            RETURNING id, org_id, name, prefix, role, created_by, created_at, expires_at,
+                      last_used_at, revoked_at
+            """,
+            org_id,
+            name,
+            plaintext[:12],
+            digest(plaintext),
+            role,
+            created_by,
+            expires_at,
+        )
+        assert row is not None
+        return dict(row), plaintext
+
+    async def list_for_org(self, connection: Connection, org_id: UUID) -> list[dict[str, Any]]:
+        rows = await connection.fetch(
+            """
+            SELECT id, org_id, name, prefix, role, created_by, created_at, expires_at,
+                   last_used_at, revoked_at
+            FROM orgbase.api_keys WHERE org_id = $1 ORDER BY created_at DESC
+            """,
+            org_id,
+        )
+        return [dict(r) for r in rows]
+
+    async def revoke(self, connection: Connection, org_id: UUID, key_id: UUID) -> bytes | None:
+        """Revoke (in the caller's transaction); returns the hash to ``forget`` after commit."""
+        hashed: bytes | None = await connection.fetchval(
+            """
+            UPDATE orgbase.api_keys SET revoked_at = now()
+            WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL
+            RETURNING key_hash
+            """,
+            key_id,
+            org_id,
+        )
+        return hashed
+
+    async def forget(self, hashes: list[bytes]) -> None:
+        await self.cache.revoke([h.hex() for h in hashes])
+
+    async def resync(self, since: float) -> None:
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT key_hash FROM orgbase.api_keys WHERE revoked_at >= to_timestamp($1)",
+                since,
+            )
+        if not rows:
+            return
+
+        async def write(r: Redis) -> None:
+            async with r.pipeline(transaction=False) as pipe:
+                for row in rows:
+                    pipe.set(f"akey:{row['key_hash'].hex()}", TOMBSTONE, ex=CACHE_SECONDS)
+                await pipe.execute()
+
+        await self.redis.run(write)

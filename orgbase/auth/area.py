@@ -1,0 +1,87 @@
+"""Builds the auth area's objects from settings and the shared clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import structlog
+
+from orgbase.auth.apikeys import ApiKeyStore
+from orgbase.auth.keys import KeySet
+from orgbase.auth.passwords import Passwords
+from orgbase.auth.principal import Authenticator
+from orgbase.auth.service import AuthService
+from orgbase.auth.sessions import SessionStore
+from orgbase.auth.tokens import TokenService
+from orgbase.core.ratelimit import Lockout, RateLimiter
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+
+log = structlog.get_logger("orgbase.auth")
+
+
+@dataclass
+class AuthArea:
+    tokens: TokenService
+    passwords: Passwords
+    sessions: SessionStore
+    api_keys: ApiKeyStore
+    authenticator: Authenticator
+    service: AuthService
+
+    async def start(self) -> None:
+        await self.passwords.prepare()
+        try:
+            warmed = await self.sessions.warm()
+        except Exception as exc:  # a cold cache is slower, not wrong
+            log.warning("session cache warming failed", error=repr(exc))
+        else:
+            log.info("session cache warmed", sessions=warmed)
+
+    async def stop(self) -> None:
+        await self.sessions.close()
+        self.passwords.close()
+
+
+def load_keys(settings: Settings) -> KeySet:
+    auth = settings.auth
+    if auth.signing_keys_file:
+        return KeySet.from_file(Path(auth.signing_keys_file), auth.jwt_algorithm)
+    # Only dev mode gets here (settings refuse a missing key file otherwise).
+    log.warning("no signing keys configured: using a key that lives as long as this process")
+    return KeySet.ephemeral(auth.jwt_algorithm)
+
+
+def build_auth(settings: Settings, resources: Resources) -> AuthArea:
+    tokens = TokenService(load_keys(settings), settings.auth)
+    passwords = Passwords(settings.auth)
+    sessions = SessionStore(resources.db, resources.redis, settings.auth)
+    api_keys = ApiKeyStore(resources.db, resources.redis)
+    limiter = RateLimiter(resources.redis)
+    lockout = Lockout(
+        resources.redis,
+        max_failures=settings.auth.lockout_failures,
+        window_seconds=settings.auth.lockout_window_seconds,
+        lock_seconds=settings.auth.lockout_seconds,
+    )
+    service = AuthService(
+        db=resources.db,
+        settings=settings.auth,
+        tokens=tokens,
+        passwords=passwords,
+        sessions=sessions,
+        api_keys=api_keys,
+        limiter=limiter,
+        lockout=lockout,
+    )
+    resources.redis.on_recovery(sessions.resync)
+    resources.redis.on_recovery(api_keys.resync)
+    return AuthArea(
+        tokens=tokens,
+        passwords=passwords,
+        sessions=sessions,
+        api_keys=api_keys,
+        authenticator=Authenticator(tokens, sessions, api_keys),
+        service=service,
+    )

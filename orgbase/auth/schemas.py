@@ -1,0 +1,104 @@
+"""Request and response bodies of the auth routes."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Literal
+from uuid import UUID
+
+import msgspec
+from msgspec import UNSET, Meta, UnsetType
+
+Email = Annotated[str, Meta(min_length=3, max_length=320)]
+Password = Annotated[str, Meta(min_length=1, max_length=1024)]
+DisplayName = Annotated[str, Meta(max_length=200)]
+KeyRole = Literal["admin", "member", "viewer"]
+
+
+class RequestMeta(msgspec.Struct, frozen=True):
+    """Where a request came from (for sessions, rate limits and the audit log)."""
+
+    ip: str | None
+    user_agent: str | None
+    request_id: str
+
+
+class SignUp(msgspec.Struct, forbid_unknown_fields=True):
+    email: Email
+    password: Password
+    display_name: DisplayName | None = None
+
+
+class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
+    grant_type: Literal["password", "refresh_token"]
+    email: Email | None = None
+    password: Password | None = None
+    refresh_token: Annotated[str, Meta(max_length=512)] | None = None
+    org_id: UUID | None = None
+
+
+class User(msgspec.Struct):
+    id: UUID
+    email: str
+    display_name: str | None
+    is_platform_admin: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class TokenResponse(msgspec.Struct):
+    access_token: str
+    refresh_token: str
+    expires_in: int
+    user: User
+    org_id: UUID | None
+    token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+class Logout(msgspec.Struct, forbid_unknown_fields=True):
+    scope: Literal["local", "global", "others"] = "local"
+
+
+class UserUpdate(msgspec.Struct, forbid_unknown_fields=True):
+    display_name: DisplayName | UnsetType | None = UNSET
+    email: Email | UnsetType = UNSET
+    password: Password | UnsetType = UNSET
+    current_password: Password | UnsetType = UNSET
+
+
+class UserDelete(msgspec.Struct, forbid_unknown_fields=True):
+    password: Password
+
+
+class Session(msgspec.Struct):
+    id: UUID
+    user_agent: str | None
+    ip: str | None
+    created_at: datetime
+    last_seen_at: datetime
+    expires_at: datetime
+    current: bool
+
+
+class ApiKeyCreate(msgspec.Struct, forbid_unknown_fields=True):
+    name: Annotated[str, Meta(min_length=1, max_length=200)]
+    role: KeyRole = "member"
+    expires_at: datetime | None = None
+
+
+class ApiKey(msgspec.Struct):
+    id: UUID
+    org_id: UUID
+    name: str
+    prefix: str
+    role: str
+    created_by: UUID | None
+    created_at: datetime
+    expires_at: datetime | None
+    last_used_at: datetime | None
+    revoked_at: datetime | None
+
+
+class ApiKeyCreated(ApiKey):
+    key: str
+    """Shown once: only its hash is stored."""

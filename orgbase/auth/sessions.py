@@ -1,0 +1,256 @@
+"""Sessions: rows in PostgreSQL (the truth), cached in Redis, checked on every request.
+
+The per-request check is one Redis round trip (GET the session, and SET NX a one-minute
+"seen" marker that throttles ``last_seen_at`` updates). On a miss, PostgreSQL answers and
+fills the cache; while Redis is unavailable (breaker open) or being resynced after an
+outage, PostgreSQL answers every check. Revocations write tombstones (see core/cache.py).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from typing import Any
+from uuid import UUID
+
+import msgspec
+import structlog
+from redis.asyncio import Redis
+
+from orgbase.core.cache import TOMBSTONE, RevocableCache
+from orgbase.core.postgres import Connection, Database
+from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.settings import AuthSettings
+
+log = structlog.get_logger("orgbase.sessions")
+
+SEEN_SECONDS = 60
+WARM_LIMIT = 20000
+
+
+class CachedSession(msgspec.Struct, frozen=True, array_like=True):
+    user_id: UUID
+    expires_at: float
+
+
+_encoder = msgspec.msgpack.Encoder()
+_decoder = msgspec.msgpack.Decoder(CachedSession)
+
+_LOAD = """
+SELECT s.user_id, extract(epoch FROM s.expires_at)::float8 AS expires_at
+FROM orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id
+WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.deleted_at IS NULL
+"""
+
+
+class SessionStore:
+    def __init__(self, db: Database, redis: RedisClients, settings: AuthSettings) -> None:
+        self.db = db
+        self.redis = redis
+        self.settings = settings
+        self.cache: RevocableCache[CachedSession] = RevocableCache(
+            redis,
+            "sess:",
+            encode=_encoder.encode,
+            decode=_decoder.decode,
+            ttl_seconds=settings.session_cache_seconds,
+        )
+        self._background: set[asyncio.Task[None]] = set()
+
+    # -- the per-request check ---------------------------------------------------------
+
+    async def is_alive(self, session_id: UUID, user_id: UUID) -> bool:
+        session = await self._lookup(session_id)
+        return (
+            session is not None and session.user_id == user_id and session.expires_at > time.time()
+        )
+
+    async def _lookup(self, session_id: UUID) -> CachedSession | None:
+        key = str(session_id)
+        if not self.redis.resync_pending:
+            try:
+                raw, first_seen = await self.redis.run(lambda r: self._get_and_mark(r, key))
+            except RedisUnavailable:
+                pass
+            else:
+                # The call that closes the breaker after an outage starts a resync: what it
+                # read may be stale, so it is not trusted either.
+                if not self.redis.resync_pending:
+                    return await self._from_cache(session_id, raw, first_seen)
+        self.cache.stats.fallbacks += 1
+        return await self._load(session_id)
+
+    async def _from_cache(
+        self, session_id: UUID, raw: bytes | None, first_seen: bool
+    ) -> CachedSession | None:
+        session: CachedSession | None
+        if raw is None:
+            self.cache.stats.misses += 1
+            session = await self._load(session_id)
+            await self.cache.fill(str(session_id), session, self._ttl(session))
+        else:
+            self.cache.stats.hits += 1
+            session = None if raw == TOMBSTONE else _decoder.decode(raw)
+        if first_seen and session is not None:
+            self._in_background(self._touch(session_id))
+        return session
+
+    async def _get_and_mark(self, r: Redis, key: str) -> tuple[bytes | None, bool]:
+        async with r.pipeline(transaction=False) as pipe:
+            pipe.get(f"sess:{key}")
+            pipe.set(f"seen:{key}", b"1", ex=SEEN_SECONDS, nx=True)
+            raw, marked = await pipe.execute()
+        return raw, bool(marked)
+
+    async def _load(self, session_id: UUID) -> CachedSession | None:
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(_LOAD, session_id)
+        return None if row is None else CachedSession(row["user_id"], row["expires_at"])
+
+    def _ttl(self, session: CachedSession | None) -> int:
+        if session is None:
+            return self.settings.session_cache_seconds
+        return max(1, int(session.expires_at - time.time()))
+
+    async def _touch(self, session_id: UUID) -> None:
+        async with self.db.system_connection() as connection:
+            await connection.execute(
+                "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
+            )
+
+    def _in_background(self, coroutine: Any) -> None:
+        task = asyncio.get_running_loop().create_task(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    # -- lifecycle ---------------------------------------------------------------------
+
+    async def create(
+        self, connection: Connection, user_id: UUID, user_agent: str | None, ip: str | None
+    ) -> tuple[UUID, float]:
+        """Insert a session (inside the caller's transaction); cache it with ``cache_new``."""
+        row = await connection.fetchrow(
+            """
+            INSERT INTO orgbase.sessions (user_id, user_agent, ip, expires_at)
+            VALUES ($1, $2, $3::inet, now() + make_interval(secs => $4))
+            RETURNING id, extract(epoch FROM expires_at)::float8 AS expires_at
+            """,
+            user_id,
+            (user_agent or "")[:400] or None,
+            ip,
+            float(self.settings.session_seconds),
+        )
+        assert row is not None
+        return row["id"], row["expires_at"]
+
+    async def cache_new(self, session_id: UUID, user_id: UUID, expires_at: float) -> None:
+        session = CachedSession(user_id, expires_at)
+        await self.cache.put(str(session_id), session, self._ttl(session))
+
+    async def revoke(
+        self, connection: Connection, session_ids: Sequence[UUID], reason: str
+    ) -> list[UUID]:
+        """Mark sessions revoked (in the caller's transaction); call ``forget`` after commit."""
+        rows = await connection.fetch(
+            """
+            UPDATE orgbase.sessions SET revoked_at = now(), revoked_reason = $2
+            WHERE id = ANY($1::uuid[]) AND revoked_at IS NULL
+            RETURNING id
+            """,
+            list(session_ids),
+            reason,
+        )
+        return [r["id"] for r in rows]
+
+    async def revoke_for_user(
+        self,
+        connection: Connection,
+        user_id: UUID,
+        reason: str,
+        keep: UUID | None = None,
+    ) -> list[UUID]:
+        rows = await connection.fetch(
+            """
+            UPDATE orgbase.sessions SET revoked_at = now(), revoked_reason = $2
+            WHERE user_id = $1 AND revoked_at IS NULL AND ($3::uuid IS NULL OR id <> $3)
+            RETURNING id
+            """,
+            user_id,
+            reason,
+            keep,
+        )
+        return [r["id"] for r in rows]
+
+    async def forget(self, session_ids: Sequence[UUID]) -> None:
+        """Tombstone revoked sessions in the cache (after the revocation committed)."""
+        await self.cache.revoke(
+            [str(s) for s in session_ids], ttl=self.settings.session_cache_seconds
+        )
+
+    async def list_for_user(self, user_id: UUID) -> list[dict[str, Any]]:
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                """
+                SELECT id, user_agent, host(ip) AS ip, created_at, last_seen_at, expires_at
+                FROM orgbase.sessions
+                WHERE user_id = $1 AND revoked_at IS NULL AND expires_at > now()
+                ORDER BY last_seen_at DESC
+                """,
+                user_id,
+            )
+        return [dict(r) for r in rows]
+
+    # -- warming and resync ------------------------------------------------------------
+
+    async def warm(self) -> int:
+        """Load recently active sessions into Redis (SET NX: never over newer facts)."""
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                """
+                SELECT s.id, s.user_id, extract(epoch FROM s.expires_at)::float8 AS expires_at
+                FROM orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id
+                WHERE s.revoked_at IS NULL AND s.expires_at > now() AND u.deleted_at IS NULL
+                  AND s.last_seen_at > now() - make_interval(secs => $1)
+                ORDER BY s.last_seen_at DESC
+                LIMIT $2
+                """,
+                float(self.settings.warm_sessions_seconds),
+                WARM_LIMIT,
+            )
+        values = {str(r["id"]): CachedSession(r["user_id"], r["expires_at"]) for r in rows}
+        return await self.cache.fill_many(values)
+
+    async def resync(self, since: float) -> None:
+        """Tombstone every session revoked (or whose user was deleted) since ``since``."""
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                """
+                SELECT s.id FROM orgbase.sessions s
+                WHERE s.revoked_at >= to_timestamp($1)
+                UNION
+                SELECT s.id FROM orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id
+                WHERE u.deleted_at >= to_timestamp($1)
+                """,
+                since,
+            )
+        ids = [str(r["id"]) for r in rows]
+        if ids:
+            await self._revoke_strict(ids)
+        log.info("session cache resynced", revoked=len(ids))
+
+    async def _revoke_strict(self, keys: list[str]) -> None:
+        """Like cache.revoke, but fails (so the resync is retried) when Redis does."""
+        seconds = self.settings.session_cache_seconds
+
+        async def write(r: Redis) -> None:
+            async with r.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(f"sess:{key}", TOMBSTONE, ex=seconds)
+                await pipe.execute()
+
+        await self.redis.run(write)
+
+    async def close(self) -> None:
+        for task in list(self._background):
+            task.cancel()

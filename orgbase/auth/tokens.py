@@ -1,0 +1,127 @@
+"""Access tokens: short-lived JWTs signed with the active key, verified strictly.
+
+The algorithm comes from the key the ``kid`` names, never from the token: ``alg: none``,
+HS256 signed with a public key, unknown kids and every claim error are refused with a
+401 and a precise code.
+"""
+
+from __future__ import annotations
+
+import time
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+import jwt
+import msgspec
+
+from orgbase.auth.keys import KeySet
+from orgbase.core.errors import Unauthorized
+from orgbase.core.settings import AuthSettings
+
+MAX_TOKEN_LENGTH = 4096
+_REQUIRED = ["exp", "iat", "nbf", "sub", "sid", "aud", "iss"]
+_WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+class AccessClaims(msgspec.Struct, frozen=True):
+    sub: UUID
+    sid: UUID
+    exp: int
+    iat: int
+    org: UUID | None = None
+
+
+def token_error(code: str, message: str) -> Unauthorized:
+    return Unauthorized(message, code=code, headers=_WWW_AUTHENTICATE)
+
+
+class TokenService:
+    def __init__(self, keys: KeySet, settings: AuthSettings, cache_size: int = 8192) -> None:
+        self.keys = keys
+        self.settings = settings
+        # Verified tokens are immutable: remembering them skips the signature check on the
+        # next request. Expiry is still checked on every hit; revocation is the session's.
+        self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
+        self._cache_size = cache_size
+
+    def issue(self, user_id: UUID, session_id: UUID, org_id: UUID | None) -> tuple[str, int]:
+        now = int(time.time())
+        lifetime = self.settings.access_token_seconds
+        claims: dict[str, Any] = {
+            "sub": str(user_id),
+            "sid": str(session_id),
+            "aud": self.settings.audience,
+            "iss": self.settings.issuer,
+            "iat": now,
+            "nbf": now,
+            "exp": now + lifetime,
+        }
+        if org_id is not None:
+            claims["org"] = str(org_id)
+        key = self.keys.active
+        token = jwt.encode(
+            claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid}
+        )
+        return token, lifetime
+
+    def verify(self, token: str) -> AccessClaims:
+        cached = self._verified.get(token)
+        if cached is not None:
+            if cached.exp + self.settings.clock_skew_seconds < time.time():
+                self._verified.pop(token, None)
+                raise token_error("token_expired", "the access token has expired")
+            return cached
+        claims = self._verify_uncached(token)
+        self._verified[token] = claims
+        if len(self._verified) > self._cache_size:
+            self._verified.popitem(last=False)
+        return claims
+
+    def _verify_uncached(self, token: str) -> AccessClaims:
+        if len(token) > MAX_TOKEN_LENGTH:
+            raise token_error("token_malformed", "the access token is too long")
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.DecodeError:
+            raise token_error("token_malformed", "the access token is not a JWT") from None
+        kid = header.get("kid")
+        key = self.keys.by_kid.get(kid) if isinstance(kid, str) else None
+        if key is None:
+            raise token_error("token_unknown_key", "the access token's signing key is unknown")
+        if header.get("alg") != key.algorithm:
+            raise token_error("token_bad_algorithm", "the access token uses another algorithm")
+        try:
+            payload = jwt.decode(
+                token,
+                key.verifying_key,
+                algorithms=[key.algorithm],
+                audience=self.settings.audience,
+                issuer=self.settings.issuer,
+                leeway=self.settings.clock_skew_seconds,
+                options={"require": _REQUIRED, "strict_aud": True},
+            )
+        except jwt.ExpiredSignatureError:
+            raise token_error("token_expired", "the access token has expired") from None
+        except jwt.ImmatureSignatureError:
+            raise token_error("token_not_yet_valid", "the access token is not valid yet") from None
+        except jwt.InvalidAudienceError:
+            raise token_error(
+                "token_invalid_audience", "the access token is for another audience"
+            ) from None
+        except jwt.InvalidIssuerError:
+            raise token_error(
+                "token_invalid_issuer", "the access token has another issuer"
+            ) from None
+        except jwt.InvalidSignatureError:
+            raise token_error(
+                "token_invalid_signature", "the access token's signature is wrong"
+            ) from None
+        except jwt.MissingRequiredClaimError as exc:
+            raise token_error("token_invalid", f"the access token lacks {exc.claim}") from None
+        except jwt.InvalidTokenError:
+            raise token_error("token_invalid", "the access token is invalid") from None
+        try:
+            return msgspec.convert(payload, AccessClaims, strict=False)
+        except msgspec.ValidationError:
+            raise token_error("token_invalid", "the access token's claims are malformed") from None

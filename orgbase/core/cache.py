@@ -1,0 +1,138 @@
+"""A Redis cache for facts that can be revoked: sessions, API keys, memberships.
+
+PostgreSQL is the source of truth. The rules that keep a revocation effective at once:
+- a reader that missed fills the cache with ``SET NX`` (it never overwrites anything);
+- a change writes the new value, and a revocation a *tombstone*, with plain ``SET``;
+so a reader that loaded a stale value just before a revocation cannot put it back.
+When a write cannot reach Redis, the breaker opens, every reader goes to PostgreSQL, and
+on recovery the owner of the cache rewrites what changed meanwhile (``resync``) before
+the cache is trusted again.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Awaitable, Callable, Mapping
+from typing import Generic, TypeVar
+
+import structlog
+from redis.asyncio import Redis
+
+from orgbase.core.redis import RedisClients, RedisUnavailable
+
+log = structlog.get_logger("orgbase.cache")
+
+TOMBSTONE = b"\x00revoked"
+V = TypeVar("V")
+
+
+class CacheStats:
+    def __init__(self) -> None:
+        self.hits = 0
+        self.misses = 0
+        self.fallbacks = 0
+
+
+class RevocableCache(Generic[V]):
+    """Values of type V stored as bytes under ``{prefix}{key}`` with a TTL."""
+
+    def __init__(
+        self,
+        redis: RedisClients,
+        prefix: str,
+        *,
+        encode: Callable[[V], bytes],
+        decode: Callable[[bytes], V],
+        ttl_seconds: int,
+    ) -> None:
+        self.redis = redis
+        self.prefix = prefix
+        self._encode = encode
+        self._decode = decode
+        self.ttl_seconds = ttl_seconds
+        self.stats = CacheStats()
+
+    def trusted(self) -> bool:
+        """False while caches are being resynced after an outage."""
+        return not self.redis.resync_pending
+
+    def _key(self, key: str) -> str:
+        return f"{self.prefix}{key}"
+
+    async def get_or_load(
+        self, key: str, load: Callable[[], Awaitable[V | None]], ttl: int | None = None
+    ) -> V | None:
+        """The cached value, or ``load()`` (None means "does not exist / revoked")."""
+        if not self.trusted():
+            self.stats.fallbacks += 1
+            return await load()
+        try:
+            raw: bytes | None = await self.redis.run(lambda r: self._get(r, key))
+        except RedisUnavailable:
+            self.stats.fallbacks += 1
+            return await load()
+        if not self.trusted():
+            # This very call closed the breaker after an outage: what it read may be stale.
+            self.stats.fallbacks += 1
+            return await load()
+        if raw is not None:
+            self.stats.hits += 1
+            return None if raw == TOMBSTONE else self._decode(raw)
+        self.stats.misses += 1
+        value = await load()
+        await self.fill(key, value, ttl)
+        return value
+
+    async def _get(self, r: Redis, key: str) -> bytes | None:
+        raw = await r.get(self._key(key))
+        return raw if raw is None or isinstance(raw, bytes) else raw.encode()
+
+    async def fill(self, key: str, value: V | None, ttl: int | None = None) -> None:
+        """Cache a value read from PostgreSQL unless something newer is there (SET NX)."""
+        data = TOMBSTONE if value is None else self._encode(value)
+        seconds = max(1, min(ttl or self.ttl_seconds, self.ttl_seconds))
+        with contextlib.suppress(RedisUnavailable):
+            await self.redis.run(lambda r: r.set(self._key(key), data, ex=seconds, nx=True))
+
+    async def put(self, key: str, value: V, ttl: int | None = None) -> None:
+        """Write a changed value (overwrites)."""
+        seconds = max(1, min(ttl or self.ttl_seconds, self.ttl_seconds))
+        try:
+            await self.redis.run(lambda r: r.set(self._key(key), self._encode(value), ex=seconds))
+        except RedisUnavailable:
+            log.warning("cache write lost; resync on recovery", prefix=self.prefix)
+
+    async def revoke(self, keys: list[str], ttl: int | None = None) -> None:
+        """Write tombstones (overwrites), so no stale value can be re-cached."""
+        if not keys:
+            return
+        seconds = max(1, ttl or self.ttl_seconds)
+
+        async def write(r: Redis) -> None:
+            async with r.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.set(self._key(key), TOMBSTONE, ex=seconds)
+                await pipe.execute()
+
+        try:
+            await self.redis.run(write)
+        except RedisUnavailable:
+            log.warning("cache revocation lost; resync on recovery", prefix=self.prefix)
+
+    async def fill_many(self, values: Mapping[str, V], ttl: int | None = None) -> int:
+        """Warm the cache (SET NX each); returns how many were written."""
+        if not values:
+            return 0
+        seconds = max(1, min(ttl or self.ttl_seconds, self.ttl_seconds))
+
+        async def write(r: Redis) -> int:
+            async with r.pipeline(transaction=False) as pipe:
+                for key, value in values.items():
+                    pipe.set(self._key(key), self._encode(value), ex=seconds, nx=True)
+                results = await pipe.execute()
+            return sum(1 for result in results if result)
+
+        try:
+            return await self.redis.run(write)
+        except RedisUnavailable:
+            return 0

@@ -1,0 +1,151 @@
+"""Sessions survive Redis outages (PostgreSQL answers), revocations stay effective across
+them, and two gateways share every session fact."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import jwt
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from redis.asyncio import Redis
+
+from orgbase.auth.sessions import CachedSession
+from orgbase.core.cache import TOMBSTONE
+from orgbase.core.settings import Settings
+from orgbase.platform.app import create_app
+from orgbase.platform.localstack import LocalStack
+from tests.conftest import TEST_REDIS_DB, bearer, new_user, sign_in
+
+pytestmark = pytest.mark.slow
+
+
+async def test_two_gateways_share_sessions_and_revocations(settings: Settings) -> None:
+    async with (
+        AsyncTestClient(app=create_app(settings)) as first,
+        AsyncTestClient(app=create_app(settings)) as second,
+    ):
+        user, tokens = await new_user(first)
+        headers = bearer(tokens["access_token"])
+        assert (await second.get("/v1/auth/user", headers=headers)).status_code == 200
+        assert (await first.post("/v1/auth/logout", headers=headers)).status_code == 204
+        refused = await second.get("/v1/auth/user", headers=headers)
+        assert refused.status_code == 401
+        assert refused.json()["code"] == "session_revoked"
+        # A session made on the second gateway is revoked everywhere by the first.
+        other = await sign_in(second, user["email"])
+        other_headers = bearer(other["access_token"])
+        assert (await first.get("/v1/auth/user", headers=other_headers)).status_code == 200
+        assert (
+            await first.post("/v1/auth/logout", headers=other_headers, json={"scope": "global"})
+        ).status_code == 204
+        assert (await second.get("/v1/auth/user", headers=other_headers)).status_code == 401
+
+
+@pytest.fixture
+async def fault_client(fault_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+    async with AsyncTestClient(app=create_app(fault_settings)) as client:
+        yield client
+
+
+def primary(stack: LocalStack) -> Redis:
+    port = stack.redis.primary_port()
+    assert port is not None
+    return Redis(
+        host="127.0.0.1", port=port, password=stack.secrets["redis"], db=int(TEST_REDIS_DB)
+    )
+
+
+def session_id(tokens: dict[str, Any]) -> str:
+    return str(jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"])
+
+
+async def eventually(check: Any, within: float = 20.0) -> None:
+    deadline = time.monotonic() + within
+    while not await check():
+        assert time.monotonic() < deadline, "condition not reached in time"
+        await asyncio.sleep(0.2)
+
+
+async def test_auth_works_without_redis_and_uses_it_again(
+    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+) -> None:
+    client = fault_client
+    user, before = await new_user(client)
+    await asyncio.to_thread(fault_stack.redis.stop_nodes)
+    try:
+        assert (
+            await client.get("/v1/auth/user", headers=bearer(before["access_token"]))
+        ).status_code == 200
+        during = await sign_in(client, user["email"])
+        headers = bearer(during["access_token"])
+        assert (await client.get("/v1/auth/user", headers=headers)).status_code == 200
+        assert (await client.post("/v1/auth/logout", headers=headers)).status_code == 204
+        assert (await client.get("/v1/auth/user", headers=headers)).status_code == 401
+    finally:
+        await asyncio.to_thread(fault_stack.redis.start)
+    redis = primary(fault_stack)
+    key = f"sess:{session_id(before)}"
+    try:
+        await redis.delete(key)
+
+        async def cached_again() -> bool:
+            response = await client.get("/v1/auth/user", headers=bearer(before["access_token"]))
+            assert response.status_code == 200
+            return bool(await redis.exists(key))
+
+        await eventually(cached_again)
+        # The session revoked during the outage stays revoked now that the cache is back.
+        assert (await client.get("/v1/auth/user", headers=headers)).status_code == 401
+    finally:
+        await redis.aclose()
+
+
+async def test_a_revocation_redis_missed_is_resynced(
+    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+) -> None:
+    """The cache still says "alive" after Redis comes back (the tombstone write was lost
+    while it was down); the gateway must not believe it."""
+    client = fault_client
+    _, tokens = await new_user(client)
+    headers = bearer(tokens["access_token"])
+    assert (await client.get("/v1/auth/user", headers=headers)).status_code == 200
+    key = f"sess:{session_id(tokens)}"
+    redis = primary(fault_stack)
+    try:
+        cached = await redis.get(key)
+        assert cached is not None
+        assert cached != TOMBSTONE
+        await redis.save()  # the stale "alive" entry will come back with the restart
+    finally:
+        await redis.aclose()
+    await asyncio.to_thread(fault_stack.redis.stop_nodes)
+    try:
+        assert (await client.post("/v1/auth/logout", headers=headers)).status_code == 204
+        assert (await client.get("/v1/auth/user", headers=headers)).status_code == 401
+    finally:
+        await asyncio.to_thread(fault_stack.redis.start)
+    redis = primary(fault_stack)
+    try:
+        stale = await redis.get(key)
+        assert stale is not None, "the restarted primary should hold the stale entry"
+        assert stale != TOMBSTONE
+        import msgspec
+
+        assert isinstance(stale, bytes)
+        assert msgspec.msgpack.decode(stale, type=CachedSession).expires_at > time.time()
+        for _ in range(10):
+            response = await client.get("/v1/auth/user", headers=headers)
+            assert response.status_code == 401, "a stale cache entry let a revoked session in"
+            await asyncio.sleep(0.5)
+
+        async def tombstoned() -> bool:
+            return bool(await redis.get(key) == TOMBSTONE)
+
+        await eventually(tombstoned)
+    finally:
+        await redis.aclose()
