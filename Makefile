@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status bench
+.PHONY: run test check stop install services status bench-auth
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -36,3 +36,7 @@ check: install
 
 stop:
 	@if [ -x $(ORGBASE) ]; then $(ORGBASE) services down --state-dir $(STATE); fi
+
+bench-auth: services
+	@command -v wrk >/dev/null || sudo -n apt-get install -y wrk || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.auth_bench

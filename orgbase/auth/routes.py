@@ -40,10 +40,9 @@ def request_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     )
 
 
-async def authenticate(
-    request: Request[Any, Any, Any], authenticator: NamedDependency[Authenticator]
-) -> Principal:
+async def authenticate(request: Request[Any, Any, Any]) -> Principal:
     """The guard of every authenticated route: credentials -> Principal (or a 401)."""
+    authenticator: Authenticator = request.app.state.auth.authenticator
     headers = request.headers
     principal = await authenticator.authenticate(
         headers.get("authorization"), headers.get("apikey")
@@ -95,6 +94,14 @@ class AuthController(Controller):
         data: JSONBody[Logout | None] = None,
     ) -> None:
         await auth.logout(principal, data or Logout(), meta)
+
+    @get(
+        "/session",
+        dependencies={"principal": PrincipalDependency},
+        summary="Who this credential is (checks the session, touches no table)",
+    )
+    async def whoami(self, principal: NamedDependency[Principal]) -> Principal:
+        return principal
 
     @get("/user", dependencies={"principal": PrincipalDependency}, summary="The signed-in user")
     async def get_user(

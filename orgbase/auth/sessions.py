@@ -1,8 +1,8 @@
 """Sessions: rows in PostgreSQL (the truth), cached in Redis, checked on every request.
 
-The per-request check is one Redis round trip (GET the session, and SET NX a one-minute
-"seen" marker that throttles ``last_seen_at`` updates). On a miss, PostgreSQL answers and
-fills the cache; while Redis is unavailable (breaker open) or being resynced after an
+The per-request check is one Redis GET. ``last_seen_at`` is written at most once a minute
+per session and process, in the background. On a miss, PostgreSQL answers and fills the
+cache; while Redis is unavailable (breaker open) or being resynced after an
 outage, PostgreSQL answers every check. Revocations write tombstones (see core/cache.py).
 """
 
@@ -27,6 +27,7 @@ log = structlog.get_logger("orgbase.sessions")
 
 SEEN_SECONDS = 60
 WARM_LIMIT = 20000
+TOUCH_MEMORY = 50000
 
 
 class CachedSession(msgspec.Struct, frozen=True, array_like=True):
@@ -57,6 +58,7 @@ class SessionStore:
             ttl_seconds=settings.session_cache_seconds,
         )
         self._background: set[asyncio.Task[None]] = set()
+        self._touched: dict[UUID, float] = {}
 
     # -- the per-request check ---------------------------------------------------------
 
@@ -68,22 +70,21 @@ class SessionStore:
 
     async def _lookup(self, session_id: UUID) -> CachedSession | None:
         key = str(session_id)
-        if not self.redis.resync_pending:
+        if self.cache.trusted():
             try:
-                raw, first_seen = await self.redis.run(lambda r: self._get_and_mark(r, key))
+                raw = await self.redis.run(lambda r: self.cache.raw_get(r, key))
             except RedisUnavailable:
                 pass
             else:
                 # The call that closes the breaker after an outage starts a resync: what it
                 # read may be stale, so it is not trusted either.
-                if not self.redis.resync_pending:
-                    return await self._from_cache(session_id, raw, first_seen)
+                if self.cache.trusted():
+                    return await self.from_cache(session_id, raw)
         self.cache.stats.fallbacks += 1
         return await self._load(session_id)
 
-    async def _from_cache(
-        self, session_id: UUID, raw: bytes | None, first_seen: bool
-    ) -> CachedSession | None:
+    async def from_cache(self, session_id: UUID, raw: bytes | None) -> CachedSession | None:
+        """Decide from a raw cache value (read by the caller), loading on a miss."""
         session: CachedSession | None
         if raw is None:
             self.cache.stats.misses += 1
@@ -92,16 +93,19 @@ class SessionStore:
         else:
             self.cache.stats.hits += 1
             session = None if raw == TOMBSTONE else _decoder.decode(raw)
-        if first_seen and session is not None:
-            self._in_background(self._touch(session_id))
+        if session is not None:
+            self._maybe_touch(session_id)
         return session
 
-    async def _get_and_mark(self, r: Redis, key: str) -> tuple[bytes | None, bool]:
-        async with r.pipeline(transaction=False) as pipe:
-            pipe.get(f"sess:{key}")
-            pipe.set(f"seen:{key}", b"1", ex=SEEN_SECONDS, nx=True)
-            raw, marked = await pipe.execute()
-        return raw, bool(marked)
+    def _maybe_touch(self, session_id: UUID) -> None:
+        now = time.monotonic()
+        last = self._touched.get(session_id)
+        if last is not None and now - last < SEEN_SECONDS:
+            return
+        if len(self._touched) >= TOUCH_MEMORY:
+            self._touched.clear()
+        self._touched[session_id] = now
+        self._in_background(self._touch(session_id))
 
     async def _load(self, session_id: UUID) -> CachedSession | None:
         async with self.db.system_connection() as connection:
@@ -114,10 +118,13 @@ class SessionStore:
         return max(1, int(session.expires_at - time.time()))
 
     async def _touch(self, session_id: UUID) -> None:
-        async with self.db.system_connection() as connection:
-            await connection.execute(
-                "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
-            )
+        try:
+            async with self.db.system_connection() as connection:
+                await connection.execute(
+                    "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
+                )
+        except Exception as exc:  # last_seen_at is informative: never fail a request on it
+            log.warning("session touch failed", error=repr(exc))
 
     def _in_background(self, coroutine: Any) -> None:
         task = asyncio.get_running_loop().create_task(coroutine)

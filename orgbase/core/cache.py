@@ -67,7 +67,7 @@ class RevocableCache(Generic[V]):
             self.stats.fallbacks += 1
             return await load()
         try:
-            raw: bytes | None = await self.redis.run(lambda r: self._get(r, key))
+            raw: bytes | None = await self.redis.run(lambda r: self.raw_get(r, key))
         except RedisUnavailable:
             self.stats.fallbacks += 1
             return await load()
@@ -83,7 +83,7 @@ class RevocableCache(Generic[V]):
         await self.fill(key, value, ttl)
         return value
 
-    async def _get(self, r: Redis, key: str) -> bytes | None:
+    async def raw_get(self, r: Redis, key: str) -> bytes | None:
         raw = await r.get(self._key(key))
         return raw if raw is None or isinstance(raw, bytes) else raw.encode()
 

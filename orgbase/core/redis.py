@@ -117,7 +117,7 @@ class RedisClients:
         log.info("caches resynced after an outage", since=since)
 
     async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
-        """Run one call on the primary through the breaker, bounded by the socket timeout.
+        """Run one call on the primary through the breaker (bounded by the socket timeouts).
 
         Raises RedisUnavailable at once while the breaker is open, and when the call
         fails for a connection reason; callers decide on the fallback.
@@ -125,7 +125,7 @@ class RedisClients:
         if not self.breaker.allow():
             raise RedisUnavailable("redis is unavailable (circuit open)")
         try:
-            result = await asyncio.wait_for(call(self.primary), self.settings.socket_timeout * 2)
+            result = await call(self.primary)
         except REDIS_DOWN_ERRORS as exc:
             self.breaker.record_failure()
             raise RedisUnavailable(f"redis is unavailable: {type(exc).__name__}") from exc

@@ -7,9 +7,9 @@ errors raised before a route runs get a request id, headers and a log line too.
 from __future__ import annotations
 
 import ipaddress
+import os
 import re
 import time
-import uuid
 from collections.abc import Sequence
 from typing import Any
 
@@ -95,7 +95,7 @@ class RequestContextMiddleware:
         started = time.perf_counter()
         supplied = _header(scope, REQUEST_ID_HEADER)
         valid = supplied is None or _REQUEST_ID_PATTERN.fullmatch(supplied) is not None
-        request_id = supplied.decode() if supplied and valid else uuid.uuid4().hex
+        request_id = supplied.decode() if supplied and valid else os.urandom(16).hex()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = client_ip(scope, self.trusted)

@@ -1,0 +1,252 @@
+"""Shared pieces of the benchmarks: a bench database on the local stack, gateway
+processes, users with tokens, and wrk runs that report requests/s and percentiles."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import asyncpg
+import httpx
+
+from orgbase.platform.demo import ensure_items_table
+from orgbase.platform.localstack import LocalStack, StackLayout
+from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.migrations import migrate, sync_role_passwords
+
+ROOT = Path(__file__).resolve().parents[1]
+ORGBASE = str(Path(sys.executable).parent / "orgbase")
+BENCH_DATABASE = "orgbase_bench"
+PASSWORD = "bench password 2026!"
+
+WRK_SCRIPT = r"""
+local tokens = {}
+local bodies = {}
+local method = os.getenv("BENCH_METHOD") or "GET"
+local path = os.getenv("BENCH_PATH") or "/"
+local tokens_file = os.getenv("BENCH_TOKENS")
+local bodies_file = os.getenv("BENCH_BODIES")
+if tokens_file then for line in io.lines(tokens_file) do tokens[#tokens + 1] = line end end
+if bodies_file then for line in io.lines(bodies_file) do bodies[#bodies + 1] = line end end
+local counter = 0
+function init(args) counter = math.random(1, 100000) end
+function request()
+  counter = counter + 1
+  local headers = {}
+  local body = nil
+  if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1] end
+  if #bodies > 0 then
+    body = bodies[(counter % #bodies) + 1]
+    headers["Content-Type"] = "application/json"
+  end
+  return wrk.format(method, path, headers, body)
+end
+function done(summary, latency, requests)
+  local e = summary.errors
+  io.write(string.format(
+    'WRKJSON {"requests":%d,"duration_us":%d,"socket_errors":%d,"non2xx":%d,' ..
+    '"p50_ms":%.3f,"p90_ms":%.3f,"p99_ms":%.3f,"max_ms":%.3f}\n',
+    summary.requests, summary.duration, e.connect + e.read + e.write + e.timeout, e.status,
+    latency:percentile(50) / 1000, latency:percentile(90) / 1000,
+    latency:percentile(99) / 1000, latency.max / 1000))
+end
+"""
+
+
+@dataclass
+class WrkResult:
+    requests: int
+    rps: float
+    p50_ms: float
+    p90_ms: float
+    p99_ms: float
+    max_ms: float
+    errors: int
+
+    def line(self, label: str) -> str:
+        return (
+            f"{label:<44} {self.rps:>9.0f} req/s   p50 {self.p50_ms:6.2f} ms   "
+            f"p90 {self.p90_ms:6.2f} ms   p99 {self.p99_ms:6.2f} ms   errors {self.errors}"
+        )
+
+
+def wrk(
+    url: str,
+    *,
+    seconds: float = 10,
+    connections: int = 32,
+    threads: int = 2,
+    method: str = "GET",
+    tokens: list[str] | None = None,
+    bodies: list[str] | None = None,
+) -> WrkResult:
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is needed: apt-get install -y wrk")
+    with tempfile.TemporaryDirectory() as folder:
+        script = Path(folder) / "bench.lua"
+        script.write_text(WRK_SCRIPT)
+        env = {**os.environ, "BENCH_METHOD": method}
+        base, _, path = url.partition("://")[2].partition("/")
+        env["BENCH_PATH"] = "/" + path
+        if tokens:
+            (Path(folder) / "tokens").write_text("\n".join(tokens) + "\n")
+            env["BENCH_TOKENS"] = str(Path(folder) / "tokens")
+        if bodies:
+            (Path(folder) / "bodies").write_text("\n".join(bodies) + "\n")
+            env["BENCH_BODIES"] = str(Path(folder) / "bodies")
+        output = subprocess.run(
+            [
+                "wrk",
+                f"-t{threads}",
+                f"-c{connections}",
+                f"-d{max(1, round(seconds))}s",
+                "--latency",
+                "-s",
+                str(script),
+                f"http://{base}/",
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
+    line = next(line for line in output.splitlines() if line.startswith("WRKJSON "))
+    data = json.loads(line.removeprefix("WRKJSON "))
+    return WrkResult(
+        requests=data["requests"],
+        rps=data["requests"] / (data["duration_us"] / 1e6),
+        p50_ms=data["p50_ms"],
+        p90_ms=data["p90_ms"],
+        p99_ms=data["p99_ms"],
+        max_ms=data["max_ms"],
+        errors=data["socket_errors"] + data["non2xx"],
+    )
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def local_stack() -> LocalStack:
+    stack = LocalStack(StackLayout(ROOT / ".orgbase"))
+    stack.up()
+    return stack
+
+
+async def prepare_database(stack: LocalStack, name: str = BENCH_DATABASE) -> dict[str, str]:
+    """A fresh, migrated database; returns the gateway environment for it."""
+    admin = await asyncpg.connect(
+        stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], "postgres")
+    )
+    try:
+        await admin.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        await admin.execute(f'CREATE DATABASE "{name}"')
+    finally:
+        await admin.close()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
+    env.update(stack.env(database=name))
+    env.update(
+        {
+            "ORGBASE_REDIS_DB": "3",
+            "ORGBASE_LOG_LEVEL": "warning",
+            "ORGBASE_AUTH_SIGNIN_PER_IP_PER_MINUTE": "100000000",
+            "ORGBASE_AUTH_SIGNUP_PER_IP_PER_HOUR": "100000000",
+            "ORGBASE_AUTH_REFRESH_PER_IP_PER_MINUTE": "100000000",
+            "ORGBASE_AUTH_LOCKOUT_FAILURES": "100000000",
+        }
+    )
+    migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], name)
+    await migrate(migration_url)
+    from orgbase.core.settings import settings_from_env
+
+    await sync_role_passwords(settings_from_env(env).database)
+    connection = await asyncpg.connect(migration_url)
+    try:
+        await ensure_items_table(connection)
+    finally:
+        await connection.close()
+    from redis.asyncio import Redis
+
+    redis = Redis(
+        host="127.0.0.1",
+        port=stack.redis.primary_port() or stack.layout.redis_ports[0],
+        password=stack.secrets["redis"],
+        db=3,
+    )
+    await redis.flushdb()
+    await redis.aclose()
+    return env
+
+
+@contextmanager
+def gateway(env: dict[str, str], workers: int = 1, **overrides: str) -> Iterator[str]:
+    """Run `orgbase serve` in the background; yields its base URL."""
+    port = free_port()
+    process = subprocess.Popen(
+        [ORGBASE, "serve", "--port", str(port), "--workers", str(workers)],
+        env={**env, **overrides},
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            try:
+                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                stderr = process.stderr.read().decode() if process.stderr else ""
+                raise SystemExit(f"the gateway did not start:\n{stderr[-3000:]}")
+            time.sleep(0.2)
+        yield base
+    finally:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def make_users(
+    base: str, count: int, *, org_ids: list[str] | None = None, prefix: str = "bench"
+) -> list[dict[str, Any]]:
+    """Sign up and sign in ``count`` users (concurrently); returns the token responses."""
+    limits = httpx.Limits(max_connections=16)
+    async with httpx.AsyncClient(base_url=base, timeout=60, limits=limits) as client:
+
+        async def one(n: int) -> dict[str, Any]:
+            email = f"{prefix}-{n}-{os.getpid()}@bench.test"
+            signup = await client.post(
+                "/v1/auth/signup", json={"email": email, "password": PASSWORD}
+            )
+            signup.raise_for_status()
+            body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
+            if org_ids:
+                body["org_id"] = org_ids[n % len(org_ids)]
+            response = await client.post("/v1/auth/token", json=body)
+            response.raise_for_status()
+            tokens: dict[str, Any] = response.json()
+            tokens["email"] = email
+            return tokens
+
+        return list(await asyncio.gather(*(one(n) for n in range(count))))
