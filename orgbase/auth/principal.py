@@ -7,32 +7,11 @@ precise code; nothing here returns a 500 for a bad credential.
 
 from __future__ import annotations
 
-from typing import Literal
-from uuid import UUID
-
-import msgspec
-
 from orgbase.auth.apikeys import ApiKeyStore, looks_like_api_key
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import MAX_TOKEN_LENGTH, TokenService, token_error
-from orgbase.core.context import Role
-from orgbase.core.errors import Forbidden, Unauthorized
-
-
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    kind: Literal["user", "api_key"]
-    user_id: UUID | None = None
-    session_id: UUID | None = None
-    org_id: UUID | None = None
-    """The active org: the token's ``org`` claim, or the API key's org."""
-    key_id: UUID | None = None
-    key_role: Role | None = None
-
-    def require_user(self) -> tuple[UUID, UUID]:
-        """(user_id, session_id) of a signed-in user; API keys are refused."""
-        if self.kind != "user" or self.user_id is None or self.session_id is None:
-            raise Forbidden("this endpoint needs a user's access token", code="user_token_required")
-        return self.user_id, self.session_id
+from orgbase.core.context import Principal, Role
+from orgbase.core.errors import Unauthorized
 
 
 class Authenticator:
@@ -48,7 +27,13 @@ class Authenticator:
         claims = self.tokens.verify(credential)
         if not await self.sessions.is_alive(claims.sid, claims.sub):
             raise token_error("session_revoked", "the session has ended; sign in again")
-        return Principal(kind="user", user_id=claims.sub, session_id=claims.sid, org_id=claims.org)
+        return Principal(
+            kind="user",
+            user_id=claims.sub,
+            session_id=claims.sid,
+            org_id=claims.org,
+            impersonation_id=claims.imp,
+        )
 
     @staticmethod
     def _credential(authorization: str | None, apikey: str | None) -> str:

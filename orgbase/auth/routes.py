@@ -5,19 +5,17 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, patch, post
-from litestar.di import NamedDependency, Provide
+from litestar import Controller, delete, get, patch, post
+from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from orgbase.auth.principal import Authenticator, Principal
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
     ApiKeyCreated,
     Logout,
-    RequestMeta,
     Session,
     SignUp,
     TokenRequest,
@@ -28,39 +26,12 @@ from orgbase.auth.schemas import (
 )
 from orgbase.auth.service import AuthService
 from orgbase.auth.tokens import TokenService
-
-
-def request_meta(request: Request[Any, Any, Any]) -> RequestMeta:
-    state = request.scope.get("state", {})
-    user_agent = request.headers.get("user-agent")
-    return RequestMeta(
-        ip=state.get("client_ip"),
-        user_agent=user_agent[:400] if user_agent else None,
-        request_id=state.get("request_id", ""),
-    )
-
-
-async def authenticate(request: Request[Any, Any, Any]) -> Principal:
-    """The guard of every authenticated route: credentials -> Principal (or a 401)."""
-    authenticator: Authenticator = request.app.state.auth.authenticator
-    headers = request.headers
-    principal = await authenticator.authenticate(
-        headers.get("authorization"), headers.get("apikey")
-    )
-    state = request.scope["state"]
-    state["user_id"] = principal.user_id or principal.key_id
-    state["org_id"] = principal.org_id
-    return principal
-
-
-MetaDependency = Provide(request_meta, sync_to_thread=False)
-PrincipalDependency = Provide(authenticate)
+from orgbase.core.context import OrgContext, Principal, RequestMeta
 
 
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar's declaration style
-    dependencies = {"meta": MetaDependency}  # noqa: RUF012
 
     @post("/signup", summary="Create an account")
     async def signup(
@@ -83,7 +54,6 @@ class AuthController(Controller):
     @post(
         "/logout",
         status_code=HTTP_204_NO_CONTENT,
-        dependencies={"principal": PrincipalDependency},
         summary="End this session, all sessions (global) or all others",
     )
     async def logout(
@@ -97,13 +67,12 @@ class AuthController(Controller):
 
     @get(
         "/session",
-        dependencies={"principal": PrincipalDependency},
         summary="Who this credential is (checks the session, touches no table)",
     )
     async def whoami(self, principal: NamedDependency[Principal]) -> Principal:
         return principal
 
-    @get("/user", dependencies={"principal": PrincipalDependency}, summary="The signed-in user")
+    @get("/user", summary="The signed-in user")
     async def get_user(
         self, auth: NamedDependency[AuthService], principal: NamedDependency[Principal]
     ) -> User:
@@ -111,7 +80,6 @@ class AuthController(Controller):
 
     @patch(
         "/user",
-        dependencies={"principal": PrincipalDependency},
         summary="Change name, email or password (a password change ends the other sessions)",
     )
     async def update_user(
@@ -126,7 +94,6 @@ class AuthController(Controller):
     @delete(
         "/user",
         status_code=HTTP_204_NO_CONTENT,
-        dependencies={"principal": PrincipalDependency},
         summary="Delete my account (needs the password); ends every session",
     )
     async def delete_user(
@@ -138,7 +105,7 @@ class AuthController(Controller):
     ) -> None:
         await auth.delete_user(principal, data.password, meta)
 
-    @get("/sessions", dependencies={"principal": PrincipalDependency}, summary="My live sessions")
+    @get("/sessions", summary="My live sessions")
     async def list_sessions(
         self, auth: NamedDependency[AuthService], principal: NamedDependency[Principal]
     ) -> list[Session]:
@@ -146,7 +113,6 @@ class AuthController(Controller):
 
     @delete(
         "/sessions/{session_id:uuid}",
-        dependencies={"principal": PrincipalDependency},
         summary="Revoke one of my sessions",
     )
     async def revoke_session(
@@ -162,41 +128,37 @@ class AuthController(Controller):
 class ApiKeyController(Controller):
     path = "/v1/orgs/{org_id:uuid}/api-keys"
     tags = ["api keys"]  # noqa: RUF012
-    dependencies = {  # noqa: RUF012
-        "meta": MetaDependency,
-        "principal": PrincipalDependency,
-    }
 
     @post("/", summary="Create an API key (admins); the key is shown once")
     async def create(
         self,
-        org_id: FromPath[UUID],
         data: JSONBody[ApiKeyCreate],
         auth: NamedDependency[AuthService],
         principal: NamedDependency[Principal],
+        ctx: NamedDependency[OrgContext],
         meta: NamedDependency[RequestMeta],
     ) -> ApiKeyCreated:
-        return await auth.create_api_key(principal, org_id, data, meta)
+        return await auth.create_api_key(principal, ctx, data, meta)
 
     @get("/", summary="List the org's API keys (admins)")
     async def list_keys(
         self,
-        org_id: FromPath[UUID],
         auth: NamedDependency[AuthService],
         principal: NamedDependency[Principal],
+        ctx: NamedDependency[OrgContext],
     ) -> list[ApiKey]:
-        return await auth.list_api_keys(principal, org_id)
+        return await auth.list_api_keys(principal, ctx)
 
     @delete("/{key_id:uuid}", summary="Revoke an API key (admins); effective at once")
     async def revoke(
         self,
-        org_id: FromPath[UUID],
         key_id: FromPath[UUID],
         auth: NamedDependency[AuthService],
         principal: NamedDependency[Principal],
+        ctx: NamedDependency[OrgContext],
         meta: NamedDependency[RequestMeta],
     ) -> None:
-        await auth.revoke_api_key(principal, org_id, key_id, meta)
+        await auth.revoke_api_key(principal, ctx, key_id, meta)
 
 
 @get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify access tokens")

@@ -9,18 +9,14 @@ from uuid import UUID
 import msgspec
 from msgspec import UNSET, Meta, UnsetType
 
+from orgbase.core.context import RequestMeta
+
+__all__ = ["RequestMeta"]
+
 Email = Annotated[str, Meta(min_length=3, max_length=320)]
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
 DisplayName = Annotated[str, Meta(max_length=200)]
 KeyRole = Literal["admin", "member", "viewer"]
-
-
-class RequestMeta(msgspec.Struct, frozen=True):
-    """Where a request came from (for sessions, rate limits and the audit log)."""
-
-    ip: str | None
-    user_agent: str | None
-    request_id: str
 
 
 class SignUp(msgspec.Struct, forbid_unknown_fields=True):

@@ -18,7 +18,6 @@ import structlog
 
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.passwords import Passwords, check_password_rules
-from orgbase.auth.principal import Principal
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -36,7 +35,7 @@ from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import ROLE_RANK, Role
+from orgbase.core.context import ROLE_RANK, OrgContext, Principal, Role
 from orgbase.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.ratelimit import Lockout, RateLimiter
@@ -525,19 +524,19 @@ class AuthService:
 
     # -- API keys ------------------------------------------------------------------------
 
-    async def _require_key_admin(self, principal: Principal, org_id: UUID) -> tuple[UUID, Role]:
+    @staticmethod
+    def _require_key_admin(principal: Principal, ctx: OrgContext) -> UUID:
         user_id, _ = principal.require_user()
-        async with self.db.system_connection() as connection:
-            role = await self._require_member(connection, org_id, user_id)
-        if ROLE_RANK[role] < ROLE_RANK["admin"]:
+        if not ctx.at_least("admin") or ctx.impersonated:
             raise Forbidden("managing API keys needs the admin role", code="role_too_low")
-        return user_id, role
+        return user_id
 
     async def create_api_key(
-        self, principal: Principal, org_id: UUID, body: ApiKeyCreate, meta: RequestMeta
+        self, principal: Principal, ctx: OrgContext, body: ApiKeyCreate, meta: RequestMeta
     ) -> ApiKeyCreated:
-        user_id, role = await self._require_key_admin(principal, org_id)
-        if ROLE_RANK[body.role] > ROLE_RANK[role]:
+        user_id = self._require_key_admin(principal, ctx)
+        org_id = ctx.org_id
+        if ROLE_RANK[body.role] > ROLE_RANK[ctx.role]:
             raise Forbidden("a key cannot have a role above yours", code="role_escalation")
         if body.expires_at is not None:
             expires = body.expires_at
@@ -569,16 +568,17 @@ class AuthService:
             )
         return ApiKeyCreated(**row, key=plaintext)
 
-    async def list_api_keys(self, principal: Principal, org_id: UUID) -> list[ApiKey]:
-        await self._require_key_admin(principal, org_id)
+    async def list_api_keys(self, principal: Principal, ctx: OrgContext) -> list[ApiKey]:
+        self._require_key_admin(principal, ctx)
         async with self.db.system_connection() as connection:
-            rows = await self.api_keys.list_for_org(connection, org_id)
+            rows = await self.api_keys.list_for_org(connection, ctx.org_id)
         return [ApiKey(**row) for row in rows]
 
     async def revoke_api_key(
-        self, principal: Principal, org_id: UUID, key_id: UUID, meta: RequestMeta
+        self, principal: Principal, ctx: OrgContext, key_id: UUID, meta: RequestMeta
     ) -> None:
-        user_id, _ = await self._require_key_admin(principal, org_id)
+        user_id = self._require_key_admin(principal, ctx)
+        org_id = ctx.org_id
         async with self.db.system_connection() as connection, connection.transaction():
             hashed = await self.api_keys.revoke(connection, org_id, key_id)
             if hashed is None:

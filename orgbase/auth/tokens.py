@@ -30,6 +30,7 @@ class AccessClaims(msgspec.Struct, frozen=True):
     exp: int
     iat: int
     org: UUID | None = None
+    imp: UUID | None = None
 
 
 def token_error(code: str, message: str) -> Unauthorized:
@@ -45,9 +46,19 @@ class TokenService:
         self._verified: OrderedDict[str, AccessClaims] = OrderedDict()
         self._cache_size = cache_size
 
-    def issue(self, user_id: UUID, session_id: UUID, org_id: UUID | None) -> tuple[str, int]:
+    def issue(
+        self,
+        user_id: UUID,
+        session_id: UUID,
+        org_id: UUID | None,
+        *,
+        impersonation_id: UUID | None = None,
+        lifetime: int | None = None,
+    ) -> tuple[str, int]:
         now = int(time.time())
-        lifetime = self.settings.access_token_seconds
+        lifetime = min(
+            lifetime or self.settings.access_token_seconds, self.settings.access_token_seconds
+        )
         claims: dict[str, Any] = {
             "sub": str(user_id),
             "sid": str(session_id),
@@ -59,6 +70,8 @@ class TokenService:
         }
         if org_id is not None:
             claims["org"] = str(org_id)
+        if impersonation_id is not None:
+            claims["imp"] = str(impersonation_id)
         key = self.keys.active
         token = jwt.encode(
             claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid}

@@ -64,6 +64,11 @@ class CircuitBreaker:
         if self._state != "closed":
             self._set("closed")
 
+    def trip(self) -> None:
+        """Open now, whatever the count (a write we depend on was lost)."""
+        self._failures = self.failure_threshold
+        self.record_failure()
+
     def release_trial(self) -> None:
         self._trial_in_flight = False
 

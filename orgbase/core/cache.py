@@ -100,7 +100,7 @@ class RevocableCache(Generic[V]):
         try:
             await self.redis.run(lambda r: r.set(self._key(key), self._encode(value), ex=seconds))
         except RedisUnavailable:
-            log.warning("cache write lost; resync on recovery", prefix=self.prefix)
+            self._lost_write()
 
     async def revoke(self, keys: list[str], ttl: int | None = None) -> None:
         """Write tombstones (overwrites), so no stale value can be re-cached."""
@@ -117,7 +117,15 @@ class RevocableCache(Generic[V]):
         try:
             await self.redis.run(write)
         except RedisUnavailable:
-            log.warning("cache revocation lost; resync on recovery", prefix=self.prefix)
+            self._lost_write()
+
+    def _lost_write(self) -> None:
+        """A change did not reach Redis: open the breaker now (even after one failure), so
+        nothing trusts the cache until it has been resynced."""
+        log.warning(
+            "cache write lost; the cache is resynced before it is trusted again", prefix=self.prefix
+        )
+        self.redis.breaker.trip()
 
     async def fill_many(self, values: Mapping[str, V], ttl: int | None = None) -> int:
         """Warm the cache (SET NX each); returns how many were written."""

@@ -63,6 +63,11 @@ class PreconditionFailed(OrgbaseError):
     default_code = "precondition_failed"
 
 
+class PreconditionRequired(OrgbaseError):
+    status_code = 428
+    default_code = "precondition_required"
+
+
 class PayloadTooLarge(OrgbaseError):
     status_code = 413
     default_code = "payload_too_large"

@@ -43,25 +43,34 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
 
-# The context as the first part of a single statement. $1..$4 are org, user, role, request.
+# The context as the first part of a single statement: $1..$5 are org, user, role,
+# request id and API key.
 CONTEXT_CTE = (
     "WITH ctx AS MATERIALIZED (SELECT"
     " set_config('orgbase.org_id', $1::text, true) AS org,"
     " set_config('orgbase.user_id', $2::text, true) AS usr,"
     " set_config('orgbase.role', $3::text, true) AS role,"
-    " set_config('orgbase.request_id', $4::text, true) AS rid)"
+    " set_config('orgbase.request_id', $4::text, true) AS rid,"
+    " set_config('orgbase.key_id', $5::text, true) AS kid)"
 )
-CONTEXT_PARAMS = 4
+CONTEXT_PARAMS = 5
 SET_CONTEXT = (
     "SELECT set_config('orgbase.org_id', $1::text, true),"
     " set_config('orgbase.user_id', $2::text, true),"
     " set_config('orgbase.role', $3::text, true),"
-    " set_config('orgbase.request_id', $4::text, true)"
+    " set_config('orgbase.request_id', $4::text, true),"
+    " set_config('orgbase.key_id', $5::text, true)"
 )
 
 
-def context_args(ctx: OrgContext) -> tuple[str, str, str, str]:
-    return (str(ctx.org_id), str(ctx.user_id or ""), ctx.role, ctx.request_id)
+def context_args(ctx: OrgContext) -> tuple[str, str, str, str, str]:
+    return (
+        str(ctx.org_id),
+        str(ctx.user_id or ""),
+        ctx.role,
+        ctx.request_id,
+        str(ctx.key_id or ""),
+    )
 
 
 def scoped_select(inner: str) -> str:

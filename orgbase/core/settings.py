@@ -159,6 +159,28 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     lockout_seconds: PositiveInt = 900
 
 
+class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    invitation_days: Annotated[int, Meta(ge=1, le=90)] = 7
+    membership_cache_seconds: PositiveInt = 300
+    settings_max_bytes: PositiveInt = 65536
+    impersonation_minutes: Annotated[int, Meta(ge=1, le=60)] = 15
+    public_url: str = "http://127.0.0.1:8000"
+    """Where users reach this deployment (links in invitation mail)."""
+
+
+class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Mail delivery for the outbox; without ``host`` mail waits in the outbox."""
+
+    host: str | None = None
+    port: Port = 587
+    username: str | None = None
+    password: str | None = None
+    from_address: str = "orgbase@localhost"
+    starttls: bool = True
+    timeout_seconds: PositiveFloat = 10.0
+    poll_seconds: PositiveFloat = 2.0
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -171,6 +193,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     mongo: MongoSettings
     http: HttpSettings = msgspec.field(default_factory=HttpSettings)
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
+    tenancy: TenancySettings = msgspec.field(default_factory=TenancySettings)
+    smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
+from uuid import UUID
 
 import structlog
 from litestar import Litestar
@@ -22,9 +23,12 @@ from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
+from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.middleware import RequestContextMiddleware
 from orgbase.platform.migrations import migrate
+from orgbase.tenants.area import build_tenancy
+from orgbase.tenants.routes import tenancy_handlers
 
 log = structlog.get_logger("orgbase.app")
 
@@ -41,17 +45,28 @@ def create_app(
     resources = Resources(settings)
     auth = build_auth(settings, resources)
 
+    def issue_impersonation_token(
+        user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
+    ) -> tuple[str, int]:
+        return auth.tokens.issue(
+            user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
+        )
+
+    tenancy = build_tenancy(settings, resources, issue_impersonation_token)
+
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
         if settings.database.migrate_on_start:
             await migrate(settings.database.migration_url)
         await resources.open()
         await auth.start()
+        tenancy.start()
         resources.redis.start_resync(settings.auth.session_cache_seconds)
         log.info("gateway started", env=settings.env, version=__version__)
         try:
             yield
         finally:
+            await tenancy.stop()
             await auth.stop()
             await resources.close()
             log.info("gateway stopped")
@@ -77,7 +92,7 @@ def create_app(
         if settings.http.cors_origins
         else None
     )
-    handlers: list[ControllerRouterHandler] = [*health_handlers, *auth_handlers]
+    handlers: list[ControllerRouterHandler] = [*health_handlers, *auth_handlers, *tenancy_handlers]
     handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,
@@ -85,8 +100,9 @@ def create_app(
         dependencies={
             "resources": Provide(lambda: resources, sync_to_thread=False),
             "auth": Provide(lambda: auth.service, sync_to_thread=False),
-            "authenticator": Provide(lambda: auth.authenticator, sync_to_thread=False),
             "tokens": Provide(lambda: auth.tokens, sync_to_thread=False),
+            "tenancy": Provide(lambda: tenancy, sync_to_thread=False),
+            **request_dependencies(),
         },
         exception_handlers=exception_handlers(),
         cors_config=cors,
@@ -97,7 +113,16 @@ def create_app(
             render_plugins=[JsonRenderPlugin(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.http.max_body_bytes,
-        state=State({"settings": settings, "resources": resources, "auth": auth}),
+        state=State(
+            {
+                "settings": settings,
+                "resources": resources,
+                "auth": auth,
+                "authenticator": auth.authenticator,
+                "tenancy": tenancy,
+                "org_contexts": tenancy.contexts,
+            }
+        ),
         logging_config=None,
         debug=False,
     )

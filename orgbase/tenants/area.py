@@ -1,0 +1,53 @@
+"""Builds the tenancy area's objects from settings and the shared clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.tenants.audit_log import AuditLogService
+from orgbase.tenants.context import OrgContextResolver
+from orgbase.tenants.invitations import InvitationService
+from orgbase.tenants.memberships import MembershipCache
+from orgbase.tenants.org_settings import OrgSettingsService
+from orgbase.tenants.orgs import OrgService
+from orgbase.tenants.outbox import OutboxDispatcher
+from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
+
+
+@dataclass
+class TenancyArea:
+    memberships: MembershipCache
+    contexts: OrgContextResolver
+    orgs: OrgService
+    invitations: InvitationService
+    settings: OrgSettingsService
+    audit: AuditLogService
+    platform: PlatformService
+    outbox: OutboxDispatcher
+
+    def start(self) -> None:
+        self.outbox.start()
+
+    async def stop(self) -> None:
+        await self.outbox.stop()
+
+
+def build_tenancy(
+    settings: Settings, resources: Resources, issue_token: TokenIssuer
+) -> TenancyArea:
+    memberships = MembershipCache(
+        resources.db, resources.redis, settings.tenancy.membership_cache_seconds
+    )
+    resources.redis.on_recovery(memberships.resync)
+    return TenancyArea(
+        memberships=memberships,
+        contexts=OrgContextResolver(resources.db, memberships),
+        orgs=OrgService(resources.db, memberships),
+        invitations=InvitationService(resources.db, memberships, settings),
+        settings=OrgSettingsService(resources.db, settings.tenancy.settings_max_bytes),
+        audit=AuditLogService(resources.db),
+        platform=PlatformService(resources.db, issue_token, settings.tenancy.impersonation_minutes),
+        outbox=OutboxDispatcher(resources.db, settings.smtp),
+    )

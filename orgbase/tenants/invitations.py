@@ -1,0 +1,217 @@
+"""Invitations by email: a hashed token with an expiry, delivered through the outbox.
+
+In dev mode the inviter's create response also carries the token, so the flow works
+without a mail server. Accepting needs the invited email's account and creates the
+membership; tokens are single-use and revocable.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from datetime import UTC, datetime, timedelta
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+
+from orgbase.core import audit
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, Principal, RequestMeta, Role
+from orgbase.core.errors import Conflict, Forbidden, Invalid, NotFound, OrgbaseError
+from orgbase.core.postgres import Connection, Database
+from orgbase.core.settings import Settings
+from orgbase.tenants import rbac
+from orgbase.tenants.memberships import MembershipCache
+from orgbase.tenants.schemas import Accepted, Invitation
+
+_COLUMNS = """
+id, org_id, email, role, invited_by, created_at, expires_at,
+CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN revoked_at IS NOT NULL THEN 'revoked'
+     WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END AS status
+"""
+
+
+class Gone(OrgbaseError):
+    status_code = 410
+    default_code = "gone"
+
+
+def _hash(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+def _invitation(row: asyncpg.Record, token: str | None = None) -> Invitation:
+    return Invitation(**dict(row), token=token)
+
+
+def _mail_body(org_name: str, role: str, link: str, token: str, expires: datetime) -> str:
+    return (
+        f"You have been invited to join {org_name} on orgbase as {role}.\n\n"
+        f"Accept: {link}\n"
+        f'or POST /v1/invitations/accept with {{"token": "{token}"}} while signed in.\n\n'
+        f"The invitation expires on {expires:%Y-%m-%d %H:%M} UTC.\n"
+    )
+
+
+class InvitationService:
+    def __init__(self, db: Database, memberships: MembershipCache, settings: Settings) -> None:
+        self.db = db
+        self.memberships = memberships
+        self.settings = settings
+
+    async def create(
+        self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
+    ) -> Invitation:
+        rbac.require(ctx, "admin", "inviting members")
+        rbac.require_can_grant(ctx, role)
+        address = email.strip().lower()
+        if "@" not in address or len(address) > 320:
+            raise Invalid("that is not an email address", code="invalid_email")
+        token = secrets.token_urlsafe(32)
+        expires = datetime.now(UTC) + timedelta(days=self.settings.tenancy.invitation_days)
+        async with self.db.system_connection() as connection, connection.transaction():
+            org_name = await connection.fetchval(
+                "SELECT name FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", ctx.org_id
+            )
+            # Only the newest invitation of an address works.
+            await connection.execute(
+                "UPDATE orgbase.invitations SET revoked_at = now() WHERE org_id = $1"
+                " AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
+                ctx.org_id,
+                address,
+            )
+            row = await connection.fetchrow(
+                f"""
+                INSERT INTO orgbase.invitations
+                    (org_id, email, role, token_hash, invited_by, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}
+                """,  # noqa: S608 - constant columns
+                ctx.org_id,
+                address,
+                role,
+                _hash(token),
+                ctx.user_id,
+                expires,
+            )
+            assert row is not None
+            link = f"{self.settings.tenancy.public_url.rstrip('/')}/studio/#/accept?token={token}"
+            await connection.execute(
+                "INSERT INTO orgbase.outbox (kind, recipient, subject, body)"
+                " VALUES ('invitation', $1, $2, $3)",
+                address,
+                f"Join {org_name} on orgbase",
+                _mail_body(str(org_name), role, link, token, expires),
+            )
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="invitation.created",
+                    org_id=ctx.org_id,
+                    actor_user_id=ctx.user_id,
+                    target_table="orgbase.invitations",
+                    row_key={"id": str(row["id"])},
+                    details={"email": address, "role": role},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        return _invitation(row, token if self.settings.is_dev else None)
+
+    async def list_for_org(self, ctx: OrgContext) -> list[Invitation]:
+        rbac.require(ctx, "admin", "listing invitations")
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                f"SELECT {_COLUMNS} FROM orgbase.invitations WHERE org_id = $1"  # noqa: S608
+                " ORDER BY created_at DESC LIMIT 500",
+                ctx.org_id,
+            )
+        return [_invitation(r) for r in rows]
+
+    async def revoke(self, ctx: OrgContext, invitation_id: UUID, meta: RequestMeta) -> None:
+        rbac.require(ctx, "admin", "revoking invitations")
+        async with self.db.system_connection() as connection, connection.transaction():
+            done = await connection.execute(
+                "UPDATE orgbase.invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2"
+                " AND accepted_at IS NULL AND revoked_at IS NULL",
+                invitation_id,
+                ctx.org_id,
+            )
+            if done == "UPDATE 0":
+                raise NotFound("no such pending invitation", code="invitation_not_found")
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="invitation.revoked",
+                    org_id=ctx.org_id,
+                    actor_user_id=ctx.user_id,
+                    target_table="orgbase.invitations",
+                    row_key={"id": str(invitation_id)},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+
+    async def accept(self, principal: Principal, token: str, meta: RequestMeta) -> Accepted:
+        user_id, _ = principal.require_user()
+        async with self.db.system_connection() as connection, connection.transaction():
+            invitation = await self._claim(connection, token, user_id)
+            try:
+                await connection.execute(
+                    "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
+                    invitation["org_id"],
+                    user_id,
+                    invitation["role"],
+                )
+            except asyncpg.UniqueViolationError:
+                raise Conflict(
+                    "you are already a member of this org", code="already_member"
+                ) from None
+            await connection.execute(
+                "UPDATE orgbase.invitations SET accepted_at = now(), accepted_by = $2"
+                " WHERE id = $1",
+                invitation["id"],
+                user_id,
+            )
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="invitation.accepted",
+                    org_id=invitation["org_id"],
+                    actor_user_id=user_id,
+                    target_table="orgbase.invitations",
+                    row_key={"id": str(invitation["id"])},
+                    details={"role": invitation["role"]},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        await self.memberships.changed(invitation["org_id"], user_id, invitation["role"])
+        return Accepted(org_id=invitation["org_id"], role=invitation["role"])
+
+    @staticmethod
+    async def _claim(connection: Connection, token: str, user_id: UUID) -> dict[str, Any]:
+        row = await connection.fetchrow(
+            """
+            SELECT i.id, i.org_id, i.email, i.role, i.accepted_at, i.revoked_at,
+                   i.expires_at <= now() AS expired, o.deleted_at IS NOT NULL AS org_gone
+            FROM orgbase.invitations i JOIN orgbase.orgs o ON o.id = i.org_id
+            WHERE i.token_hash = $1
+            FOR UPDATE OF i
+            """,
+            _hash(token),
+        )
+        if row is None or row["org_gone"]:
+            raise NotFound("no such invitation", code="invitation_not_found")
+        if row["accepted_at"] is not None:
+            raise Conflict("this invitation was already used", code="invitation_used")
+        if row["revoked_at"] is not None:
+            raise Gone("this invitation was revoked", code="invitation_revoked")
+        if row["expired"]:
+            raise Gone("this invitation has expired", code="invitation_expired")
+        email = await connection.fetchval("SELECT email FROM orgbase.users WHERE id = $1", user_id)
+        if email != row["email"]:
+            raise Forbidden(
+                "this invitation is for another email address", code="invitation_email_mismatch"
+            )
+        return dict(row)

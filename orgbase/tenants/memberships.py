@@ -1,0 +1,78 @@
+"""Who is in which org with which role: PostgreSQL, cached in Redis per (org, user).
+
+A change writes the new role over the cached one and a removal writes a tombstone, so the
+next request on any replica sees it. After a Redis outage every cached membership is
+dropped (they are cheap to reload) before the cache is trusted again.
+"""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+import structlog
+from redis.asyncio import Redis
+
+from orgbase.core.cache import RevocableCache
+from orgbase.core.context import Role
+from orgbase.core.postgres import Database
+from orgbase.core.redis import RedisClients
+
+log = structlog.get_logger("orgbase.memberships")
+
+_LOAD = """
+SELECT m.role FROM orgbase.memberships m
+JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
+WHERE m.org_id = $1 AND m.user_id = $2
+"""
+
+
+class MembershipCache:
+    PREFIX = "mem:"
+
+    def __init__(self, db: Database, redis: RedisClients, ttl_seconds: int) -> None:
+        self.db = db
+        self.redis = redis
+        self.cache: RevocableCache[str] = RevocableCache(
+            redis,
+            self.PREFIX,
+            encode=str.encode,
+            decode=bytes.decode,
+            ttl_seconds=ttl_seconds,
+        )
+
+    @staticmethod
+    def _key(org_id: UUID, user_id: UUID) -> str:
+        return f"{org_id}:{user_id}"
+
+    async def role(self, org_id: UUID, user_id: UUID) -> Role | None:
+        async def load() -> str | None:
+            async with self.db.system_connection() as connection:
+                role: str | None = await connection.fetchval(_LOAD, org_id, user_id)
+            return role
+
+        return cast("Role | None", await self.cache.get_or_load(self._key(org_id, user_id), load))
+
+    async def changed(self, org_id: UUID, user_id: UUID, role: Role | None) -> None:
+        """Call after the change committed: the new role, or None when removed."""
+        key = self._key(org_id, user_id)
+        if role is None:
+            await self.cache.revoke([key])
+        else:
+            await self.cache.put(key, role)
+
+    async def removed_all(self, org_id: UUID, user_ids: list[UUID]) -> None:
+        await self.cache.revoke([self._key(org_id, u) for u in user_ids])
+
+    async def resync(self, since: float) -> None:
+        """Drop every cached membership (reloaded from PostgreSQL on demand)."""
+
+        async def drop(r: Redis) -> int:
+            dropped = 0
+            async for key in r.scan_iter(match=f"{self.PREFIX}*", count=1000):
+                dropped += int(await r.unlink(key))
+            return dropped
+
+        dropped = await self.redis.run(drop)
+        log.info("membership cache dropped after an outage", keys=dropped)

@@ -1,0 +1,145 @@
+"""Versioned org settings: a JSON document with a version, every version kept, optimistic
+concurrency with If-Match, rollback as a new version equal to an old one."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from orgbase.core import audit
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, RequestMeta
+from orgbase.core.errors import NotFound, PayloadTooLarge, PreconditionFailed
+from orgbase.core.postgres import Connection, Database
+from orgbase.tenants import rbac
+from orgbase.tenants.schemas import SettingsDocument
+
+_DOC = (
+    "SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings WHERE org_id = $1"
+)
+
+_WRITE = """
+WITH doc AS (
+    UPDATE orgbase.org_settings
+    SET version = version + 1, settings = $3::jsonb, updated_at = now(), updated_by = $4
+    WHERE org_id = $1 AND version = $2
+    RETURNING org_id, version, settings, updated_at, updated_by),
+kept AS (
+    INSERT INTO orgbase.org_settings_history
+    SELECT org_id, version, settings, updated_at, updated_by FROM doc)
+SELECT version, settings, updated_at, updated_by FROM doc
+"""
+
+
+def _document(row: Any) -> SettingsDocument:
+    settings = row["settings"]
+    if isinstance(settings, str):
+        settings = msgspec.json.decode(settings)
+    return SettingsDocument(
+        version=row["version"],
+        settings=settings,
+        updated_at=row["updated_at"],
+        updated_by=row["updated_by"],
+    )
+
+
+class OrgSettingsService:
+    def __init__(self, db: Database, max_bytes: int) -> None:
+        self.db = db
+        self.max_bytes = max_bytes
+
+    async def get(self, ctx: OrgContext) -> SettingsDocument:
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(_DOC, ctx.org_id)
+        if row is None:
+            raise NotFound("no settings for this org", code="settings_not_found")
+        return _document(row)
+
+    async def versions(self, ctx: OrgContext, limit: int = 100) -> list[SettingsDocument]:
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings_history"
+                " WHERE org_id = $1 ORDER BY version DESC LIMIT $2",
+                ctx.org_id,
+                limit,
+            )
+        return [_document(r) for r in rows]
+
+    async def put(
+        self, ctx: OrgContext, settings: dict[str, Any], if_match: int, meta: RequestMeta
+    ) -> SettingsDocument:
+        rbac.require(ctx, "admin", "changing settings")
+        encoded = msgspec.json.encode(settings)
+        if len(encoded) > self.max_bytes:
+            raise PayloadTooLarge(
+                f"settings are limited to {self.max_bytes} bytes", code="settings_too_large"
+            )
+        async with self.db.system_connection() as connection, connection.transaction():
+            document = await self._write(connection, ctx, encoded.decode(), if_match)
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="settings.updated",
+                    org_id=ctx.org_id,
+                    actor_user_id=ctx.user_id,
+                    actor_key_id=ctx.key_id,
+                    actor_kind="user" if ctx.user_id else "api_key",
+                    target_table="orgbase.org_settings",
+                    details={"from_version": if_match, "version": document.version},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        return document
+
+    async def rollback(
+        self, ctx: OrgContext, version: int, if_match: int | None, meta: RequestMeta
+    ) -> SettingsDocument:
+        rbac.require(ctx, "admin", "rolling settings back")
+        async with self.db.system_connection() as connection, connection.transaction():
+            old = await connection.fetchval(
+                "SELECT settings::text FROM orgbase.org_settings_history"
+                " WHERE org_id = $1 AND version = $2",
+                ctx.org_id,
+                version,
+            )
+            if old is None:
+                raise NotFound(f"there is no version {version}", code="version_not_found")
+            current = await connection.fetchval(
+                "SELECT version FROM orgbase.org_settings WHERE org_id = $1 FOR UPDATE", ctx.org_id
+            )
+            expected = current if if_match is None else if_match
+            document = await self._write(connection, ctx, old, expected)
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="settings.rolled_back",
+                    org_id=ctx.org_id,
+                    actor_user_id=ctx.user_id,
+                    actor_key_id=ctx.key_id,
+                    actor_kind="user" if ctx.user_id else "api_key",
+                    target_table="orgbase.org_settings",
+                    details={"to_version": version, "version": document.version},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        return document
+
+    @staticmethod
+    async def _write(
+        connection: Connection, ctx: OrgContext, settings_json: str, expected: int
+    ) -> SettingsDocument:
+        row = await connection.fetchrow(_WRITE, ctx.org_id, expected, settings_json, ctx.user_id)
+        if row is None:
+            current = await connection.fetchval(
+                "SELECT version FROM orgbase.org_settings WHERE org_id = $1", ctx.org_id
+            )
+            raise PreconditionFailed(
+                f"the settings are at version {current}, not {expected}",
+                code="version_conflict",
+                details={"current_version": current},
+                hint="GET the settings, merge, and PUT with If-Match: <current version>",
+            )
+        return _document(row)

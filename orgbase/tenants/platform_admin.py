@@ -1,0 +1,116 @@
+"""Platform operators: list orgs and users for support; read an org only through an
+explicit, audited, time-limited, read-only impersonation."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from uuid import UUID
+
+from orgbase.core import audit
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import Principal, RequestMeta
+from orgbase.core.errors import Forbidden, Invalid, NotFound
+from orgbase.core.postgres import Database
+from orgbase.tenants.schemas import ImpersonationToken, PlatformOrg, PlatformUser
+
+TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], tuple[str, int]]
+"""(user_id, session_id, org_id, impersonation_id, lifetime) -> (access token, expires_in)."""
+
+
+class PlatformService:
+    def __init__(self, db: Database, issue_token: TokenIssuer, impersonation_minutes: int) -> None:
+        self.db = db
+        self.issue_token = issue_token
+        self.impersonation_minutes = impersonation_minutes
+
+    async def require_admin(self, principal: Principal) -> UUID:
+        user_id, _ = principal.require_user()
+        if principal.impersonation_id is not None:
+            raise Forbidden("not while impersonating", code="platform_admin_required")
+        async with self.db.system_connection() as connection:
+            admin = await connection.fetchval(
+                "SELECT is_platform_admin FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL",
+                user_id,
+            )
+        if not admin:
+            raise Forbidden("this is for platform admins", code="platform_admin_required")
+        return user_id
+
+    @staticmethod
+    def _page(limit: int, offset: int) -> None:
+        if not (1 <= limit <= 500 and 0 <= offset <= 1_000_000):
+            raise Invalid("limit is 1-500 and offset 0-1000000", code="invalid_page")
+
+    async def orgs(self, principal: Principal, limit: int, offset: int) -> list[PlatformOrg]:
+        await self.require_admin(principal)
+        self._page(limit, offset)
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                """
+                SELECT o.id, o.name, o.created_at, o.deleted_at,
+                       (SELECT count(*) FROM orgbase.memberships m WHERE m.org_id = o.id) AS members
+                FROM orgbase.orgs o ORDER BY o.created_at DESC LIMIT $1 OFFSET $2
+                """,
+                limit,
+                offset,
+            )
+        return [PlatformOrg(**dict(r)) for r in rows]
+
+    async def users(self, principal: Principal, limit: int, offset: int) -> list[PlatformUser]:
+        await self.require_admin(principal)
+        self._page(limit, offset)
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT id, email, display_name, is_platform_admin, created_at, deleted_at"
+                " FROM orgbase.users ORDER BY created_at DESC LIMIT $1 OFFSET $2",
+                limit,
+                offset,
+            )
+        return [PlatformUser(**dict(r)) for r in rows]
+
+    async def impersonate(
+        self, principal: Principal, org_id: UUID, reason: str, meta: RequestMeta
+    ) -> ImpersonationToken:
+        admin_id = await self.require_admin(principal)
+        assert principal.session_id is not None
+        expires = datetime.now(UTC) + timedelta(minutes=self.impersonation_minutes)
+        async with self.db.system_connection() as connection, connection.transaction():
+            exists = await connection.fetchval(
+                "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", org_id
+            )
+            if not exists:
+                raise NotFound("no such org", code="org_not_found")
+            impersonation_id: UUID = await connection.fetchval(
+                "INSERT INTO orgbase.impersonations (admin_user_id, org_id, reason, expires_at)"
+                " VALUES ($1, $2, $3, $4) RETURNING id",
+                admin_id,
+                org_id,
+                reason.strip(),
+                expires,
+            )
+            # Logged in the org's own audit trail: its admins see who looked, and why.
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="platform.impersonation_started",
+                    org_id=org_id,
+                    actor_user_id=admin_id,
+                    details={"impersonation_id": str(impersonation_id), "reason": reason.strip()},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        token, expires_in = self.issue_token(
+            admin_id,
+            principal.session_id,
+            org_id,
+            impersonation_id,
+            self.impersonation_minutes * 60,
+        )
+        return ImpersonationToken(
+            access_token=token,
+            expires_in=expires_in,
+            org_id=org_id,
+            impersonation_id=impersonation_id,
+        )

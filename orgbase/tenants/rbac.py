@@ -1,0 +1,51 @@
+"""Roles and what they may do (the RBAC matrix).
+
+    action                                         viewer member admin owner
+    read the org, its members and settings           x      x     x     x
+    read tenant rows and documents                    x      x     x     x
+    write own tenant rows and documents                      x     x     x
+    write every tenant row and document                            x     x
+    invite and add members, up to their own role                   x     x
+    change or remove members whose role is at most
+      their own (owners are changed only by owners)                x     x
+    manage API keys (a key's role is at most theirs)               x     x
+    change settings, roll them back                                x     x
+    read the audit log                                             x     x
+    rename the org                                                 x     x
+    delete the org                                                       x
+    leave the org (not the last owner)                x      x     x     x
+
+An org always keeps at least one owner. Nobody grants a role above their own.
+"""
+
+from __future__ import annotations
+
+from orgbase.core.context import ROLE_RANK, OrgContext, Role
+from orgbase.core.errors import Forbidden
+
+ROLES: tuple[Role, ...] = ("viewer", "member", "admin", "owner")
+
+
+def require(ctx: OrgContext, minimum: Role, action: str) -> None:
+    if ROLE_RANK[ctx.role] < ROLE_RANK[minimum]:
+        raise Forbidden(
+            f"{action} needs the {minimum} role (you are {ctx.role})",
+            code="role_too_low",
+            details={"required": minimum, "role": ctx.role},
+        )
+
+
+def require_can_grant(ctx: OrgContext, role: Role) -> None:
+    if ROLE_RANK[role] > ROLE_RANK[ctx.role]:
+        raise Forbidden(
+            f"you cannot grant {role}, a role above your own ({ctx.role})",
+            code="role_escalation",
+        )
+
+
+def require_can_manage(ctx: OrgContext, current: Role) -> None:
+    """May ``ctx`` change or remove a member who now has ``current``?"""
+    if current == "owner" and ctx.role != "owner":
+        raise Forbidden("only owners change or remove owners", code="role_escalation")
+    if ROLE_RANK[current] > ROLE_RANK[ctx.role]:
+        raise Forbidden("you cannot manage a member above your role", code="role_escalation")
