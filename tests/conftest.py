@@ -201,3 +201,43 @@ async def fault_settings(fault_stack: LocalStack) -> Settings:
     await migrate(configured.database.migration_url)
     await sync_role_passwords(configured.database)
     return configured
+
+
+async def create_org(
+    client: AsyncTestClient[Litestar], tokens: dict[str, Any], name: str = "org"
+) -> str:
+    response = await client.post(
+        "/v1/orgs", headers=bearer(tokens["access_token"]), json={"name": name}
+    )
+    assert response.status_code == 201, response.text
+    return str(response.json()["id"])
+
+
+async def add_member(
+    client: AsyncTestClient[Litestar],
+    admin_tokens: dict[str, Any],
+    org_id: str,
+    user: dict[str, Any],
+    role: str,
+) -> None:
+    response = await client.post(
+        f"/v1/orgs/{org_id}/members",
+        headers=bearer(admin_tokens["access_token"]),
+        json={"email": user["email"], "role": role},
+    )
+    assert response.status_code == 201, response.text
+
+
+async def org_with_roles(
+    client: AsyncTestClient[Litestar], roles: tuple[str, ...] = ("admin", "member", "viewer")
+) -> tuple[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]:
+    """An org made through the API, with an owner and one user per extra role.
+    Returns (org_id, {role: (user, tokens)})."""
+    owner = await new_user(client)
+    org_id = await create_org(client, owner[1])
+    people = {"owner": owner}
+    for role in roles:
+        person = await new_user(client)
+        await add_member(client, owner[1], org_id, person[0], role)
+        people[role] = person
+    return org_id, people

@@ -27,6 +27,7 @@ from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.middleware import RequestContextMiddleware
 from orgbase.platform.migrations import migrate
+from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.tenants.area import build_tenancy
 from orgbase.tenants.routes import tenancy_handlers
 
@@ -53,6 +54,7 @@ def create_app(
         )
 
     tenancy = build_tenancy(settings, resources, issue_impersonation_token)
+    tenancy.orgs.purgers.append(lambda ctx: purge_org_rows(resources.db, ctx))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

@@ -193,6 +193,38 @@ def keys_retire(keys_file: Path, kid: str) -> None:
     click.echo(f"retired {kid}")
 
 
+# -- platform admins -------------------------------------------------------------------
+
+
+@main.group()
+def admin() -> None:
+    """Platform operators."""
+
+
+@admin.command("create")
+@ENV_FILE_OPTION
+@click.option("--email", required=True)
+@click.option(
+    "--password",
+    envvar="ORGBASE_LOCAL_ADMIN_PASSWORD",
+    help="For a new account (prompted when missing); an existing account keeps its password.",
+)
+def admin_create(env_file: Path | None, email: str, password: str | None) -> None:
+    """Make an account a platform admin (creating the account if needed)."""
+    from orgbase.platform.operators import make_platform_admin
+
+    settings = _settings(env_file)
+
+    def ask() -> str:
+        return str(click.prompt("password", hide_input=True, confirmation_prompt=True))
+
+    try:
+        created = asyncio.run(make_platform_admin(settings, email, password, ask))
+    except ValueError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{email} is a platform admin{' (new account)' if created else ''}")
+
+
 # -- demo data -------------------------------------------------------------------------
 
 

@@ -69,7 +69,7 @@ class AuditLogService:
             conditions.append(f"id < {param(query.before)}")
         # Conditions are fixed fragments with placeholders; every value is a parameter.
         inner = (
-            "SELECT id, occurred_at, action, actor_user_id, actor_kind, actor_key_id,"  # noqa: S608
+            "SELECT id, org_id, occurred_at, action, actor_user_id, actor_kind, actor_key_id,"  # noqa: S608
             " target_table, row_key, old_values, new_values, details, request_id, host(ip) AS ip"
             f" FROM orgbase.audit_events WHERE {' AND '.join(conditions)}"
             f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"

@@ -17,7 +17,7 @@ from orgbase.tenants import rbac
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member, Org
 
-OrgPurger = Callable[[OrgContext], Awaitable[None]]
+OrgPurger = Callable[[OrgContext], Awaitable[object]]
 """Deletes an org's data outside PostgreSQL's platform tables (tenant rows, documents...)."""
 
 _ORG_FOR_MEMBER = """

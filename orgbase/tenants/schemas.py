@@ -91,6 +91,7 @@ class SettingsWrite(msgspec.Struct, forbid_unknown_fields=True):
 
 class AuditEntry(msgspec.Struct):
     id: int
+    org_id: UUID | None
     occurred_at: datetime
     action: str
     actor_user_id: UUID | None
