@@ -21,7 +21,7 @@ class Authenticator:
         self.api_keys = api_keys
 
     async def authenticate(self, authorization: str | None, apikey: str | None) -> Principal:
-        credential = self._credential(authorization, apikey)
+        credential = self.credential(authorization, apikey)
         if looks_like_api_key(credential):
             return await self._api_key(credential)
         claims = self.tokens.verify(credential)
@@ -36,7 +36,8 @@ class Authenticator:
         )
 
     @staticmethod
-    def _credential(authorization: str | None, apikey: str | None) -> str:
+    def credential(authorization: str | None, apikey: str | None) -> str:
+        """The bearer token or API key of a request (401 when absent or garbled)."""
         if authorization:
             scheme, _, value = authorization.strip().partition(" ")
             if scheme.lower() != "bearer" or not value.strip():

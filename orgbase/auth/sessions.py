@@ -97,6 +97,10 @@ class SessionStore:
             self._maybe_touch(session_id)
         return session
 
+    def touch_later(self, session_id: UUID) -> None:
+        """Note activity (``last_seen_at``), at most once a minute per session and process."""
+        self._maybe_touch(session_id)
+
     def _maybe_touch(self, session_id: UUID) -> None:
         now = time.monotonic()
         last = self._touched.get(session_id)

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from typing import TYPE_CHECKING, Any, TypeAlias
 
 import asyncpg
@@ -175,14 +175,33 @@ class Database:
                 ) from exc
             return rows
 
-    @asynccontextmanager
-    async def tenant_transaction(self, ctx: OrgContext) -> AsyncIterator[Connection]:
+    def tenant_transaction(self, ctx: OrgContext) -> AbstractAsyncContextManager[Connection]:
         """A transaction on the tenant pool whose first statement sets the context."""
+        return self.tenant_transaction_with((SET_CONTEXT, context_args(ctx)))
+
+    @asynccontextmanager
+    async def tenant_transaction_with(
+        self, enter: tuple[str, Sequence[Any]]
+    ) -> AsyncIterator[Connection]:
+        """A transaction on the tenant pool whose first statement is ``enter`` (it sets
+        the context). PostgreSQL errors come out as they are; callers translate them."""
+        statement, args = enter
         async with self._acquire(self.api) as connection:
             try:
                 async with connection.transaction():
-                    await connection.execute(SET_CONTEXT, *context_args(ctx))
+                    await connection.execute(statement, *args)
                     yield connection
+            except CONNECTION_ERRORS as exc:
+                raise Unavailable(
+                    "the database is unavailable", code="database_unavailable"
+                ) from exc
+
+    @asynccontextmanager
+    async def tenant_connection(self) -> AsyncIterator[Connection]:
+        """A tenant-pool connection for one statement that applies its own context."""
+        async with self._acquire(self.api) as connection:
+            try:
+                yield connection
             except CONNECTION_ERRORS as exc:
                 raise Unavailable(
                     "the database is unavailable", code="database_unavailable"

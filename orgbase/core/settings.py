@@ -181,6 +181,12 @@ class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     poll_seconds: PositiveFloat = 2.0
 
 
+class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_rows: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+    """The most rows one response of /v1/db carries (a larger limit is cut down)."""
+    statement_cache: Annotated[int, Meta(ge=0, le=100_000)] = 2048
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -195,6 +201,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     auth: AuthSettings = msgspec.field(default_factory=AuthSettings)
     tenancy: TenancySettings = msgspec.field(default_factory=TenancySettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
+    data: DataSettings = msgspec.field(default_factory=DataSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:

@@ -27,7 +27,9 @@ from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.middleware import RequestContextMiddleware
 from orgbase.platform.migrations import migrate
+from orgbase.services.postgres.area import build_data
 from orgbase.services.postgres.purge import purge_org_rows
+from orgbase.services.postgres.routes import data_handlers
 from orgbase.tenants.area import build_tenancy
 from orgbase.tenants.routes import tenancy_handlers
 
@@ -55,6 +57,7 @@ def create_app(
 
     tenancy = build_tenancy(settings, resources, issue_impersonation_token)
     tenancy.orgs.purgers.append(lambda ctx: purge_org_rows(resources.db, ctx))
+    data = build_data(settings, resources)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -63,11 +66,13 @@ def create_app(
         await resources.open()
         await auth.start()
         tenancy.start()
+        await data.start()
         resources.redis.start_resync(settings.auth.session_cache_seconds)
         log.info("gateway started", env=settings.env, version=__version__)
         try:
             yield
         finally:
+            await data.stop()
             await tenancy.stop()
             await auth.stop()
             await resources.close()
@@ -94,7 +99,12 @@ def create_app(
         if settings.http.cors_origins
         else None
     )
-    handlers: list[ControllerRouterHandler] = [*health_handlers, *auth_handlers, *tenancy_handlers]
+    handlers: list[ControllerRouterHandler] = [
+        *health_handlers,
+        *auth_handlers,
+        *tenancy_handlers,
+        *data_handlers,
+    ]
     handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,
@@ -123,6 +133,8 @@ def create_app(
                 "authenticator": auth.authenticator,
                 "tenancy": tenancy,
                 "org_contexts": tenancy.contexts,
+                "data": data.service,
+                "schema": data.schema,
             }
         ),
         logging_config=None,

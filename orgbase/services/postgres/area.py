@@ -1,0 +1,40 @@
+"""Builds the data API's objects: the schema cache (with its listener) and the service."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import structlog
+
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.services.postgres.schema import SchemaCache
+from orgbase.services.postgres.service import DataService
+
+log = structlog.get_logger("orgbase.data")
+
+
+@dataclass
+class DataArea:
+    schema: SchemaCache
+    service: DataService
+
+    async def start(self) -> None:
+        try:
+            await self.schema.load()
+        except Exception as exc:  # the listener loads it as soon as PostgreSQL answers
+            log.warning("schema not loaded at start", error=repr(exc))
+        self.schema.start()
+
+    async def stop(self) -> None:
+        await self.schema.stop()
+
+
+def build_data(settings: Settings, resources: Resources) -> DataArea:
+    schema = SchemaCache(resources.db)
+    return DataArea(
+        schema=schema,
+        service=DataService(
+            resources.db, schema, settings.data.max_rows, settings.data.statement_cache
+        ),
+    )

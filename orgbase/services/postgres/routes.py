@@ -1,0 +1,237 @@
+"""`/v1/db/{table}`: the PostgREST-compatible data API.
+
+The handler reads the raw query string (PostgREST repeats keys: ``id=gt.1&id=lt.9``),
+the Prefer, Range and Accept headers, and answers with the JSON PostgreSQL built.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+from urllib.parse import parse_qsl
+
+import msgspec
+from litestar import Request, Response, head, route
+from litestar.enums import HttpMethod
+from litestar.params import FromPath
+from litestar.types import ControllerRouterHandler
+
+from orgbase.auth.apikeys import looks_like_api_key
+from orgbase.auth.principal import Authenticator
+from orgbase.auth.tokens import TokenService
+from orgbase.core.errors import Forbidden, Invalid, OrgbaseError
+from orgbase.services.postgres.grammar import Query, parse_query
+from orgbase.services.postgres.service import Access, Count, DataService, Result
+from orgbase.tenants.context import OrgContextResolver
+
+SINGULAR = "application/vnd.pgrst.object+json"
+_JSON = "application/json; charset=utf-8"
+
+
+class NotAcceptable(OrgbaseError):
+    status_code = 406
+    default_code = "PGRST116"
+
+
+class RangeNotSatisfiable(OrgbaseError):
+    status_code = 416
+    default_code = "PGRST103"
+
+
+class UnsupportedMediaType(OrgbaseError):
+    status_code = 415
+    default_code = "PGRST107"
+
+
+class Prefer(msgspec.Struct):
+    returning: Literal["representation", "minimal", "headers-only"] = "minimal"
+    count: Count = None
+    resolution: Literal["merge-duplicates", "ignore-duplicates"] | None = None
+    applied: tuple[str, ...] = ()
+
+
+def parse_prefer(values: list[str]) -> Prefer:
+    prefer = Prefer()
+    applied = []
+    for value in values:
+        for token in value.split(","):
+            key, _, setting = token.strip().partition("=")
+            if key == "return" and setting in ("representation", "minimal", "headers-only"):
+                prefer.returning = setting  # type: ignore[assignment]
+            elif key == "count" and setting in ("exact", "planned", "estimated"):
+                prefer.count = setting  # type: ignore[assignment]
+            elif key == "resolution" and setting in ("merge-duplicates", "ignore-duplicates"):
+                prefer.resolution = setting  # type: ignore[assignment]
+            else:
+                continue
+            applied.append(token.strip())
+    prefer.applied = tuple(applied)
+    return prefer
+
+
+def apply_range(query: Query, header: str | None) -> None:
+    if not header:
+        return
+    unit, _, span = header.partition("=")
+    if not span:
+        unit, span = "items", header
+    first, dash, last = span.strip().partition("-")
+    if unit.strip() != "items" or not dash or not first.isdigit() or (last and not last.isdigit()):
+        raise RangeNotSatisfiable("Requested range not satisfiable", details=header[:100])
+    start = int(first)
+    if last:
+        if int(last) < start:
+            raise RangeNotSatisfiable("Requested range not satisfiable", details=header[:100])
+        span_limit = int(last) - start + 1
+        query.limit = span_limit if query.limit is None else min(query.limit, span_limit)
+    query.offset = start
+
+
+async def access_for(request: Request[Any, Any, Any]) -> Access:
+    state = request.app.state
+    authenticator: Authenticator = state.authenticator
+    tokens: TokenService = state.auth.tokens
+    headers = request.headers
+    request_id: str = request.scope["state"]["request_id"]
+    credential = authenticator.credential(headers.get("authorization"), headers.get("apikey"))
+    if not looks_like_api_key(credential):
+        claims = tokens.verify(credential)
+        request.scope["state"]["user_id"] = claims.sub
+        request.scope["state"]["org_id"] = claims.org
+        if claims.imp is None:
+            if claims.org is None:
+                raise Forbidden(
+                    "this call needs an active org",
+                    code="no_active_org",
+                    hint="sign in or refresh with org_id to choose one",
+                )
+            authenticator.sessions.touch_later(claims.sid)
+            return Access(request_id=request_id, session=(claims.sid, claims.sub, claims.org))
+    principal = await authenticator.authenticate(
+        headers.get("authorization"), headers.get("apikey")
+    )
+    resolver: OrgContextResolver = state.org_contexts
+    context = await resolver.resolve(principal, None, request_id)
+    request.scope["state"]["org_id"] = context.org_id
+    return Access(request_id=request_id, context=context)
+
+
+def _body(raw: bytes) -> Any:
+    if not raw.strip():
+        raise Invalid("Empty or invalid json", code="PGRST102")
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError as exc:
+        raise Invalid("Empty or invalid json", code="PGRST102", details=str(exc)[:200]) from None
+
+
+def _content_range(result: Result, offset: int) -> str:
+    total = "*" if result.total is None else str(result.total)
+    if result.rows == 0:
+        return f"*/{total}"
+    return f"{offset}-{offset + result.rows - 1}/{total}"
+
+
+def _respond(
+    result: Result, status: int, prefer: Prefer, singular: bool, headers: dict[str, str]
+) -> Response[bytes]:
+    if prefer.applied:
+        headers["Preference-Applied"] = ", ".join(prefer.applied)
+    if singular:
+        if result.rows != 1:
+            raise NotAcceptable(
+                "JSON object requested, multiple (or no) rows returned",
+                details=f"The result contains {result.rows} rows",
+            )
+        body = (result.body or "[]")[1:-1]
+        return Response(body.encode(), status_code=status, media_type=SINGULAR, headers=headers)
+    if result.body is None:
+        return Response(b"", status_code=204 if status != 201 else 201, headers=headers)
+    return Response(result.body.encode(), status_code=status, media_type=_JSON, headers=headers)
+
+
+def _wants_singular(request: Request[Any, Any, Any]) -> bool:
+    accept = request.headers.get("accept", "")
+    if SINGULAR in accept:
+        return True
+    if accept and not any(kind in accept for kind in ("json", "*/*")):
+        raise NotAcceptable(
+            "None of these media types are available: " + accept[:100], code="PGRST107"
+        )
+    return False
+
+
+async def _read(
+    request: Request[Any, Any, Any], table: str, query_string: str
+) -> tuple[Result, Query, Prefer, bool]:
+    data: DataService = request.app.state.data
+    access = await access_for(request)
+    query = parse_query(parse_qsl(query_string, keep_blank_values=True))
+    apply_range(query, request.headers.get("range"))
+    prefer = parse_prefer(request.headers.getall("prefer", []))
+    singular = _wants_singular(request)
+    result = await data.read(
+        access, table, query, query_string + "|" + request.headers.get("range", ""), prefer.count
+    )
+    return result, query, prefer, singular
+
+
+def _read_response(result: Result, query: Query, prefer: Prefer, singular: bool) -> Response[bytes]:
+    headers = {"Content-Range": _content_range(result, query.offset)}
+    partial = result.total is not None and (query.offset > 0 or result.rows < result.total)
+    return _respond(result, 206 if partial else 200, prefer, singular, headers)
+
+
+@route(
+    "/v1/db/{table:str}",
+    http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PATCH, HttpMethod.DELETE],
+    tags=["data"],
+    summary="Tenant tables, PostgREST grammar (select, filters, order, limit/offset, Prefer)",
+)
+async def table_endpoint(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+    query_string = request.scope["query_string"].decode("latin-1")
+    method = request.method
+    if method == "GET":
+        result, query, prefer, singular = await _read(request, table, query_string)
+        return _read_response(result, query, prefer, singular)
+    content_type = request.headers.get("content-type", "application/json")
+    if method in ("POST", "PATCH") and "json" not in content_type:
+        raise UnsupportedMediaType(f"Content-Type {content_type[:100]} is not supported: send JSON")
+    data: DataService = request.app.state.data
+    access = await access_for(request)
+    query = parse_query(parse_qsl(query_string, keep_blank_values=True))
+    prefer = parse_prefer(request.headers.getall("prefer", []))
+    singular = _wants_singular(request)
+    returning = prefer.returning == "representation"
+    if method == "POST":
+        payload = _body(await request.body())
+        rows = payload if isinstance(payload, list) else [payload]
+        if not all(isinstance(row, dict) for row in rows):
+            raise Invalid("the body must be an object or a list of objects", code="PGRST102")
+        result = await data.insert(
+            access, table, rows, query, returning=returning, resolution=prefer.resolution
+        )
+        return _respond(
+            result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
+        )
+    if method == "PATCH":
+        values = _body(await request.body())
+        if not isinstance(values, dict):
+            raise Invalid("the body must be an object", code="PGRST102")
+        result = await data.update(access, table, values, query, returning=returning)
+    else:
+        result = await data.delete(access, table, query, returning=returning)
+    status = 200 if returning else 204
+    return _respond(
+        result, status, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
+    )
+
+
+@head("/v1/db/{table:str}", tags=["data"], summary="Like GET, without the body (counts)")
+async def table_head(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[None]:
+    query_string = request.scope["query_string"].decode("latin-1")
+    result, query, prefer, singular = await _read(request, table, query_string)
+    full = _read_response(result, query, prefer, singular)
+    return Response(None, status_code=full.status_code, headers=dict(full.headers))
+
+
+data_handlers: list[ControllerRouterHandler] = [table_endpoint, table_head]

@@ -1,0 +1,295 @@
+"""The data API's use cases: read, insert (and upsert), update, delete on tenant tables.
+
+Reads are one round trip. For a user's access token, that statement also checks the
+session and the membership in PostgreSQL (orgbase.enter_session), so a revocation acts
+on the very next request at no extra cost; API keys and impersonations arrive with a
+context already resolved and use the plain context CTE. Writes are one transaction whose
+first statement enters the context.
+"""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from dataclasses import dataclass
+from typing import Any, Literal
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from orgbase.core.context import OrgContext
+from orgbase.core.errors import Invalid
+from orgbase.core.postgres import CONTEXT_CTE, CONTEXT_PARAMS, SET_CONTEXT, Database, context_args
+from orgbase.services.postgres.errors import translate
+from orgbase.services.postgres.grammar import Query
+from orgbase.services.postgres.schema import SchemaCache, Table, quote_ident
+from orgbase.services.postgres.sql import Builder, Params, json_result, table_missing
+
+SESSION_CONTEXT_CTE = (
+    "WITH ctx AS MATERIALIZED (SELECT"
+    " orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text) AS role, $5::text AS kid)"
+)
+ENTER_SESSION = "SELECT orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text), $5::text"
+SERVER_COLUMNS = frozenset({"org_id"})
+"""Columns no client writes: the org comes from the context."""
+
+Count = Literal["exact", "planned", "estimated"] | None
+
+
+@dataclass(frozen=True)
+class Access:
+    """How a request enters its org."""
+
+    request_id: str
+    session: tuple[UUID, UUID, UUID] | None = None
+    """(session_id, user_id, org_id): checked by PostgreSQL in the statement itself."""
+    context: OrgContext | None = None
+    """A context resolved before (API keys, impersonations)."""
+
+    def read_prefix(self) -> tuple[str, tuple[str, ...]]:
+        if self.session is not None:
+            session_id, user_id, org_id = self.session
+            return SESSION_CONTEXT_CTE, (
+                str(session_id),
+                str(user_id),
+                str(org_id),
+                self.request_id,
+                "",
+            )
+        assert self.context is not None
+        return CONTEXT_CTE, context_args(self.context)
+
+    def enter(self) -> tuple[str, tuple[str, ...]]:
+        if self.session is not None:
+            return ENTER_SESSION, self.read_prefix()[1]
+        assert self.context is not None
+        return SET_CONTEXT, context_args(self.context)
+
+
+@dataclass(frozen=True)
+class Result:
+    body: str | None
+    rows: int
+    total: int | None = None
+
+
+class DataService:
+    def __init__(
+        self, db: Database, schema: SchemaCache, max_rows: int, statement_cache: int = 2048
+    ) -> None:
+        self.db = db
+        self.schema = schema
+        self.max_rows = max_rows
+        # Built SQL by request shape: repeated queries skip parsing and building.
+        self._reads: OrderedDict[tuple[Any, ...], tuple[str, list[Any]]] = OrderedDict()
+        self._cache_size = statement_cache
+
+    def table(self, name: str) -> Table:
+        table = self.schema.tables.get(name)
+        if table is None:
+            raise table_missing(name)
+        return table
+
+    def effective_limit(self, query: Query) -> int:
+        return self.max_rows if query.limit is None else min(query.limit, self.max_rows)
+
+    # -- reads ------------------------------------------------------------------------
+
+    def build_read(self, table_name: str, query: Query, count: Count) -> tuple[str, list[Any]]:
+        table = self.table(table_name)
+        builder = Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1))
+        select = builder.select_list(table, "t", query.select)
+        conditions = ["ctx.role IS NOT NULL", *builder.filters(table, "t", query.filters)]
+        conditions += builder.inner_joins(table, "t", query.select)
+        where = " AND ".join(conditions)
+        order = builder.order(table, "t", query.order)
+        order_sql = f" ORDER BY {order}" if order else ""
+        limit = builder.params.add(self.effective_limit(query))
+        offset = builder.params.add(query.offset)
+        total = "NULL::bigint"
+        if count == "exact":
+            total = f"(SELECT count(*) FROM {table.qualified} t WHERE {where})"
+        page = f"{table.qualified} t WHERE {where}{order_sql} LIMIT {limit} OFFSET {offset}"
+        sql = (
+            f"SELECT q.body, q.n, {total} AS total FROM ctx CROSS JOIN LATERAL ("
+            f"{json_result(page, select)}) q"
+        )
+        return sql, builder.params.values
+
+    async def read(
+        self, access: Access, table_name: str, query: Query, raw_query: str, count: Count
+    ) -> Result:
+        key = (self.schema.version, table_name, raw_query, count)
+        cached = self._reads.get(key)
+        if cached is None:
+            cached = self.build_read(table_name, query, count)
+            self._reads[key] = cached
+            if len(self._reads) > self._cache_size:
+                self._reads.popitem(last=False)
+        sql, values = cached
+        prefix, context = access.read_prefix()
+        row = await self._fetchrow(f"{prefix} {sql}", *context, *values)
+        assert row is not None
+        total = row["total"]
+        if count in ("planned", "estimated"):
+            total = await self._planned_total(access, table_name, query)
+            if count == "estimated" and total <= self.max_rows:
+                total = await self._exact_total(access, table_name, query)
+        return Result(row["body"], row["n"], total)
+
+    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+        async with self.db.tenant_connection() as connection:
+            try:
+                return await connection.fetchrow(sql, *args)
+            except asyncpg.PostgresError as exc:
+                raise translate(exc) from exc
+
+    def _count_query(self, table_name: str, query: Query, start: int) -> tuple[str, list[Any]]:
+        table = self.table(table_name)
+        builder = Builder(self.schema.tables, Params(start))
+        conditions = ["true", *builder.filters(table, "t", query.filters)]
+        return f"FROM {table.qualified} t WHERE {' AND '.join(conditions)}", builder.params.values
+
+    async def _planned_total(self, access: Access, table_name: str, query: Query) -> int:
+        source, values = self._count_query(table_name, query, 1)
+        plan = await self._in_transaction(
+            access, f"EXPLAIN (FORMAT JSON) SELECT 1 {source}", values
+        )
+        return int(msgspec.json.decode(plan)[0]["Plan"]["Plan Rows"])
+
+    async def _exact_total(self, access: Access, table_name: str, query: Query) -> int:
+        source, values = self._count_query(table_name, query, 1)
+        return int(await self._in_transaction(access, f"SELECT count(*) {source}", values))
+
+    # -- writes -----------------------------------------------------------------------
+
+    async def _in_transaction(self, access: Access, sql: str, values: list[Any]) -> Any:
+        """One statement in a transaction that entered the context; its first value."""
+        try:
+            async with self.db.tenant_transaction_with(access.enter()) as connection:
+                return await connection.fetchval(sql, *values)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc) from exc
+
+    async def _write(self, access: Access, sql: str, values: list[Any]) -> Result:
+        try:
+            async with self.db.tenant_transaction_with(access.enter()) as connection:
+                row = await connection.fetchrow(sql, *values)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc) from exc
+        assert row is not None
+        return Result(row["body"], row["n"])
+
+    def _writable(self, table: Table, columns: list[str]) -> list[str]:
+        for name in columns:
+            if name not in table.columns:
+                raise Invalid(
+                    f"Could not find the '{name}' column of '{table.name}' in the schema cache",
+                    code="PGRST204",
+                )
+            if name in SERVER_COLUMNS:
+                raise Invalid(f"{name} is set by the server", code="PGRST204", hint="leave it out")
+        return columns
+
+    def _returning(
+        self, table: Table, query: Query, returning: bool, sql: str, builder: Builder
+    ) -> str:
+        if not returning:
+            return (
+                f"WITH rows AS ({sql} RETURNING 1)"
+                " SELECT NULL::text AS body, count(*) AS n FROM rows"
+            )
+        select = builder.select_list(table, "t", query.select)
+        return f"WITH rows AS ({sql} RETURNING t.*) {json_result('rows t', select)}"
+
+    async def insert(
+        self,
+        access: Access,
+        table_name: str,
+        rows: list[dict[str, Any]],
+        query: Query,
+        *,
+        returning: bool,
+        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
+    ) -> Result:
+        table = self.table(table_name)
+        if not rows:
+            return Result("[]" if returning else None, 0)
+        columns = list(query.columns) if query.columns else list(rows[0])
+        keys = set(columns)
+        if not query.columns and any(set(row) != keys for row in rows):
+            raise Invalid("All object keys must match", code="PGRST102")
+        self._writable(table, columns)
+        builder = Builder(self.schema.tables, Params(1))
+        payload = builder.params.add(msgspec.json.encode(rows).decode())
+        names = ", ".join(quote_ident(c) for c in columns)
+        sql = (
+            f"INSERT INTO {table.qualified} AS t ({names}) SELECT {names}"
+            f" FROM json_populate_recordset(NULL::{table.qualified}, {payload}::json)"
+        )
+        if resolution is not None:
+            target = list(query.on_conflict) or list(table.primary_key)
+            if not target:
+                raise Invalid("the table has no primary key: name on_conflict", code="PGRST100")
+            for name in target:
+                builder.column(table, name)
+            conflict = ", ".join(quote_ident(c) for c in target)
+            updates = [c for c in columns if c not in target]
+            if resolution == "ignore-duplicates" or not updates:
+                sql += f" ON CONFLICT ({conflict}) DO NOTHING"
+            else:
+                assignments = ", ".join(
+                    f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates
+                )
+                sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
+        return await self._write(
+            access, self._returning(table, query, returning, sql, builder), builder.params.values
+        )
+
+    async def update(
+        self,
+        access: Access,
+        table_name: str,
+        values: dict[str, Any],
+        query: Query,
+        *,
+        returning: bool,
+    ) -> Result:
+        table = self.table(table_name)
+        self._require_filter(query)
+        columns = self._writable(table, list(values))
+        if not columns:
+            raise Invalid("nothing to update: the body is empty", code="PGRST102")
+        builder = Builder(self.schema.tables, Params(1))
+        payload = builder.params.add(msgspec.json.encode(values).decode())
+        assignments = ", ".join(f"{quote_ident(c)} = _v.{quote_ident(c)}" for c in columns)
+        where = " AND ".join(builder.filters(table, "t", query.filters))
+        sql = (
+            f"UPDATE {table.qualified} AS t SET {assignments}"
+            f" FROM json_populate_record(NULL::{table.qualified}, {payload}::json) AS _v"
+            f" WHERE {where}"
+        )
+        return await self._write(
+            access, self._returning(table, query, returning, sql, builder), builder.params.values
+        )
+
+    async def delete(
+        self, access: Access, table_name: str, query: Query, *, returning: bool
+    ) -> Result:
+        table = self.table(table_name)
+        self._require_filter(query)
+        builder = Builder(self.schema.tables, Params(1))
+        where = " AND ".join(builder.filters(table, "t", query.filters))
+        sql = f"DELETE FROM {table.qualified} AS t WHERE {where}"
+        return await self._write(
+            access, self._returning(table, query, returning, sql, builder), builder.params.values
+        )
+
+    @staticmethod
+    def _require_filter(query: Query) -> None:
+        if not query.filters:
+            raise Invalid(
+                "a filter is required: updates and deletes of every row are refused",
+                code="PGRST106",
+                hint="add a filter, e.g. ?id=eq.1 (use ?id=not.is.null to mean every row)",
+            )
