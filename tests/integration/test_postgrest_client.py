@@ -1,0 +1,106 @@
+"""Supabase's Python PostgREST client, unchanged, against /v1/db."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+from postgrest import AsyncPostgrestClient
+from postgrest.exceptions import APIError
+from postgrest.types import CountMethod
+
+from tests.conftest import create_org, new_user, sign_in
+
+
+@pytest.fixture
+async def postgrest(client: AsyncTestClient[Litestar]) -> AsyncPostgrestClient:
+    user, tokens = await new_user(client)
+    org_id = await create_org(client, tokens)
+    access = (await sign_in(client, user["email"], org_id))["access_token"]
+    # The client's own httpx session is replaced by the in-process app's (also httpx).
+    return AsyncPostgrestClient(
+        "http://testserver.local/v1/db",
+        headers={"Authorization": f"Bearer {access}"},
+        http_client=client,
+    )
+
+
+def rows(response: Any) -> list[dict[str, Any]]:
+    data: list[dict[str, Any]] = response.data
+    return data
+
+
+async def test_the_supabase_client_works_unchanged(postgrest: AsyncPostgrestClient) -> None:
+    inserted = (
+        await postgrest.table("tasks")
+        .insert(
+            [
+                {"title": "alpha", "points": 1, "tags": ["x"]},
+                {"title": "beta", "points": 2, "tags": ["y"]},
+                {"title": "gamma", "points": 3, "tags": ["x", "y"]},
+            ]
+        )
+        .execute()
+    )
+    assert [r["title"] for r in rows(inserted)] == ["alpha", "beta", "gamma"]
+    selected = (
+        await postgrest.table("tasks")
+        .select("id,title")
+        .gte("points", 2)
+        .order("points", desc=True)
+        .execute()
+    )
+    assert [r["title"] for r in rows(selected)] == ["gamma", "beta"]
+    filtered = (
+        await postgrest.table("tasks")
+        .select("title")
+        .in_("title", ["alpha", "gamma"])
+        .order("title")
+        .execute()
+    )
+    assert [r["title"] for r in rows(filtered)] == ["alpha", "gamma"]
+    liked = await postgrest.table("tasks").select("title").ilike("title", "%ET%").execute()
+    assert [r["title"] for r in rows(liked)] == ["beta"]
+    contains = (
+        await postgrest.table("tasks")
+        .select("title")
+        .contains("tags", ["x"])
+        .order("title")
+        .execute()
+    )
+    assert [r["title"] for r in rows(contains)] == ["alpha", "gamma"]
+    either = (
+        await postgrest.table("tasks")
+        .select("title")
+        .or_("points.eq.1,title.eq.beta")
+        .order("title")
+        .execute()
+    )
+    assert [r["title"] for r in rows(either)] == ["alpha", "beta"]
+    counted = (
+        await postgrest.table("tasks").select("title", count=CountMethod.exact).limit(1).execute()
+    )
+    assert counted.count == 3
+    assert len(rows(counted)) == 1
+    single = await postgrest.table("tasks").select("title").eq("title", "beta").single().execute()
+    assert single.data == {"title": "beta"}
+    updated = await postgrest.table("tasks").update({"done": True}).eq("title", "alpha").execute()
+    assert rows(updated)[0]["done"] is True
+    alpha_id = rows(updated)[0]["id"]
+    upserted = await postgrest.table("tasks").upsert({"id": alpha_id, "title": "alpha 2"}).execute()
+    assert rows(upserted)[0]["title"] == "alpha 2"
+    deleted = await postgrest.table("tasks").delete().eq("id", alpha_id).execute()
+    assert [r["id"] for r in rows(deleted)] == [alpha_id]
+    left = await postgrest.table("tasks").select("title").order("title").execute()
+    assert [r["title"] for r in rows(left)] == ["beta", "gamma"]
+
+
+async def test_errors_reach_the_client_as_api_errors(postgrest: AsyncPostgrestClient) -> None:
+    with pytest.raises(APIError) as caught:
+        await postgrest.table("tasks").insert({"title": None}).execute()
+    assert caught.value.code == "23502"
+    with pytest.raises(APIError) as missing:
+        await postgrest.table("no_such_table").select("*").execute()
+    assert missing.value.code == "PGRST205"
