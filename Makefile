@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status bench-auth
+.PHONY: run test check stop install services status bench-auth bench-data
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -40,3 +40,8 @@ stop:
 bench-auth: services
 	@command -v wrk >/dev/null || sudo -n apt-get install -y wrk || apt-get install -y wrk
 	@$(VENV)/bin/python -m bench.auth_bench
+
+bench-data: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
+	@$(VENV)/bin/python -m bench.data_bench

@@ -54,7 +54,7 @@ def load_keys(settings: Settings) -> KeySet:
 
 
 def build_auth(settings: Settings, resources: Resources) -> AuthArea:
-    tokens = TokenService(load_keys(settings), settings.auth)
+    tokens = TokenService(load_keys(settings), settings.auth, settings.auth.token_cache_size)
     passwords = Passwords(settings.auth)
     sessions = SessionStore(resources.db, resources.redis, settings.auth)
     api_keys = ApiKeyStore(resources.db, resources.redis)

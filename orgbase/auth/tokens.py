@@ -86,9 +86,10 @@ class TokenService:
                 raise token_error("token_expired", "the access token has expired")
             return cached
         claims = self._verify_uncached(token)
-        self._verified[token] = claims
-        if len(self._verified) > self._cache_size:
-            self._verified.popitem(last=False)
+        if self._cache_size:
+            self._verified[token] = claims
+            if len(self._verified) > self._cache_size:
+                self._verified.popitem(last=False)
         return claims
 
     def _verify_uncached(self, token: str) -> AccessClaims:

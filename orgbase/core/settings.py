@@ -149,6 +149,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     argon2_parallelism: PositiveInt = 1
     hash_concurrency: PositiveInt = 1
     password_min_length: Annotated[int, Meta(ge=8, le=128)] = 10
+    token_cache_size: Annotated[int, Meta(ge=0, le=1_000_000)] = 8192
+    """Verified access tokens remembered per process (0: verify every time)."""
     session_cache_seconds: PositiveInt = 300
     warm_sessions_seconds: PositiveInt = 3600
     signin_per_ip_per_minute: PositiveInt = 30

@@ -27,14 +27,26 @@ _BEARER = re.compile(r"(?i)\b(bearer|apikey)\s+[A-Za-z0-9._~+/=-]{8,}")
 REDACTED = "[redacted]"
 
 
+_KNOWN_KEYS: dict[str, bool] = {}
+
+
+def _secret_key(key: str) -> bool:
+    found = _KNOWN_KEYS.get(key)
+    if found is None:
+        found = _KNOWN_KEYS[key] = _SECRET_KEYS.search(key) is not None
+    return found
+
+
 def _scrub(value: Any) -> Any:
     if isinstance(value, str):
-        value = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:" + REDACTED + "@", value)
-        return _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        # Cheap checks first: most strings hold neither a URL password nor a bearer token.
+        if "://" in value and "@" in value:
+            value = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:" + REDACTED + "@", value)
+        if any(word in value.lower() for word in ("bearer", "apikey")):
+            value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        return value
     if isinstance(value, MutableMapping):
-        return {
-            k: (REDACTED if _SECRET_KEYS.search(str(k)) else _scrub(v)) for k, v in value.items()
-        }
+        return {k: (REDACTED if _secret_key(str(k)) else _scrub(v)) for k, v in value.items()}
     if isinstance(value, list | tuple):
         return [_scrub(v) for v in value]
     return value
@@ -42,7 +54,7 @@ def _scrub(value: Any) -> Any:
 
 def redact_secrets(_: WrappedLogger, __: str, event_dict: EventDict) -> EventDict:
     for key, value in list(event_dict.items()):
-        if _SECRET_KEYS.search(key):
+        if _secret_key(key):
             event_dict[key] = REDACTED
         elif isinstance(value, str | MutableMapping | list | tuple):
             event_dict[key] = _scrub(value)
@@ -58,6 +70,20 @@ def _fallback(obj: Any) -> Any:
 
 
 _json_encoder = msgspec.json.Encoder(enc_hook=_fallback)
+
+
+_access: Any = None
+
+
+def access_log(fields: dict[str, Any], warning: bool = False) -> None:
+    """One line per request. Its fields are known (method, path, route, status, duration,
+    ids: no secrets), so it skips the redaction pass the general logger runs."""
+    if _access is None:
+        return
+    if warning:
+        _access.warning("request", **fields)
+    else:
+        _access.info("request", **fields)
 
 
 def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> None:
@@ -96,6 +122,16 @@ def configure_logging(settings: LogSettings, stream: TextIO | None = None) -> No
                 renderer,
             ],
         )
+    )
+    global _access  # noqa: PLW0603 - configured once per process, like structlog itself
+    _access = structlog.wrap_logger(
+        structlog.WriteLogger(output),
+        processors=[
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(level),
     )
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
@@ -68,6 +69,10 @@ def create_app(
         tenancy.start()
         await data.start()
         resources.redis.start_resync(settings.auth.session_cache_seconds)
+        # Objects made at start live as long as the process: keep them out of the garbage
+        # collector's full passes (shorter pauses under load).
+        gc.collect()
+        gc.freeze()
         log.info("gateway started", env=settings.env, version=__version__)
         try:
             yield

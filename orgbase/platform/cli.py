@@ -43,9 +43,8 @@ def main() -> None:
 @click.option("--workers", type=int, help="Worker processes (default: ORGBASE_HTTP_WORKERS).")
 def serve(env_file: Path | None, host: str | None, port: int | None, workers: int | None) -> None:
     """Serve the API until Ctrl-C or SIGTERM (in-flight requests are drained)."""
-    import uvicorn
-
     from orgbase.observability.logging import configure_logging
+    from orgbase.platform.server import serve as run_server
 
     settings = _settings(env_file)
     configure_logging(settings.log)
@@ -53,22 +52,7 @@ def serve(env_file: Path | None, host: str | None, port: int | None, workers: in
         # Worker processes build their settings from the environment: hand the file on.
         os.environ["ORGBASE_LOCAL_ENV_FILE"] = str(env_file.resolve())
     http = settings.http
-    uvicorn.run(
-        "orgbase.platform.asgi:app_from_environment",
-        factory=True,
-        host=host or http.host,
-        port=port or http.port,
-        workers=workers or http.workers,
-        loop="uvloop",
-        http="httptools",
-        lifespan="on",
-        access_log=False,
-        log_config=None,
-        proxy_headers=bool(http.trusted_proxies),
-        forwarded_allow_ips=list(http.trusted_proxies) or None,
-        timeout_graceful_shutdown=int(http.shutdown_grace_seconds),
-        server_header=False,
-    )
+    sys.exit(run_server(host or http.host, port or http.port, workers or http.workers, http))
 
 
 # -- migrate ---------------------------------------------------------------------------

@@ -17,6 +17,7 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from orgbase.observability.logging import access_log
 from orgbase.platform.errors import encode_error
 
 REQUEST_ID_HEADER = b"x-request-id"
@@ -33,8 +34,6 @@ _SECURITY_HEADERS: tuple[tuple[bytes, bytes], ...] = (
     (b"cache-control", b"no-store"),
 )
 _HSTS = (b"strict-transport-security", b"max-age=63072000; includeSubDomains")
-
-access_log = structlog.get_logger("orgbase.access")
 
 
 def _header(scope: Scope, name: bytes) -> bytes | None:
@@ -149,6 +148,7 @@ class RequestContextMiddleware:
     def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         duration_ms = round((time.perf_counter() - started) * 1000, 2)
         fields: dict[str, Any] = {
+            "request_id": state["request_id"],
             "method": scope.get("method"),
             "path": scope.get("path"),
             "route": scope.get("path_template") or None,
@@ -158,7 +158,4 @@ class RequestContextMiddleware:
         for key in ("org_id", "user_id", "error_code"):
             if state.get(key) is not None:
                 fields[key] = str(state[key])
-        if status >= 500 or not status:
-            access_log.warning("request", **fields)
-        else:
-            access_log.info("request", **fields)
+        access_log(fields, warning=status >= 500 or not status)

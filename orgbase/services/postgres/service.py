@@ -138,11 +138,10 @@ class DataService:
         return Result(row["body"], row["n"], total)
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
-        async with self.db.tenant_connection() as connection:
-            try:
-                return await connection.fetchrow(sql, *args)
-            except asyncpg.PostgresError as exc:
-                raise translate(exc) from exc
+        try:
+            return await self.db.tenant_fetchrow(sql, *args)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc) from exc
 
     def _count_query(self, table_name: str, query: Query, start: int) -> tuple[str, list[Any]]:
         table = self.table(table_name)

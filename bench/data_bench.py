@@ -1,0 +1,247 @@
+"""The data API benchmark: ``GET /v1/db/items?order=id&limit=20`` with real sign-in tokens
+for many orgs, through the whole pipeline (JWT, live session, membership, RLS, logging),
+against the peers of FACTS.md started here on the same database and data:
+a bare Litestar + asyncpg endpoint, FastAPI + SQLAlchemy async ORM, and PostGraphile v4.
+
+Run: ``make bench-data`` (or ``.venv/bin/python -m bench.data_bench [seconds]``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import asyncpg
+import httpx
+
+from bench.harness import (
+    ROOT,
+    WrkResult,
+    free_port,
+    gateway,
+    local_stack,
+    make_users,
+    prepare_database,
+    wrk,
+)
+from orgbase.platform.localstack.layout import PG_SUPERUSER
+
+ORGS = 50
+ROWS_PER_ORG = 100
+PATH = "/v1/db/items?order=id&limit=20"
+GRAPHQL = json.dumps(
+    {"query": "{ allItems(first: 20, orderBy: ID_ASC) { nodes { id title status createdAt } } }"}
+)
+POSTGRAPHILE_DIR = ROOT / ".orgbase" / "bench" / "postgraphile"
+
+
+def wait_http(url: str, within: float = 60.0, method: str = "GET", **kwargs: object) -> None:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        try:
+            httpx.request(method, url, timeout=2, **kwargs)  # type: ignore[arg-type]
+        except httpx.TransportError:
+            time.sleep(0.2)
+            continue
+        else:
+            return  # any answer means it listens
+    raise SystemExit(f"{url} did not answer")
+
+
+@contextmanager
+def process(
+    command: list[str], env: dict[str, str], cwd: Path = ROOT
+) -> Iterator[subprocess.Popen[bytes]]:
+    child = subprocess.Popen(
+        command, env=env, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
+    try:
+        yield child
+    finally:
+        child.send_signal(signal.SIGTERM)
+        try:
+            child.wait(20)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+@contextmanager
+def uvicorn_peer(app: str, env: dict[str, str], workers: int) -> Iterator[str]:
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "uvicorn",
+        app,
+        "--port",
+        str(port),
+        "--workers",
+        str(workers),
+        "--loop",
+        "uvloop",
+        "--http",
+        "httptools",
+        "--no-access-log",
+        "--log-level",
+        "warning",
+    ]
+    with process(command, env):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/items", headers={"Authorization": "Bearer x"})
+        yield base
+
+
+@contextmanager
+def postgraphile_peer(env: dict[str, str], workers: int) -> Iterator[str | None]:
+    if shutil.which("npm") is None:
+        yield None
+        return
+    POSTGRAPHILE_DIR.mkdir(parents=True, exist_ok=True)
+    source = ROOT / "bench" / "peers" / "postgraphile"
+    for name in ("package.json", "server.js"):
+        shutil.copy(source / name, POSTGRAPHILE_DIR / name)
+    if not (POSTGRAPHILE_DIR / "node_modules" / "postgraphile").exists():
+        subprocess.run(
+            ["npm", "install", "--silent", "--no-audit", "--no-fund"],
+            cwd=POSTGRAPHILE_DIR,
+            check=True,
+        )
+    port = free_port()
+    peer_env = {**env, "BENCH_PORT": str(port), "BENCH_WORKERS": str(workers)}
+    with process(["node", "server.js"], peer_env, cwd=POSTGRAPHILE_DIR):
+        base = f"http://127.0.0.1:{port}"
+        wait_http(f"{base}/graphql", method="POST", json={"query": "{__typename}"})
+        yield base
+
+
+async def seed(migration_url: str, org_ids: list[str]) -> None:
+    connection = await asyncpg.connect(migration_url)
+    try:
+        await connection.executemany(
+            "INSERT INTO api.items (org_id, title, status) VALUES ($1::uuid, $2, $3)",
+            [
+                (org, f"item {n} of {org[:8]}", "open" if n % 3 else "done")
+                for org in org_ids
+                for n in range(ROWS_PER_ORG)
+            ],
+        )
+        await connection.execute("ANALYZE api.items")
+    finally:
+        await connection.close()
+
+
+async def orgs_and_tokens(base: str) -> list[str]:
+    users = await make_users(base, ORGS, prefix="data")
+    tokens = []
+    async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+        for user in users:
+            headers = {"Authorization": f"Bearer {user['access_token']}"}
+            org = (
+                await client.post("/v1/orgs", headers=headers, json={"name": user["email"]})
+            ).json()
+            switched = await client.post(
+                "/v1/auth/token",
+                json={
+                    "grant_type": "refresh_token",
+                    "refresh_token": user["refresh_token"],
+                    "org_id": org["id"],
+                },
+            )
+            tokens.append(switched.json()["access_token"])
+    return tokens
+
+
+def check_same_answer(base: str, token: str, path: str) -> int:
+    response = httpx.get(f"{base}{path}", headers={"Authorization": f"Bearer {token}"}, timeout=10)
+    response.raise_for_status()
+    return len(response.json())
+
+
+def main() -> None:
+    seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
+    stack = local_stack()
+    env = asyncio.run(prepare_database(stack))
+    env.update(
+        {
+            "ORGBASE_AUTH_ARGON2_TIME_COST": "1",  # sign-ins are not what is measured here
+            "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
+            "ORGBASE_LOG_LEVEL": "info",  # the access log is part of the pipeline
+            "ORGBASE_DATABASE_API_POOL_MAX": "16",
+        }
+    )
+    with gateway(env) as base:
+        tokens = asyncio.run(orgs_and_tokens(base))
+        jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
+    database = env["ORGBASE_DATABASE_API_URL"].rsplit("/", 1)[1]
+    migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], database)
+    org_ids = [
+        json.loads(__import__("base64").urlsafe_b64decode(t.split(".")[1] + "==").decode())["org"]
+        for t in tokens
+    ]
+    asyncio.run(seed(migration_url, org_ids))
+    jwks_file = ROOT / ".orgbase" / "bench" / "jwks.public.json"
+    jwks_file.parent.mkdir(parents=True, exist_ok=True)
+    jwks_file.write_text(json.dumps(jwks))
+    peer_env = {**env, "BENCH_DSN": env["ORGBASE_DATABASE_API_URL"], "BENCH_JWKS": str(jwks_file)}
+
+    print(
+        f"data API benchmark: {ORGS} orgs x {ROWS_PER_ORG} rows, {len(tokens)} tokens, "
+        f"wrk 2 threads 32 connections, {seconds:g}s per run, {os.cpu_count()} cores\n"
+    )
+    results: dict[tuple[str, int], WrkResult] = {}
+
+    def run(label: str, workers: int, url: str, **options: object) -> None:
+        wrk(url, seconds=2, tokens=tokens, **options)  # type: ignore[arg-type]
+        result = wrk(url, seconds=seconds, tokens=tokens, **options)  # type: ignore[arg-type]
+        results[(label, workers)] = result
+        print(result.line(f"{label}, {workers} worker{'s' if workers > 1 else ''}"))
+
+    for workers in (1, 2):
+        with gateway(env, workers=workers) as base:
+            assert check_same_answer(base, tokens[0], PATH) == 20
+            run("orgbase (whole pipeline)", workers, base + PATH)
+        with gateway(env, workers=workers, ORGBASE_AUTH_TOKEN_CACHE_SIZE="0") as base:
+            run("orgbase, token cache off", workers, base + PATH)
+        with uvicorn_peer("bench.peers.bare_litestar:app", peer_env, workers) as base:
+            assert check_same_answer(base, tokens[0], "/items?limit=20") == 20
+            run("bare Litestar + asyncpg", workers, base + "/items?limit=20")
+        with uvicorn_peer("bench.peers.fastapi_sqlalchemy:app", peer_env, workers) as base:
+            assert check_same_answer(base, tokens[0], "/items?limit=20") == 20
+            run("FastAPI + SQLAlchemy async", workers, base + "/items?limit=20")
+        with postgraphile_peer(peer_env, workers) as graphql:
+            if graphql is None:
+                print("PostGraphile skipped: npm is not installed")
+            else:
+                run(
+                    "PostGraphile v4",
+                    workers,
+                    graphql + "/graphql",
+                    method="POST",
+                    bodies=[GRAPHQL],
+                )
+
+    ours = results[("orgbase (whole pipeline)", 2)]
+    print("\nratios with 2 workers (orgbase whole pipeline / peer, requests/s):")
+    for label in (
+        "bare Litestar + asyncpg",
+        "FastAPI + SQLAlchemy async",
+        "PostGraphile v4",
+        "orgbase, token cache off",
+    ):
+        peer = results.get((label, 2))
+        if peer:
+            print(f"  vs {label:<28} {ours.rps / peer.rps:5.2f}x")
+    print(f"orgbase p99 with 2 workers: {ours.p99_ms:.2f} ms")
+
+
+if __name__ == "__main__":
+    main()
