@@ -9,8 +9,8 @@ from __future__ import annotations
 import logging
 import re
 import sys
-from datetime import UTC, datetime
 from collections.abc import MutableMapping
+from datetime import UTC, datetime
 from typing import Any, TextIO
 
 import msgspec
