@@ -105,6 +105,12 @@ class MongoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     connect_timeout_ms: PositiveInt = 2000
     socket_timeout_ms: PositiveInt = 10000
     pool_max: PositiveInt = 50
+    max_time_ms: PositiveInt = 5000
+    """Server-side time limit of every find, count and aggregate."""
+    max_limit: PositiveInt = 1000
+    """Most documents one call returns (or inserts)."""
+    breaker_failures: PositiveInt = 2
+    breaker_reset_seconds: PositiveFloat = 2.0
 
     def __post_init__(self) -> None:
         _check_url(self.url, ("mongodb", "mongodb+srv"), "url")

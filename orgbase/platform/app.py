@@ -28,6 +28,8 @@ from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.middleware import RequestContextMiddleware
 from orgbase.platform.migrations import migrate
+from orgbase.services.mongo.routes import document_handlers
+from orgbase.services.mongo.service import DocumentService
 from orgbase.services.postgres.area import build_data
 from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.services.postgres.routes import data_handlers
@@ -59,6 +61,8 @@ def create_app(
     tenancy = build_tenancy(settings, resources, issue_impersonation_token)
     tenancy.orgs.purgers.append(lambda ctx: purge_org_rows(resources.db, ctx))
     data = build_data(settings, resources)
+    documents = DocumentService(resources.mongo, settings.mongo)
+    tenancy.orgs.purgers.append(documents.purge_org)
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -109,6 +113,7 @@ def create_app(
         *auth_handlers,
         *tenancy_handlers,
         *data_handlers,
+        *document_handlers,
     ]
     handlers.extend(extra_handlers)
     app = Litestar(
@@ -119,6 +124,7 @@ def create_app(
             "auth": Provide(lambda: auth.service, sync_to_thread=False),
             "tokens": Provide(lambda: auth.tokens, sync_to_thread=False),
             "tenancy": Provide(lambda: tenancy, sync_to_thread=False),
+            "docs": Provide(lambda: documents, sync_to_thread=False),
             **request_dependencies(),
         },
         exception_handlers=exception_handlers(),

@@ -1,0 +1,262 @@
+"""`/v1/docs/{collection}`: org-scoped documents. Bodies and answers are MongoDB Extended
+JSON (relaxed): ``{"$oid": "..."}`` for ObjectIds, ``{"$date": "..."}`` for dates."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from bson import json_util
+from bson.json_util import RELAXED_JSON_OPTIONS
+from litestar import Request, Response, delete, get, patch, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from litestar.status_codes import HTTP_200_OK
+from litestar.types import ControllerRouterHandler
+
+from orgbase.core.context import OrgContext
+from orgbase.core.errors import Invalid
+from orgbase.services.mongo.service import DocumentService
+
+Docs = NamedDependency[DocumentService]
+Ctx = NamedDependency[OrgContext]
+Collection = FromPath[str]
+Json = Annotated[str | None, QueryParameter(max_length=20000)]
+BASE = "/v1/docs/{collection:str}"
+
+
+def _decode(raw: bytes | str | None, what: str = "body") -> Any:
+    if raw is None or (isinstance(raw, bytes | str) and not raw.strip()):
+        return None
+    try:
+        return json_util.loads(raw)
+    except (ValueError, TypeError) as exc:
+        raise Invalid(
+            f"the {what} is not valid (extended) JSON",
+            code="malformed_body",
+            details=str(exc)[:200],
+        ) from None
+
+
+async def _body(request: Request[Any, Any, Any]) -> Any:
+    return _decode(await request.body())
+
+
+def _object(value: Any, what: str) -> dict[str, Any]:
+    if not isinstance(value, dict):
+        raise Invalid(f"{what} must be a JSON object", code="invalid_body")
+    return value
+
+
+def _json(value: Any, status: int = HTTP_200_OK) -> Response[bytes]:
+    body = json_util.dumps(value, json_options=RELAXED_JSON_OPTIONS).encode()
+    return Response(body, status_code=status, media_type="application/json")
+
+
+def _int(value: Any, name: str, default: int | None) -> int | None:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise Invalid(f"{name} must be an integer", code=f"invalid_{name}")
+    return value
+
+
+@post(BASE, tags=["documents"], summary="Insert a document or a list; returns them with _id")
+async def insert(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    payload = await _body(request)
+    many = isinstance(payload, list)
+    stored = await docs.insert(active_ctx, collection, payload if many else [payload])
+    return _json(stored if many else stored[0], 201)
+
+
+@get(
+    BASE,
+    tags=["documents"],
+    summary="List documents: ?filter=<json>&sort=<json>&projection=<json>&skip=&limit=",
+)
+async def list_documents(
+    collection: Collection,
+    docs: Docs,
+    active_ctx: Ctx,
+    filter: Json = None,  # noqa: A002 - the API's parameter name
+    sort: Json = None,
+    projection: Json = None,
+    skip: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+    limit: Annotated[int | None, QueryParameter(ge=0, le=1_000_000)] = None,
+) -> Response[bytes]:
+    found = await docs.find(
+        active_ctx,
+        collection,
+        filter_=_decode(filter, "filter"),
+        projection=_decode(projection, "projection"),
+        sort=_decode(sort, "sort"),
+        skip=skip,
+        limit=limit,
+    )
+    return _json(found)
+
+
+@post(
+    f"{BASE}/query",
+    tags=["documents"],
+    status_code=HTTP_200_OK,
+    summary="Query: {filter, projection, sort, skip, limit}",
+)
+async def query(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request) or {}, "the query")
+    unknown = set(body) - {"filter", "projection", "sort", "skip", "limit"}
+    if unknown:
+        raise Invalid(f"unknown query fields: {sorted(unknown)}", code="invalid_body")
+    found = await docs.find(
+        active_ctx,
+        collection,
+        filter_=body.get("filter"),
+        projection=body.get("projection"),
+        sort=body.get("sort"),
+        skip=_int(body.get("skip"), "skip", 0) or 0,
+        limit=_int(body.get("limit"), "limit", None),
+    )
+    return _json(found)
+
+
+@post(f"{BASE}/count", tags=["documents"], status_code=HTTP_200_OK, summary="Count: {filter}")
+async def count(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request) or {}, "the body")
+    return _json({"count": await docs.count(active_ctx, collection, body.get("filter"))})
+
+
+@post(
+    f"{BASE}/aggregate",
+    tags=["documents"],
+    status_code=HTTP_200_OK,
+    summary="Aggregate: {pipeline} (scoped to the org; code-running stages refused)",
+)
+async def aggregate(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request), "the body")
+    return _json(await docs.aggregate(active_ctx, collection, body.get("pipeline")))
+
+
+@post(
+    f"{BASE}/update",
+    tags=["documents"],
+    status_code=HTTP_200_OK,
+    summary="Update by filter: {filter, update, upsert?}",
+)
+async def update_many(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request), "the body")
+    upsert = body.get("upsert", False)
+    if not isinstance(upsert, bool):
+        raise Invalid("upsert is true or false", code="invalid_body")
+    result = await docs.update_many(
+        active_ctx, collection, body.get("filter"), body.get("update"), upsert=upsert
+    )
+    return _json(result)
+
+
+@post(
+    f"{BASE}/delete",
+    tags=["documents"],
+    status_code=HTTP_200_OK,
+    summary="Delete by filter: {filter}",
+)
+async def delete_many(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request), "the body")
+    return _json({"deleted": await docs.delete_many(active_ctx, collection, body.get("filter"))})
+
+
+@get(f"{BASE}/indexes", tags=["documents"], summary="The collection's indexes")
+async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> Response[bytes]:
+    return _json(await docs.list_indexes(active_ctx, collection))
+
+
+@post(
+    f"{BASE}/indexes",
+    tags=["documents"],
+    summary="Create an index (admins): {keys, unique?, name?}",
+)
+async def create_index(
+    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    body = _object(await _body(request), "the body")
+    unique = body.get("unique", False)
+    name = body.get("name")
+    if not isinstance(unique, bool) or not (name is None or isinstance(name, str)):
+        raise Invalid("unique is a boolean, name a string", code="invalid_index")
+    created = await docs.create_index(
+        active_ctx, collection, body.get("keys"), unique=unique, name=name
+    )
+    return _json({"name": created}, 201)
+
+
+@delete(f"{BASE}/indexes/{{name:str}}", tags=["documents"], summary="Drop an index (admins)")
+async def drop_index(
+    collection: Collection, name: FromPath[str], docs: Docs, active_ctx: Ctx
+) -> None:
+    await docs.drop_index(active_ctx, collection, name)
+
+
+@get(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="One document by _id")
+async def read(
+    collection: Collection, document_id: FromPath[str], docs: Docs, active_ctx: Ctx
+) -> Response[bytes]:
+    return _json(await docs.get(active_ctx, collection, document_id))
+
+
+@patch(
+    f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Update by _id with update operators"
+)
+async def update_one(
+    request: Request[Any, Any, Any],
+    collection: Collection,
+    document_id: FromPath[str],
+    docs: Docs,
+    active_ctx: Ctx,
+) -> Response[bytes]:
+    return _json(await docs.update_one(active_ctx, collection, document_id, await _body(request)))
+
+
+@put(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Replace by _id")
+async def replace(
+    request: Request[Any, Any, Any],
+    collection: Collection,
+    document_id: FromPath[str],
+    docs: Docs,
+    active_ctx: Ctx,
+) -> Response[bytes]:
+    return _json(await docs.replace(active_ctx, collection, document_id, await _body(request)))
+
+
+@delete(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Delete by _id")
+async def delete_one(
+    collection: Collection, document_id: FromPath[str], docs: Docs, active_ctx: Ctx
+) -> None:
+    await docs.delete_one(active_ctx, collection, document_id)
+
+
+document_handlers: list[ControllerRouterHandler] = [
+    insert,
+    list_documents,
+    query,
+    count,
+    aggregate,
+    update_many,
+    delete_many,
+    list_indexes,
+    create_index,
+    drop_index,
+    read,
+    update_one,
+    replace,
+    delete_one,
+]
