@@ -67,6 +67,17 @@ class ApiKeyStore:
             return None
         return found
 
+    async def still_valid(self, key_id: object) -> bool:
+        """Is the key with this id still usable (for long-lived connections)?"""
+        async with self.db.system_connection() as connection:
+            return bool(
+                await connection.fetchval(
+                    "SELECT true FROM orgbase.api_keys WHERE id = $1 AND revoked_at IS NULL"
+                    " AND (expires_at IS NULL OR expires_at > now())",
+                    key_id,
+                )
+            )
+
     async def _load(self, hashed: bytes) -> CachedKey | None:
         async with self.db.system_connection() as connection:
             row = await connection.fetchrow(

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any
 from uuid import UUID
 
@@ -59,6 +59,8 @@ class SessionStore:
         )
         self._background: set[asyncio.Task[None]] = set()
         self._touched: dict[UUID, float] = {}
+        self.on_revoked: list[Callable[[list[UUID]], Awaitable[None]]] = []
+        """Told about revoked sessions (realtime closes their sockets)."""
 
     # -- the per-request check ---------------------------------------------------------
 
@@ -198,6 +200,8 @@ class SessionStore:
         await self.cache.revoke(
             [str(s) for s in session_ids], ttl=self.settings.session_cache_seconds
         )
+        for listener in self.on_revoked:
+            await listener(list(session_ids))
 
     async def list_for_user(self, user_id: UUID) -> list[dict[str, Any]]:
         async with self.db.system_connection() as connection:

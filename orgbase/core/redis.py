@@ -58,6 +58,9 @@ class RedisClients:
         """True after an outage until the caches are rewritten: do not trust reads."""
         self._recovery_callbacks: list[Callable[[float], Awaitable[None]]] = []
         self._resync_task: asyncio.Task[None] | None = None
+        self.failovers_seen = 0
+        self.observers: list[Callable[[float], None]] = []
+        """Called with each call's duration in seconds (latency statistics)."""
         common: dict[str, Any] = {
             "password": settings.password,
             "db": settings.db,
@@ -124,6 +127,7 @@ class RedisClients:
         """
         if not self.breaker.allow():
             raise RedisUnavailable("redis is unavailable (circuit open)")
+        started = time.perf_counter()
         try:
             result = await call(self.primary)
         except REDIS_DOWN_ERRORS as exc:
@@ -134,6 +138,10 @@ class RedisClients:
             self.breaker.release_trial()
             raise
         self.breaker.record_success()
+        if self.observers:
+            elapsed = time.perf_counter() - started
+            for observe in self.observers:
+                observe(elapsed)
         return result
 
     async def primary_address(self) -> tuple[str, int] | None:

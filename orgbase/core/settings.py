@@ -189,6 +189,22 @@ class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     poll_seconds: PositiveFloat = 2.0
 
 
+class KvSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_value_bytes: PositiveInt = 65536
+    max_keys_per_org: PositiveInt = 10000
+    max_ttl_seconds: PositiveInt = 30 * 86400
+
+
+class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    max_channels_per_socket: PositiveInt = 50
+    max_message_bytes: PositiveInt = 32768
+    queue_size: PositiveInt = 256
+    """Messages held for a slow subscriber before it is disconnected."""
+    recheck_seconds: PositiveFloat = 30.0
+    """How often open sockets re-check their session and membership (revocations are also
+    pushed at once through Redis)."""
+
+
 class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_rows: Annotated[int, Meta(ge=1, le=100_000)] = 1000
     """The most rows one response of /v1/db carries (a larger limit is cut down)."""
@@ -210,6 +226,8 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     tenancy: TenancySettings = msgspec.field(default_factory=TenancySettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     data: DataSettings = msgspec.field(default_factory=DataSettings)
+    kv: KvSettings = msgspec.field(default_factory=KvSettings)
+    realtime: RealtimeSettings = msgspec.field(default_factory=RealtimeSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:

@@ -7,6 +7,7 @@ dropped (they are cheap to reload) before the cache is trusted again.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import cast
 from uuid import UUID
 
@@ -41,6 +42,8 @@ class MembershipCache:
             decode=bytes.decode,
             ttl_seconds=ttl_seconds,
         )
+        self.on_removed: list[Callable[[UUID, UUID], Awaitable[None]]] = []
+        """Told about ended memberships (realtime closes their sockets)."""
 
     @staticmethod
     def _key(org_id: UUID, user_id: UUID) -> str:
@@ -59,11 +62,16 @@ class MembershipCache:
         key = self._key(org_id, user_id)
         if role is None:
             await self.cache.revoke([key])
+            for listener in self.on_removed:
+                await listener(org_id, user_id)
         else:
             await self.cache.put(key, role)
 
     async def removed_all(self, org_id: UUID, user_ids: list[UUID]) -> None:
         await self.cache.revoke([self._key(org_id, u) for u in user_ids])
+        for user_id in user_ids:
+            for listener in self.on_removed:
+                await listener(org_id, user_id)
 
     async def resync(self, since: float) -> None:
         """Drop every cached membership (reloaded from PostgreSQL on demand)."""

@@ -173,9 +173,8 @@ def check_filter(query: Any, depth: int = 0) -> None:
                 scan_forbidden(value)
                 if "$" + ORG in repr(value) or "$" + OWNER in repr(value):
                     raise refuse("server fields cannot be referenced", "reserved_field")
-            elif key == "$text":
-                if not isinstance(value, dict):
-                    raise refuse("$text takes an object")
+            elif key == "$text" and not isinstance(value, dict):
+                raise refuse("$text takes an object")
             continue
         _field(key)
         _check_condition(value, depth + 1)

@@ -75,11 +75,11 @@ async def insert(
     tags=["documents"],
     summary="List documents: ?filter=<json>&sort=<json>&projection=<json>&skip=&limit=",
 )
-async def list_documents(
+async def list_documents(  # noqa: PLR0917 - one parameter per query option
     collection: Collection,
     docs: Docs,
     active_ctx: Ctx,
-    filter: Json = None,  # noqa: A002 - the API's parameter name
+    filter: Json = None,
     sort: Json = None,
     projection: Json = None,
     skip: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,

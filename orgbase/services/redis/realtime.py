@@ -1,0 +1,323 @@
+"""Realtime channels: org-scoped pub/sub over Redis, delivered to WebSocket and SSE clients.
+
+A channel of org O lives at Redis channel ``t:{O}:rt:{name}``; the org always comes from
+the subscriber's server-side context, never from the client, so a subscriber only ever
+receives its own org's messages. Each gateway process holds one Redis pub/sub connection
+(subscribed to the channels its clients want) and fans messages out to them. Row changes
+of tenant tables arrive by PostgreSQL NOTIFY on every gateway and go to ``db:{table}``.
+
+Revocations reach open sockets two ways: at once through Redis (``sys:revocations``), and
+by a periodic re-check of every socket's session and membership, which also covers a
+revocation published while Redis was down.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+import re
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import structlog
+from redis.asyncio.client import PubSub
+
+from orgbase.core.context import OrgContext
+from orgbase.core.errors import Invalid, PayloadTooLarge
+from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
+from orgbase.core.settings import DatabaseSettings, RealtimeSettings
+from orgbase.tenants import rbac
+
+log = structlog.get_logger("orgbase.realtime")
+
+CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
+REVOCATIONS = "sys:revocations"
+ROW_EVENTS = "orgbase_rows"
+
+Verifier = Callable[["Subscriber"], Awaitable[bool]]
+
+
+def channel_name(name: str, *, publishing: bool = False) -> str:
+    if not CHANNEL.fullmatch(name):
+        raise Invalid("channel names are 1-128 letters, digits and : . _ -", code="invalid_channel")
+    if publishing and name.startswith("db:"):
+        raise Invalid(
+            "db:* channels carry row changes; only the server publishes there",
+            code="reserved_channel",
+        )
+    return name
+
+
+def redis_channel(org_id: UUID | str, name: str) -> str:
+    return f"t:{org_id}:rt:{name}"
+
+
+@dataclass(eq=False)
+class Subscriber:
+    ctx: OrgContext
+    session_id: UUID | None
+    queue_size: int
+    channels: set[str] = field(default_factory=set)
+    closed: asyncio.Event = field(default_factory=asyncio.Event)
+    close_code: int = 1000
+    close_reason: str = ""
+
+    def __post_init__(self) -> None:
+        self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.queue_size)
+
+    def deliver(self, message: bytes) -> None:
+        if self.closed.is_set():
+            return
+        try:
+            self.queue.put_nowait(message)
+        except asyncio.QueueFull:
+            self.close(4008, "too slow: messages were piling up")
+
+    def close(self, code: int, reason: str) -> None:
+        if not self.closed.is_set():
+            self.close_code, self.close_reason = code, reason
+            self.closed.set()
+
+
+class RealtimeHub:
+    def __init__(
+        self, redis: RedisClients, database: DatabaseSettings, settings: RealtimeSettings
+    ) -> None:
+        self.redis = redis
+        self.database = database
+        self.settings = settings
+        self.verify: Verifier | None = None
+        self._subscribers: set[Subscriber] = set()
+        self._by_channel: dict[str, set[Subscriber]] = {}
+        self._pubsub: PubSub | None = None
+        self._tasks: list[asyncio.Task[None]] = []
+        self.delivered = 0
+
+    @property
+    def connections(self) -> int:
+        return len(self._subscribers)
+
+    # -- lifecycle --------------------------------------------------------------------
+
+    def start(self) -> None:
+        loop = asyncio.get_running_loop()
+        self._tasks = [
+            loop.create_task(self._redis_loop()),
+            loop.create_task(self._row_events_loop()),
+            loop.create_task(self._recheck_loop()),
+        ]
+
+    async def stop(self) -> None:
+        for subscriber in list(self._subscribers):
+            subscriber.close(1001, "the server is shutting down")
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    # -- subscribers ------------------------------------------------------------------
+
+    def register(self, subscriber: Subscriber) -> None:
+        self._subscribers.add(subscriber)
+
+    async def unregister(self, subscriber: Subscriber) -> None:
+        self._subscribers.discard(subscriber)
+        for name in list(subscriber.channels):
+            await self.leave(subscriber, name)
+
+    async def join(self, subscriber: Subscriber, name: str) -> None:
+        channel_name(name)
+        if name in subscriber.channels:
+            return
+        if len(subscriber.channels) >= self.settings.max_channels_per_socket:
+            raise Invalid(
+                f"at most {self.settings.max_channels_per_socket} channels per connection",
+                code="too_many_channels",
+            )
+        key = redis_channel(subscriber.ctx.org_id, name)
+        listeners = self._by_channel.setdefault(key, set())
+        first = not listeners
+        listeners.add(subscriber)
+        subscriber.channels.add(name)
+        if first and not name.startswith("db:") and self._pubsub is not None:
+            with contextlib.suppress(*REDIS_DOWN_ERRORS):
+                await self._pubsub.subscribe(key)
+
+    async def leave(self, subscriber: Subscriber, name: str) -> None:
+        subscriber.channels.discard(name)
+        key = redis_channel(subscriber.ctx.org_id, name)
+        listeners = self._by_channel.get(key)
+        if listeners is None:
+            return
+        listeners.discard(subscriber)
+        if not listeners:
+            del self._by_channel[key]
+            if not name.startswith("db:") and self._pubsub is not None:
+                with contextlib.suppress(*REDIS_DOWN_ERRORS):
+                    await self._pubsub.unsubscribe(key)
+
+    # -- publishing -------------------------------------------------------------------
+
+    async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
+        rbac.require(ctx, "member", "publishing to channels")
+        channel_name(name, publishing=True)
+        if not (0 < len(event) <= 100):
+            raise Invalid("event is a name of 1-100 characters", code="invalid_event")
+        message = msgspec.json.encode(
+            {
+                "type": "message",
+                "channel": name,
+                "event": event,
+                "payload": payload,
+                "at": time.time(),
+                "sender": str(ctx.user_id or ctx.key_id),
+            }
+        )
+        if len(message) > self.settings.max_message_bytes:
+            raise PayloadTooLarge(
+                f"messages are limited to {self.settings.max_message_bytes} bytes",
+                code="message_too_large",
+            )
+        receivers = await self.redis.run(
+            lambda r: r.publish(redis_channel(ctx.org_id, name), message)
+        )
+        return int(receivers)
+
+    async def announce_revocation(
+        self,
+        *,
+        sessions: list[UUID] | None = None,
+        org: UUID | None = None,
+        user: UUID | None = None,
+    ) -> None:
+        body = msgspec.json.encode(
+            {
+                "sessions": [str(s) for s in sessions or ()],
+                "org": str(org) if org else None,
+                "user": str(user) if user else None,
+            }
+        )
+        with contextlib.suppress(RedisUnavailable):
+            await self.redis.run(lambda r: r.publish(REVOCATIONS, body))
+
+    def _dispatch(self, key: str, message: bytes) -> None:
+        for subscriber in tuple(self._by_channel.get(key, ())):
+            subscriber.deliver(message)
+            self.delivered += 1
+
+    def _revoke(self, body: bytes) -> None:
+        try:
+            notice = msgspec.json.decode(body)
+        except msgspec.DecodeError:
+            return
+        sessions = set(notice.get("sessions") or [])
+        org, user = notice.get("org"), notice.get("user")
+        for subscriber in tuple(self._subscribers):
+            if str(subscriber.session_id) in sessions:
+                subscriber.close(4401, "the session has ended")
+            elif (
+                org
+                and user
+                and str(subscriber.ctx.org_id) == org
+                and str(subscriber.ctx.user_id) == user
+            ):
+                subscriber.close(4403, "the membership has ended")
+
+    # -- background loops -------------------------------------------------------------
+
+    async def _redis_loop(self) -> None:
+        """Listen on one pub/sub connection; on any loss, reconnect and resubscribe."""
+        while True:
+            pubsub = self.redis.primary.pubsub(ignore_subscribe_messages=True)
+            try:
+                channels = [REVOCATIONS] + [k for k in self._by_channel if ":rt:db:" not in k]
+                await pubsub.subscribe(*channels)
+                self._pubsub = pubsub
+                while True:
+                    message = await pubsub.get_message(timeout=1.0)
+                    if message is None:
+                        continue
+                    channel = message["channel"].decode()
+                    if channel == REVOCATIONS:
+                        self._revoke(message["data"])
+                    else:
+                        self._dispatch(channel, message["data"])
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:  # reconnect: Redis failed over or went away
+                log.warning("realtime pub/sub lost; reconnecting", error=repr(exc))
+                await asyncio.sleep(0.5)
+            finally:
+                self._pubsub = None
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    async def _row_events_loop(self) -> None:
+        """LISTEN for row changes of tenant tables; deliver to local db:{table} subscribers."""
+        while True:
+            try:
+                connection = await asyncpg.connect(
+                    self.database.system_url, timeout=self.database.connect_timeout
+                )
+            except Exception as exc:  # retried
+                log.warning("row events listener cannot connect", error=repr(exc))
+                await asyncio.sleep(2.0)
+                continue
+            lost = asyncio.Event()
+            connection.add_termination_listener(functools.partial(_set, lost))
+
+            def on_row(_: object, __: int, ___: str, payload: object) -> None:
+                try:
+                    event = msgspec.json.decode(str(payload))
+                except msgspec.DecodeError:
+                    return
+                if not event.get("org") or not event.get("table"):
+                    return
+                name = f"db:{event['table']}"
+                message = msgspec.json.encode(
+                    {
+                        "type": "message",
+                        "channel": name,
+                        "event": event["op"],
+                        "payload": {
+                            "table": event["table"],
+                            "op": event["op"],
+                            "key": event["key"],
+                        },
+                        "at": time.time(),
+                    }
+                )
+                self._dispatch(redis_channel(event["org"], name), message)
+
+            try:
+                await connection.add_listener(ROW_EVENTS, on_row)
+                await lost.wait()
+            finally:
+                with contextlib.suppress(Exception):
+                    await connection.close()
+            await asyncio.sleep(0.5)
+
+    async def _recheck_loop(self) -> None:
+        while True:
+            await asyncio.sleep(self.settings.recheck_seconds)
+            if self.verify is None:
+                continue
+            for subscriber in tuple(self._subscribers):
+                try:
+                    alive = await self.verify(subscriber)
+                except Exception as exc:  # a failing check keeps the socket; the next decides
+                    log.debug("realtime re-check failed", error=repr(exc))
+                    continue
+                if not alive:
+                    subscriber.close(4401, "the session or membership has ended")
+
+
+def _set(event: asyncio.Event, *_: object) -> None:
+    event.set()

@@ -1,0 +1,241 @@
+"""Routes of the Redis services: `/v1/kv/{key}` and `/v1/realtime` (WebSocket, SSE, publish)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+import msgspec
+from litestar import Request, WebSocket, delete, get, post, put, websocket
+from litestar.di import NamedDependency
+from litestar.exceptions import WebSocketDisconnect
+from litestar.params import FromPath, JSONBody, QueryParameter
+from litestar.response import ServerSentEvent
+from litestar.status_codes import HTTP_202_ACCEPTED
+from litestar.types import ControllerRouterHandler
+from msgspec import Meta
+
+from orgbase.auth.principal import Authenticator
+from orgbase.core.context import OrgContext, Principal
+from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.services.redis.kv import Entry, KeyValueStore
+from orgbase.services.redis.realtime import RealtimeHub, Subscriber, channel_name
+from orgbase.services.redis.stats import RedisStats
+from orgbase.tenants import rbac
+from orgbase.tenants.context import OrgContextResolver
+
+Store = NamedDependency[KeyValueStore]
+Hub = NamedDependency[RealtimeHub]
+Ctx = NamedDependency[OrgContext]
+
+
+class KvWrite(msgspec.Struct, forbid_unknown_fields=True):
+    value: Any
+    ttl: Annotated[int, Meta(ge=1)] | None = None
+
+
+class KvIncrement(msgspec.Struct, forbid_unknown_fields=True):
+    by: int = 1
+
+
+class Publish(msgspec.Struct, forbid_unknown_fields=True):
+    event: Annotated[str, Meta(min_length=1, max_length=100)]
+    payload: Any = None
+
+
+class Published(msgspec.Struct):
+    receivers: int
+    """Gateway processes that had subscribers for the channel."""
+
+
+@get("/v1/kv/{key:str}", tags=["cache"], summary="Read a key: {key, value, ttl}")
+async def kv_get(key: FromPath[str], kv: Store, active_ctx: Ctx) -> Entry:
+    return await kv.get(active_ctx, key)
+
+
+@put("/v1/kv/{key:str}", tags=["cache"], summary="Write a key: {value, ttl?} (members)")
+async def kv_put(key: FromPath[str], data: JSONBody[KvWrite], kv: Store, active_ctx: Ctx) -> Entry:
+    return await kv.set(active_ctx, key, data.value, data.ttl)
+
+
+@post("/v1/kv/{key:str}/increment", tags=["cache"], summary="Add to an integer: {by}")
+async def kv_increment(
+    key: FromPath[str], data: JSONBody[KvIncrement], kv: Store, active_ctx: Ctx
+) -> Entry:
+    return await kv.increment(active_ctx, key, data.by)
+
+
+@delete("/v1/kv/{key:str}", tags=["cache"], summary="Delete a key (members)")
+async def kv_delete(key: FromPath[str], kv: Store, active_ctx: Ctx) -> None:
+    await kv.delete(active_ctx, key)
+
+
+@post(
+    "/v1/realtime/{channel:str}",
+    tags=["realtime"],
+    status_code=HTTP_202_ACCEPTED,
+    summary="Publish {event, payload} to an org channel (members)",
+)
+async def publish(
+    channel: FromPath[str], data: JSONBody[Publish], hub: Hub, active_ctx: Ctx
+) -> Published:
+    return Published(await hub.publish(active_ctx, channel, data.event, data.payload))
+
+
+async def _context_for(
+    connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any], token: str | None
+) -> tuple[Principal, OrgContext]:
+    state = connection.app.state
+    authenticator: Authenticator = state.authenticator
+    resolver: OrgContextResolver = state.org_contexts
+    authorization = connection.headers.get("authorization") or (
+        f"Bearer {token}" if token else None
+    )
+    principal = await authenticator.authenticate(authorization, connection.headers.get("apikey"))
+    ctx = await resolver.resolve(principal, None, connection.scope["state"]["request_id"])
+    return principal, ctx
+
+
+@get(
+    "/v1/realtime/sse",
+    tags=["realtime"],
+    summary="Server-sent events: ?channels=a,b (Authorization header)",
+)
+async def sse(
+    request: Request[Any, Any, Any],
+    hub: Hub,
+    channels: Annotated[str, QueryParameter(min_length=1, max_length=4000)],
+) -> ServerSentEvent:
+    principal, ctx = await _context_for(request, None)
+    names = [channel_name(c.strip()) for c in channels.split(",") if c.strip()]
+    subscriber = Subscriber(ctx, principal.session_id, hub.settings.queue_size)
+    hub.register(subscriber)
+    for name in names:
+        await hub.join(subscriber, name)
+
+    async def events() -> AsyncIterator[str]:
+        try:
+            yield msgspec.json.encode({"type": "subscribed", "channels": names}).decode()
+            while not subscriber.closed.is_set():
+                waiter = asyncio.ensure_future(subscriber.queue.get())
+                closer = asyncio.ensure_future(subscriber.closed.wait())
+                done, _ = await asyncio.wait({waiter, closer}, return_when=asyncio.FIRST_COMPLETED)
+                closer.cancel()
+                if waiter in done:
+                    yield waiter.result().decode()
+                else:
+                    waiter.cancel()
+            yield msgspec.json.encode(
+                {"type": "closed", "reason": subscriber.close_reason}
+            ).decode()
+        finally:
+            await hub.unregister(subscriber)
+
+    return ServerSentEvent(events())
+
+
+async def _command(
+    socket: WebSocket[Any, Any, Any], hub: RealtimeHub, subscriber: Subscriber, raw: str
+) -> None:
+    """One client command: subscribe, unsubscribe, publish or ping."""
+    try:
+        command = msgspec.json.decode(raw)
+        if not isinstance(command, dict):
+            raise Invalid("commands are JSON objects", code="invalid_command")
+        kind, channel = command.get("type"), str(command.get("channel", ""))
+        if kind == "subscribe":
+            await hub.join(subscriber, channel)
+            await socket.send_json({"type": "subscribed", "channel": channel})
+        elif kind == "unsubscribe":
+            await hub.leave(subscriber, channel)
+            await socket.send_json({"type": "unsubscribed", "channel": channel})
+        elif kind == "publish":
+            event, payload = str(command.get("event", "")), command.get("payload")
+            receivers = await hub.publish(subscriber.ctx, channel, event, payload)
+            await socket.send_json(
+                {"type": "published", "channel": channel, "receivers": receivers}
+            )
+        elif kind == "ping":
+            await socket.send_json({"type": "pong"})
+        else:
+            raise Invalid("type is subscribe, unsubscribe, publish or ping", code="invalid_command")
+    except msgspec.DecodeError:
+        await socket.send_json({"type": "error", "code": "malformed_body", "message": "send JSON"})
+    except OrgbaseError as exc:
+        await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+
+
+async def _serve(
+    socket: WebSocket[Any, Any, Any], hub: RealtimeHub, subscriber: Subscriber
+) -> None:
+    """Read commands and write deliveries until either side ends."""
+
+    async def commands() -> None:
+        while not subscriber.closed.is_set():
+            try:
+                raw = await socket.receive_text()
+            except WebSocketDisconnect:
+                subscriber.close(1000, "client left")
+                return
+            await _command(socket, hub, subscriber, raw)
+
+    async def deliveries() -> None:
+        while True:
+            await socket.send_text((await subscriber.queue.get()).decode())
+
+    tasks = {asyncio.ensure_future(t) for t in (commands(), deliveries(), subscriber.closed.wait())}
+    try:
+        await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for task in tasks:
+            task.cancel()
+
+
+@websocket("/v1/realtime", tags=["realtime"])
+async def realtime(socket: WebSocket[Any, Any, Any]) -> None:
+    """WebSocket: authenticate with ``?access_token=`` (or Authorization/apikey headers),
+    then send {"type": "subscribe"|"unsubscribe", "channel"} or
+    {"type": "publish", "channel", "event", "payload"}; receive {"type": "message", ...}."""
+    hub: RealtimeHub = socket.app.state.realtime
+    await socket.accept()
+    try:
+        principal, ctx = await _context_for(socket, socket.query_params.get("access_token"))
+    except OrgbaseError as exc:
+        await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await socket.close(code=4401 if exc.status_code == 401 else 4403, reason=exc.code)
+        return
+    subscriber = Subscriber(ctx, principal.session_id, hub.settings.queue_size)
+    hub.register(subscriber)
+    try:
+        await _serve(socket, hub, subscriber)
+    finally:
+        await hub.unregister(subscriber)
+        if subscriber.close_reason != "client left":
+            with contextlib.suppress(Exception):
+                await socket.close(code=subscriber.close_code, reason=subscriber.close_reason[:120])
+
+
+redis_handlers: list[ControllerRouterHandler] = [
+    kv_get,
+    kv_put,
+    kv_increment,
+    kv_delete,
+    publish,
+    sse,
+    realtime,
+]
+
+
+@get(
+    "/v1/orgs/{org_id:uuid}/hot-keys",
+    tags=["cache"],
+    summary="The org's 10 most-used cache keys (admins)",
+)
+async def org_hot_keys(stats: NamedDependency[RedisStats], ctx: Ctx) -> list[dict[str, Any]]:
+    rbac.require(ctx, "admin", "reading cache statistics")
+    return await stats.hot_keys(str(ctx.org_id))
+
+
+redis_handlers.append(org_hot_keys)
