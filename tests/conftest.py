@@ -3,6 +3,7 @@ test database migrated from empty, and a gateway app with an HTTP client."""
 
 from __future__ import annotations
 
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
@@ -231,6 +232,11 @@ async def fault_settings(fault_stack: LocalStack) -> Settings:
     configured = stack_settings(fault_stack, fault_stack.layout.database)
     await migrate(configured.database.migration_url)
     await sync_role_passwords(configured.database)
+    connection = await asyncpg.connect(configured.database.migration_url)
+    try:
+        await ensure_items_table(connection)
+    finally:
+        await connection.close()
     return configured
 
 
@@ -272,3 +278,70 @@ async def org_with_roles(
         await add_member(client, owner[1], org_id, person[0], role)
         people[role] = person
     return org_id, people
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen[bytes]:
+    """`orgbase serve` in the background; returns once it answers."""
+    import sys
+    import time
+
+    import httpx
+
+    process = subprocess.Popen(
+        [
+            str(Path(sys.executable).parent / "orgbase"),
+            "serve",
+            "--port",
+            str(port),
+            "--workers",
+            str(workers),
+        ],
+        env=env,
+        cwd=ROOT,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 40
+    while True:
+        try:
+            if httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200:
+                return process
+        except httpx.TransportError:
+            pass
+        if process.poll() is not None or time.monotonic() > deadline:
+            process.kill()
+            raise RuntimeError("the server did not start")
+        time.sleep(0.1)
+
+
+def server_env(
+    local: LocalStack, database: str = TEST_DATABASE, **overrides: str
+) -> dict[str, str]:
+    import os
+
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
+    env.update(local.env(database=database))
+    env.update(TEST_OVERRIDES)
+    env.update(overrides)
+    return env
+
+
+@pytest.fixture(scope="session")
+def live_server(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    """A real gateway process on the test database (for sockets: WebSocket, SSE, sync SDK)."""
+    port = free_port()
+    process = start_server(server_env(stack), port)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        process.wait(30)

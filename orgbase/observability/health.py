@@ -46,7 +46,11 @@ async def check_postgres(resources: Resources) -> dict[str, Any]:
 
 async def check_redis(resources: Resources) -> dict[str, Any]:
     await resources.redis.primary.ping()
-    details: dict[str, Any] = {"pool": resources.redis.pool_stats()}
+    details: dict[str, Any] = {
+        "pool": resources.redis.pool_stats(),
+        "breaker": resources.redis.breaker.state,
+        "failovers_seen": resources.redis.failovers_seen,
+    }
     address = await resources.redis.primary_address()
     if address is not None:
         details["primary"] = f"{address[0]}:{address[1]}"
@@ -66,6 +70,9 @@ async def readiness(resources: Resources) -> tuple[Status, dict[str, dict[str, A
         _timed(lambda: check_mongo(resources), timeout),
     )
     checks = {"postgres": postgres, "redis": redis, "mongo": mongo}
+    # The breaker state is worth seeing when the service is down, too.
+    redis.setdefault("breaker", resources.redis.breaker.state)
+    redis.setdefault("failovers_seen", resources.redis.failovers_seen)
     status: Status
     if postgres["status"] != "ok":
         status = "down"

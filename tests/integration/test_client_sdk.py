@@ -2,13 +2,9 @@
 
 from __future__ import annotations
 
-import os
-import subprocess
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import jwt
 import pytest
 from litestar import Litestar
@@ -24,9 +20,7 @@ from orgbase.client import (
     ValidationError,
 )
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, ROOT, TEST_DATABASE, TEST_OVERRIDES, unique_email
-from tests.integration.test_localstack_and_cli import ORGBASE, _free_port
+from tests.conftest import PASSWORD, unique_email
 
 
 async def test_async_sdk_end_to_end(client: AsyncTestClient[Litestar], settings: Settings) -> None:
@@ -111,36 +105,6 @@ async def test_async_sdk_refreshes_on_its_own(
     assert (await ob.auth.user())["email"] == email
     assert ob.state.access_token != expired
     assert ob.state.refresh_token != before
-
-
-@pytest.fixture(scope="module")
-def live_server(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    port = _free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
-    env.update(stack.env(database=TEST_DATABASE))
-    env.update(TEST_OVERRIDES)
-    process = subprocess.Popen(
-        [ORGBASE, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    base = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            time.sleep(0.1)
-        yield base
-    finally:
-        process.terminate()
-        process.wait(30)
 
 
 def test_sync_sdk_over_a_real_socket(live_server: str) -> None:

@@ -8,6 +8,7 @@ with a 503 while MongoDB is down, and only these routes are affected.
 
 from __future__ import annotations
 
+import inspect
 from typing import Any
 
 from bson import ObjectId
@@ -78,6 +79,8 @@ class DocumentService:
     async def _call(self, operation: Any) -> Any:
         """Run one MongoDB call through the breaker, mapping its errors."""
         if not self.breaker.allow():
+            if inspect.iscoroutine(operation):
+                operation.close()  # refused before it ran: not "never awaited"
             raise Unavailable("the document store is unavailable", code="mongo_unavailable")
         try:
             result = await operation

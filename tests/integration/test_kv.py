@@ -1,0 +1,135 @@
+"""The org-scoped cache: values, TTLs, increments, limits, quotas, isolation, hot keys."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator
+from typing import Any
+
+import pytest
+from litestar import Litestar
+from litestar.testing import AsyncTestClient
+
+from orgbase.core.settings import Settings
+from orgbase.platform.app import create_app
+from tests.conftest import bearer, with_overrides
+from tests.integration.test_data_api import member_tokens
+
+Client = AsyncTestClient[Litestar]
+
+
+@pytest.fixture(scope="module")
+async def orgs(client: Client) -> dict[str, Any]:
+    org_a, a = await member_tokens(client, ("admin", "member", "viewer"))
+    org_b, b = await member_tokens(client, ())
+    return {"a": a, "b": b, "org_a": org_a, "org_b": org_b}
+
+
+async def test_set_get_ttl_increment_delete(client: Client, orgs: dict[str, Any]) -> None:
+    member = bearer(orgs["a"]["member"])
+    put = await client.put(
+        "/v1/kv/greeting", headers=member, json={"value": {"text": "hi", "n": [1, 2]}, "ttl": 60}
+    )
+    assert put.status_code == 200
+    got = (await client.get("/v1/kv/greeting", headers=member)).json()
+    assert got["value"] == {"text": "hi", "n": [1, 2]}
+    assert 55 <= got["ttl"] <= 60
+    forever = await client.put("/v1/kv/forever", headers=member, json={"value": "x"})
+    assert (await client.get("/v1/kv/forever", headers=member)).json()["ttl"] is None
+    assert forever.status_code == 200
+    first = await client.post("/v1/kv/counter/increment", headers=member, json={"by": 5})
+    second = await client.post("/v1/kv/counter/increment", headers=member, json={})
+    assert (first.json()["value"], second.json()["value"]) == (5, 6)
+    not_int = await client.post("/v1/kv/greeting/increment", headers=member, json={"by": 1})
+    assert (not_int.status_code, not_int.json()["code"]) == (409, "not_an_integer")
+    assert (await client.delete("/v1/kv/greeting", headers=member)).status_code == 204
+    missing = await client.get("/v1/kv/greeting", headers=member)
+    assert (missing.status_code, missing.json()["code"]) == (404, "key_not_found")
+    assert (await client.delete("/v1/kv/greeting", headers=member)).status_code == 404
+
+
+async def test_ttl_expires(client: Client, orgs: dict[str, Any]) -> None:
+    member = bearer(orgs["a"]["member"])
+    await client.put("/v1/kv/brief", headers=member, json={"value": 1, "ttl": 1})
+    await asyncio.sleep(1.3)
+    assert (await client.get("/v1/kv/brief", headers=member)).status_code == 404
+
+
+async def test_orgs_have_separate_namespaces(client: Client, orgs: dict[str, Any]) -> None:
+    await client.put("/v1/kv/shared-name", headers=bearer(orgs["a"]["owner"]), json={"value": "A"})
+    assert (
+        await client.get("/v1/kv/shared-name", headers=bearer(orgs["b"]["owner"]))
+    ).status_code == 404
+    await client.put("/v1/kv/shared-name", headers=bearer(orgs["b"]["owner"]), json={"value": "B"})
+    assert (await client.get("/v1/kv/shared-name", headers=bearer(orgs["a"]["owner"]))).json()[
+        "value"
+    ] == "A"
+    # Key names cannot climb out of the namespace.
+    for name in ("..%2F..%2Fx", "t:other:kv:x", "*", "a b"):
+        response = await client.get(f"/v1/kv/{name}", headers=bearer(orgs["a"]["owner"]))
+        assert response.status_code in (400, 404), name
+
+
+async def test_roles_and_limits(client: Client, orgs: dict[str, Any]) -> None:
+    viewer, member = bearer(orgs["a"]["viewer"]), bearer(orgs["a"]["member"])
+    assert (await client.put("/v1/kv/v", headers=viewer, json={"value": 1})).status_code == 403
+    assert (await client.get("/v1/kv/forever", headers=viewer)).status_code in (200, 404)
+    too_big = await client.put("/v1/kv/big", headers=member, json={"value": "x" * 70000})
+    assert too_big.status_code == 413
+    bad_key = await client.put("/v1/kv/" + "k" * 300, headers=member, json={"value": 1})
+    assert (bad_key.status_code, bad_key.json()["code"]) == (400, "invalid_key")
+    for body in (
+        {"value": 1, "ttl": 0},
+        {"value": 1, "ttl": "soon"},
+        {"ttl": 5},
+        {"value": 1, "extra": 1},
+    ):
+        assert (await client.put("/v1/kv/k", headers=member, json=body)).status_code == 400, body
+
+
+@pytest.fixture
+async def small_quota_client(settings: Settings) -> AsyncIterator[Client]:
+    async with AsyncTestClient(
+        app=create_app(with_overrides(settings, kv={"max_keys_per_org": 3}))
+    ) as client:
+        yield client
+
+
+async def test_quota_per_org(small_quota_client: Client) -> None:
+    client = small_quota_client
+    _, tokens = await member_tokens(client, ())
+    headers = bearer(tokens["owner"])
+    for n in range(3):
+        assert (
+            await client.put(f"/v1/kv/q{n}", headers=headers, json={"value": n})
+        ).status_code == 200
+    over = await client.put("/v1/kv/q3", headers=headers, json={"value": 3})
+    assert (over.status_code, over.json()["code"]) == (409, "quota_exceeded")
+    assert (
+        await client.put("/v1/kv/q0", headers=headers, json={"value": "rewrite"})
+    ).status_code == 200
+    await client.delete("/v1/kv/q1", headers=headers)
+    assert (await client.put("/v1/kv/q3", headers=headers, json={"value": 3})).status_code == 200
+
+
+async def test_hot_keys(client: Client, orgs: dict[str, Any]) -> None:
+    owner = bearer(orgs["a"]["owner"])
+    await client.put("/v1/kv/hot-one", headers=owner, json={"value": 1})
+    await client.put("/v1/kv/warm-one", headers=owner, json={"value": 1})
+    for _ in range(30):
+        await client.get("/v1/kv/hot-one", headers=owner)
+    for _ in range(5):
+        await client.get("/v1/kv/warm-one", headers=owner)
+    deadline = time.monotonic() + 10
+    while True:
+        keys = (await client.get(f"/v1/orgs/{orgs['org_a']}/hot-keys", headers=owner)).json()
+        names = [k["key"] for k in keys]
+        if "hot-one" in names and "warm-one" in names:
+            break
+        assert time.monotonic() < deadline, keys
+        await asyncio.sleep(0.5)
+    assert names.index("hot-one") < names.index("warm-one")
+    assert (
+        await client.get(f"/v1/orgs/{orgs['org_a']}/hot-keys", headers=bearer(orgs["a"]["member"]))
+    ).status_code == 403
