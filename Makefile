@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status bench-auth bench-data
+.PHONY: run test check stop install services status bench-auth bench-data bench-services
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -45,3 +45,7 @@ bench-data: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
 	@$(VENV)/bin/python -m bench.data_bench
+
+bench-services: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.services_bench
