@@ -35,14 +35,20 @@ async def org_tokens(base: str) -> list[str]:
             org = (await client.post("/v1/orgs", headers=auth, json={"name": user["email"]})).json()
             scoped = await client.post(
                 "/v1/auth/token",
-                json={"grant_type": "refresh_token", "refresh_token": user["refresh_token"], "org_id": org["id"]},
+                json={
+                    "grant_type": "refresh_token",
+                    "refresh_token": user["refresh_token"],
+                    "org_id": org["id"],
+                },
             )
             token = scoped.json()["access_token"]
             tokens.append(token)
             headers = {"Authorization": f"Bearer {token}"}
             docs = [{"kind": "bench", "n": n, "title": f"doc {n}"} for n in range(50)]
             (await client.post("/v1/docs/items", headers=headers, json=docs)).raise_for_status()
-            (await client.put("/v1/kv/k", headers=headers, json={"value": {"n": 1}})).raise_for_status()
+            (
+                await client.put("/v1/kv/k", headers=headers, json={"value": {"n": 1}})
+            ).raise_for_status()
     return tokens
 
 
@@ -64,8 +70,13 @@ async def fan_out(base: str, token: str) -> tuple[float, list[float]]:
     async with httpx.AsyncClient(base_url=base, timeout=30) as client:
         headers = {"Authorization": f"Bearer {token}"}
         for n in range(MESSAGES):
-            (await client.post("/v1/realtime/bench", headers=headers,
-                               json={"event": "tick", "payload": {"n": n, "sent": time.time()}})).raise_for_status()
+            (
+                await client.post(
+                    "/v1/realtime/bench",
+                    headers=headers,
+                    json={"event": "tick", "payload": {"n": n, "sent": time.time()}},
+                )
+            ).raise_for_status()
     await asyncio.gather(*receivers)
     elapsed = time.perf_counter() - started
     for socket in sockets:
@@ -77,16 +88,28 @@ def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 8
     stack = local_stack()
     env = asyncio.run(prepare_database(stack))
-    env.update({"ORGBASE_AUTH_ARGON2_TIME_COST": "1", "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
-                "ORGBASE_LOG_LEVEL": "info"})
-    print(f"services benchmark: 1 gateway worker, {ORGS} orgs, wrk 2 threads 32 connections, {seconds:g}s\n")
+    env.update(
+        {
+            "ORGBASE_AUTH_ARGON2_TIME_COST": "1",
+            "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
+            "ORGBASE_LOG_LEVEL": "info",
+        }
+    )
+    print(
+        f"services benchmark: 1 gateway worker, {ORGS} orgs, wrk 2 threads 32 connections,"
+        f" {seconds:g}s\n"
+    )
     with gateway(env) as base:
         tokens = asyncio.run(org_tokens(base))
         body = [json.dumps({"kind": "bench", "title": f"new {n}"}) for n in range(50)]
         kv_body = [json.dumps({"value": {"n": n}, "ttl": 300}) for n in range(50)]
         for label, url, options in (
             ("GET /v1/docs/items?limit=20", f"{base}/v1/docs/items?limit=20", {}),
-            ("POST /v1/docs/items (1 document)", f"{base}/v1/docs/items", {"method": "POST", "bodies": body}),
+            (
+                "POST /v1/docs/items (1 document)",
+                f"{base}/v1/docs/items",
+                {"method": "POST", "bodies": body},
+            ),
             ("GET /v1/kv/k", f"{base}/v1/kv/k", {}),
             ("PUT /v1/kv/k", f"{base}/v1/kv/k", {"method": "PUT", "bodies": kv_body}),
         ):
@@ -96,8 +119,10 @@ def main() -> None:
         latencies.sort()
         p50 = statistics.median(latencies) * 1000
         p99 = latencies[int(len(latencies) * 0.99)] * 1000
-        print(f"\nrealtime fan-out: {SUBSCRIBERS} subscribers x {MESSAGES} messages: "
-              f"{rate:.0f} deliveries/s, latency p50 {p50:.1f} ms p99 {p99:.1f} ms")
+        print(
+            f"\nrealtime fan-out: {SUBSCRIBERS} subscribers x {MESSAGES} messages: "
+            f"{rate:.0f} deliveries/s, latency p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        )
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ API keys. PostgreSQL is the source of truth; Redis caches and counts."""
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import re
 import secrets
@@ -112,6 +113,8 @@ class AuthService:
         self.api_keys = api_keys
         self.limiter = limiter
         self.lockout = lockout
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        """Sign-in and refresh outcomes (copied into the metrics)."""
 
     # -- sign-up -------------------------------------------------------------------------
 
@@ -182,8 +185,10 @@ class AuthService:
                         ip=meta.ip,
                     ),
                 )
+            self.outcomes["signin_failed"] += 1
             raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
         assert row is not None
+        self.outcomes["signin"] += 1
         await self.lockout.clear(account)
         user_id: UUID = row["id"]
         if self.passwords.needs_rehash(row["password_hash"]):
@@ -220,6 +225,7 @@ class AuthService:
         except RedisUnavailable:
             locked_for = await self._locked_by_audit(user_id)
         if locked_for:
+            self.outcomes["account_locked"] += 1
             raise RateLimited(
                 "too many failed sign-ins; this account is locked for a while",
                 code="account_locked",
@@ -336,12 +342,14 @@ class AuthService:
                     "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
                 )
         if reused_session is not None:
+            self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([reused_session])
             raise Unauthorized(
                 "this refresh token was already used; the session has been ended",
                 code="refresh_token_reused",
             )
         assert user_row is not None
+        self.outcomes["refresh"] += 1
         access, expires_in = self.tokens.issue(user_id, session_id, active_org)
         return TokenResponse(access, new_token, expires_in, _user(user_row), active_org)
 

@@ -17,7 +17,7 @@ import asyncpg
 import structlog
 
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Unavailable
+from orgbase.core.errors import Invalid, Unavailable
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -41,6 +41,16 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
 )
+
+
+def database_failure(exc: BaseException) -> Unavailable | Invalid:
+    """asyncpg's InterfaceError covers both a lost connection and a value it cannot send
+    (a ValueError, e.g. a string with a lone surrogate): only the first is an outage."""
+    if isinstance(exc, ValueError):
+        return Invalid(f"a value cannot be sent to the database: {exc}"[:300], code="invalid_value")
+    return Unavailable("the database is unavailable", code="database_unavailable")
+
+
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
 
 # The context as the first part of a single statement: $1..$5 are org, user, role,
@@ -51,7 +61,8 @@ CONTEXT_CTE = (
     " set_config('orgbase.user_id', $2::text, true) AS usr,"
     " set_config('orgbase.role', $3::text, true) AS role,"
     " set_config('orgbase.request_id', $4::text, true) AS rid,"
-    " set_config('orgbase.key_id', $5::text, true) AS kid)"
+    " set_config('orgbase.key_id', $5::text, true) AS kid,"
+    " set_config('application_name', 'orgbase ' || $4::text, true) AS app)"
 )
 CONTEXT_PARAMS = 5
 SET_CONTEXT = (
@@ -59,7 +70,8 @@ SET_CONTEXT = (
     " set_config('orgbase.user_id', $2::text, true),"
     " set_config('orgbase.role', $3::text, true),"
     " set_config('orgbase.request_id', $4::text, true),"
-    " set_config('orgbase.key_id', $5::text, true)"
+    " set_config('orgbase.key_id', $5::text, true),"
+    " set_config('application_name', 'orgbase ' || $4::text, true)"
 )
 
 
@@ -173,9 +185,7 @@ class Database:
             try:
                 yield connection
             except CONNECTION_ERRORS as exc:
-                raise Unavailable(
-                    "the database is unavailable", code="database_unavailable"
-                ) from exc
+                raise database_failure(exc) from exc
 
     async def tenant_fetch(
         self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()
@@ -237,7 +247,7 @@ class Database:
         try:
             return await connection.fetchrow(sql, *args)
         except CONNECTION_ERRORS as exc:
-            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+            raise database_failure(exc) from exc
         finally:
             await self._leave_api(connection)
 
@@ -248,7 +258,7 @@ class Database:
         try:
             yield connection
         except CONNECTION_ERRORS as exc:
-            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+            raise database_failure(exc) from exc
         finally:
             await self._leave_api(connection)
 
@@ -269,4 +279,7 @@ class Database:
                     "in_use": size - idle,
                     "max": pool.get_max_size(),
                 }
+        if "api" in stats:
+            # Requests queued at the fair gate, waiting for a tenant connection.
+            stats["api"]["waiting"] = len(getattr(self._api_gate, "_waiters", None) or ())
         return stats

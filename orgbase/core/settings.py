@@ -211,6 +211,20 @@ class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     statement_cache: Annotated[int, Meta(ge=0, le=100_000)] = 2048
 
 
+class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    """When set, GET /metrics needs ``Authorization: Bearer <token>``."""
+    access_log: bool = True
+    slo_availability: Annotated[float, Meta(gt=0, lt=1)] = 0.999
+    slo_latency_seconds: PositiveFloat = 0.5
+    slo_latency_target: Annotated[float, Meta(gt=0, lt=1)] = 0.95
+    """The share of requests that must be faster than slo_latency_seconds (p95 by default)."""
+    redis_memory_alert_ratio: Annotated[float, Meta(gt=0, le=1)] = 0.9
+    redis_memory_alert_bytes: PositiveInt = 1 << 30
+    """Alert when Redis uses more than this and has no maxmemory set."""
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -228,6 +242,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     data: DataSettings = msgspec.field(default_factory=DataSettings)
     kv: KvSettings = msgspec.field(default_factory=KvSettings)
     realtime: RealtimeSettings = msgspec.field(default_factory=RealtimeSettings)
+    observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:

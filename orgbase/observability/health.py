@@ -59,11 +59,18 @@ async def check_redis(resources: Resources) -> dict[str, Any]:
 
 async def check_mongo(resources: Resources) -> dict[str, Any]:
     await resources.mongo.client.admin.command("ping")
-    return {}
+    pool = resources.mongo.pool
+    return {"pool": {"open": pool.open, "in_use": pool.checked_out}}
 
 
-async def readiness(resources: Resources) -> tuple[Status, dict[str, dict[str, Any]]]:
+ErrorCounts = Callable[[], Awaitable[dict[str, int]]]
+
+
+async def readiness(
+    resources: Resources, errors_24h: ErrorCounts | None = None
+) -> tuple[Status, dict[str, dict[str, Any]]]:
     timeout = resources.settings.http.health_timeout_seconds
+    # Breaker states are in the details of each check (set by their owners' statistics).
     postgres, redis, mongo = await asyncio.gather(
         _timed(lambda: check_postgres(resources), timeout),
         _timed(lambda: check_redis(resources), timeout),
@@ -73,6 +80,13 @@ async def readiness(resources: Resources) -> tuple[Status, dict[str, dict[str, A
     # The breaker state is worth seeing when the service is down, too.
     redis.setdefault("breaker", resources.redis.breaker.state)
     redis.setdefault("failovers_seen", resources.redis.failovers_seen)
+    if errors_24h is not None:
+        try:
+            counts = await asyncio.wait_for(errors_24h(), timeout)
+        except Exception:  # readiness never fails for want of a statistic
+            counts = {}
+        for name, check in checks.items():
+            check["errors_24h"] = counts.get(name, 0)
     status: Status
     if postgres["status"] != "ok":
         status = "down"
@@ -89,8 +103,10 @@ async def live() -> dict[str, str]:
 
 
 @get("/health/ready", tags=["health"], summary="Readiness of every backing service")
-async def ready(resources: NamedDependency[Resources]) -> Response[dict[str, Any]]:
-    status, checks = await readiness(resources)
+async def ready(
+    resources: NamedDependency[Resources], dependency_errors: NamedDependency[ErrorCounts]
+) -> Response[dict[str, Any]]:
+    status, checks = await readiness(resources, dependency_errors)
     code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
     return Response({"status": status, "checks": checks}, status_code=code)
 

@@ -21,6 +21,7 @@ from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware
+from orgbase.platform.ops_routes import ops_handlers
 from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.redis.routes import redis_handlers
@@ -33,6 +34,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     data_handlers,
     document_handlers,
     redis_handlers,
+    ops_handlers,
 )
 
 
@@ -98,5 +100,10 @@ def create_app(
     )
     # Litestar applies its own middleware per route, after routing; wrapping the whole
     # handler instead gives unrouted requests (404/405) a request id and a log line too.
-    app.asgi_handler = RequestContextMiddleware(app.asgi_handler, settings.http.trusted_proxies)
+    app.asgi_handler = RequestContextMiddleware(
+        app.asgi_handler,
+        settings.http.trusted_proxies,
+        observer=gateway,
+        access_log=settings.observability.access_log,
+    )
     return app

@@ -75,10 +75,21 @@ def _respond(
     return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
+_DEPENDENCY_BY_CODE = {
+    "database_unavailable": "postgres",
+    "redis_unavailable": "redis",
+    "mongo_unavailable": "mongo",
+}
+
+
 def handle_orgbase_error(request: Request[Any, Any, Any], exc: OrgbaseError) -> Response[Any]:
     body = error_body(exc.code, exc.message, _request_id(request), exc.details, exc.hint)
     if exc.status_code >= 500:
         log.warning("request failed", code=exc.code, error=exc.message, cause=repr(exc.__cause__))
+        dependency = _DEPENDENCY_BY_CODE.get(exc.code)
+        gateway = getattr(request.app.state, "gateway", None)
+        if dependency and gateway is not None:
+            gateway.dependency_failed(dependency)
     return _respond(request, exc.status_code, body, exc.headers)
 
 

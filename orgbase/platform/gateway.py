@@ -19,10 +19,13 @@ from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.observability.metrics import BREAKER_VALUES, Metrics
+from orgbase.observability.slo import SloRecorder
 from orgbase.platform.migrations import migrate
 from orgbase.services.mongo.service import DocumentService
 from orgbase.services.postgres.area import DataArea, build_data
 from orgbase.services.postgres.purge import purge_org_rows
+from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.services.redis.kv import KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub, Subscriber
 from orgbase.services.redis.stats import RedisStats
@@ -42,6 +45,27 @@ class Gateway:
     stats: RedisStats
     kv: KeyValueStore
     hub: RealtimeHub
+    metrics: Metrics | None
+    slo: SloRecorder
+    dashboard: RedisDashboard
+
+    # -- per request (the middleware's observer) --------------------------------------
+
+    def started(self) -> None:
+        if self.metrics is not None:
+            self.metrics.request_started()
+
+    def finished(
+        self, route: str, method: str, status: int, seconds: float, org_id: str | None
+    ) -> None:
+        if self.metrics is not None:
+            self.metrics.request_finished(route, method, status, seconds)
+        self.slo.record(org_id, status, seconds)
+
+    def dependency_failed(self, dependency: str) -> None:
+        self.stats.dependency_error(dependency)
+
+    # -- lifecycle --------------------------------------------------------------------
 
     async def start(self) -> None:
         if self.settings.database.migrate_on_start:
@@ -51,7 +75,10 @@ class Gateway:
         self.tenancy.start()
         await self.data.start()
         self.stats.start()
+        self.slo.start()
         self.hub.start()
+        if self.metrics is not None:
+            self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes (shorter pauses under load).
@@ -60,7 +87,10 @@ class Gateway:
         log.info("gateway started", env=self.settings.env, version=__version__)
 
     async def stop(self) -> None:
+        if self.metrics is not None:
+            await self.metrics.stop()
         await self.hub.stop()
+        await self.slo.stop()
         await self.stats.stop()
         await self.data.stop()
         await self.tenancy.stop()
@@ -79,6 +109,9 @@ class Gateway:
             "kv": self.kv,
             "hub": self.hub,
             "stats": self.stats,
+            "dependency_errors": self.stats.dependency_errors_24h,
+            "dashboard": self.dashboard,
+            "slo": self.slo,
         }
         return {
             name: Provide(_constant(value), sync_to_thread=False) for name, value in values.items()
@@ -95,6 +128,7 @@ class Gateway:
             "org_contexts": self.tenancy.contexts,
             "data": self.data.service,
             "realtime": self.hub,
+            "metrics": self.metrics,
         }
 
 
@@ -123,9 +157,64 @@ def build_gateway(settings: Settings) -> Gateway:
     resources.redis.observers.append(stats.latency)
     kv = KeyValueStore(resources.redis, settings.kv, stats)
     hub = RealtimeHub(resources.redis, settings.database, settings.realtime)
-    gateway = Gateway(settings, resources, auth, tenancy, data, documents, stats, kv, hub)
+    gateway = Gateway(
+        settings=settings,
+        resources=resources,
+        auth=auth,
+        tenancy=tenancy,
+        data=data,
+        documents=documents,
+        stats=stats,
+        kv=kv,
+        hub=hub,
+        metrics=Metrics() if settings.observability.metrics_enabled else None,
+        slo=SloRecorder(resources.redis, settings.observability),
+        dashboard=RedisDashboard(resources.redis, stats, settings.observability),
+    )
     _wire(gateway)
+    if gateway.metrics is not None:
+        _measure(gateway, gateway.metrics)
     return gateway
+
+
+def _measure(gateway: Gateway, metrics: Metrics) -> None:
+    """The areas' own counters and states, copied into the metrics every second."""
+    auth, tenancy = gateway.auth, gateway.tenancy
+
+    def totals() -> dict[tuple[str, ...], float]:
+        counts: dict[tuple[str, ...], float] = {}
+        for outcome, count in auth.service.outcomes.items():
+            counts[("auth", outcome)] = count
+        for name, cache in (
+            ("sessions", auth.sessions.cache),
+            ("api_keys", auth.api_keys.cache),
+            ("memberships", tenancy.memberships.cache),
+        ):
+            counts[("cache", name, "hit")] = cache.stats.hits
+            counts[("cache", name, "miss")] = cache.stats.misses
+            counts[("cache", name, "fallback")] = cache.stats.fallbacks
+        counts[("rate_limited",)] = auth.service.limiter.rejections
+        counts[("realtime_deliveries",)] = gateway.hub.delivered
+        for dependency, count in gateway.stats.dependency_errors_total.items():
+            counts[("dependency_errors", dependency)] = count
+        return counts
+
+    def gauges() -> None:
+        resources = gateway.resources
+        metrics.breaker.labels("redis").set(BREAKER_VALUES[resources.redis.breaker.state])
+        metrics.breaker.labels("mongo").set(BREAKER_VALUES[gateway.documents.breaker.state])
+        for pool, figures in resources.db.pool_stats().items():
+            for state in ("size", "in_use", "idle", "waiting"):
+                if state in figures:
+                    metrics.pool.labels(f"postgres_{pool}", state).set(figures[state])
+        for state, value in resources.redis.pool_stats().items():
+            metrics.pool.labels("redis", state).set(value)
+        metrics.pool.labels("mongo", "open").set(resources.mongo.pool.open)
+        metrics.pool.labels("mongo", "in_use").set(resources.mongo.pool.checked_out)
+        metrics.realtime.set(gateway.hub.connections)
+
+    metrics.counts_from(totals)
+    metrics.gauges_from(gauges)
 
 
 def _wire(gateway: Gateway) -> None:

@@ -11,7 +11,7 @@ import os
 import re
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import Any, Protocol
 
 import structlog
 from litestar.enums import ScopeType
@@ -84,10 +84,28 @@ def _is_trusted(
     return any(ip in network for network in trusted)
 
 
+class RequestObserver(Protocol):
+    """Told about every request (metrics, SLO counters)."""
+
+    def started(self) -> None: ...
+
+    def finished(
+        self, route: str, method: str, status: int, seconds: float, org_id: str | None
+    ) -> None: ...
+
+
 class RequestContextMiddleware:
-    def __init__(self, app: ASGIApp, trusted_proxies: Sequence[str] = ()) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        trusted_proxies: Sequence[str] = (),
+        observer: RequestObserver | None = None,
+        access_log: bool = True,
+    ) -> None:
         self.app = app
         self.trusted = [ipaddress.ip_network(p, strict=False) for p in trusted_proxies]
+        self.observer = observer
+        self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         # Litestar answers lifespan messages itself: only http and websocket scopes get here.
@@ -102,6 +120,9 @@ class RequestContextMiddleware:
         structlog.contextvars.bind_contextvars(request_id=request_id)
         https = scope.get("scheme") in ("https", "wss")
         status_holder = [0]
+        observer = self.observer
+        if observer is not None:
+            observer.started()
 
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
@@ -122,7 +143,9 @@ class RequestContextMiddleware:
                 await self.app(scope, receive, send_with_headers)
         finally:
             if scope["type"] == ScopeType.HTTP:
-                self._log(scope, state, status_holder[0], started)
+                self._finish(scope, state, status_holder[0] or 500, started)
+            elif observer is not None:
+                observer.finished("websocket", "GET", 101, 0.0, None)
             structlog.contextvars.clear_contextvars()
 
     @staticmethod
@@ -144,18 +167,30 @@ class RequestContextMiddleware:
         )
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
-    @staticmethod
-    def _log(scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
-        duration_ms = round((time.perf_counter() - started) * 1000, 2)
+    def _finish(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
+        seconds = time.perf_counter() - started
+        route = scope.get("path_template") or None
+        org_id = state.get("org_id")
+        if self.observer is not None:
+            # Route templates, never raw paths, become metric labels.
+            self.observer.finished(
+                route or "unmatched",
+                str(scope.get("method")),
+                status,
+                seconds,
+                str(org_id) if org_id else None,
+            )
+        if not self.access_log:
+            return
         fields: dict[str, Any] = {
             "request_id": state["request_id"],
             "method": scope.get("method"),
             "path": scope.get("path"),
-            "route": scope.get("path_template") or None,
-            "status": status or 500,
-            "duration_ms": duration_ms,
+            "route": route,
+            "status": status,
+            "duration_ms": round(seconds * 1000, 2),
         }
         for key in ("org_id", "user_id", "error_code"):
             if state.get(key) is not None:
                 fields[key] = str(state[key])
-        access_log(fields, warning=status >= 500 or not status)
+        access_log(fields, warning=status >= 500)

@@ -11,11 +11,14 @@ from __future__ import annotations
 
 import multiprocessing
 import os
+import shutil
 import signal
 import socket
 import sys
+import tempfile
 import time
 from multiprocessing.process import BaseProcess
+from pathlib import Path
 from types import FrameType
 
 import structlog
@@ -59,6 +62,10 @@ def serve(host: str, port: int, workers: int, http: HttpSettings) -> int:
     if workers == 1:
         run_worker(host, port, http)
         return 0
+    # Metrics of every worker live in files there; /metrics adds them up (prometheus-client
+    # reads this variable when it is imported, so it is set before the workers start).
+    metrics_dir = Path(tempfile.mkdtemp(prefix="orgbase-metrics-"))
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
     context = multiprocessing.get_context("spawn")
     stopping = False
 
@@ -82,6 +89,7 @@ def serve(host: str, port: int, workers: int, http: HttpSettings) -> int:
         for index, process in enumerate(children):
             if not process.is_alive() and not stopping:
                 log.warning("worker exited; starting another", exitcode=process.exitcode)
+                _forget_worker(process.pid)
                 children[index] = start()
         time.sleep(0.2)
     deadline = time.monotonic() + http.shutdown_grace_seconds + 5
@@ -90,7 +98,17 @@ def serve(host: str, port: int, workers: int, http: HttpSettings) -> int:
         if process.is_alive():
             process.kill()
             process.join(5)
+    shutil.rmtree(metrics_dir, ignore_errors=True)
     return 0
+
+
+def _forget_worker(pid: int | None) -> None:
+    """Drop a dead worker's live gauges (in-flight requests, pools)."""
+    if pid is None:
+        return
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)  # type: ignore[no-untyped-call]
 
 
 if __name__ == "__main__":  # pragma: no cover - run through `orgbase serve`

@@ -64,6 +64,11 @@ def session_id(tokens: dict[str, Any]) -> str:
     return str(jwt.decode(tokens["access_token"], options={"verify_signature": False})["sid"])
 
 
+async def _holds(node: Redis, key: str) -> bool:
+    cached = await node.get(key)
+    return cached is not None and cached != TOMBSTONE
+
+
 async def eventually(check: Any, within: float = 20.0) -> None:
     deadline = time.monotonic() + within
     while not await check():
@@ -115,14 +120,20 @@ async def test_a_revocation_redis_missed_is_resynced(
     headers = bearer(tokens["access_token"])
     assert (await client.get("/v1/auth/user", headers=headers)).status_code == 200
     key = f"sess:{session_id(tokens)}"
-    redis = primary(fault_stack)
-    try:
-        cached = await redis.get(key)
-        assert cached is not None
-        assert cached != TOMBSTONE
-        await redis.save()  # the stale "alive" entry will come back with the restart
-    finally:
-        await redis.aclose()
+    # Every node snapshots the "alive" entry, so whichever comes back as the primary after
+    # the restart holds it: the stale entry the gateway must not believe.
+    for port in fault_stack.layout.redis_ports:
+        node = Redis(
+            host="127.0.0.1",
+            port=port,
+            password=fault_stack.secrets["redis"],
+            db=int(TEST_REDIS_DB),
+        )
+        try:
+            await eventually(lambda node=node: _holds(node, key), within=20)
+            await node.save()
+        finally:
+            await node.aclose()
     await asyncio.to_thread(fault_stack.redis.stop_nodes)
     try:
         assert (await client.post("/v1/auth/logout", headers=headers)).status_code == 204

@@ -299,3 +299,14 @@ async def test_bulk_inserts_are_all_or_nothing(client: Client, orgs: dict[str, A
     )
     assert clash.status_code == 409
     assert [d["ref"] for d in (await client.get("/v1/docs/ledger", headers=admin)).json()] == ["r1"]
+
+
+async def test_unencodable_documents_are_a_400(client: Client, orgs: dict[str, Any]) -> None:
+    headers = {**bearer(orgs["a"]["owner"]), "content-type": "application/json"}
+    for body in (
+        b'{"t": "bad \\ud800"}',
+        b'{"n": 123456789012345678901234567890}',
+        b'{"a": {"b.c": 1}}',
+    ):
+        response = await client.post("/v1/docs/odd", headers=headers, content=body)
+        assert response.status_code in (201, 400), (body, response.text)

@@ -235,3 +235,20 @@ async def test_nul_bytes_anywhere_are_a_400(client: Client, orgs: dict[str, Any]
     ):
         response = await client.request(method, url, headers=headers, json=body)
         assert response.status_code == 400, (url, response.text)
+
+
+async def test_lone_surrogates_are_a_400_not_an_outage(
+    client: Client, orgs: dict[str, Any]
+) -> None:
+    headers = {**bearer(orgs["a"]["token"]), "content-type": "application/json"}
+    body = b'{"title": "bad \\ud800 text"}'
+    insert = await client.post("/v1/db/tasks", headers=headers, content=body)
+    assert insert.status_code == 400, insert.text
+    signup = await client.post(
+        "/v1/auth/signup",
+        headers={"content-type": "application/json"},
+        content=b'{"email": "x\\ud800@example.test", "password": "long enough password 1"}',
+    )
+    assert signup.status_code == 400, signup.text
+    document = await client.post("/v1/docs/notes", headers=headers, content=body)
+    assert document.status_code == 400, document.text

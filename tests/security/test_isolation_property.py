@@ -35,7 +35,12 @@ org_strategy = st.fixed_dictionaries(
             st.integers(0, USERS - 1), st.sampled_from(ROLES), min_size=1, max_size=USERS
         ),
         "rows": st.lists(
-            st.text(st.characters(exclude_characters="\x00"), min_size=1, max_size=12), max_size=6
+            st.text(
+                st.characters(exclude_characters="\x00", exclude_categories=["Cs"]),
+                min_size=1,
+                max_size=12,
+            ),
+            max_size=6,
         ),
     }
 )

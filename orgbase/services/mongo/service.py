@@ -12,7 +12,7 @@ import inspect
 from typing import Any
 
 from bson import ObjectId
-from bson.errors import InvalidId
+from bson.errors import InvalidDocument, InvalidId, InvalidStringData
 from pymongo import ReturnDocument
 from pymongo.errors import (
     AutoReconnect,
@@ -116,6 +116,12 @@ class DocumentService:
         except PyMongoError as exc:
             self.breaker.release_trial()
             raise Invalid(f"MongoDB refused the request: {exc}", code="invalid_query") from exc
+        except (InvalidDocument, InvalidStringData, UnicodeEncodeError, OverflowError) as exc:
+            # The document cannot be encoded as BSON (a lone surrogate, a huge integer...).
+            self.breaker.release_trial()
+            raise Invalid(
+                f"the document cannot be stored: {exc}"[:300], code="invalid_document"
+            ) from exc
         except BaseException:
             self.breaker.release_trial()
             raise

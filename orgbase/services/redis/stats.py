@@ -41,6 +41,8 @@ class RedisStats:
         self._hot: Counter[tuple[str, str]] = Counter()
         self._kv: Counter[tuple[str, str]] = Counter()  # (org, "hits"|"misses")
         self._pending_alerts: list[dict[str, Any]] = []
+        self._dependency_errors: Counter[tuple[str, int]] = Counter()  # (dependency, hour)
+        self.dependency_errors_total: Counter[str] = Counter()
         self._task: asyncio.Task[None] | None = None
         self._last_primary: tuple[str, int] | None = None
         redis.breaker.listeners.append(self._on_breaker)
@@ -55,6 +57,11 @@ class RedisStats:
 
     def kv_lookup(self, org: str, hit: bool) -> None:
         self._kv[(org, "hits" if hit else "misses")] += 1
+
+    def dependency_error(self, dependency: str) -> None:
+        """A request failed because ``dependency`` was down (readiness shows the last 24 h)."""
+        self._dependency_errors[(dependency, int(time.time() // 3600))] += 1
+        self.dependency_errors_total[dependency] += 1
 
     def alert(self, kind: str, message: str, **details: Any) -> None:
         entry = {"at": time.time(), "kind": kind, "message": message, **details}
@@ -91,14 +98,11 @@ class RedisStats:
 
     async def flush(self) -> None:
         latency, hot, kv, alerts = self._latency, self._hot, self._kv, self._pending_alerts
-        if not (latency or hot or kv or alerts):
+        errors = self._dependency_errors
+        if not (latency or hot or kv or alerts or errors):
             return
-        self._latency, self._hot, self._kv, self._pending_alerts = (
-            Counter(),
-            Counter(),
-            Counter(),
-            [],
-        )
+        self._latency, self._hot, self._kv = Counter(), Counter(), Counter()
+        self._pending_alerts, self._dependency_errors = [], Counter()
         now = minute()
 
         async def write(r: Redis) -> None:
@@ -117,6 +121,9 @@ class RedisStats:
                     pipe.expire(f"hot:{org}:{now}", HOT_WINDOW_MINUTES * 120)
                     pipe.zincrby(f"hot:all:{now}", count, f"{org}:{name}")
                     pipe.expire(f"hot:all:{now}", HOT_WINDOW_MINUTES * 120)
+                for (dependency, hour), count in errors.items():
+                    pipe.hincrby(f"deperr:{hour}", dependency, count)
+                    pipe.expire(f"deperr:{hour}", 25 * 3600)
                 for entry in alerts:
                     pipe.lpush(ALERTS_KEY, msgspec.json.encode(entry))
                 if alerts:
@@ -131,6 +138,7 @@ class RedisStats:
             self._hot.update(hot)
             self._kv.update(kv)
             self._pending_alerts = alerts + self._pending_alerts
+            self._dependency_errors.update(errors)
 
     async def _watch_primary(self) -> None:
         address = await self.redis.primary_address()
@@ -208,6 +216,28 @@ class RedisStats:
         for name, q in (("p50", 0.5), ("p95", 0.95), ("p99", 0.99)):
             result[f"{name}_ms"] = _quantile(counts, total, q)
         return result
+
+    async def dependency_errors_24h(self) -> dict[str, int]:
+        hour = int(time.time() // 3600)
+        hours = range(hour - 23, hour + 1)
+        totals: Counter[str] = Counter()
+        for (dependency, counted_hour), count in self._dependency_errors.items():
+            if counted_hour in hours:
+                totals[dependency] += count
+
+        async def read(r: Redis) -> list[dict[bytes, bytes]]:
+            async with r.pipeline(transaction=False) as pipe:
+                for h in hours:
+                    pipe.hgetall(f"deperr:{h}")
+                return list(await pipe.execute())
+
+        try:
+            for bucket in await self.redis.run(read):
+                for name, counted in bucket.items():
+                    totals[name.decode()] += int(counted)
+        except RedisUnavailable:
+            pass  # this process's own count is the best we have
+        return dict(totals)
 
     async def alerts(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = await self.redis.run(lambda r: r.lrange(ALERTS_KEY, 0, limit - 1))

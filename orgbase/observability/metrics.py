@@ -1,0 +1,175 @@
+"""Prometheus metrics (prometheus-client), correct with several worker processes.
+
+`orgbase serve --workers N` points PROMETHEUS_MULTIPROC_DIR at a fresh folder before it
+starts the workers; prometheus-client then keeps every value in files there and
+``/metrics`` adds them up across processes (gauges of live processes only). With one
+process the values live in this process's registry.
+
+Hot-path figures (requests) are recorded where they happen; the rest are copied every
+second from counters the areas keep (so the areas never import prometheus-client).
+Route templates, never raw paths, are labels.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable, Mapping
+from typing import Any
+
+import structlog
+from prometheus_client import (
+    CONTENT_TYPE_LATEST,
+    CollectorRegistry,
+    Counter,
+    Gauge,
+    Histogram,
+    generate_latest,
+    values,
+)
+from prometheus_client.multiprocess import MultiProcessCollector
+
+log = structlog.get_logger("orgbase.metrics")
+
+LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
+
+
+def multiprocess() -> bool:
+    """Did prometheus-client start in multiprocess mode (PROMETHEUS_MULTIPROC_DIR)?"""
+    return values.ValueClass is not values.MutexValue
+
+
+class Metrics:
+    def __init__(self) -> None:
+        r = self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "orgbase_http_requests_total",
+            "HTTP requests",
+            ["route", "method", "status"],
+            registry=r,
+        )
+        self.duration = Histogram(
+            "orgbase_http_request_duration_seconds",
+            "HTTP request duration",
+            ["route", "method"],
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.in_flight = Gauge(
+            "orgbase_http_requests_in_flight",
+            "Requests being served",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.auth = Counter(
+            "orgbase_auth_outcomes_total", "Authentication outcomes", ["outcome"], registry=r
+        )
+        self.cache = Counter(
+            "orgbase_cache_lookups_total",
+            "Revocable cache lookups (sessions, API keys, memberships)",
+            ["cache", "result"],
+            registry=r,
+        )
+        self.rate_limited = Counter(
+            "orgbase_rate_limit_rejections_total", "Requests refused by rate limits", registry=r
+        )
+        self.dependency_errors = Counter(
+            "orgbase_dependency_errors_total",
+            "Requests failed because a backing service was down",
+            ["dependency"],
+            registry=r,
+        )
+        self.breaker = Gauge(
+            "orgbase_circuit_breaker_state",
+            "0 closed, 1 half-open, 2 open",
+            ["dependency"],
+            registry=r,
+            multiprocess_mode="livemax",
+        )
+        self.pool = Gauge(
+            "orgbase_pool_connections",
+            "Connection pools",
+            ["pool", "state"],
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.realtime = Gauge(
+            "orgbase_realtime_connections",
+            "Open realtime connections",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.realtime_deliveries = Counter(
+            "orgbase_realtime_deliveries_total",
+            "Realtime messages handed to subscribers",
+            registry=r,
+        )
+        self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
+        self._last: dict[tuple[str, ...], float] = {}
+        self._gauges: list[Callable[[], None]] = []
+        self._task: asyncio.Task[None] | None = None
+
+    # -- the hot path -----------------------------------------------------------------
+
+    def request_started(self) -> None:
+        self.in_flight.inc()
+
+    def request_finished(self, route: str, method: str, status: int, seconds: float) -> None:
+        self.in_flight.dec()
+        self.requests.labels(route, method, str(status)).inc()
+        self.duration.labels(route, method).observe(seconds)
+
+    # -- copied from the areas --------------------------------------------------------
+
+    def counts_from(self, source: Callable[[], Mapping[tuple[str, ...], float]]) -> None:
+        """``source`` returns running totals keyed by (metric, *labels)."""
+        self._sources.append(source)
+
+    def gauges_from(self, update: Callable[[], None]) -> None:
+        self._gauges.append(update)
+
+    def sync(self) -> None:
+        for source in self._sources:
+            for key, total in source().items():
+                delta = total - self._last.get(key, 0)
+                if delta > 0:
+                    self._counter(key).inc(delta)
+                self._last[key] = total
+        for update in self._gauges:
+            update()
+
+    def _counter(self, key: tuple[str, ...]) -> Any:
+        name, *labels = key
+        metric = {
+            "auth": self.auth,
+            "cache": self.cache,
+            "rate_limited": self.rate_limited,
+            "dependency_errors": self.dependency_errors,
+            "realtime_deliveries": self.realtime_deliveries,
+        }[name]
+        return metric.labels(*labels) if labels else metric
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(1.0)
+            try:
+                self.sync()
+            except Exception as exc:  # a figure that fails to copy must not stop the others
+                log.debug("metrics sync failed", error=repr(exc))
+
+    # -- exposition -------------------------------------------------------------------
+
+    def render(self) -> tuple[bytes, str]:
+        self.sync()
+        if multiprocess():
+            registry = CollectorRegistry()
+            MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
+            return generate_latest(registry), CONTENT_TYPE_LATEST
+        return generate_latest(self.registry), CONTENT_TYPE_LATEST

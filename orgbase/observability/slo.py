@@ -1,0 +1,166 @@
+"""SLOs and error budgets, from counters every replica shares through Redis.
+
+Each process counts its requests per minute (all of them, 5xx ones, ones slower than the
+latency objective), for the platform and for the request's org, and adds them every few
+seconds to Redis: per-minute hashes (kept 2 h) and per-hour hashes (kept 31 days). A
+report sums the buckets of a window: 1 h from minutes, 24 h and 30 d from hours.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import Counter
+from typing import Any
+
+import structlog
+from redis.asyncio import Redis
+
+from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.settings import ObservabilitySettings
+
+log = structlog.get_logger("orgbase.slo")
+
+MINUTE_TTL = 2 * 3600
+HOUR_TTL = 31 * 86400
+WINDOWS = {"1h": 3600, "24h": 86400, "30d": 30 * 86400}
+
+
+class SloRecorder:
+    def __init__(self, redis: RedisClients, settings: ObservabilitySettings) -> None:
+        self.redis = redis
+        self.settings = settings
+        self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
+        self._task: asyncio.Task[None] | None = None
+
+    def record(self, org: str | None, status: int, seconds: float) -> None:
+        minute = int(time.time() // 60)
+        error = status >= 500
+        slow = seconds > self.settings.slo_latency_seconds
+        for scope in ("all", org) if org else ("all",):
+            self._counts[(scope, minute, "total")] += 1
+            if error:
+                self._counts[(scope, minute, "errors")] += 1
+            if slow:
+                self._counts[(scope, minute, "slow")] += 1
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+        try:
+            await self.flush()
+        except Exception as exc:  # best effort at shutdown
+            log.debug("last slo flush failed", error=repr(exc))
+
+    async def _run(self) -> None:
+        while True:
+            await asyncio.sleep(2.0)
+            try:
+                await self.flush()
+            except Exception as exc:  # keep counting; the next flush tries again
+                log.debug("slo flush failed", error=repr(exc))
+
+    async def flush(self) -> None:
+        counts, self._counts = self._counts, Counter()
+        if not counts:
+            return
+
+        async def write(r: Redis) -> None:
+            async with r.pipeline(transaction=False) as pipe:
+                for (scope, minute, field), count in counts.items():
+                    pipe.hincrby(f"slo:m:{scope}:{minute}", field, count)
+                    pipe.expire(f"slo:m:{scope}:{minute}", MINUTE_TTL)
+                    hour = minute // 60
+                    pipe.hincrby(f"slo:h:{scope}:{hour}", field, count)
+                    pipe.expire(f"slo:h:{scope}:{hour}", HOUR_TTL)
+                await pipe.execute()
+
+        try:
+            await self.redis.run(write)
+        except RedisUnavailable:
+            self._counts.update(counts)  # kept for the next flush
+
+    async def _window(self, scope: str, seconds: int) -> dict[str, int]:
+        now = time.time()
+        if seconds <= 3600:
+            keys = [
+                f"slo:m:{scope}:{m}"
+                for m in range(int((now - seconds) // 60) + 1, int(now // 60) + 1)
+            ]
+        else:
+            keys = [
+                f"slo:h:{scope}:{h}"
+                for h in range(int((now - seconds) // 3600) + 1, int(now // 3600) + 1)
+            ]
+
+        async def read(r: Redis) -> list[dict[bytes, bytes]]:
+            async with r.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.hgetall(key)
+                return list(await pipe.execute())
+
+        totals: Counter[str] = Counter()
+        for bucket in await self.redis.run(read):
+            for name, value in bucket.items():
+                totals[name.decode()] += int(value)
+        # Not yet flushed counts of this process belong to the window too.
+        cutoff = int((now - seconds) // 60)
+        for (counted_scope, minute, field), count in self._counts.items():
+            if counted_scope == scope and minute > cutoff:
+                totals[field] += count
+        return {"total": totals["total"], "errors": totals["errors"], "slow": totals["slow"]}
+
+    async def report(self, scope: str = "all") -> dict[str, Any]:
+        s = self.settings
+        windows = {name: await self._window(scope, seconds) for name, seconds in WINDOWS.items()}
+        month = windows["30d"]
+        allowed_errors = 1 - s.slo_availability
+        allowed_slow = 1 - s.slo_latency_target
+        month_left = {
+            "availability": _remaining(month["errors"], month["total"], allowed_errors),
+            "latency": _remaining(month["slow"], month["total"], allowed_slow),
+        }
+        report: dict[str, Any] = {
+            "objectives": {
+                "availability": s.slo_availability,
+                "latency_seconds": s.slo_latency_seconds,
+                "latency_target": s.slo_latency_target,
+            },
+            "windows": {},
+        }
+        for name, counts in windows.items():
+            total = counts["total"]
+            entry: dict[str, Any] = {
+                "requests": total,
+                "errors": counts["errors"],
+                "slow": counts["slow"],
+            }
+            for kind, bad, allowed in (
+                ("availability", counts["errors"], allowed_errors),
+                ("latency", counts["slow"], allowed_slow),
+            ):
+                ratio = bad / total if total else 0.0
+                burn = ratio / allowed
+                left = month_left[kind]
+                entry[kind] = {
+                    "measured": round(1 - ratio, 6) if total else None,
+                    "budget_consumed": round(min(1.0, ratio / allowed), 6) if total else 0.0,
+                    "budget_remaining": round(max(0.0, 1 - ratio / allowed), 6) if total else 1.0,
+                    "burn_rate": round(burn, 4),
+                    "seconds_to_exhaustion": (
+                        round(left * WINDOWS["30d"] / burn)
+                        if burn > 0 and left > 0
+                        else (0 if left <= 0 else None)
+                    ),
+                }
+            report["windows"][name] = entry
+        return report
+
+
+def _remaining(bad: int, total: int, allowed: float) -> float:
+    if not total:
+        return 1.0
+    return max(0.0, 1 - (bad / total) / allowed)

@@ -1,0 +1,99 @@
+"""Operations routes: /metrics, the SLO report and the Redis dashboard data.
+
+Platform-wide figures are for platform admins; org admins read their own org's slice.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar import Request, Response, get
+from litestar.di import NamedDependency
+from litestar.types import ControllerRouterHandler
+
+from orgbase.core.context import OrgContext, Principal
+from orgbase.core.errors import NotFound, Unauthorized
+from orgbase.observability.slo import SloRecorder
+from orgbase.services.redis.dashboard import RedisDashboard
+from orgbase.tenants import rbac
+from orgbase.tenants.area import TenancyArea
+
+Tenancy = NamedDependency[TenancyArea]
+Caller = NamedDependency[Principal]
+Ctx = NamedDependency[OrgContext]
+
+
+@get(
+    "/metrics",
+    tags=["operations"],
+    summary="Prometheus metrics (all worker processes)",
+    include_in_schema=True,
+)
+async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+    gateway = request.app.state.gateway
+    if gateway.metrics is None:
+        raise NotFound(
+            "metrics are turned off (ORGBASE_OBSERVABILITY_METRICS_ENABLED)",
+            code="metrics_disabled",
+        )
+    token = gateway.settings.observability.metrics_token
+    if token:
+        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
+        if not hmac.compare_digest(given.encode(), token.encode()):
+            raise Unauthorized(
+                "metrics need the metrics token",
+                code="metrics_token_required",
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+    body, content_type = gateway.metrics.render()
+    return Response(body, media_type=content_type)
+
+
+@get(
+    "/v1/platform/slo",
+    tags=["operations"],
+    summary="Availability and latency SLOs, error budgets (platform admins)",
+)
+async def platform_slo(
+    tenancy: Tenancy, principal: Caller, slo: NamedDependency[SloRecorder]
+) -> dict[str, Any]:
+    await tenancy.platform.require_admin(principal)
+    return await slo.report("all")
+
+
+@get(
+    "/v1/orgs/{org_id:uuid}/slo",
+    tags=["operations"],
+    summary="The org's SLOs and error budgets (admins)",
+)
+async def org_slo(ctx: Ctx, slo: NamedDependency[SloRecorder]) -> dict[str, Any]:
+    rbac.require(ctx, "admin", "reading the org's service levels")
+    return await slo.report(str(ctx.org_id))
+
+
+@get("/v1/platform/redis", tags=["operations"], summary="Redis dashboard data (platform admins)")
+async def platform_redis(
+    tenancy: Tenancy, principal: Caller, dashboard: NamedDependency[RedisDashboard]
+) -> dict[str, Any]:
+    await tenancy.platform.require_admin(principal)
+    return await dashboard.platform()
+
+
+@get(
+    "/v1/orgs/{org_id:uuid}/redis",
+    tags=["operations"],
+    summary="The org's slice of the Redis dashboard (admins)",
+)
+async def org_redis(ctx: Ctx, dashboard: NamedDependency[RedisDashboard]) -> dict[str, Any]:
+    rbac.require(ctx, "admin", "reading the org's cache figures")
+    return await dashboard.org(ctx.org_id)
+
+
+ops_handlers: list[ControllerRouterHandler] = [
+    metrics,
+    platform_slo,
+    org_slo,
+    platform_redis,
+    org_redis,
+]
