@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status bench-auth bench-data bench-services
+.PHONY: run test check stop install services status bench-auth bench-data bench-services bench-observability
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -49,3 +49,7 @@ bench-data: services
 bench-services: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@$(VENV)/bin/python -m bench.services_bench
+
+bench-observability: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.observability_bench

@@ -202,14 +202,20 @@ async def prepare_database(stack: LocalStack, name: str = BENCH_DATABASE) -> dic
 
 
 @contextmanager
-def gateway(env: dict[str, str], workers: int = 1, **overrides: str) -> Iterator[str]:
-    """Run `orgbase serve` in the background; yields its base URL."""
+def gateway(
+    env: dict[str, str], workers: int = 1, log_file: Path | None = None, **overrides: str
+) -> Iterator[str]:
+    """Run `orgbase serve` in the background; yields its base URL.
+
+    Logs (stdout) go to ``log_file`` when given, else nowhere.
+    """
     port = free_port()
+    log = log_file.open("w") if log_file else None
     process = subprocess.Popen(
         [ORGBASE, "serve", "--port", str(port), "--workers", str(workers)],
         env={**env, **overrides},
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
+        stdout=log or subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
@@ -232,6 +238,8 @@ def gateway(env: dict[str, str], workers: int = 1, **overrides: str) -> Iterator
             process.wait(30)
         except subprocess.TimeoutExpired:
             process.kill()
+        if log:
+            log.close()
 
 
 async def make_users(
