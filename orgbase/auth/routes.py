@@ -11,6 +11,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
+from orgbase.auth.browser import BrowserSessionController
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -166,4 +167,9 @@ async def jwks(tokens: NamedDependency[TokenService]) -> dict[str, Any]:
     return tokens.keys.public_jwks()
 
 
-auth_handlers: list[ControllerRouterHandler] = [AuthController, ApiKeyController, jwks]
+auth_handlers: list[ControllerRouterHandler] = [
+    AuthController,
+    BrowserSessionController,
+    ApiKeyController,
+    jwks,
+]

@@ -64,10 +64,13 @@ async def check_mongo(resources: Resources) -> dict[str, Any]:
 
 
 ErrorCounts = Callable[[], Awaitable[dict[str, int]]]
+BreakerStates = Callable[[], dict[str, str]]
 
 
 async def readiness(
-    resources: Resources, errors_24h: ErrorCounts | None = None
+    resources: Resources,
+    errors_24h: ErrorCounts | None = None,
+    breakers: BreakerStates | None = None,
 ) -> tuple[Status, dict[str, dict[str, Any]]]:
     timeout = resources.settings.http.health_timeout_seconds
     # Breaker states are in the details of each check (set by their owners' statistics).
@@ -80,6 +83,8 @@ async def readiness(
     # The breaker state is worth seeing when the service is down, too.
     redis.setdefault("breaker", resources.redis.breaker.state)
     redis.setdefault("failovers_seen", resources.redis.failovers_seen)
+    for name, state in (breakers() if breakers else {}).items():
+        checks[name]["breaker"] = state
     if errors_24h is not None:
         try:
             counts = await asyncio.wait_for(errors_24h(), timeout)
@@ -104,9 +109,11 @@ async def live() -> dict[str, str]:
 
 @get("/health/ready", tags=["health"], summary="Readiness of every backing service")
 async def ready(
-    resources: NamedDependency[Resources], dependency_errors: NamedDependency[ErrorCounts]
+    resources: NamedDependency[Resources],
+    dependency_errors: NamedDependency[ErrorCounts],
+    breaker_states: NamedDependency[BreakerStates],
 ) -> Response[dict[str, Any]]:
-    status, checks = await readiness(resources, dependency_errors)
+    status, checks = await readiness(resources, dependency_errors, breaker_states)
     code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
     return Response({"status": status, "checks": checks}, status_code=code)
 

@@ -25,6 +25,7 @@ from orgbase.platform.ops_routes import ops_handlers
 from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.redis.routes import redis_handlers
+from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
 
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
@@ -35,6 +36,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     document_handlers,
     redis_handlers,
     ops_handlers,
+    studio_handlers,
 )
 
 

@@ -110,12 +110,17 @@ class Gateway:
             "hub": self.hub,
             "stats": self.stats,
             "dependency_errors": self.stats.dependency_errors_24h,
+            "breaker_states": self.breaker_states,
             "dashboard": self.dashboard,
             "slo": self.slo,
         }
         return {
             name: Provide(_constant(value), sync_to_thread=False) for name, value in values.items()
         }
+
+    def breaker_states(self) -> dict[str, str]:
+        """Circuit breakers owned by the areas (Redis's is in the shared resources)."""
+        return {"mongo": self.documents.breaker.state}
 
     def state(self) -> dict[str, Any]:
         """What the hot paths read straight from app.state (no dependency injection)."""

@@ -60,6 +60,11 @@ def _int(value: Any, name: str, default: int | None) -> int | None:
     return value
 
 
+@get("/v1/docs", tags=["documents"], summary="The org's collections with their document counts")
+async def list_collections(docs: Docs, active_ctx: Ctx) -> list[dict[str, Any]]:
+    return await docs.collections(active_ctx)
+
+
 @post(BASE, tags=["documents"], summary="Insert a document or a list; returns them with _id")
 async def insert(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -245,6 +250,7 @@ async def delete_one(
 
 
 document_handlers: list[ControllerRouterHandler] = [
+    list_collections,
     insert,
     list_documents,
     query,

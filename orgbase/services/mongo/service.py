@@ -194,6 +194,22 @@ class DocumentService:
             )
         )
 
+    async def collections(self, ctx: OrgContext) -> list[dict[str, Any]]:
+        """The collections holding documents the caller can see, with their counts.
+
+        Collections are shared by all orgs (documents carry the org), so a name only shows
+        for an org that has documents in it: one org never learns another's names.
+        """
+        names = await self._call(self.mongo.database.list_collection_names())
+        found = []
+        for physical in sorted(names):
+            if not physical.startswith("d_"):
+                continue
+            count = await self.count(ctx, physical.removeprefix("d_"))
+            if count:
+                found.append({"name": physical.removeprefix("d_"), "count": count})
+        return found
+
     async def aggregate(
         self, ctx: OrgContext, collection: str, pipeline: Any
     ) -> list[dict[str, Any]]:

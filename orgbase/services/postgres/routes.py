@@ -10,7 +10,8 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import msgspec
-from litestar import Request, Response, head, route
+from litestar import Request, Response, get, head, route
+from litestar.di import NamedDependency
 from litestar.enums import HttpMethod
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
@@ -18,8 +19,10 @@ from litestar.types import ControllerRouterHandler
 from orgbase.auth.apikeys import looks_like_api_key
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.tokens import TokenService
+from orgbase.core.context import OrgContext
 from orgbase.core.errors import Forbidden, Invalid, OrgbaseError
 from orgbase.services.postgres.grammar import Query, parse_query
+from orgbase.services.postgres.schema import Table
 from orgbase.services.postgres.service import Access, Count, DataService, Result
 from orgbase.tenants.context import OrgContextResolver
 
@@ -234,4 +237,45 @@ async def table_head(request: Request[Any, Any, Any], table: FromPath[str]) -> R
     return Response(None, status_code=full.status_code, headers=dict(full.headers))
 
 
-data_handlers: list[ControllerRouterHandler] = [table_endpoint, table_head]
+@get(
+    "/v1/db",
+    tags=["data"],
+    summary="The tenant tables: columns with their types, keys and relations",
+)
+async def list_tables(
+    request: Request[Any, Any, Any], active_ctx: NamedDependency[OrgContext]
+) -> dict[str, Any]:
+    del active_ctx  # only members of an org see the schema
+    data: DataService = request.app.state.data
+    return {"tables": [describe_table(t) for t in sorted(data.schema.tables.values(), key=_name)]}
+
+
+def _name(table: Table) -> str:
+    return table.name
+
+
+def describe_table(table: Table) -> dict[str, Any]:
+    return {
+        "name": table.name,
+        "primary_key": list(table.primary_key),
+        "columns": [
+            {
+                "name": c.name,
+                "type": c.type,
+                "nullable": c.nullable,
+                "has_default": c.has_default,
+                "identity": c.identity != "",
+                "generated": c.generated,
+                "json": c.is_json,
+                "array": c.is_array,
+            }
+            for c in table.columns.values()
+        ],
+        "foreign_keys": [
+            {"columns": list(f.columns), "table": f.ref_table, "references": list(f.ref_columns)}
+            for f in table.outgoing
+        ],
+    }
+
+
+data_handlers: list[ControllerRouterHandler] = [list_tables, table_endpoint, table_head]

@@ -1,0 +1,126 @@
+// The studio shell: sign-in, org switcher, navigation and a hash router over the pages.
+import { Api } from "./api.js";
+import { act, errorBox, field, h, loading, replace, select } from "./ui.js";
+import * as overview from "./pages/overview.js";
+import * as database from "./pages/database.js";
+import * as documents from "./pages/documents.js";
+import * as redis from "./pages/redis.js";
+import * as access from "./pages/access.js";
+import * as settings from "./pages/settings.js";
+import * as audit from "./pages/audit.js";
+import * as slo from "./pages/slo.js";
+
+const PAGES = [
+  ["overview", "Overview", overview],
+  ["database", "Database", database],
+  ["documents", "Documents", documents],
+  ["redis", "Redis", redis],
+  ["access", "Members & keys", access],
+  ["settings", "Settings", settings],
+  ["audit", "Audit log", audit],
+  ["slo", "SLO", slo],
+];
+
+const api = new Api();
+const studio = { api, user: null, orgs: [], role: null, stop: () => {} };
+const root = document.getElementById("app");
+
+api.onSignedOut = () => showSignIn();
+
+function showSignIn(message) {
+  studio.stop();
+  const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
+  const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
+  const errors = h("div");
+  const submit = h("button", { class: "primary", type: "submit" }, "Sign in");
+  const form = h("form", {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const ok = await act(submit, () => api.signIn(email.value, password.value).then(() => true), errors);
+      if (ok) await enter();
+    },
+  }, field("Email", email), field("Password", password), errors, submit);
+  replace(root, h("main", { class: "signin panel" }, h("h1", {}, "orgbase studio"),
+    message ? errorBox({ message }) : null, form));
+  email.focus();
+}
+
+async function enter() {
+  replace(root, loading("Opening your orgs…"));
+  try {
+    studio.user = api.session.user;
+    studio.orgs = await api.get("/v1/orgs");
+    const remembered = sessionStorage.getItem("orgbase.org");
+    if (!api.orgId && studio.orgs.length) {
+      const pick = studio.orgs.find((o) => o.id === remembered) || studio.orgs[0];
+      await api.refresh(pick.id);
+    }
+    renderShell();
+  } catch (error) {
+    replace(root, errorBox(error));
+  }
+}
+
+async function switchOrg(orgId) {
+  await api.refresh(orgId);
+  sessionStorage.setItem("orgbase.org", orgId);
+  renderShell();
+}
+
+function currentOrg() {
+  return studio.orgs.find((o) => o.id === api.orgId) || null;
+}
+
+function renderShell() {
+  const org = currentOrg();
+  studio.role = org ? org.role : null;
+  const orgPicker = studio.orgs.length
+    ? select(studio.orgs.map((o) => [o.id, `${o.name} (${o.role})`]), api.orgId || "", {
+      "aria-label": "Organisation",
+      id: "org-switcher",
+      onchange: (event) => act(event.target, () => switchOrg(event.target.value)),
+    })
+    : h("p", { class: "who" }, "You belong to no org yet.");
+  const nav = h("nav", { "aria-label": "Studio pages" },
+    PAGES.map(([id, label]) => h("a", { href: `#/${id}`, "data-page": id }, label)));
+  const signOut = h("button", { type: "button", onclick: (e) => act(e.target, () => api.signOut()) }, "Sign out");
+  const main = h("main", { id: "page", tabindex: "-1" });
+  replace(root, h("div", { class: "shell" },
+    h("aside", { class: "sidebar" }, h("div", { class: "brand" }, "orgbase studio"), orgPicker, nav,
+      h("div", { class: "who" }, studio.user.email, studio.user.is_platform_admin ? " · platform admin" : ""),
+      signOut),
+    main));
+  route();
+}
+
+function route() {
+  const main = document.getElementById("page");
+  if (!main || !api.session) return;
+  studio.stop();
+  studio.stop = () => {};
+  const [id, ...rest] = location.hash.replace(/^#\/?/, "").split("/");
+  const entry = PAGES.find(([pageId]) => pageId === id) || PAGES[0];
+  for (const link of document.querySelectorAll("nav a")) {
+    if (link.dataset.page === entry[0]) link.setAttribute("aria-current", "page");
+    else link.removeAttribute("aria-current");
+  }
+  document.title = `${entry[1]} · orgbase studio`;
+  main.replaceChildren();
+  const context = { ...studio, org: currentOrg(), params: rest.map(decodeURIComponent), onStop: (fn) => { studio.stop = fn; } };
+  if (!context.org && entry[2].needsOrg !== false) {
+    main.append(h("h1", {}, entry[1]), h("div", { class: "empty" }, "Choose or create an org to see this page."));
+    return;
+  }
+  entry[2].render(main, context);
+}
+
+window.addEventListener("hashchange", route);
+
+(async () => {
+  try {
+    if (await api.resume()) await enter();
+    else showSignIn();
+  } catch (error) {
+    replace(root, errorBox(error));
+  }
+})();
