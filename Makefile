@@ -30,6 +30,8 @@ test: services
 	@$(VENV)/bin/pytest
 
 check: install
+	@# The benchmark peers are type-checked too: they need the bench group.
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
