@@ -27,6 +27,7 @@ run: services
 	@$(ORGBASE) serve --env-file $(ENV_FILE)
 
 test: services
+	@scripts/chromium.sh
 	@$(VENV)/bin/pytest
 
 check: install

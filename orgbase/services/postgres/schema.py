@@ -76,7 +76,7 @@ WHERE tt.schema_name = $1 AND c.relkind IN ('r', 'p')
 _COLUMNS = """
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
        t.typcategory AS category, NOT a.attnotnull AS nullable, a.atthasdef AS has_default,
-       a.attidentity AS identity, a.attgenerated <> '' AS generated,
+       a.attidentity::text AS identity, a.attgenerated <> '' AS generated,
        t.typcategory = 'A' AS is_array,
        a.atttypid IN ('json'::regtype, 'jsonb'::regtype) AS is_json
 FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid

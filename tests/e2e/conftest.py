@@ -1,0 +1,87 @@
+"""Headless Debian chromium driven by Playwright against a real gateway process."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
+
+from tests.conftest import PASSWORD, ROOT
+
+CHROMIUM = Path("/usr/bin/chromium")
+SCREENSHOTS = ROOT / ".orgbase" / "screenshots" / "studio"
+# Chromium's own background traffic is refused by these machines' closed network.
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+WIDE = {"width": 1280, "height": 900}
+NARROW = {"width": 390, "height": 844}
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    if not os.path.exists(CHROMIUM):  # noqa: ASYNC240 - once per session, before any I/O
+        pytest.skip("Debian's chromium is not installed (make test installs it as root)")
+    async with async_playwright() as playwright:
+        launched = await playwright.chromium.launch(
+            executable_path=str(CHROMIUM), args=CHROMIUM_ARGS, headless=True
+        )
+        yield launched
+        await launched.close()
+
+
+@dataclass
+class Studio:
+    """One browser context (its own cookies) on the studio, with its page errors."""
+
+    page: Page
+    base: str
+    errors: list[str] = field(default_factory=list)
+
+    async def sign_in(self, email: str, password: str = PASSWORD) -> None:
+        await self.page.goto(f"{self.base}/studio/")
+        await self.page.fill("input[name=email]", email)
+        await self.page.fill("input[name=password]", password)
+        await self.page.click("button[type=submit]")
+        await self.page.wait_for_selector("#org-switcher, .who")
+
+    async def open(self, page_id: str) -> None:
+        await self.page.goto(f"{self.base}/studio/#/{page_id}")
+        await self.page.wait_for_selector(f'nav a[data-page="{page_id}"][aria-current="page"]')
+
+    async def settled(self) -> None:
+        """No spinner left on the page."""
+        # A locator, not a JS predicate: the studio's CSP forbids eval, Playwright's too.
+        await expect(self.page.locator(".spinner")).to_have_count(0, timeout=15000)
+
+    async def screenshot(self, name: str) -> None:
+        SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+        await self.page.screenshot(path=str(SCREENSHOTS / f"{name}.png"), full_page=True)
+
+
+async def _accept(dialog: Dialog) -> None:
+    await dialog.accept()
+
+
+@pytest.fixture
+async def studio(browser: Browser, live_server: str) -> AsyncIterator[Studio]:
+    context = await browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
+    page = await context.new_page()
+    opened = Studio(page=page, base=live_server)
+    page.on("pageerror", lambda error: opened.errors.append(str(error)))
+    # confirm() before deletes and revocations: the user says yes.
+    page.on("dialog", lambda dialog: asyncio.ensure_future(_accept(dialog)))
+    yield opened
+    await context.close()
+    assert opened.errors == [], f"the page threw: {opened.errors}"
