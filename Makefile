@@ -23,7 +23,7 @@ status: install
 run: services
 	@$(ORGBASE) migrate --env-file $(ENV_FILE)
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE)
-	@echo "serving on http://127.0.0.1:8000 (Ctrl-C to stop; 'make stop' stops the services)"
+	@echo "serving on http://127.0.0.1:8000, studio at http://127.0.0.1:8000/studio (Ctrl-C to stop; 'make stop' stops the services)"
 	@$(ORGBASE) serve --env-file $(ENV_FILE)
 
 test: services
