@@ -51,6 +51,9 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """``orgbase_system``: platform internals (auth lookups, memberships)."""
     migration_url: str
     """The owner of the schema; runs migrations and creates the roles."""
+    listen_url: str | None = None
+    """A direct connection for LISTEN (schema changes, row events): PgBouncer in transaction
+    mode cannot carry LISTEN. Defaults to ``system_url``."""
     api_pool_min: Annotated[int, Meta(ge=0)] = 2
     api_pool_max: PositiveInt = 10
     system_pool_min: Annotated[int, Meta(ge=0)] = 1
@@ -60,9 +63,15 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     acquire_timeout: PositiveFloat = 3.0
     migrate_on_start: bool = False
 
+    @property
+    def listener_url(self) -> str:
+        return self.listen_url or self.system_url
+
     def __post_init__(self) -> None:
         for name in ("api_url", "system_url", "migration_url"):
             _check_url(getattr(self, name), ("postgresql", "postgres"), name)
+        if self.listen_url is not None:
+            _check_url(self.listen_url, ("postgresql", "postgres"), "listen_url")
         if self.api_pool_min > self.api_pool_max:
             raise ValueError("api_pool_min: must not exceed api_pool_max")
         if self.system_pool_min > self.system_pool_max:

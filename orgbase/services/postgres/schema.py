@@ -182,7 +182,7 @@ class SchemaCache:
         while True:
             try:
                 connection = await asyncpg.connect(
-                    self.db.settings.system_url, timeout=self.db.settings.connect_timeout
+                    self.db.settings.listener_url, timeout=self.db.settings.connect_timeout
                 )
             except Exception as exc:  # retried below
                 log.warning("schema listener cannot connect", error=repr(exc))

@@ -264,7 +264,7 @@ class RealtimeHub:
         while True:
             try:
                 connection = await asyncpg.connect(
-                    self.database.system_url, timeout=self.database.connect_timeout
+                    self.database.listener_url, timeout=self.database.connect_timeout
                 )
             except Exception as exc:  # retried
                 log.warning("row events listener cannot connect", error=repr(exc))
