@@ -215,7 +215,7 @@ async def admin_connection(settings: Settings) -> AsyncIterator[asyncpg.Connecti
         await connection.close()
 
 
-FAULT_PORT_BASE = 56430
+FAULT_PORT_BASE = 26430
 
 
 @pytest.fixture(scope="session")

@@ -94,8 +94,10 @@ STATE_DIR_OPTION = click.option(
     envvar="ORGBASE_LOCAL_STATE_DIR",
     show_default=True,
 )
+# The same as localstack.layout.DEFAULT_PORT_BASE (not imported: it would load the stack's
+# modules for every command).
 PORT_BASE_OPTION = click.option(
-    "--port-base", type=int, default=55430, envvar="ORGBASE_LOCAL_PORT_BASE", show_default=True
+    "--port-base", type=int, default=25430, envvar="ORGBASE_LOCAL_PORT_BASE", show_default=True
 )
 
 

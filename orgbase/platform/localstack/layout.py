@@ -8,7 +8,9 @@ import secrets
 from dataclasses import dataclass
 from pathlib import Path
 
-DEFAULT_PORT_BASE = 55430
+# Below the kernel's ephemeral range (32768-60999): otherwise an outgoing connection (a
+# replica dialing its primary) can take a port a service has yet to bind.
+DEFAULT_PORT_BASE = 25430
 REDIS_SERVICE_NAME = "orgbase"
 PG_SUPERUSER = "orgbase_admin"
 
