@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status bench-auth bench-data bench-services bench-observability
+.PHONY: run test check stop install services status drills bench-auth bench-data bench-services bench-observability
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -36,6 +36,10 @@ check: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+
+# The fault drills alone, with their figures (failed requests, seconds to recover).
+drills: services
+	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py
 
 stop:
 	@if [ -x $(ORGBASE) ]; then $(ORGBASE) services down --state-dir $(STATE); fi

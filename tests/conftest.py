@@ -6,10 +6,12 @@ from __future__ import annotations
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import asyncpg
+import httpx
 import msgspec
 import pytest
 from litestar import Litestar
@@ -158,7 +160,7 @@ def unique_email(tag: str = "user") -> str:
     return f"{tag}-{uuid.uuid4().hex[:10]}@example.test"
 
 
-async def sign_up(client: AsyncTestClient[Litestar], email: str | None = None) -> dict[str, Any]:
+async def sign_up(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:
     response = await client.post(
         "/v1/auth/signup", json={"email": email or unique_email(), "password": PASSWORD}
     )
@@ -168,7 +170,7 @@ async def sign_up(client: AsyncTestClient[Litestar], email: str | None = None) -
 
 
 async def sign_in(
-    client: AsyncTestClient[Litestar], email: str, org_id: str | None = None
+    client: httpx.AsyncClient, email: str, org_id: str | None = None
 ) -> dict[str, Any]:
     body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
     if org_id is not None:
@@ -183,10 +185,20 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-async def new_user(client: AsyncTestClient[Litestar]) -> tuple[dict[str, Any], dict[str, Any]]:
+async def new_user(client: httpx.AsyncClient) -> tuple[dict[str, Any], dict[str, Any]]:
     """Sign up and sign in a fresh user: (user, tokens)."""
     user = await sign_up(client)
     return user, await sign_in(client, user["email"])
+
+
+async def org_member(
+    client: httpx.AsyncClient, name: str = "org"
+) -> tuple[dict[str, Any], str, dict[str, str]]:
+    """A fresh user who owns a fresh org, signed in to it: (user, org_id, auth headers)."""
+    user, tokens = await new_user(client)
+    org_id = await create_org(client, tokens, name)
+    scoped = await sign_in(client, user["email"], org_id)
+    return user, org_id, bearer(scoped["access_token"])
 
 
 async def make_org(settings: Settings, members: dict[str, str], name: str = "org") -> str:
@@ -240,9 +252,7 @@ async def fault_settings(fault_stack: LocalStack) -> Settings:
     return configured
 
 
-async def create_org(
-    client: AsyncTestClient[Litestar], tokens: dict[str, Any], name: str = "org"
-) -> str:
+async def create_org(client: httpx.AsyncClient, tokens: dict[str, Any], name: str = "org") -> str:
     response = await client.post(
         "/v1/orgs", headers=bearer(tokens["access_token"]), json={"name": name}
     )
@@ -289,12 +299,18 @@ def free_port() -> int:
         return port
 
 
-def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess.Popen[bytes]:
-    """`orgbase serve` in the background; returns once it answers."""
+def start_server(
+    env: dict[str, str], port: int, workers: int = 1, log_file: Path | None = None
+) -> subprocess.Popen[bytes]:
+    """`orgbase serve` in the background; returns once it answers. Its output goes to
+    ``log_file`` when given (kept for reading after a failure), else nowhere."""
     import sys
     import time
 
-    import httpx
+    output: int | IO[bytes] = subprocess.DEVNULL
+    if log_file is not None:
+        log_file.parent.mkdir(parents=True, exist_ok=True)
+        output = log_file.open("wb")
 
     process = subprocess.Popen(
         [
@@ -307,9 +323,11 @@ def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess
         ],
         env=env,
         cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        stdout=output,
+        stderr=output,
     )
+    if not isinstance(output, int):
+        output.close()  # the child has its own copy
     deadline = time.monotonic() + 40
     while True:
         try:
@@ -321,6 +339,22 @@ def start_server(env: dict[str, str], port: int, workers: int = 1) -> subprocess
             process.kill()
             raise RuntimeError("the server did not start")
         time.sleep(0.1)
+
+
+@contextmanager
+def serving(env: dict[str, str], workers: int = 1, log_file: Path | None = None) -> Iterator[str]:
+    """`orgbase serve` on a free port for the block; yields its base URL, then SIGTERM."""
+    port = free_port()
+    process = start_server(env, port, workers, log_file)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            raise
 
 
 def server_env(

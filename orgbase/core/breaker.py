@@ -65,7 +65,14 @@ class CircuitBreaker:
             self._set("closed")
 
     def trip(self) -> None:
-        """Open now, whatever the count (a write we depend on was lost)."""
+        """Open now, whatever the count (a write we depend on was lost).
+
+        When it is already open or half-open, nothing changes: the resync that runs on
+        closing covers this write too, and reopening would let a steady flow of refused
+        writes keep the breaker open long after the dependency came back.
+        """
+        if self._state != "closed":
+            return
         self._failures = self.failure_threshold
         self.record_failure()
 

@@ -40,6 +40,9 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     asyncpg.AdminShutdownError,
     asyncpg.CrashShutdownError,
     asyncpg.TooManyConnectionsError,
+    # Raised when a connection the server is closing (fast shutdown, restart) is used
+    # before its socket is gone: the protocol is still consuming the server's FATAL.
+    asyncpg.InternalClientError,
 )
 
 
@@ -49,6 +52,23 @@ def database_failure(exc: BaseException) -> Unavailable | Invalid:
     if isinstance(exc, ValueError):
         return Invalid(f"a value cannot be sent to the database: {exc}"[:300], code="invalid_value")
     return Unavailable("the database is unavailable", code="database_unavailable")
+
+
+def _discard(connection: Connection) -> None:
+    """Close a connection that failed at the connection level, so the pool makes a new
+    one: the tenant pool skips the reset round trip that would otherwise find it broken."""
+    try:
+        if not connection.is_closed():
+            connection.terminate()
+    except asyncpg.InterfaceError:
+        pass  # asyncpg saw it close and has already taken it back
+
+
+def _connection_failure(connection: Connection, exc: BaseException) -> Unavailable | Invalid:
+    failure = database_failure(exc)
+    if isinstance(failure, Unavailable):
+        _discard(connection)
+    return failure
 
 
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
@@ -185,7 +205,7 @@ class Database:
             try:
                 yield connection
             except CONNECTION_ERRORS as exc:
-                raise database_failure(exc) from exc
+                raise _connection_failure(connection, exc) from exc
 
     async def tenant_fetch(
         self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()
@@ -247,7 +267,7 @@ class Database:
         try:
             return await connection.fetchrow(sql, *args)
         except CONNECTION_ERRORS as exc:
-            raise database_failure(exc) from exc
+            raise _connection_failure(connection, exc) from exc
         finally:
             await self._leave_api(connection)
 
@@ -258,7 +278,7 @@ class Database:
         try:
             yield connection
         except CONNECTION_ERRORS as exc:
-            raise database_failure(exc) from exc
+            raise _connection_failure(connection, exc) from exc
         finally:
             await self._leave_api(connection)
 

@@ -10,7 +10,9 @@ from typing import Any, TypeVar
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
+from redis.backoff import NoBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import RedisError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -35,6 +37,13 @@ _DISCOVERY_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_DOWN_ER
 
 
 RESYNC_MARGIN_SECONDS = 30.0
+
+
+def _one_quick_retry() -> Retry:
+    """redis-py retries 3 times with backoff of up to 10 s by default: with Redis down,
+    a call then hangs for seconds before the breaker hears of it. One immediate retry
+    still replaces a stale pooled connection (after a failover) at no cost."""
+    return Retry(NoBackoff(), retries=1)
 
 
 class RedisUnavailable(Unavailable):
@@ -66,6 +75,7 @@ class RedisClients:
             "db": settings.db,
             "socket_timeout": settings.socket_timeout,
             "socket_connect_timeout": settings.connect_timeout,
+            "retry": _one_quick_retry(),
         }
         self.sentinel: Sentinel | None = None
         if settings.sentinels:
@@ -75,6 +85,7 @@ class RedisClients:
                     "password": settings.sentinel_password,
                     "socket_timeout": settings.socket_timeout,
                     "socket_connect_timeout": settings.connect_timeout,
+                    "retry": _one_quick_retry(),
                 },
                 **common,
             )

@@ -14,39 +14,9 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, free_port, server_env, start_server, unique_email
+from tests.conftest import free_port, org_member, server_env, start_server
 
 pytestmark = pytest.mark.slow
-
-
-async def _member(http: httpx.AsyncClient) -> dict[str, str]:
-    email = unique_email("fault")
-    (
-        await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
-    ).raise_for_status()
-    first = (
-        await http.post(
-            "/v1/auth/token", json={"grant_type": "password", "email": email, "password": PASSWORD}
-        )
-    ).json()
-    org = (
-        await http.post(
-            "/v1/orgs",
-            headers={"Authorization": f"Bearer {first['access_token']}"},
-            json={"name": "f"},
-        )
-    ).json()
-    scoped = (
-        await http.post(
-            "/v1/auth/token",
-            json={
-                "grant_type": "refresh_token",
-                "refresh_token": first["refresh_token"],
-                "org_id": org["id"],
-            },
-        )
-    ).json()
-    return {"Authorization": f"Bearer {scoped['access_token']}"}
 
 
 async def test_redis_primary_killed_under_load(
@@ -60,7 +30,7 @@ async def test_redis_primary_killed_under_load(
     outcomes: list[tuple[float, str, int]] = []
     try:
         async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            headers = await _member(http)
+            _, _, headers = await org_member(http)
             assert (
                 await http.put("/v1/kv/beat", headers=headers, json={"value": 0})
             ).status_code == 200
@@ -127,7 +97,7 @@ async def test_mongo_stopped_only_document_routes_fail(
     fault_stack: LocalStack, fault_settings: Settings
 ) -> None:
     async with AsyncTestClient(app=create_app(fault_settings)) as client:
-        headers = await _member(client)
+        _, _, headers = await org_member(client)
         assert (
             await client.post("/v1/docs/items", headers=headers, json={"a": 1})
         ).status_code == 201
