@@ -19,6 +19,9 @@ from orgbase.auth.principal import Authenticator
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.tenants.context import OrgContextResolver
 
+PRINCIPAL = "principal"
+"""The dependency every credential-checking route asks for, directly or through another."""
+
 
 def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     state = request.scope.get("state", {})
@@ -61,7 +64,7 @@ async def provide_active_context(
 def request_dependencies() -> dict[str, Provide]:
     return {
         "meta": Provide(provide_meta, sync_to_thread=False),
-        "principal": Provide(provide_principal),
+        PRINCIPAL: Provide(provide_principal),
         "ctx": Provide(provide_org_context),
         "active_ctx": Provide(provide_active_context),
     }

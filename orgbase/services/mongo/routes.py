@@ -15,6 +15,17 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
+from orgbase.services.mongo import schemas
+from orgbase.services.mongo.schemas import (
+    CollectionInfo,
+    Counted,
+    Deleted,
+    Document,
+    IndexInfo,
+    IndexName,
+    Updated,
+    answer,
+)
 from orgbase.services.mongo.service import DocumentService
 
 Docs = NamedDependency[DocumentService]
@@ -61,11 +72,17 @@ def _int(value: Any, name: str, default: int | None) -> int | None:
 
 
 @get("/v1/docs", tags=["documents"], summary="The org's collections with their document counts")
-async def list_collections(docs: Docs, active_ctx: Ctx) -> list[dict[str, Any]]:
-    return await docs.collections(active_ctx)
+async def list_collections(docs: Docs, active_ctx: Ctx) -> list[CollectionInfo]:
+    return [CollectionInfo(c["name"], c["count"]) for c in await docs.collections(active_ctx)]
 
 
-@post(BASE, tags=["documents"], summary="Insert a document or a list; returns them with _id")
+@post(
+    BASE,
+    tags=["documents"],
+    summary="Insert a document or a list; returns them with _id",
+    responses={201: answer(Document | list[Document], "The stored document(s)")},
+    opt={"request_body": schemas.INSERT_BODY},
+)
 async def insert(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
@@ -79,6 +96,7 @@ async def insert(
     BASE,
     tags=["documents"],
     summary="List documents: ?filter=<json>&sort=<json>&projection=<json>&skip=&limit=",
+    responses={200: answer(list[Document], "The documents")},
 )
 async def list_documents(  # noqa: PLR0917 - one parameter per query option
     collection: Collection,
@@ -107,6 +125,8 @@ async def list_documents(  # noqa: PLR0917 - one parameter per query option
     tags=["documents"],
     status_code=HTTP_200_OK,
     summary="Query: {filter, projection, sort, skip, limit}",
+    responses={200: answer(list[Document], "The documents")},
+    opt={"request_body": schemas.QUERY_BODY},
 )
 async def query(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -127,7 +147,14 @@ async def query(
     return _json(found)
 
 
-@post(f"{BASE}/count", tags=["documents"], status_code=HTTP_200_OK, summary="Count: {filter}")
+@post(
+    f"{BASE}/count",
+    tags=["documents"],
+    status_code=HTTP_200_OK,
+    summary="Count: {filter}",
+    responses={200: answer(Counted, "How many match")},
+    opt={"request_body": schemas.FILTER_BODY},
+)
 async def count(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
@@ -140,6 +167,8 @@ async def count(
     tags=["documents"],
     status_code=HTTP_200_OK,
     summary="Aggregate: {pipeline} (scoped to the org; code-running stages refused)",
+    responses={200: answer(list[Document], "The pipeline's output")},
+    opt={"request_body": schemas.PIPELINE_BODY},
 )
 async def aggregate(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -153,6 +182,8 @@ async def aggregate(
     tags=["documents"],
     status_code=HTTP_200_OK,
     summary="Update by filter: {filter, update, upsert?}",
+    responses={200: answer(Updated, "What matched and changed")},
+    opt={"request_body": schemas.UPDATE_BODY},
 )
 async def update_many(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -172,6 +203,8 @@ async def update_many(
     tags=["documents"],
     status_code=HTTP_200_OK,
     summary="Delete by filter: {filter}",
+    responses={200: answer(Deleted, "How many were deleted")},
+    opt={"request_body": schemas.FILTER_BODY},
 )
 async def delete_many(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -180,7 +213,12 @@ async def delete_many(
     return _json({"deleted": await docs.delete_many(active_ctx, collection, body.get("filter"))})
 
 
-@get(f"{BASE}/indexes", tags=["documents"], summary="The collection's indexes")
+@get(
+    f"{BASE}/indexes",
+    tags=["documents"],
+    summary="The collection's indexes",
+    responses={200: answer(list[IndexInfo], "The indexes (the org field left out)")},
+)
 async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> Response[bytes]:
     return _json(await docs.list_indexes(active_ctx, collection))
 
@@ -189,6 +227,8 @@ async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> R
     f"{BASE}/indexes",
     tags=["documents"],
     summary="Create an index (admins): {keys, unique?, name?}",
+    responses={201: answer(IndexName, "The index's name")},
+    opt={"request_body": schemas.INDEX_BODY},
 )
 async def create_index(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
@@ -211,7 +251,12 @@ async def drop_index(
     await docs.drop_index(active_ctx, collection, name)
 
 
-@get(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="One document by _id")
+@get(
+    f"{BASE}/{{document_id:str}}",
+    tags=["documents"],
+    summary="One document by _id",
+    responses={200: answer(Document, "The document")},
+)
 async def read(
     collection: Collection, document_id: FromPath[str], docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
@@ -219,7 +264,11 @@ async def read(
 
 
 @patch(
-    f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Update by _id with update operators"
+    f"{BASE}/{{document_id:str}}",
+    tags=["documents"],
+    summary="Update by _id with update operators",
+    responses={200: answer(Document, "The document after the update")},
+    opt={"request_body": schemas.UPDATE_OPERATORS_BODY},
 )
 async def update_one(
     request: Request[Any, Any, Any],
@@ -231,7 +280,13 @@ async def update_one(
     return _json(await docs.update_one(active_ctx, collection, document_id, await _body(request)))
 
 
-@put(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Replace by _id")
+@put(
+    f"{BASE}/{{document_id:str}}",
+    tags=["documents"],
+    summary="Replace by _id",
+    responses={200: answer(Document, "The new document")},
+    opt={"request_body": schemas.REPLACEMENT_BODY},
+)
 async def replace(
     request: Request[Any, Any, Any],
     collection: Collection,

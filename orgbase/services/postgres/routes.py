@@ -10,9 +10,9 @@ from typing import Any, Literal
 from urllib.parse import parse_qsl
 
 import msgspec
-from litestar import Request, Response, get, head, route
+from litestar import Request, Response, delete, get, head, patch, post
 from litestar.di import NamedDependency
-from litestar.enums import HttpMethod
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
@@ -184,55 +184,125 @@ def _read_response(result: Result, query: Query, prefer: Prefer, singular: bool)
     return _respond(result, 206 if partial else 200, prefer, singular, headers)
 
 
-@route(
-    "/v1/db/{table:str}",
-    http_method=[HttpMethod.GET, HttpMethod.POST, HttpMethod.PATCH, HttpMethod.DELETE],
-    tags=["data"],
-    summary="Tenant tables, PostgREST grammar (select, filters, order, limit/offset, Prefer)",
+TABLE = "/v1/db/{table:str}"
+# The handlers read the raw query string and body themselves (PostgREST's grammar repeats
+# keys and bodies are rows of any shape), so the document says what they take and give.
+ROWS = ResponseSpec(
+    list[dict[str, Any]],
+    description="The rows, as JSON objects (one object with the singular Accept type)",
+    generate_examples=False,
 )
-async def table_endpoint(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
-    query_string = request.scope["query_string"].decode("latin-1")
-    method = request.method
-    if method == "GET":
-        result, query, prefer, singular = await _read(request, table, query_string)
-        return _read_response(result, query, prefer, singular)
+NO_CONTENT = ResponseSpec(None, description="Done (Prefer: return=minimal)")
+ROW_BODY = {
+    "oneOf": [
+        {"type": "object"},
+        {"type": "array", "items": {"type": "object"}},
+    ],
+    "description": "One row or a list of rows (inserted in one statement: all or none)",
+}
+CHANGES_BODY = {"type": "object", "description": "The columns to change, with their values"}
+WITH_CREDENTIALS = {"credentials": True}
+
+
+def _query_string(request: Request[Any, Any, Any]) -> str:
+    return str(request.scope["query_string"].decode("latin-1"))
+
+
+def _require_json(request: Request[Any, Any, Any]) -> None:
     content_type = request.headers.get("content-type", "application/json")
-    if method in ("POST", "PATCH") and "json" not in content_type:
+    if "json" not in content_type:
         raise UnsupportedMediaType(f"Content-Type {content_type[:100]} is not supported: send JSON")
-    data: DataService = request.app.state.data
+
+
+async def _writing(request: Request[Any, Any, Any]) -> tuple[Access, Query, Prefer, bool]:
     access = await access_for(request)
-    query = parse_query(parse_qsl(query_string, keep_blank_values=True))
+    query = parse_query(parse_qsl(_query_string(request), keep_blank_values=True))
     prefer = parse_prefer(request.headers.getall("prefer", []))
-    singular = _wants_singular(request)
+    return access, query, prefer, _wants_singular(request)
+
+
+def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
     returning = prefer.returning == "representation"
-    if method == "POST":
-        payload = _body(await request.body())
-        rows = payload if isinstance(payload, list) else [payload]
-        if not all(isinstance(row, dict) for row in rows):
-            raise Invalid("the body must be an object or a list of objects", code="PGRST102")
-        result = await data.insert(
-            access, table, rows, query, returning=returning, resolution=prefer.resolution
-        )
-        return _respond(
-            result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
-        )
-    if method == "PATCH":
-        values = _body(await request.body())
-        if not isinstance(values, dict):
-            raise Invalid("the body must be an object", code="PGRST102")
-        result = await data.update(access, table, values, query, returning=returning)
-    else:
-        result = await data.delete(access, table, query, returning=returning)
     status = 200 if returning else 204
     return _respond(
         result, status, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
     )
 
 
-@head("/v1/db/{table:str}", tags=["data"], summary="Like GET, without the body (counts)")
+@get(
+    TABLE,
+    tags=["data"],
+    summary="Read rows: select, filters, order, limit/offset, Range, Prefer: count",
+    responses={200: ROWS, 206: ROWS},
+    opt=WITH_CREDENTIALS,
+)
+async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+    result, query, prefer, singular = await _read(request, table, _query_string(request))
+    return _read_response(result, query, prefer, singular)
+
+
+@post(
+    TABLE,
+    tags=["data"],
+    summary="Insert rows (upsert with Prefer: resolution=...)",
+    responses={201: ROWS},
+    opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
+)
+async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+    _require_json(request)
+    data: DataService = request.app.state.data
+    access, query, prefer, singular = await _writing(request)
+    payload = _body(await request.body())
+    rows = payload if isinstance(payload, list) else [payload]
+    if not all(isinstance(row, dict) for row in rows):
+        raise Invalid("the body must be an object or a list of objects", code="PGRST102")
+    returning = prefer.returning == "representation"
+    result = await data.insert(
+        access, table, rows, query, returning=returning, resolution=prefer.resolution
+    )
+    return _respond(
+        result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
+    )
+
+
+@patch(
+    TABLE,
+    tags=["data"],
+    summary="Update the rows the filters match (a filter is required)",
+    responses={200: ROWS, 204: NO_CONTENT},
+    opt={**WITH_CREDENTIALS, "request_body": CHANGES_BODY},
+)
+async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+    _require_json(request)
+    data: DataService = request.app.state.data
+    access, query, prefer, singular = await _writing(request)
+    values = _body(await request.body())
+    if not isinstance(values, dict):
+        raise Invalid("the body must be an object", code="PGRST102")
+    result = await data.update(
+        access, table, values, query, returning=prefer.returning == "representation"
+    )
+    return _written(result, prefer, singular)
+
+
+@delete(
+    TABLE,
+    tags=["data"],
+    summary="Delete the rows the filters match (a filter is required)",
+    status_code=200,
+    responses={200: ROWS, 204: NO_CONTENT},
+    opt=WITH_CREDENTIALS,
+)
+async def delete_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+    data: DataService = request.app.state.data
+    access, query, prefer, singular = await _writing(request)
+    result = await data.delete(access, table, query, returning=prefer.returning == "representation")
+    return _written(result, prefer, singular)
+
+
+@head(TABLE, tags=["data"], summary="Like GET, without the body (counts)", opt=WITH_CREDENTIALS)
 async def table_head(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[None]:
-    query_string = request.scope["query_string"].decode("latin-1")
-    result, query, prefer, singular = await _read(request, table, query_string)
+    result, query, prefer, singular = await _read(request, table, _query_string(request))
     full = _read_response(result, query, prefer, singular)
     return Response(None, status_code=full.status_code, headers=dict(full.headers))
 
@@ -278,4 +348,11 @@ def describe_table(table: Table) -> dict[str, Any]:
     }
 
 
-data_handlers: list[ControllerRouterHandler] = [list_tables, table_endpoint, table_head]
+data_handlers: list[ControllerRouterHandler] = [
+    list_tables,
+    read_rows,
+    insert_rows,
+    update_rows,
+    delete_rows,
+    table_head,
+]

@@ -39,6 +39,8 @@ log = structlog.get_logger("orgbase.realtime")
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = "sys:revocations"
 ROW_EVENTS = "orgbase_rows"
+STOP_SECONDS = 5.0
+"""How long shutdown waits for the background loops."""
 
 Verifier = Callable[["Subscriber"], Awaitable[bool]]
 
@@ -97,6 +99,7 @@ class RealtimeHub:
         self._by_channel: dict[str, set[Subscriber]] = {}
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
+        self._stopping = False
         self.delivered = 0
 
     @property
@@ -114,13 +117,23 @@ class RealtimeHub:
         ]
 
     async def stop(self) -> None:
+        # The loops also check the flag: on Python 3.11 a cancellation that lands as a read
+        # times out can come out as a TimeoutError (redis-py reads under asyncio.timeout),
+        # so cancel() alone once left shutdown waiting for ever.
+        self._stopping = True
         for subscriber in list(self._subscribers):
             subscriber.close(1001, "the server is shutting down")
         for task in self._tasks:
             task.cancel()
+        if not self._tasks:
+            return
+        _, pending = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
+        if pending:
+            log.warning("realtime loops did not stop in time", loops=len(pending))
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            if task.done() and not task.cancelled():
+                with contextlib.suppress(Exception):
+                    task.result()
 
     # -- subscribers ------------------------------------------------------------------
 
@@ -234,13 +247,13 @@ class RealtimeHub:
 
     async def _redis_loop(self) -> None:
         """Listen on one pub/sub connection; on any loss, reconnect and resubscribe."""
-        while True:
+        while not self._stopping:
             pubsub = self.redis.primary.pubsub(ignore_subscribe_messages=True)
             try:
                 channels = [REVOCATIONS] + [k for k in self._by_channel if ":rt:db:" not in k]
                 await pubsub.subscribe(*channels)
                 self._pubsub = pubsub
-                while True:
+                while not self._stopping:
                     message = await pubsub.get_message(timeout=1.0)
                     if message is None:
                         continue
@@ -261,7 +274,7 @@ class RealtimeHub:
 
     async def _row_events_loop(self) -> None:
         """LISTEN for row changes of tenant tables; deliver to local db:{table} subscribers."""
-        while True:
+        while not self._stopping:
             try:
                 connection = await asyncpg.connect(
                     self.database.listener_url, timeout=self.database.connect_timeout
@@ -305,7 +318,7 @@ class RealtimeHub:
             await asyncio.sleep(0.5)
 
     async def _recheck_loop(self) -> None:
-        while True:
+        while not self._stopping:
             await asyncio.sleep(self.settings.recheck_seconds)
             if self.verify is None:
                 continue

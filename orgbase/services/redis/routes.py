@@ -102,6 +102,7 @@ async def _context_for(
     "/v1/realtime/sse",
     tags=["realtime"],
     summary="Server-sent events: ?channels=a,b (Authorization header)",
+    opt={"credentials": True},
 )
 async def sse(
     request: Request[Any, Any, Any],

@@ -1,0 +1,124 @@
+"""The OpenAPI document at /schema, finished so that it says what the gateway really answers
+(the API fuzz tests check every answer against it).
+
+Litestar builds the document from the handlers; this adds what it cannot know:
+
+- errors: every 4xx/5xx and the ``default`` response are the one ``Error`` shape of
+  DESIGN.md (Litestar would describe its own ``{status_code, detail, extra}``, which the
+  error handler never sends);
+- credentials: operations whose handler needs a principal (directly or through the
+  dependencies it asks for), or says so with ``opt={"credentials": True}``, require the
+  ``bearer`` or the ``apikey`` scheme and document their 401;
+- request bodies of handlers that read the raw body (PostgREST rows, Extended JSON):
+  a JSON Schema in the handler's ``opt["request_body"]``.
+"""
+
+from __future__ import annotations
+
+import copy
+import inspect
+from collections.abc import Iterator, Mapping
+from typing import Any
+
+from litestar import Litestar, Request
+from litestar.di import Provide
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.plugins import JsonRenderPlugin
+from litestar.routes import HTTPRoute
+
+from orgbase.platform.dependencies import PRINCIPAL
+
+ERROR_REF = {"$ref": "#/components/schemas/Error"}
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "description": "Every error: a stable machine-readable code and a readable message",
+    "properties": {
+        "code": {"type": "string", "description": "stable, machine-readable"},
+        "message": {"type": "string"},
+        "details": {"description": "more about the error, when there is more"},
+        "hint": {"type": ["string", "null"]},
+        "request_id": {"type": ["string", "null"]},
+    },
+    "required": ["code", "message", "details", "hint", "request_id"],
+}
+SECURITY_SCHEMES: dict[str, Any] = {
+    "bearer": {
+        "type": "http",
+        "scheme": "bearer",
+        "bearerFormat": "JWT access token, or an API key (obk_...)",
+    },
+    "apikey": {"type": "apiKey", "in": "header", "name": "apikey"},
+}
+CREDENTIALS: list[dict[str, list[str]]] = [{"bearer": []}, {"apikey": []}]
+
+
+def _error_response(description: str) -> dict[str, Any]:
+    return {"description": description, "content": {"application/json": {"schema": ERROR_REF}}}
+
+
+def needs_credentials(handler: HTTPRouteHandler, dependencies: Mapping[str, Provide]) -> bool:
+    """Does the handler, or a dependency it asks for (at any depth), need the principal?"""
+    if handler.opt.get("credentials"):
+        return True
+    wanted = list(handler.parsed_fn_signature.parameters)
+    seen: set[str] = set()
+    while wanted:
+        name = wanted.pop()
+        if name == PRINCIPAL:
+            return True
+        if name in seen or name not in dependencies:
+            continue
+        seen.add(name)
+        wanted.extend(inspect.signature(dependencies[name].dependency).parameters)
+    return False
+
+
+def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
+    for route in app.routes:
+        if not isinstance(route, HTTPRoute):
+            continue
+        for handler in route.route_handlers:
+            if not handler.resolve_include_in_schema():
+                continue
+            for method in handler.http_methods:
+                yield route.path_format or "/", method.lower(), handler
+
+
+def finish_document(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
+    """A finished copy of Litestar's document (see the module's docstring)."""
+    finished = copy.deepcopy(document)
+    components = finished.setdefault("components", {})
+    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    components["securitySchemes"] = SECURITY_SCHEMES
+    for path, method, handler in _operations(app):
+        operation = finished.get("paths", {}).get(path, {}).get(method)
+        if operation is None:
+            continue
+        responses: dict[str, Any] = operation.setdefault("responses", {})
+        for status, response in responses.items():
+            if status[0] in "45":
+                response["content"] = {"application/json": {"schema": ERROR_REF}}
+        if needs_credentials(handler, handler.resolve_dependencies()):
+            operation["security"] = CREDENTIALS
+            responses.setdefault("401", _error_response("No valid credentials"))
+        responses["default"] = _error_response("Any other error, in the same shape")
+        if body := handler.opt.get("request_body"):
+            operation["requestBody"] = {
+                "required": True,
+                "content": {"application/json": {"schema": body}},
+            }
+    return finished
+
+
+class FinishedJsonDocument(JsonRenderPlugin):
+    """Serves the finished document as JSON (built and encoded once, at the first request)."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._rendered: bytes | None = None
+
+    def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
+        if self._rendered is None:
+            finished = finish_document(openapi_schema, request.app)
+            self._rendered = super().render(request, finished)
+        return self._rendered
