@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills bench-auth bench-data bench-services bench-observability
+.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -40,6 +40,10 @@ check: install
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services
 	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py
+
+# The API fuzzer with many more examples per operation than `make test` runs.
+fuzz: services
+	@ORGBASE_FUZZ_EXAMPLES=$${ORGBASE_FUZZ_EXAMPLES:-200} $(VENV)/bin/pytest -q -s tests/security/test_api_fuzz.py
 
 stop:
 	@if [ -x $(ORGBASE) ]; then $(ORGBASE) services down --state-dir $(STATE); fi

@@ -26,7 +26,15 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from orgbase.auth.schemas import Email, Logout, Password, TokenRequest, TokenResponse, User
+from orgbase.auth.schemas import (
+    Email,
+    Logout,
+    Password,
+    PasswordGrant,
+    RefreshGrant,
+    TokenResponse,
+    User,
+)
 from orgbase.auth.service import AuthService
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Unauthorized
@@ -115,9 +123,7 @@ class BrowserSessionController(Controller):
         auth: NamedDependency[AuthService],
         meta: NamedDependency[RequestMeta],
     ) -> Response[BrowserSession]:
-        grant = TokenRequest(
-            grant_type="password", email=data.email, password=data.password, org_id=data.org_id
-        )
+        grant = PasswordGrant(email=data.email, password=data.password, org_id=data.org_id)
         tokens = await auth.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))
 
@@ -133,11 +139,7 @@ class BrowserSessionController(Controller):
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if not refresh_token:
             raise Unauthorized("not signed in", code="not_signed_in")
-        grant = TokenRequest(
-            grant_type="refresh_token",
-            refresh_token=refresh_token,
-            org_id=data.org_id if data else None,
-        )
+        grant = RefreshGrant(refresh_token=refresh_token, org_id=data.org_id if data else None)
         tokens = await auth.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))
 

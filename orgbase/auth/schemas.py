@@ -15,7 +15,10 @@ __all__ = ["RequestMeta"]
 
 Email = Annotated[str, Meta(min_length=3, max_length=320)]
 Password = Annotated[str, Meta(min_length=1, max_length=1024)]
-DisplayName = Annotated[str, Meta(max_length=200)]
+# No control characters other than whitespace (which is folded to single spaces).
+NO_CONTROL_CHARACTERS = r"^[^\x00-\x08\x0e-\x1b\x7f-\x84\x86-\x9f]*$"
+DisplayName = Annotated[str, Meta(max_length=200, pattern=NO_CONTROL_CHARACTERS)]
+RefreshToken = Annotated[str, Meta(min_length=1, max_length=512)]
 KeyRole = Literal["admin", "member", "viewer"]
 
 
@@ -25,12 +28,23 @@ class SignUp(msgspec.Struct, forbid_unknown_fields=True):
     display_name: DisplayName | None = None
 
 
-class TokenRequest(msgspec.Struct, forbid_unknown_fields=True):
-    grant_type: Literal["password", "refresh_token"]
-    email: Email | None = None
-    password: Password | None = None
-    refresh_token: Annotated[str, Meta(max_length=512)] | None = None
+class PasswordGrant(
+    msgspec.Struct, tag_field="grant_type", tag="password", forbid_unknown_fields=True
+):
+    email: Email
+    password: Password
     org_id: UUID | None = None
+
+
+class RefreshGrant(
+    msgspec.Struct, tag_field="grant_type", tag="refresh_token", forbid_unknown_fields=True
+):
+    refresh_token: RefreshToken
+    org_id: UUID | None = None
+
+
+TokenRequest = PasswordGrant | RefreshGrant
+"""``grant_type`` says which: the document shows both shapes."""
 
 
 class User(msgspec.Struct):

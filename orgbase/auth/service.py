@@ -24,6 +24,7 @@ from orgbase.auth.schemas import (
     ApiKeyCreate,
     ApiKeyCreated,
     Logout,
+    PasswordGrant,
     RequestMeta,
     Session,
     SignUp,
@@ -149,12 +150,8 @@ class AuthService:
     # -- tokens --------------------------------------------------------------------------
 
     async def token(self, body: TokenRequest, meta: RequestMeta) -> TokenResponse:
-        if body.grant_type == "password":
-            if body.email is None or body.password is None:
-                raise Invalid("the password grant needs email and password", code="missing_field")
+        if isinstance(body, PasswordGrant):
             return await self._password_grant(body.email, body.password, body.org_id, meta)
-        if body.refresh_token is None:
-            raise Invalid("the refresh_token grant needs refresh_token", code="missing_field")
         return await self._refresh_grant(body.refresh_token, body.org_id, meta)
 
     async def _password_grant(

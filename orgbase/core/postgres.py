@@ -206,6 +206,12 @@ class Database:
                 yield connection
             except CONNECTION_ERRORS as exc:
                 raise _connection_failure(connection, exc) from exc
+            except asyncpg.DataError as exc:
+                # Class 22: a value PostgreSQL cannot store (a NUL character in text, an
+                # escape jsonb refuses, a number out of range): the request's fault.
+                raise Invalid(
+                    f"a value cannot be stored: {exc}"[:300], code="invalid_value"
+                ) from exc
 
     async def tenant_fetch(
         self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()

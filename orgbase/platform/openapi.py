@@ -10,7 +10,10 @@ Litestar builds the document from the handlers; this adds what it cannot know:
   dependencies it asks for), or says so with ``opt={"credentials": True}``, require the
   ``bearer`` or the ``apikey`` scheme and document their 401;
 - request bodies of handlers that read the raw body (PostgREST rows, Extended JSON):
-  a JSON Schema in the handler's ``opt["request_body"]``.
+  a JSON Schema in the handler's ``opt["request_body"]`` (``opt["request_body_optional"]``
+  when no body at all is fine);
+- request models that refuse unknown fields (msgspec ``forbid_unknown_fields``) say
+  ``additionalProperties: false``.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import inspect
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import msgspec
 from litestar import Litestar, Request
 from litestar.di import Provide
 from litestar.handlers import HTTPRouteHandler
@@ -84,11 +88,44 @@ def _operations(app: Litestar) -> Iterator[tuple[str, str, HTTPRouteHandler]]:
                 yield route.path_format or "/", method.lower(), handler
 
 
+def _closed_models(app: Litestar) -> set[str]:
+    """Names of the request body models (and the models inside them) that refuse unknown
+    fields: msgspec knows, Litestar's schemas do not say."""
+    found: set[str] = set()
+    seen: set[type] = set()
+
+    def walk(info: msgspec.inspect.Type) -> None:
+        if isinstance(info, msgspec.inspect.StructType):
+            if info.cls in seen:  # a model may contain itself
+                return
+            seen.add(info.cls)
+            if info.forbid_unknown_fields:
+                found.add(info.cls.__name__)
+            for struct_field in info.fields:
+                walk(struct_field.type)
+            return
+        for attribute in ("item_type", "key_type", "value_type"):
+            if isinstance(inner := getattr(info, attribute, None), msgspec.inspect.Type):
+                walk(inner)
+        for inner in getattr(info, "types", ()) or getattr(info, "item_types", ()):
+            walk(inner)
+
+    for _, _, handler in _operations(app):
+        body = handler.parsed_fn_signature.parameters.get("data")
+        if body is not None:
+            walk(msgspec.inspect.type_info(body.annotation))
+    return found
+
+
 def finish_document(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     """A finished copy of Litestar's document (see the module's docstring)."""
     finished = copy.deepcopy(document)
     components = finished.setdefault("components", {})
-    components.setdefault("schemas", {})["Error"] = ERROR_SCHEMA
+    schemas = components.setdefault("schemas", {})
+    schemas["Error"] = ERROR_SCHEMA
+    for name in _closed_models(app):
+        if name in schemas:
+            schemas[name]["additionalProperties"] = False
     components["securitySchemes"] = SECURITY_SCHEMES
     for path, method, handler in _operations(app):
         operation = finished.get("paths", {}).get(path, {}).get(method)
@@ -104,7 +141,7 @@ def finish_document(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
         responses["default"] = _error_response("Any other error, in the same shape")
         if body := handler.opt.get("request_body"):
             operation["requestBody"] = {
-                "required": True,
+                "required": not handler.opt.get("request_body_optional", False),
                 "content": {"application/json": {"schema": body}},
             }
     return finished

@@ -8,7 +8,7 @@ from __future__ import annotations
 import hmac
 from typing import Any
 
-from litestar import Request, Response, get
+from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.types import ControllerRouterHandler
 
@@ -29,6 +29,7 @@ Ctx = NamedDependency[OrgContext]
     tags=["operations"],
     summary="Prometheus metrics (all worker processes)",
     include_in_schema=True,
+    media_type=MediaType.TEXT,
 )
 async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
     gateway = request.app.state.gateway
@@ -47,7 +48,8 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
                 headers={"WWW-Authenticate": "Bearer"},
             )
     body, content_type = gateway.metrics.render()
-    return Response(body, media_type=content_type)
+    # Litestar adds the charset to text types itself: keep one.
+    return Response(body, media_type=content_type.replace("; charset=utf-8", ""))
 
 
 @get(

@@ -9,7 +9,7 @@ from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
-from litestar.params import FromPath, HeaderParameter, JSONBody, QueryParameter
+from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 
@@ -38,6 +38,10 @@ from orgbase.tenants.schemas import (
 )
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
+# Bounds of the columns these numbers are compared with (integer and bigint): a larger
+# number is a 400, not a value the driver cannot send.
+SettingsVersion = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
+AuditCursor = Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)]
 _VERSION_TAG = re.compile(r'(?:W/)?"?(\d{1,9})"?')
 Tenancy = NamedDependency[TenancyArea]
 Ctx = NamedDependency[OrgContext]
@@ -192,7 +196,7 @@ class SettingsController(Controller):
     )
     async def rollback(
         self,
-        version: FromPath[int],
+        version: SettingsVersion,
         tenancy: Tenancy,
         ctx: Ctx,
         meta: Meta,
@@ -211,7 +215,7 @@ async def read_audit(  # noqa: PLR0917 - one parameter per query filter
     table: Annotated[str | None, QueryParameter(max_length=200)] = None,
     since: Annotated[datetime | None, QueryParameter()] = None,
     until: Annotated[datetime | None, QueryParameter()] = None,
-    before: Annotated[int | None, QueryParameter(ge=1)] = None,
+    before: AuditCursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> AuditPage:
     query = AuditFilter(

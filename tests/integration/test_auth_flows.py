@@ -73,7 +73,8 @@ async def test_unknown_fields_and_missing_fields_are_400(client: AsyncTestClient
     assert extra.status_code == 400
     missing = await client.post("/v1/auth/token", json={"grant_type": "password"})
     assert missing.status_code == 400
-    assert missing.json()["code"] == "missing_field"
+    assert missing.json()["code"] == "validation_failed"
+    assert "email" in missing.json()["details"][0]["message"]
     unknown_grant = await client.post("/v1/auth/token", json={"grant_type": "magic"})
     assert unknown_grant.status_code == 400
 

@@ -52,10 +52,28 @@ async def _body(request: Request[Any, Any, Any]) -> Any:
     return _decode(await request.body())
 
 
+async def _optional_fields(request: Request[Any, Any, Any], schema: dict[str, Any]) -> Any:
+    """An optional body: none at all means every field left out; JSON null is refused."""
+    raw = await request.body()
+    return _fields(_decode(raw), schema) if raw.strip() else {}
+
+
 def _object(value: Any, what: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise Invalid(f"{what} must be a JSON object", code="invalid_body")
     return value
+
+
+def _fields(value: Any, schema: dict[str, Any]) -> dict[str, Any]:
+    """The body as an object with only the fields its schema names (the document's)."""
+    body = _object(value, "the body")
+    unknown = set(body) - set(schema["properties"])
+    if unknown:
+        raise Invalid(f"unknown fields: {sorted(unknown)[:10]}", code="invalid_body")
+    missing = [name for name in schema["required"] if name not in body]
+    if missing:
+        raise Invalid(f"missing fields: {missing}", code="invalid_body")
+    return body
 
 
 def _json(value: Any, status: int = HTTP_200_OK) -> Response[bytes]:
@@ -126,15 +144,12 @@ async def list_documents(  # noqa: PLR0917 - one parameter per query option
     status_code=HTTP_200_OK,
     summary="Query: {filter, projection, sort, skip, limit}",
     responses={200: answer(list[Document], "The documents")},
-    opt={"request_body": schemas.QUERY_BODY},
+    opt={"request_body": schemas.QUERY_BODY, "request_body_optional": True},
 )
 async def query(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request) or {}, "the query")
-    unknown = set(body) - {"filter", "projection", "sort", "skip", "limit"}
-    if unknown:
-        raise Invalid(f"unknown query fields: {sorted(unknown)}", code="invalid_body")
+    body = await _optional_fields(request, schemas.QUERY_BODY)
     found = await docs.find(
         active_ctx,
         collection,
@@ -153,12 +168,12 @@ async def query(
     status_code=HTTP_200_OK,
     summary="Count: {filter}",
     responses={200: answer(Counted, "How many match")},
-    opt={"request_body": schemas.FILTER_BODY},
+    opt={"request_body": schemas.FILTER_BODY, "request_body_optional": True},
 )
 async def count(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request) or {}, "the body")
+    body = await _optional_fields(request, schemas.FILTER_BODY)
     return _json({"count": await docs.count(active_ctx, collection, body.get("filter"))})
 
 
@@ -173,8 +188,8 @@ async def count(
 async def aggregate(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request), "the body")
-    return _json(await docs.aggregate(active_ctx, collection, body.get("pipeline")))
+    body = _fields(await _body(request), schemas.PIPELINE_BODY)
+    return _json(await docs.aggregate(active_ctx, collection, body["pipeline"]))
 
 
 @post(
@@ -188,7 +203,7 @@ async def aggregate(
 async def update_many(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request), "the body")
+    body = _fields(await _body(request), schemas.UPDATE_BODY)
     upsert = body.get("upsert", False)
     if not isinstance(upsert, bool):
         raise Invalid("upsert is true or false", code="invalid_body")
@@ -209,7 +224,7 @@ async def update_many(
 async def delete_many(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request), "the body")
+    body = _fields(await _body(request), schemas.FILTER_BODY)
     return _json({"deleted": await docs.delete_many(active_ctx, collection, body.get("filter"))})
 
 
@@ -233,7 +248,7 @@ async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> R
 async def create_index(
     request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
-    body = _object(await _body(request), "the body")
+    body = _fields(await _body(request), schemas.INDEX_BODY)
     unique = body.get("unique", False)
     name = body.get("name")
     if not isinstance(unique, bool) or not (name is None or isinstance(name, str)):

@@ -49,40 +49,39 @@ def answer(model: Any, description: str) -> ResponseSpec:
 
 
 _OBJECT = {"type": "object"}
+_MAYBE_OBJECT = {"type": ["object", "null"]}
+"""null means left out"""
+
+
+def _closed(properties: dict[str, Any], *required: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": properties,
+        "required": list(required),
+        "additionalProperties": False,
+    }
+
+
 INSERT_BODY = {
-    "oneOf": [_OBJECT, {"type": "array", "items": _OBJECT, "minItems": 1}],
+    "oneOf": [_OBJECT, {"type": "array", "items": _OBJECT}],
     "description": "A document or a list of documents (all inserted or none)",
 }
-QUERY_BODY = {
-    "type": "object",
-    "properties": {
-        "filter": _OBJECT,
-        "projection": _OBJECT,
-        "sort": _OBJECT,
-        "skip": {"type": "integer", "minimum": 0},
-        "limit": {"type": "integer", "minimum": 0},
-    },
-    "additionalProperties": False,
+QUERY_FIELDS = {
+    "filter": _MAYBE_OBJECT,
+    "projection": _MAYBE_OBJECT,
+    "sort": _MAYBE_OBJECT,
+    "skip": {"type": ["integer", "null"], "minimum": 0},
+    "limit": {"type": ["integer", "null"], "minimum": 0},
 }
-FILTER_BODY = {"type": "object", "properties": {"filter": _OBJECT}}
-PIPELINE_BODY = {
-    "type": "object",
-    "properties": {"pipeline": {"type": "array", "items": _OBJECT}},
-    "required": ["pipeline"],
-}
-UPDATE_BODY = {
-    "type": "object",
-    "properties": {"filter": _OBJECT, "update": _OBJECT, "upsert": {"type": "boolean"}},
-    "required": ["update"],
-}
-INDEX_BODY = {
-    "type": "object",
-    "properties": {
-        "keys": _OBJECT,
-        "unique": {"type": "boolean"},
-        "name": {"type": "string"},
-    },
-    "required": ["keys"],
-}
+QUERY_BODY = _closed(QUERY_FIELDS)
+FILTER_BODY = _closed({"filter": _MAYBE_OBJECT})
+PIPELINE_BODY = _closed({"pipeline": {"type": "array", "items": _OBJECT}}, "pipeline")
+UPDATE_BODY = _closed(
+    {"filter": _MAYBE_OBJECT, "update": _OBJECT, "upsert": {"type": "boolean"}}, "update"
+)
+INDEX_BODY = _closed(
+    {"keys": _OBJECT, "unique": {"type": "boolean"}, "name": {"type": ["string", "null"]}},
+    "keys",
+)
 UPDATE_OPERATORS_BODY = {"type": "object", "description": "Update operators ($set, $inc ...)"}
 REPLACEMENT_BODY = {"type": "object", "description": "The new document"}

@@ -227,6 +227,7 @@ class DocumentService:
         self, ctx: OrgContext, collection: str, documents: list[Any]
     ) -> list[dict[str, Any]]:
         self._write_scope(ctx)
+        guard.collection_name(collection)  # even when there is nothing to insert
         if not documents:
             return []
         if len(documents) > self.settings.max_limit:

@@ -193,6 +193,11 @@ ROWS = ResponseSpec(
     generate_examples=False,
 )
 NO_CONTENT = ResponseSpec(None, description="Done (Prefer: return=minimal)")
+INSERTED = ResponseSpec(
+    None,
+    description="Inserted: the rows with Prefer: return=representation, else no body",
+    generate_examples=False,
+)
 ROW_BODY = {
     "oneOf": [
         {"type": "object"},
@@ -245,7 +250,7 @@ async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Re
     TABLE,
     tags=["data"],
     summary="Insert rows (upsert with Prefer: resolution=...)",
-    responses={201: ROWS},
+    responses={201: INSERTED},
     opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
 )
 async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:

@@ -37,7 +37,8 @@ class KvWrite(msgspec.Struct, forbid_unknown_fields=True):
 
 
 class KvIncrement(msgspec.Struct, forbid_unknown_fields=True):
-    by: int = 1
+    by: Annotated[int, Meta(ge=-(2**63), le=2**63 - 1)] = 1
+    """Redis counters are signed 64-bit integers."""
 
 
 class Publish(msgspec.Struct, forbid_unknown_fields=True):
