@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability
+.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -64,3 +64,8 @@ bench-services: services
 bench-observability: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@$(VENV)/bin/python -m bench.observability_bench
+
+bench-server: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
+	@$(VENV)/bin/python -m bench.server_bench
