@@ -27,7 +27,7 @@ run: services
 	@$(ORGBASE) serve --env-file $(ENV_FILE)
 
 test: services
-	@scripts/chromium.sh
+	@scripts/test_packages.sh
 	@$(VENV)/bin/pytest
 
 check: install
