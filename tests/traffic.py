@@ -106,6 +106,31 @@ class Traffic:
         return next((a.at for a in self.of(label) if a.ok and a.at > last_failure), None)
 
 
+@dataclass(frozen=True)
+class Outage:
+    stopped_at: float
+    restarting_at: float
+    back_at: float
+    """when the service's start returned (it answers again)"""
+
+    @property
+    def seconds(self) -> float:
+        return self.back_at - self.stopped_at
+
+    def covers(self, answer: Answer) -> bool:
+        return self.stopped_at <= answer.at <= self.restarting_at
+
+
+async def outage(stop: Callable[[], object], start: Callable[[], object], seconds: float) -> Outage:
+    """Stop a service for real, keep it down for ``seconds``, start it again."""
+    stopped_at = time.monotonic()
+    await asyncio.to_thread(stop)
+    await asyncio.sleep(seconds)
+    restarting_at = time.monotonic()
+    await asyncio.to_thread(start)
+    return Outage(stopped_at, restarting_at, time.monotonic())
+
+
 async def wait_for(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
     """Poll ``check`` until it holds; returns the time it first held."""
     deadline = time.monotonic() + within

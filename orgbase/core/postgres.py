@@ -54,6 +54,13 @@ def database_failure(exc: BaseException) -> Unavailable | Invalid:
     return Unavailable("the database is unavailable", code="database_unavailable")
 
 
+def refused_value(exc: asyncpg.DataError) -> Invalid:
+    """Class 22: a value PostgreSQL cannot take (a NUL character in text, an escape jsonb
+    refuses, a number out of range) is the request's fault, not an outage. (The data API
+    translates these itself, into PostgREST's codes.)"""
+    return Invalid(f"a value cannot be stored or compared: {exc}"[:300], code="invalid_value")
+
+
 def _discard(connection: Connection) -> None:
     """Close a connection that failed at the connection level, so the pool makes a new
     one: the tenant pool skips the reset round trip that would otherwise find it broken."""
@@ -207,20 +214,19 @@ class Database:
             except CONNECTION_ERRORS as exc:
                 raise _connection_failure(connection, exc) from exc
             except asyncpg.DataError as exc:
-                # Class 22: a value PostgreSQL cannot store (a NUL character in text, an
-                # escape jsonb refuses, a number out of range): the request's fault.
-                raise Invalid(
-                    f"a value cannot be stored: {exc}"[:300], code="invalid_value"
-                ) from exc
+                raise refused_value(exc) from exc
 
     async def tenant_fetch(
         self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()
     ) -> list[asyncpg.Record]:
         """One round trip: set the context and run ``inner`` (see scoped_select)."""
         async with self.tenant_connection() as connection:
-            rows: list[asyncpg.Record] = await connection.fetch(
-                scoped_select(inner), *context_args(ctx), *args
-            )
+            try:
+                rows: list[asyncpg.Record] = await connection.fetch(
+                    scoped_select(inner), *context_args(ctx), *args
+                )
+            except asyncpg.DataError as exc:
+                raise refused_value(exc) from exc
             return rows
 
     def tenant_transaction(self, ctx: OrgContext) -> AbstractAsyncContextManager[Connection]:

@@ -22,7 +22,7 @@ import pytest
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.conftest import free_port, org_member, server_env, serving, start_server
-from tests.traffic import FIGURES_DIR, Traffic, report, wait_for
+from tests.traffic import FIGURES_DIR, Traffic, outage, report, wait_for
 
 pytestmark = pytest.mark.slow
 
@@ -56,11 +56,8 @@ async def test_postgres_restart_under_load(
             traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
             traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
             await asyncio.sleep(1.0)
-            stopped_at = time.monotonic()
-            await asyncio.to_thread(fault_stack.postgres.stop)
-            await asyncio.sleep(2.0)
-            await asyncio.to_thread(fault_stack.postgres.start)
-            back_at = time.monotonic()
+            down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
+            back_at = down.back_at
             await traffic.succeeds_after("write", back_at)
             await traffic.succeeds_after("read", back_at)
             await asyncio.sleep(1.0)
@@ -85,7 +82,7 @@ async def test_postgres_restart_under_load(
     report(
         "postgres_restart",
         {
-            "postgres_down_s": round(back_at - stopped_at, 2),
+            "postgres_down_s": round(down.seconds, 2),
             "writes_acknowledged": len(acked),
             "writes_failed": in_doubt,
             "reads_failed": len(traffic.failed("read")),
@@ -137,13 +134,8 @@ async def test_redis_fully_down_under_load(
             )
             traffic.start("cache", lambda h: h.get("/v1/kv/beat", headers=headers))
             await asyncio.sleep(1.0)
-            stopped_at = time.monotonic()
-            await asyncio.to_thread(fault_stack.redis.stop)
-            await asyncio.sleep(3.0)
-            during = {label: len(traffic.of(label)) for label in ("sign-in", "read", "write")}
-            restart_at = time.monotonic()
-            await asyncio.to_thread(fault_stack.redis.start)
-            back_at = time.monotonic()
+            down = await outage(fault_stack.redis.stop, fault_stack.redis.start, 3.0)
+            back_at = down.back_at
 
             async def cache_writable() -> bool:
                 put = await http.put("/v1/kv/beat", headers=headers, json={"value": 2})
@@ -154,11 +146,11 @@ async def test_redis_fully_down_under_load(
             await traffic.stop()
             health = (await http.get("/health/ready")).json()
 
-    in_outage = [a for a in traffic.answers if stopped_at <= a.at <= restart_at]
+    in_outage = [a for a in traffic.answers if down.covers(a)]
     report(
         "redis_fully_down",
         {
-            "redis_down_s": round(back_at - stopped_at, 2),
+            "redis_down_s": round(down.seconds, 2),
             "requests_during_outage": Counter(a.label for a in in_outage),
             "failed": {k: len(traffic.failed(k)) for k in ("sign-in", "session", "read", "write")},
             "cache_failed": len(traffic.failed("cache")),
@@ -167,7 +159,6 @@ async def test_redis_fully_down_under_load(
             "cache_outcomes": dict(traffic.outcomes("cache")),
         },
     )
-    assert all(n > 0 for n in during.values()), during
     assert {a.label for a in in_outage} >= {"sign-in", "session", "read", "write"}
     for label in ("sign-in", "session", "read", "write"):
         assert not traffic.failed(label), (label, traffic.outcomes(label))
@@ -191,11 +182,8 @@ async def test_mongo_stopped_under_load(fault_stack: LocalStack, fault_settings:
             traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
             traffic.start("orgs", lambda h: h.get("/v1/orgs", headers=headers))
             await asyncio.sleep(1.0)
-            stopped_at = time.monotonic()
-            await asyncio.to_thread(fault_stack.mongo.stop)
-            await asyncio.sleep(2.0)
-            await asyncio.to_thread(fault_stack.mongo.start)
-            back_at = time.monotonic()
+            down = await outage(fault_stack.mongo.stop, fault_stack.mongo.start, 2.0)
+            back_at = down.back_at
             await traffic.succeeds_after("docs", back_at)
             await asyncio.sleep(1.0)
             await traffic.stop()
@@ -205,7 +193,7 @@ async def test_mongo_stopped_under_load(fault_stack: LocalStack, fault_settings:
     report(
         "mongo_stopped",
         {
-            "mongo_down_s": round(back_at - stopped_at, 2),
+            "mongo_down_s": round(down.seconds, 2),
             "docs_failed": len(traffic.failed("docs")),
             "docs_back_after_restart_s": round(docs_back - back_at, 2),
             "other_routes_failed": sum(len(traffic.failed(k)) for k in ("read", "session", "orgs")),

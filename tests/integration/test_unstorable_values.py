@@ -60,3 +60,11 @@ async def test_numbers_beyond_their_column_are_400(
     assert audit.status_code == 400
     increment = await client.post("/v1/kv/n/increment", headers=headers, json={"by": 2**70})
     assert increment.status_code == 400
+
+
+async def test_nul_in_an_audit_filter_is_400(
+    client: Client, owner: tuple[str, dict[str, str]]
+) -> None:
+    org_id, headers = owner
+    response = await client.get(f"/v1/orgs/{org_id}/audit?table=%00", headers=headers)
+    assert (response.status_code, response.json()["code"]) == (400, "invalid_value")
