@@ -373,7 +373,7 @@ def server_env(
 def live_server(stack: LocalStack, settings: Settings) -> Iterator[str]:
     """A real gateway process on the test database (for sockets: WebSocket, SSE, sync SDK)."""
     port = free_port()
-    process = start_server(server_env(stack), port)
+    process = start_server(server_env(stack), port, log_file=STATE_DIR / "live_server.log")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
