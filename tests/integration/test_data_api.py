@@ -301,6 +301,16 @@ async def test_insert_return_and_atomic_bulk(client: Client, world: dict[str, An
     assert (mismatched.status_code, mismatched.json()["code"]) == (400, "PGRST102")
 
 
+async def test_an_empty_object_is_a_row_of_defaults(client: Client, world: dict[str, Any]) -> None:
+    """As in PostgREST: `{}` asks for every default, so the database judges it (here a
+    NOT NULL column without a default refuses it); never a malformed statement."""
+    headers = bearer(world["a"]["member"])
+    bodies: list[Any] = [{}, [{}, {}]]
+    for body in bodies:
+        refused = await client.post("/v1/db/people", headers=headers, json=body)
+        assert (refused.status_code, refused.json()["code"]) == (400, "23502"), refused.text
+
+
 async def test_upsert(client: Client, world: dict[str, Any]) -> None:
     headers = {
         **bearer(world["a"]["owner"]),

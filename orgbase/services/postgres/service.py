@@ -222,8 +222,10 @@ class DataService:
         builder = Builder(self.schema.tables, Params(1))
         payload = builder.params.add(msgspec.json.encode(rows).decode())
         names = ", ".join(quote_ident(c) for c in columns)
+        # An empty object is a row of defaults (as in PostgREST): no column list at all.
+        column_list = f" ({names})" if columns else ""
         sql = (
-            f"INSERT INTO {table.qualified} AS t ({names}) SELECT {names}"
+            f"INSERT INTO {table.qualified} AS t{column_list} SELECT {names}"
             f" FROM json_populate_recordset(NULL::{table.qualified}, {payload}::json)"
         )
         if resolution is not None:
