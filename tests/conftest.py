@@ -3,6 +3,8 @@ test database migrated from empty, and a gateway app with an HTTP client."""
 
 from __future__ import annotations
 
+import asyncio
+import json
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -288,6 +290,19 @@ async def org_with_roles(
         await add_member(client, owner[1], org_id, person[0], role)
         people[role] = person
     return org_id, people
+
+
+async def next_sse_data(lines: AsyncIterator[str], within: float = 5) -> dict[str, Any]:
+    """The next `data:` event of a server-sent event stream, as JSON."""
+
+    async def read() -> dict[str, Any]:
+        async for line in lines:
+            if line.startswith("data:"):
+                data: dict[str, Any] = json.loads(line[5:])
+                return data
+        raise AssertionError("the event stream ended")
+
+    return await asyncio.wait_for(read(), within)
 
 
 def free_port() -> int:

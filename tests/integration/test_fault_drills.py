@@ -21,15 +21,15 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import free_port, org_member, server_env, serving, start_server
+from tests.conftest import PASSWORD, free_port, org_member, server_env, serving, start_server
 from tests.traffic import FIGURES_DIR, Traffic, outage, report, wait_for
 
 pytestmark = pytest.mark.slow
 
 
-def _ids(answers_body: object) -> list[int]:
-    assert isinstance(answers_body, list)
-    return [int(row["id"]) for row in answers_body]
+def _ids(rows: object) -> list[int]:
+    assert isinstance(rows, list)
+    return [int(row["id"]) for row in rows]
 
 
 def _only_clear_failures(traffic: Traffic, label: str, allowed: set[tuple[int, str]]) -> None:
@@ -119,7 +119,7 @@ async def test_redis_fully_down_under_load(
             password_grant = {
                 "grant_type": "password",
                 "email": user["email"],
-                "password": "correct horse battery staple",
+                "password": PASSWORD,
                 "org_id": org_id,
             }
             traffic = Traffic(http)

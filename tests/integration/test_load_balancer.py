@@ -20,14 +20,21 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 import httpx
 import pytest
 import websockets
 
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import ROOT, STATE_DIR, free_port, org_member, server_env, start_server
+from tests.conftest import (
+    ROOT,
+    STATE_DIR,
+    free_port,
+    next_sse_data,
+    org_member,
+    server_env,
+    start_server,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -150,15 +157,7 @@ async def test_websocket_and_sse_pass_and_messages_cross_replicas(balanced: Bala
             await socket.send(json.dumps({"type": "subscribe", "channel": "news"}))
             assert json.loads(await asyncio.wait_for(socket.recv(), 5))["type"] == "subscribed"
             lines = stream.aiter_lines()
-
-            async def next_event() -> dict[str, Any]:
-                async for line in lines:
-                    if line.startswith("data:"):
-                        event: dict[str, Any] = json.loads(line[5:])
-                        return event
-                raise AssertionError("the event stream ended")
-
-            assert (await asyncio.wait_for(next_event(), 5))["type"] == "subscribed"
+            assert (await next_sse_data(lines))["type"] == "subscribed"
             # Several publishes, so round robin sends some to the other replica.
             for n in range(4):
                 published = await http.post(
@@ -166,7 +165,7 @@ async def test_websocket_and_sse_pass_and_messages_cross_replicas(balanced: Bala
                 )
                 assert published.status_code == 202, published.text
             by_socket = [json.loads(await asyncio.wait_for(socket.recv(), 5)) for _ in range(4)]
-            by_sse = [await asyncio.wait_for(next_event(), 5) for _ in range(4)]
+            by_sse = [await next_sse_data(lines) for _ in range(4)]
     assert sorted(m["payload"] for m in by_socket) == [0, 1, 2, 3]
     assert sorted(m["payload"] for m in by_sse) == [0, 1, 2, 3]
 

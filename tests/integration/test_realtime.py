@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import PASSWORD, unique_email
+from tests.conftest import PASSWORD, next_sse_data, unique_email
 
 
 async def member_of_new_org(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -163,21 +163,13 @@ async def test_sse(live_server: str) -> None:
             "GET", "/v1/realtime/sse", params={"channels": "news,chat"}, headers=_auth(a["token"])
         ) as stream:
             lines = stream.aiter_lines()
-
-            async def next_data() -> dict[str, Any]:
-                async for line in lines:
-                    if line.startswith("data:"):
-                        data: dict[str, Any] = json.loads(line[5:])
-                        return data
-                raise AssertionError("stream ended")
-
-            assert (await asyncio.wait_for(next_data(), 5))["type"] == "subscribed"
+            assert (await next_sse_data(lines))["type"] == "subscribed"
             await http.post(
                 "/v1/realtime/news",
                 headers=_auth(a["token"]),
                 json={"event": "flash", "payload": 42},
             )
-            message = await asyncio.wait_for(next_data(), 5)
+            message = await next_sse_data(lines)
             assert (message["channel"], message["payload"]) == ("news", 42)
 
 

@@ -52,8 +52,6 @@ class Tenant:
     """An org, its owner's credentials, and what only this org may ever see."""
 
     label: str
-    org_id: str
-    user_id: str
     headers: dict[str, str]
     secrets: set[str] = field(default_factory=set)
     path_values: dict[str, list[str]] = field(default_factory=dict)
@@ -100,8 +98,6 @@ def _tenant(http: httpx.Client, label: str) -> Tenant:
     document_id = document["_id"]["$oid"]
     return Tenant(
         label=label,
-        org_id=org_id,
-        user_id=user["id"],
         headers=headers,
         secrets={canary, org_id, user["id"], key["id"], document_id, invitation["id"], guest},
         path_values={
@@ -142,9 +138,8 @@ class Tenants:
     def others(self, case: AnyCase) -> list[Tenant]:
         """Whose secrets the answer must not hold: the other org's, or both orgs' when
         the case went without valid credentials (a negative test of the auth header)."""
-        sent = case.headers.get("Authorization")
-        callers = [t for t in (self.a, self.b) if t.headers["Authorization"] == sent]
-        return [t for t in (self.a, self.b) if t not in callers]
+        caller = self.caller(case)
+        return [t for t in (self.a, self.b) if t is not caller]
 
     def caller(self, case: AnyCase) -> Tenant | None:
         sent = case.headers.get("Authorization")
