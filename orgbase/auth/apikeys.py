@@ -1,7 +1,8 @@
 """API keys: per org, shown once, stored as a SHA-256 (they carry 256 bits of entropy, so a
 slow hash adds nothing), scoped to a role, optionally expiring, revocable at once.
 
-Lookups go through the same revocable Redis cache as sessions.
+Lookups go through the same revocable Redis cache as sessions, and never find a key whose
+org is gone; PostgreSQL checks the key again whenever a statement enters its org.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -57,26 +59,21 @@ class ApiKeyStore:
             decode=_decoder.decode,
             ttl_seconds=CACHE_SECONDS,
         )
+        self.on_revoked: list[Callable[[UUID, list[UUID]], Awaitable[None]]] = []
+        """Told (org, key ids) after keys were revoked: their sockets close, their pending
+        invitations are revoked."""
 
     async def authenticate(self, key: str) -> CachedKey | None:
         if len(key) > 200:
             return None
-        hashed = digest(key)
+        return await self.authenticate_digest(digest(key))
+
+    async def authenticate_digest(self, hashed: bytes) -> CachedKey | None:
+        """The key with this SHA-256, when it is usable (cached, revocable)."""
         found = await self.cache.get_or_load(hashed.hex(), lambda: self._load(hashed))
         if found is None or (found.expires_at is not None and found.expires_at <= time.time()):
             return None
         return found
-
-    async def still_valid(self, key_id: object) -> bool:
-        """Is the key with this id still usable (for long-lived connections)?"""
-        async with self.db.system_connection() as connection:
-            return bool(
-                await connection.fetchval(
-                    "SELECT true FROM orgbase.api_keys WHERE id = $1 AND revoked_at IS NULL"
-                    " AND (expires_at IS NULL OR expires_at > now())",
-                    key_id,
-                )
-            )
 
     async def _load(self, hashed: bytes) -> CachedKey | None:
         async with self.db.system_connection() as connection:
@@ -84,6 +81,7 @@ class ApiKeyStore:
                 """
                 SELECT k.id, k.org_id, k.role, extract(epoch FROM k.expires_at)::float8 AS exp
                 FROM orgbase.api_keys k
+                JOIN orgbase.orgs o ON o.id = k.org_id AND o.deleted_at IS NULL
                 WHERE k.key_hash = $1 AND k.revoked_at IS NULL
                   AND (k.expires_at IS NULL OR k.expires_at > now())
                 """,
@@ -147,14 +145,48 @@ class ApiKeyStore:
         )
         return hashed
 
+    async def revoke_for_org(self, connection: Connection, org_id: UUID) -> list[bytes]:
+        """Revoke every key of an org being deleted (in the caller's transaction). The keys'
+        rows go with the org, so the hashes are also journaled for a resync after a Redis
+        outage; ``forget`` them after commit."""
+        rows = await connection.fetch(
+            """
+            WITH revoked AS (
+                UPDATE orgbase.api_keys SET revoked_at = coalesce(revoked_at, now())
+                WHERE org_id = $1 RETURNING key_hash),
+            journaled AS (
+                INSERT INTO orgbase.credential_revocations (cache_key)
+                SELECT 'akey:' || encode(key_hash, 'hex') FROM revoked)
+            SELECT key_hash FROM revoked
+            """,
+            org_id,
+        )
+        return [r["key_hash"] for r in rows]
+
     async def forget(self, hashes: list[bytes]) -> None:
+        """Tombstone revoked keys in the cache (after the revocation committed)."""
         await self.cache.revoke([h.hex() for h in hashes])
+
+    async def revoked(self, org_id: UUID, key_ids: list[UUID]) -> None:
+        for listener in self.on_revoked:
+            await listener(org_id, key_ids)
 
     async def resync(self, since: float) -> None:
         async with self.db.system_connection() as connection:
             rows = await connection.fetch(
-                "SELECT key_hash FROM orgbase.api_keys WHERE revoked_at >= to_timestamp($1)",
+                """
+                SELECT 'akey:' || encode(key_hash, 'hex') AS cache_key FROM orgbase.api_keys
+                WHERE revoked_at >= to_timestamp($1)
+                UNION
+                SELECT cache_key FROM orgbase.credential_revocations
+                WHERE revoked_at >= to_timestamp($1)
+                """,
                 since,
+            )
+            # The journal only has to outlive a cache entry (and an outage): keep a day.
+            await connection.execute(
+                "DELETE FROM orgbase.credential_revocations"
+                " WHERE revoked_at < now() - interval '1 day'"
             )
         if not rows:
             return
@@ -162,7 +194,7 @@ class ApiKeyStore:
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
                 for row in rows:
-                    pipe.set(f"akey:{row['key_hash'].hex()}", TOMBSTONE, ex=CACHE_SECONDS)
+                    pipe.set(row["cache_key"], TOMBSTONE, ex=CACHE_SECONDS)
                 await pipe.execute()
 
         await self.redis.run(write)

@@ -35,11 +35,11 @@ from orgbase.auth.schemas import (
 )
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
-from orgbase.core import audit
+from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import ROLE_RANK, OrgContext, Principal, Role
+from orgbase.core.context import OrgContext, Principal, Role
 from orgbase.core.errors import Conflict, Forbidden, Invalid, NotFound, RateLimited, Unauthorized
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.postgres import Connection, Database, lock_live_org
 from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.redis import RedisUnavailable
 from orgbase.core.settings import AuthSettings
@@ -167,9 +167,10 @@ class AuthService:
         if email is not None:
             async with self.db.system_connection() as connection:
                 row = await connection.fetchrow(_USER_FOR_SIGN_IN, email)
-        await self._refuse_if_locked(account, row["id"] if row else None)
+        # The attempt is counted before the password is checked: parallel guesses cannot
+        # all pass a lock check made before any of them was counted.
+        await self._reserve_attempt(account, row["id"] if row else None, meta)
         if not await self.passwords.verify(row["password_hash"] if row else None, password):
-            await self.lockout.record_failure(account)
             async with self.db.system_connection() as connection:
                 await audit.record(
                     connection,
@@ -186,7 +187,7 @@ class AuthService:
             raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
         assert row is not None
         self.outcomes["signin"] += 1
-        await self.lockout.clear(account)
+        await self.lockout.succeeded(account)
         user_id: UUID = row["id"]
         if self.passwords.needs_rehash(row["password_hash"]):
             new_hash = await self.passwords.hash(password)
@@ -207,7 +208,7 @@ class AuthService:
                     action="auth.signin",
                     org_id=org_id,
                     actor_user_id=user_id,
-                    details={"session_id": str(session_id)},
+                    details={"session_id": str(session_id), "account": account},
                     request_id=meta.request_id,
                     ip=meta.ip,
                 ),
@@ -216,11 +217,11 @@ class AuthService:
         access, expires_in = self.tokens.issue(user_id, session_id, org_id)
         return TokenResponse(access, refresh, expires_in, _user(row), org_id)
 
-    async def _refuse_if_locked(self, account: str, user_id: UUID | None) -> None:
+    async def _reserve_attempt(self, account: str, user_id: UUID | None, meta: RequestMeta) -> None:
         try:
-            locked_for = await self.lockout.locked_for(account)
+            locked_for = await self.lockout.reserve(account)
         except RedisUnavailable:
-            locked_for = await self._locked_by_audit(user_id)
+            locked_for = await self._reserve_in_postgres(account, user_id, meta)
         if locked_for:
             self.outcomes["account_locked"] += 1
             raise RateLimited(
@@ -229,25 +230,42 @@ class AuthService:
                 retry_after=locked_for,
             )
 
-    async def _locked_by_audit(self, user_id: UUID | None) -> int | None:
-        """Redis is down: count recent failures in the audit log instead."""
-        if user_id is None:
-            return None
+    async def _reserve_in_postgres(
+        self, account: str, user_id: UUID | None, meta: RequestMeta
+    ) -> int | None:
+        """Redis is down: reserve the attempt in the audit log, serialised per account by an
+        advisory lock (attempts since the account's last success, within the window)."""
         window = self.settings.lockout_window_seconds
-        async with self.db.system_connection() as connection:
-            failures = await connection.fetchval(
+        async with self.db.system_connection() as connection, connection.transaction():
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", account
+            )
+            attempts = await connection.fetchval(
                 """
                 SELECT count(*) FROM orgbase.audit_events
-                WHERE actor_user_id = $1 AND action = 'auth.signin_failed'
+                WHERE details ->> 'account' = $1 AND action = 'auth.signin_attempt'
                   AND occurred_at > now() - make_interval(secs => $2)
-                  AND occurred_at > coalesce((
-                      SELECT max(occurred_at) FROM orgbase.audit_events
-                      WHERE actor_user_id = $1 AND action = 'auth.signin'), '-infinity')
+                  AND id > coalesce((
+                      SELECT max(id) FROM orgbase.audit_events
+                      WHERE details ->> 'account' = $1 AND action = 'auth.signin'), 0)
                 """,
-                user_id,
+                account,
                 float(window),
             )
-        return window if failures >= self.settings.lockout_failures else None
+            if attempts >= self.settings.lockout_failures:
+                return window
+            await audit.record(
+                connection,
+                AuditEvent(
+                    action="auth.signin_attempt",
+                    actor_user_id=user_id,
+                    actor_kind="user" if user_id else "anonymous",
+                    details={"account": account},
+                    request_id=meta.request_id,
+                    ip=meta.ip,
+                ),
+            )
+        return None
 
     async def _new_refresh_token(
         self,
@@ -541,8 +559,7 @@ class AuthService:
     ) -> ApiKeyCreated:
         user_id = self._require_key_admin(principal, ctx)
         org_id = ctx.org_id
-        if ROLE_RANK[body.role] > ROLE_RANK[ctx.role]:
-            raise Forbidden("a key cannot have a role above yours", code="role_escalation")
+        rbac.require_can_grant(ctx, body.role)
         if body.expires_at is not None:
             expires = body.expires_at
             if expires.tzinfo is None:
@@ -550,6 +567,7 @@ class AuthService:
             if expires <= datetime.now(UTC):
                 raise Invalid("expires_at is in the past", code="invalid_expiry")
         async with self.db.system_connection() as connection, connection.transaction():
+            await lock_live_org(connection, org_id)
             row, plaintext = await self.api_keys.create(
                 connection,
                 org_id=org_id,
@@ -601,3 +619,4 @@ class AuthService:
                 ),
             )
         await self.api_keys.forget([hashed])
+        await self.api_keys.revoked(org_id, [key_id])

@@ -203,6 +203,13 @@ class SessionStore:
         for listener in self.on_revoked:
             await listener(list(session_ids))
 
+    @staticmethod
+    async def drop_active_org(connection: Connection, org_id: UUID) -> None:
+        """An org is being deleted: refreshing a session no longer lands in it."""
+        await connection.execute(
+            "UPDATE orgbase.refresh_tokens SET org_id = NULL WHERE org_id = $1", org_id
+        )
+
     async def list_for_user(self, user_id: UUID) -> list[dict[str, Any]]:
         async with self.db.system_connection() as connection:
             rows = await connection.fetch(

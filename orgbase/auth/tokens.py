@@ -97,7 +97,8 @@ class TokenService:
             raise token_error("token_malformed", "the access token is too long")
         try:
             header = jwt.get_unverified_header(token)
-        except jwt.DecodeError:
+        except jwt.InvalidTokenError:
+            # Not a JWT, or a header PyJWT refuses (a kid that is not a string...).
             raise token_error("token_malformed", "the access token is not a JWT") from None
         kid = header.get("kid")
         key = self.keys.by_kid.get(kid) if isinstance(kid, str) else None

@@ -1,8 +1,14 @@
-"""The per-request identity that data services take."""
+"""Who acts: the per-request identity the areas take.
+
+``Principal`` is who a credential belongs to; ``OrgContext`` is a principal acting in one
+org with one role, and still carries the credential it came from, so PostgreSQL can check
+that credential again when a statement enters the org (``core.postgres.TenantEntry``).
+"""
 
 from __future__ import annotations
 
-from typing import Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
 import msgspec
@@ -11,6 +17,28 @@ from orgbase.core.errors import Forbidden
 
 Role = Literal["owner", "admin", "member", "viewer"]
 ROLE_RANK: dict[str, int] = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
+
+
+class Principal(msgspec.Struct, frozen=True, kw_only=True):
+    kind: Literal["user", "api_key"]
+    user_id: UUID | None = None
+    session_id: UUID | None = None
+    org_id: UUID | None = None
+    """The active org: the token's ``org`` claim, or the API key's org."""
+    key_id: UUID | None = None
+    key_role: Role | None = None
+    key_digest: bytes | None = None
+    """SHA-256 of the presented API key: how PostgreSQL finds and checks the key again."""
+    impersonation_id: UUID | None = None
+    """Set when a platform admin looks at ``org_id`` through an audited impersonation."""
+    expires_at: int | None = None
+    """When the credential stops working by itself (an impersonation token's ``exp``)."""
+
+    def require_user(self) -> tuple[UUID, UUID]:
+        """(user_id, session_id) of a signed-in user; API keys are refused."""
+        if self.kind != "user" or self.user_id is None or self.session_id is None:
+            raise Forbidden("this endpoint needs a user's access token", code="user_token_required")
+        return self.user_id, self.session_id
 
 
 class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
@@ -22,28 +50,20 @@ class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
     request_id: str
     key_id: UUID | None = None
     """The API key acting, when the request authenticated with one."""
-    impersonated: bool = False
+    session_id: UUID | None = None
+    """The user's session (PostgreSQL checks it again when a statement enters the org)."""
+    key_digest: bytes | None = None
+    impersonation_id: UUID | None = None
+
+    @property
+    def impersonated(self) -> bool:
+        return self.impersonation_id is not None
 
     def at_least(self, role: Role) -> bool:
         return ROLE_RANK[self.role] >= ROLE_RANK[role]
 
-
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    kind: Literal["user", "api_key"]
-    user_id: UUID | None = None
-    session_id: UUID | None = None
-    org_id: UUID | None = None
-    """The active org: the token's ``org`` claim, or the API key's org."""
-    key_id: UUID | None = None
-    key_role: Role | None = None
-    impersonation_id: UUID | None = None
-    """Set when a platform admin looks at ``org_id`` through an audited impersonation."""
-
-    def require_user(self) -> tuple[UUID, UUID]:
-        """(user_id, session_id) of a signed-in user; API keys are refused."""
-        if self.kind != "user" or self.user_id is None or self.session_id is None:
-            raise Forbidden("this endpoint needs a user's access token", code="user_token_required")
-        return self.user_id, self.session_id
+    def with_role(self, role: Role) -> OrgContext:
+        return msgspec.structs.replace(self, role=role)
 
 
 class RequestMeta(msgspec.Struct, frozen=True):
@@ -52,3 +72,46 @@ class RequestMeta(msgspec.Struct, frozen=True):
     ip: str | None
     user_agent: str | None
     request_id: str
+
+
+class LiveIdentity:
+    """The identity of a long-lived connection (a WebSocket or an SSE stream).
+
+    ``refresh()`` asks the request-auth component again, so a publish acts with the current
+    role and a revoked credential ends the connection; it raises the same errors a new
+    request would get.
+    """
+
+    def __init__(
+        self,
+        principal: Principal,
+        ctx: OrgContext,
+        refresh: Callable[[OrgContext], Awaitable[OrgContext]],
+    ) -> None:
+        self.principal = principal
+        self.ctx = ctx
+        self._refresh = refresh
+
+    async def refresh(self) -> OrgContext:
+        self.ctx = await self._refresh(self.ctx)
+        return self.ctx
+
+
+class Revocation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
+    """A credential or a grant ended or changed: published once, heard by every replica
+    (its open sockets close or lose rights at once)."""
+
+    sessions: tuple[UUID, ...] = ()
+    keys: tuple[UUID, ...] = ()
+    org: UUID | None = None
+    user: UUID | None = None
+    role: Role | None = None
+    """With org and user: the member's new role; None when the membership ended."""
+    org_deleted: bool = False
+
+
+@runtime_checkable  # Litestar checks dependencies against their declared types
+class LiveIdentitySource(Protocol):
+    """Gives sockets and event streams their identity (the request-auth component)."""
+
+    async def live_identity(self, connection: Any) -> LiveIdentity: ...

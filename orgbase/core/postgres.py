@@ -1,9 +1,9 @@
-"""PostgreSQL access: the two asyncpg pools and the one way to apply an org context.
+"""PostgreSQL access: the two asyncpg pools and the one way to enter an org.
 
-The context is always transaction-local (``set_config(..., true)``), never session-level:
-a pooled connection must not carry one request's org into the next. Reads use one
-statement (a MATERIALIZED CTE that sets the context, joined LATERAL to the query); writes
-use a transaction whose first statement sets the context. See FACTS.md for the figures.
+The context is always transaction-local, never session-level: a pooled connection must not
+carry one request's org into the next. Reads use one statement (a MATERIALIZED CTE that
+enters the org, joined LATERAL to the query); writes use a transaction whose first
+statement enters it. docs/architecture.md has the model and the figures it rests on.
 """
 
 from __future__ import annotations
@@ -11,13 +11,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
+from uuid import UUID
 
 import asyncpg
 import structlog
 
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Invalid, Unavailable
+from orgbase.core.errors import Invalid, NotFound, OrgbaseError, Unauthorized, Unavailable
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -80,54 +82,111 @@ def _connection_failure(connection: Connection, exc: BaseException) -> Unavailab
 
 _CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRORS)
 
-# The context as the first part of a single statement: $1..$5 are org, user, role,
-# request id and API key.
-CONTEXT_CTE = (
-    "WITH ctx AS MATERIALIZED (SELECT"
-    " set_config('orgbase.org_id', $1::text, true) AS org,"
-    " set_config('orgbase.user_id', $2::text, true) AS usr,"
-    " set_config('orgbase.role', $3::text, true) AS role,"
-    " set_config('orgbase.request_id', $4::text, true) AS rid,"
-    " set_config('orgbase.key_id', $5::text, true) AS kid,"
-    " set_config('application_name', 'orgbase ' || $4::text, true) AS app)"
-)
-CONTEXT_PARAMS = 5
-SET_CONTEXT = (
-    "SELECT set_config('orgbase.org_id', $1::text, true),"
-    " set_config('orgbase.user_id', $2::text, true),"
-    " set_config('orgbase.role', $3::text, true),"
-    " set_config('orgbase.request_id', $4::text, true),"
-    " set_config('orgbase.key_id', $5::text, true),"
-    " set_config('application_name', 'orgbase ' || $4::text, true)"
-)
+# -- entering an org ----------------------------------------------------------------------
+#
+# A statement or transaction on the tenant pool enters its org through one of the entry
+# functions of sql/rls/0009_verified_context.sql: each checks a credential in PostgreSQL
+# and sets the transaction-local context with a proof the policies verify. A context set by
+# hand (set_config) has no valid proof and reads nothing. Every entry takes four
+# parameters, $1..$4, so a query's own parameters always start at $5.
+
+CONTEXT_PARAMS = 4
+_SESSION = "orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text)"
+_API_KEY = "orgbase.enter_api_key($1::bytea, $2::uuid, $3::uuid, $4::text)"
+_IMPERSONATION = "orgbase.enter_impersonation($1::uuid, $2::uuid, $3::uuid, $4::text)"
+ORG_LOCK = "SELECT pg_advisory_xact_lock(orgbase.org_lock_key($1))"
+"""Taken by the deletion of an org: it waits for every transaction inside the org."""
 
 
-def context_args(ctx: OrgContext) -> tuple[str, str, str, str, str]:
-    return (
-        str(ctx.org_id),
-        str(ctx.user_id or ""),
-        ctx.role,
-        ctx.request_id,
-        str(ctx.key_id or ""),
-    )
+@dataclass(frozen=True, slots=True)
+class TenantEntry:
+    """How one statement or transaction enters an org, with the credential PostgreSQL checks.
+
+    ``cte()`` starts a single-statement read (its rows need ``ctx.role IS NOT NULL`` inside a
+    subquery the planner cannot flatten); ``statement()`` is the first statement of a
+    transaction. The entry fails with OB401 (session ended), OB411 (API key unusable) or
+    OB404 (no such org), which ``entry_error`` turns into the API's errors.
+    """
+
+    call: str
+    args: tuple[Any, ...]
+
+    @classmethod
+    def session(cls, session_id: UUID, user_id: UUID, org_id: UUID, request_id: str) -> TenantEntry:
+        return cls(_SESSION, (session_id, user_id, org_id, request_id))
+
+    @classmethod
+    def api_key(cls, digest: bytes, org_id: UUID | None, request_id: str) -> TenantEntry:
+        return cls(_API_KEY, (digest, None, org_id, request_id))
+
+    @classmethod
+    def impersonation(
+        cls, impersonation_id: UUID, session_id: UUID, org_id: UUID, request_id: str
+    ) -> TenantEntry:
+        return cls(_IMPERSONATION, (impersonation_id, session_id, org_id, request_id))
+
+    @classmethod
+    def org_purge(cls, org_id: UUID, request_id: str) -> TenantEntry:
+        """The owner's context in an org already closed for deletion (only to delete its
+        rows; a transaction's first statement only: it takes two parameters)."""
+        return cls("orgbase.enter_org_purge($1::uuid, $2::text)", (org_id, request_id))
+
+    @classmethod
+    def for_context(cls, ctx: OrgContext) -> TenantEntry:
+        """The entry of an already resolved context (PostgreSQL checks its credential again)."""
+        if ctx.impersonation_id is not None and ctx.session_id is not None:
+            return cls.impersonation(
+                ctx.impersonation_id, ctx.session_id, ctx.org_id, ctx.request_id
+            )
+        if ctx.key_digest is not None:
+            return cls.api_key(ctx.key_digest, ctx.org_id, ctx.request_id)
+        if ctx.session_id is not None and ctx.user_id is not None:
+            return cls.session(ctx.session_id, ctx.user_id, ctx.org_id, ctx.request_id)
+        raise ValueError("this context carries no credential to enter its org with")
+
+    def cte(self) -> str:
+        return f"WITH ctx AS MATERIALIZED (SELECT {self.call} AS role)"
+
+    def statement(self) -> str:
+        return f"SELECT {self.call}"
 
 
-def scoped_select(inner: str) -> str:
-    """Wrap a SELECT so the context applies to it in the same statement.
+def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
+    """The API's error for a failed entry (None when the error is not an entry's)."""
+    sqlstate = getattr(error, "sqlstate", None)
+    if sqlstate == "OB401":
+        return Unauthorized(
+            "the session has ended; sign in again", code="session_revoked", headers=_INVALID
+        )
+    if sqlstate == "OB411":
+        return Unauthorized(
+            "the API key is unknown, revoked or expired", code="api_key_invalid", headers=_INVALID
+        )
+    if sqlstate == "OB404":
+        return NotFound("no such org", code="org_not_found")
+    return None
 
-    ``inner`` must mention ``ctx.org IS NOT NULL`` in its WHERE clause and carry a LIMIT or
-    ``OFFSET 0``, so the planner cannot flatten it and evaluates the settings first. Its own
+
+_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+
+
+def scoped_select(entry: TenantEntry, inner: str) -> str:
+    """Wrap a SELECT so it enters the org in the same statement.
+
+    ``inner`` must mention ``ctx.role IS NOT NULL`` in its WHERE clause and carry a LIMIT or
+    ``OFFSET 0``, so the planner cannot flatten it and enters the org first. Its own
     parameters start at ``$5``.
     """
     # ``inner`` is built from the introspected schema and placeholders, never from input.
-    return f"{CONTEXT_CTE} SELECT q.* FROM ctx CROSS JOIN LATERAL ({inner}) AS q"  # noqa: S608
+    return f"{entry.cte()} SELECT q.* FROM ctx CROSS JOIN LATERAL ({inner}) AS q"  # noqa: S608
 
 
 async def _keep_session(connection: asyncpg.Connection) -> None:
     """The tenant pool's release: asyncpg still rolls back an open transaction, but skips its
     RESET ALL / UNLISTEN / advisory-unlock round trip. Safe because nothing on this pool
     ever sets session-level state: every setting is transaction-local (set_config(..., true)),
-    and it never LISTENs or takes advisory locks. tests/integration/test_rls.py checks
+    it never LISTENs, and its advisory locks are transaction-level (released at commit).
+    tests/integration/test_rls.py checks
     that a reused connection carries no context."""
 
 
@@ -217,31 +276,33 @@ class Database:
                 raise refused_value(exc) from exc
 
     async def tenant_fetch(
-        self, ctx: OrgContext, inner: str, args: Sequence[Any] = ()
+        self, entry: TenantEntry, inner: str, args: Sequence[Any] = ()
     ) -> list[asyncpg.Record]:
-        """One round trip: set the context and run ``inner`` (see scoped_select)."""
+        """One round trip: enter the org and run ``inner`` (see scoped_select)."""
         async with self.tenant_connection() as connection:
             try:
                 rows: list[asyncpg.Record] = await connection.fetch(
-                    scoped_select(inner), *context_args(ctx), *args
+                    scoped_select(entry, inner), *entry.args, *args
                 )
             except asyncpg.DataError as exc:
                 raise refused_value(exc) from exc
+            except asyncpg.PostgresError as exc:
+                raise entry_error(exc) or exc from exc
             return rows
 
     def tenant_transaction(self, ctx: OrgContext) -> AbstractAsyncContextManager[Connection]:
-        """A transaction on the tenant pool whose first statement sets the context."""
-        return self.tenant_transaction_with((SET_CONTEXT, context_args(ctx)))
+        """A transaction on the tenant pool whose first statement enters the context's org."""
+        return self.tenant_transaction_with(TenantEntry.for_context(ctx))
 
     @asynccontextmanager
-    async def tenant_transaction_with(
-        self, enter: tuple[str, Sequence[Any]]
-    ) -> AsyncIterator[Connection]:
-        """A transaction on the tenant pool whose first statement is ``enter`` (it sets
-        the context). PostgreSQL errors come out as they are; callers translate them."""
-        statement, args = enter
+    async def tenant_transaction_with(self, entry: TenantEntry) -> AsyncIterator[Connection]:
+        """A transaction on the tenant pool whose first statement enters the org. A failed
+        entry is the API's error; the caller's own statements' errors come out as they are."""
         async with self.tenant_connection() as connection, connection.transaction():
-            await connection.execute(statement, *args)
+            try:
+                await connection.execute(entry.statement(), *entry.args)
+            except asyncpg.PostgresError as exc:
+                raise entry_error(exc) or exc from exc
             yield connection
 
     async def _enter_api(self) -> Connection:
@@ -315,3 +376,13 @@ class Database:
             # Requests queued at the fair gate, waiting for a tenant connection.
             stats["api"]["waiting"] = len(getattr(self._api_gate, "_waiters", None) or ())
         return stats
+
+
+async def lock_live_org(connection: Connection, org_id: UUID) -> None:
+    """In a platform transaction that writes into an org: hold the org (a deletion waits for
+    it to commit) and make sure it is still there (404 org_not_found otherwise)."""
+    alive = await connection.fetchval(
+        "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL FOR SHARE", org_id
+    )
+    if not alive:
+        raise NotFound("no such org", code="org_not_found")

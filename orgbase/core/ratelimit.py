@@ -56,8 +56,30 @@ class RateLimiter:
             )
 
 
+# KEYS: lock, attempts. ARGV: max attempts, window ms, lock ms.
+# Returns 0 when an attempt is reserved, else the lock's remaining milliseconds.
+_RESERVE = """
+local locked = redis.call('PTTL', KEYS[1])
+if locked > 0 then return locked end
+local attempts = redis.call('INCR', KEYS[2])
+if attempts == 1 then redis.call('PEXPIRE', KEYS[2], ARGV[2]) end
+if attempts > tonumber(ARGV[1]) then
+  redis.call('SET', KEYS[1], '1', 'PX', ARGV[3])
+  redis.call('DEL', KEYS[2])
+  return tonumber(ARGV[3])
+end
+return 0
+"""
+
+
 class Lockout:
-    """Lock an account for a while after repeated failures."""
+    """Lock an account for a while after repeated failures.
+
+    An attempt is *reserved* before its password is checked (one atomic script: refused
+    when locked, counted otherwise) and the count is cleared only by a success, so at most
+    ``max_failures`` guesses are checked per lock period however they are timed: guesses
+    sent in parallel cannot all pass a check made before any of them is counted.
+    """
 
     def __init__(
         self, redis: RedisClients, *, max_failures: int, window_seconds: int, lock_seconds: int
@@ -66,29 +88,21 @@ class Lockout:
         self.max_failures = max_failures
         self.window_seconds = window_seconds
         self.lock_seconds = lock_seconds
+        self._reserve = redis.primary.register_script(_RESERVE)
 
-    async def locked_for(self, account: str) -> int | None:
-        """Seconds the account stays locked (None: not locked). Raises RedisUnavailable."""
-        ttl = await self.redis.run(lambda r: r.ttl(f"lock:{account}"))
-        return int(ttl) if ttl and ttl > 0 else None
+    async def reserve(self, account: str) -> int | None:
+        """Reserve one attempt; the seconds the account stays locked when none is left.
+        Raises RedisUnavailable (the caller falls back to PostgreSQL)."""
+        locked_ms = await self.redis.run(
+            lambda r: self._reserve(
+                keys=[f"lock:{account}", f"fail:{account}"],
+                args=[self.max_failures, self.window_seconds * 1000, self.lock_seconds * 1000],
+                client=r,
+            )
+        )
+        return -(-int(locked_ms) // 1000) if int(locked_ms) > 0 else None
 
-    async def record_failure(self, account: str) -> None:
-        async def count(r: Redis) -> None:
-            async with r.pipeline(transaction=False) as pipe:
-                pipe.incr(f"fail:{account}")
-                pipe.expire(f"fail:{account}", self.window_seconds, nx=True)
-                failures, _ = await pipe.execute()
-            if int(failures) >= self.max_failures:
-                async with r.pipeline(transaction=False) as pipe:
-                    pipe.set(f"lock:{account}", b"1", ex=self.lock_seconds)
-                    pipe.delete(f"fail:{account}")
-                    await pipe.execute()
-
-        try:
-            await self.redis.run(count)
-        except RedisUnavailable:
-            log.warning("sign-in failure not counted in redis")
-
-    async def clear(self, account: str) -> None:
+    async def succeeded(self, account: str) -> None:
+        """A right password: the attempts counted so far are forgiven."""
         with contextlib.suppress(RedisUnavailable):
             await self.redis.run(lambda r: r.delete(f"fail:{account}"))

@@ -177,3 +177,11 @@ class RedisClients:
         if self.sentinel is not None:
             for client in self.sentinel.sentinels:
                 await client.aclose()
+
+
+async def unlink_matching(r: Redis, pattern: str) -> int:
+    """Delete every key matching ``pattern`` (SCAN, then UNLINK: never blocks the server)."""
+    removed = 0
+    async for name in r.scan_iter(match=pattern, count=1000):
+        removed += int(await r.unlink(name))
+    return removed

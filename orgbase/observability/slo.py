@@ -12,11 +12,12 @@ import asyncio
 import time
 from collections import Counter
 from typing import Any
+from uuid import UUID
 
 import structlog
 from redis.asyncio import Redis
 
-from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
 
 log = structlog.get_logger("orgbase.slo")
@@ -112,6 +113,16 @@ class SloRecorder:
             if counted_scope == scope and minute > cutoff:
                 totals[field] += count
         return {"total": totals["total"], "errors": totals["errors"], "slow": totals["slow"]}
+
+    async def purge_org(self, org_id: UUID) -> int:
+        """Forget a deleted org's counters."""
+
+        async def drop(r: Redis) -> int:
+            return await unlink_matching(r, f"slo:m:{org_id}:*") + await unlink_matching(
+                r, f"slo:h:{org_id}:*"
+            )
+
+        return await self.redis.run(drop)
 
     async def report(self, scope: str = "all") -> dict[str, Any]:
         s = self.settings

@@ -16,6 +16,7 @@ from orgbase.auth.routes import auth_handlers
 from orgbase.core.settings import HttpSettings, Settings
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
+from orgbase.platform.body_guard import JsonBodyGuard
 from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
@@ -86,7 +87,7 @@ def create_app(
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        dependencies={**gateway.dependencies(), **request_dependencies()},
+        dependencies={**gateway.dependencies(), **request_dependencies(gateway.request_auth)},
         exception_handlers=exception_handlers(),
         cors_config=_cors(settings.http),
         openapi_config=OpenAPIConfig(
@@ -101,9 +102,10 @@ def create_app(
         debug=False,
     )
     # Litestar applies its own middleware per route, after routing; wrapping the whole
-    # handler instead gives unrouted requests (404/405) a request id and a log line too.
+    # handler instead gives unrouted requests (404/405) a request id and a log line too,
+    # and checks every JSON body once, before any route reads it.
     app.asgi_handler = RequestContextMiddleware(
-        app.asgi_handler,
+        JsonBodyGuard(app.asgi_handler, settings.http.max_body_bytes),
         settings.http.trusted_proxies,
         observer=gateway,
         access_log=settings.observability.access_log,

@@ -1,9 +1,11 @@
 """The request-scoped values every area's routes may ask for, by name:
 
 ``principal`` (who calls; 401 otherwise), ``ctx`` (the OrgContext of the path's org_id),
-``active_ctx`` (the OrgContext of the token's active org) and ``meta`` (ip, user agent,
-request id). The platform wires them from the auth and tenants areas, so the areas never
-import each other.
+``active_ctx`` (the OrgContext of the token's active org), ``data_entry`` (how a data API
+statement enters the active org), ``identities`` (for sockets and event streams: a
+``LiveIdentitySource``) and ``meta`` (ip, user agent, request id). All of them come from
+the one request-auth component (``request_auth.RequestAuth``), so the areas never
+authenticate by themselves.
 """
 
 from __future__ import annotations
@@ -15,9 +17,9 @@ from litestar import Request
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
-from orgbase.auth.principal import Authenticator
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.tenants.context import OrgContextResolver
+from orgbase.core.postgres import TenantEntry
+from orgbase.platform.request_auth import RequestAuth
 
 PRINCIPAL = "principal"
 """The dependency every credential-checking route asks for, directly or through another."""
@@ -33,38 +35,40 @@ def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
     )
 
 
+def _auth(request: Request[Any, Any, Any]) -> RequestAuth:
+    auth: RequestAuth = request.app.state.request_auth
+    return auth
+
+
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
-    authenticator: Authenticator = request.app.state.authenticator
-    headers = request.headers
-    principal = await authenticator.authenticate(
-        headers.get("authorization"), headers.get("apikey")
-    )
-    state = request.scope["state"]
-    state["user_id"] = principal.user_id or principal.key_id
-    state["org_id"] = principal.org_id
-    return principal
+    return await _auth(request).principal(request)
 
 
 async def provide_org_context(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal], org_id: FromPath[UUID]
 ) -> OrgContext:
-    resolver: OrgContextResolver = request.app.state.org_contexts
-    ctx = await resolver.resolve(principal, org_id, request.scope["state"]["request_id"])
-    request.scope["state"]["org_id"] = ctx.org_id
-    return ctx
+    return await _auth(request).org_context(request, principal, org_id)
 
 
 async def provide_active_context(
     request: Request[Any, Any, Any], principal: NamedDependency[Principal]
 ) -> OrgContext:
-    resolver: OrgContextResolver = request.app.state.org_contexts
-    return await resolver.resolve(principal, None, request.scope["state"]["request_id"])
+    return await _auth(request).org_context(request, principal, None)
 
 
-def request_dependencies() -> dict[str, Provide]:
+async def provide_data_entry(request: Request[Any, Any, Any]) -> TenantEntry:
+    return await _auth(request).data_entry(request)
+
+
+def request_dependencies(request_auth: RequestAuth) -> dict[str, Provide]:
+    def identities() -> RequestAuth:
+        return request_auth
+
     return {
         "meta": Provide(provide_meta, sync_to_thread=False),
         PRINCIPAL: Provide(provide_principal),
         "ctx": Provide(provide_org_context),
         "active_ctx": Provide(provide_active_context),
+        "data_entry": Provide(provide_data_entry),
+        "identities": Provide(identities, sync_to_thread=False),
     }

@@ -1,13 +1,14 @@
 """Every area of one gateway process, built from the settings and wired together.
 
 The areas never import each other; the few places where one must hear about another
-(tokens for impersonations, purging an org's data everywhere, closing realtime sockets on
-revocation) are wired here, by the platform.
+(tokens for impersonations, the request-auth component, deleting an org everywhere,
+revocations reaching open sockets) are wired here, by the platform.
 """
 
 from __future__ import annotations
 
 import gc
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -17,17 +18,20 @@ from litestar.di import Provide
 
 from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
+from orgbase.core.context import Revocation, Role
+from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.platform.migrations import migrate
+from orgbase.platform.request_auth import RequestAuth
 from orgbase.services.mongo.service import DocumentService
 from orgbase.services.postgres.area import DataArea, build_data
 from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.services.redis.kv import KeyValueStore
-from orgbase.services.redis.realtime import RealtimeHub, Subscriber
+from orgbase.services.redis.realtime import RealtimeHub
 from orgbase.services.redis.stats import RedisStats
 from orgbase.tenants.area import TenancyArea, build_tenancy
 
@@ -48,6 +52,7 @@ class Gateway:
     metrics: Metrics | None
     slo: SloRecorder
     dashboard: RedisDashboard
+    request_auth: RequestAuth
 
     # -- per request (the middleware's observer) --------------------------------------
 
@@ -129,8 +134,7 @@ class Gateway:
             "resources": self.resources,
             "gateway": self,
             "auth": self.auth,
-            "authenticator": self.auth.authenticator,
-            "org_contexts": self.tenancy.contexts,
+            "request_auth": self.request_auth,
             "data": self.data.service,
             "realtime": self.hub,
             "metrics": self.metrics,
@@ -175,6 +179,7 @@ def build_gateway(settings: Settings) -> Gateway:
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
+        request_auth=RequestAuth(auth.authenticator, tenancy.contexts, auth.sessions),
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -224,28 +229,41 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
 
 def _wire(gateway: Gateway) -> None:
     auth, tenancy, hub = gateway.auth, gateway.tenancy, gateway.hub
-    # Deleting an org deletes its data in every store.
-    tenancy.orgs.purgers += [
-        lambda ctx: purge_org_rows(gateway.resources.db, ctx),
+    orgs = tenancy.orgs
+    db = gateway.resources.db
+
+    # Deleting an org ends what the auth area holds of it, then its data goes everywhere.
+    async def close_auth(connection: Connection, org_id: UUID) -> Callable[[], Awaitable[None]]:
+        await auth.sessions.drop_active_org(connection, org_id)
+        hashes = await auth.api_keys.revoke_for_org(connection, org_id)
+        return lambda: auth.api_keys.forget(hashes)
+
+    async def org_deleted(org_id: UUID) -> None:
+        await gateway.kv.org_closed(org_id)
+        await hub.announce(Revocation(org=org_id, org_deleted=True))
+
+    orgs.closing.append(close_auth)
+    orgs.on_deleted.append(org_deleted)
+    orgs.purgers.append(lambda org_id: purge_org_rows(db, org_id))
+    orgs.sweepers += [
         gateway.documents.purge_org,
         gateway.kv.purge_org,
+        gateway.stats.purge_org,
+        gateway.slo.purge_org,
     ]
 
-    # Open realtime sockets hear about revocations at once, and re-check now and then.
-    async def still_allowed(subscriber: Subscriber) -> bool:
-        ctx = subscriber.ctx
-        if subscriber.session_id is not None and ctx.user_id is not None:
-            if not await auth.sessions.is_alive(subscriber.session_id, ctx.user_id):
-                return False
-            return await tenancy.memberships.role(ctx.org_id, ctx.user_id) is not None
-        return await auth.api_keys.still_valid(ctx.key_id)
-
+    # Revocations reach every open socket on every replica at once.
     async def sessions_ended(sessions: list[UUID]) -> None:
-        await hub.announce_revocation(sessions=sessions)
+        await hub.announce(Revocation(sessions=tuple(sessions)))
 
-    async def membership_ended(org: UUID, user: UUID) -> None:
-        await hub.announce_revocation(org=org, user=user)
+    async def membership_changed(org: UUID, user: UUID, role: Role | None) -> None:
+        await hub.announce(Revocation(org=org, user=user, role=role))
 
-    hub.verify = still_allowed
+    async def keys_revoked(org: UUID, keys: list[UUID]) -> None:
+        await hub.announce(Revocation(org=org, keys=tuple(keys)))
+        for key in keys:
+            await tenancy.invitations.revoke_by_key(org, key)
+
     auth.sessions.on_revoked.append(sessions_ended)
-    tenancy.memberships.on_removed.append(membership_ended)
+    tenancy.memberships.on_changed.append(membership_changed)
+    auth.api_keys.on_revoked.append(keys_revoked)

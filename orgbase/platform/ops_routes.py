@@ -12,11 +12,11 @@ from litestar import MediaType, Request, Response, get
 from litestar.di import NamedDependency
 from litestar.types import ControllerRouterHandler
 
+from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import NotFound, Unauthorized
 from orgbase.observability.slo import SloRecorder
 from orgbase.services.redis.dashboard import RedisDashboard
-from orgbase.tenants import rbac
 from orgbase.tenants.area import TenancyArea
 
 Tenancy = NamedDependency[TenancyArea]

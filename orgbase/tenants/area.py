@@ -29,8 +29,10 @@ class TenancyArea:
 
     def start(self) -> None:
         self.outbox.start()
+        self.orgs.start()
 
     async def stop(self) -> None:
+        await self.orgs.stop()
         await self.outbox.stop()
 
 

@@ -9,10 +9,10 @@ from uuid import UUID
 
 import msgspec
 
+from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import CONTEXT_PARAMS, Database
-from orgbase.tenants import rbac
+from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.tenants.schemas import AuditEntry, AuditPage
 
 MAX_PAGE = 200
@@ -42,7 +42,7 @@ class AuditLogService:
         rbac.require(ctx, "admin", "reading the audit log")
         if not 1 <= query.limit <= MAX_PAGE:
             raise Invalid(f"limit must be between 1 and {MAX_PAGE}", code="invalid_limit")
-        conditions = ["ctx.org IS NOT NULL", "org_id = (SELECT orgbase.current_org_id())"]
+        conditions = ["ctx.role IS NOT NULL", "org_id = (SELECT orgbase.current_org_id())"]
         args: list[Any] = []
 
         def param(value: Any) -> str:
@@ -74,7 +74,7 @@ class AuditLogService:
             f" FROM orgbase.audit_events WHERE {' AND '.join(conditions)}"
             f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"
         )
-        rows = await self.db.tenant_fetch(ctx, inner, args)
+        rows = await self.db.tenant_fetch(TenantEntry.for_context(ctx), inner, args)
         items = [
             AuditEntry(
                 **{

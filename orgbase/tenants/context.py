@@ -2,7 +2,8 @@
 
 For a user, the role comes from the membership cache (so a removal or a lowered role acts
 on the next request); for an API key, from the key; for a platform admin's impersonation,
-it is "viewer" for as long as the impersonation lasts.
+it is "viewer" for as long as the impersonation lasts. The context keeps the credential it
+came from, so PostgreSQL checks it again when a statement enters the org.
 """
 
 from __future__ import annotations
@@ -20,6 +21,14 @@ def org_not_found() -> NotFound:
     return NotFound("no such org", code="org_not_found")
 
 
+def no_active_org() -> Forbidden:
+    return Forbidden(
+        "this call needs an active org",
+        code="no_active_org",
+        hint="sign in or refresh with org_id to choose one",
+    )
+
+
 class OrgContextResolver:
     def __init__(self, db: Database, memberships: MembershipCache) -> None:
         self.db = db
@@ -28,14 +37,10 @@ class OrgContextResolver:
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
     ) -> OrgContext:
-        """``org_id`` from the path, or None for the token's active org."""
+        """``org_id`` from the path, or None for the principal's active org."""
         target = org_id or principal.org_id
         if target is None:
-            raise Forbidden(
-                "this call needs an active org",
-                code="no_active_org",
-                hint="sign in or refresh with org_id to choose one",
-            )
+            raise no_active_org()
         if principal.kind == "api_key":
             if target != principal.org_id or principal.key_role is None:
                 raise org_not_found()
@@ -45,6 +50,7 @@ class OrgContextResolver:
                 role=principal.key_role,
                 request_id=request_id,
                 key_id=principal.key_id,
+                key_digest=principal.key_digest,
             )
         assert principal.user_id is not None
         if principal.impersonation_id is not None:
@@ -57,13 +63,18 @@ class OrgContextResolver:
                 user_id=principal.user_id,
                 role="viewer",
                 request_id=request_id,
-                impersonated=True,
+                session_id=principal.session_id,
+                impersonation_id=principal.impersonation_id,
             )
         role = await self.memberships.role(target, principal.user_id)
         if role is None:
             raise org_not_found()
         return OrgContext(
-            org_id=target, user_id=principal.user_id, role=role, request_id=request_id
+            org_id=target,
+            user_id=principal.user_id,
+            role=role,
+            request_id=request_id,
+            session_id=principal.session_id,
         )
 
     async def _impersonating(self, impersonation_id: UUID, admin_id: UUID, org_id: UUID) -> bool:
@@ -72,6 +83,7 @@ class OrgContextResolver:
                 """
                 SELECT true FROM orgbase.impersonations i
                 JOIN orgbase.users u ON u.id = i.admin_user_id
+                JOIN orgbase.orgs o ON o.id = i.org_id AND o.deleted_at IS NULL
                 WHERE i.id = $1 AND i.admin_user_id = $2 AND i.org_id = $3
                   AND i.ended_at IS NULL AND i.expires_at > now()
                   AND u.is_platform_admin AND u.deleted_at IS NULL

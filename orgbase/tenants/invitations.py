@@ -3,6 +3,11 @@
 In dev mode the inviter's create response also carries the token, so the flow works
 without a mail server. Accepting needs the invited email's account and creates the
 membership; tokens are single-use and revocable.
+
+An invitation grants at most what its inviter may still grant when it is accepted: a
+demoted inviter's pending invitations are capped at their new role, and revoked when they
+may no longer invite at all (below admin, removed, or the API key revoked); accepting
+checks the inviter's authority again, in the same transaction.
 """
 
 from __future__ import annotations
@@ -15,13 +20,12 @@ from uuid import UUID
 
 import asyncpg
 
-from orgbase.core import audit
+from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, Principal, RequestMeta, Role
+from orgbase.core.context import ROLE_RANK, OrgContext, Principal, RequestMeta, Role
 from orgbase.core.errors import Conflict, Forbidden, Invalid, NotFound, OrgbaseError
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.postgres import Connection, Database, lock_live_org
 from orgbase.core.settings import Settings
-from orgbase.tenants import rbac
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Accepted, Invitation
 
@@ -39,6 +43,34 @@ class Gone(OrgbaseError):
 
 def _hash(token: str) -> bytes:
     return hashlib.sha256(token.encode()).digest()
+
+
+_PENDING = "org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL"
+
+
+async def cap_invitations(
+    connection: Connection, org_id: UUID, inviter: UUID, role: Role | None, *, by_key: bool = False
+) -> int:
+    """After an inviter's role changed to ``role`` (None: removed, or the key revoked):
+    revoke their pending invitations if they may no longer invite, else cap them at the new
+    role. Returns how many changed."""
+    column = "invited_by_key" if by_key else "invited_by"
+    if role is None or not rbac.can_invite(role):
+        status = await connection.execute(
+            f"UPDATE orgbase.invitations SET revoked_at = now() WHERE {_PENDING}"  # noqa: S608
+            f" AND {column} = $2",
+            org_id,
+            inviter,
+        )
+    else:
+        status = await connection.execute(
+            f"UPDATE orgbase.invitations SET role = $3 WHERE {_PENDING}"  # noqa: S608
+            f" AND {column} = $2 AND orgbase.role_rank(role) > orgbase.role_rank($3)",
+            org_id,
+            inviter,
+            role,
+        )
+    return int(status.split()[-1])
 
 
 def _invitation(row: asyncpg.Record, token: str | None = None) -> Invitation:
@@ -71,8 +103,9 @@ class InvitationService:
         token = secrets.token_urlsafe(32)
         expires = datetime.now(UTC) + timedelta(days=self.settings.tenancy.invitation_days)
         async with self.db.system_connection() as connection, connection.transaction():
+            await lock_live_org(connection, ctx.org_id)
             org_name = await connection.fetchval(
-                "SELECT name FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", ctx.org_id
+                "SELECT name FROM orgbase.orgs WHERE id = $1", ctx.org_id
             )
             # Only the newest invitation of an address works.
             await connection.execute(
@@ -84,24 +117,26 @@ class InvitationService:
             row = await connection.fetchrow(
                 f"""
                 INSERT INTO orgbase.invitations
-                    (org_id, email, role, token_hash, invited_by, expires_at)
-                VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}
+                    (org_id, email, role, token_hash, invited_by, invited_by_key, expires_at)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING {_COLUMNS}
                 """,  # noqa: S608 - constant columns
                 ctx.org_id,
                 address,
                 role,
                 _hash(token),
                 ctx.user_id,
+                ctx.key_id,
                 expires,
             )
             assert row is not None
             link = f"{self.settings.tenancy.public_url.rstrip('/')}/studio/#/accept?token={token}"
             await connection.execute(
-                "INSERT INTO orgbase.outbox (kind, recipient, subject, body)"
-                " VALUES ('invitation', $1, $2, $3)",
+                "INSERT INTO orgbase.outbox (kind, recipient, subject, body, org_id)"
+                " VALUES ('invitation', $1, $2, $3, $4)",
                 address,
                 f"Join {org_name} on orgbase",
                 _mail_body(str(org_name), role, link, token, expires),
+                ctx.org_id,
             )
             await audit.record(
                 connection,
@@ -117,6 +152,11 @@ class InvitationService:
                 ),
             )
         return _invitation(row, token if self.settings.is_dev else None)
+
+    async def revoke_by_key(self, org_id: UUID, key_id: UUID) -> int:
+        """The pending invitations an API key made, after the key was revoked."""
+        async with self.db.system_connection() as connection:
+            return await cap_invitations(connection, org_id, key_id, None, by_key=True)
 
     async def list_for_org(self, ctx: OrgContext) -> list[Invitation]:
         rbac.require(ctx, "admin", "listing invitations")
@@ -156,6 +196,8 @@ class InvitationService:
         user_id, _ = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             invitation = await self._claim(connection, token, user_id)
+            await lock_live_org(connection, invitation["org_id"])
+            invitation["role"] = await self._grantable(connection, invitation)
             try:
                 await connection.execute(
                     "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
@@ -190,10 +232,43 @@ class InvitationService:
         return Accepted(org_id=invitation["org_id"], role=invitation["role"])
 
     @staticmethod
+    async def _grantable(connection: Connection, invitation: dict[str, Any]) -> Role:
+        """The role the invitation grants now: at most what its inviter may still grant
+        (their membership, or their API key), refused when they may no longer invite.
+
+        No lock on the inviter's membership: a role change caps this very invitation row,
+        which the caller holds, so a concurrent demotion either waits for this acceptance
+        or has already capped the row read here."""
+        if invitation["invited_by_key"] is not None:
+            inviter_role = await connection.fetchval(
+                "SELECT role FROM orgbase.api_keys WHERE id = $1 AND org_id = $2"
+                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
+                invitation["invited_by_key"],
+                invitation["org_id"],
+            )
+        elif invitation["invited_by"] is not None:
+            inviter_role = await connection.fetchval(
+                "SELECT m.role FROM orgbase.memberships m"
+                " JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL"
+                " WHERE m.org_id = $1 AND m.user_id = $2",
+                invitation["org_id"],
+                invitation["invited_by"],
+            )
+        else:
+            inviter_role = None
+        if inviter_role is None or not rbac.can_invite(inviter_role):
+            raise Gone(
+                "whoever sent this invitation may no longer invite", code="invitation_revoked"
+            )
+        role: Role = invitation["role"]
+        return role if ROLE_RANK[role] <= ROLE_RANK[inviter_role] else inviter_role
+
+    @staticmethod
     async def _claim(connection: Connection, token: str, user_id: UUID) -> dict[str, Any]:
         row = await connection.fetchrow(
             """
             SELECT i.id, i.org_id, i.email, i.role, i.accepted_at, i.revoked_at,
+                   i.invited_by, i.invited_by_key,
                    i.expires_at <= now() AS expired, o.deleted_at IS NOT NULL AS org_gone
             FROM orgbase.invitations i JOIN orgbase.orgs o ON o.id = i.org_id
             WHERE i.token_hash = $1

@@ -42,8 +42,9 @@ class MembershipCache:
             decode=bytes.decode,
             ttl_seconds=ttl_seconds,
         )
-        self.on_removed: list[Callable[[UUID, UUID], Awaitable[None]]] = []
-        """Told about ended memberships (realtime closes their sockets)."""
+        self.on_changed: list[Callable[[UUID, UUID, Role | None], Awaitable[None]]] = []
+        """Told about changed (the new role) and ended (None) memberships: open sockets
+        lose rights or close."""
 
     @staticmethod
     def _key(org_id: UUID, user_id: UUID) -> str:
@@ -62,16 +63,14 @@ class MembershipCache:
         key = self._key(org_id, user_id)
         if role is None:
             await self.cache.revoke([key])
-            for listener in self.on_removed:
-                await listener(org_id, user_id)
         else:
             await self.cache.put(key, role)
+        for listener in self.on_changed:
+            await listener(org_id, user_id, role)
 
     async def removed_all(self, org_id: UUID, user_ids: list[UUID]) -> None:
+        """Every membership of a deleted org (the deletion itself is announced, once)."""
         await self.cache.revoke([self._key(org_id, u) for u in user_ids])
-        for user_id in user_ids:
-            for listener in self.on_removed:
-                await listener(org_id, user_id)
 
     async def resync(self, since: float) -> None:
         """Drop every cached membership (reloaded from PostgreSQL on demand)."""

@@ -7,12 +7,11 @@ from typing import Any
 
 import msgspec
 
-from orgbase.core import audit
+from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
 from orgbase.core.errors import NotFound, PayloadTooLarge, PreconditionFailed
 from orgbase.core.postgres import Connection, Database
-from orgbase.tenants import rbac
 from orgbase.tenants.schemas import SettingsDocument
 
 _DOC = (

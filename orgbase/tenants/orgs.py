@@ -1,24 +1,47 @@
-"""Orgs and their members."""
+"""Orgs and their members.
+
+Deleting an org ends everything scoped to it, then removes it everywhere: the org is
+closed (under its advisory lock, so writes in flight finish first and later ones find it
+gone) together with its API keys, impersonations, pending invitations and unsent mail, and
+the sessions' choice of it as their active org; caches are tombstoned and open sockets
+closed on every replica; then its rows, documents, cache keys and audit trail are purged
+and the org row deleted (one ``org.deleted`` record stays). Stores outside PostgreSQL are
+swept once more after a grace period, for writes that were in flight. A deletion cut short
+(a crash) is finished by the next gateway to start.
+"""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import Awaitable, Callable
 from typing import cast
 from uuid import UUID
 
 import asyncpg
+import structlog
 
-from orgbase.core import audit
+from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta, Role
 from orgbase.core.errors import Conflict, Invalid, NotFound
-from orgbase.core.postgres import Connection, Database
-from orgbase.tenants import rbac
+from orgbase.core.postgres import ORG_LOCK, Connection, Database, lock_live_org
+from orgbase.tenants.invitations import cap_invitations
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member, Org
 
-OrgPurger = Callable[[OrgContext], Awaitable[object]]
+log = structlog.get_logger("orgbase.orgs")
+
+OrgPurger = Callable[[UUID], Awaitable[object]]
 """Deletes an org's data outside PostgreSQL's platform tables (tenant rows, documents...)."""
+AfterCommit = Callable[[], Awaitable[object]]
+ClosingHook = Callable[[Connection, UUID], Awaitable[AfterCommit]]
+"""Runs in the transaction that closes an org (another area's part: its API keys...);
+returns what to do once that transaction committed (tombstone caches...)."""
+SWEEP_AFTER_SECONDS = 10.0
+"""Stores outside PostgreSQL are swept again this long after a deletion."""
+RESUME_AFTER_SECONDS = 60
+"""A deletion closed this long ago and not finished was cut short: finish it."""
 
 _ORG_FOR_MEMBER = """
 SELECT o.id, o.name, o.created_at, o.updated_at, m.role
@@ -39,6 +62,11 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
+def _changed(invitations: int) -> dict[str, int]:
+    """Audit details: how many of the member's pending invitations were capped or revoked."""
+    return {"invitations_changed": invitations} if invitations else {}
+
+
 def _event(ctx: OrgContext, meta: RequestMeta, action: str, **fields: object) -> AuditEvent:
     return AuditEvent(
         action=action,
@@ -57,6 +85,13 @@ class OrgService:
         self.db = db
         self.memberships = memberships
         self.purgers: list[OrgPurger] = []
+        """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
+        self.sweepers: list[OrgPurger] = []
+        """Delete the org's data elsewhere (documents, cache): run again after a grace."""
+        self.closing: list[ClosingHook] = []
+        self.on_deleted: list[Callable[[UUID], Awaitable[None]]] = []
+        """Told when an org is closed (sockets close, in-flight cache writes are refused)."""
+        self._background: set[asyncio.Task[None]] = set()
 
     # -- orgs ---------------------------------------------------------------------------
 
@@ -139,30 +174,110 @@ class OrgService:
         )
 
     async def delete(self, ctx: OrgContext, meta: RequestMeta) -> None:
-        """Delete the org with its data: closed first (no one gets in), data purged, then the
-        platform rows (memberships, keys, settings, invitations cascade). Audit rows stay."""
         rbac.require(ctx, "owner", "deleting the org")
+        closed = await self._close(ctx.org_id)
+        if closed is None:
+            raise NotFound("no such org", code="org_not_found")
+        await self._purge(ctx.org_id, _event(ctx, meta, "org.deleted", details=closed))
+        self._in_background(self._sweep_later(ctx.org_id))
+
+    async def _close(self, org_id: UUID) -> dict[str, int] | None:
+        """Close the org and end every credential scoped to it; None when it is gone."""
+        after_commit: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
+            # Waits for every transaction inside the org; later ones find it closed.
+            await connection.execute(ORG_LOCK, org_id)
+            closed = await connection.execute(
+                "UPDATE orgbase.orgs SET deleted_at = now(), updated_at = now()"
+                " WHERE id = $1 AND deleted_at IS NULL",
+                org_id,
+            )
+            if closed == "UPDATE 0":
+                return None
             members = [
                 r["user_id"]
                 for r in await connection.fetch(
-                    "SELECT user_id FROM orgbase.memberships WHERE org_id = $1", ctx.org_id
+                    "SELECT user_id FROM orgbase.memberships WHERE org_id = $1", org_id
                 )
             ]
-            closed = await connection.execute(
-                "UPDATE orgbase.orgs SET deleted_at = coalesce(deleted_at, now()) WHERE id = $1",
-                ctx.org_id,
+            await connection.execute(
+                "UPDATE orgbase.impersonations SET ended_at = now()"
+                " WHERE org_id = $1 AND ended_at IS NULL",
+                org_id,
             )
-            if closed == "UPDATE 0":
-                raise NotFound("no such org", code="org_not_found")
-        await self.memberships.removed_all(ctx.org_id, members)
-        for purge in self.purgers:
-            await purge(ctx)
+            await connection.execute(
+                "UPDATE orgbase.invitations SET revoked_at = now()"
+                " WHERE org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL",
+                org_id,
+            )
+            await connection.execute(
+                "DELETE FROM orgbase.outbox WHERE org_id = $1 AND sent_at IS NULL", org_id
+            )
+            for hook in self.closing:
+                after_commit.append(await hook(connection, org_id))
+        await self.memberships.removed_all(org_id, members)
+        for after in after_commit:
+            await after()
+        for listener in self.on_deleted:
+            await listener(org_id)
+        return {"members": len(members)}
+
+    async def _purge(self, org_id: UUID, record: AuditEvent) -> None:
+        """Delete what a closed org left: rows, documents, cache, its audit trail, the org."""
+        for purge in (*self.purgers, *self.sweepers):
+            await purge(org_id)
         async with self.db.system_connection() as connection, connection.transaction():
-            await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", ctx.org_id)
-            await audit.record(
-                connection, _event(ctx, meta, "org.deleted", details={"members": len(members)})
+            await connection.fetchval("SELECT orgbase.purge_org_audit($1)", org_id)
+            await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", org_id)
+            await audit.record(connection, record)
+
+    async def _sweep_later(self, org_id: UUID) -> None:
+        await asyncio.sleep(SWEEP_AFTER_SECONDS)
+        for sweep in self.sweepers:
+            try:
+                await sweep(org_id)
+            except Exception as exc:  # the data is unreachable now; logged for the operator
+                log.warning("sweeping a deleted org failed", org_id=str(org_id), error=repr(exc))
+
+    async def resume_deletions(self) -> int:
+        """Finish deletions cut short (closed a while ago, row still there)."""
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT id FROM orgbase.orgs WHERE deleted_at < now() - make_interval(secs => $1)",
+                float(RESUME_AFTER_SECONDS),
             )
+        for row in rows:
+            org_id = row["id"]
+            event = AuditEvent(
+                action="org.deleted",
+                org_id=org_id,
+                actor_kind="system",
+                details={"resumed": True},
+            )
+            await self._purge(org_id, event)
+            log.info("finished an org deletion cut short", org_id=str(org_id))
+        return len(rows)
+
+    def start(self) -> None:
+        self._in_background(self._resume_quietly())
+
+    async def _resume_quietly(self) -> None:
+        try:
+            await self.resume_deletions()
+        except Exception as exc:  # tried again at the next start
+            log.warning("finishing org deletions failed", error=repr(exc))
+
+    def _in_background(self, coroutine: Awaitable[None]) -> None:
+        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def stop(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        for task in list(self._background):
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
 
     # -- members ------------------------------------------------------------------------
 
@@ -177,6 +292,7 @@ class OrgService:
         rbac.require(ctx, "admin", "adding members")
         rbac.require_can_grant(ctx, role)
         async with self.db.system_connection() as connection, connection.transaction():
+            await lock_live_org(connection, ctx.org_id)
             user_id = await connection.fetchval(
                 "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL",
                 email.strip().lower(),
@@ -255,6 +371,8 @@ class OrgService:
                 role,
             )
             if current != role:
+                # Their pending invitations grant no more than they now may.
+                capped = await cap_invitations(connection, ctx.org_id, user_id, role)
                 await audit.record(
                     connection,
                     _event(
@@ -262,7 +380,7 @@ class OrgService:
                         meta,
                         "member.role_changed",
                         row_key={"user_id": str(user_id)},
-                        details={"from": current, "to": role},
+                        details={"from": current, "to": role} | _changed(capped),
                     ),
                 )
             row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
@@ -285,6 +403,7 @@ class OrgService:
                 ctx.org_id,
                 user_id,
             )
+            revoked = await cap_invitations(connection, ctx.org_id, user_id, None)
             await audit.record(
                 connection,
                 _event(
@@ -292,7 +411,7 @@ class OrgService:
                     meta,
                     "member.left" if leaving else "member.removed",
                     row_key={"user_id": str(user_id)},
-                    details={"role": current},
+                    details={"role": current} | _changed(revoked),
                 ),
             )
         await self.memberships.changed(ctx.org_id, user_id, None)

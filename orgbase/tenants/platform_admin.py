@@ -74,6 +74,12 @@ class PlatformService:
     ) -> ImpersonationToken:
         admin_id = await self.require_admin(principal)
         assert principal.session_id is not None
+        reason = reason.strip()
+        if not 3 <= len(reason) <= 500:
+            raise Invalid(
+                "the reason is 3 to 500 characters (spaces around it do not count)",
+                code="invalid_reason",
+            )
         expires = datetime.now(UTC) + timedelta(minutes=self.impersonation_minutes)
         async with self.db.system_connection() as connection, connection.transaction():
             exists = await connection.fetchval(
@@ -86,7 +92,7 @@ class PlatformService:
                 " VALUES ($1, $2, $3, $4) RETURNING id",
                 admin_id,
                 org_id,
-                reason.strip(),
+                reason,
                 expires,
             )
             # Logged in the org's own audit trail: its admins see who looked, and why.
@@ -96,7 +102,7 @@ class PlatformService:
                     action="platform.impersonation_started",
                     org_id=org_id,
                     actor_user_id=admin_id,
-                    details={"impersonation_id": str(impersonation_id), "reason": reason.strip()},
+                    details={"impersonation_id": str(impersonation_id), "reason": reason},
                     request_id=meta.request_id,
                     ip=meta.ip,
                 ),

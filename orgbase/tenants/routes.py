@@ -42,7 +42,7 @@ IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # number is a 400, not a value the driver cannot send.
 SettingsVersion = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 AuditCursor = Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)]
-_VERSION_TAG = re.compile(r'(?:W/)?"?(\d{1,9})"?')
+_VERSION_TAG = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
 Tenancy = NamedDependency[TenancyArea]
 Ctx = NamedDependency[OrgContext]
 Meta = NamedDependency[RequestMeta]

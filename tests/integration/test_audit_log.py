@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.context import OrgContext
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, org_with_roles
+from tests.conftest import bearer, org_with_roles, session_of
 
 
 async def read(
@@ -79,7 +79,11 @@ async def test_row_changes_on_tenant_tables_are_audited(
     await db.open()
     try:
         ctx = OrgContext(
-            org_id=uuid.UUID(org_id), user_id=member_id, role="member", request_id="row-audit-1"
+            org_id=uuid.UUID(org_id),
+            user_id=member_id,
+            role="member",
+            request_id="row-audit-1",
+            session_id=session_of(people["member"][1]["access_token"]),
         )
         async with db.tenant_transaction(ctx) as connection:
             item_id = await connection.fetchval(

@@ -1,4 +1,6 @@
-"""Row-level security holds in PostgreSQL itself, for the role the tenant pool logs in as."""
+"""Row-level security holds in PostgreSQL itself, for the role the tenant pool logs in as,
+and the org context is one the tenant role cannot forge: it is entered only through the
+entry functions, which check a credential, and a context set by hand reads nothing."""
 
 from __future__ import annotations
 
@@ -9,7 +11,7 @@ import asyncpg
 import pytest
 
 from orgbase.core.context import OrgContext, Role
-from orgbase.core.postgres import Database
+from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import Settings
 
 TABLE = "api.rls_probe"
@@ -17,7 +19,8 @@ TABLE = "api.rls_probe"
 
 @pytest.fixture(scope="module")
 async def orgs(settings: Settings) -> AsyncIterator[dict[str, uuid.UUID]]:
-    """Two orgs with a member each, and a tenant table holding rows of both."""
+    """Two orgs with an owner each (with a live session), and a tenant table holding rows of
+    both; org A also has a member of every other role."""
     connection = await asyncpg.connect(settings.database.migration_url)
     ids: dict[str, uuid.UUID] = {}
     try:
@@ -28,22 +31,45 @@ async def orgs(settings: Settings) -> AsyncIterator[dict[str, uuid.UUID]]:
             f"SELECT orgbase.enable_tenancy('{TABLE}')"
         )
         for name in ("a", "b"):
-            user = await connection.fetchval(
-                "INSERT INTO orgbase.users (email) VALUES ($1) RETURNING id",
-                f"rls-{name}-{uuid.uuid4().hex[:8]}@example.test",
-            )
             org = await connection.fetchval(
                 "INSERT INTO orgbase.orgs (name) VALUES ($1) RETURNING id", f"org {name}"
             )
+            ids[f"org_{name}"] = org
+            roles: tuple[Role, ...] = (
+                ("owner", "admin", "member", "viewer") if name == "a" else ("owner",)
+            )
+            for role in roles:
+                user, session = await _member(connection, org, role)
+                ids[f"user_{name}_{role}"], ids[f"session_{name}_{role}"] = user, session
             await connection.executemany(
                 f"INSERT INTO {TABLE} (org_id, created_by, label) VALUES ($1, $2, $3)",
-                [(org, user, f"{name}-{n}") for n in range(3)],
+                [(org, ids[f"user_{name}_owner"], f"{name}-{n}") for n in range(3)],
             )
-            ids[f"org_{name}"], ids[f"user_{name}"] = org, user
         yield ids
     finally:
         await connection.execute(f"DROP TABLE IF EXISTS {TABLE}")
         await connection.close()
+
+
+async def _member(
+    connection: asyncpg.Connection, org: uuid.UUID, role: str
+) -> tuple[uuid.UUID, uuid.UUID]:
+    user = await connection.fetchval(
+        "INSERT INTO orgbase.users (email) VALUES ($1) RETURNING id",
+        f"rls-{role}-{uuid.uuid4().hex[:8]}@example.test",
+    )
+    await connection.execute(
+        "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
+        org,
+        user,
+        role,
+    )
+    session = await connection.fetchval(
+        "INSERT INTO orgbase.sessions (user_id, expires_at) VALUES ($1, now() + interval '1 day')"
+        " RETURNING id",
+        user,
+    )
+    return user, session
 
 
 @pytest.fixture
@@ -54,11 +80,24 @@ async def database(settings: Settings) -> AsyncIterator[Database]:
     await db.close()
 
 
-def ctx(org: uuid.UUID, user: uuid.UUID, role: Role = "member") -> OrgContext:
-    return OrgContext(org_id=org, user_id=user, role=role, request_id="test-rls")
+def ctx(ids: dict[str, uuid.UUID], org: str, role: Role = "owner") -> OrgContext:
+    """The context of org ``org``'s member of ``role`` (PostgreSQL checks the session)."""
+    return OrgContext(
+        org_id=ids[f"org_{org}"],
+        user_id=ids[f"user_{org}_{role}"],
+        role=role,
+        request_id="test-rls",
+        session_id=ids[f"session_{org}_{role}"],
+    )
 
 
-SELECT_LABELS = f"SELECT label, org_id FROM {TABLE} WHERE ctx.org IS NOT NULL ORDER BY id LIMIT 100"
+def entry(ids: dict[str, uuid.UUID], org: str, role: Role = "owner") -> TenantEntry:
+    return TenantEntry.for_context(ctx(ids, org, role))
+
+
+SELECT_LABELS = (
+    f"SELECT label, org_id FROM {TABLE} WHERE ctx.role IS NOT NULL ORDER BY id LIMIT 100"
+)
 
 
 async def test_the_tenant_role_cannot_bypass_rls(settings: Settings) -> None:
@@ -88,12 +127,8 @@ async def test_no_context_means_no_rows(settings: Settings, orgs: dict[str, uuid
 async def test_a_context_shows_only_its_orgs_rows(
     database: Database, orgs: dict[str, uuid.UUID]
 ) -> None:
-    rows_a = await database.tenant_fetch(
-        ctx(orgs["org_a"], orgs["user_a"], "viewer"), SELECT_LABELS
-    )
-    rows_b = await database.tenant_fetch(
-        ctx(orgs["org_b"], orgs["user_b"], "viewer"), SELECT_LABELS
-    )
+    rows_a = await database.tenant_fetch(entry(orgs, "a", "viewer"), SELECT_LABELS)
+    rows_b = await database.tenant_fetch(entry(orgs, "b"), SELECT_LABELS)
     assert [r["label"] for r in rows_a] == ["a-0", "a-1", "a-2"]
     assert {r["org_id"] for r in rows_a} == {orgs["org_a"]}
     assert [r["label"] for r in rows_b] == ["b-0", "b-1", "b-2"]
@@ -103,49 +138,201 @@ async def test_a_row_for_another_org_cannot_be_written(
     database: Database, orgs: dict[str, uuid.UUID]
 ) -> None:
     with pytest.raises(asyncpg.InsufficientPrivilegeError, match="row-level security"):
-        async with database.tenant_transaction(ctx(orgs["org_a"], orgs["user_a"], "owner")) as c:
+        async with database.tenant_transaction(ctx(orgs, "a")) as c:
             await c.execute(
                 f"INSERT INTO {TABLE} (org_id, label) VALUES ($1, 'smuggled')", orgs["org_b"]
             )
     # Updating B's rows from A's context touches nothing, and moving A's row to B fails.
-    async with database.tenant_transaction(ctx(orgs["org_a"], orgs["user_a"], "owner")) as c:
+    async with database.tenant_transaction(ctx(orgs, "a")) as c:
         assert await c.execute(f"UPDATE {TABLE} SET label = 'x' WHERE label = 'b-0'") == "UPDATE 0"
         assert await c.execute(f"DELETE FROM {TABLE} WHERE label LIKE 'b-%'") == "DELETE 0"
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        async with database.tenant_transaction(ctx(orgs["org_a"], orgs["user_a"], "owner")) as c:
+        async with database.tenant_transaction(ctx(orgs, "a")) as c:
             await c.execute(f"UPDATE {TABLE} SET org_id = $1 WHERE label = 'a-0'", orgs["org_b"])
 
 
 async def test_roles_limit_writes(database: Database, orgs: dict[str, uuid.UUID]) -> None:
-    org, user = orgs["org_a"], orgs["user_a"]
-    stranger = uuid.uuid4()
     with pytest.raises(asyncpg.InsufficientPrivilegeError):
-        async with database.tenant_transaction(ctx(org, user, "viewer")) as c:
+        async with database.tenant_transaction(ctx(orgs, "a", "viewer")) as c:
             await c.execute(f"INSERT INTO {TABLE} (label) VALUES ('by a viewer')")
     # A member changes only rows they created.
-    async with database.tenant_transaction(ctx(org, stranger, "member")) as c:
+    member = orgs["user_a_member"]
+    async with database.tenant_transaction(ctx(orgs, "a", "member")) as c:
         assert await c.execute(f"UPDATE {TABLE} SET label = label") == "UPDATE 0"
         new_id = await c.fetchval(f"INSERT INTO {TABLE} (label) VALUES ('mine') RETURNING id")
-        assert await c.fetchval(f"SELECT created_by FROM {TABLE} WHERE id = $1", new_id) == stranger
+        assert await c.fetchval(f"SELECT created_by FROM {TABLE} WHERE id = $1", new_id) == member
         assert await c.execute(f"DELETE FROM {TABLE} WHERE id = $1", new_id) == "DELETE 1"
     # An admin changes every row of the org.
-    async with database.tenant_transaction(ctx(org, stranger, "admin")) as c:
+    async with database.tenant_transaction(ctx(orgs, "a", "admin")) as c:
         assert await c.execute(f"UPDATE {TABLE} SET label = label") == "UPDATE 3"
+
+
+async def test_the_role_comes_from_postgresql_not_from_the_caller(
+    database: Database, orgs: dict[str, uuid.UUID]
+) -> None:
+    """A context claiming a role its session's membership does not have gets the real one."""
+    claimed_owner = ctx(orgs, "a", "viewer").with_role("owner")
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with database.tenant_transaction(claimed_owner) as c:
+            await c.execute(f"INSERT INTO {TABLE} (label) VALUES ('escalated')")
+
+
+async def test_created_by_names_a_member_of_the_org(
+    database: Database, orgs: dict[str, uuid.UUID]
+) -> None:
+    outsider = orgs["user_b_owner"]
+    with pytest.raises(asyncpg.InsufficientPrivilegeError):
+        async with database.tenant_transaction(ctx(orgs, "a", "admin")) as c:
+            await c.execute(
+                f"INSERT INTO {TABLE} (label, created_by) VALUES ('theirs?', $1)", outsider
+            )
+    with pytest.raises(asyncpg.CheckViolationError, match="member of the org"):
+        async with database.tenant_transaction(ctx(orgs, "a", "admin")) as c:
+            await c.execute(f"UPDATE {TABLE} SET created_by = $1 WHERE label = 'a-0'", outsider)
+    # Another member of the org is fine.
+    async with database.tenant_transaction(ctx(orgs, "a", "admin")) as c:
+        changed = await c.execute(
+            f"UPDATE {TABLE} SET created_by = $1 WHERE label = 'a-1'", orgs["user_a_viewer"]
+        )
+    assert changed == "UPDATE 1"
+
+
+FORGERIES = {
+    "the org alone": ["set_config('orgbase.org_id', $1, true)"],
+    "org and owner role": [
+        "set_config('orgbase.org_id', $1, true)",
+        "set_config('orgbase.role', 'owner', true)",
+    ],
+    "every setting, with a made-up proof": [
+        "set_config('orgbase.kind', 'session', true)",
+        "set_config('orgbase.org_id', $1, true)",
+        "set_config('orgbase.user_id', '', true)",
+        "set_config('orgbase.role', 'owner', true)",
+        "set_config('orgbase.key_id', '', true)",
+        "set_config('orgbase.proof', repeat('0', 64), true)",
+    ],
+}
+
+
+@pytest.mark.parametrize("forgery", list(FORGERIES))
+async def test_a_hand_set_context_reads_and_writes_nothing(
+    settings: Settings, orgs: dict[str, uuid.UUID], forgery: str
+) -> None:
+    """As SQL injected through some future bug would: set org B's context by hand."""
+    connection = await asyncpg.connect(settings.database.api_url)
+    try:
+        async with connection.transaction():
+            await connection.execute(f"SELECT {', '.join(FORGERIES[forgery])}", str(orgs["org_b"]))
+            assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
+            assert await connection.fetchval("SELECT orgbase.current_org_id()") is None
+            assert await connection.execute(f"UPDATE {TABLE} SET label = 'x'") == "UPDATE 0"
+            with pytest.raises(asyncpg.InsufficientPrivilegeError):
+                await connection.execute(f"INSERT INTO {TABLE} (label) VALUES ('forged')")
+    finally:
+        await connection.close()
+
+
+async def test_a_real_context_cannot_be_switched_or_replayed(
+    settings: Settings, orgs: dict[str, uuid.UUID]
+) -> None:
+    """Entered as org A's owner: switching the org setting to B, or carrying A's proof into
+    another transaction, reads nothing."""
+    a = entry(orgs, "a")
+    connection = await asyncpg.connect(settings.database.api_url)
+    try:
+        async with connection.transaction():
+            await connection.execute(a.statement(), *a.args)
+            assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 3
+            settings_now = await connection.fetchrow(
+                "SELECT current_setting('orgbase.kind') AS kind,"
+                " current_setting('orgbase.user_id') AS usr,"
+                " current_setting('orgbase.role') AS role,"
+                " current_setting('orgbase.proof') AS proof"
+            )
+            assert settings_now is not None
+            await connection.execute(
+                "SELECT set_config('orgbase.org_id', $1, true)", str(orgs["org_b"])
+            )
+            assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
+        async with connection.transaction():
+            await connection.execute(
+                "SELECT set_config('orgbase.kind', $1, true), set_config('orgbase.org_id', $2,"
+                " true), set_config('orgbase.user_id', $3, true), set_config('orgbase.role', $4,"
+                " true), set_config('orgbase.key_id', '', true),"
+                " set_config('orgbase.proof', $5, true)",
+                settings_now["kind"],
+                str(orgs["org_a"]),
+                settings_now["usr"],
+                settings_now["role"],
+                settings_now["proof"],
+            )
+            assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
+    finally:
+        await connection.close()
+
+
+@pytest.mark.parametrize(
+    "statement",
+    [
+        "SELECT * FROM orgbase.context_key",
+        "SELECT orgbase.context_proof('session', '', '', 'owner', '')",
+        "SELECT orgbase.set_context('session', gen_random_uuid(), NULL, 'owner', NULL, 'x')",
+    ],
+)
+async def test_the_key_and_the_context_setters_are_out_of_reach(
+    settings: Settings, statement: str
+) -> None:
+    connection = await asyncpg.connect(settings.database.api_url)
+    try:
+        with pytest.raises(asyncpg.InsufficientPrivilegeError):
+            await connection.fetch(statement)
+    finally:
+        await connection.close()
+
+
+async def test_entries_check_their_credential(
+    settings: Settings, orgs: dict[str, uuid.UUID]
+) -> None:
+    """A session of org A cannot enter org B; an unknown session or key enters nowhere; a
+    live org is not purged."""
+    connection = await asyncpg.connect(settings.database.api_url)
+    attempts = [
+        (
+            "SELECT orgbase.enter_session($1, $2, $3, 'x')",
+            (orgs["session_a_owner"], orgs["user_a_owner"], orgs["org_b"]),
+            "OB404",
+        ),
+        (
+            "SELECT orgbase.enter_session($1, $2, $3, 'x')",
+            (uuid.uuid4(), orgs["user_a_owner"], orgs["org_a"]),
+            "OB401",
+        ),
+        (
+            "SELECT orgbase.enter_api_key($1, NULL, $2, 'x')",
+            (b"\x00" * 32, orgs["org_a"]),
+            "OB411",
+        ),
+        ("SELECT orgbase.enter_org_purge($1, 'x')", (orgs["org_a"],), "OB404"),
+    ]
+    try:
+        for statement, args, sqlstate in attempts:
+            with pytest.raises(asyncpg.PostgresError) as refused:
+                await connection.fetchval(statement, *args)
+            assert refused.value.sqlstate == sqlstate, statement
+    finally:
+        await connection.close()
 
 
 async def test_a_reused_pooled_connection_carries_no_context(
     settings: Settings, orgs: dict[str, uuid.UUID]
 ) -> None:
     pool = await asyncpg.create_pool(settings.database.api_url, min_size=1, max_size=1)
+    a = entry(orgs, "a")
     try:
         async with pool.acquire() as connection:
             backend = await connection.fetchval("SELECT pg_backend_pid()")
             async with connection.transaction():
-                await connection.execute(
-                    "SELECT set_config('orgbase.org_id', $1, true),"
-                    " set_config('orgbase.role', 'owner', true)",
-                    str(orgs["org_a"]),
-                )
+                await connection.execute(a.statement(), *a.args)
                 assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 3
         async with pool.acquire() as connection:
             assert await connection.fetchval("SELECT pg_backend_pid()") == backend
@@ -162,7 +349,7 @@ async def test_the_single_statement_read_leaves_no_context_behind(
     db = Database(settings.database)
     await db.open()
     try:
-        rows = await db.tenant_fetch(ctx(orgs["org_b"], orgs["user_b"], "viewer"), SELECT_LABELS)
+        rows = await db.tenant_fetch(entry(orgs, "b"), SELECT_LABELS)
         assert len(rows) == 3
         async with db.api.acquire() as connection:
             assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
@@ -191,5 +378,11 @@ async def test_audit_events_are_append_only(settings: Settings) -> None:
             await connection.execute("UPDATE orgbase.audit_events SET action = 'rewritten'")
         with pytest.raises(asyncpg.InsufficientPrivilegeError):
             await connection.execute("DELETE FROM orgbase.audit_events")
+        # A live org's trail is not purged either.
+        org = await connection.fetchval(
+            "INSERT INTO orgbase.orgs (name) VALUES ('kept') RETURNING id"
+        )
+        with pytest.raises(asyncpg.PostgresError):
+            await connection.fetchval("SELECT orgbase.purge_org_audit($1)", org)
     finally:
         await connection.close()

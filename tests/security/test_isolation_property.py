@@ -20,9 +20,9 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.context import OrgContext, Role
-from orgbase.core.postgres import Database
+from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, new_user
+from tests.conftest import bearer, new_user, session_of
 
 T = TypeVar("T")
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
@@ -83,11 +83,17 @@ async def check_world(
     mine = {o["org_id"] for o in built}
     for org in built:
         for user_id, role in org["members"].items():
-            ctx = OrgContext(org_id=org["org_id"], user_id=user_id, role=role, request_id="prop")
+            ctx = OrgContext(
+                org_id=org["org_id"],
+                user_id=user_id,
+                role=role,
+                request_id="prop",
+                session_id=session_of(tokens[user_id]),
+            )
             rows = await db.tenant_fetch(
-                ctx,
-                "SELECT org_id, title FROM api.items WHERE ctx.org IS NOT NULL"
-                " AND org_id = ANY($6::uuid[]) OFFSET 0",
+                TenantEntry.for_context(ctx),
+                "SELECT org_id, title FROM api.items WHERE ctx.role IS NOT NULL"
+                " AND org_id = ANY($5::uuid[]) OFFSET 0",
                 [list(mine)],
             )
             assert {r["org_id"] for r in rows} <= {org["org_id"]}

@@ -93,10 +93,50 @@ def test_pipelines_are_led_by_the_org_and_lookups_scoped() -> None:
         ORG,
         physical,
     )
-    assert stages[0] == {"$match": {"_org": ORG}}
-    lookup = stages[2]["$lookup"]
+    # Led by the org, then the server fields go: no later stage can reach them ($$ROOT).
+    scope = [{"$match": {"_org": ORG}}, {"$project": {"_org": 0, "_owner": 0}}]
+    assert stages[:2] == scope
+    lookup = stages[3]["$lookup"]
     assert lookup["from"] == "d_other"
-    assert lookup["pipeline"][0] == {"$match": {"_org": ORG}}
+    assert lookup["pipeline"][:2] == scope
+
+
+@pytest.mark.parametrize(
+    "expression",
+    [
+        {"$eq": ["$$ROOT._org", ORG]},
+        {"$eq": ["$$CURRENT._owner", "x"]},
+        {"$gt": [{"$size": {"$objectToArray": "$$ROOT"}}, 0]},
+        {"$eq": [{"$getField": {"field": {"$concat": ["_", "org"]}, "input": "$$ROOT"}}, 1]},
+        {"$eq": [{"$getField": "_org"}, ORG]},
+        {"$eq": ["$_org", ORG]},
+        {"$eq": ["$a._owner", 1]},
+        {"$let": {"vars": {"d": "$$ROOT"}, "in": "$$d._org"}},
+    ],
+)
+def test_find_expressions_cannot_reach_server_fields(expression: Any) -> None:
+    with pytest.raises(Invalid):
+        guard.check_filter({"$expr": expression})
+
+
+@pytest.mark.parametrize(
+    "projection",
+    [
+        {"all": {"$objectToArray": "$$ROOT"}},
+        {"o": {"$literal": 1}},
+        {"a": {"$slice": 2, "$objectToArray": "$$ROOT"}},
+        {"a": {}},
+    ],
+)
+def test_find_projections_are_inclusion_and_array_operators_only(projection: Any) -> None:
+    with pytest.raises(Invalid):
+        guard.check_projection(projection)
+
+
+def test_find_projections_keep_what_they_did() -> None:
+    allowed = {"a": 1, "b": 0, "c": {"$slice": 2}, "d": {"$elemMatch": {"x": 1}}}
+    assert guard.check_projection(allowed) == allowed
+    guard.check_filter({"$expr": {"$gt": ["$a", "$b.c"]}})
 
 
 @pytest.mark.parametrize(

@@ -5,7 +5,9 @@ allow-lists and rewrite them so every read and write carries the org field. Noth
 talks to MongoDB.
 
 Every document carries ``_org`` (the org) and ``_owner`` (who created it); clients can
-neither set, change, filter on, nor see them.
+neither set, change, filter on, nor see them: not by name, not through ``$$ROOT`` or
+``$$CURRENT``, not by a computed field name (``$getField``). Pipelines start by removing
+them, so no later stage can reach them at all.
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ UPDATE_OPERATORS = frozenset(
     }
 )
 PUSH_MODIFIERS = frozenset({"$each", "$slice", "$sort", "$position"})
+PROJECTION_OPERATORS = frozenset({"$slice", "$elemMatch"})
 STAGES = frozenset(
     {
         "$match",
@@ -139,6 +142,45 @@ def _field(path: str, *, writing: bool = False) -> None:
         raise refuse("_id cannot be changed", "reserved_field")
 
 
+# Expression operators that read or write a field by a computed name: they could reach the
+# server fields without naming them.
+FIELD_BY_NAME = frozenset({"$getField", "$setField", "$unsetField"})
+# System variables that hold the whole document (server fields included) in a find.
+WHOLE_DOCUMENT = frozenset({"ROOT", "CURRENT"})
+
+
+def check_expression(value: Any, depth: int = 0) -> None:
+    """An aggregation expression in a find (``$expr``): it may not reach the server fields,
+    by path (``$_org``), through the whole document (``$$ROOT``) or by computed name."""
+    if depth > MAX_DEPTH:
+        raise refuse("the expression nests too deeply")
+    if isinstance(value, str):
+        _check_reference(value)
+    elif isinstance(value, dict):
+        for key, inner in value.items():
+            if not isinstance(key, str):
+                raise refuse("keys must be strings")
+            if key in FORBIDDEN:
+                raise refuse(f"{key} is not allowed", "forbidden_operator")
+            if key in FIELD_BY_NAME:
+                raise refuse(f"{key} is not allowed here", "forbidden_operator")
+            check_expression(inner, depth + 1)
+    elif isinstance(value, list):
+        for inner in value:
+            check_expression(inner, depth + 1)
+
+
+def _check_reference(value: str) -> None:
+    """A field path (``$a.b``) or variable (``$$v.a``) in an expression."""
+    if not value.startswith("$"):
+        return
+    variable, _, path = value[2:].partition(".") if value.startswith("$$") else ("", "", value[1:])
+    if variable in WHOLE_DOCUMENT:
+        raise refuse(f"$${variable} is not available here", "reserved_field")
+    if any(part in HIDDEN for part in path.split(".")):
+        raise refuse("server fields cannot be referenced", "reserved_field")
+
+
 def scan_forbidden(value: Any, depth: int = 0) -> None:
     """Refuse forbidden operators anywhere inside ``value``."""
     if depth > MAX_DEPTH:
@@ -170,9 +212,7 @@ def check_filter(query: Any, depth: int = 0) -> None:
                 for item in value:
                     check_filter(item, depth + 1)
             elif key == "$expr":
-                scan_forbidden(value)
-                if "$" + ORG in repr(value) or "$" + OWNER in repr(value):
-                    raise refuse("server fields cannot be referenced", "reserved_field")
+                check_expression(value)
             elif key == "$text" and not isinstance(value, dict):
                 raise refuse("$text takes an object")
             continue
@@ -252,6 +292,12 @@ def check_projection(projection: Any) -> dict[str, Any] | None:
     for path, value in projection.items():
         _field(path)
         if isinstance(value, dict):
+            # Array operators only: an aggregation expression could rebuild the whole
+            # document ($objectToArray of $$ROOT) with the server fields in it.
+            if not value or set(value) - PROJECTION_OPERATORS:
+                raise refuse("projection values are 0, 1, {$slice: n} or {$elemMatch: filter}")
+            if "$elemMatch" in value:
+                check_filter(value["$elemMatch"])
             scan_forbidden(value)
         elif value not in (0, 1, True, False):
             raise refuse("projection values are 0 or 1")
@@ -279,14 +325,25 @@ def check_sort(sort: Any) -> list[tuple[str, int]] | None:
 def scoped_pipeline(
     pipeline: Any, org: str, physical: Callable[[str], str], depth: int = 0
 ) -> list[dict[str, Any]]:
-    """Check a pipeline and return it led by ``$match`` on the org, with every ``$lookup``
-    scoped to the org too (``physical`` maps a collection name to its stored name)."""
+    """Check a pipeline and return it led by ``$match`` on the org and a ``$project`` that
+    removes the server fields (so ``$$ROOT`` no longer holds them), with every ``$lookup``
+    scoped the same way (``physical`` maps a collection name to the org's stored name)."""
+    return [*_scope(org), *_checked_stages(pipeline, org, physical, depth)]
+
+
+def _scope(org: str) -> list[dict[str, Any]]:
+    return [{"$match": {ORG: org}}, {"$project": {ORG: 0, OWNER: 0}}]
+
+
+def _checked_stages(
+    pipeline: Any, org: str, physical: Callable[[str], str], depth: int
+) -> list[dict[str, Any]]:
     if not isinstance(pipeline, list):
         raise refuse("a pipeline is a list of stages")
     if depth > 3:
         raise refuse("lookups nest at most 3 deep")
     scan_forbidden(pipeline)
-    stages: list[dict[str, Any]] = [{"$match": {ORG: org}}]
+    stages: list[dict[str, Any]] = []
     for stage in pipeline:
         if not isinstance(stage, dict) or len(stage) != 1:
             raise refuse("each stage is an object with one operator")
@@ -302,7 +359,7 @@ def scoped_pipeline(
         elif name == "$facet":
             if not isinstance(body, dict):
                 raise refuse("$facet takes an object of pipelines")
-            body = {k: scoped_pipeline(v, org, physical, depth + 1)[1:] for k, v in body.items()}
+            body = {k: _checked_stages(v, org, physical, depth + 1) for k, v in body.items()}
         stages.append({name: body})
     return stages
 

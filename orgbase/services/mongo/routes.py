@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 from bson import json_util
+from bson.errors import BSONError
 from bson.json_util import RELAXED_JSON_OPTIONS
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
@@ -40,7 +41,9 @@ def _decode(raw: bytes | str | None, what: str = "body") -> Any:
         return None
     try:
         return json_util.loads(raw)
-    except (ValueError, TypeError) as exc:
+    except (ValueError, TypeError, ArithmeticError, BSONError, RecursionError) as exc:
+        # Not JSON, or Extended JSON with an impossible value ({"$oid": "zz"}, a $date
+        # out of range, a bad $numberDecimal...).
         raise Invalid(
             f"the {what} is not valid (extended) JSON",
             code="malformed_body",

@@ -1,15 +1,20 @@
 """The document service: org-scoped collections in MongoDB (PyMongo's async client).
 
-Collections are shared by orgs; each document carries ``_org`` and ``_owner``. Reads are
-scoped to the org; members change only the documents they created, admins and owners
-every document of the org (as for tables). A circuit breaker makes calls fail at once
-with a 503 while MongoDB is down, and only these routes are affected.
+Each org's collection is a MongoDB collection of its own, ``d<org id>_<name>``, so
+documents, ``_id`` values and indexes (a unique one included) of two orgs never meet: an
+org lists and drops only its own indexes, a unique index binds only its own documents, and
+the same client ``_id`` in two orgs does not collide. Every document also carries ``_org``
+and ``_owner``, which every filter, update and pipeline is scoped by (defence in depth) and
+which no answer ever carries. Members change only the documents they created, admins and
+owners every document of the org (as for tables). A circuit breaker makes calls fail at
+once with a 503 while MongoDB is down, and only these routes are affected.
 """
 
 from __future__ import annotations
 
 import inspect
 from typing import Any
+from uuid import UUID
 
 from bson import ObjectId
 from bson.errors import InvalidDocument, InvalidId, InvalidStringData
@@ -27,13 +32,13 @@ from pymongo.errors import (
     WriteError,
 )
 
+from orgbase.core import rbac
 from orgbase.core.breaker import CircuitBreaker
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, OrgbaseError, Unavailable
 from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import MongoSettings
 from orgbase.services.mongo import guard
-from orgbase.tenants import rbac
 
 DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
 
@@ -70,11 +75,16 @@ class DocumentService:
         )
 
     @staticmethod
-    def physical(name: str) -> str:
-        return f"d_{name}"
+    def prefix(org_id: UUID) -> str:
+        """The start of every collection name of an org."""
+        return f"d{org_id.hex}_"
 
-    def _collection(self, name: str) -> Any:
-        return self.mongo.database[self.physical(guard.collection_name(name))]
+    @classmethod
+    def physical(cls, org_id: UUID, name: str) -> str:
+        return cls.prefix(org_id) + guard.collection_name(name)
+
+    def _collection(self, ctx: OrgContext, name: str) -> Any:
+        return self.mongo.database[self.physical(ctx.org_id, name)]
 
     async def _call(self, operation: Any) -> Any:
         """Run one MongoDB call through the breaker, mapping its errors."""
@@ -148,7 +158,7 @@ class DocumentService:
 
     async def get(self, ctx: OrgContext, collection: str, document_id: str) -> dict[str, Any]:
         found = await self._call(
-            self._collection(collection).find_one(
+            self._collection(ctx, collection).find_one(
                 guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id)),
                 max_time_ms=self.settings.max_time_ms,
             )
@@ -172,7 +182,7 @@ class DocumentService:
         guard.check_filter(query)
         if skip < 0:
             raise Invalid("skip cannot be negative", code="invalid_skip")
-        cursor = self._collection(collection).find(
+        cursor = self._collection(ctx, collection).find(
             guard.scoped(query, str(ctx.org_id)),
             guard.check_projection(projection),
             sort=guard.check_sort(sort),
@@ -188,35 +198,37 @@ class DocumentService:
         guard.check_filter(query)
         return int(
             await self._call(
-                self._collection(collection).count_documents(
+                self._collection(ctx, collection).count_documents(
                     guard.scoped(query, str(ctx.org_id)), maxTimeMS=self.settings.max_time_ms
                 )
             )
         )
 
     async def collections(self, ctx: OrgContext) -> list[dict[str, Any]]:
-        """The collections holding documents the caller can see, with their counts.
-
-        Collections are shared by all orgs (documents carry the org), so a name only shows
-        for an org that has documents in it: one org never learns another's names.
-        """
-        names = await self._call(self.mongo.database.list_collection_names())
+        """The org's collections holding documents, with their counts."""
+        prefix = self.prefix(ctx.org_id)
+        names = await self._call(
+            self.mongo.database.list_collection_names(filter={"name": {"$regex": f"^{prefix}"}})
+        )
         found = []
         for physical in sorted(names):
-            if not physical.startswith("d_"):
+            if not physical.startswith(prefix):
                 continue
-            count = await self.count(ctx, physical.removeprefix("d_"))
+            name = physical.removeprefix(prefix)
+            count = await self.count(ctx, name)
             if count:
-                found.append({"name": physical.removeprefix("d_"), "count": count})
+                found.append({"name": name, "count": count})
         return found
 
     async def aggregate(
         self, ctx: OrgContext, collection: str, pipeline: Any
     ) -> list[dict[str, Any]]:
-        stages = guard.scoped_pipeline(pipeline, str(ctx.org_id), self.physical)
+        stages = guard.scoped_pipeline(
+            pipeline, str(ctx.org_id), lambda name: self.physical(ctx.org_id, name)
+        )
         stages.append({"$limit": self.settings.max_limit})
         cursor = await self._call(
-            self._collection(collection).aggregate(stages, maxTimeMS=self.settings.max_time_ms)
+            self._collection(ctx, collection).aggregate(stages, maxTimeMS=self.settings.max_time_ms)
         )
         documents = await self._call(cursor.to_list(None))
         return guard.hide_server_fields(documents)  # type: ignore[no-any-return]
@@ -243,7 +255,7 @@ class DocumentService:
                 )
             clean.setdefault("_id", ObjectId())
             stored.append({**clean, guard.ORG: str(ctx.org_id), guard.OWNER: self._owner(ctx)})
-        target = self._collection(collection)
+        target = self._collection(ctx, collection)
         try:
             await self._call(target.insert_many(stored, ordered=True))
         except (Conflict, Invalid) as refused:
@@ -265,7 +277,7 @@ class DocumentService:
         owner = self._write_scope(ctx)
         guard.check_update(update)
         found = await self._call(
-            self._collection(collection).find_one_and_update(
+            self._collection(ctx, collection).find_one_and_update(
                 guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id), owner),
                 update,
                 return_document=ReturnDocument.AFTER,
@@ -293,7 +305,9 @@ class DocumentService:
     ) -> dict[str, Any]:
         identifier = _object_id(document_id)
         scope = guard.scoped({"_id": identifier}, str(ctx.org_id), owner)
-        current = await self._call(self._collection(collection).find_one(scope, {guard.OWNER: 1}))
+        current = await self._call(
+            self._collection(ctx, collection).find_one(scope, {guard.OWNER: 1})
+        )
         if current is None:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
         # The replacement keeps its _id (as an ObjectId), its org and its owner.
@@ -303,7 +317,7 @@ class DocumentService:
             guard.ORG: str(ctx.org_id),
             guard.OWNER: current[guard.OWNER],
         }
-        result = await self._call(self._collection(collection).replace_one(scope, replacement))
+        result = await self._call(self._collection(ctx, collection).replace_one(scope, replacement))
         if result.matched_count == 0:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
         return guard.hide_server_fields(replacement)  # type: ignore[no-any-return]
@@ -322,7 +336,7 @@ class DocumentService:
             update = {**update, "$setOnInsert": on_insert}
         scope = guard.scoped(query, str(ctx.org_id), owner)
         result = await self._call(
-            self._collection(collection).update_many(scope, update, upsert=upsert)
+            self._collection(ctx, collection).update_many(scope, update, upsert=upsert)
         )
         upserted = str(result.upserted_id) if result.upserted_id is not None else None
         return {
@@ -334,7 +348,7 @@ class DocumentService:
     async def delete_one(self, ctx: OrgContext, collection: str, document_id: str) -> None:
         owner = self._write_scope(ctx)
         result = await self._call(
-            self._collection(collection).delete_one(
+            self._collection(ctx, collection).delete_one(
                 guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id), owner)
             )
         )
@@ -347,7 +361,9 @@ class DocumentService:
             raise Invalid("a filter is required to delete documents", code="filter_required")
         guard.check_filter(filter_)
         result = await self._call(
-            self._collection(collection).delete_many(guard.scoped(filter_, str(ctx.org_id), owner))
+            self._collection(ctx, collection).delete_many(
+                guard.scoped(filter_, str(ctx.org_id), owner)
+            )
         )
         return int(result.deleted_count)
 
@@ -366,18 +382,18 @@ class DocumentService:
         pairs = guard.check_sort(keys)
         if not pairs:
             raise Invalid('an index needs keys, like {"email": 1}', code="invalid_index")
-        # Every index is led by the org field: per-org uniqueness, per-org scans.
-        index_keys = [(guard.ORG, 1), *pairs]
         index_name = name or "_".join(f"{f}_{d}" for f, d in pairs)
         if not guard.COLLECTION_NAME.fullmatch(index_name):
             raise Invalid("index names are letters, digits, _ and -", code="invalid_index")
+        # The collection is the org's own: the index (a unique one too) binds only its
+        # documents.
         created = await self._call(
-            self._collection(collection).create_index(index_keys, unique=unique, name=index_name)
+            self._collection(ctx, collection).create_index(pairs, unique=unique, name=index_name)
         )
         return str(created)
 
     async def list_indexes(self, ctx: OrgContext, collection: str) -> list[dict[str, Any]]:
-        info = await self._call(self._collection(collection).index_information())
+        info = await self._call(self._collection(ctx, collection).index_information())
         result = []
         for name, spec in info.items():
             keys = [(field, direction) for field, direction in spec["key"] if field != guard.ORG]
@@ -391,17 +407,19 @@ class DocumentService:
         existing = await self.list_indexes(ctx, collection)
         if name not in {index["name"] for index in existing}:
             raise NotFound("no such index", code="index_not_found")
-        await self._call(self._collection(collection).drop_index(name))
+        await self._call(self._collection(ctx, collection).drop_index(name))
 
     # -- org deletion -----------------------------------------------------------------
 
-    async def purge_org(self, ctx: OrgContext) -> int:
-        names = await self._call(self.mongo.database.list_collection_names())
-        removed = 0
+    async def purge_org(self, org_id: UUID) -> int:
+        """Drop every collection of a deleted org."""
+        prefix = self.prefix(org_id)
+        names = await self._call(
+            self.mongo.database.list_collection_names(filter={"name": {"$regex": f"^{prefix}"}})
+        )
+        dropped = 0
         for name in names:
-            if name.startswith("d_"):
-                result = await self._call(
-                    self.mongo.database[name].delete_many({guard.ORG: str(ctx.org_id)})
-                )
-                removed += int(result.deleted_count)
-        return removed
+            if name.startswith(prefix):
+                await self._call(self.mongo.database.drop_collection(name))
+                dropped += 1
+        return dropped

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncpg
 
-from orgbase.core.errors import NotFound, OrgbaseError, Unauthorized
+from orgbase.core.errors import OrgbaseError
+from orgbase.core.postgres import entry_error
 
 
 class DatabaseError(OrgbaseError):
@@ -22,7 +23,9 @@ _EXACT = {
     "23503": 409,  # foreign_key_violation
     "23505": 409,  # unique_violation
     "25006": 405,  # read_only_sql_transaction
-    "42883": 404,  # undefined_function
+    # undefined_function: here always an operator that does not apply to the column's
+    # type (cs on text...), a fault of the request (PostgREST's 404 is for RPC).
+    "42883": 400,
     "42P01": 404,  # undefined_table
     "42501": 403,  # insufficient_privilege (row-level security)
     "40001": 409,  # serialization_failure
@@ -52,15 +55,10 @@ def status_for(sqlstate: str) -> int:
 
 
 def translate(error: asyncpg.PostgresError) -> OrgbaseError:
+    entering = entry_error(error)
+    if entering is not None:
+        return entering
     sqlstate = error.sqlstate or "XX000"
-    if sqlstate == "OB401":
-        return Unauthorized(
-            "the session has ended; sign in again",
-            code="session_revoked",
-            headers={"WWW-Authenticate": 'Bearer error="invalid_token"'},
-        )
-    if sqlstate == "OB404":
-        return NotFound("no such org", code="org_not_found")
     detail = getattr(error, "detail", None)
     hint = getattr(error, "hint", None)
     return DatabaseError(

@@ -79,6 +79,16 @@ RESERVED = frozenset(
 )
 
 
+MAX_LOGIC_DEPTH = 16
+"""How deep and/or/not groups nest in one filter (PostgreSQL and the parser stay bounded)."""
+MAX_DIGITS = 12
+
+
+def is_number(text: str) -> bool:
+    """ASCII digits only: str.isdigit() also takes '²' and other digits int() refuses."""
+    return text.isascii() and text.isdigit()
+
+
 def parse_error(message: str, details: str | None = None) -> Invalid:
     return Invalid(message, code="PGRST100", details=details)
 
@@ -314,10 +324,12 @@ def parse_logic(key: str, value: str) -> Logic:
     op = key[4:] if negate else key
     if not (value.startswith("(") and value.endswith(")")):
         raise parse_error(f"{op} needs a parenthesised list", value)
-    return Logic(op, _logic_items(value[1:-1]), negate)  # type: ignore[arg-type]
+    return Logic(op, _logic_items(value[1:-1], 1), negate)  # type: ignore[arg-type]
 
 
-def _logic_items(text: str) -> tuple[Filter, ...]:
+def _logic_items(text: str, depth: int) -> tuple[Filter, ...]:
+    if depth > MAX_LOGIC_DEPTH:
+        raise parse_error(f"logical groups nest at most {MAX_LOGIC_DEPTH} deep")
     items: list[Filter] = []
     for raw in split_top(text):
         part = raw.strip()
@@ -327,7 +339,7 @@ def _logic_items(text: str) -> tuple[Filter, ...]:
             negate, body = True, body[4:]
         for op in ("and", "or"):
             if body.startswith(op + "(") and body.endswith(")"):
-                items.append(Logic(op, _logic_items(body[len(op) + 1 : -1]), negate))
+                items.append(Logic(op, _logic_items(body[len(op) + 1 : -1], depth + 1), negate))
                 break
         else:
             # field.op.value, where the field may hold JSON arrows but no dots.
@@ -368,7 +380,7 @@ def parse_order(text: str) -> tuple[OrderTerm, ...]:
 
 
 def _non_negative(name: str, value: str) -> int:
-    if not value.isdigit() or len(value) > 12:
+    if not is_number(value) or len(value) > MAX_DIGITS:
         raise parse_error(f"{name} must be a non-negative integer", value)
     return int(value)
 

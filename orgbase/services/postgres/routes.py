@@ -16,16 +16,14 @@ from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
-from orgbase.auth.apikeys import looks_like_api_key
-from orgbase.auth.principal import Authenticator
-from orgbase.auth.tokens import TokenService
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Forbidden, Invalid, OrgbaseError
-from orgbase.services.postgres.grammar import Query, parse_query
+from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.postgres import TenantEntry
+from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
-from orgbase.services.postgres.service import Access, Count, DataService, Result
-from orgbase.tenants.context import OrgContextResolver
+from orgbase.services.postgres.service import Count, DataService, Result
 
+Entry = NamedDependency[TenantEntry]
 SINGULAR = "application/vnd.pgrst.object+json"
 _JSON = "application/json; charset=utf-8"
 
@@ -78,7 +76,13 @@ def apply_range(query: Query, header: str | None) -> None:
     if not span:
         unit, span = "items", header
     first, dash, last = span.strip().partition("-")
-    if unit.strip() != "items" or not dash or not first.isdigit() or (last and not last.isdigit()):
+    if (
+        unit.strip() != "items"
+        or not dash
+        or not is_number(first)
+        or (last and not is_number(last))
+        or max(len(first), len(last)) > MAX_DIGITS
+    ):
         raise RangeNotSatisfiable("Requested range not satisfiable", details=header[:100])
     start = int(first)
     if last:
@@ -87,35 +91,6 @@ def apply_range(query: Query, header: str | None) -> None:
         span_limit = int(last) - start + 1
         query.limit = span_limit if query.limit is None else min(query.limit, span_limit)
     query.offset = start
-
-
-async def access_for(request: Request[Any, Any, Any]) -> Access:
-    state = request.app.state
-    authenticator: Authenticator = state.authenticator
-    tokens: TokenService = state.auth.tokens
-    headers = request.headers
-    request_id: str = request.scope["state"]["request_id"]
-    credential = authenticator.credential(headers.get("authorization"), headers.get("apikey"))
-    if not looks_like_api_key(credential):
-        claims = tokens.verify(credential)
-        request.scope["state"]["user_id"] = claims.sub
-        request.scope["state"]["org_id"] = claims.org
-        if claims.imp is None:
-            if claims.org is None:
-                raise Forbidden(
-                    "this call needs an active org",
-                    code="no_active_org",
-                    hint="sign in or refresh with org_id to choose one",
-                )
-            authenticator.sessions.touch_later(claims.sid)
-            return Access(request_id=request_id, session=(claims.sid, claims.sub, claims.org))
-    principal = await authenticator.authenticate(
-        headers.get("authorization"), headers.get("apikey")
-    )
-    resolver: OrgContextResolver = state.org_contexts
-    context = await resolver.resolve(principal, None, request_id)
-    request.scope["state"]["org_id"] = context.org_id
-    return Access(request_id=request_id, context=context)
 
 
 def _body(raw: bytes) -> Any:
@@ -164,16 +139,15 @@ def _wants_singular(request: Request[Any, Any, Any]) -> bool:
 
 
 async def _read(
-    request: Request[Any, Any, Any], table: str, query_string: str
+    request: Request[Any, Any, Any], entry: TenantEntry, table: str, query_string: str
 ) -> tuple[Result, Query, Prefer, bool]:
     data: DataService = request.app.state.data
-    access = await access_for(request)
     query = parse_query(parse_qsl(query_string, keep_blank_values=True))
     apply_range(query, request.headers.get("range"))
     prefer = parse_prefer(request.headers.getall("prefer", []))
     singular = _wants_singular(request)
     result = await data.read(
-        access, table, query, query_string + "|" + request.headers.get("range", ""), prefer.count
+        entry, table, query, query_string + "|" + request.headers.get("range", ""), prefer.count
     )
     return result, query, prefer, singular
 
@@ -219,11 +193,10 @@ def _require_json(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType(f"Content-Type {content_type[:100]} is not supported: send JSON")
 
 
-async def _writing(request: Request[Any, Any, Any]) -> tuple[Access, Query, Prefer, bool]:
-    access = await access_for(request)
+def _writing(request: Request[Any, Any, Any]) -> tuple[Query, Prefer, bool]:
     query = parse_query(parse_qsl(_query_string(request), keep_blank_values=True))
     prefer = parse_prefer(request.headers.getall("prefer", []))
-    return access, query, prefer, _wants_singular(request)
+    return query, prefer, _wants_singular(request)
 
 
 def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
@@ -241,8 +214,12 @@ def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
     responses={200: ROWS, 206: ROWS},
     opt=WITH_CREDENTIALS,
 )
-async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
-    result, query, prefer, singular = await _read(request, table, _query_string(request))
+async def read_rows(
+    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+) -> Response[bytes]:
+    result, query, prefer, singular = await _read(
+        request, data_entry, table, _query_string(request)
+    )
     return _read_response(result, query, prefer, singular)
 
 
@@ -253,17 +230,19 @@ async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Re
     responses={201: INSERTED},
     opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
 )
-async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+async def insert_rows(
+    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+) -> Response[bytes]:
     _require_json(request)
     data: DataService = request.app.state.data
-    access, query, prefer, singular = await _writing(request)
+    query, prefer, singular = _writing(request)
     payload = _body(await request.body())
     rows = payload if isinstance(payload, list) else [payload]
     if not all(isinstance(row, dict) for row in rows):
         raise Invalid("the body must be an object or a list of objects", code="PGRST102")
     returning = prefer.returning == "representation"
     result = await data.insert(
-        access, table, rows, query, returning=returning, resolution=prefer.resolution
+        data_entry, table, rows, query, returning=returning, resolution=prefer.resolution
     )
     return _respond(
         result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
@@ -277,15 +256,17 @@ async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
     responses={200: ROWS, 204: NO_CONTENT},
     opt={**WITH_CREDENTIALS, "request_body": CHANGES_BODY},
 )
-async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+async def update_rows(
+    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+) -> Response[bytes]:
     _require_json(request)
     data: DataService = request.app.state.data
-    access, query, prefer, singular = await _writing(request)
+    query, prefer, singular = _writing(request)
     values = _body(await request.body())
     if not isinstance(values, dict):
         raise Invalid("the body must be an object", code="PGRST102")
     result = await data.update(
-        access, table, values, query, returning=prefer.returning == "representation"
+        data_entry, table, values, query, returning=prefer.returning == "representation"
     )
     return _written(result, prefer, singular)
 
@@ -298,16 +279,24 @@ async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
     responses={200: ROWS, 204: NO_CONTENT},
     opt=WITH_CREDENTIALS,
 )
-async def delete_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
+async def delete_rows(
+    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+) -> Response[bytes]:
     data: DataService = request.app.state.data
-    access, query, prefer, singular = await _writing(request)
-    result = await data.delete(access, table, query, returning=prefer.returning == "representation")
+    query, prefer, singular = _writing(request)
+    result = await data.delete(
+        data_entry, table, query, returning=prefer.returning == "representation"
+    )
     return _written(result, prefer, singular)
 
 
 @head(TABLE, tags=["data"], summary="Like GET, without the body (counts)", opt=WITH_CREDENTIALS)
-async def table_head(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[None]:
-    result, query, prefer, singular = await _read(request, table, _query_string(request))
+async def table_head(
+    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+) -> Response[None]:
+    result, query, prefer, singular = await _read(
+        request, data_entry, table, _query_string(request)
+    )
     full = _read_response(result, query, prefer, singular)
     return Response(None, status_code=full.status_code, headers=dict(full.headers))
 

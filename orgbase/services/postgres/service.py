@@ -1,10 +1,9 @@
 """The data API's use cases: read, insert (and upsert), update, delete on tenant tables.
 
-Reads are one round trip. For a user's access token, that statement also checks the
-session and the membership in PostgreSQL (orgbase.enter_session), so a revocation acts
-on the very next request at no extra cost; API keys and impersonations arrive with a
-context already resolved and use the plain context CTE. Writes are one transaction whose
-first statement enters the context.
+Reads are one round trip: the statement enters the org (``TenantEntry``: PostgreSQL checks
+the session and membership, the API key or the impersonation, and sets the verified
+context) and runs the query, so a revocation acts on the very next request at no extra
+cost. Writes are one transaction whose first statement enters the org.
 """
 
 from __future__ import annotations
@@ -12,58 +11,21 @@ from __future__ import annotations
 from collections import OrderedDict
 from dataclasses import dataclass
 from typing import Any, Literal
-from uuid import UUID
 
 import asyncpg
 import msgspec
 
-from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import CONTEXT_CTE, CONTEXT_PARAMS, SET_CONTEXT, Database, context_args
+from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
 from orgbase.services.postgres.schema import SchemaCache, Table, quote_ident
 from orgbase.services.postgres.sql import Builder, Params, json_result, table_missing
 
-SESSION_CONTEXT_CTE = (
-    "WITH ctx AS MATERIALIZED (SELECT"
-    " orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text) AS role, $5::text AS kid)"
-)
-ENTER_SESSION = "SELECT orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text), $5::text"
 SERVER_COLUMNS = frozenset({"org_id"})
 """Columns no client writes: the org comes from the context."""
 
 Count = Literal["exact", "planned", "estimated"] | None
-
-
-@dataclass(frozen=True)
-class Access:
-    """How a request enters its org."""
-
-    request_id: str
-    session: tuple[UUID, UUID, UUID] | None = None
-    """(session_id, user_id, org_id): checked by PostgreSQL in the statement itself."""
-    context: OrgContext | None = None
-    """A context resolved before (API keys, impersonations)."""
-
-    def read_prefix(self) -> tuple[str, tuple[str, ...]]:
-        if self.session is not None:
-            session_id, user_id, org_id = self.session
-            return SESSION_CONTEXT_CTE, (
-                str(session_id),
-                str(user_id),
-                str(org_id),
-                self.request_id,
-                "",
-            )
-        assert self.context is not None
-        return CONTEXT_CTE, context_args(self.context)
-
-    def enter(self) -> tuple[str, tuple[str, ...]]:
-        if self.session is not None:
-            return ENTER_SESSION, self.read_prefix()[1]
-        assert self.context is not None
-        return SET_CONTEXT, context_args(self.context)
 
 
 @dataclass(frozen=True)
@@ -117,7 +79,7 @@ class DataService:
         return sql, builder.params.values
 
     async def read(
-        self, access: Access, table_name: str, query: Query, raw_query: str, count: Count
+        self, entry: TenantEntry, table_name: str, query: Query, raw_query: str, count: Count
     ) -> Result:
         key = (self.schema.version, table_name, raw_query, count)
         cached = self._reads.get(key)
@@ -127,14 +89,13 @@ class DataService:
             if len(self._reads) > self._cache_size:
                 self._reads.popitem(last=False)
         sql, values = cached
-        prefix, context = access.read_prefix()
-        row = await self._fetchrow(f"{prefix} {sql}", *context, *values)
+        row = await self._fetchrow(f"{entry.cte()} {sql}", *entry.args, *values)
         assert row is not None
         total = row["total"]
         if count in ("planned", "estimated"):
-            total = await self._planned_total(access, table_name, query)
+            total = await self._planned_total(entry, table_name, query)
             if count == "estimated" and total <= self.max_rows:
-                total = await self._exact_total(access, table_name, query)
+                total = await self._exact_total(entry, table_name, query)
         return Result(row["body"], row["n"], total)
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
@@ -149,30 +110,28 @@ class DataService:
         conditions = ["true", *builder.filters(table, "t", query.filters)]
         return f"FROM {table.qualified} t WHERE {' AND '.join(conditions)}", builder.params.values
 
-    async def _planned_total(self, access: Access, table_name: str, query: Query) -> int:
+    async def _planned_total(self, entry: TenantEntry, table_name: str, query: Query) -> int:
         source, values = self._count_query(table_name, query, 1)
-        plan = await self._in_transaction(
-            access, f"EXPLAIN (FORMAT JSON) SELECT 1 {source}", values
-        )
+        plan = await self._in_transaction(entry, f"EXPLAIN (FORMAT JSON) SELECT 1 {source}", values)
         return int(msgspec.json.decode(plan)[0]["Plan"]["Plan Rows"])
 
-    async def _exact_total(self, access: Access, table_name: str, query: Query) -> int:
+    async def _exact_total(self, entry: TenantEntry, table_name: str, query: Query) -> int:
         source, values = self._count_query(table_name, query, 1)
-        return int(await self._in_transaction(access, f"SELECT count(*) {source}", values))
+        return int(await self._in_transaction(entry, f"SELECT count(*) {source}", values))
 
     # -- writes -----------------------------------------------------------------------
 
-    async def _in_transaction(self, access: Access, sql: str, values: list[Any]) -> Any:
+    async def _in_transaction(self, entry: TenantEntry, sql: str, values: list[Any]) -> Any:
         """One statement in a transaction that entered the context; its first value."""
         try:
-            async with self.db.tenant_transaction_with(access.enter()) as connection:
+            async with self.db.tenant_transaction_with(entry) as connection:
                 return await connection.fetchval(sql, *values)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
-    async def _write(self, access: Access, sql: str, values: list[Any]) -> Result:
+    async def _write(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
         try:
-            async with self.db.tenant_transaction_with(access.enter()) as connection:
+            async with self.db.tenant_transaction_with(entry) as connection:
                 row = await connection.fetchrow(sql, *values)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
@@ -203,7 +162,7 @@ class DataService:
 
     async def insert(
         self,
-        access: Access,
+        entry: TenantEntry,
         table_name: str,
         rows: list[dict[str, Any]],
         query: Query,
@@ -244,12 +203,12 @@ class DataService:
                 )
                 sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
         return await self._write(
-            access, self._returning(table, query, returning, sql, builder), builder.params.values
+            entry, self._returning(table, query, returning, sql, builder), builder.params.values
         )
 
     async def update(
         self,
-        access: Access,
+        entry: TenantEntry,
         table_name: str,
         values: dict[str, Any],
         query: Query,
@@ -271,11 +230,11 @@ class DataService:
             f" WHERE {where}"
         )
         return await self._write(
-            access, self._returning(table, query, returning, sql, builder), builder.params.values
+            entry, self._returning(table, query, returning, sql, builder), builder.params.values
         )
 
     async def delete(
-        self, access: Access, table_name: str, query: Query, *, returning: bool
+        self, entry: TenantEntry, table_name: str, query: Query, *, returning: bool
     ) -> Result:
         table = self.table(table_name)
         self._require_filter(query)
@@ -283,7 +242,7 @@ class DataService:
         where = " AND ".join(builder.filters(table, "t", query.filters))
         sql = f"DELETE FROM {table.qualified} AS t WHERE {where}"
         return await self._write(
-            access, self._returning(table, query, returning, sql, builder), builder.params.values
+            entry, self._returning(table, query, returning, sql, builder), builder.params.values
         )
 
     @staticmethod

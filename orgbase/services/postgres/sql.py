@@ -123,9 +123,10 @@ class Builder:
         if not column.is_json:
             raise Invalid(f"column {table.name}.{column.name} is not JSON", code="42883")
         for arrow, key in field_.path:
+            # An array index when it fits PostgreSQL's int (longer digit runs are keys).
             placeholder = (
                 self.params.add(int(key)) + "::int"
-                if key.isdigit()
+                if key.isascii() and key.isdigit() and len(key) <= 9
                 else self.params.add(key) + "::text"
             )
             expression = f"({expression} {arrow} {placeholder})"
@@ -260,7 +261,7 @@ class Builder:
             if op in _COMPARE:
                 sql = f"{expression} {_COMPARE[op]} {value}"
             elif op in _CONTAINS:
-                sql = f"{expression} {_CONTAINS[op]} {value}"
+                sql = _contains(expression, op, value, kind)
             elif op == "isdistinct":
                 sql = f"{expression} IS DISTINCT FROM {value}"
             else:  # pragma: no cover - the grammar admits no other operator
@@ -304,6 +305,24 @@ class Builder:
                 text += f" NULLS {term.nulls.upper()}"
             parts.append(text)
         return ", ".join(parts)
+
+
+def _contains(expression: str, op: str, value: str, kind: str | None) -> str:
+    """cs, cd and ov: for arrays, JSON and ranges (on other types PostgreSQL has no such
+    operator: a 400 that says so, not its 42883)."""
+    applies = (
+        kind is None
+        or kind in ("json", "jsonb", "jsonb_path")
+        or kind.endswith("[]")
+        or "range" in kind
+    )
+    if not applies:
+        raise Invalid(
+            f"{op} applies to arrays, JSON and ranges, not to {kind}",
+            code="42883",
+            hint="use eq, like or in on this column",
+        )
+    return f"{expression} {_CONTAINS[op]} {value}"
 
 
 def json_result(source: str, select: str) -> str:

@@ -8,25 +8,31 @@ fallback, and says so.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import time
 from typing import Any
+from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, PayloadTooLarge
-from orgbase.core.redis import RedisClients
+from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import KvSettings
 from orgbase.services.redis.stats import RedisStats
-from orgbase.tenants import rbac
 
 KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,255}")
+DELETED_MARKER_SECONDS = 3600
+"""How long a deleted org's marker refuses writes that were in flight at its deletion."""
 
-# KEYS: value key, index. ARGV: value, ttl ms (0: none), now ms, quota, key name.
+# KEYS: value key, index, the org's deletion marker. ARGV: value, ttl ms (0: none), now ms,
+# quota, key name. -2: the org was deleted (a write in flight when it was).
 _SET = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 local known = redis.call('ZSCORE', KEYS[2], ARGV[5])
 if not known and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
@@ -41,8 +47,10 @@ else
 end
 return 1
 """
-# KEYS: value key, index. ARGV: increment, now ms, quota, key name. Keeps an existing TTL.
+# KEYS: value key, index, deletion marker. ARGV: increment, now ms, quota, key name. Keeps
+# an existing TTL.
 _INCR = """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {-2, 0} end
 redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
 local known = redis.call('ZSCORE', KEYS[2], ARGV[4])
 if not known and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
@@ -80,11 +88,12 @@ class KeyValueStore:
         self._incr = redis.primary.register_script(_INCR)
 
     @staticmethod
-    def _names(ctx: OrgContext, key: str) -> tuple[str, str]:
-        return f"t:{ctx.org_id}:kv:{key}", f"t:{ctx.org_id}:kvindex"
+    def _names(ctx: OrgContext, key: str) -> tuple[str, str, str]:
+        org = ctx.org_id
+        return f"t:{org}:kv:{key}", f"t:{org}:kvindex", _deleted_marker(org)
 
     async def get(self, ctx: OrgContext, key: str) -> Entry:
-        value_key, _ = self._names(ctx, _key(key))
+        value_key, _, _ = self._names(ctx, _key(key))
 
         async def read(r: Redis) -> tuple[bytes | None, int]:
             async with r.pipeline(transaction=False) as pipe:
@@ -103,7 +112,7 @@ class KeyValueStore:
 
     async def set(self, ctx: OrgContext, key: str, value: Any, ttl: int | None) -> Entry:
         rbac.require(ctx, "member", "writing to the cache")
-        value_key, index = self._names(ctx, _key(key))
+        value_key, index, marker = self._names(ctx, _key(key))
         encoded = msgspec.json.encode(value)
         if len(encoded) > self.settings.max_value_bytes:
             raise PayloadTooLarge(
@@ -117,11 +126,13 @@ class KeyValueStore:
         now_ms = int(time.time() * 1000)
         done = await self.redis.run(
             lambda r: self._set(
-                keys=[value_key, index],
+                keys=[value_key, index, marker],
                 args=[encoded, (ttl or 0) * 1000, now_ms, self.settings.max_keys_per_org, key],
                 client=r,
             )
         )
+        if int(done) == -2:
+            raise _org_gone()
         if int(done) < 0:
             raise self._over_quota()
         self.stats.access(str(ctx.org_id), key)
@@ -129,18 +140,20 @@ class KeyValueStore:
 
     async def increment(self, ctx: OrgContext, key: str, by: int) -> Entry:
         rbac.require(ctx, "member", "writing to the cache")
-        value_key, index = self._names(ctx, _key(key))
+        value_key, index, marker = self._names(ctx, _key(key))
         now_ms = int(time.time() * 1000)
         try:
             status, value = await self.redis.run(
                 lambda r: self._incr(
-                    keys=[value_key, index],
+                    keys=[value_key, index, marker],
                     args=[by, now_ms, self.settings.max_keys_per_org, key],
                     client=r,
                 )
             )
         except ResponseError as exc:
             raise Conflict("the value is not an integer", code="not_an_integer") from exc
+        if int(status) == -2:
+            raise _org_gone()
         if int(status) < 0:
             raise self._over_quota()
         self.stats.access(str(ctx.org_id), key)
@@ -148,7 +161,7 @@ class KeyValueStore:
 
     async def delete(self, ctx: OrgContext, key: str) -> None:
         rbac.require(ctx, "member", "writing to the cache")
-        value_key, index = self._names(ctx, _key(key))
+        value_key, index, _ = self._names(ctx, _key(key))
 
         async def remove(r: Redis) -> int:
             async with r.pipeline(transaction=True) as pipe:
@@ -167,14 +180,21 @@ class KeyValueStore:
             hint="delete keys or give them a ttl",
         )
 
-    async def purge_org(self, ctx: OrgContext) -> int:
+    async def org_closed(self, org_id: UUID) -> None:
+        """An org is being deleted: refuse the cache writes still in flight."""
+        with contextlib.suppress(RedisUnavailable):
+            await self.redis.run(
+                lambda r: r.set(_deleted_marker(org_id), b"1", ex=DELETED_MARKER_SECONDS)
+            )
+
+    async def purge_org(self, org_id: UUID) -> int:
         """Delete every key of an org (when the org is deleted)."""
-        pattern = f"t:{ctx.org_id}:*"
+        return await self.redis.run(lambda r: unlink_matching(r, f"t:{org_id}:*"))
 
-        async def drop(r: Redis) -> int:
-            removed = 0
-            async for name in r.scan_iter(match=pattern, count=1000):
-                removed += int(await r.unlink(name))
-            return removed
 
-        return int(await self.redis.run(drop))
+def _deleted_marker(org_id: UUID) -> str:
+    return f"gone:{org_id}"
+
+
+def _org_gone() -> NotFound:
+    return NotFound("no such org", code="org_not_found")

@@ -6,9 +6,11 @@ receives its own org's messages. Each gateway process holds one Redis pub/sub co
 (subscribed to the channels its clients want) and fans messages out to them. Row changes
 of tenant tables arrive by PostgreSQL NOTIFY on every gateway and go to ``db:{table}``.
 
-Revocations reach open sockets two ways: at once through Redis (``sys:revocations``), and
-by a periodic re-check of every socket's session and membership, which also covers a
-revocation published while Redis was down.
+Revocations reach open sockets two ways: at once through Redis (``sys:revocations``: ended
+sessions, revoked keys, changed or ended memberships, deleted orgs, on every replica), and
+by a periodic re-check of every socket's identity, which also covers a revocation
+published while Redis was down. A socket's publish checks its identity first, so it always
+acts with the current role.
 """
 
 from __future__ import annotations
@@ -18,7 +20,6 @@ import contextlib
 import functools
 import re
 import time
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -28,11 +29,11 @@ import msgspec
 import structlog
 from redis.asyncio.client import PubSub
 
-from orgbase.core.context import OrgContext
-from orgbase.core.errors import Invalid, PayloadTooLarge
+from orgbase.core import rbac
+from orgbase.core.context import LiveIdentity, OrgContext, Revocation
+from orgbase.core.errors import Invalid, OrgbaseError, PayloadTooLarge
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
 from orgbase.core.settings import DatabaseSettings, RealtimeSettings
-from orgbase.tenants import rbac
 
 log = structlog.get_logger("orgbase.realtime")
 
@@ -41,8 +42,7 @@ REVOCATIONS = "sys:revocations"
 ROW_EVENTS = "orgbase_rows"
 STOP_SECONDS = 5.0
 """How long shutdown waits for the background loops."""
-
-Verifier = Callable[["Subscriber"], Awaitable[bool]]
+_revocation = msgspec.json.Decoder(Revocation)
 
 
 def channel_name(name: str, *, publishing: bool = False) -> str:
@@ -62,16 +62,20 @@ def redis_channel(org_id: UUID | str, name: str) -> str:
 
 @dataclass(eq=False)
 class Subscriber:
-    ctx: OrgContext
-    session_id: UUID | None
+    identity: LiveIdentity
     queue_size: int
     channels: set[str] = field(default_factory=set)
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
+    expiry: asyncio.TimerHandle | None = None
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.queue_size)
+
+    @property
+    def ctx(self) -> OrgContext:
+        return self.identity.ctx
 
     def deliver(self, message: bytes) -> None:
         if self.closed.is_set():
@@ -86,6 +90,21 @@ class Subscriber:
             self.close_code, self.close_reason = code, reason
             self.closed.set()
 
+    def revoked_by(self, notice: Revocation) -> tuple[int, str] | None:
+        """The close code and reason when ``notice`` ends this subscriber's rights."""
+        principal, ctx = self.identity.principal, self.ctx
+        if principal.session_id is not None and principal.session_id in notice.sessions:
+            return 4401, "the session has ended"
+        if principal.key_id is not None and principal.key_id in notice.keys:
+            return 4401, "the API key was revoked"
+        if notice.org != ctx.org_id:
+            return None
+        if notice.org_deleted:
+            return 4403, "the org was deleted"
+        if notice.user is not None and notice.user == ctx.user_id and notice.role is None:
+            return 4403, "the membership has ended"
+        return None
+
 
 class RealtimeHub:
     def __init__(
@@ -94,7 +113,6 @@ class RealtimeHub:
         self.redis = redis
         self.database = database
         self.settings = settings
-        self.verify: Verifier | None = None
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
         self._pubsub: PubSub | None = None
@@ -139,9 +157,20 @@ class RealtimeHub:
 
     def register(self, subscriber: Subscriber) -> None:
         self._subscribers.add(subscriber)
+        expires_at = subscriber.identity.principal.expires_at
+        if expires_at is not None:
+            # An impersonation ends by itself: so does its socket, on time.
+            subscriber.expiry = asyncio.get_running_loop().call_later(
+                max(0.0, expires_at - time.time()),
+                subscriber.close,
+                4401,
+                "the credential has expired",
+            )
 
     async def unregister(self, subscriber: Subscriber) -> None:
         self._subscribers.discard(subscriber)
+        if subscriber.expiry is not None:
+            subscriber.expiry.cancel()
         for name in list(subscriber.channels):
             await self.leave(subscriber, name)
 
@@ -203,20 +232,12 @@ class RealtimeHub:
         )
         return int(receivers)
 
-    async def announce_revocation(
-        self,
-        *,
-        sessions: list[UUID] | None = None,
-        org: UUID | None = None,
-        user: UUID | None = None,
-    ) -> None:
-        body = msgspec.json.encode(
-            {
-                "sessions": [str(s) for s in sessions or ()],
-                "org": str(org) if org else None,
-                "user": str(user) if user else None,
-            }
-        )
+    async def announce(self, notice: Revocation) -> None:
+        """Tell every replica (this one included, through Redis) about a revocation; applied
+        here at once too, so a Redis outage delays only the other replicas (whose periodic
+        re-check then catches it)."""
+        self._apply(notice)
+        body = msgspec.json.encode(notice)
         with contextlib.suppress(RedisUnavailable):
             await self.redis.run(lambda r: r.publish(REVOCATIONS, body))
 
@@ -227,21 +248,23 @@ class RealtimeHub:
 
     def _revoke(self, body: bytes) -> None:
         try:
-            notice = msgspec.json.decode(body)
+            notice = _revocation.decode(body)
         except msgspec.DecodeError:
             return
-        sessions = set(notice.get("sessions") or [])
-        org, user = notice.get("org"), notice.get("user")
+        self._apply(notice)
+
+    def _apply(self, notice: Revocation) -> None:
         for subscriber in tuple(self._subscribers):
-            if str(subscriber.session_id) in sessions:
-                subscriber.close(4401, "the session has ended")
+            ended = subscriber.revoked_by(notice)
+            if ended is not None:
+                subscriber.close(*ended)
             elif (
-                org
-                and user
-                and str(subscriber.ctx.org_id) == org
-                and str(subscriber.ctx.user_id) == user
+                notice.role is not None
+                and notice.org == subscriber.ctx.org_id
+                and notice.user == subscriber.ctx.user_id
             ):
-                subscriber.close(4403, "the membership has ended")
+                # A changed role: the socket keeps reading, with the new role's rights.
+                subscriber.identity.ctx = subscriber.ctx.with_role(notice.role)
 
     # -- background loops -------------------------------------------------------------
 
@@ -320,16 +343,21 @@ class RealtimeHub:
     async def _recheck_loop(self) -> None:
         while not self._stopping:
             await asyncio.sleep(self.settings.recheck_seconds)
-            if self.verify is None:
-                continue
             for subscriber in tuple(self._subscribers):
-                try:
-                    alive = await self.verify(subscriber)
-                except Exception as exc:  # a failing check keeps the socket; the next decides
-                    log.debug("realtime re-check failed", error=repr(exc))
-                    continue
-                if not alive:
-                    subscriber.close(4401, "the session or membership has ended")
+                await self.recheck(subscriber)
+
+    @staticmethod
+    async def recheck(subscriber: Subscriber) -> None:
+        """Ask the identity again: closed when it no longer works, or updated."""
+        try:
+            await subscriber.identity.refresh()
+        except OrgbaseError as exc:
+            if exc.status_code in (401, 403, 404):
+                subscriber.close(4401 if exc.status_code == 401 else 4403, exc.message[:120])
+            else:  # a failing check (a service down) keeps the socket; the next decides
+                log.debug("realtime re-check failed", code=exc.code)
+        except Exception as exc:  # the same: never close a socket on our own error
+            log.debug("realtime re-check failed", error=repr(exc))
 
 
 def _set(event: asyncio.Event, *_: object) -> None:

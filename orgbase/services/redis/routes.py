@@ -17,18 +17,18 @@ from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 from msgspec import Meta
 
-from orgbase.auth.principal import Authenticator
-from orgbase.core.context import OrgContext, Principal
+from orgbase.core import rbac
+from orgbase.core.context import LiveIdentitySource, OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.json_input import check_json_input
 from orgbase.services.redis.kv import Entry, KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub, Subscriber, channel_name
 from orgbase.services.redis.stats import RedisStats
-from orgbase.tenants import rbac
-from orgbase.tenants.context import OrgContextResolver
 
 Store = NamedDependency[KeyValueStore]
 Hub = NamedDependency[RealtimeHub]
 Ctx = NamedDependency[OrgContext]
+Identities = NamedDependency[LiveIdentitySource]
 
 
 class KvWrite(msgspec.Struct, forbid_unknown_fields=True):
@@ -85,20 +85,6 @@ async def publish(
     return Published(await hub.publish(active_ctx, channel, data.event, data.payload))
 
 
-async def _context_for(
-    connection: Request[Any, Any, Any] | WebSocket[Any, Any, Any], token: str | None
-) -> tuple[Principal, OrgContext]:
-    state = connection.app.state
-    authenticator: Authenticator = state.authenticator
-    resolver: OrgContextResolver = state.org_contexts
-    authorization = connection.headers.get("authorization") or (
-        f"Bearer {token}" if token else None
-    )
-    principal = await authenticator.authenticate(authorization, connection.headers.get("apikey"))
-    ctx = await resolver.resolve(principal, None, connection.scope["state"]["request_id"])
-    return principal, ctx
-
-
 @get(
     "/v1/realtime/sse",
     tags=["realtime"],
@@ -108,11 +94,12 @@ async def _context_for(
 async def sse(
     request: Request[Any, Any, Any],
     hub: Hub,
+    identities: Identities,
     channels: Annotated[str, QueryParameter(min_length=1, max_length=4000)],
 ) -> ServerSentEvent:
-    principal, ctx = await _context_for(request, None)
+    identity = await identities.live_identity(request)
     names = [channel_name(c.strip()) for c in channels.split(",") if c.strip()]
-    subscriber = Subscriber(ctx, principal.session_id, hub.settings.queue_size)
+    subscriber = Subscriber(identity, hub.settings.queue_size)
     hub.register(subscriber)
     for name in names:
         await hub.join(subscriber, name)
@@ -143,6 +130,7 @@ async def _command(
 ) -> None:
     """One client command: subscribe, unsubscribe, publish or ping."""
     try:
+        check_json_input(raw.encode())
         command = msgspec.json.decode(raw)
         if not isinstance(command, dict):
             raise Invalid("commands are JSON objects", code="invalid_command")
@@ -154,6 +142,10 @@ async def _command(
             await hub.leave(subscriber, channel)
             await socket.send_json({"type": "unsubscribed", "channel": channel})
         elif kind == "publish":
+            # With the role the member has now, not the one they had when they connected.
+            await hub.recheck(subscriber)
+            if subscriber.closed.is_set():
+                return
             event, payload = str(command.get("event", "")), command.get("payload")
             receivers = await hub.publish(subscriber.ctx, channel, event, payload)
             await socket.send_json(
@@ -196,19 +188,18 @@ async def _serve(
 
 
 @websocket("/v1/realtime", tags=["realtime"])
-async def realtime(socket: WebSocket[Any, Any, Any]) -> None:
+async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Identities) -> None:
     """WebSocket: authenticate with ``?access_token=`` (or Authorization/apikey headers),
     then send {"type": "subscribe"|"unsubscribe", "channel"} or
     {"type": "publish", "channel", "event", "payload"}; receive {"type": "message", ...}."""
-    hub: RealtimeHub = socket.app.state.realtime
     await socket.accept()
     try:
-        principal, ctx = await _context_for(socket, socket.query_params.get("access_token"))
+        identity = await identities.live_identity(socket)
     except OrgbaseError as exc:
         await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
         await socket.close(code=4401 if exc.status_code == 401 else 4403, reason=exc.code)
         return
-    subscriber = Subscriber(ctx, principal.session_id, hub.settings.queue_size)
+    subscriber = Subscriber(identity, hub.settings.queue_size)
     hub.register(subscriber)
     try:
         await _serve(socket, hub, subscriber)

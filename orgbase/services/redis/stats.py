@@ -12,13 +12,14 @@ import bisect
 import time
 from collections import Counter
 from typing import Any
+from uuid import UUID
 
 import msgspec
 import structlog
 from redis.asyncio import Redis
 
 from orgbase.core.breaker import BreakerState
-from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 
 log = structlog.get_logger("orgbase.redis.stats")
 
@@ -238,6 +239,22 @@ class RedisStats:
         except RedisUnavailable:
             pass  # this process's own count is the best we have
         return dict(totals)
+
+    async def purge_org(self, org_id: UUID) -> int:
+        """Forget a deleted org's figures: its hit rates, hot keys, and its share of the
+        platform-wide hot keys."""
+        org = str(org_id)
+
+        async def drop(r: Redis) -> int:
+            removed = await unlink_matching(r, f"stats:kv:{org}:*")
+            removed += await unlink_matching(r, f"hot:{org}:*")
+            async for name in r.scan_iter(match="hot:all:*", count=1000):
+                members = [m async for m, _ in r.zscan_iter(name, match=f"{org}:*")]
+                if members:
+                    removed += int(await r.zrem(name, *members))
+            return removed
+
+        return await self.redis.run(drop)
 
     async def alerts(self, limit: int = 20) -> list[dict[str, Any]]:
         rows = await self.redis.run(lambda r: r.lrange(ALERTS_KEY, 0, limit - 1))

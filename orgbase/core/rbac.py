@@ -35,6 +35,11 @@ def require(ctx: OrgContext, minimum: Role, action: str) -> None:
         )
 
 
+def can_invite(role: str) -> bool:
+    """May this role invite or add members (and grant roles up to its own)?"""
+    return ROLE_RANK.get(role, 0) >= ROLE_RANK["admin"]
+
+
 def require_can_grant(ctx: OrgContext, role: Role) -> None:
     if ROLE_RANK[role] > ROLE_RANK[ctx.role]:
         raise Forbidden(

@@ -1,0 +1,121 @@
+"""Pure ASGI middleware: JSON request bodies are checked below the JSON level, once, for
+every route, before any handler or parser sees them.
+
+A body that is not UTF-8, or nests deeper than the limit, is answered 400 (``invalid_utf8``,
+``json_too_deep``) instead of reaching a parser that would raise something other than a
+parse error (a 500). A body larger than the limit is answered 413 as it arrives. Bodies
+that pass are handed on unchanged, in one piece.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.enums import ScopeType
+from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
+
+from orgbase.core.errors import OrgbaseError, PayloadTooLarge
+from orgbase.core.json_input import MAX_JSON_DEPTH, check_json_input
+from orgbase.platform.errors import encode_error
+
+_WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
+
+
+def _is_json(scope: Scope) -> bool:
+    """JSON, or no content type at all (the API's routes read JSON then)."""
+    for name, value in scope.get("headers", ()):
+        if name == b"content-type":
+            return b"json" in value.lower() or not value.strip()
+    return True
+
+
+def _declared_length(scope: Scope) -> int | None:
+    for name, value in scope.get("headers", ()):
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None
+
+
+class JsonBodyGuard:
+    def __init__(self, app: ASGIApp, max_body_bytes: int, max_depth: int = MAX_JSON_DEPTH) -> None:
+        self.app = app
+        self.max_body_bytes = max_body_bytes
+        self.max_depth = max_depth
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != ScopeType.HTTP
+            or scope.get("method") not in _WITH_BODY
+            or not _is_json(scope)
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            body, more = await self._read(scope, receive)
+            check_json_input(body, self.max_depth)
+        except OrgbaseError as refused:
+            await self._refuse(scope, send, refused)
+            return
+        sent = False
+
+        async def replay() -> ReceiveMessage:
+            nonlocal sent
+            if not sent:
+                sent = True
+                whole: HTTPRequestEvent = {"type": "http.request", "body": body, "more_body": False}
+                return whole
+            return await receive()
+
+        if more is not None:  # the client went away while sending
+            await self.app(scope, _ended(more), send)
+            return
+        await self.app(scope, replay, send)
+
+    async def _read(self, scope: Scope, receive: Receive) -> tuple[bytes, ReceiveMessage | None]:
+        declared = _declared_length(scope)
+        if declared is not None and declared > self.max_body_bytes:
+            raise _too_large(self.max_body_bytes)
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":
+                return b"", message
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                raise _too_large(self.max_body_bytes)
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                return b"".join(chunks), None
+
+    @staticmethod
+    async def _refuse(scope: Scope, send: Send, refused: OrgbaseError) -> None:
+        state: dict[str, Any] = scope.setdefault("state", {})
+        state["error_code"] = refused.code
+        body = encode_error(refused.code, refused.message, state.get("request_id"))
+        await send(
+            {
+                "type": "http.response.start",
+                "status": refused.status_code,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": body, "more_body": False})
+
+
+def _too_large(limit: int) -> PayloadTooLarge:
+    return PayloadTooLarge(f"the body is larger than {limit} bytes")
+
+
+def _ended(message: ReceiveMessage) -> Receive:
+    async def receive() -> ReceiveMessage:
+        return message
+
+    return receive

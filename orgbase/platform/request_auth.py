@@ -1,0 +1,155 @@
+"""The one request-auth pipeline: a request's credential becomes a Principal and, for org
+routes, an OrgContext. Every route, socket and service goes through here (as the
+dependencies ``principal``, ``ctx``, ``active_ctx``, ``data_entry`` and ``identities``);
+no area turns a credential into a context by itself.
+
+Credentials, in this order: ``Authorization: Bearer <access token or API key>``, an
+``apikey: <API key>`` header, and for WebSockets and server-sent events (whose browser
+APIs cannot set headers) an ``access_token`` query parameter.
+
+Three ways to ask:
+- ``principal`` / ``org_context``: checked here (session in the Redis cache with its
+  PostgreSQL fallback, membership cache, API key cache, impersonation in PostgreSQL);
+- ``data_entry``: the data API's deferred mode, where a user's session and membership are
+  checked by PostgreSQL in the query's own statement (no round trip here);
+- ``live_identity``: for sockets, an identity that can be checked again (every publish,
+  and the periodic re-check).
+
+Each records who called in the request's scope state, so the access log carries the same
+fields on every route: ``auth`` (user, api_key or impersonation), ``user_id`` or ``key_id``,
+and ``org_id``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar.connection import ASGIConnection
+
+from orgbase.auth.apikeys import looks_like_api_key
+from orgbase.auth.principal import Authenticator, principal_of
+from orgbase.auth.sessions import SessionStore
+from orgbase.auth.tokens import MAX_TOKEN_LENGTH, token_error
+from orgbase.core.context import LiveIdentity, OrgContext, Principal
+from orgbase.core.errors import Unauthorized
+from orgbase.core.postgres import TenantEntry
+from orgbase.tenants.context import OrgContextResolver, no_active_org
+
+AnyConnection = ASGIConnection[Any, Any, Any, Any]
+QUERY_TOKEN = "access_token"  # noqa: S105 - the parameter's name, not a secret
+
+
+def _state(connection: AnyConnection) -> dict[str, Any]:
+    state: dict[str, Any] = connection.scope.setdefault("state", {})
+    return state
+
+
+def request_id(connection: AnyConnection) -> str:
+    return str(_state(connection).get("request_id", ""))
+
+
+def record(connection: AnyConnection, principal: Principal, org_id: UUID | None = None) -> None:
+    """Who called, for the access log and the SLO counters."""
+    state = _state(connection)
+    if principal.kind == "api_key":
+        state["auth"] = "api_key"
+        state["key_id"] = principal.key_id
+    else:
+        state["auth"] = "impersonation" if principal.impersonation_id else "user"
+        state["user_id"] = principal.user_id
+    state["org_id"] = org_id or principal.org_id
+
+
+def credential(connection: AnyConnection, *, from_query: bool = False) -> str:
+    """The bearer token or API key of a request (401 when absent or garbled)."""
+    headers = connection.headers
+    authorization = headers.get("authorization")
+    apikey = headers.get("apikey")
+    query_token = connection.query_params.get(QUERY_TOKEN) if from_query else None
+    if authorization:
+        scheme, _, value = authorization.strip().partition(" ")
+        if scheme.lower() != "bearer" or not value.strip():
+            raise token_error("token_malformed", "use 'Authorization: Bearer <token>'")
+        found = value.strip()
+    elif apikey:
+        found = apikey.strip()
+    elif query_token:
+        found = query_token.strip()
+    else:
+        raise Unauthorized(
+            "authentication required", code="auth_required", headers={"WWW-Authenticate": "Bearer"}
+        )
+    if not found or len(found) > MAX_TOKEN_LENGTH or not found.isascii():
+        raise token_error("token_malformed", "the credential is malformed")
+    return found
+
+
+class RequestAuth:
+    def __init__(
+        self, authenticator: Authenticator, contexts: OrgContextResolver, sessions: SessionStore
+    ) -> None:
+        self.authenticator = authenticator
+        self.contexts = contexts
+        self.sessions = sessions
+
+    async def principal(self, connection: AnyConnection, *, from_query: bool = False) -> Principal:
+        principal = await self.authenticator.authenticate(
+            credential(connection, from_query=from_query)
+        )
+        record(connection, principal)
+        return principal
+
+    async def org_context(
+        self, connection: AnyConnection, principal: Principal, org_id: UUID | None
+    ) -> OrgContext:
+        """The principal's context in ``org_id`` (a path's org), or in its active org."""
+        ctx = await self.contexts.resolve(principal, org_id, request_id(connection))
+        record(connection, principal, ctx.org_id)
+        return ctx
+
+    async def data_entry(self, connection: AnyConnection) -> TenantEntry:
+        """How a data API statement enters the active org. A user's session and membership
+        are left to PostgreSQL, checked in the statement itself (no round trip here)."""
+        found = credential(connection)
+        rid = request_id(connection)
+        if looks_like_api_key(found):
+            principal = await self.authenticator.api_key(found)
+            record(connection, principal)
+            assert principal.key_digest is not None
+            return TenantEntry.api_key(principal.key_digest, principal.org_id, rid)
+        principal = principal_of(self.authenticator.claims(found))
+        record(connection, principal)
+        assert principal.user_id is not None
+        assert principal.session_id is not None
+        if principal.org_id is None:
+            raise no_active_org()
+        if principal.impersonation_id is not None:
+            return TenantEntry.impersonation(
+                principal.impersonation_id, principal.session_id, principal.org_id, rid
+            )
+        self.sessions.touch_later(principal.session_id)
+        return TenantEntry.session(principal.session_id, principal.user_id, principal.org_id, rid)
+
+    async def live_identity(self, connection: AnyConnection) -> LiveIdentity:
+        """The identity of a socket or event stream in the principal's active org."""
+        principal = await self.principal(connection, from_query=True)
+        ctx = await self.org_context(connection, principal, None)
+
+        async def refresh(current: OrgContext) -> OrgContext:
+            await self._still_valid(principal)
+            return await self.contexts.resolve(principal, current.org_id, current.request_id)
+
+        return LiveIdentity(principal, ctx, refresh)
+
+    async def _still_valid(self, principal: Principal) -> None:
+        """The principal's credential still works (raises the 401 a request would get)."""
+        if principal.kind == "api_key":
+            assert principal.key_digest is not None
+            if await self.authenticator.api_keys.authenticate_digest(principal.key_digest) is None:
+                raise token_error("api_key_invalid", "the API key is unknown, revoked or expired")
+            return
+        assert principal.session_id is not None
+        assert principal.user_id is not None
+        if not await self.sessions.is_alive(principal.session_id, principal.user_id):
+            raise token_error("session_revoked", "the session has ended; sign in again")
