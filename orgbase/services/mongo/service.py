@@ -17,7 +17,7 @@ from typing import Any
 from uuid import UUID
 
 from bson import ObjectId
-from bson.errors import InvalidDocument, InvalidId, InvalidStringData
+from bson.errors import InvalidDocument, InvalidStringData
 from pymongo import ReturnDocument
 from pymongo.errors import (
     AutoReconnect,
@@ -57,11 +57,15 @@ class QueryTimeout(OrgbaseError):
     default_code = "query_timeout"
 
 
-def _object_id(value: str) -> ObjectId:
-    try:
-        return ObjectId(value)
-    except (InvalidId, TypeError):
-        raise NotFound("no such document", code="document_not_found") from None
+def _document_id(value: str) -> Any:
+    """The ``_id`` a path names: documents may carry an ObjectId, a string or an integer
+    ``_id``, and a path is text, so it matches any of those it can be."""
+    candidates: list[Any] = [value]
+    if ObjectId.is_valid(value):
+        candidates.append(ObjectId(value))
+    if value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18:
+        candidates.append(int(value))
+    return candidates[0] if len(candidates) == 1 else {"$in": candidates}
 
 
 class DocumentService:
@@ -159,7 +163,7 @@ class DocumentService:
     async def get(self, ctx: OrgContext, collection: str, document_id: str) -> dict[str, Any]:
         found = await self._call(
             self._collection(ctx, collection).find_one(
-                guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id)),
+                guard.scoped({"_id": _document_id(document_id)}, str(ctx.org_id)),
                 max_time_ms=self.settings.max_time_ms,
             )
         )
@@ -278,7 +282,7 @@ class DocumentService:
         guard.check_update(update)
         found = await self._call(
             self._collection(ctx, collection).find_one_and_update(
-                guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id), owner),
+                guard.scoped({"_id": _document_id(document_id)}, str(ctx.org_id), owner),
                 update,
                 return_document=ReturnDocument.AFTER,
             )
@@ -303,16 +307,17 @@ class DocumentService:
         clean: dict[str, Any],
         owner: str | None,
     ) -> dict[str, Any]:
-        identifier = _object_id(document_id)
+        identifier = _document_id(document_id)
         scope = guard.scoped({"_id": identifier}, str(ctx.org_id), owner)
         current = await self._call(
             self._collection(ctx, collection).find_one(scope, {guard.OWNER: 1})
         )
         if current is None:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
-        # The replacement keeps its _id (as an ObjectId), its org and its owner.
+        # The replacement keeps its _id (as stored), its org and its owner.
+        scope = guard.scoped({"_id": current["_id"]}, str(ctx.org_id), owner)
         replacement = {
-            "_id": identifier,
+            "_id": current["_id"],
             **clean,
             guard.ORG: str(ctx.org_id),
             guard.OWNER: current[guard.OWNER],
@@ -349,7 +354,7 @@ class DocumentService:
         owner = self._write_scope(ctx)
         result = await self._call(
             self._collection(ctx, collection).delete_one(
-                guard.scoped({"_id": _object_id(document_id)}, str(ctx.org_id), owner)
+                guard.scoped({"_id": _document_id(document_id)}, str(ctx.org_id), owner)
             )
         )
         if result.deleted_count == 0:
