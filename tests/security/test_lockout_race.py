@@ -1,87 +1,79 @@
 """Finding 4: the lockout could be raced. Twelve wrong passwords sent in parallel were all
 checked (401), then the right one got 200: the lock was checked before queueing for the
 hash and counted after it. At most ``lockout_failures`` guesses may be checked per lock
-period, however they are timed; with Redis down too (the PostgreSQL fallback)."""
+period, however they are timed; with Redis down too (the PostgreSQL fallback).
+
+The guesses go to a real gateway process over real connections, so they are in flight
+together (an in-process test client would hand them to the app one by one)."""
 
 from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import AsyncIterator
 
+import httpx
 import pytest
-from litestar import Litestar
-from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, flush_redis_db, sign_up, with_overrides
+from tests.conftest import PASSWORD, flush_redis_db, server_env, serving, unique_email
 
 pytestmark = pytest.mark.slow
 
 FAILURES = 5
 GUESSES = 12
-LOCKOUT: dict[str, object] = {"lockout_failures": FAILURES, "signin_per_ip_per_minute": 10_000}
+STRICT = {
+    "ORGBASE_AUTH_LOCKOUT_FAILURES": str(FAILURES),
+    "ORGBASE_AUTH_SIGNIN_PER_IP_PER_MINUTE": "10000",
+    # Real hashing cost, so that the guesses queue for the hashing thread together.
+    "ORGBASE_AUTH_ARGON2_TIME_COST": "2",
+    "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "19456",
+}
 
 
-async def race(client: AsyncTestClient[Litestar], email: str) -> tuple[Counter[int], int]:
+async def race(base: str, email: str, *, sign_up: bool = True) -> tuple[Counter[int], int]:
     """Twelve wrong guesses at once, then the right password: (their statuses, its status)."""
+    async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+        if sign_up:
+            made = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
+            assert made.status_code == 201, made.text
 
-    async def guess(password: str) -> int:
-        response = await client.post(
-            "/v1/auth/token",
-            json={"grant_type": "password", "email": email, "password": password},
-        )
-        return response.status_code
+        async def guess(password: str) -> int:
+            response = await http.post(
+                "/v1/auth/token",
+                json={"grant_type": "password", "email": email, "password": password},
+            )
+            return response.status_code
 
-    statuses = await asyncio.gather(*(guess(f"wrong guess {n:03}") for n in range(GUESSES)))
-    return Counter(statuses), await guess(PASSWORD)
-
-
-@pytest.fixture
-async def strict_client(
-    settings: Settings, stack: LocalStack
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    strict = with_overrides(settings, auth=LOCKOUT, redis={"db": 3})
-    await flush_redis_db(stack, 3)
-    async with AsyncTestClient(app=create_app(strict)) as client:
-        yield client
+        statuses = await asyncio.gather(*(guess(f"wrong guess {n:03}") for n in range(GUESSES)))
+        return Counter(statuses), await guess(PASSWORD)
 
 
 async def test_parallel_guesses_cannot_outrun_the_lockout(
-    strict_client: AsyncTestClient[Litestar],
+    stack: LocalStack, settings: Settings
 ) -> None:
-    user = await sign_up(strict_client)
-    guessed, right = await race(strict_client, user["email"])
+    await flush_redis_db(stack, 3)
+    with serving(server_env(stack, ORGBASE_REDIS_DB="3", **STRICT)) as base:
+        guessed, right = await race(base, unique_email("race"))
+        unknown, _ = await race(base, unique_email("nobody"), sign_up=False)
     assert guessed[401] <= FAILURES, guessed
     assert guessed[429] == GUESSES - guessed[401], guessed
     assert right == 429
-
-
-async def test_unknown_emails_are_locked_the_same_way(
-    strict_client: AsyncTestClient[Litestar],
-) -> None:
-    guessed, _ = await race(strict_client, "nobody-here@example.test")
-    assert guessed[401] <= FAILURES, guessed
-
-
-@pytest.fixture
-async def strict_fault_client(
-    fault_settings: Settings,
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
-    async with AsyncTestClient(app=create_app(with_overrides(fault_settings, auth=LOCKOUT))) as c:
-        yield c
+    assert unknown[401] <= FAILURES, unknown  # unknown emails are counted the same way
 
 
 async def test_without_redis_postgresql_keeps_the_count(
-    fault_stack: LocalStack, strict_fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_settings: Settings
 ) -> None:
-    user = await sign_up(strict_fault_client)
-    await asyncio.to_thread(fault_stack.redis.stop_nodes)
-    try:
-        guessed, right = await race(strict_fault_client, user["email"])
-    finally:
-        await asyncio.to_thread(fault_stack.redis.start)
+    with serving(server_env(fault_stack, fault_stack.layout.database, **STRICT)) as base:
+        email = unique_email("race-pg")
+        async with httpx.AsyncClient(base_url=base, timeout=60) as http:
+            made = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
+            assert made.status_code == 201
+        await asyncio.to_thread(fault_stack.redis.stop_nodes)
+        try:
+            guessed, right = await race(base, email, sign_up=False)
+        finally:
+            await asyncio.to_thread(fault_stack.redis.start)
     assert guessed[401] <= FAILURES, guessed
     assert right == 429
