@@ -9,7 +9,7 @@ statement enters it. docs/architecture.md has the model and the figures it rests
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeAlias
@@ -104,8 +104,9 @@ class TenantEntry:
 
     ``cte()`` starts a single-statement read (its rows need ``ctx.role IS NOT NULL`` inside a
     subquery the planner cannot flatten); ``statement()`` is the first statement of a
-    transaction. The entry fails with OB401 (session ended), OB411 (API key unusable) or
-    OB404 (no such org), which ``entry_error`` turns into the API's errors.
+    transaction. The entry fails with OB401 (session ended), OB411 (API key unusable),
+    OB412 (impersonation ended) or OB404 (no such org), which ``entry_error`` turns into
+    the API's errors.
     """
 
     call: str
@@ -151,6 +152,16 @@ class TenantEntry:
         return f"SELECT {self.call}"
 
 
+@dataclass(frozen=True, slots=True)
+class DeferredEntry:
+    """A data API request's entry whose credential only PostgreSQL checks (in the query's
+    own statement). ``confirm()`` checks it here instead, for a request refused before any
+    statement runs: a dead credential is told so (401) before anything about its request."""
+
+    entry: TenantEntry
+    confirm: Callable[[], Awaitable[object]]
+
+
 def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
     """The API's error for a failed entry (None when the error is not an entry's)."""
     sqlstate = getattr(error, "sqlstate", None)
@@ -162,9 +173,15 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
         return Unauthorized(
             "the API key is unknown, revoked or expired", code="api_key_invalid", headers=_INVALID
         )
+    if sqlstate == "OB412":
+        return impersonation_ended()
     if sqlstate == "OB404":
         return NotFound("no such org", code="org_not_found")
     return None
+
+
+def impersonation_ended() -> Unauthorized:
+    return Unauthorized("the impersonation has ended", code="impersonation_ended", headers=_INVALID)
 
 
 _INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}

@@ -1,6 +1,6 @@
 """The one request-auth pipeline: a request's credential becomes a Principal and, for org
 routes, an OrgContext. Every route, socket and service goes through here (as the
-dependencies ``principal``, ``ctx``, ``active_ctx``, ``data_entry`` and ``identities``);
+dependencies ``principal``, ``ctx``, ``active_ctx``, ``data_access`` and ``identities``);
 no area turns a credential into a context by itself.
 
 Credentials, in this order: ``Authorization: Bearer <access token or API key>``, an
@@ -10,8 +10,9 @@ APIs cannot set headers) an ``access_token`` query parameter.
 Three ways to ask:
 - ``principal`` / ``org_context``: checked here (session in the Redis cache with its
   PostgreSQL fallback, membership cache, API key cache, impersonation in PostgreSQL);
-- ``data_entry``: the data API's deferred mode, where a user's session and membership are
-  checked by PostgreSQL in the query's own statement (no round trip here);
+- ``data_access``: the data API's deferred mode, where a user's session and membership are
+  checked by PostgreSQL in the query's own statement (no round trip here), and here only
+  when the request is refused before any statement runs;
 - ``live_identity``: for sockets, an identity that can be checked again (every publish,
   and the periodic re-check).
 
@@ -33,7 +34,7 @@ from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import MAX_TOKEN_LENGTH, token_error
 from orgbase.core.context import LiveIdentity, OrgContext, Principal
 from orgbase.core.errors import Unauthorized
-from orgbase.core.postgres import TenantEntry
+from orgbase.core.postgres import DeferredEntry, TenantEntry
 from orgbase.tenants.context import OrgContextResolver, no_active_org
 
 AnyConnection = ASGIConnection[Any, Any, Any, Any]
@@ -107,6 +108,15 @@ class RequestAuth:
         ctx = await self.contexts.resolve(principal, org_id, request_id(connection))
         record(connection, principal, ctx.org_id)
         return ctx
+
+    async def data_access(self, connection: AnyConnection) -> DeferredEntry:
+        """How the data API's statements enter the active org, and how to check the
+        credential here when none will run."""
+
+        async def confirm() -> None:
+            await self.org_context(connection, await self.principal(connection), None)
+
+        return DeferredEntry(await self.data_entry(connection), confirm)
 
     async def data_entry(self, connection: AnyConnection) -> TenantEntry:
         """How a data API statement enters the active org. A user's session and membership

@@ -12,7 +12,7 @@ from uuid import UUID
 
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import Database
+from orgbase.core.postgres import Database, impersonation_ended
 from orgbase.tenants.memberships import MembershipCache
 
 
@@ -54,10 +54,10 @@ class OrgContextResolver:
             )
         assert principal.user_id is not None
         if principal.impersonation_id is not None:
-            if target != principal.org_id or not await self._impersonating(
-                principal.impersonation_id, principal.user_id, target
-            ):
+            if target != principal.org_id:
                 raise org_not_found()
+            if not await self._impersonating(principal.impersonation_id, principal.user_id):
+                raise impersonation_ended()
             return OrgContext(
                 org_id=target,
                 user_id=principal.user_id,
@@ -77,19 +77,19 @@ class OrgContextResolver:
             session_id=principal.session_id,
         )
 
-    async def _impersonating(self, impersonation_id: UUID, admin_id: UUID, org_id: UUID) -> bool:
+    async def _impersonating(self, impersonation_id: UUID, admin_id: UUID) -> bool:
+        """Is the impersonation still on? (Its org being gone is an ended one too: the
+        deletion ends it.)"""
         async with self.db.system_connection() as connection:
             alive: bool | None = await connection.fetchval(
                 """
                 SELECT true FROM orgbase.impersonations i
                 JOIN orgbase.users u ON u.id = i.admin_user_id
-                JOIN orgbase.orgs o ON o.id = i.org_id AND o.deleted_at IS NULL
-                WHERE i.id = $1 AND i.admin_user_id = $2 AND i.org_id = $3
+                WHERE i.id = $1 AND i.admin_user_id = $2
                   AND i.ended_at IS NULL AND i.expires_at > now()
                   AND u.is_platform_admin AND u.deleted_at IS NULL
                 """,
                 impersonation_id,
                 admin_id,
-                org_id,
             )
         return bool(alive)

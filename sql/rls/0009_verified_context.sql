@@ -201,7 +201,7 @@ BEGIN
 END
 $$;
 
--- A platform admin's read-only look at one org. OB401 when the admin's session or the
+-- A platform admin's read-only look at one org. OB412 when the admin's session or the
 -- impersonation has ended; OB404 when the org is gone.
 CREATE FUNCTION orgbase.enter_impersonation(
     p_impersonation uuid, p_session uuid, p_org uuid, p_request text) RETURNS text
@@ -219,7 +219,7 @@ BEGIN
     WHERE i.id = p_impersonation AND i.org_id = p_org
       AND i.ended_at IS NULL AND i.expires_at > now();
     IF admin_id IS NULL THEN
-        RAISE EXCEPTION 'the impersonation has ended' USING ERRCODE = 'OB401';
+        RAISE EXCEPTION 'the impersonation has ended' USING ERRCODE = 'OB412';
     END IF;
     IF NOT EXISTS (SELECT 1 FROM orgbase.orgs WHERE id = p_org AND deleted_at IS NULL) THEN
         RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';

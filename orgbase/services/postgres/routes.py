@@ -6,7 +6,8 @@ the Prefer, Range and Accept headers, and answers with the JSON PostgreSQL built
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from collections.abc import Awaitable, Callable
+from typing import Any, Literal, TypeVar
 from urllib.parse import parse_qsl
 
 import msgspec
@@ -18,12 +19,13 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError
-from orgbase.core.postgres import TenantEntry
+from orgbase.core.postgres import DeferredEntry, TenantEntry
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
 from orgbase.services.postgres.service import Count, DataService, Result
 
-Entry = NamedDependency[TenantEntry]
+Access = NamedDependency[DeferredEntry]
+T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
 _JSON = "application/json; charset=utf-8"
 
@@ -207,6 +209,20 @@ def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
     )
 
 
+async def _credential_first(
+    access: DeferredEntry, work: Callable[[TenantEntry], Awaitable[T]]
+) -> T:
+    """Run ``work`` with the request's entry. Its credential is checked by PostgreSQL in the
+    statement; a request refused before any statement ran has it checked here, so a dead
+    credential hears that first (401), not something about its request."""
+    try:
+        return await work(access.entry)
+    except OrgbaseError as refused:
+        if 400 <= refused.status_code < 500 and refused.status_code != 401:
+            await access.confirm()
+        raise
+
+
 @get(
     TABLE,
     tags=["data"],
@@ -215,12 +231,13 @@ def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
     opt=WITH_CREDENTIALS,
 )
 async def read_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
 ) -> Response[bytes]:
-    result, query, prefer, singular = await _read(
-        request, data_entry, table, _query_string(request)
-    )
-    return _read_response(result, query, prefer, singular)
+    async def read(entry: TenantEntry) -> Response[bytes]:
+        result, query, prefer, singular = await _read(request, entry, table, _query_string(request))
+        return _read_response(result, query, prefer, singular)
+
+    return await _credential_first(data_access, read)
 
 
 @post(
@@ -231,22 +248,25 @@ async def read_rows(
     opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
 )
 async def insert_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
 ) -> Response[bytes]:
-    _require_json(request)
-    data: DataService = request.app.state.data
-    query, prefer, singular = _writing(request)
-    payload = _body(await request.body())
-    rows = payload if isinstance(payload, list) else [payload]
-    if not all(isinstance(row, dict) for row in rows):
-        raise Invalid("the body must be an object or a list of objects", code="PGRST102")
-    returning = prefer.returning == "representation"
-    result = await data.insert(
-        data_entry, table, rows, query, returning=returning, resolution=prefer.resolution
-    )
-    return _respond(
-        result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
-    )
+    async def insert(entry: TenantEntry) -> Response[bytes]:
+        _require_json(request)
+        data: DataService = request.app.state.data
+        query, prefer, singular = _writing(request)
+        payload = _body(await request.body())
+        rows = payload if isinstance(payload, list) else [payload]
+        if not all(isinstance(row, dict) for row in rows):
+            raise Invalid("the body must be an object or a list of objects", code="PGRST102")
+        returning = prefer.returning == "representation"
+        result = await data.insert(
+            entry, table, rows, query, returning=returning, resolution=prefer.resolution
+        )
+        return _respond(
+            result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
+        )
+
+    return await _credential_first(data_access, insert)
 
 
 @patch(
@@ -257,18 +277,21 @@ async def insert_rows(
     opt={**WITH_CREDENTIALS, "request_body": CHANGES_BODY},
 )
 async def update_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
 ) -> Response[bytes]:
-    _require_json(request)
-    data: DataService = request.app.state.data
-    query, prefer, singular = _writing(request)
-    values = _body(await request.body())
-    if not isinstance(values, dict):
-        raise Invalid("the body must be an object", code="PGRST102")
-    result = await data.update(
-        data_entry, table, values, query, returning=prefer.returning == "representation"
-    )
-    return _written(result, prefer, singular)
+    async def update(entry: TenantEntry) -> Response[bytes]:
+        _require_json(request)
+        data: DataService = request.app.state.data
+        query, prefer, singular = _writing(request)
+        values = _body(await request.body())
+        if not isinstance(values, dict):
+            raise Invalid("the body must be an object", code="PGRST102")
+        result = await data.update(
+            entry, table, values, query, returning=prefer.returning == "representation"
+        )
+        return _written(result, prefer, singular)
+
+    return await _credential_first(data_access, update)
 
 
 @delete(
@@ -280,25 +303,29 @@ async def update_rows(
     opt=WITH_CREDENTIALS,
 )
 async def delete_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
 ) -> Response[bytes]:
-    data: DataService = request.app.state.data
-    query, prefer, singular = _writing(request)
-    result = await data.delete(
-        data_entry, table, query, returning=prefer.returning == "representation"
-    )
-    return _written(result, prefer, singular)
+    async def remove(entry: TenantEntry) -> Response[bytes]:
+        data: DataService = request.app.state.data
+        query, prefer, singular = _writing(request)
+        result = await data.delete(
+            entry, table, query, returning=prefer.returning == "representation"
+        )
+        return _written(result, prefer, singular)
+
+    return await _credential_first(data_access, remove)
 
 
 @head(TABLE, tags=["data"], summary="Like GET, without the body (counts)", opt=WITH_CREDENTIALS)
 async def table_head(
-    request: Request[Any, Any, Any], table: FromPath[str], data_entry: Entry
+    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
 ) -> Response[None]:
-    result, query, prefer, singular = await _read(
-        request, data_entry, table, _query_string(request)
-    )
-    full = _read_response(result, query, prefer, singular)
-    return Response(None, status_code=full.status_code, headers=dict(full.headers))
+    async def head_of(entry: TenantEntry) -> Response[None]:
+        result, query, prefer, singular = await _read(request, entry, table, _query_string(request))
+        full = _read_response(result, query, prefer, singular)
+        return Response(None, status_code=full.status_code, headers=dict(full.headers))
+
+    return await _credential_first(data_access, head_of)
 
 
 @get(
