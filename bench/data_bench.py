@@ -1,7 +1,12 @@
 """The data API benchmark: ``GET /v1/db/items?order=id&limit=20`` with real sign-in tokens
-for many orgs, through the whole pipeline (JWT, live session, membership, RLS, logging),
-against the peers of FACTS.md started here on the same database and data:
+for many orgs, through the whole pipeline (JWT, live session, membership, RLS with the
+verified org context, logging), against peers started here on the same database and data:
 a bare Litestar + asyncpg endpoint, FastAPI + SQLAlchemy async ORM, and PostGraphile v4.
+
+The peers set the org with plain settings (``set_config``), the way PostgREST and
+PostGraphile do; orgbase's own tables refuse such a context (it cannot be forged), so the
+peers read ``peer.items``: the same rows, index and shape, under a policy that trusts the
+setting, as orgbase's did before its context became verified.
 
 Run: ``make bench-data`` (or ``.venv/bin/python -m bench.data_bench [seconds]``).
 """
@@ -123,6 +128,31 @@ def postgraphile_peer(env: dict[str, str], workers: int) -> Iterator[str | None]
         yield base
 
 
+# The peers' table: api.items' rows, index and shape, with the classic settings policy.
+PEER_TABLE = """
+CREATE SCHEMA IF NOT EXISTS peer;
+GRANT USAGE ON SCHEMA peer TO orgbase_api;
+DROP TABLE IF EXISTS peer.items;
+CREATE TABLE peer.items (
+    id bigint PRIMARY KEY,
+    title text NOT NULL,
+    status text,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    org_id uuid NOT NULL,
+    created_by uuid
+);
+INSERT INTO peer.items SELECT id, title, status, created_at, org_id, created_by FROM api.items;
+CREATE INDEX ON peer.items (org_id, id);
+ALTER TABLE peer.items ENABLE ROW LEVEL SECURITY;
+ALTER TABLE peer.items FORCE ROW LEVEL SECURITY;
+CREATE POLICY by_setting ON peer.items FOR SELECT TO orgbase_api
+    USING (org_id = (SELECT NULLIF(current_setting('orgbase.org_id', true), '')::uuid));
+GRANT SELECT ON peer.items TO orgbase_api;
+ANALYZE api.items;
+ANALYZE peer.items;
+"""
+
+
 async def seed(migration_url: str, org_ids: list[str]) -> None:
     connection = await asyncpg.connect(migration_url)
     try:
@@ -134,7 +164,7 @@ async def seed(migration_url: str, org_ids: list[str]) -> None:
                 for n in range(ROWS_PER_ORG)
             ],
         )
-        await connection.execute("ANALYZE api.items")
+        await connection.execute(PEER_TABLE)
     finally:
         await connection.close()
 

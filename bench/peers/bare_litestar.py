@@ -1,5 +1,6 @@
 """Peer: a bare Litestar + asyncpg + msgspec endpoint for the same request (JWT -> RLS ->
-20 rows as JSON), with no sessions, no membership check, no logging. Run by
+20 rows as JSON), with no sessions, no membership check, no logging; the org set as a plain
+setting (``peer.items``, see bench/data_bench.py). Run by
 bench/data_bench.py with uvicorn: ``bench.peers.bare_litestar:app``.
 
 Environment: BENCH_DSN (the orgbase_api login), BENCH_JWKS (the public keys file).
@@ -23,7 +24,7 @@ _QUERY = """
 WITH ctx AS MATERIALIZED (SELECT set_config('orgbase.org_id', $1, true) AS org,
     set_config('orgbase.user_id', $2, true) AS usr, set_config('orgbase.role', 'viewer', true) AS r)
 SELECT q.* FROM ctx CROSS JOIN LATERAL (
-    SELECT id, title, status, created_at FROM api.items WHERE ctx.org IS NOT NULL
+    SELECT id, title, status, created_at FROM peer.items WHERE ctx.org IS NOT NULL
     ORDER BY id LIMIT $3) q
 """
 

@@ -28,7 +28,7 @@ class Base(DeclarativeBase):
 
 class Item(Base):
     __tablename__ = "items"
-    __table_args__ = {"schema": "api"}  # noqa: RUF012 - SQLAlchemy's declaration style
+    __table_args__ = {"schema": "peer"}  # noqa: RUF012 - SQLAlchemy's declaration style
     id: Mapped[int] = mapped_column(BigInteger, primary_key=True)
     title: Mapped[str] = mapped_column(String)
     status: Mapped[str | None] = mapped_column(String)

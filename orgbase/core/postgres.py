@@ -12,7 +12,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeAlias
+from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from uuid import UUID
 
 import asyncpg
@@ -111,6 +111,9 @@ class TenantEntry:
 
     call: str
     args: tuple[Any, ...]
+    holds_org: bool = True
+    """A write transaction holds the org's advisory lock (shared) from before its entry, so
+    an org's deletion waits for it and a later entry finds the org closed. Its org is $3."""
 
     @classmethod
     def session(cls, session_id: UUID, user_id: UUID, org_id: UUID, request_id: str) -> TenantEntry:
@@ -130,7 +133,9 @@ class TenantEntry:
     def org_purge(cls, org_id: UUID, request_id: str) -> TenantEntry:
         """The owner's context in an org already closed for deletion (only to delete its
         rows; a transaction's first statement only: it takes two parameters)."""
-        return cls("orgbase.enter_org_purge($1::uuid, $2::text)", (org_id, request_id))
+        return cls(
+            "orgbase.enter_org_purge($1::uuid, $2::text)", (org_id, request_id), holds_org=False
+        )
 
     @classmethod
     def for_context(cls, ctx: OrgContext) -> TenantEntry:
@@ -149,17 +154,31 @@ class TenantEntry:
         return f"WITH ctx AS MATERIALIZED (SELECT {self.call} AS role)"
 
     def statement(self) -> str:
+        if self.holds_org:
+            # Left to right: the lock first, then the entry's checks (on a fresh snapshot).
+            return (
+                f"SELECT pg_advisory_xact_lock_shared(orgbase.org_lock_key($3::uuid)), {self.call}"
+            )
         return f"SELECT {self.call}"
 
 
-@dataclass(frozen=True, slots=True)
 class DeferredEntry:
     """A data API request's entry whose credential only PostgreSQL checks (in the query's
     own statement). ``confirm()`` checks it here instead, for a request refused before any
-    statement runs: a dead credential is told so (401) before anything about its request."""
+    statement runs: a dead credential is told so (401) before anything about its request.
+    (A plain class: made on every data API request, the cheapest to make.)"""
 
-    entry: TenantEntry
-    confirm: Callable[[], Awaitable[object]]
+    __slots__ = ("confirm", "entry")
+
+    def __init__(self, entry: TenantEntry, confirm: Callable[[], Awaitable[object]]) -> None:
+        self.entry = entry
+        self.confirm = confirm
+
+
+class DataAccessSource(Protocol):
+    """Gives a data API request its entry (the request-auth component)."""
+
+    async def data_access(self, connection: Any) -> DeferredEntry: ...
 
 
 def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
@@ -239,8 +258,16 @@ class Database:
             "timeout": s.connect_timeout,
             "command_timeout": s.command_timeout,
             "max_inactive_connection_lifetime": 300.0,
-            # JIT only slows down the short queries an API runs.
-            "server_settings": {"application_name": f"orgbase-{name}", "jit": "off"},
+            # JIT only slows down the short queries an API runs. A random page read costs
+            # about a sequential one on SSDs and in memory (PostgreSQL's docs suggest 1.1
+            # there, its default 4 is for disks): without it the planner prefers walking a
+            # small table's primary key and filtering other orgs' rows out (half the table
+            # per read, in bench/data_bench.py) to the (org_id, key) index.
+            "server_settings": {
+                "application_name": f"orgbase-{name}",
+                "jit": "off",
+                "random_page_cost": "1.1",
+            },
         }
         try:
             return await asyncpg.create_pool(min_size=min_size, **kwargs)

@@ -1,11 +1,11 @@
 """The request-scoped values every area's routes may ask for, by name:
 
 ``principal`` (who calls; 401 otherwise), ``ctx`` (the OrgContext of the path's org_id),
-``active_ctx`` (the OrgContext of the token's active org), ``data_access`` (how the data
-API's statements enter the active org), ``identities`` (for sockets and event streams: a
-``LiveIdentitySource``) and ``meta`` (ip, user agent, request id). All of them come from
-the one request-auth component (``request_auth.RequestAuth``), so the areas never
-authenticate by themselves.
+``active_ctx`` (the OrgContext of the token's active org), ``identities`` (for sockets and
+event streams: a ``LiveIdentitySource``) and ``meta`` (ip, user agent, request id). All of
+them come from the one request-auth component (``request_auth.RequestAuth``), so the areas
+never authenticate by themselves. (The data API's hot path asks the same component through
+the app's state, typed by ``core.postgres.DataAccessSource``: no injection per request.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.core.postgres import DeferredEntry
 from orgbase.platform.request_auth import RequestAuth
 
 PRINCIPAL = "principal"
@@ -56,10 +55,6 @@ async def provide_active_context(
     return await _auth(request).org_context(request, principal, None)
 
 
-async def provide_data_access(request: Request[Any, Any, Any]) -> DeferredEntry:
-    return await _auth(request).data_access(request)
-
-
 def request_dependencies(request_auth: RequestAuth) -> dict[str, Provide]:
     def identities() -> RequestAuth:
         return request_auth
@@ -69,6 +64,5 @@ def request_dependencies(request_auth: RequestAuth) -> dict[str, Provide]:
         PRINCIPAL: Provide(provide_principal),
         "ctx": Provide(provide_org_context),
         "active_ctx": Provide(provide_active_context),
-        "data_access": Provide(provide_data_access),
         "identities": Provide(identities, sync_to_thread=False),
     }

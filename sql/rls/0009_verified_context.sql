@@ -2,21 +2,22 @@
 --
 -- Until now the policies trusted the transaction-local settings orgbase.org_id,
 -- orgbase.role ..., which any session logged in as orgbase_api can write with
--- set_config(). From here on a context counts only when it carries a proof: an HMAC-SHA256
--- over (kind, org, user, role, key, backend pid, transaction start) made with a key that
--- only the owner of the schema can read. The proof is made only by the SECURITY DEFINER
--- entry functions, each of which checks a credential first:
+-- set_config(). From here on the context is one transaction-local setting, orgbase.context:
+--     kind|org|user|role|key|backend pid|transaction start (us)|proof
+-- and counts only when its proof is right: an HMAC-SHA256 of everything before it, made
+-- with a key that only the owner of the schema can read. Only the SECURITY DEFINER entry
+-- functions make it, each of which checks a credential first:
 --   enter_session(session, user, org, request)            a live session of a member
 --   enter_api_key(key digest, -, org, request)            a live API key of a live org
 --   enter_impersonation(impersonation, session, org, ...)  a platform admin's live impersonation
 --   enter_org_purge(org, request)                          an org being deleted (the purge)
--- and the context functions (orgbase.current_org_id() ...) verify it, once per statement
--- where policies call them through a sub-select. A hand-set orgbase.org_id has no valid
--- proof, so the verified org is NULL and every policy matches no row.
+-- and the view orgbase.context (which the policies read, once per statement) and the
+-- context functions (orgbase.current_org_id() ...) verify it. A hand-set orgbase.org_id
+-- has no valid proof, so the verified org is NULL and every policy matches no row.
 --
--- Every entry also takes the org's advisory lock in shared mode for the rest of the
--- transaction; deleting an org takes it exclusively, so the deletion waits for writes in
--- flight and every later entry sees the org gone.
+-- A write transaction also takes the org's advisory lock in shared mode (before its entry,
+-- see core/postgres.py); deleting an org takes it exclusively, so the deletion waits for
+-- writes in flight and every later entry sees the org gone. Reads need no lock.
 --
 -- docs/architecture.md ("The org context") explains the model.
 
@@ -40,51 +41,54 @@ FROM (
 ) AS random_key
 CROSS JOIN generate_series(0, 63) AS i;
 
--- The proof of a context in this transaction (the HMAC, hex). Not callable by the login
--- roles: only the functions below (which run as the owner) use it.
-CREATE FUNCTION orgbase.context_proof(
-    p_kind text, p_org text, p_user text, p_role text, p_key text) RETURNS text
-    LANGUAGE plpgsql STABLE AS $$
--- plpgsql, not sql: its plan is kept for the session instead of made at every call. No
--- SET search_path: only the entry functions (which set it) call it.
-DECLARE
-    k orgbase.context_key;
-BEGIN
-    SELECT * INTO k FROM orgbase.context_key;
-    RETURN encode(sha256(k.opad || sha256(k.ipad || convert_to(concat_ws('|',
-        p_kind, p_org, p_user, p_role, p_key, pg_backend_pid(),
-        (extract(epoch FROM now()) * 1000000)::bigint), 'UTF8'))), 'hex');
-END
+-- The proof of a signed text: HMAC-SHA256 with the key's padded halves, in hex. A plain
+-- SQL expression, so the planner inlines it where it is used (STABLE like convert_to:
+-- a function declared less volatile than its body is not inlined). Harmless without the key.
+CREATE FUNCTION orgbase.context_proof(p_ipad bytea, p_opad bytea, p_signed text)
+    RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.encode(pg_catalog.sha256(p_opad OPERATOR(pg_catalog.||)
+        pg_catalog.sha256(p_ipad OPERATOR(pg_catalog.||) pg_catalog.convert_to(p_signed, 'UTF8'))),
+        'hex')
 $$;
-REVOKE ALL ON FUNCTION orgbase.context_proof(text, text, text, text, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orgbase.context_proof(bytea, bytea, text) TO orgbase_api, orgbase_system;
 
--- The verified context: every field NULL unless the settings carry a valid proof. About
--- 10 us a call; policies call it through a sub-select, so once per statement and table.
+-- What binds a context to this transaction: this backend and this transaction's start.
+CREATE FUNCTION orgbase.context_binding() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.pg_backend_pid()::text OPERATOR(pg_catalog.||) '|' OPERATOR(pg_catalog.||)
+        ((pg_catalog.date_part('epoch', pg_catalog.now()) * 1000000)::bigint)::text
+$$;
+GRANT EXECUTE ON FUNCTION orgbase.context_binding() TO orgbase_api, orgbase_system;
+
+-- The verified context: one row when orgbase.context is signed right for this transaction,
+-- none otherwise. A view, not a function: policies read it through a sub-select that the
+-- planner keeps in the statement's (cached) plan, where a SECURITY DEFINER function call
+-- costs several times as much. It reads the key with its owner's rights (views run as
+-- their owner) and shows no column of it, so no condition a caller adds to it can see the
+-- key. The functions and operators it uses were bound when it was made: no search_path
+-- changes them. The fields are read only once the proof is right.
+CREATE VIEW orgbase.context AS
+SELECT split_part(c.value, '|', 2)::uuid AS org,
+       nullif(split_part(c.value, '|', 3), '')::uuid AS usr,
+       split_part(c.value, '|', 4) AS role,
+       orgbase.role_rank(split_part(c.value, '|', 4)) AS rank,
+       nullif(split_part(c.value, '|', 5), '')::uuid AS key,
+       split_part(c.value, '|', 1) AS kind
+FROM (SELECT current_setting('orgbase.context', true) AS value) AS c
+CROSS JOIN orgbase.context_key AS k
+WHERE length(c.value) > 65
+  AND right(c.value, 64) = orgbase.context_proof(k.ipad, k.opad, left(c.value, -65))
+  AND split_part(c.value, '|', 6) || '|' || split_part(c.value, '|', 7)
+      = orgbase.context_binding();
+REVOKE ALL ON orgbase.context FROM PUBLIC;
+GRANT SELECT ON orgbase.context TO orgbase_api, orgbase_system;
+
+-- The same as a function (for triggers and ad hoc use): every field NULL without a proof.
 CREATE FUNCTION orgbase.verified_context(
     OUT org uuid, OUT usr uuid, OUT role text, OUT key uuid, OUT kind text)
-    LANGUAGE plpgsql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
-DECLARE
-    v_kind text := current_setting('orgbase.kind', true);
-    v_org text := current_setting('orgbase.org_id', true);
-    v_user text := current_setting('orgbase.user_id', true);
-    v_role text := current_setting('orgbase.role', true);
-    v_key text := current_setting('orgbase.key_id', true);
-    v_proof text := current_setting('orgbase.proof', true);
-    k orgbase.context_key;
+    LANGUAGE plpgsql STABLE SET search_path = pg_catalog, pg_temp AS $$
 BEGIN
-    IF coalesce(v_proof, '') = '' OR v_role NOT IN ('viewer', 'member', 'admin', 'owner') THEN
-        RETURN;
-    END IF;
-    SELECT * INTO k FROM orgbase.context_key;
-    IF encode(sha256(k.opad || sha256(k.ipad || convert_to(concat_ws('|',
-            v_kind, v_org, v_user, v_role, v_key, pg_backend_pid(),
-            (extract(epoch FROM now()) * 1000000)::bigint), 'UTF8'))), 'hex') = v_proof THEN
-        org := v_org::uuid;
-        usr := nullif(v_user, '')::uuid;
-        role := v_role;
-        key := nullif(v_key, '')::uuid;
-        kind := v_kind;
-    END IF;
+    SELECT c.org, c.usr, c.role, c.key, c.kind INTO org, usr, role, key, kind
+    FROM orgbase.context AS c;
 END
 $$;
 REVOKE ALL ON FUNCTION orgbase.verified_context() FROM PUBLIC;
@@ -106,44 +110,51 @@ CREATE OR REPLACE FUNCTION orgbase.current_role_rank() RETURNS integer
 -- WITH CHECK then verifies (a forged claim fails there). Cheaper per inserted row.
 CREATE FUNCTION orgbase.claimed_org_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT NULLIF(current_setting('orgbase.org_id', true), '')::uuid $$;
+    AS $$ SELECT NULLIF(split_part(current_setting('orgbase.context', true), '|', 2), '')::uuid $$;
 CREATE FUNCTION orgbase.claimed_user_id() RETURNS uuid
     LANGUAGE sql STABLE PARALLEL SAFE
-    AS $$ SELECT NULLIF(current_setting('orgbase.user_id', true), '')::uuid $$;
+    AS $$ SELECT NULLIF(split_part(current_setting('orgbase.context', true), '|', 3), '')::uuid $$;
 REVOKE ALL ON FUNCTION orgbase.claimed_org_id(), orgbase.claimed_user_id() FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orgbase.claimed_org_id(), orgbase.claimed_user_id()
     TO orgbase_api, orgbase_system;
 
--- The advisory lock key of an org (its first 64 bits).
+-- The advisory lock key of an org (its first 64 bits): write transactions hold it shared,
+-- a deletion exclusively.
 CREATE FUNCTION orgbase.org_lock_key(p_org uuid) RETURNS bigint
     LANGUAGE sql IMMUTABLE PARALLEL SAFE
     AS $$ SELECT ('x' || left(replace(p_org::text, '-', ''), 16))::bit(64)::bigint $$;
 REVOKE ALL ON FUNCTION orgbase.org_lock_key(uuid) FROM PUBLIC;
 GRANT EXECUTE ON FUNCTION orgbase.org_lock_key(uuid) TO orgbase_api, orgbase_system;
 
--- Sets a checked context with its proof (called by the entry functions only).
-CREATE FUNCTION orgbase.set_context(
-    p_kind text, p_org uuid, p_user uuid, p_role text, p_key uuid, p_request text)
-    RETURNS void
-    LANGUAGE plpgsql VOLATILE AS $$
-BEGIN
-    PERFORM set_config('orgbase.kind', p_kind, true),
-            set_config('orgbase.org_id', p_org::text, true),
-            set_config('orgbase.user_id', coalesce(p_user::text, ''), true),
-            set_config('orgbase.role', p_role, true),
-            set_config('orgbase.key_id', coalesce(p_key::text, ''), true),
-            set_config('orgbase.request_id', coalesce(p_request, ''), true),
-            set_config('application_name', 'orgbase ' || coalesce(p_request, ''), true),
-            set_config('orgbase.proof', orgbase.context_proof(
-                p_kind, p_org::text, coalesce(p_user::text, ''), p_role,
-                coalesce(p_key::text, '')), true);
-END
+-- The signed part of a context (NULL fields are empty: they keep their place).
+CREATE FUNCTION orgbase.context_text(
+    p_kind text, p_org uuid, p_user uuid, p_role text, p_key uuid) RETURNS text
+    LANGUAGE sql STABLE AS $$
+    SELECT pg_catalog.concat_ws('|', p_kind, p_org::text, coalesce(p_user::text, ''), p_role,
+                                coalesce(p_key::text, ''), orgbase.context_binding())
 $$;
-REVOKE ALL ON FUNCTION orgbase.set_context(text, uuid, uuid, text, uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orgbase.context_text(text, uuid, uuid, text, uuid)
+    TO orgbase_api, orgbase_system;
+
+-- Sets a context, signed, with its proof (the entry functions only: they hold the key).
+-- One SQL expression, inlined into the entry's own statement (what it returns is unused).
+CREATE FUNCTION orgbase.set_context(p_signed text, p_proof text, p_request text) RETURNS text
+    LANGUAGE sql VOLATILE AS $$
+    SELECT pg_catalog.concat_ws(',',
+        pg_catalog.set_config('orgbase.context',
+            p_signed OPERATOR(pg_catalog.||) '|' OPERATOR(pg_catalog.||) p_proof, true),
+        pg_catalog.set_config('orgbase.request_id', coalesce(p_request, ''), true),
+        pg_catalog.set_config('application_name', 'orgbase ' || coalesce(p_request, ''), true))
+$$;
+REVOKE ALL ON FUNCTION orgbase.set_context(text, text, text) FROM PUBLIC;
 
 -- API keys and impersonations are read by the entry functions as the owner: like
 -- memberships (0006), FORCE would hide their rows from a non-superuser owner.
 ALTER TABLE orgbase.api_keys NO FORCE ROW LEVEL SECURITY;
+
+-- The entries check their credential and set the context in one statement (the context
+-- is set only for the row found; OFFSET 0 keeps the signed text computed once), then say
+-- why when none was.
 
 -- A user's session. OB401: the session has ended; OB404: not a member of a live org.
 CREATE OR REPLACE FUNCTION orgbase.enter_session(
@@ -151,15 +162,21 @@ CREATE OR REPLACE FUNCTION orgbase.enter_session(
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     member_role text;
+    done text;
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(orgbase.org_lock_key(p_org));
-    SELECT m.role INTO member_role
-    FROM orgbase.sessions s
-    JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
-    JOIN orgbase.memberships m ON m.user_id = s.user_id AND m.org_id = p_org
-    JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
-    WHERE s.id = p_session AND s.user_id = p_user
-      AND s.revoked_at IS NULL AND s.expires_at > now();
+    SELECT x.role, orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                       p_request)
+    INTO member_role, done
+    FROM (SELECT m.role, k.ipad, k.opad,
+                 orgbase.context_text('session', p_org, p_user, m.role, NULL) AS signed
+          FROM orgbase.sessions s
+          JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+          JOIN orgbase.memberships m ON m.user_id = s.user_id AND m.org_id = p_org
+          JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+          CROSS JOIN orgbase.context_key k
+          WHERE s.id = p_session AND s.user_id = p_user
+            AND s.revoked_at IS NULL AND s.expires_at > now()
+          OFFSET 0) AS x;
     IF member_role IS NULL THEN
         IF NOT EXISTS (
             SELECT 1 FROM orgbase.sessions s
@@ -170,7 +187,6 @@ BEGIN
         END IF;
         RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
     END IF;
-    PERFORM orgbase.set_context('session', p_org, p_user, member_role, NULL, p_request);
     RETURN member_role;
 END
 $$;
@@ -181,23 +197,30 @@ CREATE FUNCTION orgbase.enter_api_key(
     p_digest bytea, p_unused uuid, p_org uuid, p_request text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
-    k orgbase.api_keys;
+    key_role text;
+    done text;
 BEGIN
-    IF p_org IS NOT NULL THEN
-        PERFORM pg_advisory_xact_lock_shared(orgbase.org_lock_key(p_org));
-    END IF;
-    SELECT a.* INTO k
-    FROM orgbase.api_keys a JOIN orgbase.orgs o ON o.id = a.org_id AND o.deleted_at IS NULL
-    WHERE a.key_hash = p_digest AND a.revoked_at IS NULL
-      AND (a.expires_at IS NULL OR a.expires_at > now());
-    IF k.id IS NULL THEN
+    SELECT x.role,
+           CASE WHEN p_org IS NULL OR x.org_id = p_org THEN
+               orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                   p_request)
+           END
+    INTO key_role, done
+    FROM (SELECT a.role, a.org_id, k.ipad, k.opad,
+                 orgbase.context_text('api_key', a.org_id, NULL, a.role, a.id) AS signed
+          FROM orgbase.api_keys a
+          JOIN orgbase.orgs o ON o.id = a.org_id AND o.deleted_at IS NULL
+          CROSS JOIN orgbase.context_key k
+          WHERE a.key_hash = p_digest AND a.revoked_at IS NULL
+            AND (a.expires_at IS NULL OR a.expires_at > now())
+          OFFSET 0) AS x;
+    IF key_role IS NULL THEN
         RAISE EXCEPTION 'the API key is unknown, revoked or expired' USING ERRCODE = 'OB411';
     END IF;
-    IF p_org IS NOT NULL AND k.org_id <> p_org THEN
+    IF done IS NULL THEN
         RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
     END IF;
-    PERFORM orgbase.set_context('api_key', k.org_id, NULL, k.role, k.id, p_request);
-    RETURN k.role;
+    RETURN key_role;
 END
 $$;
 
@@ -208,23 +231,34 @@ CREATE FUNCTION orgbase.enter_impersonation(
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
 DECLARE
     admin_id uuid;
+    org_live boolean;
+    done text;
 BEGIN
-    PERFORM pg_advisory_xact_lock_shared(orgbase.org_lock_key(p_org));
-    SELECT i.admin_user_id INTO admin_id
-    FROM orgbase.impersonations i
-    JOIN orgbase.users u ON u.id = i.admin_user_id AND u.deleted_at IS NULL
-        AND u.is_platform_admin
-    JOIN orgbase.sessions s ON s.id = p_session AND s.user_id = i.admin_user_id
-        AND s.revoked_at IS NULL AND s.expires_at > now()
-    WHERE i.id = p_impersonation AND i.org_id = p_org
-      AND i.ended_at IS NULL AND i.expires_at > now();
+    SELECT x.admin_user_id, x.live,
+           CASE WHEN x.live THEN
+               orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                   p_request)
+           END
+    INTO admin_id, org_live, done
+    FROM (SELECT i.admin_user_id, o.deleted_at IS NULL AS live, k.ipad, k.opad,
+                 orgbase.context_text('impersonation', p_org, i.admin_user_id, 'viewer', NULL)
+                     AS signed
+          FROM orgbase.impersonations i
+          JOIN orgbase.users u ON u.id = i.admin_user_id AND u.deleted_at IS NULL
+              AND u.is_platform_admin
+          JOIN orgbase.sessions s ON s.id = p_session AND s.user_id = i.admin_user_id
+              AND s.revoked_at IS NULL AND s.expires_at > now()
+          JOIN orgbase.orgs o ON o.id = i.org_id
+          CROSS JOIN orgbase.context_key k
+          WHERE i.id = p_impersonation AND i.org_id = p_org
+            AND i.ended_at IS NULL AND i.expires_at > now()
+          OFFSET 0) AS x;
     IF admin_id IS NULL THEN
         RAISE EXCEPTION 'the impersonation has ended' USING ERRCODE = 'OB412';
     END IF;
-    IF NOT EXISTS (SELECT 1 FROM orgbase.orgs WHERE id = p_org AND deleted_at IS NULL) THEN
+    IF NOT org_live THEN
         RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
     END IF;
-    PERFORM orgbase.set_context('impersonation', p_org, admin_id, 'viewer', NULL, p_request);
     RETURN 'viewer';
 END
 $$;
@@ -232,12 +266,20 @@ $$;
 -- Deleting an org's rows: only for an org already closed (deleted_at set), as its owner.
 CREATE FUNCTION orgbase.enter_org_purge(p_org uuid, p_request text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    done text;
 BEGIN
-    IF NOT EXISTS (
-        SELECT 1 FROM orgbase.orgs WHERE id = p_org AND deleted_at IS NOT NULL) THEN
+    SELECT orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                               p_request)
+    INTO done
+    FROM (SELECT k.ipad, k.opad,
+                 orgbase.context_text('purge', p_org, NULL, 'owner', NULL) AS signed
+          FROM orgbase.orgs o CROSS JOIN orgbase.context_key k
+          WHERE o.id = p_org AND o.deleted_at IS NOT NULL
+          OFFSET 0) AS x;
+    IF done IS NULL THEN
         RAISE EXCEPTION 'only a deleted org is purged' USING ERRCODE = 'OB404';
     END IF;
-    PERFORM orgbase.set_context('purge', p_org, NULL, 'owner', NULL, p_request);
     RETURN 'owner';
 END
 $$;
@@ -286,11 +328,11 @@ DECLARE
     rel_schema text;
     pk_columns text;
     seq regclass;
-    can_write text := $$(org_id = (SELECT orgbase.current_org_id()) AND (
-        (SELECT orgbase.current_role_rank()) >= 3
-        OR ((SELECT orgbase.current_role_rank()) = 2
-            AND created_by = (SELECT orgbase.current_user_id()))))$$;
-    creator_ok text := $$(created_by IS NULL OR created_by = (SELECT orgbase.current_user_id())
+    can_write text := $$(org_id = (SELECT c.org FROM orgbase.context c) AND (
+        (SELECT c.rank FROM orgbase.context c) >= 3
+        OR ((SELECT c.rank FROM orgbase.context c) = 2
+            AND created_by = (SELECT c.usr FROM orgbase.context c))))$$;
+    creator_ok text := $$(created_by IS NULL OR created_by = (SELECT c.usr FROM orgbase.context c)
         OR orgbase.is_member(org_id, created_by))$$;
 BEGIN
     SELECT c.relname, n.nspname INTO rel_name, rel_schema
@@ -324,7 +366,7 @@ BEGIN
     EXECUTE format('DROP POLICY IF EXISTS tenant_delete ON %s', target);
     -- A verified context always has a role (viewer or above): the org alone decides reads.
     EXECUTE format($$CREATE POLICY tenant_select ON %s FOR SELECT TO orgbase_api
-        USING (org_id = (SELECT orgbase.current_org_id()))$$, target);
+        USING (org_id = (SELECT c.org FROM orgbase.context c))$$, target);
     EXECUTE format('CREATE POLICY tenant_insert ON %s FOR INSERT TO orgbase_api WITH CHECK (%s AND %s)',
         target, can_write, creator_ok);
     EXECUTE format('CREATE POLICY tenant_update ON %s FOR UPDATE TO orgbase_api USING %s WITH CHECK %s',
@@ -405,3 +447,9 @@ BEGIN
     END LOOP;
 END
 $$;
+
+-- Admins read their org's audit trail through the tenant pool: the verified context too.
+DROP POLICY tenant_admin_read ON orgbase.audit_events;
+CREATE POLICY tenant_admin_read ON orgbase.audit_events FOR SELECT TO orgbase_api
+    USING (org_id = (SELECT c.org FROM orgbase.context c)
+           AND (SELECT c.rank FROM orgbase.context c) >= 3);

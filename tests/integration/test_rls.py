@@ -198,18 +198,18 @@ async def test_created_by_names_a_member_of_the_org(
 
 
 FORGERIES = {
-    "the org alone": ["set_config('orgbase.org_id', $1, true)"],
-    "org and owner role": [
+    "the old settings": [
         "set_config('orgbase.org_id', $1, true)",
         "set_config('orgbase.role', 'owner', true)",
     ],
-    "every setting, with a made-up proof": [
-        "set_config('orgbase.kind', 'session', true)",
-        "set_config('orgbase.org_id', $1, true)",
-        "set_config('orgbase.user_id', '', true)",
-        "set_config('orgbase.role', 'owner', true)",
-        "set_config('orgbase.key_id', '', true)",
-        "set_config('orgbase.proof', repeat('0', 64), true)",
+    "a context with a made-up proof": [
+        "set_config('orgbase.context', 'session|' || $1 || '||owner||'"
+        " || orgbase.context_binding() || '|' || repeat('0', 64), true)",
+    ],
+    "a context signed by another key": [
+        "set_config('orgbase.context', orgbase.context_text('session', $1::uuid, NULL,"
+        " 'owner', NULL) || '|' || orgbase.context_proof('\\x00'::bytea, '\\x00'::bytea,"
+        " orgbase.context_text('session', $1::uuid, NULL, 'owner', NULL)), true)",
     ],
 }
 
@@ -243,29 +243,14 @@ async def test_a_real_context_cannot_be_switched_or_replayed(
         async with connection.transaction():
             await connection.execute(a.statement(), *a.args)
             assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 3
-            settings_now = await connection.fetchrow(
-                "SELECT current_setting('orgbase.kind') AS kind,"
-                " current_setting('orgbase.user_id') AS usr,"
-                " current_setting('orgbase.role') AS role,"
-                " current_setting('orgbase.proof') AS proof"
-            )
-            assert settings_now is not None
-            await connection.execute(
-                "SELECT set_config('orgbase.org_id', $1, true)", str(orgs["org_b"])
-            )
+            signed = await connection.fetchval("SELECT current_setting('orgbase.context')")
+            assert str(orgs["org_a"]) in signed
+            switched = signed.replace(str(orgs["org_a"]), str(orgs["org_b"]))
+            await connection.execute("SELECT set_config('orgbase.context', $1, true)", switched)
             assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
         async with connection.transaction():
-            await connection.execute(
-                "SELECT set_config('orgbase.kind', $1, true), set_config('orgbase.org_id', $2,"
-                " true), set_config('orgbase.user_id', $3, true), set_config('orgbase.role', $4,"
-                " true), set_config('orgbase.key_id', '', true),"
-                " set_config('orgbase.proof', $5, true)",
-                settings_now["kind"],
-                str(orgs["org_a"]),
-                settings_now["usr"],
-                settings_now["role"],
-                settings_now["proof"],
-            )
+            # The very same signed context, one transaction later: bound to the other.
+            await connection.execute("SELECT set_config('orgbase.context', $1, true)", signed)
             assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
     finally:
         await connection.close()
@@ -275,8 +260,7 @@ async def test_a_real_context_cannot_be_switched_or_replayed(
     "statement",
     [
         "SELECT * FROM orgbase.context_key",
-        "SELECT orgbase.context_proof('session', '', '', 'owner', '')",
-        "SELECT orgbase.set_context('session', gen_random_uuid(), NULL, 'owner', NULL, 'x')",
+        "SELECT orgbase.set_context('x', 'y', 'z')",
     ],
 )
 async def test_the_key_and_the_context_setters_are_out_of_reach(
@@ -336,7 +320,8 @@ async def test_a_reused_pooled_connection_carries_no_context(
                 assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 3
         async with pool.acquire() as connection:
             assert await connection.fetchval("SELECT pg_backend_pid()") == backend
-            assert await connection.fetchval("SELECT current_setting('orgbase.org_id', true)") == ""
+            context = await connection.fetchval("SELECT current_setting('orgbase.context', true)")
+            assert context == ""
             assert await connection.fetchval("SELECT orgbase.current_org_id()") is None
             assert await connection.fetchval(f"SELECT count(*) FROM {TABLE}") == 0
     finally:

@@ -1,6 +1,7 @@
 // Peer for bench/data_bench.py: PostGraphile v4 serving api.items through RLS, the JWT
 // (EdDSA, orgbase's own tokens) verified with Node's crypto and turned into the same
-// transaction-local settings orgbase uses. BENCH_DSN, BENCH_JWKS, BENCH_PORT, BENCH_WORKERS.
+// transaction-local settings (peer.items trusts them; see bench/data_bench.py).
+// BENCH_DSN, BENCH_JWKS, BENCH_PORT, BENCH_WORKERS.
 "use strict";
 const cluster = require("node:cluster");
 const crypto = require("node:crypto");
@@ -29,7 +30,7 @@ if (cluster.isPrimary && workers > 1) {
     if (claims.exp * 1000 < Date.now() || claims.aud !== "orgbase") throw new Error("expired");
     return claims;
   };
-  const middleware = postgraphile(process.env.BENCH_DSN, "api", {
+  const middleware = postgraphile(process.env.BENCH_DSN, "peer", {
     disableQueryLog: true,
     pgSettings: async (req) => {
       const claims = claimsOf(req);

@@ -19,12 +19,11 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError
-from orgbase.core.postgres import DeferredEntry, TenantEntry
+from orgbase.core.postgres import DataAccessSource, TenantEntry
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
 from orgbase.services.postgres.service import Count, DataService, Result
 
-Access = NamedDependency[DeferredEntry]
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
 _JSON = "application/json; charset=utf-8"
@@ -210,11 +209,14 @@ def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
 
 
 async def _credential_first(
-    access: DeferredEntry, work: Callable[[TenantEntry], Awaitable[T]]
+    request: Request[Any, Any, Any], work: Callable[[TenantEntry], Awaitable[T]]
 ) -> T:
-    """Run ``work`` with the request's entry. Its credential is checked by PostgreSQL in the
-    statement; a request refused before any statement ran has it checked here, so a dead
-    credential hears that first (401), not something about its request."""
+    """Run ``work`` with the request's entry, from the request-auth component (read from the
+    app's state, not injected: this is the hot path). Its credential is checked by
+    PostgreSQL in the statement; a request refused before any statement ran has it checked
+    here, so a dead credential hears that first (401), not something about its request."""
+    source: DataAccessSource = request.app.state.request_auth
+    access = await source.data_access(request)
     try:
         return await work(access.entry)
     except OrgbaseError as refused:
@@ -230,14 +232,12 @@ async def _credential_first(
     responses={200: ROWS, 206: ROWS},
     opt=WITH_CREDENTIALS,
 )
-async def read_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
-) -> Response[bytes]:
+async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def read(entry: TenantEntry) -> Response[bytes]:
         result, query, prefer, singular = await _read(request, entry, table, _query_string(request))
         return _read_response(result, query, prefer, singular)
 
-    return await _credential_first(data_access, read)
+    return await _credential_first(request, read)
 
 
 @post(
@@ -247,9 +247,7 @@ async def read_rows(
     responses={201: INSERTED},
     opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
 )
-async def insert_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
-) -> Response[bytes]:
+async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def insert(entry: TenantEntry) -> Response[bytes]:
         _require_json(request)
         data: DataService = request.app.state.data
@@ -266,7 +264,7 @@ async def insert_rows(
             result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
         )
 
-    return await _credential_first(data_access, insert)
+    return await _credential_first(request, insert)
 
 
 @patch(
@@ -276,9 +274,7 @@ async def insert_rows(
     responses={200: ROWS, 204: NO_CONTENT},
     opt={**WITH_CREDENTIALS, "request_body": CHANGES_BODY},
 )
-async def update_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
-) -> Response[bytes]:
+async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def update(entry: TenantEntry) -> Response[bytes]:
         _require_json(request)
         data: DataService = request.app.state.data
@@ -291,7 +287,7 @@ async def update_rows(
         )
         return _written(result, prefer, singular)
 
-    return await _credential_first(data_access, update)
+    return await _credential_first(request, update)
 
 
 @delete(
@@ -302,9 +298,7 @@ async def update_rows(
     responses={200: ROWS, 204: NO_CONTENT},
     opt=WITH_CREDENTIALS,
 )
-async def delete_rows(
-    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
-) -> Response[bytes]:
+async def delete_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def remove(entry: TenantEntry) -> Response[bytes]:
         data: DataService = request.app.state.data
         query, prefer, singular = _writing(request)
@@ -313,19 +307,17 @@ async def delete_rows(
         )
         return _written(result, prefer, singular)
 
-    return await _credential_first(data_access, remove)
+    return await _credential_first(request, remove)
 
 
 @head(TABLE, tags=["data"], summary="Like GET, without the body (counts)", opt=WITH_CREDENTIALS)
-async def table_head(
-    request: Request[Any, Any, Any], table: FromPath[str], data_access: Access
-) -> Response[None]:
+async def table_head(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[None]:
     async def head_of(entry: TenantEntry) -> Response[None]:
         result, query, prefer, singular = await _read(request, entry, table, _query_string(request))
         full = _read_response(result, query, prefer, singular)
         return Response(None, status_code=full.status_code, headers=dict(full.headers))
 
-    return await _credential_first(data_access, head_of)
+    return await _credential_first(request, head_of)
 
 
 @get(
