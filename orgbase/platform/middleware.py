@@ -125,7 +125,11 @@ class RequestContextMiddleware:
             observer.started()
 
         async def send_with_headers(message: Message) -> None:
-            if message["type"] == "http.response.start":
+            if message["type"] == "websocket.accept":
+                status_holder[0] = 101
+            elif message["type"] == "websocket.close" and not status_holder[0]:
+                status_holder[0] = 403  # closed before it was accepted
+            elif message["type"] == "http.response.start":
                 status_holder[0] = message["status"]
                 headers = list(message.get("headers", ()))
                 present = {bytes(k).lower() for k, _ in headers}
@@ -144,8 +148,11 @@ class RequestContextMiddleware:
         finally:
             if scope["type"] == ScopeType.HTTP:
                 self._finish(scope, state, status_holder[0] or 500, started)
-            elif observer is not None:
-                observer.finished("websocket", "GET", 101, 0.0, None)
+            else:
+                # A WebSocket session: one line when it ends (metrics count it apart).
+                if observer is not None:
+                    observer.finished("websocket", "GET", 101, 0.0, None)
+                self._log(scope, state, status_holder[0] or 500, time.perf_counter() - started)
             structlog.contextvars.clear_contextvars()
 
     @staticmethod
@@ -180,17 +187,22 @@ class RequestContextMiddleware:
                 seconds,
                 str(org_id) if org_id else None,
             )
+        self._log(scope, state, status, seconds)
+
+    def _log(self, scope: Scope, state: dict[str, Any], status: int, seconds: float) -> None:
+        """The access-log line: the same fields on every route (who called is recorded by
+        the request-auth component: auth, user_id or key_id, org_id)."""
         if not self.access_log:
             return
         fields: dict[str, Any] = {
             "request_id": state["request_id"],
-            "method": scope.get("method"),
+            "method": scope.get("method") or "WEBSOCKET",
             "path": scope.get("path"),
-            "route": route,
+            "route": scope.get("path_template") or None,
             "status": status,
             "duration_ms": round(seconds * 1000, 2),
         }
-        for key in ("org_id", "user_id", "error_code"):
+        for key in ("auth", "org_id", "user_id", "key_id", "error_code"):
             if state.get(key) is not None:
                 fields[key] = str(state[key])
         access_log(fields, warning=status >= 500)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
+import json
 import re
 
 import asyncpg
@@ -22,6 +23,7 @@ from tests.conftest import (
     bearer,
     free_port,
     new_user,
+    org_member,
     server_env,
     sign_in,
     start_server,
@@ -238,3 +240,47 @@ async def test_secrets_never_reach_the_logs(settings: Settings) -> None:
     ):
         assert secret not in output, f"a secret leaked into the logs: {secret[:12]}..."
     assert "[redacted]" in output
+
+
+async def test_the_access_log_names_the_caller_on_every_route(settings: Settings) -> None:
+    """The request-auth component records who called; every kind of route logs it alike."""
+    buffer = io.StringIO()
+    configure_logging(settings.log, stream=buffer)
+    try:
+        async with AsyncTestClient(app=create_app(settings, configure_logs=False)) as client:
+            user, org_id, headers = await org_member(client, "logs")
+            key = (
+                await client.post(
+                    f"/v1/orgs/{org_id}/api-keys", headers=headers, json={"name": "logs"}
+                )
+            ).json()
+            calls = {
+                "/v1/auth/user": headers,
+                f"/v1/orgs/{org_id}/members": headers,
+                "/v1/db/items": headers,
+                "/v1/docs/notes": headers,
+                "/v1/kv/missing": {"apikey": key["key"]},
+            }
+            for path, with_headers in calls.items():
+                await client.get(path, headers={**with_headers, "X-Request-ID": _rid(path)})
+        output = buffer.getvalue()
+    finally:
+        configure_logging(settings.log)
+    lines = {
+        line["request_id"]: line
+        for line in (json.loads(raw) for raw in output.splitlines() if raw.startswith("{"))
+        if line.get("event") == "request"
+    }
+    for path, with_headers in calls.items():
+        line = lines[_rid(path)]
+        if "apikey" in with_headers:
+            assert (line["auth"], line["key_id"], line["org_id"]) == ("api_key", key["id"], org_id)
+            assert "user_id" not in line
+        else:
+            assert (line["auth"], line["user_id"]) == ("user", user["id"]), path
+            if path != "/v1/auth/user":
+                assert line["org_id"] == org_id, path
+
+
+def _rid(path: str) -> str:
+    return "who" + path.replace("/", ".")
