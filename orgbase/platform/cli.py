@@ -61,22 +61,32 @@ def serve(env_file: Path | None, host: str | None, port: int | None, workers: in
 @main.command()
 @ENV_FILE_OPTION
 def migrate(env_file: Path | None) -> None:
-    """Apply pending migrations from sql/rls and set the login roles' passwords."""
+    """Apply pending migrations from sql/rls, set the login roles' passwords, and move
+    documents of the old shared collections into their orgs' own."""
+    from orgbase.core.mongo import MongoClients
     from orgbase.platform.migrations import MigrationError, sync_role_passwords
     from orgbase.platform.migrations import migrate as run_migrations
+    from orgbase.services.mongo.layout import split_shared_collections
 
     settings = _settings(env_file)
 
-    async def go() -> list[str]:
+    async def go() -> tuple[list[str], dict[str, int]]:
         applied = await run_migrations(settings.database.migration_url)
         await sync_role_passwords(settings.database)
-        return applied
+        mongo = MongoClients(settings.mongo)
+        try:
+            moved = await split_shared_collections(mongo.database)
+        finally:
+            await mongo.close()
+        return applied, moved
 
     try:
-        applied = asyncio.run(go())
+        applied, moved = asyncio.run(go())
     except (MigrationError, OSError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"migrations applied: {', '.join(applied)}" if applied else "migrations: up to date")
+    for name, count in moved.items():
+        click.echo(f"documents of the shared collection {name!r} moved to their orgs: {count}")
 
 
 # -- local services --------------------------------------------------------------------
