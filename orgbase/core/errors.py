@@ -1,7 +1,7 @@
 """Domain errors.
 
 Services raise these; one handler in ``orgbase.platform.errors`` turns them into the JSON
-error shape of DESIGN.md: ``{"code", "message", "details", "hint", "request_id"}``.
+error shape of the README: ``{"code", "message", "details", "hint", "request_id"}``.
 """
 
 from __future__ import annotations

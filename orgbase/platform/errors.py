@@ -1,4 +1,5 @@
-"""One place that turns every exception into DESIGN.md's error shape.
+"""One place that turns every exception into the API's one error shape
+(README, "The API").
 
 ``{"code", "message", "details", "hint", "request_id"}`` with a stable, machine-readable
 ``code``. Unexpected exceptions become a 500 with no internals in the body (the traceback

@@ -2,7 +2,7 @@
 
 Names come only from the schema cache (quoted); every value is a bound parameter, cast
 by PostgreSQL to the column's type (a bad value is a 22P02 error, a 400). The SQL keeps
-the shapes FACTS.md measured: reads in one statement behind the context CTE, with the
+the shapes measured in docs/architecture.md: reads in one statement behind the context CTE, with the
 context referenced inside a LIMITed subquery; writes as plain statements inside a
 transaction whose first statement set the context.
 """
