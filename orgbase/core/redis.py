@@ -182,6 +182,12 @@ class RedisClients:
 async def unlink_matching(r: Redis, pattern: str) -> int:
     """Delete every key matching ``pattern`` (SCAN, then UNLINK: never blocks the server)."""
     removed = 0
+    batch: list[bytes | str] = []
     async for name in r.scan_iter(match=pattern, count=1000):
-        removed += int(await r.unlink(name))
+        batch.append(name)
+        if len(batch) == 1000:
+            removed += int(await r.unlink(*batch))
+            batch.clear()
+    if batch:
+        removed += int(await r.unlink(*batch))
     return removed

@@ -100,7 +100,7 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             raise ValueError("sentinels: set sentinels (host:port,...) or url")
         for address in self.sentinels:
             host, _, port = address.rpartition(":")
-            if not host or not port.isdigit():
+            if not host or not (port.isascii() and port.isdigit()):
                 raise ValueError(f"sentinels: {address!r} is not host:port")
         if self.url:
             _check_url(self.url, ("redis", "rediss"), "url")

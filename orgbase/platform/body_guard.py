@@ -1,5 +1,7 @@
-"""Pure ASGI middleware: JSON request bodies are checked below the JSON level, once, for
-every route, before any handler or parser sees them.
+"""Pure ASGI middleware: request bodies are checked below the JSON level, once, for every
+route, before any handler or parser sees them. Whatever the declared content type: every
+route that reads a body reads it as JSON (Litestar parses a ``data`` body as JSON whatever
+its type, and ``curl -d`` declares a form).
 
 A body that is not UTF-8, or nests deeper than the limit, is answered 400 (``invalid_utf8``,
 ``json_too_deep``) instead of reaching a parser that would raise something other than a
@@ -21,14 +23,6 @@ from orgbase.platform.errors import encode_error
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
 
-def _is_json(scope: Scope) -> bool:
-    """JSON, or no content type at all (the API's routes read JSON then)."""
-    for name, value in scope.get("headers", ()):
-        if name == b"content-type":
-            return b"json" in value.lower() or not value.strip()
-    return True
-
-
 def _declared_length(scope: Scope) -> int | None:
     for name, value in scope.get("headers", ()):
         if name == b"content-length":
@@ -46,11 +40,7 @@ class JsonBodyGuard:
         self.max_depth = max_depth
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if (
-            scope["type"] != ScopeType.HTTP
-            or scope.get("method") not in _WITH_BODY
-            or not _is_json(scope)
-        ):
+        if scope["type"] != ScopeType.HTTP or scope.get("method") not in _WITH_BODY:
             await self.app(scope, receive, send)
             return
         try:

@@ -12,12 +12,11 @@ from typing import cast
 from uuid import UUID
 
 import structlog
-from redis.asyncio import Redis
 
 from orgbase.core.cache import RevocableCache
 from orgbase.core.context import Role
 from orgbase.core.postgres import Database
-from orgbase.core.redis import RedisClients
+from orgbase.core.redis import RedisClients, unlink_matching
 
 log = structlog.get_logger("orgbase.memberships")
 
@@ -75,11 +74,5 @@ class MembershipCache:
     async def resync(self, since: float) -> None:
         """Drop every cached membership (reloaded from PostgreSQL on demand)."""
 
-        async def drop(r: Redis) -> int:
-            dropped = 0
-            async for key in r.scan_iter(match=f"{self.PREFIX}*", count=1000):
-                dropped += int(await r.unlink(key))
-            return dropped
-
-        dropped = await self.redis.run(drop)
+        dropped = await self.redis.run(lambda r: unlink_matching(r, f"{self.PREFIX}*"))
         log.info("membership cache dropped after an outage", keys=dropped)

@@ -6,8 +6,10 @@ gone) together with its API keys, impersonations, pending invitations and unsent
 the sessions' choice of it as their active org; caches are tombstoned and open sockets
 closed on every replica; then its rows, documents, cache keys and audit trail are purged
 and the org row deleted (one ``org.deleted`` record stays). Stores outside PostgreSQL are
-swept once more after a grace period, for writes that were in flight. A deletion cut short
-(a crash) is finished by the next gateway to start.
+swept once more after a grace period, for writes that were in flight. A purge a backing
+service interrupted (MongoDB or Redis down) is retried in the background until it goes
+through: the deletion itself stands (204). A deletion cut short (a crash) is finished by
+the next gateway to start.
 """
 
 from __future__ import annotations
@@ -24,8 +26,14 @@ import structlog
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta, Role
-from orgbase.core.errors import Conflict, Invalid, NotFound
-from orgbase.core.postgres import ORG_LOCK, Connection, Database, lock_live_org
+from orgbase.core.errors import Conflict, Invalid, NotFound, Unavailable
+from orgbase.core.postgres import (
+    CONNECTION_ERRORS,
+    ORG_LOCK,
+    Connection,
+    Database,
+    lock_live_org,
+)
 from orgbase.tenants.invitations import cap_invitations
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member, Org
@@ -39,7 +47,9 @@ ClosingHook = Callable[[Connection, UUID], Awaitable[AfterCommit]]
 """Runs in the transaction that closes an org (another area's part: its API keys...);
 returns what to do once that transaction committed (tombstone caches...)."""
 SWEEP_AFTER_SECONDS = 10.0
-"""Stores outside PostgreSQL are swept again this long after a deletion."""
+"""Stores outside PostgreSQL are swept again this long after a deletion (and a purge a
+backing service interrupted is tried again this often)."""
+STORE_DOWN: tuple[type[BaseException], ...] = (Unavailable, *CONNECTION_ERRORS)
 RESUME_AFTER_SECONDS = 60
 """A deletion closed this long ago and not finished was cut short: finish it."""
 
@@ -178,7 +188,15 @@ class OrgService:
         closed = await self._close(ctx.org_id)
         if closed is None:
             raise NotFound("no such org", code="org_not_found")
-        await self._purge(ctx.org_id, _event(ctx, meta, "org.deleted", details=closed))
+        record = _event(ctx, meta, "org.deleted", details=closed)
+        try:
+            await self._purge(ctx.org_id, record)
+        except STORE_DOWN as exc:
+            # The org is closed and every credential of it ended: what is left is out of
+            # anyone's reach, so the deletion stands and the purge is finished later.
+            log.warning("purging a deleted org failed", org_id=str(ctx.org_id), error=repr(exc))
+            self._in_background(self._purge_until_done(ctx.org_id, record))
+            return
         self._in_background(self._sweep_later(ctx.org_id))
 
     async def _close(self, org_id: UUID) -> dict[str, int] | None:
@@ -230,6 +248,18 @@ class OrgService:
             await connection.fetchval("SELECT orgbase.purge_org_audit($1)", org_id)
             await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", org_id)
             await audit.record(connection, record)
+
+    async def _purge_until_done(self, org_id: UUID, record: AuditEvent) -> None:
+        """Retry a purge a backing service interrupted, until it went through."""
+        while True:
+            await asyncio.sleep(SWEEP_AFTER_SECONDS)
+            try:
+                await self._purge(org_id, record)
+            except STORE_DOWN as exc:
+                log.warning("purging a deleted org failed", org_id=str(org_id), error=repr(exc))
+                continue
+            log.info("finished purging a deleted org", org_id=str(org_id))
+            return
 
     async def _sweep_later(self, org_id: UUID) -> None:
         await asyncio.sleep(SWEEP_AFTER_SECONDS)

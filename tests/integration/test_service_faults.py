@@ -1,19 +1,26 @@
 """Faults with real processes: the Redis primary SIGKILLed under load (Sentinel fails
 over, the gateway follows without a restart, no session is lost), MongoDB stopped (only
-the document routes fail, quickly, then recover)."""
+the document routes fail, quickly, then recover; an org deleted meanwhile is purged once it
+is back)."""
 
 from __future__ import annotations
 
 import asyncio
 import time
+import uuid
+from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
+from pymongo import AsyncMongoClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
+from orgbase.services.mongo.service import DocumentService
+from orgbase.tenants import orgs as orgs_module
 from tests.conftest import free_port, org_member, server_env, start_server
 
 pytestmark = pytest.mark.slow
@@ -120,3 +127,40 @@ async def test_mongo_stopped_only_document_routes_fail(
         while (await client.get("/v1/docs/items", headers=headers)).status_code != 200:
             assert time.monotonic() < deadline, "document routes did not recover"
             await asyncio.sleep(0.5)
+
+
+async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
+    fault_stack: LocalStack, fault_settings: Settings, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The org is closed at once (204, its credentials end); its documents and its row go
+    once MongoDB is back, without a restart."""
+    monkeypatch.setattr(orgs_module, "SWEEP_AFTER_SECONDS", 0.5)
+    async with AsyncTestClient(app=create_app(fault_settings)) as client:
+        _, org_id, headers = await org_member(client)
+        assert (
+            await client.post("/v1/docs/notes", headers=headers, json={"a": 1})
+        ).status_code == 201
+        collection = DocumentService.physical(uuid.UUID(org_id), "notes")
+        mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(fault_settings.mongo.url)
+        database = mongo[fault_settings.mongo.database]
+        assert collection in await database.list_collection_names()
+        await asyncio.to_thread(fault_stack.mongo.stop)
+        try:
+            deleted = await client.delete(f"/v1/orgs/{org_id}", headers=headers)
+            assert deleted.status_code == 204, deleted.text
+            refused = await client.get("/v1/db/items", headers=headers)
+            assert refused.status_code in (401, 403, 404), refused.text
+        finally:
+            await asyncio.to_thread(fault_stack.mongo.start)
+        connection = await asyncpg.connect(fault_settings.database.migration_url)
+        try:
+            deadline = time.monotonic() + 30
+            while await connection.fetchval(
+                "SELECT count(*) FROM orgbase.orgs WHERE id = $1", uuid.UUID(org_id)
+            ):
+                assert time.monotonic() < deadline, "the purge did not finish"
+                await asyncio.sleep(0.5)
+        finally:
+            await connection.close()
+        assert collection not in await database.list_collection_names()
+        await mongo.close()

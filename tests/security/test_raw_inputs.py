@@ -1,10 +1,12 @@
 """What schemathesis never sends, sent to every operation of /schema on a real gateway
-process: bodies that are not UTF-8 or nest 5,000 deep, non-ASCII digits in every path and
-query parameter, invalid percent-escapes, and oversized headers. No answer is a 5xx; a
-bad body is a 400 with its precise code; the server keeps serving."""
+process: bodies that are not UTF-8 or nest 5,000 deep (whatever content type they
+declare), non-ASCII digits in every path and query parameter, invalid percent-escapes, and
+oversized headers. No answer is a 5xx; a bad body is a 400 with its precise code; the
+server keeps serving."""
 
 from __future__ import annotations
 
+import itertools
 from typing import Any
 
 import httpx
@@ -18,6 +20,14 @@ NOT_UTF8 = b'{"a": "\xff\xfe\xc3\x28", "\xed\xa0\x80": 1}'
 DEEP = b"[" * 5000 + b"]" * 5000
 ODD_DIGITS = ["²", "٣", "১২", "⁵", "Ⅻ"]
 STREAMS = ("/v1/realtime/sse",)
+# Routes read a body as JSON whatever it declares (`curl -d` declares a form).
+CONTENT_TYPES = (
+    "application/json",
+    "text/plain",
+    "application/x-www-form-urlencoded",
+    "multipart/form-data; boundary=x",
+    "application/octet-stream",
+)
 
 
 @pytest.fixture(scope="module")
@@ -69,15 +79,20 @@ def test_bad_bodies_are_a_400_everywhere(
         for method, path, operation in operations:
             if "requestBody" not in operation:
                 continue
-            for body, code in ((NOT_UTF8, "invalid_utf8"), (DEEP, "json_too_deep")):
+            for (body, code), content_type in itertools.product(
+                ((NOT_UTF8, "invalid_utf8"), (DEEP, "json_too_deep")), CONTENT_TYPES
+            ):
                 response = http.request(
                     method,
                     fill(path, "org", owner["org"]),
                     content=body,
-                    headers={**owner["headers"], "content-type": "application/json"},
+                    headers={**owner["headers"], "content-type": content_type},
                 )
                 if response.status_code != 400 or response.json().get("code") != code:
-                    wrong.append(f"{method} {path}: {response.status_code} {response.text[:120]}")
+                    wrong.append(
+                        f"{method} {path} ({content_type}): "
+                        f"{response.status_code} {response.text[:120]}"
+                    )
     assert not wrong, "\n".join(wrong)
 
 

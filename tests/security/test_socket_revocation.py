@@ -22,7 +22,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import PASSWORD, bearer, next_sse_data
+from tests.conftest import PASSWORD, bearer, next_sse_data, sign_in
 from tests.integration.test_data_api import member_tokens
 
 Client = AsyncTestClient[Litestar]
@@ -131,17 +131,7 @@ async def test_a_password_change_closes_the_other_sessions_sockets(
 ) -> None:
     org_id, tokens = await member_tokens(client, ())
     me = (await client.get("/v1/auth/user", headers=bearer(tokens["owner"]))).json()
-    other_session = (
-        await client.post(
-            "/v1/auth/token",
-            json={
-                "grant_type": "password",
-                "email": me["email"],
-                "password": PASSWORD,
-                "org_id": org_id,
-            },
-        )
-    ).json()["access_token"]
+    other_session = (await sign_in(client, me["email"], org_id))["access_token"]
     socket = await connect(live_server, other_session)
     changed = await client.patch(
         "/v1/auth/user",

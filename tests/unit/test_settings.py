@@ -33,6 +33,7 @@ def test_builds_a_typed_tree_from_variables() -> None:
         ("ORGBASE_DATABASE_API_URL", "mysql://x@y/z"),
         ("ORGBASE_LOG_LEVEL", "loud"),
         ("ORGBASE_REDIS_SENTINELS", "nohostport"),
+        ("ORGBASE_REDIS_SENTINELS", "127.0.0.1:²⁶³⁷⁹"),
         ("ORGBASE_ENV", "staging"),
     ],
 )

@@ -149,25 +149,10 @@ FIELD_BY_NAME = frozenset({"$getField", "$setField", "$unsetField"})
 WHOLE_DOCUMENT = frozenset({"ROOT", "CURRENT"})
 
 
-def check_expression(value: Any, depth: int = 0) -> None:
+def check_expression(value: Any) -> None:
     """An aggregation expression in a find (``$expr``): it may not reach the server fields,
     by path (``$_org``), through the whole document (``$$ROOT``) or by computed name."""
-    if depth > MAX_DEPTH:
-        raise refuse("the expression nests too deeply")
-    if isinstance(value, str):
-        _check_reference(value)
-    elif isinstance(value, dict):
-        for key, inner in value.items():
-            if not isinstance(key, str):
-                raise refuse("keys must be strings")
-            if key in FORBIDDEN:
-                raise refuse(f"{key} is not allowed", "forbidden_operator")
-            if key in FIELD_BY_NAME:
-                raise refuse(f"{key} is not allowed here", "forbidden_operator")
-            check_expression(inner, depth + 1)
-    elif isinstance(value, list):
-        for inner in value:
-            check_expression(inner, depth + 1)
+    scan_forbidden(value, expression=True)
 
 
 def _check_reference(value: str) -> None:
@@ -181,20 +166,23 @@ def _check_reference(value: str) -> None:
         raise refuse("server fields cannot be referenced", "reserved_field")
 
 
-def scan_forbidden(value: Any, depth: int = 0) -> None:
-    """Refuse forbidden operators anywhere inside ``value``."""
+def scan_forbidden(value: Any, depth: int = 0, *, expression: bool = False) -> None:
+    """Refuse forbidden operators anywhere inside ``value``; in an ``expression`` also
+    references to the server fields and operators that name a field at run time."""
     if depth > MAX_DEPTH:
         raise refuse("the request nests too deeply")
     if isinstance(value, dict):
         for key, inner in value.items():
             if not isinstance(key, str):
                 raise refuse("keys must be strings")
-            if key in FORBIDDEN:
+            if key in FORBIDDEN or (expression and key in FIELD_BY_NAME):
                 raise refuse(f"{key} is not allowed", "forbidden_operator")
-            scan_forbidden(inner, depth + 1)
+            scan_forbidden(inner, depth + 1, expression=expression)
     elif isinstance(value, list):
         for inner in value:
-            scan_forbidden(inner, depth + 1)
+            scan_forbidden(inner, depth + 1, expression=expression)
+    elif expression and isinstance(value, str):
+        _check_reference(value)
 
 
 def check_filter(query: Any, depth: int = 0) -> None:

@@ -211,13 +211,8 @@ class DocumentService:
     async def collections(self, ctx: OrgContext) -> list[dict[str, Any]]:
         """The org's collections holding documents, with their counts."""
         prefix = self.prefix(ctx.org_id)
-        names = await self._call(
-            self.mongo.database.list_collection_names(filter={"name": {"$regex": f"^{prefix}"}})
-        )
         found = []
-        for physical in sorted(names):
-            if not physical.startswith(prefix):
-                continue
+        for physical in sorted(await self._org_collections(ctx.org_id)):
             name = physical.removeprefix(prefix)
             count = await self.count(ctx, name)
             if count:
@@ -418,13 +413,16 @@ class DocumentService:
 
     async def purge_org(self, org_id: UUID) -> int:
         """Drop every collection of a deleted org."""
+        names = await self._org_collections(org_id)
+        for name in names:
+            await self._call(self.mongo.database.drop_collection(name))
+        return len(names)
+
+    async def _org_collections(self, org_id: UUID) -> list[str]:
+        """The physical names of an org's collections."""
         prefix = self.prefix(org_id)
         names = await self._call(
             self.mongo.database.list_collection_names(filter={"name": {"$regex": f"^{prefix}"}})
         )
-        dropped = 0
-        for name in names:
-            if name.startswith(prefix):
-                await self._call(self.mongo.database.drop_collection(name))
-                dropped += 1
-        return dropped
+        # Filtered again: the local Mongo-wire server may ignore the filter.
+        return [name for name in names if name.startswith(prefix)]

@@ -2,9 +2,9 @@
 
 Names come only from the schema cache (quoted); every value is a bound parameter, cast
 by PostgreSQL to the column's type (a bad value is a 22P02 error, a 400). The SQL keeps
-the shapes measured in docs/architecture.md: reads in one statement behind the context CTE, with the
-context referenced inside a LIMITed subquery; writes as plain statements inside a
-transaction whose first statement set the context.
+the shapes measured in docs/architecture.md: reads in one statement behind the context
+CTE, with the context referenced inside a LIMITed subquery; writes as plain statements
+inside a transaction whose first statement entered the org.
 """
 
 from __future__ import annotations
@@ -24,6 +24,7 @@ from orgbase.services.postgres.grammar import (
     SelectEmbed,
     SelectItem,
     Star,
+    is_number,
 )
 from orgbase.services.postgres.schema import Column, ForeignKey, Table, quote_ident
 
@@ -126,7 +127,7 @@ class Builder:
             # An array index when it fits PostgreSQL's int (longer digit runs are keys).
             placeholder = (
                 self.params.add(int(key)) + "::int"
-                if key.isascii() and key.isdigit() and len(key) <= 9
+                if is_number(key) and len(key) <= 9
                 else self.params.add(key) + "::text"
             )
             expression = f"({expression} {arrow} {placeholder})"
