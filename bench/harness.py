@@ -24,7 +24,7 @@ import httpx
 
 from orgbase.platform.demo import ensure_items_table
 from orgbase.platform.localstack import LocalStack, StackLayout
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
 from orgbase.platform.migrations import migrate, sync_role_passwords
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -151,7 +151,8 @@ def free_port() -> int:
 
 
 def local_stack() -> LocalStack:
-    stack = LocalStack(StackLayout(ROOT / ".orgbase"))
+    port_base = int(os.environ.get("ORGBASE_LOCAL_PORT_BASE", DEFAULT_PORT_BASE))
+    stack = LocalStack(StackLayout(ROOT / ".orgbase", port_base))
     stack.up()
     return stack
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import os
 import subprocess
 import uuid
 from collections.abc import AsyncIterator, Iterator
@@ -24,19 +25,22 @@ from orgbase.core.settings import Settings, settings_from_env
 from orgbase.platform.app import create_app
 from orgbase.platform.demo import ensure_items_table
 from orgbase.platform.localstack import LocalStack, StackLayout
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
 from orgbase.platform.migrations import migrate, sync_role_passwords
 
 ROOT = Path(__file__).resolve().parents[1]
 STATE_DIR = ROOT / ".orgbase"
 TEST_DATABASE = "orgbase_test"
 TEST_REDIS_DB = "1"
+# The same variable `orgbase services up` reads, so two checkouts on one machine each use
+# their own ports; the fault stack sits 1000 ports above the shared one.
+PORT_BASE = int(os.environ.get("ORGBASE_LOCAL_PORT_BASE", DEFAULT_PORT_BASE))
 
 
 @pytest.fixture(scope="session")
 def stack() -> LocalStack:
     """The shared local stack; running services are reused, missing ones started."""
-    local = LocalStack(StackLayout(STATE_DIR))
+    local = LocalStack(StackLayout(STATE_DIR, PORT_BASE))
     local.up()
     return local
 
@@ -238,7 +242,7 @@ async def admin_connection(settings: Settings) -> AsyncIterator[asyncpg.Connecti
         await connection.close()
 
 
-FAULT_PORT_BASE = 26430
+FAULT_PORT_BASE = PORT_BASE + 1000
 
 
 @pytest.fixture(scope="session")
