@@ -21,7 +21,6 @@ from orgbase.core.settings import AuthSettings
 
 MAX_TOKEN_LENGTH = 4096
 _REQUIRED = ["exp", "iat", "nbf", "sub", "sid", "aud", "iss"]
-_WWW_AUTHENTICATE = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
 
 
 class AccessClaims(msgspec.Struct, frozen=True):
@@ -34,7 +33,7 @@ class AccessClaims(msgspec.Struct, frozen=True):
 
 
 def token_error(code: str, message: str) -> Unauthorized:
-    return Unauthorized(message, code=code, headers=_WWW_AUTHENTICATE)
+    return Unauthorized(message, code=code, bearer="invalid")
 
 
 class TokenService:

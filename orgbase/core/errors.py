@@ -1,19 +1,22 @@
-"""Domain errors.
+"""Domain errors: what went wrong, in the areas' own terms.
 
-Services raise these; one handler in ``orgbase.platform.errors`` turns them into the JSON
-error shape of the README: ``{"code", "message", "details", "hint", "request_id"}``.
+Each class is a kind of failure (invalid input, not found, a service down...) with a
+stable machine-readable ``code``; none of them knows HTTP. ``orgbase.platform.errors``
+is the one module that maps them to statuses and headers and to the JSON error shape of
+the README: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
+travel over WebSockets, where there is no HTTP status.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, ClassVar
+from typing import Any, ClassVar, Literal
+
+Dependency = Literal["postgres", "redis", "mongo"]
 
 
 class OrgbaseError(Exception):
     """Root of every error the API reports on purpose."""
 
-    status_code: ClassVar[int] = 500
     default_code: ClassVar[str] = "internal_error"
 
     def __init__(
@@ -23,74 +26,94 @@ class OrgbaseError(Exception):
         code: str | None = None,
         details: Any = None,
         hint: str | None = None,
-        headers: Mapping[str, str] | None = None,
     ) -> None:
         super().__init__(message)
         self.message = message
         self.code = code or self.default_code
         self.details = details
         self.hint = hint
-        self.headers = dict(headers or {})
 
 
 class Invalid(OrgbaseError):
-    status_code = 400
+    """The request itself is wrong (syntax, values, a rule of the domain)."""
+
     default_code = "invalid_request"
 
 
 class Unauthorized(OrgbaseError):
-    status_code = 401
+    """No credential, or one that is not (or no longer) valid.
+
+    ``bearer`` says which bearer-token challenge applies: ``missing`` when none was sent,
+    ``invalid`` when the one sent is rejected; None for other credentials (a password)."""
+
     default_code = "unauthorized"
+
+    def __init__(
+        self, message: str, *, bearer: Literal["missing", "invalid"] | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.bearer = bearer
 
 
 class Forbidden(OrgbaseError):
-    status_code = 403
+    """The credential is valid but may not do this."""
+
     default_code = "forbidden"
 
 
 class NotFound(OrgbaseError):
-    status_code = 404
     default_code = "not_found"
 
 
 class Conflict(OrgbaseError):
-    status_code = 409
+    """The request clashes with the current state (a duplicate, a concurrent change)."""
+
     default_code = "conflict"
 
 
+class Gone(OrgbaseError):
+    """The thing existed and has ended (an invitation used, revoked or expired)."""
+
+    default_code = "gone"
+
+
 class PreconditionFailed(OrgbaseError):
-    status_code = 412
+    """The caller's view of a versioned thing is stale."""
+
     default_code = "precondition_failed"
 
 
 class PreconditionRequired(OrgbaseError):
-    status_code = 428
+    """A change of a versioned thing must say which version it changes."""
+
     default_code = "precondition_required"
 
 
-class PayloadTooLarge(OrgbaseError):
-    status_code = 413
+class TooLarge(OrgbaseError):
+    """A body, value or message over its size limit."""
+
     default_code = "payload_too_large"
 
 
-class Unprocessable(OrgbaseError):
-    status_code = 422
-    default_code = "unprocessable"
-
-
 class RateLimited(OrgbaseError):
-    status_code = 429
     default_code = "rate_limited"
 
     def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
-        headers = dict(kwargs.pop("headers", None) or {})
-        headers["Retry-After"] = str(max(1, retry_after))
-        super().__init__(message, headers=headers, **kwargs)
-        self.retry_after = retry_after
+        super().__init__(message, **kwargs)
+        self.retry_after = max(1, retry_after)
 
 
 class Unavailable(OrgbaseError):
-    """A backing service (PostgreSQL, Redis, MongoDB) cannot serve the request."""
+    """A backing service (PostgreSQL, Redis, MongoDB) cannot serve the request now."""
 
-    status_code = 503
     default_code = "service_unavailable"
+
+    def __init__(self, message: str, *, dependency: Dependency | None = None, **kwargs: Any):
+        super().__init__(message, **kwargs)
+        self.dependency = dependency
+
+
+class TimedOut(OrgbaseError):
+    """The work took longer than its time limit and was stopped."""
+
+    default_code = "timed_out"

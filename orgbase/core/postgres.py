@@ -48,12 +48,16 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
+def database_unavailable(message: str = "the database is unavailable") -> Unavailable:
+    return Unavailable(message, code="database_unavailable", dependency="postgres")
+
+
 def database_failure(exc: BaseException) -> Unavailable | Invalid:
     """asyncpg's InterfaceError covers both a lost connection and a value it cannot send
     (a ValueError, e.g. a string with a lone surrogate): only the first is an outage."""
     if isinstance(exc, ValueError):
         return Invalid(f"a value cannot be sent to the database: {exc}"[:300], code="invalid_value")
-    return Unavailable("the database is unavailable", code="database_unavailable")
+    return database_unavailable()
 
 
 def refused_value(exc: asyncpg.DataError) -> Invalid:
@@ -186,11 +190,11 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
     sqlstate = getattr(error, "sqlstate", None)
     if sqlstate == "OB401":
         return Unauthorized(
-            "the session has ended; sign in again", code="session_revoked", headers=_INVALID
+            "the session has ended; sign in again", code="session_revoked", bearer="invalid"
         )
     if sqlstate == "OB411":
         return Unauthorized(
-            "the API key is unknown, revoked or expired", code="api_key_invalid", headers=_INVALID
+            "the API key is unknown, revoked or expired", code="api_key_invalid", bearer="invalid"
         )
     if sqlstate == "OB412":
         return impersonation_ended()
@@ -200,10 +204,7 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
 
 
 def impersonation_ended() -> Unauthorized:
-    return Unauthorized("the impersonation has ended", code="impersonation_ended", headers=_INVALID)
-
-
-_INVALID = {"WWW-Authenticate": 'Bearer error="invalid_token"'}
+    return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
 
 
 def scoped_select(entry: TenantEntry, inner: str) -> str:
@@ -288,13 +289,13 @@ class Database:
     @property
     def api(self) -> asyncpg.Pool:
         if self._api is None:
-            raise Unavailable("the database is not open", code="database_unavailable")
+            raise database_unavailable("the database is not open")
         return self._api
 
     @property
     def system(self) -> asyncpg.Pool:
         if self._system is None:
-            raise Unavailable("the database is not open", code="database_unavailable")
+            raise database_unavailable("the database is not open")
         return self._system
 
     @asynccontextmanager
@@ -302,7 +303,7 @@ class Database:
         try:
             connection = await pool.acquire(timeout=self.settings.acquire_timeout)
         except CONNECTION_ERRORS as exc:
-            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+            raise database_unavailable("the database is unavailable") from exc
         try:
             yield connection
         finally:
@@ -358,14 +359,14 @@ class Database:
                 async with asyncio.timeout(self.settings.acquire_timeout):
                     await gate.acquire()
             except TimeoutError as exc:
-                raise Unavailable("the database is busy", code="database_unavailable") from exc
+                raise database_unavailable("the database is busy") from exc
         else:
             await gate.acquire()
         try:
             connection: Connection = await self.api.acquire(timeout=self.settings.connect_timeout)
         except CONNECTION_ERRORS as exc:
             gate.release()
-            raise Unavailable("the database is unavailable", code="database_unavailable") from exc
+            raise database_unavailable("the database is unavailable") from exc
         except BaseException:
             gate.release()
             raise

@@ -51,6 +51,9 @@ class RedisUnavailable(Unavailable):
 
     default_code = "redis_unavailable"
 
+    def __init__(self, message: str, **kwargs: Any) -> None:
+        super().__init__(message, dependency="redis", **kwargs)
+
 
 class RedisClients:
     """The primary client (and the Sentinel manager that finds it)."""

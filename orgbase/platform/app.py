@@ -88,7 +88,7 @@ def create_app(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies={**gateway.dependencies(), **request_dependencies(gateway.request_auth)},
-        exception_handlers=exception_handlers(),
+        exception_handlers=exception_handlers(gateway.dependency_failed),
         cors_config=_cors(settings.http),
         openapi_config=OpenAPIConfig(
             title="orgbase",

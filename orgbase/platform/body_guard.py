@@ -16,9 +16,9 @@ from typing import Any
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
-from orgbase.core.errors import OrgbaseError, PayloadTooLarge
+from orgbase.core.errors import OrgbaseError, TooLarge
 from orgbase.core.json_input import MAX_JSON_DEPTH, check_json_input
-from orgbase.platform.errors import encode_error
+from orgbase.platform.errors import encode_error, http_status
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -90,7 +90,7 @@ class JsonBodyGuard:
         await send(
             {
                 "type": "http.response.start",
-                "status": refused.status_code,
+                "status": http_status(refused),
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),
@@ -100,8 +100,8 @@ class JsonBodyGuard:
         await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
-def _too_large(limit: int) -> PayloadTooLarge:
-    return PayloadTooLarge(f"the body is larger than {limit} bytes")
+def _too_large(limit: int) -> TooLarge:
+    return TooLarge(f"the body is larger than {limit} bytes")
 
 
 def _ended(message: ReceiveMessage) -> Receive:

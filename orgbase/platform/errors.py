@@ -1,5 +1,6 @@
-"""One place that turns every exception into the API's one error shape
-(README, "The API").
+"""The one place that maps errors to HTTP: each domain error kind (``core/errors.py``
+and the areas' own) to its status and headers, and every exception to the API's one
+error shape (README, "The API").
 
 ``{"code", "message", "details", "hint", "request_id"}`` with a stable, machine-readable
 ``code``. Unexpected exceptions become a 500 with no internals in the body (the traceback
@@ -8,6 +9,7 @@ goes to the log with the request id).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import msgspec
@@ -22,9 +24,108 @@ from litestar.exceptions import (
 )
 from litestar.types import ExceptionHandlersMap
 
-from orgbase.core.errors import OrgbaseError
+from orgbase.core.errors import (
+    Conflict,
+    Dependency,
+    Forbidden,
+    Gone,
+    Invalid,
+    NotFound,
+    OrgbaseError,
+    PreconditionFailed,
+    PreconditionRequired,
+    RateLimited,
+    TimedOut,
+    TooLarge,
+    Unauthorized,
+    Unavailable,
+)
+from orgbase.services.postgres.errors import (
+    DatabaseError,
+    NotAcceptable,
+    RangeNotSatisfiable,
+    UnsupportedMediaType,
+)
 
 log = structlog.get_logger("orgbase.errors")
+
+# Each kind of domain error, and the HTTP status it is answered with. Subclasses take
+# their nearest listed ancestor's status.
+_STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
+    Invalid: 400,
+    Unauthorized: 401,
+    Forbidden: 403,
+    NotFound: 404,
+    NotAcceptable: 406,
+    Conflict: 409,
+    Gone: 410,
+    PreconditionFailed: 412,
+    TooLarge: 413,
+    UnsupportedMediaType: 415,
+    RangeNotSatisfiable: 416,
+    PreconditionRequired: 428,
+    RateLimited: 429,
+    Unavailable: 503,
+    TimedOut: 504,
+}
+
+# A failed statement is answered as PostgREST answers its SQLSTATE: exact codes first,
+# then the SQLSTATE's class, else 400. (The data API reports service faults, classes
+# 08/53/57, as Unavailable or TimedOut; the table stays whole to answer any SQLSTATE.)
+_STATUS_BY_SQLSTATE = {
+    "23503": 409,  # foreign_key_violation
+    "23505": 409,  # unique_violation
+    "25006": 405,  # read_only_sql_transaction
+    # undefined_function: here always an operator that does not apply to the column's
+    # type (cs on text...), a fault of the request (PostgREST's 404 is for RPC).
+    "42883": 400,
+    "42P01": 404,  # undefined_table
+    "42501": 403,  # insufficient_privilege (row-level security)
+    "40001": 409,  # serialization_failure
+    "40P01": 409,  # deadlock_detected
+    "57014": 504,  # query_canceled (statement timeout)
+    "P0001": 400,  # raise_exception
+    "54000": 413,  # program_limit_exceeded
+    "54001": 413,  # statement_too_complex
+}
+_STATUS_BY_SQLSTATE_CLASS = {
+    "08": 503,
+    "53": 503,
+    "57": 503,
+    "28": 403,
+    "0L": 403,
+    "0P": 403,
+    "22": 400,
+    "23": 400,
+    "42": 400,
+}
+
+_BEARER_CHALLENGES = {"missing": "Bearer", "invalid": 'Bearer error="invalid_token"'}
+
+
+def status_for_sqlstate(sqlstate: str) -> int:
+    if sqlstate in _STATUS_BY_SQLSTATE:
+        return _STATUS_BY_SQLSTATE[sqlstate]
+    return _STATUS_BY_SQLSTATE_CLASS.get(sqlstate[:2], 400)
+
+
+def http_status(exc: OrgbaseError) -> int:
+    if isinstance(exc, DatabaseError):
+        return status_for_sqlstate(exc.sqlstate)
+    for kind in type(exc).__mro__:
+        status = _STATUS_BY_KIND.get(kind)
+        if status is not None:
+            return status
+    return 500
+
+
+def http_headers(exc: OrgbaseError) -> dict[str, str]:
+    if isinstance(exc, RateLimited):
+        return {"Retry-After": str(exc.retry_after)}
+    if isinstance(exc, Unauthorized) and exc.bearer is not None:
+        return {"WWW-Authenticate": _BEARER_CHALLENGES[exc.bearer]}
+    return {}
+
 
 _CODES_BY_STATUS = {
     400: "bad_request",
@@ -76,22 +177,20 @@ def _respond(
     return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
 
 
-_DEPENDENCY_BY_CODE = {
-    "database_unavailable": "postgres",
-    "redis_unavailable": "redis",
-    "mongo_unavailable": "mongo",
-}
+def _orgbase_error_handler(
+    dependency_failed: Callable[[Dependency], None],
+) -> Callable[[Request[Any, Any, Any], OrgbaseError], Response[Any]]:
+    def handle(request: Request[Any, Any, Any], exc: OrgbaseError) -> Response[Any]:
+        status = http_status(exc)
+        body = error_body(exc.code, exc.message, _request_id(request), exc.details, exc.hint)
+        if status >= 500:
+            cause = repr(exc.__cause__)
+            log.warning("request failed", code=exc.code, error=exc.message, cause=cause)
+            if isinstance(exc, Unavailable) and exc.dependency is not None:
+                dependency_failed(exc.dependency)
+        return _respond(request, status, body, http_headers(exc))
 
-
-def handle_orgbase_error(request: Request[Any, Any, Any], exc: OrgbaseError) -> Response[Any]:
-    body = error_body(exc.code, exc.message, _request_id(request), exc.details, exc.hint)
-    if exc.status_code >= 500:
-        log.warning("request failed", code=exc.code, error=exc.message, cause=repr(exc.__cause__))
-        dependency = _DEPENDENCY_BY_CODE.get(exc.code)
-        gateway = getattr(request.app.state, "gateway", None)
-        if dependency and gateway is not None:
-            gateway.dependency_failed(dependency)
-    return _respond(request, exc.status_code, body, exc.headers)
+    return handle
 
 
 def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
@@ -123,9 +222,10 @@ def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Respon
     return _respond(request, 500, body)
 
 
-def exception_handlers() -> ExceptionHandlersMap:
+def exception_handlers(dependency_failed: Callable[[Dependency], None]) -> ExceptionHandlersMap:
+    """The app's handlers; ``dependency_failed`` counts a backing service's failures."""
     return {
-        OrgbaseError: handle_orgbase_error,
+        OrgbaseError: _orgbase_error_handler(dependency_failed),
         HTTPException: handle_http_exception,
         Exception: handle_unexpected,
     }

@@ -45,7 +45,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
             raise Unauthorized(
                 "metrics need the metrics token",
                 code="metrics_token_required",
-                headers={"WWW-Authenticate": "Bearer"},
+                bearer="missing",
             )
     body, content_type = gateway.metrics.render()
     # Litestar adds the charset to text types itself: keep one.

@@ -77,9 +77,7 @@ def credential(connection: AnyConnection, *, from_query: bool = False) -> str:
     elif from_query and (query_token := connection.query_params.get(QUERY_TOKEN)):
         found = query_token.strip()
     else:
-        raise Unauthorized(
-            "authentication required", code="auth_required", headers={"WWW-Authenticate": "Bearer"}
-        )
+        raise Unauthorized("authentication required", code="auth_required", bearer="missing")
     if not found or len(found) > MAX_TOKEN_LENGTH or not found.isascii():
         raise token_error("token_malformed", "the credential is malformed")
     return found

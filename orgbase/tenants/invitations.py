@@ -23,7 +23,7 @@ import asyncpg
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import ROLE_RANK, OrgContext, Principal, RequestMeta, Role
-from orgbase.core.errors import Conflict, Forbidden, Invalid, NotFound, OrgbaseError
+from orgbase.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database, lock_live_org
 from orgbase.core.settings import Settings
 from orgbase.tenants.memberships import MembershipCache
@@ -34,11 +34,6 @@ id, org_id, email, role, invited_by, created_at, expires_at,
 CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN revoked_at IS NOT NULL THEN 'revoked'
      WHEN expires_at <= now() THEN 'expired' ELSE 'pending' END AS status
 """
-
-
-class Gone(OrgbaseError):
-    status_code = 410
-    default_code = "gone"
 
 
 def _hash(token: str) -> bytes:

@@ -10,7 +10,7 @@ import msgspec
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
-from orgbase.core.errors import NotFound, PayloadTooLarge, PreconditionFailed
+from orgbase.core.errors import NotFound, PreconditionFailed, TooLarge
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.schemas import SettingsDocument
 
@@ -71,7 +71,7 @@ class OrgSettingsService:
         rbac.require(ctx, "admin", "changing settings")
         encoded = msgspec.json.encode(settings)
         if len(encoded) > self.max_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"settings are limited to {self.max_bytes} bytes", code="settings_too_large"
             )
         async with self.db.system_connection() as connection, connection.transaction():

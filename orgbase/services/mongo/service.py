@@ -35,12 +35,18 @@ from pymongo.errors import (
 from orgbase.core import rbac
 from orgbase.core.breaker import CircuitBreaker
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Conflict, Invalid, NotFound, OrgbaseError, Unavailable
+from orgbase.core.errors import Conflict, Invalid, NotFound, OrgbaseError, TimedOut, Unavailable
 from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import MongoSettings
 from orgbase.services.mongo import guard
 
 DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
+
+
+def _store_down() -> Unavailable:
+    return Unavailable(
+        "the document store is unavailable", code="mongo_unavailable", dependency="mongo"
+    )
 
 
 def _duplicate(details: Any) -> Conflict:
@@ -50,11 +56,6 @@ def _duplicate(details: Any) -> Conflict:
         code="duplicate_key",
         details={k: str(v) for k, v in key.items() if k not in guard.HIDDEN} if key else None,
     )
-
-
-class QueryTimeout(OrgbaseError):
-    status_code = 504
-    default_code = "query_timeout"
 
 
 def _document_id(value: str) -> Any:
@@ -95,14 +96,12 @@ class DocumentService:
         if not self.breaker.allow():
             if inspect.iscoroutine(operation):
                 operation.close()  # refused before it ran: not "never awaited"
-            raise Unavailable("the document store is unavailable", code="mongo_unavailable")
+            raise _store_down()
         try:
             result = await operation
         except DOWN as exc:
             self.breaker.record_failure()
-            raise Unavailable(
-                "the document store is unavailable", code="mongo_unavailable"
-            ) from exc
+            raise _store_down() from exc
         except DuplicateKeyError as exc:
             self.breaker.record_success()
             raise _duplicate(exc.details) from exc
@@ -118,8 +117,10 @@ class DocumentService:
             raise refused from exc
         except ExecutionTimeout as exc:
             self.breaker.record_success()
-            raise QueryTimeout(
-                "the query ran out of time", hint="narrow the filter or add an index"
+            raise TimedOut(
+                "the query ran out of time",
+                code="query_timeout",
+                hint="narrow the filter or add an index",
             ) from exc
         except (WriteError, OperationFailure) as exc:
             self.breaker.record_success()

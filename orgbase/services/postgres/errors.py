@@ -1,57 +1,42 @@
-"""PostgreSQL errors as PostgREST reports them: the SQLSTATE as the code, and the HTTP
-status PostgREST gives it. Raised on the data API only."""
+"""The data API's own errors, in PostgREST's terms: a failed statement keeps its SQLSTATE
+as the code, and the representation, range and media-type refusals keep PostgREST's
+codes. ``orgbase.platform.errors`` gives each its HTTP status, as PostgREST does."""
 
 from __future__ import annotations
 
 import asyncpg
 
-from orgbase.core.errors import OrgbaseError
+from orgbase.core.errors import OrgbaseError, TimedOut, Unavailable
 from orgbase.core.postgres import entry_error
 
 
 class DatabaseError(OrgbaseError):
-    """A statement failed for a reason of the request (constraint, type, permission...)."""
+    """A statement failed for a reason of the request (constraint, type, permission...);
+    ``code`` is its SQLSTATE."""
 
-    def __init__(
-        self, status: int, sqlstate: str, message: str, details: str | None, hint: str | None
-    ) -> None:
-        super().__init__(message, code=sqlstate, details=details, hint=hint)
-        self.status_code = status  # type: ignore[misc]
-
-
-_EXACT = {
-    "23503": 409,  # foreign_key_violation
-    "23505": 409,  # unique_violation
-    "25006": 405,  # read_only_sql_transaction
-    # undefined_function: here always an operator that does not apply to the column's
-    # type (cs on text...), a fault of the request (PostgREST's 404 is for RPC).
-    "42883": 400,
-    "42P01": 404,  # undefined_table
-    "42501": 403,  # insufficient_privilege (row-level security)
-    "40001": 409,  # serialization_failure
-    "40P01": 409,  # deadlock_detected
-    "57014": 504,  # query_canceled (statement timeout)
-    "P0001": 400,  # raise_exception
-    "54000": 413,  # program_limit_exceeded
-    "54001": 413,  # statement_too_complex
-}
-_BY_CLASS = {
-    "08": 503,
-    "53": 503,
-    "57": 503,
-    "28": 403,
-    "0L": 403,
-    "0P": 403,
-    "22": 400,
-    "23": 400,
-    "42": 400,
-}
+    @property
+    def sqlstate(self) -> str:
+        return self.code
 
 
-def status_for(sqlstate: str) -> int:
-    if sqlstate in _EXACT:
-        return _EXACT[sqlstate]
-    return _BY_CLASS.get(sqlstate[:2], 400)
+class NotAcceptable(OrgbaseError):
+    """The representation asked for cannot be given (one object asked, several rows)."""
+
+    default_code = "PGRST116"
+
+
+class RangeNotSatisfiable(OrgbaseError):
+    default_code = "PGRST103"
+
+
+class UnsupportedMediaType(OrgbaseError):
+    default_code = "PGRST107"
+
+
+# SQLSTATE classes that are the server's condition, not the request's: connection
+# exception, insufficient resources, operator intervention.
+_SERVICE_FAULT_CLASSES = frozenset({"08", "53", "57"})
+_QUERY_CANCELED = "57014"  # statement_timeout fired
 
 
 def translate(error: asyncpg.PostgresError) -> OrgbaseError:
@@ -59,8 +44,11 @@ def translate(error: asyncpg.PostgresError) -> OrgbaseError:
     if entering is not None:
         return entering
     sqlstate = error.sqlstate or "XX000"
+    message = str(error.args[0] if error.args else error)
     detail = getattr(error, "detail", None)
     hint = getattr(error, "hint", None)
-    return DatabaseError(
-        status_for(sqlstate), sqlstate, str(error.args[0] if error.args else error), detail, hint
-    )
+    if sqlstate == _QUERY_CANCELED:
+        return TimedOut(message, code=sqlstate, details=detail, hint=hint)
+    if sqlstate[:2] in _SERVICE_FAULT_CLASSES:
+        return Unavailable(message, code=sqlstate, details=detail, hint=hint, dependency="postgres")
+    return DatabaseError(message, code=sqlstate, details=detail, hint=hint)

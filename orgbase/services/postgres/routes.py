@@ -18,8 +18,13 @@ from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.errors import Invalid, OrgbaseError, TimedOut, Unauthorized, Unavailable
 from orgbase.core.postgres import DataAccessSource, TenantEntry
+from orgbase.services.postgres.errors import (
+    NotAcceptable,
+    RangeNotSatisfiable,
+    UnsupportedMediaType,
+)
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
 from orgbase.services.postgres.service import Count, DataService, Result
@@ -27,21 +32,6 @@ from orgbase.services.postgres.service import Count, DataService, Result
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
 _JSON = "application/json; charset=utf-8"
-
-
-class NotAcceptable(OrgbaseError):
-    status_code = 406
-    default_code = "PGRST116"
-
-
-class RangeNotSatisfiable(OrgbaseError):
-    status_code = 416
-    default_code = "PGRST103"
-
-
-class UnsupportedMediaType(OrgbaseError):
-    status_code = 415
-    default_code = "PGRST107"
 
 
 class Prefer(msgspec.Struct):
@@ -208,6 +198,11 @@ def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
     )
 
 
+# Refusals that say nothing about the request itself: the credential's own (already
+# first), or a service down.
+_NOT_THE_REQUESTS_FAULT = (Unauthorized, Unavailable, TimedOut)
+
+
 async def _credential_first(
     request: Request[Any, Any, Any], work: Callable[[TenantEntry], Awaitable[T]]
 ) -> T:
@@ -220,7 +215,7 @@ async def _credential_first(
     try:
         return await work(access.entry)
     except OrgbaseError as refused:
-        if 400 <= refused.status_code < 500 and refused.status_code != 401:
+        if not isinstance(refused, _NOT_THE_REQUESTS_FAULT):
             await access.confirm()
         raise
 

@@ -20,7 +20,7 @@ from redis.exceptions import ResponseError
 
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Conflict, Invalid, NotFound, PayloadTooLarge
+from orgbase.core.errors import Conflict, Invalid, NotFound, TooLarge
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import KvSettings
 from orgbase.services.redis.stats import RedisStats
@@ -115,7 +115,7 @@ class KeyValueStore:
         value_key, index, marker = self._names(ctx, _key(key))
         encoded = msgspec.json.encode(value)
         if len(encoded) > self.settings.max_value_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"values are limited to {self.settings.max_value_bytes} bytes",
                 code="value_too_large",
             )

@@ -31,7 +31,7 @@ from redis.asyncio.client import PubSub
 
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
-from orgbase.core.errors import Invalid, OrgbaseError, PayloadTooLarge
+from orgbase.core.errors import Forbidden, Invalid, NotFound, OrgbaseError, TooLarge, Unauthorized
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
 from orgbase.core.settings import DatabaseSettings, RealtimeSettings
 
@@ -223,7 +223,7 @@ class RealtimeHub:
             }
         )
         if len(message) > self.settings.max_message_bytes:
-            raise PayloadTooLarge(
+            raise TooLarge(
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
@@ -352,8 +352,8 @@ class RealtimeHub:
         try:
             await subscriber.identity.refresh()
         except OrgbaseError as exc:
-            if exc.status_code in (401, 403, 404):
-                subscriber.close(4401 if exc.status_code == 401 else 4403, exc.message[:120])
+            if isinstance(exc, (Unauthorized, Forbidden, NotFound)):
+                subscriber.close(4401 if isinstance(exc, Unauthorized) else 4403, exc.message[:120])
             else:  # a failing check (a service down) keeps the socket; the next decides
                 log.debug("realtime re-check failed", code=exc.code)
         except Exception as exc:  # the same: never close a socket on our own error

@@ -19,7 +19,7 @@ from msgspec import Meta
 
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentitySource, OrgContext
-from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.errors import Invalid, OrgbaseError, Unauthorized
 from orgbase.core.json_input import check_json_input
 from orgbase.services.redis.kv import Entry, KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub, Subscriber, channel_name
@@ -197,7 +197,7 @@ async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Ident
         identity = await identities.live_identity(socket)
     except OrgbaseError as exc:
         await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
-        await socket.close(code=4401 if exc.status_code == 401 else 4403, reason=exc.code)
+        await socket.close(code=4401 if isinstance(exc, Unauthorized) else 4403, reason=exc.code)
         return
     subscriber = Subscriber(identity, hub.settings.queue_size)
     hub.register(subscriber)
