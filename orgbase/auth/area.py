@@ -7,13 +7,17 @@ from pathlib import Path
 
 import structlog
 
+from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
+from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.grants import TokenGrants
+from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
-from orgbase.auth.service import AuthService
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
+from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -28,7 +32,11 @@ class AuthArea:
     sessions: SessionStore
     api_keys: ApiKeyStore
     authenticator: Authenticator
-    service: AuthService
+    limiter: RateLimiter
+    accounts: AccountService
+    grants: TokenGrants
+    user_sessions: UserSessions
+    key_admin: ApiKeyAdmin
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -65,15 +73,21 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         window_seconds=settings.auth.lockout_window_seconds,
         lock_seconds=settings.auth.lockout_seconds,
     )
-    service = AuthService(
+    grants = TokenGrants(
         db=resources.db,
         settings=settings.auth,
         tokens=tokens,
         passwords=passwords,
         sessions=sessions,
-        api_keys=api_keys,
         limiter=limiter,
-        lockout=lockout,
+        attempts=SignInAttempts(resources.db, settings.auth, lockout),
+    )
+    accounts = AccountService(
+        db=resources.db,
+        settings=settings.auth,
+        passwords=passwords,
+        sessions=sessions,
+        limiter=limiter,
     )
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
@@ -83,5 +97,9 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         sessions=sessions,
         api_keys=api_keys,
         authenticator=Authenticator(tokens, sessions, api_keys),
-        service=service,
+        limiter=limiter,
+        accounts=accounts,
+        grants=grants,
+        user_sessions=UserSessions(resources.db, sessions),
+        key_admin=ApiKeyAdmin(resources.db, api_keys),
     )

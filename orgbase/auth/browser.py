@@ -26,6 +26,7 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from orgbase.auth.grants import TokenGrants
 from orgbase.auth.schemas import (
     Email,
     Logout,
@@ -35,7 +36,7 @@ from orgbase.auth.schemas import (
     TokenResponse,
     User,
 )
-from orgbase.auth.service import AuthService
+from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Unauthorized
 
@@ -120,18 +121,18 @@ class BrowserSessionController(Controller):
         self,
         request: Request[Any, Any, Any],
         data: JSONBody[BrowserSignIn],
-        auth: NamedDependency[AuthService],
+        grants: NamedDependency[TokenGrants],
         meta: NamedDependency[RequestMeta],
     ) -> Response[BrowserSession]:
         grant = PasswordGrant(email=data.email, password=data.password, org_id=data.org_id)
-        tokens = await auth.token(grant, meta)
+        tokens = await grants.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))
 
     @post("/refresh", summary="A new access token from the refresh cookie (X-CSRF-Token needed)")
     async def refresh(
         self,
         request: Request[Any, Any, Any],
-        auth: NamedDependency[AuthService],
+        grants: NamedDependency[TokenGrants],
         meta: NamedDependency[RequestMeta],
         data: JSONBody[BrowserRefresh | None] = None,
     ) -> Response[BrowserSession]:
@@ -140,7 +141,7 @@ class BrowserSessionController(Controller):
         if not refresh_token:
             raise Unauthorized("not signed in", code="not_signed_in")
         grant = RefreshGrant(refresh_token=refresh_token, org_id=data.org_id if data else None)
-        tokens = await auth.token(grant, meta)
+        tokens = await grants.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))
 
     @post(
@@ -151,10 +152,10 @@ class BrowserSessionController(Controller):
     async def sign_out(
         self,
         request: Request[Any, Any, Any],
-        auth: NamedDependency[AuthService],
+        user_sessions: NamedDependency[UserSessions],
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
     ) -> Response[None]:
         _require_csrf(request)
-        await auth.logout(principal, Logout(), meta)
+        await user_sessions.logout(principal, Logout(), meta)
         return Response(None, status_code=HTTP_204_NO_CONTENT, cookies=_cleared())

@@ -11,7 +11,10 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
+from orgbase.auth.accounts import AccountService
 from orgbase.auth.browser import BrowserSessionController
+from orgbase.auth.grants import TokenGrants
+from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -25,8 +28,8 @@ from orgbase.auth.schemas import (
     UserDelete,
     UserUpdate,
 )
-from orgbase.auth.service import AuthService
 from orgbase.auth.tokens import TokenService
+from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 
 
@@ -38,19 +41,19 @@ class AuthController(Controller):
     async def signup(
         self,
         data: JSONBody[SignUp],
-        auth: NamedDependency[AuthService],
+        accounts: NamedDependency[AccountService],
         meta: NamedDependency[RequestMeta],
     ) -> User:
-        return await auth.sign_up(data, meta)
+        return await accounts.sign_up(data, meta)
 
     @post("/token", status_code=HTTP_200_OK, summary="Sign in, or refresh (rotates the token)")
     async def token(
         self,
         data: JSONBody[TokenRequest],
-        auth: NamedDependency[AuthService],
+        grants: NamedDependency[TokenGrants],
         meta: NamedDependency[RequestMeta],
     ) -> TokenResponse:
-        return await auth.token(data, meta)
+        return await grants.token(data, meta)
 
     @post(
         "/logout",
@@ -59,12 +62,12 @@ class AuthController(Controller):
     )
     async def logout(
         self,
-        auth: NamedDependency[AuthService],
+        user_sessions: NamedDependency[UserSessions],
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
         data: JSONBody[Logout | None] = None,
     ) -> None:
-        await auth.logout(principal, data or Logout(), meta)
+        await user_sessions.logout(principal, data or Logout(), meta)
 
     @get(
         "/session",
@@ -75,9 +78,9 @@ class AuthController(Controller):
 
     @get("/user", summary="The signed-in user")
     async def get_user(
-        self, auth: NamedDependency[AuthService], principal: NamedDependency[Principal]
+        self, accounts: NamedDependency[AccountService], principal: NamedDependency[Principal]
     ) -> User:
-        return await auth.get_user(principal)
+        return await accounts.get_user(principal)
 
     @patch(
         "/user",
@@ -86,11 +89,11 @@ class AuthController(Controller):
     async def update_user(
         self,
         data: JSONBody[UserUpdate],
-        auth: NamedDependency[AuthService],
+        accounts: NamedDependency[AccountService],
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
     ) -> User:
-        return await auth.update_user(principal, data, meta)
+        return await accounts.update_user(principal, data, meta)
 
     @delete(
         "/user",
@@ -100,17 +103,17 @@ class AuthController(Controller):
     async def delete_user(
         self,
         data: JSONBody[UserDelete],
-        auth: NamedDependency[AuthService],
+        accounts: NamedDependency[AccountService],
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
     ) -> None:
-        await auth.delete_user(principal, data.password, meta)
+        await accounts.delete_user(principal, data.password, meta)
 
     @get("/sessions", summary="My live sessions")
     async def list_sessions(
-        self, auth: NamedDependency[AuthService], principal: NamedDependency[Principal]
+        self, user_sessions: NamedDependency[UserSessions], principal: NamedDependency[Principal]
     ) -> list[Session]:
-        return await auth.list_sessions(principal)
+        return await user_sessions.list_sessions(principal)
 
     @delete(
         "/sessions/{session_id:uuid}",
@@ -119,11 +122,11 @@ class AuthController(Controller):
     async def revoke_session(
         self,
         session_id: FromPath[UUID],
-        auth: NamedDependency[AuthService],
+        user_sessions: NamedDependency[UserSessions],
         principal: NamedDependency[Principal],
         meta: NamedDependency[RequestMeta],
     ) -> None:
-        await auth.revoke_session(principal, session_id, meta)
+        await user_sessions.revoke_session(principal, session_id, meta)
 
 
 class ApiKeyController(Controller):
@@ -134,32 +137,32 @@ class ApiKeyController(Controller):
     async def create(
         self,
         data: JSONBody[ApiKeyCreate],
-        auth: NamedDependency[AuthService],
+        key_admin: NamedDependency[ApiKeyAdmin],
         principal: NamedDependency[Principal],
         ctx: NamedDependency[OrgContext],
         meta: NamedDependency[RequestMeta],
     ) -> ApiKeyCreated:
-        return await auth.create_api_key(principal, ctx, data, meta)
+        return await key_admin.create_api_key(principal, ctx, data, meta)
 
     @get("/", summary="List the org's API keys (admins)")
     async def list_keys(
         self,
-        auth: NamedDependency[AuthService],
+        key_admin: NamedDependency[ApiKeyAdmin],
         principal: NamedDependency[Principal],
         ctx: NamedDependency[OrgContext],
     ) -> list[ApiKey]:
-        return await auth.list_api_keys(principal, ctx)
+        return await key_admin.list_api_keys(principal, ctx)
 
     @delete("/{key_id:uuid}", summary="Revoke an API key (admins); effective at once")
     async def revoke(
         self,
         key_id: FromPath[UUID],
-        auth: NamedDependency[AuthService],
+        key_admin: NamedDependency[ApiKeyAdmin],
         principal: NamedDependency[Principal],
         ctx: NamedDependency[OrgContext],
         meta: NamedDependency[RequestMeta],
     ) -> None:
-        await auth.revoke_api_key(principal, ctx, key_id, meta)
+        await key_admin.revoke_api_key(principal, ctx, key_id, meta)
 
 
 @get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify access tokens")

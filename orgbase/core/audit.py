@@ -7,6 +7,8 @@ from uuid import UUID
 
 import msgspec
 
+from orgbase.core.context import OrgContext, RequestMeta
+
 ActorKind = Literal["user", "api_key", "system", "anonymous"]
 
 
@@ -21,6 +23,63 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
     details: dict[str, Any] | None = None
     request_id: str | None = None
     ip: str | None = None
+
+    @classmethod
+    def in_org(
+        cls,
+        ctx: OrgContext,
+        meta: RequestMeta,
+        action: str,
+        *,
+        target_table: str | None = None,
+        row_key: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """An action in an org by the context's caller (a user or an API key)."""
+        return cls(
+            action=action,
+            org_id=ctx.org_id,
+            actor_user_id=ctx.user_id,
+            actor_kind="user" if ctx.user_id else "api_key",
+            actor_key_id=ctx.key_id,
+            target_table=target_table,
+            row_key=row_key,
+            details=details,
+            request_id=meta.request_id,
+            ip=meta.ip,
+        )
+
+    @classmethod
+    def by_user(
+        cls,
+        user_id: UUID | None,
+        meta: RequestMeta,
+        action: str,
+        *,
+        org_id: UUID | None = None,
+        target_table: str | None = None,
+        row_key: dict[str, Any] | None = None,
+        details: dict[str, Any] | None = None,
+    ) -> AuditEvent:
+        """An action of a user (anonymous when the account is not known)."""
+        return cls(
+            action=action,
+            org_id=org_id,
+            actor_user_id=user_id,
+            actor_kind="user" if user_id else "anonymous",
+            target_table=target_table,
+            row_key=row_key,
+            details=details,
+            request_id=meta.request_id,
+            ip=meta.ip,
+        )
+
+    @classmethod
+    def by_system(
+        cls, action: str, *, org_id: UUID | None = None, details: dict[str, Any] | None = None
+    ) -> AuditEvent:
+        """An action of orgbase itself (a resumed deletion), with no request behind it."""
+        return cls(action=action, org_id=org_id, actor_kind="system", details=details)
 
 
 _INSERT = """

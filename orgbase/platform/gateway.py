@@ -107,7 +107,10 @@ class Gateway:
         """What route handlers may ask for by name."""
         values: dict[str, Any] = {
             "resources": self.resources,
-            "auth": self.auth.service,
+            "accounts": self.auth.accounts,
+            "grants": self.auth.grants,
+            "user_sessions": self.auth.user_sessions,
+            "key_admin": self.auth.key_admin,
             "tokens": self.auth.tokens,
             "tenancy": self.tenancy,
             "docs": self.documents,
@@ -193,7 +196,7 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
 
     def totals() -> dict[tuple[str, ...], float]:
         counts: dict[tuple[str, ...], float] = {}
-        for outcome, count in auth.service.outcomes.items():
+        for outcome, count in auth.grants.outcomes.items():
             counts[("auth", outcome)] = count
         for name, cache in (
             ("sessions", auth.sessions.cache),
@@ -203,7 +206,7 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
             counts[("cache", name, "hit")] = cache.stats.hits
             counts[("cache", name, "miss")] = cache.stats.misses
             counts[("cache", name, "fallback")] = cache.stats.fallbacks
-        counts[("rate_limited",)] = auth.service.limiter.rejections
+        counts[("rate_limited",)] = auth.limiter.rejections
         counts[("realtime_deliveries",)] = gateway.hub.delivered
         for dependency, count in gateway.stats.dependency_errors_total.items():
             counts[("dependency_errors", dependency)] = count

@@ -6,8 +6,8 @@ from collections.abc import Callable
 
 import asyncpg
 
+from orgbase.auth.accounts import normalize_email
 from orgbase.auth.passwords import Passwords, check_password_rules
-from orgbase.auth.service import normalize_email
 from orgbase.core.errors import Invalid
 from orgbase.core.settings import Settings
 

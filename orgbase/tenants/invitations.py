@@ -29,6 +29,7 @@ from orgbase.core.settings import Settings
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Accepted, Invitation
 
+_TABLE = "orgbase.invitations"
 _COLUMNS = """
 id, org_id, email, role, invited_by, created_at, expires_at,
 CASE WHEN accepted_at IS NOT NULL THEN 'accepted' WHEN revoked_at IS NOT NULL THEN 'revoked'
@@ -135,15 +136,13 @@ class InvitationService:
             )
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="invitation.created",
-                    org_id=ctx.org_id,
-                    actor_user_id=ctx.user_id,
-                    target_table="orgbase.invitations",
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "invitation.created",
+                    target_table=_TABLE,
                     row_key={"id": str(row["id"])},
                     details={"email": address, "role": role},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
         return _invitation(row, token if self.settings.is_dev else None)
@@ -176,14 +175,12 @@ class InvitationService:
                 raise NotFound("no such pending invitation", code="invitation_not_found")
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="invitation.revoked",
-                    org_id=ctx.org_id,
-                    actor_user_id=ctx.user_id,
-                    target_table="orgbase.invitations",
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "invitation.revoked",
+                    target_table=_TABLE,
                     row_key={"id": str(invitation_id)},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
 
@@ -212,15 +209,14 @@ class InvitationService:
             )
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="invitation.accepted",
+                AuditEvent.by_user(
+                    user_id,
+                    meta,
+                    "invitation.accepted",
                     org_id=invitation["org_id"],
-                    actor_user_id=user_id,
-                    target_table="orgbase.invitations",
+                    target_table=_TABLE,
                     row_key={"id": str(invitation["id"])},
                     details={"role": invitation["role"]},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
         await self.memberships.changed(invitation["org_id"], user_id, invitation["role"])

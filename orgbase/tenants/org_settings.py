@@ -14,6 +14,7 @@ from orgbase.core.errors import NotFound, PreconditionFailed, TooLarge
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.schemas import SettingsDocument
 
+_TABLE = "orgbase.org_settings"
 _DOC = (
     "SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings WHERE org_id = $1"
 )
@@ -78,16 +79,12 @@ class OrgSettingsService:
             document = await self._write(connection, ctx, encoded.decode(), if_match)
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="settings.updated",
-                    org_id=ctx.org_id,
-                    actor_user_id=ctx.user_id,
-                    actor_key_id=ctx.key_id,
-                    actor_kind="user" if ctx.user_id else "api_key",
-                    target_table="orgbase.org_settings",
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "settings.updated",
+                    target_table=_TABLE,
                     details={"from_version": if_match, "version": document.version},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
         return document
@@ -112,16 +109,12 @@ class OrgSettingsService:
             document = await self._write(connection, ctx, old, expected)
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="settings.rolled_back",
-                    org_id=ctx.org_id,
-                    actor_user_id=ctx.user_id,
-                    actor_key_id=ctx.key_id,
-                    actor_kind="user" if ctx.user_id else "api_key",
-                    target_table="orgbase.org_settings",
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "settings.rolled_back",
+                    target_table=_TABLE,
                     details={"to_version": version, "version": document.version},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
         return document

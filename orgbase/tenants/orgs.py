@@ -77,19 +77,6 @@ def _changed(invitations: int) -> dict[str, int]:
     return {"invitations_changed": invitations} if invitations else {}
 
 
-def _event(ctx: OrgContext, meta: RequestMeta, action: str, **fields: object) -> AuditEvent:
-    return AuditEvent(
-        action=action,
-        org_id=ctx.org_id,
-        actor_user_id=ctx.user_id,
-        actor_kind="user" if ctx.user_id else "api_key",
-        actor_key_id=ctx.key_id,
-        request_id=meta.request_id,
-        ip=meta.ip,
-        **fields,  # type: ignore[arg-type]
-    )
-
-
 class OrgService:
     def __init__(self, db: Database, memberships: MembershipCache) -> None:
         self.db = db
@@ -135,7 +122,8 @@ class OrgService:
                 org_id=org["id"], user_id=user_id, role="owner", request_id=meta.request_id
             )
             await audit.record(
-                connection, _event(ctx, meta, "org.created", details={"name": org["name"]})
+                connection,
+                AuditEvent.in_org(ctx, meta, "org.created", details={"name": org["name"]}),
             )
         await self.memberships.changed(org["id"], user_id, "owner")
         return Org(**dict(org), role="owner")
@@ -171,7 +159,7 @@ class OrgService:
                 raise NotFound("no such org", code="org_not_found")
             await audit.record(
                 connection,
-                _event(
+                AuditEvent.in_org(
                     ctx, meta, "org.renamed", details={"from": row["old_name"], "to": row["name"]}
                 ),
             )
@@ -188,7 +176,7 @@ class OrgService:
         closed = await self._close(ctx.org_id)
         if closed is None:
             raise NotFound("no such org", code="org_not_found")
-        record = _event(ctx, meta, "org.deleted", details=closed)
+        record = AuditEvent.in_org(ctx, meta, "org.deleted", details=closed)
         try:
             await self._purge(ctx.org_id, record)
         except STORE_DOWN as exc:
@@ -278,12 +266,7 @@ class OrgService:
             )
         for row in rows:
             org_id = row["id"]
-            event = AuditEvent(
-                action="org.deleted",
-                org_id=org_id,
-                actor_kind="system",
-                details={"resumed": True},
-            )
+            event = AuditEvent.by_system("org.deleted", org_id=org_id, details={"resumed": True})
             await self._purge(org_id, event)
             log.info("finished an org deletion cut short", org_id=str(org_id))
         return len(rows)
@@ -344,7 +327,7 @@ class OrgService:
                 raise Conflict("already a member", code="already_member") from None
             await audit.record(
                 connection,
-                _event(
+                AuditEvent.in_org(
                     ctx,
                     meta,
                     "member.added",
@@ -405,7 +388,7 @@ class OrgService:
                 capped = await cap_invitations(connection, ctx.org_id, user_id, role)
                 await audit.record(
                     connection,
-                    _event(
+                    AuditEvent.in_org(
                         ctx,
                         meta,
                         "member.role_changed",
@@ -436,7 +419,7 @@ class OrgService:
             revoked = await cap_invitations(connection, ctx.org_id, user_id, None)
             await audit.record(
                 connection,
-                _event(
+                AuditEvent.in_org(
                     ctx,
                     meta,
                     "member.left" if leaving else "member.removed",

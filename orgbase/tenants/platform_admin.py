@@ -98,13 +98,12 @@ class PlatformService:
             # Logged in the org's own audit trail: its admins see who looked, and why.
             await audit.record(
                 connection,
-                AuditEvent(
-                    action="platform.impersonation_started",
+                AuditEvent.by_user(
+                    admin_id,
+                    meta,
+                    "platform.impersonation_started",
                     org_id=org_id,
-                    actor_user_id=admin_id,
                     details={"impersonation_id": str(impersonation_id), "reason": reason},
-                    request_id=meta.request_id,
-                    ip=meta.ip,
                 ),
             )
         token, expires_in = self.issue_token(

@@ -1,0 +1,231 @@
+"""Token grants: a password sign-in opens a session; a refresh token rotates (a rotated
+token that comes back after the grace window ends its session: it was stolen or replayed).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import secrets
+import time
+from typing import NoReturn
+from uuid import UUID
+
+import asyncpg
+
+from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, user_from_row
+from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.passwords import Passwords
+from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
+from orgbase.auth.sessions import SessionStore
+from orgbase.auth.tokens import TokenService
+from orgbase.core import audit
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import Role
+from orgbase.core.errors import Forbidden, Invalid, RateLimited, Unauthorized
+from orgbase.core.postgres import Connection, Database
+from orgbase.core.ratelimit import RateLimiter
+from orgbase.core.settings import AuthSettings
+
+_USER_FOR_SIGN_IN = (
+    f"SELECT {USER_COLUMNS}, password_hash FROM orgbase.users"  # noqa: S608 - constant
+    " WHERE email = $1 AND deleted_at IS NULL"
+)
+_REFRESH_ROW = """
+SELECT t.id, t.session_id, t.org_id, t.rotated_at,
+       t.expires_at <= now() AS expired,
+       extract(epoch FROM now() - t.rotated_at)::float8 AS rotated_ago,
+       extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
+       s.user_id, s.revoked_at IS NOT NULL OR s.expires_at <= now() AS ended
+FROM orgbase.refresh_tokens t
+JOIN orgbase.sessions s ON s.id = t.session_id
+JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+WHERE t.token_hash = $1
+FOR UPDATE OF t
+"""
+_INSERT_REFRESH = """
+INSERT INTO orgbase.refresh_tokens (session_id, token_hash, parent_id, org_id, expires_at)
+VALUES ($1, $2, $3, $4, to_timestamp($5))
+"""
+_INVALID_CREDENTIALS = "the email or password is wrong"
+
+
+def _hash_token(token: str) -> bytes:
+    return hashlib.sha256(token.encode()).digest()
+
+
+async def _role(connection: Connection, org_id: UUID, user_id: UUID) -> Role | None:
+    """The user's role in the org, straight from PostgreSQL (token issuance is rare)."""
+    role: Role | None = await connection.fetchval(
+        "SELECT role FROM orgbase.memberships WHERE org_id = $1 AND user_id = $2", org_id, user_id
+    )
+    return role
+
+
+async def _require_member(connection: Connection, org_id: UUID, user_id: UUID) -> None:
+    if await _role(connection, org_id, user_id) is None:
+        raise Forbidden("you are not a member of that org", code="not_a_member")
+
+
+class TokenGrants:
+    def __init__(
+        self,
+        *,
+        db: Database,
+        settings: AuthSettings,
+        tokens: TokenService,
+        passwords: Passwords,
+        sessions: SessionStore,
+        limiter: RateLimiter,
+        attempts: SignInAttempts,
+    ) -> None:
+        self.db = db
+        self.settings = settings
+        self.tokens = tokens
+        self.passwords = passwords
+        self.sessions = sessions
+        self.limiter = limiter
+        self.attempts = attempts
+        self.outcomes: collections.Counter[str] = collections.Counter()
+        """Sign-in and refresh outcomes (copied into the metrics)."""
+
+    async def token(self, body: TokenRequest, meta: RequestMeta) -> TokenResponse:
+        if isinstance(body, PasswordGrant):
+            return await self._password_grant(body.email, body.password, body.org_id, meta)
+        return await self._refresh_grant(body.refresh_token, body.org_id, meta)
+
+    async def _password_grant(
+        self, raw_email: str, password: str, org_id: UUID | None, meta: RequestMeta
+    ) -> TokenResponse:
+        await self.limiter.hit(f"signin:ip:{meta.ip}", self.settings.signin_per_ip_per_minute, 60)
+        try:
+            email: str | None = normalize_email(raw_email)
+        except Invalid:
+            email = None
+        account = hashlib.sha256((email or raw_email).encode()).hexdigest()[:32]
+        row = None
+        if email is not None:
+            async with self.db.system_connection() as connection:
+                row = await connection.fetchrow(_USER_FOR_SIGN_IN, email)
+        try:
+            await self.attempts.reserve(account, row["id"] if row else None, meta)
+        except RateLimited:
+            self.outcomes["account_locked"] += 1
+            raise
+        if not await self.passwords.verify(row["password_hash"] if row else None, password):
+            await self._failed(row, meta)
+        assert row is not None
+        self.outcomes["signin"] += 1
+        await self.attempts.succeeded(account)
+        user_id: UUID = row["id"]
+        if self.passwords.needs_rehash(row["password_hash"]):
+            new_hash = await self.passwords.hash(password)
+            async with self.db.system_connection() as connection:
+                await connection.execute(
+                    "UPDATE orgbase.users SET password_hash = $2 WHERE id = $1", user_id, new_hash
+                )
+        async with self.db.system_connection() as connection, connection.transaction():
+            if org_id is not None:
+                await _require_member(connection, org_id, user_id)
+            session_id, expires_at = await self.sessions.create(
+                connection, user_id, meta.user_agent, meta.ip
+            )
+            refresh = await self._new_refresh_token(connection, session_id, org_id, expires_at)
+            details = {"session_id": str(session_id), "account": account}
+            event = AuditEvent.by_user(user_id, meta, "auth.signin", org_id=org_id, details=details)
+            await audit.record(connection, event)
+        await self.sessions.cache_new(session_id, user_id, expires_at)
+        access, expires_in = self.tokens.issue(user_id, session_id, org_id)
+        return TokenResponse(access, refresh, expires_in, user_from_row(row), org_id)
+
+    async def _failed(self, row: asyncpg.Record | None, meta: RequestMeta) -> NoReturn:
+        reason = "wrong_password" if row else "unknown_email"
+        event = AuditEvent.by_user(
+            row["id"] if row else None, meta, "auth.signin_failed", details={"reason": reason}
+        )
+        async with self.db.system_connection() as connection:
+            await audit.record(connection, event)
+        self.outcomes["signin_failed"] += 1
+        raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
+
+    async def _new_refresh_token(
+        self,
+        connection: Connection,
+        session_id: UUID,
+        org_id: UUID | None,
+        session_expires_at: float,
+        parent_id: UUID | None = None,
+    ) -> str:
+        token = secrets.token_urlsafe(32)
+        expires_at = min(time.time() + self.settings.refresh_token_seconds, session_expires_at)
+        await connection.execute(
+            _INSERT_REFRESH, session_id, _hash_token(token), parent_id, org_id, expires_at
+        )
+        return token
+
+    async def _refresh_grant(
+        self, token: str, org_id: UUID | None, meta: RequestMeta
+    ) -> TokenResponse:
+        await self.limiter.hit(f"refresh:ip:{meta.ip}", self.settings.refresh_per_ip_per_minute, 60)
+        invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
+        if not (20 <= len(token) <= 200) or not token.isascii():
+            raise invalid
+        reused = False
+        async with self.db.system_connection() as connection, connection.transaction():
+            row = await connection.fetchrow(_REFRESH_ROW, _hash_token(token))
+            if row is None or row["ended"]:
+                raise invalid
+            if row["expired"]:
+                raise Unauthorized("the refresh token has expired", code="refresh_token_expired")
+            session_id: UUID = row["session_id"]
+            user_id: UUID = row["user_id"]
+            if row["rotated_at"] is None:
+                await connection.execute(
+                    "UPDATE orgbase.refresh_tokens SET rotated_at = now() WHERE id = $1", row["id"]
+                )
+            elif row["rotated_ago"] > self.settings.refresh_grace_seconds:
+                reused = True
+                await self._end_reused(connection, session_id, user_id, meta)
+            # else: inside the grace window, a concurrent refresh: issue a sibling token.
+            if not reused:
+                active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
+                new_token = await self._new_refresh_token(
+                    connection, session_id, active_org, row["session_expires_at"], row["id"]
+                )
+                user_row = await connection.fetchrow(USER_BY_ID, user_id)
+                await connection.execute(
+                    "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
+                )
+        if reused:
+            self.outcomes["refresh_reused"] += 1
+            await self.sessions.forget([session_id])
+            raise Unauthorized(
+                "this refresh token was already used; the session has been ended",
+                code="refresh_token_reused",
+            )
+        assert user_row is not None
+        self.outcomes["refresh"] += 1
+        access, expires_in = self.tokens.issue(user_id, session_id, active_org)
+        return TokenResponse(access, new_token, expires_in, user_from_row(user_row), active_org)
+
+    async def _end_reused(
+        self, connection: Connection, session_id: UUID, user_id: UUID, meta: RequestMeta
+    ) -> None:
+        """A rotated token came back: it was stolen or replayed. End the session."""
+        await self.sessions.revoke(connection, [session_id], "refresh_token_reused")
+        details = {"session_id": str(session_id)}
+        event = AuditEvent.by_user(user_id, meta, "auth.refresh_token_reused", details=details)
+        await audit.record(connection, event)
+
+    @staticmethod
+    async def _active_org(
+        connection: Connection, asked: UUID | None, previous: UUID | None, user_id: UUID
+    ) -> UUID | None:
+        """The org asked for (the caller must be a member), else the token's org while the
+        user is still a member of it."""
+        if asked is not None:
+            await _require_member(connection, asked, user_id)
+            return asked
+        if previous is not None and await _role(connection, previous, user_id) is None:
+            return None  # removed from the org since: no org any more
+        return previous
