@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 import unicodedata
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -62,21 +63,13 @@ def _email_taken() -> Conflict:
     return Conflict("an account with this email exists", code="email_taken")
 
 
+@dataclass(kw_only=True)
 class AccountService:
-    def __init__(
-        self,
-        *,
-        db: Database,
-        settings: AuthSettings,
-        passwords: Passwords,
-        sessions: SessionStore,
-        limiter: RateLimiter,
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.passwords = passwords
-        self.sessions = sessions
-        self.limiter = limiter
+    db: Database
+    settings: AuthSettings
+    passwords: Passwords
+    sessions: SessionStore
+    limiter: RateLimiter
 
     async def sign_up(self, body: SignUp, meta: RequestMeta) -> User:
         await self.limiter.hit(f"signup:ip:{meta.ip}", self.settings.signup_per_ip_per_hour, 3600)

@@ -4,6 +4,7 @@ guesses cannot all pass a lock check made before any of them was counted. Redis 
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from orgbase.auth.schemas import RequestMeta
@@ -26,11 +27,11 @@ WHERE details ->> 'account' = $1 AND action = 'auth.signin_attempt'
 """
 
 
+@dataclass
 class SignInAttempts:
-    def __init__(self, db: Database, settings: AuthSettings, lockout: Lockout) -> None:
-        self.db = db
-        self.settings = settings
-        self.lockout = lockout
+    db: Database
+    settings: AuthSettings
+    lockout: Lockout
 
     async def reserve(self, account: str, user_id: UUID | None, meta: RequestMeta) -> None:
         """Count one attempt, or refuse it (429 ``account_locked``) while the account is

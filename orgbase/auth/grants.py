@@ -8,6 +8,7 @@ import collections
 import hashlib
 import secrets
 import time
+from dataclasses import dataclass, field
 from typing import NoReturn
 from uuid import UUID
 
@@ -67,27 +68,17 @@ async def _require_member(connection: Connection, org_id: UUID, user_id: UUID) -
         raise Forbidden("you are not a member of that org", code="not_a_member")
 
 
+@dataclass(kw_only=True)
 class TokenGrants:
-    def __init__(
-        self,
-        *,
-        db: Database,
-        settings: AuthSettings,
-        tokens: TokenService,
-        passwords: Passwords,
-        sessions: SessionStore,
-        limiter: RateLimiter,
-        attempts: SignInAttempts,
-    ) -> None:
-        self.db = db
-        self.settings = settings
-        self.tokens = tokens
-        self.passwords = passwords
-        self.sessions = sessions
-        self.limiter = limiter
-        self.attempts = attempts
-        self.outcomes: collections.Counter[str] = collections.Counter()
-        """Sign-in and refresh outcomes (copied into the metrics)."""
+    db: Database
+    settings: AuthSettings
+    tokens: TokenService
+    passwords: Passwords
+    sessions: SessionStore
+    limiter: RateLimiter
+    attempts: SignInAttempts
+    outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
+    """Sign-in and refresh outcomes (copied into the metrics)."""
 
     async def token(self, body: TokenRequest, meta: RequestMeta) -> TokenResponse:
         if isinstance(body, PasswordGrant):

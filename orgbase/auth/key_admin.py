@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
@@ -31,10 +32,10 @@ def _check_expiry(expires: datetime | None) -> None:
         raise Invalid("expires_at is in the past", code="invalid_expiry")
 
 
+@dataclass
 class ApiKeyAdmin:
-    def __init__(self, db: Database, api_keys: ApiKeyStore) -> None:
-        self.db = db
-        self.api_keys = api_keys
+    db: Database
+    api_keys: ApiKeyStore
 
     async def create_api_key(
         self, principal: Principal, ctx: OrgContext, body: ApiKeyCreate, meta: RequestMeta

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from uuid import UUID
 
 from orgbase.auth.schemas import Logout, RequestMeta, Session
@@ -13,10 +14,10 @@ from orgbase.core.errors import NotFound
 from orgbase.core.postgres import Database
 
 
+@dataclass
 class UserSessions:
-    def __init__(self, db: Database, sessions: SessionStore) -> None:
-        self.db = db
-        self.sessions = sessions
+    db: Database
+    sessions: SessionStore
 
     async def logout(self, principal: Principal, body: Logout, meta: RequestMeta) -> None:
         user_id, session_id = principal.require_user()

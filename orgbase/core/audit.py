@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+from typing import Any, Literal, TypedDict, Unpack
 from uuid import UUID
 
 import msgspec
@@ -10,6 +10,14 @@ import msgspec
 from orgbase.core.context import OrgContext, RequestMeta
 
 ActorKind = Literal["user", "api_key", "system", "anonymous"]
+
+
+class EventFields(TypedDict, total=False):
+    """What an event may say about its target."""
+
+    target_table: str
+    row_key: dict[str, Any]
+    details: dict[str, Any]
 
 
 class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
@@ -26,28 +34,13 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
 
     @classmethod
     def in_org(
-        cls,
-        ctx: OrgContext,
-        meta: RequestMeta,
-        action: str,
-        *,
-        target_table: str | None = None,
-        row_key: dict[str, Any] | None = None,
-        details: dict[str, Any] | None = None,
+        cls, ctx: OrgContext, meta: RequestMeta, action: str, **fields: Unpack[EventFields]
     ) -> AuditEvent:
         """An action in an org by the context's caller (a user or an API key)."""
-        return cls(
-            action=action,
-            org_id=ctx.org_id,
-            actor_user_id=ctx.user_id,
-            actor_kind="user" if ctx.user_id else "api_key",
-            actor_key_id=ctx.key_id,
-            target_table=target_table,
-            row_key=row_key,
-            details=details,
-            request_id=meta.request_id,
-            ip=meta.ip,
-        )
+        event = cls.by_user(ctx.user_id, meta, action, org_id=ctx.org_id, **fields)
+        if ctx.user_id is not None:
+            return event
+        return msgspec.structs.replace(event, actor_kind="api_key", actor_key_id=ctx.key_id)
 
     @classmethod
     def by_user(
@@ -57,9 +50,7 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
         action: str,
         *,
         org_id: UUID | None = None,
-        target_table: str | None = None,
-        row_key: dict[str, Any] | None = None,
-        details: dict[str, Any] | None = None,
+        **fields: Unpack[EventFields],
     ) -> AuditEvent:
         """An action of a user (anonymous when the account is not known)."""
         return cls(
@@ -67,11 +58,9 @@ class AuditEvent(msgspec.Struct, frozen=True, kw_only=True):
             org_id=org_id,
             actor_user_id=user_id,
             actor_kind="user" if user_id else "anonymous",
-            target_table=target_table,
-            row_key=row_key,
-            details=details,
             request_id=meta.request_id,
             ip=meta.ip,
+            **fields,
         )
 
     @classmethod
