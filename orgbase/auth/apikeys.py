@@ -36,10 +36,6 @@ class CachedKey(msgspec.Struct, frozen=True, array_like=True):
     expires_at: float | None
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(CachedKey)
-
-
 def looks_like_api_key(token: str) -> bool:
     return token.startswith(KEY_PREFIX)
 
@@ -52,13 +48,7 @@ class ApiKeyStore:
     def __init__(self, db: Database, redis: RedisClients) -> None:
         self.db = db
         self.redis = redis
-        self.cache: RevocableCache[CachedKey] = RevocableCache(
-            redis,
-            "akey:",
-            encode=_encoder.encode,
-            decode=_decoder.decode,
-            ttl_seconds=CACHE_SECONDS,
-        )
+        self.cache = RevocableCache.of_struct(redis, "akey:", CachedKey, ttl_seconds=CACHE_SECONDS)
         self.on_revoked: list[Callable[[UUID, list[UUID]], Awaitable[None]]] = []
         """Told (org, key ids) after keys were revoked: their sockets close, their pending
         invitations are revoked."""

@@ -32,26 +32,27 @@ from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 
+# What the handlers ask for, by dependency name (the parameter's name is the key).
+Accounts = NamedDependency[AccountService]
+Grants = NamedDependency[TokenGrants]
+MySessions = NamedDependency[UserSessions]
+KeyAdmin = NamedDependency[ApiKeyAdmin]
+Caller = NamedDependency[Principal]
+Meta = NamedDependency[RequestMeta]
+Ctx = NamedDependency[OrgContext]
+
 
 class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar's declaration style
 
     @post("/signup", summary="Create an account")
-    async def signup(
-        self,
-        data: JSONBody[SignUp],
-        accounts: NamedDependency[AccountService],
-        meta: NamedDependency[RequestMeta],
-    ) -> User:
+    async def signup(self, data: JSONBody[SignUp], accounts: Accounts, meta: Meta) -> User:
         return await accounts.sign_up(data, meta)
 
     @post("/token", status_code=HTTP_200_OK, summary="Sign in, or refresh (rotates the token)")
     async def token(
-        self,
-        data: JSONBody[TokenRequest],
-        grants: NamedDependency[TokenGrants],
-        meta: NamedDependency[RequestMeta],
+        self, data: JSONBody[TokenRequest], grants: Grants, meta: Meta
     ) -> TokenResponse:
         return await grants.token(data, meta)
 
@@ -62,9 +63,9 @@ class AuthController(Controller):
     )
     async def logout(
         self,
-        user_sessions: NamedDependency[UserSessions],
-        principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        user_sessions: MySessions,
+        principal: Caller,
+        meta: Meta,
         data: JSONBody[Logout | None] = None,
     ) -> None:
         await user_sessions.logout(principal, data or Logout(), meta)
@@ -73,13 +74,11 @@ class AuthController(Controller):
         "/session",
         summary="Who this credential is (checks the session, touches no table)",
     )
-    async def whoami(self, principal: NamedDependency[Principal]) -> Principal:
+    async def whoami(self, principal: Caller) -> Principal:
         return principal
 
     @get("/user", summary="The signed-in user")
-    async def get_user(
-        self, accounts: NamedDependency[AccountService], principal: NamedDependency[Principal]
-    ) -> User:
+    async def get_user(self, accounts: Accounts, principal: Caller) -> User:
         return await accounts.get_user(principal)
 
     @patch(
@@ -87,11 +86,7 @@ class AuthController(Controller):
         summary="Change name, email or password (a password change ends the other sessions)",
     )
     async def update_user(
-        self,
-        data: JSONBody[UserUpdate],
-        accounts: NamedDependency[AccountService],
-        principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        self, data: JSONBody[UserUpdate], accounts: Accounts, principal: Caller, meta: Meta
     ) -> User:
         return await accounts.update_user(principal, data, meta)
 
@@ -101,18 +96,12 @@ class AuthController(Controller):
         summary="Delete my account (needs the password); ends every session",
     )
     async def delete_user(
-        self,
-        data: JSONBody[UserDelete],
-        accounts: NamedDependency[AccountService],
-        principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        self, data: JSONBody[UserDelete], accounts: Accounts, principal: Caller, meta: Meta
     ) -> None:
         await accounts.delete_user(principal, data.password, meta)
 
     @get("/sessions", summary="My live sessions")
-    async def list_sessions(
-        self, user_sessions: NamedDependency[UserSessions], principal: NamedDependency[Principal]
-    ) -> list[Session]:
+    async def list_sessions(self, user_sessions: MySessions, principal: Caller) -> list[Session]:
         return await user_sessions.list_sessions(principal)
 
     @delete(
@@ -120,11 +109,7 @@ class AuthController(Controller):
         summary="Revoke one of my sessions",
     )
     async def revoke_session(
-        self,
-        session_id: FromPath[UUID],
-        user_sessions: NamedDependency[UserSessions],
-        principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        self, session_id: FromPath[UUID], user_sessions: MySessions, principal: Caller, meta: Meta
     ) -> None:
         await user_sessions.revoke_session(principal, session_id, meta)
 
@@ -137,30 +122,20 @@ class ApiKeyController(Controller):
     async def create(
         self,
         data: JSONBody[ApiKeyCreate],
-        key_admin: NamedDependency[ApiKeyAdmin],
-        principal: NamedDependency[Principal],
-        ctx: NamedDependency[OrgContext],
-        meta: NamedDependency[RequestMeta],
+        key_admin: KeyAdmin,
+        principal: Caller,
+        ctx: Ctx,
+        meta: Meta,
     ) -> ApiKeyCreated:
         return await key_admin.create_api_key(principal, ctx, data, meta)
 
     @get("/", summary="List the org's API keys (admins)")
-    async def list_keys(
-        self,
-        key_admin: NamedDependency[ApiKeyAdmin],
-        principal: NamedDependency[Principal],
-        ctx: NamedDependency[OrgContext],
-    ) -> list[ApiKey]:
+    async def list_keys(self, key_admin: KeyAdmin, principal: Caller, ctx: Ctx) -> list[ApiKey]:
         return await key_admin.list_api_keys(principal, ctx)
 
     @delete("/{key_id:uuid}", summary="Revoke an API key (admins); effective at once")
     async def revoke(
-        self,
-        key_id: FromPath[UUID],
-        key_admin: NamedDependency[ApiKeyAdmin],
-        principal: NamedDependency[Principal],
-        ctx: NamedDependency[OrgContext],
-        meta: NamedDependency[RequestMeta],
+        self, key_id: FromPath[UUID], key_admin: KeyAdmin, principal: Caller, ctx: Ctx, meta: Meta
     ) -> None:
         await key_admin.revoke_api_key(principal, ctx, key_id, meta)
 

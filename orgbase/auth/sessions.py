@@ -35,9 +35,6 @@ class CachedSession(msgspec.Struct, frozen=True, array_like=True):
     expires_at: float
 
 
-_encoder = msgspec.msgpack.Encoder()
-_decoder = msgspec.msgpack.Decoder(CachedSession)
-
 _LOAD = """
 SELECT s.user_id, extract(epoch FROM s.expires_at)::float8 AS expires_at
 FROM orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id
@@ -50,12 +47,8 @@ class SessionStore:
         self.db = db
         self.redis = redis
         self.settings = settings
-        self.cache: RevocableCache[CachedSession] = RevocableCache(
-            redis,
-            "sess:",
-            encode=_encoder.encode,
-            decode=_decoder.decode,
-            ttl_seconds=settings.session_cache_seconds,
+        self.cache = RevocableCache.of_struct(
+            redis, "sess:", CachedSession, ttl_seconds=settings.session_cache_seconds
         )
         self._background: set[asyncio.Task[None]] = set()
         self._touched: dict[UUID, float] = {}
@@ -94,7 +87,7 @@ class SessionStore:
             await self.cache.fill(str(session_id), session, self._ttl(session))
         else:
             self.cache.stats.hits += 1
-            session = None if raw == TOMBSTONE else _decoder.decode(raw)
+            session = None if raw == TOMBSTONE else self.cache.decode(raw)
         if session is not None:
             self._maybe_touch(session_id)
         return session

@@ -15,6 +15,7 @@ import contextlib
 from collections.abc import Awaitable, Callable, Mapping
 from typing import Generic, TypeVar
 
+import msgspec
 import structlog
 from redis.asyncio import Redis
 
@@ -51,6 +52,22 @@ class RevocableCache(Generic[V]):
         self._decode = decode
         self.ttl_seconds = ttl_seconds
         self.stats = CacheStats()
+
+    @classmethod
+    def of_struct(
+        cls, redis: RedisClients, prefix: str, kind: type[V], *, ttl_seconds: int
+    ) -> RevocableCache[V]:
+        """A cache of msgspec structs, stored as MessagePack."""
+        return cls(
+            redis,
+            prefix,
+            encode=msgspec.msgpack.Encoder().encode,
+            decode=msgspec.msgpack.Decoder(kind).decode,
+            ttl_seconds=ttl_seconds,
+        )
+
+    def decode(self, raw: bytes) -> V:
+        return self._decode(raw)
 
     def trusted(self) -> bool:
         """False while caches are being resynced after an outage."""

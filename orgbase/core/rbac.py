@@ -40,6 +40,13 @@ def can_invite(role: str) -> bool:
     return ROLE_RANK.get(role, 0) >= ROLE_RANK["admin"]
 
 
+def require_admin_granting(ctx: OrgContext, role: Role, doing: str) -> None:
+    """An admin's act that gives someone ``role`` (adding, inviting, changing a member):
+    no one grants a role above their own."""
+    require(ctx, "admin", doing)
+    require_can_grant(ctx, role)
+
+
 def require_can_grant(ctx: OrgContext, role: Role) -> None:
     if ROLE_RANK[role] > ROLE_RANK[ctx.role]:
         raise Forbidden(

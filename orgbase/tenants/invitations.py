@@ -91,8 +91,7 @@ class InvitationService:
     async def create(
         self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
     ) -> Invitation:
-        rbac.require(ctx, "admin", "inviting members")
-        rbac.require_can_grant(ctx, role)
+        rbac.require_admin_granting(ctx, role, "inviting members")
         address = email.strip().lower()
         if "@" not in address or len(address) > 320:
             raise Invalid("that is not an email address", code="invalid_email")

@@ -302,8 +302,7 @@ class OrgService:
     async def add_member(
         self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
     ) -> Member:
-        rbac.require(ctx, "admin", "adding members")
-        rbac.require_can_grant(ctx, role)
+        rbac.require_admin_granting(ctx, role, "adding members")
         async with self.db.system_connection() as connection, connection.transaction():
             await lock_live_org(connection, ctx.org_id)
             user_id = await connection.fetchval(
@@ -369,8 +368,7 @@ class OrgService:
     async def change_role(
         self, ctx: OrgContext, user_id: UUID, role: Role, meta: RequestMeta
     ) -> Member:
-        rbac.require(ctx, "admin", "changing roles")
-        rbac.require_can_grant(ctx, role)
+        rbac.require_admin_granting(ctx, role, "changing roles")
         async with self.db.system_connection() as connection, connection.transaction():
             current = await self._locked_member(connection, ctx, user_id)
             rbac.require_can_manage(ctx, current)

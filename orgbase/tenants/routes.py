@@ -47,6 +47,8 @@ Tenancy = NamedDependency[TenancyArea]
 Ctx = NamedDependency[OrgContext]
 Meta = NamedDependency[RequestMeta]
 Caller = NamedDependency[Principal]
+PageSize = Annotated[int, QueryParameter(ge=1, le=500)]
+PageOffset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 
 
 def _version(if_match: str | None, *, required: bool) -> int | None:
@@ -182,10 +184,7 @@ class SettingsController(Controller):
 
     @get("/versions", summary="Every version, newest first")
     async def versions(
-        self,
-        tenancy: Tenancy,
-        ctx: Ctx,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
+        self, tenancy: Tenancy, ctx: Ctx, limit: PageSize = 100
     ) -> list[SettingsDocument]:
         return await tenancy.settings.versions(ctx, limit)
 
@@ -239,8 +238,8 @@ class PlatformController(Controller):
         self,
         tenancy: Tenancy,
         principal: Caller,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: PageSize = 100,
+        offset: PageOffset = 0,
     ) -> list[PlatformOrg]:
         return await tenancy.platform.orgs(principal, limit, offset)
 
@@ -249,8 +248,8 @@ class PlatformController(Controller):
         self,
         tenancy: Tenancy,
         principal: Caller,
-        limit: Annotated[int, QueryParameter(ge=1, le=500)] = 100,
-        offset: Annotated[int, QueryParameter(ge=0, le=1_000_000)] = 0,
+        limit: PageSize = 100,
+        offset: PageOffset = 0,
     ) -> list[PlatformUser]:
         return await tenancy.platform.users(principal, limit, offset)
 
