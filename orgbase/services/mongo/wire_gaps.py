@@ -52,9 +52,9 @@ def _refuse(shape: str, hint: str | None = None) -> Invalid:
 
 
 def _index_path(path: str) -> bool:
-    """A path naming an array element (``items.0.sku``) or a positional update
-    (``items.$.qty``, ``items.$[].qty``)."""
-    return any(part.isdigit() or part.startswith("$") for part in path.split(".")[1:])
+    """A path naming an array element (``items.0.sku``) or all or filtered elements in an
+    update (``items.$[].qty``); the positional ``items.$.qty`` works locally."""
+    return any(part.isdigit() or part.startswith("$[") for part in path.split(".")[1:])
 
 
 # -- filters --------------------------------------------------------------------------
