@@ -297,6 +297,8 @@ def _write_by_id(write: WriteById) -> Callable[..., Awaitable[Response[bytes]]]:
     ) -> Response[bytes]:
         return _json(await write(docs, active_ctx, collection, document_id, await _body(request)))
 
+    # The OpenAPI operation id is made from the name: one per route, as before the fold.
+    handler.__name__ = handler.__qualname__ = write.__name__
     return handler
 
 
