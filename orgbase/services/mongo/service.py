@@ -38,7 +38,8 @@ from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, OrgbaseError, TimedOut, Unavailable
 from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import MongoSettings
-from orgbase.services.mongo import guard
+from orgbase.services.mongo import guard, wire_gaps
+from orgbase.services.mongo.wire_gaps import Use
 
 DOWN = (ServerSelectionTimeoutError, ConnectionFailure, AutoReconnect, NetworkTimeout)
 
@@ -78,6 +79,25 @@ class DocumentService:
             failure_threshold=settings.breaker_failures,
             reset_seconds=settings.breaker_reset_seconds,
         )
+        self._local_server: bool | None = None
+
+    async def _on_local_server(self) -> bool:
+        """Whether the server is the local Mongo-wire server, asked once (``buildInfo``)
+        on the first request that needs to know: its silently wrong shapes are refused."""
+        if self._local_server is None:
+            info = await self._call(self.mongo.client.admin.command("buildInfo"))
+            self._local_server = wire_gaps.is_local_wire_server(info)
+        return self._local_server
+
+    async def _check_update(self, update: Any) -> None:
+        guard.check_update(update)
+        if await self._on_local_server():
+            wire_gaps.check_update(update)
+
+    async def _check_filter(self, query: Any, use: Use) -> None:
+        guard.check_filter(query)
+        if await self._on_local_server():
+            wire_gaps.check_filter(query, use)
 
     @staticmethod
     def prefix(org_id: UUID) -> str:
@@ -184,12 +204,15 @@ class DocumentService:
         limit: int | None = None,
     ) -> list[dict[str, Any]]:
         query = filter_ or {}
-        guard.check_filter(query)
+        await self._check_filter(query, Use.FIND)
         if skip < 0:
             raise Invalid("skip cannot be negative", code="invalid_skip")
+        fields = guard.check_projection(projection)
+        if await self._on_local_server():
+            wire_gaps.check_projection(fields)
         cursor = self._collection(ctx, collection).find(
             guard.scoped(query, str(ctx.org_id)),
-            guard.check_projection(projection),
+            fields,
             sort=guard.check_sort(sort),
             skip=skip,
             limit=self._limit(limit),
@@ -200,7 +223,7 @@ class DocumentService:
 
     async def count(self, ctx: OrgContext, collection: str, filter_: Any = None) -> int:
         query = filter_ or {}
-        guard.check_filter(query)
+        await self._check_filter(query, Use.COUNT)
         return int(
             await self._call(
                 self._collection(ctx, collection).count_documents(
@@ -226,6 +249,8 @@ class DocumentService:
         stages = guard.scoped_pipeline(
             pipeline, str(ctx.org_id), lambda name: self.physical(ctx.org_id, name)
         )
+        if await self._on_local_server():
+            wire_gaps.check_pipeline(pipeline)
         stages.append({"$limit": self.settings.max_limit})
         cursor = await self._call(
             self._collection(ctx, collection).aggregate(stages, maxTimeMS=self.settings.max_time_ms)
@@ -275,7 +300,7 @@ class DocumentService:
         self, ctx: OrgContext, collection: str, document_id: str, update: Any
     ) -> dict[str, Any]:
         owner = self._write_scope(ctx)
-        guard.check_update(update)
+        await self._check_update(update)
         found = await self._call(
             self._collection(ctx, collection).find_one_and_update(
                 guard.scoped({"_id": _document_id(document_id)}, str(ctx.org_id), owner),
@@ -328,8 +353,8 @@ class DocumentService:
     ) -> dict[str, Any]:
         owner = self._write_scope(ctx)
         query = filter_ or {}
-        guard.check_filter(query)
-        guard.check_update(update)
+        await self._check_filter(query, Use.WRITE)
+        await self._check_update(update)
         if upsert and owner is None:
             # An inserted document takes the org (and a member's owner) from the filter;
             # an admin's insert is theirs.
@@ -360,7 +385,7 @@ class DocumentService:
         owner = self._write_scope(ctx)
         if not filter_:
             raise Invalid("a filter is required to delete documents", code="filter_required")
-        guard.check_filter(filter_)
+        await self._check_filter(filter_, Use.WRITE)
         result = await self._call(
             self._collection(ctx, collection).delete_many(
                 guard.scoped(filter_, str(ctx.org_id), owner)
