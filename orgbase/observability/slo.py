@@ -8,7 +8,6 @@ report sums the buckets of a window: 1 h from minutes, 24 h and 30 d from hours.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from typing import Any
@@ -17,6 +16,7 @@ from uuid import UUID
 import structlog
 from redis.asyncio import Redis
 
+from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
 
@@ -32,7 +32,7 @@ class SloRecorder:
         self.redis = redis
         self.settings = settings
         self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic("slo flush", self.flush, 2.0)
 
     def record(self, org: str | None, status: int, seconds: float) -> None:
         minute = int(time.time() // 60)
@@ -46,23 +46,14 @@ class SloRecorder:
                 self._counts[(scope, minute, "slow")] += 1
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
+        await self._flusher.stop()
         try:
             await self.flush()
         except Exception as exc:  # best effort at shutdown
             log.debug("last slo flush failed", error=repr(exc))
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(2.0)
-            try:
-                await self.flush()
-            except Exception as exc:  # keep counting; the next flush tries again
-                log.debug("slo flush failed", error=repr(exc))
 
     async def flush(self) -> None:
         counts, self._counts = self._counts, Counter()

@@ -32,6 +32,7 @@ from redis.asyncio.client import PubSub
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
 from orgbase.core.errors import Invalid, OrgbaseError, PayloadTooLarge
+from orgbase.core.periodic import Periodic
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
 from orgbase.core.settings import DatabaseSettings, RealtimeSettings
 
@@ -118,6 +119,7 @@ class RealtimeHub:
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
         self.delivered = 0
 
     @property
@@ -131,8 +133,8 @@ class RealtimeHub:
         self._tasks = [
             loop.create_task(self._redis_loop()),
             loop.create_task(self._row_events_loop()),
-            loop.create_task(self._recheck_loop()),
         ]
+        self._rechecker.start()
 
     async def stop(self) -> None:
         # The loops also check the flag: on Python 3.11 a cancellation that lands as a read
@@ -141,6 +143,7 @@ class RealtimeHub:
         self._stopping = True
         for subscriber in list(self._subscribers):
             subscriber.close(1001, "the server is shutting down")
+        await self._rechecker.stop()
         for task in self._tasks:
             task.cancel()
         if not self._tasks:
@@ -340,11 +343,9 @@ class RealtimeHub:
                     await connection.close()
             await asyncio.sleep(0.5)
 
-    async def _recheck_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.settings.recheck_seconds)
-            for subscriber in tuple(self._subscribers):
-                await self.recheck(subscriber)
+    async def _recheck_all(self) -> None:
+        for subscriber in tuple(self._subscribers):
+            await self.recheck(subscriber)
 
     @staticmethod
     async def recheck(subscriber: Subscriber) -> None:
