@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 import structlog
 from redis.asyncio.client import PubSub
@@ -33,8 +31,9 @@ from orgbase.core import rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
 from orgbase.core.errors import Invalid, OrgbaseError, PayloadTooLarge
 from orgbase.core.periodic import Periodic
+from orgbase.core.pg_listener import PgListener
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
-from orgbase.core.settings import DatabaseSettings, RealtimeSettings
+from orgbase.core.settings import RealtimeSettings
 
 log = structlog.get_logger("orgbase.realtime")
 
@@ -109,10 +108,9 @@ class Subscriber:
 
 class RealtimeHub:
     def __init__(
-        self, redis: RedisClients, database: DatabaseSettings, settings: RealtimeSettings
+        self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
     ) -> None:
         self.redis = redis
-        self.database = database
         self.settings = settings
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
@@ -121,6 +119,7 @@ class RealtimeHub:
         self._stopping = False
         self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
         self.delivered = 0
+        notifications.subscribe(ROW_EVENTS, self._row_changed)
 
     @property
     def connections(self) -> int:
@@ -130,10 +129,7 @@ class RealtimeHub:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._redis_loop()),
-            loop.create_task(self._row_events_loop()),
-        ]
+        self._tasks = [loop.create_task(self._redis_loop())]
         self._rechecker.start()
 
     async def stop(self) -> None:
@@ -298,50 +294,25 @@ class RealtimeHub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _row_events_loop(self) -> None:
-        """LISTEN for row changes of tenant tables; deliver to local db:{table} subscribers."""
-        while not self._stopping:
-            try:
-                connection = await asyncpg.connect(
-                    self.database.listener_url, timeout=self.database.connect_timeout
-                )
-            except Exception as exc:  # retried
-                log.warning("row events listener cannot connect", error=repr(exc))
-                await asyncio.sleep(2.0)
-                continue
-            lost = asyncio.Event()
-            connection.add_termination_listener(functools.partial(_set, lost))
-
-            def on_row(_: object, __: int, ___: str, payload: object) -> None:
-                try:
-                    event = msgspec.json.decode(str(payload))
-                except msgspec.DecodeError:
-                    return
-                if not event.get("org") or not event.get("table"):
-                    return
-                name = f"db:{event['table']}"
-                message = msgspec.json.encode(
-                    {
-                        "type": "message",
-                        "channel": name,
-                        "event": event["op"],
-                        "payload": {
-                            "table": event["table"],
-                            "op": event["op"],
-                            "key": event["key"],
-                        },
-                        "at": time.time(),
-                    }
-                )
-                self._dispatch(redis_channel(event["org"], name), message)
-
-            try:
-                await connection.add_listener(ROW_EVENTS, on_row)
-                await lost.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close()
-            await asyncio.sleep(0.5)
+    def _row_changed(self, payload: str) -> None:
+        """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
+        try:
+            event = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return
+        if not event.get("org") or not event.get("table"):
+            return
+        name = f"db:{event['table']}"
+        message = msgspec.json.encode(
+            {
+                "type": "message",
+                "channel": name,
+                "event": event["op"],
+                "payload": {"table": event["table"], "op": event["op"], "key": event["key"]},
+                "at": time.time(),
+            }
+        )
+        self._dispatch(redis_channel(event["org"], name), message)
 
     async def _recheck_all(self) -> None:
         for subscriber in tuple(self._subscribers):
@@ -359,7 +330,3 @@ class RealtimeHub:
                 log.debug("realtime re-check failed", code=exc.code)
         except Exception as exc:  # the same: never close a socket on our own error
             log.debug("realtime re-check failed", error=repr(exc))
-
-
-def _set(event: asyncio.Event, *_: object) -> None:
-    event.set()
