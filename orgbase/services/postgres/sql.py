@@ -15,6 +15,7 @@ from typing import Any
 
 from orgbase.core.errors import Invalid, NotFound
 from orgbase.services.postgres.grammar import (
+    CASTS,
     Condition,
     Field,
     Filter,
@@ -28,26 +29,6 @@ from orgbase.services.postgres.grammar import (
 )
 from orgbase.services.postgres.schema import Column, ForeignKey, Table, quote_ident
 
-CAST_TYPES = {
-    "int": "integer",
-    "integer": "integer",
-    "bigint": "bigint",
-    "smallint": "smallint",
-    "numeric": "numeric",
-    "float": "double precision",
-    "double precision": "double precision",
-    "real": "real",
-    "boolean": "boolean",
-    "bool": "boolean",
-    "text": "text",
-    "date": "date",
-    "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone",
-    "time": "time without time zone",
-    "uuid": "uuid",
-    "json": "json",
-    "jsonb": "jsonb",
-}
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _CONTAINS = {"cs": "@>", "cd": "<@", "ov": "&&"}
 _TEXT_SEARCH = {
@@ -144,7 +125,7 @@ class Builder:
             elif isinstance(item, SelectColumn):
                 expression, _ = self.field(table, alias, item.field)
                 if item.cast:
-                    expression = f"({expression})::{CAST_TYPES[item.cast]}"
+                    expression = f"({expression})::{CASTS[item.cast]}"
                 name = item.alias or item.field.default_name
                 parts.append(f"{expression} AS {quote_ident(name)}")
             else:
