@@ -155,7 +155,6 @@ class SchemaCache:
         self.db = db
         self.tables: dict[str, Table] = {}
         self.version = 0
-        self._reloaded = asyncio.Event()
         # One load at a time, so a later load never loses to an earlier one.
         self._loading = asyncio.Lock()
         self._reloader: asyncio.Task[None] | None = None
@@ -168,7 +167,6 @@ class SchemaCache:
                 tables = await introspect(connection)
             self.tables = tables
             self.version += 1
-        self._reloaded.set()
         log.info("schema loaded", tables=sorted(tables), version=self.version)
 
     def reload_soon(self) -> None:
@@ -198,13 +196,3 @@ class SchemaCache:
             await self.load()
         except Exception as exc:  # the old schema stays until the next try
             log.warning("schema reload failed", error=repr(exc))
-
-    async def wait_for_version(self, version: int, within: float = 10.0) -> None:
-        """For tests: wait until the schema has been loaded ``version`` times."""
-
-        async def until() -> None:
-            while self.version < version:
-                self._reloaded.clear()
-                await self._reloaded.wait()
-
-        await asyncio.wait_for(until(), within)
