@@ -14,6 +14,8 @@ from collections.abc import Callable
 import asyncpg
 import structlog
 
+from orgbase.core.background import BackgroundTask
+
 log = structlog.get_logger("orgbase.pg_listener")
 
 NotificationHandler = Callable[[str], None]
@@ -23,18 +25,17 @@ RETRY_CONNECT_SECONDS = 2.0
 PAUSE_AFTER_LOSS_SECONDS = 0.5
 
 
-class PgListener:
+class PgListener(BackgroundTask):
     def __init__(self, url: str, connect_timeout: float) -> None:
+        super().__init__("pg listener")
         self.url = url
         self.connect_timeout = connect_timeout
         self._handlers: dict[str, list[NotificationHandler]] = {}
         self._connected_hooks: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
-        self._stopping = asyncio.Event()
 
     def subscribe(self, channel: str, handler: NotificationHandler) -> None:
         """Before start(): the channels are listened to as the connection is made."""
-        if self._task is not None:
+        if self.running:
             raise RuntimeError("subscribe before the listener starts")
         self._handlers.setdefault(channel, []).append(handler)
 
@@ -44,22 +45,11 @@ class PgListener:
         self._connected_hooks.append(hook)
 
     def start(self) -> None:
-        if self._handlers and self._task is None:
-            self._stopping.clear()
-            self._task = asyncio.get_running_loop().create_task(self._run(), name="pg listener")
+        if self._handlers:
+            super().start()
 
-    async def stop(self) -> None:
-        # The flag too: a cancellation swallowed on its way out must still end the loop.
-        self._stopping.set()
-        task, self._task = self._task, None
-        if task is None:
-            return
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-    async def _run(self) -> None:
-        while not self._stopping.is_set():
+    async def run(self) -> None:
+        while not self.stopping.is_set():
             try:
                 connection = await asyncpg.connect(self.url, timeout=self.connect_timeout)
             except Exception as exc:  # PostgreSQL is down or restarting: try again

@@ -13,14 +13,11 @@ from collections import Counter
 from typing import Any
 from uuid import UUID
 
-import structlog
 from redis.asyncio import Redis
 
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
-
-log = structlog.get_logger("orgbase.slo")
 
 MINUTE_TTL = 2 * 3600
 HOUR_TTL = 31 * 86400
@@ -32,7 +29,7 @@ class SloRecorder:
         self.redis = redis
         self.settings = settings
         self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
-        self._flusher = Periodic("slo flush", self.flush, 2.0)
+        self._flusher = Periodic("slo flush", self.flush, 2.0, last_round=self.flush)
 
     def record(self, org: str | None, status: int, seconds: float) -> None:
         minute = int(time.time() // 60)
@@ -50,10 +47,6 @@ class SloRecorder:
 
     async def stop(self) -> None:
         await self._flusher.stop()
-        try:
-            await self.flush()
-        except Exception as exc:  # best effort at shutdown
-            log.debug("last slo flush failed", error=repr(exc))
 
     async def flush(self) -> None:
         counts, self._counts = self._counts, Counter()

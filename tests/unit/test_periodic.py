@@ -83,3 +83,19 @@ async def test_stop_before_start_and_twice_is_harmless() -> None:
     loop.start()
     await loop.stop()
     await loop.stop()
+
+
+async def test_stop_runs_the_last_round_and_survives_its_failure() -> None:
+    calls: list[str] = []
+
+    async def work() -> None:
+        calls.append("round")
+
+    async def last() -> None:
+        calls.append("last")
+        raise RuntimeError("Redis is down at shutdown")
+
+    loop = Periodic("test loop", work, 60.0, last_round=last)
+    loop.start()
+    await loop.stop()
+    assert calls == ["last"]

@@ -44,7 +44,9 @@ class RedisStats:
         self._pending_alerts: list[dict[str, Any]] = []
         self._dependency_errors: Counter[tuple[str, int]] = Counter()  # (dependency, hour)
         self.dependency_errors_total: Counter[str] = Counter()
-        self._flusher = Periodic("stats flush", self._flush_and_watch, flush_seconds)
+        self._flusher = Periodic(
+            "stats flush", self._flush_and_watch, flush_seconds, last_round=self.flush
+        )
         self._last_primary: tuple[str, int] | None = None
         redis.breaker.listeners.append(self._on_breaker)
 
@@ -82,10 +84,6 @@ class RedisStats:
 
     async def stop(self) -> None:
         await self._flusher.stop()
-        try:
-            await self.flush()
-        except Exception as exc:  # best effort at shutdown
-            log.debug("last stats flush failed", error=repr(exc))
 
     async def _flush_and_watch(self) -> None:
         await self.flush()
