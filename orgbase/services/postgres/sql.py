@@ -250,23 +250,19 @@ class Builder:
                 raise Invalid(f"unsupported operator {op}", code="PGRST100")
         return f"NOT ({sql})" if condition.negate else f"({sql})"
 
-    def _typed(self, value: str, kind: str | None) -> str:
+    def _typed(self, value: str | list[str], kind: str | None) -> str:
+        """The value bound as text (a list: as a text array), cast to the column's type."""
         placeholder = self.params.add(value)
+        array = "[]" if isinstance(value, list) else ""
         if kind is None or kind == "text":
-            return f"{placeholder}::text"
-        if kind == "jsonb_path":
-            return f"{placeholder}::text::jsonb"
-        return f"{placeholder}::text::{kind}"
+            return f"{placeholder}::text{array}"
+        target = "jsonb" if kind == "jsonb_path" else kind
+        return f"{placeholder}::text{array}::{target}{array}"
 
     def _typed_array(self, values: list[str], kind: str | None) -> str:
         if kind and kind.endswith("[]"):
             raise Invalid("in. does not apply to array columns; use cs/cd/ov", code="PGRST100")
-        placeholder = self.params.add(values)
-        if kind is None or kind == "text":
-            return f"{placeholder}::text[]"
-        if kind == "jsonb_path":
-            return f"{placeholder}::text[]::jsonb[]"
-        return f"{placeholder}::text[]::{kind}[]"
+        return self._typed(values, kind)
 
     def filters(self, table: Table, alias: str, filters: Sequence[Filter]) -> list[str]:
         return [self.filter(table, alias, f) for f in filters]
