@@ -36,6 +36,8 @@ check: install
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
+	@# The layers of docs/architecture.md (contracts in pyproject.toml).
+	@$(VENV)/bin/lint-imports --no-cache --no-logo
 
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services

@@ -1,7 +1,7 @@
 """Write orgbase/client/sync_client.py from async_client.py (the unasync pattern).
 
 The sync client is the async one without ``await``: generating it keeps the two APIs
-identical. tests/unit/test_client_sync_generated.py fails when they drift; run
+identical. tests/unit/test_client_generated.py fails when they drift; run
 ``.venv/bin/python scripts/unasync_client.py`` after changing the async client.
 """
 

@@ -17,12 +17,11 @@ import asyncpg
 import httpx
 import msgspec
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from orgbase.core.settings import Settings, settings_from_env
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.demo import ensure_items_table
 from orgbase.platform.localstack import LocalStack, StackLayout
 from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
@@ -167,12 +166,12 @@ async def settings(stack: LocalStack) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings) -> Litestar:
+def app(settings: Settings) -> OrgbaseApp:
     return create_app(settings)
 
 
 @pytest.fixture(scope="session")
-async def client(app: Litestar) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def client(app: OrgbaseApp) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
 
@@ -303,7 +302,7 @@ async def create_org(client: httpx.AsyncClient, tokens: dict[str, Any], name: st
 
 
 async def add_member(
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
     admin_tokens: dict[str, Any],
     org_id: str,
     user: dict[str, Any],
@@ -318,7 +317,7 @@ async def add_member(
 
 
 async def org_with_roles(
-    client: AsyncTestClient[Litestar], roles: tuple[str, ...] = ("admin", "member", "viewer")
+    client: AsyncTestClient[OrgbaseApp], roles: tuple[str, ...] = ("admin", "member", "viewer")
 ) -> tuple[str, dict[str, tuple[dict[str, Any], dict[str, Any]]]]:
     """An org made through the API, with an owner and one user per extra role.
     Returns (org_id, {role: (user, tokens)})."""

@@ -12,11 +12,9 @@ Route templates, never raw paths, are labels.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Mapping
 from typing import Any
 
-import structlog
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
     CollectorRegistry,
@@ -28,7 +26,7 @@ from prometheus_client import (
 )
 from prometheus_client.multiprocess import MultiProcessCollector
 
-log = structlog.get_logger("orgbase.metrics")
+from orgbase.core.periodic import Periodic
 
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
@@ -107,7 +105,8 @@ class Metrics:
         self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
         self._last: dict[tuple[str, ...], float] = {}
         self._gauges: list[Callable[[], None]] = []
-        self._task: asyncio.Task[None] | None = None
+        # A figure that fails to copy is logged; the next round copies it again.
+        self._copier = Periodic("metrics sync", self._sync_round, 1.0)
 
     # -- the hot path -----------------------------------------------------------------
 
@@ -149,20 +148,14 @@ class Metrics:
         }[name]
         return metric.labels(*labels) if labels else metric
 
+    async def _sync_round(self) -> None:
+        self.sync()
+
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._copier.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(1.0)
-            try:
-                self.sync()
-            except Exception as exc:  # a figure that fails to copy must not stop the others
-                log.debug("metrics sync failed", error=repr(exc))
+        await self._copier.stop()
 
     # -- exposition -------------------------------------------------------------------
 

@@ -8,19 +8,16 @@ report sums the buckets of a window: 1 h from minutes, 24 h and 30 d from hours.
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections import Counter
 from typing import Any
 from uuid import UUID
 
-import structlog
 from redis.asyncio import Redis
 
+from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
-
-log = structlog.get_logger("orgbase.slo")
 
 MINUTE_TTL = 2 * 3600
 HOUR_TTL = 31 * 86400
@@ -32,7 +29,7 @@ class SloRecorder:
         self.redis = redis
         self.settings = settings
         self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic("slo flush", self.flush, 2.0, last_round=self.flush)
 
     def record(self, org: str | None, status: int, seconds: float) -> None:
         minute = int(time.time() // 60)
@@ -46,23 +43,10 @@ class SloRecorder:
                 self._counts[(scope, minute, "slow")] += 1
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        try:
-            await self.flush()
-        except Exception as exc:  # best effort at shutdown
-            log.debug("last slo flush failed", error=repr(exc))
-
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(2.0)
-            try:
-                await self.flush()
-            except Exception as exc:  # keep counting; the next flush tries again
-                log.debug("slo flush failed", error=repr(exc))
+        await self._flusher.stop()
 
     async def flush(self) -> None:
         counts, self._counts = self._counts, Counter()

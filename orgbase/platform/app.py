@@ -1,4 +1,4 @@
-"""The application factory: ``create_app(settings)``."""
+"""The application factory: ``create_app(settings)`` returns the ASGI app to serve."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from litestar import Litestar
 from litestar.config.cors import CORSConfig
 from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
-from litestar.types import ControllerRouterHandler
+from litestar.types import ControllerRouterHandler, Receive, Scope, Send
+from litestar.types.asgi_types import LifeSpanReceive, LifeSpanScope, LifeSpanSend
 
 from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
@@ -20,7 +21,7 @@ from orgbase.platform.body_guard import JsonBodyGuard
 from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
-from orgbase.platform.middleware import RequestContextMiddleware
+from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
 from orgbase.services.mongo.routes import document_handlers
@@ -63,12 +64,42 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
     )
 
 
+class OrgbaseApp:
+    """The Litestar app behind the layers that must see every request before routing.
+
+    Litestar runs its own middleware per route, after routing: unrouted requests (404,
+    405) would get no request id and no log line, and the routes would read bodies first.
+    So the request-context layer (request id, security headers, access log) and the JSON
+    body guard wrap the whole app, as plain ASGI; lifespan events go straight to Litestar.
+    """
+
+    def __init__(self, litestar: Litestar, settings: Settings, observer: RequestObserver) -> None:
+        self.litestar = litestar
+        self._layers = RequestContextMiddleware(
+            JsonBodyGuard(litestar, settings.http.max_body_bytes),
+            settings.http.trusted_proxies,
+            observer=observer,
+            access_log=settings.observability.access_log,
+        )
+
+    async def __call__(
+        self,
+        scope: Scope | LifeSpanScope,
+        receive: Receive | LifeSpanReceive,
+        send: Send | LifeSpanSend,
+    ) -> None:
+        if scope["type"] == "lifespan":
+            await self.litestar(scope, receive, send)
+        else:
+            await self._layers(scope, receive, send)  # type: ignore[arg-type]
+
+
 def create_app(
     settings: Settings,
     *,
     extra_handlers: Sequence[ControllerRouterHandler] = (),
     configure_logs: bool = True,
-) -> Litestar:
+) -> OrgbaseApp:
     """Build the gateway. Nothing is read from the environment here: settings come in."""
     if configure_logs:
         configure_logging(settings.log)
@@ -101,13 +132,4 @@ def create_app(
         logging_config=None,
         debug=False,
     )
-    # Litestar applies its own middleware per route, after routing; wrapping the whole
-    # handler instead gives unrouted requests (404/405) a request id and a log line too,
-    # and checks every JSON body once, before any route reads it.
-    app.asgi_handler = RequestContextMiddleware(
-        JsonBodyGuard(app.asgi_handler, settings.http.max_body_bytes),
-        settings.http.trusted_proxies,
-        observer=gateway,
-        access_log=settings.observability.access_log,
-    )
-    return app
+    return OrgbaseApp(app, settings, observer=gateway)

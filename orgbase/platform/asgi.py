@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
-
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.config import load_settings
 
 
-def app_from_environment() -> Litestar:
+def app_from_environment() -> OrgbaseApp:
     return create_app(load_settings())

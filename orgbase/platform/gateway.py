@@ -168,7 +168,7 @@ def build_gateway(settings: Settings) -> Gateway:
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
     kv = KeyValueStore(resources.redis, settings.kv, stats)
-    hub = RealtimeHub(resources.redis, settings.database, settings.realtime)
+    hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     gateway = Gateway(
         settings=settings,
         resources=resources,

@@ -1,7 +1,8 @@
 """The outermost ASGI layer: request id, security headers and the access log.
 
-It is pure ASGI and wraps Litestar's whole handler (routing included), so 404s, 405s and
-errors raised before a route runs get a request id, headers and a log line too.
+It is pure ASGI and wraps the whole Litestar app (routing included: platform/app.py), so
+404s, 405s and errors raised before a route runs get a request id, headers and a log line
+too.
 """
 
 from __future__ import annotations
@@ -108,7 +109,7 @@ class RequestContextMiddleware:
         self.access_log = access_log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        # Litestar answers lifespan messages itself: only http and websocket scopes get here.
+        # OrgbaseApp hands lifespan events to Litestar: only http and websocket scopes get here.
         started = time.perf_counter()
         supplied = _header(scope, REQUEST_ID_HEADER)
         valid = supplied is None or _REQUEST_ID_PATTERN.fullmatch(supplied) is not None

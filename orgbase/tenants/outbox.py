@@ -8,13 +8,14 @@ retried with backoff, and give up after MAX_ATTEMPTS (the error stays on the row
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import logging
 import smtplib
 from email.message import EmailMessage
 from typing import Any
 
 import structlog
 
+from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Database
 from orgbase.core.settings import SmtpSettings
 
@@ -36,25 +37,24 @@ class OutboxDispatcher:
     def __init__(self, db: Database, settings: SmtpSettings) -> None:
         self.db = db
         self.settings = settings
-        self._task: asyncio.Task[None] | None = None
+        # A failed pass is logged and retried: the database or SMTP may come back.
+        self._poller = Periodic(
+            "outbox pass",
+            self._deliver_round,
+            settings.poll_seconds,
+            first_round_at_once=True,
+            failure_level=logging.WARNING,
+        )
 
     def start(self) -> None:
         if self.settings.host:
-            self._task = asyncio.get_running_loop().create_task(self._run())
+            self._poller.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await self._poller.stop()
 
-    async def _run(self) -> None:
-        while True:
-            try:
-                await self.deliver_due()
-            except Exception as exc:  # keep delivering: the database or SMTP may come back
-                log.warning("outbox pass failed", error=repr(exc))
-            await asyncio.sleep(self.settings.poll_seconds)
+    async def _deliver_round(self) -> None:
+        await self.deliver_due()
 
     async def deliver_due(self) -> int:
         async with self.db.system_connection() as connection:

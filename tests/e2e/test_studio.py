@@ -8,16 +8,16 @@ from typing import Any
 
 import httpx
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Response, expect
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, create_org, new_user, sign_in
 from tests.e2e.conftest import NARROW, WIDE, Studio
 
 pytestmark = pytest.mark.slow
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 PAGES = ("overview", "database", "documents", "redis", "access", "settings", "audit", "slo")
 
 

@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
 
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, make_org, new_user
 
 
 async def test_create_use_list_and_revoke(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     admin, admin_tokens = await new_user(client)
     org_id = await make_org(settings, {admin["id"]: "admin"})
@@ -50,7 +50,7 @@ async def test_create_use_list_and_revoke(
 
 
 async def test_only_admins_manage_keys_and_never_above_their_role(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     admin, admin_tokens = await new_user(client)
     member, member_tokens = await new_user(client)
@@ -74,7 +74,7 @@ async def test_only_admins_manage_keys_and_never_above_their_role(
 
 
 async def test_a_key_cannot_manage_keys(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     admin, admin_tokens = await new_user(client)
     org_id = await make_org(settings, {admin["id"]: "admin"})
@@ -90,7 +90,7 @@ async def test_a_key_cannot_manage_keys(
 
 
 async def test_expired_keys_and_bad_expiries(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     admin, admin_tokens = await new_user(client)
     org_id = await make_org(settings, {admin["id"]: "owner"})
@@ -112,14 +112,14 @@ async def test_expired_keys_and_bad_expiries(
     assert expired.status_code == 401
 
 
-async def test_forged_keys_are_refused(client: AsyncTestClient[Litestar]) -> None:
+async def test_forged_keys_are_refused(client: AsyncTestClient[OrgbaseApp]) -> None:
     for key in ("obk_" + "A" * 43, "obk_", "obk_' OR '1'='1", "obk_" + "x" * 300):
         response = await client.get("/v1/auth/user", headers={"apikey": key})
         assert response.status_code == 401, key
         assert response.json()["code"] in {"api_key_invalid", "token_malformed"}
 
 
-async def test_bad_org_ids_in_paths(client: AsyncTestClient[Litestar]) -> None:
+async def test_bad_org_ids_in_paths(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     for org in (
         "not-a-uuid",

@@ -8,17 +8,17 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.context import OrgContext
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, org_with_roles, session_of
 
 
 async def read(
-    client: AsyncTestClient[Litestar], org_id: str, headers: dict[str, str], **params: Any
+    client: AsyncTestClient[OrgbaseApp], org_id: str, headers: dict[str, str], **params: Any
 ) -> Any:
     response = await client.get(f"/v1/orgs/{org_id}/audit", headers=headers, params=params)
     assert response.status_code == 200, response.text
@@ -26,7 +26,7 @@ async def read(
 
 
 async def test_actions_are_audited_with_actor_and_request_id(
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
 ) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     owner, owner_tokens = people["owner"]
@@ -70,7 +70,7 @@ async def test_actions_are_audited_with_actor_and_request_id(
 
 
 async def test_row_changes_on_tenant_tables_are_audited(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     member_id = uuid.UUID(people["member"][0]["id"])
@@ -106,7 +106,7 @@ async def test_row_changes_on_tenant_tables_are_audited(
     assert delete["old_values"]["title"] == "second"
 
 
-async def test_only_admins_read_and_pages_follow(client: AsyncTestClient[Litestar]) -> None:
+async def test_only_admins_read_and_pages_follow(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client)
     for role in ("member", "viewer"):
         response = await client.get(

@@ -7,11 +7,10 @@ from collections.abc import AsyncIterator
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from tests.conftest import (
     PASSWORD,
     bearer,
@@ -23,7 +22,9 @@ from tests.conftest import (
 )
 
 
-async def test_sign_up_normalises_and_refuses_duplicates(client: AsyncTestClient[Litestar]) -> None:
+async def test_sign_up_normalises_and_refuses_duplicates(
+    client: AsyncTestClient[OrgbaseApp],
+) -> None:
     email = unique_email("Mixed.Case")
     user = await sign_up(client, "  " + email.upper() + " ")
     assert user["email"] == email.lower()
@@ -42,7 +43,7 @@ async def test_sign_up_normalises_and_refuses_duplicates(client: AsyncTestClient
     ],
 )
 async def test_weak_passwords_are_refused(
-    client: AsyncTestClient[Litestar], password: str, rule: str
+    client: AsyncTestClient[OrgbaseApp], password: str, rule: str
 ) -> None:
     response = await client.post(
         "/v1/auth/signup", json={"email": unique_email(), "password": password}
@@ -53,20 +54,22 @@ async def test_weak_passwords_are_refused(
     assert any(rule in text for text in body["details"]["rules"])
 
 
-async def test_the_email_cannot_be_the_password(client: AsyncTestClient[Litestar]) -> None:
+async def test_the_email_cannot_be_the_password(client: AsyncTestClient[OrgbaseApp]) -> None:
     email = unique_email()
     response = await client.post("/v1/auth/signup", json={"email": email, "password": email})
     assert response.json()["code"] == "weak_password"
 
 
 @pytest.mark.parametrize("email", ["not-an-email", "a@b", "two@@example.test", "x" * 330])
-async def test_bad_emails_are_refused(client: AsyncTestClient[Litestar], email: str) -> None:
+async def test_bad_emails_are_refused(client: AsyncTestClient[OrgbaseApp], email: str) -> None:
     response = await client.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
     assert response.status_code == 400
     assert response.json()["code"] in {"invalid_email", "validation_failed"}
 
 
-async def test_unknown_fields_and_missing_fields_are_400(client: AsyncTestClient[Litestar]) -> None:
+async def test_unknown_fields_and_missing_fields_are_400(
+    client: AsyncTestClient[OrgbaseApp],
+) -> None:
     extra = await client.post(
         "/v1/auth/signup", json={"email": unique_email(), "password": PASSWORD, "admin": True}
     )
@@ -79,7 +82,7 @@ async def test_unknown_fields_and_missing_fields_are_400(client: AsyncTestClient
     assert unknown_grant.status_code == 400
 
 
-async def test_sign_in_and_read_the_user(client: AsyncTestClient[Litestar]) -> None:
+async def test_sign_in_and_read_the_user(client: AsyncTestClient[OrgbaseApp]) -> None:
     user, tokens = await new_user(client)
     assert tokens["token_type"] == "bearer"
     assert tokens["expires_in"] == 900
@@ -89,7 +92,7 @@ async def test_sign_in_and_read_the_user(client: AsyncTestClient[Litestar]) -> N
 
 
 async def test_wrong_password_and_unknown_email_look_the_same(
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
 ) -> None:
     user = await sign_up(client)
     wrong = await client.post(
@@ -105,7 +108,7 @@ async def test_wrong_password_and_unknown_email_look_the_same(
     assert wrong.json()["message"] == unknown.json()["message"]
 
 
-async def test_logout_takes_effect_on_the_next_request(client: AsyncTestClient[Litestar]) -> None:
+async def test_logout_takes_effect_on_the_next_request(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     headers = bearer(tokens["access_token"])
     assert (await client.get("/v1/auth/user", headers=headers)).status_code == 200
@@ -120,7 +123,7 @@ async def test_logout_takes_effect_on_the_next_request(client: AsyncTestClient[L
     assert refreshed.status_code == 401
 
 
-async def test_logout_scopes(client: AsyncTestClient[Litestar]) -> None:
+async def test_logout_scopes(client: AsyncTestClient[OrgbaseApp]) -> None:
     user, first = await new_user(client)
     second = await sign_in(client, user["email"])
     third = await sign_in(client, user["email"])
@@ -146,7 +149,7 @@ async def test_logout_scopes(client: AsyncTestClient[Litestar]) -> None:
         ).status_code == 401
 
 
-async def test_sessions_list_and_revoke(client: AsyncTestClient[Litestar]) -> None:
+async def test_sessions_list_and_revoke(client: AsyncTestClient[OrgbaseApp]) -> None:
     user, first = await new_user(client)
     second = await sign_in(client, user["email"])
     listed = await client.get("/v1/auth/sessions", headers=bearer(first["access_token"]))
@@ -174,7 +177,7 @@ async def test_sessions_list_and_revoke(client: AsyncTestClient[Litestar]) -> No
     ).status_code == 200
 
 
-async def test_refresh_rotates_the_token(client: AsyncTestClient[Litestar]) -> None:
+async def test_refresh_rotates_the_token(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     response = await client.post(
         "/v1/auth/token",
@@ -188,7 +191,7 @@ async def test_refresh_rotates_the_token(client: AsyncTestClient[Litestar]) -> N
     ).status_code == 200
 
 
-async def test_two_concurrent_refreshes_both_succeed(client: AsyncTestClient[Litestar]) -> None:
+async def test_two_concurrent_refreshes_both_succeed(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     body = {"grant_type": "refresh_token", "refresh_token": tokens["refresh_token"]}
     first, second = await asyncio.gather(
@@ -201,14 +204,14 @@ async def test_two_concurrent_refreshes_both_succeed(client: AsyncTestClient[Lit
 
 
 @pytest.fixture(scope="module")
-async def no_grace_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def no_grace_client(settings: Settings) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     strict = with_overrides(settings, auth={"refresh_grace_seconds": 0})
     async with AsyncTestClient(app=create_app(strict)) as client:
         yield client
 
 
 async def test_reusing_a_rotated_refresh_token_ends_the_session(
-    no_grace_client: AsyncTestClient[Litestar],
+    no_grace_client: AsyncTestClient[OrgbaseApp],
 ) -> None:
     client = no_grace_client
     _, tokens = await new_user(client)
@@ -229,7 +232,7 @@ async def test_reusing_a_rotated_refresh_token_ends_the_session(
     assert followup.status_code == 401
 
 
-async def test_garbage_refresh_tokens_are_401(client: AsyncTestClient[Litestar]) -> None:
+async def test_garbage_refresh_tokens_are_401(client: AsyncTestClient[OrgbaseApp]) -> None:
     for token in ("x", "y" * 40, "é" * 30, "' OR 1=1 --" * 3):
         response = await client.post(
             "/v1/auth/token", json={"grant_type": "refresh_token", "refresh_token": token}
@@ -238,7 +241,7 @@ async def test_garbage_refresh_tokens_are_401(client: AsyncTestClient[Litestar])
         assert response.json()["code"] == "invalid_refresh_token"
 
 
-async def test_password_change_ends_the_other_sessions(client: AsyncTestClient[Litestar]) -> None:
+async def test_password_change_ends_the_other_sessions(client: AsyncTestClient[OrgbaseApp]) -> None:
     user, first = await new_user(client)
     second = await sign_in(client, user["email"])
     new_password = "a much better passphrase 42"
@@ -273,7 +276,7 @@ async def test_password_change_ends_the_other_sessions(client: AsyncTestClient[L
     assert new.status_code == 200
 
 
-async def test_a_deleted_user_is_signed_out(client: AsyncTestClient[Litestar]) -> None:
+async def test_a_deleted_user_is_signed_out(client: AsyncTestClient[OrgbaseApp]) -> None:
     user, tokens = await new_user(client)
     headers = bearer(tokens["access_token"])
     refused = await client.request(
@@ -293,7 +296,7 @@ async def test_a_deleted_user_is_signed_out(client: AsyncTestClient[Litestar]) -
 
 
 async def test_sign_in_rehashes_when_parameters_change(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     user = await sign_up(client)
     stronger = with_overrides(settings, auth={"argon2_time_cost": 2})
@@ -310,7 +313,7 @@ async def test_sign_in_rehashes_when_parameters_change(
 
 
 async def test_signing_in_to_an_org_needs_membership(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     from tests.conftest import make_org
 
@@ -332,7 +335,7 @@ async def test_signing_in_to_an_org_needs_membership(
     assert response.json()["code"] == "not_a_member"
 
 
-async def test_the_jwks_publishes_public_keys_only(client: AsyncTestClient[Litestar]) -> None:
+async def test_the_jwks_publishes_public_keys_only(client: AsyncTestClient[OrgbaseApp]) -> None:
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert keys
     for key in keys:

@@ -6,11 +6,10 @@ import ipaddress
 from collections.abc import AsyncIterator
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.middleware import client_ip
 from tests.conftest import PASSWORD, flush_redis_db, sign_up, with_overrides
@@ -19,7 +18,7 @@ from tests.conftest import PASSWORD, flush_redis_db, sign_up, with_overrides
 @pytest.fixture
 async def strict_client(
     settings: Settings, stack: LocalStack
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
+) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     strict = with_overrides(
         settings,
         auth={"lockout_failures": 3, "signin_per_ip_per_minute": 8, "signup_per_ip_per_hour": 1000},
@@ -31,7 +30,7 @@ async def strict_client(
 
 
 async def _sign_in(
-    client: AsyncTestClient[Litestar], email: str, password: str
+    client: AsyncTestClient[OrgbaseApp], email: str, password: str
 ) -> tuple[int, dict[str, str], dict[str, object]]:
     response = await client.post(
         "/v1/auth/token", json={"grant_type": "password", "email": email, "password": password}
@@ -39,7 +38,9 @@ async def _sign_in(
     return response.status_code, dict(response.headers), response.json()
 
 
-async def test_repeated_failures_lock_the_account(strict_client: AsyncTestClient[Litestar]) -> None:
+async def test_repeated_failures_lock_the_account(
+    strict_client: AsyncTestClient[OrgbaseApp],
+) -> None:
     user = await sign_up(strict_client)
     for _ in range(3):
         status, _, body = await _sign_in(strict_client, user["email"], "wrong password!!")
@@ -50,7 +51,7 @@ async def test_repeated_failures_lock_the_account(strict_client: AsyncTestClient
     assert int(headers["retry-after"]) > 0
 
 
-async def test_sign_in_is_rate_limited_per_ip(strict_client: AsyncTestClient[Litestar]) -> None:
+async def test_sign_in_is_rate_limited_per_ip(strict_client: AsyncTestClient[OrgbaseApp]) -> None:
     user = await sign_up(strict_client)
     statuses = []
     for _ in range(10):

@@ -10,14 +10,13 @@ from typing import Any
 
 import jwt
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from orgbase.auth.sessions import CachedSession
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from tests.conftest import TEST_REDIS_DB, bearer, new_user, sign_in
 
@@ -47,7 +46,7 @@ async def test_two_gateways_share_sessions_and_revocations(settings: Settings) -
 
 
 @pytest.fixture
-async def fault_client(fault_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def fault_client(fault_settings: Settings) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     async with AsyncTestClient(app=create_app(fault_settings)) as client:
         yield client
 
@@ -77,7 +76,7 @@ async def eventually(check: Any, within: float = 20.0) -> None:
 
 
 async def test_auth_works_without_redis_and_uses_it_again(
-    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     client = fault_client
     user, before = await new_user(client)
@@ -111,7 +110,7 @@ async def test_auth_works_without_redis_and_uses_it_again(
 
 
 async def test_a_revocation_redis_missed_is_resynced(
-    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     """The cache still says "alive" after Redis comes back (the tombstone write was lost
     while it was down); the gateway must not believe it."""

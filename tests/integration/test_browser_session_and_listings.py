@@ -4,12 +4,12 @@ from __future__ import annotations
 
 import uuid
 
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import PASSWORD, bearer, create_org, new_user, sign_in
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 async def test_browser_session_cookie_csrf_switch_and_sign_out(client: Client) -> None:

@@ -7,7 +7,6 @@ from pathlib import Path
 
 import jwt
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.auth.keys import KeySet
@@ -20,10 +19,13 @@ from orgbase.client import (
     ValidationError,
 )
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import PASSWORD, unique_email
 
 
-async def test_async_sdk_end_to_end(client: AsyncTestClient[Litestar], settings: Settings) -> None:
+async def test_async_sdk_end_to_end(
+    client: AsyncTestClient[OrgbaseApp], settings: Settings
+) -> None:
     ob = AsyncOrgbase("http://testserver.local", http_client=client)
     email = unique_email("sdk")
     await ob.auth.sign_up(email, PASSWORD, display_name="SDK User")
@@ -77,7 +79,7 @@ async def test_async_sdk_end_to_end(client: AsyncTestClient[Litestar], settings:
 
 
 async def test_async_sdk_refreshes_on_its_own(
-    client: AsyncTestClient[Litestar], settings: Settings
+    client: AsyncTestClient[OrgbaseApp], settings: Settings
 ) -> None:
     ob = AsyncOrgbase("http://testserver.local", http_client=client)
     email = unique_email("refresh")

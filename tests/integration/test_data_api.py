@@ -5,12 +5,12 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import add_member, bearer, create_org, new_user, sign_in
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 async def member_tokens(client: Client, roles: tuple[str, ...]) -> tuple[str, dict[str, str]]:

@@ -12,30 +12,29 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 
 pytestmark = pytest.mark.slow
 
 
 @pytest.fixture
-async def fault_client(fault_settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def fault_client(fault_settings: Settings) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     async with AsyncTestClient(app=create_app(fault_settings)) as client:
         yield client
 
 
-async def ready(client: AsyncTestClient[Litestar]) -> tuple[int, dict[str, Any], float]:
+async def ready(client: AsyncTestClient[OrgbaseApp]) -> tuple[int, dict[str, Any], float]:
     started = time.perf_counter()
     response = await client.get("/health/ready")
     return response.status_code, response.json(), time.perf_counter() - started
 
 
 async def wait_for_status(
-    client: AsyncTestClient[Litestar], wanted: str, within: float = 30.0
+    client: AsyncTestClient[OrgbaseApp], wanted: str, within: float = 30.0
 ) -> dict[str, Any]:
     deadline = time.monotonic() + within
     while True:
@@ -46,7 +45,7 @@ async def wait_for_status(
 
 
 async def test_redis_down_is_degraded_then_recovers(
-    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     assert (await wait_for_status(fault_client, "ok"))["status"] == "ok"
     await asyncio.to_thread(fault_stack.redis.stop_nodes)
@@ -65,7 +64,7 @@ async def test_redis_down_is_degraded_then_recovers(
 
 
 async def test_mongo_down_is_degraded_then_recovers(
-    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     await asyncio.to_thread(fault_stack.mongo.stop)
     try:
@@ -80,7 +79,7 @@ async def test_mongo_down_is_degraded_then_recovers(
 
 
 async def test_postgres_down_is_down_then_recovers(
-    fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
+    fault_stack: LocalStack, fault_client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     await wait_for_status(fault_client, "ok")
     await asyncio.to_thread(fault_stack.postgres.stop)

@@ -14,11 +14,10 @@ from typing import Any
 import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from tests.conftest import bearer, create_org, new_user, sign_up, with_overrides
 
 
@@ -53,7 +52,7 @@ def inbox() -> Iterator[tuple[Inbox, int]]:
 @pytest.fixture(scope="module")
 async def mail_client(
     settings: Settings, inbox: tuple[Inbox, int]
-) -> AsyncIterator[AsyncTestClient[Litestar]]:
+) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     _, port = inbox
     configured = with_overrides(
         settings, smtp={"host": "127.0.0.1", "port": port, "starttls": False, "poll_seconds": 0.2}
@@ -73,7 +72,7 @@ async def wait_for_mail(inbox: Inbox, recipient: str, within: float = 15.0) -> d
 
 
 async def test_invite_by_mail_and_accept(
-    mail_client: AsyncTestClient[Litestar], inbox: tuple[Inbox, int]
+    mail_client: AsyncTestClient[OrgbaseApp], inbox: tuple[Inbox, int]
 ) -> None:
     client = mail_client
     _, owner_tokens = await new_user(client)
@@ -112,7 +111,7 @@ async def test_invite_by_mail_and_accept(
 
 
 @pytest.fixture(scope="module")
-async def dev_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litestar]]:
+async def dev_client(settings: Settings) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     dev = with_overrides(settings)
     import msgspec
 
@@ -122,7 +121,7 @@ async def dev_client(settings: Settings) -> AsyncIterator[AsyncTestClient[Litest
 
 
 async def _invite(
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
     tokens: dict[str, Any],
     org_id: str,
     email: str,
@@ -135,7 +134,9 @@ async def _invite(
     )
 
 
-async def test_invitation_rules(settings: Settings, dev_client: AsyncTestClient[Litestar]) -> None:
+async def test_invitation_rules(
+    settings: Settings, dev_client: AsyncTestClient[OrgbaseApp]
+) -> None:
     client = dev_client
     _, owner_tokens = await new_user(client)
     org_id = await create_org(client, owner_tokens)
@@ -190,7 +191,7 @@ async def test_invitation_rules(settings: Settings, dev_client: AsyncTestClient[
     assert orgs == []
 
 
-async def test_invitations_respect_roles(dev_client: AsyncTestClient[Litestar]) -> None:
+async def test_invitations_respect_roles(dev_client: AsyncTestClient[OrgbaseApp]) -> None:
     client = dev_client
     from tests.conftest import org_with_roles
 

@@ -14,17 +14,17 @@ from typing import Any
 
 import pytest
 from bson import Decimal128, ObjectId, Regex
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.errors import DuplicateKeyError
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer
 from tests.integration.test_data_api import member_tokens
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 Collection = AsyncCollection[dict[str, Any]]
 gap = pytest.mark.mongo_wire_gap
 

@@ -11,12 +11,11 @@ import asyncpg
 import httpx
 import pytest
 import structlog
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.observability.logging import configure_logging
-from orgbase.platform.app import create_app
+from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from tests.conftest import (
     PASSWORD,
@@ -31,7 +30,7 @@ from tests.conftest import (
 )
 from tests.integration.test_data_api import member_tokens
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 def sample(text: str, name: str, **labels: str) -> float:

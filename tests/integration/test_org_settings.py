@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, org_with_roles
 
 
-async def test_versions_concurrency_and_rollback(client: AsyncTestClient[Litestar]) -> None:
+async def test_versions_concurrency_and_rollback(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     headers = bearer(people["owner"][1]["access_token"])
     url = f"/v1/orgs/{org_id}/settings"
@@ -46,7 +46,7 @@ async def test_versions_concurrency_and_rollback(client: AsyncTestClient[Litesta
     assert (await client.get(url, headers=headers)).json()["version"] == 4
 
 
-async def test_who_may_change_settings(client: AsyncTestClient[Litestar]) -> None:
+async def test_who_may_change_settings(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     url = f"/v1/orgs/{org_id}/settings"
     member = bearer(people["member"][1]["access_token"])
@@ -58,7 +58,7 @@ async def test_who_may_change_settings(client: AsyncTestClient[Litestar]) -> Non
     assert (await client.post(f"{url}/rollback/1", headers=member)).status_code == 403
 
 
-async def test_bad_settings_bodies(client: AsyncTestClient[Litestar]) -> None:
+async def test_bad_settings_bodies(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ())
     url = f"/v1/orgs/{org_id}/settings"
     headers = {**bearer(people["owner"][1]["access_token"]), "If-Match": "1"}

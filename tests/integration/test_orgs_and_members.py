@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import asyncpg
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, create_org, new_user, org_with_roles
 
 
-async def test_create_list_read_rename(client: AsyncTestClient[Litestar]) -> None:
+async def test_create_list_read_rename(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     headers = bearer(tokens["access_token"])
     org_id = await create_org(client, tokens, "  Acme   Inc ")
@@ -25,7 +25,7 @@ async def test_create_list_read_rename(client: AsyncTestClient[Litestar]) -> Non
     assert settings.json()["version"] == 1
 
 
-async def test_bad_org_bodies(client: AsyncTestClient[Litestar]) -> None:
+async def test_bad_org_bodies(client: AsyncTestClient[OrgbaseApp]) -> None:
     _, tokens = await new_user(client)
     headers = bearer(tokens["access_token"])
     for body in ({"name": ""}, {"name": "   "}, {"name": "x" * 201}, {}, {"name": 3}):
@@ -33,7 +33,7 @@ async def test_bad_org_bodies(client: AsyncTestClient[Litestar]) -> None:
         assert response.status_code == 400, body
 
 
-async def test_roles_limit_what_members_do(client: AsyncTestClient[Litestar]) -> None:
+async def test_roles_limit_what_members_do(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client)
     viewer_headers = bearer(people["viewer"][1]["access_token"])
     member_headers = bearer(people["member"][1]["access_token"])
@@ -68,7 +68,7 @@ async def test_roles_limit_what_members_do(client: AsyncTestClient[Litestar]) ->
     assert promoted.json()["role"] == "admin"
 
 
-async def test_the_last_owner_stays(client: AsyncTestClient[Litestar]) -> None:
+async def test_the_last_owner_stays(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("admin",))
     owner, owner_tokens = people["owner"]
     headers = bearer(owner_tokens["access_token"])
@@ -93,7 +93,7 @@ async def test_the_last_owner_stays(client: AsyncTestClient[Litestar]) -> None:
 
 
 async def test_a_removed_member_is_out_on_the_next_request(
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
 ) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     member, member_tokens = people["member"]
@@ -108,7 +108,7 @@ async def test_a_removed_member_is_out_on_the_next_request(
     assert (after.status_code, after.json()["code"]) == (404, "org_not_found")
 
 
-async def test_a_lowered_role_acts_on_the_next_request(client: AsyncTestClient[Litestar]) -> None:
+async def test_a_lowered_role_acts_on_the_next_request(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("admin",))
     admin, admin_tokens = people["admin"]
     admin_headers = bearer(admin_tokens["access_token"])
@@ -123,7 +123,7 @@ async def test_a_lowered_role_acts_on_the_next_request(client: AsyncTestClient[L
     assert refused.status_code == 403
 
 
-async def test_members_can_leave(client: AsyncTestClient[Litestar]) -> None:
+async def test_members_can_leave(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("viewer",))
     viewer, tokens = people["viewer"]
     headers = bearer(tokens["access_token"])
@@ -133,7 +133,7 @@ async def test_members_can_leave(client: AsyncTestClient[Litestar]) -> None:
     assert (await client.get("/v1/orgs", headers=headers)).json() == []
 
 
-async def test_adding_unknown_or_existing_members(client: AsyncTestClient[Litestar]) -> None:
+async def test_adding_unknown_or_existing_members(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ("member",))
     headers = bearer(people["owner"][1]["access_token"])
     unknown = await client.post(
@@ -147,7 +147,7 @@ async def test_adding_unknown_or_existing_members(client: AsyncTestClient[Litest
 
 
 async def test_deleting_an_org_deletes_its_data(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     org_id, people = await org_with_roles(client, ("admin",))
     owner_headers = bearer(people["owner"][1]["access_token"])

@@ -8,10 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.localstack import LocalStack
 from tests.conftest import (
     PASSWORD,
@@ -42,7 +42,7 @@ def cli_admin_create(stack: LocalStack, email: str) -> subprocess.CompletedProce
 
 
 async def test_platform_admin_and_impersonation(
-    stack: LocalStack, settings: Settings, client: AsyncTestClient[Litestar]
+    stack: LocalStack, settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     email = unique_email("operator")
     created = cli_admin_create(stack, email)
@@ -92,7 +92,7 @@ async def test_platform_admin_and_impersonation(
     assert audit[0]["details"]["reason"] == "ticket #42: missing rows"
 
 
-async def test_ordinary_users_are_not_platform_admins(client: AsyncTestClient[Litestar]) -> None:
+async def test_ordinary_users_are_not_platform_admins(client: AsyncTestClient[OrgbaseApp]) -> None:
     org_id, people = await org_with_roles(client, ())
     headers = bearer(people["owner"][1]["access_token"])
     for method, url in (

@@ -5,17 +5,17 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from postgrest import AsyncPostgrestClient
 from postgrest.exceptions import APIError
 from postgrest.types import CountMethod
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import create_org, new_user, sign_in
 
 
 @pytest.fixture
-async def postgrest(client: AsyncTestClient[Litestar]) -> AsyncPostgrestClient:
+async def postgrest(client: AsyncTestClient[OrgbaseApp]) -> AsyncPostgrestClient:
     user, tokens = await new_user(client)
     org_id = await create_org(client, tokens)
     access = (await sign_in(client, user["email"], org_id))["access_token"]

@@ -6,15 +6,15 @@ import asyncio
 import time
 
 import asyncpg
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, create_org, new_user, sign_in
 
 
 async def test_new_tenant_tables_appear_after_notify(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     user, tokens = await new_user(client)
     org_id = await create_org(client, tokens)
@@ -43,7 +43,7 @@ async def test_new_tenant_tables_appear_after_notify(
 
 
 async def test_impersonation_reads_but_never_writes(
-    settings: Settings, client: AsyncTestClient[Litestar]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
 ) -> None:
     owner, tokens = await new_user(client)
     org_id = await create_org(client, tokens)

@@ -4,12 +4,12 @@ API fuzzer): NUL characters in text, escapes jsonb refuses, numbers beyond a col
 from __future__ import annotations
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, create_org, new_user, sign_in
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 @pytest.fixture

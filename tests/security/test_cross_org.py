@@ -6,10 +6,10 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import PASSWORD, bearer, org_with_roles
 
 ROLES = ("owner", "admin", "member", "viewer")
@@ -54,7 +54,7 @@ async def snapshot(settings: Settings, org_id: str) -> dict[str, Any]:
 
 
 @pytest.fixture(scope="module")
-async def two_orgs(client: AsyncTestClient[Litestar]) -> dict[str, Any]:
+async def two_orgs(client: AsyncTestClient[OrgbaseApp]) -> dict[str, Any]:
     org_a, people_a = await org_with_roles(client)
     org_b, people_b = await org_with_roles(client)
     owner_b = bearer(people_b["owner"][1]["access_token"])
@@ -109,7 +109,7 @@ def attacks(org_b: str, b_member: str, key_b: str, invitation_b: str) -> list[tu
 
 @pytest.mark.parametrize("role", ROLES)
 async def test_org_a_cannot_reach_org_b(
-    settings: Settings, client: AsyncTestClient[Litestar], two_orgs: dict[str, Any], role: str
+    settings: Settings, client: AsyncTestClient[OrgbaseApp], two_orgs: dict[str, Any], role: str
 ) -> None:
     before = await snapshot(settings, two_orgs["b"])
     headers = bearer(two_orgs["people_a"][role][1]["access_token"])
@@ -131,7 +131,7 @@ async def test_org_a_cannot_reach_org_b(
 
 @pytest.mark.parametrize("role", ROLES)
 async def test_org_b_ids_under_org_a_paths(
-    settings: Settings, client: AsyncTestClient[Litestar], two_orgs: dict[str, Any], role: str
+    settings: Settings, client: AsyncTestClient[OrgbaseApp], two_orgs: dict[str, Any], role: str
 ) -> None:
     """B's member, key and invitation ids smuggled into A's paths touch nothing."""
     before = await snapshot(settings, two_orgs["b"])
@@ -150,7 +150,7 @@ async def test_org_b_ids_under_org_a_paths(
 
 
 async def test_credentials_of_org_a_cannot_choose_org_b(
-    settings: Settings, client: AsyncTestClient[Litestar], two_orgs: dict[str, Any]
+    settings: Settings, client: AsyncTestClient[OrgbaseApp], two_orgs: dict[str, Any]
 ) -> None:
     before = await snapshot(settings, two_orgs["b"])
     user, tokens = two_orgs["people_a"]["owner"]

@@ -8,13 +8,13 @@ from urllib.parse import quote
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import add_member, bearer, create_org, new_user, sign_in
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 INJECTIONS = [
     "'; DROP TABLE api.tasks; --",

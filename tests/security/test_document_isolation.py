@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer
 from tests.integration.test_data_api import member_tokens
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 HIDDEN = ("_org", "_owner")
 
 

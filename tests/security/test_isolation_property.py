@@ -16,12 +16,12 @@ import asyncpg
 from hypothesis import HealthCheck, given
 from hypothesis import settings as hypothesis_settings
 from hypothesis import strategies as st
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.context import OrgContext, Role
 from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, new_user, session_of
 
 T = TypeVar("T")
@@ -76,7 +76,7 @@ async def build_world(
 
 async def check_world(
     db: Database,
-    client: AsyncTestClient[Litestar],
+    client: AsyncTestClient[OrgbaseApp],
     tokens: dict[uuid.UUID, str],
     built: list[dict[str, Any]],
 ) -> None:
@@ -122,7 +122,9 @@ async def check_world(
         )
 
 
-async def test_no_query_crosses_orgs(settings: Settings, client: AsyncTestClient[Litestar]) -> None:
+async def test_no_query_crosses_orgs(
+    settings: Settings, client: AsyncTestClient[OrgbaseApp]
+) -> None:
     people = [await new_user(client) for _ in range(USERS)]
     users = [user for user, _ in people]
     tokens = {uuid.UUID(user["id"]): t["access_token"] for user, t in people}

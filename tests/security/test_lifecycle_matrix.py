@@ -24,18 +24,18 @@ import jwt
 import pytest
 import schemathesis
 import websockets
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from schemathesis import APIOperation
 from schemathesis.core.result import Err
 
 from orgbase.auth.keys import KeySet
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import PASSWORD, add_member, bearer, create_org, new_user, sign_in
 
 pytestmark = pytest.mark.slow
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 AnyOperation = APIOperation[Any, Any, Any, Any]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes that act in the credential's active org (the token's org claim, the key's org).

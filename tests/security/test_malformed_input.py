@@ -23,14 +23,14 @@ import asyncpg
 import httpx
 import pytest
 import websockets
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, new_user, sign_in
 from tests.integration.test_data_api import member_tokens
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 def b64(data: bytes) -> str:

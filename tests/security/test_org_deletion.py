@@ -13,18 +13,18 @@ from typing import Any
 
 import asyncpg
 import pytest
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.localstack import LocalStack
 from tests.conftest import TEST_REDIS_DB, bearer, create_org, new_user, sign_in
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 
 
 @pytest.fixture

@@ -18,14 +18,14 @@ from typing import Any
 import httpx
 import pytest
 import websockets
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from websockets.asyncio.client import ClientConnection
 
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import PASSWORD, bearer, next_sse_data, sign_in
 from tests.integration.test_data_api import member_tokens
 
-Client = AsyncTestClient[Litestar]
+Client = AsyncTestClient[OrgbaseApp]
 AT_ONCE = 5.0
 
 

@@ -13,11 +13,11 @@ import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
-from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.auth.keys import KeySet
 from orgbase.core.settings import Settings
+from orgbase.platform.app import OrgbaseApp
 from tests.conftest import bearer, new_user
 
 
@@ -28,7 +28,7 @@ def keys(settings: Settings) -> KeySet:
 
 
 @pytest.fixture
-async def victim(client: AsyncTestClient[Litestar]) -> dict[str, Any]:
+async def victim(client: AsyncTestClient[OrgbaseApp]) -> dict[str, Any]:
     user, tokens = await new_user(client)
     claims = jwt.decode(tokens["access_token"], options={"verify_signature": False})
     return {"user": user, "tokens": tokens, "claims": claims}
@@ -60,7 +60,7 @@ def b64(data: bytes) -> str:
     return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
 
 
-async def assert_refused(client: AsyncTestClient[Litestar], token: str, code: str) -> None:
+async def assert_refused(client: AsyncTestClient[OrgbaseApp], token: str, code: str) -> None:
     response = await client.get("/v1/auth/user", headers=bearer(token))
     assert response.status_code == 401, response.text
     body = response.json()
@@ -69,13 +69,13 @@ async def assert_refused(client: AsyncTestClient[Litestar], token: str, code: st
 
 
 async def test_the_genuine_token_works(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     response = await client.get("/v1/auth/user", headers=bearer(sign(keys, claims_for(victim))))
     assert response.status_code == 200
 
 
-async def test_no_credentials(client: AsyncTestClient[Litestar]) -> None:
+async def test_no_credentials(client: AsyncTestClient[OrgbaseApp]) -> None:
     response = await client.get("/v1/auth/user")
     assert response.status_code == 401
     assert response.json()["code"] == "auth_required"
@@ -85,13 +85,13 @@ async def test_no_credentials(client: AsyncTestClient[Litestar]) -> None:
     "header",
     ["Bearer", "Bearer ", "Basic dXNlcjpwYXNz", "Token abc", "Bearer not.a.jwt", "Bearer a.b"],
 )
-async def test_garbled_headers(client: AsyncTestClient[Litestar], header: str) -> None:
+async def test_garbled_headers(client: AsyncTestClient[OrgbaseApp], header: str) -> None:
     response = await client.get("/v1/auth/user", headers={"Authorization": header})
     assert response.status_code == 401
     assert response.json()["code"] in {"token_malformed", "token_unknown_key"}
 
 
-async def test_oversized_and_non_ascii_tokens(client: AsyncTestClient[Litestar]) -> None:
+async def test_oversized_and_non_ascii_tokens(client: AsyncTestClient[OrgbaseApp]) -> None:
     for token in ("x" * 5000, "ünïcode.tøken.here"):
         response = await client.get(
             "/v1/auth/user", headers=[(b"authorization", f"Bearer {token}".encode())]
@@ -101,7 +101,7 @@ async def test_oversized_and_non_ascii_tokens(client: AsyncTestClient[Litestar])
 
 
 async def test_expired(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     old = int(time.time()) - 3600
     token = sign(keys, claims_for(victim, iat=old, nbf=old, exp=old + 60))
@@ -109,7 +109,7 @@ async def test_expired(
 
 
 async def test_not_yet_valid(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     future = int(time.time()) + 3600
     token = sign(keys, claims_for(victim, iat=future, nbf=future, exp=future + 600))
@@ -117,7 +117,7 @@ async def test_not_yet_valid(
 
 
 async def test_alg_none(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     header = b64(json.dumps({"alg": "none", "typ": "JWT", "kid": keys.active.kid}).encode())
     payload = b64(json.dumps(claims_for(victim)).encode())
@@ -128,7 +128,7 @@ async def test_alg_none(
 
 
 async def test_signed_with_another_key(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     rogue = ed25519.Ed25519PrivateKey.generate()
     token = jwt.encode(
@@ -138,7 +138,7 @@ async def test_signed_with_another_key(
 
 
 async def test_hs256_signed_with_the_public_key(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     public_pem = keys.active.verifying_key.public_bytes(
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -153,7 +153,7 @@ async def test_hs256_signed_with_the_public_key(
 
 
 async def test_unknown_kid(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     await assert_refused(
         client, sign(keys, claims_for(victim), kid="retired-key"), "token_unknown_key"
@@ -164,7 +164,7 @@ async def test_unknown_kid(
 
 
 async def test_wrong_audience_and_issuer(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     await assert_refused(
         client, sign(keys, claims_for(victim, aud="other-app")), "token_invalid_audience"
@@ -173,14 +173,16 @@ async def test_wrong_audience_and_issuer(
 
 
 async def test_missing_and_malformed_claims(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     await assert_refused(client, sign(keys, claims_for(victim, sid=None)), "token_invalid")
     await assert_refused(client, sign(keys, claims_for(victim, exp=None)), "token_invalid")
     await assert_refused(client, sign(keys, claims_for(victim, sub="admin")), "token_invalid")
 
 
-async def test_tampered_payload(client: AsyncTestClient[Litestar], victim: dict[str, Any]) -> None:
+async def test_tampered_payload(
+    client: AsyncTestClient[OrgbaseApp], victim: dict[str, Any]
+) -> None:
     _, other = await new_user(client)
     header, _, signature = victim["tokens"]["access_token"].split(".")
     other_claims = jwt.decode(other["access_token"], options={"verify_signature": False})
@@ -191,7 +193,7 @@ async def test_tampered_payload(client: AsyncTestClient[Litestar], victim: dict[
 
 
 async def test_someone_elses_session_id(
-    client: AsyncTestClient[Litestar], keys: KeySet, victim: dict[str, Any]
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
     """A validly signed token pairing my user with another user's session is refused."""
     _, other = await new_user(client)
@@ -202,7 +204,7 @@ async def test_someone_elses_session_id(
     )
 
 
-async def test_revoked_session(client: AsyncTestClient[Litestar], victim: dict[str, Any]) -> None:
+async def test_revoked_session(client: AsyncTestClient[OrgbaseApp], victim: dict[str, Any]) -> None:
     token = victim["tokens"]["access_token"]
     assert (await client.post("/v1/auth/logout", headers=bearer(token))).status_code == 204
     await assert_refused(client, token, "session_revoked")

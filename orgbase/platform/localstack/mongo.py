@@ -10,10 +10,9 @@ from pymongo.errors import PyMongoError
 from orgbase.platform.localstack.binaries import mongo_wire_server
 from orgbase.platform.localstack.layout import StackLayout
 from orgbase.platform.localstack.process import (
-    StackError,
     pid_alive,
-    port_open,
     read_pid,
+    refuse_taken_port,
     run,
     stop_pid,
     wait_until,
@@ -52,10 +51,9 @@ class LocalMongo:
     def start(self) -> None:
         if self.is_running():
             return
-        if not pid_alive(self.pid) and port_open(self.layout.mongo_port):
-            raise StackError(f"port {self.layout.mongo_port} is taken by another program")
         (self.root / "data").mkdir(parents=True, exist_ok=True)
         if not pid_alive(self.pid):
+            refuse_taken_port(self.layout.mongo_port)
             run(
                 [
                     str(mongo_wire_server()),

@@ -48,6 +48,12 @@ def port_open(port: int, host: str = "127.0.0.1", timeout: float = 0.3) -> bool:
         return False
 
 
+def refuse_taken_port(port: int) -> None:
+    """Before starting a server of ours on ``port``: nothing else may listen there."""
+    if port_open(port):
+        raise StackError(f"port {port} is taken by another program")
+
+
 def wait_until(check: Callable[[], bool], timeout: float, what: str, interval: float = 0.1) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:

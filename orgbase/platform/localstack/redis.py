@@ -8,44 +8,49 @@ from __future__ import annotations
 
 import functools
 import signal
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import redis
 
 from orgbase.platform.localstack.binaries import redis_server
 from orgbase.platform.localstack.layout import REDIS_SERVICE_NAME, StackLayout
 from orgbase.platform.localstack.process import (
-    StackError,
     pid_alive,
-    port_open,
     read_pid,
+    refuse_taken_port,
     run,
     stop_pid,
     wait_until,
 )
 
-_NODE_CONFIG = """# Written by orgbase's local stack.
+
+def _daemon_config(name: str) -> str:
+    """What a node and a Sentinel share: loopback, daemonized, files in their folder."""
+    return f"""# Written by orgbase's local stack.
 bind 127.0.0.1
-port {port}
+port {{port}}
 daemonize yes
-pidfile {dir}/redis.pid
-logfile {dir}/redis.log
-dir {dir}
-requirepass {password}
+pidfile {{dir}}/{name}.pid
+logfile {{dir}}/{name}.log
+dir {{dir}}
+"""
+
+
+_NODE_CONFIG = (
+    _daemon_config("redis")
+    + """requirepass {password}
 masterauth {password}
 save ""
 appendonly no
 replica-announce-ip 127.0.0.1
 """
+)
 
-_SENTINEL_CONFIG = """# Written by orgbase's local stack.
-bind 127.0.0.1
-port {port}
-daemonize yes
-pidfile {dir}/sentinel.pid
-logfile {dir}/sentinel.log
-dir {dir}
-requirepass {sentinel_password}
+_SENTINEL_CONFIG = (
+    _daemon_config("sentinel")
+    + """requirepass {sentinel_password}
 sentinel announce-ip 127.0.0.1
 sentinel sentinel-pass {sentinel_password}
 sentinel monitor {service} 127.0.0.1 {primary_port} 2
@@ -54,6 +59,7 @@ sentinel down-after-milliseconds {service} 1000
 sentinel failover-timeout {service} 3000
 sentinel parallel-syncs {service} 1
 """
+)
 
 
 class LocalRedis:
@@ -99,18 +105,24 @@ class LocalRedis:
             self.sentinel_running(p) for p in self.layout.sentinel_ports
         )
 
+    def _ask_sentinel(self, port: int, question: Callable[[redis.Redis], Any]) -> Any:
+        """``question`` asked of the Sentinel on ``port``; None when it does not answer."""
+        client = redis.Redis(
+            host="127.0.0.1", port=port, password=self.sentinel_password, socket_timeout=0.5
+        )
+        try:
+            return question(client)
+        except redis.RedisError:
+            return None
+        finally:
+            client.close()
+
     def primary_port(self) -> int | None:
         """The primary's port as the Sentinels see it."""
         for port in self.layout.sentinel_ports:
-            client = redis.Redis(
-                host="127.0.0.1", port=port, password=self.sentinel_password, socket_timeout=0.5
+            address = self._ask_sentinel(
+                port, lambda client: client.sentinel_get_master_addr_by_name(REDIS_SERVICE_NAME)
             )
-            try:
-                address = client.sentinel_get_master_addr_by_name(REDIS_SERVICE_NAME)
-            except redis.RedisError:
-                continue
-            finally:
-                client.close()
             if isinstance(address, tuple | list) and address:
                 return int(address[1])
         return None
@@ -118,15 +130,9 @@ class LocalRedis:
     def _topology_settled(self) -> bool:
         """Every Sentinel sees the primary, both replicas and the two other Sentinels."""
         for port in self.layout.sentinel_ports:
-            client = redis.Redis(
-                host="127.0.0.1", port=port, password=self.sentinel_password, socket_timeout=0.5
+            state = self._ask_sentinel(
+                port, lambda client: client.sentinel_master(REDIS_SERVICE_NAME)
             )
-            try:
-                state = client.sentinel_master(REDIS_SERVICE_NAME)
-            except redis.RedisError:
-                return False
-            finally:
-                client.close()
             if not isinstance(state, dict):
                 return False
             if int(state.get("num-slaves", 0)) < 2 or int(state.get("num-other-sentinels", 0)) < 2:
@@ -141,32 +147,21 @@ class LocalRedis:
         primary = self.layout.redis_ports[0]
         for port in self.layout.redis_ports:
             folder = self.node_dir(port)
-            folder.mkdir(parents=True, exist_ok=True)
-            conf = folder / "redis.conf"
-            if conf.exists():
-                continue
             text = _NODE_CONFIG.format(port=port, dir=folder, password=self.password)
             if port != primary:
                 text += f"replicaof 127.0.0.1 {primary}\n"
-            conf.write_text(text)
-            conf.chmod(0o600)
+            _write_once(folder / "redis.conf", text)
         for port in self.layout.sentinel_ports:
             folder = self.sentinel_dir(port)
-            folder.mkdir(parents=True, exist_ok=True)
-            conf = folder / "sentinel.conf"
-            if conf.exists():
-                continue
-            conf.write_text(
-                _SENTINEL_CONFIG.format(
-                    port=port,
-                    dir=folder,
-                    service=REDIS_SERVICE_NAME,
-                    primary_port=primary,
-                    password=self.password,
-                    sentinel_password=self.sentinel_password,
-                )
+            text = _SENTINEL_CONFIG.format(
+                port=port,
+                dir=folder,
+                service=REDIS_SERVICE_NAME,
+                primary_port=primary,
+                password=self.password,
+                sentinel_password=self.sentinel_password,
             )
-            conf.chmod(0o600)
+            _write_once(folder / "sentinel.conf", text)
 
     def start(self, settle_timeout: float = 30.0) -> None:
         self.start_nodes()
@@ -174,28 +169,24 @@ class LocalRedis:
         wait_until(self._topology_settled, settle_timeout, "Redis Sentinel to see every node")
 
     def start_nodes(self, ports: tuple[int, ...] | None = None) -> None:
-        self._write_configs()
-        server = redis_server()
         for port in ports or self.layout.redis_ports:
-            if self.node_running(port):
-                continue
-            if port_open(port):
-                raise StackError(f"port {port} is taken by another program")
-            run([str(server), str(self.node_dir(port) / "redis.conf")])
-            wait_until(functools.partial(self.node_running, port), 15, f"Redis on port {port}")
+            self._start(port, self.node_running, [str(self.node_dir(port) / "redis.conf")], "Redis")
 
     def start_sentinels(self) -> None:
-        self._write_configs()
-        server = redis_server()
         for port in self.layout.sentinel_ports:
-            if self.sentinel_running(port):
-                continue
-            if port_open(port):
-                raise StackError(f"port {port} is taken by another program")
-            run([str(server), str(self.sentinel_dir(port) / "sentinel.conf"), "--sentinel"])
-            wait_until(
-                functools.partial(self.sentinel_running, port), 15, f"Sentinel on port {port}"
-            )
+            config = str(self.sentinel_dir(port) / "sentinel.conf")
+            self._start(port, self.sentinel_running, [config, "--sentinel"], "Sentinel")
+
+    def _start(
+        self, port: int, running: Callable[[int], bool], arguments: list[str], what: str
+    ) -> None:
+        """Start redis-server on ``port`` unless it runs there already."""
+        self._write_configs()
+        if running(port):
+            return
+        refuse_taken_port(port)
+        run([str(redis_server()), *arguments])
+        wait_until(functools.partial(running, port), 15, f"{what} on port {port}")
 
     def stop_nodes(self, ports: tuple[int, ...] | None = None) -> None:
         for port in ports or self.layout.redis_ports:
@@ -212,3 +203,12 @@ class LocalRedis:
         for port in self.layout.redis_ports:
             stopped |= stop_pid(self.node_pid(port))
         return stopped
+
+
+def _write_once(conf: Path, text: str) -> None:
+    """Sentinel rewrites these files after a failover: an existing one is kept."""
+    conf.parent.mkdir(parents=True, exist_ok=True)
+    if conf.exists():
+        return
+    conf.write_text(text)
+    conf.chmod(0o600)

@@ -1,4 +1,4 @@
-"""Builds the data API's objects: the schema cache (with its listener) and the service."""
+"""Builds the data API's objects: the schema cache (reloaded on NOTIFY) and the service."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import structlog
 
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
-from orgbase.services.postgres.schema import SchemaCache
+from orgbase.services.postgres.schema import CHANNEL, SchemaCache
 from orgbase.services.postgres.service import DataService
 
 log = structlog.get_logger("orgbase.data")
@@ -24,7 +24,6 @@ class DataArea:
             await self.schema.load()
         except Exception as exc:  # the listener loads it as soon as PostgreSQL answers
             log.warning("schema not loaded at start", error=repr(exc))
-        self.schema.start()
 
     async def stop(self) -> None:
         await self.schema.stop()
@@ -32,6 +31,9 @@ class DataArea:
 
 def build_data(settings: Settings, resources: Resources) -> DataArea:
     schema = SchemaCache(resources.db)
+    resources.notifications.subscribe(CHANNEL, lambda _payload: schema.reload_soon())
+    # Schema changes notified while the listener was away would be missed: reload.
+    resources.notifications.on_connected(schema.reload_soon)
     return DataArea(
         schema=schema,
         service=DataService(

@@ -16,28 +16,27 @@ from orgbase.core.errors import Invalid
 
 IDENT = re.compile(r"[A-Za-z_][A-Za-z0-9_$]{0,62}")
 JSON_KEY = re.compile(r"[A-Za-z0-9_ $-]{1,63}")
-CASTS = frozenset(
-    {
-        "text",
-        "int",
-        "integer",
-        "bigint",
-        "smallint",
-        "numeric",
-        "float",
-        "double precision",
-        "real",
-        "boolean",
-        "bool",
-        "date",
-        "timestamptz",
-        "timestamp",
-        "time",
-        "uuid",
-        "json",
-        "jsonb",
-    }
-)
+CASTS: dict[str, str] = {
+    # The casts a select may ask for (``col::int``), and the type each one names.
+    "int": "integer",
+    "integer": "integer",
+    "bigint": "bigint",
+    "smallint": "smallint",
+    "numeric": "numeric",
+    "float": "double precision",
+    "double precision": "double precision",
+    "real": "real",
+    "boolean": "boolean",
+    "bool": "boolean",
+    "text": "text",
+    "date": "date",
+    "timestamptz": "timestamp with time zone",
+    "timestamp": "timestamp without time zone",
+    "time": "time without time zone",
+    "uuid": "uuid",
+    "json": "json",
+    "jsonb": "jsonb",
+}
 OPERATORS = frozenset(
     {
         "eq",

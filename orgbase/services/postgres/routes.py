@@ -133,14 +133,19 @@ async def _read(
     request: Request[Any, Any, Any], entry: TenantEntry, table: str, query_string: str
 ) -> tuple[Result, Query, Prefer, bool]:
     data: DataService = request.app.state.data
-    query = parse_query(parse_qsl(query_string, keep_blank_values=True))
-    apply_range(query, request.headers.get("range"))
+    range_header = request.headers.get("range", "")
     prefer = parse_prefer(request.headers.getall("prefer", []))
+
+    def parse() -> Query:
+        query = parse_query(parse_qsl(query_string, keep_blank_values=True))
+        apply_range(query, range_header)
+        return query
+
+    # The query string, the Range header and Prefer's count make the statement (the other
+    # preferences and Accept shape only the response): a repeated read skips parsing.
+    prepared = data.prepare_read(table, (query_string, range_header), prefer.count, parse)
     singular = _wants_singular(request)
-    result = await data.read(
-        entry, table, query, query_string + "|" + request.headers.get("range", ""), prefer.count
-    )
-    return result, query, prefer, singular
+    return await data.read(entry, prepared), prepared.query, prefer, singular
 
 
 def _read_response(result: Result, query: Query, prefer: Prefer, singular: bool) -> Response[bytes]:

@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 from dataclasses import dataclass, field
 
-import asyncpg
 import structlog
 
 from orgbase.core.postgres import Connection, Database
@@ -151,79 +149,50 @@ async def introspect(connection: Connection) -> dict[str, Table]:
 
 
 class SchemaCache:
-    """The current schema, and a listener that reloads it when told to."""
+    """The current schema, reloaded when told to (``reload_soon``)."""
 
     def __init__(self, db: Database) -> None:
         self.db = db
         self.tables: dict[str, Table] = {}
         self.version = 0
-        self._listener: asyncio.Task[None] | None = None
-        self._reloaded = asyncio.Event()
+        # One load at a time, so a later load never loses to an earlier one.
+        self._loading = asyncio.Lock()
+        self._reloader: asyncio.Task[None] | None = None
+        self._reload_wanted = False
+        self._stopped = False
 
     async def load(self) -> None:
-        async with self.db.system_connection() as connection:
-            tables = await introspect(connection)
-        self.tables = tables
-        self.version += 1
-        self._reloaded.set()
+        async with self._loading:
+            async with self.db.system_connection() as connection:
+                tables = await introspect(connection)
+            self.tables = tables
+            self.version += 1
         log.info("schema loaded", tables=sorted(tables), version=self.version)
 
-    def start(self) -> None:
-        self._listener = asyncio.get_running_loop().create_task(self._listen())
+    def reload_soon(self) -> None:
+        """Reload in the background (a NOTIFY, or a reconnection of the listener after
+        which notifications may have been missed). Requests arriving during a reload make
+        one more reload, not one each."""
+        if self._stopped:
+            return
+        self._reload_wanted = True
+        if self._reloader is None or self._reloader.done():
+            self._reloader = asyncio.get_running_loop().create_task(self._reload_while_wanted())
 
     async def stop(self) -> None:
-        if self._listener is not None:
-            self._listener.cancel()
+        self._stopped = True
+        if self._reloader is not None:
+            self._reloader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._listener
+                await self._reloader
 
-    async def _listen(self) -> None:
-        """LISTEN on a dedicated connection; reconnect (and reload) after any loss."""
-        while True:
-            try:
-                connection = await asyncpg.connect(
-                    self.db.settings.listener_url, timeout=self.db.settings.connect_timeout
-                )
-            except Exception as exc:  # retried below
-                log.warning("schema listener cannot connect", error=repr(exc))
-                await asyncio.sleep(2.0)
-                continue
-            lost = asyncio.Event()
-            reload_wanted = asyncio.Event()
-            connection.add_termination_listener(functools.partial(_set_event, lost))
-            await connection.add_listener(CHANNEL, functools.partial(_set_event, reload_wanted))
-            try:
-                await self._reload_quietly()  # catch changes made while we were away
-                while not lost.is_set():
-                    waiter = asyncio.ensure_future(reload_wanted.wait())
-                    loser = asyncio.ensure_future(lost.wait())
-                    await asyncio.wait({waiter, loser}, return_when=asyncio.FIRST_COMPLETED)
-                    waiter.cancel()
-                    loser.cancel()
-                    if reload_wanted.is_set():
-                        reload_wanted.clear()
-                        await self._reload_quietly()
-            finally:
-                if not connection.is_closed():
-                    await connection.close()
-            await asyncio.sleep(0.5)
+    async def _reload_while_wanted(self) -> None:
+        while self._reload_wanted:
+            self._reload_wanted = False
+            await self._reload_quietly()
 
     async def _reload_quietly(self) -> None:
         try:
             await self.load()
         except Exception as exc:  # the old schema stays until the next try
             log.warning("schema reload failed", error=repr(exc))
-
-    async def wait_for_version(self, version: int, within: float = 10.0) -> None:
-        """For tests: wait until the schema has been loaded ``version`` times."""
-
-        async def until() -> None:
-            while self.version < version:
-                self._reloaded.clear()
-                await self._reloaded.wait()
-
-        await asyncio.wait_for(until(), within)
-
-
-def _set_event(event: asyncio.Event, *_: object) -> None:
-    event.set()

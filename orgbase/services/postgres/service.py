@@ -9,6 +9,7 @@ cost. Writes are one transaction whose first statement enters the org.
 from __future__ import annotations
 
 from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -29,6 +30,18 @@ Count = Literal["exact", "planned", "estimated"] | None
 
 
 @dataclass(frozen=True)
+class PreparedRead:
+    """A read's parsed query and its statement (shared by every request of the same key:
+    never changed once built)."""
+
+    table: str
+    query: Query
+    count: Count
+    sql: str
+    values: list[Any]
+
+
+@dataclass(frozen=True)
 class Result:
     body: str | None
     rows: int
@@ -42,8 +55,9 @@ class DataService:
         self.db = db
         self.schema = schema
         self.max_rows = max_rows
-        # Built SQL by request shape: repeated queries skip parsing and building.
-        self._reads: OrderedDict[tuple[Any, ...], tuple[str, list[Any]]] = OrderedDict()
+        # Prepared reads by the request as received: a repeated query skips parsing and
+        # building.
+        self._reads: OrderedDict[tuple[Any, ...], PreparedRead] = OrderedDict()
         self._cache_size = statement_cache
 
     def table(self, name: str) -> Table:
@@ -78,18 +92,30 @@ class DataService:
         )
         return sql, builder.params.values
 
-    async def read(
-        self, entry: TenantEntry, table_name: str, query: Query, raw_query: str, count: Count
-    ) -> Result:
-        key = (self.schema.version, table_name, raw_query, count)
-        cached = self._reads.get(key)
-        if cached is None:
-            cached = self.build_read(table_name, query, count)
-            self._reads[key] = cached
+    def prepare_read(
+        self,
+        table_name: str,
+        request_key: tuple[str, ...],
+        count: Count,
+        parse: Callable[[], Query],
+    ) -> PreparedRead:
+        """The read for ``request_key`` (what of the request shapes the statement, as it was
+        received), from the cache when it came before; else ``parse()`` and build it. The
+        schema version is part of the key: a reload builds again."""
+        key = (self.schema.version, table_name, count, *request_key)
+        prepared = self._reads.get(key)
+        if prepared is None:
+            query = parse()
+            sql, values = self.build_read(table_name, query, count)
+            prepared = PreparedRead(table_name, query, count, sql, values)
+            self._reads[key] = prepared
             if len(self._reads) > self._cache_size:
                 self._reads.popitem(last=False)
-        sql, values = cached
-        row = await self._fetchrow(f"{entry.cte()} {sql}", *entry.args, *values)
+        return prepared
+
+    async def read(self, entry: TenantEntry, prepared: PreparedRead) -> Result:
+        table_name, query, count = prepared.table, prepared.query, prepared.count
+        row = await self._fetchrow(f"{entry.cte()} {prepared.sql}", *entry.args, *prepared.values)
         assert row is not None
         total = row["total"]
         if count in ("planned", "estimated"):

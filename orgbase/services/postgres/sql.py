@@ -15,6 +15,7 @@ from typing import Any
 
 from orgbase.core.errors import Invalid, NotFound
 from orgbase.services.postgres.grammar import (
+    CASTS,
     Condition,
     Field,
     Filter,
@@ -28,26 +29,6 @@ from orgbase.services.postgres.grammar import (
 )
 from orgbase.services.postgres.schema import Column, ForeignKey, Table, quote_ident
 
-CAST_TYPES = {
-    "int": "integer",
-    "integer": "integer",
-    "bigint": "bigint",
-    "smallint": "smallint",
-    "numeric": "numeric",
-    "float": "double precision",
-    "double precision": "double precision",
-    "real": "real",
-    "boolean": "boolean",
-    "bool": "boolean",
-    "text": "text",
-    "date": "date",
-    "timestamptz": "timestamp with time zone",
-    "timestamp": "timestamp without time zone",
-    "time": "time without time zone",
-    "uuid": "uuid",
-    "json": "json",
-    "jsonb": "jsonb",
-}
 _COMPARE = {"eq": "=", "neq": "<>", "gt": ">", "gte": ">=", "lt": "<", "lte": "<="}
 _CONTAINS = {"cs": "@>", "cd": "<@", "ov": "&&"}
 _TEXT_SEARCH = {
@@ -144,7 +125,7 @@ class Builder:
             elif isinstance(item, SelectColumn):
                 expression, _ = self.field(table, alias, item.field)
                 if item.cast:
-                    expression = f"({expression})::{CAST_TYPES[item.cast]}"
+                    expression = f"({expression})::{CASTS[item.cast]}"
                 name = item.alias or item.field.default_name
                 parts.append(f"{expression} AS {quote_ident(name)}")
             else:
@@ -269,23 +250,19 @@ class Builder:
                 raise Invalid(f"unsupported operator {op}", code="PGRST100")
         return f"NOT ({sql})" if condition.negate else f"({sql})"
 
-    def _typed(self, value: str, kind: str | None) -> str:
+    def _typed(self, value: str | list[str], kind: str | None) -> str:
+        """The value bound as text (a list: as a text array), cast to the column's type."""
         placeholder = self.params.add(value)
+        array = "[]" if isinstance(value, list) else ""
         if kind is None or kind == "text":
-            return f"{placeholder}::text"
-        if kind == "jsonb_path":
-            return f"{placeholder}::text::jsonb"
-        return f"{placeholder}::text::{kind}"
+            return f"{placeholder}::text{array}"
+        target = "jsonb" if kind == "jsonb_path" else kind
+        return f"{placeholder}::text{array}::{target}{array}"
 
     def _typed_array(self, values: list[str], kind: str | None) -> str:
         if kind and kind.endswith("[]"):
             raise Invalid("in. does not apply to array columns; use cs/cd/ov", code="PGRST100")
-        placeholder = self.params.add(values)
-        if kind is None or kind == "text":
-            return f"{placeholder}::text[]"
-        if kind == "jsonb_path":
-            return f"{placeholder}::text[]::jsonb[]"
-        return f"{placeholder}::text[]::{kind}[]"
+        return self._typed(values, kind)
 
     def filters(self, table: Table, alias: str, filters: Sequence[Filter]) -> list[str]:
         return [self.filter(table, alias, f) for f in filters]

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import re
 import time
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
-import asyncpg
 import msgspec
 import structlog
 from redis.asyncio.client import PubSub
@@ -32,8 +30,10 @@ from redis.asyncio.client import PubSub
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
 from orgbase.core.errors import Forbidden, Invalid, NotFound, OrgbaseError, TooLarge, Unauthorized
+from orgbase.core.periodic import Periodic
+from orgbase.core.pg_listener import PgListener
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
-from orgbase.core.settings import DatabaseSettings, RealtimeSettings
+from orgbase.core.settings import RealtimeSettings
 
 log = structlog.get_logger("orgbase.realtime")
 
@@ -108,17 +108,18 @@ class Subscriber:
 
 class RealtimeHub:
     def __init__(
-        self, redis: RedisClients, database: DatabaseSettings, settings: RealtimeSettings
+        self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
     ) -> None:
         self.redis = redis
-        self.database = database
         self.settings = settings
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
         self._pubsub: PubSub | None = None
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
+        self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
         self.delivered = 0
+        notifications.subscribe(ROW_EVENTS, self._row_changed)
 
     @property
     def connections(self) -> int:
@@ -128,11 +129,8 @@ class RealtimeHub:
 
     def start(self) -> None:
         loop = asyncio.get_running_loop()
-        self._tasks = [
-            loop.create_task(self._redis_loop()),
-            loop.create_task(self._row_events_loop()),
-            loop.create_task(self._recheck_loop()),
-        ]
+        self._tasks = [loop.create_task(self._redis_loop())]
+        self._rechecker.start()
 
     async def stop(self) -> None:
         # The loops also check the flag: on Python 3.11 a cancellation that lands as a read
@@ -141,6 +139,7 @@ class RealtimeHub:
         self._stopping = True
         for subscriber in list(self._subscribers):
             subscriber.close(1001, "the server is shutting down")
+        await self._rechecker.stop()
         for task in self._tasks:
             task.cancel()
         if not self._tasks:
@@ -295,56 +294,29 @@ class RealtimeHub:
                 with contextlib.suppress(Exception):
                     await pubsub.aclose()  # type: ignore[no-untyped-call]
 
-    async def _row_events_loop(self) -> None:
-        """LISTEN for row changes of tenant tables; deliver to local db:{table} subscribers."""
-        while not self._stopping:
-            try:
-                connection = await asyncpg.connect(
-                    self.database.listener_url, timeout=self.database.connect_timeout
-                )
-            except Exception as exc:  # retried
-                log.warning("row events listener cannot connect", error=repr(exc))
-                await asyncio.sleep(2.0)
-                continue
-            lost = asyncio.Event()
-            connection.add_termination_listener(functools.partial(_set, lost))
+    def _row_changed(self, payload: str) -> None:
+        """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
+        try:
+            event = msgspec.json.decode(payload)
+        except msgspec.DecodeError:
+            return
+        if not event.get("org") or not event.get("table"):
+            return
+        name = f"db:{event['table']}"
+        message = msgspec.json.encode(
+            {
+                "type": "message",
+                "channel": name,
+                "event": event["op"],
+                "payload": {"table": event["table"], "op": event["op"], "key": event["key"]},
+                "at": time.time(),
+            }
+        )
+        self._dispatch(redis_channel(event["org"], name), message)
 
-            def on_row(_: object, __: int, ___: str, payload: object) -> None:
-                try:
-                    event = msgspec.json.decode(str(payload))
-                except msgspec.DecodeError:
-                    return
-                if not event.get("org") or not event.get("table"):
-                    return
-                name = f"db:{event['table']}"
-                message = msgspec.json.encode(
-                    {
-                        "type": "message",
-                        "channel": name,
-                        "event": event["op"],
-                        "payload": {
-                            "table": event["table"],
-                            "op": event["op"],
-                            "key": event["key"],
-                        },
-                        "at": time.time(),
-                    }
-                )
-                self._dispatch(redis_channel(event["org"], name), message)
-
-            try:
-                await connection.add_listener(ROW_EVENTS, on_row)
-                await lost.wait()
-            finally:
-                with contextlib.suppress(Exception):
-                    await connection.close()
-            await asyncio.sleep(0.5)
-
-    async def _recheck_loop(self) -> None:
-        while not self._stopping:
-            await asyncio.sleep(self.settings.recheck_seconds)
-            for subscriber in tuple(self._subscribers):
-                await self.recheck(subscriber)
+    async def _recheck_all(self) -> None:
+        for subscriber in tuple(self._subscribers):
+            await self.recheck(subscriber)
 
     @staticmethod
     async def recheck(subscriber: Subscriber) -> None:
@@ -358,7 +330,3 @@ class RealtimeHub:
                 log.debug("realtime re-check failed", code=exc.code)
         except Exception as exc:  # the same: never close a socket on our own error
             log.debug("realtime re-check failed", error=repr(exc))
-
-
-def _set(event: asyncio.Event, *_: object) -> None:
-    event.set()

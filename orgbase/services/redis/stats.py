@@ -7,7 +7,6 @@ counts every few seconds into per-minute Redis keys; readers add the minutes up.
 
 from __future__ import annotations
 
-import asyncio
 import bisect
 import time
 from collections import Counter
@@ -19,6 +18,7 @@ import structlog
 from redis.asyncio import Redis
 
 from orgbase.core.breaker import BreakerState
+from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 
 log = structlog.get_logger("orgbase.redis.stats")
@@ -44,7 +44,9 @@ class RedisStats:
         self._pending_alerts: list[dict[str, Any]] = []
         self._dependency_errors: Counter[tuple[str, int]] = Counter()  # (dependency, hour)
         self.dependency_errors_total: Counter[str] = Counter()
-        self._task: asyncio.Task[None] | None = None
+        self._flusher = Periodic(
+            "stats flush", self._flush_and_watch, flush_seconds, last_round=self.flush
+        )
         self._last_primary: tuple[str, int] | None = None
         redis.breaker.listeners.append(self._on_breaker)
 
@@ -78,24 +80,14 @@ class RedisStats:
     # -- flushing ---------------------------------------------------------------------
 
     def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
+        self._flusher.start()
 
     async def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-        try:
-            await self.flush()
-        except Exception as exc:  # best effort at shutdown
-            log.debug("last stats flush failed", error=repr(exc))
+        await self._flusher.stop()
 
-    async def _run(self) -> None:
-        while True:
-            await asyncio.sleep(self.flush_seconds)
-            try:
-                await self.flush()
-                await self._watch_primary()
-            except Exception as exc:  # keep counting; the next flush tries again
-                log.debug("stats flush failed", error=repr(exc))
+    async def _flush_and_watch(self) -> None:
+        await self.flush()
+        await self._watch_primary()
 
     async def flush(self) -> None:
         latency, hot, kv, alerts = self._latency, self._hot, self._kv, self._pending_alerts

@@ -1,0 +1,57 @@
+"""One background loop: run a coroutine every N seconds until stopped.
+
+A round that raises is logged and the loop carries on (the backing service it needed may
+come back by the next round). ``stop`` cancels the round in progress and waits for it,
+then runs the last round it was given (a final flush), if any.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+
+import structlog
+
+from orgbase.core.background import BackgroundTask
+
+log = structlog.get_logger("orgbase.periodic")
+
+
+class Periodic(BackgroundTask):
+    def __init__(
+        self,
+        name: str,
+        work: Callable[[], Awaitable[None]],
+        every_seconds: float,
+        *,
+        first_round_at_once: bool = False,
+        last_round: Callable[[], Awaitable[None]] | None = None,
+        failure_level: int = logging.DEBUG,
+    ) -> None:
+        super().__init__(name)
+        self.work = work
+        self.every_seconds = every_seconds
+        self.first_round_at_once = first_round_at_once
+        self.last_round = last_round
+        self.failure_level = failure_level
+
+    async def stop(self) -> None:
+        await super().stop()
+        if self.last_round is not None:
+            await self._attempt(self.last_round, f"last {self.name}")
+
+    async def run(self) -> None:
+        if not self.first_round_at_once:
+            await asyncio.sleep(self.every_seconds)
+        while not self.stopping.is_set():
+            await self._attempt(self.work, self.name)
+            if self.stopping.is_set():
+                return
+            await asyncio.sleep(self.every_seconds)
+
+    async def _attempt(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+        try:
+            await work()
+        except Exception as exc:  # the next round tries again
+            log.log(self.failure_level, f"{what} failed", error=repr(exc))
