@@ -21,6 +21,7 @@ from orgbase.core.settings import ObservabilitySettings
 
 MINUTE_TTL = 2 * 3600
 HOUR_TTL = 31 * 86400
+_DELETED_KEPT = 10_000
 WINDOWS = {"1h": 3600, "24h": 86400, "30d": 30 * 86400}
 
 
@@ -30,12 +31,16 @@ class SloRecorder:
         self.settings = settings
         self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
         self._flusher = Periodic("slo flush", self.flush, 2.0, last_round=self.flush)
+        self._deleted: dict[str, None] = {}
+        """Orgs deleted through this process (oldest first, bounded): a request that
+        finishes after its org's purge (the DELETE itself) must not write its counters
+        back."""
 
     def record(self, org: str | None, status: int, seconds: float) -> None:
         minute = int(time.time() // 60)
         error = status >= 500
         slow = seconds > self.settings.slo_latency_seconds
-        for scope in ("all", org) if org else ("all",):
+        for scope in ("all", org) if org and org not in self._deleted else ("all",):
             self._counts[(scope, minute, "total")] += 1
             if error:
                 self._counts[(scope, minute, "errors")] += 1
@@ -99,7 +104,13 @@ class SloRecorder:
         return {"total": totals["total"], "errors": totals["errors"], "slow": totals["slow"]}
 
     async def purge_org(self, org_id: UUID) -> int:
-        """Forget a deleted org's counters."""
+        """Forget a deleted org's counters, those not yet flushed included."""
+        scope = str(org_id)
+        self._deleted[scope] = None
+        if len(self._deleted) > _DELETED_KEPT:
+            del self._deleted[next(iter(self._deleted))]
+        for key in [key for key in self._counts if key[0] == scope]:
+            del self._counts[key]
 
         async def drop(r: Redis) -> int:
             return await unlink_matching(r, f"slo:m:{org_id}:*") + await unlink_matching(
