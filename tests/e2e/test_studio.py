@@ -12,8 +12,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Response, expect
 
-from tests.conftest import bearer, create_org, new_user, sign_in
 from tests.e2e.conftest import NARROW, WIDE, Studio
+from tests.support.http import bearer, create_org, new_user, sign_in
 
 pytestmark = pytest.mark.slow
 

@@ -8,7 +8,8 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, make_org, new_user
+from tests.support.data import make_org
+from tests.support.http import bearer, new_user
 
 
 async def test_create_use_list_and_revoke(

@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.context import OrgContext
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, org_with_roles, session_of
+from tests.support.http import bearer, org_with_roles, session_of
 
 
 async def read(

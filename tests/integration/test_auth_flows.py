@@ -12,15 +12,8 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from tests.conftest import (
-    PASSWORD,
-    bearer,
-    new_user,
-    sign_in,
-    sign_up,
-    unique_email,
-    with_overrides,
-)
+from tests.support.http import PASSWORD, bearer, new_user, sign_in, sign_up, unique_email
+from tests.support.stack import with_overrides
 
 
 async def test_sign_up_normalises_and_refuses_duplicates(client: AsyncTestClient[Litestar]) -> None:
@@ -312,7 +305,7 @@ async def test_sign_in_rehashes_when_parameters_change(
 async def test_signing_in_to_an_org_needs_membership(
     settings: Settings, client: AsyncTestClient[Litestar]
 ) -> None:
-    from tests.conftest import make_org
+    from tests.support.data import make_org
 
     member, _ = await new_user(client)
     outsider, _ = await new_user(client)

@@ -19,7 +19,8 @@ from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import TEST_REDIS_DB, bearer, new_user, sign_in
+from tests.support.http import bearer, new_user, sign_in
+from tests.support.stack import TEST_REDIS_DB
 
 pytestmark = pytest.mark.slow
 

@@ -7,7 +7,7 @@ import uuid
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import PASSWORD, bearer, create_org, new_user, sign_in
+from tests.support.http import PASSWORD, bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[Litestar]
 

@@ -21,7 +21,9 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, free_port, org_member, server_env, serving, start_server
+from tests.support.http import PASSWORD, org_member
+from tests.support.processes import free_port, serving, start_server
+from tests.support.stack import server_env
 from tests.traffic import FIGURES_DIR, Traffic, outage, report, wait_for
 
 pytestmark = pytest.mark.slow

@@ -19,7 +19,8 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from tests.conftest import bearer, create_org, new_user, sign_up, with_overrides
+from tests.support.http import bearer, create_org, new_user, sign_up
+from tests.support.stack import with_overrides
 
 
 class Inbox:
@@ -91,7 +92,7 @@ async def test_invite_by_mail_and_accept(
     assert "Mailing Org" in mail["subject"]
     token = re.search(r"token=([A-Za-z0-9_-]+)", mail["body"])
     assert token is not None
-    from tests.conftest import sign_in
+    from tests.support.http import sign_in
 
     guest_tokens = await sign_in(client, guest["email"])
     accepted = await client.post(
@@ -192,7 +193,7 @@ async def test_invitation_rules(settings: Settings, dev_client: AsyncTestClient[
 
 async def test_invitations_respect_roles(dev_client: AsyncTestClient[Litestar]) -> None:
     client = dev_client
-    from tests.conftest import org_with_roles
+    from tests.support.http import org_with_roles
 
     org_id, people = await org_with_roles(client, ("admin", "member"))
     above = await _invite(client, people["admin"][1], org_id, "x@example.test", "owner")

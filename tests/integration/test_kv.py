@@ -13,8 +13,8 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from tests.conftest import bearer, with_overrides
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import bearer, member_tokens
+from tests.support.stack import with_overrides
 
 Client = AsyncTestClient[Litestar]
 

@@ -26,15 +26,9 @@ import pytest
 import websockets
 
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import (
-    ROOT,
-    STATE_DIR,
-    free_port,
-    next_sse_data,
-    org_member,
-    server_env,
-    start_server,
-)
+from tests.support.http import next_sse_data, org_member
+from tests.support.processes import free_port, start_server
+from tests.support.stack import ROOT, STATE_DIR, server_env
 
 pytestmark = pytest.mark.slow
 

@@ -18,7 +18,7 @@ import pytest
 
 from orgbase.core.settings import parse_env_file
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 

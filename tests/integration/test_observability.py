@@ -18,18 +18,17 @@ from orgbase.core.settings import Settings
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import (
+from tests.support.http import (
     PASSWORD,
     bearer,
-    free_port,
+    member_tokens,
     new_user,
     org_member,
-    server_env,
     sign_in,
-    start_server,
     unique_email,
 )
-from tests.integration.test_data_api import member_tokens
+from tests.support.processes import free_port, start_server
+from tests.support.stack import server_env
 
 Client = AsyncTestClient[Litestar]
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import bearer, org_with_roles
+from tests.support.http import bearer, org_with_roles
 
 
 async def test_versions_concurrency_and_rollback(client: AsyncTestClient[Litestar]) -> None:

@@ -7,7 +7,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, create_org, new_user, org_with_roles
+from tests.support.http import bearer, create_org, new_user, org_with_roles
 
 
 async def test_create_list_read_rename(client: AsyncTestClient[Litestar]) -> None:

@@ -11,7 +11,7 @@ from postgrest import AsyncPostgrestClient
 from postgrest.exceptions import APIError
 from postgrest.types import CountMethod
 
-from tests.conftest import create_org, new_user, sign_in
+from tests.support.http import create_org, new_user, sign_in
 
 
 @pytest.fixture

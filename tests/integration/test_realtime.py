@@ -12,7 +12,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import PASSWORD, next_sse_data, unique_email
+from tests.support.http import PASSWORD, next_sse_data, unique_email
 
 
 async def member_of_new_org(http: httpx.AsyncClient) -> dict[str, Any]:

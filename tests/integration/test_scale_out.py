@@ -18,7 +18,9 @@ import pytest
 import websockets
 
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, bearer, free_port, server_env, start_server, unique_email
+from tests.support.http import PASSWORD, bearer, unique_email
+from tests.support.processes import free_port, start_server
+from tests.support.stack import server_env
 
 pytestmark = pytest.mark.slow
 

@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, create_org, new_user, sign_in
 
 
 async def test_new_tenant_tables_appear_after_notify(

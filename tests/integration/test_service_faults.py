@@ -21,7 +21,9 @@ from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.service import DocumentService
 from orgbase.tenants import orgs as orgs_module
-from tests.conftest import free_port, org_member, server_env, start_server
+from tests.support.http import org_member
+from tests.support.processes import free_port, start_server
+from tests.support.stack import server_env
 
 pytestmark = pytest.mark.slow
 

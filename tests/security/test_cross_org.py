@@ -10,7 +10,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import PASSWORD, bearer, org_with_roles
+from tests.support.http import PASSWORD, bearer, org_with_roles
 
 ROLES = ("owner", "admin", "member", "viewer")
 

@@ -12,7 +12,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[Litestar]
 

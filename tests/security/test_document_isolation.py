@@ -15,8 +15,7 @@ import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
-from tests.conftest import bearer
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import bearer, member_tokens
 
 Client = AsyncTestClient[Litestar]
 HIDDEN = ("_org", "_owner")

@@ -15,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from tests.conftest import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[Litestar]
 

@@ -31,7 +31,7 @@ from schemathesis.core.result import Err
 
 from orgbase.auth.keys import KeySet
 from orgbase.core.settings import Settings
-from tests.conftest import PASSWORD, add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import PASSWORD, add_member, bearer, create_org, new_user, sign_in
 
 pytestmark = pytest.mark.slow
 

@@ -27,8 +27,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.conftest import bearer, new_user, sign_in
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import bearer, member_tokens, new_user, sign_in
 
 Client = AsyncTestClient[Litestar]
 
@@ -113,7 +112,7 @@ async def test_bodies_below_the_json_level_are_a_400(
 
 async def test_a_websocket_command_nested_deep_is_an_error_frame(live_server: str) -> None:
     async with httpx.AsyncClient(base_url=live_server) as http:
-        _, tokens = await member_tokens(http, ())  # type: ignore[arg-type]
+        _, tokens = await member_tokens(http, ())
     url = live_server.replace("http", "ws") + f"/v1/realtime?access_token={tokens['owner']}"
     async with websockets.connect(url) as socket:
         await socket.send("[" * 5000 + "]" * 5000)

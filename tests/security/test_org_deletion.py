@@ -22,7 +22,8 @@ from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import TEST_REDIS_DB, bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.stack import TEST_REDIS_DB
 
 Client = AsyncTestClient[Litestar]
 
