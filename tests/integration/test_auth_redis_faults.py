@@ -4,6 +4,7 @@ them, and two gateways share every session fact."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Any
@@ -21,6 +22,7 @@ from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
 from tests.support.http import bearer, new_user, sign_in
 from tests.support.stack import TEST_REDIS_DB
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -70,13 +72,6 @@ async def _holds(node: Redis, key: str) -> bool:
     return cached is not None and cached != TOMBSTONE
 
 
-async def eventually(check: Any, within: float = 20.0) -> None:
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, "condition not reached in time"
-        await asyncio.sleep(0.2)
-
-
 async def test_auth_works_without_redis_and_uses_it_again(
     fault_stack: LocalStack, fault_client: AsyncTestClient[Litestar]
 ) -> None:
@@ -104,7 +99,7 @@ async def test_auth_works_without_redis_and_uses_it_again(
             assert response.status_code == 200
             return bool(await redis.exists(key))
 
-        await eventually(cached_again)
+        await eventually(cached_again, within=20, what="the session cached again")
         # The session revoked during the outage stays revoked now that the cache is back.
         assert (await client.get("/v1/auth/user", headers=headers)).status_code == 401
     finally:
@@ -131,7 +126,7 @@ async def test_a_revocation_redis_missed_is_resynced(
             db=int(TEST_REDIS_DB),
         )
         try:
-            await eventually(lambda node=node: _holds(node, key), within=20)
+            await eventually(functools.partial(_holds, node, key), within=20, what="the entry")
             await node.save()
         finally:
             await node.aclose()
@@ -150,14 +145,14 @@ async def test_a_revocation_redis_missed_is_resynced(
 
         assert isinstance(stale, bytes)
         assert msgspec.msgpack.decode(stale, type=CachedSession).expires_at > time.time()
-        for _ in range(10):
+
+        async def refused_until_tombstoned() -> bool:
             response = await client.get("/v1/auth/user", headers=headers)
             assert response.status_code == 401, "a stale cache entry let a revoked session in"
-            await asyncio.sleep(0.5)
-
-        async def tombstoned() -> bool:
             return bool(await redis.get(key) == TOMBSTONE)
 
-        await eventually(tombstoned)
+        # The first request after the restart sees the stale entry; the gateway checks
+        # PostgreSQL and writes the tombstone itself.
+        await eventually(refused_until_tombstoned, within=20, what="the tombstone")
     finally:
         await redis.aclose()

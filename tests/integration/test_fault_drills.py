@@ -24,7 +24,8 @@ from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, org_member
 from tests.support.processes import free_port, serving, start_server
 from tests.support.stack import server_env
-from tests.traffic import FIGURES_DIR, Traffic, outage, report, wait_for
+from tests.support.traffic import FIGURES_DIR, Traffic, outage, report
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -57,12 +58,12 @@ async def test_postgres_restart_under_load(
             )
             traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
             traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
-            await asyncio.sleep(1.0)
+            await traffic.flowing()
             down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
             back_at = down.back_at
             await traffic.succeeds_after("write", back_at)
             await traffic.succeeds_after("read", back_at)
-            await asyncio.sleep(1.0)
+            await traffic.flowing(since=back_at)
             await traffic.stop()
 
     connection = await asyncpg.connect(fault_settings.database.migration_url)
@@ -135,7 +136,7 @@ async def test_redis_fully_down_under_load(
                 lambda h: h.post("/v1/db/items", headers=headers, json={"title": "no redis"}),
             )
             traffic.start("cache", lambda h: h.get("/v1/kv/beat", headers=headers))
-            await asyncio.sleep(1.0)
+            await traffic.flowing()
             down = await outage(fault_stack.redis.stop, fault_stack.redis.start, 3.0)
             back_at = down.back_at
 
@@ -143,8 +144,9 @@ async def test_redis_fully_down_under_load(
                 put = await http.put("/v1/kv/beat", headers=headers, json={"value": 2})
                 return put.status_code == 200
 
-            cache_back = await wait_for(cache_writable, 30, "the cache after Redis restarted")
-            await asyncio.sleep(1.0)
+            await eventually(cache_writable, within=30, what="the cache after Redis restarted")
+            cache_back = time.monotonic()
+            await traffic.flowing(since=cache_back)
             await traffic.stop()
             health = (await http.get("/health/ready")).json()
 
@@ -183,11 +185,11 @@ async def test_mongo_stopped_under_load(fault_stack: LocalStack, fault_settings:
             traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
             traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
             traffic.start("orgs", lambda h: h.get("/v1/orgs", headers=headers))
-            await asyncio.sleep(1.0)
+            await traffic.flowing()
             down = await outage(fault_stack.mongo.stop, fault_stack.mongo.start, 2.0)
             back_at = down.back_at
             await traffic.succeeds_after("docs", back_at)
-            await asyncio.sleep(1.0)
+            await traffic.flowing(since=back_at)
             await traffic.stop()
 
     docs_back = traffic.recovered_at("docs", back_at)
@@ -244,13 +246,13 @@ async def test_sigterm_under_load_two_workers(stack: LocalStack) -> None:
                         outcomes["reset before read"] += 1
 
         callers = [asyncio.create_task(caller()) for _ in range(8)]
-        await asyncio.sleep(1.5)
+        await eventually(lambda: outcomes["200"] >= 40, within=30, what="load before the signal")
         answered_before = outcomes["200"]
         signalled_at = time.monotonic()
         server.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(server.wait, 30)
         exited_after = time.monotonic() - signalled_at
-        await asyncio.sleep(0.3)
+        await eventually(lambda: outcomes["refused"], what="a refused connection after the exit")
         stop.set()
         await asyncio.gather(*callers)
     finally:

@@ -18,6 +18,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -37,12 +38,14 @@ async def ready(client: AsyncTestClient[Litestar]) -> tuple[int, dict[str, Any],
 async def wait_for_status(
     client: AsyncTestClient[Litestar], wanted: str, within: float = 30.0
 ) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
+    async def in_state() -> dict[str, Any] | None:
         _, body, _ = await ready(client)
-        if body["status"] == wanted or time.monotonic() > deadline:
-            return body
-        await asyncio.sleep(0.25)
+        return body if body["status"] == wanted else None
+
+    body: dict[str, Any] = await eventually(
+        in_state, within=within, interval=0.25, what=f"readiness {wanted}"
+    )
+    return body
 
 
 async def test_redis_down_is_degraded_then_recovers(

@@ -3,10 +3,8 @@ accepted once, by the invited address only, before they expire."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
 from typing import Any
@@ -21,6 +19,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from tests.support.http import bearer, create_org, new_user, sign_up
 from tests.support.stack import with_overrides
+from tests.support.waiting import eventually
 
 
 class Inbox:
@@ -64,13 +63,11 @@ async def mail_client(
 
 
 async def wait_for_mail(inbox: Inbox, recipient: str, within: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        for message in inbox.messages:
-            if recipient in message["to"]:
-                return message
-        assert time.monotonic() < deadline, "no mail arrived"
-        await asyncio.sleep(0.1)
+    def arrived() -> dict[str, Any] | None:
+        return next((m for m in inbox.messages if recipient in m["to"]), None)
+
+    message: dict[str, Any] = await eventually(arrived, within=within, what=f"mail to {recipient}")
+    return message
 
 
 async def test_invite_by_mail_and_accept(

@@ -27,8 +27,9 @@ from tests.support.http import (
     sign_in,
     unique_email,
 )
-from tests.support.processes import free_port, start_server
+from tests.support.processes import serving
 from tests.support.stack import server_env
+from tests.support.waiting import eventually
 
 Client = AsyncTestClient[Litestar]
 
@@ -75,35 +76,28 @@ async def test_metrics_move_with_requests(client: Client) -> None:
 
 
 async def test_two_workers_report_combined_figures(stack: LocalStack, settings: Settings) -> None:
-    port = free_port()
-    server = start_server(server_env(stack), port, workers=2)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as http:
-            baseline = sample(
-                (await http.get("/metrics")).text,
-                "orgbase_http_requests_total",
-                route="/health/live",
-                status="200",
-            )
-        requests = 40
-        for _ in range(requests):
-            # A new connection each time, so both workers answer some.
-            async with httpx.AsyncClient(base_url=base) as http:
-                assert (await http.get("/health/live")).status_code == 200
-        await asyncio.sleep(0.2)
-        totals = set()
-        for _ in range(6):
+    with serving(server_env(stack), workers=2) as base:
+
+        async def live_total() -> float:
+            # A new connection each time, so either worker may answer.
             async with httpx.AsyncClient(base_url=base) as http:
                 text = (await http.get("/metrics")).text
-            totals.add(
-                sample(text, "orgbase_http_requests_total", route="/health/live", status="200")
-            )
+            return sample(text, "orgbase_http_requests_total", route="/health/live", status="200")
+
+        baseline = await live_total()
+        requests = 40
+        for _ in range(requests):
+            async with httpx.AsyncClient(base_url=base) as http:
+                assert (await http.get("/health/live")).status_code == 200
+
+        async def all_counted() -> bool:
+            return await live_total() >= baseline + requests
+
+        # A request is counted as its answer goes out, so the last may still be on its way.
+        await eventually(all_counted, what="the combined count")
+        totals = {await live_total() for _ in range(6)}
         # Whichever worker answers the scrape, it reports both workers' requests.
         assert totals == {baseline + requests}, totals
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 async def test_platform_figures_are_for_platform_admins(settings: Settings, client: Client) -> None:

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
-import time
-
 import asyncpg
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.waiting import eventually
 
 
 async def test_new_tenant_tables_appear_after_notify(
@@ -31,13 +29,12 @@ async def test_new_tenant_tables_appear_after_notify(
         )
     finally:
         await connection.close()
-    deadline = time.monotonic() + 10
-    while True:
+
+    async def inserted() -> bool:
         response = await client.post("/v1/db/notes", headers=access, json={"body": "hello"})
-        if response.status_code == 201:
-            break
-        assert time.monotonic() < deadline, response.text
-        await asyncio.sleep(0.1)
+        return response.status_code == 201
+
+    await eventually(inserted, what="the new table in the schema cache")
     listed = await client.get("/v1/db/notes?select=body", headers=access)
     assert listed.json() == [{"body": "hello"}]
 

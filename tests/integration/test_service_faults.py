@@ -6,6 +6,7 @@ is back)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from typing import Any
@@ -22,8 +23,10 @@ from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.service import DocumentService
 from orgbase.tenants import orgs as orgs_module
 from tests.support.http import org_member
-from tests.support.processes import free_port, start_server
+from tests.support.processes import serving
 from tests.support.stack import server_env
+from tests.support.traffic import Traffic
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -31,75 +34,55 @@ pytestmark = pytest.mark.slow
 async def test_redis_primary_killed_under_load(
     fault_stack: LocalStack, fault_settings: Settings
 ) -> None:
-    port = free_port()
     env = server_env(fault_stack, fault_stack.layout.database)
-    server = start_server(env, port)
     killed_port = fault_stack.redis.primary_port()
     assert killed_port is not None
-    outcomes: list[tuple[float, str, int]] = []
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            _, _, headers = await org_member(http)
-            assert (
-                await http.put("/v1/kv/beat", headers=headers, json={"value": 0})
-            ).status_code == 200
-            stop = asyncio.Event()
+        with serving(env) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                _, _, headers = await org_member(http)
+                assert (
+                    await http.put("/v1/kv/beat", headers=headers, json={"value": 0})
+                ).status_code == 200
+                traffic = Traffic(http)
+                for path in ("/v1/auth/session", "/v1/kv/beat", "/v1/db/items"):
+                    traffic.start(path, functools.partial(_get, path=path, headers=headers))
+                await traffic.flowing()
+                killed_at = time.monotonic()
+                fault_stack.redis.kill_node(killed_port)
 
-            async def load(path: str) -> None:
-                while not stop.is_set():
-                    try:
-                        status = (await http.get(path, headers=headers)).status_code
-                    except httpx.TransportError:
-                        status = 0
-                    outcomes.append((time.monotonic(), path, status))
-                    await asyncio.sleep(0.02)
-                # (the loop ends when the test says so)
+                async def cache_back() -> bool:
+                    beat = await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
+                    return beat.status_code == 200
 
-            workers = [
-                asyncio.ensure_future(load(p))
-                for p in ("/v1/auth/session", "/v1/kv/beat", "/v1/db/items")
-            ]
-            await asyncio.sleep(1.0)
-            killed_at = time.monotonic()
-            fault_stack.redis.kill_node(killed_port)
-            # Wait until the cache answers again (Sentinel promoted a replica).
-            deadline = killed_at + 30
-            while True:
-                beat = await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
-                if beat.status_code == 200:
-                    recovered_at = time.monotonic()
-                    break
-                assert time.monotonic() < deadline, (
-                    f"the gateway did not follow the failover: {beat.text}"
-                )
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
-            stop.set()
-            await asyncio.gather(*workers)
-            health = (await http.get("/health/ready")).json()
+                # The cache answers again once Sentinel promoted a replica and the gateway
+                # followed it.
+                await eventually(cache_back, within=30, what="the gateway following the failover")
+                recovered_at = time.monotonic()
+                await traffic.flowing(since=recovered_at)
+                await traffic.stop()
+                health = (await http.get("/health/ready")).json()
     finally:
-        server.terminate()
-        server.wait(30)
         # Back to three nodes, and wait until Sentinel sees them all again.
         await asyncio.to_thread(fault_stack.redis.start)
-    by_path: dict[str, list[int]] = {}
-    for _, path, status in outcomes:
-        by_path.setdefault(path, []).append(status)
-    failed = {path: sum(1 for s in statuses if s != 200) for path, statuses in by_path.items()}
+    failed = {path: len(traffic.failed(path)) for path in ("/v1/auth/session", "/v1/db/items")}
     print(f"\nfailover: cache back after {recovered_at - killed_at:.1f}s; failed requests {failed}")
     # Sessions and tenant data never depended on Redis: no request of theirs failed.
-    assert failed["/v1/auth/session"] == 0
-    assert failed["/v1/db/items"] == 0
+    assert failed == {"/v1/auth/session": 0, "/v1/db/items": 0}
     # The cache may lose its last writes in a failover (Redis replicates asynchronously):
     # a 404 is a cache miss, not a failure; a 5xx other than 503 would be one.
     odd = [
-        (round(t - killed_at, 2), st)
-        for t, p, st in outcomes
-        if p == "/v1/kv/beat" and st not in (200, 404, 503)
+        (round(a.at - killed_at, 2), a.status)
+        for a in traffic.of("/v1/kv/beat")
+        if a.status not in (200, 404, 503)
     ]
     assert not odd, odd[:20]
     assert health["checks"]["redis"]["status"] == "ok"
     assert health["checks"]["redis"]["failovers_seen"] >= 1
+
+
+async def _get(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Response:
+    return await http.get(path, headers=headers)
 
 
 async def test_mongo_stopped_only_document_routes_fail(
@@ -125,10 +108,11 @@ async def test_mongo_stopped_only_document_routes_fail(
             ).status_code == 200
         finally:
             await asyncio.to_thread(fault_stack.mongo.start)
-        deadline = time.monotonic() + 20
-        while (await client.get("/v1/docs/items", headers=headers)).status_code != 200:
-            assert time.monotonic() < deadline, "document routes did not recover"
-            await asyncio.sleep(0.5)
+
+        async def documents_back() -> bool:
+            return (await client.get("/v1/docs/items", headers=headers)).status_code == 200
+
+        await eventually(documents_back, within=20, what="the document routes' recovery")
 
 
 async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
@@ -156,12 +140,13 @@ async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
             await asyncio.to_thread(fault_stack.mongo.start)
         connection = await asyncpg.connect(fault_settings.database.migration_url)
         try:
-            deadline = time.monotonic() + 30
-            while await connection.fetchval(
-                "SELECT count(*) FROM orgbase.orgs WHERE id = $1", uuid.UUID(org_id)
-            ):
-                assert time.monotonic() < deadline, "the purge did not finish"
-                await asyncio.sleep(0.5)
+
+            async def org_row_gone() -> bool:
+                return not await connection.fetchval(
+                    "SELECT count(*) FROM orgbase.orgs WHERE id = $1", uuid.UUID(org_id)
+                )
+
+            await eventually(org_row_gone, within=30, what="the purge")
         finally:
             await connection.close()
         assert collection not in await database.list_collection_names()

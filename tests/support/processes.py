@@ -25,11 +25,22 @@ def free_port() -> int:
         return port
 
 
-def _answers(port: int) -> bool:
+def _answers(url: str) -> bool:
     try:
-        return httpx.get(f"http://127.0.0.1:{port}/health/live", timeout=1).status_code == 200
+        return httpx.get(url, timeout=1).status_code == 200
     except httpx.TransportError:
         return False
+
+
+def wait_until_answering(url: str, process: subprocess.Popen[bytes], within: float) -> bool:
+    """Poll ``url`` until it answers 200 (True), or ``process`` exits or time runs out
+    (False). Polled, not awaited: a starting process gives no other sign of readiness."""
+    deadline = time.monotonic() + within
+    while not _answers(url):
+        if process.poll() is not None or time.monotonic() > deadline:
+            return False
+        time.sleep(0.1)
+    return True
 
 
 def start_server(
@@ -58,13 +69,9 @@ def start_server(
     )
     if not isinstance(output, int):
         output.close()  # the child has its own copy
-    deadline = time.monotonic() + START_WITHIN
-    # Polled, not awaited: a process gives no signal of readiness but its answers.
-    while not _answers(port):
-        if process.poll() is not None or time.monotonic() > deadline:
-            process.kill()
-            raise RuntimeError("the server did not start")
-        time.sleep(0.1)
+    if not wait_until_answering(f"http://127.0.0.1:{port}/health/live", process, START_WITHIN):
+        process.kill()
+        raise RuntimeError("the server did not start")
     return process
 
 
