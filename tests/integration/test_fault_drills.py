@@ -10,18 +10,19 @@ everything comes back without restarting the gateway.
 from __future__ import annotations
 
 import asyncio
+import functools
 import signal
 import time
 import uuid
 from collections import Counter
 
-import asyncpg
 import httpx
 import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.support.http import PASSWORD, org_member
+from tests.support.data import owner_connection
+from tests.support.http import cache_writable, org_member, password_grant
 from tests.support.processes import free_port, serving, start_server
 from tests.support.stack import server_env
 from tests.support.traffic import FIGURES_DIR, Traffic, outage, report
@@ -66,16 +67,13 @@ async def test_postgres_restart_under_load(
             await traffic.flowing(since=back_at)
             await traffic.stop()
 
-    connection = await asyncpg.connect(fault_settings.database.migration_url)
-    try:
+    async with owner_connection(fault_settings) as connection:
         stored = {
             row["id"]
             for row in await connection.fetch(
                 "SELECT id FROM api.items WHERE org_id = $1", uuid.UUID(org_id)
             )
         }
-    finally:
-        await connection.close()
     acked = [i for a in traffic.of("write") if a.status == 201 for i in _ids(a.body)]
     in_doubt = len(traffic.failed("write"))
     write_back = traffic.recovered_at("write", back_at)
@@ -119,16 +117,9 @@ async def test_redis_fully_down_under_load(
             assert (
                 await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
             ).status_code == 200
-            password_grant = {
-                "grant_type": "password",
-                "email": user["email"],
-                "password": PASSWORD,
-                "org_id": org_id,
-            }
+            grant = password_grant(user["email"], org_id)
             traffic = Traffic(http)
-            traffic.start(
-                "sign-in", lambda h: h.post("/v1/auth/token", json=password_grant), pause=0.1
-            )
+            traffic.start("sign-in", lambda h: h.post("/v1/auth/token", json=grant), pause=0.1)
             traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
             traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
             traffic.start(
@@ -140,11 +131,11 @@ async def test_redis_fully_down_under_load(
             down = await outage(fault_stack.redis.stop, fault_stack.redis.start, 3.0)
             back_at = down.back_at
 
-            async def cache_writable() -> bool:
-                put = await http.put("/v1/kv/beat", headers=headers, json={"value": 2})
-                return put.status_code == 200
-
-            await eventually(cache_writable, within=30, what="the cache after Redis restarted")
+            await eventually(
+                functools.partial(cache_writable, http, headers),
+                within=30,
+                what="the cache after Redis restarted",
+            )
             cache_back = time.monotonic()
             await traffic.flowing(since=cache_back)
             await traffic.stop()

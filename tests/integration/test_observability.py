@@ -7,7 +7,6 @@ import io
 import json
 import re
 
-import asyncpg
 import httpx
 import pytest
 import structlog
@@ -18,6 +17,7 @@ from orgbase.core.settings import Settings
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
+from tests.support.data import make_platform_admin
 from tests.support.http import (
     PASSWORD,
     bearer,
@@ -109,13 +109,7 @@ async def test_platform_figures_are_for_platform_admins(settings: Settings, clie
         assert (await client.get(url, headers=bearer(tokens["member"]))).status_code == 403
         assert (await client.get(url, headers=bearer(tokens["admin"]))).status_code == 200
     operator, operator_tokens = await new_user(client)
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
-        await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1::uuid", operator["id"]
-        )
-    finally:
-        await connection.close()
+    await make_platform_admin(settings, operator["id"])
     dashboard = (
         await client.get("/v1/platform/redis", headers=bearer(operator_tokens["access_token"]))
     ).json()

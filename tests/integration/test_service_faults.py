@@ -11,7 +11,6 @@ import time
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -22,7 +21,8 @@ from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.service import DocumentService
 from orgbase.tenants import orgs as orgs_module
-from tests.support.http import org_member
+from tests.support.data import owner_connection
+from tests.support.http import cache_writable, org_member
 from tests.support.processes import serving
 from tests.support.stack import server_env
 from tests.support.traffic import Traffic
@@ -52,13 +52,13 @@ async def test_redis_primary_killed_under_load(
                 killed_at = time.monotonic()
                 fault_stack.redis.kill_node(killed_port)
 
-                async def cache_back() -> bool:
-                    beat = await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
-                    return beat.status_code == 200
-
                 # The cache answers again once Sentinel promoted a replica and the gateway
                 # followed it.
-                await eventually(cache_back, within=30, what="the gateway following the failover")
+                await eventually(
+                    functools.partial(cache_writable, http, headers),
+                    within=30,
+                    what="the gateway following the failover",
+                )
                 recovered_at = time.monotonic()
                 await traffic.flowing(since=recovered_at)
                 await traffic.stop()
@@ -67,7 +67,7 @@ async def test_redis_primary_killed_under_load(
                     redis = (await http.get("/health/ready")).json()["checks"]["redis"]
                     return redis if redis["failovers_seen"] >= 1 else None
 
-                # The gateway sees the new primary on its next periodic check (each second).
+                # The gateway sees the new primary on its next periodic check (every 2 s).
                 redis_health: dict[str, Any] = await eventually(
                     failover_reported, within=10, what="the failover in /health/ready"
                 )
@@ -163,8 +163,7 @@ async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
             assert refused.status_code in (401, 403, 404), refused.text
         finally:
             await asyncio.to_thread(fault_stack.mongo.start)
-        connection = await asyncpg.connect(fault_settings.database.migration_url)
-        try:
+        async with owner_connection(fault_settings) as connection:
 
             async def org_row_gone() -> bool:
                 return not await connection.fetchval(
@@ -172,7 +171,5 @@ async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
                 )
 
             await eventually(org_row_gone, within=30, what="the purge")
-        finally:
-            await connection.close()
         assert collection not in await database.list_collection_names()
         await mongo.close()

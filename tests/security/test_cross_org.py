@@ -4,20 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-import asyncpg
 import pytest
 from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
-from tests.support.http import PASSWORD, bearer, org_with_roles
+from tests.support.data import owner_connection
+from tests.support.http import bearer, org_with_roles, password_grant
 
 ROLES = ("owner", "admin", "member", "viewer")
 
 
 async def snapshot(settings: Settings, org_id: str) -> dict[str, Any]:
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         return {
             "org": dict(
                 await connection.fetchrow(
@@ -49,8 +48,6 @@ async def snapshot(settings: Settings, org_id: str) -> dict[str, Any]:
                 "SELECT version FROM orgbase.org_settings WHERE org_id = $1::uuid", org_id
             ),
         }
-    finally:
-        await connection.close()
 
 
 @pytest.fixture(scope="module")
@@ -157,12 +154,7 @@ async def test_credentials_of_org_a_cannot_choose_org_b(
     org_b = two_orgs["b"]
     sign_in = await client.post(
         "/v1/auth/token",
-        json={
-            "grant_type": "password",
-            "email": user["email"],
-            "password": PASSWORD,
-            "org_id": org_b,
-        },
+        json=password_grant(user["email"], org_b),
     )
     assert sign_in.status_code == 403
     refresh = await client.post(

@@ -19,7 +19,6 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import websockets
@@ -27,6 +26,7 @@ from litestar import Litestar
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
+from tests.support.data import make_platform_admin
 from tests.support.http import bearer, member_tokens, new_user, sign_in
 
 Client = AsyncTestClient[Litestar]
@@ -176,14 +176,7 @@ async def test_an_impersonation_reason_counts_without_its_spaces(
     settings: Settings, client: Client
 ) -> None:
     admin, _ = await new_user(client)
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
-        await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1",
-            uuid.UUID(admin["id"]),
-        )
-    finally:
-        await connection.close()
+    await make_platform_admin(settings, admin["id"])
     headers = bearer((await sign_in(client, admin["email"]))["access_token"])
     org_id, _ = await member_tokens(client, ())
     for reason in ("  a  ", " ab ", "\t\tx\n\n"):

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 
 import asyncpg
 from redis.asyncio import Redis
@@ -65,10 +67,28 @@ async def flush_redis_db(local: LocalStack, db: int) -> None:
     await redis.aclose()
 
 
-async def make_org(settings: Settings, members: dict[str, str], name: str = "org") -> str:
-    """An org with the given {user_id: role} members, made directly in PostgreSQL."""
+@asynccontextmanager
+async def owner_connection(settings: Settings) -> AsyncIterator[asyncpg.Connection]:
+    """A connection as the schema's owner (a superuser locally: row-level security does not
+    apply), for setting up and inspecting below the API."""
     connection = await asyncpg.connect(settings.database.migration_url)
     try:
+        yield connection
+    finally:
+        await connection.close()
+
+
+async def make_platform_admin(settings: Settings, user_id: str) -> None:
+    """Platform admins are made in the database only: no API grants the flag."""
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1", uuid.UUID(user_id)
+        )
+
+
+async def make_org(settings: Settings, members: dict[str, str], name: str = "org") -> str:
+    """An org with the given {user_id: role} members, made directly in PostgreSQL."""
+    async with owner_connection(settings) as connection:
         org_id = await connection.fetchval(
             "INSERT INTO orgbase.orgs (name) VALUES ($1) RETURNING id", name
         )
@@ -76,6 +96,4 @@ async def make_org(settings: Settings, members: dict[str, str], name: str = "org
             "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
             [(org_id, uuid.UUID(user_id), role) for user_id, role in members.items()],
         )
-    finally:
-        await connection.close()
     return str(org_id)

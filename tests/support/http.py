@@ -41,13 +41,20 @@ async def sign_up(client: httpx.AsyncClient, email: str | None = None) -> dict[s
     return user
 
 
+def password_grant(
+    email: str, org_id: str | None = None, password: str = PASSWORD
+) -> dict[str, Any]:
+    """The body of a password sign-in (POST /v1/auth/token), into ``org_id`` when given."""
+    body: dict[str, Any] = {"grant_type": "password", "email": email, "password": password}
+    if org_id is not None:
+        body["org_id"] = org_id
+    return body
+
+
 async def sign_in(
     client: httpx.AsyncClient, email: str, org_id: str | None = None
 ) -> dict[str, Any]:
-    body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
-    if org_id is not None:
-        body["org_id"] = org_id
-    response = await client.post("/v1/auth/token", json=body)
+    response = await client.post("/v1/auth/token", json=password_grant(email, org_id))
     assert response.status_code == 200, response.text
     tokens: dict[str, Any] = response.json()
     return tokens
@@ -118,6 +125,22 @@ async def member_tokens(
         for role, (user, _) in people.items()
     }
     return org_id, tokens
+
+
+async def user_status(client: httpx.AsyncClient, headers: dict[str, str]) -> int:
+    """The status of GET /v1/auth/user with these credentials: is the session alive?"""
+    return (await client.get("/v1/auth/user", headers=headers)).status_code
+
+
+async def assert_revoked(client: httpx.AsyncClient, headers: dict[str, str]) -> None:
+    response = await client.get("/v1/auth/user", headers=headers)
+    assert (response.status_code, response.json()["code"]) == (401, "session_revoked")
+
+
+async def cache_writable(client: httpx.AsyncClient, headers: dict[str, str]) -> bool:
+    """Whether the org's key-value cache takes a write now (Redis reachable, primary known)."""
+    put = await client.put("/v1/kv/beat", headers=headers, json={"value": "beat"})
+    return put.status_code == 200
 
 
 async def next_sse_data(lines: AsyncIterator[str], within: float = 5) -> dict[str, Any]:
