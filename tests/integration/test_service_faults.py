@@ -22,7 +22,7 @@ from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.service import DocumentService
 from orgbase.tenants import orgs as orgs_module
 from tests.support.data import owner_connection
-from tests.support.http import cache_writable, org_member
+from tests.support.http import org_member, wait_for_cache
 from tests.support.processes import serving
 from tests.support.stack import server_env
 from tests.support.traffic import Traffic
@@ -54,12 +54,9 @@ async def test_redis_primary_killed_under_load(
 
                 # The cache answers again once Sentinel promoted a replica and the gateway
                 # followed it.
-                await eventually(
-                    functools.partial(cache_writable, http, headers),
-                    within=30,
-                    what="the gateway following the failover",
+                recovered_at = await wait_for_cache(
+                    http, headers, "the gateway following the failover"
                 )
-                recovered_at = time.monotonic()
                 await traffic.flowing(since=recovered_at)
                 await traffic.stop()
 

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
+import time
 import uuid
 from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+
+from tests.support.waiting import eventually
 
 PASSWORD = "correct horse battery staple"
 
@@ -141,6 +145,14 @@ async def cache_writable(client: httpx.AsyncClient, headers: dict[str, str]) -> 
     """Whether the org's key-value cache takes a write now (Redis reachable, primary known)."""
     put = await client.put("/v1/kv/beat", headers=headers, json={"value": "beat"})
     return put.status_code == 200
+
+
+async def wait_for_cache(
+    client: httpx.AsyncClient, headers: dict[str, str], what: str, within: float = 30
+) -> float:
+    """Wait until the cache takes writes again (after an outage or a failover); when."""
+    await eventually(functools.partial(cache_writable, client, headers), within=within, what=what)
+    return time.monotonic()
 
 
 async def next_sse_data(lines: AsyncIterator[str], within: float = 5) -> dict[str, Any]:

@@ -9,17 +9,7 @@ from typing import Any
 import pytest
 
 from orgbase.core.errors import Invalid, NotFound, OrgbaseError
-from orgbase.services.postgres.grammar import (
-    CASTS,
-    Condition,
-    Field,
-    Logic,
-    OrderTerm,
-    SelectColumn,
-    SelectEmbed,
-    Star,
-    parse_select,
-)
+from orgbase.services.postgres import grammar
 from orgbase.services.postgres.schema import ForeignKey
 from orgbase.services.postgres.sql import CAST_TYPES, Builder, Params
 from tests.unit.tables import tables
@@ -39,7 +29,7 @@ def bound(sql: str, params: Params) -> dict[int, Any]:
     return values
 
 
-def condition(sql_builder: Builder, item: Condition, table: str = "tasks") -> str:
+def condition(sql_builder: Builder, item: grammar.Condition, table: str = "tasks") -> str:
     return sql_builder.condition(sql_builder.tables[table], "t", item)
 
 
@@ -54,70 +44,80 @@ def test_params_number_from_their_start() -> None:
 )
 def test_comparisons_bind_the_value_cast_to_the_column_type(op: str, symbol: str) -> None:
     sql_builder = builder()
-    sql = condition(sql_builder, Condition(Field("points"), op, "42"))
+    sql = condition(sql_builder, grammar.Condition(grammar.Field("points"), op, "42"))
     assert f't."points" {symbol} $1::text::integer' in sql
     assert bound(sql, sql_builder.params) == {1: "42"}
 
 
 def test_negation_wraps_the_whole_condition() -> None:
-    sql = condition(builder(), Condition(Field("title"), "eq", "x", negate=True))
+    sql = condition(builder(), grammar.Condition(grammar.Field("title"), "eq", "x", negate=True))
     assert sql.startswith("NOT (")
     assert sql.endswith(")")
 
 
-def test_like_patterns_use_sql_wildcards_in_the_bound_value() -> None:
+@pytest.mark.parametrize(
+    ("op", "operand", "sql_part", "value"),
+    [
+        ("ilike", "*50%_off*", "ILIKE $1::text", "%50%_off%"),  # * is the URL's wildcard
+        ("like", "a*", "LIKE $1::text", "a%"),
+        ("imatch", "^a.*b$", "~* $1::text", "^a.*b$"),
+        ("wfts", "cat & dog", "websearch_to_tsquery($1::text)", "cat & dog"),
+    ],
+)
+def test_text_operators_bind_their_operand(
+    op: str, operand: str, sql_part: str, value: str
+) -> None:
     sql_builder = builder()
-    sql = condition(sql_builder, Condition(Field("title"), "ilike", "*50%_off*"))
-    assert "ILIKE $1::text" in sql
-    assert bound(sql, sql_builder.params) == {1: "%50%_off%"}
+    sql = condition(sql_builder, grammar.Condition(grammar.Field("title"), op, operand))
+    assert sql_part in sql
+    assert bound(sql, sql_builder.params) == {1: value}
 
 
 def test_in_binds_one_array_of_the_column_type() -> None:
     sql_builder = builder()
-    sql = condition(sql_builder, Condition(Field("id"), "in", ("1", "2", "3")))
+    sql = condition(sql_builder, grammar.Condition(grammar.Field("id"), "in", ("1", "2", "3")))
     assert "= ANY($1::text[]::bigint[])" in sql
     assert bound(sql, sql_builder.params) == {1: ["1", "2", "3"]}
 
 
 def test_an_empty_in_list_matches_nothing_and_binds_nothing() -> None:
     sql_builder = builder()
-    assert condition(sql_builder, Condition(Field("id"), "in", ())) == "(false)"
+    assert condition(sql_builder, grammar.Condition(grammar.Field("id"), "in", ())) == "(false)"
     assert sql_builder.params.values == []
 
 
 def test_in_on_an_array_column_is_refused() -> None:
     with pytest.raises(Invalid) as caught:
-        condition(builder(), Condition(Field("tags"), "in", ("a",)))
+        condition(builder(), grammar.Condition(grammar.Field("tags"), "in", ("a",)))
     assert caught.value.code == "PGRST100"
 
 
 @pytest.mark.parametrize(("value", "keyword"), [("null", "IS NULL"), ("not_null", "IS NOT NULL")])
 def test_is_takes_keywords_from_its_own_table(value: str, keyword: str) -> None:
     sql_builder = builder()
-    assert keyword in condition(sql_builder, Condition(Field("due"), "is", value))
+    assert keyword in condition(sql_builder, grammar.Condition(grammar.Field("due"), "is", value))
     assert sql_builder.params.values == []
 
 
 def test_containment_applies_to_arrays_and_json_only() -> None:
     sql_builder = builder()
-    assert "@> $1::text::text[]" in condition(sql_builder, Condition(Field("tags"), "cs", "{a}"))
-    assert "<@ $2::text::jsonb" in condition(sql_builder, Condition(Field("data"), "cd", "{}"))
+    assert "@> $1::text::text[]" in condition(
+        sql_builder, grammar.Condition(grammar.Field("tags"), "cs", "{a}")
+    )
+    assert "<@ $2::text::jsonb" in condition(
+        sql_builder, grammar.Condition(grammar.Field("data"), "cd", "{}")
+    )
     with pytest.raises(Invalid) as caught:
-        condition(sql_builder, Condition(Field("title"), "ov", "{a}"))
+        condition(sql_builder, grammar.Condition(grammar.Field("title"), "ov", "{a}"))
     assert caught.value.code == "42883"
-
-
-def test_text_search_binds_the_query() -> None:
-    sql_builder = builder()
-    sql = condition(sql_builder, Condition(Field("title"), "wfts", "cat & dog"))
-    assert "websearch_to_tsquery($1::text)" in sql
-    assert bound(sql, sql_builder.params) == {1: "cat & dog"}
 
 
 def test_json_paths_bind_keys_and_small_indexes() -> None:
     sql_builder = builder()
     path = (("->", "items"), ("->", "0"), ("->", "1234567890"), ("->>", "name"))
-    expression, kind = sql_builder.field(sql_builder.tables["tasks"], "t", Field("data", path))
+    expression, kind = sql_builder.field(
+        sql_builder.tables["tasks"], "t", grammar.Field("data", path)
+    )
     assert kind == "text"  # ->> at the end gives text
     # An index that fits PostgreSQL's int is an int; a longer digit run stays a key.
     assert bound(expression, sql_builder.params) == {
@@ -132,14 +132,14 @@ def test_json_paths_bind_keys_and_small_indexes() -> None:
 
 def test_a_json_path_on_a_plain_column_is_refused() -> None:
     with pytest.raises(Invalid) as caught:
-        builder().field(tables()["tasks"], "t", Field("title", (("->", "a"),)))
+        builder().field(tables()["tasks"], "t", grammar.Field("title", (("->", "a"),)))
     assert caught.value.code == "42883"
 
 
 def test_unknown_names_are_errors_before_any_sql() -> None:
     sql_builder = builder()
     with pytest.raises(Invalid) as column:
-        condition(sql_builder, Condition(Field("nope"), "eq", "1"))
+        condition(sql_builder, grammar.Condition(grammar.Field("nope"), "eq", "1"))
     assert column.value.code == "42703"
     with pytest.raises(NotFound) as table:
         sql_builder.table("nope")
@@ -147,18 +147,18 @@ def test_unknown_names_are_errors_before_any_sql() -> None:
 
 
 def test_star_lists_every_column_quoted() -> None:
-    sql = builder().select_list(tables()["people"], "t", (Star(),))
+    sql = builder().select_list(tables()["people"], "t", (grammar.Star(),))
     assert sql == ", ".join(f't."{c}" AS "{c}"' for c in ("id", "name", "email"))
 
 
 def test_aliases_and_casts() -> None:
-    items = (SelectColumn(Field("points"), alias="score", cast="float"),)
+    items = (grammar.SelectColumn(grammar.Field("points"), alias="score", cast="float"),)
     sql = builder().select_list(tables()["tasks"], "t", items)
     assert sql == '(t."points")::double precision AS "score"'
 
 
 def test_every_grammar_cast_has_a_type() -> None:
-    assert set(CASTS) == set(CAST_TYPES)
+    assert set(grammar.CASTS) == set(CAST_TYPES)
 
 
 def test_names_with_quotes_are_escaped() -> None:
@@ -167,13 +167,15 @@ def test_names_with_quotes_are_escaped() -> None:
     people = schema["people"]
     odd = 'we"ird'
     people.columns[odd] = dataclasses.replace(people.columns["name"], name=odd)
-    sql = Builder(schema, Params(1)).select_list(people, "t", (SelectColumn(Field(odd)),))
+    sql = Builder(schema, Params(1)).select_list(
+        people, "t", (grammar.SelectColumn(grammar.Field(odd)),)
+    )
     assert sql == 't."we""ird" AS "we""ird"'
 
 
 def test_embedding_one_and_many() -> None:
     sql_builder = builder()
-    items = parse_select("title,owner(name),comments(body)")
+    items = grammar.parse_select("title,owner(name),comments(body)")
     sql = sql_builder.select_list(sql_builder.tables["tasks"], "t", items)
     # To one (tasks.owner_id -> people.id): one object; to many: an array, [] when none.
     assert '_e1."id" = t."owner_id"' in sql
@@ -187,7 +189,7 @@ def test_embedding_one_and_many() -> None:
 
 def test_embedding_needs_a_foreign_key() -> None:
     with pytest.raises(Invalid) as caught:
-        builder().select_list(tables()["people"], "t", parse_select("comments(*)"))
+        builder().select_list(tables()["people"], "t", grammar.parse_select("comments(*)"))
     assert caught.value.code == "PGRST200"
 
 
@@ -199,17 +201,17 @@ def test_two_foreign_keys_to_one_table_need_a_hint() -> None:
     tasks.outgoing.append(second)
     schema["people"].incoming.append(second)
     with pytest.raises(Invalid) as caught:
-        Builder(schema, Params(1)).select_list(tasks, "t", parse_select("people(*)"))
+        Builder(schema, Params(1)).select_list(tasks, "t", grammar.parse_select("people(*)"))
     assert caught.value.code == "PGRST201"
     hinted = Builder(schema, Params(1)).select_list(
-        tasks, "t", parse_select("people!tasks_reviewer_id_fkey(name)")
+        tasks, "t", grammar.parse_select("people!tasks_reviewer_id_fkey(name)")
     )
     assert '= t."reviewer_id"' in hinted
 
 
 def test_inner_embeddings_become_exists_conditions() -> None:
     sql_builder = builder()
-    items = parse_select("title,comments!inner(body),owner(name)")
+    items = grammar.parse_select("title,comments!inner(body),owner(name)")
     conditions = sql_builder.inner_joins(sql_builder.tables["tasks"], "t", items)
     assert len(conditions) == 1
     assert conditions[0].startswith('EXISTS (SELECT 1 FROM "api"."comments"')
@@ -217,13 +219,16 @@ def test_inner_embeddings_become_exists_conditions() -> None:
 
 def test_logic_groups_nest_and_negate() -> None:
     sql_builder = builder()
-    tree = Logic(
+    tree = grammar.Logic(
         "or",
         (
-            Condition(Field("done"), "is", "true"),
-            Logic(
+            grammar.Condition(grammar.Field("done"), "is", "true"),
+            grammar.Logic(
                 "and",
-                (Condition(Field("points"), "gt", "1"), Condition(Field("points"), "lt", "9")),
+                (
+                    grammar.Condition(grammar.Field("points"), "gt", "1"),
+                    grammar.Condition(grammar.Field("points"), "lt", "9"),
+                ),
             ),
         ),
         negate=True,
@@ -237,7 +242,10 @@ def test_logic_groups_nest_and_negate() -> None:
 
 
 def test_order_terms() -> None:
-    terms = (OrderTerm(Field("due"), True, "last"), OrderTerm(Field("title")))
+    terms = (
+        grammar.OrderTerm(grammar.Field("due"), True, "last"),
+        grammar.OrderTerm(grammar.Field("title")),
+    )
     sql = builder().order(tables()["tasks"], "t", terms)
     assert sql == 't."due" DESC NULLS LAST, t."title" ASC'
 
@@ -248,7 +256,7 @@ def test_an_empty_selection_is_refused() -> None:
 
 
 def test_embedding_an_unknown_relation_names_it() -> None:
-    embed = SelectEmbed(relation="ghosts", items=(Star(),))
+    embed = grammar.SelectEmbed(relation="ghosts", items=(grammar.Star(),))
     with pytest.raises(Invalid) as caught:
         builder().select_list(tables()["tasks"], "t", (embed,))
     assert "ghosts" in caught.value.message
