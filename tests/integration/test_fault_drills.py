@@ -46,6 +46,12 @@ async def drill_gateway(
             yield http, user, org_id, headers
 
 
+def _start_postgres_load(traffic: Traffic, headers: dict[str, str]) -> None:
+    """Reads of tenant data and session checks: what runs on PostgreSQL alone."""
+    traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
+    traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
+
+
 def _ids(rows: object) -> list[int]:
     assert isinstance(rows, list)
     return [int(row["id"]) for row in rows]
@@ -69,8 +75,7 @@ async def test_postgres_restart_under_load(
             lambda h: h.post("/v1/db/items", headers=write_headers, json={"title": "drill"}),
             loops=4,
         )
-        traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
-        traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
+        _start_postgres_load(traffic, headers)
         await traffic.flowing()
         down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
         back_at = down.back_at
@@ -129,8 +134,7 @@ async def test_redis_fully_down_under_load(
         grant = password_grant(user["email"], org_id)
         traffic = Traffic(http)
         traffic.start("sign-in", lambda h: h.post("/v1/auth/token", json=grant), pause=0.1)
-        traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
-        traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
+        _start_postgres_load(traffic, headers)
         traffic.start(
             "write",
             lambda h: h.post("/v1/db/items", headers=headers, json={"title": "no redis"}),
@@ -174,8 +178,7 @@ async def test_mongo_stopped_under_load(fault_stack: LocalStack, fault_settings:
         ).status_code == 201
         traffic = Traffic(http)
         traffic.start("docs", lambda h: h.get("/v1/docs/notes", headers=headers))
-        traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
-        traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
+        _start_postgres_load(traffic, headers)
         traffic.start("orgs", lambda h: h.get("/v1/orgs", headers=headers))
         await traffic.flowing()
         down = await outage(fault_stack.mongo.stop, fault_stack.mongo.start, 2.0)
