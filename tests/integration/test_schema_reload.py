@@ -7,16 +7,14 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from tests.support.data import make_platform_admin, owner_connection
-from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, new_user, org_member
 from tests.support.waiting import eventually
 
 
 async def test_new_tenant_tables_appear_after_notify(
     settings: Settings, client: AsyncTestClient[Litestar]
 ) -> None:
-    user, tokens = await new_user(client)
-    org_id = await create_org(client, tokens)
-    access = bearer((await sign_in(client, user["email"], org_id))["access_token"])
+    _, _, access = await org_member(client)
     before = await client.get("/v1/db/notes", headers=access)
     assert (before.status_code, before.json()["code"]) == (404, "PGRST205")
     async with owner_connection(settings) as connection:
@@ -39,9 +37,7 @@ async def test_new_tenant_tables_appear_after_notify(
 async def test_impersonation_reads_but_never_writes(
     settings: Settings, client: AsyncTestClient[Litestar]
 ) -> None:
-    owner, tokens = await new_user(client)
-    org_id = await create_org(client, tokens)
-    owner_access = bearer((await sign_in(client, owner["email"], org_id))["access_token"])
+    _, org_id, owner_access = await org_member(client)
     await client.post("/v1/db/tasks", headers=owner_access, json={"title": "customer row"})
     operator, operator_tokens = await new_user(client)
     await make_platform_admin(settings, operator["id"])
