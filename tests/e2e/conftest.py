@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
-from tests.conftest import PASSWORD, ROOT
+from tests.support.http import PASSWORD
+from tests.support.stack import ROOT
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / ".orgbase" / "screenshots" / "studio"

@@ -12,8 +12,8 @@ from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Response, expect
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, create_org, new_user, sign_in
 from tests.e2e.conftest import NARROW, WIDE, Studio
+from tests.support.http import bearer, create_org, new_user, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -62,17 +62,20 @@ async def choose_org(studio: Studio, org_id: str) -> None:
     await expect(studio.page.locator("#org-switcher")).to_have_value(org_id)
 
 
+async def open_in_org(studio: Studio, org_id: str, page_id: str) -> None:
+    await choose_org(studio, org_id)
+    await studio.open(page_id)
+
+
 async def test_sign_in_switch_org_browse_and_edit_rows(studio: Studio, client: Client) -> None:
     world = await make_world(client)
     page = studio.page
     await studio.sign_in(world.email)
-    await choose_org(studio, world.beta)
-    await studio.open("database")
+    await open_in_org(studio, world.beta, "database")
     await page.click('button[data-table="tasks"]')
     await studio.settled()
     await expect(page.locator(".empty")).to_contain_text("no rows")
-    await choose_org(studio, world.alpha)
-    await studio.open("database")
+    await open_in_org(studio, world.alpha, "database")
     await page.click('button[data-table="tasks"]')
     await studio.settled()
     await expect(page.locator("tbody tr")).to_have_count(3)
@@ -178,8 +181,7 @@ async def test_create_and_revoke_an_api_key(studio: Studio, client: Client) -> N
     world = await make_world(client)
     page = studio.page
     await studio.sign_in(world.email)
-    await choose_org(studio, world.alpha)
-    await studio.open("access")
+    await open_in_org(studio, world.alpha, "access")
     await studio.settled()
     await page.fill('[aria-label="Key name"]', "e2e key")
     await page.click("text=Create key")
@@ -213,8 +215,7 @@ async def test_settings_diff_and_rollback(studio: Studio, client: Client) -> Non
     dark_version = written.json()["version"] - 1
     page = studio.page
     await studio.sign_in(world.email)
-    await choose_org(studio, world.alpha)
-    await studio.open("settings")
+    await open_in_org(studio, world.alpha, "settings")
     await studio.settled()
     diff = page.locator("#settings-diff")
     await expect(diff.locator(".del")).to_contain_text('"theme": "dark"')
@@ -233,8 +234,7 @@ async def test_dashboard_updates_and_every_page_renders(
     world = await make_world(client)
     page = studio.page
     await studio.sign_in(world.email)
-    await choose_org(studio, world.alpha)
-    await studio.open("overview")
+    await open_in_org(studio, world.alpha, "overview")
     await studio.settled()
     for dependency in ("postgres", "redis", "mongo"):
         await expect(page.locator(f'[data-dependency="{dependency}"] .badge').first).to_have_text(

@@ -14,7 +14,7 @@ from orgbase.core.context import OrgContext
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, org_with_roles, session_of
+from tests.support.http import bearer, org_with_roles, session_of
 
 
 async def read(
@@ -32,26 +32,24 @@ async def test_actions_are_audited_with_actor_and_request_id(
     owner, owner_tokens = people["owner"]
     headers = bearer(owner_tokens["access_token"])
     member_id = people["member"][0]["id"]
-    await client.patch(
-        f"/v1/orgs/{org_id}/members/{member_id}",
-        headers={**headers, "X-Request-ID": "audit-role-change-1"},
-        json={"role": "viewer"},
-    )
-    await client.put(
-        f"/v1/orgs/{org_id}/settings",
-        headers={**headers, "If-Match": "1", "X-Request-ID": "audit-settings-1"},
-        json={"settings": {"k": "v"}},
-    )
-    await client.post(
-        f"/v1/orgs/{org_id}/api-keys",
-        headers={**headers, "X-Request-ID": "audit-key-1"},
-        json={"name": "k"},
-    )
-    await client.post(
-        f"/v1/orgs/{org_id}/invitations",
-        headers={**headers, "X-Request-ID": "audit-invite-1"},
-        json={"email": "i@example.test"},
-    )
+    base = f"/v1/orgs/{org_id}"
+    actions: list[tuple[str, str, dict[str, str], dict[str, Any], str]] = [
+        ("PATCH", f"{base}/members/{member_id}", {}, {"role": "viewer"}, "audit-role-change-1"),
+        (
+            "PUT",
+            f"{base}/settings",
+            {"If-Match": "1"},
+            {"settings": {"k": "v"}},
+            "audit-settings-1",
+        ),
+        ("POST", f"{base}/api-keys", {}, {"name": "k"}, "audit-key-1"),
+        ("POST", f"{base}/invitations", {}, {"email": "i@example.test"}, "audit-invite-1"),
+    ]
+    for method, url, extra, body, request_id in actions:
+        response = await client.request(
+            method, url, headers={**headers, **extra, "X-Request-ID": request_id}, json=body
+        )
+        assert response.is_success, (method, url, response.text)
     entries = (await read(client, org_id, headers))["items"]
     by_action = {e["action"]: e for e in entries}
     for action, request_id in [

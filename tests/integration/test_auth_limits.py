@@ -12,7 +12,9 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.middleware import client_ip
-from tests.conftest import PASSWORD, flush_redis_db, sign_up, with_overrides
+from tests.support.data import flush_redis_db
+from tests.support.http import PASSWORD, sign_up
+from tests.support.stack import with_overrides
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ from orgbase.client import (
 )
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import PASSWORD, unique_email
+from tests.support.http import PASSWORD, unique_email
 
 
 async def test_async_sdk_end_to_end(

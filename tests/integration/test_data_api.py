@@ -8,21 +8,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, member_tokens, new_user
 
 Client = AsyncTestClient[OrgbaseApp]
-
-
-async def member_tokens(client: Client, roles: tuple[str, ...]) -> tuple[str, dict[str, str]]:
-    """An org with one user per role, each signed in with the org active."""
-    owner, owner_tokens = await new_user(client)
-    org_id = await create_org(client, owner_tokens)
-    tokens = {"owner": (await sign_in(client, owner["email"], org_id))["access_token"]}
-    for role in roles:
-        user, _ = await new_user(client)
-        await add_member(client, owner_tokens, org_id, user, role)
-        tokens[role] = (await sign_in(client, user["email"], org_id))["access_token"]
-    return org_id, tokens
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import Settings
 from orgbase.services.mongo.layout import split_shared_collections
 from orgbase.services.mongo.service import DocumentService
-from tests.conftest import with_overrides
+from tests.support.stack import with_overrides
 
 Database = AsyncDatabase[dict[str, Any]]
 

@@ -14,17 +14,42 @@ import signal
 import time
 import uuid
 from collections import Counter
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, free_port, org_member, server_env, serving, start_server
-from tests.traffic import FIGURES_DIR, Traffic, outage, report, wait_for
+from tests.support.data import owner_connection
+from tests.support.http import org_member, password_grant, wait_for_cache
+from tests.support.processes import free_port, serving, start_server
+from tests.support.stack import server_env
+from tests.support.traffic import FIGURES_DIR, Traffic, outage, report
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
+
+
+@asynccontextmanager
+async def drill_gateway(
+    stack: LocalStack, drill: str
+) -> AsyncIterator[tuple[httpx.AsyncClient, dict[str, Any], str, dict[str, str]]]:
+    """A gateway process on the fault stack, its log kept with the drill's figures, and a
+    client with a fresh org's owner: (client, user, org_id, auth headers)."""
+    env = server_env(stack, stack.layout.database)
+    with serving(env, log_file=FIGURES_DIR / f"{drill}.log") as base:
+        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+            user, org_id, headers = await org_member(http, drill)
+            yield http, user, org_id, headers
+
+
+def _start_postgres_load(traffic: Traffic, headers: dict[str, str]) -> None:
+    """Reads of tenant data and session checks: what runs on PostgreSQL alone."""
+    traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
+    traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
 
 
 def _ids(rows: object) -> list[int]:
@@ -42,37 +67,30 @@ def _only_clear_failures(traffic: Traffic, label: str, allowed: set[tuple[int, s
 async def test_postgres_restart_under_load(
     fault_stack: LocalStack, fault_settings: Settings
 ) -> None:
-    env = server_env(fault_stack, fault_stack.layout.database)
-    with serving(env, log_file=FIGURES_DIR / "postgres_restart.log") as base:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            _, org_id, headers = await org_member(http, "pg drill")
-            write_headers = {**headers, "Prefer": "return=representation"}
-            traffic = Traffic(http)
-            traffic.start(
-                "write",
-                lambda h: h.post("/v1/db/items", headers=write_headers, json={"title": "drill"}),
-                loops=4,
-            )
-            traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
-            traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
-            await asyncio.sleep(1.0)
-            down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
-            back_at = down.back_at
-            await traffic.succeeds_after("write", back_at)
-            await traffic.succeeds_after("read", back_at)
-            await asyncio.sleep(1.0)
-            await traffic.stop()
+    async with drill_gateway(fault_stack, "postgres_restart") as (http, _, org_id, headers):
+        write_headers = {**headers, "Prefer": "return=representation"}
+        traffic = Traffic(http)
+        traffic.start(
+            "write",
+            lambda h: h.post("/v1/db/items", headers=write_headers, json={"title": "drill"}),
+            loops=4,
+        )
+        _start_postgres_load(traffic, headers)
+        await traffic.flowing()
+        down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
+        back_at = down.back_at
+        await traffic.succeeds_after("write", back_at)
+        await traffic.succeeds_after("read", back_at)
+        await traffic.flowing(since=back_at)
+        await traffic.stop()
 
-    connection = await asyncpg.connect(fault_settings.database.migration_url)
-    try:
+    async with owner_connection(fault_settings) as connection:
         stored = {
             row["id"]
             for row in await connection.fetch(
                 "SELECT id FROM api.items WHERE org_id = $1", uuid.UUID(org_id)
             )
         }
-    finally:
-        await connection.close()
     acked = [i for a in traffic.of("write") if a.status == 201 for i in _ids(a.body)]
     in_doubt = len(traffic.failed("write"))
     write_back = traffic.recovered_at("write", back_at)
@@ -109,42 +127,27 @@ async def test_redis_fully_down_under_load(
 ) -> None:
     """Primary, replicas and Sentinels all stopped: sign-in, sessions and tenant data run
     on PostgreSQL; only the cache answers 503."""
-    env = server_env(fault_stack, fault_stack.layout.database)
-    with serving(env, log_file=FIGURES_DIR / "redis_fully_down.log") as base:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            user, org_id, headers = await org_member(http, "redis drill")
-            assert (
-                await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
-            ).status_code == 200
-            password_grant = {
-                "grant_type": "password",
-                "email": user["email"],
-                "password": PASSWORD,
-                "org_id": org_id,
-            }
-            traffic = Traffic(http)
-            traffic.start(
-                "sign-in", lambda h: h.post("/v1/auth/token", json=password_grant), pause=0.1
-            )
-            traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
-            traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
-            traffic.start(
-                "write",
-                lambda h: h.post("/v1/db/items", headers=headers, json={"title": "no redis"}),
-            )
-            traffic.start("cache", lambda h: h.get("/v1/kv/beat", headers=headers))
-            await asyncio.sleep(1.0)
-            down = await outage(fault_stack.redis.stop, fault_stack.redis.start, 3.0)
-            back_at = down.back_at
+    async with drill_gateway(fault_stack, "redis_fully_down") as (http, user, org_id, headers):
+        assert (
+            await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
+        ).status_code == 200
+        grant = password_grant(user["email"], org_id)
+        traffic = Traffic(http)
+        traffic.start("sign-in", lambda h: h.post("/v1/auth/token", json=grant), pause=0.1)
+        _start_postgres_load(traffic, headers)
+        traffic.start(
+            "write",
+            lambda h: h.post("/v1/db/items", headers=headers, json={"title": "no redis"}),
+        )
+        traffic.start("cache", lambda h: h.get("/v1/kv/beat", headers=headers))
+        await traffic.flowing()
+        down = await outage(fault_stack.redis.stop, fault_stack.redis.start, 3.0)
+        back_at = down.back_at
 
-            async def cache_writable() -> bool:
-                put = await http.put("/v1/kv/beat", headers=headers, json={"value": 2})
-                return put.status_code == 200
-
-            cache_back = await wait_for(cache_writable, 30, "the cache after Redis restarted")
-            await asyncio.sleep(1.0)
-            await traffic.stop()
-            health = (await http.get("/health/ready")).json()
+        cache_back = await wait_for_cache(http, headers, "the cache after Redis restarted")
+        await traffic.flowing(since=cache_back)
+        await traffic.stop()
+        health = (await http.get("/health/ready")).json()
 
     in_outage = [a for a in traffic.answers if down.covers(a)]
     report(
@@ -169,24 +172,20 @@ async def test_redis_fully_down_under_load(
 
 
 async def test_mongo_stopped_under_load(fault_stack: LocalStack, fault_settings: Settings) -> None:
-    env = server_env(fault_stack, fault_stack.layout.database)
-    with serving(env, log_file=FIGURES_DIR / "mongo_stopped.log") as base:
-        async with httpx.AsyncClient(base_url=base, timeout=10) as http:
-            _, _, headers = await org_member(http, "mongo drill")
-            assert (
-                await http.post("/v1/docs/notes", headers=headers, json={"n": 1})
-            ).status_code == 201
-            traffic = Traffic(http)
-            traffic.start("docs", lambda h: h.get("/v1/docs/notes", headers=headers))
-            traffic.start("read", lambda h: h.get("/v1/db/items?limit=5", headers=headers))
-            traffic.start("session", lambda h: h.get("/v1/auth/session", headers=headers))
-            traffic.start("orgs", lambda h: h.get("/v1/orgs", headers=headers))
-            await asyncio.sleep(1.0)
-            down = await outage(fault_stack.mongo.stop, fault_stack.mongo.start, 2.0)
-            back_at = down.back_at
-            await traffic.succeeds_after("docs", back_at)
-            await asyncio.sleep(1.0)
-            await traffic.stop()
+    async with drill_gateway(fault_stack, "mongo_stopped") as (http, _, _, headers):
+        assert (
+            await http.post("/v1/docs/notes", headers=headers, json={"n": 1})
+        ).status_code == 201
+        traffic = Traffic(http)
+        traffic.start("docs", lambda h: h.get("/v1/docs/notes", headers=headers))
+        _start_postgres_load(traffic, headers)
+        traffic.start("orgs", lambda h: h.get("/v1/orgs", headers=headers))
+        await traffic.flowing()
+        down = await outage(fault_stack.mongo.stop, fault_stack.mongo.start, 2.0)
+        back_at = down.back_at
+        await traffic.succeeds_after("docs", back_at)
+        await traffic.flowing(since=back_at)
+        await traffic.stop()
 
     docs_back = traffic.recovered_at("docs", back_at)
     assert docs_back is not None
@@ -242,13 +241,13 @@ async def test_sigterm_under_load_two_workers(stack: LocalStack) -> None:
                         outcomes["reset before read"] += 1
 
         callers = [asyncio.create_task(caller()) for _ in range(8)]
-        await asyncio.sleep(1.5)
+        await eventually(lambda: outcomes["200"] >= 40, within=30, what="load before the signal")
         answered_before = outcomes["200"]
         signalled_at = time.monotonic()
         server.send_signal(signal.SIGTERM)
         exit_code = await asyncio.to_thread(server.wait, 30)
         exited_after = time.monotonic() - signalled_at
-        await asyncio.sleep(0.3)
+        await eventually(lambda: outcomes["refused"], what="a refused connection after the exit")
         stop.set()
         await asyncio.gather(*callers)
     finally:

@@ -3,22 +3,22 @@ accepted once, by the invited address only, before they expire."""
 
 from __future__ import annotations
 
-import asyncio
 import re
 import socket
-import time
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
 from typing import Any
 
-import asyncpg
 import pytest
 from aiosmtpd.controller import Controller
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from tests.conftest import bearer, create_org, new_user, sign_up, with_overrides
+from tests.support.data import owner_connection
+from tests.support.http import bearer, create_org, new_user, org_with_roles, sign_in, sign_up
+from tests.support.stack import with_overrides
+from tests.support.waiting import eventually
 
 
 class Inbox:
@@ -62,13 +62,11 @@ async def mail_client(
 
 
 async def wait_for_mail(inbox: Inbox, recipient: str, within: float = 15.0) -> dict[str, Any]:
-    deadline = time.monotonic() + within
-    while True:
-        for message in inbox.messages:
-            if recipient in message["to"]:
-                return message
-        assert time.monotonic() < deadline, "no mail arrived"
-        await asyncio.sleep(0.1)
+    def arrived() -> dict[str, Any] | None:
+        return next((m for m in inbox.messages if recipient in m["to"]), None)
+
+    message: dict[str, Any] = await eventually(arrived, within=within, what=f"mail to {recipient}")
+    return message
 
 
 async def test_invite_by_mail_and_accept(
@@ -90,8 +88,6 @@ async def test_invite_by_mail_and_accept(
     assert "Mailing Org" in mail["subject"]
     token = re.search(r"token=([A-Za-z0-9_-]+)", mail["body"])
     assert token is not None
-    from tests.conftest import sign_in
-
     guest_tokens = await sign_in(client, guest["email"])
     accepted = await client.post(
         "/v1/invitations/accept",
@@ -169,15 +165,12 @@ async def test_invitation_rules(
     revoked = await accept(invited_tokens, token)
     assert (revoked.status_code, revoked.json()["code"]) == (410, "invitation_revoked")
     fresh = (await _invite(client, owner_tokens, org_id, invited["email"])).json()
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         await connection.execute(
             "UPDATE orgbase.invitations SET expires_at = now() - interval '1 minute'"
             " WHERE id = $1::uuid",
             fresh["id"],
         )
-    finally:
-        await connection.close()
     expired = await accept(invited_tokens, fresh["token"])
     assert (expired.status_code, expired.json()["code"]) == (410, "invitation_expired")
     listed = (
@@ -193,8 +186,6 @@ async def test_invitation_rules(
 
 async def test_invitations_respect_roles(dev_client: AsyncTestClient[OrgbaseApp]) -> None:
     client = dev_client
-    from tests.conftest import org_with_roles
-
     org_id, people = await org_with_roles(client, ("admin", "member"))
     above = await _invite(client, people["admin"][1], org_id, "x@example.test", "owner")
     assert (above.status_code, above.json()["code"]) == (403, "role_escalation")

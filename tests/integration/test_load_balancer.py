@@ -26,15 +26,10 @@ import pytest
 import websockets
 
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import (
-    ROOT,
-    STATE_DIR,
-    free_port,
-    next_sse_data,
-    org_member,
-    server_env,
-    start_server,
-)
+from tests.support.http import next_sse_data, org_member
+from tests.support.processes import free_port, start_server, wait_until_answering
+from tests.support.stack import ROOT, STATE_DIR, server_env
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -93,15 +88,8 @@ def balanced(stack: LocalStack) -> Iterator[Balanced]:
     )
     base = f"http://127.0.0.1:{listen}"
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            try:
-                if httpx.get(f"{base}/lb/health", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, (LOGS / "error.log").read_text()[-2000:]
-            time.sleep(0.1)
+        started = wait_until_answering(f"{base}/lb/health", nginx, 20)
+        assert started, (LOGS / "error.log").read_text()[-2000:]
         yield Balanced(base, replicas, logs)
     finally:
         nginx.send_signal(signal.SIGQUIT)  # graceful: finish open requests, then exit
@@ -134,11 +122,16 @@ async def test_requests_reach_both_replicas_with_request_ids(balanced: Balanced)
         # The caller's request id goes through; without one, nginx makes one the gateway keeps.
         mine = await http.get("/health/live", headers={"X-Request-ID": "lb-test-1"})
         made = await http.get("/health/live")
-    await asyncio.sleep(0.2)  # the access log line is written as the answer goes out
-    after = [_requests_logged(log, "/v1/auth/session") for log in balanced.logs]
-    served = [b - a for a, b in zip(before, after, strict=True)]
-    assert sum(served) == 20
-    assert min(served) >= 5, f"round robin should use both replicas: {served}"
+
+    def served() -> list[int]:
+        after = [_requests_logged(log, "/v1/auth/session") for log in balanced.logs]
+        return [b - a for a, b in zip(before, after, strict=True)]
+
+    # A replica writes its access log line as the answer goes out, maybe after it arrived.
+    await eventually(lambda: sum(served()) >= 20, within=5, what="20 access log lines")
+    counts = served()
+    assert sum(counts) == 20
+    assert min(counts) >= 5, f"round robin should use both replicas: {counts}"
     assert mine.headers["x-request-id"] == "lb-test-1"
     assert re.fullmatch(r"[0-9a-f]{32}", made.headers["x-request-id"])
 
@@ -188,12 +181,16 @@ async def test_a_replica_killed_under_load_costs_no_read(balanced: Balanced) -> 
                 reads.append((started, status))
 
         readers = [asyncio.create_task(reader()) for _ in range(4)]
-        await asyncio.sleep(1.0)
+        await eventually(lambda: len(reads) >= 40, within=10, what="reads before the kill")
         victim = balanced.replicas[1]
         victim.send_signal(signal.SIGKILL)
         await asyncio.to_thread(victim.wait, 10)
         dead_at = time.monotonic()
-        await asyncio.sleep(2.0)
+        await eventually(
+            lambda: sum(1 for t, _ in reads if t >= dead_at) >= 40,
+            within=10,
+            what="reads after the kill",
+        )
         stop.set()
         await asyncio.gather(*readers)
     after = [s for t, s in reads if t >= dead_at]

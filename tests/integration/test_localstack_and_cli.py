@@ -4,13 +4,12 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
-import socket
 import stat
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -18,7 +17,8 @@ import pytest
 
 from orgbase.core.settings import parse_env_file
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import ROOT
+from tests.support.processes import free_port, start_server
+from tests.support.waiting import eventually
 
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 
@@ -71,24 +71,14 @@ def test_cli_names_the_bad_variable(stack: LocalStack) -> None:
     assert "Traceback" not in result.stderr
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
-
-
-async def _wait_until_serving(url: str) -> None:
-    deadline = time.monotonic() + 30
-    async with httpx.AsyncClient(timeout=5) as client:
-        while True:
-            try:
-                if (await client.get(url)).status_code == 200:
-                    return
-            except httpx.TransportError:
-                pass
-            assert time.monotonic() < deadline, "the server did not start"
-            await asyncio.sleep(0.1)
+async def _refuses_connections(port: int) -> bool:
+    try:
+        _, writer = await asyncio.open_connection("127.0.0.1", port)
+    except ConnectionRefusedError:
+        return True
+    writer.close()
+    await writer.wait_closed()
+    return False
 
 
 @pytest.mark.slow
@@ -98,34 +88,34 @@ async def test_sigterm_drains_in_flight_requests(stack: LocalStack) -> None:
     To hold requests in flight for a known time, the Mongo-wire server is frozen
     (SIGSTOP): each readiness check then waits for its 1 s Mongo probe limit.
     """
-    port = _free_port()
+    port = free_port()
     env = {**_clean_env(), **stack.env(database="orgbase_test"), "ORGBASE_ENV": "dev"}
-    server = subprocess.Popen(  # noqa: ASYNC220 - started once, before any load
-        [ORGBASE, "serve", "--port", str(port)],
-        env=env,
-        cwd=ROOT,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
+    server = start_server(env, port)
     url = f"http://127.0.0.1:{port}/health/ready"
     mongo_pid = stack.mongo.pid
     assert mongo_pid is not None
+    sent = 0
+
+    async def request_sent(event: str, _: object) -> None:
+        nonlocal sent
+        if event == "http11.send_request_body.complete":
+            sent += 1
 
     async def one_request() -> tuple[int, str]:
         async with httpx.AsyncClient(timeout=10) as client:
-            response = await client.get(url)
+            response = await client.get(url, extensions={"trace": request_sent})
             return response.status_code, response.json()["status"]
 
     try:
-        await _wait_until_serving(url)
         os.kill(mongo_pid, signal.SIGSTOP)
         try:
             in_flight = [asyncio.create_task(one_request()) for _ in range(8)]
-            await asyncio.sleep(0.4)
+            # Whole requests on their connections before the signal: they are in flight.
+            await eventually(lambda: sent == 8, within=5, what="8 requests sent")
             server.send_signal(signal.SIGTERM)
-            await asyncio.sleep(0.2)
-            with pytest.raises(httpx.ConnectError):
-                await one_request()
+            await eventually(
+                functools.partial(_refuses_connections, port), within=5, what="the listener closed"
+            )
             results = await asyncio.gather(*in_flight)
         finally:
             os.kill(mongo_pid, signal.SIGCONT)

@@ -12,7 +12,7 @@ import pytest
 
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import MigrationError, default_directory, migrate
-from tests.conftest import admin_url, recreate_database
+from tests.support.data import admin_url, recreate_database
 
 SCRATCH_DATABASE = "orgbase_test_migrations"
 

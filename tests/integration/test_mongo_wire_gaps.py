@@ -21,8 +21,7 @@ from pymongo.errors import DuplicateKeyError
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import bearer, member_tokens
 
 Client = AsyncTestClient[OrgbaseApp]
 Collection = AsyncCollection[dict[str, Any]]

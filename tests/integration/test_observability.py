@@ -7,7 +7,6 @@ import io
 import json
 import re
 
-import asyncpg
 import httpx
 import pytest
 import structlog
@@ -17,18 +16,19 @@ from orgbase.core.settings import Settings
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import (
+from tests.support.data import make_platform_admin
+from tests.support.http import (
     PASSWORD,
     bearer,
-    free_port,
+    member_tokens,
     new_user,
     org_member,
-    server_env,
     sign_in,
-    start_server,
     unique_email,
 )
-from tests.integration.test_data_api import member_tokens
+from tests.support.processes import serving
+from tests.support.stack import server_env
+from tests.support.waiting import eventually
 
 Client = AsyncTestClient[OrgbaseApp]
 
@@ -75,35 +75,28 @@ async def test_metrics_move_with_requests(client: Client) -> None:
 
 
 async def test_two_workers_report_combined_figures(stack: LocalStack, settings: Settings) -> None:
-    port = free_port()
-    server = start_server(server_env(stack), port, workers=2)
-    try:
-        base = f"http://127.0.0.1:{port}"
-        async with httpx.AsyncClient(base_url=base) as http:
-            baseline = sample(
-                (await http.get("/metrics")).text,
-                "orgbase_http_requests_total",
-                route="/health/live",
-                status="200",
-            )
-        requests = 40
-        for _ in range(requests):
-            # A new connection each time, so both workers answer some.
-            async with httpx.AsyncClient(base_url=base) as http:
-                assert (await http.get("/health/live")).status_code == 200
-        await asyncio.sleep(0.2)
-        totals = set()
-        for _ in range(6):
+    with serving(server_env(stack), workers=2) as base:
+
+        async def live_total() -> float:
+            # A new connection each time, so either worker may answer.
             async with httpx.AsyncClient(base_url=base) as http:
                 text = (await http.get("/metrics")).text
-            totals.add(
-                sample(text, "orgbase_http_requests_total", route="/health/live", status="200")
-            )
+            return sample(text, "orgbase_http_requests_total", route="/health/live", status="200")
+
+        baseline = await live_total()
+        requests = 40
+        for _ in range(requests):
+            async with httpx.AsyncClient(base_url=base) as http:
+                assert (await http.get("/health/live")).status_code == 200
+
+        async def all_counted() -> bool:
+            return await live_total() >= baseline + requests
+
+        # A request is counted as its answer goes out, so the last may still be on its way.
+        await eventually(all_counted, what="the combined count")
+        totals = {await live_total() for _ in range(6)}
         # Whichever worker answers the scrape, it reports both workers' requests.
         assert totals == {baseline + requests}, totals
-    finally:
-        server.terminate()
-        server.wait(30)
 
 
 async def test_platform_figures_are_for_platform_admins(settings: Settings, client: Client) -> None:
@@ -115,13 +108,7 @@ async def test_platform_figures_are_for_platform_admins(settings: Settings, clie
         assert (await client.get(url, headers=bearer(tokens["member"]))).status_code == 403
         assert (await client.get(url, headers=bearer(tokens["admin"]))).status_code == 200
     operator, operator_tokens = await new_user(client)
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
-        await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1::uuid", operator["id"]
-        )
-    finally:
-        await connection.close()
+    await make_platform_admin(settings, operator["id"])
     dashboard = (
         await client.get("/v1/platform/redis", headers=bearer(operator_tokens["access_token"]))
     ).json()

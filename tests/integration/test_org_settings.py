@@ -5,7 +5,7 @@ from __future__ import annotations
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, org_with_roles
+from tests.support.http import bearer, org_with_roles
 
 
 async def test_versions_concurrency_and_rollback(client: AsyncTestClient[OrgbaseApp]) -> None:

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import asyncpg
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, create_org, new_user, org_with_roles
+from tests.support.data import owner_connection
+from tests.support.http import bearer, create_org, new_user, org_with_roles
 
 
 async def test_create_list_read_rename(client: AsyncTestClient[OrgbaseApp]) -> None:
@@ -152,8 +152,7 @@ async def test_deleting_an_org_deletes_its_data(
     org_id, people = await org_with_roles(client, ("admin",))
     owner_headers = bearer(people["owner"][1]["access_token"])
     other_org, _ = await org_with_roles(client, ())
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         await connection.executemany(
             "INSERT INTO api.items (org_id, title) VALUES ($1::uuid, $2)",
             [(org_id, "doomed 1"), (org_id, "doomed 2"), (other_org, "survivor")],
@@ -178,8 +177,6 @@ async def test_deleting_an_org_deletes_its_data(
             )
             == 1
         )
-    finally:
-        await connection.close()
     gone = await client.get(f"/v1/orgs/{org_id}", headers=owner_headers)
     assert gone.status_code == 404
     admin_headers = bearer(people["admin"][1]["access_token"])

@@ -13,15 +13,8 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import (
-    PASSWORD,
-    TEST_DATABASE,
-    TEST_OVERRIDES,
-    bearer,
-    org_with_roles,
-    sign_in,
-    unique_email,
-)
+from tests.support.http import PASSWORD, bearer, org_with_roles, sign_in, unique_email
+from tests.support.stack import TEST_DATABASE, TEST_OVERRIDES
 
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 

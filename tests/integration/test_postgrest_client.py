@@ -11,7 +11,7 @@ from postgrest.exceptions import APIError
 from postgrest.types import CountMethod
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import create_org, new_user, sign_in
+from tests.support.http import create_org, new_user, sign_in
 
 
 @pytest.fixture

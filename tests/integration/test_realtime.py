@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import httpx
@@ -12,7 +14,7 @@ import pytest
 import websockets
 from websockets.asyncio.client import ClientConnection
 
-from tests.conftest import PASSWORD, next_sse_data, unique_email
+from tests.support.http import PASSWORD, next_sse_data, password_grant, unique_email
 
 
 async def member_of_new_org(http: httpx.AsyncClient) -> dict[str, Any]:
@@ -20,11 +22,7 @@ async def member_of_new_org(http: httpx.AsyncClient) -> dict[str, Any]:
     (
         await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
     ).raise_for_status()
-    tokens = (
-        await http.post(
-            "/v1/auth/token", json={"grant_type": "password", "email": email, "password": PASSWORD}
-        )
-    ).json()
+    tokens = (await http.post("/v1/auth/token", json=password_grant(email))).json()
     org = (
         await http.post("/v1/orgs", headers=_auth(tokens["access_token"]), json={"name": "rt"})
     ).json()
@@ -51,6 +49,26 @@ def _auth(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
+@asynccontextmanager
+async def two_orgs_on_sockets(
+    base: str,
+) -> AsyncIterator[
+    tuple[httpx.AsyncClient, dict[str, Any], dict[str, Any], ClientConnection, ClientConnection]
+]:
+    """Members of two new orgs, each with an open socket: (http, a, b, socket a, socket b)."""
+    async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+        a, b = await member_of_new_org(http), await member_of_new_org(http)
+        sock_a = await connect(base, a["token"])
+        try:
+            sock_b = await connect(base, b["token"])
+            try:
+                yield http, a, b, sock_a, sock_b
+            finally:
+                await sock_b.close()
+        finally:
+            await sock_a.close()
+
+
 async def connect(base: str, token: str) -> ClientConnection:
     return await websockets.connect(
         base.replace("http", "ws") + f"/v1/realtime?access_token={token}"
@@ -69,76 +87,58 @@ async def next_message(socket: ClientConnection, within: float = 5.0) -> dict[st
 
 
 async def test_channels_deliver_within_the_org_only(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
-        a, b = await member_of_new_org(http), await member_of_new_org(http)
-        sock_a, sock_b = (
-            await connect(live_server, a["token"]),
-            await connect(live_server, b["token"]),
+    async with two_orgs_on_sockets(live_server) as (http, a, _, sock_a, sock_b):
+        assert (await command(sock_a, type="subscribe", channel="chat"))["type"] == "subscribed"
+        assert (await command(sock_b, type="subscribe", channel="chat"))["type"] == "subscribed"
+        published = await http.post(
+            "/v1/realtime/chat",
+            headers=_auth(a["token"]),
+            json={"event": "said", "payload": {"text": "hi A"}},
         )
-        try:
-            assert (await command(sock_a, type="subscribe", channel="chat"))["type"] == "subscribed"
-            assert (await command(sock_b, type="subscribe", channel="chat"))["type"] == "subscribed"
-            published = await http.post(
-                "/v1/realtime/chat",
-                headers=_auth(a["token"]),
-                json={"event": "said", "payload": {"text": "hi A"}},
-            )
-            assert published.status_code == 202
-            got = await next_message(sock_a)
-            assert (got["channel"], got["event"], got["payload"]) == (
-                "chat",
-                "said",
-                {"text": "hi A"},
-            )
-            with pytest.raises(TimeoutError):
-                await next_message(sock_b, within=0.7)
-            # Publishing over the socket works too, and db:* channels are the server's.
-            reply = await command(sock_a, type="publish", channel="chat", event="e", payload=1)
-            assert reply["type"] in ("published", "message")
-            refused = await http.post(
-                "/v1/realtime/db:tasks", headers=_auth(a["token"]), json={"event": "insert"}
-            )
-            assert (refused.status_code, refused.json()["code"]) == (400, "reserved_channel")
-            bad = await command(sock_b, type="subscribe", channel="../x y")
-            assert (bad["type"], bad["code"]) == ("error", "invalid_channel")
-        finally:
-            await sock_a.close()
-            await sock_b.close()
+        assert published.status_code == 202
+        got = await next_message(sock_a)
+        assert (got["channel"], got["event"], got["payload"]) == (
+            "chat",
+            "said",
+            {"text": "hi A"},
+        )
+        with pytest.raises(TimeoutError):
+            await next_message(sock_b, within=0.7)
+        # Publishing over the socket works too, and db:* channels are the server's.
+        reply = await command(sock_a, type="publish", channel="chat", event="e", payload=1)
+        assert reply["type"] in ("published", "message")
+        refused = await http.post(
+            "/v1/realtime/db:tasks", headers=_auth(a["token"]), json={"event": "insert"}
+        )
+        assert (refused.status_code, refused.json()["code"]) == (400, "reserved_channel")
+        bad = await command(sock_b, type="subscribe", channel="../x y")
+        assert (bad["type"], bad["code"]) == ("error", "invalid_channel")
 
 
 async def test_row_changes_reach_db_channels(live_server: str) -> None:
-    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
-        a, b = await member_of_new_org(http), await member_of_new_org(http)
-        sock_a, sock_b = (
-            await connect(live_server, a["token"]),
-            await connect(live_server, b["token"]),
+    async with two_orgs_on_sockets(live_server) as (http, a, _, sock_a, sock_b):
+        await command(sock_a, type="subscribe", channel="db:tasks")
+        await command(sock_b, type="subscribe", channel="db:tasks")
+        created = await http.post(
+            "/v1/db/tasks",
+            headers={**_auth(a["token"]), "Prefer": "return=representation"},
+            json={"title": "live"},
         )
-        try:
-            await command(sock_a, type="subscribe", channel="db:tasks")
-            await command(sock_b, type="subscribe", channel="db:tasks")
-            created = await http.post(
-                "/v1/db/tasks",
-                headers={**_auth(a["token"]), "Prefer": "return=representation"},
-                json={"title": "live"},
-            )
-            row = created.json()[0]
-            got = await next_message(sock_a)
-            assert (got["channel"], got["event"], got["payload"]["key"]) == (
-                "db:tasks",
-                "insert",
-                {"id": row["id"]},
-            )
-            await http.patch(
-                f"/v1/db/tasks?id=eq.{row['id']}",
-                headers=_auth(a["token"]),
-                json={"title": "changed"},
-            )
-            assert (await next_message(sock_a))["event"] == "update"
-            with pytest.raises(TimeoutError):
-                await next_message(sock_b, within=0.7)
-        finally:
-            await sock_a.close()
-            await sock_b.close()
+        row = created.json()[0]
+        got = await next_message(sock_a)
+        assert (got["channel"], got["event"], got["payload"]["key"]) == (
+            "db:tasks",
+            "insert",
+            {"id": row["id"]},
+        )
+        await http.patch(
+            f"/v1/db/tasks?id=eq.{row['id']}",
+            headers=_auth(a["token"]),
+            json={"title": "changed"},
+        )
+        assert (await next_message(sock_a))["event"] == "update"
+        with pytest.raises(TimeoutError):
+            await next_message(sock_b, within=0.7)
 
 
 async def test_revocations_close_sockets(live_server: str) -> None:

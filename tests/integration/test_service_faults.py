@@ -6,11 +6,11 @@ is back)."""
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
@@ -21,7 +21,12 @@ from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.service import DocumentService
 from orgbase.tenants import orgs as orgs_module
-from tests.conftest import free_port, org_member, server_env, start_server
+from tests.support.data import owner_connection
+from tests.support.http import org_member, wait_for_cache
+from tests.support.processes import serving
+from tests.support.stack import server_env
+from tests.support.traffic import Traffic
+from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
 
@@ -29,75 +34,77 @@ pytestmark = pytest.mark.slow
 async def test_redis_primary_killed_under_load(
     fault_stack: LocalStack, fault_settings: Settings
 ) -> None:
-    port = free_port()
     env = server_env(fault_stack, fault_stack.layout.database)
-    server = start_server(env, port)
     killed_port = fault_stack.redis.primary_port()
     assert killed_port is not None
-    outcomes: list[tuple[float, str, int]] = []
     try:
-        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=10) as http:
-            _, _, headers = await org_member(http)
-            assert (
-                await http.put("/v1/kv/beat", headers=headers, json={"value": 0})
-            ).status_code == 200
-            stop = asyncio.Event()
+        with serving(env) as base:
+            async with httpx.AsyncClient(base_url=base, timeout=10) as http:
+                _, org_id, headers = await org_member(http)
+                assert (
+                    await http.put("/v1/kv/beat", headers=headers, json={"value": 0})
+                ).status_code == 200
+                traffic = Traffic(http)
+                for path in ("/v1/auth/session", "/v1/kv/beat", "/v1/db/items"):
+                    traffic.start(path, functools.partial(_get, path=path, headers=headers))
+                await traffic.flowing()
+                await _primary_watched(http, org_id, headers)
+                killed_at = time.monotonic()
+                fault_stack.redis.kill_node(killed_port)
 
-            async def load(path: str) -> None:
-                while not stop.is_set():
-                    try:
-                        status = (await http.get(path, headers=headers)).status_code
-                    except httpx.TransportError:
-                        status = 0
-                    outcomes.append((time.monotonic(), path, status))
-                    await asyncio.sleep(0.02)
-                # (the loop ends when the test says so)
-
-            workers = [
-                asyncio.ensure_future(load(p))
-                for p in ("/v1/auth/session", "/v1/kv/beat", "/v1/db/items")
-            ]
-            await asyncio.sleep(1.0)
-            killed_at = time.monotonic()
-            fault_stack.redis.kill_node(killed_port)
-            # Wait until the cache answers again (Sentinel promoted a replica).
-            deadline = killed_at + 30
-            while True:
-                beat = await http.put("/v1/kv/beat", headers=headers, json={"value": 1})
-                if beat.status_code == 200:
-                    recovered_at = time.monotonic()
-                    break
-                assert time.monotonic() < deadline, (
-                    f"the gateway did not follow the failover: {beat.text}"
+                # The cache answers again once Sentinel promoted a replica and the gateway
+                # followed it.
+                recovered_at = await wait_for_cache(
+                    http, headers, "the gateway following the failover"
                 )
-                await asyncio.sleep(0.1)
-            await asyncio.sleep(1.0)
-            stop.set()
-            await asyncio.gather(*workers)
-            health = (await http.get("/health/ready")).json()
+                await traffic.flowing(since=recovered_at)
+                await traffic.stop()
+
+                async def failover_reported() -> dict[str, Any] | None:
+                    redis = (await http.get("/health/ready")).json()["checks"]["redis"]
+                    return redis if redis["failovers_seen"] >= 1 else None
+
+                # The gateway sees the new primary on its next periodic check (every 2 s).
+                redis_health: dict[str, Any] = await eventually(
+                    failover_reported, within=10, what="the failover in /health/ready"
+                )
     finally:
-        server.terminate()
-        server.wait(30)
         # Back to three nodes, and wait until Sentinel sees them all again.
         await asyncio.to_thread(fault_stack.redis.start)
-    by_path: dict[str, list[int]] = {}
-    for _, path, status in outcomes:
-        by_path.setdefault(path, []).append(status)
-    failed = {path: sum(1 for s in statuses if s != 200) for path, statuses in by_path.items()}
+    failed = {path: len(traffic.failed(path)) for path in ("/v1/auth/session", "/v1/db/items")}
     print(f"\nfailover: cache back after {recovered_at - killed_at:.1f}s; failed requests {failed}")
     # Sessions and tenant data never depended on Redis: no request of theirs failed.
-    assert failed["/v1/auth/session"] == 0
-    assert failed["/v1/db/items"] == 0
+    assert failed == {"/v1/auth/session": 0, "/v1/db/items": 0}
     # The cache may lose its last writes in a failover (Redis replicates asynchronously):
     # a 404 is a cache miss, not a failure; a 5xx other than 503 would be one.
     odd = [
-        (round(t - killed_at, 2), st)
-        for t, p, st in outcomes
-        if p == "/v1/kv/beat" and st not in (200, 404, 503)
+        (round(a.at - killed_at, 2), a.status)
+        for a in traffic.of("/v1/kv/beat")
+        if a.status not in (200, 404, 503)
     ]
     assert not odd, odd[:20]
-    assert health["checks"]["redis"]["status"] == "ok"
-    assert health["checks"]["redis"]["failovers_seen"] >= 1
+    assert redis_health["status"] == "ok"
+
+
+async def _primary_watched(http: httpx.AsyncClient, org_id: str, headers: dict[str, str]) -> None:
+    """Wait until the gateway has noted which node is the Redis primary, or it cannot see
+    the failover. Its statistics loop flushes counts, then notes the primary: hits counted
+    by a second flush prove the note after the first was taken."""
+
+    async def beat_hits() -> int:
+        response = await http.get(f"/v1/orgs/{org_id}/hot-keys", headers=headers)
+        return sum(k["hits"] for k in response.json() if k["key"] == "beat")
+
+    first = await eventually(beat_hits, within=10, interval=0.2, what="a statistics flush")
+
+    async def flushed_again() -> bool:
+        return await beat_hits() > first
+
+    await eventually(flushed_again, within=10, interval=0.2, what="a second flush")
+
+
+async def _get(http: httpx.AsyncClient, path: str, headers: dict[str, str]) -> httpx.Response:
+    return await http.get(path, headers=headers)
 
 
 async def test_mongo_stopped_only_document_routes_fail(
@@ -123,10 +130,11 @@ async def test_mongo_stopped_only_document_routes_fail(
             ).status_code == 200
         finally:
             await asyncio.to_thread(fault_stack.mongo.start)
-        deadline = time.monotonic() + 20
-        while (await client.get("/v1/docs/items", headers=headers)).status_code != 200:
-            assert time.monotonic() < deadline, "document routes did not recover"
-            await asyncio.sleep(0.5)
+
+        async def documents_back() -> bool:
+            return (await client.get("/v1/docs/items", headers=headers)).status_code == 200
+
+        await eventually(documents_back, within=20, what="the document routes' recovery")
 
 
 async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
@@ -152,15 +160,13 @@ async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
             assert refused.status_code in (401, 403, 404), refused.text
         finally:
             await asyncio.to_thread(fault_stack.mongo.start)
-        connection = await asyncpg.connect(fault_settings.database.migration_url)
-        try:
-            deadline = time.monotonic() + 30
-            while await connection.fetchval(
-                "SELECT count(*) FROM orgbase.orgs WHERE id = $1", uuid.UUID(org_id)
-            ):
-                assert time.monotonic() < deadline, "the purge did not finish"
-                await asyncio.sleep(0.5)
-        finally:
-            await connection.close()
+        async with owner_connection(fault_settings) as connection:
+
+            async def org_row_gone() -> bool:
+                return not await connection.fetchval(
+                    "SELECT count(*) FROM orgbase.orgs WHERE id = $1", uuid.UUID(org_id)
+                )
+
+            await eventually(org_row_gone, within=30, what="the purge")
         assert collection not in await database.list_collection_names()
         await mongo.close()

@@ -7,7 +7,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 

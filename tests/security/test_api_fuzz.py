@@ -32,7 +32,7 @@ from schemathesis import APIOperation, Case, GenerationMode
 from schemathesis.core.result import Err
 from schemathesis.core.transport import Response
 
-from tests.conftest import PASSWORD, unique_email
+from tests.support.http import PASSWORD, unique_email
 
 AnyCase = Case[Any]
 AnyOperation = APIOperation[Any, Any, Any, Any]

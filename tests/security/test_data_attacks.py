@@ -6,13 +6,13 @@ from __future__ import annotations
 from typing import Any
 from urllib.parse import quote
 
-import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import add_member, bearer, create_org, new_user, sign_in
+from tests.support.data import owner_connection
+from tests.support.http import add_member, bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 
@@ -65,14 +65,11 @@ async def orgs(client: Client) -> dict[str, Any]:
 
 
 async def counts(settings: Settings) -> dict[str, int]:
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         return {
             table: await connection.fetchval(f"SELECT count(*) FROM api.{table}")
             for table in ("tasks", "people", "comments", "items")
         }
-    finally:
-        await connection.close()
 
 
 @pytest.mark.parametrize("payload", INJECTIONS)
@@ -156,13 +153,10 @@ async def test_no_verb_reaches_another_orgs_rows(
     embedded = await client.get("/v1/db/people?select=name,tasks(title,org_id)", headers=headers)
     for person in embedded.json():
         assert all(t["org_id"] == a["org"] for t in person["tasks"])
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         titles = await connection.fetch(
             "SELECT title FROM api.tasks WHERE id = ANY($1::bigint[])", b["ids"]
         )
-    finally:
-        await connection.close()
     assert sorted(r["title"] for r in titles) == ["b-1", "b-2"]
 
 

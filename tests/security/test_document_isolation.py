@@ -15,8 +15,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import bearer, member_tokens
 
 Client = AsyncTestClient[OrgbaseApp]
 HIDDEN = ("_org", "_owner")

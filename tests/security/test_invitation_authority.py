@@ -14,7 +14,7 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from tests.conftest import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, bearer, create_org, new_user, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 

@@ -22,7 +22,7 @@ from orgbase.core.context import OrgContext, Role
 from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, new_user, session_of
+from tests.support.http import bearer, new_user, session_of
 
 T = TypeVar("T")
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")

@@ -19,7 +19,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import asyncpg
 import jwt
 import pytest
 import schemathesis
@@ -31,7 +30,8 @@ from schemathesis.core.result import Err
 from orgbase.auth.keys import KeySet
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import PASSWORD, add_member, bearer, create_org, new_user, sign_in
+from tests.support.data import make_platform_admin, owner_connection
+from tests.support.http import PASSWORD, add_member, bearer, create_org, new_user, sign_in
 
 pytestmark = pytest.mark.slow
 
@@ -208,12 +208,8 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
 
 
 async def impersonate_then_expire(client: Client, world: World, settings: Settings) -> None:
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
-        await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1",
-            uuid.UUID(world.users["owner_b"]["id"]),
-        )
+    await make_platform_admin(settings, world.users["owner_b"]["id"])
+    async with owner_connection(settings) as connection:
         made = await client.post(
             f"/v1/platform/orgs/{world.a}/impersonate",
             headers=bearer(
@@ -229,8 +225,6 @@ async def impersonate_then_expire(client: Client, world: World, settings: Settin
             " WHERE id = $1",
             uuid.UUID(made.json()["impersonation_id"]),
         )
-    finally:
-        await connection.close()
 
 
 STATES = [

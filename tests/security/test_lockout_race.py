@@ -16,7 +16,10 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import PASSWORD, flush_redis_db, server_env, serving, unique_email
+from tests.support.data import flush_redis_db
+from tests.support.http import PASSWORD, unique_email
+from tests.support.processes import serving
+from tests.support.stack import server_env
 
 pytestmark = pytest.mark.slow
 

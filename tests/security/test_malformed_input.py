@@ -19,7 +19,6 @@ import json
 import uuid
 from typing import Any
 
-import asyncpg
 import httpx
 import pytest
 import websockets
@@ -27,8 +26,8 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, new_user, sign_in
-from tests.integration.test_data_api import member_tokens
+from tests.support.data import make_platform_admin
+from tests.support.http import bearer, member_tokens, new_user, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 
@@ -113,7 +112,7 @@ async def test_bodies_below_the_json_level_are_a_400(
 
 async def test_a_websocket_command_nested_deep_is_an_error_frame(live_server: str) -> None:
     async with httpx.AsyncClient(base_url=live_server) as http:
-        _, tokens = await member_tokens(http, ())  # type: ignore[arg-type]
+        _, tokens = await member_tokens(http, ())
     url = live_server.replace("http", "ws") + f"/v1/realtime?access_token={tokens['owner']}"
     async with websockets.connect(url) as socket:
         await socket.send("[" * 5000 + "]" * 5000)
@@ -177,14 +176,7 @@ async def test_an_impersonation_reason_counts_without_its_spaces(
     settings: Settings, client: Client
 ) -> None:
     admin, _ = await new_user(client)
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
-        await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1",
-            uuid.UUID(admin["id"]),
-        )
-    finally:
-        await connection.close()
+    await make_platform_admin(settings, admin["id"])
     headers = bearer((await sign_in(client, admin["email"]))["access_token"])
     org_id, _ = await member_tokens(client, ())
     for reason in ("  a  ", " ab ", "\t\tx\n\n"):

@@ -22,7 +22,9 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.localstack import LocalStack
-from tests.conftest import TEST_REDIS_DB, bearer, create_org, new_user, sign_in
+from tests.support.data import owner_connection
+from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.stack import TEST_REDIS_DB
 
 Client = AsyncTestClient[OrgbaseApp]
 
@@ -129,8 +131,7 @@ async def test_nothing_of_the_org_is_left(settings: Settings, client: Client, re
     org = await doomed_org(client)
     org_id = uuid.UUID(org["org"])
     await delete(client, org)
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         left = {
             table: await connection.fetchval(
                 f"SELECT count(*) FROM {table} WHERE org_id = $1",
@@ -158,8 +159,6 @@ async def test_nothing_of_the_org_is_left(settings: Settings, client: Client, re
             "SELECT action FROM orgbase.audit_events WHERE org_id = $1", org_id
         )
         assert [r["action"] for r in trail] == ["org.deleted"]
-    finally:
-        await connection.close()
     mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(settings.mongo.url)
     try:
         names = await mongo[settings.mongo.database].list_collection_names()
@@ -208,8 +207,7 @@ async def test_a_deletion_cut_short_is_finished_at_the_next_start(
     """A gateway died after closing the org: the next one to start finishes the job."""
     org = await doomed_org(client)
     org_id = uuid.UUID(org["org"])
-    connection = await asyncpg.connect(settings.database.migration_url)
-    try:
+    async with owner_connection(settings) as connection:
         await connection.execute(
             "UPDATE orgbase.orgs SET deleted_at = now() - interval '1 hour' WHERE id = $1", org_id
         )
@@ -227,5 +225,3 @@ async def test_a_deletion_cut_short_is_finished_at_the_next_start(
             await connection.fetchval("SELECT count(*) FROM api.items WHERE org_id = $1", org_id)
             == 0
         )
-    finally:
-        await connection.close()

@@ -12,7 +12,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tests.conftest import PASSWORD, unique_email
+from tests.support.http import PASSWORD, unique_email
 
 pytestmark = pytest.mark.slow
 

@@ -22,8 +22,7 @@ from litestar.testing import AsyncTestClient
 from websockets.asyncio.client import ClientConnection
 
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import PASSWORD, bearer, next_sse_data, sign_in
-from tests.integration.test_data_api import member_tokens
+from tests.support.http import PASSWORD, bearer, member_tokens, next_sse_data, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 AT_ONCE = 5.0

@@ -18,7 +18,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.auth.keys import KeySet
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.conftest import bearer, new_user
+from tests.support.http import bearer, new_user
 
 
 @pytest.fixture(scope="module")

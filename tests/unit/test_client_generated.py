@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from tests.conftest import ROOT
+from tests.support.stack import ROOT
 
 
 def test_sync_client_matches_the_async_client() -> None:

@@ -6,6 +6,8 @@ import pytest
 
 from orgbase.core.errors import Invalid
 from orgbase.services.postgres.grammar import (
+    MAX_DIGITS,
+    MAX_LOGIC_DEPTH,
     Condition,
     Field,
     Logic,
@@ -13,6 +15,8 @@ from orgbase.services.postgres.grammar import (
     SelectColumn,
     SelectEmbed,
     Star,
+    identifier,
+    parse_field,
     parse_order,
     parse_query,
     parse_select,
@@ -125,3 +129,69 @@ def test_split_respects_quotes_and_parentheses() -> None:
     assert split_top('a,"b,c",d(e,f),g') == ["a", '"b,c"', "d(e,f)", "g"]
     with pytest.raises(Invalid):
         split_top('a,"b')
+
+
+def test_fields_and_json_paths() -> None:
+    assert parse_field(" data->a->>b ") == Field("data", (("->", "a"), ("->>", "b")))
+    assert parse_field('data->"a key"').path == (("->", "a key"),)
+    assert Field("data", (("->>", "k"),)).default_name == "k"
+    assert Field("title").default_name == "title"
+    for bad in ("data->", "data->a.b", "1col", "a-b", "data->'k'"):
+        with pytest.raises(Invalid):
+            parse_field(bad)
+
+
+def test_identifiers_are_bounded() -> None:
+    assert identifier("a" * 63) == "a" * 63
+    with pytest.raises(Invalid):
+        identifier("a" * 64)  # PostgreSQL would truncate it to another name
+
+
+def test_quoted_values_keep_every_character() -> None:
+    condition = parse_query([("title", r'eq."a,b).c\"d\\"')]).filters[0]
+    assert condition == Condition(Field("title"), "eq", 'a,b).c"d\\')
+    unquoted = parse_query([("title", "eq.a.b")]).filters[0]
+    assert isinstance(unquoted, Condition)
+    assert unquoted.value == "a.b"  # only the first dot separates the operator
+
+
+def test_is_values_are_case_insensitive_and_closed() -> None:
+    assert parse_query([("done", "is.TRUE")]).filters == [Condition(Field("done"), "is", "true")]
+    with pytest.raises(Invalid):
+        parse_query([("done", "is.'true'")])
+
+
+def test_logic_depth_is_bounded() -> None:
+    def nested(depth: int) -> str:
+        return "(" + "and(" * (depth - 1) + "a.eq.1" + ")" * (depth - 1) + ")"
+
+    assert parse_query([("or", nested(MAX_LOGIC_DEPTH))]).filters
+    with pytest.raises(Invalid):
+        parse_query([("or", nested(MAX_LOGIC_DEPTH + 1))])
+
+
+def test_paging_numbers_are_ascii_and_bounded() -> None:
+    assert parse_query([("limit", "9" * MAX_DIGITS)]).limit == int("9" * MAX_DIGITS)
+    for bad in ("9" * (MAX_DIGITS + 1), "²", "1.5", " 1", ""):
+        with pytest.raises(Invalid):
+            parse_query([("limit", bad)])
+
+
+def test_text_search_languages_are_refused() -> None:
+    with pytest.raises(Invalid):
+        parse_query([("title", "fts(english).cat")])
+    assert parse_query([("title", "fts.cat & dog")]).filters == [
+        Condition(Field("title"), "fts", "cat & dog")
+    ]
+
+
+def test_an_empty_select_means_every_column() -> None:
+    assert parse_query([("select", " ")]).select == (Star(),)
+    assert parse_select("tasks()") == (SelectEmbed(relation="tasks", items=(Star(),)),)
+
+
+def test_columns_and_on_conflict_take_identifiers() -> None:
+    query = parse_query([("columns", "a,b"), ("on_conflict", "c")])
+    assert (query.columns, query.on_conflict) == (("a", "b"), ("c",))
+    with pytest.raises(Invalid):
+        parse_query([("columns", "a,b c")])

@@ -342,7 +342,7 @@ def _logic_items(text: str, depth: int) -> tuple[Filter, ...]:
                 break
         else:
             # field.op.value, where the field may hold JSON arrows but no dots.
-            match = re.match(r"^([^.]+)\.(.+)$", part)
+            match = re.match(r"^([^.]+)\.(.+)$", part, re.S)
             if not match:
                 raise parse_error(f"invalid condition {part!r}")
             items.append(parse_operation(parse_field(match.group(1)), match.group(2)))

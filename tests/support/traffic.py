@@ -9,12 +9,14 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import httpx
 
-FIGURES_DIR = Path(__file__).resolve().parents[1] / ".orgbase" / "drills"
+from tests.support.stack import STATE_DIR
+from tests.support.waiting import eventually
+
+FIGURES_DIR = STATE_DIR / "drills"
 
 Send = Callable[[httpx.AsyncClient], Awaitable[httpx.Response]]
 
@@ -57,9 +59,11 @@ class Traffic:
     http: httpx.AsyncClient
     answers: list[Answer] = field(default_factory=list)
     _tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    _labels: set[str] = field(default_factory=set)
     _stop: asyncio.Event = field(default_factory=asyncio.Event)
 
     def start(self, label: str, send: Send, *, loops: int = 1, pause: float = 0.01) -> None:
+        self._labels.add(label)
         for _ in range(loops):
             self._tasks.append(asyncio.create_task(self._loop(label, send, pause)))
 
@@ -88,12 +92,22 @@ class Traffic:
         return Counter(f"{a.status} {a.code}" if a.code else str(a.status) for a in self.of(label))
 
     async def succeeds_after(self, label: str, since: float, within: float = 30) -> float:
-        """Wait for an answer of ``label`` that came after ``since`` and succeeded."""
+        """Wait for an answer of ``label`` that came after ``since`` and succeeded; its time."""
 
-        async def succeeded() -> bool:
-            return any(a.ok and a.at > since for a in self.of(label))
+        def succeeded() -> float | None:
+            return next((a.at for a in self.of(label) if a.ok and a.at > since), None)
 
-        return await wait_for(succeeded, within, f"{label} to succeed again")
+        return await eventually(succeeded, within=within, what=f"{label} to succeed again")
+
+    async def flowing(self, since: float = 0.0, answers: int = 10, within: float = 30) -> None:
+        """Wait until every kind of request has had ``answers`` answers after ``since``: the
+        load is running (before a fault), or has run on for a while (after recovery)."""
+
+        def enough() -> bool:
+            counts = Counter(a.label for a in self.answers if a.at > since)
+            return all(counts[label] >= answers for label in self._labels)
+
+        await eventually(enough, within=within, what=f"{answers} answers of each kind")
 
     def slowest(self) -> dict[str, float]:
         """The longest request of each kind, in seconds (how long a failure kept a caller)."""
@@ -129,15 +143,6 @@ async def outage(stop: Callable[[], object], start: Callable[[], object], second
     restarting_at = time.monotonic()
     await asyncio.to_thread(start)
     return Outage(stopped_at, restarting_at, time.monotonic())
-
-
-async def wait_for(check: Callable[[], Awaitable[bool]], within: float, what: str) -> float:
-    """Poll ``check`` until it holds; returns the time it first held."""
-    deadline = time.monotonic() + within
-    while not await check():
-        assert time.monotonic() < deadline, f"{what}: not within {within:.0f}s"
-        await asyncio.sleep(0.05)
-    return time.monotonic()
 
 
 def report(drill: str, figures: dict[str, Any]) -> None:

@@ -1,0 +1,58 @@
+"""Where the local test stack lives, and the settings tests run the gateway with."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import msgspec
+
+from orgbase.core.settings import Settings, settings_from_env
+from orgbase.platform.localstack import LocalStack
+from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE
+
+ROOT = Path(__file__).resolve().parents[2]
+STATE_DIR = ROOT / ".orgbase"
+TEST_DATABASE = "orgbase_test"
+TEST_REDIS_DB = "1"
+# The same variable `orgbase services up` reads, so two checkouts on one machine each use
+# their own ports; the fault stack sits 1000 ports above the shared one.
+PORT_BASE = int(os.environ.get("ORGBASE_LOCAL_PORT_BASE", DEFAULT_PORT_BASE))
+FAULT_PORT_BASE = PORT_BASE + 1000
+
+# Cheap hashing and generous limits keep the suite fast; tests of the limits set their own.
+TEST_OVERRIDES = {
+    "ORGBASE_ENV": "test",
+    "ORGBASE_REDIS_DB": TEST_REDIS_DB,
+    "ORGBASE_AUTH_ARGON2_TIME_COST": "1",
+    "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
+    "ORGBASE_AUTH_SIGNIN_PER_IP_PER_MINUTE": "100000",
+    "ORGBASE_AUTH_SIGNUP_PER_IP_PER_HOUR": "100000",
+    "ORGBASE_AUTH_REFRESH_PER_IP_PER_MINUTE": "100000",
+    "ORGBASE_AUTH_LOCKOUT_FAILURES": "1000",
+}
+
+
+def stack_settings(local: LocalStack, database: str, **overrides: str) -> Settings:
+    env = {**local.env(database=database), **TEST_OVERRIDES, **overrides}
+    return settings_from_env(env)
+
+
+def server_env(
+    local: LocalStack, database: str = TEST_DATABASE, **overrides: str
+) -> dict[str, str]:
+    """The environment of a gateway process on ``local``: this one's minus its ORGBASE_*."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
+    env.update(local.env(database=database))
+    env.update(TEST_OVERRIDES)
+    env.update(overrides)
+    return env
+
+
+def with_overrides(settings: Settings, **sections: dict[str, object]) -> Settings:
+    """A copy of ``settings`` with some fields of some sections replaced."""
+    changes = {
+        name: msgspec.structs.replace(getattr(settings, name), **fields)
+        for name, fields in sections.items()
+    }
+    return msgspec.structs.replace(settings, **changes)
