@@ -112,7 +112,14 @@ async def test_a_revocation_redis_missed_is_resynced(
     assert await user_status(client, headers) == 200
     key = f"sess:{session_id(tokens)}"
     # Every node snapshots the "alive" entry, so whichever comes back as the primary after
-    # the restart holds it: the stale entry the gateway must not believe.
+    # the restart holds it: the stale entry the gateway must not believe. A gateway that
+    # has just seen Redis come back (an earlier test restarts it) neither writes nor fills
+    # the cache until its resync is done: reading again fills it then.
+
+    async def held_after_a_read(node: Redis) -> bool:
+        assert await user_status(client, headers) == 200
+        return await _holds(node, key)
+
     for port in fault_stack.layout.redis_ports:
         node = Redis(
             host="127.0.0.1",
@@ -121,7 +128,9 @@ async def test_a_revocation_redis_missed_is_resynced(
             db=int(TEST_REDIS_DB),
         )
         try:
-            await eventually(functools.partial(_holds, node, key), within=20, what="the entry")
+            await eventually(
+                functools.partial(held_after_a_read, node), within=20, what="the entry"
+            )
             await node.save()
         finally:
             await node.aclose()
