@@ -18,6 +18,7 @@ from uuid import UUID
 import asyncpg
 import structlog
 
+from orgbase.core.app_state import AppKey
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, NotFound, OrgbaseError, Unauthorized, Unavailable
 from orgbase.core.settings import DatabaseSettings
@@ -183,6 +184,10 @@ class DataAccessSource(Protocol):
     """Gives a data API request its entry (the request-auth component)."""
 
     async def data_access(self, connection: Any) -> DeferredEntry: ...
+
+
+DATA_ACCESS: AppKey[DataAccessSource] = AppKey("request_auth")
+"""Where the data API's handlers find the request-auth component (without injection)."""
 
 
 def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:

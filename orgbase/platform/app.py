@@ -7,7 +7,6 @@ from contextlib import asynccontextmanager
 
 from litestar import Litestar
 from litestar.config.cors import CORSConfig
-from litestar.datastructures import State
 from litestar.openapi import OpenAPIConfig
 from litestar.types import ControllerRouterHandler, Receive, Scope, Send
 from litestar.types.asgi_types import LifeSpanReceive, LifeSpanScope, LifeSpanSend
@@ -18,12 +17,13 @@ from orgbase.core.settings import HttpSettings, Settings
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
-from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
+from orgbase.platform.recorder import RequestRecorder
+from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.redis.routes import redis_handlers
@@ -118,8 +118,8 @@ def create_app(
     app = Litestar(
         route_handlers=handlers,
         lifespan=[lifespan],
-        dependencies={**gateway.dependencies(), **request_dependencies(gateway.request_auth)},
-        exception_handlers=exception_handlers(gateway.dependency_failed),
+        dependencies=route_dependencies(gateway),
+        exception_handlers=exception_handlers(gateway.stats.dependency_error),
         cors_config=_cors(settings.http),
         openapi_config=OpenAPIConfig(
             title="orgbase",
@@ -128,8 +128,8 @@ def create_app(
             render_plugins=[FinishedJsonDocument(path=["/", "/openapi.json"])],
         ),
         request_max_body_size=settings.http.max_body_bytes,
-        state=State(gateway.state()),
+        state=app_state(gateway),
         logging_config=None,
         debug=False,
     )
-    return OrgbaseApp(app, settings, observer=gateway)
+    return OrgbaseApp(app, settings, observer=RequestRecorder(gateway.metrics, gateway.slo))

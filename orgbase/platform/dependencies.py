@@ -5,7 +5,8 @@
 event streams: a ``LiveIdentitySource``) and ``meta`` (ip, user agent, request id). All of
 them come from the one request-auth component (``request_auth.RequestAuth``), so the areas
 never authenticate by themselves. (The data API's hot path asks the same component through
-the app's state, typed by ``core.postgres.DataAccessSource``: no injection per request.)
+the app's state, through the typed key ``core.postgres.DATA_ACCESS``: no injection per
+request.)
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath
 
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.platform.request_auth import RequestAuth
+from orgbase.platform.request_auth import REQUEST_AUTH, RequestAuth
 
 PRINCIPAL = "principal"
 """The dependency every credential-checking route asks for, directly or through another."""
@@ -35,8 +36,7 @@ def provide_meta(request: Request[Any, Any, Any]) -> RequestMeta:
 
 
 def _auth(request: Request[Any, Any, Any]) -> RequestAuth:
-    auth: RequestAuth = request.app.state.request_auth
-    return auth
+    return REQUEST_AUTH.of(request)
 
 
 async def provide_principal(request: Request[Any, Any, Any]) -> Principal:
@@ -55,14 +55,10 @@ async def provide_active_context(
     return await _auth(request).org_context(request, principal, None)
 
 
-def request_dependencies(request_auth: RequestAuth) -> dict[str, Provide]:
-    def identities() -> RequestAuth:
-        return request_auth
-
+def request_dependencies() -> dict[str, Provide]:
     return {
         "meta": Provide(provide_meta, sync_to_thread=False),
         PRINCIPAL: Provide(provide_principal),
         "ctx": Provide(provide_org_context),
         "active_ctx": Provide(provide_active_context),
-        "identities": Provide(identities, sync_to_thread=False),
     }

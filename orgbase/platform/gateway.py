@@ -10,11 +10,9 @@ from __future__ import annotations
 import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
 from uuid import UUID
 
 import structlog
-from litestar.di import Provide
 
 from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
@@ -26,7 +24,9 @@ from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.platform.migrations import migrate
 from orgbase.platform.request_auth import RequestAuth
+from orgbase.services.mongo.indexes import IndexService
 from orgbase.services.mongo.service import DocumentService
+from orgbase.services.mongo.store import DocumentStore
 from orgbase.services.postgres.area import DataArea, build_data
 from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.services.redis.dashboard import RedisDashboard
@@ -46,6 +46,7 @@ class Gateway:
     tenancy: TenancyArea
     data: DataArea
     documents: DocumentService
+    indexes: IndexService
     stats: RedisStats
     kv: KeyValueStore
     hub: RealtimeHub
@@ -53,22 +54,6 @@ class Gateway:
     slo: SloRecorder
     dashboard: RedisDashboard
     request_auth: RequestAuth
-
-    # -- per request (the middleware's observer) --------------------------------------
-
-    def started(self) -> None:
-        if self.metrics is not None:
-            self.metrics.request_started()
-
-    def finished(
-        self, route: str, method: str, status: int, seconds: float, org_id: str | None
-    ) -> None:
-        if self.metrics is not None:
-            self.metrics.request_finished(route, method, status, seconds)
-        self.slo.record(org_id, status, seconds)
-
-    def dependency_failed(self, dependency: str) -> None:
-        self.stats.dependency_error(dependency)
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -103,53 +88,6 @@ class Gateway:
         await self.resources.close()
         log.info("gateway stopped")
 
-    def dependencies(self) -> dict[str, Provide]:
-        """What route handlers may ask for by name."""
-        values: dict[str, Any] = {
-            "resources": self.resources,
-            "accounts": self.auth.accounts,
-            "grants": self.auth.grants,
-            "user_sessions": self.auth.user_sessions,
-            "key_admin": self.auth.key_admin,
-            "tokens": self.auth.tokens,
-            "tenancy": self.tenancy,
-            "docs": self.documents,
-            "kv": self.kv,
-            "hub": self.hub,
-            "stats": self.stats,
-            "dependency_errors": self.stats.dependency_errors_24h,
-            "breaker_states": self.breaker_states,
-            "dashboard": self.dashboard,
-            "slo": self.slo,
-        }
-        return {
-            name: Provide(_constant(value), sync_to_thread=False) for name, value in values.items()
-        }
-
-    def breaker_states(self) -> dict[str, str]:
-        """Circuit breakers owned by the areas (Redis's is in the shared resources)."""
-        return {"mongo": self.documents.breaker.state}
-
-    def state(self) -> dict[str, Any]:
-        """What the hot paths read straight from app.state (no dependency injection)."""
-        return {
-            "settings": self.settings,
-            "resources": self.resources,
-            "gateway": self,
-            "auth": self.auth,
-            "request_auth": self.request_auth,
-            "data": self.data.service,
-            "realtime": self.hub,
-            "metrics": self.metrics,
-        }
-
-
-def _constant(value: Any) -> Any:
-    def provide() -> Any:
-        return value
-
-    return provide
-
 
 def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
@@ -164,7 +102,8 @@ def build_gateway(settings: Settings) -> Gateway:
 
     tenancy = build_tenancy(settings, resources, impersonation_token)
     data = build_data(settings, resources)
-    documents = DocumentService(resources.mongo, settings.mongo)
+    store = DocumentStore(resources.mongo, settings.mongo)
+    documents = DocumentService(store, settings.mongo)
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
     kv = KeyValueStore(resources.redis, settings.kv, stats)
@@ -176,6 +115,7 @@ def build_gateway(settings: Settings) -> Gateway:
         tenancy=tenancy,
         data=data,
         documents=documents,
+        indexes=IndexService(store),
         stats=stats,
         kv=kv,
         hub=hub,
@@ -215,7 +155,7 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
     def gauges() -> None:
         resources = gateway.resources
         metrics.breaker.labels("redis").set(BREAKER_VALUES[resources.redis.breaker.state])
-        metrics.breaker.labels("mongo").set(BREAKER_VALUES[gateway.documents.breaker.state])
+        metrics.breaker.labels("mongo").set(BREAKER_VALUES[gateway.documents.store.breaker.state])
         for pool, figures in resources.db.pool_stats().items():
             for state in ("size", "in_use", "idle", "waiting"):
                 if state in figures:
@@ -249,7 +189,7 @@ def _wire(gateway: Gateway) -> None:
     orgs.on_deleted.append(org_deleted)
     orgs.purgers.append(lambda org_id: purge_org_rows(db, org_id))
     orgs.sweepers += [
-        gateway.documents.purge_org,
+        gateway.documents.store.purge_org,
         gateway.kv.purge_org,
         gateway.stats.purge_org,
         gateway.slo.purge_org,

@@ -15,6 +15,8 @@ from litestar.types import ControllerRouterHandler
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import NotFound, Unauthorized
+from orgbase.core.settings import ObservabilitySettings
+from orgbase.observability.metrics import Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.tenants.area import TenancyArea
@@ -31,14 +33,17 @@ Ctx = NamedDependency[OrgContext]
     include_in_schema=True,
     media_type=MediaType.TEXT,
 )
-async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
-    gateway = request.app.state.gateway
-    if gateway.metrics is None:
+async def metrics(
+    request: Request[Any, Any, Any],
+    metrics: NamedDependency[Metrics | None],
+    observability: NamedDependency[ObservabilitySettings],
+) -> Response[bytes]:
+    if metrics is None:
         raise NotFound(
             "metrics are turned off (ORGBASE_OBSERVABILITY_METRICS_ENABLED)",
             code="metrics_disabled",
         )
-    token = gateway.settings.observability.metrics_token
+    token = observability.metrics_token
     if token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
         if not hmac.compare_digest(given.encode(), token.encode()):
@@ -47,7 +52,7 @@ async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
                 code="metrics_token_required",
                 bearer="missing",
             )
-    body, content_type = gateway.metrics.render()
+    body, content_type = metrics.render()
     # Litestar adds the charset to text types itself: keep one.
     return Response(body, media_type=content_type.replace("; charset=utf-8", ""))
 

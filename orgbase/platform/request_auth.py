@@ -33,6 +33,7 @@ from orgbase.auth.apikeys import looks_like_api_key
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import MAX_TOKEN_LENGTH, token_error
+from orgbase.core.app_state import AppKey
 from orgbase.core.context import LiveIdentity, OrgContext, Principal
 from orgbase.core.errors import Unauthorized
 from orgbase.core.postgres import DeferredEntry, TenantEntry
@@ -159,3 +160,7 @@ class RequestAuth:
         assert principal.user_id is not None
         if not await self.sessions.is_alive(principal.session_id, principal.user_id):
             raise token_error("session_revoked", "the session has ended; sign in again")
+
+
+REQUEST_AUTH: AppKey[RequestAuth] = AppKey("request_auth")
+"""Where the request-scoped dependencies find the component."""

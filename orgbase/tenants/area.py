@@ -9,6 +9,7 @@ from orgbase.core.settings import Settings
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
 from orgbase.tenants.invitations import InvitationService
+from orgbase.tenants.members import MemberService
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.org_settings import OrgSettingsService
 from orgbase.tenants.orgs import OrgService
@@ -21,6 +22,7 @@ class TenancyArea:
     memberships: MembershipCache
     contexts: OrgContextResolver
     orgs: OrgService
+    members: MemberService
     invitations: InvitationService
     settings: OrgSettingsService
     audit: AuditLogService
@@ -47,6 +49,7 @@ def build_tenancy(
         memberships=memberships,
         contexts=OrgContextResolver(resources.db, memberships),
         orgs=OrgService(resources.db, memberships),
+        members=MemberService(resources.db, memberships),
         invitations=InvitationService(resources.db, memberships, settings),
         settings=OrgSettingsService(resources.db, settings.tenancy.settings_max_bytes),
         audit=AuditLogService(resources.db),

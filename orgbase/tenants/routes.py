@@ -104,13 +104,13 @@ class MemberController(Controller):
 
     @get("/", summary="Members and their roles")
     async def list_members(self, tenancy: Tenancy, ctx: Ctx) -> list[Member]:
-        return await tenancy.orgs.members(ctx)
+        return await tenancy.members.members(ctx)
 
     @post("/", summary="Add an existing account (admins; up to your own role)")
     async def add(
         self, data: JSONBody[MemberAdd], tenancy: Tenancy, ctx: Ctx, meta: Meta
     ) -> Member:
-        return await tenancy.orgs.add_member(ctx, data.email, data.role, meta)
+        return await tenancy.members.add_member(ctx, data.email, data.role, meta)
 
     @patch("/{user_id:uuid}", summary="Change a member's role (admins)")
     async def change(
@@ -121,11 +121,11 @@ class MemberController(Controller):
         ctx: Ctx,
         meta: Meta,
     ) -> Member:
-        return await tenancy.orgs.change_role(ctx, user_id, data.role, meta)
+        return await tenancy.members.change_role(ctx, user_id, data.role, meta)
 
     @delete("/{user_id:uuid}", summary="Remove a member (admins), or leave (yourself)")
     async def remove(self, user_id: FromPath[UUID], tenancy: Tenancy, ctx: Ctx, meta: Meta) -> None:
-        await tenancy.orgs.remove_member(ctx, user_id, meta)
+        await tenancy.members.remove_member(ctx, user_id, meta)
 
 
 class InvitationController(Controller):

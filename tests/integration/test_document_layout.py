@@ -14,7 +14,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import Settings
 from orgbase.services.mongo.layout import split_shared_collections
-from orgbase.services.mongo.service import DocumentService
+from orgbase.services.mongo.store import physical
 from tests.support.stack import with_overrides
 
 Database = AsyncDatabase[dict[str, Any]]
@@ -41,7 +41,7 @@ async def test_shared_collection_is_split_by_org(database: Database) -> None:
         ]
     )
     # A document already moved by an earlier, interrupted run.
-    await database[DocumentService.physical(org_a, "notes")].insert_one(
+    await database[physical(org_a, "notes")].insert_one(
         {"_id": "a1", "_org": str(org_a), "_owner": "u1", "title": "a one"}
     )
 
@@ -49,8 +49,8 @@ async def test_shared_collection_is_split_by_org(database: Database) -> None:
 
     names = await database.list_collection_names()
     assert "d_notes" not in names
-    in_a = await database[DocumentService.physical(org_a, "notes")].find({}).to_list()
-    in_b = await database[DocumentService.physical(org_b, "notes")].find({}).to_list()
+    in_a = await database[physical(org_a, "notes")].find({}).to_list()
+    in_b = await database[physical(org_b, "notes")].find({}).to_list()
     assert sorted(d["_id"] for d in in_a) == ["a1", "a2"]
     assert [d["_id"] for d in in_b] == ["b1"]
     assert {d["_org"] for d in in_a} == {str(org_a)}
@@ -73,5 +73,5 @@ async def test_collection_with_unreadable_org_is_kept(database: Database) -> Non
 
     assert "d_tasks" in await database.list_collection_names()
     assert await database["d_tasks"].count_documents({}) == 3
-    moved = await database[DocumentService.physical(org, "tasks")].find({}).to_list()
+    moved = await database[physical(org, "tasks")].find({}).to_list()
     assert [d["_id"] for d in moved] == [1]

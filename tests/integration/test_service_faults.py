@@ -19,7 +19,7 @@ from pymongo import AsyncMongoClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.platform.localstack import LocalStack
-from orgbase.services.mongo.service import DocumentService
+from orgbase.services.mongo.store import physical
 from orgbase.tenants import orgs as orgs_module
 from tests.support.data import owner_connection
 from tests.support.http import org_member, wait_for_cache
@@ -148,7 +148,7 @@ async def test_deleting_an_org_while_mongo_is_down_finishes_when_it_is_back(
         assert (
             await client.post("/v1/docs/notes", headers=headers, json={"a": 1})
         ).status_code == 201
-        collection = DocumentService.physical(uuid.UUID(org_id), "notes")
+        collection = physical(uuid.UUID(org_id), "notes")
         mongo: AsyncMongoClient[dict[str, Any]] = AsyncMongoClient(fault_settings.mongo.url)
         database = mongo[fault_settings.mongo.database]
         assert collection in await database.list_collection_names()

@@ -15,7 +15,7 @@ from pymongo.asynchronous.database import AsyncDatabase
 from pymongo.errors import DuplicateKeyError
 
 from orgbase.services.mongo.guard import ORG
-from orgbase.services.mongo.service import DocumentService
+from orgbase.services.mongo.store import physical
 
 SHARED_PREFIX = "d_"
 
@@ -35,7 +35,7 @@ async def split_shared_collections(database: AsyncDatabase[dict[str, Any]]) -> d
             if org_id is None:
                 orphans += 1
                 continue
-            await _insert_missing(database, DocumentService.physical(org_id, name), document)
+            await _insert_missing(database, physical(org_id, name), document)
             count += 1
         if orphans:
             moved[name] = -1

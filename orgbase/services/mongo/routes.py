@@ -18,6 +18,7 @@ from litestar.types import ControllerRouterHandler
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
 from orgbase.services.mongo import schemas
+from orgbase.services.mongo.indexes import IndexService
 from orgbase.services.mongo.schemas import (
     CollectionInfo,
     Counted,
@@ -31,6 +32,7 @@ from orgbase.services.mongo.schemas import (
 from orgbase.services.mongo.service import DocumentService
 
 Docs = NamedDependency[DocumentService]
+Indexes = NamedDependency[IndexService]
 Ctx = NamedDependency[OrgContext]
 Collection = FromPath[str]
 Json = Annotated[str | None, QueryParameter(max_length=20000)]
@@ -240,8 +242,10 @@ async def delete_many(
     summary="The collection's indexes",
     responses={200: answer(list[IndexInfo], "The indexes (the org field left out)")},
 )
-async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> Response[bytes]:
-    return _json(await docs.list_indexes(active_ctx, collection))
+async def list_indexes(
+    collection: Collection, indexes: Indexes, active_ctx: Ctx
+) -> Response[bytes]:
+    return _json(await indexes.list_indexes(active_ctx, collection))
 
 
 @post(
@@ -252,14 +256,14 @@ async def list_indexes(collection: Collection, docs: Docs, active_ctx: Ctx) -> R
     opt={"request_body": schemas.INDEX_BODY},
 )
 async def create_index(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Request[Any, Any, Any], collection: Collection, indexes: Indexes, active_ctx: Ctx
 ) -> Response[bytes]:
     body = _fields(await _body(request), schemas.INDEX_BODY)
     unique = body.get("unique", False)
     name = body.get("name")
     if not isinstance(unique, bool) or not (name is None or isinstance(name, str)):
         raise Invalid("unique is a boolean, name a string", code="invalid_index")
-    created = await docs.create_index(
+    created = await indexes.create_index(
         active_ctx, collection, body.get("keys"), unique=unique, name=name
     )
     return _json({"name": created}, 201)
@@ -267,9 +271,9 @@ async def create_index(
 
 @delete(f"{BASE}/indexes/{{name:str}}", tags=["documents"], summary="Drop an index (admins)")
 async def drop_index(
-    collection: Collection, name: FromPath[str], docs: Docs, active_ctx: Ctx
+    collection: Collection, name: FromPath[str], indexes: Indexes, active_ctx: Ctx
 ) -> None:
-    await docs.drop_index(active_ctx, collection, name)
+    await indexes.drop_index(active_ctx, collection, name)
 
 
 @get(

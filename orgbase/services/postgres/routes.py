@@ -19,7 +19,7 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError, TimedOut, Unauthorized, Unavailable
-from orgbase.core.postgres import DataAccessSource, TenantEntry
+from orgbase.core.postgres import DATA_ACCESS, TenantEntry
 from orgbase.services.postgres.errors import (
     NotAcceptable,
     RangeNotSatisfiable,
@@ -27,7 +27,7 @@ from orgbase.services.postgres.errors import (
 )
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
-from orgbase.services.postgres.service import Count, DataService, Result
+from orgbase.services.postgres.service import DATA_SERVICE, Count, Result
 
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
@@ -132,7 +132,7 @@ def _wants_singular(request: Request[Any, Any, Any]) -> bool:
 async def _read(
     request: Request[Any, Any, Any], entry: TenantEntry, table: str, query_string: str
 ) -> tuple[Result, Query, Prefer, bool]:
-    data: DataService = request.app.state.data
+    data = DATA_SERVICE.of(request)
     range_header = request.headers.get("range", "")
     prefer = parse_prefer(request.headers.getall("prefer", []))
 
@@ -215,7 +215,7 @@ async def _credential_first(
     app's state, not injected: this is the hot path). Its credential is checked by
     PostgreSQL in the statement; a request refused before any statement ran has it checked
     here, so a dead credential hears that first (401), not something about its request."""
-    source: DataAccessSource = request.app.state.request_auth
+    source = DATA_ACCESS.of(request)
     access = await source.data_access(request)
     try:
         return await work(access.entry)
@@ -250,7 +250,7 @@ async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Re
 async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def insert(entry: TenantEntry) -> Response[bytes]:
         _require_json(request)
-        data: DataService = request.app.state.data
+        data = DATA_SERVICE.of(request)
         query, prefer, singular = _writing(request)
         payload = _body(await request.body())
         rows = payload if isinstance(payload, list) else [payload]
@@ -277,7 +277,7 @@ async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
 async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def update(entry: TenantEntry) -> Response[bytes]:
         _require_json(request)
-        data: DataService = request.app.state.data
+        data = DATA_SERVICE.of(request)
         query, prefer, singular = _writing(request)
         values = _body(await request.body())
         if not isinstance(values, dict):
@@ -300,7 +300,7 @@ async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
 )
 async def delete_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def remove(entry: TenantEntry) -> Response[bytes]:
-        data: DataService = request.app.state.data
+        data = DATA_SERVICE.of(request)
         query, prefer, singular = _writing(request)
         result = await data.delete(
             entry, table, query, returning=prefer.returning == "representation"
@@ -329,7 +329,7 @@ async def list_tables(
     request: Request[Any, Any, Any], active_ctx: NamedDependency[OrgContext]
 ) -> dict[str, Any]:
     del active_ctx  # only members of an org see the schema
-    data: DataService = request.app.state.data
+    data = DATA_SERVICE.of(request)
     return {"tables": [describe_table(t) for t in sorted(data.schema.tables.values(), key=_name)]}
 
 

@@ -16,6 +16,7 @@ from typing import Any, Literal
 import asyncpg
 import msgspec
 
+from orgbase.core.app_state import AppKey
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.services.postgres.errors import translate
@@ -279,3 +280,7 @@ class DataService:
                 code="PGRST106",
                 hint="add a filter, e.g. ?id=eq.1 (use ?id=not.is.null to mean every row)",
             )
+
+
+DATA_SERVICE: AppKey[DataService] = AppKey("data_service")
+"""Where the data API's handlers find the service (read without injection: the hot path)."""

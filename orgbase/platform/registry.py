@@ -1,0 +1,71 @@
+"""How routes reach the gateway's app-wide objects.
+
+Handlers ask for them by name, through Litestar's dependency injection (the names below;
+the request-scoped values come from ``dependencies.py``). The data API's hot path skips
+injection and reads the app's state through typed keys (``core.app_state.AppKey``),
+declared next to the types they name; ``app_state`` fills exactly those.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar.datastructures import State
+from litestar.di import Provide
+
+from orgbase.core.postgres import DATA_ACCESS
+from orgbase.platform.dependencies import request_dependencies
+from orgbase.platform.gateway import Gateway
+from orgbase.platform.request_auth import REQUEST_AUTH
+from orgbase.services.postgres.service import DATA_SERVICE
+
+
+def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
+    auth, documents = gateway.auth, gateway.documents
+
+    def breaker_states() -> dict[str, str]:
+        """Circuit breakers owned by the areas (Redis's is in the shared resources)."""
+        return {"mongo": documents.store.breaker.state}
+
+    app_wide: dict[str, Any] = {
+        "resources": gateway.resources,
+        "accounts": auth.accounts,
+        "grants": auth.grants,
+        "user_sessions": auth.user_sessions,
+        "key_admin": auth.key_admin,
+        "tokens": auth.tokens,
+        "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
+        "tenancy": gateway.tenancy,
+        "docs": documents,
+        "indexes": gateway.indexes,
+        "kv": gateway.kv,
+        "hub": gateway.hub,
+        "stats": gateway.stats,
+        "dependency_errors": gateway.stats.dependency_errors_24h,
+        "breaker_states": breaker_states,
+        "dashboard": gateway.dashboard,
+        "slo": gateway.slo,
+        "metrics": gateway.metrics,
+        "observability": gateway.settings.observability,
+    }
+    provided = {
+        name: Provide(_constant(value), sync_to_thread=False) for name, value in app_wide.items()
+    }
+    return {**provided, **request_dependencies()}
+
+
+def app_state(gateway: Gateway) -> State:
+    return State(
+        {
+            REQUEST_AUTH.name: gateway.request_auth,
+            DATA_ACCESS.name: gateway.request_auth,
+            DATA_SERVICE.name: gateway.data.service,
+        }
+    )
+
+
+def _constant(value: Any) -> Any:
+    def provide() -> Any:
+        return value
+
+    return provide

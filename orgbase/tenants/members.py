@@ -1,0 +1,172 @@
+"""An org's members: listing, adding, changing roles, removing (and leaving).
+
+No one grants a role above their own or changes someone above them; an org keeps at least
+one owner. A member's lower role or removal caps or revokes the invitations they sent,
+and takes effect on their next request (the membership cache is rewritten).
+"""
+
+from __future__ import annotations
+
+from typing import cast
+from uuid import UUID
+
+import asyncpg
+
+from orgbase.core import audit, rbac
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, RequestMeta, Role
+from orgbase.core.errors import Conflict, NotFound
+from orgbase.core.postgres import Connection, Database, lock_live_org
+from orgbase.tenants.invitations import cap_invitations
+from orgbase.tenants.memberships import MembershipCache
+from orgbase.tenants.schemas import Member
+
+_MEMBERS = """
+SELECT m.user_id, u.email, u.display_name, m.role, m.created_at, m.updated_at
+FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id
+WHERE m.org_id = $1 AND u.deleted_at IS NULL
+"""
+
+
+def _changed(invitations: int) -> dict[str, int]:
+    """Audit details: how many of the member's pending invitations were capped or revoked."""
+    return {"invitations_changed": invitations} if invitations else {}
+
+
+class MemberService:
+    def __init__(self, db: Database, memberships: MembershipCache) -> None:
+        self.db = db
+        self.memberships = memberships
+
+    async def members(self, ctx: OrgContext) -> list[Member]:
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(_MEMBERS + " ORDER BY m.created_at", ctx.org_id)
+        return [Member(**dict(r)) for r in rows]
+
+    async def add_member(
+        self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
+    ) -> Member:
+        rbac.require_admin_granting(ctx, role, "adding members")
+        async with self.db.system_connection() as connection, connection.transaction():
+            await lock_live_org(connection, ctx.org_id)
+            user_id = await connection.fetchval(
+                "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL",
+                email.strip().lower(),
+            )
+            if user_id is None:
+                raise NotFound(
+                    "no account has this email",
+                    code="user_not_found",
+                    hint="invite them instead: POST /v1/orgs/{org_id}/invitations",
+                )
+            try:
+                await connection.execute(
+                    "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
+                    ctx.org_id,
+                    user_id,
+                    role,
+                )
+            except asyncpg.UniqueViolationError:
+                raise Conflict("already a member", code="already_member") from None
+            await audit.record(
+                connection,
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "member.added",
+                    row_key={"user_id": str(user_id)},
+                    details={"role": role},
+                ),
+            )
+            row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
+        await self.memberships.changed(ctx.org_id, user_id, role)
+        assert row is not None
+        return Member(**dict(row))
+
+    async def _locked_member(self, connection: Connection, ctx: OrgContext, user_id: UUID) -> Role:
+        """Lock the org's owner rows (serialises last-owner checks) and read the member."""
+        await connection.execute(
+            "SELECT 1 FROM orgbase.memberships WHERE org_id = $1 AND role = 'owner' FOR UPDATE",
+            ctx.org_id,
+        )
+        current = await connection.fetchval(
+            "SELECT role FROM orgbase.memberships WHERE org_id = $1 AND user_id = $2 FOR UPDATE",
+            ctx.org_id,
+            user_id,
+        )
+        if current is None:
+            raise NotFound("no such member", code="member_not_found")
+        return cast("Role", current)
+
+    @staticmethod
+    async def _refuse_last_owner(connection: Connection, ctx: OrgContext, user_id: UUID) -> None:
+        others = await connection.fetchval(
+            "SELECT count(*) FROM orgbase.memberships WHERE org_id = $1 AND role = 'owner'"
+            " AND user_id <> $2",
+            ctx.org_id,
+            user_id,
+        )
+        if not others:
+            raise Conflict("an org must keep at least one owner", code="last_owner")
+
+    async def change_role(
+        self, ctx: OrgContext, user_id: UUID, role: Role, meta: RequestMeta
+    ) -> Member:
+        rbac.require_admin_granting(ctx, role, "changing roles")
+        async with self.db.system_connection() as connection, connection.transaction():
+            current = await self._locked_member(connection, ctx, user_id)
+            rbac.require_can_manage(ctx, current)
+            if current == "owner" and role != "owner":
+                await self._refuse_last_owner(connection, ctx, user_id)
+            await connection.execute(
+                "UPDATE orgbase.memberships SET role = $3, updated_at = now()"
+                " WHERE org_id = $1 AND user_id = $2",
+                ctx.org_id,
+                user_id,
+                role,
+            )
+            if current != role:
+                # Their pending invitations grant no more than they now may.
+                capped = await cap_invitations(connection, ctx.org_id, user_id, role)
+                await audit.record(
+                    connection,
+                    AuditEvent.in_org(
+                        ctx,
+                        meta,
+                        "member.role_changed",
+                        row_key={"user_id": str(user_id)},
+                        details={"from": current, "to": role} | _changed(capped),
+                    ),
+                )
+            row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
+        await self.memberships.changed(ctx.org_id, user_id, role)
+        assert row is not None
+        return Member(**dict(row))
+
+    async def remove_member(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
+        leaving = ctx.user_id == user_id
+        if not leaving:
+            rbac.require(ctx, "admin", "removing members")
+        async with self.db.system_connection() as connection, connection.transaction():
+            current = await self._locked_member(connection, ctx, user_id)
+            if not leaving:
+                rbac.require_can_manage(ctx, current)
+            if current == "owner":
+                await self._refuse_last_owner(connection, ctx, user_id)
+            await connection.execute(
+                "DELETE FROM orgbase.memberships WHERE org_id = $1 AND user_id = $2",
+                ctx.org_id,
+                user_id,
+            )
+            revoked = await cap_invitations(connection, ctx.org_id, user_id, None)
+            await audit.record(
+                connection,
+                AuditEvent.in_org(
+                    ctx,
+                    meta,
+                    "member.left" if leaving else "member.removed",
+                    row_key={"user_id": str(user_id)},
+                    details={"role": current} | _changed(revoked),
+                ),
+            )
+        await self.memberships.changed(ctx.org_id, user_id, None)
