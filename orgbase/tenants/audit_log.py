@@ -18,7 +18,9 @@ from orgbase.tenants.schemas import AuditEntry, AuditPage
 MAX_PAGE = 200
 
 
-class AuditFilter(msgspec.Struct, frozen=True, kw_only=True):
+class AuditFilter(msgspec.Struct, frozen=True):
+    """The audit log's query (the fields in the order of the route's query parameters)."""
+
     action: str | None = None
     """An exact action, or a prefix ending in '*' (``member.*``)."""
     actor: UUID | None = None

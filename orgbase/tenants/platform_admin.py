@@ -12,7 +12,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.postgres import Database
-from orgbase.tenants.schemas import ImpersonationToken, PlatformOrg, PlatformUser
+from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg, PlatformUser
 
 TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], tuple[str, int]]
 """(user_id, session_id, org_id, impersonation_id, lifetime) -> (access token, expires_in)."""
@@ -37,14 +37,8 @@ class PlatformService:
             raise Forbidden("this is for platform admins", code="platform_admin_required")
         return user_id
 
-    @staticmethod
-    def _page(limit: int, offset: int) -> None:
-        if not (1 <= limit <= 500 and 0 <= offset <= 1_000_000):
-            raise Invalid("limit is 1-500 and offset 0-1000000", code="invalid_page")
-
-    async def orgs(self, principal: Principal, limit: int, offset: int) -> list[PlatformOrg]:
+    async def orgs(self, principal: Principal, page: Page) -> list[PlatformOrg]:
         await self.require_admin(principal)
-        self._page(limit, offset)
         async with self.db.system_connection() as connection:
             rows = await connection.fetch(
                 """
@@ -52,20 +46,19 @@ class PlatformService:
                        (SELECT count(*) FROM orgbase.memberships m WHERE m.org_id = o.id) AS members
                 FROM orgbase.orgs o ORDER BY o.created_at DESC LIMIT $1 OFFSET $2
                 """,
-                limit,
-                offset,
+                page.limit,
+                page.offset,
             )
         return [PlatformOrg(**dict(r)) for r in rows]
 
-    async def users(self, principal: Principal, limit: int, offset: int) -> list[PlatformUser]:
+    async def users(self, principal: Principal, page: Page) -> list[PlatformUser]:
         await self.require_admin(principal)
-        self._page(limit, offset)
         async with self.db.system_connection() as connection:
             rows = await connection.fetch(
                 "SELECT id, email, display_name, is_platform_admin, created_at, deleted_at"
                 " FROM orgbase.users ORDER BY created_at DESC LIMIT $1 OFFSET $2",
-                limit,
-                offset,
+                page.limit,
+                page.offset,
             )
         return [PlatformUser(**dict(r)) for r in rows]
 

@@ -8,7 +8,7 @@ from typing import Annotated
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
@@ -31,6 +31,7 @@ from orgbase.tenants.schemas import (
     Org,
     OrgCreate,
     OrgUpdate,
+    Page,
     PlatformOrg,
     PlatformUser,
     SettingsDocument,
@@ -49,6 +50,7 @@ Meta = NamedDependency[RequestMeta]
 Caller = NamedDependency[Principal]
 PageSize = Annotated[int, QueryParameter(ge=1, le=500)]
 PageOffset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
+Paged = NamedDependency[Page]
 
 
 def _version(if_match: str | None, *, required: bool) -> int | None:
@@ -217,41 +219,26 @@ async def read_audit(  # noqa: PLR0917 - one parameter per query filter
     before: AuditCursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> AuditPage:
-    query = AuditFilter(
-        action=action,
-        actor=actor,
-        table=table,
-        since=since,
-        until=until,
-        before=before,
-        limit=limit,
-    )
+    query = AuditFilter(action, actor, table, since, until, before, limit)
     return await tenancy.audit.page(ctx, query)
+
+
+def provide_page(limit: PageSize = 100, offset: PageOffset = 0) -> Page:
+    return Page(limit, offset)
 
 
 class PlatformController(Controller):
     path = "/v1/platform"
     tags = ["platform"]  # noqa: RUF012
+    dependencies = {"page": Provide(provide_page, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/orgs", summary="Every org (platform admins)")
-    async def orgs(
-        self,
-        tenancy: Tenancy,
-        principal: Caller,
-        limit: PageSize = 100,
-        offset: PageOffset = 0,
-    ) -> list[PlatformOrg]:
-        return await tenancy.platform.orgs(principal, limit, offset)
+    async def orgs(self, tenancy: Tenancy, principal: Caller, page: Paged) -> list[PlatformOrg]:
+        return await tenancy.platform.orgs(principal, page)
 
     @get("/users", summary="Every user (platform admins)")
-    async def users(
-        self,
-        tenancy: Tenancy,
-        principal: Caller,
-        limit: PageSize = 100,
-        offset: PageOffset = 0,
-    ) -> list[PlatformUser]:
-        return await tenancy.platform.users(principal, limit, offset)
+    async def users(self, tenancy: Tenancy, principal: Caller, page: Paged) -> list[PlatformUser]:
+        return await tenancy.platform.users(principal, page)
 
     @post(
         "/orgs/{org_id:uuid}/impersonate",

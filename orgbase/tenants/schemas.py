@@ -10,6 +10,7 @@ import msgspec
 from msgspec import Meta
 
 from orgbase.core.context import Role
+from orgbase.core.errors import Invalid
 
 OrgName = Annotated[str, Meta(min_length=1, max_length=200)]
 Email = Annotated[str, Meta(min_length=3, max_length=320)]
@@ -139,3 +140,14 @@ class ImpersonationToken(msgspec.Struct):
     impersonation_id: UUID
     role: Role = "viewer"
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+class Page(msgspec.Struct, frozen=True):
+    """A page of a long listing (platform admins' orgs and users)."""
+
+    limit: int = 100
+    offset: int = 0
+
+    def __post_init__(self) -> None:
+        if not (1 <= self.limit <= 500 and 0 <= self.offset <= 1_000_000):
+            raise Invalid("limit is 1-500 and offset 0-1000000", code="invalid_page")
