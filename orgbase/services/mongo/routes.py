@@ -31,6 +31,7 @@ from orgbase.services.mongo.schemas import (
 )
 from orgbase.services.mongo.service import DocumentService
 
+Req = Request[Any, Any, Any]
 Docs = NamedDependency[DocumentService]
 Indexes = NamedDependency[IndexService]
 Ctx = NamedDependency[OrgContext]
@@ -97,6 +98,25 @@ def _int(value: Any, name: str, default: int | None) -> int | None:
     return value
 
 
+def _action(
+    verb: str, summary: str, answered: Any, what: str, body: Any, *, optional: bool = False
+) -> post:
+    """A POST operation on a collection, ``{BASE}/{verb}``, that answers 200 with JSON."""
+    opt = (
+        {"request_body": body, "request_body_optional": True}
+        if optional
+        else {"request_body": body}
+    )
+    return post(
+        f"{BASE}/{verb}",
+        tags=["documents"],
+        status_code=HTTP_200_OK,
+        summary=summary,
+        responses={200: answer(answered, what)},
+        opt=opt,
+    )
+
+
 @get("/v1/docs", tags=["documents"], summary="The org's collections with their document counts")
 async def list_collections(docs: Docs, active_ctx: Ctx) -> list[CollectionInfo]:
     return [CollectionInfo(c["name"], c["count"]) for c in await docs.collections(active_ctx)]
@@ -110,7 +130,7 @@ async def list_collections(docs: Docs, active_ctx: Ctx) -> list[CollectionInfo]:
     opt={"request_body": schemas.INSERT_BODY},
 )
 async def insert(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     payload = await _body(request)
     many = isinstance(payload, list)
@@ -146,16 +166,16 @@ async def list_documents(  # noqa: PLR0917 - one parameter per query option
     return _json(found)
 
 
-@post(
-    f"{BASE}/query",
-    tags=["documents"],
-    status_code=HTTP_200_OK,
-    summary="Query: {filter, projection, sort, skip, limit}",
-    responses={200: answer(list[Document], "The documents")},
-    opt={"request_body": schemas.QUERY_BODY, "request_body_optional": True},
+@_action(
+    "query",
+    "Query: {filter, projection, sort, skip, limit}",
+    list[Document],
+    "The documents",
+    schemas.QUERY_BODY,
+    optional=True,
 )
 async def query(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     body = await _optional_fields(request, schemas.QUERY_BODY)
     found = await docs.find(
@@ -170,46 +190,37 @@ async def query(
     return _json(found)
 
 
-@post(
-    f"{BASE}/count",
-    tags=["documents"],
-    status_code=HTTP_200_OK,
-    summary="Count: {filter}",
-    responses={200: answer(Counted, "How many match")},
-    opt={"request_body": schemas.FILTER_BODY, "request_body_optional": True},
-)
+@_action("count", "Count: {filter}", Counted, "How many match", schemas.FILTER_BODY, optional=True)
 async def count(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     body = await _optional_fields(request, schemas.FILTER_BODY)
     return _json({"count": await docs.count(active_ctx, collection, body.get("filter"))})
 
 
-@post(
-    f"{BASE}/aggregate",
-    tags=["documents"],
-    status_code=HTTP_200_OK,
-    summary="Aggregate: {pipeline} (scoped to the org; code-running stages refused)",
-    responses={200: answer(list[Document], "The pipeline's output")},
-    opt={"request_body": schemas.PIPELINE_BODY},
+@_action(
+    "aggregate",
+    "Aggregate: {pipeline} (scoped to the org; code-running stages refused)",
+    list[Document],
+    "The pipeline's output",
+    schemas.PIPELINE_BODY,
 )
 async def aggregate(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     body = _fields(await _body(request), schemas.PIPELINE_BODY)
     return _json(await docs.aggregate(active_ctx, collection, body["pipeline"]))
 
 
-@post(
-    f"{BASE}/update",
-    tags=["documents"],
-    status_code=HTTP_200_OK,
-    summary="Update by filter: {filter, update, upsert?}",
-    responses={200: answer(Updated, "What matched and changed")},
-    opt={"request_body": schemas.UPDATE_BODY},
+@_action(
+    "update",
+    "Update by filter: {filter, update, upsert?}",
+    Updated,
+    "What matched and changed",
+    schemas.UPDATE_BODY,
 )
 async def update_many(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     body = _fields(await _body(request), schemas.UPDATE_BODY)
     upsert = body.get("upsert", False)
@@ -221,16 +232,11 @@ async def update_many(
     return _json(result)
 
 
-@post(
-    f"{BASE}/delete",
-    tags=["documents"],
-    status_code=HTTP_200_OK,
-    summary="Delete by filter: {filter}",
-    responses={200: answer(Deleted, "How many were deleted")},
-    opt={"request_body": schemas.FILTER_BODY},
+@_action(
+    "delete", "Delete by filter: {filter}", Deleted, "How many were deleted", schemas.FILTER_BODY
 )
 async def delete_many(
-    request: Request[Any, Any, Any], collection: Collection, docs: Docs, active_ctx: Ctx
+    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
 ) -> Response[bytes]:
     body = _fields(await _body(request), schemas.FILTER_BODY)
     return _json({"deleted": await docs.delete_many(active_ctx, collection, body.get("filter"))})
