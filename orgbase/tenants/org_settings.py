@@ -76,18 +76,15 @@ class OrgSettingsService:
                 f"settings are limited to {self.max_bytes} bytes", code="settings_too_large"
             )
         async with self.db.system_connection() as connection, connection.transaction():
-            document = await self._write(connection, ctx, encoded.decode(), if_match)
-            await audit.record(
+            return await self._write(
                 connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "settings.updated",
-                    target_table=_TABLE,
-                    details={"from_version": if_match, "version": document.version},
-                ),
+                ctx,
+                encoded.decode(),
+                expected=if_match,
+                meta=meta,
+                action="settings.updated",
+                details={"from_version": if_match},
             )
-        return document
 
     async def rollback(
         self, ctx: OrgContext, version: int, if_match: int | None, meta: RequestMeta
@@ -106,22 +103,26 @@ class OrgSettingsService:
                 "SELECT version FROM orgbase.org_settings WHERE org_id = $1 FOR UPDATE", ctx.org_id
             )
             expected = current if if_match is None else if_match
-            document = await self._write(connection, ctx, old, expected)
-            await audit.record(
+            return await self._write(
                 connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "settings.rolled_back",
-                    target_table=_TABLE,
-                    details={"to_version": version, "version": document.version},
-                ),
+                ctx,
+                old,
+                expected=expected,
+                meta=meta,
+                action="settings.rolled_back",
+                details={"to_version": version},
             )
-        return document
 
     @staticmethod
     async def _write(
-        connection: Connection, ctx: OrgContext, settings_json: str, expected: int
+        connection: Connection,
+        ctx: OrgContext,
+        settings_json: str,
+        *,
+        expected: int,
+        meta: RequestMeta,
+        action: str,
+        details: dict[str, Any],
     ) -> SettingsDocument:
         row = await connection.fetchrow(_WRITE, ctx.org_id, expected, settings_json, ctx.user_id)
         if row is None:
@@ -134,4 +135,8 @@ class OrgSettingsService:
                 details={"current_version": current},
                 hint="GET the settings, merge, and PUT with If-Match: <current version>",
             )
-        return _document(row)
+        document = _document(row)
+        details = {**details, "version": document.version}
+        event = AuditEvent.in_org(ctx, meta, action, target_table=_TABLE, details=details)
+        await audit.record(connection, event)  # in the write's transaction: both or neither
+        return document

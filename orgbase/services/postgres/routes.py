@@ -189,6 +189,12 @@ def _require_json(request: Request[Any, Any, Any]) -> None:
         raise UnsupportedMediaType(f"Content-Type {content_type[:100]} is not supported: send JSON")
 
 
+async def _json_body(request: Request[Any, Any, Any]) -> Any:
+    """A write's body: JSON (by Content-Type), decoded."""
+    _require_json(request)
+    return _body(await request.body())
+
+
 def _writing(request: Request[Any, Any, Any]) -> tuple[Query, Prefer, bool]:
     query = parse_query(parse_qsl(_query_string(request), keep_blank_values=True))
     prefer = parse_prefer(request.headers.getall("prefer", []))
@@ -249,15 +255,13 @@ async def read_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Re
 )
 async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def insert(entry: TenantEntry) -> Response[bytes]:
-        _require_json(request)
-        data = DATA_SERVICE.of(request)
+        payload = await _json_body(request)
         query, prefer, singular = _writing(request)
-        payload = _body(await request.body())
         rows = payload if isinstance(payload, list) else [payload]
         if not all(isinstance(row, dict) for row in rows):
             raise Invalid("the body must be an object or a list of objects", code="PGRST102")
         returning = prefer.returning == "representation"
-        result = await data.insert(
+        result = await DATA_SERVICE.of(request).insert(
             entry, table, rows, query, returning=returning, resolution=prefer.resolution
         )
         return _respond(
@@ -276,13 +280,11 @@ async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
 )
 async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> Response[bytes]:
     async def update(entry: TenantEntry) -> Response[bytes]:
-        _require_json(request)
-        data = DATA_SERVICE.of(request)
-        query, prefer, singular = _writing(request)
-        values = _body(await request.body())
+        values = await _json_body(request)
         if not isinstance(values, dict):
             raise Invalid("the body must be an object", code="PGRST102")
-        result = await data.update(
+        query, prefer, singular = _writing(request)
+        result = await DATA_SERVICE.of(request).update(
             entry, table, values, query, returning=prefer.returning == "representation"
         )
         return _written(result, prefer, singular)
