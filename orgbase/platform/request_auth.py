@@ -24,6 +24,7 @@ and ``org_id``.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -84,13 +85,11 @@ def credential(connection: AnyConnection, *, from_query: bool = False) -> str:
     return found
 
 
+@dataclass(frozen=True)
 class RequestAuth:
-    def __init__(
-        self, authenticator: Authenticator, contexts: OrgContextResolver, sessions: SessionStore
-    ) -> None:
-        self.authenticator = authenticator
-        self.contexts = contexts
-        self.sessions = sessions
+    authenticator: Authenticator
+    contexts: OrgContextResolver
+    sessions: SessionStore
 
     async def principal(self, connection: AnyConnection, *, from_query: bool = False) -> Principal:
         principal = await self.authenticator.authenticate(

@@ -6,6 +6,7 @@ documents, and the org lists and drops only its own.
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from orgbase.core import rbac
@@ -15,9 +16,9 @@ from orgbase.services.mongo import guard
 from orgbase.services.mongo.store import DocumentStore
 
 
+@dataclass(frozen=True)
 class IndexService:
-    def __init__(self, store: DocumentStore) -> None:
-        self.store = store
+    store: DocumentStore
 
     async def create_index(
         self,

@@ -5,6 +5,7 @@ A handful of round trips: cheap enough to poll every 5 s."""
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -18,14 +19,12 @@ MEMORY_ALERT_EVERY = 600.0
 _SENTINEL_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_DOWN_ERRORS)
 
 
+@dataclass
 class RedisDashboard:
-    def __init__(
-        self, redis: RedisClients, stats: RedisStats, settings: ObservabilitySettings
-    ) -> None:
-        self.redis = redis
-        self.stats = stats
-        self.settings = settings
-        self._last_memory_alert = 0.0
+    redis: RedisClients
+    stats: RedisStats
+    settings: ObservabilitySettings
+    _last_memory_alert: float = field(default=0.0, init=False)
 
     async def platform(self) -> dict[str, Any]:
         base: dict[str, Any] = {
