@@ -7,7 +7,7 @@ and takes effect on their next request (the membership cache is rewritten).
 
 from __future__ import annotations
 
-from typing import cast
+from typing import Any, cast
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +31,20 @@ WHERE m.org_id = $1 AND u.deleted_at IS NULL
 def _changed(invitations: int) -> dict[str, int]:
     """Audit details: how many of the member's pending invitations were capped or revoked."""
     return {"invitations_changed": invitations} if invitations else {}
+
+
+async def _record_change(
+    connection: Connection,
+    ctx: OrgContext,
+    meta: RequestMeta,
+    action: str,
+    *,
+    user_id: UUID,
+    details: dict[str, Any],
+) -> None:
+    """Audit a change of one membership, in the change's transaction."""
+    event = AuditEvent.in_org(ctx, meta, action, row_key={"user_id": str(user_id)}, details=details)
+    await audit.record(connection, event)
 
 
 class MemberService:
@@ -68,15 +82,8 @@ class MemberService:
                 )
             except asyncpg.UniqueViolationError:
                 raise Conflict("already a member", code="already_member") from None
-            await audit.record(
-                connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "member.added",
-                    row_key={"user_id": str(user_id)},
-                    details={"role": role},
-                ),
+            await _record_change(
+                connection, ctx, meta, "member.added", user_id=user_id, details={"role": role}
             )
             row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
         await self.memberships.changed(ctx.org_id, user_id, role)
@@ -128,15 +135,13 @@ class MemberService:
             if current != role:
                 # Their pending invitations grant no more than they now may.
                 capped = await cap_invitations(connection, ctx.org_id, user_id, role)
-                await audit.record(
+                await _record_change(
                     connection,
-                    AuditEvent.in_org(
-                        ctx,
-                        meta,
-                        "member.role_changed",
-                        row_key={"user_id": str(user_id)},
-                        details={"from": current, "to": role} | _changed(capped),
-                    ),
+                    ctx,
+                    meta,
+                    "member.role_changed",
+                    user_id=user_id,
+                    details={"from": current, "to": role} | _changed(capped),
                 )
             row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
         await self.memberships.changed(ctx.org_id, user_id, role)
@@ -159,14 +164,12 @@ class MemberService:
                 user_id,
             )
             revoked = await cap_invitations(connection, ctx.org_id, user_id, None)
-            await audit.record(
+            await _record_change(
                 connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "member.left" if leaving else "member.removed",
-                    row_key={"user_id": str(user_id)},
-                    details={"role": current} | _changed(revoked),
-                ),
+                ctx,
+                meta,
+                "member.left" if leaving else "member.removed",
+                user_id=user_id,
+                details={"role": current} | _changed(revoked),
             )
         await self.memberships.changed(ctx.org_id, user_id, None)

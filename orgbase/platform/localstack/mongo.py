@@ -7,16 +7,9 @@ import signal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
+from orgbase.platform.localstack import process
 from orgbase.platform.localstack.binaries import mongo_wire_server
 from orgbase.platform.localstack.layout import StackLayout
-from orgbase.platform.localstack.process import (
-    pid_alive,
-    read_pid,
-    refuse_taken_port,
-    run,
-    stop_pid,
-    wait_until,
-)
 
 
 class LocalMongo:
@@ -31,7 +24,7 @@ class LocalMongo:
 
     @property
     def pid(self) -> int | None:
-        return read_pid(self.pid_file)
+        return process.read_pid(self.pid_file)
 
     def _ping(self) -> bool:
         client: MongoClient[dict[str, object]] = MongoClient(
@@ -46,15 +39,15 @@ class LocalMongo:
         return True
 
     def is_running(self) -> bool:
-        return pid_alive(self.pid) and self._ping()
+        return process.pid_alive(self.pid) and self._ping()
 
     def start(self) -> None:
         if self.is_running():
             return
         (self.root / "data").mkdir(parents=True, exist_ok=True)
-        if not pid_alive(self.pid):
-            refuse_taken_port(self.layout.mongo_port)
-            run(
+        if not process.pid_alive(self.pid):
+            process.refuse_taken_port(self.layout.mongo_port)
+            process.run(
                 [
                     str(mongo_wire_server()),
                     "-d",
@@ -71,7 +64,7 @@ class LocalMongo:
                 ],
                 timeout=60,
             )
-        wait_until(self._ping, 30, "the Mongo-wire server to answer")
+        process.wait_until(self._ping, 30, "the Mongo-wire server to answer")
 
     def stop(self) -> bool:
-        return stop_pid(self.pid, signal.SIGTERM)
+        return process.stop_pid(self.pid, signal.SIGTERM)
