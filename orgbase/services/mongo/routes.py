@@ -11,6 +11,8 @@ from bson.errors import BSONError
 from bson.json_util import RELAXED_JSON_OPTIONS
 from litestar import Request, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
+from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
@@ -32,6 +34,7 @@ from orgbase.services.mongo.schemas import (
 from orgbase.services.mongo.service import DocumentService
 
 Req = Request[Any, Any, Any]
+Reply = Response[bytes]
 Docs = NamedDependency[DocumentService]
 Indexes = NamedDependency[IndexService]
 Ctx = NamedDependency[OrgContext]
@@ -99,7 +102,7 @@ def _int(value: Any, name: str, default: int | None) -> int | None:
 
 
 def _action(
-    verb: str, summary: str, answered: Any, what: str, body: Any, *, optional: bool = False
+    verb: str, summary: str, answers: ResponseSpec, body: Any, *, optional: bool = False
 ) -> post:
     """A POST operation on a collection, ``{BASE}/{verb}``, that answers 200 with JSON."""
     opt = (
@@ -112,9 +115,19 @@ def _action(
         tags=["documents"],
         status_code=HTTP_200_OK,
         summary=summary,
-        responses={200: answer(answered, what)},
+        responses={200: answers},
         opt=opt,
     )
+
+
+# What the POST operations on a collection answer, and the bodies they take.
+DOCUMENTS = answer(list[Document], "The documents")
+COUNTED = answer(Counted, "How many match")
+OUTPUT = answer(list[Document], "The pipeline's output")
+UPDATED = answer(Updated, "What matched and changed")
+DELETED = answer(Deleted, "How many were deleted")
+QUERY, FILTER = schemas.QUERY_BODY, schemas.FILTER_BODY
+PIPELINE, UPDATE = schemas.PIPELINE_BODY, schemas.UPDATE_BODY
 
 
 @get("/v1/docs", tags=["documents"], summary="The org's collections with their document counts")
@@ -129,9 +142,7 @@ async def list_collections(docs: Docs, active_ctx: Ctx) -> list[CollectionInfo]:
     responses={201: answer(Document | list[Document], "The stored document(s)")},
     opt={"request_body": schemas.INSERT_BODY},
 )
-async def insert(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+async def insert(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     payload = await _body(request)
     many = isinstance(payload, list)
     stored = await docs.insert(active_ctx, collection, payload if many else [payload])
@@ -166,17 +177,8 @@ async def list_documents(  # noqa: PLR0917 - one parameter per query option
     return _json(found)
 
 
-@_action(
-    "query",
-    "Query: {filter, projection, sort, skip, limit}",
-    list[Document],
-    "The documents",
-    schemas.QUERY_BODY,
-    optional=True,
-)
-async def query(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+@_action("query", "Query: {filter, projection, sort, skip, limit}", DOCUMENTS, QUERY, optional=True)
+async def query(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = await _optional_fields(request, schemas.QUERY_BODY)
     found = await docs.find(
         active_ctx,
@@ -190,38 +192,20 @@ async def query(
     return _json(found)
 
 
-@_action("count", "Count: {filter}", Counted, "How many match", schemas.FILTER_BODY, optional=True)
-async def count(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+@_action("count", "Count: {filter}", COUNTED, FILTER, optional=True)
+async def count(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = await _optional_fields(request, schemas.FILTER_BODY)
     return _json({"count": await docs.count(active_ctx, collection, body.get("filter"))})
 
 
-@_action(
-    "aggregate",
-    "Aggregate: {pipeline} (scoped to the org; code-running stages refused)",
-    list[Document],
-    "The pipeline's output",
-    schemas.PIPELINE_BODY,
-)
-async def aggregate(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+@_action("aggregate", "Aggregate: {pipeline} (org-scoped; no code stages)", OUTPUT, PIPELINE)
+async def aggregate(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = _fields(await _body(request), schemas.PIPELINE_BODY)
     return _json(await docs.aggregate(active_ctx, collection, body["pipeline"]))
 
 
-@_action(
-    "update",
-    "Update by filter: {filter, update, upsert?}",
-    Updated,
-    "What matched and changed",
-    schemas.UPDATE_BODY,
-)
-async def update_many(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+@_action("update", "Update by filter: {filter, update, upsert?}", UPDATED, UPDATE)
+async def update_many(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = _fields(await _body(request), schemas.UPDATE_BODY)
     upsert = body.get("upsert", False)
     if not isinstance(upsert, bool):
@@ -232,12 +216,8 @@ async def update_many(
     return _json(result)
 
 
-@_action(
-    "delete", "Delete by filter: {filter}", Deleted, "How many were deleted", schemas.FILTER_BODY
-)
-async def delete_many(
-    request: Req, collection: Collection, docs: Docs, active_ctx: Ctx
-) -> Response[bytes]:
+@_action("delete", "Delete by filter: {filter}", DELETED, FILTER)
+async def delete_many(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = _fields(await _body(request), schemas.FILTER_BODY)
     return _json({"deleted": await docs.delete_many(active_ctx, collection, body.get("filter"))})
 
@@ -312,20 +292,28 @@ def _write_by_id(write: WriteById) -> Callable[..., Awaitable[Response[bytes]]]:
     return handler
 
 
-update_one = patch(
-    f"{BASE}/{{document_id:str}}",
-    tags=["documents"],
-    summary="Update by _id with update operators",
-    responses={200: answer(Document, "The document after the update")},
-    opt={"request_body": schemas.UPDATE_OPERATORS_BODY},
-)(_write_by_id(DocumentService.update_one))
-replace = put(
-    f"{BASE}/{{document_id:str}}",
-    tags=["documents"],
-    summary="Replace by _id",
-    responses={200: answer(Document, "The new document")},
-    opt={"request_body": schemas.REPLACEMENT_BODY},
-)(_write_by_id(DocumentService.replace))
+def _by_id(
+    route: type[patch | put], write: WriteById, summary: str, answers: str, body: Any
+) -> HTTPRouteHandler:
+    """The route that writes one document by ``_id`` (PATCH: operators, PUT: a replacement)."""
+    return route(
+        f"{BASE}/{{document_id:str}}",
+        tags=["documents"],
+        summary=summary,
+        responses={200: answer(Document, answers)},
+        opt={"request_body": body},
+    )(_write_by_id(write))
+
+
+UPDATE_ONE_BODY, REPLACEMENT = schemas.UPDATE_OPERATORS_BODY, schemas.REPLACEMENT_BODY
+update_one = _by_id(
+    patch,
+    DocumentService.update_one,
+    "Update by _id with update operators",
+    "The document after the update",
+    UPDATE_ONE_BODY,
+)
+replace = _by_id(put, DocumentService.replace, "Replace by _id", "The new document", REPLACEMENT)
 
 
 @delete(f"{BASE}/{{document_id:str}}", tags=["documents"], summary="Delete by _id")
