@@ -112,30 +112,33 @@ def _cleared() -> list[Cookie]:
     ]
 
 
+Req = Request[Any, Any, Any]
+Grants = NamedDependency[TokenGrants]
+MetaDep = NamedDependency[RequestMeta]
+
+
 class BrowserSessionController(Controller):
     path = PATH
     tags = ["auth"]  # noqa: RUF012 - Litestar's declaration style
 
-    @post("/sign-in", summary="Browser sign-in: access token in the body, refresh in a cookie")
+    @post("/sign-in", summary="Browser sign-in")
     async def sign_in(
-        self,
-        request: Request[Any, Any, Any],
-        data: JSONBody[BrowserSignIn],
-        grants: NamedDependency[TokenGrants],
-        meta: NamedDependency[RequestMeta],
+        self, request: Req, data: JSONBody[BrowserSignIn], grants: Grants, meta: MetaDep
     ) -> Response[BrowserSession]:
+        """The access token in the body, the refresh token in an HttpOnly cookie."""
         grant = PasswordGrant(email=data.email, password=data.password, org_id=data.org_id)
         tokens = await grants.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))
 
-    @post("/refresh", summary="A new access token from the refresh cookie (X-CSRF-Token needed)")
+    @post("/refresh", summary="A new access token from the refresh cookie")
     async def refresh(
         self,
-        request: Request[Any, Any, Any],
-        grants: NamedDependency[TokenGrants],
-        meta: NamedDependency[RequestMeta],
+        request: Req,
+        grants: Grants,
+        meta: MetaDep,
         data: JSONBody[BrowserRefresh | None] = None,
     ) -> Response[BrowserSession]:
+        """Needs the X-CSRF-Token header (the double-submit cookie's value)."""
         _require_csrf(request)
         refresh_token = request.cookies.get(REFRESH_COOKIE)
         if not refresh_token:
@@ -154,7 +157,7 @@ class BrowserSessionController(Controller):
         request: Request[Any, Any, Any],
         user_sessions: NamedDependency[UserSessions],
         principal: NamedDependency[Principal],
-        meta: NamedDependency[RequestMeta],
+        meta: MetaDep,
     ) -> Response[None]:
         _require_csrf(request)
         await user_sessions.logout(principal, Logout(), meta)

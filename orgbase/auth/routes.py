@@ -81,33 +81,27 @@ class AuthController(Controller):
     async def get_user(self, accounts: Accounts, principal: Caller) -> User:
         return await accounts.get_user(principal)
 
-    @patch(
-        "/user",
-        summary="Change name, email or password (a password change ends the other sessions)",
-    )
+    @patch("/user", summary="Change my name, email or password")
     async def update_user(
         self, data: JSONBody[UserUpdate], accounts: Accounts, principal: Caller, meta: Meta
     ) -> User:
+        """The email and the password need the current password; a password change ends
+        the other sessions."""
         return await accounts.update_user(principal, data, meta)
 
-    @delete(
-        "/user",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Delete my account (needs the password); ends every session",
-    )
+    @delete("/user", status_code=HTTP_204_NO_CONTENT, summary="Delete my account")
     async def delete_user(
         self, data: JSONBody[UserDelete], accounts: Accounts, principal: Caller, meta: Meta
     ) -> None:
+        """Needs the password; ends every session. An org's last owner must hand it over
+        (or delete it) first."""
         await accounts.delete_user(principal, data.password, meta)
 
     @get("/sessions", summary="My live sessions")
     async def list_sessions(self, user_sessions: MySessions, principal: Caller) -> list[Session]:
         return await user_sessions.list_sessions(principal)
 
-    @delete(
-        "/sessions/{session_id:uuid}",
-        summary="Revoke one of my sessions",
-    )
+    @delete("/sessions/{session_id:uuid}", summary="Revoke one of my sessions")
     async def revoke_session(
         self, session_id: FromPath[UUID], user_sessions: MySessions, principal: Caller, meta: Meta
     ) -> None:
