@@ -63,7 +63,7 @@ def _email_taken() -> Conflict:
     return Conflict("an account with this email exists", code="email_taken")
 
 
-@dataclass(kw_only=True)
+@dataclass
 class AccountService:
     db: Database
     settings: AuthSettings

@@ -73,22 +73,11 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         window_seconds=settings.auth.lockout_window_seconds,
         lock_seconds=settings.auth.lockout_seconds,
     )
+    attempts = SignInAttempts(resources.db, settings.auth, lockout)
     grants = TokenGrants(
-        db=resources.db,
-        settings=settings.auth,
-        tokens=tokens,
-        passwords=passwords,
-        sessions=sessions,
-        limiter=limiter,
-        attempts=SignInAttempts(resources.db, settings.auth, lockout),
+        resources.db, settings.auth, tokens, passwords, sessions, limiter, attempts
     )
-    accounts = AccountService(
-        db=resources.db,
-        settings=settings.auth,
-        passwords=passwords,
-        sessions=sessions,
-        limiter=limiter,
-    )
+    accounts = AccountService(resources.db, settings.auth, passwords, sessions, limiter)
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     return AuthArea(

@@ -68,7 +68,7 @@ async def _require_member(connection: Connection, org_id: UUID, user_id: UUID) -
         raise Forbidden("you are not a member of that org", code="not_a_member")
 
 
-@dataclass(kw_only=True)
+@dataclass
 class TokenGrants:
     db: Database
     settings: AuthSettings

@@ -24,11 +24,14 @@ from orgbase.tenants.area import TenancyArea
 Tenancy = NamedDependency[TenancyArea]
 Caller = NamedDependency[Principal]
 Ctx = NamedDependency[OrgContext]
+Slo = NamedDependency[SloRecorder]
+Dashboard = NamedDependency[RedisDashboard]
+OPS = ["operations"]
 
 
 @get(
     "/metrics",
-    tags=["operations"],
+    tags=OPS,
     summary="Prometheus metrics (all worker processes)",
     include_in_schema=True,
     media_type=MediaType.TEXT,
@@ -59,29 +62,23 @@ async def metrics(
 
 @get(
     "/v1/platform/slo",
-    tags=["operations"],
+    tags=OPS,
     summary="Availability and latency SLOs, error budgets (platform admins)",
 )
-async def platform_slo(
-    tenancy: Tenancy, principal: Caller, slo: NamedDependency[SloRecorder]
-) -> dict[str, Any]:
+async def platform_slo(tenancy: Tenancy, principal: Caller, slo: Slo) -> dict[str, Any]:
     await tenancy.platform.require_admin(principal)
     return await slo.report("all")
 
 
-@get(
-    "/v1/orgs/{org_id:uuid}/slo",
-    tags=["operations"],
-    summary="The org's SLOs and error budgets (admins)",
-)
-async def org_slo(ctx: Ctx, slo: NamedDependency[SloRecorder]) -> dict[str, Any]:
+@get("/v1/orgs/{org_id:uuid}/slo", tags=OPS, summary="The org's SLOs and error budgets (admins)")
+async def org_slo(ctx: Ctx, slo: Slo) -> dict[str, Any]:
     rbac.require(ctx, "admin", "reading the org's service levels")
     return await slo.report(str(ctx.org_id))
 
 
-@get("/v1/platform/redis", tags=["operations"], summary="Redis dashboard data (platform admins)")
+@get("/v1/platform/redis", tags=OPS, summary="Redis dashboard data (platform admins)")
 async def platform_redis(
-    tenancy: Tenancy, principal: Caller, dashboard: NamedDependency[RedisDashboard]
+    tenancy: Tenancy, principal: Caller, dashboard: Dashboard
 ) -> dict[str, Any]:
     await tenancy.platform.require_admin(principal)
     return await dashboard.platform()
@@ -89,10 +86,10 @@ async def platform_redis(
 
 @get(
     "/v1/orgs/{org_id:uuid}/redis",
-    tags=["operations"],
+    tags=OPS,
     summary="The org's slice of the Redis dashboard (admins)",
 )
-async def org_redis(ctx: Ctx, dashboard: NamedDependency[RedisDashboard]) -> dict[str, Any]:
+async def org_redis(ctx: Ctx, dashboard: Dashboard) -> dict[str, Any]:
     rbac.require(ctx, "admin", "reading the org's cache figures")
     return await dashboard.org(ctx.org_id)
 
