@@ -236,6 +236,31 @@ class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     """Alert when Redis uses more than this and has no maxmemory set."""
 
 
+class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    enabled: bool = True
+    """Whether this gateway delivers (endpoints and the outbox work either way)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Hosts (names or IP literals) delivered to even when they resolve to loopback,
+    private, link-local or metadata addresses (refused otherwise, outside dev mode)."""
+    timeout_seconds: PositiveFloat = 10.0
+    """One delivery: connect, send and read the answer."""
+    retry_schedule: tuple[PositiveFloat, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
+    """Seconds between attempts (with +-10 % jitter), about three days in all; a delivery
+    still failing after the last is given up, and an endpoint that delivered nothing
+    over a whole schedule is disabled."""
+    max_in_flight: Annotated[int, Meta(ge=1, le=100)] = 4
+    """Deliveries under way to one endpoint from one gateway process."""
+    poll_seconds: PositiveFloat = 0.5
+    batch: Annotated[int, Meta(ge=1, le=1000)] = 64
+    breaker_failures: PositiveInt = 5
+    """Consecutive failures of an endpoint that open its circuit breaker (in each
+    process): its deliveries wait, without spending attempts, until it half-opens."""
+    breaker_reset_seconds: PositiveFloat = 30.0
+    max_response_bytes: Annotated[int, Meta(ge=0, le=65536)] = 1024
+    retention_days: Annotated[int, Meta(ge=1, le=365)] = 30
+    max_endpoints_per_org: Annotated[int, Meta(ge=1, le=1000)] = 20
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -254,6 +279,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     kv: KvSettings = msgspec.field(default_factory=KvSettings)
     realtime: RealtimeSettings = msgspec.field(default_factory=RealtimeSettings)
     observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
+    webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
 
     def __post_init__(self) -> None:

@@ -102,6 +102,27 @@ class Metrics:
             "Realtime messages handed to subscribers",
             registry=r,
         )
+        # Webhooks: outcomes, latency and the queue; no per-org or per-endpoint labels.
+        self.webhook_deliveries = Counter(
+            "orgbase_webhook_deliveries_total",
+            "Webhook delivery attempts by outcome (delivered, retried, given_up, deferred,"
+            " endpoint_disabled)",
+            ["outcome"],
+            registry=r,
+        )
+        self.webhook_latency = Histogram(
+            "orgbase_webhook_delivery_seconds",
+            "Time from sending a webhook to its answer (or failure)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=r,
+        )
+        self.webhook_queue = Gauge(
+            "orgbase_webhook_queue",
+            "Deliveries due now, and the age in seconds of the oldest one",
+            ["figure"],
+            registry=r,
+            multiprocess_mode="max",
+        )
         self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
         self._last: dict[tuple[str, ...], float] = {}
         self._gauges: list[Callable[[], None]] = []
@@ -145,6 +166,7 @@ class Metrics:
             "rate_limited": self.rate_limited,
             "dependency_errors": self.dependency_errors,
             "realtime_deliveries": self.realtime_deliveries,
+            "webhook_deliveries": self.webhook_deliveries,
         }[name]
         return metric.labels(*labels) if labels else metric
 

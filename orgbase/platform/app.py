@@ -29,6 +29,7 @@ from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.redis.routes import redis_handlers
 from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
+from orgbase.webhooks.routes import webhook_handlers
 
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     health_handlers,
@@ -39,6 +40,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     redis_handlers,
     ops_handlers,
     studio_handlers,
+    webhook_handlers,
 )
 
 

@@ -34,6 +34,7 @@ from orgbase.services.redis.kv import KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub
 from orgbase.services.redis.stats import RedisStats
 from orgbase.tenants.area import TenancyArea, build_tenancy
+from orgbase.webhooks.area import WebhooksArea, build_webhooks
 
 log = structlog.get_logger("orgbase.app")
 
@@ -54,6 +55,7 @@ class Gateway:
     slo: SloRecorder
     dashboard: RedisDashboard
     request_auth: RequestAuth
+    webhooks: WebhooksArea
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -67,6 +69,7 @@ class Gateway:
         self.stats.start()
         self.slo.start()
         self.hub.start()
+        self.webhooks.start()
         if self.metrics is not None:
             self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
@@ -79,6 +82,7 @@ class Gateway:
     async def stop(self) -> None:
         if self.metrics is not None:
             await self.metrics.stop()
+        await self.webhooks.stop()
         await self.hub.stop()
         await self.slo.stop()
         await self.stats.stop()
@@ -123,6 +127,7 @@ def build_gateway(settings: Settings) -> Gateway:
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
         request_auth=RequestAuth(auth.authenticator, tenancy.contexts, auth.sessions),
+        webhooks=build_webhooks(settings, resources),
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -148,6 +153,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
             counts[("cache", name, "fallback")] = cache.stats.fallbacks
         counts[("rate_limited",)] = auth.limiter.rejections
         counts[("realtime_deliveries",)] = gateway.hub.delivered
+        for outcome, count in gateway.webhooks.dispatcher.outcomes.items():
+            counts[("webhook_deliveries", outcome)] = count
         for dependency, count in gateway.stats.dependency_errors_total.items():
             counts[("dependency_errors", dependency)] = count
         return counts
@@ -165,7 +172,11 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         metrics.pool.labels("mongo", "open").set(resources.mongo.pool.open)
         metrics.pool.labels("mongo", "in_use").set(resources.mongo.pool.checked_out)
         metrics.realtime.set(gateway.hub.connections)
+        queue = gateway.webhooks.dispatcher.queue
+        metrics.webhook_queue.labels("due").set(queue.due)
+        metrics.webhook_queue.labels("oldest_due_seconds").set(queue.oldest_due_seconds)
 
+    gateway.webhooks.dispatcher.latency_observers.append(metrics.webhook_latency.observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 

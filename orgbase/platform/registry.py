@@ -45,6 +45,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "breaker_states": breaker_states,
         "dashboard": gateway.dashboard,
         "slo": gateway.slo,
+        "webhooks": gateway.webhooks.service,
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
     }

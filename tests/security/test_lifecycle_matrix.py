@@ -111,6 +111,27 @@ async def make_world(client: Client) -> World:
         headers=headers["owner"],
         json={"email": f"{canary_a}@x.test"},
     )
+    # A public address literal passes the destination check with no lookup (there is no
+    # network here: its deliveries fail, which this test does not look at).
+    endpoint = await client.post(
+        f"/v1/orgs/{org_a}/webhooks",
+        headers=headers["owner"],
+        json={
+            "url": "http://93.184.216.34/hook",
+            "events": ["webhook.test"],
+            "description": canary_a,
+        },
+    )
+    assert endpoint.status_code == 201, endpoint.text
+    endpoint_id = endpoint.json()["id"]
+    tested = await client.post(
+        f"/v1/orgs/{org_a}/webhooks/{endpoint_id}/test", headers=headers["owner"]
+    )
+    assert tested.status_code == 202, tested.text
+    log = await client.get(
+        f"/v1/orgs/{org_a}/webhooks/{endpoint_id}/deliveries", headers=headers["owner"]
+    )
+    world.ids |= {"endpoint_id": endpoint_id, "delivery_id": str(log.json()["items"][0]["id"])}
     world.headers["key"] = {"apikey": key.json()["key"]}
     # Used once: cached from now on, as a key in daily use is.
     assert (await client.get("/v1/kv/greeting", headers=world.headers["key"])).status_code == 200

@@ -147,6 +147,8 @@ async def test_nothing_of_the_org_is_left(settings: Settings, client: Client, re
                 "orgbase.impersonations",
                 "orgbase.refresh_tokens",
                 "orgbase.outbox",
+                "orgbase.webhook_endpoints",
+                "orgbase.webhook_deliveries",
             )
         }
         assert left == dict.fromkeys(left, 0)

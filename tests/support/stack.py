@@ -30,6 +30,9 @@ TEST_OVERRIDES = {
     "ORGBASE_AUTH_SIGNUP_PER_IP_PER_HOUR": "100000",
     "ORGBASE_AUTH_REFRESH_PER_IP_PER_MINUTE": "100000",
     "ORGBASE_AUTH_LOCKOUT_FAILURES": "1000",
+    # Every gateway of a test run shares one database, so each would deliver every org's
+    # webhooks under its own settings: only the webhook tests' gateways deliver.
+    "ORGBASE_WEBHOOKS_ENABLED": "false",
 }
 
 

@@ -1,0 +1,1 @@
+"""Signed webhooks: endpoints per org, a transactional outbox, delivery with retries."""

@@ -1,0 +1,34 @@
+"""Builds the webhooks area from settings and the shared clients."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.webhooks.destinations import DestinationPolicy
+from orgbase.webhooks.dispatcher import WebhookDispatcher
+from orgbase.webhooks.service import WebhookService
+
+
+@dataclass(frozen=True)
+class WebhooksArea:
+    service: WebhookService
+    dispatcher: WebhookDispatcher
+
+    def start(self) -> None:
+        self.dispatcher.start()
+
+    async def stop(self) -> None:
+        await self.dispatcher.stop()
+
+
+def build_webhooks(settings: Settings, resources: Resources) -> WebhooksArea:
+    policy = DestinationPolicy(
+        allowed_hosts=frozenset(host.lower() for host in settings.webhooks.allowed_hosts),
+        allow_loopback=settings.is_dev,
+    )
+    return WebhooksArea(
+        service=WebhookService(resources.db, settings.webhooks, policy),
+        dispatcher=WebhookDispatcher(resources.db, settings.webhooks, policy),
+    )
