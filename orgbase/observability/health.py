@@ -102,6 +102,9 @@ async def readiness(
     return status, checks
 
 
+QueueFigures = Callable[[], dict[str, Any]]
+
+
 @get("/health/live", tags=["health"], summary="The process is up", cache=False)
 async def live() -> dict[str, str]:
     return {"status": "ok"}
@@ -112,8 +115,12 @@ async def ready(
     resources: NamedDependency[Resources],
     dependency_errors: NamedDependency[ErrorCounts],
     breaker_states: NamedDependency[BreakerStates],
+    webhook_queue: NamedDependency[QueueFigures],
 ) -> Response[dict[str, Any]]:
+    """Also the webhook outbox as this process last measured it: deliveries due now and
+    the age of the oldest (a growing age means receivers or dispatchers fall behind)."""
     status, checks = await readiness(resources, dependency_errors, breaker_states)
+    checks["webhooks"] = {"status": "ok", **webhook_queue()}
     code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
     return Response({"status": status, "checks": checks}, status_code=code)
 

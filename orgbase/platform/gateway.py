@@ -10,13 +10,16 @@ from __future__ import annotations
 import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 from uuid import UUID
 
 import structlog
 
 from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
-from orgbase.core.context import Revocation, Role
+from orgbase.core import audit
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, RequestMeta, Revocation, Role
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -199,6 +202,21 @@ def _wire(gateway: Gateway) -> None:
     orgs.closing.append(close_auth)
     orgs.on_deleted.append(org_deleted)
     orgs.purgers.append(lambda org_id: purge_org_rows(db, org_id))
+
+    # Document changes reach the audit log, and through it the webhook outbox.
+    async def document_changed(
+        ctx: OrgContext, collection: str, change: str, details: dict[str, Any]
+    ) -> None:
+        request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+        meta = RequestMeta(ip=None, user_agent=None, request_id=str(request_id))
+        action = f"docs.{collection}.{change}"
+        event = AuditEvent.in_org(
+            ctx, meta, action, target_table=f"docs.{collection}", details=details
+        )
+        async with db.system_connection() as connection:
+            await audit.record(connection, event)
+
+    gateway.documents.events.listeners.append(document_changed)
     orgs.sweepers += [
         gateway.documents.store.purge_org,
         gateway.kv.purge_org,

@@ -27,6 +27,16 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         """Circuit breakers owned by the areas (Redis's is in the shared resources)."""
         return {"mongo": documents.store.breaker.state}
 
+    dispatcher = gateway.webhooks.dispatcher
+
+    def webhook_queue() -> dict[str, Any]:
+        queue = dispatcher.queue
+        return {
+            "delivering": dispatcher.settings.enabled,
+            "due": queue.due,
+            "oldest_due_seconds": round(queue.oldest_due_seconds, 3),
+        }
+
     app_wide: dict[str, Any] = {
         "resources": gateway.resources,
         "accounts": auth.accounts,
@@ -43,6 +53,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "stats": gateway.stats,
         "dependency_errors": gateway.stats.dependency_errors_24h,
         "breaker_states": breaker_states,
+        "webhook_queue": webhook_queue,
         "dashboard": gateway.dashboard,
         "slo": gateway.slo,
         "webhooks": gateway.webhooks.service,

@@ -367,3 +367,74 @@ async def test_only_a_prefix_of_a_huge_answer_is_read(client: Client) -> None:
         assert time.monotonic() - started < 5
     (entry,) = await deliveries(client, org_id, headers, endpoint["id"])
     assert 0 < len(entry["last_response"]) <= 1024
+
+
+async def test_document_changes_are_events(client: Client) -> None:
+    org_id, headers = await owner_of_new_org(client)
+    async with Receiver(Answer()) as receiver:
+        endpoint = await register(client, org_id, headers, receiver.url, ["docs.notes.*"])
+        stored = await client.post("/v1/docs/notes", headers=headers, json={"text": "hello"})
+        assert stored.status_code == 201, stored.text
+        document_id = stored.json()["_id"]["$oid"]
+        changed = await client.patch(
+            f"/v1/docs/notes/{document_id}", headers=headers, json={"$set": {"text": "bye"}}
+        )
+        assert changed.status_code == 200, changed.text
+        gone = await client.delete(f"/v1/docs/notes/{document_id}", headers=headers)
+        assert gone.status_code in (200, 204), gone.text
+        other = await client.post("/v1/docs/elsewhere", headers=headers, json={"x": 1})
+        assert other.status_code == 201
+        received = await receiver.wait_for(3)
+        await asyncio.sleep(0.3)
+    events = [verified(endpoint["secret"], r) for r in receiver.received]
+    assert [e["type"] for e in events] == [
+        "docs.notes.insert",
+        "docs.notes.update",
+        "docs.notes.delete",
+    ], "only the subscribed collection's changes"
+    assert all(e["data"]["details"]["ids"] == [document_id] for e in events)
+    assert received
+
+
+async def test_a_receiver_that_comes_back_gets_everything(client: Client) -> None:
+    org_id, headers = await owner_of_new_org(client)
+    async with Receiver(Close()) as receiver:
+        endpoint = await register(client, org_id, headers, receiver.url, ["db.items.*"])
+        for title in ("a", "b", "c"):
+            await insert_item(client, headers, title)
+        await receiver.wait_for(3)  # the receiver is down: every first attempt fails
+        receiver.set_mode(Answer())
+
+        async def all_delivered() -> bool:
+            log = await deliveries(client, org_id, headers, endpoint["id"])
+            return len(log) == 3 and all(d["status"] == "delivered" for d in log)
+
+        await eventually(all_delivered, within=10, what="every delivery made once it is back")
+    log = await deliveries(client, org_id, headers, endpoint["id"])
+    assert all(d["attempts"] >= 2 for d in log)
+    titles = {
+        verified(endpoint["secret"], r)["data"]["row"]["title"]
+        for r in receiver.received
+        if r.headers.get("webhook-id")
+    }
+    assert titles == {"a", "b", "c"}
+
+
+async def test_metrics_and_readiness_show_the_outbox(client: Client) -> None:
+    org_id, headers = await owner_of_new_org(client)
+    async with Receiver(Answer()) as receiver:
+        await register(client, org_id, headers, receiver.url, ["db.items.*"])
+        await insert_item(client, headers, "counted")
+        await receiver.wait_for(1)
+
+        async def counted() -> bool:
+            text = (await client.get("/metrics")).text
+            return 'orgbase_webhook_deliveries_total{outcome="delivered"}' in text
+
+        await eventually(counted, within=5, what="deliveries counted")
+    metrics = (await client.get("/metrics")).text
+    assert "orgbase_webhook_delivery_seconds_bucket" in metrics
+    assert org_id not in metrics, "no per-org labels"
+    ready = (await client.get("/health/ready")).json()
+    assert ready["checks"]["webhooks"]["delivering"] is True
+    assert {"due", "oldest_due_seconds"} <= set(ready["checks"]["webhooks"])

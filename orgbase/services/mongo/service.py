@@ -22,6 +22,7 @@ from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.settings import MongoSettings
 from orgbase.services.mongo import guard, wire_gaps
+from orgbase.services.mongo.events import DocumentEvents
 from orgbase.services.mongo.store import DocumentStore, physical, prefix
 from orgbase.services.mongo.wire_gaps import Use
 
@@ -41,6 +42,7 @@ class DocumentService:
     def __init__(self, store: DocumentStore, settings: MongoSettings) -> None:
         self.store = store
         self.settings = settings
+        self.events = DocumentEvents()
 
     def _limit(self, limit: int | None) -> int:
         if limit is None:
@@ -175,6 +177,8 @@ class DocumentService:
                     target.delete_many({"_id": {"$in": ids}, guard.ORG: str(ctx.org_id)})
                 )
             raise
+        ids = [document["_id"] for document in stored]
+        await self.events.changed(ctx, collection, "insert", {"ids": ids, "count": len(ids)})
         return guard.hide_server_fields(stored)  # type: ignore[no-any-return]
 
     async def update_one(
@@ -191,6 +195,7 @@ class DocumentService:
         )
         if found is None:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
+        await self.events.changed(ctx, collection, "update", {"ids": [found["_id"]]})
         return guard.hide_server_fields(found)  # type: ignore[no-any-return]
 
     async def replace(
@@ -229,6 +234,7 @@ class DocumentService:
         )
         if result.matched_count == 0:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
+        await self.events.changed(ctx, collection, "update", {"ids": [current["_id"]]})
         return guard.hide_server_fields(replacement)  # type: ignore[no-any-return]
 
     async def update_many(
@@ -248,11 +254,14 @@ class DocumentService:
             self.store.collection(ctx, collection).update_many(scope, update, upsert=upsert)
         )
         upserted = str(result.upserted_id) if result.upserted_id is not None else None
-        return {
+        outcome = {
             "matched": result.matched_count,
             "modified": result.modified_count,
             "upserted_id": upserted,
         }
+        if result.modified_count or upserted:
+            await self.events.changed(ctx, collection, "update", dict(outcome))
+        return outcome
 
     async def delete_one(self, ctx: OrgContext, collection: str, document_id: str) -> None:
         owner = self._write_scope(ctx)
@@ -263,6 +272,7 @@ class DocumentService:
         )
         if result.deleted_count == 0:
             raise NotFound("no such document (or not yours to delete)", code="document_not_found")
+        await self.events.changed(ctx, collection, "delete", {"ids": [document_id]})
 
     async def delete_many(self, ctx: OrgContext, collection: str, filter_: Any) -> int:
         owner = self._write_scope(ctx)
@@ -274,4 +284,6 @@ class DocumentService:
                 guard.scoped(filter_, str(ctx.org_id), owner)
             )
         )
+        if result.deleted_count:
+            await self.events.changed(ctx, collection, "delete", {"count": result.deleted_count})
         return int(result.deleted_count)
