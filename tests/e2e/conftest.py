@@ -4,15 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
+from orgbase.core.settings import Settings
+from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD
-from tests.support.stack import ROOT
+from tests.support.processes import free_port, start_server, stop_server
+from tests.support.stack import ROOT, STATE_DIR, server_env
 
 CHROMIUM = Path("/usr/bin/chromium")
 SCREENSHOTS = ROOT / ".orgbase" / "screenshots" / "studio"
@@ -28,6 +31,12 @@ CHROMIUM_ARGS = [
 ]
 WIDE = {"width": 1280, "height": 900}
 NARROW = {"width": 390, "height": 844}
+# The webhooks page's tests need deliveries to their loopback receivers, soon.
+DELIVERING = {
+    "ORGBASE_WEBHOOKS_ENABLED": "true",
+    "ORGBASE_WEBHOOKS_ALLOWED_HOSTS": "127.0.0.1",
+    "ORGBASE_WEBHOOKS_POLL_SECONDS": "0.1",
+}
 
 
 @pytest.fixture(scope="session")
@@ -40,6 +49,20 @@ async def browser() -> AsyncIterator[Browser]:
         )
         yield launched
         await launched.close()
+
+
+@pytest.fixture(scope="module")
+def studio_server(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    """The studio's own gateway process, delivering webhooks. Not the session's live_server:
+    a delivering gateway delivers every org's webhooks in the shared test database, so it
+    lives only as long as these tests (see TEST_OVERRIDES in tests/support/stack.py)."""
+    port = free_port()
+    env = server_env(stack, **DELIVERING)
+    process = start_server(env, port, log_file=STATE_DIR / "studio_server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)
 
 
 @dataclass
@@ -76,10 +99,10 @@ async def _accept(dialog: Dialog) -> None:
 
 
 @pytest.fixture
-async def studio(browser: Browser, live_server: str) -> AsyncIterator[Studio]:
+async def studio(browser: Browser, studio_server: str) -> AsyncIterator[Studio]:
     context = await browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
     page = await context.new_page()
-    opened = Studio(page=page, base=live_server)
+    opened = Studio(page=page, base=studio_server)
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     # confirm() before deletes and revocations: the user says yes.
     page.on("dialog", lambda dialog: asyncio.ensure_future(_accept(dialog)))

@@ -4,21 +4,35 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
+from datetime import datetime, timedelta
 from typing import Any
 
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import Browser, Response, expect
+from playwright.async_api import Browser, Dialog, Response, expect
+from standardwebhooks.webhooks import Webhook
 
 from orgbase.platform.app import OrgbaseApp
 from tests.e2e.conftest import NARROW, WIDE, Studio
-from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, bearer, create_org, new_user, sign_in
+from tests.support.receivers import Answer, Received, Receiver
 
 pytestmark = pytest.mark.slow
 
 Client = AsyncTestClient[OrgbaseApp]
-PAGES = ("overview", "database", "documents", "redis", "access", "settings", "audit", "slo")
+PAGES = (
+    "overview",
+    "database",
+    "documents",
+    "redis",
+    "access",
+    "settings",
+    "webhooks",
+    "audit",
+    "slo",
+)
+XSS = "<img src=x onerror=alert(1)>"
 
 
 @dataclass
@@ -271,3 +285,199 @@ async def test_dashboard_updates_and_every_page_renders(
     await page.keyboard.press("Enter")
     await expect(page.locator("main h1")).to_have_text("Audit log")
     del browser
+
+
+def signed_by(secret: str, request: Received) -> dict[str, Any]:
+    """The payload, once `standardwebhooks` has checked its signature with ``secret``."""
+    payload: dict[str, Any] = Webhook(secret).verify(request.body, request.headers)
+    return payload
+
+
+async def endpoints_of(client: Client, world: World) -> list[dict[str, Any]]:
+    listed = await client.get(
+        f"/v1/orgs/{world.alpha}/webhooks", headers=bearer(world.alpha_tokens["access_token"])
+    )
+    assert listed.status_code == 200, listed.text
+    found: list[dict[str, Any]] = listed.json()
+    return found
+
+
+async def sideways_overflow(studio: Studio) -> int:
+    overflow: int = await studio.page.evaluate(
+        "document.documentElement.scrollWidth - document.documentElement.clientWidth"
+    )
+    return overflow
+
+
+async def test_webhook_endpoint_from_secret_to_delivery_log(studio: Studio, client: Client) -> None:
+    world = await make_world(client)
+    page = studio.page
+    await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=studio.base)
+    await studio.sign_in(world.email)
+    await open_in_org(studio, world.alpha, "webhooks")
+    await studio.settled()
+    await expect(page.locator("#webhook-endpoints .empty")).to_contain_text("No endpoint yet")
+    add = page.locator("#webhook-add")
+
+    # The SSRF guard refuses a private address: the API's code and hint are on the page.
+    await add.locator("[name=url]").fill("http://10.0.0.1/hook")
+    await add.locator("[name=events]").fill("webhook.test")
+    await add.get_by_role("button", name="Add endpoint").click()
+    await expect(add.locator(".error")).to_contain_text("code webhook_destination_refused")
+    await expect(add.locator(".error")).to_contain_text("ORGBASE_WEBHOOKS_ALLOWED_HOSTS")
+
+    async with Receiver(Answer()) as receiver:
+        await add.locator("[name=url]").fill(receiver.url)
+        await add.locator("[name=events]").fill("webhook.test, db.*")
+        await add.locator("[name=description]").fill("e2e receiver")
+        await add.get_by_role("button", name="Add endpoint").click()
+        secret_box = page.locator("#webhook-secret-box")
+        await expect(secret_box).to_contain_text("you will not see it again")
+        secret = await page.locator("#webhook-secret").inner_text()
+        assert secret.startswith("whsec_")
+        await secret_box.get_by_role("button", name="Copy", exact=True).click()
+        assert await page.evaluate("navigator.clipboard.readText()") == secret
+        row = page.locator("#webhook-endpoints tbody tr", has_text=receiver.url)
+        await expect(row).to_contain_text("enabled")
+        await expect(row).to_contain_text("db.*, webhook.test")
+        [endpoint] = await endpoints_of(client, world)
+
+        # A test event: signed with the secret shown, then delivered in the log.
+        await row.get_by_role("button", name="Send test").click()
+        [first] = await receiver.wait_for(1)
+        assert signed_by(secret, first)["type"] == "webhook.test"
+        log = page.locator("#webhook-log")
+        await expect(log.locator("h2")).to_contain_text(receiver.url)
+        delivered = log.locator('tbody tr[data-status="delivered"]')
+        await expect(delivered).to_have_count(1, timeout=15000)
+        await expect(delivered).to_contain_text("webhook.test")
+        await expect(delivered.locator("td").nth(4)).to_have_text("200")
+        await delivered.get_by_role("button", name="Details").click()
+        detail = log.locator("tr.detail").first
+        await expect(detail.locator("pre.payload")).to_contain_text('"type": "webhook.test"')
+        await expect(detail.locator("pre.response")).to_have_text("ok")
+        await studio.screenshot("webhooks-log")
+
+        # Retry sends the same message again.
+        await delivered.get_by_role("button", name="Retry").click()
+        await expect(page.locator("#toasts")).to_contain_text("queued again")
+        again = (await receiver.wait_for(2))[1]
+        assert again.headers["webhook-id"] == first.headers["webhook-id"]
+        await expect(log.locator('tbody tr[data-status="delivered"]')).to_have_count(1)
+
+        # Rotation shows the new secret once; both sign during the overlap.
+        await row.get_by_role("button", name="Rotate secret").click()
+        await expect(secret_box).to_contain_text("the previous secret signs too")
+        rotated = await page.locator("#webhook-secret").inner_text()
+        assert rotated.startswith("whsec_")
+        assert rotated != secret
+        await row.get_by_role("button", name="Send test").click()
+        third = (await receiver.wait_for(3))[2]
+        assert signed_by(rotated, third)["type"] == "webhook.test"
+        assert signed_by(secret, third)["type"] == "webhook.test"
+
+        # Replay since a day ago (wider than any time zone gap between browser and here).
+        since = (datetime.now() - timedelta(days=1)).strftime("%Y-%m-%dT%H:%M")
+        await log.locator("[name=since]").fill(since)
+        await log.get_by_role("button", name="Replay").click()
+        await expect(page.locator("#toasts")).to_contain_text("2 deliveries queued again")
+        await receiver.wait_for(5)
+
+        # More rows than a page: "Older" follows next_cursor.
+        await insert_tasks(
+            client, world.alpha_tokens["access_token"], [f"hooked {n}" for n in range(24)]
+        )
+        await receiver.wait_for(29, within=30)
+        await log.get_by_role("button", name="Refresh").click()
+        rows = log.locator("tbody tr[data-delivery]")
+        await expect(rows).to_have_count(25)
+        await expect(rows.first).to_contain_text("db.tasks.insert")
+        await log.get_by_role("button", name="Older").click()
+        await expect(rows).to_have_count(1)
+        await expect(rows).to_contain_text("webhook.test")
+        await expect(log.get_by_role("button", name="Older")).to_be_disabled()
+        await log.get_by_role("button", name="Newer").click()
+        await expect(rows).to_have_count(25)
+
+        # Narrow screens: wide tables scroll inside their frame, the page does not.
+        await page.set_viewport_size(NARROW)  # type: ignore[arg-type]
+        assert await sideways_overflow(studio) <= 1
+        await studio.screenshot("webhooks-log-narrow")
+        await page.set_viewport_size(WIDE)  # type: ignore[arg-type]
+
+    # Edit the events, then disable: the reason shows and no test can be sent.
+    await row.get_by_role("button", name="Edit").click()
+    edit = page.locator("#webhook-edit")
+    await edit.locator("[name=events]").fill("member.* webhook.test")
+    await edit.get_by_role("button", name="Save").click()
+    await expect(row).to_contain_text("member.*, webhook.test")
+    await row.get_by_role("button", name="Disable").click()
+    await expect(row).to_contain_text("disabled by an admin")
+    await expect(row.get_by_role("button", name="Send test")).to_have_count(0)
+    [changed] = await endpoints_of(client, world)
+    assert (changed["events"], changed["enabled"]) == (["member.*", "webhook.test"], False)
+
+    # The secrets were shown once: a reload (back on this endpoint's log) has neither.
+    await page.reload()
+    await page.wait_for_selector("#org-switcher")
+    await studio.settled()
+    await expect(page.locator("#webhook-log h2")).to_contain_text(endpoint["url"])
+    content = await page.content()
+    assert secret not in content
+    assert rotated not in content
+
+    await row.get_by_role("button", name="Delete").click()
+    await expect(page.locator("#webhook-endpoints .empty")).to_be_visible()
+    await expect(page.locator("#webhook-log h2")).to_have_count(0)
+    assert await endpoints_of(client, world) == []
+
+
+async def test_webhook_strings_from_outside_render_as_text(studio: Studio, client: Client) -> None:
+    world = await make_world(client)
+    page = studio.page
+    dialogs: list[str] = []
+
+    def remember(dialog: Dialog) -> None:
+        dialogs.append(dialog.message)
+
+    page.on("dialog", remember)
+    await studio.sign_in(world.email)
+    await open_in_org(studio, world.alpha, "webhooks")
+    await studio.settled()
+    # The receiver answers markup too: its answer is shown in the delivery log.
+    async with Receiver(Answer(body=XSS.encode())) as receiver:
+        url = f"{receiver.url}?q=<img/src=x/onerror=alert(1)>"
+        add = page.locator("#webhook-add")
+        await add.locator("[name=url]").fill(url)
+        await add.locator("[name=events]").fill("db.tasks.*")
+        await add.locator("[name=description]").fill(XSS)
+        await add.get_by_role("button", name="Add endpoint").click()
+        await expect(page.locator("#webhook-secret-box")).to_contain_text(url)
+        await insert_tasks(client, world.alpha_tokens["access_token"], [XSS])
+        await receiver.wait_for(1)
+        log = page.locator("#webhook-log")
+        await log.get_by_role("button", name="Refresh").click()
+        delivered = log.locator('tbody tr[data-status="delivered"]')
+        await expect(delivered).to_have_count(1, timeout=15000)
+        await delivered.get_by_role("button", name="Details").click()
+
+    row = page.locator("#webhook-endpoints tbody tr")
+    await expect(row.locator("code.url")).to_have_text(url)
+    await expect(row.locator(".muted")).to_have_text(XSS)
+    await expect(log.locator("h2")).to_contain_text(url)
+    await expect(log.locator("pre.payload")).to_contain_text(XSS)
+    await expect(log.locator("pre.response")).to_have_text(XSS)
+    assert await page.locator("main img").count() == 0
+    assert dialogs == []
+
+
+async def test_webhooks_are_for_admins_only(studio: Studio, client: Client) -> None:
+    _, owner_tokens = await new_user(client)
+    org = await create_org(client, owner_tokens, "Hooks for admins")
+    member, _ = await new_user(client)
+    await add_member(client, owner_tokens, org, member, "member")
+    page = studio.page
+    await studio.sign_in(member["email"])
+    await open_in_org(studio, org, "webhooks")
+    await expect(page.locator("main .empty")).to_contain_text("admins")
+    assert await page.locator("main form, main button").count() == 0

@@ -8,6 +8,7 @@ export class ApiError extends Error {
     this.status = status;
     this.code = (body && body.code) || `http_${status}`;
     this.details = body && body.details;
+    this.hint = (body && body.hint) || null;
     this.requestId = (body && body.request_id) || requestId || null;
   }
 }

@@ -7,6 +7,7 @@ import * as documents from "./pages/documents.js";
 import * as redis from "./pages/redis.js";
 import * as access from "./pages/access.js";
 import * as settings from "./pages/settings.js";
+import * as webhooks from "./pages/webhooks.js";
 import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
 
@@ -17,6 +18,7 @@ const PAGES = [
   ["redis", "Redis", redis],
   ["access", "Members & keys", access],
   ["settings", "Settings", settings],
+  ["webhooks", "Webhooks", webhooks],
   ["audit", "Audit log", audit],
   ["slo", "SLO", slo],
 ];

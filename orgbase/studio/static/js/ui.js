@@ -39,7 +39,7 @@ export function empty(text) {
   return h("div", { class: "empty" }, text);
 }
 
-/** The API's message, its code and the request id, so a support call can find the logs. */
+/** The API's message, its hint, its code and the request id, so a support call can find the logs. */
 export function errorBox(error) {
   const code = error.code ? `code ${error.code}` : "";
   const rid = error.requestId ? `request id ${error.requestId}` : "";
@@ -47,6 +47,7 @@ export function errorBox(error) {
     "div",
     { class: "error", role: "alert" },
     h("div", {}, error.message || String(error)),
+    error.hint ? h("div", { class: "hint" }, error.hint) : null,
     code || rid ? h("div", { class: "meta" }, [code, rid].filter(Boolean).join(" · ")) : null,
   );
 }
