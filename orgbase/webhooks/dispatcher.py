@@ -192,8 +192,13 @@ class WebhookDispatcher:
         await self._measure_queue()
         if time.monotonic() - self._last_expiry > RETENTION_EVERY_SECONDS:
             self._last_expiry = time.monotonic()
-            async with self.db.system_connection() as connection:
-                await connection.execute(_EXPIRE, self.settings.retention_days)
+            await self.expire_old()
+
+    async def expire_old(self) -> int:
+        """Forget deliveries older than the retention (pending ones are kept: still owed)."""
+        async with self.db.system_connection() as connection:
+            status = await connection.execute(_EXPIRE, self.settings.retention_days)
+        return int(status.split()[-1])
 
     async def _measure_queue(self) -> None:
         async with self.db.system_connection() as connection:

@@ -15,8 +15,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from standardwebhooks.webhooks import Webhook
 
+from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
+from orgbase.webhooks.destinations import DestinationPolicy
+from orgbase.webhooks.dispatcher import WebhookDispatcher
 from tests.support.http import add_member, bearer, member_tokens, new_user, sign_in
 from tests.support.receivers import Answer, Close, FailTimes, Hang, Huge, Receiver, Redirect
 from tests.support.stack import with_overrides
@@ -438,3 +441,37 @@ async def test_metrics_and_readiness_show_the_outbox(client: Client) -> None:
     ready = (await client.get("/health/ready")).json()
     assert ready["checks"]["webhooks"]["delivering"] is True
     assert {"due", "oldest_due_seconds"} <= set(ready["checks"]["webhooks"])
+
+
+async def test_the_log_is_kept_for_its_retention_only(client: Client, settings: Settings) -> None:
+    org_id, headers = await owner_of_new_org(client)
+    async with Receiver(Answer()) as receiver:
+        endpoint = await register(client, org_id, headers, receiver.url, ["db.items.*"])
+        for title in ("old", "recent"):
+            await insert_item(client, headers, title)
+        await receiver.wait_for(2)
+
+        async def both_delivered() -> bool:
+            log = await deliveries(client, org_id, headers, endpoint["id"])
+            return len(log) == 2 and all(d["status"] == "delivered" for d in log)
+
+        await eventually(both_delivered, within=5, what="both delivered")
+    connection = await asyncpg.connect(settings.database.migration_url)
+    resources = Resources(with_overrides(settings, webhooks=FAST))
+    await resources.open()
+    try:
+        oldest = min(d["id"] for d in await deliveries(client, org_id, headers, endpoint["id"]))
+        await connection.execute(
+            "UPDATE orgbase.webhook_deliveries SET created_at = now() - interval '31 days'"
+            " WHERE id = $1",
+            oldest,
+        )
+        policy = DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
+        dispatcher = WebhookDispatcher(resources.db, resources.settings.webhooks, policy)
+        assert await dispatcher.expire_old() >= 1
+    finally:
+        await resources.close()
+        await connection.close()
+    log = await deliveries(client, org_id, headers, endpoint["id"])
+    assert [d["id"] for d in log] == [max(d["id"] for d in log)]
+    assert oldest not in {d["id"] for d in log}
