@@ -169,8 +169,9 @@ async def seed(migration_url: str, org_ids: list[str]) -> None:
         await connection.close()
 
 
-async def orgs_and_tokens(base: str) -> list[str]:
-    users = await make_users(base, ORGS, prefix="data")
+async def orgs_and_tokens(base: str, count: int = ORGS) -> list[str]:
+    """``count`` users, each the owner of a new org; their tokens scoped to it."""
+    users = await make_users(base, count, prefix="data")
     tokens = []
     async with httpx.AsyncClient(base_url=base, timeout=60) as client:
         for user in users:
