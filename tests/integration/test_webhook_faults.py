@@ -5,8 +5,10 @@ losses are not."""
 
 from __future__ import annotations
 
+import asyncio
 import signal
 import time
+import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -144,6 +146,29 @@ async def test_a_gateway_killed_mid_delivery_loses_nothing(stack: LocalStack) ->
             "all_delivered_s_after_kill": round(done_at - killed_at, 2),
         },
     )
+
+
+async def test_a_gateway_stopping_records_what_it_sent(
+    stack: LocalStack, settings: Settings
+) -> None:
+    """SIGTERM lets the round under way finish: a delivery sent just before is recorded
+    as delivered, not sent again when its claim lapses."""
+    env = server_env(stack, **DELIVERING)
+    async with Receiver(Answer(delay=0.5)) as receiver, gateway(env) as (process, http):
+        _, org_id, headers = await org_member(http, "stopping")
+        endpoint = await register(http, org_id, headers, receiver.url, ["db.items.*"])
+        await insert_item(http, headers, "last words")
+        await receiver.wait_for(1)  # sent; its answer half a second away
+        await asyncio.to_thread(stop_server, process)
+    connection = await asyncpg.connect(settings.database.migration_url)
+    try:
+        status = await connection.fetchval(
+            "SELECT status FROM orgbase.webhook_deliveries WHERE endpoint_id = $1",
+            uuid.UUID(endpoint["id"]),
+        )
+    finally:
+        await connection.close()
+    assert status == "delivered"
 
 
 async def test_deliveries_survive_a_postgresql_restart(
