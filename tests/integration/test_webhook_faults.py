@@ -42,7 +42,7 @@ DELIVERING = {
     "ORGBASE_WEBHOOKS_ALLOWED_HOSTS": "127.0.0.1",
     "ORGBASE_WEBHOOKS_POLL_SECONDS": "0.05",
     "ORGBASE_WEBHOOKS_RETRY_SCHEDULE": "0.3, 0.6, 1, 2",
-    "ORGBASE_WEBHOOKS_TIMEOUT_SECONDS": "2",
+    "ORGBASE_WEBHOOKS_TIMEOUT_SECONDS": "1",
     "ORGBASE_WEBHOOKS_BATCH": "4",
     "ORGBASE_WEBHOOKS_MAX_IN_FLIGHT": "4",
     "ORGBASE_WEBHOOKS_BREAKER_FAILURES": "1000",
@@ -113,14 +113,14 @@ async def test_a_gateway_killed_mid_delivery_loses_nothing(stack: LocalStack) ->
     """SIGKILL while deliveries are in flight (the receiver is slow to answer): another
     gateway sends them once their claim lapses."""
     env = server_env(stack, **DELIVERING)
-    async with Receiver(Answer(delay=1.0)) as receiver, gateway(env) as (doomed, http):
+    async with Receiver(Answer(delay=0.6)) as receiver, gateway(env) as (doomed, http):
         _, org_id, headers = await org_member(http, "killed")
         endpoint = await register(http, org_id, headers, receiver.url, ["db.items.*"])
         for n in range(8):
             await insert_item(http, headers, f"row {n}")
 
         async def in_flight() -> bool:
-            return len(receiver.received) >= 1  # received, its answer a second away
+            return len(receiver.received) >= 1  # received, its answer 0.6 s away
 
         await eventually(in_flight, within=10, what="a delivery in flight")
         doomed.send_signal(signal.SIGKILL)
@@ -181,7 +181,7 @@ async def test_deliveries_survive_a_postgresql_restart(
         for n in range(5):
             await insert_item(http, headers, f"before {n}")
         # Stopped while those are being delivered: results not yet recorded are sent again.
-        down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 2.0)
+        down = await outage(fault_stack.postgres.stop, fault_stack.postgres.start, 1.0)
 
         async def accepts_writes() -> bool:
             answer = await http.post("/v1/db/items", headers=headers, json={"title": "after"})
