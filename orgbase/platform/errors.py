@@ -98,6 +98,7 @@ _STATUS_BY_SQLSTATE_CLASS = {
     "22": 400,
     "23": 400,
     "42": 400,
+    "XX": 500,  # internal_error, data_corrupted: the server's fault, as PostgREST says
 }
 
 _BEARER_CHALLENGES = {"missing": "Bearer", "invalid": 'Bearer error="invalid_token"'}

@@ -50,7 +50,7 @@ class WebhookController(Controller):
 
     @get("/", summary="The org's endpoints (admins)")
     async def list_endpoints(self, webhooks: Webhooks, ctx: Ctx) -> list[Endpoint]:
-        return await webhooks.list(ctx)
+        return await webhooks.list_endpoints(ctx)
 
     @get("/{endpoint_id:uuid}", summary="One endpoint (admins)")
     async def read(self, endpoint_id: EndpointId, webhooks: Webhooks, ctx: Ctx) -> Endpoint:

@@ -106,7 +106,7 @@ class WebhookService:
             await self._record(connection, ctx, meta, "webhook.created", row["id"])
         return EndpointCreated(**msgspec.structs.asdict(_endpoint(row)), secret=secret)
 
-    async def list(self, ctx: OrgContext) -> list[Endpoint]:
+    async def list_endpoints(self, ctx: OrgContext) -> list[Endpoint]:
         _require_admin(ctx, "reading webhooks")
         async with self.db.system_connection() as connection:
             rows = await connection.fetch(

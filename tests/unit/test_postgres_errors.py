@@ -33,6 +33,7 @@ from orgbase.services.postgres.errors import DatabaseError, translate
         ("28P01", 403),  # invalid_password
         ("P0001", 400),  # raise_exception from a trigger
         ("54000", 413),  # program_limit_exceeded
+        ("XX000", 500),  # internal_error: the server's fault, not the request's
     ],
 )
 def test_known_states(sqlstate: str, status: int) -> None:
