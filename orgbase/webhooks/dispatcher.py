@@ -42,6 +42,7 @@ from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
 from orgbase.webhooks import destinations, signing
+from orgbase.webhooks.clients import EndpointClients
 from orgbase.webhooks.destinations import DestinationPolicy
 
 log = structlog.get_logger("orgbase.webhooks")
@@ -153,7 +154,7 @@ class WebhookDispatcher:
         self.queue = Queue()
         self._breakers: dict[UUID, CircuitBreaker] = {}
         self._in_flight: dict[UUID, asyncio.Semaphore] = {}
-        self._client: httpx.AsyncClient | None = None
+        self._clients = EndpointClients(settings)
         self._last_expiry = 0.0
         self._stopping = False
         self._idle = asyncio.Event()
@@ -174,14 +175,6 @@ class WebhookDispatcher:
         return self.settings.timeout_seconds * (waves + 1)
 
     def start(self) -> None:
-        self._client = httpx.AsyncClient(
-            follow_redirects=False,
-            trust_env=False,  # no proxy from the environment between us and the receiver
-            timeout=self.settings.timeout_seconds,
-            # httpcore scans every pooled connection on each request: a small keep-alive
-            # pool cut the CPU per delivery by a third (bench/webhooks_bench.py).
-            limits=httpx.Limits(max_connections=64, max_keepalive_connections=8),
-        )
         if self.settings.enabled:
             self._poller.start()
 
@@ -193,9 +186,7 @@ class WebhookDispatcher:
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self._idle.wait(), self.settings.timeout_seconds + 2)
         await self._poller.stop()
-        if self._client is not None:
-            await self._client.aclose()
-            self._client = None
+        await self._clients.close()
 
     async def _round(self) -> None:
         if self._stopping:
@@ -272,7 +263,6 @@ class WebhookDispatcher:
             await connection.execute(_DEFER, delivery_id, self.settings.breaker_reset_seconds)
 
     async def _send(self, delivery: asyncpg.Record, endpoint: asyncpg.Record) -> Attempt:
-        assert self._client is not None
         started = time.monotonic()
 
         def took() -> int:
@@ -298,7 +288,7 @@ class WebhookDispatcher:
             {"sni_hostname": target.host} if target.scheme == "https" else {}
         )
         try:
-            async with self._client.stream(
+            async with self._clients.for_endpoint(endpoint["id"]).stream(
                 "POST", target.target, content=body, headers=headers, extensions=extensions
             ) as response:
                 answer = await _read_prefix(response, self.settings.max_response_bytes)
