@@ -36,6 +36,16 @@ class Periodic(BackgroundTask):
         self.last_round = last_round
         self.failure_level = failure_level
 
+    @classmethod
+    def queue_worker(
+        cls, name: str, work: Callable[[], Awaitable[None]], every_seconds: float
+    ) -> Periodic:
+        """A loop that drains a queue (mail, webhooks): its first round at once, and a
+        failed round is a warning (the queue is waiting), retried the next round."""
+        return cls(
+            name, work, every_seconds, first_round_at_once=True, failure_level=logging.WARNING
+        )
+
     async def stop(self) -> None:
         await super().stop()
         if self.last_round is not None:

@@ -8,7 +8,6 @@ retried with backoff, and give up after MAX_ATTEMPTS (the error stays on the row
 from __future__ import annotations
 
 import asyncio
-import logging
 import smtplib
 from email.message import EmailMessage
 from typing import Any
@@ -38,12 +37,8 @@ class OutboxDispatcher:
         self.db = db
         self.settings = settings
         # A failed pass is logged and retried: the database or SMTP may come back.
-        self._poller = Periodic(
-            "outbox pass",
-            self._deliver_round,
-            settings.poll_seconds,
-            first_round_at_once=True,
-            failure_level=logging.WARNING,
+        self._poller = Periodic.queue_worker(
+            "outbox pass", self._deliver_round, settings.poll_seconds
         )
 
     def start(self) -> None:

@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
-import logging
 import math
 import random
 import time
@@ -159,12 +158,8 @@ class WebhookDispatcher:
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
-        self._poller = Periodic(
-            "webhook deliveries",
-            self._round,
-            settings.poll_seconds,
-            first_round_at_once=True,
-            failure_level=logging.WARNING,
+        self._poller = Periodic.queue_worker(
+            "webhook deliveries", self._round, settings.poll_seconds
         )
 
     @property

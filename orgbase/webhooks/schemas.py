@@ -55,11 +55,14 @@ class SecretRotated(msgspec.Struct):
     previous_valid_until: datetime
 
 
+DeliveryStatus = Literal["pending", "delivered", "failed"]
+
+
 class Delivery(msgspec.Struct):
     id: int
     message_id: str
     event_type: str
-    status: Literal["pending", "delivered", "failed"]
+    status: DeliveryStatus
     attempts: int
     created_at: datetime
     next_attempt_at: datetime | None

@@ -8,6 +8,8 @@ keeps signing alongside for a day.
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -64,6 +66,16 @@ class WebhookService:
         self.db = db
         self.settings = settings
         self.policy = policy
+
+    @asynccontextmanager
+    async def _changing(
+        self, ctx: OrgContext, endpoint_id: UUID, lock: bool = False
+    ) -> AsyncIterator[Connection]:
+        """An admin's change to one of the org's endpoints, in one transaction."""
+        _require_admin(ctx, "managing webhooks")
+        async with self.db.system_connection() as connection, connection.transaction():
+            await self._row(connection, ctx, endpoint_id, lock=lock)
+            yield connection
 
     async def _check_url(self, url: str) -> str:
         await destinations.resolve(url, self.policy)
@@ -181,10 +193,8 @@ class WebhookService:
     async def rotate_secret(
         self, ctx: OrgContext, endpoint_id: UUID, meta: RequestMeta
     ) -> SecretRotated:
-        _require_admin(ctx, "managing webhooks")
         secret = signing.new_secret()
-        async with self.db.system_connection() as connection, connection.transaction():
-            await self._row(connection, ctx, endpoint_id, lock=True)
+        async with self._changing(ctx, endpoint_id, lock=True) as connection:
             until: datetime = await connection.fetchval(
                 """
                 UPDATE orgbase.webhook_endpoints
@@ -253,9 +263,7 @@ class WebhookService:
         self, ctx: OrgContext, endpoint_id: UUID, delivery_id: int, meta: RequestMeta
     ) -> Delivery:
         """Deliver again now, whatever its state (a delivered one is sent once more)."""
-        _require_admin(ctx, "managing webhooks")
-        async with self.db.system_connection() as connection, connection.transaction():
-            await self._row(connection, ctx, endpoint_id)
+        async with self._changing(ctx, endpoint_id) as connection:
             row = await connection.fetchrow(
                 "UPDATE orgbase.webhook_deliveries"  # noqa: S608 - constant columns
                 " SET status = 'pending', attempts = 0, next_attempt_at = now()"
@@ -272,9 +280,7 @@ class WebhookService:
         self, ctx: OrgContext, endpoint_id: UUID, since: datetime, meta: RequestMeta
     ) -> int:
         """Deliver again everything since ``since`` (after a receiver's outage), in order."""
-        _require_admin(ctx, "managing webhooks")
-        async with self.db.system_connection() as connection, connection.transaction():
-            await self._row(connection, ctx, endpoint_id)
+        async with self._changing(ctx, endpoint_id) as connection:
             requeued = await connection.fetchval(
                 """
                 WITH again AS (

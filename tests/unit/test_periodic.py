@@ -7,35 +7,37 @@ import asyncio
 from orgbase.core.periodic import Periodic
 
 
-async def test_rounds_run_and_failures_do_not_stop_the_loop() -> None:
-    rounds = 0
-
-    async def work() -> None:
-        nonlocal rounds
-        rounds += 1
-        if rounds == 2:
-            raise RuntimeError("a backing service is down")
-
-    loop = Periodic("test loop", work, 0.01, first_round_at_once=True)
+async def run_for(loop: Periodic, seconds: float) -> None:
+    """Start the loop, let it run, stop it; it must not be running after."""
     loop.start()
-    await asyncio.sleep(0.15)
+    await asyncio.sleep(seconds)
     await loop.stop()
-    assert rounds >= 4
     assert not loop.running
 
 
+class Rounds:
+    """A loop's work that counts its rounds; the second one fails when told to."""
+
+    def __init__(self, second_fails: bool = False) -> None:
+        self.count = 0
+        self.second_fails = second_fails
+
+    async def __call__(self) -> None:
+        self.count += 1
+        if self.second_fails and self.count == 2:
+            raise RuntimeError("a backing service is down")
+
+
+async def test_rounds_run_and_failures_do_not_stop_the_loop() -> None:
+    rounds = Rounds(second_fails=True)
+    await run_for(Periodic("test loop", rounds, 0.01, first_round_at_once=True), 0.15)
+    assert rounds.count >= 4
+
+
 async def test_the_first_round_waits_unless_told_otherwise() -> None:
-    rounds = 0
-
-    async def work() -> None:
-        nonlocal rounds
-        rounds += 1
-
-    loop = Periodic("test loop", work, 60.0)
-    loop.start()
-    await asyncio.sleep(0.05)
-    await loop.stop()
-    assert rounds == 0
+    rounds = Rounds()
+    await run_for(Periodic("test loop", rounds, 60.0), 0.05)
+    assert rounds.count == 0
 
 
 async def test_stop_cancels_the_round_in_progress_and_waits_for_it() -> None:
@@ -48,11 +50,11 @@ async def test_stop_cancels_the_round_in_progress_and_waits_for_it() -> None:
         finally:
             cleaned_up.set()
 
-    loop = Periodic("test loop", work, 0.01, first_round_at_once=True)
+    loop = Periodic.queue_worker("test loop", work, 0.01)  # the first round at once
     loop.start()
     await started.wait()
     await loop.stop()
-    assert cleaned_up.is_set()
+    assert cleaned_up.is_set(), "the round in progress was awaited"
     assert not loop.running
 
 

@@ -390,28 +390,33 @@ async def test_literals_are_not_looked_up() -> None:
 # --- resolve: what is allowed ---------------------------------------------------------------
 
 
-async def test_a_public_ipv4_literal() -> None:
-    url = "https://93.184.216.34/hooks/orgbase?v=1"
-    assert await resolve(url, STRICT) == Destination(
-        url=url,
-        scheme="https",
-        host="93.184.216.34",
-        port=443,
-        address="93.184.216.34",
-        target="https://93.184.216.34/hooks/orgbase?v=1",
+@pytest.mark.parametrize(
+    ("url", "scheme", "host", "port", "target"),
+    [
+        (
+            "https://93.184.216.34/hooks/orgbase?v=1",
+            "https",
+            "93.184.216.34",
+            443,
+            "https://93.184.216.34/hooks/orgbase?v=1",
+        ),
+        (
+            "http://[2606:4700::1]:8080/hook",
+            "http",
+            "2606:4700::1",
+            8080,
+            "http://[2606:4700::1]:8080/hook",
+        ),
+    ],
+    ids=["ipv4", "ipv6"],
+)
+async def test_a_public_address_literal(
+    url: str, scheme: str, host: str, port: int, target: str
+) -> None:
+    expected = Destination(
+        url=url, scheme=scheme, host=host, port=port, address=host, target=target
     )
-
-
-async def test_a_public_ipv6_literal() -> None:
-    url = "http://[2606:4700::1]:8080/hook"
-    assert await resolve(url, STRICT) == Destination(
-        url=url,
-        scheme="http",
-        host="2606:4700::1",
-        port=8080,
-        address="2606:4700::1",
-        target="http://[2606:4700::1]:8080/hook",
-    )
+    assert await resolve(url, STRICT) == expected
 
 
 @pytest.mark.parametrize(
