@@ -61,6 +61,8 @@ class SloRecorder:
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
                 for (scope, minute, field), count in counts.items():
+                    if scope in self._deleted:  # deleted while this flush was under way
+                        continue
                     pipe.hincrby(f"slo:m:{scope}:{minute}", field, count)
                     pipe.expire(f"slo:m:{scope}:{minute}", MINUTE_TTL)
                     hour = minute // 60

@@ -34,6 +34,9 @@ def minute(now: float | None = None) -> int:
     return int((now or time.time()) // 60)
 
 
+DELETED_KEPT = 10_000
+
+
 class RedisStats:
     def __init__(self, redis: RedisClients, flush_seconds: float = 2.0) -> None:
         self.redis = redis
@@ -48,6 +51,9 @@ class RedisStats:
             "stats flush", self._flush_and_watch, flush_seconds, last_round=self.flush
         )
         self._last_primary: tuple[str, int] | None = None
+        self._deleted: dict[str, None] = {}
+        """Orgs deleted through this process (oldest first, bounded): figures of requests
+        that finish after the purge must not write the org's keys back."""
         redis.breaker.listeners.append(self._on_breaker)
 
     # -- recording (in memory, cheap) -------------------------------------------------
@@ -56,10 +62,12 @@ class RedisStats:
         self._latency[bisect.bisect_left(LATENCY_BUCKETS_MS, seconds * 1000)] += 1
 
     def access(self, org: str, key: str) -> None:
-        self._hot[(org, key)] += 1
+        if org not in self._deleted:
+            self._hot[(org, key)] += 1
 
     def kv_lookup(self, org: str, hit: bool) -> None:
-        self._kv[(org, "hits" if hit else "misses")] += 1
+        if org not in self._deleted:
+            self._kv[(org, "hits" if hit else "misses")] += 1
 
     def dependency_error(self, dependency: str) -> None:
         """A request failed because ``dependency`` was down (readiness shows the last 24 h)."""
@@ -106,10 +114,14 @@ class RedisStats:
                         pipe.hincrby(key, str(bucket), count)
                     pipe.expire(key, MINUTE_TTL)
                 for (org, kind), count in kv.items():
+                    if org in self._deleted:  # deleted while this flush was under way
+                        continue
                     for key in (f"stats:kv:all:{now}", f"stats:kv:{org}:{now}"):
                         pipe.hincrby(key, kind, count)
                         pipe.expire(key, MINUTE_TTL)
                 for (org, name), count in hot.items():
+                    if org in self._deleted:
+                        continue
                     pipe.zincrby(f"hot:{org}:{now}", count, name)
                     pipe.expire(f"hot:{org}:{now}", HOT_WINDOW_MINUTES * 120)
                     pipe.zincrby(f"hot:all:{now}", count, f"{org}:{name}")
@@ -234,8 +246,14 @@ class RedisStats:
 
     async def purge_org(self, org_id: UUID) -> int:
         """Forget a deleted org's figures: its hit rates, hot keys, and its share of the
-        platform-wide hot keys."""
+        platform-wide hot keys, those not yet flushed included."""
         org = str(org_id)
+        self._deleted[org] = None
+        if len(self._deleted) > DELETED_KEPT:
+            del self._deleted[next(iter(self._deleted))]
+        for counts in (self._kv, self._hot):
+            for key in [key for key in counts if key[0] == org]:
+                del counts[key]
 
         async def drop(r: Redis) -> int:
             removed = await unlink_matching(r, f"stats:kv:{org}:*")
