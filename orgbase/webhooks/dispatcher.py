@@ -120,6 +120,7 @@ DELETE FROM orgbase.webhook_deliveries WHERE id IN (
 """
 USER_AGENT = "orgbase-webhooks/1"
 RETENTION_EVERY_SECONDS = 600.0
+RECORDERS = 2
 MAX_ROUNDS_BACK_TO_BACK = 20
 """A round that claimed a full batch starts the next at once, up to this many."""
 
@@ -153,6 +154,9 @@ class WebhookDispatcher:
         self.queue = Queue()
         self._breakers: dict[UUID, CircuitBreaker] = {}
         self._in_flight: dict[UUID, asyncio.Semaphore] = {}
+        # Results are written through the platform pool, which requests need too (sign-in,
+        # session fallback): a busy round holds at most this many of its connections.
+        self._recorders = asyncio.Semaphore(RECORDERS)
         self._clients = EndpointClients(settings)
         self._last_expiry = 0.0
         self._stopping = False
@@ -254,7 +258,7 @@ class WebhookDispatcher:
     async def _defer(self, delivery_id: int) -> None:
         """The endpoint's breaker is open: wait for it, without spending an attempt."""
         self.outcomes["deferred"] += 1
-        async with self.db.system_connection() as connection:
+        async with self._recorders, self.db.system_connection() as connection:
             await connection.execute(_DEFER, delivery_id, self.settings.breaker_reset_seconds)
 
     async def _send(self, delivery: asyncpg.Record, endpoint: asyncpg.Record) -> Attempt:
@@ -297,7 +301,11 @@ class WebhookDispatcher:
         status, latency, answer = attempt.status, attempt.latency_ms, attempt.response
         error = attempt.error or (None if attempt.delivered else f"answered {status}")
         schedule = self.settings.retry_schedule
-        async with self.db.system_connection() as connection, connection.transaction():
+        async with (
+            self._recorders,
+            self.db.system_connection() as connection,
+            connection.transaction(),
+        ):
             if attempt.delivered:
                 self.outcomes["delivered"] += 1
                 await connection.execute(_DELIVERED, delivery["id"], status, latency, answer)

@@ -95,6 +95,12 @@ class WebhookService:
         secret = signing.new_secret()
         async with self.db.system_connection() as connection, connection.transaction():
             await lock_live_org(connection, ctx.org_id)
+            # One registration per org at a time: parallel ones would all count the same
+            # endpoints and go past the limit together.
+            await connection.execute(
+                "SELECT pg_advisory_xact_lock(hashtextextended('webhooks:' || $1::uuid::text, 0))",
+                ctx.org_id,
+            )
             count = await connection.fetchval(
                 "SELECT count(*) FROM orgbase.webhook_endpoints WHERE org_id = $1", ctx.org_id
             )
