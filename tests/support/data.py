@@ -5,6 +5,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 import asyncpg
 from redis.asyncio import Redis
@@ -12,6 +13,9 @@ from redis.asyncio import Redis
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.localstack.layout import PG_SUPERUSER
+
+EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
+"""The example app migrations shipped in the repository (api.items and its functions)."""
 
 # Tenant tables for the data API tests: types, defaults, constraints and foreign keys.
 TEST_TABLES = """
@@ -40,6 +44,38 @@ CREATE TABLE api.comments (
     body text NOT NULL
 );
 SELECT orgbase.enable_tenancy('api.comments');
+""" + """
+-- Functions for the RPC tests (the migration owner's default privileges let orgbase_api
+-- execute them).
+CREATE FUNCTION api.add(a integer, b integer DEFAULT 1) RETURNS integer
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$ SELECT a + b $$;
+CREATE FUNCTION api.tasks_over(min_points integer) RETURNS SETOF api.tasks
+    LANGUAGE sql STABLE SET search_path = pg_catalog, api AS $$
+    SELECT * FROM api.tasks WHERE points >= min_points $$;
+CREATE FUNCTION api.task_titles() RETURNS SETOF text
+    LANGUAGE sql STABLE SET search_path = pg_catalog, api AS $$
+    SELECT title FROM api.tasks ORDER BY title $$;
+CREATE FUNCTION api.task_stats() RETURNS TABLE (done boolean, n bigint)
+    LANGUAGE sql STABLE SET search_path = pg_catalog, api AS $$
+    SELECT t.done, count(*) FROM api.tasks t GROUP BY t.done $$;
+CREATE FUNCTION api.add_task(title text, points integer DEFAULT NULL) RETURNS api.tasks
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, api AS $$
+    INSERT INTO api.tasks (title, points) VALUES (title, points) RETURNING * $$;
+CREATE FUNCTION api.fail(message text) RETURNS void
+    LANGUAGE plpgsql VOLATILE SET search_path = pg_catalog AS $$
+BEGIN
+    RAISE EXCEPTION '%', message USING HINT = 'try a smaller one', DETAIL = 'it was too big';
+END $$;
+CREATE FUNCTION api.echo(payload jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$ SELECT payload $$;
+CREATE FUNCTION api.echo_body(jsonb) RETURNS jsonb
+    LANGUAGE sql IMMUTABLE SET search_path = pg_catalog AS $$ SELECT $1 $$;
+CREATE FUNCTION api.touch_tasks() RETURNS void
+    LANGUAGE sql VOLATILE SET search_path = pg_catalog, api AS $$
+    UPDATE api.tasks SET done = true WHERE NOT done $$;
+CREATE FUNCTION api.other_orgs_tasks() RETURNS bigint
+    LANGUAGE sql STABLE SET search_path = pg_catalog, api AS $$
+    SELECT count(*) FROM api.tasks WHERE org_id IS DISTINCT FROM (SELECT c.org FROM orgbase.context c) $$;
 """
 
 
