@@ -283,10 +283,14 @@ def lint(env_file: Path | None, output: str) -> None:
     """Check the api schema's tables, policies and functions; exit 1 on errors."""
     from orgbase.platform.policy_lint import lint_database, render
 
+    import asyncpg
+
     settings = _settings(env_file)
     try:
         findings = asyncio.run(lint_database(settings.database.migration_url))
-    except OSError as exc:
+    except asyncpg.UndefinedTableError as exc:
+        raise click.ClickException(f"{exc}: run `orgbase migrate` first") from exc
+    except (OSError, asyncpg.PostgresError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(render(findings, output))
     if any(f.level == "error" for f in findings):

@@ -30,6 +30,8 @@ SCHEMA_CHANNEL = "orgbase_schema"
 ORGBASE_HISTORY = "orgbase.schema_migrations"
 APP_HISTORY = "orgbase.app_migrations"
 """Created by sql/rls/0016: app migrations run after orgbase's, so it exists by then."""
+_NO_PUBLIC_EXECUTE = "ALTER DEFAULT PRIVILEGES REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC"
+_PUBLIC_EXECUTE = "ALTER DEFAULT PRIVILEGES GRANT EXECUTE ON FUNCTIONS TO PUBLIC"
 _LOGIN_ROLES = {"api_url": "orgbase_api", "system_url": "orgbase_system"}
 
 
@@ -112,7 +114,13 @@ async def _apply(
             continue
         try:
             async with connection.transaction():
+                if history == APP_HISTORY:
+                    # The operator's functions get no EXECUTE for PUBLIC (api's defaults
+                    # give it to orgbase_api); orgbase's own migrations grant explicitly.
+                    await connection.execute(_NO_PUBLIC_EXECUTE)
                 await connection.execute(migration.sql)
+                if history == APP_HISTORY:
+                    await connection.execute(_PUBLIC_EXECUTE)
                 await connection.execute(
                     f"INSERT INTO {history} (version, name, checksum) VALUES ($1, $2, $3)",  # noqa: S608
                     migration.version,

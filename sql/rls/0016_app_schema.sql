@@ -14,9 +14,9 @@ CREATE TABLE IF NOT EXISTS orgbase.app_migrations (
 ALTER TABLE orgbase.tenant_tables ADD COLUMN policy text NOT NULL DEFAULT 'org'
     CHECK (policy IN ('org', 'owner_private', 'admin_write', 'shared_read'));
 
--- Functions the migration owner creates in api are callable by the tenant role only
--- (PostgreSQL would grant EXECUTE to PUBLIC).
-ALTER DEFAULT PRIVILEGES IN SCHEMA api REVOKE EXECUTE ON FUNCTIONS FROM PUBLIC;
+-- Functions the migration owner creates in api are callable by the tenant role. (PUBLIC's
+-- EXECUTE is a global default that a schema's defaults cannot take away: the app
+-- migration runner revokes it for the length of each app migration.)
 ALTER DEFAULT PRIVILEGES IN SCHEMA api GRANT EXECUTE ON FUNCTIONS TO orgbase_api;
 
 -- The presets' write and read conditions, on the verified context (each sub-select runs
