@@ -26,6 +26,8 @@ from orgbase.platform.localstack import LocalStack, StackLayout
 from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
 from orgbase.platform.migrations import migrate, sync_role_passwords
 
+EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
+
 ROOT = Path(__file__).resolve().parents[1]
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 BENCH_DATABASE = "orgbase_bench"
@@ -180,7 +182,7 @@ async def prepare_database(stack: LocalStack, name: str = BENCH_DATABASE) -> dic
     )
     migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], name)
     # orgbase's migrations and the example app migrations (api.items).
-    await migrate(migration_url, app_directory=Path(__file__).resolve().parents[1] / "migrations")
+    await migrate(migration_url, app_directory=EXAMPLE_APP_MIGRATIONS)
     from orgbase.core.settings import settings_from_env
 
     await sync_role_passwords(settings_from_env(env).database)

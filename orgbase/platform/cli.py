@@ -281,9 +281,9 @@ def migration_new(name: str, directory: Path) -> None:
 @click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
 def lint(env_file: Path | None, output: str) -> None:
     """Check the api schema's tables, policies and functions; exit 1 on errors."""
-    from orgbase.platform.policy_lint import lint_database, render
-
     import asyncpg
+
+    from orgbase.platform.policy_lint import lint_database, render
 
     settings = _settings(env_file)
     try:

@@ -18,7 +18,7 @@ class _Replayed(Exception):
     """Ends the replay's transaction (it must never commit)."""
 
 
-def split_statements(sql: str) -> list[tuple[int, str]]:
+def split_statements(sql: str) -> list[tuple[int, str]]:  # noqa: PLR0912 - one per token kind
     """Top-level statements with the line each starts on (quotes, dollar quotes and
     comments are skipped over, so a ';' inside them does not split)."""
     statements: list[tuple[int, str]] = []

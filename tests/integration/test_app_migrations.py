@@ -94,7 +94,7 @@ async def test_an_edited_applied_app_migration_is_refused(scratch: str, tmp_path
     first = directory / "0001_items.sql"
     first.write_text(first.read_text() + "\n-- tidied up\n")
     (directory / "0099_more.sql").write_text("CREATE TABLE api.never (id int PRIMARY KEY);")
-    with pytest.raises(MigrationError, match="app migration 0001_items.sql was changed"):
+    with pytest.raises(MigrationError, match=r"app migration 0001_items\.sql was changed"):
         await migrate(scratch, app_directory=directory)
     assert (await _fetch(scratch, "SELECT to_regclass('api.never') AS t"))[0]["t"] is None
 

@@ -25,9 +25,7 @@ async def _bodies(client: AsyncTestClient[OrgbaseApp], table: str, headers: Any)
     return {r["body"] for r in response.json()}
 
 
-async def _insert(
-    client: AsyncTestClient[OrgbaseApp], table: str, headers: Any, body: str
-) -> int:
+async def _insert(client: AsyncTestClient[OrgbaseApp], table: str, headers: Any, body: str) -> int:
     response = await client.post(
         f"/v1/db/{table}",
         headers={**headers, "Prefer": "return=representation"},
@@ -48,7 +46,8 @@ async def _change(
     deleted = await client.delete(
         f"/v1/db/{table}?body=eq.{body}", headers={**headers, "Prefer": "return=representation"}
     )
-    assert updated.status_code == 200 and deleted.status_code == 200
+    assert updated.status_code == 200
+    assert deleted.status_code == 200
     return len(updated.json()), len(deleted.json())
 
 

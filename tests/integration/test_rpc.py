@@ -161,7 +161,7 @@ async def test_wrong_argument_names_and_types(
     broken = await client.post(
         "/v1/db/rpc/add",
         headers={**member, "Content-Type": "application/json"},
-        content=b"{\"a\": ",
+        content=b'{"a": ',
     )
     assert (broken.status_code, broken.json()["code"]) == (400, "PGRST102")
     bad_utf8 = await client.post(

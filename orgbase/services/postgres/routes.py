@@ -58,7 +58,9 @@ _SIMPLE_PREFERENCES = {
 }
 
 
-def parse_prefer(values: list[str], *, allow_rollback: bool = False) -> Prefer:
+def parse_prefer(  # noqa: PLR0912 - one branch per preference
+    values: list[str], *, allow_rollback: bool = False
+) -> Prefer:
     """PostgREST's preferences. Unknown or invalid ones are ignored, unless
     ``handling=strict`` is among them (400 PGRST122). ``tx=rollback`` is honoured only
     when the operator allows it (``ORGBASE_DATA_ALLOW_TX_ROLLBACK``)."""

@@ -250,12 +250,19 @@ class DataService:
         keys = set(columns)
         if missing_default:
             return await self._insert_with_defaults(
-                entry, table, rows, query, keys, returning, resolution, options
+                entry,
+                table,
+                rows,
+                query,
+                keys=keys,
+                returning=returning,
+                resolution=resolution,
+                options=options,
             )
         if not query.columns and any(set(row) != keys for row in rows):
             raise Invalid("All object keys must match", code="PGRST102")
         builder = Builder(self.schema.tables, Params(1))
-        sql = self._insert_statement(table, rows, columns, query, resolution, builder)
+        sql = self._insert_statement(table, rows, columns, query, resolution, builder=builder)
         return await self._write(
             entry,
             self._returning(table, query, returning, sql, builder),
@@ -269,6 +276,7 @@ class DataService:
         table: Table,
         rows: list[dict[str, Any]],
         query: Query,
+        *,
         keys: set[str],
         returning: bool,
         resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
@@ -283,7 +291,9 @@ class DataService:
         builder = Builder(self.schema.tables, Params(1))
         parts = []
         for number, (columns, group) in enumerate(groups.items()):
-            sql = self._insert_statement(table, group, list(columns), query, resolution, builder)
+            sql = self._insert_statement(
+                table, group, list(columns), query, resolution, builder=builder
+            )
             parts.append(f"_g{number} AS ({sql} RETURNING t.*)")
         union = " UNION ALL ".join(f"SELECT * FROM _g{n}" for n in range(len(parts)))
         if returning:
@@ -302,6 +312,7 @@ class DataService:
         columns: list[str],
         query: Query,
         resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
+        *,
         builder: Builder,
     ) -> str:
         self._writable(table, columns)
