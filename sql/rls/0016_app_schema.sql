@@ -72,6 +72,12 @@ BEGIN
     SELECT c.relname, n.nspname INTO rel_name, rel_schema
     FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
     WHERE c.oid = target AND c.relkind IN ('r', 'p');
+    -- Every org reads every row: a table holding org rows must never become one.
+    IF EXISTS (SELECT 1 FROM pg_attribute
+               WHERE attrelid = target AND attname = 'org_id' AND NOT attisdropped) THEN
+        RAISE EXCEPTION 'enable_tenancy: % has org_id; shared_read is for reference tables without org rows', target
+            USING HINT = 'create a separate table for the shared rows';
+    END IF;
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
     EXECUTE format('DROP POLICY IF EXISTS tenant_select ON %s', target);

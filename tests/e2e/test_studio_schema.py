@@ -76,7 +76,7 @@ async def test_schema_page_and_rpc_runner(studio: Studio, client: Client) -> Non
 
 
 async def test_schema_page_is_for_admins(studio: Studio, client: Client) -> None:
-    owner, owner_tokens = await new_user(client)
+    _, owner_tokens = await new_user(client)
     org_id = await create_org(client, owner_tokens, "Members only")
     member, _ = await new_user(client)
     await add_member(client, owner_tokens, org_id, member, "member")

@@ -4,10 +4,13 @@ from __future__ import annotations
 
 from typing import Any
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
+from tests.support.data import owner_connection
 from tests.support.http import bearer, member_tokens
 
 ROLES = ("viewer", "member", "admin", "owner")
@@ -132,3 +135,17 @@ async def test_shared_read(
         assert removed.status_code == 403, role
     anonymous = await client.get("/v1/db/countries")
     assert anonymous.status_code == 401
+
+
+async def test_presets_refuse_what_would_open_a_table(
+    client: AsyncTestClient[OrgbaseApp], settings: Settings
+) -> None:
+    async with owner_connection(settings) as connection:
+        with pytest.raises(asyncpg.RaiseError, match="shared_read is for reference tables"):
+            await connection.execute("SELECT orgbase.enable_tenancy('api.tasks', 'shared_read')")
+        with pytest.raises(asyncpg.RaiseError, match="unknown policy"):
+            await connection.execute("SELECT orgbase.enable_tenancy('api.tasks', 'everyone')")
+        policy = await connection.fetchval(
+            "SELECT policy FROM orgbase.tenant_tables WHERE table_name = 'tasks'"
+        )
+    assert policy == "org"

@@ -12,6 +12,7 @@ import re
 from dataclasses import asdict, dataclass
 from typing import Any, Literal
 
+import asyncpg
 import msgspec
 
 from orgbase.core.postgres import Connection
@@ -101,7 +102,7 @@ def unwrapped_context_calls(expression: str) -> list[str]:
     ]
 
 
-async def lint(connection: Connection) -> list[Finding]:  # noqa: PLR0912 - one branch per rule
+async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> list[Finding]:  # noqa: PLR0912 - one branch per rule
     findings: list[Finding] = []
 
     def add(rule: str, level: Level, obj: str, message: str, remedy: str) -> None:
