@@ -2,15 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
-import json
-from typing import Any
-
 import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
+from tests.integration.test_realtime import command, next_message, two_orgs_on_sockets
 from tests.support.data import owner_connection
 from tests.support.http import org_member
 
@@ -207,25 +204,31 @@ async def test_viewer_cannot_write_through_a_function(
     assert count == 0
 
 
-async def test_row_events_of_rows_changed_inside_functions(
-    client: AsyncTestClient[OrgbaseApp], settings: Settings
-) -> None:
-    _, org_id, headers = await org_member(client)
-    async with owner_connection(settings) as connection:
-        events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
-
-        def heard(*args: Any) -> None:
-            events.put_nowait(json.loads(args[3]))
-
-        await connection.add_listener("orgbase_rows", heard)
-        added = await client.post("/v1/db/rpc/add_task", headers=headers, json={"title": "ev"})
+async def test_row_events_of_rows_changed_inside_functions(live_server: str) -> None:
+    """Rows a function changes reach the org's realtime db:{table} channel (and no other
+    org's), as rows changed through /v1/db do."""
+    async with two_orgs_on_sockets(live_server) as (http, a, _, sock_a, sock_b):
+        await command(sock_a, type="subscribe", channel="db:tasks")
+        await command(sock_b, type="subscribe", channel="db:tasks")
+        added = await http.post(
+            "/v1/db/rpc/add_task",
+            headers={"Authorization": f"Bearer {a['token']}"},
+            json={"title": "from a function"},
+        )
         assert added.status_code == 200
-        event = await asyncio.wait_for(events.get(), 10)
-        while event["org"] != org_id:
-            event = await asyncio.wait_for(events.get(), 10)
-        assert (event["table"], event["op"]) == ("tasks", "insert")
-        assert event["key"] == {"id": added.json()["id"]}
-        await connection.remove_listener("orgbase_rows", heard)
+        got = await next_message(sock_a)
+        assert (got["channel"], got["event"], got["payload"]["key"]) == (
+            "db:tasks",
+            "insert",
+            {"id": added.json()["id"]},
+        )
+        touched = await http.post(
+            "/v1/db/rpc/touch_tasks", headers={"Authorization": f"Bearer {a['token']}"}
+        )
+        assert touched.status_code == 204
+        assert (await next_message(sock_a))["event"] == "update"
+        with pytest.raises(TimeoutError):
+            await next_message(sock_b, within=0.7)
 
 
 async def test_tx_rollback_needs_the_operator(
