@@ -85,26 +85,33 @@ def build_call(
     max_rows: int,
     *,
     single_object: bool = False,
+    first_param: int = 1,
+    gated: bool = False,
 ) -> tuple[str, list[Any]]:
-    """A statement answering (body, n): the result as JSON text and its row count."""
-    builder = Builder(schema.tables, Params(1))
+    """A statement answering (body, n): the result as JSON text and its row count.
+
+    ``gated``: the statement follows the context CTE of a single-statement read (its
+    parameters then start after the entry's): the arguments' row exists only once the
+    context is entered, in a subquery the planner cannot flatten, and the function is
+    called lateral to it, so it never runs before the org is entered.
+    """
+    builder = Builder(schema.tables, Params(first_param))
     payload = builder.params.add(msgspec.json.encode(args).decode())
+    gate = " WHERE ctx.role IS NOT NULL OFFSET 0" if gated else ""
     if fn.single_json_argument or single_object or not isinstance(args, dict):
-        source = (
-            f"(SELECT 1) _a CROSS JOIN LATERAL {fn.qualified}({payload}::{fn.arguments[0].type})"
-        )
+        cast = fn.arguments[0].type
+        source = f"(SELECT 1{gate}) _a CROSS JOIN LATERAL {fn.qualified}({payload}::{cast})"
     else:
-        assert isinstance(args, dict)
         given = [a for a in fn.arguments if a.name in args]
         if given:
             record = ", ".join(f"{quote_ident(a.name)} {a.type}" for a in given)
             call = ", ".join(f"{quote_ident(a.name)} => _a.{quote_ident(a.name)}" for a in given)
-            source = (
-                f"json_to_record({payload}::json) AS _a({record})"
+            source = (  # names and types from the catalogs, values bound
+                f"(SELECT * FROM json_to_record({payload}::json) AS _r({record}){gate}) _a"  # noqa: S608
                 f" CROSS JOIN LATERAL {fn.qualified}({call})"
             )
         else:
-            source = f"(SELECT {payload}::text) _a CROSS JOIN LATERAL {fn.qualified}()"
+            source = f"(SELECT {payload}::text{gate}) _a CROSS JOIN LATERAL {fn.qualified}()"
     if fn.columns is None:
         if fn.returns == "void":
             sql = f"SELECT NULL::text AS body, 0 AS n FROM {source} AS t"  # noqa: S608

@@ -17,7 +17,7 @@ from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import TenantEntry
+from orgbase.core.postgres import CONTEXT_PARAMS, TenantEntry
 from orgbase.services.postgres.functions import Function
 from orgbase.services.postgres.grammar import RESERVED, parse_query
 from orgbase.services.postgres.routes import (
@@ -70,10 +70,23 @@ async def _call(
         fn = resolve(data.schema, fn_name, args, single_object=prefer.single_object, is_get=is_get)
         query = parse_query(filter_pairs)
         singular = _wants_singular(request, csv=True)
+        # A STABLE or IMMUTABLE function cannot change data (PostgreSQL refuses writes in
+        # it): one statement, as a table read; a VOLATILE one: a transaction, as a write.
+        single = fn.read_only and not prefer.rollback
         sql, values = build_call(
-            data.schema, fn, args, query, data.max_rows, single_object=prefer.single_object
+            data.schema,
+            fn,
+            args,
+            query,
+            data.max_rows,
+            single_object=prefer.single_object,
+            first_param=CONTEXT_PARAMS + 1 if single else 1,
+            gated=single,
         )
-        result = await data.call(entry, sql, values, _options(prefer))
+        if single:
+            result = await data.call_read(entry, sql, values)
+        else:
+            result = await data.call(entry, sql, values, _options(prefer))
         return _answer(fn, result, prefer, singular, query.offset)
 
     return await _credential_first(request, run)

@@ -405,6 +405,17 @@ class DataService:
         """A function call (built by rpc.build_call): in a transaction that entered the org."""
         return await self._write(entry, sql, values, options)
 
+    async def call_read(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
+        """A read-only function call in one statement behind the context CTE (built gated
+        by rpc.build_call)."""
+        row = await self._fetchrow(
+            f"{entry.cte()} SELECT q.body, q.n FROM ctx CROSS JOIN LATERAL ({sql}) q",
+            *entry.args,
+            *values,
+        )
+        assert row is not None
+        return Result(row["body"], row["n"])
+
     @staticmethod
     def _require_filter(query: Query) -> None:
         if not query.filters:
