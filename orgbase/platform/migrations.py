@@ -62,9 +62,11 @@ def load_migrations(directory: Path) -> list[Migration]:
         if not version.isdigit():
             raise MigrationError(f"{path.name}: migration files start with a number (0001_...)")
         data = path.read_bytes()
-        migrations.append(
-            Migration(version, path.name, data.decode(), hashlib.sha256(data).hexdigest())
-        )
+        try:
+            text = data.decode()
+        except UnicodeDecodeError as exc:
+            raise MigrationError(f"{path.name}: not UTF-8 (byte {exc.start})") from None
+        migrations.append(Migration(version, path.name, text, hashlib.sha256(data).hexdigest()))
     versions = [m.version for m in migrations]
     if len(set(versions)) != len(versions):
         raise MigrationError(f"two migration files share a number in {directory}")

@@ -137,6 +137,34 @@ async def test_a_failing_app_migration_names_file_and_line_and_applies_nothing(
     assert [r["name"] for r in recorded] == ["0001_items.sql", "0002_item_functions.sql"]
 
 
+async def test_two_runners_at_once_apply_each_app_migration_once(
+    scratch: str, tmp_path: Path
+) -> None:
+    directory = _app_dir(tmp_path)
+    first, second = await asyncio.gather(
+        migrate(scratch, app_directory=directory), migrate(scratch, app_directory=directory)
+    )
+    app = sorted(p.name for p in directory.glob("*.sql"))
+    assert sorted(n for n in first + second if n in app) == app
+    history = await _fetch(scratch, "SELECT name FROM orgbase.app_migrations ORDER BY version")
+    assert [r["name"] for r in history] == app
+
+
+async def test_a_migration_that_is_not_utf8_or_badly_named_is_refused(
+    scratch: str, tmp_path: Path
+) -> None:
+    directory = _app_dir(tmp_path)
+    (directory / "0003_latin1.sql").write_bytes(b"-- caf\xe9\nSELECT 1;")
+    with pytest.raises(MigrationError, match=r"0003_latin1\.sql: not UTF-8"):
+        await migrate(scratch, app_directory=directory)
+    (directory / "0003_latin1.sql").unlink()
+    (directory / "notes.sql").write_text("SELECT 1;")
+    with pytest.raises(MigrationError, match="start with a number"):
+        await migrate(scratch, app_directory=directory)
+    # Refused before anything ran: not even orgbase's own migrations.
+    assert (await _fetch(scratch, "SELECT to_regnamespace('orgbase') AS n"))[0]["n"] is None
+
+
 def test_statements_split_around_quotes_comments_and_dollar_quotes() -> None:
     sql = (
         "SELECT ';';\n/* ; */ SELECT E'\\';';\n"
