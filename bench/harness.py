@@ -22,10 +22,11 @@ from typing import Any
 import asyncpg
 import httpx
 
-from orgbase.platform.demo import ensure_items_table
 from orgbase.platform.localstack import LocalStack, StackLayout
 from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
 from orgbase.platform.migrations import migrate, sync_role_passwords
+
+EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"
 
 ROOT = Path(__file__).resolve().parents[1]
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
@@ -180,15 +181,11 @@ async def prepare_database(stack: LocalStack, name: str = BENCH_DATABASE) -> dic
         }
     )
     migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], name)
-    await migrate(migration_url)
+    # orgbase's migrations and the example app migrations (api.items).
+    await migrate(migration_url, app_directory=EXAMPLE_APP_MIGRATIONS)
     from orgbase.core.settings import settings_from_env
 
     await sync_role_passwords(settings_from_env(env).database)
-    connection = await asyncpg.connect(migration_url)
-    try:
-        await ensure_items_table(connection)
-    finally:
-        await connection.close()
     from redis.asyncio import Redis
 
     redis = Redis(

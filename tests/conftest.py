@@ -14,10 +14,14 @@ from pymongo import AsyncMongoClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.demo import ensure_items_table
 from orgbase.platform.localstack import LocalStack, StackLayout
 from orgbase.platform.migrations import migrate, sync_role_passwords
-from tests.support.data import TEST_TABLES, flush_redis_db, recreate_database
+from tests.support.data import (
+    EXAMPLE_APP_MIGRATIONS,
+    TEST_TABLES,
+    flush_redis_db,
+    recreate_database,
+)
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import (
     FAULT_PORT_BASE,
@@ -67,11 +71,10 @@ def _wire_gaps_are_expected_failures(request: pytest.FixtureRequest) -> None:
 
 async def _prepare_database(settings: Settings, *tables_sql: str) -> None:
     """Migrate an empty database, give the roles their passwords, create the test tables."""
-    await migrate(settings.database.migration_url)
+    await migrate(settings.database.migration_url, app_directory=EXAMPLE_APP_MIGRATIONS)
     await sync_role_passwords(settings.database)
     connection = await asyncpg.connect(settings.database.migration_url)
     try:
-        await ensure_items_table(connection)
         for sql in tables_sql:
             await connection.execute(sql)
     finally:

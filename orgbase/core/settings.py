@@ -220,6 +220,15 @@ class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_rows: Annotated[int, Meta(ge=1, le=100_000)] = 1000
     """The most rows one response of /v1/db carries (a larger limit is cut down)."""
     statement_cache: Annotated[int, Meta(ge=0, le=100_000)] = 2048
+    allow_tx_rollback: bool = False
+    """Honour ``Prefer: tx=rollback`` (run a write, answer it, keep nothing)."""
+
+
+class AppSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The operator's own schema."""
+
+    migrations_dir: str = "migrations"
+    """App migrations, applied after orgbase's (relative to the working directory)."""
 
 
 class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -276,6 +285,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     tenancy: TenancySettings = msgspec.field(default_factory=TenancySettings)
     smtp: SmtpSettings = msgspec.field(default_factory=SmtpSettings)
     data: DataSettings = msgspec.field(default_factory=DataSettings)
+    app: AppSettings = msgspec.field(default_factory=AppSettings)
     kv: KvSettings = msgspec.field(default_factory=KvSettings)
     realtime: RealtimeSettings = msgspec.field(default_factory=RealtimeSettings)
     observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)

@@ -26,6 +26,8 @@ from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
+from orgbase.services.postgres.rpc_routes import rpc_handlers
+from orgbase.services.postgres.schema_routes import schema_handlers
 from orgbase.services.redis.routes import redis_handlers
 from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
@@ -36,6 +38,8 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     auth_handlers,
     tenancy_handlers,
     data_handlers,
+    rpc_handlers,
+    schema_handlers,
     document_handlers,
     redis_handlers,
     ops_handlers,

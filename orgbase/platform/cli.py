@@ -61,8 +61,9 @@ def serve(env_file: Path | None, host: str | None, port: int | None, workers: in
 @main.command()
 @ENV_FILE_OPTION
 def migrate(env_file: Path | None) -> None:
-    """Apply pending migrations from sql/rls, set the login roles' passwords, and move
-    documents of the old shared collections into their orgs' own."""
+    """Apply pending migrations from sql/rls, then the app's (ORGBASE_APP_MIGRATIONS_DIR),
+    set the login roles' passwords, and move documents of the old shared collections into
+    their orgs' own."""
     from orgbase.core.mongo import MongoClients
     from orgbase.platform.migrations import MigrationError, sync_role_passwords
     from orgbase.platform.migrations import migrate as run_migrations
@@ -71,7 +72,9 @@ def migrate(env_file: Path | None) -> None:
     settings = _settings(env_file)
 
     async def go() -> tuple[list[str], dict[str, int]]:
-        applied = await run_migrations(settings.database.migration_url)
+        applied = await run_migrations(
+            settings.database.migration_url, app_directory=Path(settings.app.migrations_dir)
+        )
         await sync_role_passwords(settings.database)
         mongo = MongoClients(settings.mongo)
         try:
@@ -82,7 +85,7 @@ def migrate(env_file: Path | None) -> None:
 
     try:
         applied, moved = asyncio.run(go())
-    except (MigrationError, OSError) as exc:
+    except (MigrationError, OSError, UnicodeDecodeError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"migrations applied: {', '.join(applied)}" if applied else "migrations: up to date")
     for name, count in moved.items():
@@ -235,5 +238,60 @@ def seed_demo(env_file: Path | None, email: str, password: str) -> None:
     settings = _settings(env_file)
     if not settings.is_dev:
         raise click.ClickException("seed-demo only runs in dev mode (ORGBASE_ENV=dev)")
-    org_id = asyncio.run(seed(settings.database.migration_url, email, password))
+    from orgbase.platform.demo import DemoError
+
+    try:
+        org_id = asyncio.run(seed(settings.database.migration_url, email, password))
+    except DemoError as exc:
+        raise click.ClickException(str(exc)) from exc
     click.echo(f"demo user: {email} / {password}  (org {org_id})")
+
+
+# -- the operator's schema -------------------------------------------------------------
+
+
+@main.group()
+def migration() -> None:
+    """App migrations (the operator's own tables and functions)."""
+
+
+@migration.command("new")
+@click.argument("name")
+@click.option(
+    "--dir",
+    "directory",
+    type=click.Path(file_okay=False, path_type=Path),
+    envvar="ORGBASE_APP_MIGRATIONS_DIR",
+    default=Path("migrations"),
+    show_default=True,
+)
+def migration_new(name: str, directory: Path) -> None:
+    """Write the next app migration file from a template (a tenant table, an RPC function)."""
+    from orgbase.platform.app_migrations import TemplateError, new_migration
+
+    try:
+        path = new_migration(directory, name)
+    except TemplateError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"created {path}")
+
+
+@main.command()
+@ENV_FILE_OPTION
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text")
+def lint(env_file: Path | None, output: str) -> None:
+    """Check the api schema's tables, policies and functions; exit 1 on errors."""
+    import asyncpg
+
+    from orgbase.platform.policy_lint import lint_database, render
+
+    settings = _settings(env_file)
+    try:
+        findings = asyncio.run(lint_database(settings.database.migration_url))
+    except asyncpg.UndefinedTableError as exc:
+        raise click.ClickException(f"{exc}: run `orgbase migrate` first") from exc
+    except (OSError, asyncpg.PostgresError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(render(findings, output))
+    if any(f.level == "error" for f in findings):
+        sys.exit(1)

@@ -1,4 +1,5 @@
-"""Demo data for ``make run``: a user, an org and the example tenant table ``api.items``."""
+"""Demo data for ``make run``: a user, an org and rows of the example tenant table
+``api.items`` (made by the example app migration ``migrations/0001_items.sql``)."""
 
 from __future__ import annotations
 
@@ -8,19 +9,17 @@ import asyncpg
 
 from orgbase.auth.passwords import new_hasher
 
-ITEMS_TABLE = """
-CREATE TABLE IF NOT EXISTS api.items (
-    id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-    title text NOT NULL,
-    status text,
-    created_at timestamptz NOT NULL DEFAULT now()
-);
-SELECT orgbase.enable_tenancy('api.items');
-"""
+
+class DemoError(RuntimeError):
+    pass
 
 
-async def ensure_items_table(connection: asyncpg.Connection) -> None:
-    await connection.execute(ITEMS_TABLE)
+async def require_items_table(connection: asyncpg.Connection) -> None:
+    if await connection.fetchval("SELECT to_regclass('api.items')") is None:
+        raise DemoError(
+            "api.items does not exist: run `orgbase migrate` with the example app migrations"
+            " (ORGBASE_APP_MIGRATIONS_DIR, default migrations/ in the working directory)"
+        )
 
 
 async def seed(migration_url: str, email: str, password: str) -> UUID:
@@ -29,7 +28,7 @@ async def seed(migration_url: str, email: str, password: str) -> UUID:
     connection = await asyncpg.connect(migration_url)
     try:
         async with connection.transaction():
-            await ensure_items_table(connection)
+            await require_items_table(connection)
             user_id: UUID = await connection.fetchval(
                 """
                 INSERT INTO orgbase.users (email, password_hash, display_name, password_changed_at)

@@ -42,6 +42,7 @@ from orgbase.core.errors import (
 )
 from orgbase.services.postgres.errors import (
     DatabaseError,
+    MethodNotAllowed,
     NotAcceptable,
     RangeNotSatisfiable,
     UnsupportedMediaType,
@@ -56,6 +57,7 @@ _STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
     Unauthorized: 401,
     Forbidden: 403,
     NotFound: 404,
+    MethodNotAllowed: 405,
     NotAcceptable: 406,
     Conflict: 409,
     Gone: 410,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 from uuid import UUID
 
@@ -64,7 +65,10 @@ class Gateway:
 
     async def start(self) -> None:
         if self.settings.database.migrate_on_start:
-            await migrate(self.settings.database.migration_url)
+            await migrate(
+                self.settings.database.migration_url,
+                app_directory=Path(self.settings.app.migrations_dir),
+            )
         await self.resources.open()
         await self.auth.start()
         self.tenancy.start()

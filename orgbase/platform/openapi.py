@@ -13,7 +13,10 @@ Litestar builds the document from the handlers; this adds what it cannot know:
   a JSON Schema in the handler's ``opt["request_body"]`` (``opt["request_body_optional"]``
   when no body at all is fine);
 - request models that refuse unknown fields (msgspec ``forbid_unknown_fields``) say
-  ``additionalProperties: false``.
+  ``additionalProperties: false``;
+- the data API table by table and function by function (from the schema cache, rebuilt
+  when it reloads), and the media types the handlers answer with that Litestar cannot see
+  (PostgREST's singular object, CSV, the event stream; no body for HEAD).
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from orgbase.platform.dependencies import PRINCIPAL
+from orgbase.services.postgres.openapi_tables import CSV, SINGULAR, data_paths
+from orgbase.services.postgres.service import DATA_SERVICE
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 ERROR_SCHEMA: dict[str, Any] = {
@@ -147,15 +152,57 @@ def finish_document(document: dict[str, Any], app: Litestar) -> dict[str, Any]:
     return finished
 
 
+def _media_types(document: dict[str, Any]) -> None:
+    """What the data API and the event stream answer with, beyond Litestar's view."""
+    paths = document.get("paths", {})
+    rows = {"type": "array", "items": {"type": "object"}}
+    table = paths.get("/v1/db/{table}", {})
+    for method in ("get", "patch", "delete"):
+        for status, response in table.get(method, {}).get("responses", {}).items():
+            if status in ("200", "206"):
+                response["content"] = {
+                    "application/json": {"schema": rows},
+                    SINGULAR: {"schema": {"type": "object"}},
+                    **({CSV: {"schema": {"type": "string"}}} if method == "get" else {}),
+                }
+    created = table.get("post", {}).get("responses", {}).get("201")
+    if created is not None:
+        created["content"] = {
+            "application/json": {"schema": rows},
+            SINGULAR: {"schema": {"type": "object"}},
+        }
+    for response in table.get("head", {}).get("responses", {}).values():
+        if response is not None and "content" in response and response is not None:
+            response.pop("content", None)
+    head = table.get("head", {}).get("responses", {})
+    for status in list(head):
+        if status[0] == "2":
+            head[status] = {"description": "No body (the headers of the GET)"}
+    stream = paths.get("/v1/realtime/sse", {}).get("get", {}).get("responses", {}).get("200")
+    if stream is not None:
+        stream["content"] = {"text/event-stream": {"schema": {"type": "string"}}}
+
+
 class FinishedJsonDocument(JsonRenderPlugin):
-    """Serves the finished document as JSON (built and encoded once, at the first request)."""
+    """Serves the finished document as JSON: the routes' part built once, the data API's
+    tables and functions again whenever the schema cache has reloaded."""
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
-        self._rendered: bytes | None = None
+        self._base: dict[str, Any] | None = None
+        self._rendered: tuple[int, bytes] | None = None
 
     def render(self, request: Request[Any, Any, Any], openapi_schema: dict[str, Any]) -> bytes:
-        if self._rendered is None:
-            finished = finish_document(openapi_schema, request.app)
-            self._rendered = super().render(request, finished)
-        return self._rendered
+        schema = DATA_SERVICE.of(request).schema
+        if self._rendered is not None and self._rendered[0] == schema.version:
+            return self._rendered[1]
+        if self._base is None:
+            self._base = finish_document(openapi_schema, request.app)
+            _media_types(self._base)
+        document = copy.deepcopy(self._base)
+        paths, components = data_paths(schema)
+        document.setdefault("paths", {}).update(paths)
+        document.setdefault("components", {}).setdefault("schemas", {}).update(components)
+        rendered = super().render(request, document)
+        self._rendered = (schema.version, rendered)
+        return rendered

@@ -24,6 +24,7 @@ Client = AsyncTestClient[OrgbaseApp]
 PAGES = (
     "overview",
     "database",
+    "schema",
     "documents",
     "redis",
     "access",

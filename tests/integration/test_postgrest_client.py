@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -104,3 +104,59 @@ async def test_errors_reach_the_client_as_api_errors(postgrest: AsyncPostgrestCl
     with pytest.raises(APIError) as missing:
         await postgrest.table("no_such_table").select("*").execute()
     assert missing.value.code == "PGRST205"
+
+
+def params(values: dict[str, Any]) -> dict[str, str]:
+    """The client's stubs type arguments as strings; it sends any JSON."""
+    return cast("dict[str, str]", values)
+
+
+async def test_rpc_through_the_supabase_client(postgrest: AsyncPostgrestClient) -> None:
+    await (
+        postgrest.table("tasks")
+        .insert([{"title": "alpha", "points": 1}, {"title": "beta", "points": 5}])
+        .execute()
+    )
+    scalar = await postgrest.rpc("add", params({"a": 1, "b": 2})).execute()
+    assert scalar.data == 3
+    by_get = await postgrest.rpc("add", params({"a": 5}), get=True).execute()
+    assert by_get.data == 6
+    filtered = (
+        await postgrest.rpc("tasks_over", params({"min_points": 0}))
+        .select("title")
+        .eq("title", "beta")
+        .execute()
+    )
+    assert rows(filtered) == [{"title": "beta"}]
+    ordered = (
+        await postgrest.rpc("tasks_over", params({"min_points": 0}))
+        .select("title")
+        .order("title")
+        .execute()
+    )
+    assert [r["title"] for r in rows(ordered)] == ["alpha", "beta"]
+    created = await postgrest.rpc("add_task", {"title": "from rpc"}).execute()
+    assert cast("dict[str, Any]", created.data)["title"] == "from rpc"
+    with pytest.raises(APIError) as raised:
+        await postgrest.rpc("fail", {"message": "nope"}).execute()
+    assert (raised.value.code, raised.value.message) == ("P0001", "nope")
+    assert raised.value.hint == "try a smaller one"
+    with pytest.raises(APIError) as unknown:
+        await postgrest.rpc("no_such_function", {}).execute()
+    assert unknown.value.code == "PGRST202"
+
+
+async def test_csv_and_a_range_past_the_end(postgrest: AsyncPostgrestClient) -> None:
+    new_rows: list[dict[str, Any]] = [
+        {"title": "alpha", "points": 1},
+        {"title": "b,eta", "points": None},
+    ]
+    await postgrest.table("tasks").insert(new_rows).execute()
+    csv = await postgrest.table("tasks").select("title,points").order("title").csv().execute()
+    assert csv.data == 'title,points\nalpha,1\n"b,eta",\n'
+    with pytest.raises(APIError) as past:
+        await (
+            postgrest.table("tasks").select("title", count=CountMethod.exact).range(5, 9).execute()
+        )
+    assert past.value.code == "PGRST103"
+    assert past.value.details == "An offset of 5 was requested, but there are only 2 rows."

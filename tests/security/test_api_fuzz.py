@@ -45,6 +45,9 @@ ONLY = re.compile(os.environ.get("ORGBASE_FUZZ_ONLY", ""))
 # Streams never end, so a request/answer fuzzer cannot call them; they are covered by
 # tests/integration/test_realtime.py.
 STREAMING = ("/v1/realtime/sse",)
+# The document's per-table and per-function operations (/v1/db/items, /v1/db/rpc/add) run
+# the handlers of the templated /v1/db/{table} and /v1/db/rpc/{fn}, which are fuzzed.
+PER_TABLE = r"^/v1/db/(rpc/)?[A-Za-z_][A-Za-z0-9_]*$"
 
 
 @dataclass
@@ -175,7 +178,11 @@ def tenants(live_server: str) -> Iterator[Tenants]:
 
 @pytest.fixture(scope="module")
 def api_schema(live_server: str, tenants: Tenants) -> schemathesis.BaseSchema:
-    schema = schemathesis.openapi.from_url(f"{live_server}/schema").exclude(path=list(STREAMING))
+    schema = (
+        schemathesis.openapi.from_url(f"{live_server}/schema")
+        .exclude(path=list(STREAMING))
+        .exclude(path_regex=PER_TABLE)
+    )
     schema.config.update(base_url=live_server)
 
     class OwnerTokens:
@@ -278,6 +285,11 @@ def fuzz(operation: AnyOperation, tenants: Tenants) -> None:
         tenants.after(case, response.status_code)
         if response.status_code == 400 and response.content == NOT_HTTP:
             return  # refused by the HTTP server before any route: not the API's answer
+        if response.status_code == 201 and not response.content:
+            # PostgREST's answer to Prefer: return=minimal: the 201 documents the rows of
+            # return=representation, and OpenAPI cannot say that a body is optional.
+            assert "representation" not in str(case.headers.get("Prefer", ""))
+            return
         case.validate_response(response, excluded_checks=EXCLUDED_CHECKS)
         assert_not_our_bug(response, case)
         for other in others:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from orgbase.core.errors import Invalid
 from orgbase.platform.errors import http_status
 from orgbase.services.postgres.errors import RangeNotSatisfiable
 from orgbase.services.postgres.grammar import Query
@@ -31,12 +32,40 @@ def test_prefer_settings_from_one_or_several_headers() -> None:
 
 @pytest.mark.parametrize(
     "header",
-    ["return=everything", "count=approximate", "resolution=", "tx=rollback", "handling=strict", ""],
+    ["return=everything", "count=approximate", "resolution=", "tx=rollback", "handling=x", ""],
 )
 def test_unknown_or_bad_preferences_are_ignored_not_applied(header: str) -> None:
     prefer = parse_prefer([header])
     assert prefer.applied == ()
     assert (prefer.returning, prefer.count, prefer.resolution) == ("minimal", None, None)
+
+
+def test_postgrest_preferences_beyond_the_basics() -> None:
+    prefer = parse_prefer(
+        ["missing=default, handling=strict, max-affected=5, params=single-object"]
+    )
+    assert (prefer.missing_default, prefer.strict, prefer.max_affected) == (True, True, 5)
+    assert prefer.single_object
+    assert prefer.applied == (
+        "missing=default",
+        "handling=strict",
+        "max-affected=5",
+        "params=single-object",
+    )
+    # max-affected binds only under handling=strict; tx=rollback only when allowed.
+    lenient = parse_prefer(["max-affected=5, tx=rollback"])
+    assert (lenient.max_affected, lenient.rollback, lenient.applied) == (None, False, ())
+    allowed = parse_prefer(["tx=rollback"], allow_rollback=True)
+    assert (allowed.rollback, allowed.applied) == (True, ("tx=rollback",))
+
+
+@pytest.mark.parametrize(
+    "bad", ["count=approximate", "max-affected=-1", "max-affected=\u0661", "x"]
+)
+def test_strict_handling_refuses_what_it_does_not_understand(bad: str) -> None:
+    with pytest.raises(Invalid) as refused:
+        parse_prefer([f"handling=strict, {bad}"])
+    assert refused.value.code == "PGRST122"
 
 
 def test_the_last_of_repeated_preferences_wins() -> None:

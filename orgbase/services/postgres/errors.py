@@ -33,6 +33,12 @@ class UnsupportedMediaType(OrgbaseError):
     default_code = "PGRST107"
 
 
+class MethodNotAllowed(OrgbaseError):
+    """A VOLATILE function called with GET (PostgREST runs GET read-only)."""
+
+    default_code = "PGRST101"
+
+
 # SQLSTATE classes that are the server's condition, not the request's: connection
 # exception, insufficient resources, operator intervention.
 _SERVICE_FAULT_CLASSES = frozenset({"08", "53", "57"})

@@ -19,6 +19,7 @@ async def purge_org_rows(db: Database, org_id: UUID) -> int:
         tables = await connection.fetch(
             "SELECT format('%I.%I', schema_name, table_name) AS name FROM orgbase.tenant_tables"
             " WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL"
+            " AND policy <> 'shared_read'"
         )
         for table in tables:
             # The name comes from the registry of tenant tables, quoted by format('%I').

@@ -20,6 +20,7 @@ from litestar.types import ControllerRouterHandler
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError, TimedOut, Unauthorized, Unavailable
 from orgbase.core.postgres import DATA_ACCESS, TenantEntry
+from orgbase.services.postgres.csv_output import CSV, rows_to_csv
 from orgbase.services.postgres.errors import (
     NotAcceptable,
     RangeNotSatisfiable,
@@ -27,7 +28,7 @@ from orgbase.services.postgres.errors import (
 )
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
 from orgbase.services.postgres.schema import Table
-from orgbase.services.postgres.service import DATA_SERVICE, Count, Result
+from orgbase.services.postgres.service import DATA_SERVICE, Count, Result, WriteOptions
 
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
@@ -38,26 +39,81 @@ class Prefer(msgspec.Struct):
     returning: Literal["representation", "minimal", "headers-only"] = "minimal"
     count: Count = None
     resolution: Literal["merge-duplicates", "ignore-duplicates"] | None = None
+    missing_default: bool = False
+    strict: bool = False
+    max_affected: int | None = None
+    rollback: bool = False
+    single_object: bool = False
     applied: tuple[str, ...] = ()
 
 
-def parse_prefer(values: list[str]) -> Prefer:
+_SIMPLE_PREFERENCES = {
+    "return": ("representation", "minimal", "headers-only"),
+    "count": ("exact", "planned", "estimated"),
+    "resolution": ("merge-duplicates", "ignore-duplicates"),
+    "missing": ("default", "null"),
+    "handling": ("strict", "lenient"),
+    "tx": ("commit", "rollback"),
+    "params": ("single-object",),
+}
+
+
+def parse_prefer(  # noqa: PLR0912 - one branch per preference
+    values: list[str], *, allow_rollback: bool = False
+) -> Prefer:
+    """PostgREST's preferences. Unknown or invalid ones are ignored, unless
+    ``handling=strict`` is among them (400 PGRST122). ``tx=rollback`` is honoured only
+    when the operator allows it (``ORGBASE_DATA_ALLOW_TX_ROLLBACK``)."""
     prefer = Prefer()
     applied = []
+    invalid = []
     for value in values:
-        for token in value.split(","):
-            key, _, setting = token.strip().partition("=")
-            if key == "return" and setting in ("representation", "minimal", "headers-only"):
-                prefer.returning = setting  # type: ignore[assignment]
-            elif key == "count" and setting in ("exact", "planned", "estimated"):
-                prefer.count = setting  # type: ignore[assignment]
-            elif key == "resolution" and setting in ("merge-duplicates", "ignore-duplicates"):
-                prefer.resolution = setting  # type: ignore[assignment]
-            else:
+        for raw in value.split(","):
+            token = raw.strip()
+            if not token:
                 continue
-            applied.append(token.strip())
+            key, _, setting = token.partition("=")
+            if key == "max-affected" and is_number(setting) and len(setting) <= MAX_DIGITS:
+                prefer.max_affected = int(setting)
+            elif setting in _SIMPLE_PREFERENCES.get(key, ()):
+                if key == "return":
+                    prefer.returning = setting  # type: ignore[assignment]
+                elif key == "count":
+                    prefer.count = setting  # type: ignore[assignment]
+                elif key == "resolution":
+                    prefer.resolution = setting  # type: ignore[assignment]
+                elif key == "missing":
+                    prefer.missing_default = setting == "default"
+                elif key == "handling":
+                    prefer.strict = setting == "strict"
+                elif key == "tx":
+                    if not allow_rollback:
+                        invalid.append(token)
+                        continue
+                    prefer.rollback = setting == "rollback"
+                else:
+                    prefer.single_object = True
+            else:
+                invalid.append(token)
+                continue
+            applied.append(token)
+    if prefer.strict and invalid:
+        raise Invalid(
+            "Invalid preferences given with handling=strict",
+            code="PGRST122",
+            details="Invalid preferences: " + ", ".join(invalid)[:200],
+        )
+    if not prefer.strict and prefer.max_affected is not None:
+        # As PostgREST: max-affected binds only with handling=strict.
+        prefer.max_affected = None
+        applied = [a for a in applied if not a.startswith("max-affected=")]
     prefer.applied = tuple(applied)
     return prefer
+
+
+def _prefer(request: Request[Any, Any, Any]) -> Prefer:
+    allow = DATA_SERVICE.of(request).allow_tx_rollback
+    return parse_prefer(request.headers.getall("prefer", []), allow_rollback=allow)
 
 
 def apply_range(query: Query, header: str | None) -> None:
@@ -101,10 +157,18 @@ def _content_range(result: Result, offset: int) -> str:
 
 
 def _respond(
-    result: Result, status: int, prefer: Prefer, singular: bool, headers: dict[str, str]
+    result: Result,
+    status: int,
+    prefer: Prefer,
+    singular: bool | str,
+    headers: dict[str, str],
 ) -> Response[bytes]:
     if prefer.applied:
         headers["Preference-Applied"] = ", ".join(prefer.applied)
+    if singular == CSV_KIND:
+        return Response(
+            rows_to_csv(result.body), status_code=status, media_type=CSV, headers=headers
+        )
     if singular:
         if result.rows != 1:
             raise NotAcceptable(
@@ -118,10 +182,16 @@ def _respond(
     return Response(result.body.encode(), status_code=status, media_type=_JSON, headers=headers)
 
 
-def _wants_singular(request: Request[Any, Any, Any]) -> bool:
+CSV_KIND = "csv"
+
+
+def _wants_singular(request: Request[Any, Any, Any], *, csv: bool = False) -> bool | str:
+    """True for one object, ``CSV_KIND`` for CSV (reads only), False for a JSON array."""
     accept = request.headers.get("accept", "")
     if SINGULAR in accept:
         return True
+    if csv and "text/csv" in accept:
+        return CSV_KIND
     if accept and not any(kind in accept for kind in ("json", "*/*")):
         raise NotAcceptable(
             "None of these media types are available: " + accept[:100], code="PGRST107"
@@ -131,10 +201,10 @@ def _wants_singular(request: Request[Any, Any, Any]) -> bool:
 
 async def _read(
     request: Request[Any, Any, Any], entry: TenantEntry, table: str, query_string: str
-) -> tuple[Result, Query, Prefer, bool]:
+) -> tuple[Result, Query, Prefer, bool | str]:
     data = DATA_SERVICE.of(request)
     range_header = request.headers.get("range", "")
-    prefer = parse_prefer(request.headers.getall("prefer", []))
+    prefer = _prefer(request)
 
     def parse() -> Query:
         query = parse_query(parse_qsl(query_string, keep_blank_values=True))
@@ -144,11 +214,20 @@ async def _read(
     # The query string, the Range header and Prefer's count make the statement (the other
     # preferences and Accept shape only the response): a repeated read skips parsing.
     prepared = data.prepare_read(table, (query_string, range_header), prefer.count, parse)
-    singular = _wants_singular(request)
+    singular = _wants_singular(request, csv=True)
     return await data.read(entry, prepared), prepared.query, prefer, singular
 
 
-def _read_response(result: Result, query: Query, prefer: Prefer, singular: bool) -> Response[bytes]:
+def _read_response(
+    result: Result, query: Query, prefer: Prefer, singular: bool | str
+) -> Response[bytes]:
+    if result.total is not None and query.offset > result.total:
+        # As PostgREST: a known total and an offset past it.
+        raise RangeNotSatisfiable(
+            "Requested range not satisfiable",
+            details=f"An offset of {query.offset} was requested, but there are only"
+            f" {result.total} rows.",
+        )
     headers = {"Content-Range": _content_range(result, query.offset)}
     partial = result.total is not None and (query.offset > 0 or result.rows < result.total)
     return _respond(result, 206 if partial else 200, prefer, singular, headers)
@@ -197,8 +276,12 @@ async def _json_body(request: Request[Any, Any, Any]) -> Any:
 
 def _writing(request: Request[Any, Any, Any]) -> tuple[Query, Prefer, bool]:
     query = parse_query(parse_qsl(_query_string(request), keep_blank_values=True))
-    prefer = parse_prefer(request.headers.getall("prefer", []))
-    return query, prefer, _wants_singular(request)
+    prefer = _prefer(request)
+    return query, prefer, bool(_wants_singular(request))
+
+
+def _options(prefer: Prefer) -> WriteOptions:
+    return WriteOptions(max_affected=prefer.max_affected, rollback=prefer.rollback)
 
 
 def _written(result: Result, prefer: Prefer, singular: bool) -> Response[bytes]:
@@ -262,7 +345,14 @@ async def insert_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
             raise Invalid("the body must be an object or a list of objects", code="PGRST102")
         returning = prefer.returning == "representation"
         result = await DATA_SERVICE.of(request).insert(
-            entry, table, rows, query, returning=returning, resolution=prefer.resolution
+            entry,
+            table,
+            rows,
+            query,
+            returning=returning,
+            resolution=prefer.resolution,
+            missing_default=prefer.missing_default,
+            options=_options(prefer),
         )
         return _respond(
             result, 201, prefer, singular and returning, {"Content-Range": f"*/{result.rows}"}
@@ -285,7 +375,12 @@ async def update_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
             raise Invalid("the body must be an object", code="PGRST102")
         query, prefer, singular = _writing(request)
         result = await DATA_SERVICE.of(request).update(
-            entry, table, values, query, returning=prefer.returning == "representation"
+            entry,
+            table,
+            values,
+            query,
+            returning=prefer.returning == "representation",
+            options=_options(prefer),
         )
         return _written(result, prefer, singular)
 
@@ -305,7 +400,11 @@ async def delete_rows(request: Request[Any, Any, Any], table: FromPath[str]) -> 
         data = DATA_SERVICE.of(request)
         query, prefer, singular = _writing(request)
         result = await data.delete(
-            entry, table, query, returning=prefer.returning == "representation"
+            entry,
+            table,
+            query,
+            returning=prefer.returning == "representation",
+            options=_options(prefer),
         )
         return _written(result, prefer, singular)
 

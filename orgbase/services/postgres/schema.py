@@ -10,10 +10,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 import structlog
 
 from orgbase.core.postgres import Connection, Database
+
+if TYPE_CHECKING:
+    from orgbase.services.postgres.functions import Function
 
 log = structlog.get_logger("orgbase.schema")
 
@@ -154,6 +158,7 @@ class SchemaCache:
     def __init__(self, db: Database) -> None:
         self.db = db
         self.tables: dict[str, Table] = {}
+        self.functions: dict[str, list[Function]] = {}
         self.version = 0
         # One load at a time, so a later load never loses to an earlier one.
         self._loading = asyncio.Lock()
@@ -162,12 +167,22 @@ class SchemaCache:
         self._stopped = False
 
     async def load(self) -> None:
+        # functions.py builds on this module's types: imported when first needed.
+        from orgbase.services.postgres.functions import introspect_functions
+
         async with self._loading:
             async with self.db.system_connection() as connection:
                 tables = await introspect(connection)
+                functions = await introspect_functions(connection)
             self.tables = tables
+            self.functions = functions
             self.version += 1
-        log.info("schema loaded", tables=sorted(tables), version=self.version)
+        log.info(
+            "schema loaded",
+            tables=sorted(tables),
+            functions=sorted(functions),
+            version=self.version,
+        )
 
     def reload_soon(self) -> None:
         """Reload in the background (a NOTIFY, or a reconnection of the listener after

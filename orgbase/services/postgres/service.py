@@ -49,11 +49,42 @@ class Result:
     total: int | None = None
 
 
+@dataclass(frozen=True)
+class WriteOptions:
+    max_affected: int | None = None
+    """Prefer: max-affected (with handling=strict): more rows changed is PGRST124, undone."""
+    rollback: bool = False
+    """Prefer: tx=rollback (when the operator allows it): answer, then keep nothing."""
+
+
+class _RolledBack(Exception):
+    """Leaves a write's transaction without committing, carrying its answer."""
+
+    def __init__(self, result: Result) -> None:
+        self.result = result
+
+
+def too_many_affected(rows: int, limit: int) -> Invalid:
+    return Invalid(
+        "Query result exceeds max-affected preference constraint",
+        code="PGRST124",
+        details=f"The query affects {rows} rows",
+        hint=f"at most {limit} rows may change (Prefer: max-affected)",
+    )
+
+
 class DataService:
     def __init__(
-        self, db: Database, schema: SchemaCache, max_rows: int, statement_cache: int = 2048
+        self,
+        db: Database,
+        schema: SchemaCache,
+        max_rows: int,
+        statement_cache: int = 2048,
+        *,
+        allow_tx_rollback: bool = False,
     ) -> None:
         self.db = db
+        self.allow_tx_rollback = allow_tx_rollback
         self.schema = schema
         self.max_rows = max_rows
         # Prepared reads by the request as received: a repeated query skips parsing and
@@ -156,14 +187,27 @@ class DataService:
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
-    async def _write(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
+    async def _write(
+        self,
+        entry: TenantEntry,
+        sql: str,
+        values: list[Any],
+        options: WriteOptions = WriteOptions(),
+    ) -> Result:
         try:
             async with self.db.tenant_transaction_with(entry) as connection:
                 row = await connection.fetchrow(sql, *values)
+                assert row is not None
+                result = Result(row["body"], row["n"])
+                if options.max_affected is not None and result.rows > options.max_affected:
+                    raise too_many_affected(result.rows, options.max_affected)
+                if options.rollback:
+                    raise _RolledBack(result)
+        except _RolledBack as undone:
+            return undone.result
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
-        assert row is not None
-        return Result(row["body"], row["n"])
+        return result
 
     def _writable(self, table: Table, columns: list[str]) -> list[str]:
         for name in columns:
@@ -196,16 +240,82 @@ class DataService:
         *,
         returning: bool,
         resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
+        missing_default: bool = False,
+        options: WriteOptions = WriteOptions(),
     ) -> Result:
         table = self.table(table_name)
         if not rows:
             return Result("[]" if returning else None, 0)
         columns = list(query.columns) if query.columns else list(rows[0])
         keys = set(columns)
+        if missing_default:
+            return await self._insert_with_defaults(
+                entry,
+                table,
+                rows,
+                query,
+                keys=keys,
+                returning=returning,
+                resolution=resolution,
+                options=options,
+            )
         if not query.columns and any(set(row) != keys for row in rows):
             raise Invalid("All object keys must match", code="PGRST102")
-        self._writable(table, columns)
         builder = Builder(self.schema.tables, Params(1))
+        sql = self._insert_statement(table, rows, columns, query, resolution, builder=builder)
+        return await self._write(
+            entry,
+            self._returning(table, query, returning, sql, builder),
+            builder.params.values,
+            options,
+        )
+
+    async def _insert_with_defaults(
+        self,
+        entry: TenantEntry,
+        table: Table,
+        rows: list[dict[str, Any]],
+        query: Query,
+        *,
+        keys: set[str],
+        returning: bool,
+        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
+        options: WriteOptions,
+    ) -> Result:
+        """Prefer: missing=default: a key a row leaves out takes the column's default. Rows
+        are inserted in groups of the same keys (one statement: all rows or none)."""
+        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+        for row in rows:
+            present = [k for k in row if k in keys] if query.columns else list(row)
+            groups.setdefault(tuple(present), []).append(row)
+        builder = Builder(self.schema.tables, Params(1))
+        parts = []
+        for number, (columns, group) in enumerate(groups.items()):
+            sql = self._insert_statement(
+                table, group, list(columns), query, resolution, builder=builder
+            )
+            parts.append(f"_g{number} AS ({sql} RETURNING t.*)")
+        union = " UNION ALL ".join(f"SELECT * FROM _g{n}" for n in range(len(parts)))
+        if returning:
+            select = builder.select_list(table, "t", query.select)
+            statement = f"WITH {', '.join(parts)} {json_result(f'({union}) t', select)}"
+        else:
+            statement = (
+                f"WITH {', '.join(parts)} SELECT NULL::text AS body, count(*) AS n FROM ({union}) t"
+            )
+        return await self._write(entry, statement, builder.params.values, options)
+
+    def _insert_statement(
+        self,
+        table: Table,
+        rows: list[dict[str, Any]],
+        columns: list[str],
+        query: Query,
+        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
+        *,
+        builder: Builder,
+    ) -> str:
+        self._writable(table, columns)
         payload = builder.params.add(msgspec.json.encode(rows).decode())
         names = ", ".join(quote_ident(c) for c in columns)
         # An empty object is a row of defaults (as in PostgREST): no column list at all.
@@ -229,9 +339,7 @@ class DataService:
                     f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates
                 )
                 sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
-        return await self._write(
-            entry, self._returning(table, query, returning, sql, builder), builder.params.values
-        )
+        return sql
 
     async def update(
         self,
@@ -241,6 +349,7 @@ class DataService:
         query: Query,
         *,
         returning: bool,
+        options: WriteOptions = WriteOptions(),
     ) -> Result:
         table = self.table(table_name)
         self._require_filter(query)
@@ -257,11 +366,20 @@ class DataService:
             f" WHERE {where}"
         )
         return await self._write(
-            entry, self._returning(table, query, returning, sql, builder), builder.params.values
+            entry,
+            self._returning(table, query, returning, sql, builder),
+            builder.params.values,
+            options,
         )
 
     async def delete(
-        self, entry: TenantEntry, table_name: str, query: Query, *, returning: bool
+        self,
+        entry: TenantEntry,
+        table_name: str,
+        query: Query,
+        *,
+        returning: bool,
+        options: WriteOptions = WriteOptions(),
     ) -> Result:
         table = self.table(table_name)
         self._require_filter(query)
@@ -269,8 +387,34 @@ class DataService:
         where = " AND ".join(builder.filters(table, "t", query.filters))
         sql = f"DELETE FROM {table.qualified} AS t WHERE {where}"
         return await self._write(
-            entry, self._returning(table, query, returning, sql, builder), builder.params.values
+            entry,
+            self._returning(table, query, returning, sql, builder),
+            builder.params.values,
+            options,
         )
+
+    # -- functions --------------------------------------------------------------------
+
+    async def call(
+        self,
+        entry: TenantEntry,
+        sql: str,
+        values: list[Any],
+        options: WriteOptions = WriteOptions(),
+    ) -> Result:
+        """A function call (built by rpc.build_call): in a transaction that entered the org."""
+        return await self._write(entry, sql, values, options)
+
+    async def call_read(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
+        """A read-only function call in one statement behind the context CTE (built gated
+        by rpc.build_call)."""
+        row = await self._fetchrow(
+            f"{entry.cte()} SELECT q.body, q.n FROM ctx CROSS JOIN LATERAL ({sql}) q",
+            *entry.args,
+            *values,
+        )
+        assert row is not None
+        return Result(row["body"], row["n"])
 
     @staticmethod
     def _require_filter(query: Query) -> None:

@@ -3,6 +3,7 @@ import { Api } from "./api.js";
 import { act, errorBox, field, h, loading, replace, select } from "./ui.js";
 import * as overview from "./pages/overview.js";
 import * as database from "./pages/database.js";
+import * as schema from "./pages/schema.js";
 import * as documents from "./pages/documents.js";
 import * as redis from "./pages/redis.js";
 import * as access from "./pages/access.js";
@@ -14,6 +15,7 @@ import * as slo from "./pages/slo.js";
 const PAGES = [
   ["overview", "Overview", overview],
   ["database", "Database", database],
+  ["schema", "Schema", schema],
   ["documents", "Documents", documents],
   ["redis", "Redis", redis],
   ["access", "Members & keys", access],

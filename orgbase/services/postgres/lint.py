@@ -1,0 +1,225 @@
+"""The policy linter (``orgbase lint``, and the studio's schema page): checks the `api`
+schema for the mistakes that break tenant isolation or make it slow.
+
+Each rule is one catalog query; a finding names its rule, level (``error`` fails the
+command), the object and a remedy. Supabase's splinter lints the same catalogs; the rules
+here are orgbase's (its context functions, its org column, its tenant role).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
+
+import asyncpg
+import msgspec
+
+from orgbase.core.postgres import Connection
+
+Level = Literal["error", "warning"]
+SCHEMA = "api"
+
+
+@dataclass(frozen=True)
+class Finding:
+    rule: str
+    level: Level
+    object: str
+    message: str
+    remedy: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+_TABLES = """
+SELECT c.oid, c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = c.oid AND a.attname = 'org_id'
+               AND NOT a.attisdropped) AS has_org,
+       EXISTS (SELECT 1 FROM pg_index i WHERE i.indrelid = c.oid AND i.indisprimary) AS has_pk,
+       EXISTS (SELECT 1 FROM pg_index i JOIN pg_attribute a
+               ON a.attrelid = i.indrelid AND a.attnum = i.indkey[0]
+               WHERE i.indrelid = c.oid AND a.attname = 'org_id') AS org_index,
+       EXISTS (SELECT 1 FROM aclexplode(coalesce(c.relacl, acldefault('r', c.relowner))) x
+               WHERE x.grantee = 0) AS public_grant,
+       tt.policy AS preset
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN orgbase.tenant_tables tt ON tt.schema_name = n.nspname AND tt.table_name = c.relname
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname
+"""
+_POLICIES = """
+SELECT c.relname AS table_name, p.polname AS name,
+       coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS using_expr,
+       coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS check_expr
+FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
+JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1
+ORDER BY c.relname, p.polname
+"""
+_FOREIGN_KEYS = """
+SELECT con.conname AS name, c.relname AS table_name, rc.relname AS ref_table,
+       EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.confrelid
+               AND a.attname = 'org_id' AND NOT a.attisdropped) AS ref_has_org,
+       EXISTS (SELECT 1 FROM unnest(con.conkey, con.confkey) AS k(col, ref)
+               JOIN pg_attribute a ON a.attrelid = con.conrelid AND a.attnum = k.col
+               JOIN pg_attribute r ON r.attrelid = con.confrelid AND r.attnum = k.ref
+               WHERE a.attname = 'org_id' AND r.attname = 'org_id') AS pairs_org
+FROM pg_constraint con
+JOIN pg_class c ON c.oid = con.conrelid JOIN pg_namespace n ON n.oid = c.relnamespace
+JOIN pg_class rc ON rc.oid = con.confrelid
+WHERE con.contype = 'f' AND n.nspname = $1
+  AND EXISTS (SELECT 1 FROM pg_attribute a WHERE a.attrelid = con.conrelid
+              AND a.attname = 'org_id' AND NOT a.attisdropped)
+ORDER BY c.relname, con.conname
+"""
+_FUNCTIONS = """
+SELECT p.proname || '(' || pg_get_function_identity_arguments(p.oid) || ')' AS name,
+       p.prosecdef AS definer,
+       EXISTS (SELECT 1 FROM unnest(coalesce(p.proconfig, '{}')) s
+               WHERE s LIKE 'search_path=%') AS fixed_path,
+       EXISTS (SELECT 1 FROM aclexplode(coalesce(p.proacl, acldefault('f', p.proowner))) x
+               WHERE x.grantee = 0) AS public_grant
+FROM pg_proc p JOIN pg_namespace n ON n.oid = p.pronamespace
+WHERE n.nspname = $1 AND p.prokind IN ('f', 'p')
+ORDER BY 1
+"""
+# Context read per row instead of once per statement: a context function (or the raw
+# setting) not wrapped in (SELECT ...).
+_CONTEXT_CALL = re.compile(
+    r"(orgbase\.(current_org_id|current_user_id|current_member_role|current_role_rank|"
+    r"current_key_id|claimed_org_id|claimed_user_id)\(\)|current_setting\()"
+)
+_WRAPPED = re.compile(r"\(\s*SELECT\s+$", re.IGNORECASE)
+
+
+def unwrapped_context_calls(expression: str) -> list[str]:
+    return [
+        match.group(0)
+        for match in _CONTEXT_CALL.finditer(expression)
+        if not _WRAPPED.search(expression[: match.start()])
+    ]
+
+
+async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> list[Finding]:  # noqa: PLR0912 - one branch per rule
+    findings: list[Finding] = []
+
+    def add(rule: str, level: Level, obj: str, message: str, remedy: str) -> None:
+        findings.append(Finding(rule, level, obj, message, remedy))
+
+    for t in await connection.fetch(_TABLES, SCHEMA):
+        name = f"{SCHEMA}.{t['name']}"
+        if not t["rls"] or not t["forced"]:
+            missing = " and ".join(
+                w for w, ok in (("ENABLE", t["rls"]), ("FORCE", t["forced"])) if not ok
+            )
+            add(
+                "rls_not_forced",
+                "error",
+                name,
+                f"row-level security is not on ({missing} missing): the table's owner, or"
+                " every role, reads all orgs' rows",
+                f"SELECT orgbase.enable_tenancy('{name}');",
+            )
+        if t["public_grant"]:
+            add(
+                "public_grant",
+                "error",
+                name,
+                "PUBLIC has privileges on the table",
+                f"REVOKE ALL ON {name} FROM PUBLIC;",
+            )
+        if not t["has_pk"]:
+            add(
+                "no_primary_key",
+                "warning",
+                name,
+                "the table has no primary key: rows cannot be addressed, upserts and"
+                " row events have no key",
+                f"ALTER TABLE {name} ADD PRIMARY KEY (...);",
+            )
+        if t["has_org"] and not t["org_index"]:
+            add(
+                "no_org_index",
+                "error",
+                name,
+                "no index starts with org_id: every request scans the whole table",
+                f"CREATE INDEX ON {name} (org_id, ...);",
+            )
+        if t["preset"] is None:
+            add(
+                "not_a_tenant_table",
+                "warning",
+                name,
+                "the table is not a tenant table: the data API does not serve it",
+                f"SELECT orgbase.enable_tenancy('{name}');",
+            )
+    for p in await connection.fetch(_POLICIES, SCHEMA):
+        calls = unwrapped_context_calls(p["using_expr"]) + unwrapped_context_calls(p["check_expr"])
+        if calls:
+            add(
+                "context_not_wrapped",
+                "warning",
+                f"{SCHEMA}.{p['table_name']} policy {p['name']}",
+                f"{', '.join(sorted(set(calls)))} is evaluated once per row",
+                "write (SELECT orgbase.current_org_id()) so it runs once per statement",
+            )
+    for fk in await connection.fetch(_FOREIGN_KEYS, SCHEMA):
+        if fk["ref_has_org"] and not fk["pairs_org"]:
+            add(
+                "cross_org_foreign_key",
+                "error",
+                f"{SCHEMA}.{fk['table_name']} constraint {fk['name']}",
+                f"a row may point at another org's row of {SCHEMA}.{fk['ref_table']}",
+                f"make the key (org_id, ...) REFERENCES {SCHEMA}.{fk['ref_table']}"
+                " (org_id, ...) with a unique key on the parent's (org_id, id)",
+            )
+    for f in await connection.fetch(_FUNCTIONS, SCHEMA):
+        name = f"{SCHEMA}.{f['name']}"
+        if f["definer"]:
+            add(
+                "security_definer_function",
+                "error",
+                name,
+                "SECURITY DEFINER: the function runs as its owner, row-level security does"
+                " not apply inside it",
+                f"ALTER FUNCTION {name} SECURITY INVOKER;",
+            )
+        if not f["fixed_path"]:
+            add(
+                "function_search_path_mutable",
+                "warning",
+                name,
+                "no fixed search_path: a caller's search_path can change what it calls",
+                f"ALTER FUNCTION {name} SET search_path = pg_catalog, api;",
+            )
+        if f["public_grant"]:
+            add(
+                "public_grant",
+                "error",
+                name,
+                "PUBLIC may execute the function",
+                f"REVOKE EXECUTE ON FUNCTION {name} FROM PUBLIC;",
+            )
+    return findings
+
+
+def render(findings: list[Finding], output: str) -> str:
+    if output == "json":
+        return msgspec.json.encode(
+            {
+                "findings": [f.as_dict() for f in findings],
+                "errors": sum(1 for f in findings if f.level == "error"),
+                "warnings": sum(1 for f in findings if f.level == "warning"),
+            }
+        ).decode()
+    if not findings:
+        return "no findings"
+    lines = [
+        f"{f.level:7} {f.rule:30} {f.object}: {f.message}\n        fix: {f.remedy}"
+        for f in findings
+    ]
+    errors = sum(1 for f in findings if f.level == "error")
+    lines.append(f"{errors} error(s), {len(findings) - errors} warning(s)")
+    return "\n".join(lines)
