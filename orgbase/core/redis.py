@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -56,7 +57,8 @@ class RedisUnavailable(Unavailable):
 
 
 class RedisClients:
-    """The primary client (and the Sentinel manager that finds it)."""
+    """The client every call goes through: the Sentinel primary, a Redis Cluster client
+    (which routes each command to the primary of its key's slot), or one server."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
@@ -81,7 +83,20 @@ class RedisClients:
             "retry": _one_quick_retry(),
         }
         self.sentinel: Sentinel | None = None
-        if settings.sentinels:
+        self.cluster: RedisCluster | None = None
+        if settings.cluster_nodes:
+            del common["db"]  # a cluster has only database 0
+            self.cluster = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in settings.cluster_addresses()],
+                max_connections=settings.pool_max,
+                # Stale slot maps after a failover or a slot migration are refreshed by
+                # redis-py on MOVED/ASK and on connection errors (the retry in ``common``).
+                **common,
+            )
+            # The commands orgbase uses (keys, scripts, pipelines, scans) take the same
+            # arguments on both clients; the cluster client routes them by slot.
+            self.primary: Redis = cast("Redis", self.cluster)
+        elif settings.sentinels:
             self.sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 settings.sentinel_addresses(),
                 sentinel_kwargs={
@@ -92,7 +107,7 @@ class RedisClients:
                 },
                 **common,
             )
-            self.primary: Redis = self.sentinel.master_for(
+            self.primary = self.sentinel.master_for(
                 settings.service_name, max_connections=settings.pool_max
             )
         else:
@@ -167,7 +182,20 @@ class RedisClients:
             return None
         return str(host), int(port)
 
+    @property
+    def mode(self) -> str:
+        if self.cluster is not None:
+            return "cluster"
+        return "sentinel" if self.sentinel is not None else "single"
+
     def pool_stats(self) -> dict[str, int]:
+        if self.cluster is not None:
+            nodes: list[Any] = self.cluster.get_nodes()
+            return {
+                "in_use": sum(len(n._connections) - len(n._free) for n in nodes),
+                "idle": sum(len(n._free) for n in nodes),
+                "max": sum(int(n.max_connections) for n in nodes),
+            }
         pool: Any = self.primary.connection_pool
         in_use = len(getattr(pool, "_in_use_connections", ()))
         idle = len(getattr(pool, "_available_connections", ()))

@@ -11,6 +11,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from tests.support.http import bearer, member_tokens
+from tests.support.redis_modes import both_modes_client, both_modes_settings  # noqa: F401 (fixtures)
 from tests.support.stack import with_overrides
 from tests.support.waiting import eventually
 
