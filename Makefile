@@ -41,7 +41,7 @@ check: install
 
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services
-	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py tests/integration/test_webhook_faults.py
+	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py tests/integration/test_webhook_faults.py tests/integration/test_cluster_drills.py
 
 # The API fuzzer with many more examples per operation than `make test` runs.
 fuzz: services
