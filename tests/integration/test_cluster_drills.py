@@ -16,6 +16,7 @@ import functools
 import time
 import uuid
 from collections.abc import Iterator
+from typing import Any
 
 import httpx
 import pytest
@@ -46,7 +47,10 @@ def cluster_stack(fault_stack: LocalStack, fault_settings: Settings) -> Iterator
 
 
 def _topology(stack: LocalStack) -> RedisCluster:
-    nodes = [ClusterNode("127.0.0.1", p) for p in stack.layout.redis_cluster_ports]
+    nodes = [
+        ClusterNode("127.0.0.1", p)  # type: ignore[no-untyped-call]
+        for p in stack.layout.redis_cluster_ports
+    ]
     return RedisCluster(startup_nodes=nodes, password=stack.secrets["redis"])
 
 
@@ -54,7 +58,7 @@ def _owner_of(stack: LocalStack, key: str) -> tuple[int, int, str]:
     """(slot, port of the primary serving it, that primary's node id)."""
     client = _topology(stack)
     try:
-        slot = client.keyslot(key)
+        slot = int(client.keyslot(key))  # type: ignore[no-untyped-call]
         node = client.nodes_manager.get_node_from_slot(slot)
     finally:
         client.close()

@@ -37,6 +37,10 @@ def build_data(settings: Settings, resources: Resources) -> DataArea:
     return DataArea(
         schema=schema,
         service=DataService(
-            resources.db, schema, settings.data.max_rows, settings.data.statement_cache
+            resources.db,
+            schema,
+            settings.data.max_rows,
+            settings.data.statement_cache,
+            resources.replicas,
         ),
     )
