@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks
+.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-scaling
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -75,3 +75,8 @@ bench-server: services
 bench-webhooks: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@$(VENV)/bin/python -m bench.webhooks_bench
+
+# Data API reads on primary vs primary + replica; cache and realtime on Sentinel vs cluster.
+bench-scaling: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.scaling_bench
