@@ -44,6 +44,8 @@ CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = keys.REVOCATIONS_CHANNEL
 ROW_EVENTS = "orgbase_rows"
 STOP_SECONDS = 5.0
+_MIN_IDLE_SECONDS = 0.001
+_MAX_IDLE_SECONDS = 0.02
 """How long shutdown waits for the background loops."""
 _revocation = msgspec.json.Decoder(Revocation)
 
@@ -118,6 +120,7 @@ class RealtimeHub:
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
         self._pubsub: PubSub | ClusterPubSub | None = None
+        self._idle = _MIN_IDLE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
@@ -295,16 +298,19 @@ class RealtimeHub:
         else:
             await pubsub.subscribe(*channels)
 
-    @staticmethod
-    async def _next_message(pubsub: PubSub | ClusterPubSub) -> dict[str, Any] | None:
+    async def _next_message(self, pubsub: PubSub | ClusterPubSub) -> dict[str, Any] | None:
         if isinstance(pubsub, ClusterPubSub):
-            # Polls each shard's connection in turn: a short wait keeps every shard's
-            # messages prompt.
+            # redis-py reads the shards' connections in turn, waiting on each for the
+            # timeout: any wait on a quiet shard delays the busy one. So poll them all
+            # without waiting, and back off (1 ms up to 20 ms) only while all are quiet.
             message: dict[str, Any] | None = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=0.02
+                ignore_subscribe_messages=True, timeout=0.0
             )
-            if message is None and not pubsub.node_pubsub_mapping:
-                await asyncio.sleep(0.05)
+            if message is None:
+                await asyncio.sleep(self._idle)
+                self._idle = min(self._idle * 2, _MAX_IDLE_SECONDS)
+            else:
+                self._idle = _MIN_IDLE_SECONDS
             return message
         plain: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
         return plain
