@@ -165,7 +165,8 @@ async def test_the_writer_reads_its_row_while_the_replica_is_behind(
     await paused_replay.execute("SELECT pg_wal_replay_resume()")
 
     async def replayed() -> bool:
-        return (await client.get(path, headers=other)).json() != []
+        rows: list[Any] = (await client.get(path, headers=other)).json()
+        return rows != []
 
     await eventually(replayed, within=20, what="the replica catching up")
 
