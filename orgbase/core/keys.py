@@ -141,6 +141,11 @@ ALERTS = "sys:alerts"
 # -- read-your-writes (PostgreSQL replicas) --------------------------------------------
 
 
+REVOCATIONS_LSN = "lsn:{revocations}"
+"""The WAL position after the newest revocation (session, key, membership, role, org):
+no replica behind it serves a read, so a revocation acts on the next request there too."""
+
+
 def session_commit_lsn(session: Owner) -> str:
     """The newest commit LSN written by a session: its reads wait for a replica past it."""
     return f"lsn:{tag(session)}"

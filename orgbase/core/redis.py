@@ -73,6 +73,9 @@ class RedisClients:
         self._recovery_callbacks: list[Callable[[float], Awaitable[None]]] = []
         self._resync_task: asyncio.Task[None] | None = None
         self.failovers_seen = 0
+        self.revocation_listeners: list[Callable[[], Awaitable[None]]] = []
+        """Told after a revocation reached the caches (read replicas stop serving reads
+        until they have replayed it)."""
         self.observers: list[Callable[[float], None]] = []
         """Called with each call's duration in seconds (latency statistics)."""
         common: dict[str, Any] = {
@@ -114,6 +117,11 @@ class RedisClients:
             assert settings.url is not None
             self.primary = Redis.from_url(settings.url, max_connections=settings.pool_max, **common)
 
+    async def revoked(self) -> None:
+        """A revocation (ended session, key, membership, changed role) was written."""
+        for listener in self.revocation_listeners:
+            await listener()
+
     def on_recovery(self, callback: Callable[[float], Awaitable[None]]) -> None:
         """Run ``callback(since)`` after an outage; ``since`` is a wall-clock time before it."""
         self._recovery_callbacks.append(callback)
@@ -140,6 +148,7 @@ class RedisClients:
             try:
                 for callback in self._recovery_callbacks:
                     await callback(since)
+                await self.revoked()  # what the resync wrote back counts as revoked now
             except Exception as exc:  # retried: Redis or PostgreSQL may still be flaky
                 log.warning("cache resync failed; retrying", error=repr(exc))
                 await asyncio.sleep(1.0)

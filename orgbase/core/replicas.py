@@ -27,6 +27,7 @@ from typing import Any, TypeVar
 
 import asyncpg
 import structlog
+from redis.asyncio import Redis
 
 from orgbase.core import keys
 from orgbase.core.postgres import CONNECTION_ERRORS, Database
@@ -99,6 +100,9 @@ class ReplicaRouter:
             Replica(url, f"replica{i + 1}") for i, url in enumerate(self.settings.replica_urls)
         ]
         self._keep_max = self.redis.primary.register_script(_KEEP_MAX)
+        self._distrust_until = 0.0
+        if self.replicas:
+            self.redis.revocation_listeners.append(self.revoked)
 
     @property
     def enabled(self) -> bool:
@@ -195,20 +199,43 @@ class ReplicaRouter:
     # -- routing ----------------------------------------------------------------------
 
     async def replica_for(self, writer: str) -> Replica | None:
-        """A replica that may serve ``writer``'s read, or None (use the primary)."""
+        """A replica that may serve ``writer``'s read, or None (use the primary): it must
+        have replayed the writer's last write and the newest revocation."""
         candidates = [r for r in self.replicas if self.usable(r)]
-        if not candidates:
+        if not candidates or time.monotonic() < self._distrust_until:
             return None
+
+        async def positions(r: Redis) -> list[Any]:
+            async with r.pipeline(transaction=False) as pipe:
+                pipe.get(keys.session_commit_lsn(writer))
+                pipe.get(keys.REVOCATIONS_LSN)
+                return list(await pipe.execute())
+
         try:
-            raw = await self.redis.run(lambda r: r.get(keys.session_commit_lsn(writer)))
+            found = await self.redis.run(positions)
         except RedisUnavailable:
             return None  # their last write is unknown: only the primary is sure to have it
-        if raw is not None:
-            needed = int(raw)
+        needed = max((int(v) for v in found if v is not None), default=0)
+        if needed:
             candidates = [r for r in candidates if r.replayed >= needed]
             if not candidates:
                 return None
         return candidates[next(self._turn) % len(candidates)]
+
+    async def revoked(self) -> None:
+        """A revocation committed: replicas serve no read until they have replayed it."""
+        ttl = int(self.settings.replica_max_lag_seconds) + _LSN_TTL_MARGIN_SECONDS
+        try:
+            async with self.db.system_connection() as connection:
+                lsn = parse_lsn(
+                    await connection.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+                )
+            await self.redis.run(
+                lambda r: self._keep_max(keys=[keys.REVOCATIONS_LSN], args=[lsn, ttl], client=r)
+            )
+        except Exception as exc:  # unrecorded: this process reads from the primary for a while
+            log.warning("revocation position not recorded; reads use the primary", error=repr(exc))
+            self._distrust_until = time.monotonic() + ttl
 
     async def wrote(self, writer: str, lsn: int) -> None:
         """A write of ``writer`` committed at (or before) ``lsn``: its reads need it."""

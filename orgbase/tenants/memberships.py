@@ -65,6 +65,7 @@ class MembershipCache:
             await self.cache.revoke([key])
         else:
             await self.cache.put(key, role)
+            await self.redis.revoked()  # a demotion acts at once on replicas too
         for listener in self.on_changed:
             await listener(org_id, user_id, role)
 

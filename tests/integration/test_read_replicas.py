@@ -48,6 +48,8 @@ def _replica_env(stack: LocalStack, max_lag: str) -> dict[str, str]:
 async def replica_stack(stack: LocalStack, base_settings: Settings) -> LocalStack:
     """The shared stack with its streaming replica (made and started once)."""
     await asyncio.to_thread(stack.start_pg_replica)
+    # Only these tests' gateways read from it (they pass its URL themselves).
+    stack.use_pg_replica = False
     return stack
 
 
@@ -169,6 +171,26 @@ async def test_the_writer_reads_its_row_while_the_replica_is_behind(
         return rows != []
 
     await eventually(replayed, within=20, what="the replica catching up")
+
+
+async def test_a_revocation_acts_at_once_while_the_replica_is_behind(
+    replica_stack: LocalStack, replica_client: Client, paused_replay: asyncpg.Connection
+) -> None:
+    """A removed member's next read is refused although the replica still has the
+    membership: no replica serves reads until it has replayed the newest revocation."""
+    client = replica_client
+    org_id, people = await org_with_roles(client, ("member",))
+    owner = bearer(people["owner"][1]["access_token"])
+    member_user = people["member"][0]
+    member = bearer((await sign_in(client, member_user["email"], org_id))["access_token"])
+    await _replica_ready(client)
+    await _replica_has_session(replica_stack, member)
+    assert (await client.get("/v1/db/items", headers=member)).status_code == 200
+    await paused_replay.execute("SELECT pg_wal_replay_pause()")
+    removed = await client.delete(f"/v1/orgs/{org_id}/members/{member_user['id']}", headers=owner)
+    assert removed.status_code == 204, removed.text
+    after = await client.get("/v1/db/items", headers=member)
+    assert after.status_code in (401, 403, 404), after.text
 
 
 async def test_a_replica_too_far_behind_is_skipped(
