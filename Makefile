@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc
+.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -41,7 +41,7 @@ check: install
 
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services
-	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py tests/integration/test_webhook_faults.py
+	@$(VENV)/bin/pytest -q -s tests/integration/test_fault_drills.py tests/integration/test_service_faults.py tests/integration/test_webhook_faults.py tests/integration/test_cluster_drills.py
 
 # The API fuzzer with many more examples per operation than `make test` runs.
 fuzz: services
@@ -80,3 +80,8 @@ bench-rpc: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
 	@$(VENV)/bin/python -m bench.rpc_bench
+
+# Data API reads on primary vs primary + replica; cache and realtime on Sentinel vs cluster.
+bench-scaling: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.scaling_bench

@@ -82,8 +82,10 @@ async def _prepare_database(settings: Settings, *tables_sql: str) -> None:
 
 
 @pytest.fixture(scope="session")
-async def settings(stack: LocalStack) -> Settings:
-    """Settings for a fresh, fully migrated test database (and clean Redis db / Mongo db)."""
+async def base_settings(stack: LocalStack) -> Settings:
+    """Settings for a fresh, fully migrated test database (and clean Redis db / Mongo db).
+    Session fixtures depend on this name: a module may replace ``settings`` (see
+    tests/support/redis_modes.py)."""
     configured = stack_settings(stack, TEST_DATABASE)
     await recreate_database(stack, TEST_DATABASE)
     await _prepare_database(configured, TEST_TABLES)
@@ -95,14 +97,24 @@ async def settings(stack: LocalStack) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def app(settings: Settings) -> OrgbaseApp:
-    return create_app(settings)
+def settings(base_settings: Settings) -> Settings:
+    return base_settings
 
 
 @pytest.fixture(scope="session")
-async def client(app: OrgbaseApp) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
+def app(base_settings: Settings) -> OrgbaseApp:
+    return create_app(base_settings)
+
+
+@pytest.fixture(scope="session")
+async def base_client(app: OrgbaseApp) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
     async with AsyncTestClient(app=app) as test_client:
         yield test_client
+
+
+@pytest.fixture(scope="session")
+def client(base_client: AsyncTestClient[OrgbaseApp]) -> AsyncTestClient[OrgbaseApp]:
+    return base_client
 
 
 @pytest.fixture
@@ -132,10 +144,66 @@ async def fault_settings(fault_stack: LocalStack) -> Settings:
 
 
 @pytest.fixture(scope="session")
-def live_server(stack: LocalStack, settings: Settings) -> Iterator[str]:
+def live_server(base_live_server: str) -> str:
+    return base_live_server
+
+
+@pytest.fixture(scope="session")
+def base_live_server(stack: LocalStack, base_settings: Settings) -> Iterator[str]:
     """A real gateway process on the test database (for sockets: WebSocket, SSE, sync SDK)."""
     port = free_port()
     process = start_server(server_env(stack), port, log_file=STATE_DIR / "live_server.log")
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        stop_server(process)
+
+
+# -- Redis modes: the Redis suites run against Sentinel and against a Redis Cluster -------
+# A test module opts in by using the fixtures of tests/support/redis_modes.py (they
+# replace `settings`, `client` and `live_server` there); pytest_generate_tests then runs
+# each of its tests once per mode. The cluster is started once per session, if needed.
+
+REDIS_MODES = ("sentinel", "cluster")
+
+
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    if "redis_mode" in metafunc.fixturenames:
+        metafunc.parametrize("redis_mode", REDIS_MODES, indirect=True, scope="session")
+
+
+@pytest.fixture(scope="session")
+def redis_mode(request: pytest.FixtureRequest) -> str:
+    return str(getattr(request, "param", "sentinel"))
+
+
+@pytest.fixture(scope="session")
+async def cluster_settings(stack: LocalStack, base_settings: Settings) -> Settings:
+    """The test database's settings with Redis on the local cluster (started if needed)."""
+    import asyncio
+
+    await asyncio.to_thread(stack.redis_cluster.start)
+    await asyncio.to_thread(stack.redis_cluster.flush)
+    return stack_settings(stack, TEST_DATABASE, redis_mode="cluster")
+
+
+@pytest.fixture(scope="session")
+async def cluster_client(
+    cluster_settings: Settings,
+) -> AsyncIterator[AsyncTestClient[OrgbaseApp]]:
+    async with AsyncTestClient(app=create_app(cluster_settings)) as test_client:
+        yield test_client
+
+
+@pytest.fixture(scope="session")
+def cluster_live_server(stack: LocalStack, cluster_settings: Settings) -> Iterator[str]:
+    """A real gateway process on the test database and the Redis Cluster."""
+    port = free_port()
+    process = start_server(
+        server_env(stack, redis_mode="cluster"),
+        port,
+        log_file=STATE_DIR / "cluster_live_server.log",
+    )
     try:
         yield f"http://127.0.0.1:{port}"
     finally:

@@ -19,6 +19,7 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients
@@ -48,7 +49,9 @@ class ApiKeyStore:
     def __init__(self, db: Database, redis: RedisClients) -> None:
         self.db = db
         self.redis = redis
-        self.cache = RevocableCache.of_struct(redis, "akey:", CachedKey, ttl_seconds=CACHE_SECONDS)
+        self.cache = RevocableCache.of_struct(
+            redis, keys.API_KEY_CACHE_PREFIX, CachedKey, ttl_seconds=CACHE_SECONDS
+        )
         self.on_revoked: list[Callable[[UUID, list[UUID]], Awaitable[None]]] = []
         """Told (org, key ids) after keys were revoked: their sockets close, their pending
         invitations are revoked."""

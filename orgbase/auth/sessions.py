@@ -18,6 +18,7 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
@@ -48,7 +49,10 @@ class SessionStore:
         self.redis = redis
         self.settings = settings
         self.cache = RevocableCache.of_struct(
-            redis, "sess:", CachedSession, ttl_seconds=settings.session_cache_seconds
+            redis,
+            keys.SESSION_CACHE_PREFIX,
+            CachedSession,
+            ttl_seconds=settings.session_cache_seconds,
         )
         self._background: set[asyncio.Task[None]] = set()
         self._touched: dict[UUID, float] = {}
@@ -64,7 +68,7 @@ class SessionStore:
         )
 
     async def _lookup(self, session_id: UUID) -> CachedSession | None:
-        key = str(session_id)
+        key = keys.session_cache_key(session_id)
         if self.cache.trusted():
             try:
                 raw = await self.redis.run(lambda r: self.cache.raw_get(r, key))
@@ -84,7 +88,7 @@ class SessionStore:
         if raw is None:
             self.cache.stats.misses += 1
             session = await self._load(session_id)
-            await self.cache.fill(str(session_id), session, self._ttl(session))
+            await self.cache.fill(keys.session_cache_key(session_id), session, self._ttl(session))
         else:
             self.cache.stats.hits += 1
             session = None if raw == TOMBSTONE else self.cache.decode(raw)
@@ -152,7 +156,7 @@ class SessionStore:
 
     async def cache_new(self, session_id: UUID, user_id: UUID, expires_at: float) -> None:
         session = CachedSession(user_id, expires_at)
-        await self.cache.put(str(session_id), session, self._ttl(session))
+        await self.cache.put(keys.session_cache_key(session_id), session, self._ttl(session))
 
     async def revoke(
         self, connection: Connection, session_ids: Sequence[UUID], reason: str
@@ -191,7 +195,8 @@ class SessionStore:
     async def forget(self, session_ids: Sequence[UUID]) -> None:
         """Tombstone revoked sessions in the cache (after the revocation committed)."""
         await self.cache.revoke(
-            [str(s) for s in session_ids], ttl=self.settings.session_cache_seconds
+            [keys.session_cache_key(s) for s in session_ids],
+            ttl=self.settings.session_cache_seconds,
         )
         for listener in self.on_revoked:
             await listener(list(session_ids))
@@ -233,7 +238,10 @@ class SessionStore:
                 float(self.settings.warm_sessions_seconds),
                 WARM_LIMIT,
             )
-        values = {str(r["id"]): CachedSession(r["user_id"], r["expires_at"]) for r in rows}
+        values = {
+            keys.session_cache_key(r["id"]): CachedSession(r["user_id"], r["expires_at"])
+            for r in rows
+        }
         return await self.cache.fill_many(values)
 
     async def resync(self, since: float) -> None:
@@ -249,19 +257,19 @@ class SessionStore:
                 """,
                 since,
             )
-        ids = [str(r["id"]) for r in rows]
+        ids = [keys.session_cache_key(r["id"]) for r in rows]
         if ids:
             await self._revoke_strict(ids)
         log.info("session cache resynced", revoked=len(ids))
 
-    async def _revoke_strict(self, keys: list[str]) -> None:
+    async def _revoke_strict(self, names: list[str]) -> None:
         """Like cache.revoke, but fails (so the resync is retried) when Redis does."""
         seconds = self.settings.session_cache_seconds
 
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
-                for key in keys:
-                    pipe.set(f"sess:{key}", TOMBSTONE, ex=seconds)
+                for key in names:
+                    pipe.set(keys.SESSION_CACHE_PREFIX + key, TOMBSTONE, ex=seconds)
                 await pipe.execute()
 
         await self.redis.run(write)

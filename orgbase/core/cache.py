@@ -135,6 +135,7 @@ class RevocableCache(Generic[V]):
             await self.redis.run(write)
         except RedisUnavailable:
             self._lost_write()
+        await self.redis.revoked()
 
     def _lost_write(self) -> None:
         """A change did not reach Redis: open the breaker now (even after one failure), so

@@ -282,6 +282,25 @@ class Database:
             log.warning("postgres unreachable at start", pool=name, error=str(exc))
             return await asyncpg.create_pool(min_size=0, **kwargs)
 
+    async def replica_pool(self, url: str, name: str) -> asyncpg.Pool:
+        """A pool on a read replica (the tenant role, sized like the tenant pool)."""
+        s = self.settings
+        return await self._create_pool(url, 0, s.api_pool_max, name, reset=_keep_session)
+
+    async def replica_fetchrow(
+        self, pool: asyncpg.Pool, sql: str, *args: Any
+    ) -> asyncpg.Record | None:
+        """One statement on a replica's pool. Connection failures come out as they are
+        (the caller then reads from the primary)."""
+        connection = await pool.acquire(timeout=self.settings.acquire_timeout)
+        try:
+            return await connection.fetchrow(sql, *args)
+        except CONNECTION_ERRORS:
+            _discard(connection)
+            raise
+        finally:
+            await pool.release(connection)
+
     async def close(self) -> None:
         for pool in (self._api, self._system):
             if pool is not None:
@@ -340,20 +359,47 @@ class Database:
                 raise entry_error(exc) or exc from exc
             return rows
 
+    async def replica_fetch(
+        self, pool: asyncpg.Pool, entry: TenantEntry, inner: str, args: Sequence[Any] = ()
+    ) -> list[asyncpg.Record]:
+        """``tenant_fetch`` on a replica's pool (errors come out as they are)."""
+        connection = await pool.acquire(timeout=self.settings.acquire_timeout)
+        try:
+            rows: list[asyncpg.Record] = await connection.fetch(
+                scoped_select(entry, inner), *entry.args, *args
+            )
+            return rows
+        except CONNECTION_ERRORS:
+            _discard(connection)
+            raise
+        finally:
+            await pool.release(connection)
+
     def tenant_transaction(self, ctx: OrgContext) -> AbstractAsyncContextManager[Connection]:
         """A transaction on the tenant pool whose first statement enters the context's org."""
         return self.tenant_transaction_with(TenantEntry.for_context(ctx))
 
     @asynccontextmanager
-    async def tenant_transaction_with(self, entry: TenantEntry) -> AsyncIterator[Connection]:
+    async def tenant_transaction_with(
+        self, entry: TenantEntry, commit_lsn: list[str] | None = None
+    ) -> AsyncIterator[Connection]:
         """A transaction on the tenant pool whose first statement enters the org. A failed
-        entry is the API's error; the caller's own statements' errors come out as they are."""
-        async with self.tenant_connection() as connection, connection.transaction():
-            try:
-                await connection.execute(entry.statement(), *entry.args)
-            except asyncpg.PostgresError as exc:
-                raise entry_error(exc) or exc from exc
-            yield connection
+        entry is the API's error; the caller's own statements' errors come out as they are.
+        With ``commit_lsn``, the WAL position after the commit is appended to it (a replica
+        past it has the write: read-your-writes)."""
+        async with self.tenant_connection() as connection:
+            async with connection.transaction():
+                try:
+                    await connection.execute(entry.statement(), *entry.args)
+                except asyncpg.PostgresError as exc:
+                    raise entry_error(exc) or exc from exc
+                yield connection
+            if commit_lsn is not None:
+                # The insert position, not pg_current_wal_lsn() (the write position): with
+                # synchronous_commit off the commit record may not be written out yet.
+                commit_lsn.append(
+                    await connection.fetchval("SELECT pg_current_wal_insert_lsn()::text")
+                )
 
     async def _enter_api(self) -> Connection:
         """A tenant-pool connection, first come first served, waiting at most

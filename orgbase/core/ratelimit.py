@@ -14,6 +14,7 @@ import time
 import structlog
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.errors import RateLimited
 from orgbase.core.redis import RedisClients, RedisUnavailable
 
@@ -29,7 +30,7 @@ class RateLimiter:
         """Count one event in ``bucket``; raise RateLimited past ``limit`` per window."""
         now = time.time()
         window = int(now // window_seconds)
-        key = f"rl:{bucket}:{window}"
+        key = keys.rate_limit(bucket, window)
 
         async def count(r: Redis) -> int:
             async with r.pipeline(transaction=False) as pipe:
@@ -95,7 +96,7 @@ class Lockout:
         Raises RedisUnavailable (the caller falls back to PostgreSQL)."""
         locked_ms = await self.redis.run(
             lambda r: self._reserve(
-                keys=[f"lock:{account}", f"fail:{account}"],
+                keys=list(keys.lockout(account)),
                 args=[self.max_failures, self.window_seconds * 1000, self.lock_seconds * 1000],
                 client=r,
             )
@@ -105,4 +106,4 @@ class Lockout:
     async def succeeded(self, account: str) -> None:
         """A right password: the attempts counted so far are forgiven."""
         with contextlib.suppress(RedisUnavailable):
-            await self.redis.run(lambda r: r.delete(f"fail:{account}"))
+            await self.redis.run(lambda r: r.delete(keys.lockout(account)[1]))

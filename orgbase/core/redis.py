@@ -6,10 +6,11 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import NoBackoff
@@ -56,7 +57,8 @@ class RedisUnavailable(Unavailable):
 
 
 class RedisClients:
-    """The primary client (and the Sentinel manager that finds it)."""
+    """The client every call goes through: the Sentinel primary, a Redis Cluster client
+    (which routes each command to the primary of its key's slot), or one server."""
 
     def __init__(self, settings: RedisSettings) -> None:
         self.settings = settings
@@ -71,6 +73,9 @@ class RedisClients:
         self._recovery_callbacks: list[Callable[[float], Awaitable[None]]] = []
         self._resync_task: asyncio.Task[None] | None = None
         self.failovers_seen = 0
+        self.revocation_listeners: list[Callable[[], Awaitable[None]]] = []
+        """Told after a revocation reached the caches (read replicas stop serving reads
+        until they have replayed it)."""
         self.observers: list[Callable[[float], None]] = []
         """Called with each call's duration in seconds (latency statistics)."""
         common: dict[str, Any] = {
@@ -81,7 +86,20 @@ class RedisClients:
             "retry": _one_quick_retry(),
         }
         self.sentinel: Sentinel | None = None
-        if settings.sentinels:
+        self.cluster: RedisCluster | None = None
+        if settings.cluster_nodes:
+            del common["db"]  # a cluster has only database 0
+            self.cluster = RedisCluster(
+                startup_nodes=[ClusterNode(h, p) for h, p in settings.cluster_addresses()],
+                max_connections=settings.pool_max,
+                # Stale slot maps after a failover or a slot migration are refreshed by
+                # redis-py on MOVED/ASK and on connection errors (the retry in ``common``).
+                **common,
+            )
+            # The commands orgbase uses (keys, scripts, pipelines, scans) take the same
+            # arguments on both clients; the cluster client routes them by slot.
+            self.primary: Redis = cast("Redis", self.cluster)
+        elif settings.sentinels:
             self.sentinel = Sentinel(  # type: ignore[no-untyped-call]
                 settings.sentinel_addresses(),
                 sentinel_kwargs={
@@ -92,12 +110,17 @@ class RedisClients:
                 },
                 **common,
             )
-            self.primary: Redis = self.sentinel.master_for(
+            self.primary = self.sentinel.master_for(
                 settings.service_name, max_connections=settings.pool_max
             )
         else:
             assert settings.url is not None
             self.primary = Redis.from_url(settings.url, max_connections=settings.pool_max, **common)
+
+    async def revoked(self) -> None:
+        """A revocation (ended session, key, membership, changed role) was written."""
+        for listener in self.revocation_listeners:
+            await listener()
 
     def on_recovery(self, callback: Callable[[float], Awaitable[None]]) -> None:
         """Run ``callback(since)`` after an outage; ``since`` is a wall-clock time before it."""
@@ -125,6 +148,7 @@ class RedisClients:
             try:
                 for callback in self._recovery_callbacks:
                     await callback(since)
+                await self.revoked()  # what the resync wrote back counts as revoked now
             except Exception as exc:  # retried: Redis or PostgreSQL may still be flaky
                 log.warning("cache resync failed; retrying", error=repr(exc))
                 await asyncio.sleep(1.0)
@@ -167,7 +191,20 @@ class RedisClients:
             return None
         return str(host), int(port)
 
+    @property
+    def mode(self) -> str:
+        if self.cluster is not None:
+            return "cluster"
+        return "sentinel" if self.sentinel is not None else "single"
+
     def pool_stats(self) -> dict[str, int]:
+        if self.cluster is not None:
+            nodes: list[Any] = self.cluster.get_nodes()
+            return {
+                "in_use": sum(len(n._connections) - len(n._free) for n in nodes),
+                "idle": sum(len(n._free) for n in nodes),
+                "max": sum(int(n.max_connections) for n in nodes),
+            }
         pool: Any = self.primary.connection_pool
         in_use = len(getattr(pool, "_in_use_connections", ()))
         idle = len(getattr(pool, "_available_connections", ()))

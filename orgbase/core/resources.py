@@ -6,6 +6,7 @@ from orgbase.core.mongo import MongoClients
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.postgres import Database
 from orgbase.core.redis import RedisClients
+from orgbase.core.replicas import ReplicaRouter
 from orgbase.core.settings import Settings
 
 
@@ -25,13 +26,16 @@ class Resources:
         )
         self.redis = RedisClients(settings.redis)
         self.mongo = MongoClients(settings.mongo)
+        self.replicas = ReplicaRouter(settings.database, self.db, self.redis)
 
     async def open(self) -> None:
         await self.db.open()
+        await self.replicas.open()
         self.notifications.start()
 
     async def close(self) -> None:
         await self.notifications.stop()
+        await self.replicas.close()
         await self.mongo.close()
         await self.redis.close()
         await self.db.close()

@@ -62,6 +62,12 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     command_timeout: PositiveFloat = 15.0
     acquire_timeout: PositiveFloat = 3.0
     migrate_on_start: bool = False
+    replica_urls: tuple[str, ...] = ()
+    """Streaming replicas (``orgbase_api`` logins) for reads; see docs/scaling.md."""
+    replica_max_lag_seconds: PositiveFloat = 5.0
+    """A replica further behind than this (or down) is skipped."""
+    replica_poll_seconds: PositiveFloat = 0.2
+    """How often each process asks each replica how far it has replayed."""
 
     @property
     def listener_url(self) -> str:
@@ -72,6 +78,8 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
             _check_url(getattr(self, name), ("postgresql", "postgres"), name)
         if self.listen_url is not None:
             _check_url(self.listen_url, ("postgresql", "postgres"), "listen_url")
+        for url in self.replica_urls:
+            _check_url(url, ("postgresql", "postgres"), "replica_urls")
         if self.api_pool_min > self.api_pool_max:
             raise ValueError("api_pool_min: must not exceed api_pool_max")
         if self.system_pool_min > self.system_pool_max:
@@ -79,9 +87,11 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
 
 
 class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
-    """Redis behind Sentinel (``sentinels``), or a single server (``url``) when none are given."""
+    """Redis behind Sentinel (``sentinels``), a Redis Cluster (``cluster_nodes``, some of
+    its nodes), or a single server (``url``)."""
 
     sentinels: tuple[str, ...] = ()
+    cluster_nodes: tuple[str, ...] = ()
     service_name: str = "orgbase"
     url: str | None = None
     password: str | None = None
@@ -96,17 +106,28 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     breaker_reset_seconds: PositiveFloat = 0.5
 
     def __post_init__(self) -> None:
-        if not self.sentinels and not self.url:
-            raise ValueError("sentinels: set sentinels (host:port,...) or url")
-        for address in self.sentinels:
-            host, _, port = address.rpartition(":")
-            if not host or not (port.isascii() and port.isdigit()):
-                raise ValueError(f"sentinels: {address!r} is not host:port")
+        if not self.sentinels and not self.url and not self.cluster_nodes:
+            raise ValueError("sentinels: set sentinels (host:port,...), cluster_nodes or url")
+        if self.sentinels and self.cluster_nodes:
+            raise ValueError("cluster_nodes: set either sentinels or cluster_nodes, not both")
+        if self.cluster_nodes and self.db != 0:
+            raise ValueError("db: a Redis Cluster has only database 0")
+        for field, addresses in (
+            ("sentinels", self.sentinels),
+            ("cluster_nodes", self.cluster_nodes),
+        ):
+            for address in addresses:
+                host, _, port = address.rpartition(":")
+                if not host or not (port.isascii() and port.isdigit()):
+                    raise ValueError(f"{field}: {address!r} is not host:port")
         if self.url:
             _check_url(self.url, ("redis", "rediss"), "url")
 
     def sentinel_addresses(self) -> list[tuple[str, int]]:
         return [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in self.sentinels]
+
+    def cluster_addresses(self) -> list[tuple[str, int]]:
+        return [(a.rpartition(":")[0], int(a.rpartition(":")[2])) for a in self.cluster_nodes]
 
 
 class MongoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -92,10 +92,21 @@ async def readiness(
             counts = {}
         for name, check in checks.items():
             check["errors_24h"] = counts.get(name, 0)
+    replicas_ok = True
+    if resources.replicas.enabled:
+        # Read replicas: a lagging or down one is skipped (its reads go to the primary).
+        views = resources.replicas.health()
+        replicas_ok = all(v["status"] == "ok" for v in views)
+        checks["postgres_replicas"] = {
+            "status": "ok" if replicas_ok else "degraded",
+            "max_lag_seconds": resources.settings.database.replica_max_lag_seconds,
+            "replicas": views,
+            "reads_on_primary": resources.replicas.primary_reads,
+        }
     status: Status
     if postgres["status"] != "ok":
         status = "down"
-    elif redis["status"] != "ok" or mongo["status"] != "ok":
+    elif redis["status"] != "ok" or mongo["status"] != "ok" or not replicas_ok:
         status = "degraded"
     else:
         status = "ok"

@@ -15,6 +15,7 @@ from uuid import UUID
 
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
@@ -63,11 +64,11 @@ class SloRecorder:
                 for (scope, minute, field), count in counts.items():
                     if scope in self._deleted:  # deleted while this flush was under way
                         continue
-                    pipe.hincrby(f"slo:m:{scope}:{minute}", field, count)
-                    pipe.expire(f"slo:m:{scope}:{minute}", MINUTE_TTL)
+                    pipe.hincrby(keys.slo_minute(scope, minute), field, count)
+                    pipe.expire(keys.slo_minute(scope, minute), MINUTE_TTL)
                     hour = minute // 60
-                    pipe.hincrby(f"slo:h:{scope}:{hour}", field, count)
-                    pipe.expire(f"slo:h:{scope}:{hour}", HOUR_TTL)
+                    pipe.hincrby(keys.slo_hour(scope, hour), field, count)
+                    pipe.expire(keys.slo_hour(scope, hour), HOUR_TTL)
                 await pipe.execute()
 
         try:
@@ -78,19 +79,19 @@ class SloRecorder:
     async def _window(self, scope: str, seconds: int) -> dict[str, int]:
         now = time.time()
         if seconds <= 3600:
-            keys = [
-                f"slo:m:{scope}:{m}"
+            names = [
+                keys.slo_minute(scope, m)
                 for m in range(int((now - seconds) // 60) + 1, int(now // 60) + 1)
             ]
         else:
-            keys = [
-                f"slo:h:{scope}:{h}"
+            names = [
+                keys.slo_hour(scope, h)
                 for h in range(int((now - seconds) // 3600) + 1, int(now // 3600) + 1)
             ]
 
         async def read(r: Redis) -> list[dict[bytes, bytes]]:
             async with r.pipeline(transaction=False) as pipe:
-                for key in keys:
+                for key in names:
                     pipe.hgetall(key)
                 return list(await pipe.execute())
 
@@ -115,9 +116,7 @@ class SloRecorder:
             del self._counts[key]
 
         async def drop(r: Redis) -> int:
-            return await unlink_matching(r, f"slo:m:{org_id}:*") + await unlink_matching(
-                r, f"slo:h:{org_id}:*"
-            )
+            return await unlink_matching(r, keys.slo_pattern(str(org_id)))
 
         return await self.redis.run(drop)
 

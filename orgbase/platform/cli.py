@@ -117,14 +117,29 @@ PORT_BASE_OPTION = click.option(
 @services.command("up")
 @STATE_DIR_OPTION
 @PORT_BASE_OPTION
-def services_up(state_dir: Path, port_base: int) -> None:
+@click.option(
+    "--redis",
+    "redis_mode",
+    type=click.Choice(["sentinel", "cluster"]),
+    default="sentinel",
+    envvar="ORGBASE_LOCAL_REDIS",
+    show_default=True,
+    help="cluster: also start a 6-node Redis Cluster and point services.env at it.",
+)
+@click.option(
+    "--pg-replica",
+    is_flag=True,
+    envvar="ORGBASE_LOCAL_PG_REPLICA",
+    help="Also start a PostgreSQL streaming replica and send reads to it.",
+)
+def services_up(state_dir: Path, port_base: int, redis_mode: str, pg_replica: bool) -> None:
     """Start the services that are not running and write services.env."""
     from orgbase.platform.localstack import LocalStack, StackLayout
     from orgbase.platform.localstack.process import StackError
 
     stack = LocalStack(StackLayout(state_dir.resolve(), port_base))
     try:
-        stack.up()
+        stack.up(redis_mode=redis_mode, pg_replica=pg_replica)
     except StackError as exc:
         raise click.ClickException(str(exc)) from exc
     for state in stack.status():

@@ -52,7 +52,7 @@ def build_tenancy(
         members=MemberService(resources.db, memberships),
         invitations=InvitationService(resources.db, memberships, settings),
         settings=OrgSettingsService(resources.db, settings.tenancy.settings_max_bytes),
-        audit=AuditLogService(resources.db),
+        audit=AuditLogService(resources.db, resources.replicas),
         platform=PlatformService(resources.db, issue_token, settings.tenancy.impersonation_minutes),
         outbox=OutboxDispatcher(resources.db, settings.smtp),
     )

@@ -7,12 +7,14 @@ from datetime import datetime
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
+from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry, entry_error
+from orgbase.core.replicas import ReplicaRouter, writer_of
 from orgbase.tenants.schemas import AuditEntry, AuditPage
 
 MAX_PAGE = 200
@@ -37,8 +39,9 @@ def _decode(value: Any) -> Any:
 
 
 class AuditLogService:
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, replicas: ReplicaRouter | None = None) -> None:
         self.db = db
+        self.replicas = replicas if replicas is not None and replicas.enabled else None
 
     async def page(self, ctx: OrgContext, query: AuditFilter) -> AuditPage:
         rbac.require(ctx, "admin", "reading the audit log")
@@ -76,7 +79,18 @@ class AuditLogService:
             f" FROM orgbase.audit_events WHERE {' AND '.join(conditions)}"
             f" ORDER BY id DESC LIMIT {param(query.limit + 1)}"
         )
-        rows = await self.db.tenant_fetch(TenantEntry.for_context(ctx), inner, args)
+        entry = TenantEntry.for_context(ctx)
+        if self.replicas is None:
+            rows = await self.db.tenant_fetch(entry, inner, args)
+        else:  # a replica that has this writer's own writes (and their audit records)
+            try:
+                rows = await self.replicas.read(
+                    writer_of(entry.args),
+                    lambda: self.db.tenant_fetch(entry, inner, args),
+                    lambda pool: self.db.replica_fetch(pool, entry, inner, args),
+                )
+            except asyncpg.PostgresError as exc:
+                raise entry_error(exc) or exc from exc
         items = [
             AuditEntry(
                 **{

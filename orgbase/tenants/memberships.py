@@ -13,6 +13,7 @@ from uuid import UUID
 
 import structlog
 
+from orgbase.core import keys
 from orgbase.core.cache import RevocableCache
 from orgbase.core.context import Role
 from orgbase.core.postgres import Database
@@ -29,7 +30,7 @@ WHERE m.org_id = $1 AND m.user_id = $2
 
 
 class MembershipCache:
-    PREFIX = "mem:"
+    PREFIX = keys.MEMBERSHIP_CACHE_PREFIX
 
     def __init__(self, db: Database, redis: RedisClients, ttl_seconds: int) -> None:
         self.db = db
@@ -47,7 +48,7 @@ class MembershipCache:
 
     @staticmethod
     def _key(org_id: UUID, user_id: UUID) -> str:
-        return f"{org_id}:{user_id}"
+        return keys.membership_cache_key(org_id, user_id)
 
     async def role(self, org_id: UUID, user_id: UUID) -> Role | None:
         async def load() -> str | None:
@@ -64,6 +65,7 @@ class MembershipCache:
             await self.cache.revoke([key])
         else:
             await self.cache.put(key, role)
+            await self.redis.revoked()  # a demotion acts at once on replicas too
         for listener in self.on_changed:
             await listener(org_id, user_id, role)
 

@@ -22,6 +22,7 @@ from tests.support.http import (
     unique_email,
     user_status,
 )
+from tests.support.redis_modes import both_modes_client, both_modes_settings  # noqa: F401 (fixtures)
 from tests.support.stack import with_overrides
 
 

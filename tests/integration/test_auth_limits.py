@@ -12,8 +12,9 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.middleware import client_ip
-from tests.support.data import flush_redis_db
+from tests.support.data import flush_redis_for
 from tests.support.http import PASSWORD, sign_up
+from tests.support.redis_modes import both_modes_settings  # noqa: F401 (fixtures)
 from tests.support.stack import with_overrides
 
 
@@ -24,9 +25,9 @@ async def strict_client(
     strict = with_overrides(
         settings,
         auth={"lockout_failures": 3, "signin_per_ip_per_minute": 8, "signup_per_ip_per_hour": 1000},
-        redis={"db": 2},
+        redis={} if settings.redis.cluster_nodes else {"db": 2},
     )
-    await flush_redis_db(stack, 2)
+    await flush_redis_for(stack, strict)
     async with AsyncTestClient(app=create_app(strict)) as client:
         yield client
 

@@ -15,6 +15,7 @@ from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
 from orgbase.auth.sessions import CachedSession
+from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
@@ -85,7 +86,7 @@ async def test_auth_works_without_redis_and_uses_it_again(
     finally:
         await asyncio.to_thread(fault_stack.redis.start)
     redis = primary(fault_stack)
-    key = f"sess:{session_id(before)}"
+    key = keys.session_key(session_id(before))
     try:
         await redis.delete(key)
 
@@ -110,7 +111,7 @@ async def test_a_revocation_redis_missed_is_resynced(
     _, tokens = await new_user(client)
     headers = bearer(tokens["access_token"])
     assert await user_status(client, headers) == 200
-    key = f"sess:{session_id(tokens)}"
+    key = keys.session_key(session_id(tokens))
     # Every node snapshots the "alive" entry, so whichever comes back as the primary after
     # the restart holds it: the stale entry the gateway must not believe. A gateway that
     # has just seen Redis come back (an earlier test restarts it) neither writes nor fills

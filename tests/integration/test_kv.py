@@ -10,7 +10,9 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from tests.support.http import bearer, member_tokens
+from tests.support.data import make_platform_admin
+from tests.support.http import bearer, member_tokens, new_user
+from tests.support.redis_modes import both_modes_client, both_modes_settings  # noqa: F401 (fixtures)
 from tests.support.stack import with_overrides
 from tests.support.waiting import eventually
 
@@ -136,3 +138,29 @@ async def test_hot_keys(client: Client, orgs: dict[str, Any]) -> None:
     assert (
         await client.get(f"/v1/orgs/{orgs['org_a']}/hot-keys", headers=bearer(orgs["a"]["member"]))
     ).status_code == 403
+
+
+async def test_the_dashboard_shows_the_redis_in_use(
+    settings: Settings, client: Client, orgs: dict[str, Any]
+) -> None:
+    """Sentinel: the primary and its replicas; cluster: every node, and the primaries'
+    totals (each primary serves a third of the slots, so each holds some keys)."""
+    owner = bearer(orgs["a"]["owner"])
+    for n in range(30):
+        await client.put(f"/v1/kv/spread-{n}", headers=owner, json={"value": n})
+    operator, tokens = await new_user(client)
+    await make_platform_admin(settings, operator["id"])
+    dashboard = (
+        await client.get("/v1/platform/redis", headers=bearer(tokens["access_token"]))
+    ).json()
+    assert dashboard["status"] == "ok", dashboard
+    if settings.redis.cluster_nodes:
+        assert dashboard["mode"] == "cluster"
+        roles = sorted(node["role"] for node in dashboard["nodes"])
+        assert roles == ["master"] * 3 + ["slave"] * 3, dashboard["nodes"]
+        primaries = [n for n in dashboard["nodes"] if n["role"] == "master"]
+        assert dashboard["server"]["keyspace_hits"] == sum(n["keyspace_hits"] for n in primaries)
+    else:
+        assert dashboard["mode"] == "sentinel"
+        assert dashboard["nodes"] == []
+        assert dashboard["replication"]["role"] == "master"

@@ -15,6 +15,7 @@ import websockets
 from websockets.asyncio.client import ClientConnection
 
 from tests.support.http import PASSWORD, next_sse_data, password_grant, unique_email
+from tests.support.redis_modes import both_modes_live_server  # noqa: F401 (fixtures)
 
 
 async def member_of_new_org(http: httpx.AsyncClient) -> dict[str, Any]:

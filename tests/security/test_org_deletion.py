@@ -17,6 +17,7 @@ from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
@@ -168,10 +169,10 @@ async def test_nothing_of_the_org_is_left(settings: Settings, client: Client, re
     finally:
         await mongo.close()
     for pattern in (
-        f"t:{org_id}:*",
-        f"stats:kv:{org_id}:*",
-        f"hot:{org_id}:*",
-        f"slo:*:{org_id}:*",
+        keys.org_pattern(org_id),
+        keys.kv_stats_pattern(str(org_id)),
+        keys.hot_keys_pattern(str(org_id)),
+        keys.slo_pattern(str(org_id)),
     ):
         assert [k async for k in redis.scan_iter(match=pattern)] == [], pattern
 

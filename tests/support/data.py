@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -109,6 +110,8 @@ async def recreate_database(local: LocalStack, name: str) -> None:
 
 
 async def flush_redis_db(local: LocalStack, db: int) -> None:
+    """Empty database ``db`` of the Sentinel set (db 0 of a cluster is emptied whole, by
+    ``flush_redis_for``)."""
     redis = Redis(
         host="127.0.0.1",
         port=local.redis.primary_port() or local.layout.redis_ports[0],
@@ -149,3 +152,11 @@ async def make_org(settings: Settings, members: dict[str, str], name: str = "org
             [(org_id, uuid.UUID(user_id), role) for user_id, role in members.items()],
         )
     return str(org_id)
+
+
+async def flush_redis_for(local: LocalStack, settings: Settings) -> None:
+    """Empty the Redis that ``settings`` use: their Sentinel database, or the cluster."""
+    if settings.redis.cluster_nodes:
+        await asyncio.to_thread(local.redis_cluster.flush)
+    else:
+        await flush_redis_db(local, settings.redis.db)

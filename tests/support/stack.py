@@ -36,18 +36,29 @@ TEST_OVERRIDES = {
 }
 
 
-def stack_settings(local: LocalStack, database: str, **overrides: str) -> Settings:
-    env = {**local.env(database=database), **TEST_OVERRIDES, **overrides}
-    return settings_from_env(env)
+# A Redis Cluster has only database 0 (the test session flushes the cluster instead).
+CLUSTER_OVERRIDES = {"ORGBASE_REDIS_DB": "0"}
+
+
+def _mode_env(local: LocalStack, database: str, redis_mode: str) -> dict[str, str]:
+    env = {**local.env(database=database, redis_mode=redis_mode), **TEST_OVERRIDES}
+    if redis_mode == "cluster":
+        env.update(CLUSTER_OVERRIDES)
+    return env
+
+
+def stack_settings(
+    local: LocalStack, database: str, redis_mode: str = "sentinel", **overrides: str
+) -> Settings:
+    return settings_from_env({**_mode_env(local, database, redis_mode), **overrides})
 
 
 def server_env(
-    local: LocalStack, database: str = TEST_DATABASE, **overrides: str
+    local: LocalStack, database: str = TEST_DATABASE, redis_mode: str = "sentinel", **overrides: str
 ) -> dict[str, str]:
     """The environment of a gateway process on ``local``: this one's minus its ORGBASE_*."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("ORGBASE_")}
-    env.update(local.env(database=database))
-    env.update(TEST_OVERRIDES)
+    env.update(_mode_env(local, database, redis_mode))
     env.update(overrides)
     return env
 

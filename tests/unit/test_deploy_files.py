@@ -59,7 +59,7 @@ def resolved(*extra: str) -> dict[str, Any]:
 
 
 def test_compose_file_is_valid_with_and_without_the_replica_profile() -> None:
-    for extra in ((), ("--profile", "replica")):
+    for extra in ((), ("--profile", "replica"), ("--profile", "citus")):
         result = compose(*extra, "config", "--quiet")
         assert result.returncode == 0, result.stderr
 
@@ -189,3 +189,40 @@ def test_dockerfile_is_lint_clean_multi_stage_locked_and_non_root() -> None:
     assert "uv" not in re.findall(r"COPY --from=\S+ (\S+)", final)
     ignored = (ROOT / ".dockerignore").read_text().split()
     assert {".git", ".venv", ".orgbase", "tests"} <= set(ignored)
+
+
+def test_the_citus_profile_is_a_coordinator_and_two_workers_set_up_once() -> None:
+    """docs/scaling.md: the cluster tenant tables move to. Only in its profile; the
+    coordinator learns both workers (with the password to reach them) in a one-shot."""
+    assert not {n for n in resolved()["services"] if n.startswith("citus")}
+    services = resolved("--profile", "citus")["services"]
+    nodes = ("citus-coordinator", "citus-worker-1", "citus-worker-2")
+    for name in nodes:
+        node = services[name]
+        assert node["image"].startswith("citusdata/citus:")
+        assert node["healthcheck"]["test"], f"{name} has no health check"
+        assert any(m["type"] == "volume" for m in node["volumes"]), f"{name} needs a volume"
+        assert node["environment"]["POSTGRES_INITDB_ARGS"] == "--auth-host=scram-sha-256"
+    setup = services["citus-setup"]
+    assert setup["restart"] == "no"
+    assert {n: c["condition"] for n, c in setup["depends_on"].items()} == dict.fromkeys(
+        nodes, "service_healthy"
+    )
+    script = " ".join(setup["command"])
+    assert "CREATE EXTENSION IF NOT EXISTS citus" in script
+    assert "pg_dist_authinfo" in script
+    for worker in nodes[1:]:
+        assert f"citus_add_node('{worker}', 5432)" in script
+    # The gateways do not depend on Citus (nothing moves until docs/scaling.md's steps).
+    assert not set(services["gateway"]["depends_on"]) & set(nodes)
+
+
+def test_the_replica_profile_can_serve_reads() -> None:
+    env = resolved("--profile", "replica")["services"]["gateway"]["environment"]
+    assert "ORGBASE_DATABASE_REPLICA_URLS" in env
+    assert settings_from_env(
+        {
+            **env,
+            "ORGBASE_DATABASE_REPLICA_URLS": "postgresql://orgbase_api:x@postgres-replica/orgbase",
+        }
+    ).database.replica_urls == ("postgresql://orgbase_api:x@postgres-replica/orgbase",)

@@ -79,3 +79,22 @@ def test_env_file_parsing() -> None:
     assert parse_env_file(text) == {"A": "1", "B": "two words", "C": "x=y"}
     with pytest.raises(SettingsError, match="line 1"):
         parse_env_file("not a pair\n")
+
+
+def test_redis_cluster_and_read_replica_settings() -> None:
+    cluster = {k: v for k, v in BASE.items() if k != "ORGBASE_REDIS_SENTINELS"}
+    cluster["ORGBASE_REDIS_CLUSTER_NODES"] = "10.0.0.1:7000,10.0.0.2:7000"
+    settings = settings_from_env(
+        {**cluster, "ORGBASE_DATABASE_REPLICA_URLS": "postgresql://orgbase_api:a@replica/orgbase"}
+    )
+    assert settings.redis.cluster_addresses() == [("10.0.0.1", 7000), ("10.0.0.2", 7000)]
+    assert settings.database.replica_urls == ("postgresql://orgbase_api:a@replica/orgbase",)
+    for bad, variable in (
+        ({**cluster, "ORGBASE_REDIS_DB": "2"}, "ORGBASE_REDIS_DB"),
+        ({**BASE, "ORGBASE_REDIS_CLUSTER_NODES": "10.0.0.1:7000"}, "ORGBASE_REDIS_CLUSTER_NODES"),
+        ({**cluster, "ORGBASE_REDIS_CLUSTER_NODES": "10.0.0.1"}, "ORGBASE_REDIS_CLUSTER_NODES"),
+        ({**BASE, "ORGBASE_DATABASE_REPLICA_URLS": "mysql://x/y"}, "ORGBASE_DATABASE_REPLICA_URLS"),
+    ):
+        with pytest.raises(SettingsError) as caught:
+            settings_from_env(bad)
+        assert str(caught.value).startswith(variable), str(caught.value)

@@ -17,7 +17,8 @@ PG_SUPERUSER = "orgbase_admin"
 
 @dataclass(frozen=True)
 class StackLayout:
-    """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels, Mongo."""
+    """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels, Mongo;
+    the optional Redis Cluster at +10..+15 and PostgreSQL replica at +20."""
 
     state_dir: Path
     port_base: int = DEFAULT_PORT_BASE
@@ -38,6 +39,16 @@ class StackLayout:
     @property
     def mongo_port(self) -> int:
         return self.port_base + 7
+
+    @property
+    def redis_cluster_ports(self) -> tuple[int, ...]:
+        """The optional 6-node Redis Cluster (3 primaries, 3 replicas)."""
+        return tuple(self.port_base + 10 + i for i in range(6))
+
+    @property
+    def pg_replica_port(self) -> int:
+        """The optional PostgreSQL streaming replica."""
+        return self.port_base + 20
 
     @property
     def env_file(self) -> Path:

@@ -9,8 +9,10 @@ from pathlib import Path
 from orgbase.auth.keys import rotate_keys_file
 from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
 from orgbase.platform.localstack.mongo import LocalMongo
+from orgbase.platform.localstack.pg_replica import LocalPgReplica
 from orgbase.platform.localstack.postgres import LocalPostgres
 from orgbase.platform.localstack.redis import LocalRedis
+from orgbase.platform.localstack.redis_cluster import LocalRedisCluster
 
 
 @dataclass(frozen=True)
@@ -28,24 +30,47 @@ class LocalStack:
         self.postgres = LocalPostgres(layout, secrets["pg_superuser"])
         self.redis = LocalRedis(layout, secrets["redis"], secrets["sentinel"])
         self.mongo = LocalMongo(layout)
+        self.redis_cluster = LocalRedisCluster(layout, secrets["redis"])
+        self.pg_replica = LocalPgReplica(self.postgres)
+        self.redis_mode = "sentinel"
+        """What services.env points gateways at: "sentinel" or "cluster"."""
+        self.use_pg_replica = False
 
     @property
     def signing_keys_file(self) -> Path:
         return self.layout.state_dir / "jwks.json"
 
-    def up(self) -> None:
-        """Start what is not running (running services are reused), then write services.env."""
+    def up(self, *, redis_mode: str = "sentinel", pg_replica: bool = False) -> None:
+        """Start what is not running (running services are reused), then write services.env.
+
+        ``redis_mode="cluster"`` also starts the 6-node Redis Cluster and points
+        services.env at it (the Sentinel set still runs: the default and the fallback of
+        the tests); ``pg_replica`` starts a streaming replica and lists it for reads."""
         if not self.signing_keys_file.exists():
             rotate_keys_file(self.signing_keys_file, "EdDSA")
         self.postgres.start()
         self.postgres.ensure_database(self.layout.database)
         self.redis.start()
+        if redis_mode == "cluster":
+            self.start_redis_cluster()
+        if pg_replica:
+            self.start_pg_replica()
         self.mongo.start()
         self.write_env_file()
+
+    def start_redis_cluster(self) -> None:
+        self.redis_cluster.start()
+        self.redis_mode = "cluster"
+
+    def start_pg_replica(self) -> None:
+        self.pg_replica.start()
+        self.use_pg_replica = True
 
     def down(self) -> list[str]:
         stopped = []
         for name, service in (
+            ("redis-cluster", self.redis_cluster),
+            ("pg-replica", self.pg_replica),
             ("mongo", self.mongo),
             ("redis", self.redis),
             ("postgres", self.postgres),
@@ -75,14 +100,59 @@ class LocalStack:
                 f"sentinels up {sentinels} of {list(layout.sentinel_ports)}",
             ),
             ServiceState("mongo", self.mongo.is_running(), self.mongo.url),
+            *self._optional_status(),
         ]
+
+    def _optional_status(self) -> list[ServiceState]:
+        """The cluster and the replica, once they have been made."""
+        states = []
+        if (self.redis_cluster.root / "created").exists():
+            up = [p for p in self.layout.redis_cluster_ports if self.redis_cluster.node_running(p)]
+            states.append(
+                ServiceState(
+                    "redis-cluster",
+                    self.redis_cluster.healthy(),
+                    f"nodes up {up} of {list(self.layout.redis_cluster_ports)}",
+                )
+            )
+        if self.pg_replica.exists():
+            states.append(
+                ServiceState(
+                    "pg-replica",
+                    self.pg_replica.is_running(),
+                    f"127.0.0.1:{self.pg_replica.port} data={self.pg_replica.data_dir}",
+                )
+            )
+        return states
 
     def database_url(self, user: str, password: str, database: str | None = None) -> str:
         db = database or self.layout.database
         return f"postgresql://{user}:{password}@127.0.0.1:{self.layout.pg_port}/{db}"
 
-    def env(self, database: str | None = None) -> dict[str, str]:
-        """The settings that point a gateway at this stack."""
+    def database_replica_url(self, password: str, database: str | None = None) -> str:
+        db = database or self.layout.database
+        return f"postgresql://orgbase_api:{password}@127.0.0.1:{self.pg_replica.port}/{db}"
+
+    def env(
+        self,
+        database: str | None = None,
+        *,
+        redis_mode: str | None = None,
+        pg_replica: bool | None = None,
+    ) -> dict[str, str]:
+        """The settings that point a gateway at this stack (by default at what ``up``
+        started: Sentinel or the cluster, with or without the replica)."""
+        s = self.secrets
+        env = self._base_env(database)
+        if (redis_mode or self.redis_mode) == "cluster":
+            for name in ("ORGBASE_REDIS_SENTINELS", "ORGBASE_REDIS_SENTINEL_PASSWORD"):
+                del env[name]
+            env["ORGBASE_REDIS_CLUSTER_NODES"] = ",".join(self.redis_cluster.addresses())
+        if self.use_pg_replica if pg_replica is None else pg_replica:
+            env["ORGBASE_DATABASE_REPLICA_URLS"] = self.database_replica_url(s["pg_api"], database)
+        return env
+
+    def _base_env(self, database: str | None) -> dict[str, str]:
         s = self.secrets
         return {
             "ORGBASE_ENV": "dev",

@@ -227,8 +227,9 @@ def scoped(query: dict[str, Any], org: str, owner: str | None = None) -> dict[st
     """The filter restricted to the org (and to one owner's documents, for members' writes).
 
     A checked filter never names the server fields, so adding them as top-level equalities
-    cannot be overridden; an upsert copies them into the document it inserts."""
-    scope = {**query, ORG: org}
+    cannot be overridden; an upsert copies them into the document it inserts. The org
+    field leads (docs/scaling.md: it leads every shard key and index too)."""
+    scope = {ORG: org, **query}
     if owner is not None:
         scope[OWNER] = owner
     return scope

@@ -41,6 +41,7 @@ def build_data(settings: Settings, resources: Resources) -> DataArea:
             schema,
             settings.data.max_rows,
             settings.data.statement_cache,
+            resources.replicas,
             allow_tx_rollback=settings.data.allow_tx_rollback,
         ),
     )

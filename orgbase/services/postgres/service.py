@@ -19,6 +19,7 @@ import msgspec
 from orgbase.core.app_state import AppKey
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
+from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
 from orgbase.services.postgres.schema import SchemaCache, Table, quote_ident
@@ -80,10 +81,12 @@ class DataService:
         schema: SchemaCache,
         max_rows: int,
         statement_cache: int = 2048,
+        replicas: ReplicaRouter | None = None,
         *,
         allow_tx_rollback: bool = False,
     ) -> None:
         self.db = db
+        self.replicas = replicas if replicas is not None and replicas.enabled else None
         self.allow_tx_rollback = allow_tx_rollback
         self.schema = schema
         self.max_rows = max_rows
@@ -147,7 +150,11 @@ class DataService:
 
     async def read(self, entry: TenantEntry, prepared: PreparedRead) -> Result:
         table_name, query, count = prepared.table, prepared.query, prepared.count
-        row = await self._fetchrow(f"{entry.cte()} {prepared.sql}", *entry.args, *prepared.values)
+        sql, args = f"{entry.cte()} {prepared.sql}", (*entry.args, *prepared.values)
+        if self.replicas is None:
+            row = await self._fetchrow(sql, *args)
+        else:
+            row = await self._read_on_replica(entry, sql, args)
         assert row is not None
         total = row["total"]
         if count in ("planned", "estimated"):
@@ -155,6 +162,20 @@ class DataService:
             if count == "estimated" and total <= self.max_rows:
                 total = await self._exact_total(entry, table_name, query)
         return Result(row["body"], row["n"], total)
+
+    async def _read_on_replica(
+        self, entry: TenantEntry, sql: str, args: tuple[Any, ...]
+    ) -> asyncpg.Record | None:
+        """On a replica that has the writer's own writes, else on the primary."""
+        assert self.replicas is not None
+        try:
+            return await self.replicas.read(
+                writer_of(entry.args),
+                lambda: self.db.tenant_fetchrow(sql, *args),
+                lambda pool: self.db.replica_fetchrow(pool, sql, *args),
+            )
+        except asyncpg.PostgresError as exc:
+            raise translate(exc) from exc
 
     async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
         try:
@@ -194,8 +215,10 @@ class DataService:
         values: list[Any],
         options: WriteOptions = WriteOptions(),
     ) -> Result:
+        # A rolled-back write (tx=rollback) leaves no position: the exception skips it.
+        commit_lsn: list[str] | None = [] if self.replicas is not None else None
         try:
-            async with self.db.tenant_transaction_with(entry) as connection:
+            async with self.db.tenant_transaction_with(entry, commit_lsn) as connection:
                 row = await connection.fetchrow(sql, *values)
                 assert row is not None
                 result = Result(row["body"], row["n"])
@@ -207,6 +230,8 @@ class DataService:
             return undone.result
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
+        if self.replicas is not None and commit_lsn:
+            await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))
         return result
 
     def _writable(self, table: Table, columns: list[str]) -> list[str]:

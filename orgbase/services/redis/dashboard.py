@@ -11,6 +11,7 @@ from uuid import UUID
 
 from redis.exceptions import RedisError
 
+from orgbase.core import keys
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
 from orgbase.core.settings import ObservabilitySettings
 from orgbase.services.redis.stats import RedisStats
@@ -32,8 +33,12 @@ class RedisDashboard:
             "failovers_seen": self.redis.failovers_seen,
             "pool": self.redis.pool_stats(),
         }
+        nodes: list[dict[str, Any]] = []
         try:
-            info = await self.redis.run(lambda r: r.info())
+            if self.redis.cluster is not None:
+                info, nodes = await self._cluster_info()
+            else:
+                info = await self.redis.run(lambda r: r.info())
         except RedisUnavailable as exc:
             return {
                 **base,
@@ -71,6 +76,8 @@ class RedisDashboard:
             },
             "server_hit_rate": _ratio(info.get("keyspace_hits", 0), info.get("keyspace_misses", 0)),
             "replication": _replication(info),
+            "mode": self.redis.mode,
+            "nodes": nodes,
             "sentinels": await self._sentinels(),
             "hit_rate": await self.stats.kv_hit_rate(None, 60),
             "latency": await self.stats.latency_percentiles(),
@@ -79,13 +86,45 @@ class RedisDashboard:
         }
 
     async def org(self, org_id: UUID) -> dict[str, Any]:
-        keys = await self.redis.run(lambda r: r.zcard(f"t:{org_id}:kvindex"))
+        count = await self.redis.run(lambda r: r.zcard(keys.kv_index(org_id)))
         return {
-            "keys": int(keys),
+            "keys": int(count),
             "hit_rate": await self.stats.kv_hit_rate(str(org_id), 60),
             "hot_keys": await self.stats.hot_keys(str(org_id)),
             "latency": await self.stats.latency_percentiles(),
         }
+
+    async def _cluster_info(self) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+        """Per-node figures of a cluster, and their sums over the primaries (the totals
+        the single-server view shows)."""
+        cluster = self.redis.cluster
+        assert cluster is not None
+        by_node: Any = await self.redis.run(lambda _: cluster.info(target_nodes=cluster.ALL_NODES))
+        nodes: list[dict[str, Any]] = []
+        totals: dict[str, Any] = {"role": "cluster"}
+        for name, info in sorted(by_node.items()):
+            keyspace = info.get(f"db{0}", {})
+            view = {
+                "address": name,
+                "role": info.get("role"),
+                "used_memory": info.get("used_memory"),
+                "connected_clients": info.get("connected_clients"),
+                "instantaneous_ops_per_sec": info.get("instantaneous_ops_per_sec"),
+                "keys": keyspace.get("keys", 0) if isinstance(keyspace, dict) else 0,
+                "keyspace_hits": info.get("keyspace_hits"),
+                "keyspace_misses": info.get("keyspace_misses"),
+                "replication_offset": info.get("master_repl_offset"),
+            }
+            nodes.append(view)
+            if info.get("role") != "master":
+                continue
+            for field_name, value in info.items():
+                if isinstance(value, int) and not isinstance(value, bool):
+                    totals[field_name] = totals.get(field_name, 0) + value
+                else:
+                    totals.setdefault(field_name, value)
+        totals["role"] = "cluster"
+        return totals, nodes
 
     async def _alerts(self) -> list[dict[str, Any]]:
         try:

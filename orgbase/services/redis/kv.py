@@ -18,7 +18,7 @@ import msgspec
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from orgbase.core import rbac
+from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, TooLarge
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
@@ -90,7 +90,7 @@ class KeyValueStore:
     @staticmethod
     def _names(ctx: OrgContext, key: str) -> tuple[str, str, str]:
         org = ctx.org_id
-        return f"t:{org}:kv:{key}", f"t:{org}:kvindex", _deleted_marker(org)
+        return keys.kv_value(org, key), keys.kv_index(org), keys.org_gone(org)
 
     async def get(self, ctx: OrgContext, key: str) -> Entry:
         value_key, _, _ = self._names(ctx, _key(key))
@@ -189,11 +189,11 @@ class KeyValueStore:
 
     async def purge_org(self, org_id: UUID) -> int:
         """Delete every key of an org (when the org is deleted)."""
-        return await self.redis.run(lambda r: unlink_matching(r, f"t:{org_id}:*"))
+        return await self.redis.run(lambda r: unlink_matching(r, keys.org_pattern(org_id)))
 
 
 def _deleted_marker(org_id: UUID) -> str:
-    return f"gone:{org_id}"
+    return keys.org_gone(org_id)
 
 
 def _org_gone() -> NotFound:

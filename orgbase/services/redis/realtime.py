@@ -1,6 +1,8 @@
 """Realtime channels: org-scoped pub/sub over Redis, delivered to WebSocket and SSE clients.
 
-A channel of org O lives at Redis channel ``t:{O}:rt:{name}``; the org always comes from
+A channel of org O lives at Redis channel ``t:{O}:rt:{name}`` (the org is the cluster
+hash tag: on a Redis Cluster the hub uses sharded pub/sub, SSUBSCRIBE/SPUBLISH, so a
+message travels only within the shard that owns the org's slot); the org always comes from
 the subscriber's server-side context, never from the client, so a subscriber only ever
 receives its own org's messages. Each gateway process holds one Redis pub/sub connection
 (subscribed to the channels its clients want) and fans messages out to them. Row changes
@@ -26,8 +28,9 @@ from uuid import UUID
 import msgspec
 import structlog
 from redis.asyncio.client import PubSub
+from redis.asyncio.cluster import ClusterPubSub
 
-from orgbase.core import rbac
+from orgbase.core import keys, rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
 from orgbase.core.errors import Forbidden, Invalid, NotFound, OrgbaseError, TooLarge, Unauthorized
 from orgbase.core.periodic import Periodic
@@ -38,9 +41,11 @@ from orgbase.core.settings import RealtimeSettings
 log = structlog.get_logger("orgbase.realtime")
 
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
-REVOCATIONS = "sys:revocations"
+REVOCATIONS = keys.REVOCATIONS_CHANNEL
 ROW_EVENTS = "orgbase_rows"
 STOP_SECONDS = 5.0
+_MIN_IDLE_SECONDS = 0.001
+_MAX_IDLE_SECONDS = 0.02
 """How long shutdown waits for the background loops."""
 _revocation = msgspec.json.Decoder(Revocation)
 
@@ -57,7 +62,7 @@ def channel_name(name: str, *, publishing: bool = False) -> str:
 
 
 def redis_channel(org_id: UUID | str, name: str) -> str:
-    return f"t:{org_id}:rt:{name}"
+    return keys.realtime_channel(org_id, name)
 
 
 @dataclass(eq=False)
@@ -114,7 +119,8 @@ class RealtimeHub:
         self.settings = settings
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
-        self._pubsub: PubSub | None = None
+        self._pubsub: PubSub | ClusterPubSub | None = None
+        self._idle = _MIN_IDLE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
         self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
@@ -189,7 +195,7 @@ class RealtimeHub:
         subscriber.channels.add(name)
         if first and not name.startswith("db:") and self._pubsub is not None:
             with contextlib.suppress(*REDIS_DOWN_ERRORS):
-                await self._pubsub.subscribe(key)
+                await self._subscribe(self._pubsub, key)
 
     async def leave(self, subscriber: Subscriber, name: str) -> None:
         subscriber.channels.discard(name)
@@ -202,7 +208,10 @@ class RealtimeHub:
             del self._by_channel[key]
             if not name.startswith("db:") and self._pubsub is not None:
                 with contextlib.suppress(*REDIS_DOWN_ERRORS):
-                    await self._pubsub.unsubscribe(key)
+                    if isinstance(self._pubsub, ClusterPubSub):
+                        await self._pubsub.sunsubscribe(key)
+                    else:
+                        await self._pubsub.unsubscribe(key)
 
     # -- publishing -------------------------------------------------------------------
 
@@ -226,10 +235,15 @@ class RealtimeHub:
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
+        channel = redis_channel(ctx.org_id, name)
         receivers = await self.redis.run(
-            lambda r: r.publish(redis_channel(ctx.org_id, name), message)
+            lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
         )
         return int(receivers)
+
+    @property
+    def _sharded(self) -> bool:
+        return self.redis.cluster is not None
 
     async def announce(self, notice: Revocation) -> None:
         """Tell every replica (this one included, through Redis) about a revocation; applied
@@ -238,7 +252,11 @@ class RealtimeHub:
         self._apply(notice)
         body = msgspec.json.encode(notice)
         with contextlib.suppress(RedisUnavailable):
-            await self.redis.run(lambda r: r.publish(REVOCATIONS, body))
+            await self.redis.run(
+                lambda r: (
+                    r.spublish(REVOCATIONS, body) if self._sharded else r.publish(REVOCATIONS, body)
+                )
+            )
 
     def _dispatch(self, key: str, message: bytes) -> None:
         for subscriber in tuple(self._by_channel.get(key, ())):
@@ -267,17 +285,54 @@ class RealtimeHub:
 
     # -- background loops -------------------------------------------------------------
 
+    def _new_pubsub(self) -> PubSub | ClusterPubSub:
+        if self.redis.cluster is not None:
+            return self.redis.cluster.pubsub()
+        return self.redis.primary.pubsub(ignore_subscribe_messages=True)
+
+    @staticmethod
+    async def _subscribe(pubsub: PubSub | ClusterPubSub, *channels: str) -> None:
+        if isinstance(pubsub, ClusterPubSub):
+            # One connection per shard, opened by redis-py as the channels' slots need.
+            await pubsub.ssubscribe(*channels)
+        else:
+            await pubsub.subscribe(*channels)
+
+    async def _next_message(self, pubsub: PubSub | ClusterPubSub) -> dict[str, Any] | None:
+        if isinstance(pubsub, ClusterPubSub):
+            # redis-py reads the shards' connections in turn, waiting on each for the
+            # timeout: any wait on a quiet shard delays the busy one. So poll them all
+            # without waiting, and back off (1 ms up to 20 ms) only while all are quiet.
+            message: dict[str, Any] | None = await pubsub.get_sharded_message(
+                ignore_subscribe_messages=True, timeout=0.0
+            )
+            if message is None:
+                await asyncio.sleep(self._idle)
+                self._idle = min(self._idle * 2, _MAX_IDLE_SECONDS)
+            else:
+                self._idle = _MIN_IDLE_SECONDS
+            return message
+        plain: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
+        return plain
+
+    async def _refresh_cluster_map(self) -> None:
+        """After a lost shard connection: ask the cluster who owns which slots now."""
+        if self.redis.cluster is not None:
+            with contextlib.suppress(Exception):
+                await self.redis.cluster.nodes_manager.initialize()
+
     async def _redis_loop(self) -> None:
-        """Listen on one pub/sub connection; on any loss, reconnect and resubscribe."""
+        """Listen on one pub/sub connection (one per shard on a cluster); on any loss,
+        reconnect and resubscribe."""
         while not self._stopping:
-            pubsub = self.redis.primary.pubsub(ignore_subscribe_messages=True)
+            pubsub = self._new_pubsub()
             try:
                 channels = [REVOCATIONS] + [k for k in self._by_channel if ":rt:db:" not in k]
-                await pubsub.subscribe(*channels)
+                await self._subscribe(pubsub, *channels)
                 self._pubsub = pubsub
                 while not self._stopping:
-                    message = await pubsub.get_message(timeout=1.0)
-                    if message is None:
+                    message = await self._next_message(pubsub)
+                    if message is None or str(message.get("type")) not in ("message", "smessage"):
                         continue
                     channel = message["channel"].decode()
                     if channel == REVOCATIONS:
@@ -289,6 +344,7 @@ class RealtimeHub:
             except Exception as exc:  # reconnect: Redis failed over or went away
                 log.warning("realtime pub/sub lost; reconnecting", error=repr(exc))
                 await asyncio.sleep(0.5)
+                await self._refresh_cluster_map()
             finally:
                 self._pubsub = None
                 with contextlib.suppress(Exception):

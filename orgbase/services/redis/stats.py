@@ -17,6 +17,7 @@ import msgspec
 import structlog
 from redis.asyncio import Redis
 
+from orgbase.core import keys
 from orgbase.core.breaker import BreakerState
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
@@ -26,7 +27,7 @@ log = structlog.get_logger("orgbase.redis.stats")
 LATENCY_BUCKETS_MS = (0.1, 0.25, 0.5, 1, 2, 5, 10, 25, 50, 100, 250, 1000, float("inf"))
 MINUTE_TTL = 2 * 3600
 HOT_WINDOW_MINUTES = 5
-ALERTS_KEY = "sys:alerts"
+ALERTS_KEY = keys.ALERTS
 ALERTS_KEPT = 200
 
 
@@ -109,26 +110,26 @@ class RedisStats:
         async def write(r: Redis) -> None:
             async with r.pipeline(transaction=False) as pipe:
                 if latency:
-                    key = f"stats:lat:{now}"
+                    key = keys.latency_stats(now)
                     for bucket, count in latency.items():
                         pipe.hincrby(key, str(bucket), count)
                     pipe.expire(key, MINUTE_TTL)
                 for (org, kind), count in kv.items():
                     if org in self._deleted:  # deleted while this flush was under way
                         continue
-                    for key in (f"stats:kv:all:{now}", f"stats:kv:{org}:{now}"):
+                    for key in (keys.kv_stats("all", now), keys.kv_stats(org, now)):
                         pipe.hincrby(key, kind, count)
                         pipe.expire(key, MINUTE_TTL)
                 for (org, name), count in hot.items():
                     if org in self._deleted:
                         continue
-                    pipe.zincrby(f"hot:{org}:{now}", count, name)
-                    pipe.expire(f"hot:{org}:{now}", HOT_WINDOW_MINUTES * 120)
-                    pipe.zincrby(f"hot:all:{now}", count, f"{org}:{name}")
-                    pipe.expire(f"hot:all:{now}", HOT_WINDOW_MINUTES * 120)
+                    pipe.zincrby(keys.hot_keys(org, now), count, name)
+                    pipe.expire(keys.hot_keys(org, now), HOT_WINDOW_MINUTES * 120)
+                    pipe.zincrby(keys.hot_keys("all", now), count, f"{org}:{name}")
+                    pipe.expire(keys.hot_keys("all", now), HOT_WINDOW_MINUTES * 120)
                 for (dependency, hour), count in errors.items():
-                    pipe.hincrby(f"deperr:{hour}", dependency, count)
-                    pipe.expire(f"deperr:{hour}", 25 * 3600)
+                    pipe.hincrby(keys.dependency_errors(hour), dependency, count)
+                    pipe.expire(keys.dependency_errors(hour), 25 * 3600)
                 for entry in alerts:
                     pipe.lpush(ALERTS_KEY, msgspec.json.encode(entry))
                 if alerts:
@@ -164,8 +165,8 @@ class RedisStats:
         """The most-accessed keys of the last few minutes, across every replica."""
         scope = org or "all"
         now = minute()
-        sources = [f"hot:{scope}:{m}" for m in range(now - HOT_WINDOW_MINUTES + 1, now + 1)]
-        target = f"hot:tmp:{scope}:{time.monotonic_ns()}"
+        sources = [keys.hot_keys(scope, m) for m in range(now - HOT_WINDOW_MINUTES + 1, now + 1)]
+        target = keys.hot_keys_scratch(scope, time.monotonic_ns())
 
         async def read(r: Redis) -> list[tuple[bytes, float]]:
             async with r.pipeline(transaction=False) as pipe:
@@ -186,7 +187,7 @@ class RedisStats:
         async def read(r: Redis) -> list[dict[bytes, bytes]]:
             async with r.pipeline(transaction=False) as pipe:
                 for m in wanted:
-                    pipe.hgetall(f"stats:kv:{scope}:{m}")
+                    pipe.hgetall(keys.kv_stats(scope, m))
                 return list(await pipe.execute())
 
         series = []
@@ -209,7 +210,7 @@ class RedisStats:
         async def read(r: Redis) -> list[dict[bytes, bytes]]:
             async with r.pipeline(transaction=False) as pipe:
                 for m in range(now - minutes + 1, now + 1):
-                    pipe.hgetall(f"stats:lat:{m}")
+                    pipe.hgetall(keys.latency_stats(m))
                 return list(await pipe.execute())
 
         counts: Counter[int] = Counter(self._latency)
@@ -233,7 +234,7 @@ class RedisStats:
         async def read(r: Redis) -> list[dict[bytes, bytes]]:
             async with r.pipeline(transaction=False) as pipe:
                 for h in hours:
-                    pipe.hgetall(f"deperr:{h}")
+                    pipe.hgetall(keys.dependency_errors(h))
                 return list(await pipe.execute())
 
         try:
@@ -256,9 +257,9 @@ class RedisStats:
                 del counts[key]
 
         async def drop(r: Redis) -> int:
-            removed = await unlink_matching(r, f"stats:kv:{org}:*")
-            removed += await unlink_matching(r, f"hot:{org}:*")
-            async for name in r.scan_iter(match="hot:all:*", count=1000):
+            removed = await unlink_matching(r, keys.kv_stats_pattern(org))
+            removed += await unlink_matching(r, keys.hot_keys_pattern(org))
+            async for name in r.scan_iter(match=keys.hot_keys_pattern("all"), count=1000):
                 members = [m async for m, _ in r.zscan_iter(name, match=f"{org}:*")]
                 if members:
                     removed += int(await r.zrem(name, *members))

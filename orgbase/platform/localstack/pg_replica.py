@@ -1,0 +1,122 @@
+"""A local PostgreSQL streaming replica of the local server (``services up --pg-replica``).
+
+Made once with ``pg_basebackup -R`` (which writes ``standby.signal`` and the connection
+to the primary), then run like the primary (as its server user when we are root) on the
+stack's port ``base+20``. It replays the primary's WAL continuously and serves reads.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+
+from orgbase.platform.localstack.binaries import postgres_bin
+from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.localstack.postgres import LocalPostgres
+from orgbase.platform.localstack.process import (
+    pid_alive,
+    port_open,
+    read_pid,
+    run,
+    stop_pid,
+    wait_until,
+)
+
+
+class LocalPgReplica:
+    def __init__(self, primary: LocalPostgres) -> None:
+        self.primary = primary
+        self.layout = primary.layout
+        self.home = primary.home / "replica"
+        self.data_dir = self.home / "data"
+        self.log_file = self.home / "postgres.log"
+
+    @property
+    def port(self) -> int:
+        return self.layout.pg_replica_port
+
+    @property
+    def pid(self) -> int | None:
+        return read_pid(self.data_dir / "postmaster.pid")
+
+    def exists(self) -> bool:
+        return (self.data_dir / "standby.signal").exists()
+
+    def is_running(self) -> bool:
+        return pid_alive(self.pid) and port_open(self.port)
+
+    def _base_backup(self) -> None:
+        if self.data_dir.exists():
+            shutil.rmtree(self.data_dir)
+        self.home.mkdir(parents=True, exist_ok=True)
+        self.primary._give_to_server_user(self.home)
+        env = {**os.environ, "PGPASSWORD": self.primary.superuser_password}
+        run(
+            [
+                str(postgres_bin() / "pg_basebackup"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.layout.pg_port),
+                "-U",
+                PG_SUPERUSER,
+                "-D",
+                str(self.data_dir),
+                "-R",
+                "-X",
+                "stream",
+                "--no-sync",
+                "--checkpoint=fast",
+            ],
+            as_user=self.primary.run_as,
+            env=env,
+            timeout=300,
+        )
+        # The copied configuration ends with the primary's port: a later line wins.
+        with (self.data_dir / "postgresql.conf").open("a") as handle:
+            handle.write(f"\n# The local replica.\nport = {self.port}\nhot_standby = on\n")
+
+    def start(self) -> None:
+        if self.is_running():
+            return
+        if not self.exists():
+            self._base_backup()
+        if not pid_alive(self.pid):
+            run(
+                [
+                    str(postgres_bin() / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-l",
+                    str(self.log_file),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                ],
+                as_user=self.primary.run_as,
+                timeout=90,
+            )
+        wait_until(lambda: port_open(self.port), 30, "the PostgreSQL replica to listen")
+
+    def stop(self) -> bool:
+        return stop_pid(self.pid, signal.SIGINT, timeout=30)
+
+    def kill(self) -> None:
+        """Crash the replica, for fault drills: an immediate shutdown (every process quits
+        at once, no checkpoint, connections cut; it recovers from WAL on start). A SIGKILL
+        of the postmaster leaves it a zombie here that blocks the next start."""
+        if pid_alive(self.pid):
+            run(
+                [
+                    str(postgres_bin() / "pg_ctl"),
+                    "-D",
+                    str(self.data_dir),
+                    "-m",
+                    "immediate",
+                    "stop",
+                ],
+                as_user=self.primary.run_as,
+                timeout=60,
+            )
