@@ -129,7 +129,12 @@ def build_gateway(settings: Settings) -> Gateway:
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
-        request_auth=RequestAuth(auth.authenticator, tenancy.contexts, auth.sessions),
+        request_auth=RequestAuth(
+            auth.authenticator,
+            tenancy.contexts,
+            auth.sessions,
+            settings.auth.publishable_key,
+        ),
         webhooks=build_webhooks(settings, resources),
     )
     _wire(gateway)
