@@ -84,7 +84,8 @@ def test_done_when_flow(gateway: str, anon_key: str) -> None:
 
     # Sign-up: a user, no session until the address is confirmed.
     signed_up = supabase.auth.sign_up({"email": email, "password": PASSWORD})
-    assert signed_up.user is not None and signed_up.user.email == email
+    assert signed_up.user is not None
+    assert signed_up.user.email == email
     assert signed_up.session is None
     with pytest.raises(AuthApiError) as unconfirmed:
         supabase.auth.sign_in_with_password({"email": email, "password": PASSWORD})
@@ -94,7 +95,8 @@ def test_done_when_flow(gateway: str, anon_key: str) -> None:
     mail = wait_for_mail(gateway, email, "Confirm your email address")
     confirmed = supabase.auth.verify_otp({"email": email, "token": code_in(mail), "type": "signup"})
     assert confirmed.session is not None
-    assert confirmed.user is not None and confirmed.user.email_confirmed_at is not None
+    assert confirmed.user is not None
+    assert confirmed.user.email_confirmed_at is not None
 
     # An org to hold items; the next GoTrue sign-in enters the last used org.
     headers = {"Authorization": f"Bearer {confirmed.session.access_token}"}
@@ -110,13 +112,16 @@ def test_done_when_flow(gateway: str, anon_key: str) -> None:
     signed_in = supabase.auth.sign_in_with_password({"email": email, "password": PASSWORD})
     assert signed_in.session is not None
     claims = claims_of(signed_in.session.access_token)
-    assert claims["org"] == org_id and claims["aal"] == "aal1"
-    assert claims["role"] == "authenticated" and claims["email"] == email
+    assert claims["org"] == org_id
+    assert claims["aal"] == "aal1"
+    assert claims["role"] == "authenticated"
+    assert claims["email"] == email
     assert [entry["method"] for entry in claims["amr"]] == ["password"]
 
     # TOTP: enroll, challenge, verify -> aal2.
     enrolled = supabase.auth.mfa.enroll({"factor_type": "totp", "friendly_name": "phone"})
-    assert enrolled.totp is not None and enrolled.totp.uri.startswith("otpauth://totp/")
+    assert enrolled.totp is not None
+    assert enrolled.totp.uri.startswith("otpauth://totp/")
     assert "<svg" in enrolled.totp.qr_code
     totp = pyotp.TOTP(enrolled.totp.secret)
     verified = supabase.auth.mfa.challenge_and_verify(
@@ -177,11 +182,13 @@ def test_anon_key_grants_nothing(gateway: str, anon_key: str) -> None:
     assert httpx.get(f"{gateway}/v1/orgs", headers=both).status_code == 401
     # /auth/v1 without the key at all, or with a wrong one.
     missing = httpx.get(f"{gateway}/auth/v1/settings")
-    assert missing.status_code == 401 and missing.json()["code"] == "apikey_invalid"
+    assert missing.status_code == 401
+    assert missing.json()["code"] == "apikey_invalid"
     wrong = httpx.get(f"{gateway}/auth/v1/settings", headers={"apikey": "obpk_wrong"})
     assert wrong.status_code == 401
     settings = httpx.get(f"{gateway}/auth/v1/settings", headers={"apikey": anon_key})
-    assert settings.status_code == 200 and settings.json()["external"]["email"] is True
+    assert settings.status_code == 200
+    assert settings.json()["external"]["email"] is True
     assert settings.headers["x-supabase-api-version"] == "2024-01-01"
 
 
