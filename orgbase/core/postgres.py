@@ -20,7 +20,14 @@ import structlog
 
 from orgbase.core.app_state import AppKey
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Invalid, NotFound, OrgbaseError, Unauthorized, Unavailable
+from orgbase.core.errors import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    OrgbaseError,
+    Unauthorized,
+    Unavailable,
+)
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -203,9 +210,19 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
         )
     if sqlstate == "OB412":
         return impersonation_ended()
+    if sqlstate == "OB403":
+        return mfa_required()
     if sqlstate == "OB404":
         return NotFound("no such org", code="org_not_found")
     return None
+
+
+def mfa_required() -> Forbidden:
+    return Forbidden(
+        "this org requires a second factor: verify one (aal2) and use the new token",
+        code="mfa_required",
+        hint="POST /auth/v1/factors/{id}/challenge, then /verify",
+    )
 
 
 def impersonation_ended() -> Unauthorized:

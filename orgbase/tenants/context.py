@@ -8,12 +8,16 @@ came from, so PostgreSQL checks it again when a statement enters the org.
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import Database, impersonation_ended
+from orgbase.core.postgres import Database, impersonation_ended, mfa_required
 from orgbase.tenants.memberships import MembershipCache
+
+MFA_FLAG_SECONDS = 2.0
+"""How long a process trusts its copy of an org's "members must use MFA" flag."""
 
 
 def org_not_found() -> NotFound:
@@ -33,6 +37,7 @@ class OrgContextResolver:
     def __init__(self, db: Database, memberships: MembershipCache) -> None:
         self.db = db
         self.memberships = memberships
+        self._mfa_flags: dict[UUID, tuple[bool, float]] = {}
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
@@ -53,6 +58,8 @@ class OrgContextResolver:
                 key_digest=principal.key_digest,
             )
         assert principal.user_id is not None
+        if principal.aal != "aal2" and await self._short_of_mfa(target, principal):
+            raise mfa_required()
         if principal.impersonation_id is not None:
             if target != principal.org_id:
                 raise org_not_found()
@@ -76,6 +83,42 @@ class OrgContextResolver:
             request_id=request_id,
             session_id=principal.session_id,
         )
+
+    async def _short_of_mfa(self, org_id: UUID, principal: Principal) -> bool:
+        """Does the org require a second factor this credential has not shown? A user's
+        token carries its session's level (signed; a refresh reads it from the session
+        row), so only the org's flag is needed, cached for ``MFA_FLAG_SECONDS`` (the data
+        API checks the session row itself, at once). An impersonation's token carries no
+        level: the admin's session row answers."""
+        if principal.impersonation_id is None and not await self._mfa_required(org_id):
+            return False
+        async with self.db.system_connection() as connection:
+            short: bool | None = await connection.fetchval(
+                "SELECT o.mfa_required AND s.aal <> 'aal2' FROM orgbase.orgs o"
+                " JOIN orgbase.sessions s ON s.id = $2 WHERE o.id = $1",
+                org_id,
+                principal.session_id,
+            )
+        return bool(short)
+
+    async def _mfa_required(self, org_id: UUID) -> bool:
+        cached = self._mfa_flags.get(org_id)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self.db.system_connection() as connection:
+            required = bool(
+                await connection.fetchval(
+                    "SELECT mfa_required FROM orgbase.orgs WHERE id = $1", org_id
+                )
+            )
+        if len(self._mfa_flags) > 100_000:
+            self._mfa_flags.clear()
+        self._mfa_flags[org_id] = (required, now + MFA_FLAG_SECONDS)
+        return required
+
+    def forget_mfa_flag(self, org_id: UUID) -> None:
+        self._mfa_flags.pop(org_id, None)
 
     async def _impersonating(self, impersonation_id: UUID, admin_id: UUID) -> bool:
         """Is the impersonation still on? (Its org being gone is an ended one too: the

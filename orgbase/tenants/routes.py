@@ -17,6 +17,7 @@ from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.tenants.area import TenancyArea
 from orgbase.tenants.audit_log import AuditFilter
+from orgbase.tenants.auth_policy import AuthPolicyController
 from orgbase.tenants.schemas import (
     Accepted,
     AuditPage,
@@ -263,4 +264,5 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     SettingsController,
     read_audit,
     PlatformController,
+    AuthPolicyController,
 ]

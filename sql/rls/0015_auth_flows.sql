@@ -73,3 +73,104 @@ CREATE TABLE orgbase.mfa_recovery_codes (
 GRANT SELECT, INSERT, UPDATE, DELETE
     ON orgbase.auth_codes, orgbase.mfa_factors, orgbase.mfa_challenges, orgbase.mfa_recovery_codes
     TO orgbase_system;
+
+-- "Members must use MFA": an org's routes refuse sessions below aal2.
+ALTER TABLE orgbase.orgs ADD COLUMN mfa_required boolean NOT NULL DEFAULT false;
+
+-- A session's entry now also carries its assurance level in the signed context (the kind
+-- 'session_aal2' for an aal2 session), and refuses an aal1 session in an org that requires
+-- MFA. OB403: the org requires a second factor.
+CREATE OR REPLACE FUNCTION orgbase.enter_session(
+    p_session uuid, p_user uuid, p_org uuid, p_request text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    member_role text;
+    done text;
+BEGIN
+    SELECT x.role, orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                       p_request)
+    INTO member_role, done
+    FROM (SELECT m.role, k.ipad, k.opad,
+                 orgbase.context_text(CASE s.aal WHEN 'aal2' THEN 'session_aal2' ELSE 'session' END,
+                                      p_org, p_user, m.role, NULL) AS signed
+          FROM orgbase.sessions s
+          JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+          JOIN orgbase.memberships m ON m.user_id = s.user_id AND m.org_id = p_org
+          JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+          CROSS JOIN orgbase.context_key k
+          WHERE s.id = p_session AND s.user_id = p_user
+            AND s.revoked_at IS NULL AND s.expires_at > now()
+            AND (NOT o.mfa_required OR s.aal = 'aal2')
+          OFFSET 0) AS x;
+    IF member_role IS NULL THEN
+        IF NOT EXISTS (
+            SELECT 1 FROM orgbase.sessions s
+            JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+            WHERE s.id = p_session AND s.user_id = p_user
+              AND s.revoked_at IS NULL AND s.expires_at > now()) THEN
+            RAISE EXCEPTION 'the session has ended' USING ERRCODE = 'OB401';
+        END IF;
+        IF EXISTS (
+            SELECT 1 FROM orgbase.memberships m
+            JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL AND o.mfa_required
+            WHERE m.org_id = p_org AND m.user_id = p_user) THEN
+            RAISE EXCEPTION 'the org requires a second factor' USING ERRCODE = 'OB403';
+        END IF;
+        RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
+    END IF;
+    RETURN member_role;
+END
+$$;
+
+-- The assurance level of the verified context, for policies: 'aal2' or 'aal1' for a
+-- user's session, NULL for API keys, impersonations and no context.
+CREATE FUNCTION orgbase.current_aal() RETURNS text LANGUAGE sql STABLE AS $$
+    SELECT CASE (orgbase.verified_context()).kind
+        WHEN 'session_aal2' THEN 'aal2' WHEN 'session' THEN 'aal1' END
+$$;
+REVOKE ALL ON FUNCTION orgbase.current_aal() FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orgbase.current_aal() TO orgbase_api, orgbase_system;
+
+-- An impersonation of an org that requires MFA needs the admin's own session at aal2
+-- (OB403 otherwise): a platform admin's password alone does not reach such an org.
+CREATE OR REPLACE FUNCTION orgbase.enter_impersonation(
+    p_impersonation uuid, p_session uuid, p_org uuid, p_request text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    admin_id uuid;
+    org_live boolean;
+    short_of_mfa boolean;
+    done text;
+BEGIN
+    SELECT x.admin_user_id, x.live, x.short_of_mfa,
+           CASE WHEN x.live AND NOT x.short_of_mfa THEN
+               orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                   p_request)
+           END
+    INTO admin_id, org_live, short_of_mfa, done
+    FROM (SELECT i.admin_user_id, o.deleted_at IS NULL AS live, k.ipad, k.opad,
+                 o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,
+                 orgbase.context_text('impersonation', p_org, i.admin_user_id, 'viewer', NULL)
+                     AS signed
+          FROM orgbase.impersonations i
+          JOIN orgbase.users u ON u.id = i.admin_user_id AND u.deleted_at IS NULL
+              AND u.is_platform_admin
+          JOIN orgbase.sessions s ON s.id = p_session AND s.user_id = i.admin_user_id
+              AND s.revoked_at IS NULL AND s.expires_at > now()
+          JOIN orgbase.orgs o ON o.id = i.org_id
+          CROSS JOIN orgbase.context_key k
+          WHERE i.id = p_impersonation AND i.org_id = p_org
+            AND i.ended_at IS NULL AND i.expires_at > now()
+          OFFSET 0) AS x;
+    IF admin_id IS NULL THEN
+        RAISE EXCEPTION 'the impersonation has ended' USING ERRCODE = 'OB412';
+    END IF;
+    IF NOT org_live THEN
+        RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
+    END IF;
+    IF short_of_mfa THEN
+        RAISE EXCEPTION 'the org requires a second factor' USING ERRCODE = 'OB403';
+    END IF;
+    RETURN 'viewer';
+END
+$$;

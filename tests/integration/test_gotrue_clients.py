@@ -135,9 +135,11 @@ def test_done_when_flow(gateway: str, anon_key: str) -> None:
 
     # The data API through /rest/v1, as the supabase client queries it.
     inserted = supabase.table("items").insert({"title": "from supabase-py"}).execute()
-    assert inserted.data[0]["title"] == "from supabase-py"
+    written: list[dict[str, Any]] = inserted.data  # type: ignore[assignment]
+    assert written[0]["title"] == "from supabase-py"
     rows = supabase.table("items").select("*").execute()
-    assert [row["title"] for row in rows.data] == ["from supabase-py"]
+    read: list[dict[str, Any]] = rows.data  # type: ignore[assignment]
+    assert [row["title"] for row in read] == ["from supabase-py"]
 
     # A refresh keeps the session's level: aal2 (and its org).
     refreshed = supabase.auth.refresh_session()
