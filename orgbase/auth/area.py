@@ -16,6 +16,8 @@ from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
 from orgbase.auth.mfa import Factors
+from orgbase.auth.oidc import OidcSignIn
+from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
@@ -42,6 +44,7 @@ class AuthArea:
     key_admin: ApiKeyAdmin
     gotrue: GoTrue
     factors: Factors
+    oidc: OidcSignIn
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -54,6 +57,7 @@ class AuthArea:
 
     async def stop(self) -> None:
         await self.gotrue.close()
+        await self.oidc.close()
         await self.sessions.close()
         self.passwords.close()
 
@@ -112,4 +116,12 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         key_admin=ApiKeyAdmin(resources.db, api_keys),
         gotrue=gotrue,
         factors=Factors(gotrue),
+        oidc=OidcSignIn(
+            db=resources.db,
+            redis=resources.redis,
+            grants=grants,
+            sessions=sessions,
+            public_url=settings.tenancy.public_url,
+            providers=load_providers(settings.auth.oidc_providers_file),
+        ),
     )

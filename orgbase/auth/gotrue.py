@@ -114,6 +114,29 @@ async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
     }
 
 
+def session_redirect(redirect: str, tokens: TokenResponse, kind: str) -> str:
+    """Back to the app with the session in the fragment (never sent to a server), as
+    GoTrue's implicit flow does."""
+    fragment = urlencode(
+        {
+            "access_token": tokens.access_token,
+            "refresh_token": tokens.refresh_token,
+            "expires_in": tokens.expires_in,
+            "expires_at": int(time.time()) + tokens.expires_in,
+            "token_type": "bearer",
+            "type": kind,
+        }
+    )
+    return f"{redirect}#{fragment}"
+
+
+def error_redirect(redirect: str, code: str, description: str) -> str:
+    fragment = urlencode(
+        {"error": "access_denied", "error_code": code, "error_description": description}
+    )
+    return f"{redirect}#{fragment}"
+
+
 def redirect_allowed(url: str, public_url: str, allowed: tuple[str, ...]) -> bool:
     """Only the deployment itself and the operator's allow-listed prefixes: anything else
     would turn a link of ours into an open redirect."""
@@ -444,16 +467,7 @@ class GoTrue:
                 }
             )
             return f"{redirect}#{fragment}"
-        fragment = urlencode(
-            {
-                "access_token": tokens.access_token,
-                "refresh_token": tokens.refresh_token,
-                "expires_in": tokens.expires_in,
-                "token_type": "bearer",
-                "type": verified.purpose if type_ else "",
-            }
-        )
-        return f"{redirect}#{fragment}"
+        return session_redirect(redirect, tokens, verified.purpose if type_ else "")
 
     async def close(self) -> None:
         for task in list(self._background):

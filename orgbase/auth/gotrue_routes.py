@@ -15,7 +15,7 @@ from litestar.params import QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
-from orgbase.auth.gotrue import GoTrue
+from orgbase.auth.gotrue import GoTrue, error_redirect, session_redirect
 from orgbase.auth.gotrue_schemas import (
     EmailOnly,
     FactorEnroll,
@@ -29,6 +29,7 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueVerify,
 )
 from orgbase.auth.mfa import Factors
+from orgbase.auth.oidc import OidcSignIn
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Invalid
 from orgbase.core.settings import AuthSettings
@@ -36,6 +37,7 @@ from orgbase.core.settings import AuthSettings
 T = TypeVar("T")
 Auth = NamedDependency[GoTrue]
 Mfa = NamedDependency[Factors]
+Oidc = NamedDependency[OidcSignIn]
 Caller = NamedDependency[Principal]
 Meta = NamedDependency[RequestMeta]
 AnyRequest = Request[Any, Any, Any]
@@ -57,10 +59,15 @@ class GoTrueController(Controller):
     tags = ["auth (GoTrue)"]  # noqa: RUF012 - Litestar's declaration style
 
     @get("/settings", summary="What this server offers (GoTrue's /settings)")
-    async def settings(self, gotrue: Auth) -> dict[str, Any]:
+    async def settings(self, gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
         s: AuthSettings = gotrue.settings
         return {
-            "external": {"email": True, "phone": False, "anonymous_users": False},
+            "external": {
+                "email": True,
+                "phone": False,
+                "anonymous_users": False,
+                **dict.fromkeys(oidc.providers, True),
+            },
             "disable_signup": False,
             "mailer_autoconfirm": s.allow_unconfirmed_sign_in,
             "phone_autoconfirm": False,
@@ -175,6 +182,40 @@ class GoTrueController(Controller):
         redirect_to: RedirectTo = None,
     ) -> Redirect:
         target = await gotrue.verify_link(token, type_, redirect_to, meta)
+        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    # -- OpenID providers ------------------------------------------------------------------
+
+    @get("/authorize", status_code=HTTP_303_SEE_OTHER, summary="Sign in with a provider")
+    async def authorize(
+        self,
+        gotrue: Auth,
+        oidc: Oidc,
+        provider: Annotated[str, QueryParameter(max_length=200)],
+        redirect_to: RedirectTo = None,
+    ) -> Redirect:
+        """Redirects to the provider (authorization code + PKCE, state, nonce)."""
+        back = gotrue.check_redirect(redirect_to) or gotrue.public_url
+        target = await oidc.authorize(oidc.provider(provider), back)
+        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    @get("/callback", status_code=HTTP_303_SEE_OTHER, summary="The provider's answer")
+    async def callback(
+        self,
+        oidc: Oidc,
+        meta: Meta,
+        oidc_state: Annotated[str, QueryParameter(name="state", max_length=200)],
+        code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
+        error: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> Redirect:
+        """Back to the app with a session, or with the provider's error. A state that is
+        unknown, used or expired is a 400 (no redirect: nothing says where to)."""
+        if error is not None or code is None:
+            stored = await oidc.take_state(oidc_state)
+            target = error_redirect(stored["redirect_to"], "oidc_denied", error or "no code")
+            return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+        signed_in = await oidc.callback(code, oidc_state, meta)
+        target = session_redirect(signed_in.redirect_to, signed_in.tokens, "oauth")
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
 
     # -- MFA ------------------------------------------------------------------------------

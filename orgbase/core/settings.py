@@ -192,6 +192,9 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Where links and OAuth flows may send the browser back to (prefixes; the public URL
     is always allowed)."""
     mfa_issuer: str = "orgbase"
+    oidc_providers_file: str | None = None
+    """A JSON list of OpenID providers users may sign in with:
+    ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
 
 class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

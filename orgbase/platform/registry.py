@@ -46,6 +46,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "tokens": auth.tokens,
         "gotrue": auth.gotrue,
         "mfa": auth.factors,
+        "oidc": auth.oidc,
         "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
         "tenancy": gateway.tenancy,
         "docs": documents,

@@ -174,3 +174,18 @@ BEGIN
     RETURN 'viewer';
 END
 $$;
+
+-- Accounts at OpenID providers linked to users (by the provider's subject; first linked by
+-- a verified email).
+CREATE TABLE orgbase.identities (
+    id uuid PRIMARY KEY DEFAULT gen_random_uuid(),
+    user_id uuid NOT NULL REFERENCES orgbase.users (id) ON DELETE CASCADE,
+    provider text NOT NULL CHECK (length(provider) BETWEEN 1 AND 200),
+    subject text NOT NULL CHECK (length(subject) BETWEEN 1 AND 255),
+    email text NOT NULL,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    last_sign_in_at timestamptz NOT NULL DEFAULT now(),
+    UNIQUE (provider, subject)
+);
+CREATE INDEX identities_user_idx ON orgbase.identities (user_id);
+GRANT SELECT, INSERT, UPDATE, DELETE ON orgbase.identities TO orgbase_system;
