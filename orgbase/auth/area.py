@@ -103,6 +103,15 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         codes=CodeBook(settings.auth, settings.tenancy.public_url),
     )
+    oidc = OidcSignIn(
+        db=resources.db,
+        redis=resources.redis,
+        grants=grants,
+        sessions=sessions,
+        public_url=settings.tenancy.public_url,
+        providers=load_providers(settings.auth.oidc_providers_file),
+    )
+    grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
         passwords=passwords,
@@ -116,12 +125,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         key_admin=ApiKeyAdmin(resources.db, api_keys),
         gotrue=gotrue,
         factors=Factors(gotrue),
-        oidc=OidcSignIn(
-            db=resources.db,
-            redis=resources.redis,
-            grants=grants,
-            sessions=sessions,
-            public_url=settings.tenancy.public_url,
-            providers=load_providers(settings.auth.oidc_providers_file),
-        ),
+        oidc=oidc,
     )

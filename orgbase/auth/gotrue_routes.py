@@ -27,6 +27,7 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueSignUp,
     GoTrueUserUpdate,
     GoTrueVerify,
+    SsoStart,
 )
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
@@ -196,8 +197,22 @@ class GoTrueController(Controller):
     ) -> Redirect:
         """Redirects to the provider (authorization code + PKCE, state, nonce)."""
         back = gotrue.check_redirect(redirect_to) or gotrue.public_url
-        target = await oidc.authorize(oidc.provider(provider), back)
+        target = await oidc.authorize(await oidc.provider(provider), back)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    @post("/sso", status_code=HTTP_200_OK, summary="Sign in with your org's SSO (by domain)")
+    async def sso(self, request: AnyRequest, gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
+        """GoTrue's /sso: ``{domain}`` (or ``provider_id``: ``sso:<org id>``) -> ``{url}``
+        of the org's provider, to open in the browser."""
+        body = await _body(request, SsoStart)
+        back = gotrue.check_redirect(body.redirect_to) or gotrue.public_url
+        if body.domain:
+            provider = await oidc.provider_for_domain(body.domain)
+        elif body.provider_id:
+            provider = await oidc.provider(body.provider_id)
+        else:
+            raise Invalid("send domain or provider_id", code="validation_failed")
+        return {"url": await oidc.authorize(provider, back)}
 
     @get("/callback", status_code=HTTP_303_SEE_OTHER, summary="The provider's answer")
     async def callback(

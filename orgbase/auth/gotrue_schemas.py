@@ -74,3 +74,9 @@ class FactorEnroll(msgspec.Struct):
 class FactorVerify(msgspec.Struct):
     challenge_id: str
     code: Code
+
+
+class SsoStart(msgspec.Struct):
+    domain: Annotated[str, Meta(max_length=253)] | None = None
+    provider_id: Annotated[str, Meta(max_length=200)] | None = None
+    redirect_to: Annotated[str, Meta(max_length=2000)] | None = None

@@ -8,6 +8,7 @@ import collections
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 from uuid import UUID
@@ -80,6 +81,8 @@ class TokenGrants:
     attempts: SignInAttempts
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Sign-in and refresh outcomes (copied into the metrics)."""
+    sso_refresh: Callable[[UUID, str | None], Awaitable[str | None]] | None = None
+    """Asks an org's provider again at each refresh of a session it signed in."""
 
     async def token(
         self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
@@ -146,15 +149,24 @@ class TokenGrants:
         org_id: UUID | None = None,
         *,
         details: dict[str, str] | None = None,
+        sso: tuple[UUID, str | None] | None = None,
     ) -> TokenResponse:
         """A new session for a user who just proved who they are by ``method`` (password,
-        otp, recovery, oauth...): its tokens, with the claims GoTrue's clients read."""
+        otp, recovery, oauth...): its tokens, with the claims GoTrue's clients read.
+        ``sso``: the org whose provider signed the user in, and its refresh token."""
         async with self.db.system_connection() as connection, connection.transaction():
             if org_id is not None:
                 await _require_member(connection, org_id, user_id)
             session_id, expires_at = await self.sessions.create(
                 connection, user_id, meta.user_agent, meta.ip
             )
+            if sso is not None:
+                await connection.execute(
+                    "UPDATE orgbase.sessions SET sso_org_id = $2, sso_refresh_token = $3"
+                    " WHERE id = $1",
+                    session_id,
+                    *sso,
+                )
             refresh = await self._new_refresh_token(connection, session_id, org_id, expires_at)
             details = {**(details or {}), "session_id": str(session_id), "method": method}
             event = AuditEvent.by_user(user_id, meta, "auth.signin", org_id=org_id, details=details)
@@ -199,6 +211,7 @@ class TokenGrants:
         invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
         if not (20 <= len(token) <= 200) or not token.isascii():
             raise invalid
+        await self._still_at_provider(token, meta)
         reused = False
         async with self.db.system_connection() as connection, connection.transaction():
             row = await connection.fetchrow(_REFRESH_ROW, _hash_token(token))
@@ -242,6 +255,36 @@ class TokenGrants:
         self.outcomes["refresh"] += 1
         access, expires_in = self.tokens.issue(user_id, session_id, active_org, extra=extra)
         return TokenResponse(access, new_token, expires_in, user_from_row(user_row), active_org)
+
+    async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
+        """A session an org's provider signed in lives as long as the provider still
+        signs the user in: asked at every refresh (outside the refresh's transaction)."""
+        if self.sso_refresh is None:
+            return
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT s.id, s.user_id, s.sso_org_id, s.sso_refresh_token"
+                " FROM orgbase.refresh_tokens t JOIN orgbase.sessions s ON s.id = t.session_id"
+                " WHERE t.token_hash = $1 AND s.sso_org_id IS NOT NULL AND s.revoked_at IS NULL",
+                _hash_token(token),
+            )
+        if row is None:
+            return
+        try:
+            renewed = await self.sso_refresh(row["sso_org_id"], row["sso_refresh_token"])
+        except Unauthorized:
+            async with self.db.system_connection() as connection, connection.transaction():
+                await self.sessions.revoke(connection, [row["id"]], "sso_ended")
+                event = AuditEvent.by_user(row["user_id"], meta, "auth.sso_session_ended")
+                await audit.record(connection, event)
+            await self.sessions.forget([row["id"]])
+            raise
+        async with self.db.system_connection() as connection:
+            await connection.execute(
+                "UPDATE orgbase.sessions SET sso_refresh_token = $2 WHERE id = $1",
+                row["id"],
+                renewed,
+            )
 
     async def _end_reused(
         self, connection: Connection, session_id: UUID, user_id: UUID, meta: RequestMeta

@@ -15,6 +15,7 @@ import base64
 import hashlib
 import json
 import secrets
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urlencode
@@ -31,11 +32,12 @@ from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta
-from orgbase.core.errors import Invalid, NotFound
+from orgbase.core.errors import Invalid, NotFound, Unauthorized
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients
 
 STATE_SECONDS = 600
+SSO_PREFIX = "sso:"
 
 
 def _b64(raw: bytes) -> str:
@@ -65,6 +67,10 @@ class OidcSignIn:
     providers: dict[str, ProviderConfig]
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=5.0))
     _metadata: dict[str, ProviderMetadata] = field(default_factory=dict)
+    on_member_added: list[Callable[[UUID, UUID, Any], Awaitable[None]]] = field(
+        default_factory=list
+    )
+    """Told about memberships made at a first SSO sign-in (the membership cache)."""
 
     @property
     def callback_url(self) -> str:
@@ -75,11 +81,51 @@ class OidcSignIn:
             self._metadata[issuer] = ProviderMetadata(issuer, self.http)
         return self._metadata[issuer]
 
-    def provider(self, name: str) -> ProviderConfig:
+    async def provider(self, name: str) -> ProviderConfig:
+        """The operator's provider of that name, or ``sso:<org id>``: an org's own."""
         found = self.providers.get(name)
+        if found is None and name.startswith(SSO_PREFIX):
+            found = await self._org_provider(name)
         if found is None:
             raise NotFound("no such sign-in provider", code="oidc_provider_not_found")
         return found
+
+    async def _org_provider(self, name: str) -> ProviderConfig | None:
+        try:
+            org_id = UUID(name.removeprefix(SSO_PREFIX))
+        except ValueError:
+            return None
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT issuer, client_id, client_secret FROM orgbase.org_sso s"
+                " JOIN orgbase.orgs o ON o.id = s.org_id AND o.deleted_at IS NULL"
+                " WHERE s.org_id = $1",
+                org_id,
+            )
+        if row is None:
+            return None
+        return ProviderConfig(
+            name=name,
+            issuer=row["issuer"],
+            client_id=row["client_id"],
+            client_secret=row["client_secret"],
+            # A refresh token from the provider: each refresh here asks it again.
+            scopes="openid email profile offline_access",
+        )
+
+    async def provider_for_domain(self, raw_domain: str) -> ProviderConfig:
+        """The SSO provider of the org that verified this email domain."""
+        domain = raw_domain.strip().lower().rstrip(".")
+        async with self.db.system_connection() as connection:
+            org_id = await connection.fetchval(
+                "SELECT d.org_id FROM orgbase.org_sso_domains d"
+                " JOIN orgbase.org_sso s ON s.org_id = d.org_id"
+                " WHERE d.domain = $1 AND d.verified_at IS NOT NULL",
+                domain,
+            )
+        if org_id is None:
+            raise NotFound("no SSO provider for this domain", code="sso_provider_not_found")
+        return await self.provider(f"{SSO_PREFIX}{org_id}")
 
     async def authorize(
         self, provider: ProviderConfig, redirect_to: str, extra: dict[str, Any] | None = None
@@ -149,6 +195,7 @@ class OidcSignIn:
         if response.status_code != 200:
             raise refused("the provider refused the authorization code", code="oidc_code_rejected")
         answer = response.json()
+        stored["provider_refresh_token"] = answer.get("refresh_token")
         id_token = answer.get("id_token")
         if not isinstance(id_token, str):
             raise refused("the provider sent no ID token")
@@ -180,11 +227,89 @@ class OidcSignIn:
 
     async def callback(self, code: str, state: str, meta: RequestMeta) -> SignedIn:
         stored = await self.take_state(state)
-        provider = self.provider(stored["provider"])
+        provider = await self.provider(stored["provider"])
         claims = await self.exchange(provider, code, stored)
+        if not provider.name.startswith(SSO_PREFIX):
+            user_id = await self.link(provider.name, claims, meta)
+            tokens = await self.grants.open_session(user_id, "oauth", meta)
+            return SignedIn(tokens, stored["redirect_to"], provider, claims)
+        org_id = UUID(provider.name.removeprefix(SSO_PREFIX))
+        await self._check_domain(org_id, claims)
         user_id = await self.link(provider.name, claims, meta)
-        tokens = await self.grants.open_session(user_id, "oauth", meta)
+        role = await self._provision(org_id, user_id, meta)
+        tokens = await self.grants.open_session(
+            user_id,
+            "sso/oidc",
+            meta,
+            org_id,
+            sso=(org_id, stored.get("provider_refresh_token")),
+        )
+        if role is not None:
+            for listener in self.on_member_added:
+                await listener(org_id, user_id, role)
         return SignedIn(tokens, stored["redirect_to"], provider, claims)
+
+    async def _check_domain(self, org_id: UUID, claims: dict[str, Any]) -> None:
+        """An org's provider speaks only for the org's verified domains: anything else
+        would let an org admin's provider sign in as anybody."""
+        email = claims.get("email")
+        domain = email.rpartition("@")[2].lower() if isinstance(email, str) else ""
+        async with self.db.system_connection() as connection:
+            ours = await connection.fetchval(
+                "SELECT 1 FROM orgbase.org_sso_domains"
+                " WHERE domain = $1 AND org_id = $2 AND verified_at IS NOT NULL",
+                domain,
+                org_id,
+            )
+        if not ours:
+            raise refused(
+                "the org's provider may sign in only its verified email domains",
+                code="sso_domain_mismatch",
+            )
+
+    async def _provision(self, org_id: UUID, user_id: UUID, meta: RequestMeta) -> str | None:
+        """First sign-in through the org's provider: a membership with its default role.
+        Returns the role when one was made."""
+        async with self.db.system_connection() as connection, connection.transaction():
+            role: str | None = await connection.fetchval(
+                "INSERT INTO orgbase.memberships (org_id, user_id, role)"
+                " SELECT org_id, $2, default_role FROM orgbase.org_sso WHERE org_id = $1"
+                " ON CONFLICT DO NOTHING RETURNING role",
+                org_id,
+                user_id,
+            )
+            if role is not None:
+                event = AuditEvent.by_user(
+                    user_id, meta, "member.provisioned", org_id=org_id, details={"role": role}
+                )
+                await audit.record(connection, event)
+        return role
+
+    async def refresh_at_provider(self, org_id: UUID, refresh_token: str | None) -> str | None:
+        """At each refresh of an SSO session: the provider must still know the user (a
+        user removed there loses the session here). Returns the provider's new refresh
+        token; raises when the provider refuses."""
+        ended = Unauthorized(
+            "the org's provider no longer signs this user in", code="sso_session_ended"
+        )
+        if not refresh_token:
+            raise ended
+        provider = await self.provider(f"{SSO_PREFIX}{org_id}")
+        document = await self.metadata(provider.issuer).load()
+        try:
+            response = await self.http.post(
+                document["token_endpoint"],
+                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
+                auth=(provider.client_id, provider.client_secret),
+            )
+        except httpx.HTTPError:
+            raise unavailable("the OpenID provider did not answer") from None
+        if response.status_code >= 500:
+            raise unavailable(f"the OpenID provider answered {response.status_code}")
+        if response.status_code != 200:
+            raise ended
+        new_token = response.json().get("refresh_token")
+        return new_token if isinstance(new_token, str) else refresh_token
 
     async def link(self, provider: str, claims: dict[str, Any], meta: RequestMeta) -> UUID:
         """The user of this provider account: linked before, or by its verified email, or

@@ -208,10 +208,8 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
         return Unauthorized(
             "the API key is unknown, revoked or expired", code="api_key_invalid", bearer="invalid"
         )
-    if sqlstate == "OB412":
-        return impersonation_ended()
-    if sqlstate == "OB403":
-        return mfa_required()
+    if sqlstate in _POLICY_ERRORS:
+        return _POLICY_ERRORS[sqlstate]()
     if sqlstate == "OB404":
         return NotFound("no such org", code="org_not_found")
     return None
@@ -225,8 +223,24 @@ def mfa_required() -> Forbidden:
     )
 
 
+def sso_required() -> Forbidden:
+    return Forbidden(
+        "this org wants its members of your email domain signed in through its SSO",
+        code="sso_required",
+        hint="sign in with POST /auth/v1/sso {domain}",
+    )
+
+
 def impersonation_ended() -> Unauthorized:
     return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
+
+
+# Entries refused by the org's sign-in policy, or because an impersonation ended.
+_POLICY_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
+    "OB412": impersonation_ended,
+    "OB403": mfa_required,
+    "OB406": sso_required,
+}
 
 
 def scoped_select(entry: TenantEntry, inner: str) -> str:

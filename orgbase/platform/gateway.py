@@ -242,5 +242,6 @@ def _wire(gateway: Gateway) -> None:
             await tenancy.invitations.revoke_by_key(org, key)
 
     auth.sessions.on_revoked.append(sessions_ended)
+    auth.oidc.on_member_added.append(tenancy.memberships.changed)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)

@@ -13,11 +13,11 @@ from uuid import UUID
 
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import Database, impersonation_ended, mfa_required
+from orgbase.core.postgres import Database, impersonation_ended, mfa_required, sso_required
 from orgbase.tenants.memberships import MembershipCache
 
 MFA_FLAG_SECONDS = 2.0
-"""How long a process trusts its copy of an org's "members must use MFA" flag."""
+"""How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains)."""
 
 
 def org_not_found() -> NotFound:
@@ -37,7 +37,7 @@ class OrgContextResolver:
     def __init__(self, db: Database, memberships: MembershipCache) -> None:
         self.db = db
         self.memberships = memberships
-        self._mfa_flags: dict[UUID, tuple[bool, float]] = {}
+        self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
@@ -58,13 +58,12 @@ class OrgContextResolver:
                 key_digest=principal.key_digest,
             )
         assert principal.user_id is not None
-        if principal.aal != "aal2" and await self._short_of_mfa(target, principal):
-            raise mfa_required()
         if principal.impersonation_id is not None:
             if target != principal.org_id:
                 raise org_not_found()
             if not await self._impersonating(principal.impersonation_id, principal.user_id):
                 raise impersonation_ended()
+            await self._check_policy(target, principal)
             return OrgContext(
                 org_id=target,
                 user_id=principal.user_id,
@@ -76,6 +75,7 @@ class OrgContextResolver:
         role = await self.memberships.role(target, principal.user_id)
         if role is None:
             raise org_not_found()
+        await self._check_policy(target, principal)
         return OrgContext(
             org_id=target,
             user_id=principal.user_id,
@@ -84,38 +84,53 @@ class OrgContextResolver:
             session_id=principal.session_id,
         )
 
-    async def _short_of_mfa(self, org_id: UUID, principal: Principal) -> bool:
-        """Does the org require a second factor this credential has not shown? A user's
-        token carries its session's level (signed; a refresh reads it from the session
-        row), so only the org's flag is needed, cached for ``MFA_FLAG_SECONDS`` (the data
-        API checks the session row itself, at once). An impersonation's token carries no
-        level: the admin's session row answers."""
-        if principal.impersonation_id is None and not await self._mfa_required(org_id):
-            return False
+    async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
+        """The org's sign-in policy: a second factor (``mfa_required``), and its SSO for
+        users of its verified email domains. A user's token carries its session's level
+        (signed; a refresh reads it from the session row), so an org without either policy
+        costs nothing but its cached flags (``MFA_FLAG_SECONDS``; the data API checks the
+        session row itself, at once). An impersonation's token carries no level: the
+        admin's session row answers."""
+        mfa, sso = await self._policy(org_id)
+        impersonating = principal.impersonation_id is not None
+        if not (sso and not impersonating) and not (
+            mfa and (principal.aal != "aal2" or impersonating)
+        ):
+            return
         async with self.db.system_connection() as connection:
-            short: bool | None = await connection.fetchval(
-                "SELECT o.mfa_required AND s.aal <> 'aal2' FROM orgbase.orgs o"
-                " JOIN orgbase.sessions s ON s.id = $2 WHERE o.id = $1",
+            row = await connection.fetchrow(
+                "SELECT o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,"
+                " orgbase.sso_bound(o.id, u.email) AND s.sso_org_id IS DISTINCT FROM o.id"
+                " AS outside_sso"
+                " FROM orgbase.orgs o, orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id"
+                " WHERE o.id = $1 AND s.id = $2",
                 org_id,
                 principal.session_id,
             )
-        return bool(short)
+        if row is None:
+            return
+        if row["outside_sso"] and not impersonating:
+            raise sso_required()
+        if row["short_of_mfa"]:
+            raise mfa_required()
 
-    async def _mfa_required(self, org_id: UUID) -> bool:
+    async def _policy(self, org_id: UUID) -> tuple[bool, bool]:
         cached = self._mfa_flags.get(org_id)
         now = time.monotonic()
         if cached is not None and cached[1] > now:
             return cached[0]
         async with self.db.system_connection() as connection:
-            required = bool(
-                await connection.fetchval(
-                    "SELECT mfa_required FROM orgbase.orgs WHERE id = $1", org_id
-                )
+            row = await connection.fetchrow(
+                "SELECT o.mfa_required, EXISTS (SELECT 1 FROM orgbase.org_sso_domains d"
+                " WHERE d.org_id = o.id AND d.verified_at IS NOT NULL) AS sso"
+                " FROM orgbase.orgs o WHERE o.id = $1",
+                org_id,
             )
+        flags = (bool(row["mfa_required"]), bool(row["sso"])) if row else (False, False)
         if len(self._mfa_flags) > 100_000:
             self._mfa_flags.clear()
-        self._mfa_flags[org_id] = (required, now + MFA_FLAG_SECONDS)
-        return required
+        self._mfa_flags[org_id] = (flags, now + MFA_FLAG_SECONDS)
+        return flags
 
     def forget_mfa_flag(self, org_id: UUID) -> None:
         self._mfa_flags.pop(org_id, None)

@@ -38,6 +38,7 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
+from orgbase.tenants.sso_config import SsoController, SsoDomainVerification
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # Bounds of the columns these numbers are compared with (integer and bigint): a larger
@@ -265,4 +266,6 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     read_audit,
     PlatformController,
     AuthPolicyController,
+    SsoController,
+    SsoDomainVerification,
 ]

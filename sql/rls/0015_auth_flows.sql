@@ -189,3 +189,94 @@ CREATE TABLE orgbase.identities (
 );
 CREATE INDEX identities_user_idx ON orgbase.identities (user_id);
 GRANT SELECT, INSERT, UPDATE, DELETE ON orgbase.identities TO orgbase_system;
+
+-- Per-org SSO: an org's own OpenID provider, and the email domains it answers for (a
+-- domain belongs to one org, and counts once a platform admin verified it). Users of a
+-- verified domain reach the org only with a session its provider signed in.
+CREATE TABLE orgbase.org_sso (
+    org_id uuid PRIMARY KEY REFERENCES orgbase.orgs (id) ON DELETE CASCADE,
+    issuer text NOT NULL CHECK (length(issuer) BETWEEN 8 AND 500),
+    client_id text NOT NULL CHECK (length(client_id) BETWEEN 1 AND 500),
+    client_secret text NOT NULL CHECK (length(client_secret) BETWEEN 1 AND 500),
+    default_role text NOT NULL DEFAULT 'member' CHECK (default_role IN ('admin', 'member', 'viewer')),
+    created_at timestamptz NOT NULL DEFAULT now(),
+    updated_at timestamptz NOT NULL DEFAULT now()
+);
+CREATE TABLE orgbase.org_sso_domains (
+    domain text PRIMARY KEY CHECK (domain = lower(domain) AND length(domain) BETWEEN 3 AND 253),
+    org_id uuid NOT NULL REFERENCES orgbase.orgs (id) ON DELETE CASCADE,
+    created_at timestamptz NOT NULL DEFAULT now(),
+    verified_at timestamptz
+);
+CREATE INDEX org_sso_domains_org_idx ON orgbase.org_sso_domains (org_id);
+GRANT SELECT, INSERT, UPDATE, DELETE ON orgbase.org_sso, orgbase.org_sso_domains
+    TO orgbase_system;
+
+-- The org whose provider signed a session in, and that provider's refresh token (used at
+-- every refresh: a user removed at the provider loses the session then).
+ALTER TABLE orgbase.sessions
+    ADD COLUMN sso_org_id uuid REFERENCES orgbase.orgs (id) ON DELETE SET NULL,
+    ADD COLUMN sso_refresh_token text;
+
+-- Does this user (by email domain) have to come through the org's SSO?
+-- (Plain SQL, inlined into the entry's statement: one primary-key lookup.)
+CREATE FUNCTION orgbase.sso_bound(p_org uuid, p_email text) RETURNS boolean
+    LANGUAGE sql STABLE AS $$
+    SELECT EXISTS (SELECT 1 FROM orgbase.org_sso_domains d
+                   WHERE d.domain = pg_catalog.split_part(p_email, '@', 2) AND d.org_id = p_org
+                     AND d.verified_at IS NOT NULL)
+$$;
+REVOKE ALL ON FUNCTION orgbase.sso_bound(uuid, text) FROM PUBLIC;
+GRANT EXECUTE ON FUNCTION orgbase.sso_bound(uuid, text) TO orgbase_system;
+
+-- The session entry once more: MFA (OB403) and SSO (OB406: this org wants its users
+-- signed in through its provider).
+CREATE OR REPLACE FUNCTION orgbase.enter_session(
+    p_session uuid, p_user uuid, p_org uuid, p_request text) RETURNS text
+    LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    member_role text;
+    done text;
+BEGIN
+    SELECT x.role, orgbase.set_context(x.signed, orgbase.context_proof(x.ipad, x.opad, x.signed),
+                                       p_request)
+    INTO member_role, done
+    FROM (SELECT m.role, k.ipad, k.opad,
+                 orgbase.context_text(CASE s.aal WHEN 'aal2' THEN 'session_aal2' ELSE 'session' END,
+                                      p_org, p_user, m.role, NULL) AS signed
+          FROM orgbase.sessions s
+          JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+          JOIN orgbase.memberships m ON m.user_id = s.user_id AND m.org_id = p_org
+          JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+          CROSS JOIN orgbase.context_key k
+          WHERE s.id = p_session AND s.user_id = p_user
+            AND s.revoked_at IS NULL AND s.expires_at > now()
+            AND (NOT o.mfa_required OR s.aal = 'aal2')
+            AND (s.sso_org_id IS NOT DISTINCT FROM p_org OR NOT orgbase.sso_bound(p_org, u.email))
+          OFFSET 0) AS x;
+    IF member_role IS NULL THEN
+        IF NOT EXISTS (
+            SELECT 1 FROM orgbase.sessions s
+            JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
+            WHERE s.id = p_session AND s.user_id = p_user
+              AND s.revoked_at IS NULL AND s.expires_at > now()) THEN
+            RAISE EXCEPTION 'the session has ended' USING ERRCODE = 'OB401';
+        END IF;
+        IF EXISTS (
+            SELECT 1 FROM orgbase.memberships m
+            JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+            JOIN orgbase.users u ON u.id = m.user_id
+            WHERE m.org_id = p_org AND m.user_id = p_user AND orgbase.sso_bound(p_org, u.email)) THEN
+            RAISE EXCEPTION 'the org wants its SSO' USING ERRCODE = 'OB406';
+        END IF;
+        IF EXISTS (
+            SELECT 1 FROM orgbase.memberships m
+            JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL AND o.mfa_required
+            WHERE m.org_id = p_org AND m.user_id = p_user) THEN
+            RAISE EXCEPTION 'the org requires a second factor' USING ERRCODE = 'OB403';
+        END IF;
+        RAISE EXCEPTION 'no such org' USING ERRCODE = 'OB404';
+    END IF;
+    RETURN member_role;
+END
+$$;
