@@ -257,3 +257,17 @@ class GoTrueController(Controller):
         self, factor_id: str, mfa: Mfa, principal: Caller, meta: Meta
     ) -> dict[str, Any]:
         return await mfa.unenroll(principal, factor_id, meta)
+
+
+@get("/v1/auth/client-config", tags=["auth"], summary="What a sign-in page needs (public)")
+async def client_config(gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
+    """The publishable key (public by design: it grants nothing), the OpenID providers to
+    offer as "sign in with ..." buttons, and whether a new account must confirm its email
+    before signing in."""
+    return {
+        "publishable_key": gotrue.settings.publishable_key,
+        "providers": [
+            {"name": p.name, "label": p.label or p.name} for p in oidc.providers.values()
+        ],
+        "confirm_email": not gotrue.settings.allow_unconfirmed_sign_in,
+    }
