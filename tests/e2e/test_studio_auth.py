@@ -185,3 +185,15 @@ async def test_sign_in_policy_for_org_admins(
     await page.click("text=Claim domain")
     await expect(page.locator("text=waiting for a platform admin")).to_be_visible()
     await studio.screenshot("sign-in-policy")
+
+
+async def test_dev_mail_page_shows_the_catchers_mail(
+    studio: Studio, auth_server: str, stack: LocalStack
+) -> None:
+    email = confirmed_user(auth_server, stack)
+    await studio.sign_in(email)
+    await studio.open("mail")
+    await expect(studio.page.locator("#mail-list article").first).to_contain_text(
+        "Confirm your email address"
+    )
+    await expect(studio.page.locator("#mail-list pre").first).to_contain_text("Your code:")

@@ -12,6 +12,7 @@ import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
 import * as security from "./pages/security.js";
 import * as sso from "./pages/sso.js";
+import * as mail from "./pages/mail.js";
 import { challengeIfEnrolled, signInExtras, tokenClaims } from "./account.js";
 
 const PAGES = [
@@ -26,6 +27,7 @@ const PAGES = [
   ["slo", "SLO", slo],
   ["sso", "Sign-in policy", sso],
   ["security", "Security", security],
+  ["mail", "Mail (dev)", mail],
 ];
 
 const api = new Api();
