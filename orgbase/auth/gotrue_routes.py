@@ -11,7 +11,7 @@ from typing import Annotated, Any, TypeVar
 import msgspec
 from litestar import Controller, Request, delete, get, post, put
 from litestar.di import NamedDependency
-from litestar.params import QueryParameter
+from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
@@ -242,19 +242,21 @@ class GoTrueController(Controller):
         return await mfa.enroll(principal, await _body(request, FactorEnroll), meta)
 
     @post("/factors/{factor_id:str}/challenge", status_code=HTTP_200_OK, summary="Challenge")
-    async def challenge(self, factor_id: str, mfa: Mfa, principal: Caller) -> dict[str, Any]:
+    async def challenge(
+        self, factor_id: FromPath[str], mfa: Mfa, principal: Caller
+    ) -> dict[str, Any]:
         return await mfa.challenge(principal, factor_id)
 
     @post("/factors/{factor_id:str}/verify", status_code=HTTP_200_OK, summary="Verify: aal2")
     async def verify_factor(
-        self, factor_id: str, request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
+        self, factor_id: FromPath[str], request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
     ) -> dict[str, Any]:
         body = await _body(request, FactorVerify)
         return await mfa.verify(principal, factor_id, body, meta)
 
     @delete("/factors/{factor_id:str}", status_code=HTTP_200_OK, summary="Unenroll")
     async def unenroll(
-        self, factor_id: str, mfa: Mfa, principal: Caller, meta: Meta
+        self, factor_id: FromPath[str], mfa: Mfa, principal: Caller, meta: Meta
     ) -> dict[str, Any]:
         return await mfa.unenroll(principal, factor_id, meta)
 

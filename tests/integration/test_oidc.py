@@ -24,7 +24,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import TestProvider, new_rsa_jwk, running_provider
+from tests.support.oidc_provider import LocalProvider, new_rsa_jwk, running_provider
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, TEST_REDIS_DB
 
@@ -36,7 +36,7 @@ CLIENT_SECRET = "a-client-secret-long-enough-for-the-provider"
 @pytest.fixture(scope="module")
 def provider_and_gateway(
     stack: LocalStack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[TestProvider, str]]:
+) -> Iterator[tuple[LocalProvider, str]]:
     del settings
     gateway_port = free_port()
     gateway = f"http://127.0.0.1:{gateway_port}"
@@ -79,12 +79,12 @@ def provider_and_gateway(
 
 
 @pytest.fixture
-def provider(provider_and_gateway: tuple[TestProvider, str]) -> TestProvider:
+def provider(provider_and_gateway: tuple[LocalProvider, str]) -> LocalProvider:
     return provider_and_gateway[0]
 
 
 @pytest.fixture
-def gateway(provider_and_gateway: tuple[TestProvider, str]) -> str:
+def gateway(provider_and_gateway: tuple[LocalProvider, str]) -> str:
     return provider_and_gateway[1]
 
 
@@ -130,7 +130,7 @@ def user_of(gateway: str, stack: LocalStack, access_token: str) -> dict[str, Any
 
 
 def test_sign_in_links_by_subject_and_the_state_works_once(
-    provider: TestProvider, gateway: str, stack: LocalStack
+    provider: LocalProvider, gateway: str, stack: LocalStack
 ) -> None:
     email = unique_email("oidc")
     provider.account("alice-1", email)
@@ -159,7 +159,7 @@ def test_sign_in_links_by_subject_and_the_state_works_once(
 
 
 def test_mismatched_pkce_verifier_is_refused(
-    provider: TestProvider, gateway: str, stack: LocalStack
+    provider: LocalProvider, gateway: str, stack: LocalStack
 ) -> None:
     provider.account("bob-1", unique_email("bob"))
     provider.next_login("bob-1")
@@ -184,7 +184,7 @@ def test_mismatched_pkce_verifier_is_refused(
 
 
 def test_unverified_email_at_the_provider_is_not_trusted(
-    provider: TestProvider, gateway: str, stack: LocalStack
+    provider: LocalProvider, gateway: str, stack: LocalStack
 ) -> None:
     victim = unique_email("victim")
     signed_up = httpx.post(
@@ -202,7 +202,7 @@ def test_unverified_email_at_the_provider_is_not_trusted(
 
 
 def test_a_pre_registered_unconfirmed_address_is_taken_over_by_its_verified_owner(
-    provider: TestProvider, gateway: str, stack: LocalStack
+    provider: LocalProvider, gateway: str, stack: LocalStack
 ) -> None:
     """An attacker registers the victim's address first (never confirmed) and keeps a
     session; the victim then signs in through the provider: the attacker's password and
@@ -242,7 +242,7 @@ def test_open_redirects_are_refused(gateway: str) -> None:
     assert unknown.status_code == 404
 
 
-def _mint(provider: TestProvider, **overrides: Any) -> str:
+def _mint(provider: LocalProvider, **overrides: Any) -> str:
     now = int(time.time())
     claims = {
         "iss": provider.issuer,
@@ -260,7 +260,7 @@ def _mint(provider: TestProvider, **overrides: Any) -> str:
     )
 
 
-async def test_id_tokens_are_checked_strictly(provider: TestProvider) -> None:
+async def test_id_tokens_are_checked_strictly(provider: LocalProvider) -> None:
     async with httpx.AsyncClient() as http:
         metadata = ProviderMetadata(provider.issuer, http)
         await metadata.load()

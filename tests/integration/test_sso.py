@@ -20,7 +20,7 @@ from tests.integration.test_gotrue_clients import gotrue_env
 from tests.integration.test_oidc import APP, session_from
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import TestProvider, running_provider
+from tests.support.oidc_provider import LocalProvider, running_provider
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR
 
@@ -29,7 +29,7 @@ CLIENT_SECRET = "the-org-client-secret-long-enough"
 
 
 @pytest.fixture(scope="module")
-def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[TestProvider, str]]:
+def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[LocalProvider, str]]:
     del settings
     gateway_port = free_port()
     gateway = f"http://127.0.0.1:{gateway_port}"
@@ -92,7 +92,7 @@ def sso_sign_in(api: Api, gateway: str, domain: str) -> httpx.Response:
     raise AssertionError("never reached the callback")
 
 
-def test_org_sso_end_to_end(setup: tuple[TestProvider, str], stack: LocalStack) -> None:
+def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack) -> None:
     provider, gateway = setup
     api = Api(gateway, stack.secrets["publishable"])
     domain = f"corp-{uuid.uuid4().hex[:8]}.test"

@@ -42,7 +42,7 @@ def new_rsa_jwk(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
 
 
 @dataclass
-class TestProvider:
+class LocalProvider:
     issuer: str
     private_key: rsa.RSAPrivateKey
     kid: str
@@ -64,7 +64,7 @@ class TestProvider:
 @contextmanager
 def running_provider(
     port: int, clients: list[dict[str, Any]], log_file: Path
-) -> Iterator[TestProvider]:
+) -> Iterator[LocalProvider]:
     ensure_installed()
     node = shutil.which("node")
     assert node is not None
@@ -90,7 +90,7 @@ def running_provider(
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"the OpenID provider did not start (see {log_file})")
             time.sleep(0.1)
-        yield TestProvider(issuer, key, "provider-key-1")
+        yield LocalProvider(issuer, key, "provider-key-1")
     finally:
         process.terminate()
         process.wait(10)
