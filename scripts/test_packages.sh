@@ -1,9 +1,13 @@
 #!/usr/bin/env bash
-# Debian packages some tests drive for real: chromium (the studio's end-to-end tests) and
+# What some tests drive for real. Debian packages: chromium (the studio's end-to-end tests) and
 # nginx (the load balancer of compose.yaml, in front of two gateways). Installed as root
 # or through passwordless sudo; otherwise the tests that need them say why they skip.
 # No service is started by the install (policy-rc.d), so nothing listens on port 80.
 set -euo pipefail
+# The OpenID provider the OIDC tests run (oidc-provider, from npm, by its lock file).
+if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
+    (cd tests/oidc && npm ci --no-audit --no-fund >/dev/null)
+fi
 wanted=()
 [ -x /usr/bin/chromium ] || wanted+=(chromium)
 [ -x /usr/sbin/nginx ] || wanted+=(nginx)

@@ -10,9 +10,14 @@ import structlog
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.codes import CodeBook
+from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
+from orgbase.auth.mfa import Factors
+from orgbase.auth.oidc import OidcSignIn
+from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
@@ -37,6 +42,9 @@ class AuthArea:
     grants: TokenGrants
     user_sessions: UserSessions
     key_admin: ApiKeyAdmin
+    gotrue: GoTrue
+    factors: Factors
+    oidc: OidcSignIn
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -48,6 +56,8 @@ class AuthArea:
             log.info("session cache warmed", sessions=warmed)
 
     async def stop(self) -> None:
+        await self.gotrue.close()
+        await self.oidc.close()
         await self.sessions.close()
         self.passwords.close()
 
@@ -80,6 +90,28 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     accounts = AccountService(resources.db, settings.auth, passwords, sessions, limiter)
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
+    user_sessions = UserSessions(resources.db, sessions)
+    gotrue = GoTrue(
+        db=resources.db,
+        settings=settings.auth,
+        public_url=settings.tenancy.public_url,
+        accounts=accounts,
+        grants=grants,
+        user_sessions=user_sessions,
+        passwords=passwords,
+        sessions=sessions,
+        limiter=limiter,
+        codes=CodeBook(settings.auth, settings.tenancy.public_url),
+    )
+    oidc = OidcSignIn(
+        db=resources.db,
+        redis=resources.redis,
+        grants=grants,
+        sessions=sessions,
+        public_url=settings.tenancy.public_url,
+        providers=load_providers(settings.auth.oidc_providers_file),
+    )
+    grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
         passwords=passwords,
@@ -89,6 +121,9 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         accounts=accounts,
         grants=grants,
-        user_sessions=UserSessions(resources.db, sessions),
+        user_sessions=user_sessions,
         key_admin=ApiKeyAdmin(resources.db, api_keys),
+        gotrue=gotrue,
+        factors=Factors(gotrue),
+        oidc=oidc,
     )

@@ -8,6 +8,7 @@ import collections
 import hashlib
 import secrets
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import NoReturn
 from uuid import UUID
@@ -16,6 +17,7 @@ import asyncpg
 
 from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, user_from_row
 from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.claims import record_sign_in, session_claims
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
@@ -29,8 +31,8 @@ from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 _USER_FOR_SIGN_IN = (
-    f"SELECT {USER_COLUMNS}, password_hash FROM orgbase.users"  # noqa: S608 - constant
-    " WHERE email = $1 AND deleted_at IS NULL"
+    f"SELECT {USER_COLUMNS}, password_hash, email_confirmed_at, last_org_id"  # noqa: S608
+    " FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
 )
 _REFRESH_ROW = """
 SELECT t.id, t.session_id, t.org_id, t.rotated_at,
@@ -79,14 +81,28 @@ class TokenGrants:
     attempts: SignInAttempts
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Sign-in and refresh outcomes (copied into the metrics)."""
+    sso_refresh: Callable[[UUID, str | None], Awaitable[str | None]] | None = None
+    """Asks an org's provider again at each refresh of a session it signed in."""
 
-    async def token(self, body: TokenRequest, meta: RequestMeta) -> TokenResponse:
+    async def token(
+        self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
+    ) -> TokenResponse:
+        """``last_org``: a sign-in without ``org_id`` enters the user's last used org (as
+        GoTrue-style sign-ins do), when the user is still a member of it."""
         if isinstance(body, PasswordGrant):
-            return await self._password_grant(body.email, body.password, body.org_id, meta)
+            return await self._password_grant(
+                body.email, body.password, body.org_id, meta, last_org=last_org
+            )
         return await self._refresh_grant(body.refresh_token, body.org_id, meta)
 
     async def _password_grant(
-        self, raw_email: str, password: str, org_id: UUID | None, meta: RequestMeta
+        self,
+        raw_email: str,
+        password: str,
+        org_id: UUID | None,
+        meta: RequestMeta,
+        *,
+        last_org: bool = False,
     ) -> TokenResponse:
         await self.limiter.hit(f"signin:ip:{meta.ip}", self.settings.signin_per_ip_per_minute, 60)
         try:
@@ -106,27 +122,61 @@ class TokenGrants:
         if not await self.passwords.verify(row["password_hash"] if row else None, password):
             await self._failed(row, meta)
         assert row is not None
+        if row["email_confirmed_at"] is None and not self.settings.allow_unconfirmed_sign_in:
+            # Only after the password was right: a wrong one learns nothing about the account.
+            raise Invalid("confirm your email address first", code="email_not_confirmed")
         self.outcomes["signin"] += 1
         await self.attempts.succeeded(account)
         user_id: UUID = row["id"]
+        if org_id is None and last_org and row["last_org_id"] is not None:
+            async with self.db.system_connection() as connection:
+                if await _role(connection, row["last_org_id"], user_id) is not None:
+                    org_id = row["last_org_id"]
         if self.passwords.needs_rehash(row["password_hash"]):
             new_hash = await self.passwords.hash(password)
             async with self.db.system_connection() as connection:
                 await connection.execute(
                     "UPDATE orgbase.users SET password_hash = $2 WHERE id = $1", user_id, new_hash
                 )
+        details = {"account": account}
+        return await self.open_session(user_id, "password", meta, org_id, details=details)
+
+    async def open_session(
+        self,
+        user_id: UUID,
+        method: str,
+        meta: RequestMeta,
+        org_id: UUID | None = None,
+        *,
+        details: dict[str, str] | None = None,
+        sso: tuple[UUID, str | None] | None = None,
+    ) -> TokenResponse:
+        """A new session for a user who just proved who they are by ``method`` (password,
+        otp, recovery, oauth...): its tokens, with the claims GoTrue's clients read.
+        ``sso``: the org whose provider signed the user in, and its refresh token."""
         async with self.db.system_connection() as connection, connection.transaction():
             if org_id is not None:
                 await _require_member(connection, org_id, user_id)
             session_id, expires_at = await self.sessions.create(
                 connection, user_id, meta.user_agent, meta.ip
             )
+            if sso is not None:
+                await connection.execute(
+                    "UPDATE orgbase.sessions SET sso_org_id = $2, sso_refresh_token = $3"
+                    " WHERE id = $1",
+                    session_id,
+                    *sso,
+                )
             refresh = await self._new_refresh_token(connection, session_id, org_id, expires_at)
-            details = {"session_id": str(session_id), "account": account}
+            details = {**(details or {}), "session_id": str(session_id), "method": method}
             event = AuditEvent.by_user(user_id, meta, "auth.signin", org_id=org_id, details=details)
             await audit.record(connection, event)
+            await record_sign_in(connection, user_id, session_id, method, org_id)
+            extra = await session_claims(connection, session_id)
+            row = await connection.fetchrow(USER_BY_ID, user_id)
+        assert row is not None
         await self.sessions.cache_new(session_id, user_id, expires_at)
-        access, expires_in = self.tokens.issue(user_id, session_id, org_id)
+        access, expires_in = self.tokens.issue(user_id, session_id, org_id, extra=extra)
         return TokenResponse(access, refresh, expires_in, user_from_row(row), org_id)
 
     async def _failed(self, row: asyncpg.Record | None, meta: RequestMeta) -> NoReturn:
@@ -161,6 +211,7 @@ class TokenGrants:
         invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
         if not (20 <= len(token) <= 200) or not token.isascii():
             raise invalid
+        await self._still_at_provider(token, meta)
         reused = False
         async with self.db.system_connection() as connection, connection.transaction():
             row = await connection.fetchrow(_REFRESH_ROW, _hash_token(token))
@@ -187,6 +238,12 @@ class TokenGrants:
                 await connection.execute(
                     "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
                 )
+                if org_id is not None:
+                    await connection.execute(
+                        "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
+                    )
+                # The session's level, not the old token's: a refresh cannot raise it.
+                extra = await session_claims(connection, session_id)
         if reused:
             self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([session_id])
@@ -196,8 +253,38 @@ class TokenGrants:
             )
         assert user_row is not None
         self.outcomes["refresh"] += 1
-        access, expires_in = self.tokens.issue(user_id, session_id, active_org)
+        access, expires_in = self.tokens.issue(user_id, session_id, active_org, extra=extra)
         return TokenResponse(access, new_token, expires_in, user_from_row(user_row), active_org)
+
+    async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
+        """A session an org's provider signed in lives as long as the provider still
+        signs the user in: asked at every refresh (outside the refresh's transaction)."""
+        if self.sso_refresh is None:
+            return
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT s.id, s.user_id, s.sso_org_id, s.sso_refresh_token"
+                " FROM orgbase.refresh_tokens t JOIN orgbase.sessions s ON s.id = t.session_id"
+                " WHERE t.token_hash = $1 AND s.sso_org_id IS NOT NULL AND s.revoked_at IS NULL",
+                _hash_token(token),
+            )
+        if row is None:
+            return
+        try:
+            renewed = await self.sso_refresh(row["sso_org_id"], row["sso_refresh_token"])
+        except Unauthorized:
+            async with self.db.system_connection() as connection, connection.transaction():
+                await self.sessions.revoke(connection, [row["id"]], "sso_ended")
+                event = AuditEvent.by_user(row["user_id"], meta, "auth.sso_session_ended")
+                await audit.record(connection, event)
+            await self.sessions.forget([row["id"]])
+            raise
+        async with self.db.system_connection() as connection:
+            await connection.execute(
+                "UPDATE orgbase.sessions SET sso_refresh_token = $2 WHERE id = $1",
+                row["id"],
+                renewed,
+            )
 
     async def _end_reused(
         self, connection: Connection, session_id: UUID, user_id: UUID, meta: RequestMeta
@@ -220,3 +307,25 @@ class TokenGrants:
         if previous is not None and await _role(connection, previous, user_id) is None:
             return None  # removed from the org since: no org any more
         return previous
+
+
+async def reissue(
+    grants: TokenGrants, user_id: UUID, session_id: UUID, org_id: UUID | None
+) -> TokenResponse:
+    """New tokens for a live session whose level just changed (a second factor verified):
+    the claims come from the session row, as on every refresh."""
+    async with grants.db.system_connection() as connection, connection.transaction():
+        expires_at = await connection.fetchval(
+            "SELECT extract(epoch FROM expires_at)::float8 FROM orgbase.sessions"
+            " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()",
+            session_id,
+            user_id,
+        )
+        if expires_at is None:
+            raise Unauthorized("the session has ended; sign in again", code="session_revoked")
+        refresh = await grants._new_refresh_token(connection, session_id, org_id, expires_at)
+        extra = await session_claims(connection, session_id)
+        row = await connection.fetchrow(USER_BY_ID, user_id)
+    assert row is not None
+    access, expires_in = grants.tokens.issue(user_id, session_id, org_id, extra=extra)
+    return TokenResponse(access, refresh, expires_in, user_from_row(row), org_id)

@@ -55,4 +55,5 @@ def principal_of(claims: AccessClaims) -> Principal:
         org_id=claims.org,
         impersonation_id=claims.imp,
         expires_at=claims.exp if claims.imp is not None else None,
+        aal=claims.aal,
     )

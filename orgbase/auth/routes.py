@@ -13,6 +13,7 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.browser import BrowserSessionController
+from orgbase.auth.gotrue_routes import GoTrueController, client_config
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.schemas import (
@@ -143,5 +144,7 @@ auth_handlers: list[ControllerRouterHandler] = [
     AuthController,
     BrowserSessionController,
     ApiKeyController,
+    GoTrueController,
+    client_config,
     jwks,
 ]

@@ -30,6 +30,8 @@ class AccessClaims(msgspec.Struct, frozen=True):
     iat: int
     org: UUID | None = None
     imp: UUID | None = None
+    aal: str = "aal1"
+    """The session's assurance level when the token was issued (aal2 after a second factor)."""
 
 
 def token_error(code: str, message: str) -> Unauthorized:
@@ -53,12 +55,16 @@ class TokenService:
         *,
         impersonation_id: UUID | None = None,
         lifetime: int | None = None,
+        extra: dict[str, Any] | None = None,
     ) -> tuple[str, int]:
+        """``extra``: the claims GoTrue's clients read (role, aal, amr, email, metadata...);
+        orgbase's own claims always win."""
         now = int(time.time())
         lifetime = min(
             lifetime or self.settings.access_token_seconds, self.settings.access_token_seconds
         )
         claims: dict[str, Any] = {
+            **(extra or {}),
             "sub": str(user_id),
             "sid": str(session_id),
             "aud": self.settings.audience,

@@ -33,6 +33,8 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """Set when a platform admin looks at ``org_id`` through an audited impersonation."""
     expires_at: int | None = None
     """When the credential stops working by itself (an impersonation token's ``exp``)."""
+    aal: str = "aal1"
+    """The assurance level the token carries (its session's when it was issued)."""
 
     def require_user(self) -> tuple[UUID, UUID]:
         """(user_id, session_id) of a signed-in user; API keys are refused."""

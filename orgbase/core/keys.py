@@ -85,6 +85,11 @@ def rate_limit(bucket: str, window: int) -> str:
     return f"rl:{tag(bucket)}:{window}"
 
 
+def oidc_state(state_digest: str) -> str:
+    """A pending OpenID sign-in (single use): tagged by the attempt itself."""
+    return f"oidc:state:{tag(state_digest)}"
+
+
 def lockout(account: str) -> tuple[str, str]:
     """(lock, failure count) of an account: one Lua script reads both, so one slot."""
     return f"auth:{tag(account)}:lock", f"auth:{tag(account)}:fail"

@@ -20,7 +20,14 @@ import structlog
 
 from orgbase.core.app_state import AppKey
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import Invalid, NotFound, OrgbaseError, Unauthorized, Unavailable
+from orgbase.core.errors import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    OrgbaseError,
+    Unauthorized,
+    Unavailable,
+)
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -201,15 +208,39 @@ def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
         return Unauthorized(
             "the API key is unknown, revoked or expired", code="api_key_invalid", bearer="invalid"
         )
-    if sqlstate == "OB412":
-        return impersonation_ended()
+    if sqlstate in _POLICY_ERRORS:
+        return _POLICY_ERRORS[sqlstate]()
     if sqlstate == "OB404":
         return NotFound("no such org", code="org_not_found")
     return None
 
 
+def mfa_required() -> Forbidden:
+    return Forbidden(
+        "this org requires a second factor: verify one (aal2) and use the new token",
+        code="mfa_required",
+        hint="POST /auth/v1/factors/{id}/challenge, then /verify",
+    )
+
+
+def sso_required() -> Forbidden:
+    return Forbidden(
+        "this org wants its members of your email domain signed in through its SSO",
+        code="sso_required",
+        hint="sign in with POST /auth/v1/sso {domain}",
+    )
+
+
 def impersonation_ended() -> Unauthorized:
     return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
+
+
+# Entries refused by the org's sign-in policy, or because an impersonation ended.
+_POLICY_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
+    "OB412": impersonation_ended,
+    "OB403": mfa_required,
+    "OB406": sso_required,
+}
 
 
 def scoped_select(entry: TenantEntry, inner: str) -> str:

@@ -197,6 +197,25 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     lockout_failures: PositiveInt = 5
     lockout_window_seconds: PositiveInt = 900
     lockout_seconds: PositiveInt = 900
+    publishable_key: str | None = None
+    """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
+    when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key)."""
+    allow_unconfirmed_sign_in: bool = True
+    """Whether a user whose email is not confirmed yet may sign in with a password."""
+    code_seconds: Annotated[int, Meta(ge=60, le=86400)] = 900
+    """How long a mailed code or link works (confirmation, recovery, magic link)."""
+    code_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
+    """Wrong guesses after which a code (or an MFA challenge) dies."""
+    mail_per_ip_per_hour: PositiveInt = 30
+    mail_per_address_per_hour: PositiveInt = 5
+    """Recovery, magic-link and resend requests (each mails someone)."""
+    redirect_urls: tuple[str, ...] = ()
+    """Where links and OAuth flows may send the browser back to (prefixes; the public URL
+    is always allowed)."""
+    mfa_issuer: str = "orgbase"
+    oidc_providers_file: str | None = None
+    """A JSON list of OpenID providers users may sign in with:
+    ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
 
 class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -291,6 +310,11 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_endpoints_per_org: Annotated[int, Meta(ge=1, le=1000)] = 20
 
 
+class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    mail_file: str | None = None
+    """The local mail catcher's messages (JSON lines), read by GET /v1/dev/mail in dev mode."""
+
+
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["json", "console"] = "json"
@@ -312,6 +336,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
+    dev: DevSettings = msgspec.field(default_factory=DevSettings)
 
     def __post_init__(self) -> None:
         if self.env != "dev":

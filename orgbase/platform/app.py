@@ -17,6 +17,7 @@ from orgbase.core.settings import HttpSettings, Settings
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
+from orgbase.platform.dev_routes import dev_handlers
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
@@ -24,6 +25,7 @@ from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
+from orgbase.platform.supabase_paths import SupabasePaths
 from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.postgres.rpc_routes import rpc_handlers
@@ -45,6 +47,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     ops_handlers,
     studio_handlers,
     webhook_handlers,
+    dev_handlers,
 )
 
 
@@ -82,7 +85,10 @@ class OrgbaseApp:
     def __init__(self, litestar: Litestar, settings: Settings, observer: RequestObserver) -> None:
         self.litestar = litestar
         self._layers = RequestContextMiddleware(
-            JsonBodyGuard(litestar, settings.http.max_body_bytes),
+            JsonBodyGuard(
+                SupabasePaths(litestar, settings.auth.publishable_key),
+                settings.http.max_body_bytes,
+            ),
             settings.http.trusted_proxies,
             observer=observer,
             access_log=settings.observability.access_log,

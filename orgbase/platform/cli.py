@@ -207,6 +207,17 @@ def keys_retire(keys_file: Path, kid: str) -> None:
     click.echo(f"retired {kid}")
 
 
+@keys.command("anon")
+@ENV_FILE_OPTION
+def keys_anon(env_file: Path | None) -> None:
+    """Print the publishable key (Supabase's "anon key"): clients send it as ``apikey``;
+    it grants nothing by itself."""
+    key = _settings(env_file).auth.publishable_key
+    if not key:
+        raise click.ClickException("no publishable key is set (ORGBASE_AUTH_PUBLISHABLE_KEY)")
+    click.echo(key)
+
+
 # -- platform admins -------------------------------------------------------------------
 
 

@@ -133,7 +133,12 @@ def build_gateway(settings: Settings) -> Gateway:
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
-        request_auth=RequestAuth(auth.authenticator, tenancy.contexts, auth.sessions),
+        request_auth=RequestAuth(
+            auth.authenticator,
+            tenancy.contexts,
+            auth.sessions,
+            settings.auth.publishable_key,
+        ),
         webhooks=build_webhooks(settings, resources),
     )
     _wire(gateway)
@@ -241,5 +246,6 @@ def _wire(gateway: Gateway) -> None:
             await tenancy.invitations.revoke_by_key(org, key)
 
     auth.sessions.on_revoked.append(sessions_ended)
+    auth.oidc.on_member_added.append(tenancy.memberships.changed)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)

@@ -44,6 +44,9 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "user_sessions": auth.user_sessions,
         "key_admin": auth.key_admin,
         "tokens": auth.tokens,
+        "gotrue": auth.gotrue,
+        "mfa": auth.factors,
+        "oidc": auth.oidc,
         "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
         "tenancy": gateway.tenancy,
         "docs": documents,
@@ -59,6 +62,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "webhooks": gateway.webhooks.service,
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
+        "gateway_settings": gateway.settings,
     }
     provided = {
         name: Provide(_constant(value), sync_to_thread=False) for name, value in app_wide.items()

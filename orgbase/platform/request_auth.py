@@ -65,16 +65,26 @@ def record(connection: AnyConnection, principal: Principal, org_id: UUID | None 
     state["org_id"] = org_id or principal.org_id
 
 
-def credential(connection: AnyConnection, *, from_query: bool = False) -> str:
-    """The bearer token or API key of a request (401 when absent or garbled)."""
+def credential(
+    connection: AnyConnection, *, from_query: bool = False, publishable: str | None = None
+) -> str:
+    """The bearer token or API key of a request (401 when absent or garbled). The
+    publishable key (Supabase's clients send it as ``apikey`` and, before sign-in, as the
+    bearer) is no credential: it is skipped wherever it appears."""
     headers = connection.headers
     authorization = headers.get("authorization")
+    apikey = headers.get("apikey")
+    if publishable is not None:
+        if authorization and authorization.strip().partition(" ")[2].strip() == publishable:
+            authorization = None
+        if apikey and apikey.strip() == publishable:
+            apikey = None
     if authorization:
         scheme, _, value = authorization.strip().partition(" ")
         if scheme.lower() != "bearer" or not value.strip():
             raise token_error("token_malformed", "use 'Authorization: Bearer <token>'")
         found = value.strip()
-    elif apikey := headers.get("apikey"):
+    elif apikey:
         found = apikey.strip()
     elif from_query and (query_token := connection.query_params.get(QUERY_TOKEN)):
         found = query_token.strip()
@@ -90,10 +100,11 @@ class RequestAuth:
     authenticator: Authenticator
     contexts: OrgContextResolver
     sessions: SessionStore
+    publishable_key: str | None = None
 
     async def principal(self, connection: AnyConnection, *, from_query: bool = False) -> Principal:
         principal = await self.authenticator.authenticate(
-            credential(connection, from_query=from_query)
+            credential(connection, from_query=from_query, publishable=self.publishable_key)
         )
         record(connection, principal)
         return principal
@@ -118,7 +129,7 @@ class RequestAuth:
     async def data_entry(self, connection: AnyConnection) -> TenantEntry:
         """How a data API statement enters the active org. A user's session and membership
         are left to PostgreSQL, checked in the statement itself (no round trip here)."""
-        found = credential(connection)
+        found = credential(connection, publishable=self.publishable_key)
         rid = request_id(connection)
         if looks_like_api_key(found):
             principal = await self.authenticator.api_key(found)

@@ -8,12 +8,16 @@ came from, so PostgreSQL checks it again when a statement enters the org.
 
 from __future__ import annotations
 
+import time
 from uuid import UUID
 
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import Database, impersonation_ended
+from orgbase.core.postgres import Database, impersonation_ended, mfa_required, sso_required
 from orgbase.tenants.memberships import MembershipCache
+
+MFA_FLAG_SECONDS = 2.0
+"""How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains)."""
 
 
 def org_not_found() -> NotFound:
@@ -33,6 +37,7 @@ class OrgContextResolver:
     def __init__(self, db: Database, memberships: MembershipCache) -> None:
         self.db = db
         self.memberships = memberships
+        self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
@@ -58,6 +63,7 @@ class OrgContextResolver:
                 raise org_not_found()
             if not await self._impersonating(principal.impersonation_id, principal.user_id):
                 raise impersonation_ended()
+            await self._check_policy(target, principal)
             return OrgContext(
                 org_id=target,
                 user_id=principal.user_id,
@@ -69,6 +75,7 @@ class OrgContextResolver:
         role = await self.memberships.role(target, principal.user_id)
         if role is None:
             raise org_not_found()
+        await self._check_policy(target, principal)
         return OrgContext(
             org_id=target,
             user_id=principal.user_id,
@@ -76,6 +83,57 @@ class OrgContextResolver:
             request_id=request_id,
             session_id=principal.session_id,
         )
+
+    async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
+        """The org's sign-in policy: a second factor (``mfa_required``), and its SSO for
+        users of its verified email domains. A user's token carries its session's level
+        (signed; a refresh reads it from the session row), so an org without either policy
+        costs nothing but its cached flags (``MFA_FLAG_SECONDS``; the data API checks the
+        session row itself, at once). An impersonation's token carries no level: the
+        admin's session row answers."""
+        mfa, sso = await self._policy(org_id)
+        impersonating = principal.impersonation_id is not None
+        if not (sso and not impersonating) and not (
+            mfa and (principal.aal != "aal2" or impersonating)
+        ):
+            return
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,"
+                " orgbase.sso_bound(o.id, u.email) AND s.sso_org_id IS DISTINCT FROM o.id"
+                " AS outside_sso"
+                " FROM orgbase.orgs o, orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id"
+                " WHERE o.id = $1 AND s.id = $2",
+                org_id,
+                principal.session_id,
+            )
+        if row is None:
+            return
+        if row["outside_sso"] and not impersonating:
+            raise sso_required()
+        if row["short_of_mfa"]:
+            raise mfa_required()
+
+    async def _policy(self, org_id: UUID) -> tuple[bool, bool]:
+        cached = self._mfa_flags.get(org_id)
+        now = time.monotonic()
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT o.mfa_required, EXISTS (SELECT 1 FROM orgbase.org_sso_domains d"
+                " WHERE d.org_id = o.id AND d.verified_at IS NOT NULL) AS sso"
+                " FROM orgbase.orgs o WHERE o.id = $1",
+                org_id,
+            )
+        flags = (bool(row["mfa_required"]), bool(row["sso"])) if row else (False, False)
+        if len(self._mfa_flags) > 100_000:
+            self._mfa_flags.clear()
+        self._mfa_flags[org_id] = (flags, now + MFA_FLAG_SECONDS)
+        return flags
+
+    def forget_mfa_flag(self, org_id: UUID) -> None:
+        self._mfa_flags.pop(org_id, None)
 
     async def _impersonating(self, impersonation_id: UUID, admin_id: UUID) -> bool:
         """Is the impersonation still on? (Its org being gone is an ended one too: the

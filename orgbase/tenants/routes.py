@@ -17,6 +17,7 @@ from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.tenants.area import TenancyArea
 from orgbase.tenants.audit_log import AuditFilter
+from orgbase.tenants.auth_policy import AuthPolicyController
 from orgbase.tenants.schemas import (
     Accepted,
     AuditPage,
@@ -37,6 +38,7 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
+from orgbase.tenants.sso_config import SsoController, SsoDomainVerification
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # Bounds of the columns these numbers are compared with (integer and bigint): a larger
@@ -263,4 +265,7 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     SettingsController,
     read_audit,
     PlatformController,
+    AuthPolicyController,
+    SsoController,
+    SsoDomainVerification,
 ]

@@ -50,6 +50,7 @@ STREAMS = ("/v1/realtime/sse",)
 READ_ONLY_POSTS = ("/query", "/count", "/aggregate", "/rpc/{fn}")
 ENDS_THE_CALLER = {
     "POST /v1/auth/logout",
+    "POST /auth/v1/logout",
     "POST /v1/auth/browser/sign-out",
     "PATCH /v1/auth/user",
     "DELETE /v1/auth/user",
@@ -378,6 +379,8 @@ def path_values(world: World) -> dict[str, str]:
         "version": "1",
         "name": "x",
         "session_id": str(uuid.uuid4()),
+        "factor_id": str(uuid.uuid4()),
+        "domain": "example.test",
         **world.ids,
     }
 
@@ -437,7 +440,12 @@ async def test_every_operation_in_every_credential_state(
             call.method,
             call.path(values),
             params=call.query,
-            headers={**headers, "content-type": "application/json"},
+            # Supabase's clients send the publishable key with every call (never a credential).
+            headers={
+                "apikey": settings.auth.publishable_key or "",
+                **headers,
+                "content-type": "application/json",
+            },
             content=json.dumps(call.body).encode() if call.has_body else None,
         )
         code = error_code(response.status_code, response.content)

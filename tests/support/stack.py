@@ -33,6 +33,9 @@ TEST_OVERRIDES = {
     # Every gateway of a test run shares one database, so each would deliver every org's
     # webhooks under its own settings: only the webhook tests' gateways deliver.
     "ORGBASE_WEBHOOKS_ENABLED": "false",
+    # Likewise mail: only the gateways of the mail tests deliver the outbox (to the stack's
+    # mail catcher, or to a test's own SMTP server).
+    "ORGBASE_SMTP_HOST": "",
 }
 
 

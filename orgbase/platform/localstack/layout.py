@@ -17,8 +17,9 @@ PG_SUPERUSER = "orgbase_admin"
 
 @dataclass(frozen=True)
 class StackLayout:
-    """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels, Mongo;
-    the optional Redis Cluster at +10..+15 and PostgreSQL replica at +20."""
+    """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels,
+    Mongo, the mail catcher (+8); the optional Redis Cluster at +10..+15 and PostgreSQL
+    replica at +20."""
 
     state_dir: Path
     port_base: int = DEFAULT_PORT_BASE
@@ -51,6 +52,11 @@ class StackLayout:
         return self.port_base + 20
 
     @property
+    def smtp_port(self) -> int:
+        """The mail catcher's SMTP."""
+        return self.port_base + 8
+
+    @property
     def env_file(self) -> Path:
         return self.state_dir / "services.env"
 
@@ -64,14 +70,16 @@ class StackLayout:
     def load_secrets(self) -> dict[str, str]:
         """Passwords of the local services, made once and kept (mode 600) in the state folder."""
         self.ensure_dirs()
-        wanted = ("pg_superuser", "pg_api", "pg_system", "redis", "sentinel")
+        wanted = ("pg_superuser", "pg_api", "pg_system", "redis", "sentinel", "publishable")
         existing: dict[str, str] = {}
         if self.secrets_file.exists():
             existing = json.loads(self.secrets_file.read_text())
         if all(k in existing for k in wanted):
             return existing
         for key in wanted:
-            existing.setdefault(key, secrets.token_urlsafe(24))
+            # The publishable key is sent by clients in every request: recognisable.
+            prefix = "obpk_" if key == "publishable" else ""
+            existing.setdefault(key, prefix + secrets.token_urlsafe(24))
         fd = os.open(self.secrets_file, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as handle:
             json.dump(existing, handle, indent=2)

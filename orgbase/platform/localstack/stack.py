@@ -8,6 +8,7 @@ from pathlib import Path
 
 from orgbase.auth.keys import rotate_keys_file
 from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
+from orgbase.platform.localstack.mail import LocalMail
 from orgbase.platform.localstack.mongo import LocalMongo
 from orgbase.platform.localstack.pg_replica import LocalPgReplica
 from orgbase.platform.localstack.postgres import LocalPostgres
@@ -30,6 +31,7 @@ class LocalStack:
         self.postgres = LocalPostgres(layout, secrets["pg_superuser"])
         self.redis = LocalRedis(layout, secrets["redis"], secrets["sentinel"])
         self.mongo = LocalMongo(layout)
+        self.mail = LocalMail(layout)
         self.redis_cluster = LocalRedisCluster(layout, secrets["redis"])
         self.pg_replica = LocalPgReplica(self.postgres)
         self.redis_mode = "sentinel"
@@ -56,6 +58,7 @@ class LocalStack:
         if pg_replica:
             self.start_pg_replica()
         self.mongo.start()
+        self.mail.start()
         self.write_env_file()
 
     def start_redis_cluster(self) -> None:
@@ -71,6 +74,7 @@ class LocalStack:
         for name, service in (
             ("redis-cluster", self.redis_cluster),
             ("pg-replica", self.pg_replica),
+            ("mail", self.mail),
             ("mongo", self.mongo),
             ("redis", self.redis),
             ("postgres", self.postgres),
@@ -100,6 +104,11 @@ class LocalStack:
                 f"sentinels up {sentinels} of {list(layout.sentinel_ports)}",
             ),
             ServiceState("mongo", self.mongo.is_running(), self.mongo.url),
+            ServiceState(
+                "mail",
+                self.mail.is_running(),
+                f"smtp 127.0.0.1:{layout.smtp_port} messages={self.mail.messages}",
+            ),
             *self._optional_status(),
         ]
 
@@ -172,6 +181,13 @@ class LocalStack:
             "ORGBASE_MONGO_URL": self.mongo.url,
             "ORGBASE_MONGO_DATABASE": database or self.layout.database,
             "ORGBASE_AUTH_SIGNING_KEYS_FILE": str(self.signing_keys_file),
+            "ORGBASE_AUTH_PUBLISHABLE_KEY": s["publishable"],
+            # Mail goes to the local catcher; GET /v1/dev/mail reads it (dev mode only).
+            "ORGBASE_SMTP_HOST": "127.0.0.1",
+            "ORGBASE_SMTP_PORT": str(self.layout.smtp_port),
+            "ORGBASE_SMTP_STARTTLS": "false",
+            "ORGBASE_SMTP_POLL_SECONDS": "0.5",
+            "ORGBASE_DEV_MAIL_FILE": str(self.mail.messages),
         }
 
     def write_env_file(self) -> None:

@@ -11,6 +11,10 @@ import * as settings from "./pages/settings.js";
 import * as webhooks from "./pages/webhooks.js";
 import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
+import * as security from "./pages/security.js";
+import * as sso from "./pages/sso.js";
+import * as mail from "./pages/mail.js";
+import { challengeIfEnrolled, signInExtras, tokenClaims } from "./account.js";
 
 const PAGES = [
   ["overview", "Overview", overview],
@@ -23,6 +27,9 @@ const PAGES = [
   ["webhooks", "Webhooks", webhooks],
   ["audit", "Audit log", audit],
   ["slo", "SLO", slo],
+  ["sso", "Sign-in policy", sso],
+  ["security", "Security", security],
+  ["mail", "Mail (dev)", mail],
 ];
 
 const api = new Api();
@@ -31,7 +38,7 @@ const root = document.getElementById("app");
 
 api.onSignedOut = () => showSignIn();
 
-function showSignIn(message) {
+function showSignIn(message, kind) {
   studio.stop();
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
@@ -41,11 +48,15 @@ function showSignIn(message) {
     onsubmit: async (event) => {
       event.preventDefault();
       const ok = await act(submit, () => api.signIn(email.value, password.value).then(() => true), errors);
-      if (ok) await enter();
+      if (ok) {
+        await challengeIfEnrolled(api, root);
+        await enter();
+      }
     },
   }, field("Email", email), field("Password", password), errors, submit);
+  const notice = kind === "good" ? h("div", { class: "notice", role: "status" }, message) : errorBox({ message });
   replace(root, h("main", { class: "signin panel" }, h("h1", {}, "orgbase studio"),
-    message ? errorBox({ message }) : null, form));
+    message ? notice : null, form, signInExtras(api, root, showSignIn)));
   email.focus();
 }
 
@@ -120,8 +131,27 @@ function route() {
 
 window.addEventListener("hashchange", route);
 
+/** Back from a provider's sign-in: the session is in the fragment (memory only). */
+async function fromProvider() {
+  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
+  if (fragment.get("error_code")) {
+    history.replaceState(null, "", location.pathname);
+    showSignIn(fragment.get("error_description") || fragment.get("error_code"));
+    return true;
+  }
+  const token = fragment.get("access_token");
+  if (!token) return false;
+  history.replaceState(null, "", location.pathname);
+  const claims = tokenClaims(token);
+  api.adopt({ access_token: token, expires_in: Number(fragment.get("expires_in") || 900), org_id: claims.org || null });
+  api.session.user = await api.get("/v1/auth/user");
+  await enter();
+  return true;
+}
+
 (async () => {
   try {
+    if (await fromProvider()) return;
     if (await api.resume()) await enter();
     else showSignIn();
   } catch (error) {

@@ -1,0 +1,153 @@
+"""One-time codes mailed to an address: sign-up confirmation, recovery, magic links and
+email changes. Each mail carries a 6-digit code and a link; both are stored hashed, work
+once, expire (``auth.code_seconds``), and die after ``auth.code_attempts`` wrong guesses.
+A guess locks the code's row (``FOR UPDATE``), so parallel guesses are counted one by one.
+Mail goes through the outbox, in the transaction that made the code.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import secrets
+from dataclasses import dataclass
+from typing import Literal
+from urllib.parse import urlencode
+from uuid import UUID
+
+from orgbase.core.errors import Forbidden
+from orgbase.core.postgres import Connection
+from orgbase.core.settings import AuthSettings
+
+Purpose = Literal["signup", "recovery", "magiclink", "email_change"]
+CODE_DIGITS = 6
+
+_SUBJECTS: dict[str, str] = {
+    "signup": "Confirm your email address",
+    "recovery": "Reset your password",
+    "magiclink": "Your sign-in code",
+    "email_change": "Confirm your new email address",
+}
+_INSERT = """
+INSERT INTO orgbase.auth_codes
+    (id, user_id, purpose, email, code_hash, link_hash, expires_at)
+VALUES ($7, $1, $2, $3, $4, $5, now() + make_interval(secs => $6))
+"""
+_BY_CODE = """
+SELECT id, user_id, email, code_hash, attempts FROM orgbase.auth_codes
+WHERE email = $1 AND purpose = ANY($2::text[]) AND used_at IS NULL AND expires_at > now()
+ORDER BY created_at DESC LIMIT 1
+FOR UPDATE
+"""
+_BY_LINK = """
+SELECT id, user_id, email, purpose FROM orgbase.auth_codes
+WHERE link_hash = $1 AND used_at IS NULL AND expires_at > now()
+FOR UPDATE
+"""
+
+
+def _digest(value: str) -> bytes:
+    return hashlib.sha256(value.encode()).digest()
+
+
+def _code_hash(code_id: UUID | str, code: str) -> bytes:
+    # Bound to the row: the same code of two rows hashes differently.
+    return _digest(f"{code_id}:{code}")
+
+
+def expired_code() -> Forbidden:
+    # GoTrue's code and wording: the same answer for wrong, used, expired and dead codes.
+    return Forbidden("the code has expired or is invalid", code="otp_expired")
+
+
+@dataclass(frozen=True)
+class Verified:
+    user_id: UUID
+    email: str
+    purpose: str
+
+
+@dataclass
+class CodeBook:
+    settings: AuthSettings
+    public_url: str
+
+    async def send(
+        self,
+        connection: Connection,
+        user_id: UUID,
+        purpose: Purpose,
+        email: str,
+        redirect_to: str | None = None,
+    ) -> None:
+        """A new code for (user, purpose), mailed to ``email``; earlier ones stop working."""
+        await connection.execute(
+            "UPDATE orgbase.auth_codes SET used_at = now()"
+            " WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
+            user_id,
+            purpose,
+        )
+        code_id = await connection.fetchval("SELECT gen_random_uuid()")
+        code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
+        link_token = secrets.token_urlsafe(32)
+        await connection.execute(
+            _INSERT,
+            user_id,
+            purpose,
+            email,
+            _code_hash(code_id, code),
+            _digest(link_token),
+            float(self.settings.code_seconds),
+            code_id,
+        )
+        query = {"token": link_token, "type": purpose}
+        if redirect_to:
+            query["redirect_to"] = redirect_to
+        link = f"{self.public_url.rstrip('/')}/auth/v1/verify?{urlencode(query)}"
+        minutes = self.settings.code_seconds // 60
+        body = (
+            f"Your code: {code}\n\nOr open this link: {link}\n\n"
+            f"Both work once, for {minutes} minutes. If you did not ask for this, ignore it.\n"
+        )
+        await connection.execute(
+            "INSERT INTO orgbase.outbox (kind, recipient, subject, body) VALUES ($1, $2, $3, $4)",
+            f"auth.{purpose}",
+            email,
+            _SUBJECTS[purpose],
+            body,
+        )
+
+    async def check_code(
+        self, connection: Connection, email: str, purposes: tuple[str, ...], code: str
+    ) -> Verified:
+        """Use the live code of (email, purpose); a wrong guess counts against it (in its
+        own transaction: the count stays when the caller's request fails)."""
+        async with connection.transaction():
+            row = await connection.fetchrow(_BY_CODE, email, list(purposes))
+            if row is None:
+                raise expired_code()
+            well_formed = len(code) == CODE_DIGITS and code.isascii() and code.isdigit()
+            right = well_formed and hmac.compare_digest(
+                row["code_hash"], _code_hash(row["id"], code)
+            )
+            await connection.execute(
+                "UPDATE orgbase.auth_codes SET attempts = attempts + $2,"
+                " used_at = CASE WHEN $3 OR attempts + $2 >= $4 THEN now() END WHERE id = $1",
+                row["id"],
+                0 if right else 1,
+                right,
+                self.settings.code_attempts,
+            )
+        if not right:
+            raise expired_code()
+        return Verified(row["user_id"], row["email"], purposes[0])
+
+    async def check_link(self, connection: Connection, token: str) -> Verified:
+        async with connection.transaction():
+            row = await connection.fetchrow(_BY_LINK, _digest(token))
+            if row is None:
+                raise expired_code()
+            await connection.execute(
+                "UPDATE orgbase.auth_codes SET used_at = now() WHERE id = $1", row["id"]
+            )
+        return Verified(row["user_id"], row["email"], row["purpose"])

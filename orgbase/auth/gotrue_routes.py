@@ -1,0 +1,275 @@
+"""GoTrue's HTTP API under /auth/v1, so Supabase's auth clients work unchanged.
+
+The bodies are decoded here by their type (the token endpoint's body depends on its
+``grant_type`` query parameter); the flows live in ``gotrue.GoTrue`` and
+``mfa.Factors``."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, TypeVar
+
+import msgspec
+from litestar import Controller, Request, delete, get, post, put
+from litestar.di import NamedDependency
+from litestar.params import FromPath, QueryParameter
+from litestar.response import Redirect
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
+
+from orgbase.auth.gotrue import GoTrue, error_redirect, session_redirect
+from orgbase.auth.gotrue_schemas import (
+    EmailOnly,
+    FactorEnroll,
+    FactorVerify,
+    GoTrueOtp,
+    GoTruePassword,
+    GoTrueRefresh,
+    GoTrueResend,
+    GoTrueSignUp,
+    GoTrueUserUpdate,
+    GoTrueVerify,
+    SsoStart,
+)
+from orgbase.auth.mfa import Factors
+from orgbase.auth.oidc import OidcSignIn
+from orgbase.core.context import Principal, RequestMeta
+from orgbase.core.errors import Invalid
+from orgbase.core.settings import AuthSettings
+
+T = TypeVar("T")
+Auth = NamedDependency[GoTrue]
+Mfa = NamedDependency[Factors]
+Oidc = NamedDependency[OidcSignIn]
+Caller = NamedDependency[Principal]
+Meta = NamedDependency[RequestMeta]
+AnyRequest = Request[Any, Any, Any]
+RedirectTo = Annotated[str | None, QueryParameter(name="redirect_to", max_length=2000)]
+
+
+async def _body(request: AnyRequest, kind: type[T]) -> T:
+    raw = await request.body()
+    try:
+        return msgspec.json.decode(raw or b"{}", type=kind)
+    except msgspec.ValidationError as exc:
+        raise Invalid(str(exc), code="validation_failed") from None
+    except msgspec.DecodeError:
+        raise Invalid("the body is not JSON", code="bad_json") from None
+
+
+class GoTrueController(Controller):
+    path = "/auth/v1"
+    tags = ["auth (GoTrue)"]  # noqa: RUF012 - Litestar's declaration style
+
+    @get("/settings", summary="What this server offers (GoTrue's /settings)")
+    async def settings(self, gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
+        s: AuthSettings = gotrue.settings
+        return {
+            "external": {
+                "email": True,
+                "phone": False,
+                "anonymous_users": False,
+                **dict.fromkeys(oidc.providers, True),
+            },
+            "disable_signup": False,
+            "mailer_autoconfirm": s.allow_unconfirmed_sign_in,
+            "phone_autoconfirm": False,
+            "sms_provider": "",
+            "saml_enabled": False,
+            "mfa": {"totp": True},
+        }
+
+    @post("/signup", status_code=HTTP_200_OK, summary="Sign up (mails a confirmation)")
+    async def signup(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        body = await _body(request, GoTrueSignUp)
+        return await gotrue.signup(body, meta, redirect_to)
+
+    @post("/token", status_code=HTTP_200_OK, summary="grant_type=password or refresh_token")
+    async def token(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        grant_type: Annotated[str, QueryParameter(max_length=40)],
+    ) -> dict[str, Any]:
+        if grant_type == "password":
+            password = await _body(request, GoTruePassword)
+            return await gotrue.password_grant(password.email, password.password, meta)
+        if grant_type == "refresh_token":
+            refresh = await _body(request, GoTrueRefresh)
+            return await gotrue.refresh_grant(refresh.refresh_token, meta)
+        raise Invalid(
+            "grant_type must be password or refresh_token",
+            code="unsupported_grant_type",
+        )
+
+    @get("/user", summary="The signed-in user")
+    async def get_user(self, gotrue: Auth, principal: Caller) -> dict[str, Any]:
+        user_id, _ = principal.require_user()
+        return await gotrue.user(user_id)
+
+    @put("/user", summary="Change metadata, password or email (the new one is confirmed)")
+    async def update_user(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        principal: Caller,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        body = await _body(request, GoTrueUserUpdate)
+        return await gotrue.update_user(principal, body, meta, redirect_to)
+
+    @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="scope=local, global or others")
+    async def logout(
+        self,
+        gotrue: Auth,
+        principal: Caller,
+        meta: Meta,
+        logout_scope: Annotated[str, QueryParameter(name="scope", max_length=20)] = "global",
+    ) -> None:
+        await gotrue.logout(principal, logout_scope, meta)
+
+    @post("/recover", status_code=HTTP_200_OK, summary="Mail a recovery code and link")
+    async def recover(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        """The same answer whether the address has an account or not."""
+        body = await _body(request, EmailOnly)
+        await gotrue.recover(body.email, meta, redirect_to)
+        return {}
+
+    @post("/otp", status_code=HTTP_200_OK, summary="Mail a sign-in code and magic link")
+    async def otp(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        await gotrue.otp(await _body(request, GoTrueOtp), meta, redirect_to)
+        return {}
+
+    @post("/resend", status_code=HTTP_200_OK, summary="Mail the confirmation again")
+    async def resend(
+        self,
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        await gotrue.resend(await _body(request, GoTrueResend), meta, redirect_to)
+        return {}
+
+    @post("/verify", status_code=HTTP_200_OK, summary="Use a mailed code: a session")
+    async def verify(self, request: AnyRequest, gotrue: Auth, meta: Meta) -> dict[str, Any]:
+        return await gotrue.verify(await _body(request, GoTrueVerify), meta)
+
+    @get("/verify", status_code=HTTP_303_SEE_OTHER, summary="A mailed link: back to the app")
+    async def verify_link(
+        self,
+        gotrue: Auth,
+        meta: Meta,
+        token: Annotated[str, QueryParameter(max_length=200)],
+        type_: Annotated[str, QueryParameter(name="type", max_length=20)] = "",
+        redirect_to: RedirectTo = None,
+    ) -> Redirect:
+        target = await gotrue.verify_link(token, type_, redirect_to, meta)
+        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    # -- OpenID providers ------------------------------------------------------------------
+
+    @get("/authorize", status_code=HTTP_303_SEE_OTHER, summary="Sign in with a provider")
+    async def authorize(
+        self,
+        gotrue: Auth,
+        oidc: Oidc,
+        provider: Annotated[str, QueryParameter(max_length=200)],
+        redirect_to: RedirectTo = None,
+    ) -> Redirect:
+        """Redirects to the provider (authorization code + PKCE, state, nonce)."""
+        back = gotrue.check_redirect(redirect_to) or gotrue.public_url
+        target = await oidc.authorize(await oidc.provider(provider), back)
+        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    @post("/sso", status_code=HTTP_200_OK, summary="Sign in with your org's SSO (by domain)")
+    async def sso(self, request: AnyRequest, gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
+        """GoTrue's /sso: ``{domain}`` (or ``provider_id``: ``sso:<org id>``) -> ``{url}``
+        of the org's provider, to open in the browser."""
+        body = await _body(request, SsoStart)
+        back = gotrue.check_redirect(body.redirect_to) or gotrue.public_url
+        if body.domain:
+            provider = await oidc.provider_for_domain(body.domain)
+        elif body.provider_id:
+            provider = await oidc.provider(body.provider_id)
+        else:
+            raise Invalid("send domain or provider_id", code="validation_failed")
+        return {"url": await oidc.authorize(provider, back)}
+
+    @get("/callback", status_code=HTTP_303_SEE_OTHER, summary="The provider's answer")
+    async def callback(
+        self,
+        oidc: Oidc,
+        meta: Meta,
+        oidc_state: Annotated[str, QueryParameter(name="state", max_length=200)],
+        code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
+        error: Annotated[str | None, QueryParameter(max_length=200)] = None,
+    ) -> Redirect:
+        """Back to the app with a session, or with the provider's error. A state that is
+        unknown, used or expired is a 400 (no redirect: nothing says where to)."""
+        if error is not None or code is None:
+            stored = await oidc.take_state(oidc_state)
+            target = error_redirect(stored["redirect_to"], "oidc_denied", error or "no code")
+            return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+        signed_in = await oidc.callback(code, oidc_state, meta)
+        target = session_redirect(signed_in.redirect_to, signed_in.tokens, "oauth")
+        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
+
+    # -- MFA ------------------------------------------------------------------------------
+
+    @post("/factors", status_code=HTTP_200_OK, summary="Enroll a TOTP factor")
+    async def enroll(
+        self, request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
+    ) -> dict[str, Any]:
+        return await mfa.enroll(principal, await _body(request, FactorEnroll), meta)
+
+    @post("/factors/{factor_id:str}/challenge", status_code=HTTP_200_OK, summary="Challenge")
+    async def challenge(
+        self, factor_id: FromPath[str], mfa: Mfa, principal: Caller
+    ) -> dict[str, Any]:
+        return await mfa.challenge(principal, factor_id)
+
+    @post("/factors/{factor_id:str}/verify", status_code=HTTP_200_OK, summary="Verify: aal2")
+    async def verify_factor(
+        self, factor_id: FromPath[str], request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
+    ) -> dict[str, Any]:
+        body = await _body(request, FactorVerify)
+        return await mfa.verify(principal, factor_id, body, meta)
+
+    @delete("/factors/{factor_id:str}", status_code=HTTP_200_OK, summary="Unenroll")
+    async def unenroll(
+        self, factor_id: FromPath[str], mfa: Mfa, principal: Caller, meta: Meta
+    ) -> dict[str, Any]:
+        return await mfa.unenroll(principal, factor_id, meta)
+
+
+@get("/v1/auth/client-config", tags=["auth"], summary="What a sign-in page needs (public)")
+async def client_config(gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
+    """The publishable key (public by design: it grants nothing), the OpenID providers to
+    offer as "sign in with ..." buttons, and whether a new account must confirm its email
+    before signing in."""
+    return {
+        "publishable_key": gotrue.settings.publishable_key,
+        "providers": [
+            {"name": p.name, "label": p.label or p.name} for p in oidc.providers.values()
+        ],
+        "confirm_email": not gotrue.settings.allow_unconfirmed_sign_in,
+    }

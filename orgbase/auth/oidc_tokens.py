@@ -1,0 +1,147 @@
+"""An OpenID provider as seen from here: its discovery document and keys (cached), and
+the strict check of the ID tokens it signs.
+
+ID tokens are refused unless signed with an asymmetric algorithm the provider announces
+(never ``none`` or an HMAC one), by a key of its JWKS, for our client (``aud``, and
+``azp`` when there are several audiences), by its issuer, unexpired, and carrying the
+nonce this sign-in sent.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import httpx
+import jwt
+import msgspec
+
+from orgbase.core.errors import Forbidden, Unavailable
+
+ASYMMETRIC = frozenset(
+    {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
+)
+CACHE_SECONDS = 300.0
+LEEWAY_SECONDS = 30
+
+
+class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
+    """One OpenID provider: the operator's (a file of them) or an org's (its SSO)."""
+
+    name: str
+    issuer: str
+    client_id: str
+    client_secret: str
+    label: str | None = None
+    scopes: str = "openid email profile"
+
+
+def refused(message: str, code: str = "oidc_id_token_invalid") -> Forbidden:
+    return Forbidden(message, code=code)
+
+
+def unavailable(message: str) -> Unavailable:
+    return Unavailable(message, code="oidc_provider_unavailable")
+
+
+@dataclass
+class ProviderMetadata:
+    """Discovery and keys of one issuer, fetched at most every CACHE_SECONDS (the keys
+    again at once when a token names an unknown key, as rotations do)."""
+
+    issuer: str
+    http: httpx.AsyncClient
+    document: dict[str, Any] = field(default_factory=dict)
+    keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
+    fetched_at: float = 0.0
+
+    async def _get(self, url: str) -> dict[str, Any]:
+        try:
+            response = await self.http.get(url)
+        except httpx.HTTPError as exc:
+            raise unavailable(f"the OpenID provider did not answer: {type(exc).__name__}") from None
+        if response.status_code != 200:
+            raise unavailable(f"the OpenID provider answered {response.status_code}")
+        try:
+            body = response.json()
+        except ValueError:
+            raise unavailable("the OpenID provider's answer is not JSON") from None
+        if not isinstance(body, dict):
+            raise unavailable("the OpenID provider's answer is not an object")
+        return body
+
+    async def load(self, *, keys_again: bool = False) -> dict[str, Any]:
+        if self.document and not keys_again and time.monotonic() - self.fetched_at < CACHE_SECONDS:
+            return self.document
+        document = await self._get(self.issuer.rstrip("/") + "/.well-known/openid-configuration")
+        if document.get("issuer") != self.issuer:
+            raise unavailable("the discovery document names another issuer")
+        for needed in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
+            if not isinstance(document.get(needed), str):
+                raise unavailable(f"the discovery document has no {needed}")
+        jwks = await self._get(document["jwks_uri"])
+        keys: dict[str, jwt.PyJWK] = {}
+        for raw in jwks.get("keys", []):
+            if not isinstance(raw, dict) or raw.get("use", "sig") != "sig":
+                continue
+            try:
+                key = jwt.PyJWK(raw)
+            except (jwt.PyJWKError, jwt.InvalidKeyError):
+                continue  # a key type we do not use
+            keys[str(raw.get("kid", ""))] = key
+        self.document, self.keys, self.fetched_at = document, keys, time.monotonic()
+        return document
+
+    def algorithms(self) -> list[str]:
+        announced = self.document.get("id_token_signing_alg_values_supported") or ["RS256"]
+        return [alg for alg in announced if alg in ASYMMETRIC]
+
+    async def verify_id_token(self, token: str, client_id: str, nonce: str) -> dict[str, Any]:
+        try:
+            header = jwt.get_unverified_header(token)
+        except jwt.InvalidTokenError:
+            raise refused("the ID token is not a JWT") from None
+        alg = header.get("alg")
+        if alg not in self.algorithms():
+            raise refused("the ID token's algorithm is not one the provider signs with")
+        kid = str(header.get("kid", ""))
+        if kid not in self.keys:
+            await self.load(keys_again=True)
+        key = self.keys.get(kid)
+        if key is None:
+            raise refused("the ID token is signed by a key the provider does not publish")
+        try:
+            claims: dict[str, Any] = jwt.decode(
+                token,
+                key.key,
+                algorithms=[alg],
+                audience=client_id,
+                issuer=self.issuer,
+                leeway=LEEWAY_SECONDS,
+                options={"require": ["iss", "sub", "aud", "exp", "iat"]},
+            )
+        except jwt.ExpiredSignatureError:
+            raise refused("the ID token has expired") from None
+        except jwt.InvalidAudienceError:
+            raise refused("the ID token is for another client") from None
+        except jwt.InvalidIssuerError:
+            raise refused("the ID token comes from another issuer") from None
+        except jwt.InvalidTokenError as exc:
+            raise refused(f"the ID token is invalid ({type(exc).__name__})") from None
+        audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
+        if len(audiences) > 1 and claims.get("azp") != client_id:
+            raise refused("the ID token is for several clients but not authorized for us")
+        if claims.get("nonce") != nonce:
+            raise refused("the ID token's nonce is not this sign-in's", code="oidc_nonce_mismatch")
+        return claims
+
+
+def load_providers(path: str | None) -> dict[str, ProviderConfig]:
+    if not path:
+        return {}
+    with open(path) as handle:
+        raw = json.load(handle)
+    providers = msgspec.convert(raw, list[ProviderConfig])
+    return {p.name: p for p in providers}

@@ -1,0 +1,83 @@
+"""Supabase's layout of services, as plain ASGI in front of routing: ``/rest/v1/...`` is
+``/v1/db/...``; ``/auth/v1`` and ``/rest/v1`` want an ``apikey`` header (the publishable
+key, or an org API key) when the operator set a publishable key, as Supabase's gateway
+does; and answers under ``/auth/v1`` say which GoTrue API version they speak (the
+clients then read the error ``code``)."""
+
+from __future__ import annotations
+
+import hmac
+from typing import Any
+
+from litestar.types import ASGIApp, Message, Receive, Scope, Send
+
+from orgbase.auth.apikeys import looks_like_api_key
+from orgbase.platform.errors import encode_error
+
+REST = "/rest/v1"
+AUTH = "/auth/v1"
+API_VERSION = (b"x-supabase-api-version", b"2024-01-01")
+# Reached by a browser (a mailed link, a provider's redirect) without headers of its own.
+_NO_APIKEY_PATHS = ("/auth/v1/verify", "/auth/v1/authorize", "/auth/v1/callback")
+
+
+def _apikey(scope: dict[str, Any]) -> str | None:
+    for key, value in scope.get("headers", ()):
+        if key == b"apikey":
+            return bytes(value).decode("latin-1").strip()
+    return None
+
+
+class SupabasePaths:
+    def __init__(self, app: ASGIApp, publishable_key: str | None) -> None:
+        self.app = app
+        self.publishable_key = publishable_key
+
+    def _key_refused(self, scope: dict[str, Any]) -> str | None:
+        if self.publishable_key is None or scope["method"] == "OPTIONS":
+            return None
+        if scope["path"] in _NO_APIKEY_PATHS and scope["method"] == "GET":
+            return None
+        given = _apikey(scope)
+        if given is None:
+            return "no apikey header: send the publishable key (orgbase keys anon)"
+        if hmac.compare_digest(given.encode(), self.publishable_key.encode()):
+            return None
+        if looks_like_api_key(given):
+            return None  # an org API key: checked like any credential, later
+        return "the apikey is not this deployment's publishable key"
+
+    async def __call__(self, asgi_scope: Scope, receive: Receive, send: Send) -> None:
+        scope: dict[str, Any] = dict(asgi_scope)
+        path = scope.get("path", "") if scope["type"] in ("http", "websocket") else ""
+        is_rest = path == REST or path.startswith(REST + "/")
+        is_auth = path == AUTH or path.startswith(AUTH + "/")
+        if not (is_rest or is_auth):
+            await self.app(asgi_scope, receive, send)
+            return
+        if scope["type"] == "http" and (refusal := self._key_refused(scope)):
+            rid = scope.get("state", {}).get("request_id")
+            body = encode_error("apikey_invalid", refusal, rid)
+            start: Any = {
+                "type": "http.response.start",
+                "status": 401,
+                "headers": [(b"content-type", b"application/json"), API_VERSION],
+            }
+            await send(start)
+            await send({"type": "http.response.body", "body": body, "more_body": False})
+            return
+        if is_rest:
+            rest = path[len(REST) :]
+            new_path = "/v1/db" + rest
+            rewritten: Any = {**scope, "path": new_path, "raw_path": new_path.encode()}
+            await self.app(rewritten, receive, send)
+            return
+
+        async def versioned(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = [*message.get("headers", []), API_VERSION]
+                changed: Any = {**message, "headers": headers}
+                message = changed
+            await send(message)
+
+        await self.app(asgi_scope, receive, versioned)

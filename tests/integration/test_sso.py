@@ -1,0 +1,211 @@
+"""Per-org SSO against a real OpenID provider (oidc-provider) and a real gateway: an org
+admin registers the org's provider and an email domain (verified by a platform admin);
+users of that domain reach the org only through it (a password session is refused on the
+org's routes and its data); a first sign-in makes them members with the default role; a
+user removed at the provider loses the session at the next refresh; the org's provider
+cannot sign in addresses outside the org's verified domains."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+from typing import Any
+
+import httpx
+import pytest
+
+from orgbase.core.settings import Settings
+from orgbase.platform.localstack import LocalStack
+from tests.integration.test_gotrue_clients import gotrue_env
+from tests.integration.test_oidc import APP, session_from
+from tests.integration.test_platform_admin import cli_admin_create
+from tests.support.http import PASSWORD, unique_email
+from tests.support.oidc_provider import LocalProvider, running_provider
+from tests.support.processes import free_port, start_server, stop_server
+from tests.support.stack import STATE_DIR
+
+CLIENT_ID = "org-sso-client"
+CLIENT_SECRET = "the-org-client-secret-long-enough"
+
+
+@pytest.fixture(scope="module")
+def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[LocalProvider, str]]:
+    del settings
+    gateway_port = free_port()
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    clients = [
+        {
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "redirect_uris": [f"{gateway}/auth/v1/callback"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "response_types": ["code"],
+        }
+    ]
+    port = stack.layout.port_base + 21  # from this stack's own port range
+    with running_provider(port, clients, STATE_DIR / "sso_provider.log") as provider:
+        env = gotrue_env(
+            stack,
+            ORGBASE_TENANCY_PUBLIC_URL=gateway,
+            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
+        )
+        process = start_server(env, gateway_port, log_file=STATE_DIR / "sso_gateway.log")
+        try:
+            yield provider, gateway
+        finally:
+            stop_server(process)
+
+
+class Api:
+    def __init__(self, gateway: str, apikey: str) -> None:
+        self.http = httpx.Client(base_url=gateway, headers={"apikey": apikey}, timeout=15)
+
+    def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        return self.http.request(method, path, headers=headers, **kw)
+
+    def password_session(self, email: str, org_id: str | None = None) -> dict[str, Any]:
+        body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
+        if org_id:
+            body["org_id"] = org_id
+        answer = self.call("POST", "/v1/auth/token", json=body)
+        assert answer.status_code == 200, answer.text
+        session: dict[str, Any] = answer.json()
+        return session
+
+
+def sso_sign_in(api: Api, gateway: str, domain: str) -> httpx.Response:
+    """POST /auth/v1/sso {domain}, then a browser through the provider and back: the
+    gateway's answer to the callback."""
+    started = api.call("POST", "/auth/v1/sso", json={"domain": domain, "redirect_to": APP})
+    assert started.status_code == 200, started.text
+    browser = httpx.Client(timeout=10, follow_redirects=False)
+    location = started.json()["url"]
+    for _ in range(12):
+        answer = browser.get(location)
+        if location.startswith(f"{gateway}/auth/v1/callback"):
+            return answer
+        assert answer.status_code in (302, 303), answer.text
+        location = answer.headers["location"]
+        if location.startswith("/"):
+            location = str(httpx.URL(str(answer.request.url)).join(location))
+    raise AssertionError("never reached the callback")
+
+
+def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack) -> None:
+    provider, gateway = setup
+    api = Api(gateway, stack.secrets["publishable"])
+    domain = f"corp-{uuid.uuid4().hex[:8]}.test"
+
+    # The owner (not of that domain) makes the org; a member of that domain exists already
+    # with a password.
+    owner = unique_email("owner")
+    bob = f"bob@{domain}"
+    for email in (owner, bob):
+        made = api.call("POST", "/v1/auth/signup", json={"email": email, "password": PASSWORD})
+        assert made.status_code == 201, made.text
+    owner_token = api.password_session(owner)["access_token"]
+    org = api.call("POST", "/v1/orgs", owner_token, json={"name": "SSO corp"}).json()
+    org_id = org["id"]
+    added = api.call(
+        "POST", f"/v1/orgs/{org_id}/members", owner_token, json={"email": bob, "role": "member"}
+    )
+    assert added.status_code == 201, added.text
+    owner_token = api.password_session(owner, org_id)["access_token"]
+
+    # The admin registers the provider and claims the domain; a platform admin verifies.
+    configured = api.call(
+        "PUT",
+        f"/v1/orgs/{org_id}/sso",
+        owner_token,
+        json={
+            "issuer": provider.issuer,
+            "client_id": CLIENT_ID,
+            "client_secret": CLIENT_SECRET,
+            "default_role": "viewer",
+        },
+    )
+    assert configured.status_code == 200, configured.text
+    assert "client_secret" not in configured.text
+    claimed = api.call(
+        "POST", f"/v1/orgs/{org_id}/sso/domains", owner_token, json={"domain": domain}
+    )
+    assert claimed.status_code == 201, claimed.text
+    taken = api.call("POST", f"/v1/orgs/{org_id}/sso/domains", owner_token, json={"domain": domain})
+    assert taken.status_code == 409
+
+    # Before verification, bob's password session works in the org.
+    bob_session = api.password_session(bob, org_id)
+    assert api.call("GET", "/v1/db/items", bob_session["access_token"]).status_code == 200
+    operator = unique_email("sso-operator")
+    assert cli_admin_create(stack, operator).returncode == 0
+    operator_token = api.password_session(operator)["access_token"]
+    not_admin = api.call("POST", f"/v1/platform/sso-domains/{domain}/verify", owner_token)
+    assert not_admin.status_code == 403
+    verified = api.call("POST", f"/v1/platform/sso-domains/{domain}/verify", operator_token)
+    assert verified.status_code == 201, verified.text
+
+    # Now bob's password session is refused on the org's routes and data, at once.
+    for path in ("/v1/db/items", "/rest/v1/items", f"/v1/orgs/{org_id}/members"):
+        refused = api.call("GET", path, bob_session["access_token"])
+        assert refused.status_code == 403, path
+        assert refused.json()["code"] == "sso_required", path
+    fresh = api.password_session(bob, org_id)
+    assert api.call("GET", "/v1/db/items", fresh["access_token"]).status_code == 403
+    # The owner (another domain) is not bound by it.
+    assert api.call("GET", f"/v1/orgs/{org_id}/members", owner_token).status_code == 200
+
+    # A first sign-in through the provider: a new user, provisioned with the default role.
+    alice = f"alice@{domain}"
+    provider.account("alice-sso", alice)
+    provider.next_login("alice-sso")
+    answer = sso_sign_in(api, gateway, domain)
+    assert answer.status_code == 303, answer.text
+    alice_session = session_from(answer.headers["location"])
+    token = alice_session["access_token"]
+    assert api.call("GET", "/v1/db/items", token).status_code == 200
+    members = api.call("GET", f"/v1/orgs/{org_id}/members", token).json()
+    assert {m["email"]: m["role"] for m in members}[alice] == "viewer"
+
+    # bob comes through the provider too: the same account (linked by verified email).
+    provider.account("bob-sso", bob)
+    provider.next_login("bob-sso")
+    bob_sso = session_from(sso_sign_in(api, gateway, domain).headers["location"])
+    assert api.call("GET", "/v1/db/items", bob_sso["access_token"]).status_code == 200
+    me = api.call("GET", "/auth/v1/user", bob_sso["access_token"]).json()
+    assert me["email"] == bob
+
+    # A refresh asks the provider: still there, fine; removed there, the session ends.
+    refreshed = api.call(
+        "POST",
+        "/auth/v1/token",
+        params={"grant_type": "refresh_token"},
+        json={"refresh_token": alice_session["refresh_token"]},
+    )
+    assert refreshed.status_code == 200, refreshed.text
+    provider.remove("alice-sso")
+    ended = api.call(
+        "POST",
+        "/auth/v1/token",
+        params={"grant_type": "refresh_token"},
+        json={"refresh_token": refreshed.json()["refresh_token"]},
+    )
+    assert ended.status_code == 401
+    assert ended.json()["code"] == "sso_session_ended"
+    assert api.call("GET", "/v1/db/items", refreshed.json()["access_token"]).status_code == 401
+    # And the next sign-in fails at the provider.
+    provider.next_login("alice-sso")
+    denied = sso_sign_in(api, gateway, domain)
+    assert denied.status_code == 303
+    assert "error_code=oidc_denied" in denied.headers["location"]
+
+    # The org's provider cannot sign in an address outside the org's verified domains.
+    outsider = unique_email("outsider")
+    provider.account("outsider", outsider)
+    provider.next_login("outsider")
+    mismatch = sso_sign_in(api, gateway, domain)
+    assert mismatch.status_code == 403
+    assert mismatch.json()["code"] == "sso_domain_mismatch"
+
+    unknown = api.call("POST", "/auth/v1/sso", json={"domain": "nobody.example"})
+    assert unknown.status_code == 404

@@ -1,0 +1,96 @@
+"""The test OpenID provider: oidc-provider (npm) run by node from tests/oidc, installed
+with `npm ci` from its lock file when missing. Its signing key is made here, so tests can
+also mint tokens with the provider's real key (wrong issuer, audience, expiry...)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
+
+from tests.support.stack import ROOT
+
+PROVIDER_DIR = ROOT / "tests" / "oidc"
+
+
+def ensure_installed() -> None:
+    if (PROVIDER_DIR / "node_modules" / "oidc-provider").exists():
+        return
+    npm = shutil.which("npm")
+    assert npm is not None, "npm is needed for the OIDC tests (scripts/test_packages.sh)"
+    subprocess.run(
+        [npm, "ci", "--no-audit", "--no-fund"], cwd=PROVIDER_DIR, check=True, timeout=600
+    )
+
+
+def new_rsa_jwk(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key))
+    jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
+    return key, jwk
+
+
+@dataclass
+class LocalProvider:
+    issuer: str
+    private_key: rsa.RSAPrivateKey
+    kid: str
+
+    def control(self, path: str, body: dict[str, Any]) -> None:
+        answer = httpx.post(f"{self.issuer}/test/{path}", json=body, timeout=5)
+        assert answer.status_code == 204, answer.text
+
+    def account(self, sub: str, email: str, *, verified: bool = True) -> None:
+        self.control("account", {"sub": sub, "email": email, "email_verified": verified})
+
+    def next_login(self, sub: str) -> None:
+        self.control("next-login", {"sub": sub})
+
+    def remove(self, sub: str) -> None:
+        self.control("remove", {"sub": sub})
+
+
+@contextmanager
+def running_provider(
+    port: int, clients: list[dict[str, Any]], log_file: Path
+) -> Iterator[LocalProvider]:
+    ensure_installed()
+    node = shutil.which("node")
+    assert node is not None
+    key, jwk = new_rsa_jwk("provider-key-1")
+    config = json.dumps({"clients": clients, "jwks": {"keys": [jwk]}})
+    issuer = f"http://127.0.0.1:{port}"
+    with log_file.open("wb") as log:
+        process = subprocess.Popen(
+            [node, "provider.mjs", str(port)],
+            cwd=PROVIDER_DIR,
+            env={"CONFIG": config, "PATH": os.environ.get("PATH", "/usr/bin:/bin")},
+            stdout=log,
+            stderr=log,
+        )
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                if httpx.get(f"{issuer}/.well-known/openid-configuration", timeout=1).is_success:
+                    break
+            except httpx.TransportError:
+                pass
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError(f"the OpenID provider did not start (see {log_file})")
+            time.sleep(0.1)
+        yield LocalProvider(issuer, key, "provider-key-1")
+    finally:
+        process.terminate()
+        process.wait(10)
