@@ -13,6 +13,7 @@ from litestar.types.asgi_types import LifeSpanReceive, LifeSpanScope, LifeSpanSe
 
 from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
+from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
@@ -21,6 +22,7 @@ from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
+from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.ops_routes import ops_handlers
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
@@ -30,6 +32,7 @@ from orgbase.services.redis.routes import redis_handlers
 from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
 from orgbase.webhooks.routes import webhook_handlers
+from orgbase.limits.routes import limits_handlers
 
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     health_handlers,
@@ -41,6 +44,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     ops_handlers,
     studio_handlers,
     webhook_handlers,
+    limits_handlers,
 )
 
 
@@ -62,7 +66,14 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "If-Match",
             "X-CSRF-Token",
         ],
-        expose_headers=["X-Request-ID", "Content-Range", "Retry-After", "ETag"],
+        expose_headers=[
+            "X-Request-ID",
+            "Content-Range",
+            "Retry-After",
+            "ETag",
+            "RateLimit-Policy",
+            "RateLimit",
+        ],
     )
 
 
@@ -75,10 +86,16 @@ class OrgbaseApp:
     body guard wrap the whole app, as plain ASGI; lifespan events go straight to Litestar.
     """
 
-    def __init__(self, litestar: Litestar, settings: Settings, observer: RequestObserver) -> None:
+    def __init__(
+        self,
+        litestar: Litestar,
+        settings: Settings,
+        observer: RequestObserver,
+        meter: Meter,
+    ) -> None:
         self.litestar = litestar
         self._layers = RequestContextMiddleware(
-            JsonBodyGuard(litestar, settings.http.max_body_bytes),
+            OrgUsageLayer(JsonBodyGuard(litestar, settings.http.max_body_bytes), meter),
             settings.http.trusted_proxies,
             observer=observer,
             access_log=settings.observability.access_log,
@@ -134,4 +151,9 @@ def create_app(
         logging_config=None,
         debug=False,
     )
-    return OrgbaseApp(app, settings, observer=RequestRecorder(gateway.metrics, gateway.slo))
+    return OrgbaseApp(
+        app,
+        settings,
+        observer=RequestRecorder(gateway.metrics, gateway.slo),
+        meter=gateway.limits.meter,
+    )

@@ -18,6 +18,8 @@ import msgspec
 
 from orgbase.core.app_state import AppKey
 from orgbase.core.errors import Invalid
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf, OrgLimits
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
@@ -40,6 +42,8 @@ class PreparedRead:
     count: Count
     sql: str
     values: list[Any]
+    limit_at: int = -1
+    """Where the page's LIMIT sits in ``values`` (an org's rows_per_response replaces it)."""
 
 
 @dataclass(frozen=True)
@@ -51,11 +55,21 @@ class Result:
 
 class DataService:
     def __init__(
-        self, db: Database, schema: SchemaCache, max_rows: int, statement_cache: int = 2048
+        self,
+        db: Database,
+        schema: SchemaCache,
+        max_rows: int,
+        statement_cache: int = 2048,
+        *,
+        limits_of: LimitsOf | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.db = db
         self.schema = schema
         self.max_rows = max_rows
+        self.limits_of = limits_of
+        self.meter = meter
+        self.default_timeout_ms = int(db.settings.command_timeout * 1000)
         # Prepared reads by the request as received: a repeated query skips parsing and
         # building.
         self._reads: OrderedDict[tuple[Any, ...], PreparedRead] = OrderedDict()
@@ -72,7 +86,9 @@ class DataService:
 
     # -- reads ------------------------------------------------------------------------
 
-    def build_read(self, table_name: str, query: Query, count: Count) -> tuple[str, list[Any]]:
+    def build_read(
+        self, table_name: str, query: Query, count: Count
+    ) -> tuple[str, list[Any], int]:
         table = self.table(table_name)
         builder = Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1))
         select = builder.select_list(table, "t", query.select)
@@ -82,6 +98,7 @@ class DataService:
         order = builder.order(table, "t", query.order)
         order_sql = f" ORDER BY {order}" if order else ""
         limit = builder.params.add(self.effective_limit(query))
+        limit_at = len(builder.params.values) - 1
         offset = builder.params.add(query.offset)
         total = "NULL::bigint"
         if count == "exact":
@@ -91,7 +108,7 @@ class DataService:
             f"SELECT q.body, q.n, {total} AS total FROM ctx CROSS JOIN LATERAL ("
             f"{json_result(page, select)}) q"
         )
-        return sql, builder.params.values
+        return sql, builder.params.values, limit_at
 
     def prepare_read(
         self,
@@ -107,17 +124,34 @@ class DataService:
         prepared = self._reads.get(key)
         if prepared is None:
             query = parse()
-            sql, values = self.build_read(table_name, query, count)
-            prepared = PreparedRead(table_name, query, count, sql, values)
+            sql, values, limit_at = self.build_read(table_name, query, count)
+            prepared = PreparedRead(table_name, query, count, sql, values, limit_at)
             self._reads[key] = prepared
             if len(self._reads) > self._cache_size:
                 self._reads.popitem(last=False)
         return prepared
 
+    def _org_limits(self, entry: TenantEntry) -> OrgLimits | None:
+        org = entry.org
+        return self.limits_of(org) if self.limits_of is not None and org is not None else None
+
     async def read(self, entry: TenantEntry, prepared: PreparedRead) -> Result:
         table_name, query, count = prepared.table, prepared.query, prepared.count
-        row = await self._fetchrow(f"{entry.cte()} {prepared.sql}", *entry.args, *prepared.values)
+        values = prepared.values
+        limits = self._org_limits(entry)
+        timeout = None
+        if limits is not None:
+            timeout = limits.statement_timeout_ms / 1000
+            if limits.rows_per_response != self.max_rows and prepared.limit_at >= 0:
+                rows = limits.rows_per_response
+                values = list(values)
+                values[prepared.limit_at] = rows if query.limit is None else min(query.limit, rows)
+        row = await self._fetchrow(
+            entry.org, f"{entry.cte()} {prepared.sql}", *entry.args, *values, timeout=timeout
+        )
         assert row is not None
+        if self.meter is not None and entry.org is not None:
+            self.meter.add(entry.org, "rows_read", row["n"])
         total = row["total"]
         if count in ("planned", "estimated"):
             total = await self._planned_total(entry, table_name, query)
@@ -125,9 +159,11 @@ class DataService:
                 total = await self._exact_total(entry, table_name, query)
         return Result(row["body"], row["n"], total)
 
-    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+    async def _fetchrow(
+        self, org: Any, sql: str, *args: Any, timeout: float | None = None
+    ) -> asyncpg.Record | None:
         try:
-            return await self.db.tenant_fetchrow(sql, *args)
+            return await self.db.tenant_fetchrow(org, sql, *args, timeout=timeout)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
@@ -157,12 +193,22 @@ class DataService:
             raise translate(exc) from exc
 
     async def _write(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
+        limits = self._org_limits(entry)
         try:
             async with self.db.tenant_transaction_with(entry) as connection:
+                if limits is not None and limits.statement_timeout_ms != self.default_timeout_ms:
+                    # Transaction-local: the org's own limit for this write only (the
+                    # default is the pool's command timeout, with no round trip).
+                    await connection.execute(
+                        "SELECT set_config('statement_timeout', $1, true)",
+                        str(limits.statement_timeout_ms),
+                    )
                 row = await connection.fetchrow(sql, *values)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
         assert row is not None
+        if self.meter is not None and entry.org is not None:
+            self.meter.add(entry.org, "rows_written", row["n"])
         return Result(row["body"], row["n"])
 
     def _writable(self, table: Table, columns: list[str]) -> list[str]:
