@@ -36,9 +36,9 @@ class FairGate:
     def held(self, org: Hashable) -> int:
         return self._held.get(org, 0)
 
-    async def acquire(self, org: Hashable, cap: int, timeout: float | None = None) -> None:
+    async def acquire(self, org: Hashable, cap: int, wait_at_most: float | None = None) -> None:
         """Take one slot for ``org`` (holding at most ``cap`` at once); GateTimeout after
-        ``timeout`` seconds of waiting. Pair with ``release(org)``."""
+        ``wait_at_most`` seconds of waiting. Pair with ``release(org)``."""
         held = self._held.get(org, 0)
         if self.in_use < self.capacity and held < cap and org not in self._queues:
             self._take(org)
@@ -50,10 +50,10 @@ class FairGate:
             self._schedule(org)
         self._dispatch()
         try:
-            if timeout is None:
+            if wait_at_most is None:
                 await future
             else:
-                async with asyncio.timeout(timeout):
+                async with asyncio.timeout(wait_at_most):
                     await future
         except BaseException as exc:
             if future.done() and not future.cancelled():

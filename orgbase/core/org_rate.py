@@ -34,8 +34,9 @@ local next_tat = tat + interval
 if next_tat - now > tolerance then
   return {0, 0, math.ceil((tat - now) / 1000), math.ceil((next_tat - now - tolerance) / 1000)}
 end
-redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil((next_tat - now) / 1000) + 1)
-return {1, math.floor((tolerance - (next_tat - now)) / interval), math.ceil((next_tat - now) / 1000), 0}
+local ahead = next_tat - now
+redis.call('SET', KEYS[1], string.format('%d', next_tat), 'PX', math.ceil(ahead / 1000) + 1)
+return {1, math.floor((tolerance - ahead) / interval), math.ceil(ahead / 1000), 0}
 """
 
 

@@ -397,17 +397,17 @@ class Database:
             self._api_gate.release(org)
 
     async def tenant_fetchrow(
-        self, org: UUID | None, sql: str, *args: Any, timeout: float | None = None
+        self, org: UUID | None, sql: str, *args: Any, time_limit: float | None = None
     ) -> asyncpg.Record | None:
         """One statement on the tenant pool (it applies its own context): the hot path of
         reads, without context-manager layers. PostgreSQL errors come out as they are;
-        past ``timeout`` seconds the statement is cancelled (504 statement_timeout)."""
+        past ``time_limit`` seconds the statement is cancelled (504 statement_timeout)."""
         connection = await self._enter_api(org)
         try:
-            return await connection.fetchrow(sql, *args, timeout=timeout)
+            return await connection.fetchrow(sql, *args, timeout=time_limit)
         except TimeoutError as exc:
-            if timeout is not None:
-                raise statement_timed_out(timeout) from exc
+            if time_limit is not None:
+                raise statement_timed_out(time_limit) from exc
             raise _connection_failure(connection, exc) from exc
         except CONNECTION_ERRORS as exc:
             raise _connection_failure(connection, exc) from exc

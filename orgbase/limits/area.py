@@ -8,6 +8,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from redis.asyncio import Redis
+
 from orgbase.core.context import Principal
 from orgbase.core.metering import Meter
 from orgbase.core.org_rate import OrgRateLimiter
@@ -46,8 +48,14 @@ class LimitsArea:
         self.meter.forget(org_id)
         removed = 0
         for pattern in org_patterns(org_id):
-            removed += await self.flusher.redis.run(lambda r, p=pattern: unlink_matching(r, p))
+            removed += await self._unlink(pattern)
         return removed
+
+    async def _unlink(self, pattern: str) -> int:
+        async def unlink(r: Redis) -> int:
+            return await unlink_matching(r, pattern)
+
+        return await self.flusher.redis.run(unlink)
 
 
 def build_limits(settings: Settings, resources: Resources) -> LimitsArea:

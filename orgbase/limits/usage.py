@@ -72,11 +72,12 @@ class UsageFlusher:
                         order.append((org, hour, name))
                     pipe.expire(key, KEEP_IN_REDIS_SECONDS)
                     order.append((org, hour, ""))
-                for (org, hour), figures in levels.items():
+                for (org, hour), held in levels.items():
                     key = usage_key(org, hour)
-                    pipe.hset(key, mapping=dict(figures))
+                    for name, value in held.items():
+                        pipe.hset(key, name, value)
                     pipe.expire(key, KEEP_IN_REDIS_SECONDS)
-                    order += [(org, hour, ""), (org, hour, "")]
+                    order.extend([(org, hour, "")] * (len(held) + 1))
                 return list(await pipe.execute())
 
         results = await self.redis.run(write)

@@ -15,6 +15,7 @@ from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
 from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
+from orgbase.limits.routes import limits_handlers
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
@@ -22,8 +23,8 @@ from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
-from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.ops_routes import ops_handlers
+from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.services.mongo.routes import document_handlers
@@ -32,7 +33,6 @@ from orgbase.services.redis.routes import redis_handlers
 from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
 from orgbase.webhooks.routes import webhook_handlers
-from orgbase.limits.routes import limits_handlers
 
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     health_handlers,

@@ -86,9 +86,7 @@ class DataService:
 
     # -- reads ------------------------------------------------------------------------
 
-    def build_read(
-        self, table_name: str, query: Query, count: Count
-    ) -> tuple[str, list[Any], int]:
+    def build_read(self, table_name: str, query: Query, count: Count) -> tuple[str, list[Any], int]:
         table = self.table(table_name)
         builder = Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1))
         select = builder.select_list(table, "t", query.select)
@@ -147,7 +145,7 @@ class DataService:
                 values = list(values)
                 values[prepared.limit_at] = rows if query.limit is None else min(query.limit, rows)
         row = await self._fetchrow(
-            entry.org, f"{entry.cte()} {prepared.sql}", *entry.args, *values, timeout=timeout
+            entry.org, f"{entry.cte()} {prepared.sql}", *entry.args, *values, time_limit=timeout
         )
         assert row is not None
         if self.meter is not None and entry.org is not None:
@@ -160,10 +158,10 @@ class DataService:
         return Result(row["body"], row["n"], total)
 
     async def _fetchrow(
-        self, org: Any, sql: str, *args: Any, timeout: float | None = None
+        self, org: Any, sql: str, *args: Any, time_limit: float | None = None
     ) -> asyncpg.Record | None:
         try:
-            return await self.db.tenant_fetchrow(org, sql, *args, timeout=timeout)
+            return await self.db.tenant_fetchrow(org, sql, *args, time_limit=time_limit)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
