@@ -16,6 +16,7 @@ from typing import Any
 
 import bson
 from bson import ObjectId
+from bson.errors import InvalidDocument, InvalidStringData
 from pymongo import ReturnDocument
 
 from orgbase.core import rbac
@@ -40,6 +41,16 @@ def _document_id(value: str) -> Any:
     if value.isascii() and value.lstrip("-").isdigit() and len(value) <= 18:
         candidates.append(int(value))
     return candidates[0] if len(candidates) == 1 else {"$in": candidates}
+
+
+def _bson_size(documents: list[dict[str, Any]]) -> int:
+    try:
+        return sum(len(bson.encode(document)) for document in documents)
+    except (InvalidDocument, InvalidStringData, UnicodeEncodeError, OverflowError) as exc:
+        # A lone surrogate, an integer beyond 8 bytes...: the same answer MongoDB's gives.
+        raise Invalid(
+            f"the document cannot be stored: {exc}"[:300], code="invalid_document"
+        ) from exc
 
 
 class DocumentService:
@@ -187,7 +198,7 @@ class DocumentService:
                 )
             clean.setdefault("_id", ObjectId())
             stored.append({**clean, guard.ORG: str(ctx.org_id), guard.OWNER: self._owner(ctx)})
-        size = sum(len(bson.encode(document)) for document in stored)
+        size = _bson_size(stored)
         await self._room_for(ctx, size)
         target = self.store.collection(ctx, collection)
         try:
