@@ -145,7 +145,7 @@ FAMILIES = [
 
 
 @pytest.mark.parametrize(("family", "limit_name", "method", "path", "body"), FAMILIES)
-async def test_each_family_answers_429_with_the_headers(  # noqa: PLR0917
+async def test_each_family_answers_429_with_the_headers(
     client: Client,
     platform_admin: dict[str, str],
     family: str,
