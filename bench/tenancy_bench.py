@@ -4,7 +4,7 @@
    connections; its p99 alone, then while org A sends expensive reads (an unindexed filter
    over 200,000 rows of its own)
    a. at 10x its requests-per-minute limit (paced: A's limit 600/min, A sends 100/s),
-   b. within its rate limit but saturating its concurrency (A capped at 4 statements,
+   b. within its rate limit but saturating its concurrency (A capped at 2 statements,
       32 connections flooding).
    Printed: B's p99 and its ratio to B alone, A's answers (200 / 429) and A's latency.
 2. Cost as orgs grow: 10,000 orgs with 100 rows each (1M rows), 10,000 users with a
@@ -46,6 +46,7 @@ DATABASE = "orgbase_bench_tenancy"
 READ = "/v1/db/items?order=id&limit=20"
 EXPENSIVE = "/v1/db/items?title=like.*zz*&order=id&limit=20"
 A_LIMIT_PER_MINUTE = 600
+A_STATEMENTS = 2
 SCALE_ORGS = 10_000
 SCALE_USERS = 10_000
 ROWS_PER_ORG = 100
@@ -146,7 +147,7 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
         )
 
         # b. A within its rate limit, saturating its concurrency.
-        set_a(data_requests_per_minute=100_000_000, concurrent_statements=4)
+        set_a(data_requests_per_minute=100_000_000, concurrent_statements=A_STATEMENTS)
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             flood_b = pool.submit(
                 wrk, base + EXPENSIVE, seconds=seconds + 2, connections=32, tokens=[token_a]
@@ -154,7 +155,7 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
             time.sleep(1)
             with_b = wrk(base + READ, seconds=seconds, connections=8, tokens=[token_b])
             a_result: WrkResult = flood_b.result()
-        print(with_b.line("B, A saturating its 4 statements"))
+        print(with_b.line(f"B, A saturating its {A_STATEMENTS} statements"))
         print(f"{'':<44} B p99 ratio {with_b.p99_ms / alone.p99_ms:4.2f}x")
         print(a_result.line("A itself (32 conns, expensive reads)"))
         print()

@@ -2,8 +2,10 @@
 
 GCRA (the generic cell rate algorithm) keeps one number per org and family, the
 theoretical arrival time of the next request; a request is let in when that time is at
-most a minute's allowance ahead of now. It is a token bucket holding a minute's worth of
-requests, refilled continuously, with one key, one round trip and no clean-up. Redis's
+most ``BURST_SECONDS`` of allowance ahead of now. It is a token bucket holding ten
+seconds' worth of requests (a sixth of the per-minute limit), refilled continuously, with
+one key, one round trip and no clean-up: a burst never takes a whole minute's allowance
+at once. Redis's
 clock is used, so every replica agrees. When Redis is unavailable the limit fails open:
 the request goes on and ``failed_open`` counts it.
 """
@@ -20,6 +22,14 @@ from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.redis_names import rate_key
 
 log = structlog.get_logger("orgbase.org_rate")
+
+BURST_SECONDS = 10
+"""The bucket holds this many seconds of the rate (the RateLimit-Policy window)."""
+
+
+def burst_of(per_minute: int) -> int:
+    return max(1, -(-per_minute * BURST_SECONDS // 60))
+
 
 # KEYS: the GCRA key. ARGV: emission interval (us), burst (requests).
 # Returns {allowed (1/0), remaining, ms until the full allowance is back, ms to wait}.
@@ -66,11 +76,12 @@ class Decision:
         )
 
     def headers(self) -> list[tuple[bytes, bytes]]:
-        """draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w seconds)
-        and what is left of it (r), with the seconds until it is whole again (t)."""
+        """draft-ietf-httpapi-ratelimit-headers: the policy (quota q per window w seconds:
+        the bucket) and what is left of it (r), with the seconds until it is whole (t)."""
         name = self.family.encode()
+        policy = b'"%s";q=%d;w=%d' % (name, burst_of(self.limit), BURST_SECONDS)
         return [
-            (b"ratelimit-policy", b'"%s";q=%d;w=60' % (name, self.limit)),
+            (b"ratelimit-policy", policy),
             (b"ratelimit", b'"%s";r=%d;t=%d' % (name, self.remaining, self.reset_seconds)),
         ]
 
@@ -88,11 +99,13 @@ class OrgRateLimiter:
         key = rate_key(org, family)
         try:
             allowed, remaining, reset_ms, wait_ms = await self.redis.run(
-                lambda r: self._script(keys=[key], args=[interval_us, per_minute], client=r)
+                lambda r: self._script(
+                    keys=[key], args=[interval_us, burst_of(per_minute)], client=r
+                )
             )
         except RedisUnavailable:
             self.failed_open += 1
-            return Decision(family, per_minute, per_minute, 0)
+            return Decision(family, per_minute, burst_of(per_minute), 0)
         reset = -(-int(reset_ms) // 1000)
         if int(allowed):
             return Decision(family, per_minute, int(remaining), reset)
