@@ -133,7 +133,7 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
         print(alone.line("B alone"))
 
         # a. A at 10x its rate limit, paced.
-        set_a(data_requests_per_minute=A_LIMIT_PER_MINUTE, concurrent_statements=4)
+        set_a(data_requests_per_minute=A_LIMIT_PER_MINUTE, concurrent_statements=A_STATEMENTS)
         rate = A_LIMIT_PER_MINUTE / 60 * 10
         with concurrent.futures.ThreadPoolExecutor(1) as pool:
             flood = pool.submit(paced, base, token_a, rate, seconds + 2)

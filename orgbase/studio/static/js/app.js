@@ -10,6 +10,7 @@ import * as settings from "./pages/settings.js";
 import * as webhooks from "./pages/webhooks.js";
 import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
+import * as usage from "./pages/usage.js";
 
 const PAGES = [
   ["overview", "Overview", overview],
@@ -21,6 +22,7 @@ const PAGES = [
   ["webhooks", "Webhooks", webhooks],
   ["audit", "Audit log", audit],
   ["slo", "SLO", slo],
+  ["usage", "Usage", usage],
 ];
 
 const api = new Api();
