@@ -377,7 +377,8 @@ class Database:
         Pair with _leave_api."""
         gate = self._api_gate
         try:
-            await gate.acquire(org, self.org_cap(org) if org else 1, self.settings.acquire_timeout)
+            cap = self.org_cap(org) if org is not None else self.settings.api_pool_max
+            await gate.acquire(org, cap, self.settings.acquire_timeout)
         except GateTimeout as exc:
             raise database_unavailable("the database is busy") from exc
         try:
@@ -401,14 +402,17 @@ class Database:
     ) -> asyncpg.Record | None:
         """One statement on the tenant pool (it applies its own context): the hot path of
         reads, without context-manager layers. PostgreSQL errors come out as they are;
-        past ``time_limit`` seconds the statement is cancelled (504 statement_timeout)."""
+        past ``time_limit`` seconds (an org's own statement timeout) the statement is
+        stopped (504 statement_timeout)."""
         connection = await self._enter_api(org)
         try:
             return await connection.fetchrow(sql, *args, timeout=time_limit)
         except TimeoutError as exc:
-            if time_limit is not None:
-                raise statement_timed_out(time_limit) from exc
-            raise _connection_failure(connection, exc) from exc
+            if time_limit is None:  # the pool's command timeout: the server stopped answering
+                raise _connection_failure(connection, exc) from exc
+            # Past the org's own limit (or the server stopped answering): not reused.
+            _discard(connection)
+            raise statement_timed_out(time_limit) from exc
         except CONNECTION_ERRORS as exc:
             raise _connection_failure(connection, exc) from exc
         finally:

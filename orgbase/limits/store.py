@@ -16,10 +16,11 @@ from collections import OrderedDict
 from typing import Any
 from uuid import UUID
 
+import asyncpg
 import msgspec
 import structlog
 
-from orgbase.core.errors import Unavailable
+from orgbase.core.errors import OrgbaseError
 from orgbase.core.org_limits import OrgLimits, defaults, validate_overrides, with_overrides
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.postgres import Database, lock_live_org
@@ -84,7 +85,7 @@ class LimitsStore:
                 raw = await connection.fetchval(
                     "SELECT overrides FROM orgbase.org_limits WHERE org_id = $1", org
                 )
-        except (Unavailable, OSError) as exc:
+        except (OrgbaseError, OSError, asyncpg.PostgresError) as exc:
             log.warning("org limits not loaded: defaults apply", org=str(org), error=repr(exc))
             stale = self._cache.get(org)
             limits = stale[0] if stale else self.defaults

@@ -7,6 +7,7 @@ from __future__ import annotations
 import csv
 import io
 import re
+import uuid
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.support.data import make_platform_admin
+from tests.support.data import make_platform_admin, owner_connection
 from tests.support.http import bearer, member_tokens, new_user
 
 Client = AsyncTestClient[OrgbaseApp]
@@ -200,6 +201,26 @@ async def test_rows_per_response_caps_every_read(
     assert len((await client.get("/v1/db/tasks", headers=owner)).json()) == 4
     assert len((await client.get("/v1/db/tasks?limit=2", headers=owner)).json()) == 2
     assert len((await client.get("/v1/db/tasks?limit=50", headers=owner)).json()) == 4
+
+
+async def test_statement_timeout_stops_a_long_read(
+    client: Client, platform_admin: dict[str, str], settings: Settings
+) -> None:
+    org_id, owner = await fresh_org(client)
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "INSERT INTO api.items (org_id, title)"
+            " SELECT $1, 'row ' || n FROM generate_series(1, 200000) AS n",
+            uuid.UUID(org_id),
+        )
+    slow = "/v1/db/items?title=like.*zz*&limit=1"
+    assert (await client.get(slow, headers=owner)).status_code == 200
+    await set_limits(client, platform_admin, org_id, statement_timeout_ms=1)
+    stopped = await client.get(slow, headers=owner)
+    assert (stopped.status_code, stopped.json()["code"]) == (504, "statement_timeout")
+    # The org's next statements run as before (with a sane limit again).
+    await set_limits(client, platform_admin, org_id, statement_timeout_ms=None)
+    assert (await client.get(slow, headers=owner)).status_code == 200
 
 
 async def test_cache_storage_quota_refuses_writes_and_deletes_nothing(

@@ -139,7 +139,8 @@ class DataService:
         limits = self._org_limits(entry)
         timeout = None
         if limits is not None:
-            timeout = limits.statement_timeout_ms / 1000
+            if limits.statement_timeout_ms != self.default_timeout_ms:
+                timeout = limits.statement_timeout_ms / 1000  # else the pool's command timeout
             if limits.rows_per_response != self.max_rows and prepared.limit_at >= 0:
                 rows = limits.rows_per_response
                 values = list(values)
