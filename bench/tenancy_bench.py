@@ -167,6 +167,8 @@ async def _seed_noisy(stack: LocalStack, org_a: str, org_b: str, admin_id: str) 
         await connection.execute(
             "UPDATE orgbase.users SET is_platform_admin = true WHERE id = $1::uuid", admin_id
         )
+        # Bulk rows without their audit records, row events and webhook fan-out (triggers).
+        await connection.execute("SET session_replication_role = replica")
         await connection.execute(
             "INSERT INTO api.items (org_id, title, status)"
             " SELECT $1::uuid, 'item ' || n, 'open' FROM generate_series(1, 200000) AS n",
@@ -196,6 +198,8 @@ async def _seed_scale(
     with 100 rows each; user n is a member of orgs n % 10, n % 1,000 and n."""
     connection = await asyncpg.connect(_owner_url(stack))
     try:
+        # Bulk rows without their audit records, row events and webhook fan-out (triggers).
+        await connection.execute("SET session_replication_role = replica")
         users = await connection.fetch(
             "INSERT INTO orgbase.users (email, password_hash)"
             " SELECT 'scale-' || n || '@bench.test', $1 FROM generate_series(0, $2 - 1) AS n"

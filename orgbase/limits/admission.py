@@ -50,14 +50,15 @@ class Admission:
     async def admit(self, scope: Any, org: UUID) -> None:
         """Count the request against its org's family; RateLimited past the limit."""
         family = family_of(scope.get("method", ""), scope["path"])
-        if family is None or not self.enabled:
+        if family is None:
             return
-        decision = await self.decide(org, family)
-        scope.setdefault("state", {})[STATE_KEY] = decision
-        refusal = decision.refusal()
-        if refusal is not None:
-            raise refusal
-        self.meter.add(org, _COUNTERS[family])
+        if self.enabled:
+            decision = await self.decide(org, family)
+            scope.setdefault("state", {})[STATE_KEY] = decision
+            refusal = decision.refusal()
+            if refusal is not None:
+                raise refusal
+        self.meter.add(org, _COUNTERS[family])  # metered with limits off too
 
     async def decide(self, org: UUID, family: Family) -> Decision:
         limits = await self.store.ensure(org)
@@ -65,9 +66,8 @@ class Admission:
 
     async def publish(self, org: UUID) -> None:
         """A publish on an open socket (no HTTP request to admit)."""
-        if not self.enabled:
-            return
-        refusal = (await self.decide(org, "realtime")).refusal()
-        if refusal is not None:
-            raise refusal
+        if self.enabled:
+            refusal = (await self.decide(org, "realtime")).refusal()
+            if refusal is not None:
+                raise refusal
         self.meter.add(org, "requests_realtime")

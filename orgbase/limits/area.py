@@ -61,8 +61,10 @@ class LimitsArea:
 def build_limits(settings: Settings, resources: Resources) -> LimitsArea:
     store = LimitsStore(resources.db, settings.limits)
     store.listen(resources.notifications)
-    # The fair gate caps each org at its concurrent_statements (from the cache, no I/O).
-    resources.db.org_cap = lambda org: store.of(org).concurrent_statements
+    if settings.limits.enabled:
+        # The fair gate caps each org at its concurrent_statements (from the cache, no
+        # I/O); without limits every org may use the whole pool, taking turns.
+        resources.db.org_cap = lambda org: store.of(org).concurrent_statements
     limiter = OrgRateLimiter(resources.redis)
     meter = Meter()
     flusher = UsageFlusher(meter, resources.redis, resources.db)

@@ -142,7 +142,7 @@ def build_gateway(settings: Settings) -> Gateway:
             auth.authenticator,
             tenancy.contexts,
             auth.sessions,
-            limits.admission if settings.limits.enabled else None,
+            limits.admission,
         ),
         webhooks=build_webhooks(settings, resources),
         limits=limits,
@@ -240,8 +240,7 @@ def _wire(gateway: Gateway) -> None:
     # count against their org's allowance.
     limits = gateway.limits
     limits.require_platform_admin = tenancy.platform.require_admin
-    if gateway.settings.limits.enabled:
-        hub.admit_publish = limits.admission.publish
+    hub.admit_publish = limits.admission.publish
     orgs.sweepers += [
         limits.purge_org,
         gateway.documents.store.purge_org,
