@@ -211,6 +211,7 @@ def summary(
         "FastAPI + SQLAlchemy async",
         "PostGraphile v4",
         "orgbase, token cache off",
+        "orgbase, per-org limits off",
     ):
         peer = results.get((label, 2))
         if peer:
@@ -278,6 +279,8 @@ def main() -> None:
             run("orgbase (whole pipeline)", workers, base + PATH)
         with gateway(env, workers=workers, ORGBASE_AUTH_TOKEN_CACHE_SIZE="0") as base:
             run("orgbase, token cache off", workers, base + PATH)
+        with gateway(env, workers=workers, ORGBASE_LIMITS_ENABLED="false") as base:
+            run("orgbase, per-org limits off", workers, base + PATH)
         with uvicorn_peer("bench.peers.bare_litestar:app", peer_env, workers) as base:
             assert check_same_answer(base, tokens[0], "/items?limit=20") == 20
             run("bare Litestar + asyncpg", workers, base + "/items?limit=20")
