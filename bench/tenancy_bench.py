@@ -3,7 +3,7 @@
 1. Noisy neighbour (one gateway process, tenant pool of 10): org B reads 20 rows with 8
    connections; its p99 alone, then while org A sends expensive reads (an unindexed filter
    over 200,000 rows of its own)
-   a. at 10x its requests-per-minute limit (paced: A's limit 600/min, A sends 100/s),
+   a. at 10x its requests-per-minute limit (paced: A's limit 120/min, A sends 20/s),
    b. within its rate limit but saturating its concurrency (A capped at 2 statements,
       32 connections flooding).
    Printed: B's p99 and its ratio to B alone, A's answers (200 / 429) and A's latency.
@@ -45,7 +45,7 @@ from orgbase.platform.localstack.layout import PG_SUPERUSER
 DATABASE = "orgbase_bench_tenancy"
 READ = "/v1/db/items?order=id&limit=20"
 EXPENSIVE = "/v1/db/items?title=like.*zz*&order=id&limit=20"
-A_LIMIT_PER_MINUTE = 600
+A_LIMIT_PER_MINUTE = 120
 A_STATEMENTS = 2
 SCALE_ORGS = 10_000
 SCALE_USERS = 10_000
