@@ -11,7 +11,11 @@
    session each; the data API read spread over 10, 1,000 and 10,000 orgs (10,000 tokens
    every time): requests/s, p99, the server's memory, and the bounded caches.
 
-Run: ``make bench-tenancy`` (or ``.venv/bin/python -m bench.tenancy_bench [seconds]``).
+3. What per-org limits and metering cost the data API read: gateways with limits on and
+   off alternated in three rounds (CPU per request of the server and PostgreSQL).
+
+Run: ``make bench-tenancy`` (or ``.venv/bin/python -m bench.tenancy_bench [seconds]
+[noisy,cost,scale]``).
 """
 
 from __future__ import annotations
@@ -322,6 +326,55 @@ def cost_as_orgs_grow(stack: LocalStack, env: dict[str, str], seconds: float) ->
     )
 
 
+def limits_cost(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
+    """What limits and metering cost the data API read: gateways with per-org limits on
+    and off, alternated in rounds (1 worker, 20 orgs), CPU per request and requests/s."""
+    print("3. what per-org limits cost the data API read (1 worker, 20 orgs, rounds on/off)")
+    with gateway(env) as base:
+        users = asyncio.run(make_users(base, 20, prefix="cost"))
+
+        async def orgs() -> list[str]:
+            async with httpx.AsyncClient(base_url=base, timeout=60) as client:
+                return [await owner_of_new_org(client, user) for user in users]
+
+        tokens = asyncio.run(orgs())
+    asyncio.run(_seed_rows(stack, [org_of(t) for t in tokens]))
+    figures: dict[str, list[tuple[float, float, float]]] = {"on": [], "off": []}
+    for _ in range(3):
+        for mode in ("on", "off"):
+            enabled = "true" if mode == "on" else "false"
+            with gateway(env, ORGBASE_LIMITS_ENABLED=enabled) as base:
+                wrk(base + READ, seconds=2, tokens=tokens)
+                meter = CpuMeter(SERVER_PIDS[base], stack.postgres.pid)
+                meter.start()
+                result = wrk(base + READ, seconds=seconds, tokens=tokens)
+                cpu = meter.stop(result.requests)
+                figures[mode].append((result.rps, cpu.server_us, cpu.postgres_us))
+                print(f"   limits {mode:<3} {result.line('')[44:]}   {cpu.line()}", flush=True)
+    for mode, rounds in figures.items():
+        rps, server, postgres = (sorted(values)[1] for values in zip(*rounds, strict=True))
+        print(
+            f"   medians, limits {mode:<3}: {rps:6.0f} req/s, server {server:5.0f} us,"
+            f" postgres {postgres:5.0f} us per request"
+        )
+
+
+async def _seed_rows(stack: LocalStack, org_ids: list[str]) -> None:
+    connection = await asyncpg.connect(_owner_url(stack))
+    try:
+        await connection.execute("SET session_replication_role = replica")
+        await connection.execute(
+            "INSERT INTO api.items (org_id, title, status)"
+            " SELECT o.id, 'item ' || n, 'open' FROM unnest($1::uuid[]) AS o(id),"
+            " generate_series(1, $2) AS n",
+            org_ids,
+            ROWS_PER_ORG,
+        )
+        await connection.execute("ANALYZE api.items")
+    finally:
+        await connection.close()
+
+
 async def _password_hash(stack: LocalStack, email: str) -> str:
     connection = await asyncpg.connect(_owner_url(stack))
     try:
@@ -336,7 +389,7 @@ async def _password_hash(stack: LocalStack, email: str) -> str:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    parts = sys.argv[2].split(",") if len(sys.argv) > 2 else ["noisy", "scale"]
+    parts = sys.argv[2].split(",") if len(sys.argv) > 2 else ["noisy", "cost", "scale"]
     stack = local_stack()
     env = asyncio.run(prepare_database(stack, DATABASE))
     env.update(
@@ -353,6 +406,9 @@ def main() -> None:
     )
     if "noisy" in parts:
         noisy_neighbour(stack, env, seconds)
+    if "cost" in parts:
+        limits_cost(stack, env, seconds)
+        print()
     if "scale" in parts:
         cost_as_orgs_grow(stack, env, seconds)
 
