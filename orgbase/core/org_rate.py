@@ -56,7 +56,7 @@ RESERVE_SECONDS = 1.0
 """Tokens a process took ahead are used within this, or lost (never given twice)."""
 MAX_RESERVE_SHARE = 20
 """A process takes at most 1/20 of an org's bucket ahead."""
-FAST_REFILL_SECONDS = 0.1
+FAST_REFILL_SECONDS = 0.5
 LOCAL_KEYS = 10_000
 
 
@@ -113,7 +113,7 @@ class Decision:
 
 class OrgRateLimiter:
     """One Redis script call per request at most. An org sending fast takes tokens ahead
-    (its chunk doubles while each chunk lasts under 0.1 s, up to 1/20 of its bucket, and
+    (its chunk doubles while each chunk lasts under 0.5 s, up to 1/20 of its bucket, and
     halves otherwise), so at high rates most requests cost no round trip at all; an org at
     a low rate or a small limit takes one token at a time (exact)."""
 
