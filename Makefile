@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling
+.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -73,6 +73,10 @@ bench-server: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
 	@$(VENV)/bin/python -m bench.server_bench
+
+bench-tenancy: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.tenancy_bench
 
 bench-webhooks: services
 	@command -v wrk >/dev/null || apt-get install -y wrk

@@ -28,8 +28,10 @@ from pathlib import Path
 import asyncpg
 import httpx
 
+from bench.cpu import CpuMeter, CpuPerRequest
 from bench.harness import (
     ROOT,
+    SERVER_PIDS,
     WrkResult,
     free_port,
     gateway,
@@ -99,8 +101,9 @@ def uvicorn_peer(app: str, env: dict[str, str], workers: int) -> Iterator[str]:
         "--log-level",
         "warning",
     ]
-    with process(command, env):
+    with process(command, env) as child:
         base = f"http://127.0.0.1:{port}"
+        SERVER_PIDS[base] = child.pid
         wait_http(f"{base}/items", headers={"Authorization": "Bearer x"})
         yield base
 
@@ -122,8 +125,9 @@ def postgraphile_peer(env: dict[str, str], workers: int) -> Iterator[str | None]
         )
     port = free_port()
     peer_env = {**env, "BENCH_PORT": str(port), "BENCH_WORKERS": str(workers)}
-    with process(["node", "server.js"], peer_env, cwd=POSTGRAPHILE_DIR):
+    with process(["node", "server.js"], peer_env, cwd=POSTGRAPHILE_DIR) as child:
         base = f"http://127.0.0.1:{port}"
+        SERVER_PIDS[base] = child.pid
         wait_http(f"{base}/graphql", method="POST", json={"query": "{__typename}"})
         yield base
 
@@ -197,6 +201,33 @@ def check_same_answer(base: str, token: str, path: str) -> int:
     return len(response.json())
 
 
+def summary(
+    results: dict[tuple[str, int], WrkResult], cpu: dict[tuple[str, int], CpuPerRequest]
+) -> None:
+    ours = results[("orgbase (whole pipeline)", 2)]
+    print("\nratios with 2 workers (orgbase whole pipeline / peer, requests/s):")
+    for label in (
+        "bare Litestar + asyncpg",
+        "FastAPI + SQLAlchemy async",
+        "PostGraphile v4",
+        "orgbase, token cache off",
+        "orgbase, per-org limits off",
+    ):
+        peer = results.get((label, 2))
+        if peer:
+            print(f"  vs {label:<28} {ours.rps / peer.rps:5.2f}x")
+    bare = results.get(("bare Litestar + asyncpg", 2))
+    print(
+        f"orgbase p99 with 2 workers: {ours.p99_ms:.2f} ms"
+        + (f" (bare Litestar's: {bare.p99_ms:.2f} ms)" if bare else "")
+    )
+    print("\nCPU microseconds per request with 2 workers (server / PostgreSQL):")
+    for (label, workers), figures in cpu.items():
+        if workers == 2:
+            print(f"  {label:<30} {figures.server_us:6.0f} / {figures.postgres_us:6.0f}")
+    print("(per-org limits and usage metering are on: their defaults, as deployed)")
+
+
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
     stack = local_stack()
@@ -229,12 +260,18 @@ def main() -> None:
         f"wrk 2 threads 32 connections, {seconds:g}s per run, {os.cpu_count()} cores\n"
     )
     results: dict[tuple[str, int], WrkResult] = {}
+    cpu: dict[tuple[str, int], CpuPerRequest] = {}
 
     def run(label: str, workers: int, url: str, **options: object) -> None:
         wrk(url, seconds=2, tokens=tokens, **options)  # type: ignore[arg-type]
+        base = "/".join(url.split("/", 3)[:3])
+        meter = CpuMeter(SERVER_PIDS.get(base), stack.postgres.pid)
+        meter.start()
         result = wrk(url, seconds=seconds, tokens=tokens, **options)  # type: ignore[arg-type]
+        cpu[(label, workers)] = meter.stop(result.requests)
         results[(label, workers)] = result
         print(result.line(f"{label}, {workers} worker{'s' if workers > 1 else ''}"))
+        print(f"{'':<44} {cpu[(label, workers)].line()}")
 
     for workers in (1, 2):
         with gateway(env, workers=workers) as base:
@@ -242,6 +279,8 @@ def main() -> None:
             run("orgbase (whole pipeline)", workers, base + PATH)
         with gateway(env, workers=workers, ORGBASE_AUTH_TOKEN_CACHE_SIZE="0") as base:
             run("orgbase, token cache off", workers, base + PATH)
+        with gateway(env, workers=workers, ORGBASE_LIMITS_ENABLED="false") as base:
+            run("orgbase, per-org limits off", workers, base + PATH)
         with uvicorn_peer("bench.peers.bare_litestar:app", peer_env, workers) as base:
             assert check_same_answer(base, tokens[0], "/items?limit=20") == 20
             run("bare Litestar + asyncpg", workers, base + "/items?limit=20")
@@ -260,18 +299,7 @@ def main() -> None:
                     bodies=[GRAPHQL],
                 )
 
-    ours = results[("orgbase (whole pipeline)", 2)]
-    print("\nratios with 2 workers (orgbase whole pipeline / peer, requests/s):")
-    for label in (
-        "bare Litestar + asyncpg",
-        "FastAPI + SQLAlchemy async",
-        "PostGraphile v4",
-        "orgbase, token cache off",
-    ):
-        peer = results.get((label, 2))
-        if peer:
-            print(f"  vs {label:<28} {ours.rps / peer.rps:5.2f}x")
-    print(f"orgbase p99 with 2 workers: {ours.p99_ms:.2f} ms")
+    summary(results, cpu)
 
 
 if __name__ == "__main__":

@@ -32,6 +32,8 @@ ROOT = Path(__file__).resolve().parents[1]
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 BENCH_DATABASE = "orgbase_bench"
 PASSWORD = "bench password 2026!"
+SERVER_PIDS: dict[str, int] = {}
+"""The process id of each running gateway (and peer), by base URL (for bench/cpu.py)."""
 
 WRK_SCRIPT = r"""
 local tokens = {}
@@ -217,6 +219,7 @@ def gateway(
         stderr=subprocess.PIPE,
     )
     base = f"http://127.0.0.1:{port}"
+    SERVER_PIDS[base] = process.pid
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -231,6 +234,7 @@ def gateway(
             time.sleep(0.2)
         yield base
     finally:
+        SERVER_PIDS.pop(base, None)
         process.send_signal(signal.SIGTERM)
         try:
             process.wait(30)

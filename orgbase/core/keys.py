@@ -95,6 +95,34 @@ def lockout(account: str) -> tuple[str, str]:
     return f"auth:{tag(account)}:lock", f"auth:{tag(account)}:fail"
 
 
+# -- per-org limits and usage (the org's slot: a script may touch several) --------------
+
+
+def org_rate(org: Owner, family: str) -> str:
+    """The GCRA state (theoretical arrival time, ms) of an org's API family."""
+    return f"rl:{tag(org)}:{family}"
+
+
+def org_usage(org: Owner, hour: int) -> str:
+    """A hash of an org's usage counters in one hour (hours since the epoch)."""
+    return f"usage:{tag(org)}:{hour}"
+
+
+def cache_bytes(org: Owner) -> str:
+    """The bytes an org's cache values take."""
+    return f"kvbytes:{tag(org)}"
+
+
+def cache_sizes(org: Owner) -> str:
+    """The size of each of an org's cache values (to subtract when one goes)."""
+    return f"kvsizes:{tag(org)}"
+
+
+def org_limit_patterns(org: Owner) -> tuple[str, ...]:
+    """SCAN patterns of the four kinds above for one org (its deletion sweeps them)."""
+    return tuple(f"{prefix}:{tag(org)}*" for prefix in ("rl", "usage", "kvbytes", "kvsizes"))
+
+
 # -- figures (SLO counters, dashboard) -------------------------------------------------
 # ``scope`` is an org id or "all". A scope's minutes share a slot (ZUNIONSTORE over the
 # hot-key minutes needs that).

@@ -25,9 +25,11 @@ from orgbase.core.errors import (
     Invalid,
     NotFound,
     OrgbaseError,
+    TimedOut,
     Unauthorized,
     Unavailable,
 )
+from orgbase.core.fair_gate import FairGate, GateTimeout
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -126,6 +128,12 @@ class TenantEntry:
     holds_org: bool = True
     """A write transaction holds the org's advisory lock (shared) from before its entry, so
     an org's deletion waits for it and a later entry finds the org closed. Its org is $3."""
+
+    @property
+    def org(self) -> UUID | None:
+        """The org entered (the fair gate's queue)."""
+        org: UUID | None = self.args[2] if self.holds_org else self.args[0]
+        return org
 
     @classmethod
     def session(cls, session_id: UUID, user_id: UUID, org_id: UUID, request_id: str) -> TenantEntry:
@@ -272,8 +280,11 @@ class Database:
         self._system: asyncpg.Pool | None = None
         # asyncpg's pool hands a freed connection to whoever asks first, so under load a
         # waiting request can be overtaken again and again (tail latencies of 100+ ms were
-        # measured). A FIFO semaphore in front of the tenant pool makes waiting fair.
-        self._api_gate = asyncio.Semaphore(settings.api_pool_max)
+        # measured). The fair gate in front of the tenant pool makes waiting fair: FIFO
+        # within an org, round robin across orgs, each org capped at org_cap(org).
+        self._api_gate = FairGate(settings.api_pool_max)
+        self.org_cap: Callable[[UUID], int] = lambda _: settings.api_pool_max
+        """Tenant connections one org may hold at once (the limits area sets it)."""
 
     async def open(self) -> None:
         s = self.settings
@@ -379,7 +390,7 @@ class Database:
         self, entry: TenantEntry, inner: str, args: Sequence[Any] = ()
     ) -> list[asyncpg.Record]:
         """One round trip: enter the org and run ``inner`` (see scoped_select)."""
-        async with self.tenant_connection() as connection:
+        async with self.tenant_connection(entry.org) as connection:
             try:
                 rows: list[asyncpg.Record] = await connection.fetch(
                     scoped_select(entry, inner), *entry.args, *args
@@ -418,7 +429,7 @@ class Database:
         entry is the API's error; the caller's own statements' errors come out as they are.
         With ``commit_lsn``, the WAL position after the commit is appended to it (a replica
         past it has the write: read-your-writes)."""
-        async with self.tenant_connection() as connection:
+        async with self.tenant_connection(entry.org) as connection:
             async with connection.transaction():
                 try:
                     await connection.execute(entry.statement(), *entry.args)
@@ -432,55 +443,62 @@ class Database:
                     await connection.fetchval("SELECT pg_current_wal_insert_lsn()::text")
                 )
 
-    async def _enter_api(self) -> Connection:
-        """A tenant-pool connection, first come first served, waiting at most
-        acquire_timeout. Pair with _leave_api."""
+    async def _enter_api(self, org: UUID | None) -> Connection:
+        """A tenant-pool connection through the fair gate, waiting at most acquire_timeout.
+        Pair with _leave_api."""
         gate = self._api_gate
-        if gate.locked():
-            try:
-                async with asyncio.timeout(self.settings.acquire_timeout):
-                    await gate.acquire()
-            except TimeoutError as exc:
-                raise database_unavailable("the database is busy") from exc
-        else:
-            await gate.acquire()
+        try:
+            cap = self.org_cap(org) if org is not None else self.settings.api_pool_max
+            await gate.acquire(org, cap, self.settings.acquire_timeout)
+        except GateTimeout as exc:
+            raise database_unavailable("the database is busy") from exc
         try:
             connection: Connection = await self.api.acquire(timeout=self.settings.connect_timeout)
         except CONNECTION_ERRORS as exc:
-            gate.release()
+            gate.release(org)
             raise database_unavailable("the database is unavailable") from exc
         except BaseException:
-            gate.release()
+            gate.release(org)
             raise
         return connection
 
-    async def _leave_api(self, connection: Connection) -> None:
+    async def _leave_api(self, org: UUID | None, connection: Connection) -> None:
         try:
             await self.api.release(connection)
         finally:
-            self._api_gate.release()
+            self._api_gate.release(org)
 
-    async def tenant_fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+    async def tenant_fetchrow(
+        self, org: UUID | None, sql: str, *args: Any, time_limit: float | None = None
+    ) -> asyncpg.Record | None:
         """One statement on the tenant pool (it applies its own context): the hot path of
-        reads, without context-manager layers. PostgreSQL errors come out as they are."""
-        connection = await self._enter_api()
+        reads, without context-manager layers. PostgreSQL errors come out as they are;
+        past ``time_limit`` seconds (an org's own statement timeout) the statement is
+        stopped (504 statement_timeout)."""
+        connection = await self._enter_api(org)
         try:
-            return await connection.fetchrow(sql, *args)
+            return await connection.fetchrow(sql, *args, timeout=time_limit)
+        except TimeoutError as exc:
+            if time_limit is None:  # the pool's command timeout: the server stopped answering
+                raise _connection_failure(connection, exc) from exc
+            # Past the org's own limit (or the server stopped answering): not reused.
+            _discard(connection)
+            raise statement_timed_out(time_limit) from exc
         except CONNECTION_ERRORS as exc:
             raise _connection_failure(connection, exc) from exc
         finally:
-            await self._leave_api(connection)
+            await self._leave_api(org, connection)
 
     @asynccontextmanager
-    async def tenant_connection(self) -> AsyncIterator[Connection]:
+    async def tenant_connection(self, org: UUID | None) -> AsyncIterator[Connection]:
         """A tenant-pool connection (whoever uses it applies the context)."""
-        connection = await self._enter_api()
+        connection = await self._enter_api(org)
         try:
             yield connection
         except CONNECTION_ERRORS as exc:
             raise _connection_failure(connection, exc) from exc
         finally:
-            await self._leave_api(connection)
+            await self._leave_api(org, connection)
 
     async def ping(self) -> None:
         """Run a trivial query on both pools (readiness)."""
@@ -501,8 +519,16 @@ class Database:
                 }
         if "api" in stats:
             # Requests queued at the fair gate, waiting for a tenant connection.
-            stats["api"]["waiting"] = len(getattr(self._api_gate, "_waiters", None) or ())
+            stats["api"]["waiting"] = self._api_gate.waiting
         return stats
+
+
+def statement_timed_out(seconds: float) -> TimedOut:
+    return TimedOut(
+        f"the statement ran longer than this org's {seconds * 1000:.0f} ms and was stopped",
+        code="statement_timeout",
+        hint="narrow the query (filters, limit) or ask for a longer statement_timeout_ms",
+    )
 
 
 async def lock_live_org(connection: Connection, org_id: UUID) -> None:

@@ -271,6 +271,29 @@ class AppSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """App migrations, applied after orgbase's (relative to the working directory)."""
 
 
+class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Per-org limits: the defaults every org gets (platform admins override them per org at
+    /v1/platform/orgs/{org_id}/limits) and how they and the usage meter run."""
+
+    enabled: bool = True
+    data_requests_per_minute: PositiveInt = 600_000
+    docs_requests_per_minute: PositiveInt = 120_000
+    kv_requests_per_minute: PositiveInt = 300_000
+    realtime_publishes_per_minute: PositiveInt = 60_000
+    concurrent_statements: PositiveInt = 8
+    """Tenant-pool connections one org holds at once in one process (the fair gate)."""
+    statement_timeout_ms: PositiveInt = 15_000
+    rows_per_response: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+    document_storage_bytes: PositiveInt = 1 << 30
+    cache_storage_bytes: PositiveInt = 256 << 20
+    realtime_connections: PositiveInt = 1000
+    cache_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
+    """Orgs whose effective limits one process remembers."""
+    cache_seconds: PositiveFloat = 300.0
+    usage_flush_seconds: PositiveFloat = 5.0
+    """How often a process flushes its usage counts to Redis and PostgreSQL."""
+
+
 class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     metrics_enabled: bool = True
     metrics_token: str | None = None
@@ -335,6 +358,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     realtime: RealtimeSettings = msgspec.field(default_factory=RealtimeSettings)
     observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     dev: DevSettings = msgspec.field(default_factory=DevSettings)
 

@@ -97,6 +97,29 @@ class Metrics:
             registry=r,
             multiprocess_mode="livesum",
         )
+        # Per-org limits and usage: totals over every org (no per-org labels).
+        self.org_limits_failed_open = Counter(
+            "orgbase_org_limits_failed_open_total",
+            "Requests let through unchecked by per-org rate limits because Redis was down",
+            registry=r,
+        )
+        self.usage_flush_failures = Counter(
+            "orgbase_usage_flush_failures_total",
+            "Usage flushes to Redis or PostgreSQL that failed (the counts wait in process)",
+            registry=r,
+        )
+        self.org_limits_cached = Gauge(
+            "orgbase_org_limits_cached",
+            "Orgs whose effective limits a process holds",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.usage_pending = Gauge(
+            "orgbase_usage_pending",
+            "Org-hours of usage counted in process and not flushed yet",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
         self.realtime_deliveries = Counter(
             "orgbase_realtime_deliveries_total",
             "Realtime messages handed to subscribers",
@@ -166,6 +189,8 @@ class Metrics:
             "rate_limited": self.rate_limited,
             "dependency_errors": self.dependency_errors,
             "realtime_deliveries": self.realtime_deliveries,
+            "org_limits_failed_open": self.org_limits_failed_open,
+            "usage_flush_failures": self.usage_flush_failures,
             "webhook_deliveries": self.webhook_deliveries,
         }[name]
         return metric.labels(*labels) if labels else metric

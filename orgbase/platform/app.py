@@ -13,7 +13,9 @@ from litestar.types.asgi_types import LifeSpanReceive, LifeSpanScope, LifeSpanSe
 
 from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
+from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
+from orgbase.limits.routes import limits_handlers
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
@@ -23,6 +25,7 @@ from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
+from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.platform.supabase_paths import SupabasePaths
@@ -48,6 +51,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     studio_handlers,
     webhook_handlers,
     dev_handlers,
+    limits_handlers,
 )
 
 
@@ -69,7 +73,14 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "If-Match",
             "X-CSRF-Token",
         ],
-        expose_headers=["X-Request-ID", "Content-Range", "Retry-After", "ETag"],
+        expose_headers=[
+            "X-Request-ID",
+            "Content-Range",
+            "Retry-After",
+            "ETag",
+            "RateLimit-Policy",
+            "RateLimit",
+        ],
     )
 
 
@@ -82,12 +93,21 @@ class OrgbaseApp:
     body guard wrap the whole app, as plain ASGI; lifespan events go straight to Litestar.
     """
 
-    def __init__(self, litestar: Litestar, settings: Settings, observer: RequestObserver) -> None:
+    def __init__(
+        self,
+        litestar: Litestar,
+        settings: Settings,
+        observer: RequestObserver,
+        meter: Meter,
+    ) -> None:
         self.litestar = litestar
         self._layers = RequestContextMiddleware(
-            JsonBodyGuard(
-                SupabasePaths(litestar, settings.auth.publishable_key),
-                settings.http.max_body_bytes,
+            OrgUsageLayer(
+                JsonBodyGuard(
+                    SupabasePaths(litestar, settings.auth.publishable_key),
+                    settings.http.max_body_bytes,
+                ),
+                meter,
             ),
             settings.http.trusted_proxies,
             observer=observer,
@@ -144,4 +164,9 @@ def create_app(
         logging_config=None,
         debug=False,
     )
-    return OrgbaseApp(app, settings, observer=RequestRecorder(gateway.metrics, gateway.slo))
+    return OrgbaseApp(
+        app,
+        settings,
+        observer=RequestRecorder(gateway.metrics, gateway.slo),
+        meter=gateway.limits.meter,
+    )

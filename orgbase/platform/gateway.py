@@ -24,6 +24,7 @@ from orgbase.core.context import OrgContext, RequestMeta, Revocation, Role
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.limits.area import LimitsArea, build_limits
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.platform.migrations import migrate
@@ -60,6 +61,7 @@ class Gateway:
     dashboard: RedisDashboard
     request_auth: RequestAuth
     webhooks: WebhooksArea
+    limits: LimitsArea
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -77,6 +79,7 @@ class Gateway:
         self.slo.start()
         self.hub.start()
         self.webhooks.start()
+        self.limits.start()
         if self.metrics is not None:
             self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
@@ -89,6 +92,7 @@ class Gateway:
     async def stop(self) -> None:
         if self.metrics is not None:
             await self.metrics.stop()
+        await self.limits.stop()
         await self.webhooks.stop()
         await self.hub.stop()
         await self.slo.stop()
@@ -112,13 +116,18 @@ def build_gateway(settings: Settings) -> Gateway:
         )
 
     tenancy = build_tenancy(settings, resources, impersonation_token)
-    data = build_data(settings, resources)
+    limits = build_limits(settings, resources)
+    # Per-org limits reach the data services as a core callable (from the cache, no I/O).
+    limits_of = limits.store.of if settings.limits.enabled else None
+    meter = limits.meter
+    data = build_data(settings, resources, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
-    documents = DocumentService(store, settings.mongo)
+    documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
-    kv = KeyValueStore(resources.redis, settings.kv, stats)
+    kv = KeyValueStore(resources.redis, settings.kv, stats, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
+    hub.limits_of, hub.meter = limits_of, meter
     gateway = Gateway(
         settings=settings,
         resources=resources,
@@ -138,8 +147,10 @@ def build_gateway(settings: Settings) -> Gateway:
             tenancy.contexts,
             auth.sessions,
             settings.auth.publishable_key,
+            limits.admission,
         ),
         webhooks=build_webhooks(settings, resources),
+        limits=limits,
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -163,7 +174,9 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
             counts[("cache", name, "hit")] = cache.stats.hits
             counts[("cache", name, "miss")] = cache.stats.misses
             counts[("cache", name, "fallback")] = cache.stats.fallbacks
-        counts[("rate_limited",)] = auth.limiter.rejections
+        counts[("rate_limited",)] = auth.limiter.rejections + gateway.limits.limiter.rejected
+        counts[("org_limits_failed_open",)] = gateway.limits.limiter.failed_open
+        counts[("usage_flush_failures",)] = gateway.limits.flusher.failures
         counts[("realtime_deliveries",)] = gateway.hub.delivered
         for outcome, count in gateway.webhooks.dispatcher.outcomes.items():
             counts[("webhook_deliveries", outcome)] = count
@@ -184,6 +197,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         metrics.pool.labels("mongo", "open").set(resources.mongo.pool.open)
         metrics.pool.labels("mongo", "in_use").set(resources.mongo.pool.checked_out)
         metrics.realtime.set(gateway.hub.connections)
+        metrics.org_limits_cached.set(gateway.limits.store.cached)
+        metrics.usage_pending.set(gateway.limits.meter.pending)
         queue = gateway.webhooks.dispatcher.queue
         metrics.webhook_queue.labels("due").set(queue.due)
         metrics.webhook_queue.labels("oldest_due_seconds").set(queue.oldest_due_seconds)
@@ -226,7 +241,13 @@ def _wire(gateway: Gateway) -> None:
             await audit.record(connection, event)
 
     gateway.documents.events.listeners.append(document_changed)
+    # The limits area: platform admins are known to the tenancy area; sockets' publishes
+    # count against their org's allowance.
+    limits = gateway.limits
+    limits.require_platform_admin = tenancy.platform.require_admin
+    hub.admit_publish = limits.admission.publish
     orgs.sweepers += [
+        limits.purge_org,
         gateway.documents.store.purge_org,
         gateway.kv.purge_org,
         gateway.stats.purge_org,

@@ -60,6 +60,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "dashboard": gateway.dashboard,
         "slo": gateway.slo,
         "webhooks": gateway.webhooks.service,
+        "limits": gateway.limits,
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
         "gateway_settings": gateway.settings,

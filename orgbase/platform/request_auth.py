@@ -38,6 +38,7 @@ from orgbase.core.app_state import AppKey
 from orgbase.core.context import LiveIdentity, OrgContext, Principal
 from orgbase.core.errors import Unauthorized
 from orgbase.core.postgres import DeferredEntry, TenantEntry
+from orgbase.limits.admission import Admission
 from orgbase.tenants.context import OrgContextResolver, no_active_org
 
 AnyConnection = ASGIConnection[Any, Any, Any, Any]
@@ -101,6 +102,8 @@ class RequestAuth:
     contexts: OrgContextResolver
     sessions: SessionStore
     publishable_key: str | None = None
+    admission: Admission | None = None
+    """Per-org request limits, counted once the org is known (None: no limits)."""
 
     async def principal(self, connection: AnyConnection, *, from_query: bool = False) -> Principal:
         principal = await self.authenticator.authenticate(
@@ -110,11 +113,19 @@ class RequestAuth:
         return principal
 
     async def org_context(
-        self, connection: AnyConnection, principal: Principal, org_id: UUID | None
+        self,
+        connection: AnyConnection,
+        principal: Principal,
+        org_id: UUID | None,
+        *,
+        admit: bool = True,
     ) -> OrgContext:
-        """The principal's context in ``org_id`` (a path's org), or in its active org."""
+        """The principal's context in ``org_id`` (a path's org), or in its active org,
+        admitted into the org's request allowance (``admit=False``: already counted)."""
         ctx = await self.contexts.resolve(principal, org_id, request_id(connection))
         record(connection, principal, ctx.org_id)
+        if admit and self.admission is not None:
+            await self.admission.admit(connection.scope, ctx.org_id)
         return ctx
 
     async def data_access(self, connection: AnyConnection) -> DeferredEntry:
@@ -122,7 +133,8 @@ class RequestAuth:
         credential here when none will run."""
 
         async def confirm() -> None:
-            await self.org_context(connection, await self.principal(connection), None)
+            principal = await self.principal(connection)
+            await self.org_context(connection, principal, None, admit=False)
 
         return DeferredEntry(await self.data_entry(connection), confirm)
 
@@ -135,6 +147,8 @@ class RequestAuth:
             principal = await self.authenticator.api_key(found)
             record(connection, principal)
             assert principal.key_digest is not None
+            if self.admission is not None and principal.org_id is not None:
+                await self.admission.admit(connection.scope, principal.org_id)
             return TenantEntry.api_key(principal.key_digest, principal.org_id, rid)
         # The hot path: the token's claims straight into the entry (no Principal to build).
         claims = self.authenticator.claims(found)
@@ -143,6 +157,8 @@ class RequestAuth:
         state["user_id"], state["org_id"] = claims.sub, claims.org
         if claims.org is None:
             raise no_active_org()
+        if self.admission is not None:
+            await self.admission.admit(connection.scope, claims.org)
         if claims.imp is not None:
             return TenantEntry.impersonation(claims.imp, claims.sid, claims.org, rid)
         self.sessions.touch_later(claims.sid)

@@ -32,6 +32,7 @@ PAGES = (
     "webhooks",
     "audit",
     "slo",
+    "usage",
 )
 XSS = "<img src=x onerror=alert(1)>"
 
@@ -286,6 +287,38 @@ async def test_dashboard_updates_and_every_page_renders(
     await page.keyboard.press("Enter")
     await expect(page.locator("main h1")).to_have_text("Audit log")
     del browser
+
+
+async def test_usage_page_shows_the_requests_made(studio: Studio, client: Client) -> None:
+    world = await make_world(client)
+    headers = bearer(world.alpha_tokens["access_token"])
+    for _ in range(4):
+        assert (await client.get("/v1/db/tasks", headers=headers)).status_code == 200
+    for n in range(2):
+        written = await client.put(f"/v1/kv/usage-{n}", headers=headers, json={"value": n})
+        assert written.status_code == 200
+    # The requests went to this process's gateway: reading its usage flushes its counts,
+    # so the studio's gateway process finds them in PostgreSQL.
+    usage = await client.get(f"/v1/orgs/{world.alpha}/usage", headers=headers)
+    assert usage.status_code == 200
+    await studio.sign_in(world.email)
+    await open_in_org(studio, world.alpha, "usage")
+    await studio.settled()
+    page = studio.page
+    # make_world's insert and the four reads; the two cache writes.
+    await expect(page.locator(".card", has_text="Data requests").locator(".value")).to_have_text(
+        "5"
+    )
+    await expect(page.locator(".card", has_text="Cache requests").locator(".value")).to_have_text(
+        "2"
+    )
+    await expect(page.locator("svg.chart").first).to_be_visible()
+    await page.select_option('[aria-label="Span"]', "30d")
+    await studio.settled()
+    await expect(page.locator(".card", has_text="Data requests").locator(".value")).to_have_text(
+        "5"
+    )
+    assert studio.errors == []
 
 
 def signed_by(secret: str, request: Received) -> dict[str, Any]:

@@ -119,7 +119,8 @@ def build(generated: Generated, range_header: str | None = None) -> tuple[str, l
     query_string = urlencode(generated.pairs)
     query = parse_query(parse_qsl(query_string, keep_blank_values=True))
     apply_range(query, range_header)
-    return SERVICE.build_read("tasks", query, "exact")
+    sql, values, _ = SERVICE.build_read("tasks", query, "exact")
+    return sql, values
 
 
 def flatten(params: list[object]) -> list[object]:

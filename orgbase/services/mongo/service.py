@@ -14,15 +14,20 @@ from __future__ import annotations
 
 from typing import Any
 
+import bson
 from bson import ObjectId
+from bson.errors import InvalidDocument, InvalidStringData
 from pymongo import ReturnDocument
 
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf
 from orgbase.core.settings import MongoSettings
 from orgbase.services.mongo import guard, wire_gaps
 from orgbase.services.mongo.events import DocumentEvents
+from orgbase.services.mongo.storage import DocumentStorage
 from orgbase.services.mongo.store import DocumentStore, physical, prefix
 from orgbase.services.mongo.wire_gaps import Use
 
@@ -38,11 +43,41 @@ def _document_id(value: str) -> Any:
     return candidates[0] if len(candidates) == 1 else {"$in": candidates}
 
 
+def _bson_size(documents: list[dict[str, Any]]) -> int:
+    try:
+        return sum(len(bson.encode(document)) for document in documents)
+    except (InvalidDocument, InvalidStringData, UnicodeEncodeError, OverflowError) as exc:
+        # A lone surrogate, an integer beyond 8 bytes...: the same answer MongoDB's gives.
+        raise Invalid(
+            f"the document cannot be stored: {exc}"[:300], code="invalid_document"
+        ) from exc
+
+
 class DocumentService:
-    def __init__(self, store: DocumentStore, settings: MongoSettings) -> None:
+    def __init__(
+        self,
+        store: DocumentStore,
+        settings: MongoSettings,
+        *,
+        limits_of: LimitsOf | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self.store = store
         self.settings = settings
         self.events = DocumentEvents()
+        self.limits_of = limits_of
+        self.meter = meter
+        self.storage = DocumentStorage(store)
+
+    async def _room_for(self, ctx: OrgContext, adding: int) -> None:
+        """The org's document storage limit: refuse a write that would grow it past."""
+        if self.limits_of is None:
+            return
+        used = await self.storage.check(
+            ctx.org_id, self.limits_of(ctx.org_id).document_storage_bytes, adding
+        )
+        if self.meter is not None:
+            self.meter.level(ctx.org_id, "documents_bytes", used + adding)
 
     def _limit(self, limit: int | None) -> int:
         if limit is None:
@@ -163,6 +198,8 @@ class DocumentService:
                 )
             clean.setdefault("_id", ObjectId())
             stored.append({**clean, guard.ORG: str(ctx.org_id), guard.OWNER: self._owner(ctx)})
+        size = _bson_size(stored)
+        await self._room_for(ctx, size)
         target = self.store.collection(ctx, collection)
         try:
             await self.store.call(target.insert_many(stored, ordered=True))
@@ -177,6 +214,7 @@ class DocumentService:
                     target.delete_many({"_id": {"$in": ids}, guard.ORG: str(ctx.org_id)})
                 )
             raise
+        self.storage.added(ctx.org_id, size)
         ids = [document["_id"] for document in stored]
         await self.events.changed(ctx, collection, "insert", {"ids": ids, "count": len(ids)})
         return guard.hide_server_fields(stored)  # type: ignore[no-any-return]
@@ -186,6 +224,7 @@ class DocumentService:
     ) -> dict[str, Any]:
         owner = self._write_scope(ctx)
         await self.store.check_update(update)
+        await self._room_for(ctx, 0)
         found = await self.store.call(
             self.store.collection(ctx, collection).find_one_and_update(
                 guard.scoped({"_id": _document_id(document_id)}, str(ctx.org_id), owner),
@@ -204,6 +243,7 @@ class DocumentService:
         owner = self._write_scope(ctx)
         clean = dict(guard.check_document(document))
         clean.pop("_id", None)
+        await self._room_for(ctx, 0)
         return await self._replace(ctx, collection, document_id, clean, owner)
 
     async def _replace(
@@ -244,6 +284,7 @@ class DocumentService:
         query = filter_ or {}
         await self.store.check_filter(query, Use.WRITE)
         await self.store.check_update(update)
+        await self._room_for(ctx, 0)
         if upsert and owner is None:
             # An inserted document takes the org (and a member's owner) from the filter;
             # an admin's insert is theirs.

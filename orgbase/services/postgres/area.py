@@ -6,6 +6,8 @@ from dataclasses import dataclass
 
 import structlog
 
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.services.postgres.schema import CHANNEL, SchemaCache
@@ -29,7 +31,12 @@ class DataArea:
         await self.schema.stop()
 
 
-def build_data(settings: Settings, resources: Resources) -> DataArea:
+def build_data(
+    settings: Settings,
+    resources: Resources,
+    limits_of: LimitsOf | None = None,
+    meter: Meter | None = None,
+) -> DataArea:
     schema = SchemaCache(resources.db)
     resources.notifications.subscribe(CHANNEL, lambda _payload: schema.reload_soon())
     # Schema changes notified while the listener was away would be missed: reload.
@@ -43,5 +50,7 @@ def build_data(settings: Settings, resources: Resources) -> DataArea:
             settings.data.statement_cache,
             resources.replicas,
             allow_tx_rollback=settings.data.allow_tx_rollback,
+            limits_of=limits_of,
+            meter=meter,
         ),
     )

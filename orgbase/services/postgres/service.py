@@ -18,6 +18,8 @@ import msgspec
 
 from orgbase.core.app_state import AppKey
 from orgbase.core.errors import Invalid
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf, OrgLimits
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 from orgbase.services.postgres.errors import translate
@@ -41,6 +43,8 @@ class PreparedRead:
     count: Count
     sql: str
     values: list[Any]
+    limit_at: int = -1
+    """Where the page's LIMIT sits in ``values`` (an org's rows_per_response replaces it)."""
 
 
 @dataclass(frozen=True)
@@ -84,12 +88,17 @@ class DataService:
         replicas: ReplicaRouter | None = None,
         *,
         allow_tx_rollback: bool = False,
+        limits_of: LimitsOf | None = None,
+        meter: Meter | None = None,
     ) -> None:
         self.db = db
         self.replicas = replicas if replicas is not None and replicas.enabled else None
         self.allow_tx_rollback = allow_tx_rollback
         self.schema = schema
         self.max_rows = max_rows
+        self.limits_of = limits_of
+        self.meter = meter
+        self.default_timeout_ms = int(db.settings.command_timeout * 1000)
         # Prepared reads by the request as received: a repeated query skips parsing and
         # building.
         self._reads: OrderedDict[tuple[Any, ...], PreparedRead] = OrderedDict()
@@ -106,7 +115,7 @@ class DataService:
 
     # -- reads ------------------------------------------------------------------------
 
-    def build_read(self, table_name: str, query: Query, count: Count) -> tuple[str, list[Any]]:
+    def build_read(self, table_name: str, query: Query, count: Count) -> tuple[str, list[Any], int]:
         table = self.table(table_name)
         builder = Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1))
         select = builder.select_list(table, "t", query.select)
@@ -116,6 +125,7 @@ class DataService:
         order = builder.order(table, "t", query.order)
         order_sql = f" ORDER BY {order}" if order else ""
         limit = builder.params.add(self.effective_limit(query))
+        limit_at = len(builder.params.values) - 1
         offset = builder.params.add(query.offset)
         total = "NULL::bigint"
         if count == "exact":
@@ -125,7 +135,7 @@ class DataService:
             f"SELECT q.body, q.n, {total} AS total FROM ctx CROSS JOIN LATERAL ("
             f"{json_result(page, select)}) q"
         )
-        return sql, builder.params.values
+        return sql, builder.params.values, limit_at
 
     def prepare_read(
         self,
@@ -141,21 +151,37 @@ class DataService:
         prepared = self._reads.get(key)
         if prepared is None:
             query = parse()
-            sql, values = self.build_read(table_name, query, count)
-            prepared = PreparedRead(table_name, query, count, sql, values)
+            sql, values, limit_at = self.build_read(table_name, query, count)
+            prepared = PreparedRead(table_name, query, count, sql, values, limit_at)
             self._reads[key] = prepared
             if len(self._reads) > self._cache_size:
                 self._reads.popitem(last=False)
         return prepared
 
+    def _org_limits(self, entry: TenantEntry) -> OrgLimits | None:
+        org = entry.org
+        return self.limits_of(org) if self.limits_of is not None and org is not None else None
+
     async def read(self, entry: TenantEntry, prepared: PreparedRead) -> Result:
         table_name, query, count = prepared.table, prepared.query, prepared.count
-        sql, args = f"{entry.cte()} {prepared.sql}", (*entry.args, *prepared.values)
+        values = prepared.values
+        limits = self._org_limits(entry)
+        timeout = None
+        if limits is not None:
+            if limits.statement_timeout_ms != self.default_timeout_ms:
+                timeout = limits.statement_timeout_ms / 1000  # else the pool's command timeout
+            if limits.rows_per_response != self.max_rows and prepared.limit_at >= 0:
+                rows = limits.rows_per_response
+                values = list(values)
+                values[prepared.limit_at] = rows if query.limit is None else min(query.limit, rows)
+        sql, args = f"{entry.cte()} {prepared.sql}", (*entry.args, *values)
         if self.replicas is None:
-            row = await self._fetchrow(sql, *args)
+            row = await self._fetchrow(entry.org, sql, *args, time_limit=timeout)
         else:
-            row = await self._read_on_replica(entry, sql, args)
+            row = await self._read_on_replica(entry, sql, args, timeout)
         assert row is not None
+        if self.meter is not None and entry.org is not None:
+            self.meter.add(entry.org, "rows_read", row["n"])
         total = row["total"]
         if count in ("planned", "estimated"):
             total = await self._planned_total(entry, table_name, query)
@@ -164,22 +190,26 @@ class DataService:
         return Result(row["body"], row["n"], total)
 
     async def _read_on_replica(
-        self, entry: TenantEntry, sql: str, args: tuple[Any, ...]
+        self, entry: TenantEntry, sql: str, args: tuple[Any, ...], time_limit: float | None
     ) -> asyncpg.Record | None:
-        """On a replica that has the writer's own writes, else on the primary."""
+        """On a replica that has the writer's own writes, else on the primary. A replica's
+        pool is its own: the fair gate and an org's statement timeout apply on the primary
+        (a timeout on a replica would read as the replica failing, and run twice)."""
         assert self.replicas is not None
         try:
             return await self.replicas.read(
                 writer_of(entry.args),
-                lambda: self.db.tenant_fetchrow(sql, *args),
+                lambda: self.db.tenant_fetchrow(entry.org, sql, *args, time_limit=time_limit),
                 lambda pool: self.db.replica_fetchrow(pool, sql, *args),
             )
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
-    async def _fetchrow(self, sql: str, *args: Any) -> asyncpg.Record | None:
+    async def _fetchrow(
+        self, org: Any, sql: str, *args: Any, time_limit: float | None = None
+    ) -> asyncpg.Record | None:
         try:
-            return await self.db.tenant_fetchrow(sql, *args)
+            return await self.db.tenant_fetchrow(org, sql, *args, time_limit=time_limit)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
@@ -215,10 +245,18 @@ class DataService:
         values: list[Any],
         options: WriteOptions = WriteOptions(),
     ) -> Result:
+        limits = self._org_limits(entry)
         # A rolled-back write (tx=rollback) leaves no position: the exception skips it.
         commit_lsn: list[str] | None = [] if self.replicas is not None else None
         try:
             async with self.db.tenant_transaction_with(entry, commit_lsn) as connection:
+                if limits is not None and limits.statement_timeout_ms != self.default_timeout_ms:
+                    # Transaction-local: the org's own limit for this write only (the
+                    # default is the pool's command timeout, with no round trip).
+                    await connection.execute(
+                        "SELECT set_config('statement_timeout', $1, true)",
+                        str(limits.statement_timeout_ms),
+                    )
                 row = await connection.fetchrow(sql, *values)
                 assert row is not None
                 result = Result(row["body"], row["n"])
@@ -232,6 +270,8 @@ class DataService:
             raise translate(exc) from exc
         if self.replicas is not None and commit_lsn:
             await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))
+        if self.meter is not None and entry.org is not None:
+            self.meter.add(entry.org, "rows_written", result.rows)
         return result
 
     def _writable(self, table: Table, columns: list[str]) -> list[str]:
@@ -434,6 +474,7 @@ class DataService:
         """A read-only function call in one statement behind the context CTE (built gated
         by rpc.build_call)."""
         row = await self._fetchrow(
+            entry.org,
             f"{entry.cte()} SELECT q.body, q.n FROM ctx CROSS JOIN LATERAL ({sql}) q",
             *entry.args,
             *values,

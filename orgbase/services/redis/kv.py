@@ -21,6 +21,8 @@ from redis.exceptions import ResponseError
 from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, TooLarge
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import KvSettings
 from orgbase.services.redis.stats import RedisStats
@@ -29,15 +31,41 @@ KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,255}")
 DELETED_MARKER_SECONDS = 3600
 """How long a deleted org's marker refuses writes that were in flight at its deletion."""
 
-# KEYS: value key, index, the org's deletion marker. ARGV: value, ttl ms (0: none), now ms,
-# quota, key name. -2: the org was deleted (a write in flight when it was).
-_SET = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+# Every write first forgets the org's expired keys, with their sizes. KEYS[2] is the index
+# (key names scored by expiry); KEYS[4] the bytes the org's values take, KEYS[5] each
+# value's size (value plus name), so the storage quota holds however keys come and go.
+_FORGET_EXPIRED = """
+local expired = redis.call('ZRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+if #expired > 0 then
+  local freed = 0
+  for _, name in ipairs(expired) do
+    local size = redis.call('HGET', KEYS[5], name)
+    if size then
+      freed = freed + tonumber(size)
+      redis.call('HDEL', KEYS[5], name)
+    end
+  end
+  if freed > 0 then redis.call('DECRBY', KEYS[4], freed) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
+end
+"""
+# KEYS: value key, index, the org's deletion marker, bytes, sizes. ARGV: value, ttl ms (0:
+# none), now ms, key quota, key name, byte quota. {status, bytes held}: -2 the org was
+# deleted (a write in flight when it was), -1 over the key quota, -3 over the byte quota.
+_SET = (
+    """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {-2, 0} end
+"""
+    + _FORGET_EXPIRED
+    + """
 local known = redis.call('ZSCORE', KEYS[2], ARGV[5])
 if not known and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[4]) then
-  return -1
+  return {-1, 0}
 end
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+local old = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '0')
+local new = string.len(ARGV[1]) + string.len(ARGV[5])
+if new > old and used - old + new > tonumber(ARGV[6]) then return {-3, used} end
 if tonumber(ARGV[2]) > 0 then
   redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
   redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[5])
@@ -45,20 +73,42 @@ else
   redis.call('SET', KEYS[1], ARGV[1])
   redis.call('ZADD', KEYS[2], '+inf', ARGV[5])
 end
-return 1
+redis.call('HSET', KEYS[5], ARGV[5], new)
+return {1, redis.call('INCRBY', KEYS[4], new - old)}
 """
-# KEYS: value key, index, deletion marker. ARGV: increment, now ms, quota, key name. Keeps
-# an existing TTL.
-_INCR = """
-if redis.call('EXISTS', KEYS[3]) == 1 then return {-2, 0} end
-redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[2])
+)
+# KEYS: as _SET. ARGV: increment, now ms (ARGV[3] of _FORGET_EXPIRED: given twice), key
+# quota, key name, byte quota. Keeps an existing TTL. {status, value, bytes held}.
+_INCR = (
+    """
+if redis.call('EXISTS', KEYS[3]) == 1 then return {-2, 0, 0} end
+"""
+    + _FORGET_EXPIRED
+    + """
 local known = redis.call('ZSCORE', KEYS[2], ARGV[4])
-if not known and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[3]) then
-  return {-1, 0}
+if not known and redis.call('ZCARD', KEYS[2]) >= tonumber(ARGV[5]) then
+  return {-1, 0, 0}
 end
+local used = tonumber(redis.call('GET', KEYS[4]) or '0')
+if used > tonumber(ARGV[6]) then return {-3, 0, used} end
 local value = redis.call('INCRBY', KEYS[1], ARGV[1])
 if not known then redis.call('ZADD', KEYS[2], '+inf', ARGV[4]) end
-return {1, value}
+local old = tonumber(redis.call('HGET', KEYS[5], ARGV[4]) or '0')
+local new = redis.call('STRLEN', KEYS[1]) + string.len(ARGV[4])
+redis.call('HSET', KEYS[5], ARGV[4], new)
+return {1, value, redis.call('INCRBY', KEYS[4], new - old)}
+"""
+)
+# KEYS: value key, index, bytes, sizes. ARGV: key name. 1 when the key was there.
+_DELETE = """
+local deleted = redis.call('DEL', KEYS[1])
+redis.call('ZREM', KEYS[2], ARGV[1])
+local size = redis.call('HGET', KEYS[4], ARGV[1])
+if size then
+  redis.call('HDEL', KEYS[4], ARGV[1])
+  redis.call('DECRBY', KEYS[3], tonumber(size))
+end
+return deleted
 """
 
 
@@ -80,17 +130,37 @@ def _key(name: str) -> str:
 
 
 class KeyValueStore:
-    def __init__(self, redis: RedisClients, settings: KvSettings, stats: RedisStats) -> None:
+    def __init__(
+        self,
+        redis: RedisClients,
+        settings: KvSettings,
+        stats: RedisStats,
+        *,
+        limits_of: LimitsOf | None = None,
+        meter: Meter | None = None,
+    ) -> None:
         self.redis = redis
         self.settings = settings
         self.stats = stats
+        self.limits_of = limits_of
+        self.meter = meter
         self._set = redis.primary.register_script(_SET)
         self._incr = redis.primary.register_script(_INCR)
+        self._delete = redis.primary.register_script(_DELETE)
 
     @staticmethod
     def _names(ctx: OrgContext, key: str) -> tuple[str, str, str]:
         org = ctx.org_id
         return keys.kv_value(org, key), keys.kv_index(org), keys.org_gone(org)
+
+    def _byte_quota(self, ctx: OrgContext) -> int:
+        if self.limits_of is None:
+            return 1 << 62
+        return self.limits_of(ctx.org_id).cache_storage_bytes
+
+    def _held(self, ctx: OrgContext, used: int) -> None:
+        if self.meter is not None:
+            self.meter.level(ctx.org_id, "cache_bytes", int(used))
 
     async def get(self, ctx: OrgContext, key: str) -> Entry:
         value_key, _, _ = self._names(ctx, _key(key))
@@ -124,17 +194,29 @@ class KeyValueStore:
                 f"ttl is 1 to {self.settings.max_ttl_seconds} seconds", code="invalid_ttl"
             )
         now_ms = int(time.time() * 1000)
-        done = await self.redis.run(
+        quota = self._byte_quota(ctx)
+        org = ctx.org_id
+        done, used = await self.redis.run(
             lambda r: self._set(
-                keys=[value_key, index, marker],
-                args=[encoded, (ttl or 0) * 1000, now_ms, self.settings.max_keys_per_org, key],
+                keys=[value_key, index, marker, keys.cache_bytes(org), keys.cache_sizes(org)],
+                args=[
+                    encoded,
+                    (ttl or 0) * 1000,
+                    now_ms,
+                    self.settings.max_keys_per_org,
+                    key,
+                    quota,
+                ],
                 client=r,
             )
         )
         if int(done) == -2:
             raise _org_gone()
+        if int(done) == -3:
+            raise _over_storage(quota, int(used))
         if int(done) < 0:
             raise self._over_quota()
+        self._held(ctx, used)
         self.stats.access(str(ctx.org_id), key)
         return Entry(key, value, ttl)
 
@@ -142,11 +224,13 @@ class KeyValueStore:
         rbac.require(ctx, "member", "writing to the cache")
         value_key, index, marker = self._names(ctx, _key(key))
         now_ms = int(time.time() * 1000)
+        quota = self._byte_quota(ctx)
+        org = ctx.org_id
         try:
-            status, value = await self.redis.run(
+            status, value, used = await self.redis.run(
                 lambda r: self._incr(
-                    keys=[value_key, index, marker],
-                    args=[by, now_ms, self.settings.max_keys_per_org, key],
+                    keys=[value_key, index, marker, keys.cache_bytes(org), keys.cache_sizes(org)],
+                    args=[by, now_ms, now_ms, key, self.settings.max_keys_per_org, quota],
                     client=r,
                 )
             )
@@ -154,23 +238,26 @@ class KeyValueStore:
             raise Conflict("the value is not an integer", code="not_an_integer") from exc
         if int(status) == -2:
             raise _org_gone()
+        if int(status) == -3:
+            raise _over_storage(quota, int(used))
         if int(status) < 0:
             raise self._over_quota()
+        self._held(ctx, used)
         self.stats.access(str(ctx.org_id), key)
         return Entry(key, int(value), None)
 
     async def delete(self, ctx: OrgContext, key: str) -> None:
         rbac.require(ctx, "member", "writing to the cache")
         value_key, index, _ = self._names(ctx, _key(key))
-
-        async def remove(r: Redis) -> int:
-            async with r.pipeline(transaction=True) as pipe:
-                pipe.delete(value_key)
-                pipe.zrem(index, key)
-                deleted, _ = await pipe.execute()
-            return int(deleted)
-
-        if not await self.redis.run(remove):
+        org = ctx.org_id
+        deleted = await self.redis.run(
+            lambda r: self._delete(
+                keys=[value_key, index, keys.cache_bytes(org), keys.cache_sizes(org)],
+                args=[key],
+                client=r,
+            )
+        )
+        if not int(deleted):
             raise NotFound("no such key", code="key_not_found")
 
     def _over_quota(self) -> Conflict:
@@ -194,6 +281,15 @@ class KeyValueStore:
 
 def _deleted_marker(org_id: UUID) -> str:
     return keys.org_gone(org_id)
+
+
+def _over_storage(quota: int, used: int) -> Conflict:
+    return Conflict(
+        f"this org's cache holds {used} bytes; its storage limit is {quota} bytes",
+        code="cache_storage_exceeded",
+        details={"limit_bytes": quota, "used_bytes": used},
+        hint="delete keys or give them a ttl (nothing is deleted for you)",
+    )
 
 
 def _org_gone() -> NotFound:

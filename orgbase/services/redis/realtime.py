@@ -21,6 +21,8 @@ import asyncio
 import contextlib
 import re
 import time
+from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -32,7 +34,17 @@ from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
-from orgbase.core.errors import Forbidden, Invalid, NotFound, OrgbaseError, TooLarge, Unauthorized
+from orgbase.core.errors import (
+    Forbidden,
+    Invalid,
+    NotFound,
+    OrgbaseError,
+    RateLimited,
+    TooLarge,
+    Unauthorized,
+)
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf
 from orgbase.core.periodic import Periodic
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
@@ -74,6 +86,8 @@ class Subscriber:
     close_code: int = 1000
     close_reason: str = ""
     expiry: asyncio.TimerHandle | None = None
+    counted_org: UUID | None = None
+    """The org whose realtime_connections this subscriber counts against."""
 
     def __post_init__(self) -> None:
         self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.queue_size)
@@ -126,6 +140,12 @@ class RealtimeHub:
         self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
         self.delivered = 0
         notifications.subscribe(ROW_EVENTS, self._row_changed)
+        self.limits_of: LimitsOf | None = None
+        self.meter: Meter | None = None
+        self.admit_publish: Callable[[UUID], Awaitable[None]] | None = None
+        """Counts a socket's publish against its org's allowance (wired by the platform;
+        an HTTP publish is admitted with its request)."""
+        self._per_org: Counter[UUID] = Counter()
 
     @property
     def connections(self) -> int:
@@ -160,7 +180,24 @@ class RealtimeHub:
 
     # -- subscribers ------------------------------------------------------------------
 
+    def admit(self, ctx: OrgContext) -> None:
+        """Refuse a socket or event stream past the org's realtime_connections (counted
+        in this process: the limit holds per gateway process)."""
+        if self.limits_of is None:
+            return
+        limit = self.limits_of(ctx.org_id).realtime_connections
+        if self._per_org[ctx.org_id] >= limit:
+            raise RateLimited(
+                f"this org already holds {limit} realtime connections",
+                retry_after=5,
+                code="realtime_connections_exceeded",
+                details={"limit": limit},
+            )
+
     def register(self, subscriber: Subscriber) -> None:
+        self.admit(subscriber.ctx)
+        self._per_org[subscriber.ctx.org_id] += 1
+        subscriber.counted_org = subscriber.ctx.org_id
         self._subscribers.add(subscriber)
         expires_at = subscriber.identity.principal.expires_at
         if expires_at is not None:
@@ -173,6 +210,11 @@ class RealtimeHub:
             )
 
     async def unregister(self, subscriber: Subscriber) -> None:
+        if subscriber in self._subscribers and subscriber.counted_org is not None:
+            org = subscriber.counted_org
+            self._per_org[org] -= 1
+            if self._per_org[org] <= 0:
+                del self._per_org[org]
         self._subscribers.discard(subscriber)
         if subscriber.expiry is not None:
             subscriber.expiry.cancel()
@@ -239,6 +281,8 @@ class RealtimeHub:
         receivers = await self.redis.run(
             lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
         )
+        if self.meter is not None:
+            self.meter.add(ctx.org_id, "realtime_messages")
         return int(receivers)
 
     @property

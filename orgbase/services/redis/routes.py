@@ -19,7 +19,7 @@ from msgspec import Meta
 
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentitySource, OrgContext
-from orgbase.core.errors import Invalid, OrgbaseError, Unauthorized
+from orgbase.core.errors import Invalid, OrgbaseError, RateLimited, Unauthorized
 from orgbase.core.json_input import check_json_input
 from orgbase.services.redis.kv import Entry, KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub, Subscriber, channel_name
@@ -147,6 +147,8 @@ async def _command(
             if subscriber.closed.is_set():
                 return
             event, payload = str(command.get("event", "")), command.get("payload")
+            if hub.admit_publish is not None:
+                await hub.admit_publish(subscriber.ctx.org_id)
             receivers = await hub.publish(subscriber.ctx, channel, event, payload)
             await socket.send_json(
                 {"type": "published", "channel": channel, "receivers": receivers}
@@ -187,6 +189,12 @@ async def _serve(
             task.cancel()
 
 
+def _close_code(exc: OrgbaseError) -> int:
+    if isinstance(exc, Unauthorized):
+        return 4401
+    return 4429 if isinstance(exc, RateLimited) else 4403
+
+
 @websocket("/v1/realtime", tags=["realtime"])
 async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Identities) -> None:
     """WebSocket: authenticate with ``?access_token=`` (or Authorization/apikey headers),
@@ -195,12 +203,12 @@ async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Ident
     await socket.accept()
     try:
         identity = await identities.live_identity(socket)
+        subscriber = Subscriber(identity, hub.settings.queue_size)
+        hub.register(subscriber)  # refused past the org's realtime_connections
     except OrgbaseError as exc:
         await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
-        await socket.close(code=4401 if isinstance(exc, Unauthorized) else 4403, reason=exc.code)
+        await socket.close(code=_close_code(exc), reason=exc.code)
         return
-    subscriber = Subscriber(identity, hub.settings.queue_size)
-    hub.register(subscriber)
     try:
         await _serve(socket, hub, subscriber)
     finally:

@@ -11,6 +11,7 @@ import * as settings from "./pages/settings.js";
 import * as webhooks from "./pages/webhooks.js";
 import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
+import * as usage from "./pages/usage.js";
 import * as security from "./pages/security.js";
 import * as sso from "./pages/sso.js";
 import * as mail from "./pages/mail.js";
@@ -27,6 +28,7 @@ const PAGES = [
   ["webhooks", "Webhooks", webhooks],
   ["audit", "Audit log", audit],
   ["slo", "SLO", slo],
+  ["usage", "Usage", usage],
   ["sso", "Sign-in policy", sso],
   ["security", "Security", security],
   ["mail", "Mail (dev)", mail],

@@ -1,0 +1,86 @@
+"""Builds the limits area: the effective limits and their cache, the admission of
+requests, the usage meter with its flush, and reading usage back."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from orgbase.core import keys
+from orgbase.core.context import Principal
+from orgbase.core.metering import Meter
+from orgbase.core.org_rate import OrgRateLimiter
+from orgbase.core.periodic import Periodic
+from orgbase.core.redis import unlink_matching
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.limits.admission import Admission
+from orgbase.limits.store import LimitsStore
+from orgbase.limits.usage import UsageFlusher, UsageReader
+
+PlatformAdminCheck = Callable[[Principal], Awaitable[UUID]]
+
+
+@dataclass
+class LimitsArea:
+    store: LimitsStore
+    limiter: OrgRateLimiter
+    meter: Meter
+    admission: Admission
+    flusher: UsageFlusher
+    usage: UsageReader
+    periodic: Periodic
+    require_platform_admin: PlatformAdminCheck | None = None
+    """Wired by the platform (the tenancy area knows who the platform admins are)."""
+
+    def start(self) -> None:
+        self.periodic.start()
+
+    async def stop(self) -> None:
+        await self.periodic.stop()  # with a last flush
+
+    async def purge_org(self, org_id: UUID) -> int:
+        """A deleted org: its counters and rate-limit state go (its rolled-up usage stays)."""
+        self.meter.forget(org_id)
+        removed = 0
+        for pattern in keys.org_limit_patterns(org_id):
+            removed += await self._unlink(pattern)
+        return removed
+
+    async def _unlink(self, pattern: str) -> int:
+        async def unlink(r: Redis) -> int:
+            return await unlink_matching(r, pattern)
+
+        return await self.flusher.redis.run(unlink)
+
+
+def build_limits(settings: Settings, resources: Resources) -> LimitsArea:
+    store = LimitsStore(resources.db, settings.limits)
+    store.listen(resources.notifications)
+    if settings.limits.enabled:
+        # The fair gate caps each org at its concurrent_statements (from the cache, no
+        # I/O); without limits every org may use the whole pool, taking turns.
+        resources.db.org_cap = lambda org: store.of(org).concurrent_statements
+    limiter = OrgRateLimiter(resources.redis)
+    meter = Meter()
+    flusher = UsageFlusher(meter, resources.redis, resources.db)
+    periodic = Periodic(
+        "usage flush",
+        flusher.flush,
+        settings.limits.usage_flush_seconds,
+        last_round=flusher.flush,
+        failure_level=logging.WARNING,
+    )
+    return LimitsArea(
+        store=store,
+        limiter=limiter,
+        meter=meter,
+        admission=Admission(store, limiter, meter),
+        flusher=flusher,
+        usage=UsageReader(resources.db),
+        periodic=periodic,
+    )

@@ -1,0 +1,168 @@
+"""The effective limits of each org: the settings' defaults with a platform admin's
+overrides (``orgbase.org_limits``), cached in process.
+
+The cache is bounded (least recently used out) and each entry is refreshed after
+``cache_seconds`` in the background (the stale value serves meanwhile). A change is
+notified on ``orgbase_limits`` in its own transaction; every gateway reloads that org at
+once, and reloads every cached org after its LISTEN connection comes back (a notice may
+have been missed).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections import OrderedDict
+from typing import Any
+from uuid import UUID
+
+import asyncpg
+import msgspec
+import structlog
+
+from orgbase.core.errors import OrgbaseError
+from orgbase.core.org_limits import OrgLimits, defaults, validate_overrides, with_overrides
+from orgbase.core.pg_listener import PgListener
+from orgbase.core.postgres import Database, lock_live_org
+from orgbase.core.settings import LimitsSettings
+
+log = structlog.get_logger("orgbase.limits")
+
+CHANNEL = "orgbase_limits"
+RETRY_SECONDS = 5.0
+"""How soon an org whose limits could not be loaded (PostgreSQL down) is tried again."""
+
+
+class LimitsStore:
+    def __init__(self, db: Database, settings: LimitsSettings) -> None:
+        self.db = db
+        self.settings = settings
+        self.defaults = defaults(settings)
+        self._cache: OrderedDict[UUID, tuple[OrgLimits, float]] = OrderedDict()
+        self._loading: dict[UUID, asyncio.Task[OrgLimits]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def listen(self, listener: PgListener) -> None:
+        listener.subscribe(CHANNEL, self._changed)
+        listener.on_connected(self._reload_all)
+
+    # -- the hot path -----------------------------------------------------------------
+
+    def of(self, org: UUID) -> OrgLimits:
+        """The org's limits from the cache (no I/O): the defaults when not loaded yet."""
+        found = self._cache.get(org)
+        if found is None:
+            return self.defaults
+        limits, expires = found
+        if expires < time.monotonic():
+            self._start_load(org)
+        return limits
+
+    async def ensure(self, org: UUID) -> OrgLimits:
+        """The org's limits, loaded first when this process has not seen it lately."""
+        found = self._cache.get(org)
+        if found is not None:
+            self._cache.move_to_end(org)
+            limits, expires = found
+            if expires < time.monotonic():
+                self._start_load(org)
+            return limits
+        return await self._start_load(org)
+
+    # -- loading ----------------------------------------------------------------------
+
+    def _start_load(self, org: UUID) -> asyncio.Task[OrgLimits]:
+        task = self._loading.get(org)
+        if task is None:
+            task = asyncio.ensure_future(self._load(org))
+            self._loading[org] = task
+            task.add_done_callback(lambda _: self._loading.pop(org, None))
+        return task
+
+    async def _load(self, org: UUID) -> OrgLimits:
+        try:
+            async with self.db.system_connection() as connection:
+                raw = await connection.fetchval(
+                    "SELECT overrides FROM orgbase.org_limits WHERE org_id = $1", org
+                )
+        except (OrgbaseError, OSError, asyncpg.PostgresError) as exc:
+            log.warning("org limits not loaded: defaults apply", org=str(org), error=repr(exc))
+            stale = self._cache.get(org)
+            limits = stale[0] if stale else self.defaults
+            self._remember(org, limits, RETRY_SECONDS)
+            return limits
+        limits = with_overrides(self.defaults, _decode(raw))
+        self._remember(org, limits, self.settings.cache_seconds)
+        return limits
+
+    def _remember(self, org: UUID, limits: OrgLimits, seconds: float) -> None:
+        self._cache[org] = (limits, time.monotonic() + seconds)
+        self._cache.move_to_end(org)
+        while len(self._cache) > self.settings.cache_size:
+            self._cache.popitem(last=False)
+
+    def _changed(self, payload: str) -> None:
+        try:
+            org = UUID(payload)
+        except ValueError:
+            return
+        if org in self._cache:
+            self._spawn(self._load(org))
+
+    def _reload_all(self) -> None:
+        for org in list(self._cache):
+            self._spawn(self._load(org))
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.ensure_future(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def cached(self) -> int:
+        return len(self._cache)
+
+    # -- platform admins --------------------------------------------------------------
+
+    async def overrides(self, org: UUID) -> dict[str, int]:
+        async with self.db.system_connection() as connection:
+            await lock_live_org(connection, org)
+            raw = await connection.fetchval(
+                "SELECT overrides FROM orgbase.org_limits WHERE org_id = $1", org
+            )
+        return _decode(raw)
+
+    async def effective(self, org: UUID) -> OrgLimits:
+        return with_overrides(self.defaults, await self.overrides(org))
+
+    async def replace(self, org: UUID, body: Any, admin: UUID) -> OrgLimits:
+        """Set the org's limits (a flat object; absent or null names use the defaults).
+        Lowering a storage limit below what the org holds refuses its writes that would
+        grow it; nothing held is deleted."""
+        given = validate_overrides(body)
+        overrides = {name: value for name, value in given.items() if value is not None}
+        async with self.db.system_connection() as connection, connection.transaction():
+            await lock_live_org(connection, org)
+            if overrides:
+                await connection.execute(
+                    "INSERT INTO orgbase.org_limits (org_id, overrides, updated_by)"
+                    " VALUES ($1, $2::jsonb, $3) ON CONFLICT (org_id) DO UPDATE"
+                    " SET overrides = EXCLUDED.overrides, updated_by = EXCLUDED.updated_by,"
+                    " updated_at = now()",
+                    org,
+                    msgspec.json.encode(overrides).decode(),
+                    admin,
+                )
+            else:
+                await connection.execute("DELETE FROM orgbase.org_limits WHERE org_id = $1", org)
+            await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(org))
+        limits = with_overrides(self.defaults, overrides)
+        self._remember(org, limits, self.settings.cache_seconds)
+        return limits
+
+
+def _decode(raw: Any) -> dict[str, int]:
+    if raw is None:
+        return {}
+    value = msgspec.json.decode(raw) if isinstance(raw, str | bytes) else raw
+    return {str(k): int(v) for k, v in dict(value).items() if isinstance(v, int)}

@@ -1,0 +1,176 @@
+"""Usage: the meter's counts flushed to Redis and rolled up into PostgreSQL, and read back.
+
+Each flush adds the process's counts to the hour's hash in Redis (``HINCRBY``: one
+pipeline), which answers with the hour's totals across every gateway; those totals are
+then written to ``orgbase.org_usage`` (``GREATEST``, so repeating a rollup changes
+nothing). So a crashed gateway loses at most what it counted since its last flush. With
+Redis down the counts stay in process and go with a later flush; with PostgreSQL down the
+totals wait in process and are written by a later rollup.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal
+from uuid import UUID
+
+from redis.asyncio import Redis
+
+from orgbase.core import keys
+from orgbase.core.errors import Invalid, Unavailable
+from orgbase.core.metering import COUNTERS, LEVELS, Counts, Meter
+from orgbase.core.postgres import Database
+from orgbase.core.redis import RedisClients, RedisUnavailable
+
+KEEP_IN_REDIS_SECONDS = 3 * 86400
+MAX_SPAN = timedelta(days=400)
+Granularity = Literal["hour", "day", "month"]
+METRICS: tuple[str, ...] = (*COUNTERS, *LEVELS)
+
+_UPSERT = """
+INSERT INTO orgbase.org_usage (org_id, hour, metric, value)
+SELECT u.org_id, to_timestamp(u.hour * 3600), u.metric, u.value
+FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[]) AS u(org_id, hour, metric, value)
+ON CONFLICT (org_id, hour, metric) DO UPDATE SET value = CASE
+    WHEN EXCLUDED.metric IN ('documents_bytes', 'cache_bytes') THEN EXCLUDED.value
+    ELSE GREATEST(orgbase.org_usage.value, EXCLUDED.value) END
+"""
+
+
+class UsageFlusher:
+    def __init__(self, meter: Meter, redis: RedisClients, db: Database) -> None:
+        self.meter = meter
+        self.redis = redis
+        self.db = db
+        self._totals: dict[tuple[UUID, int, str], int] = {}
+        """Totals read from Redis that PostgreSQL has not taken yet."""
+        self.flushes = 0
+        self.failures = 0
+
+    async def flush(self) -> None:
+        counts, levels = self.meter.take()
+        if counts or levels:
+            try:
+                await self._to_redis(counts, levels)
+            except RedisUnavailable:
+                self.failures += 1
+                self.meter.give_back(counts, levels)
+        await self._to_postgres()
+        self.flushes += 1
+
+    async def _to_redis(self, counts: Counts, levels: Counts) -> None:
+        order: list[tuple[UUID, int, str]] = []
+
+        async def write(r: Redis) -> list[Any]:
+            async with r.pipeline(transaction=False) as pipe:
+                for (org, hour), figures in counts.items():
+                    key = keys.org_usage(org, hour)
+                    for name, value in figures.items():
+                        pipe.hincrby(key, name, value)
+                        order.append((org, hour, name))
+                    pipe.expire(key, KEEP_IN_REDIS_SECONDS)
+                    order.append((org, hour, ""))
+                for (org, hour), held in levels.items():
+                    key = keys.org_usage(org, hour)
+                    for name, value in held.items():
+                        pipe.hset(key, name, value)
+                    pipe.expire(key, KEEP_IN_REDIS_SECONDS)
+                    order.extend([(org, hour, "")] * (len(held) + 1))
+                return list(await pipe.execute())
+
+        results = await self.redis.run(write)
+        for (org, hour, name), result in zip(order, results, strict=True):
+            if name:
+                self._totals[(org, hour, name)] = int(result)
+        for (org, hour), figures in levels.items():
+            for name, value in figures.items():
+                self._totals[(org, hour, name)] = value
+
+    async def _to_postgres(self) -> None:
+        if not self._totals:
+            return
+        totals, self._totals = self._totals, {}
+        orgs, hours, metrics, values = [], [], [], []
+        for (org, hour, name), value in totals.items():
+            orgs.append(org)
+            hours.append(hour)
+            metrics.append(name)
+            values.append(value)
+        try:
+            async with self.db.system_connection() as connection:
+                await connection.execute(_UPSERT, orgs, hours, metrics, values)
+        except (Unavailable, OSError):
+            self.failures += 1
+            for key, value in totals.items():  # a later total replaces an earlier one
+                self._totals.setdefault(key, value)
+            raise
+
+
+def parse_time(value: str | None, name: str, default: datetime) -> datetime:
+    if value is None or value == "":
+        return default
+    if len(value) > 40 or not value.isascii():
+        raise Invalid(f"{name} is an ISO 8601 time", code="invalid_time")
+    try:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+    except ValueError:
+        raise Invalid(f"{name} is an ISO 8601 time", code="invalid_time") from None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+def time_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
+    now = datetime.now(UTC)
+    until = parse_time(end, "to", now)
+    since = parse_time(start, "from", until - timedelta(days=1))
+    if since > until:
+        raise Invalid("from is after to", code="invalid_time_range")
+    if until - since > MAX_SPAN:
+        raise Invalid("at most 400 days at a time", code="invalid_time_range")
+    return since, until
+
+
+class UsageReader:
+    def __init__(self, db: Database) -> None:
+        self.db = db
+
+    async def series(
+        self, org: UUID | None, since: datetime, until: datetime, granularity: Granularity
+    ) -> list[dict[str, Any]]:
+        """Usage per period (and org, when ``org`` is None): counters summed, stored bytes
+        at their largest in the period."""
+        sql = f"""
+            SELECT org_id, date_trunc('{granularity}', hour, 'UTC') AS period, metric,
+                   CASE WHEN metric IN ('documents_bytes', 'cache_bytes') THEN max(value)
+                        ELSE sum(value) END AS value
+            FROM orgbase.org_usage
+            WHERE hour >= date_trunc('hour', $2::timestamptz) AND hour < $3
+              AND ($1::uuid IS NULL OR org_id = $1)
+            GROUP BY org_id, period, metric ORDER BY period, org_id
+        """  # noqa: S608 - granularity is one of three literals
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(sql, org, since, until)
+        periods: dict[tuple[UUID, datetime], dict[str, Any]] = {}
+        for row in rows:
+            entry = periods.setdefault(
+                (row["org_id"], row["period"]),
+                {"org_id": str(row["org_id"]), "period": row["period"].isoformat()}
+                | dict.fromkeys(METRICS, 0),
+            )
+            if row["metric"] in METRICS:
+                entry[row["metric"]] = int(row["value"])
+        out = list(periods.values())
+        if org is not None:
+            for entry in out:
+                del entry["org_id"]
+        return out
+
+
+def as_csv(rows: list[dict[str, Any]]) -> str:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(["org_id", "period", *METRICS])
+    for row in rows:
+        writer.writerow([row.get("org_id", ""), row["period"], *(row[m] for m in METRICS)])
+    return buffer.getvalue()
