@@ -23,6 +23,13 @@ from orgbase.platform.localstack.process import (
     wait_until,
 )
 
+# A physical slot keeps the primary's WAL until the replica has it: without one, a replica
+# that was stopped while the primary wrote a few segments cannot catch up ("requested WAL
+# segment has already been removed"). max_slot_wal_keep_size bounds what a replica that
+# never comes back can hold.
+SLOT = "orgbase_local_replica"  # also written out in the two queries below
+SLOT_WAL_KEEP = "2GB"
+
 
 class LocalPgReplica:
     def __init__(self, primary: LocalPostgres) -> None:
@@ -46,9 +53,22 @@ class LocalPgReplica:
     def is_running(self) -> bool:
         return pid_alive(self.pid) and port_open(self.port)
 
+    def _slot_usable(self) -> bool:
+        """The replica's slot exists on the primary and still has the WAL it needs."""
+        status = self.primary.query(
+            "SELECT wal_status FROM pg_replication_slots WHERE slot_name = 'orgbase_local_replica'"
+        )
+        return status not in ("", "lost")
+
     def _base_backup(self) -> None:
         if self.data_dir.exists():
             shutil.rmtree(self.data_dir)
+        self.primary.query(
+            "SELECT pg_drop_replication_slot(slot_name) FROM pg_replication_slots"
+            " WHERE slot_name = 'orgbase_local_replica' AND NOT active"
+        )
+        self.primary.query(f"ALTER SYSTEM SET max_slot_wal_keep_size = '{SLOT_WAL_KEEP}'")
+        self.primary.query("SELECT pg_reload_conf()")
         self.home.mkdir(parents=True, exist_ok=True)
         self.primary._give_to_server_user(self.home)
         env = {**os.environ, "PGPASSWORD": self.primary.superuser_password}
@@ -64,6 +84,8 @@ class LocalPgReplica:
                 "-D",
                 str(self.data_dir),
                 "-R",
+                "--create-slot",
+                f"--slot={SLOT}",
                 "-X",
                 "stream",
                 "--no-sync",
@@ -78,6 +100,11 @@ class LocalPgReplica:
             handle.write(f"\n# The local replica.\nport = {self.port}\nhot_standby = on\n")
 
     def start(self) -> None:
+        if self.exists() and not self._slot_usable():
+            # Made before slots were used, or left behind past max_slot_wal_keep_size: it
+            # can never catch up, so it is made again.
+            self.stop()
+            self._base_backup()
         if self.is_running():
             return
         if not self.exists():

@@ -165,6 +165,12 @@ class LocalPostgres:
         """Create the database when it is missing (psql over TCP as the superuser)."""
         if not re.fullmatch(r"[a-z_][a-z0-9_]{0,62}", name):
             raise StackError(f"invalid database name {name!r}")
+        if self.query(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":  # noqa: S608 (checked above)
+            self.query(f'CREATE DATABASE "{name}"')
+
+    def query(self, statement: str) -> str:
+        """One statement as the superuser in the ``postgres`` database (psql over TCP);
+        its output, unaligned. Only for the stack's own fixed statements."""
         env = {**os.environ, "PGPASSWORD": self.superuser_password}
         base = [
             "psql",
@@ -184,17 +190,12 @@ class LocalPostgres:
         ]
         psql = str(postgres_bin() / "psql")
         base[0] = psql if Path(psql).exists() else "psql"
-        exists = subprocess.run(
-            [*base, f"SELECT 1 FROM pg_database WHERE datname = '{name}'"],  # noqa: S608 (checked above)
-            env=env,
-            capture_output=True,
-            text=True,
-            check=False,
+        done = subprocess.run(
+            [*base, statement], env=env, capture_output=True, text=True, check=False
         )
-        if exists.returncode != 0:
-            raise StackError(f"cannot query PostgreSQL: {exists.stderr.strip()}")
-        if exists.stdout.strip() != "1":
-            run([*base, f'CREATE DATABASE "{name}"'], env=env)
+        if done.returncode != 0:
+            raise StackError(f"cannot query PostgreSQL: {done.stderr.strip()}")
+        return done.stdout.strip()
 
 
 def _server_user() -> str:

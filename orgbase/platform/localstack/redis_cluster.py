@@ -11,6 +11,7 @@ from __future__ import annotations
 import functools
 import shutil
 import signal
+import subprocess
 from pathlib import Path
 
 import redis
@@ -102,13 +103,55 @@ class LocalRedisCluster:
         text = info.decode() if isinstance(info, bytes) else str(info)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
-    def healthy(self) -> bool:
-        """Every node up and every node sees a complete cluster (16384 slots served)."""
+    def serving(self) -> bool:
+        """Every node up and knowing all six, every slot served, and a replica for each of
+        the three primaries (right after a create or a failover the slots can be served
+        while the replicas have yet to attach)."""
         for port in self.ports:
             state = self._cluster_state(port) if self.node_running(port) else {}
             if state.get("cluster_state") != "ok" or state.get("cluster_slots_ok") != "16384":
                 return False
-        return True
+            if state.get("cluster_known_nodes") != str(len(self.ports)):
+                return False
+        if len(self.primaries()) != len(self.ports) // 2:
+            return False
+        # A replica whose link to its primary is down (a restarted node still syncing)
+        # would not take over if that primary died next: its data counts as too old.
+        return all(self._replica_synced(port) for port in self.ports)
+
+    def _replica_synced(self, port: int) -> bool:
+        """True for a primary, or a replica whose link to its primary is up."""
+        client = self.client(port)
+        try:
+            info = client.info("replication")
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        return info.get("role") != "slave" or info.get("master_link_status") == "up"
+
+    def _cluster_tool(self, action: str, *extra: str) -> bool:
+        done = subprocess.run(
+            [
+                str(redis_cli()),
+                "-a",
+                self.password,
+                "--no-auth-warning",
+                "--cluster",
+                action,
+                f"127.0.0.1:{self.ports[0]}",
+                *extra,
+            ],
+            capture_output=True,
+            timeout=120,
+            check=False,
+        )
+        return done.returncode == 0
+
+    def healthy(self) -> bool:
+        """Serving, and the nodes agreeing on who serves what with no slot half moved
+        (``redis-cli --cluster check``): a reshard refuses a cluster that is not."""
+        return self.serving() and self._cluster_tool("check")
 
     def is_running(self) -> bool:
         return self.healthy()
@@ -136,7 +179,12 @@ class LocalRedisCluster:
                 timeout=120,
             )
             (self.root / "created").write_text("yes\n")
-        wait_until(self.healthy, timeout, "the Redis Cluster to serve every slot")
+        wait_until(self.serving, timeout, "the Redis Cluster to serve every slot")
+        if not self.healthy():
+            # A slot left half moved (a reshard cut short) stays open across restarts:
+            # redis-cli settles it (it moves the slot's keys where they belong).
+            self._cluster_tool("fix", "--cluster-yes")
+        wait_until(self.healthy, timeout, "the Redis Cluster's nodes to agree")
 
     def start_node(self, port: int) -> None:
         folder = self.node_dir(port)
