@@ -40,7 +40,7 @@ def provider_and_gateway(
     del settings
     gateway_port = free_port()
     gateway = f"http://127.0.0.1:{gateway_port}"
-    provider_port = stack.layout.port_base + 20  # from this stack's own port range
+    provider_port = stack.layout.port_base + 30  # this stack's range, past the replica (+20)
     clients = [
         {
             "client_id": CLIENT_ID,

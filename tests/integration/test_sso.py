@@ -42,7 +42,7 @@ def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[LocalProvider
             "response_types": ["code"],
         }
     ]
-    port = stack.layout.port_base + 21  # from this stack's own port range
+    port = stack.layout.port_base + 31  # this stack's range, past the replica (+20)
     with running_provider(port, clients, STATE_DIR / "sso_provider.log") as provider:
         env = gotrue_env(
             stack,
