@@ -23,6 +23,7 @@ from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -110,6 +111,10 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         sessions=sessions,
         public_url=settings.tenancy.public_url,
         providers=load_providers(settings.auth.oidc_providers_file),
+        # Local development runs its providers on loopback; production reaches none.
+        org_destinations=DestinationPolicy(
+            allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+        ),
     )
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(

@@ -29,9 +29,10 @@ from orgbase.auth.grants import TokenGrants
 from orgbase.auth.oidc_tokens import ProviderConfig, ProviderMetadata, refused, unavailable
 from orgbase.auth.schemas import TokenResponse
 from orgbase.auth.sessions import SessionStore
-from orgbase.core import audit, keys
+from orgbase.core import audit, destinations, keys
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import Invalid, NotFound, Unauthorized
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients
@@ -65,7 +66,11 @@ class OidcSignIn:
     public_url: str
     providers: dict[str, ProviderConfig]
     http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=5.0))
-    _metadata: dict[str, ProviderMetadata] = field(default_factory=dict)
+    org_destinations: DestinationPolicy = field(
+        default_factory=lambda: DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
+    )
+    """Where an org's own provider may be fetched: its URLs are written by org admins."""
+    _metadata: dict[tuple[str, bool], ProviderMetadata] = field(default_factory=dict)
     on_member_added: list[Callable[[UUID, UUID, Any], Awaitable[None]]] = field(
         default_factory=list
     )
@@ -75,10 +80,34 @@ class OidcSignIn:
     def callback_url(self) -> str:
         return self.public_url.rstrip("/") + "/auth/v1/callback"
 
-    def metadata(self, issuer: str) -> ProviderMetadata:
-        if issuer not in self._metadata:
-            self._metadata[issuer] = ProviderMetadata(issuer, self.http)
-        return self._metadata[issuer]
+    def metadata(self, provider: ProviderConfig) -> ProviderMetadata:
+        """Discovery and keys of the provider's issuer; an org's provider (``sso:``) has
+        every URL it names checked before it is fetched."""
+        guarded = provider.name.startswith(SSO_PREFIX)
+        key = (provider.issuer, guarded)
+        if key not in self._metadata:
+            check = self._checked_destination if guarded else None
+            self._metadata[key] = ProviderMetadata(provider.issuer, self.http, check)
+        return self._metadata[key]
+
+    async def _checked_destination(self, url: str) -> None:
+        """An org's provider may not make the gateway fetch an internal address (the cloud
+        metadata service, our own databases): every address its host resolves to must be
+        public. The fetch resolves the name again, so a name that changes its answer in
+        between (DNS rebinding) is not caught here; webhooks, which pin the address, are."""
+        try:
+            await destinations.resolve(url, self.org_destinations)
+        except Invalid as exc:
+            raise Invalid(
+                f"The org's sign-in provider cannot be reached: {exc.message}",
+                code="sso_provider_refused",
+                hint="The provider's URLs must be public https addresses.",
+            ) from None
+
+    async def _post(self, provider: ProviderConfig, url: str, **kwargs: Any) -> httpx.Response:
+        if provider.name.startswith(SSO_PREFIX):
+            await self._checked_destination(url)
+        return await self.http.post(url, **kwargs)
 
     async def provider(self, name: str) -> ProviderConfig:
         """The operator's provider of that name, or ``sso:<org id>``: an org's own."""
@@ -130,7 +159,7 @@ class OidcSignIn:
         self, provider: ProviderConfig, redirect_to: str, extra: dict[str, Any] | None = None
     ) -> str:
         """The provider's authorization URL for a new sign-in (its state stored)."""
-        document = await self.metadata(provider.issuer).load()
+        document = await self.metadata(provider).load()
         state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
         stored = json.dumps(
             {
@@ -176,10 +205,11 @@ class OidcSignIn:
         self, provider: ProviderConfig, code: str, stored: dict[str, Any]
     ) -> dict[str, Any]:
         """The code for tokens (with the PKCE verifier), then the ID token's claims."""
-        metadata = self.metadata(provider.issuer)
+        metadata = self.metadata(provider)
         document = await metadata.load()
         try:
-            response = await self.http.post(
+            response = await self._post(
+                provider,
                 document["token_endpoint"],
                 data={
                     "grant_type": "authorization_code",
@@ -200,17 +230,26 @@ class OidcSignIn:
             raise refused("the provider sent no ID token")
         claims = await metadata.verify_id_token(id_token, provider.client_id, stored["nonce"])
         if "email" not in claims and isinstance(answer.get("access_token"), str):
-            claims = {**await self._userinfo(document, answer["access_token"], claims), **claims}
+            claims = {
+                **await self._userinfo(provider, document, answer["access_token"], claims),
+                **claims,
+            }
         return claims
 
     async def _userinfo(
-        self, document: dict[str, Any], access_token: str, claims: dict[str, Any]
+        self,
+        provider: ProviderConfig,
+        document: dict[str, Any],
+        access_token: str,
+        claims: dict[str, Any],
     ) -> dict[str, Any]:
         """Providers may keep the email out of the ID token (OIDC Core 5.4): ask the
         userinfo endpoint, for the same subject only."""
         endpoint = document.get("userinfo_endpoint")
         if not isinstance(endpoint, str):
             return {}
+        if provider.name.startswith(SSO_PREFIX):
+            await self._checked_destination(endpoint)
         try:
             response = await self.http.get(
                 endpoint, headers={"Authorization": f"Bearer {access_token}"}
@@ -294,9 +333,10 @@ class OidcSignIn:
         if not refresh_token:
             raise ended
         provider = await self.provider(f"{SSO_PREFIX}{org_id}")
-        document = await self.metadata(provider.issuer).load()
+        document = await self.metadata(provider).load()
         try:
-            response = await self.http.post(
+            response = await self._post(
+                provider,
                 document["token_endpoint"],
                 data={"grant_type": "refresh_token", "refresh_token": refresh_token},
                 auth=(provider.client_id, provider.client_secret),

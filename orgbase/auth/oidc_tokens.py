@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -53,11 +54,15 @@ class ProviderMetadata:
 
     issuer: str
     http: httpx.AsyncClient
+    check: Callable[[str], Awaitable[None]] | None = None
+    """Run on every URL before it is fetched: an org's own provider is a customer's URL."""
     document: dict[str, Any] = field(default_factory=dict)
     keys: dict[str, jwt.PyJWK] = field(default_factory=dict)
     fetched_at: float = 0.0
 
     async def _get(self, url: str) -> dict[str, Any]:
+        if self.check is not None:
+            await self.check(url)
         try:
             response = await self.http.get(url)
         except httpx.HTTPError as exc:

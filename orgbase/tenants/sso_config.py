@@ -21,7 +21,7 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from orgbase.core import audit, rbac
+from orgbase.core import audit, destinations, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Conflict, Invalid, NotFound
@@ -108,6 +108,7 @@ class SsoController(Controller):
         secure = issuer.scheme == "https" or (gateway_settings.is_dev and issuer.scheme == "http")
         if not secure or not issuer.hostname or issuer.query or issuer.fragment:
             raise Invalid("the issuer must be an https URL", code="invalid_issuer")
+        await _public_issuer(data.issuer, allow_loopback=gateway_settings.is_dev)
         async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
             await connection.execute(
                 """
@@ -203,3 +204,19 @@ class SsoDomainVerification(Controller):
             await audit.record(connection, event)
         tenancy.contexts.forget_mfa_flag(org_id)
         return SsoDomain(domain.lower(), verified=True)
+
+
+async def _public_issuer(issuer: str, *, allow_loopback: bool) -> None:
+    """The gateway fetches the issuer's discovery document: an org admin must not be able
+    to point it at an internal address (checked again at every fetch)."""
+    policy = destinations.DestinationPolicy(
+        allowed_hosts=frozenset(), allow_loopback=allow_loopback
+    )
+    try:
+        await destinations.resolve(issuer, policy)
+    except Invalid as exc:
+        raise Invalid(
+            f"The issuer cannot be used: {exc.message}",
+            code="sso_provider_refused",
+            hint="The provider must be reachable at a public https address.",
+        ) from None

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
-from orgbase.webhooks.destinations import DestinationPolicy
 from orgbase.webhooks.dispatcher import WebhookDispatcher
 from orgbase.webhooks.service import WebhookService
 

@@ -33,16 +33,16 @@ import asyncpg
 import httpx
 import structlog
 
-from orgbase.core import audit
+from orgbase.core import audit, destinations
 from orgbase.core.audit import AuditEvent
 from orgbase.core.breaker import CircuitBreaker
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import Invalid
 from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
-from orgbase.webhooks import destinations, signing
+from orgbase.webhooks import signing
 from orgbase.webhooks.clients import EndpointClients
-from orgbase.webhooks.destinations import DestinationPolicy
 
 log = structlog.get_logger("orgbase.webhooks")
 

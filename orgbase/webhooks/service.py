@@ -17,14 +17,14 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from orgbase.core import audit, rbac
+from orgbase.core import audit, destinations, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import Conflict, NotFound
 from orgbase.core.postgres import Connection, Database, lock_live_org
 from orgbase.core.settings import WebhookSettings
-from orgbase.webhooks import destinations, signing
-from orgbase.webhooks.destinations import DestinationPolicy
+from orgbase.webhooks import signing
 from orgbase.webhooks.schemas import (
     Delivery,
     DeliveryPage,

@@ -7,6 +7,7 @@ cannot sign in addresses outside the org's verified domains."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import Iterator
 from typing import Any
@@ -19,6 +20,7 @@ from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.integration.test_oidc import APP, session_from
 from tests.integration.test_platform_admin import cli_admin_create
+from tests.support.data import owner_connection
 from tests.support.http import PASSWORD, unique_email
 from tests.support.oidc_provider import LocalProvider, running_provider
 from tests.support.processes import free_port, start_server, stop_server
@@ -209,3 +211,57 @@ def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack)
 
     unknown = api.call("POST", "/auth/v1/sso", json={"domain": "nobody.example"})
     assert unknown.status_code == 404
+
+
+async def _store_issuer_below_the_api(settings: Settings, org_id: str, issuer: str) -> None:
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "INSERT INTO orgbase.org_sso (org_id, issuer, client_id, client_secret, default_role)"
+            " VALUES ($1, $2, $3, $4, 'viewer') ON CONFLICT (org_id) DO UPDATE SET issuer = $2",
+            uuid.UUID(org_id),
+            issuer,
+            CLIENT_ID,
+            CLIENT_SECRET,
+        )
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    [
+        "https://169.254.169.254/latest",  # the cloud metadata service
+        "https://10.1.2.3/realms/corp",
+        "https://[fd00::1]/oidc",
+        "https://0x7f.1/oidc",  # 127.0.0.1 as a WHATWG parser reads it
+    ],
+)
+def test_an_org_provider_at_an_internal_address_is_never_fetched(
+    setup: tuple[LocalProvider, str], stack: LocalStack, settings: Settings, issuer: str
+) -> None:
+    """An org admin's provider URL is fetched by the gateway: it must not reach inside our
+    network. Refused at registration, and at sign-in when the stored issuer (or what its
+    name resolves to) has become internal since."""
+    _, gateway = setup
+    api = Api(gateway, stack.secrets["publishable"])
+    owner = unique_email("owner")
+    made = api.call("POST", "/v1/auth/signup", json={"email": owner, "password": PASSWORD})
+    assert made.status_code == 201, made.text
+    token = api.password_session(owner)["access_token"]
+    org_id = api.call("POST", "/v1/orgs", token, json={"name": "SSRF corp"}).json()["id"]
+    token = api.password_session(owner, org_id)["access_token"]
+    body = {
+        "issuer": issuer,
+        "client_id": CLIENT_ID,
+        "client_secret": CLIENT_SECRET,
+        "default_role": "viewer",
+    }
+    refused = api.call("PUT", f"/v1/orgs/{org_id}/sso", token, json=body)
+    assert refused.status_code == 400, refused.text
+    assert refused.json()["code"] in ("sso_provider_refused", "invalid_issuer"), refused.text
+    assert api.call("GET", f"/v1/orgs/{org_id}/sso", token).json()["issuer"] is None
+
+    asyncio.run(_store_issuer_below_the_api(settings, org_id, issuer))
+    started = api.call(
+        "POST", "/auth/v1/sso", json={"provider_id": f"sso:{org_id}", "redirect_to": APP}
+    )
+    assert started.status_code == 400, started.text
+    assert started.json()["code"] == "sso_provider_refused", started.text

@@ -15,10 +15,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from standardwebhooks.webhooks import Webhook
 
+from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.webhooks.destinations import DestinationPolicy
 from orgbase.webhooks.dispatcher import WebhookDispatcher
 from tests.support.http import add_member, bearer, member_tokens, new_user, sign_in
 from tests.support.receivers import Answer, Close, FailTimes, Hang, Huge, Receiver, Redirect

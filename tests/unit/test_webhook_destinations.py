@@ -11,8 +11,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from orgbase.core.errors import Invalid
-from orgbase.webhooks.destinations import (
+from orgbase.core.destinations import (
     AddrInfo,
     Destination,
     DestinationPolicy,
@@ -20,6 +19,7 @@ from orgbase.webhooks.destinations import (
     refusal_reason,
     resolve,
 )
+from orgbase.core.errors import Invalid
 
 STRICT = DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
 DEV = DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=True)

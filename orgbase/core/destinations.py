@@ -1,4 +1,5 @@
-"""Where a webhook may be delivered: the SSRF guard for the URLs org admins register.
+"""Where a customer-registered URL may be fetched: the SSRF guard (webhook endpoints, an
+org's own OpenID provider).
 
 A webhook URL is written by a customer but fetched by our servers, so unguarded it is a
 way into our network: the cloud metadata service, Redis, PostgreSQL, an admin port on
