@@ -21,6 +21,7 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from orgbase.core.replicas import parse_lsn
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
@@ -92,6 +93,30 @@ async def _replica_ready(client: httpx.AsyncClient) -> dict[str, Any]:
     return await eventually(ok, within=20, what="the replica in use")
 
 
+async def _router_caught_up(client: httpx.AsyncClient, stack: LocalStack) -> None:
+    """Wait until the gateway has seen the replica replay everything the primary wrote so
+    far: the sign-ins may also have recorded a revocation position after their sessions,
+    and a replica paused before it would rightly serve no read."""
+    primary = await asyncpg.connect(
+        host="127.0.0.1",
+        port=stack.layout.pg_port,
+        user=PG_SUPERUSER,
+        password=stack.secrets["pg_superuser"],
+        database=TEST_DATABASE,
+    )
+    try:
+        target = parse_lsn(await primary.fetchval("SELECT pg_current_wal_insert_lsn()::text"))
+    finally:
+        await primary.close()
+
+    async def seen() -> bool:
+        check = (await client.get("/health/ready")).json()["checks"].get("postgres_replicas")
+        views = check.get("replicas", []) if check else []
+        return bool(views) and all(int(v.get("replayed_lsn") or 0) >= target for v in views)
+
+    await eventually(seen, within=20, interval=0.1, what="the replica past the sign-ins")
+
+
 async def _replica_has_session(stack: LocalStack, headers: dict[str, str]) -> None:
     """Wait until the replica has replayed the session of ``headers`` (and so everything
     written before it: the org, the membership)."""
@@ -130,6 +155,7 @@ async def test_the_writer_reads_its_row_while_the_replica_is_behind(
     await _replica_ready(client)
 
     await _replica_has_session(replica_stack, other)
+    await _router_caught_up(client, replica_stack)
     await paused_replay.execute("SELECT pg_wal_replay_pause()")
     created = await client.post(
         "/v1/db/items",
