@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 from pathlib import Path
+from typing import Any
 
 import redis
 
@@ -117,7 +118,12 @@ class LocalRedisCluster:
             return False
         # A replica whose link to its primary is down (a restarted node still syncing)
         # would not take over if that primary died next: its data counts as too old.
-        return all(self._replica_synced(port) for port in self.ports)
+        if not all(self._replica_synced(port) for port in self.ports):
+            return False
+        # Clients learn the topology from CLUSTER SLOTS, which leaves out a replica until
+        # gossip has told that node the replica has synced: wait until every node lists
+        # one replica per range, or a client started now would not know it.
+        return all(self._slots_list_replicas(port) for port in self.ports)
 
     def _replica_synced(self, port: int) -> bool:
         """True for a primary, or a replica whose link to its primary is up."""
@@ -129,6 +135,18 @@ class LocalRedisCluster:
         finally:
             client.close()
         return info.get("role") != "slave" or info.get("master_link_status") == "up"
+
+    def _slots_list_replicas(self, port: int) -> bool:
+        client = self.client(port)
+        try:
+            ranges: Any = client.execute_command("CLUSTER SLOTS")  # type: ignore[no-untyped-call]
+        except redis.RedisError:
+            return False
+        finally:
+            client.close()
+        if isinstance(ranges, dict):  # parsed: {(start, end): {"primary", "replicas"}}
+            return bool(ranges) and all(entry["replicas"] for entry in ranges.values())
+        return bool(ranges) and all(len(entry) > 3 for entry in ranges)
 
     def _cluster_tool(self, action: str, *extra: str) -> bool:
         done = subprocess.run(
