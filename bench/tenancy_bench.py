@@ -113,7 +113,9 @@ def paced(base: str, token: str, rate: float, seconds: float) -> dict[str, int]:
 
 def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
     print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
-    with gateway(env, ORGBASE_DATABASE_API_POOL_MAX="10") as base:
+    log_file = stack.layout.state_dir / "bench" / "noisy-neighbour.log"
+    log_file.parent.mkdir(parents=True, exist_ok=True)
+    with gateway(env, log_file=log_file, ORGBASE_DATABASE_API_POOL_MAX="10") as base:
         users = asyncio.run(make_users(base, 3, prefix="noisy"))
 
         async def setup() -> tuple[str, str, dict[str, str]]:

@@ -12,6 +12,7 @@ the request goes on and ``failed_open`` counts it.
 
 from __future__ import annotations
 
+import asyncio
 import time
 from uuid import UUID
 
@@ -63,9 +64,22 @@ LOCAL_KEYS = 10_000
 class _Reserve:
     """Tokens this process took from an org's bucket ahead of its requests."""
 
-    __slots__ = ("chunk", "limit", "refilled", "remaining", "reset_seconds", "tokens", "until")
+    __slots__ = (
+        "chunk",
+        "limit",
+        "refill",
+        "refilled",
+        "remaining",
+        "reset_seconds",
+        "tokens",
+        "until",
+    )
 
     def __init__(self) -> None:
+        self.refill: asyncio.Future[Decision] | None = None
+        """The script call in flight: requests that find the reserve empty meanwhile
+        wait for it rather than each taking a chunk (tokens taken twice over would be
+        lost, and an org far below its limit would be refused)."""
         self.tokens = 0
         self.until = 0.0
         self.chunk = 1
@@ -78,11 +92,20 @@ class _Reserve:
 class Decision:
     """The answer for one request, for its RateLimit headers."""
 
-    __slots__ = ("family", "limit", "remaining", "reset_seconds", "retry_after")
+    __slots__ = ("failed_open", "family", "limit", "remaining", "reset_seconds", "retry_after")
 
     def __init__(
-        self, family: str, limit: int, remaining: int, reset_seconds: int, retry_after: int = 0
+        self,
+        family: str,
+        limit: int,
+        remaining: int,
+        reset_seconds: int,
+        retry_after: int = 0,
+        *,
+        failed_open: bool = False,
     ) -> None:
+        self.failed_open = failed_open
+        """Admitted because Redis could not be asked."""
         self.family = family
         self.limit = limit
         self.remaining = remaining
@@ -127,22 +150,58 @@ class OrgRateLimiter:
 
     async def admit(self, org: UUID, family: Family, per_minute: int) -> Decision:
         """Count one request. A refused one has ``retry_after`` set (see ``refusal``)."""
-        now = time.monotonic()
         reserve = self._reserves.get((org, family))
-        if (
-            reserve is not None
-            and reserve.tokens
-            and reserve.until > now
-            and reserve.limit == per_minute
-        ):
-            reserve.tokens -= 1
-            return Decision(
-                family, per_minute, reserve.remaining + reserve.tokens, reserve.reset_seconds
-            )
         if reserve is None:
             if len(self._reserves) >= LOCAL_KEYS:
                 self._reserves.clear()
             reserve = self._reserves[(org, family)] = _Reserve()
+        while True:
+            taken = self._take_reserved(reserve, family, per_minute)
+            if taken is not None:
+                return taken
+            if reserve.refill is None:
+                return await self._refill(reserve, org, family, per_minute)
+            answer = await asyncio.shield(reserve.refill)
+            taken = self._take_reserved(reserve, family, per_minute)
+            if taken is not None:
+                return taken
+            if answer.retry_after:
+                self.rejected += 1
+                return answer
+            if answer.failed_open:
+                self.failed_open += 1
+                return answer
+            # The refill's tokens went to those ahead: take a chunk of our own.
+
+    @staticmethod
+    def _take_reserved(reserve: _Reserve, family: str, per_minute: int) -> Decision | None:
+        if reserve.tokens and reserve.until > time.monotonic() and reserve.limit == per_minute:
+            reserve.tokens -= 1
+            return Decision(
+                family, per_minute, reserve.remaining + reserve.tokens, reserve.reset_seconds
+            )
+        return None
+
+    async def _refill(
+        self, reserve: _Reserve, org: UUID, family: Family, per_minute: int
+    ) -> Decision:
+        """One script call; its answer is this request's and tells those waiting on it."""
+        future: asyncio.Future[Decision] = asyncio.get_running_loop().create_future()
+        reserve.refill = future
+        try:
+            decision = await self._call(reserve, org, family, per_minute)
+        except BaseException:
+            future.set_result(Decision(family, per_minute, 0, 0))  # waiters try themselves
+            raise
+        finally:
+            reserve.refill = None
+        future.set_result(decision)
+        return decision
+
+    async def _call(
+        self, reserve: _Reserve, org: UUID, family: Family, per_minute: int
+    ) -> Decision:
+        now = time.monotonic()
         burst = burst_of(per_minute)
         if now - reserve.refilled < FAST_REFILL_SECONDS:
             reserve.chunk = min(reserve.chunk * 2, max(1, burst // MAX_RESERVE_SHARE))
@@ -160,7 +219,7 @@ class OrgRateLimiter:
         except RedisUnavailable:
             self.failed_open += 1
             reserve.tokens = 0
-            return Decision(family, per_minute, burst, 0)
+            return Decision(family, per_minute, burst, 0, failed_open=True)
         reset = -(-int(reset_ms) // 1000)
         if not int(granted):
             self.rejected += 1

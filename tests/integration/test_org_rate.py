@@ -3,6 +3,7 @@ limiters (two replicas), and at high rates most requests cost no round trip."""
 
 from __future__ import annotations
 
+import asyncio
 import uuid
 from collections.abc import AsyncIterator
 
@@ -43,3 +44,30 @@ async def test_a_fast_org_takes_tokens_ahead(redis: RedisClients) -> None:
     # Another family of the same org has a bucket of its own.
     assert not (await limiter.admit(org, "docs", 6)).retry_after
     assert (await limiter.admit(org, "docs", 6)).retry_after
+
+
+async def test_concurrent_requests_far_below_the_limit_are_never_refused(
+    redis: RedisClients,
+) -> None:
+    """Requests that find the reserve empty while a refill is in flight wait for it: each
+    taking a chunk of its own would throw most of them away and drain the bucket (an org
+    at a fraction of its limit was refused)."""
+    limiter = OrgRateLimiter(redis)
+    org = uuid.uuid4()
+    # 6,000 a minute: a bucket of 1,000, chunks of up to 50.
+    for _ in range(5):
+        decisions = await asyncio.gather(*(limiter.admit(org, "data", 6000) for _ in range(100)))
+        assert not [d for d in decisions if d.retry_after]
+    assert limiter.rejected == 0
+    assert limiter.round_trips < 100
+
+
+async def test_waiters_on_a_refused_refill_are_refused_with_it(redis: RedisClients) -> None:
+    limiter = OrgRateLimiter(redis)
+    org = uuid.uuid4()
+    # 60 a minute: a bucket of 10; 30 at once: 10 admitted, 20 told when to retry.
+    decisions = await asyncio.gather(*(limiter.admit(org, "kv", 60) for _ in range(30)))
+    refused = [d for d in decisions if d.retry_after]
+    assert len(refused) == 20
+    assert all(d.retry_after >= 1 for d in refused)
+    assert limiter.rejected == 20
