@@ -44,6 +44,11 @@ local tokens_file = os.getenv("BENCH_TOKENS")
 local bodies_file = os.getenv("BENCH_BODIES")
 if tokens_file then for line in io.lines(tokens_file) do tokens[#tokens + 1] = line end end
 if bodies_file then for line in io.lines(bodies_file) do bodies[#bodies + 1] = line end end
+local pause = tonumber(os.getenv("BENCH_PAUSE_MS") or "0")
+if pause > 0 then
+  -- each connection waits this long between its requests: a steady load, not a flood
+  function delay() return pause end
+end
 local counter = 0
 function init(args) counter = math.random(1, 100000) end
 function request()
@@ -101,13 +106,14 @@ def wrk(
     method: str = "GET",
     tokens: list[str] | None = None,
     bodies: list[str] | None = None,
+    pause_ms: int = 0,
 ) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
     with tempfile.TemporaryDirectory() as folder:
         script = Path(folder) / "bench.lua"
         script.write_text(WRK_SCRIPT)
-        env = {**os.environ, "BENCH_METHOD": method}
+        env = {**os.environ, "BENCH_METHOD": method, "BENCH_PAUSE_MS": str(pause_ms)}
         base, _, path = url.partition("://")[2].partition("/")
         env["BENCH_PATH"] = "/" + path
         if tokens:

@@ -1,8 +1,9 @@
 """Fair multi-tenancy, measured: noisy neighbours and the cost of many orgs.
 
 1. Noisy neighbour (one gateway process, tenant pool of 10): org B reads 20 rows with 8
-   connections; its p99 alone, then while org A sends expensive reads (an unindexed filter
-   over 200,000 rows of its own)
+   connections, flooding (back to back: the machine saturated by B alone) and then steady
+   (10 ms between requests); its p99 alone, then while org A sends expensive reads (an
+   unindexed filter over 200,000 rows of its own)
    a. at 10x its requests-per-minute limit (paced: A's limit 120/min, A sends 20/s),
    b. within its rate limit but saturating its concurrency (A capped at 2 statements,
       32 connections flooding).
@@ -51,6 +52,7 @@ READ = "/v1/db/items?order=id&limit=20"
 EXPENSIVE = "/v1/db/items?title=like.*zz*&order=id&limit=20"
 A_LIMIT_PER_MINUTE = 120
 A_STATEMENTS = 2
+B_LOADS = {"flooding (8 conns back to back)": 0, "steady (8 conns, 10 ms between requests)": 10}
 SCALE_ORGS = 10_000
 SCALE_USERS = 10_000
 ROWS_PER_ORG = 100
@@ -129,41 +131,51 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
         asyncio.run(_seed_noisy(stack, org_a, org_b, users[2]["user"]["id"]))
 
         def set_a(**limits: int) -> None:
+            """A's limits: these, the defaults for the rest (PUT replaces)."""
             response = httpx.put(
                 f"{base}/v1/platform/orgs/{org_a}/limits", headers=admin, json=limits
             )
             response.raise_for_status()
 
         wrk(base + READ, seconds=2, connections=8, tokens=[token_b])
-        alone = wrk(base + READ, seconds=seconds, connections=8, tokens=[token_b])
-        print(alone.line("B alone"))
+        for b_load, pause_ms in B_LOADS.items():
+            print(f"   B {b_load}")
 
-        # a. A at 10x its rate limit, paced.
-        set_a(data_requests_per_minute=A_LIMIT_PER_MINUTE, concurrent_statements=A_STATEMENTS)
-        rate = A_LIMIT_PER_MINUTE / 60 * 10
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            flood = pool.submit(paced, base, token_a, rate, seconds + 2)
-            time.sleep(1)
-            with_a = wrk(base + READ, seconds=seconds, connections=8, tokens=[token_b])
-            counts = flood.result()
-        print(with_a.line(f"B, A at 10x its limit ({rate:.0f}/s)"))
-        print(
-            f"{'':<44} B p99 ratio {with_a.p99_ms / alone.p99_ms:4.2f}x;"
-            f" A's answers {dict(sorted(counts.items()))}"
-        )
+            def b_reads(pause: int = pause_ms) -> WrkResult:
+                return wrk(
+                    base + READ, seconds=seconds, connections=8, tokens=[token_b], pause_ms=pause
+                )
 
-        # b. A within its rate limit, saturating its concurrency.
-        set_a(data_requests_per_minute=100_000_000, concurrent_statements=A_STATEMENTS)
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            flood_b = pool.submit(
-                wrk, base + EXPENSIVE, seconds=seconds + 2, connections=32, tokens=[token_a]
+            set_a()
+            alone = b_reads()
+            print(alone.line("   B alone"))
+
+            # a. A at 10x its rate limit, paced.
+            set_a(data_requests_per_minute=A_LIMIT_PER_MINUTE, concurrent_statements=A_STATEMENTS)
+            rate = A_LIMIT_PER_MINUTE / 60 * 10
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                flood = pool.submit(paced, base, token_a, rate, seconds + 2)
+                time.sleep(1)
+                with_a = b_reads()
+                counts = flood.result()
+            print(with_a.line(f"   B, A at 10x its limit ({rate:.0f}/s)"))
+            print(
+                f"{'':<44} B p99 ratio {with_a.p99_ms / alone.p99_ms:4.2f}x;"
+                f" A's answers {dict(sorted(counts.items()))}"
             )
-            time.sleep(1)
-            with_b = wrk(base + READ, seconds=seconds, connections=8, tokens=[token_b])
-            a_result: WrkResult = flood_b.result()
-        print(with_b.line(f"B, A saturating its {A_STATEMENTS} statements"))
-        print(f"{'':<44} B p99 ratio {with_b.p99_ms / alone.p99_ms:4.2f}x")
-        print(a_result.line("A itself (32 conns, expensive reads)"))
+
+            # b. A within its rate limit, saturating its concurrency.
+            set_a(data_requests_per_minute=100_000_000, concurrent_statements=A_STATEMENTS)
+            with concurrent.futures.ThreadPoolExecutor(1) as pool:
+                flood_b = pool.submit(
+                    wrk, base + EXPENSIVE, seconds=seconds + 2, connections=32, tokens=[token_a]
+                )
+                time.sleep(1)
+                with_b = b_reads()
+                a_result: WrkResult = flood_b.result()
+            print(with_b.line(f"   B, A saturating its {A_STATEMENTS} statements"))
+            print(f"{'':<44} B p99 ratio {with_b.p99_ms / alone.p99_ms:4.2f}x")
+            print(a_result.line("   A itself (32 conns, expensive reads)"))
         print()
 
 

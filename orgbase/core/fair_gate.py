@@ -5,14 +5,25 @@ orgs wait behind it. Here each org waits in a queue of its own and holds at most
 concurrency limit; when a slot frees up it goes to the next org in turn (deficit round
 robin with every statement costing one slot), so an org that floods queues behind itself.
 Within an org waiters are served in arrival order and a newcomer never overtakes them.
+
+Slots are connections, but what a neighbour waits for is the database's CPU: an org whose
+statements run long (their average hold above ``heavy_seconds``) takes a core per slot.
+While any other org holds or waits for a slot, such an org is held to one statement at a
+time; alone, it has its whole cap (the gate keeps every core busy when nobody waits).
 Pure asyncio: no I/O, so it is tested on its own (tests/unit/test_fair_gate.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import time
 from collections import deque
-from collections.abc import Hashable
+from collections.abc import Callable, Hashable
+
+COST_WEIGHT = 0.2
+"""Weight of the latest hold in an org's moving average (about the last ten count)."""
+MAX_COSTS = 100_000
+"""Orgs whose average is kept; past it the averages start again (memory stays bounded)."""
 
 
 class GateTimeout(Exception):
@@ -20,9 +31,20 @@ class GateTimeout(Exception):
 
 
 class FairGate:
-    def __init__(self, capacity: int) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        heavy_seconds: float = 0.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
         self.capacity = capacity
+        self.heavy_seconds = heavy_seconds
+        """0: no org is ever held to one statement for its cost."""
         self.in_use = 0
+        self._clock = clock
+        self._cost: dict[Hashable, float] = {}
+        """Each org's moving average of how long it holds a slot (seconds)."""
+        self._taken_at: dict[Hashable, deque[float]] = {}
         self._held: dict[Hashable, int] = {}
         self._queues: dict[Hashable, deque[tuple[asyncio.Future[None], int]]] = {}
         self._turns: deque[Hashable] = deque()
@@ -36,17 +58,30 @@ class FairGate:
     def held(self, org: Hashable) -> int:
         return self._held.get(org, 0)
 
+    def cost(self, org: Hashable) -> float:
+        """The org's moving average of seconds per slot held."""
+        return self._cost.get(org, 0.0)
+
+    def cap_now(self, org: Hashable, cap: int) -> int:
+        """``cap``, or 1 for a heavy org while another org holds or waits for a slot."""
+        if cap <= 1 or not self.heavy_seconds or self._cost.get(org, 0.0) < self.heavy_seconds:
+            return cap
+        others_hold = self.in_use > self._held.get(org, 0)
+        others_wait = len(self._queues) > (1 if org in self._queues else 0)
+        return 1 if others_hold or others_wait else cap
+
     async def acquire(self, org: Hashable, cap: int, wait_at_most: float | None = None) -> None:
         """Take one slot for ``org`` (holding at most ``cap`` at once); GateTimeout after
         ``wait_at_most`` seconds of waiting. Pair with ``release(org)``."""
         held = self._held.get(org, 0)
-        if self.in_use < self.capacity and held < cap and org not in self._queues:
+        free = self.in_use < self.capacity and org not in self._queues
+        if free and held < self.cap_now(org, cap):
             self._take(org)
             return
         future: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         queue = self._queues.setdefault(org, deque())
         queue.append((future, cap))
-        if held < cap:
+        if held < self.cap_now(org, cap):
             self._schedule(org)
         self._dispatch()
         try:
@@ -73,8 +108,9 @@ class FairGate:
             self._held[org] = held
         else:
             del self._held[org]
+        self._note_cost(org)
         queue = self._queues.get(org)
-        if queue and held < queue[0][1]:
+        if queue and held < self.cap_now(org, queue[0][1]):
             self._schedule(org)
         self._dispatch()
 
@@ -83,6 +119,23 @@ class FairGate:
     def _take(self, org: Hashable) -> None:
         self.in_use += 1
         self._held[org] = self._held.get(org, 0) + 1
+        if self.heavy_seconds:
+            self._taken_at.setdefault(org, deque()).append(self._clock())
+
+    def _note_cost(self, org: Hashable) -> None:
+        """Fold the oldest of the org's holds into its average (its slots are alike)."""
+        started = self._taken_at.get(org)
+        if not started:
+            return
+        held_for = self._clock() - started.popleft()
+        if not started:
+            del self._taken_at[org]
+        previous = self._cost.get(org)
+        if previous is None and len(self._cost) >= MAX_COSTS:
+            self._cost.clear()
+        self._cost[org] = (
+            held_for if previous is None else previous + COST_WEIGHT * (held_for - previous)
+        )
 
     def _schedule(self, org: Hashable) -> None:
         if org not in self._in_turns:
@@ -101,13 +154,13 @@ class FairGate:
                 self._queues.pop(org, None)
                 continue
             future, cap = queue[0]
-            if self._held.get(org, 0) >= cap:
+            if self._held.get(org, 0) >= self.cap_now(org, cap):
                 continue  # back in turn when one of its slots is released
             queue.popleft()
             self._take(org)
             future.set_result(None)
             if queue:
-                if self._held[org] < queue[0][1]:
+                if self._held[org] < self.cap_now(org, queue[0][1]):
                     self._schedule(org)  # to the back: the other orgs go first
             else:
                 del self._queues[org]

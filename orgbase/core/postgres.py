@@ -282,7 +282,9 @@ class Database:
         # waiting request can be overtaken again and again (tail latencies of 100+ ms were
         # measured). The fair gate in front of the tenant pool makes waiting fair: FIFO
         # within an org, round robin across orgs, each org capped at org_cap(org).
-        self._api_gate = FairGate(settings.api_pool_max)
+        self._api_gate = FairGate(
+            settings.api_pool_max, heavy_seconds=settings.api_heavy_statement_ms / 1000
+        )
         self.org_cap: Callable[[UUID], int] = lambda _: settings.api_pool_max
         """Tenant connections one org may hold at once (the limits area sets it)."""
 

@@ -61,6 +61,10 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     connect_timeout: PositiveFloat = 3.0
     command_timeout: PositiveFloat = 15.0
     acquire_timeout: PositiveFloat = 3.0
+    api_heavy_statement_ms: Annotated[int, Meta(ge=0, le=3_600_000)] = 20
+    """An org whose statements hold a connection longer than this on average is held to
+    one at a time (per gateway process) while other orgs use the tenant pool: each long
+    statement takes a database core. 0: never."""
     migrate_on_start: bool = False
     replica_urls: tuple[str, ...] = ()
     """Streaming replicas (``orgbase_api`` logins) for reads; see docs/scaling.md."""

@@ -173,3 +173,82 @@ async def test_random_load_keeps_every_invariant() -> None:
     assert served == arrivals
     assert gate.in_use == 0
     assert gate.waiting == 0
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_an_org_whose_statements_run_long_is_held_to_one_while_others_use_the_pool() -> None:
+    clock = Clock()
+    gate = FairGate(4, heavy_seconds=0.02, clock=clock)
+    # A's statements hold their slot 100 ms each: A counts as heavy.
+    await gate.acquire("a", 4)
+    clock.now += 0.1
+    gate.release("a")
+    assert gate.cost("a") == pytest.approx(0.1)
+    # Alone, A has its whole cap: no core would be left for anybody anyway.
+    for _ in range(4):
+        await gate.acquire("a", 4)
+    assert gate.held("a") == 4
+    for _ in range(4):
+        gate.release("a")
+    # With B holding a slot, A gets one at a time; its second waits behind its first.
+    await gate.acquire("b", 4)
+    await gate.acquire("a", 4)
+    second = asyncio.ensure_future(gate.acquire("a", 4))
+    await asyncio.sleep(0)
+    assert not second.done()
+    assert gate.held("a") == 1
+    assert gate.in_use == 2
+    # B's statement ends (B is idle): A's next slot comes with its own release.
+    gate.release("b")
+    await asyncio.sleep(0)
+    assert not second.done()
+    gate.release("a")
+    await second
+    assert gate.held("a") == 1
+    gate.release("a")
+
+
+async def test_a_cheap_org_is_never_held_back_and_heavy_off_means_off() -> None:
+    clock = Clock()
+    gate = FairGate(4, heavy_seconds=0.02, clock=clock)
+    for org in ("b", "c"):
+        await gate.acquire(org, 4)
+        clock.now += 0.001
+        gate.release(org)
+    await gate.acquire("c", 4)
+    for _ in range(3):
+        await gate.acquire("b", 3)  # B's 1 ms statements: its whole cap beside C
+    assert gate.held("b") == 3
+    off = FairGate(4, heavy_seconds=0, clock=clock)
+    await off.acquire("a", 4)
+    clock.now += 5
+    off.release("a")
+    await off.acquire("b", 4)
+    for _ in range(3):
+        await off.acquire("a", 4)
+    assert off.held("a") == 3
+    assert off.cost("a") == 0.0
+
+
+async def test_the_average_follows_the_org_as_its_statements_get_cheap() -> None:
+    clock = Clock()
+    gate = FairGate(4, heavy_seconds=0.02, clock=clock)
+    await gate.acquire("a", 4)
+    clock.now += 0.2
+    gate.release("a")
+    for _ in range(20):
+        await gate.acquire("a", 4)
+        clock.now += 0.001
+        gate.release("a")
+    assert gate.cost("a") < 0.02
+    await gate.acquire("b", 4)
+    await gate.acquire("a", 4)
+    await gate.acquire("a", 4)  # cheap again: not held to one
+    assert gate.held("a") == 2
