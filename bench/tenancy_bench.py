@@ -117,7 +117,11 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
     print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
     log_file = stack.layout.state_dir / "bench" / "noisy-neighbour.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    with gateway(env, log_file=log_file, ORGBASE_DATABASE_API_POOL_MAX="10") as base:
+    # The access log gives B's latency inside the gateway (request read to response
+    # written): what the gate controls, without the time requests wait for a core.
+    with gateway(
+        env, log_file=log_file, ORGBASE_LOG_LEVEL="info", ORGBASE_DATABASE_API_POOL_MAX="10"
+    ) as base:
         users = asyncio.run(make_users(base, 3, prefix="noisy"))
 
         async def setup() -> tuple[str, str, dict[str, str]]:
@@ -138,17 +142,22 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
             response.raise_for_status()
 
         wrk(base + READ, seconds=2, connections=8, tokens=[token_b])
+        inside: dict[int, float] = {}
         for b_load, pause_ms in B_LOADS.items():
             print(f"   B {b_load}")
 
             def b_reads(pause: int = pause_ms) -> WrkResult:
-                return wrk(
+                logged = log_file.stat().st_size
+                result = wrk(
                     base + READ, seconds=seconds, connections=8, tokens=[token_b], pause_ms=pause
                 )
+                inside[id(result)] = gateway_p99(log_file, logged, org_b)
+                return result
 
             set_a()
             alone = b_reads()
             print(alone.line("   B alone"))
+            print(f"{'':<44} B p99 inside the gateway {inside[id(alone)]:6.2f} ms")
 
             # a. A at 10x its rate limit, paced.
             set_a(data_requests_per_minute=A_LIMIT_PER_MINUTE, concurrent_statements=A_STATEMENTS)
@@ -163,6 +172,7 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
                 f"{'':<44} B p99 ratio {with_a.p99_ms / alone.p99_ms:4.2f}x;"
                 f" A's answers {dict(sorted(counts.items()))}"
             )
+            print(f"{'':<44} {_inside_line(inside[id(with_a)], inside[id(alone)])}")
 
             # b. A within its rate limit, saturating its concurrency.
             set_a(data_requests_per_minute=100_000_000, concurrent_statements=A_STATEMENTS)
@@ -175,8 +185,32 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
                 a_result: WrkResult = flood_b.result()
             print(with_b.line(f"   B, A saturating its {A_STATEMENTS} statements"))
             print(f"{'':<44} B p99 ratio {with_b.p99_ms / alone.p99_ms:4.2f}x")
+            print(f"{'':<44} {_inside_line(inside[id(with_b)], inside[id(alone)])}")
             print(a_result.line("   A itself (32 conns, expensive reads)"))
         print()
+
+
+def gateway_p99(log_file: Any, offset: int, org: str) -> float:
+    """p99 of ``org``'s reads in the access log written past ``offset`` (milliseconds)."""
+    durations = []
+    with open(log_file, "rb") as log:
+        log.seek(offset)
+        for line in log:
+            try:
+                entry = json.loads(line)
+            except ValueError:
+                continue
+            if entry.get("org_id") == org and entry.get("status") == 200:
+                durations.append(float(entry["duration_ms"]))
+    durations.sort()
+    return durations[int(len(durations) * 0.99)] if durations else float("nan")
+
+
+def _inside_line(with_neighbour: float, alone: float) -> str:
+    return (
+        f"B p99 inside the gateway {with_neighbour:6.2f} ms"
+        f" ({with_neighbour / alone:4.2f}x its {alone:.2f} ms alone)"
+    )
 
 
 async def _seed_noisy(stack: LocalStack, org_a: str, org_b: str, admin_id: str) -> None:
