@@ -207,6 +207,14 @@ async def prepare_database(stack: LocalStack, name: str = BENCH_DATABASE) -> dic
     return env
 
 
+def listeners(port: int) -> int:
+    """Sockets listening on ``port`` (one per worker: SO_REUSEPORT)."""
+    found = subprocess.run(
+        ["ss", "-tlnH", f"( sport = :{port} )"], capture_output=True, text=True, check=False
+    )
+    return len(found.stdout.splitlines())
+
+
 @contextmanager
 def gateway(
     env: dict[str, str], workers: int = 1, log_file: Path | None = None, **overrides: str
@@ -230,10 +238,13 @@ def gateway(
         deadline = time.monotonic() + 60
         while True:
             try:
-                if httpx.get(f"{base}/health/live", timeout=1).status_code == 200:
-                    break
+                live = httpx.get(f"{base}/health/live", timeout=1).status_code == 200
             except httpx.TransportError:
-                pass
+                live = False
+            # The first worker up answers; connections opened before the others listen
+            # would all stay on it (measured: all 32 of wrk's on one of two workers).
+            if live and listeners(port) >= workers:
+                break
             if process.poll() is not None or time.monotonic() > deadline:
                 stderr = process.stderr.read().decode() if process.stderr else ""
                 raise SystemExit(f"the gateway did not start:\n{stderr[-3000:]}")
