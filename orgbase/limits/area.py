@@ -38,6 +38,7 @@ class LimitsArea:
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
 
     def start(self) -> None:
+        self.store.start()
         self.periodic.start()
 
     async def stop(self) -> None:

@@ -1,11 +1,16 @@
 """The effective limits of each org: the settings' defaults with a platform admin's
 overrides (``orgbase.org_limits``), cached in process.
 
-The cache is bounded (least recently used out) and each entry is refreshed after
-``cache_seconds`` in the background (the stale value serves meanwhile). A change is
-notified on ``orgbase_limits`` in its own transaction; every gateway reloads that org at
-once, and reloads every cached org after its LISTEN connection comes back (a notice may
-have been missed).
+Overrides are few (orgs a platform admin set by hand): each process holds all of them,
+read in one query at start and again every ``cache_seconds`` in the background, so an
+org without overrides has the defaults and no request waits for a load (with 10,000
+orgs, loading each org's limits on its first request cost 6% of a worker). Should there be
+more overrides than ``cache_size``, the store falls back to loading each org when first
+seen, in a bounded cache (least recently used out) refreshed the same way.
+
+A change is notified on ``orgbase_limits`` in its own transaction; every gateway reloads
+that org at once, and reloads everything after its LISTEN connection comes back (a notice
+may have been missed).
 """
 
 from __future__ import annotations
@@ -38,6 +43,13 @@ class LimitsStore:
         self.db = db
         self.settings = settings
         self.defaults = defaults(settings)
+        self._everyone: dict[UUID, OrgLimits] | None = None
+        """Every org with overrides (the rest have the defaults); None: not read yet, or
+        more than cache_size of them (then orgs are loaded one by one into _cache)."""
+        self._everyone_expires = 0.0
+        self._everyone_loading: asyncio.Task[None] | None = None
+        self._changes = 0
+        """Notices seen: a full read that saw one arrive meanwhile reads again."""
         self._cache: OrderedDict[UUID, tuple[OrgLimits, float]] = OrderedDict()
         self._loading: dict[UUID, asyncio.Task[OrgLimits]] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
@@ -46,10 +58,18 @@ class LimitsStore:
         listener.subscribe(CHANNEL, self._changed)
         listener.on_connected(self._reload_all)
 
+    def start(self) -> None:
+        self._read_everyone_soon()
+
     # -- the hot path -----------------------------------------------------------------
 
     def of(self, org: UUID) -> OrgLimits:
         """The org's limits from the cache (no I/O): the defaults when not loaded yet."""
+        everyone = self._everyone
+        if everyone is not None:
+            if self._everyone_expires < time.monotonic():
+                self._read_everyone_soon()
+            return everyone.get(org, self.defaults)
         found = self._cache.get(org)
         if found is None:
             return self.defaults
@@ -60,6 +80,8 @@ class LimitsStore:
 
     async def ensure(self, org: UUID) -> OrgLimits:
         """The org's limits, loaded first when this process has not seen it lately."""
+        if self._everyone is not None:
+            return self.of(org)
         found = self._cache.get(org)
         if found is not None:
             self._cache.move_to_end(org)
@@ -70,6 +92,35 @@ class LimitsStore:
         return await self._start_load(org)
 
     # -- loading ----------------------------------------------------------------------
+
+    def _read_everyone_soon(self) -> None:
+        if self._everyone_loading is None or self._everyone_loading.done():
+            self._everyone_loading = asyncio.ensure_future(self._read_everyone())
+
+    async def _read_everyone(self) -> None:
+        while True:
+            changes = self._changes
+            try:
+                async with self.db.system_connection() as connection:
+                    rows = await connection.fetch(
+                        "SELECT org_id, overrides FROM orgbase.org_limits LIMIT $1",
+                        self.settings.cache_size + 1,
+                    )
+            except (OrgbaseError, OSError, asyncpg.PostgresError) as exc:
+                log.warning("org limits not read: kept as they were", error=repr(exc))
+                self._everyone_expires = time.monotonic() + RETRY_SECONDS
+                return
+            if changes != self._changes:
+                continue  # a change was notified while reading: the rows may predate it
+            if len(rows) > self.settings.cache_size:
+                self._everyone = None
+                return
+            self._everyone = {
+                row["org_id"]: with_overrides(self.defaults, _decode(row["overrides"]))
+                for row in rows
+            }
+            self._everyone_expires = time.monotonic() + self.settings.cache_seconds
+            return
 
     def _start_load(self, org: UUID) -> asyncio.Task[OrgLimits]:
         task = self._loading.get(org)
@@ -91,11 +142,25 @@ class LimitsStore:
             limits = stale[0] if stale else self.defaults
             self._remember(org, limits, RETRY_SECONDS)
             return limits
-        limits = with_overrides(self.defaults, _decode(raw))
-        self._remember(org, limits, self.settings.cache_seconds)
+        overrides = _decode(raw)
+        limits = with_overrides(self.defaults, overrides)
+        self._remember(org, limits, self.settings.cache_seconds, bool(overrides))
         return limits
 
-    def _remember(self, org: UUID, limits: OrgLimits, seconds: float) -> None:
+    def _remember(
+        self, org: UUID, limits: OrgLimits, seconds: float, overridden: bool | None = None
+    ) -> None:
+        everyone = self._everyone
+        if everyone is not None:
+            if overridden is None:  # PostgreSQL could not say: keep what is held
+                return
+            if overridden:
+                everyone[org] = limits
+            else:
+                everyone.pop(org, None)
+            if len(everyone) > self.settings.cache_size:
+                self._everyone = None  # too many to hold: one by one from now on
+            return
         self._cache[org] = (limits, time.monotonic() + seconds)
         self._cache.move_to_end(org)
         while len(self._cache) > self.settings.cache_size:
@@ -106,10 +171,13 @@ class LimitsStore:
             org = UUID(payload)
         except ValueError:
             return
-        if org in self._cache:
+        self._changes += 1
+        if self._everyone is not None or org in self._cache:
             self._spawn(self._load(org))
 
     def _reload_all(self) -> None:
+        self._changes += 1
+        self._read_everyone_soon()
         for org in list(self._cache):
             self._spawn(self._load(org))
 
@@ -119,8 +187,13 @@ class LimitsStore:
         task.add_done_callback(self._tasks.discard)
 
     @property
+    def holds_everyone(self) -> bool:
+        """Every override is held (no per-org loads); False: one by one into the cache."""
+        return self._everyone is not None
+
+    @property
     def cached(self) -> int:
-        return len(self._cache)
+        return len(self._cache) if self._everyone is None else len(self._everyone)
 
     # -- platform admins --------------------------------------------------------------
 
@@ -157,7 +230,7 @@ class LimitsStore:
                 await connection.execute("DELETE FROM orgbase.org_limits WHERE org_id = $1", org)
             await connection.execute("SELECT pg_notify($1, $2)", CHANNEL, str(org))
         limits = with_overrides(self.defaults, overrides)
-        self._remember(org, limits, self.settings.cache_seconds)
+        self._remember(org, limits, self.settings.cache_seconds, bool(overrides))
         return limits
 
 
