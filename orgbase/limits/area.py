@@ -42,6 +42,7 @@ class LimitsArea:
         self.periodic.start()
 
     async def stop(self) -> None:
+        await self.limiter.close()  # requests let in and not counted yet
         await self.periodic.stop()  # with a last flush
 
     async def purge_org(self, org_id: UUID) -> int:

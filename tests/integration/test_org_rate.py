@@ -1,17 +1,22 @@
-"""The per-org rate limiter against the real Redis: exact at small limits, shared by two
-limiters (two replicas), and at high rates most requests cost no round trip."""
+"""The per-org rate limiter against the real Redis (Sentinel and cluster): exact at small
+limits, shared by two limiters (two replicas), at high rates most requests cost no round
+trip, and many orgs far below generous limits are counted in batches."""
 
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
+from orgbase.core import keys
 from orgbase.core.org_rate import OrgRateLimiter
 from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
+from tests.support.redis_modes import both_modes_settings  # noqa: F401 (fixtures)
 
 
 @pytest.fixture
@@ -71,3 +76,48 @@ async def test_waiters_on_a_refused_refill_are_refused_with_it(redis: RedisClien
     assert len(refused) == 20
     assert all(d.retry_after >= 1 for d in refused)
     assert limiter.rejected == 20
+
+
+async def consumed(redis: RedisClients, org: uuid.UUID, family: str, per_minute: int) -> float:
+    """Requests the org's bucket has counted: the key lives as long as the GCRA time is
+    ahead of now (plus 1 ms), so its PTTL in intervals."""
+
+    async def ttl(r: Any) -> int:
+        return int(await r.pttl(keys.org_rate(org, family)))
+
+    return max(0, await redis.run(ttl) - 1) / (60_000 / per_minute)
+
+
+async def test_many_orgs_far_below_a_generous_limit_are_counted_in_one_batch(
+    redis: RedisClients,
+) -> None:
+    limiter = OrgRateLimiter(redis)
+    orgs = [uuid.uuid4() for _ in range(300)]
+    for org in orgs:
+        for _ in range(20):
+            assert not (await limiter.admit(org, "data", 6000)).retry_after
+    assert limiter.round_trips == 0  # let in at once, not counted yet
+    await limiter.flush()
+    # 300 orgs: one script call (one per org on a cluster, whose keys are in many slots).
+    assert limiter.round_trips == (300 if redis.cluster is not None else 1)
+    # 6,000 a minute refills one every 10 ms: the last orgs counted hold their twenty.
+    held = [await consumed(redis, org, "data", 6000) for org in orgs[-3:]]
+    assert all(15 < n <= 20 for n in held), held
+
+
+async def test_a_generous_limit_is_still_a_limit_across_two_replicas(
+    redis: RedisClients,
+) -> None:
+    """6,000 a minute: a bucket of 1,000. Two processes hammering it without ever pausing
+    (no batch goes out meanwhile) let in about the bucket, not twice it."""
+    first, second = OrgRateLimiter(redis), OrgRateLimiter(redis)
+    org = uuid.uuid4()
+    started = time.monotonic()
+    decisions = [await (first, second)[n % 2].admit(org, "kv", 6000) for n in range(3000)]
+    refill = (time.monotonic() - started) * 100 + 2
+    admitted = [d for d in decisions if not d.retry_after]
+    assert 1000 <= len(admitted) <= 1000 + refill
+    assert decisions[-1].retry_after >= 1
+    await first.close()
+    await second.close()
+    assert await consumed(redis, org, "kv", 6000) >= 999 - refill
