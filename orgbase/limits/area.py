@@ -48,6 +48,7 @@ class LimitsArea:
     async def purge_org(self, org_id: UUID) -> int:
         """A deleted org: its counters and rate-limit state go (its rolled-up usage stays)."""
         self.meter.forget(org_id)
+        self.flusher.expiring.forget_all()  # its keys go: new ones need their TTL
         removed = 0
         for pattern in keys.org_limit_patterns(org_id):
             removed += await self._unlink(pattern)

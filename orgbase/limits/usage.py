@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from orgbase.core import keys
 from orgbase.core.errors import Invalid, Unavailable
+from orgbase.core.expiry_memo import ExpiryMemo
 from orgbase.core.metering import COUNTERS, LEVELS, Counts, Meter
 from orgbase.core.postgres import Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
@@ -44,6 +45,7 @@ class UsageFlusher:
         self.meter = meter
         self.redis = redis
         self.db = db
+        self.expiring = ExpiryMemo()
         self._totals: dict[tuple[UUID, int, str], int] = {}
         """Totals read from Redis that PostgreSQL has not taken yet."""
         self.flushes = 0
@@ -56,6 +58,7 @@ class UsageFlusher:
                 await self._to_redis(counts, levels)
             except RedisUnavailable:
                 self.failures += 1
+                self.expiring.forget_all()
                 self.meter.give_back(counts, levels)
         await self._to_postgres()
         self.flushes += 1
@@ -70,14 +73,17 @@ class UsageFlusher:
                     for name, value in figures.items():
                         pipe.hincrby(key, name, value)
                         order.append((org, hour, name))
-                    pipe.expire(key, KEEP_IN_REDIS_SECONDS)
-                    order.append((org, hour, ""))
+                    if self.expiring.first(key):
+                        pipe.expire(key, KEEP_IN_REDIS_SECONDS)
+                        order.append((org, hour, ""))
                 for (org, hour), held in levels.items():
                     key = keys.org_usage(org, hour)
                     for name, value in held.items():
                         pipe.hset(key, name, value)
-                    pipe.expire(key, KEEP_IN_REDIS_SECONDS)
-                    order.extend([(org, hour, "")] * (len(held) + 1))
+                        order.append((org, hour, ""))
+                    if self.expiring.first(key):
+                        pipe.expire(key, KEEP_IN_REDIS_SECONDS)
+                        order.append((org, hour, ""))
                 return list(await pipe.execute())
 
         results = await self.redis.run(write)

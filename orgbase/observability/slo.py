@@ -16,6 +16,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from orgbase.core import keys
+from orgbase.core.expiry_memo import ExpiryMemo
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import ObservabilitySettings
@@ -32,6 +33,7 @@ class SloRecorder:
         self.settings = settings
         self._counts: Counter[tuple[str, int, str]] = Counter()  # (scope, minute, field)
         self._flusher = Periodic("slo flush", self.flush, 2.0, last_round=self.flush)
+        self._expiring = ExpiryMemo()
         self._deleted: dict[str, None] = {}
         """Orgs deleted through this process (oldest first, bounded): a request that
         finishes after its org's purge (the DELETE itself) must not write its counters
@@ -64,16 +66,20 @@ class SloRecorder:
                 for (scope, minute, field), count in counts.items():
                     if scope in self._deleted:  # deleted while this flush was under way
                         continue
-                    pipe.hincrby(keys.slo_minute(scope, minute), field, count)
-                    pipe.expire(keys.slo_minute(scope, minute), MINUTE_TTL)
-                    hour = minute // 60
-                    pipe.hincrby(keys.slo_hour(scope, hour), field, count)
-                    pipe.expire(keys.slo_hour(scope, hour), HOUR_TTL)
+                    minute_key = keys.slo_minute(scope, minute)
+                    pipe.hincrby(minute_key, field, count)
+                    if self._expiring.first(minute_key):
+                        pipe.expire(minute_key, MINUTE_TTL)
+                    hour_key = keys.slo_hour(scope, minute // 60)
+                    pipe.hincrby(hour_key, field, count)
+                    if self._expiring.first(hour_key):
+                        pipe.expire(hour_key, HOUR_TTL)
                 await pipe.execute()
 
         try:
             await self.redis.run(write)
         except RedisUnavailable:
+            self._expiring.forget_all()
             self._counts.update(counts)  # kept for the next flush
 
     async def _window(self, scope: str, seconds: int) -> dict[str, int]:

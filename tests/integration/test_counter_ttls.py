@@ -1,0 +1,79 @@
+"""Counters flushed to Redis hashes (usage per org and hour, SLO per minute and hour) get
+their time to live once per key and process, and again after a flush that failed: a key
+is never left to live forever."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+
+from orgbase.core import keys
+from orgbase.core.metering import Meter, hour_of
+from orgbase.core.postgres import Database
+from orgbase.core.redis import RedisClients
+from orgbase.core.settings import Settings
+from orgbase.limits.usage import UsageFlusher
+from orgbase.observability.slo import SloRecorder
+from tests.support.data import make_org
+
+
+@pytest.fixture
+async def redis(settings: Settings) -> AsyncIterator[RedisClients]:
+    clients = RedisClients(settings.redis)
+    try:
+        yield clients
+    finally:
+        await clients.close()
+
+
+@pytest.fixture
+async def db(settings: Settings) -> AsyncIterator[Database]:
+    database = Database(settings.database)
+    await database.open()
+    try:
+        yield database
+    finally:
+        await database.close()
+
+
+async def ttl(redis: RedisClients, key: str) -> int:
+    return int(await redis.run(lambda r: r.ttl(key)))
+
+
+async def test_usage_keys_get_their_ttl_again_after_a_failed_flush(
+    settings: Settings, redis: RedisClients, db: Database
+) -> None:
+    org = uuid.UUID(await make_org(settings, {}, "ttl-usage"))
+    meter = Meter()
+    flusher = UsageFlusher(meter, redis, db)
+    key = keys.org_usage(org, hour_of())
+    meter.add(org, "requests_data")
+    await flusher.flush()
+    assert await ttl(redis, key) > 0
+    # Its EXPIRE never arrived (as if lost with a failed flush): the memo must not trust it.
+    await redis.run(lambda r: r.persist(key))
+    meter.add(org, "requests_data")
+    redis.breaker.trip()  # Redis "down": the flush fails and keeps the counts
+    await flusher.flush()
+    assert flusher.failures == 1
+    redis.breaker.record_success()
+    await flusher.flush()
+    assert await ttl(redis, key) > 0
+    totals = await redis.run(lambda r: r.hgetall(key))
+    assert int(totals[b"requests_data"]) == 2
+
+
+async def test_slo_keys_get_a_ttl_and_later_flushes_keep_it(
+    settings: Settings, redis: RedisClients
+) -> None:
+    recorder = SloRecorder(redis, settings.observability)
+    org = str(uuid.uuid4())
+    for _ in range(2):
+        recorder.record(org, 200, 0.01)
+        await recorder.flush()
+    minute_keys = await redis.run(lambda r: r.keys(keys.slo_pattern(org)))
+    assert len(minute_keys) >= 2  # a minute and an hour
+    for key in minute_keys:
+        assert await ttl(redis, key.decode()) > 0
