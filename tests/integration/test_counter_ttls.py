@@ -76,4 +76,4 @@ async def test_slo_keys_get_a_ttl_and_later_flushes_keep_it(
     minute_keys = await redis.run(lambda r: r.keys(keys.slo_pattern(org)))
     assert len(minute_keys) >= 2  # a minute and an hour
     for key in minute_keys:
-        assert await ttl(redis, key.decode()) > 0
+        assert await ttl(redis, key.decode() if isinstance(key, bytes) else key) > 0
