@@ -237,7 +237,9 @@ def main() -> None:
             "ORGBASE_AUTH_ARGON2_TIME_COST": "1",  # sign-ins are not what is measured here
             "ORGBASE_AUTH_ARGON2_MEMORY_KIB": "8192",
             "ORGBASE_LOG_LEVEL": "info",  # the access log is part of the pipeline
-            "ORGBASE_DATABASE_API_POOL_MAX": "16",
+            # The bare peer's pool: 8 connections per worker. More backends than cores only
+            # queue in PostgreSQL, where they take CPU from the workers (a longer tail).
+            "ORGBASE_DATABASE_API_POOL_MAX": "8",
         }
     )
     with gateway(env) as base:
