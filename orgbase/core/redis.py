@@ -40,6 +40,30 @@ _DISCOVERY_ERRORS: tuple[type[BaseException], ...] = (RedisError, *REDIS_DOWN_ER
 RESYNC_MARGIN_SECONDS = 30.0
 
 
+def broken_connection(exc: BaseException) -> bool:
+    """True when ``exc`` was raised inside redis-py's connection code, below ours.
+
+    When a cluster node dies, redis-py's asyncio client can touch a connection that
+    another task is tearing down, and raises what a closed transport raises
+    (``RuntimeError: unable to perform operation on <TCPTransport closed=True>``, or
+    ``AttributeError`` on its ``None`` writer) instead of a ConnectionError; seen in the
+    cluster failover drill as a 500 on a route whose sessions fall back to PostgreSQL.
+    A RuntimeError or AttributeError of our own code (the last orgbase frame is the
+    innermost) stays a bug."""
+    last_redis = last_ours = -1
+    tb = exc.__traceback__
+    depth = 0
+    while tb is not None:
+        module = str(tb.tb_frame.f_globals.get("__name__", ""))
+        if module == "redis" or module.startswith("redis."):
+            last_redis = depth
+        elif module.startswith("orgbase."):
+            last_ours = depth
+        tb = tb.tb_next
+        depth += 1
+    return last_redis > last_ours
+
+
 def _one_quick_retry() -> Retry:
     """redis-py retries 3 times with backoff of up to 10 s by default: with Redis down,
     a call then hangs for seconds before the breaker hears of it. One immediate retry
@@ -169,6 +193,12 @@ class RedisClients:
         try:
             result = await call(self.primary)
         except REDIS_DOWN_ERRORS as exc:
+            self.breaker.record_failure()
+            raise RedisUnavailable(f"redis is unavailable: {type(exc).__name__}") from exc
+        except (RuntimeError, AttributeError) as exc:
+            if not broken_connection(exc):
+                self.breaker.release_trial()
+                raise
             self.breaker.record_failure()
             raise RedisUnavailable(f"redis is unavailable: {type(exc).__name__}") from exc
         except BaseException:

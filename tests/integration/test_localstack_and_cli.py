@@ -38,7 +38,8 @@ def test_up_again_reuses_running_services(stack: LocalStack) -> None:
         stack.mongo.pid,
     )
     assert before == after
-    assert all(state.running for state in stack.status())
+    down = [state for state in stack.status() if not state.running]
+    assert not down, down
 
 
 def test_services_env_is_private_and_complete(stack: LocalStack) -> None:

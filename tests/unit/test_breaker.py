@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pytest
+
 from orgbase.core.breaker import CircuitBreaker
 
 
@@ -68,3 +70,24 @@ def test_a_failed_trial_opens_it_again() -> None:
     b.record_failure()
     assert state(b) == "open"
     assert not b.allow()
+
+
+async def test_only_errors_raised_inside_redis_py_count_as_a_broken_connection() -> None:
+    """redis-py's asyncio client can raise RuntimeError or AttributeError from a connection
+    another task is closing (seen while a cluster node died): Redis down, not our bug."""
+    from redis.asyncio.connection import Connection
+
+    from orgbase.core.redis import broken_connection
+
+    closing = Connection()
+    closing._writer = None  # what a concurrent disconnect leaves behind
+    with pytest.raises(AttributeError) as raised:
+        await closing._send_packed_command([b"PING"])
+    assert broken_connection(raised.value)
+
+    def ours() -> None:
+        raise RuntimeError("a bug of ours")
+
+    with pytest.raises(RuntimeError) as ours_raised:
+        ours()
+    assert not broken_connection(ours_raised.value)

@@ -104,6 +104,16 @@ class LocalRedisCluster:
         text = info.decode() if isinstance(info, bytes) else str(info)
         return dict(line.split(":", 1) for line in text.split() if ":" in line)
 
+    def answering(self) -> bool:
+        """Every node up and the cluster serving every slot: what ``status`` shows (the
+        stricter checks of ``serving`` and ``healthy`` are for waiting at start; a replica
+        briefly left out of CLUSTER SLOTS under load is not a stopped service)."""
+        for port in self.ports:
+            state = self._cluster_state(port) if self.node_running(port) else {}
+            if state.get("cluster_state") != "ok" or state.get("cluster_slots_ok") != "16384":
+                return False
+        return True
+
     def serving(self) -> bool:
         """Every node up and knowing all six, every slot served, and a replica for each of
         the three primaries (right after a create or a failover the slots can be served

@@ -120,7 +120,7 @@ class LocalStack:
             states.append(
                 ServiceState(
                     "redis-cluster",
-                    self.redis_cluster.healthy(),
+                    self.redis_cluster.answering(),
                     f"nodes up {up} of {list(self.layout.redis_cluster_ports)}",
                 )
             )
