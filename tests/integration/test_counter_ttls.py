@@ -38,6 +38,12 @@ async def db(settings: Settings) -> AsyncIterator[Database]:
         await database.close()
 
 
+async def requests_data(redis: RedisClients, key: str) -> int:
+    value = await redis.run(lambda r: r.hget(key, "requests_data"))
+    assert value is not None, key
+    return int(value)
+
+
 async def ttl(redis: RedisClients, key: str) -> int:
     return int(await redis.run(lambda r: r.ttl(key)))
 
@@ -77,3 +83,21 @@ async def test_slo_keys_get_a_ttl_and_later_flushes_keep_it(
     assert len(minute_keys) >= 2  # a minute and an hour
     for key in minute_keys:
         assert await ttl(redis, key.decode() if isinstance(key, bytes) else key) > 0
+
+
+async def test_a_flush_of_more_orgs_than_one_pipeline_counts_every_one(
+    redis: RedisClients, db: Database
+) -> None:
+    """1,200 orgs: three pipelines (the event loop free between them), every count kept."""
+    meter = Meter()
+    flusher = UsageFlusher(meter, redis, db)
+    orgs = [uuid.uuid4() for _ in range(1200)]
+    for n, org in enumerate(orgs):
+        meter.add(org, "requests_data", n + 1)
+    await flusher.flush()
+    assert flusher.failures == 0
+    hour = hour_of()
+    for n in (0, 499, 500, 1199):
+        key = keys.org_usage(orgs[n], hour)
+        assert await requests_data(redis, key) == n + 1
+        assert await ttl(redis, key) > 0
