@@ -18,8 +18,8 @@ PG_SUPERUSER = "orgbase_admin"
 @dataclass(frozen=True)
 class StackLayout:
     """Ports are consecutive from ``port_base``: PostgreSQL, 3 Redis nodes, 3 Sentinels,
-    Mongo, the mail catcher (+8); the optional Redis Cluster at +10..+15 and PostgreSQL
-    replica at +20; the tests' OpenID providers take +30 and +31."""
+    Mongo, the mail catcher (+8); the optional Redis Cluster at +10..+15 (its bus at
+    +40..+45) and PostgreSQL replica at +20; the tests' OpenID providers take +30 and +31."""
 
     state_dir: Path
     port_base: int = DEFAULT_PORT_BASE

@@ -32,6 +32,11 @@ from orgbase.platform.localstack.process import (
 # A primary unreachable for this long is failed over by its replica (about 2 s here).
 NODE_TIMEOUT_MS = 1000
 
+BUS_OFFSET = 30
+"""Each node's cluster bus listens on its port + 30 (the stack's base+40..45). Redis's
+default, port + 10000, lands in Linux's ephemeral range (32768-60999): an outgoing
+connection holding that port number kept a drill's node from starting."""
+
 _CONFIG = """# Written by orgbase's local stack.
 bind 127.0.0.1
 port {port}
@@ -44,6 +49,7 @@ masterauth {password}
 save ""
 appendonly no
 cluster-enabled yes
+cluster-port {bus_port}
 cluster-config-file nodes.conf
 cluster-node-timeout {timeout}
 cluster-announce-ip 127.0.0.1
@@ -221,13 +227,18 @@ class LocalRedisCluster:
         if not conf.exists():
             conf.write_text(
                 _CONFIG.format(
-                    port=port, dir=folder, password=self.password, timeout=NODE_TIMEOUT_MS
+                    port=port,
+                    bus_port=port + BUS_OFFSET,
+                    dir=folder,
+                    password=self.password,
+                    timeout=NODE_TIMEOUT_MS,
                 )
             )
             conf.chmod(0o600)
         if self.node_running(port):
             return
         refuse_taken_port(port)
+        refuse_taken_port(port + BUS_OFFSET)
         run([str(redis_server()), str(conf)])
         wait_until(functools.partial(self.node_running, port), 15, f"Redis node on port {port}")
 
