@@ -37,6 +37,7 @@ from bench.harness import (
     gateway,
     local_stack,
     make_users,
+    org_of,
     prepare_database,
     wrk,
 )
@@ -247,10 +248,7 @@ def main() -> None:
         jwks = httpx.get(f"{base}/.well-known/jwks.json").json()
     database = env["ORGBASE_DATABASE_API_URL"].rsplit("/", 1)[1]
     migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], database)
-    org_ids = [
-        json.loads(__import__("base64").urlsafe_b64decode(t.split(".")[1] + "==").decode())["org"]
-        for t in tokens
-    ]
+    org_ids = [org_of(t) for t in tokens]
     asyncio.run(seed(migration_url, org_ids))
     jwks_file = ROOT / ".orgbase" / "bench" / "jwks.public.json"
     jwks_file.parent.mkdir(parents=True, exist_ok=True)

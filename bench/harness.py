@@ -4,6 +4,7 @@ processes, users with tokens, and wrk runs that report requests/s and percentile
 from __future__ import annotations
 
 import asyncio
+import base64
 import json
 import os
 import shutil
@@ -213,6 +214,14 @@ def listeners(port: int) -> int:
         ["ss", "-tlnH", f"( sport = :{port} )"], capture_output=True, text=True, check=False
     )
     return len(found.stdout.splitlines())
+
+
+def org_of(token: str) -> str:
+    """The org an access token is scoped to (its ``org`` claim; not verified: the
+    benchmark made the token)."""
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    return str(claims["org"])
 
 
 @contextmanager

@@ -20,8 +20,6 @@ Run: make bench-observability   (or python -m bench.observability_bench [seconds
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import statistics
 import subprocess
@@ -31,7 +29,7 @@ import time
 from pathlib import Path
 
 from bench.data_bench import PATH, orgs_and_tokens, seed
-from bench.harness import ROOT, WrkResult, gateway, local_stack, prepare_database, wrk
+from bench.harness import ROOT, WrkResult, gateway, local_stack, org_of, prepare_database, wrk
 from orgbase.platform.localstack.layout import PG_SUPERUSER
 
 CALLS = 200_000
@@ -125,8 +123,7 @@ def main() -> None:
     )
     with gateway(env) as base:
         tokens = asyncio.run(orgs_and_tokens(base))
-    claims = [json.loads(base64.urlsafe_b64decode(t.split(".")[1] + "==")) for t in tokens]
-    org_ids = [c["org"] for c in claims]
+    org_ids = [org_of(t) for t in tokens]
     database = env["ORGBASE_DATABASE_API_URL"].rsplit("/", 1)[1]
     asyncio.run(
         seed(stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], database), org_ids)

@@ -15,15 +15,13 @@ Run: ``make bench-rpc`` (or ``.venv/bin/python -m bench.rpc_bench [seconds]``).
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import sys
 
 import httpx
 
 from bench.data_bench import ORGS, ROWS_PER_ORG, orgs_and_tokens, seed
-from bench.harness import gateway, local_stack, prepare_database, wrk
+from bench.harness import gateway, local_stack, org_of, prepare_database, wrk
 from orgbase.platform.localstack.layout import PG_SUPERUSER
 
 CASES = (
@@ -32,11 +30,6 @@ CASES = (
     ("STABLE function, POST", "POST", "/v1/db/rpc/count_items", '{"status": "open"}'),
     ("VOLATILE function, POST", "POST", "/v1/db/rpc/close_items", '{"ids": [-1]}'),
 )
-
-
-def _org(token: str) -> str:
-    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==").decode())
-    return str(claims["org"])
 
 
 def main() -> None:
@@ -55,7 +48,7 @@ def main() -> None:
         tokens = asyncio.run(orgs_and_tokens(base))
     database = env["ORGBASE_DATABASE_API_URL"].rsplit("/", 1)[1]
     migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], database)
-    asyncio.run(seed(migration_url, [_org(t) for t in tokens]))
+    asyncio.run(seed(migration_url, [org_of(t) for t in tokens]))
     print(
         f"RPC benchmark: {ORGS} orgs x {ROWS_PER_ORG} items, {len(tokens)} tokens, 1 worker,"
         f" wrk 2 threads 32 connections, {seconds:g}s per run, {os.cpu_count()} cores\n"

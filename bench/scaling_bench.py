@@ -17,7 +17,6 @@ Run: ``make bench-scaling`` (or ``.venv/bin/python -m bench.scaling_bench [secon
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import statistics
 import sys
@@ -25,7 +24,7 @@ import sys
 import httpx
 
 from bench.data_bench import ORGS, orgs_and_tokens, seed
-from bench.harness import gateway, local_stack, prepare_database, wrk
+from bench.harness import gateway, local_stack, org_of, prepare_database, wrk
 from bench.services_bench import MESSAGES, SUBSCRIBERS, fan_out, org_tokens
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.localstack.layout import PG_SUPERUSER
@@ -73,13 +72,6 @@ def data_reads(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
             print(result.line(f"GET {url_path}, {label}"))
             if extra:
                 print(f"    ({replica_reads(base)})")
-
-
-def org_of(token: str) -> str:
-    """The org an access token is scoped to (its ``org`` claim)."""
-    payload = token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return str(claims["org"])
 
 
 def redis_modes(stack: LocalStack, env: dict[str, str], seconds: float) -> None:

@@ -13,8 +13,6 @@ Run: ``make bench-server`` (or ``.venv/bin/python -m bench.server_bench [seconds
 from __future__ import annotations
 
 import asyncio
-import base64
-import json
 import os
 import shutil
 import statistics
@@ -24,7 +22,16 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager, contextmanager
 
 from bench.data_bench import PATH, orgs_and_tokens, process, seed, wait_http
-from bench.harness import ROOT, WrkResult, free_port, gateway, local_stack, prepare_database, wrk
+from bench.harness import (
+    ROOT,
+    WrkResult,
+    free_port,
+    gateway,
+    local_stack,
+    org_of,
+    prepare_database,
+    wrk,
+)
 from orgbase.platform.localstack.layout import PG_SUPERUSER
 
 GRANIAN = str(ROOT / ".venv" / "bin" / "granian")
@@ -89,9 +96,7 @@ def main() -> None:
         tokens = asyncio.run(orgs_and_tokens(base))
     database = env["ORGBASE_DATABASE_API_URL"].rsplit("/", 1)[1]
     migration_url = stack.database_url(PG_SUPERUSER, stack.secrets["pg_superuser"], database)
-    org_ids = [
-        json.loads(base64.urlsafe_b64decode(t.split(".")[1] + "==").decode())["org"] for t in tokens
-    ]
+    org_ids = [org_of(t) for t in tokens]
     asyncio.run(seed(migration_url, org_ids))
     print(
         f"ASGI servers for the gateway: wrk 2 threads 32 connections, {seconds:g}s per run,"

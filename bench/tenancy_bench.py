@@ -22,7 +22,6 @@ Run: ``make bench-tenancy`` (or ``.venv/bin/python -m bench.tenancy_bench [secon
 from __future__ import annotations
 
 import asyncio
-import base64
 import concurrent.futures
 import json
 import os
@@ -41,6 +40,7 @@ from bench.harness import (
     gateway,
     local_stack,
     make_users,
+    org_of,
     prepare_database,
     wrk,
 )
@@ -56,11 +56,6 @@ B_LOADS = {"flooding (8 conns back to back)": 0, "steady (8 conns, 10 ms between
 SCALE_ORGS = 10_000
 SCALE_USERS = 10_000
 ROWS_PER_ORG = 100
-
-
-def org_of(token: str) -> str:
-    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "==").decode())
-    return str(claims["org"])
 
 
 async def owner_of_new_org(client: httpx.AsyncClient, user: dict[str, Any]) -> str:

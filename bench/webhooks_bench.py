@@ -28,7 +28,6 @@ Run: ``make bench-webhooks`` (or ``.venv/bin/python -m bench.webhooks_bench [sec
 from __future__ import annotations
 
 import asyncio
-import base64
 import json
 import os
 import statistics
@@ -44,7 +43,7 @@ import asyncpg
 import httpx
 
 from bench.data_bench import orgs_and_tokens, process, wait_http
-from bench.harness import WrkResult, free_port, gateway, local_stack, prepare_database, wrk
+from bench.harness import WrkResult, free_port, gateway, local_stack, org_of, prepare_database, wrk
 from orgbase.platform.localstack.layout import PG_SUPERUSER
 
 QUEUED = 3000
@@ -287,9 +286,8 @@ def latency_line(values: list[float]) -> str:
     )
 
 
-def org_of(token: str) -> Org:
-    claims = json.loads(base64.urlsafe_b64decode(token.split(".")[1] + "=="))
-    return Org(claims["org"], token)
+def org_for(token: str) -> Org:
+    return Org(org_of(token), token)
 
 
 def register(base: str, org: Org, url: str, events: list[str]) -> None:
@@ -494,7 +492,7 @@ def main() -> None:
     with receiver() as receiver_url:
         setup = Setup(env, receiver_url, db_url, stack.postgres.pid)
         with gateway(env, ORGBASE_WEBHOOKS_ENABLED="false") as base:
-            quiet, hooked, other = (org_of(t) for t in asyncio.run(orgs_and_tokens(base, 3)))
+            quiet, hooked, other = (org_for(t) for t in asyncio.run(orgs_and_tokens(base, 3)))
             register(base, hooked, f"{receiver_url}/hook", ["db.items.*"])
             register(base, other, f"{receiver_url}/hook", ["member.*"])
         print("1. deliveries per second: one endpoint, a receiver answering 204 on loopback")

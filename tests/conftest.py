@@ -12,6 +12,7 @@ import pytest
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 
+from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack, StackLayout
@@ -79,6 +80,17 @@ async def _prepare_database(settings: Settings, *tables_sql: str) -> None:
             await connection.execute(sql)
     finally:
         await connection.close()
+
+
+@pytest.fixture
+async def redis_clients(settings: Settings) -> AsyncIterator[RedisClients]:
+    """The gateway's Redis client on the settings' Redis (Sentinel, or the cluster where a
+    module runs in both modes)."""
+    clients = RedisClients(settings.redis)
+    try:
+        yield clients
+    finally:
+        await clients.close()
 
 
 @pytest.fixture(scope="session")

@@ -7,29 +7,16 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator
 from typing import Any
-
-import pytest
 
 from orgbase.core import keys
 from orgbase.core.org_rate import OrgRateLimiter
 from orgbase.core.redis import RedisClients
-from orgbase.core.settings import Settings
 from tests.support.redis_modes import both_modes_settings  # noqa: F401 (fixtures)
 
 
-@pytest.fixture
-async def redis(settings: Settings) -> AsyncIterator[RedisClients]:
-    clients = RedisClients(settings.redis)
-    try:
-        yield clients
-    finally:
-        await clients.close()
-
-
-async def test_a_small_limit_is_exact_across_two_replicas(redis: RedisClients) -> None:
-    first, second = OrgRateLimiter(redis), OrgRateLimiter(redis)
+async def test_a_small_limit_is_exact_across_two_replicas(redis_clients: RedisClients) -> None:
+    first, second = OrgRateLimiter(redis_clients), OrgRateLimiter(redis_clients)
     org = uuid.uuid4()
     # 60 a minute: a bucket of 10, refilled one a second.
     decisions = [await (first if n % 2 else second).admit(org, "kv", 60) for n in range(12)]
@@ -40,8 +27,8 @@ async def test_a_small_limit_is_exact_across_two_replicas(redis: RedisClients) -
     assert first.round_trips + second.round_trips == 12
 
 
-async def test_a_fast_org_takes_tokens_ahead(redis: RedisClients) -> None:
-    limiter = OrgRateLimiter(redis)
+async def test_a_fast_org_takes_tokens_ahead(redis_clients: RedisClients) -> None:
+    limiter = OrgRateLimiter(redis_clients)
     org = uuid.uuid4()
     decisions = [await limiter.admit(org, "data", 600_000) for _ in range(2000)]
     assert not any(d.retry_after for d in decisions)
@@ -52,12 +39,12 @@ async def test_a_fast_org_takes_tokens_ahead(redis: RedisClients) -> None:
 
 
 async def test_concurrent_requests_far_below_the_limit_are_never_refused(
-    redis: RedisClients,
+    redis_clients: RedisClients,
 ) -> None:
     """Requests that find the reserve empty while a refill is in flight wait for it: each
     taking a chunk of its own would throw most of them away and drain the bucket (an org
     at a fraction of its limit was refused)."""
-    limiter = OrgRateLimiter(redis)
+    limiter = OrgRateLimiter(redis_clients)
     org = uuid.uuid4()
     # 6,000 a minute: a bucket of 1,000, chunks of up to 50.
     for _ in range(5):
@@ -67,8 +54,8 @@ async def test_concurrent_requests_far_below_the_limit_are_never_refused(
     assert limiter.round_trips < 100
 
 
-async def test_waiters_on_a_refused_refill_are_refused_with_it(redis: RedisClients) -> None:
-    limiter = OrgRateLimiter(redis)
+async def test_waiters_on_a_refused_refill_are_refused_with_it(redis_clients: RedisClients) -> None:
+    limiter = OrgRateLimiter(redis_clients)
     org = uuid.uuid4()
     # 60 a minute: a bucket of 10; 30 at once: 10 admitted, 20 told when to retry.
     decisions = await asyncio.gather(*(limiter.admit(org, "kv", 60) for _ in range(30)))
@@ -78,20 +65,22 @@ async def test_waiters_on_a_refused_refill_are_refused_with_it(redis: RedisClien
     assert limiter.rejected == 20
 
 
-async def consumed(redis: RedisClients, org: uuid.UUID, family: str, per_minute: int) -> float:
+async def consumed(
+    redis_clients: RedisClients, org: uuid.UUID, family: str, per_minute: int
+) -> float:
     """Requests the org's bucket has counted: the key lives as long as the GCRA time is
     ahead of now (plus 1 ms), so its PTTL in intervals."""
 
     async def ttl(r: Any) -> int:
         return int(await r.pttl(keys.org_rate(org, family)))
 
-    return max(0, await redis.run(ttl) - 1) / (60_000 / per_minute)
+    return max(0, await redis_clients.run(ttl) - 1) / (60_000 / per_minute)
 
 
 async def test_many_orgs_far_below_a_generous_limit_are_counted_in_one_batch(
-    redis: RedisClients,
+    redis_clients: RedisClients,
 ) -> None:
-    limiter = OrgRateLimiter(redis)
+    limiter = OrgRateLimiter(redis_clients)
     orgs = [uuid.uuid4() for _ in range(300)]
     for org in orgs:
         for _ in range(20):
@@ -99,18 +88,18 @@ async def test_many_orgs_far_below_a_generous_limit_are_counted_in_one_batch(
     assert limiter.round_trips == 0  # let in at once, not counted yet
     await limiter.flush()
     # 300 orgs: one script call (one per org on a cluster, whose keys are in many slots).
-    assert limiter.round_trips == (300 if redis.cluster is not None else 1)
+    assert limiter.round_trips == (300 if redis_clients.cluster is not None else 1)
     # 6,000 a minute refills one every 10 ms: the last orgs counted hold their twenty.
-    held = [await consumed(redis, org, "data", 6000) for org in orgs[-3:]]
+    held = [await consumed(redis_clients, org, "data", 6000) for org in orgs[-3:]]
     assert all(15 < n <= 20 for n in held), held
 
 
 async def test_a_generous_limit_is_still_a_limit_across_two_replicas(
-    redis: RedisClients,
+    redis_clients: RedisClients,
 ) -> None:
     """6,000 a minute: a bucket of 1,000. Two processes hammering it without ever pausing
     (no batch goes out meanwhile) let in about the bucket, not twice it."""
-    first, second = OrgRateLimiter(redis), OrgRateLimiter(redis)
+    first, second = OrgRateLimiter(redis_clients), OrgRateLimiter(redis_clients)
     org = uuid.uuid4()
     started = time.monotonic()
     decisions = [await (first, second)[n % 2].admit(org, "kv", 6000) for n in range(3000)]
@@ -120,4 +109,4 @@ async def test_a_generous_limit_is_still_a_limit_across_two_replicas(
     assert decisions[-1].retry_after >= 1
     await first.close()
     await second.close()
-    assert await consumed(redis, org, "kv", 6000) >= 999 - refill
+    assert await consumed(redis_clients, org, "kv", 6000) >= 999 - refill
