@@ -56,6 +56,9 @@ class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
     """The user's session (PostgreSQL checks it again when a statement enters the org)."""
     key_digest: bytes | None = None
     impersonation_id: UUID | None = None
+    aal: str = "aal1"
+    """The assurance level of the user's session (``aal2`` after a second factor); API
+    keys and impersonations are ``aal1``."""
 
     @property
     def impersonated(self) -> bool:

@@ -10,6 +10,8 @@
       their own (owners are changed only by owners)                x     x
     manage API keys (a key's role is at most theirs)               x     x
     change settings, roll them back                                x     x
+    change security settings (sign-in policy, SSO and its
+      domains, webhook destinations): a person at aal2, never a key x     x
     read the audit log                                             x     x
     rename the org                                                 x     x
     delete the org                                                       x
@@ -61,3 +63,25 @@ def require_can_manage(ctx: OrgContext, current: Role) -> None:
         raise Forbidden("only owners change or remove owners", code="role_escalation")
     if ROLE_RANK[current] > ROLE_RANK[ctx.role]:
         raise Forbidden("you cannot manage a member above your role", code="role_escalation")
+
+
+def require_security_admin(ctx: OrgContext, action: str, minimum: Role = "admin") -> None:
+    """Security settings (the sign-in policy, SSO, its domains, webhook destinations) are
+    changed by a person with a second factor: never an API key (a leaked key must not turn
+    MFA off) nor an impersonation, and never on a password alone (aal1)."""
+    if ctx.key_id is not None or ctx.user_id is None:
+        raise Forbidden(
+            f"{action} needs a person signed in, not an API key",
+            code="human_admin_required",
+        )
+    if ctx.impersonated:
+        raise Forbidden(
+            f"{action} is not allowed while impersonating", code="impersonation_read_only"
+        )
+    require(ctx, minimum, action)
+    if ctx.aal != "aal2":
+        raise Forbidden(
+            f"{action} needs a session verified with a second factor (aal2)",
+            code="insufficient_aal",
+            hint="enrol and verify a factor (POST /auth/v1/factors), then use the new token",
+        )

@@ -82,6 +82,7 @@ class OrgContextResolver:
             role=role,
             request_id=request_id,
             session_id=principal.session_id,
+            aal=principal.aal,
         )
 
     async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
