@@ -14,7 +14,7 @@ import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from uuid import UUID
 
 import asyncpg
@@ -31,6 +31,7 @@ from orgbase.auth.gotrue_schemas import (
 )
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.redirects import check_redirect
 from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.user_sessions import UserSessions
@@ -137,22 +138,6 @@ def error_redirect(redirect: str, code: str, description: str) -> str:
     return f"{redirect}#{fragment}"
 
 
-def redirect_allowed(url: str, public_url: str, allowed: tuple[str, ...]) -> bool:
-    """Only the deployment itself and the operator's allow-listed prefixes: anything else
-    would turn a link of ours into an open redirect."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or "\\" in url:
-        return False
-    if parts.username is not None or parts.password is not None:
-        return False
-    for prefix in (public_url, *allowed):
-        base = urlsplit(prefix)
-        same_origin = (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
-        if same_origin and parts.path.startswith(base.path or "/"):
-            return True
-    return False
-
-
 @dataclass
 class GoTrue:
     db: Database
@@ -184,17 +169,7 @@ class GoTrue:
         }
 
     def check_redirect(self, redirect_to: str | None) -> str | None:
-        if redirect_to is None or redirect_to == "":
-            return None
-        if len(redirect_to) > 2000 or not redirect_allowed(
-            redirect_to, self.public_url, self.settings.redirect_urls
-        ):
-            raise Invalid(
-                "redirect_to is not an allowed URL",
-                code="redirect_not_allowed",
-                hint="the operator lists allowed URLs in ORGBASE_AUTH_REDIRECT_URLS",
-            )
-        return redirect_to
+        return check_redirect(redirect_to, self.public_url, self.settings.redirect_urls)
 
     # -- sign-up and sign-in --------------------------------------------------------------
 

@@ -221,6 +221,17 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A JSON list of OpenID providers users may sign in with:
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
+    def __post_init__(self) -> None:
+        for url in self.redirect_urls:
+            try:
+                parts = urlsplit(url)
+                good = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 - parsing the port raises on a bad one
+            except ValueError:
+                good = False
+            if not good:
+                raise ValueError(f"redirect_urls: {url!r} is not an http(s) URL with a host")
+
 
 class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     invitation_days: Annotated[int, Meta(ge=1, le=90)] = 7
