@@ -3,7 +3,6 @@ source of truth; a password or account change ends the sessions it must."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
 from dataclasses import dataclass
 from typing import Any
@@ -12,8 +11,9 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
+from orgbase.auth import addresses
 from orgbase.auth.passwords import Passwords, check_password_rules
-from orgbase.auth.schemas import RequestMeta, SignUp, User, UserUpdate
+from orgbase.auth.schemas import RequestMeta, User, UserUpdate
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
@@ -23,7 +23,8 @@ from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
+normalize_email = addresses.normalize_email  # where the other modules import it from
+MAX_DISPLAY_NAME = 200
 USER_COLUMNS = "id, email, display_name, is_platform_admin, created_at, updated_at"
 _INSERT_USER = (
     "INSERT INTO orgbase.users (email, password_hash, display_name, password_changed_at)"  # noqa: S608
@@ -39,19 +40,16 @@ WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (
 """
 
 
-def normalize_email(raw: str) -> str:
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > 320 or not _EMAIL.fullmatch(email):
-        raise Invalid("that is not an email address", code="invalid_email")
-    return email
-
-
 def clean_display_name(raw: str | None) -> str | None:
     if raw is None:
         return None
     name = " ".join(raw.split())
     if any(unicodedata.category(c) == "Cc" for c in name):
         raise Invalid("the display name has control characters", code="invalid_display_name")
+    if len(name) > MAX_DISPLAY_NAME:
+        raise Invalid(
+            f"the display name is over {MAX_DISPLAY_NAME} characters", code="invalid_display_name"
+        )
     return name or None
 
 
@@ -70,21 +68,6 @@ class AccountService:
     passwords: Passwords
     sessions: SessionStore
     limiter: RateLimiter
-
-    async def sign_up(self, body: SignUp, meta: RequestMeta) -> User:
-        await self.limiter.hit(f"signup:ip:{meta.ip}", self.settings.signup_per_ip_per_hour, 3600)
-        email = normalize_email(body.email)
-        check_password_rules(body.password, email, self.settings.password_min_length)
-        display_name = clean_display_name(body.display_name)
-        password_hash = await self.passwords.hash(body.password)
-        async with self.db.system_connection() as connection, connection.transaction():
-            try:
-                row = await connection.fetchrow(_INSERT_USER, email, password_hash, display_name)
-            except asyncpg.UniqueViolationError:
-                raise _email_taken() from None
-            assert row is not None
-            await audit.record(connection, AuditEvent.by_user(row["id"], meta, "auth.signup"))
-        return user_from_row(row)
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()

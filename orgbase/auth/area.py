@@ -21,6 +21,7 @@ from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
+from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
@@ -45,6 +46,7 @@ class AuthArea:
     key_admin: ApiKeyAdmin
     gotrue: GoTrue
     factors: Factors
+    signups: SignUps
     oidc: OidcSignIn
 
     async def start(self) -> None:
@@ -92,6 +94,8 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
+    codes = CodeBook(settings.auth, settings.tenancy.public_url)
+    signups = SignUps(resources.db, settings.auth, passwords, limiter, codes)
     gotrue = GoTrue(
         db=resources.db,
         settings=settings.auth,
@@ -102,7 +106,8 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         passwords=passwords,
         sessions=sessions,
         limiter=limiter,
-        codes=CodeBook(settings.auth, settings.tenancy.public_url),
+        codes=codes,
+        signups=signups,
     )
     oidc = OidcSignIn(
         db=resources.db,
@@ -131,4 +136,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         gotrue=gotrue,
         factors=Factors(gotrue),
         oidc=oidc,
+        signups=signups,
     )

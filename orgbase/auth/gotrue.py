@@ -9,7 +9,6 @@ Redis, the session's assurance level carried into every token it gets.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -21,7 +20,7 @@ import asyncpg
 import structlog
 
 from orgbase.auth.accounts import AccountService, normalize_email
-from orgbase.auth.codes import CodeBook, Purpose, Verified
+from orgbase.auth.codes import CodeBook, Purpose, Verified, limit_mail_to
 from orgbase.auth.gotrue_schemas import (
     GoTrueOtp,
     GoTrueResend,
@@ -29,90 +28,24 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueUserUpdate,
     GoTrueVerify,
 )
+from orgbase.auth.gotrue_users import signed_up_json, user_json
 from orgbase.auth.grants import TokenGrants
+from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.redirects import check_redirect
 from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
 from orgbase.auth.sessions import SessionStore
+from orgbase.auth.signup import SignUps
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.errors import Forbidden, Invalid, Unauthorized
+from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 log = structlog.get_logger("orgbase.gotrue")
-
-_USER = """
-SELECT id, email, email_confirmed_at, last_sign_in_at, user_metadata, new_email,
-       created_at, updated_at
-FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL
-"""
-_FACTORS = """
-SELECT id, friendly_name, factor_type, status, created_at, updated_at
-FROM orgbase.mfa_factors WHERE user_id = $1 ORDER BY created_at
-"""
-_SENT = """
-SELECT purpose, max(created_at) AS sent_at FROM orgbase.auth_codes
-WHERE user_id = $1 GROUP BY purpose
-"""
-METADATA_MAX_BYTES = 16384
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _metadata(data: dict[str, Any] | None) -> str:
-    text = json.dumps(data or {})
-    if len(text) > METADATA_MAX_BYTES:
-        raise Invalid("the user metadata is too large", code="metadata_too_large")
-    return text
-
-
-async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
-    """A user as GoTrue shows one."""
-    row = await connection.fetchrow(_USER, user_id)
-    if row is None:
-        raise Unauthorized("the account no longer exists", code="session_revoked")
-    factors = await connection.fetch(_FACTORS, user_id)
-    sent = {r["purpose"]: r["sent_at"] for r in await connection.fetch(_SENT, user_id)}
-    metadata = row["user_metadata"]
-    confirmed = _iso(row["email_confirmed_at"])
-    return {
-        "id": str(row["id"]),
-        "aud": "authenticated",
-        "role": "authenticated",
-        "email": row["email"],
-        "phone": "",
-        "email_confirmed_at": confirmed,
-        "confirmed_at": confirmed,
-        "confirmation_sent_at": _iso(sent.get("signup")),
-        "recovery_sent_at": _iso(sent.get("recovery")),
-        "email_change_sent_at": _iso(sent.get("email_change")),
-        "new_email": row["new_email"],
-        "last_sign_in_at": _iso(row["last_sign_in_at"]),
-        "app_metadata": {"provider": "email", "providers": ["email"]},
-        "user_metadata": json.loads(metadata) if isinstance(metadata, str) else metadata,
-        "identities": [],
-        "factors": [
-            {
-                "id": str(f["id"]),
-                "friendly_name": f["friendly_name"],
-                "factor_type": f["factor_type"],
-                "status": f["status"],
-                "created_at": _iso(f["created_at"]),
-                "updated_at": _iso(f["updated_at"]),
-            }
-            for f in factors
-        ],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "is_anonymous": False,
-        "is_sso_user": False,
-    }
 
 
 def session_redirect(redirect: str, tokens: TokenResponse, kind: str) -> str:
@@ -150,6 +83,7 @@ class GoTrue:
     sessions: SessionStore
     limiter: RateLimiter
     codes: CodeBook
+    signups: SignUps
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- shapes ---------------------------------------------------------------------------
@@ -176,27 +110,25 @@ class GoTrue:
     async def signup(
         self, body: GoTrueSignUp, meta: RequestMeta, redirect_to: str | None
     ) -> dict[str, Any]:
+        """As GoTrue with confirmation on: a user object, the same for a known address
+        (whose owner is mailed). Where unconfirmed sign-in is allowed, a new address gets
+        a session at once and a known one GoTrue's ``user_already_exists`` (that mode
+        cannot hide it: a dev convenience)."""
         redirect = self.check_redirect(redirect_to)
         data = body.data or {}
         name = data.get("display_name") or data.get("full_name") or data.get("name")
-        metadata = _metadata(data)
-        try:
-            created = await self.accounts.sign_up(
-                SignUp(body.email, body.password, name if isinstance(name, str) else None), meta
-            )
-        except Conflict:
-            raise Invalid("a user with this email exists", code="user_already_exists") from None
-        async with self.db.system_connection() as connection, connection.transaction():
-            await connection.execute(
-                "UPDATE orgbase.users SET user_metadata = $2::jsonb WHERE id = $1",
-                created.id,
-                metadata,
-            )
-            await self.codes.send(connection, created.id, "signup", created.email, redirect)
-        if self.settings.allow_unconfirmed_sign_in:
-            tokens = await self.grants.open_session(created.id, "password", meta)
-            return await self.session_json(tokens)
-        return await self.user(created.id)
+        signed_up = await self.signups.sign_up(
+            SignUp(body.email, body.password, name if isinstance(name, str) else None),
+            meta,
+            metadata=metadata_json(data),
+            redirect_to=redirect,
+        )
+        if not self.settings.allow_unconfirmed_sign_in:
+            return signed_up_json(signed_up.user, data)
+        if not signed_up.created:
+            raise Invalid("a user with this email exists", code="user_already_exists")
+        tokens = await self.grants.open_session(signed_up.user.id, "password", meta)
+        return await self.session_json(tokens)
 
     async def password_grant(self, email: str, password: str, meta: RequestMeta) -> dict[str, Any]:
         grant = PasswordGrant(email=email, password=password)
@@ -253,12 +185,14 @@ class GoTrue:
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
             if body.data is not None:
-                await connection.execute(
-                    "UPDATE orgbase.users SET user_metadata = user_metadata || $2::jsonb,"
-                    " updated_at = now() WHERE id = $1",
-                    user_id,
-                    _metadata(body.data),
-                )
+                # The merged value is checked as stored (the column's constraint).
+                with stored_metadata():
+                    await connection.execute(
+                        "UPDATE orgbase.users SET user_metadata = user_metadata || $2::jsonb,"
+                        " updated_at = now() WHERE id = $1",
+                        user_id,
+                        metadata_json(body.data),
+                    )
             if new_hash is not None:
                 await connection.execute(
                     "UPDATE orgbase.users SET password_hash = $2, password_changed_at = now(),"
@@ -290,12 +224,8 @@ class GoTrue:
     # -- mailed codes ---------------------------------------------------------------------
 
     async def _mail_limits(self, email: str, meta: RequestMeta) -> None:
-        # The limiter tags each bucket (core/keys.rate_limit): one slot per IP, per address.
-        address = hashlib.sha256(email.encode()).hexdigest()[:32]
         await self.limiter.hit(f"mail:ip:{meta.ip}", self.settings.mail_per_ip_per_hour, 3600)
-        await self.limiter.hit(
-            f"mail:addr:{address}", self.settings.mail_per_address_per_hour, 3600
-        )
+        await limit_mail_to(self.limiter, self.settings, email)
 
     def _later(self, work: Any) -> None:
         """Mail work after the answer: the answer (and its timing) is the same whether the
