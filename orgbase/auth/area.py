@@ -11,6 +11,7 @@ from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.attempts import SignInAttempts
 from orgbase.auth.codes import CodeBook
+from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
@@ -20,6 +21,7 @@ from orgbase.auth.oidc import OidcSignIn
 from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
+from orgbase.auth.proofs import Proofs
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
@@ -90,11 +92,14 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     grants = TokenGrants(
         resources.db, settings.auth, tokens, passwords, sessions, limiter, attempts
     )
-    accounts = AccountService(resources.db, settings.auth, passwords, sessions, limiter)
+    codes = CodeBook(settings.auth, settings.tenancy.public_url)
+    email_changes = EmailChanges(codes)
+    accounts = AccountService(
+        resources.db, settings.auth, passwords, sessions, limiter, attempts, email_changes
+    )
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
-    codes = CodeBook(settings.auth, settings.tenancy.public_url)
     signups = SignUps(resources.db, settings.auth, passwords, limiter, codes)
     gotrue = GoTrue(
         db=resources.db,
@@ -108,6 +113,8 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         codes=codes,
         signups=signups,
+        proofs=Proofs(resources.db, sessions, grants, email_changes),
+        email_changes=email_changes,
     )
     oidc = OidcSignIn(
         db=resources.db,

@@ -4,6 +4,7 @@ guesses cannot all pass a lock check made before any of them was counted. Redis 
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -25,6 +26,12 @@ WHERE details ->> 'account' = $1 AND action = 'auth.signin_attempt'
       SELECT max(id) FROM orgbase.audit_events
       WHERE details ->> 'account' = $1 AND action = 'auth.signin'), 0)
 """
+
+
+def account_key(email: str) -> str:
+    """What the lockout counts by: the address (hashed: counters and audit details never
+    hold it)."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 @dataclass

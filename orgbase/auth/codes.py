@@ -35,7 +35,7 @@ INSERT INTO orgbase.auth_codes
 VALUES ($7, $1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 """
 _BY_CODE = """
-SELECT id, user_id, email, code_hash, attempts FROM orgbase.auth_codes
+SELECT id, user_id, email, purpose, code_hash, attempts FROM orgbase.auth_codes
 WHERE email = $1 AND purpose = ANY($2::text[]) AND used_at IS NULL AND expires_at > now()
 ORDER BY created_at DESC LIMIT 1
 FOR UPDATE
@@ -163,7 +163,7 @@ class CodeBook:
             )
         if not right:
             raise expired_code()
-        return Verified(row["user_id"], row["email"], purposes[0])
+        return Verified(row["user_id"], row["email"], row["purpose"])
 
     async def check_link(self, connection: Connection, token: str) -> Verified:
         async with connection.transaction():

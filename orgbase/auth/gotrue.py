@@ -16,11 +16,11 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-import asyncpg
 import structlog
 
-from orgbase.auth.accounts import AccountService, normalize_email
-from orgbase.auth.codes import CodeBook, Purpose, Verified, limit_mail_to
+from orgbase.auth.accounts import AccountService, normalize_email, set_password
+from orgbase.auth.codes import CodeBook, Purpose, expired_code, limit_mail_to
+from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue_schemas import (
     GoTrueOtp,
     GoTrueResend,
@@ -32,6 +32,7 @@ from orgbase.auth.gotrue_users import signed_up_json, user_json
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.proofs import Proofs
 from orgbase.auth.redirects import check_redirect
 from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
 from orgbase.auth.sessions import SessionStore
@@ -40,7 +41,7 @@ from orgbase.auth.user_sessions import UserSessions
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Forbidden, Invalid, Unauthorized
+from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
 from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
@@ -84,6 +85,8 @@ class GoTrue:
     limiter: RateLimiter
     codes: CodeBook
     signups: SignUps
+    proofs: Proofs
+    email_changes: EmailChanges
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- shapes ---------------------------------------------------------------------------
@@ -153,40 +156,19 @@ class GoTrue:
         meta: RequestMeta,
         redirect_to: str | None,
     ) -> dict[str, Any]:
-        """Metadata freely; a new password needs the current one unless this session came
-        from a recovery (the point of a recovery); a new email is confirmed at the new
-        address before it replaces the old one."""
-        user_id, session_id = principal.require_user()
+        """Metadata freely (checked as stored); a new password needs the current one
+        unless the account has none or this session came from a recovery (the point of
+        a recovery); a new email waits for its confirmation at the new address."""
+        user_id, session_id = principal.require_person()
         redirect = self.check_redirect(redirect_to)
-        async with self.db.system_connection() as connection:
-            current = await connection.fetchrow(
-                "SELECT u.email, u.password_hash, s.amr FROM orgbase.users u"
-                " JOIN orgbase.sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2",
-                user_id,
-                session_id,
-            )
-        if current is None:
-            raise Unauthorized("the session has ended; sign in again", code="session_revoked")
-        amr = json.loads(current["amr"]) if isinstance(current["amr"], str) else current["amr"]
-        recovered = any(entry.get("method") == "recovery" for entry in amr)
         new_hash = None
         if body.password is not None:
-            if not recovered and (
-                body.current_password is None
-                or not await self.passwords.verify(current["password_hash"], body.current_password)
-            ):
-                raise Forbidden(
-                    "changing the password needs the current password",
-                    code="current_password_invalid",
-                )
-            check_password_rules(body.password, current["email"], self.settings.password_min_length)
-            new_hash = await self.passwords.hash(body.password)
+            new_hash = await self._new_password(user_id, session_id, body, meta)
         new_email = normalize_email(body.email) if body.email is not None else None
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
             if body.data is not None:
-                # The merged value is checked as stored (the column's constraint).
-                with stored_metadata():
+                with stored_metadata():  # the merged value, checked as stored
                     await connection.execute(
                         "UPDATE orgbase.users SET user_metadata = user_metadata || $2::jsonb,"
                         " updated_at = now() WHERE id = $1",
@@ -194,32 +176,44 @@ class GoTrue:
                         metadata_json(body.data),
                     )
             if new_hash is not None:
-                await connection.execute(
-                    "UPDATE orgbase.users SET password_hash = $2, password_changed_at = now(),"
-                    " updated_at = now() WHERE id = $1",
-                    user_id,
-                    new_hash,
+                revoked = await set_password(
+                    connection, self.sessions, user_id, new_hash, keep=session_id
                 )
-                revoked = await self.sessions.revoke_for_user(
-                    connection, user_id, "password_changed", keep=session_id
-                )
-            if new_email is not None and new_email != current["email"]:
-                taken = await connection.fetchval(
-                    "SELECT 1 FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL",
-                    new_email,
-                )
-                if taken:
-                    raise Invalid("a user with this email exists", code="email_exists")
-                await connection.execute(
-                    "UPDATE orgbase.users SET new_email = $2 WHERE id = $1", user_id, new_email
-                )
-                await self.codes.send(connection, user_id, "email_change", new_email, redirect)
+            if new_email is not None:
+                await self.email_changes.request(connection, user_id, new_email, meta, redirect)
             fields = [k for k in ("data", "password", "email") if getattr(body, k) is not None]
             details = {"fields": fields, "sessions_revoked": len(revoked)}
             event = AuditEvent.by_user(user_id, meta, "auth.user_updated", details=details)
             await audit.record(connection, event)
         await self.sessions.forget(revoked)
         return await self.user(user_id)
+
+    async def _new_password(
+        self, user_id: UUID, session_id: UUID, body: GoTrueUserUpdate, meta: RequestMeta
+    ) -> str:
+        assert body.password is not None
+        async with self.db.system_connection() as connection:
+            amr = await connection.fetchval(
+                "SELECT amr FROM orgbase.sessions WHERE id = $1 AND user_id = $2",
+                session_id,
+                user_id,
+            )
+        methods = json.loads(amr) if isinstance(amr, str) else amr or []
+        if any(entry.get("method") == "recovery" for entry in methods):
+            email = await self._email_of(user_id)
+        else:
+            email = await self.accounts.check_current_password(user_id, body.current_password, meta)
+        check_password_rules(body.password, email, self.settings.password_min_length)
+        return await self.passwords.hash(body.password)
+
+    async def _email_of(self, user_id: UUID) -> str:
+        async with self.db.system_connection() as connection:
+            email = await connection.fetchval(
+                "SELECT email FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL", user_id
+            )
+        if email is None:
+            raise Unauthorized("the account no longer exists", code="session_revoked")
+        return str(email)
 
     # -- mailed codes ---------------------------------------------------------------------
 
@@ -307,51 +301,15 @@ class GoTrue:
             if body.token_hash is not None:
                 verified = await self.codes.check_link(connection, body.token_hash)
                 if verified.purpose not in purposes[body.type]:
-                    raise Forbidden("the code has expired or is invalid", code="otp_expired")
+                    raise expired_code()
             elif body.token is not None and body.email is not None:
                 email = normalize_email(body.email)
                 verified = await self.codes.check_code(
                     connection, email, purposes[body.type], body.token.strip()
                 )
-                verified = Verified(verified.user_id, verified.email, body.type)
             else:
                 raise Invalid("send token and email, or token_hash", code="validation_failed")
-        return await self.session_json(await self.complete(verified, meta))
-
-    async def complete(self, verified: Verified, meta: RequestMeta) -> TokenResponse:
-        """What a used code does: confirm the address (sign-up, magic link), swap in the new
-        address (email change), end every other session (recovery); then sign in."""
-        revoked: list[UUID] = []
-        method = {"recovery": "recovery", "email_change": "email/change"}.get(
-            verified.purpose, "otp"
-        )
-        async with self.db.system_connection() as connection, connection.transaction():
-            if verified.purpose == "email_change":
-                try:
-                    await connection.execute(
-                        "UPDATE orgbase.users SET email = new_email, new_email = NULL,"
-                        " email_confirmed_at = now(), updated_at = now()"
-                        " WHERE id = $1 AND new_email = $2",
-                        verified.user_id,
-                        verified.email,
-                    )
-                except asyncpg.UniqueViolationError:
-                    raise Invalid("a user with this email exists", code="email_exists") from None
-            else:
-                await connection.execute(
-                    "UPDATE orgbase.users SET email_confirmed_at = coalesce(email_confirmed_at,"
-                    " now()) WHERE id = $1",
-                    verified.user_id,
-                )
-            if verified.purpose == "recovery":
-                revoked = await self.sessions.revoke_for_user(
-                    connection, verified.user_id, "recovered"
-                )
-            details = {"purpose": verified.purpose}
-            event = AuditEvent.by_user(verified.user_id, meta, "auth.verified", details=details)
-            await audit.record(connection, event)
-        await self.sessions.forget(revoked)
-        return await self.grants.open_session(verified.user_id, method, meta)
+        return await self.session_json(await self.proofs.complete(verified, meta))
 
     async def verify_link(
         self, token: str, type_: str, redirect_to: str | None, meta: RequestMeta
@@ -362,16 +320,9 @@ class GoTrue:
         try:
             async with self.db.system_connection() as connection:
                 verified = await self.codes.check_link(connection, token)
-            tokens = await self.complete(verified, meta)
-        except Forbidden as refused:
-            fragment = urlencode(
-                {
-                    "error": "access_denied",
-                    "error_code": refused.code,
-                    "error_description": str(refused),
-                }
-            )
-            return f"{redirect}#{fragment}"
+            tokens = await self.proofs.complete(verified, meta)
+        except (Forbidden, Conflict) as refused:
+            return error_redirect(redirect, refused.code, refused.message)
         return session_redirect(redirect, tokens, verified.purpose if type_ else "")
 
     async def close(self) -> None:

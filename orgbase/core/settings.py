@@ -204,8 +204,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     publishable_key: str | None = None
     """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
     when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key)."""
-    allow_unconfirmed_sign_in: bool = True
-    """Whether a user whose email is not confirmed yet may sign in with a password."""
+    allow_unconfirmed_sign_in: bool = False
+    """Whether a user whose email is not confirmed yet may sign in with a password (and
+    GoTrue's sign-up answers a session at once). Default: on in dev and test mode only
+    (``_ENV_DEFAULTS``)."""
     code_seconds: Annotated[int, Meta(ge=60, le=86400)] = 900
     """How long a mailed code or link works (confirmation, recovery, magic link)."""
     code_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
@@ -432,8 +434,25 @@ def _variable_for_path(path: str) -> str | None:
     return PREFIX + "_".join(p.upper() for p in parts[:2])
 
 
+# Defaults that depend on ORGBASE_ENV: a development convenience is off in production
+# unless the operator turns it on.
+_ENV_DEFAULTS: dict[str, dict[str, str]] = {
+    "ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN": {"dev": "true", "test": "true"},
+}
+
+
+def _with_env_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    env = environ.get(f"{PREFIX}ENV", "prod")
+    filled = dict(environ)
+    for variable, by_env in _ENV_DEFAULTS.items():
+        if variable not in environ and env in by_env:
+            filled[variable] = by_env[env]
+    return filled
+
+
 def settings_from_env(environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings tree; raise SettingsError naming the bad variable."""
+    environ = _with_env_defaults(environ)
     names = variable_names()
     raw: dict[str, Any] = {}
     hints_by_section = {
