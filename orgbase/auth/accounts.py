@@ -11,7 +11,7 @@ import asyncpg
 import msgspec
 
 from orgbase.auth import addresses
-from orgbase.auth.attempts import SignInAttempts, account_key
+from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.schemas import RequestMeta, User, UserUpdate
@@ -87,7 +87,7 @@ class AccountService:
     passwords: Passwords
     sessions: SessionStore
     limiter: RateLimiter
-    attempts: SignInAttempts
+    attempts: GuessLimit
     email_changes: EmailChanges
 
     async def get_user(self, principal: Principal) -> User:
@@ -165,7 +165,7 @@ class AccountService:
         await self.attempts.reserve(account, user_id, meta)
         if not await self.passwords.verify(row["password_hash"], given):
             raise wrong
-        await self.attempts.succeeded(account)
+        await self.attempts.succeeded(account, user_id, meta)
         return str(row["email"])
 
     async def delete_user(self, principal: Principal, password: str, meta: RequestMeta) -> None:

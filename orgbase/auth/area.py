@@ -9,7 +9,7 @@ import structlog
 
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
-from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.attempts import SECOND_FACTOR, SIGN_IN, Guarded, GuessLimit
 from orgbase.auth.codes import CodeBook
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue import GoTrue
@@ -76,32 +76,40 @@ def load_keys(settings: Settings) -> KeySet:
     return KeySet.ephemeral(auth.jwt_algorithm)
 
 
-def build_auth(settings: Settings, resources: Resources) -> AuthArea:
-    tokens = TokenService(load_keys(settings), settings.auth, settings.auth.token_cache_size)
-    passwords = Passwords(settings.auth)
-    sessions = SessionStore(resources.db, resources.redis, settings.auth)
-    api_keys = ApiKeyStore(resources.db, resources.redis)
-    limiter = RateLimiter(resources.redis)
+def _guess_limit(
+    resources: Resources, guarded: Guarded, failures: int, window: int, lock: int
+) -> GuessLimit:
     lockout = Lockout(
-        resources.redis,
-        max_failures=settings.auth.lockout_failures,
-        window_seconds=settings.auth.lockout_window_seconds,
-        lock_seconds=settings.auth.lockout_seconds,
+        resources.redis, max_failures=failures, window_seconds=window, lock_seconds=lock
     )
-    attempts = SignInAttempts(resources.db, settings.auth, lockout)
-    grants = TokenGrants(
-        resources.db, settings.auth, tokens, passwords, sessions, limiter, attempts
+    return GuessLimit(resources.db, lockout, guarded)
+
+
+def _factors(settings: Settings, resources: Resources, gotrue: GoTrue) -> Factors:
+    auth = settings.auth
+    seconds = auth.mfa_lockout_seconds
+    return Factors(
+        gotrue,
+        factor_guesses=_guess_limit(
+            resources, SECOND_FACTOR, auth.mfa_lockout_failures, seconds, seconds
+        ),
+        user_guesses=_guess_limit(
+            resources, SECOND_FACTOR, auth.mfa_user_lockout_failures, seconds, seconds
+        ),
     )
+
+
+def _gotrue(
+    settings: Settings, resources: Resources, grants: TokenGrants, user_sessions: UserSessions
+) -> GoTrue:
+    """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
+    sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
     codes = CodeBook(settings.auth, settings.tenancy.public_url)
     email_changes = EmailChanges(codes)
     accounts = AccountService(
-        resources.db, settings.auth, passwords, sessions, limiter, attempts, email_changes
+        resources.db, settings.auth, passwords, sessions, limiter, grants.attempts, email_changes
     )
-    resources.redis.on_recovery(sessions.resync)
-    resources.redis.on_recovery(api_keys.resync)
-    user_sessions = UserSessions(resources.db, sessions)
-    signups = SignUps(resources.db, settings.auth, passwords, limiter, codes)
-    gotrue = GoTrue(
+    return GoTrue(
         db=resources.db,
         settings=settings.auth,
         public_url=settings.tenancy.public_url,
@@ -112,10 +120,31 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         sessions=sessions,
         limiter=limiter,
         codes=codes,
-        signups=signups,
+        signups=SignUps(resources.db, settings.auth, passwords, limiter, codes),
         proofs=Proofs(resources.db, sessions, grants, email_changes),
         email_changes=email_changes,
     )
+
+
+def build_auth(settings: Settings, resources: Resources) -> AuthArea:
+    auth = settings.auth
+    tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
+    passwords = Passwords(auth)
+    sessions = SessionStore(resources.db, resources.redis, auth)
+    api_keys = ApiKeyStore(resources.db, resources.redis)
+    limiter = RateLimiter(resources.redis)
+    attempts = _guess_limit(
+        resources,
+        SIGN_IN,
+        auth.lockout_failures,
+        auth.lockout_window_seconds,
+        auth.lockout_seconds,
+    )
+    grants = TokenGrants(resources.db, auth, tokens, passwords, sessions, limiter, attempts)
+    resources.redis.on_recovery(sessions.resync)
+    resources.redis.on_recovery(api_keys.resync)
+    user_sessions = UserSessions(resources.db, sessions)
+    gotrue = _gotrue(settings, resources, grants, user_sessions)
     oidc = OidcSignIn(
         db=resources.db,
         redis=resources.redis,
@@ -136,12 +165,12 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         api_keys=api_keys,
         authenticator=Authenticator(tokens, sessions, api_keys),
         limiter=limiter,
-        accounts=accounts,
+        accounts=gotrue.accounts,
         grants=grants,
         user_sessions=user_sessions,
         key_admin=ApiKeyAdmin(resources.db, api_keys),
         gotrue=gotrue,
-        factors=Factors(gotrue),
+        factors=_factors(settings, resources, gotrue),
         oidc=oidc,
-        signups=signups,
+        signups=gotrue.signups,
     )

@@ -72,6 +72,46 @@ def error_redirect(redirect: str, code: str, description: str) -> str:
     return f"{redirect}#{fragment}"
 
 
+async def send_to_account(
+    db: Database,
+    codes: CodeBook,
+    email: str,
+    purpose: Purpose,
+    redirect: str | None,
+    *,
+    create: bool = False,
+) -> None:
+    """A code for the account of ``email`` (made first when ``create``), if there is one."""
+    async with db.system_connection() as connection, connection.transaction():
+        user_id = await connection.fetchval(
+            "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL", email
+        )
+        if user_id is None and create:
+            user_id = await connection.fetchval(
+                "INSERT INTO orgbase.users (email) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id",
+                email,
+            )
+        if user_id is not None:
+            await codes.send(connection, user_id, purpose, email, redirect)
+
+
+async def resend_code(
+    db: Database, codes: CodeBook, kind: str, email: str, redirect: str | None
+) -> None:
+    """The confirmation of an unconfirmed sign-up, or of a pending email change, again."""
+    if kind == "signup":
+        find = (
+            "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
+            " AND email_confirmed_at IS NULL"
+        )
+    else:
+        find = "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL"
+    purpose: Purpose = "signup" if kind == "signup" else "email_change"
+    async with db.system_connection() as connection, connection.transaction():
+        for row in await connection.fetch(find, email):
+            await codes.send(connection, row["id"], purpose, email, redirect)
+
+
 @dataclass
 class GoTrue:
     db: Database
@@ -233,59 +273,28 @@ class GoTrue:
         if not task.cancelled() and task.exception() is not None:
             log.warning("mail not queued", error=repr(task.exception()))
 
-    async def _send_to_account(
-        self, email: str, purpose: Purpose, redirect: str | None, *, create: bool = False
-    ) -> None:
-        async with self.db.system_connection() as connection, connection.transaction():
-            user_id = await connection.fetchval(
-                "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL", email
-            )
-            if user_id is None and create:
-                user_id = await connection.fetchval(
-                    "INSERT INTO orgbase.users (email) VALUES ($1)"
-                    " ON CONFLICT DO NOTHING RETURNING id",
-                    email,
-                )
-            if user_id is None:
-                return
-            await self.codes.send(connection, user_id, purpose, email, redirect)
-
     async def recover(self, raw_email: str, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(raw_email)
         await self._mail_limits(email, meta)
-        self._later(self._send_to_account(email, "recovery", redirect))
+        self._later(send_to_account(self.db, self.codes, email, "recovery", redirect))
 
     async def otp(self, body: GoTrueOtp, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(body.email)
         await self._mail_limits(email, meta)
-        self._later(self._send_to_account(email, "magiclink", redirect, create=body.create_user))
+        self._later(
+            send_to_account(
+                self.db, self.codes, email, "magiclink", redirect, create=body.create_user
+            )
+        )
 
     async def resend(self, body: GoTrueResend, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(body.email)
         await self._mail_limits(email, meta)
 
-        async def send() -> None:
-            async with self.db.system_connection() as connection, connection.transaction():
-                if body.type == "signup":
-                    user_id = await connection.fetchval(
-                        "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
-                        " AND email_confirmed_at IS NULL",
-                        email,
-                    )
-                    if user_id is not None:
-                        await self.codes.send(connection, user_id, "signup", email, redirect)
-                else:
-                    user_id = await connection.fetchval(
-                        "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL",
-                        email,
-                    )
-                    if user_id is not None:
-                        await self.codes.send(connection, user_id, "email_change", email, redirect)
-
-        self._later(send())
+        self._later(resend_code(self.db, self.codes, body.type, email, redirect))
 
     async def verify(self, body: GoTrueVerify, meta: RequestMeta) -> dict[str, Any]:
         """A code (with the email) or a link's token: what it proves, then a session."""

@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, user_from_row
-from orgbase.auth.attempts import SignInAttempts, account_key
+from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.claims import record_sign_in, session_claims
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
@@ -78,7 +78,7 @@ class TokenGrants:
     passwords: Passwords
     sessions: SessionStore
     limiter: RateLimiter
-    attempts: SignInAttempts
+    attempts: GuessLimit
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Sign-in and refresh outcomes (copied into the metrics)."""
     sso_refresh: Callable[[UUID, str | None], Awaitable[str | None]] | None = None

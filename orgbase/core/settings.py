@@ -219,6 +219,13 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Where links and OAuth flows may send the browser back to (prefixes; the public URL
     is always allowed)."""
     mfa_issuer: str = "orgbase"
+    mfa_lockout_failures: PositiveInt = 5
+    """Second-factor codes (TOTP or recovery) tried on one factor, across challenges and
+    sessions, before its verification locks for ``mfa_lockout_seconds``; a right code
+    clears the count."""
+    mfa_user_lockout_failures: PositiveInt = 10
+    """The same, for all of one user's factors together."""
+    mfa_lockout_seconds: PositiveInt = 900
     oidc_providers_file: str | None = None
     """A JSON list of OpenID providers users may sign in with:
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
