@@ -254,6 +254,26 @@ async def test_an_interrupted_run_is_finished_by_the_next(
     assert (await client.get("/v1/kv/late", headers=member)).json()["value"] == "late"
 
 
+async def test_a_key_of_another_shape_is_left_alone(redis_clients: RedisClients) -> None:
+    """An old name holding what that release never wrote there is neither moved nor
+    deleted (and a hash with a count that is not a number adds nothing at all)."""
+    r = redis_clients.primary
+    org, hour = str(uuid.uuid4()), int(time.time() // 3600)
+    odd_value, odd_hour = f"t:{org}:kv:odd", f"slo:h:{org}:{hour}"
+    await r.hset(odd_value, mapping={"not": "a string"})
+    await r.hset(odd_hour, mapping={"total": 4, "errors": "many"})
+    try:
+        result = await upgrade_key_names(redis_clients, rescan=True)
+        assert result.counts == {
+            "cache value: left (unreadable)": 1,
+            "slo hour: left (unreadable)": 1,
+        }
+        assert await r.exists(odd_value, odd_hour) == 2
+        assert await r.exists(keys.kv_value(org, "odd"), keys.slo_hour(org, hour)) == 0
+    finally:
+        await r.delete(odd_value, odd_hour)
+
+
 async def test_orgbase_migrate_runs_the_step(
     client: Client, redis_clients: RedisClients, stack: LocalStack, redis_mode: str
 ) -> None:

@@ -13,6 +13,7 @@ step in Redis (keys.DATA_LAYOUT); later runs then skip the scan unless asked to 
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable, Sequence
@@ -47,6 +48,7 @@ if ttl > 0 and redis.call('PTTL', KEYS[1]) < ttl then redis.call('PEXPIRE', KEYS
 return 1
 """
 
+_COUNT = re.compile(rb"-?[0-9]{1,18}")
 Found = tuple[str, OldKey]
 Outcome = str | None
 """What became of one old key; None: it is left in place (unreadable)."""
@@ -166,10 +168,14 @@ class _Mover:
         value: object,
         ttl: int | BaseException,
     ) -> Outcome:
-        if isinstance(value, BaseException) or isinstance(ttl, BaseException):
-            return None  # not the type that family had: left for an operator to look at
-        if value is None or value == {} or ttl == -2:
-            return "expired"
+        for answer in (value, ttl):
+            if isinstance(answer, ResponseError):
+                return None  # not the type that family had: left for an operator to look at
+            if isinstance(answer, BaseException):
+                raise answer  # Redis itself failed: stop, the next run goes on
+        assert isinstance(ttl, int)
+        if value is None or value == {} or (ttl != -1 and ttl <= 0):
+            return "expired"  # -2: gone since the scan; 0: expiring now
         try:
             return await write(old, value, ttl)
         except ResponseError:
@@ -192,6 +198,8 @@ class _Mover:
     async def _write_hash(self, old: OldKey, value: object, ttl: int) -> Outcome:
         assert old.new is not None
         assert isinstance(value, dict)
+        if not all(_COUNT.fullmatch(count) for count in value.values()):
+            return None  # checked first: a script that fails halfway keeps what it did
         pairs = [item for name, count in value.items() for item in (name, count)]
         merged = await self._merge(keys=[old.new], args=[ttl, *pairs])
         return "merged" if int(merged) else "merged before"
