@@ -20,7 +20,7 @@ from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, RequestMeta, Revocation, Role
+from orgbase.core.context import IssuedToken, OrgContext, RequestMeta, Revocation, Role
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -110,7 +110,7 @@ def build_gateway(settings: Settings) -> Gateway:
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
-    ) -> tuple[str, int]:
+    ) -> IssuedToken:
         return auth.tokens.issue(
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )

@@ -71,6 +71,7 @@ class OrgContextResolver:
                 request_id=request_id,
                 session_id=principal.session_id,
                 impersonation_id=principal.impersonation_id,
+                session_secret=principal.session_secret,
             )
         role = await self.memberships.role(target, principal.user_id)
         if role is None:
@@ -83,6 +84,7 @@ class OrgContextResolver:
             request_id=request_id,
             session_id=principal.session_id,
             aal=principal.aal,
+            session_secret=principal.session_secret,
         )
 
     async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
