@@ -17,6 +17,9 @@ import msgspec
 from orgbase.core.errors import Forbidden
 
 Role = Literal["owner", "admin", "member", "viewer"]
+PolicyChange = Literal["mfa_required", "sso_required", "relaxed"]
+"""How an org's sign-in policy changed: a second factor now required, an email domain's
+users now bound to the org's SSO, or a requirement dropped."""
 ROLE_RANK: dict[str, int] = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
 _SECRET_FIELDS = frozenset({"key_digest", "session_secret"})
 
@@ -150,6 +153,10 @@ class Revocation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     role: Role | None = None
     """With org and user: the member's new role; None when the membership ended."""
     org_deleted: bool = False
+    policy: PolicyChange | None = None
+    """With org: its sign-in policy changed. Every replica drops its copy of the policy; a
+    tightened one (not ``relaxed``) puts the org's open sockets of sessions on hold until
+    each is checked again (closed when short of it)."""
 
 
 @runtime_checkable  # Litestar checks dependencies against their declared types
