@@ -174,10 +174,13 @@ class TokenGrants:
             await record_sign_in(connection, user_id, session_id, method, org_id)
             extra = await session_claims(connection, session_id)
             row = await connection.fetchrow(USER_BY_ID, user_id)
+            issued = self.tokens.issue(user_id, session_id, org_id, extra=extra)
+            await self.sessions.add_secret(connection, session_id, issued)
         assert row is not None
         await self.sessions.cache_new(session_id, user_id, expires_at)
-        access, expires_in = self.tokens.issue(user_id, session_id, org_id, extra=extra)
-        return TokenResponse(access, refresh, expires_in, user_from_row(row), org_id)
+        return TokenResponse(
+            issued.access_token, refresh, issued.expires_in, user_from_row(row), org_id
+        )
 
     async def _failed(self, row: asyncpg.Record | None, meta: RequestMeta) -> NoReturn:
         reason = "wrong_password" if row else "unknown_email"
@@ -235,15 +238,16 @@ class TokenGrants:
                     connection, session_id, active_org, row["session_expires_at"], row["id"]
                 )
                 user_row = await connection.fetchrow(USER_BY_ID, user_id)
-                await connection.execute(
-                    "UPDATE orgbase.sessions SET last_seen_at = now() WHERE id = $1", session_id
-                )
                 if org_id is not None:
                     await connection.execute(
                         "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
                     )
                 # The session's level, not the old token's: a refresh cannot raise it.
                 extra = await session_claims(connection, session_id)
+                # A new secret for the new token; the previous tokens' keep working until
+                # they expire (a concurrent refresh, a request in flight).
+                issued = self.tokens.issue(user_id, session_id, active_org, extra=extra)
+                await self.sessions.add_secret(connection, session_id, issued)
         if reused:
             self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([session_id])
@@ -253,8 +257,9 @@ class TokenGrants:
             )
         assert user_row is not None
         self.outcomes["refresh"] += 1
-        access, expires_in = self.tokens.issue(user_id, session_id, active_org, extra=extra)
-        return TokenResponse(access, new_token, expires_in, user_from_row(user_row), active_org)
+        return TokenResponse(
+            issued.access_token, new_token, issued.expires_in, user_from_row(user_row), active_org
+        )
 
     async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
         """A session an org's provider signed in lives as long as the provider still
@@ -326,6 +331,9 @@ async def reissue(
         refresh = await grants._new_refresh_token(connection, session_id, org_id, expires_at)
         extra = await session_claims(connection, session_id)
         row = await connection.fetchrow(USER_BY_ID, user_id)
+        issued = grants.tokens.issue(user_id, session_id, org_id, extra=extra)
+        await grants.sessions.add_secret(connection, session_id, issued)
     assert row is not None
-    access, expires_in = grants.tokens.issue(user_id, session_id, org_id, extra=extra)
-    return TokenResponse(access, refresh, expires_in, user_from_row(row), org_id)
+    return TokenResponse(
+        issued.access_token, refresh, issued.expires_in, user_from_row(row), org_id
+    )

@@ -56,4 +56,5 @@ def principal_of(claims: AccessClaims) -> Principal:
         impersonation_id=claims.imp,
         expires_at=claims.exp if claims.imp is not None else None,
         aal=claims.aal,
+        session_secret=claims.ssec,
     )

@@ -20,6 +20,7 @@ from redis.asyncio import Redis
 
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
+from orgbase.core.context import IssuedToken
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import AuthSettings
@@ -40,6 +41,21 @@ _LOAD = """
 SELECT s.user_id, extract(epoch FROM s.expires_at)::float8 AS expires_at
 FROM orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id
 WHERE s.id = $1 AND s.revoked_at IS NULL AND s.expires_at > now() AND u.deleted_at IS NULL
+"""
+
+# A token's secret joins its session's live ones (expired ones go; past 16, the most the
+# table allows, the ones expiring first make room). One statement: concurrent refreshes of
+# one session each add theirs (the row lock orders them, each sees the other's).
+_ADD_HASH = """
+UPDATE orgbase.sessions s SET (secret_hashes, secret_expires_at) = (
+    SELECT coalesce(array_agg(k.h ORDER BY k.e DESC), '{}'),
+           coalesce(array_agg(k.e ORDER BY k.e DESC), '{}')
+    FROM (SELECT live.h, live.e
+          FROM unnest(s.secret_hashes, s.secret_expires_at) AS live(h, e) WHERE live.e > now()
+          UNION ALL SELECT orgbase.secret_hash($2), to_timestamp($3)
+          ORDER BY 2 DESC LIMIT 16) AS k(h, e)),
+    last_seen_at = now()
+WHERE s.id = $1
 """
 
 
@@ -153,6 +169,12 @@ class SessionStore:
         )
         assert row is not None
         return row["id"], row["expires_at"]
+
+    @staticmethod
+    async def add_secret(connection: Connection, session_id: UUID, issued: IssuedToken) -> None:
+        """Let a token just issued for the session enter its org (in the caller's
+        transaction, before the token is handed out); notes the session as seen too."""
+        await connection.execute(_ADD_HASH, session_id, issued.secret, issued.secret_expires_at)
 
     async def cache_new(self, session_id: UUID, user_id: UUID, expires_at: float) -> None:
         session = CachedSession(user_id, expires_at)

@@ -7,20 +7,25 @@ HS256 signed with a public key, unknown kids and every claim error are refused w
 
 from __future__ import annotations
 
+import secrets
 import time
 from collections import OrderedDict
-from typing import Any
+from typing import Annotated, Any
 from uuid import UUID
 
 import jwt
 import msgspec
 
 from orgbase.auth.keys import KeySet
+from orgbase.core.context import IssuedToken
 from orgbase.core.errors import Unauthorized
 from orgbase.core.settings import AuthSettings
 
 MAX_TOKEN_LENGTH = 4096
-_REQUIRED = ["exp", "iat", "nbf", "sub", "sid", "aud", "iss"]
+_REQUIRED = ["exp", "iat", "nbf", "sub", "sid", "aud", "iss", "ssec"]
+SECRET_CLAIM = "ssec"  # noqa: S105 - the claim's name, not a secret
+"""The token's own secret: what enters its session's org in PostgreSQL (the session id
+alone does not). Readable by the token's holder, who is the session; never logged."""
 
 
 class AccessClaims(msgspec.Struct, frozen=True):
@@ -28,6 +33,7 @@ class AccessClaims(msgspec.Struct, frozen=True):
     sid: UUID
     exp: int
     iat: int
+    ssec: Annotated[str, msgspec.Meta(min_length=1, max_length=100)]
     org: UUID | None = None
     imp: UUID | None = None
     aal: str = "aal1"
@@ -56,13 +62,16 @@ class TokenService:
         impersonation_id: UUID | None = None,
         lifetime: int | None = None,
         extra: dict[str, Any] | None = None,
-    ) -> tuple[str, int]:
+    ) -> IssuedToken:
         """``extra``: the claims GoTrue's clients read (role, aal, amr, email, metadata...);
-        orgbase's own claims always win."""
+        orgbase's own claims always win. The token carries a new secret of its own, which
+        the caller keeps hashed where the token enters (its session row, an impersonation's
+        row) before handing the token out."""
         now = int(time.time())
         lifetime = min(
             lifetime or self.settings.access_token_seconds, self.settings.access_token_seconds
         )
+        secret = secrets.token_urlsafe(32)
         claims: dict[str, Any] = {
             **(extra or {}),
             "sub": str(user_id),
@@ -72,6 +81,7 @@ class TokenService:
             "iat": now,
             "nbf": now,
             "exp": now + lifetime,
+            SECRET_CLAIM: secret,
         }
         if org_id is not None:
             claims["org"] = str(org_id)
@@ -81,7 +91,9 @@ class TokenService:
         token = jwt.encode(
             claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid}
         )
-        return token, lifetime
+        # The secret dies when the token does (verification allows the clock skew).
+        usable_until = now + lifetime + self.settings.clock_skew_seconds
+        return IssuedToken(token, lifetime, secret, usable_until)
 
     def verify(self, token: str) -> AccessClaims:
         cached = self._verified.get(token)

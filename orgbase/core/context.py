@@ -8,6 +8,7 @@ that credential again when a statement enters the org (``core.postgres.TenantEnt
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol, runtime_checkable
 from uuid import UUID
 
@@ -16,7 +17,34 @@ import msgspec
 from orgbase.core.errors import Forbidden
 
 Role = Literal["owner", "admin", "member", "viewer"]
+PolicyChange = Literal["mfa_required", "sso_required", "relaxed"]
+"""How an org's sign-in policy changed: a second factor now required, an email domain's
+users now bound to the org's SSO, or a requirement dropped."""
 ROLE_RANK: dict[str, int] = {"viewer": 1, "member": 2, "admin": 3, "owner": 4}
+_SECRET_FIELDS = frozenset({"key_digest", "session_secret"})
+
+
+def _without_secrets(struct: msgspec.Struct) -> str:
+    """A struct's repr without what enters an org (a key's digest, a token's secret)."""
+    shown = ", ".join(
+        f"{name}={getattr(struct, name)!r}"
+        for name in struct.__struct_fields__
+        if name not in _SECRET_FIELDS and getattr(struct, name) is not None
+    )
+    return f"{type(struct).__name__}({shown})"
+
+
+@dataclass(frozen=True, slots=True)
+class IssuedToken:
+    """An access token and the secret it carries. The issuer keeps the secret's hash where
+    the token enters an org (its session row, an impersonation's row) until
+    ``secret_expires_at``, so PostgreSQL lets in only the holders of live tokens."""
+
+    access_token: str = field(repr=False)
+    expires_in: int
+    secret: str = field(repr=False)
+    secret_expires_at: float
+    """Epoch seconds: the token's expiry plus the clock skew its verification allows."""
 
 
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,6 +63,12 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
     """When the credential stops working by itself (an impersonation token's ``exp``)."""
     aal: str = "aal1"
     """The assurance level the token carries (its session's when it was issued)."""
+    session_secret: str | None = None
+    """The token's own secret: with the session (or impersonation) id, what PostgreSQL lets
+    into the org. Never shown (see ``__repr__``)."""
+
+    def __repr__(self) -> str:
+        return _without_secrets(self)
 
     def require_user(self) -> tuple[UUID, UUID]:
         """(user_id, session_id) of a signed-in user; API keys are refused."""
@@ -68,6 +102,12 @@ class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
     aal: str = "aal1"
     """The assurance level of the user's session (``aal2`` after a second factor); API
     keys and impersonations are ``aal1``."""
+    session_secret: str | None = None
+    """The secret of the token the context came from (PostgreSQL checks it with the session
+    or impersonation when a statement enters the org)."""
+
+    def __repr__(self) -> str:
+        return _without_secrets(self)
 
     @property
     def impersonated(self) -> bool:
@@ -122,6 +162,10 @@ class Revocation(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     role: Role | None = None
     """With org and user: the member's new role; None when the membership ended."""
     org_deleted: bool = False
+    policy: PolicyChange | None = None
+    """With org: its sign-in policy changed. Every replica drops its copy of the policy; a
+    tightened one (not ``relaxed``) puts the org's open sockets of sessions on hold until
+    each is checked again (closed when short of it)."""
 
 
 @runtime_checkable  # Litestar checks dependencies against their declared types

@@ -170,6 +170,11 @@ def dependency_errors(hour: int) -> str:
 
 ALERTS = "sys:alerts"
 
+DATA_LAYOUT = "sys:layout"
+"""The data steps of ``orgbase migrate`` this Redis has been through (a hash: step ->
+when it finished). Kept in Redis, not PostgreSQL: it must travel with the keys it
+describes (a Redis restored from an older backup has old keys and no record)."""
+
 
 # -- read-your-writes (PostgreSQL replicas) --------------------------------------------
 

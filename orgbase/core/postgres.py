@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from uuid import UUID
 
@@ -101,13 +101,15 @@ _CLOSE_ERRORS: tuple[type[BaseException], ...] = (TimeoutError, *CONNECTION_ERRO
 # A statement or transaction on the tenant pool enters its org through one of the entry
 # functions of sql/rls/0009_verified_context.sql: each checks a credential in PostgreSQL
 # and sets the transaction-local context with a proof the policies verify. A context set by
-# hand (set_config) has no valid proof and reads nothing. Every entry takes four
+# hand (set_config) has no valid proof and reads nothing. A session or an impersonation
+# enters with its id and the secret of a live token (sql/rls/0023_session_secrets.sql):
+# ids alone, which tokens and the audit log carry, enter nothing. Every entry takes four
 # parameters, $1..$4, so a query's own parameters always start at $5.
 
 CONTEXT_PARAMS = 4
-_SESSION = "orgbase.enter_session($1::uuid, $2::uuid, $3::uuid, $4::text)"
+_SESSION = "orgbase.enter_session($1::uuid, $2::text, $3::uuid, $4::text)"
 _API_KEY = "orgbase.enter_api_key($1::bytea, $2::uuid, $3::uuid, $4::text)"
-_IMPERSONATION = "orgbase.enter_impersonation($1::uuid, $2::uuid, $3::uuid, $4::text)"
+_IMPERSONATION = "orgbase.enter_impersonation($1::uuid, $2::text, $3::uuid, $4::text)"
 ORG_LOCK = "SELECT pg_advisory_xact_lock(orgbase.org_lock_key($1))"
 """Taken by the deletion of an org: it waits for every transaction inside the org."""
 
@@ -124,7 +126,7 @@ class TenantEntry:
     """
 
     call: str
-    args: tuple[Any, ...]
+    args: tuple[Any, ...] = field(repr=False)  # a credential: never shown
     holds_org: bool = True
     """A write transaction holds the org's advisory lock (shared) from before its entry, so
     an org's deletion waits for it and a later entry finds the org closed. Its org is $3."""
@@ -136,8 +138,11 @@ class TenantEntry:
         return org
 
     @classmethod
-    def session(cls, session_id: UUID, user_id: UUID, org_id: UUID, request_id: str) -> TenantEntry:
-        return cls(_SESSION, (session_id, user_id, org_id, request_id))
+    def session(
+        cls, session_id: UUID, secret: str | None, org_id: UUID, request_id: str
+    ) -> TenantEntry:
+        """``secret``: the access token's own (its ``ssec`` claim)."""
+        return cls(_SESSION, (session_id, secret, org_id, request_id))
 
     @classmethod
     def api_key(cls, digest: bytes, org_id: UUID | None, request_id: str) -> TenantEntry:
@@ -145,9 +150,10 @@ class TenantEntry:
 
     @classmethod
     def impersonation(
-        cls, impersonation_id: UUID, session_id: UUID, org_id: UUID, request_id: str
+        cls, impersonation_id: UUID, secret: str | None, org_id: UUID, request_id: str
     ) -> TenantEntry:
-        return cls(_IMPERSONATION, (impersonation_id, session_id, org_id, request_id))
+        """``secret``: the impersonation token's own."""
+        return cls(_IMPERSONATION, (impersonation_id, secret, org_id, request_id))
 
     @classmethod
     def org_purge(cls, org_id: UUID, request_id: str) -> TenantEntry:
@@ -160,14 +166,14 @@ class TenantEntry:
     @classmethod
     def for_context(cls, ctx: OrgContext) -> TenantEntry:
         """The entry of an already resolved context (PostgreSQL checks its credential again)."""
-        if ctx.impersonation_id is not None and ctx.session_id is not None:
+        if ctx.impersonation_id is not None:
             return cls.impersonation(
-                ctx.impersonation_id, ctx.session_id, ctx.org_id, ctx.request_id
+                ctx.impersonation_id, ctx.session_secret, ctx.org_id, ctx.request_id
             )
         if ctx.key_digest is not None:
             return cls.api_key(ctx.key_digest, ctx.org_id, ctx.request_id)
-        if ctx.session_id is not None and ctx.user_id is not None:
-            return cls.session(ctx.session_id, ctx.user_id, ctx.org_id, ctx.request_id)
+        if ctx.session_id is not None:
+            return cls.session(ctx.session_id, ctx.session_secret, ctx.org_id, ctx.request_id)
         raise ValueError("this context carries no credential to enter its org with")
 
     def cte(self) -> str:

@@ -60,36 +60,39 @@ def serve(env_file: Path | None, host: str | None, port: int | None, workers: in
 
 @main.command()
 @ENV_FILE_OPTION
-def migrate(env_file: Path | None) -> None:
+@click.option(
+    "--rescan",
+    is_flag=True,
+    help="Scan Redis for keys of earlier releases even if a past run recorded it done "
+    "(after a rollback to an older release and a new upgrade).",
+)
+def migrate(env_file: Path | None, rescan: bool) -> None:
     """Apply pending migrations from sql/rls, then the app's (ORGBASE_APP_MIGRATIONS_DIR),
-    set the login roles' passwords, and move documents of the old shared collections into
-    their orgs' own."""
-    from orgbase.core.mongo import MongoClients
+    set the login roles' passwords, and move data stored in an earlier release's layout
+    (documents, Redis keys) into today's."""
+    from redis.exceptions import RedisError
+
+    from orgbase.core.errors import Unavailable
+    from orgbase.platform.data_migrations import run_data_steps
     from orgbase.platform.migrations import MigrationError, sync_role_passwords
     from orgbase.platform.migrations import migrate as run_migrations
-    from orgbase.services.mongo.layout import split_shared_collections
 
     settings = _settings(env_file)
 
-    async def go() -> tuple[list[str], dict[str, int]]:
+    async def go() -> tuple[list[str], list[str]]:
         applied = await run_migrations(
             settings.database.migration_url, app_directory=Path(settings.app.migrations_dir)
         )
         await sync_role_passwords(settings.database)
-        mongo = MongoClients(settings.mongo)
-        try:
-            moved = await split_shared_collections(mongo.database)
-        finally:
-            await mongo.close()
-        return applied, moved
+        return applied, await run_data_steps(settings, rescan=rescan)
 
     try:
-        applied, moved = asyncio.run(go())
-    except (MigrationError, OSError, UnicodeDecodeError) as exc:
+        applied, lines = asyncio.run(go())
+    except (MigrationError, OSError, UnicodeDecodeError, RedisError, Unavailable) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"migrations applied: {', '.join(applied)}" if applied else "migrations: up to date")
-    for name, count in moved.items():
-        click.echo(f"documents of the shared collection {name!r} moved to their orgs: {count}")
+    for line in lines:
+        click.echo(line)
 
 
 # -- local services --------------------------------------------------------------------

@@ -20,7 +20,14 @@ from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, RequestMeta, Revocation, Role
+from orgbase.core.context import (
+    IssuedToken,
+    OrgContext,
+    PolicyChange,
+    RequestMeta,
+    Revocation,
+    Role,
+)
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -110,7 +117,7 @@ def build_gateway(settings: Settings) -> Gateway:
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
-    ) -> tuple[str, int]:
+    ) -> IssuedToken:
         return auth.tokens.issue(
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
@@ -254,7 +261,13 @@ def _wire(gateway: Gateway) -> None:
         gateway.slo.purge_org,
     ]
 
-    # Revocations reach every open socket on every replica at once.
+    _wire_revocations(gateway)
+
+
+def _wire_revocations(gateway: Gateway) -> None:
+    """Revocations reach every open socket on every replica at once."""
+    auth, tenancy, hub = gateway.auth, gateway.tenancy, gateway.hub
+
     async def sessions_ended(sessions: list[UUID]) -> None:
         await hub.announce(Revocation(sessions=tuple(sessions)))
 
@@ -270,3 +283,18 @@ def _wire(gateway: Gateway) -> None:
     auth.oidc.on_member_added.append(tenancy.memberships.changed)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)
+
+    # An org's sign-in policy changes like a grant is revoked: read replicas serve no read
+    # until they have replayed a tightening, and every replica drops its copy of the
+    # policy (before its sockets are checked against it).
+    async def policy_changed(org: UUID, change: PolicyChange) -> None:
+        if change != "relaxed":
+            await gateway.resources.redis.revoked()
+        await hub.announce(Revocation(org=org, policy=change))
+
+    def policy_heard(notice: Revocation) -> None:
+        if notice.policy is not None and notice.org is not None:
+            tenancy.contexts.forget_mfa_flag(notice.org)
+
+    tenancy.contexts.on_policy_changed.append(policy_changed)
+    hub.revocations.heard.append(policy_heard)

@@ -160,9 +160,9 @@ class RequestAuth:
         if self.admission is not None:
             await self.admission.admit(connection.scope, claims.org)
         if claims.imp is not None:
-            return TenantEntry.impersonation(claims.imp, claims.sid, claims.org, rid)
+            return TenantEntry.impersonation(claims.imp, claims.ssec, claims.org, rid)
         self.sessions.touch_later(claims.sid)
-        return TenantEntry.session(claims.sid, claims.sub, claims.org, rid)
+        return TenantEntry.session(claims.sid, claims.ssec, claims.org, rid)
 
     async def live_identity(self, connection: AnyConnection) -> LiveIdentity:
         """The identity of a socket or event stream in the principal's active org."""

@@ -2,8 +2,9 @@
 
 Admins change it; turning it on needs the admin's own session at aal2 (an admin cannot
 lock everyone out, themselves included, by accident). Once on, the org's routes refuse
-aal1 credentials (403 ``mfa_required``): the data API in PostgreSQL at once, the other
-org routes within ``context.MFA_FLAG_SECONDS`` on every gateway process.
+aal1 credentials (403 ``mfa_required``) at once: the data API in PostgreSQL (read
+replicas serve nothing until they have replayed the change), the other org routes and
+open sockets on every gateway process as the change travels like a revocation.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ from litestar.params import JSONBody
 
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, Principal, RequestMeta
+from orgbase.core.context import OrgContext, PolicyChange, Principal, RequestMeta
 from orgbase.core.errors import Forbidden
 from orgbase.tenants.area import TenancyArea
 
@@ -64,5 +65,6 @@ class AuthPolicyController(Controller):
             )
             event = AuditEvent.in_org(ctx, meta, "org.auth_policy_changed", details=details)
             await audit.record(connection, event)
-        tenancy.contexts.forget_mfa_flag(ctx.org_id)
+        change: PolicyChange = "mfa_required" if data.mfa_required else "relaxed"
+        await tenancy.contexts.policy_changed(ctx.org_id, change)
         return data

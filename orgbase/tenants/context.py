@@ -9,15 +9,18 @@ came from, so PostgreSQL checks it again when a statement enters the org.
 from __future__ import annotations
 
 import time
+from collections.abc import Awaitable, Callable
 from uuid import UUID
 
-from orgbase.core.context import OrgContext, Principal
+from orgbase.core.context import OrgContext, PolicyChange, Principal
 from orgbase.core.errors import Forbidden, NotFound
 from orgbase.core.postgres import Database, impersonation_ended, mfa_required, sso_required
 from orgbase.tenants.memberships import MembershipCache
 
 MFA_FLAG_SECONDS = 2.0
-"""How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains)."""
+"""How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains), when
+no change was heard: a change is published (``policy_changed``) and every replica drops
+its copy at once."""
 
 
 def org_not_found() -> NotFound:
@@ -38,6 +41,9 @@ class OrgContextResolver:
         self.db = db
         self.memberships = memberships
         self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
+        self.on_policy_changed: list[Callable[[UUID, PolicyChange], Awaitable[None]]] = []
+        """Told about every change of an org's sign-in policy (after it committed): it
+        travels like a revocation, to every replica, its sockets and read replicas."""
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
@@ -71,6 +77,7 @@ class OrgContextResolver:
                 request_id=request_id,
                 session_id=principal.session_id,
                 impersonation_id=principal.impersonation_id,
+                session_secret=principal.session_secret,
             )
         role = await self.memberships.role(target, principal.user_id)
         if role is None:
@@ -83,6 +90,7 @@ class OrgContextResolver:
             request_id=request_id,
             session_id=principal.session_id,
             aal=principal.aal,
+            session_secret=principal.session_secret,
         )
 
     async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
@@ -135,6 +143,12 @@ class OrgContextResolver:
 
     def forget_mfa_flag(self, org_id: UUID) -> None:
         self._mfa_flags.pop(org_id, None)
+
+    async def policy_changed(self, org_id: UUID, change: PolicyChange) -> None:
+        """Call after an org's sign-in policy changed (committed)."""
+        self.forget_mfa_flag(org_id)
+        for listener in self.on_policy_changed:
+            await listener(org_id, change)
 
     async def _impersonating(self, impersonation_id: UUID, admin_id: UUID) -> bool:
         """Is the impersonation still on? (Its org being gone is an ended one too: the

@@ -5,17 +5,25 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
-from uuid import UUID
+from uuid import UUID, uuid4
 
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import Principal, RequestMeta
+from orgbase.core.context import IssuedToken, Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.postgres import Database
 from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg, PlatformUser
 
-TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], tuple[str, int]]
-"""(user_id, session_id, org_id, impersonation_id, lifetime) -> (access token, expires_in)."""
+TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], IssuedToken]
+"""(user_id, session_id, org_id, impersonation_id, lifetime) -> the access token and its
+secret (kept hashed in the impersonation's row: PostgreSQL checks it at every entry)."""
+
+# Bound to the admin's session that started it, and to its token's secret.
+_INSERT = """
+INSERT INTO orgbase.impersonations
+    (id, admin_user_id, org_id, reason, expires_at, session_id, secret_hash, secret_expires_at)
+VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
+"""
 
 
 class PlatformService:
@@ -74,19 +82,31 @@ class PlatformService:
                 code="invalid_reason",
             )
         expires = datetime.now(UTC) + timedelta(minutes=self.impersonation_minutes)
+        # The token first (its secret goes into the row), handed out once the row commits.
+        impersonation_id = uuid4()
+        issued = self.issue_token(
+            admin_id,
+            principal.session_id,
+            org_id,
+            impersonation_id,
+            self.impersonation_minutes * 60,
+        )
         async with self.db.system_connection() as connection, connection.transaction():
             exists = await connection.fetchval(
                 "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", org_id
             )
             if not exists:
                 raise NotFound("no such org", code="org_not_found")
-            impersonation_id: UUID = await connection.fetchval(
-                "INSERT INTO orgbase.impersonations (admin_user_id, org_id, reason, expires_at)"
-                " VALUES ($1, $2, $3, $4) RETURNING id",
+            await connection.execute(
+                _INSERT,
+                impersonation_id,
                 admin_id,
                 org_id,
                 reason,
                 expires,
+                principal.session_id,
+                issued.secret,
+                issued.secret_expires_at,
             )
             # Logged in the org's own audit trail: its admins see who looked, and why.
             await audit.record(
@@ -99,16 +119,9 @@ class PlatformService:
                     details={"impersonation_id": str(impersonation_id), "reason": reason},
                 ),
             )
-        token, expires_in = self.issue_token(
-            admin_id,
-            principal.session_id,
-            org_id,
-            impersonation_id,
-            self.impersonation_minutes * 60,
-        )
         return ImpersonationToken(
-            access_token=token,
-            expires_in=expires_in,
+            access_token=issued.access_token,
+            expires_in=issued.expires_in,
             org_id=org_id,
             impersonation_id=impersonation_id,
         )

@@ -137,7 +137,7 @@ class SsoController(Controller):
                 "DELETE FROM orgbase.org_sso_domains WHERE org_id = $1", ctx.org_id
             )
             await audit.record(connection, AuditEvent.in_org(ctx, meta, "org.sso_removed"))
-        tenancy.contexts.forget_mfa_flag(ctx.org_id)
+        await tenancy.contexts.policy_changed(ctx.org_id, "relaxed")
 
     @post("/domains", summary="Claim an email domain (admins; a platform admin verifies it)")
     async def add_domain(
@@ -174,7 +174,7 @@ class SsoController(Controller):
                 raise NotFound("no such domain", code="domain_not_found")
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details={"domain": gone})
             await audit.record(connection, event)
-        tenancy.contexts.forget_mfa_flag(ctx.org_id)
+        await tenancy.contexts.policy_changed(ctx.org_id, "relaxed")
 
 
 class SsoDomainVerification(Controller):
@@ -202,7 +202,7 @@ class SsoDomainVerification(Controller):
                 admin_id, meta, "org.sso_domain_verified", org_id=org_id, details={"domain": domain}
             )
             await audit.record(connection, event)
-        tenancy.contexts.forget_mfa_flag(org_id)
+        await tenancy.contexts.policy_changed(org_id, "sso_required")
         return SsoDomain(domain.lower(), verified=True)
 
 

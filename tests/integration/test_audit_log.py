@@ -14,7 +14,7 @@ from orgbase.core.context import OrgContext
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.support.http import bearer, org_with_roles, session_of
+from tests.support.http import bearer, org_with_roles, secret_of, session_of
 
 
 async def read(
@@ -82,6 +82,7 @@ async def test_row_changes_on_tenant_tables_are_audited(
             role="member",
             request_id="row-audit-1",
             session_id=session_of(people["member"][1]["access_token"]),
+            session_secret=secret_of(people["member"][1]["access_token"]),
         )
         async with db.tenant_transaction(ctx) as connection:
             item_id = await connection.fetchval(

@@ -26,6 +26,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.localstack.layout import PG_SUPERUSER
+from tests.integration.test_mfa import step_up
 from tests.support.http import bearer, org_with_roles, session_of, sign_in
 from tests.support.processes import serving
 from tests.support.stack import TEST_DATABASE, server_env, stack_settings
@@ -59,6 +60,8 @@ async def replica_client(replica_stack: LocalStack) -> AsyncIterator[Client]:
     # A generous lag bound: the tests pause replay and still want the replica used.
     settings = stack_settings(replica_stack, TEST_DATABASE, **_replica_env(replica_stack, "120"))
     async with AsyncTestClient(app=create_app(settings)) as client:
+        # GoTrue's routes (a second factor's enrolment) want the publishable key.
+        client.headers.update({"apikey": replica_stack.secrets["publishable"]})
         yield client
 
 
@@ -217,6 +220,32 @@ async def test_a_revocation_acts_at_once_while_the_replica_is_behind(
     assert removed.status_code == 204, removed.text
     after = await client.get("/v1/db/items", headers=member)
     assert after.status_code in (401, 403, 404), after.text
+
+
+async def test_a_policy_change_acts_at_once_while_the_replica_is_behind(
+    replica_stack: LocalStack, replica_client: Client, paused_replay: asyncpg.Connection
+) -> None:
+    """A password-only member's read right after the org turned mfa_required on is
+    refused although the replica still has the old policy: a tightened policy moves the
+    revocation position like a removal does."""
+    client = replica_client
+    org_id, people = await org_with_roles(client, ("member",))
+    owner = await step_up(client, await sign_in(client, people["owner"][0]["email"], org_id))
+    member = bearer((await sign_in(client, people["member"][0]["email"], org_id))["access_token"])
+    await _replica_ready(client)
+    await _replica_has_session(replica_stack, member)
+    await _router_caught_up(client, replica_stack)
+    assert (await client.get("/v1/db/items", headers=member)).status_code == 200
+    await paused_replay.execute("SELECT pg_wal_replay_pause()")
+    required = await client.put(
+        f"/v1/orgs/{org_id}/auth-policy",
+        headers=bearer(owner["access_token"]),
+        json={"mfa_required": True},
+    )
+    assert required.status_code == 200, required.text
+    after = await client.get("/v1/db/items", headers=member)
+    assert after.status_code == 403, after.text
+    assert after.json()["code"] == "mfa_required"
 
 
 async def test_a_replica_too_far_behind_is_skipped(

@@ -69,7 +69,19 @@ async def _member(
         " RETURNING id",
         user,
     )
+    # As a token issued for it would (its secret, live for a day).
+    await connection.execute(
+        "UPDATE orgbase.sessions SET secret_hashes = ARRAY[orgbase.secret_hash($2)],"
+        " secret_expires_at = ARRAY[now() + interval '1 day'] WHERE id = $1",
+        session,
+        secret_for(session),
+    )
     return user, session
+
+
+def secret_for(session: uuid.UUID) -> str:
+    """The secret of the fixture's sessions' one token."""
+    return f"secret-of-{session}"
 
 
 @pytest.fixture
@@ -88,6 +100,7 @@ def ctx(ids: dict[str, uuid.UUID], org: str, role: Role = "owner") -> OrgContext
         role=role,
         request_id="test-rls",
         session_id=ids[f"session_{org}_{role}"],
+        session_secret=secret_for(ids[f"session_{org}_{role}"]),
     )
 
 
@@ -283,12 +296,12 @@ async def test_entries_check_their_credential(
     attempts = [
         (
             "SELECT orgbase.enter_session($1, $2, $3, 'x')",
-            (orgs["session_a_owner"], orgs["user_a_owner"], orgs["org_b"]),
+            (orgs["session_a_owner"], secret_for(orgs["session_a_owner"]), orgs["org_b"]),
             "OB404",
         ),
         (
             "SELECT orgbase.enter_session($1, $2, $3, 'x')",
-            (uuid.uuid4(), orgs["user_a_owner"], orgs["org_a"]),
+            (uuid.uuid4(), secret_for(orgs["session_a_owner"]), orgs["org_a"]),
             "OB401",
         ),
         (

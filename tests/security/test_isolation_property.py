@@ -22,7 +22,7 @@ from orgbase.core.context import OrgContext, Role
 from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from tests.support.http import bearer, new_user, session_of
+from tests.support.http import bearer, new_user, secret_of, session_of
 
 T = TypeVar("T")
 ROLES: tuple[Role, ...] = ("owner", "admin", "member", "viewer")
@@ -89,6 +89,7 @@ async def check_world(
                 role=role,
                 request_id="prop",
                 session_id=session_of(tokens[user_id]),
+                session_secret=secret_of(tokens[user_id]),
             )
             rows = await db.tenant_fetch(
                 TenantEntry.for_context(ctx),

@@ -44,6 +44,7 @@ def claims_for(victim: dict[str, Any], **changes: Any) -> dict[str, Any]:
         "iat": now,
         "nbf": now,
         "exp": now + 600,
+        "ssec": victim["claims"]["ssec"],
     }
     claims.update(changes)
     return {k: v for k, v in claims.items() if v is not None}
@@ -202,6 +203,13 @@ async def test_someone_elses_session_id(
     await assert_refused(
         client, sign(keys, claims_for(victim, sid=str(uuid.uuid4()))), "session_revoked"
     )
+
+
+async def test_a_token_without_its_secret(
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
+) -> None:
+    """Tokens from before session secrets (or forged without one) are refused as tokens."""
+    await assert_refused(client, sign(keys, claims_for(victim, ssec=None)), "token_invalid")
 
 
 async def test_revoked_session(client: AsyncTestClient[OrgbaseApp], victim: dict[str, Any]) -> None:

@@ -29,11 +29,24 @@ def bearer(token: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {token}"}
 
 
-def session_of(access_token: str) -> uuid.UUID:
-    """The session an access token names (its sid claim; the token was made by the API)."""
+def claims_of(access_token: str) -> dict[str, Any]:
+    """An access token's claims, unverified (the token was made by the API)."""
     payload = access_token.split(".")[1]
-    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
-    return uuid.UUID(claims["sid"])
+    claims: dict[str, Any] = json.loads(
+        base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4))
+    )
+    return claims
+
+
+def session_of(access_token: str) -> uuid.UUID:
+    """The session an access token names (its sid claim)."""
+    return uuid.UUID(claims_of(access_token)["sid"])
+
+
+def secret_of(access_token: str) -> str:
+    """The token's own secret (its ssec claim): with the session id, what enters the org."""
+    secret: str = claims_of(access_token)["ssec"]
+    return secret
 
 
 async def sign_up(client: httpx.AsyncClient, email: str | None = None) -> dict[str, Any]:

@@ -115,6 +115,9 @@ def test_the_stack_is_complete() -> None:
     assert gateway["depends_on"]["migrate"]["condition"] == "service_completed_successfully"
     assert services["migrate"]["command"] == ["migrate"]
     assert services["migrate"]["restart"] == "no"
+    # Its data steps move documents and Redis keys: it waits for those engines too.
+    for engine in ("postgres", "mongo", "sentinel-1", "sentinel-2", "sentinel-3"):
+        assert services["migrate"]["depends_on"][engine]["condition"] == "service_healthy"
     for stateful in ("postgres", "mongo", "redis-primary", "redis-replica-1", "sentinel-1"):
         mounts = services[stateful]["volumes"]
         assert any(m["type"] == "volume" for m in mounts), f"{stateful} needs a named volume"

@@ -49,6 +49,18 @@ if #expired > 0 then
   redis.call('ZREMRANGEBYSCORE', KEYS[2], '-inf', ARGV[3])
 end
 """
+# Stores ARGV[1] under KEYS[1] for ARGV[2] ms (0: no expiry), indexes its name ARGV[5] by
+# expiry (now: ARGV[3]) and records its size ``new``.
+_STORE = """
+if tonumber(ARGV[2]) > 0 then
+  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
+  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[5])
+else
+  redis.call('SET', KEYS[1], ARGV[1])
+  redis.call('ZADD', KEYS[2], '+inf', ARGV[5])
+end
+redis.call('HSET', KEYS[5], ARGV[5], new)
+"""
 # KEYS: value key, index, the org's deletion marker, bytes, sizes. ARGV: value, ttl ms (0:
 # none), now ms, key quota, key name, byte quota. {status, bytes held}: -2 the org was
 # deleted (a write in flight when it was), -1 over the key quota, -3 over the byte quota.
@@ -66,14 +78,9 @@ local used = tonumber(redis.call('GET', KEYS[4]) or '0')
 local old = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '0')
 local new = string.len(ARGV[1]) + string.len(ARGV[5])
 if new > old and used - old + new > tonumber(ARGV[6]) then return {-3, used} end
-if tonumber(ARGV[2]) > 0 then
-  redis.call('SET', KEYS[1], ARGV[1], 'PX', ARGV[2])
-  redis.call('ZADD', KEYS[2], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[5])
-else
-  redis.call('SET', KEYS[1], ARGV[1])
-  redis.call('ZADD', KEYS[2], '+inf', ARGV[5])
-end
-redis.call('HSET', KEYS[5], ARGV[5], new)
+"""
+    + _STORE
+    + """
 return {1, redis.call('INCRBY', KEYS[4], new - old)}
 """
 )
@@ -99,6 +106,26 @@ redis.call('HSET', KEYS[5], ARGV[4], new)
 return {1, value, redis.call('INCRBY', KEYS[4], new - old)}
 """
 )
+# A value stored under an earlier layout, taken into the org's index and sizes without a
+# quota check (it was there before; the byte quota then refuses only growth). KEYS and ARGV
+# as _SET's (the quotas unused). 1 adopted; 0 a value is already there (written since: it
+# wins); -2 the org is being deleted.
+ADOPT = (
+    """
+if redis.call('EXISTS', KEYS[3]) == 1 then return -2 end
+"""
+    + _FORGET_EXPIRED
+    + """
+if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
+local old = tonumber(redis.call('HGET', KEYS[5], ARGV[5]) or '0')
+local new = string.len(ARGV[1]) + string.len(ARGV[5])
+"""
+    + _STORE
+    + """
+redis.call('INCRBY', KEYS[4], new - old)
+return 1
+"""
+)
 # KEYS: value key, index, bytes, sizes. ARGV: key name. 1 when the key was there.
 _DELETE = """
 local deleted = redis.call('DEL', KEYS[1])
@@ -117,6 +144,18 @@ class Entry(msgspec.Struct):
     value: Any
     ttl: int | None
     """Seconds left, or None when the key does not expire."""
+
+
+def write_keys(org: UUID | str, key: str) -> list[str]:
+    """The KEYS of the write scripts (_SET, _INCR, ADOPT): the value, the org's index, its
+    deletion marker, bytes and sizes (one slot: all tagged by the org)."""
+    return [
+        keys.kv_value(org, key),
+        keys.kv_index(org),
+        keys.org_gone(org),
+        keys.cache_bytes(org),
+        keys.cache_sizes(org),
+    ]
 
 
 def _key(name: str) -> str:
@@ -182,7 +221,7 @@ class KeyValueStore:
 
     async def set(self, ctx: OrgContext, key: str, value: Any, ttl: int | None) -> Entry:
         rbac.require(ctx, "member", "writing to the cache")
-        value_key, index, marker = self._names(ctx, _key(key))
+        names = write_keys(ctx.org_id, _key(key))
         encoded = msgspec.json.encode(value)
         if len(encoded) > self.settings.max_value_bytes:
             raise TooLarge(
@@ -195,10 +234,9 @@ class KeyValueStore:
             )
         now_ms = int(time.time() * 1000)
         quota = self._byte_quota(ctx)
-        org = ctx.org_id
         done, used = await self.redis.run(
             lambda r: self._set(
-                keys=[value_key, index, marker, keys.cache_bytes(org), keys.cache_sizes(org)],
+                keys=names,
                 args=[
                     encoded,
                     (ttl or 0) * 1000,
@@ -222,14 +260,13 @@ class KeyValueStore:
 
     async def increment(self, ctx: OrgContext, key: str, by: int) -> Entry:
         rbac.require(ctx, "member", "writing to the cache")
-        value_key, index, marker = self._names(ctx, _key(key))
+        names = write_keys(ctx.org_id, _key(key))
         now_ms = int(time.time() * 1000)
         quota = self._byte_quota(ctx)
-        org = ctx.org_id
         try:
             status, value, used = await self.redis.run(
                 lambda r: self._incr(
-                    keys=[value_key, index, marker, keys.cache_bytes(org), keys.cache_sizes(org)],
+                    keys=names,
                     args=[by, now_ms, now_ms, key, self.settings.max_keys_per_org, quota],
                     client=r,
                 )

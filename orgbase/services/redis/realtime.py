@@ -9,10 +9,10 @@ receives its own org's messages. Each gateway process holds one Redis pub/sub co
 of tenant tables arrive by PostgreSQL NOTIFY on every gateway and go to ``db:{table}``.
 
 Revocations reach open sockets two ways: at once through Redis (``sys:revocations``: ended
-sessions, revoked keys, changed or ended memberships, deleted orgs, on every replica), and
-by a periodic re-check of every socket's identity, which also covers a revocation
-published while Redis was down. A socket's publish checks its identity first, so it always
-acts with the current role.
+sessions, revoked keys, changed or ended memberships, deleted orgs, changed sign-in
+policies, on every replica), and by a periodic re-check of every socket's identity, which
+also covers a revocation published while Redis was down (``revocations.py``). A socket's
+publish checks its identity first, so it always acts with the current role.
 """
 
 from __future__ import annotations
@@ -23,7 +23,6 @@ import re
 import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -33,22 +32,19 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
-from orgbase.core.context import LiveIdentity, OrgContext, Revocation
+from orgbase.core.context import OrgContext, Revocation
 from orgbase.core.errors import (
-    Forbidden,
     Invalid,
-    NotFound,
-    OrgbaseError,
     RateLimited,
     TooLarge,
-    Unauthorized,
 )
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
-from orgbase.core.periodic import Periodic
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
 from orgbase.core.settings import RealtimeSettings
+from orgbase.services.redis.revocations import SocketRevocations
+from orgbase.services.redis.subscriber import Subscriber
 
 log = structlog.get_logger("orgbase.realtime")
 
@@ -59,7 +55,6 @@ STOP_SECONDS = 5.0
 _MIN_IDLE_SECONDS = 0.001
 _MAX_IDLE_SECONDS = 0.02
 """How long shutdown waits for the background loops."""
-_revocation = msgspec.json.Decoder(Revocation)
 
 
 def channel_name(name: str, *, publishing: bool = False) -> str:
@@ -77,54 +72,6 @@ def redis_channel(org_id: UUID | str, name: str) -> str:
     return keys.realtime_channel(org_id, name)
 
 
-@dataclass(eq=False)
-class Subscriber:
-    identity: LiveIdentity
-    queue_size: int
-    channels: set[str] = field(default_factory=set)
-    closed: asyncio.Event = field(default_factory=asyncio.Event)
-    close_code: int = 1000
-    close_reason: str = ""
-    expiry: asyncio.TimerHandle | None = None
-    counted_org: UUID | None = None
-    """The org whose realtime_connections this subscriber counts against."""
-
-    def __post_init__(self) -> None:
-        self.queue: asyncio.Queue[bytes] = asyncio.Queue(self.queue_size)
-
-    @property
-    def ctx(self) -> OrgContext:
-        return self.identity.ctx
-
-    def deliver(self, message: bytes) -> None:
-        if self.closed.is_set():
-            return
-        try:
-            self.queue.put_nowait(message)
-        except asyncio.QueueFull:
-            self.close(4008, "too slow: messages were piling up")
-
-    def close(self, code: int, reason: str) -> None:
-        if not self.closed.is_set():
-            self.close_code, self.close_reason = code, reason
-            self.closed.set()
-
-    def revoked_by(self, notice: Revocation) -> tuple[int, str] | None:
-        """The close code and reason when ``notice`` ends this subscriber's rights."""
-        principal, ctx = self.identity.principal, self.ctx
-        if principal.session_id is not None and principal.session_id in notice.sessions:
-            return 4401, "the session has ended"
-        if principal.key_id is not None and principal.key_id in notice.keys:
-            return 4401, "the API key was revoked"
-        if notice.org != ctx.org_id:
-            return None
-        if notice.org_deleted:
-            return 4403, "the org was deleted"
-        if notice.user is not None and notice.user == ctx.user_id and notice.role is None:
-            return 4403, "the membership has ended"
-        return None
-
-
 class RealtimeHub:
     def __init__(
         self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
@@ -137,7 +84,7 @@ class RealtimeHub:
         self._idle = _MIN_IDLE_SECONDS
         self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
-        self._rechecker = Periodic("realtime re-check", self._recheck_all, settings.recheck_seconds)
+        self.revocations = SocketRevocations(self._subscribers, settings.recheck_seconds)
         self.delivered = 0
         notifications.subscribe(ROW_EVENTS, self._row_changed)
         self.limits_of: LimitsOf | None = None
@@ -156,7 +103,7 @@ class RealtimeHub:
     def start(self) -> None:
         loop = asyncio.get_running_loop()
         self._tasks = [loop.create_task(self._redis_loop())]
-        self._rechecker.start()
+        self.revocations.start()
 
     async def stop(self) -> None:
         # The loops also check the flag: on Python 3.11 a cancellation that lands as a read
@@ -165,7 +112,7 @@ class RealtimeHub:
         self._stopping = True
         for subscriber in list(self._subscribers):
             subscriber.close(1001, "the server is shutting down")
-        await self._rechecker.stop()
+        await self.revocations.stop()
         for task in self._tasks:
             task.cancel()
         if not self._tasks:
@@ -293,7 +240,7 @@ class RealtimeHub:
         """Tell every replica (this one included, through Redis) about a revocation; applied
         here at once too, so a Redis outage delays only the other replicas (whose periodic
         re-check then catches it)."""
-        self._apply(notice)
+        self.revocations.apply(notice)
         body = msgspec.json.encode(notice)
         with contextlib.suppress(RedisUnavailable):
             await self.redis.run(
@@ -306,26 +253,6 @@ class RealtimeHub:
         for subscriber in tuple(self._by_channel.get(key, ())):
             subscriber.deliver(message)
             self.delivered += 1
-
-    def _revoke(self, body: bytes) -> None:
-        try:
-            notice = _revocation.decode(body)
-        except msgspec.DecodeError:
-            return
-        self._apply(notice)
-
-    def _apply(self, notice: Revocation) -> None:
-        for subscriber in tuple(self._subscribers):
-            ended = subscriber.revoked_by(notice)
-            if ended is not None:
-                subscriber.close(*ended)
-            elif (
-                notice.role is not None
-                and notice.org == subscriber.ctx.org_id
-                and notice.user == subscriber.ctx.user_id
-            ):
-                # A changed role: the socket keeps reading, with the new role's rights.
-                subscriber.identity.ctx = subscriber.ctx.with_role(notice.role)
 
     # -- background loops -------------------------------------------------------------
 
@@ -380,7 +307,7 @@ class RealtimeHub:
                         continue
                     channel = message["channel"].decode()
                     if channel == REVOCATIONS:
-                        self._revoke(message["data"])
+                        self.revocations.received(message["data"])
                     else:
                         self._dispatch(channel, message["data"])
             except asyncio.CancelledError:
@@ -413,20 +340,3 @@ class RealtimeHub:
             }
         )
         self._dispatch(redis_channel(event["org"], name), message)
-
-    async def _recheck_all(self) -> None:
-        for subscriber in tuple(self._subscribers):
-            await self.recheck(subscriber)
-
-    @staticmethod
-    async def recheck(subscriber: Subscriber) -> None:
-        """Ask the identity again: closed when it no longer works, or updated."""
-        try:
-            await subscriber.identity.refresh()
-        except OrgbaseError as exc:
-            if isinstance(exc, (Unauthorized, Forbidden, NotFound)):
-                subscriber.close(4401 if isinstance(exc, Unauthorized) else 4403, exc.message[:120])
-            else:  # a failing check (a service down) keeps the socket; the next decides
-                log.debug("realtime re-check failed", code=exc.code)
-        except Exception as exc:  # the same: never close a socket on our own error
-            log.debug("realtime re-check failed", error=repr(exc))

@@ -22,8 +22,9 @@ from orgbase.core.context import LiveIdentitySource, OrgContext
 from orgbase.core.errors import Invalid, OrgbaseError, RateLimited, Unauthorized
 from orgbase.core.json_input import check_json_input
 from orgbase.services.redis.kv import Entry, KeyValueStore
-from orgbase.services.redis.realtime import RealtimeHub, Subscriber, channel_name
+from orgbase.services.redis.realtime import RealtimeHub, channel_name
 from orgbase.services.redis.stats import RedisStats
+from orgbase.services.redis.subscriber import Subscriber
 
 Store = NamedDependency[KeyValueStore]
 Hub = NamedDependency[RealtimeHub]
@@ -108,7 +109,7 @@ async def sse(
         try:
             yield msgspec.json.encode({"type": "subscribed", "channels": names}).decode()
             while not subscriber.closed.is_set():
-                waiter = asyncio.ensure_future(subscriber.queue.get())
+                waiter = asyncio.ensure_future(subscriber.next_message())
                 closer = asyncio.ensure_future(subscriber.closed.wait())
                 done, _ = await asyncio.wait({waiter, closer}, return_when=asyncio.FIRST_COMPLETED)
                 closer.cancel()
@@ -143,7 +144,7 @@ async def _command(
             await socket.send_json({"type": "unsubscribed", "channel": channel})
         elif kind == "publish":
             # With the role the member has now, not the one they had when they connected.
-            await hub.recheck(subscriber)
+            await hub.revocations.recheck(subscriber)
             if subscriber.closed.is_set():
                 return
             event, payload = str(command.get("event", "")), command.get("payload")
@@ -179,7 +180,7 @@ async def _serve(
 
     async def deliveries() -> None:
         while True:
-            await socket.send_text((await subscriber.queue.get()).decode())
+            await socket.send_text((await subscriber.next_message()).decode())
 
     tasks = {asyncio.ensure_future(t) for t in (commands(), deliveries(), subscriber.closed.wait())}
     try:
