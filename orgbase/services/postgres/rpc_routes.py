@@ -42,21 +42,20 @@ _JSON = "application/json; charset=utf-8"
 def _answer(
     fn: Function, result: Result, prefer: Prefer, singular: bool | str, offset: int
 ) -> Response[bytes]:
-    headers: dict[str, str] = {}
-    if prefer.applied:
-        headers["Preference-Applied"] = ", ".join(prefer.applied)
+    if fn.columns is not None and (fn.returns_set or singular):
+        # Rows: shaped, paged and rendered (JSON, one object or CSV) as a table's.
+        last = offset + result.rows - 1
+        page = {"Content-Range": f"{offset}-{last}/*" if result.rows else "*/*"}
+        return _respond(result, 200, prefer, singular, page)
+    headers = {"Preference-Applied": ", ".join(prefer.applied)} if prefer.applied else {}
     if fn.columns is None:
         if fn.returns == "void":
             return Response(b"", status_code=204, headers=headers)
         return Response((result.body or "null").encode(), media_type=_JSON, headers=headers)
-    if not fn.returns_set and not singular:
-        # One composite value: an object, as PostgREST answers it.
-        body = result.body or "[]"
-        single = body[1:-1] if result.rows == 1 else "null"
-        return Response(single.encode(), media_type=_JSON, headers=headers)
-    last = offset + result.rows - 1
-    headers["Content-Range"] = f"{offset}-{last}/*" if result.rows else "*/*"
-    return _respond(result, 200, Prefer(), singular, headers)
+    # One composite value: an object, as PostgREST answers it.
+    body = result.body or "[]"
+    single = body[1:-1] if result.rows == 1 else "null"
+    return Response(single.encode(), media_type=_JSON, headers=headers)
 
 
 async def _call(
