@@ -27,8 +27,10 @@ from orgbase.services.postgres.errors import (
     UnsupportedMediaType,
 )
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
+from orgbase.services.postgres.result import Result
 from orgbase.services.postgres.schema import Table
-from orgbase.services.postgres.service import DATA_SERVICE, Count, Result, WriteOptions
+from orgbase.services.postgres.service import DATA_SERVICE, Count
+from orgbase.services.postgres.writes import WriteOptions
 
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
