@@ -1,5 +1,12 @@
 """An org's webhook endpoints and their delivery log (admins only).
 
+Where an org's data goes is a security setting: creating an endpoint, changing its URL or
+its events, enabling it again and rotating its secret (which reveals a key that signs as
+the org) need an admin in person at aal2 (``rbac.require_security_admin``), never an API
+key. Reading, disabling, deleting, testing and redelivering to the destination already
+chosen stay with every admin, keys included (an incident responder with a key can stop
+an endpoint).
+
 Endpoints, secrets and deliveries live in PostgreSQL (``sql/rls/0011_webhooks.sql``). A URL
 is checked when it is registered or changed (``destinations``) and again at every
 delivery. The secret is shown once, at creation and at each rotation; the previous one
@@ -61,6 +68,11 @@ def _require_admin(ctx: OrgContext, doing: str) -> None:
     rbac.require(ctx, "admin", doing)  # an impersonation is a viewer: refused here
 
 
+def _widens(body: EndpointUpdate) -> bool:
+    """Does this change send the org's data somewhere new, or more of it?"""
+    return body.url is not msgspec.UNSET or body.events is not msgspec.UNSET or body.enabled is True
+
+
 class WebhookService:
     def __init__(self, db: Database, settings: WebhookSettings, policy: DestinationPolicy):
         self.db = db
@@ -90,7 +102,7 @@ class WebhookService:
     async def create(
         self, ctx: OrgContext, body: EndpointCreate, meta: RequestMeta
     ) -> EndpointCreated:
-        _require_admin(ctx, "managing webhooks")
+        rbac.require_security_admin(ctx, "registering a webhook endpoint")
         url = await self._check_url(body.url)
         secret = signing.new_secret()
         async with self.db.system_connection() as connection, connection.transaction():
@@ -156,6 +168,8 @@ class WebhookService:
     async def update(
         self, ctx: OrgContext, endpoint_id: UUID, body: EndpointUpdate, meta: RequestMeta
     ) -> Endpoint:
+        if _widens(body):
+            rbac.require_security_admin(ctx, "changing where or what a webhook sends")
         _require_admin(ctx, "managing webhooks")
         changes: dict[str, Any] = {}
         if body.url is not msgspec.UNSET:
@@ -199,6 +213,7 @@ class WebhookService:
     async def rotate_secret(
         self, ctx: OrgContext, endpoint_id: UUID, meta: RequestMeta
     ) -> SecretRotated:
+        rbac.require_security_admin(ctx, "rotating a webhook's signing secret")
         secret = signing.new_secret()
         async with self._changing(ctx, endpoint_id, lock=True) as connection:
             until: datetime = await connection.fetchval(

@@ -17,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from orgbase.platform.app import OrgbaseApp
 from tests.e2e.conftest import NARROW, WIDE, Studio
-from tests.support.http import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, admin_at_aal2, bearer, create_org, new_user, sign_in
 from tests.support.receivers import Answer, Received, Receiver
 
 pytestmark = pytest.mark.slow
@@ -366,11 +366,18 @@ async def sideways_overflow(studio: Studio) -> int:
     return overflow
 
 
+async def sign_in_at_aal2(studio: Studio, client: Client, world: World) -> None:
+    """The world's user with a second factor, signed in with it (endpoints are security
+    settings: an admin in person at aal2)."""
+    strong = await admin_at_aal2(client, world.alpha_tokens)
+    await studio.sign_in_at_aal2(world.email, strong["recovery_codes"][0])
+
+
 async def test_webhook_endpoint_from_secret_to_delivery_log(studio: Studio, client: Client) -> None:
     world = await make_world(client)
     page = studio.page
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=studio.base)
-    await studio.sign_in(world.email)
+    await sign_in_at_aal2(studio, client, world)
     await open_in_org(studio, world.alpha, "webhooks")
     await studio.settled()
     await expect(page.locator("#webhook-endpoints .empty")).to_contain_text("No endpoint yet")
@@ -498,7 +505,7 @@ async def test_webhook_strings_from_outside_render_as_text(studio: Studio, clien
         dialogs.append(dialog.message)
 
     page.on("dialog", remember)
-    await studio.sign_in(world.email)
+    await sign_in_at_aal2(studio, client, world)
     await open_in_org(studio, world.alpha, "webhooks")
     await studio.settled()
     # The receiver answers markup too: its answer is shown in the delivery log.
