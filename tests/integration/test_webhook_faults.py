@@ -98,8 +98,9 @@ async def test_internal_destinations_are_refused_outside_dev(settings: Settings)
         connection = await asyncpg.connect(settings.database.migration_url)
         try:
             endpoint_id = await connection.fetchval(
-                "INSERT INTO orgbase.webhook_endpoints (org_id, url, events, secret)"
-                " VALUES ($1, $2, '{db.items.insert}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')"
+                "INSERT INTO orgbase.webhook_endpoints (org_id, url, events, secret, owner_user_id)"
+                " SELECT $1, $2, '{db.items.insert}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',"
+                " user_id FROM orgbase.memberships WHERE org_id = $1 AND role = 'owner'"
                 " RETURNING id",
                 org_id,
                 receiver.url,
