@@ -120,10 +120,14 @@ SELECT 'webhook_disabled', u.email, $2, $3, $1
 FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
 WHERE m.org_id = $1 AND m.role IN ('owner', 'admin')
 """
+# What is owed to live endpoints (a disabled one's pending deliveries wait for an admin,
+# not for this gateway: they would read as a backlog that never drains).
 _QUEUE = """
 SELECT count(*) AS due,
-       coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8 AS oldest
-FROM orgbase.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+       coalesce(extract(epoch FROM now() - min(d.next_attempt_at)), 0)::float8 AS oldest
+FROM orgbase.webhook_deliveries d
+JOIN orgbase.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+WHERE d.status = 'pending' AND d.next_attempt_at <= now()
 """
 _EXPIRE = """
 DELETE FROM orgbase.webhook_deliveries WHERE id IN (
