@@ -32,7 +32,15 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.services.postgres.openapi_tables import TABLE_MARK
 from tests.support.data import make_platform_admin, owner_connection
-from tests.support.http import PASSWORD, add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import (
+    PASSWORD,
+    add_member,
+    admin_at_aal2,
+    bearer,
+    create_org,
+    new_user,
+    sign_in,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -116,10 +124,12 @@ async def make_world(client: Client) -> World:
         json={"email": f"{canary_a}@x.test"},
     )
     # A public address literal passes the destination check with no lookup (there is no
-    # network here: its deliveries fail, which this test does not look at).
+    # network here: its deliveries fail, which this test does not look at). Registering
+    # needs the owner in person at aal2.
+    strong = await admin_at_aal2(client, tokens["owner"])
     endpoint = await client.post(
         f"/v1/orgs/{org_a}/webhooks",
-        headers=headers["owner"],
+        headers=bearer(strong["access_token"]),
         json={
             "url": "http://93.184.216.34/hook",
             "events": ["webhook.test"],

@@ -109,6 +109,20 @@ async def recreate_database(local: LocalStack, name: str) -> None:
         await connection.close()
 
 
+@asynccontextmanager
+async def scratch_database(local: LocalStack, name: str) -> AsyncIterator[str]:
+    """A new empty database ``name`` (its superuser URL), dropped afterwards."""
+    await recreate_database(local, name)
+    try:
+        yield admin_url(local, name)
+    finally:
+        connection = await asyncpg.connect(admin_url(local))
+        try:
+            await connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        finally:
+            await connection.close()
+
+
 async def flush_redis_db(local: LocalStack, db: int) -> None:
     """Empty database ``db`` of the Sentinel set (db 0 of a cluster is emptied whole, by
     ``flush_redis_for``)."""
