@@ -41,6 +41,7 @@ from pathlib import Path
 
 import asyncpg
 import httpx
+import pyotp
 
 from bench.data_bench import orgs_and_tokens, process, wait_http
 from bench.harness import WrkResult, free_port, gateway, local_stack, org_of, prepare_database, wrk
@@ -290,10 +291,31 @@ def org_for(token: str) -> Org:
     return Org(org_of(token), token)
 
 
+def at_aal2(base: str, org: Org) -> dict[str, str]:
+    """The org owner's session raised to aal2 (a TOTP factor enrolled and verified):
+    registering an endpoint is a security setting."""
+    apikey = httpx.get(f"{base}/v1/auth/client-config", timeout=10).json()["publishable_key"]
+    headers = org.headers | {"apikey": apikey}
+    factor = httpx.post(
+        f"{base}/auth/v1/factors", headers=headers, json={"factor_type": "totp"}, timeout=10
+    ).json()
+    path = f"{base}/auth/v1/factors/{factor['id']}"
+    challenge = httpx.post(f"{path}/challenge", headers=headers, json={}, timeout=10).json()
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    verified = httpx.post(
+        f"{path}/verify",
+        headers=headers,
+        json={"challenge_id": challenge["id"], "code": code},
+        timeout=10,
+    )
+    verified.raise_for_status()
+    return {"Authorization": f"Bearer {verified.json()['access_token']}"}
+
+
 def register(base: str, org: Org, url: str, events: list[str]) -> None:
     response = httpx.post(
         f"{base}/v1/orgs/{org.id}/webhooks",
-        headers=org.headers,
+        headers=at_aal2(base, org),
         json={"url": url, "events": events},
         timeout=10,
     )

@@ -355,6 +355,10 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_response_bytes: Annotated[int, Meta(ge=0, le=65536)] = 1024
     retention_days: Annotated[int, Meta(ge=1, le=365)] = 30
     max_endpoints_per_org: Annotated[int, Meta(ge=1, le=1000)] = 20
+    owner_check_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
+    """How often a delivering gateway disables the endpoints whose owner lost the org's
+    authority without an event saying so (an admin API key that expired): their deliveries
+    are never claimed meanwhile."""
 
 
 class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -15,6 +15,7 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal
+from orgbase.core.csv_text import MEDIA_TYPE as CSV_MEDIA_TYPE
 from orgbase.core.errors import Forbidden, Invalid, OrgbaseError
 from orgbase.limits.area import LimitsArea
 from orgbase.limits.usage import Granularity, as_csv, time_range
@@ -113,7 +114,7 @@ async def platform_usage(  # noqa: PLR0917 - one parameter per query option
         not format_ and "text/csv" in request.headers.get("accept", "")
     )
     if wants_csv:
-        return Response(as_csv(rows), media_type="text/csv; charset=utf-8")
+        return Response(as_csv(rows), media_type=CSV_MEDIA_TYPE)
     body = {"from": since.isoformat(), "to": until.isoformat(), "granularity": step, "usage": rows}
     return Response(body)
 

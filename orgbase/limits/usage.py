@@ -12,8 +12,6 @@ and are written by a later rollup.
 from __future__ import annotations
 
 import asyncio
-import csv
-import io
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -21,11 +19,13 @@ from uuid import UUID
 from redis.asyncio import Redis
 
 from orgbase.core import keys
+from orgbase.core.csv_text import write_csv
 from orgbase.core.errors import Invalid, Unavailable
 from orgbase.core.expiry_memo import ExpiryMemo
 from orgbase.core.metering import COUNTERS, LEVELS, Counts, Meter
 from orgbase.core.postgres import Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.times import parse_time
 
 KEEP_IN_REDIS_SECONDS = 3 * 86400
 MAX_SPAN = timedelta(days=400)
@@ -136,22 +136,10 @@ class UsageFlusher:
             raise
 
 
-def parse_time(value: str | None, name: str, default: datetime) -> datetime:
-    if value is None or value == "":
-        return default
-    if len(value) > 40 or not value.isascii():
-        raise Invalid(f"{name} is an ISO 8601 time", code="invalid_time")
-    try:
-        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
-        raise Invalid(f"{name} is an ISO 8601 time", code="invalid_time") from None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
-
-
 def time_range(start: str | None, end: str | None) -> tuple[datetime, datetime]:
     now = datetime.now(UTC)
-    until = parse_time(end, "to", now)
-    since = parse_time(start, "from", until - timedelta(days=1))
+    until = parse_time(end, "to") or now
+    since = parse_time(start, "from") or until - timedelta(days=1)
     if since > until:
         raise Invalid("from is after to", code="invalid_time_range")
     if until - since > MAX_SPAN:
@@ -195,10 +183,6 @@ class UsageReader:
         return out
 
 
-def as_csv(rows: list[dict[str, Any]]) -> str:
-    buffer = io.StringIO()
-    writer = csv.writer(buffer, lineterminator="\n")
-    writer.writerow(["org_id", "period", *METRICS])
-    for row in rows:
-        writer.writerow([row.get("org_id", ""), row["period"], *(row[m] for m in METRICS)])
-    return buffer.getvalue()
+def as_csv(rows: list[dict[str, Any]]) -> bytes:
+    lines = ([row.get("org_id", ""), row["period"], *(row[m] for m in METRICS)] for row in rows)
+    return write_csv(["org_id", "period", *METRICS], lines)

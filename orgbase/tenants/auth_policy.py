@@ -1,7 +1,9 @@
 """An org's sign-in policy: "members must use MFA" (GET/PUT /v1/orgs/{org_id}/auth-policy).
 
-Admins change it; turning it on needs the admin's own session at aal2 (an admin cannot
-lock everyone out, themselves included, by accident). Once on, the org's routes refuse
+Every member (and API key) reads it. Changing it, either way, is a security setting: an
+admin in person at aal2 (``rbac.require_security_admin``), never an API key (a leaked key
+must not turn MFA off) or an impersonation; the admin's own second factor also means they
+cannot lock everyone out, themselves included, by accident. Once on, the org's routes refuse
 aal1 credentials (403 ``mfa_required``) at once: the data API in PostgreSQL (read
 replicas serve nothing until they have replayed the change), the other org routes and
 open sockets on every gateway process as the change travels like a revocation.
@@ -18,8 +20,7 @@ from litestar.params import JSONBody
 
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, PolicyChange, Principal, RequestMeta
-from orgbase.core.errors import Forbidden
+from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.tenants.area import TenancyArea
 
 
@@ -41,21 +42,15 @@ class AuthPolicyController(Controller):
             )
         return AuthPolicy(mfa_required=bool(required))
 
-    @put("/", summary="Require a second factor of every member (admins, from an aal2 session)")
+    @put("/", summary="Require a second factor of every member (an admin in person, at aal2)")
     async def change(
         self,
         data: JSONBody[AuthPolicy],
         ctx: NamedDependency[OrgContext],
-        principal: NamedDependency[Principal],
         tenancy: NamedDependency[TenancyArea],
         meta: NamedDependency[RequestMeta],
     ) -> AuthPolicy:
-        rbac.require(ctx, "admin", "change the org's sign-in policy")
-        if data.mfa_required and principal.aal != "aal2":
-            raise Forbidden(
-                "verify a second factor yourself before requiring one of every member",
-                code="mfa_required",
-            )
+        rbac.require_security_admin(ctx, "changing the org's sign-in policy")
         details: dict[str, Any] = {"mfa_required": data.mfa_required}
         async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
             await connection.execute(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import re
-from datetime import datetime
 from typing import Annotated
 from uuid import UUID
 
@@ -15,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
+from orgbase.core.times import parse_time
 from orgbase.tenants.area import TenancyArea
 from orgbase.tenants.audit_log import AuditFilter
 from orgbase.tenants.auth_policy import AuthPolicyController
@@ -216,12 +216,13 @@ async def read_audit(  # noqa: PLR0917 - one parameter per query filter
     action: Annotated[str | None, QueryParameter(max_length=100)] = None,
     actor: Annotated[UUID | None, QueryParameter()] = None,
     table: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    since: Annotated[datetime | None, QueryParameter()] = None,
-    until: Annotated[datetime | None, QueryParameter()] = None,
+    since: Annotated[str | None, QueryParameter(max_length=40, description="ISO 8601")] = None,
+    until: Annotated[str | None, QueryParameter(max_length=40, description="ISO 8601")] = None,
     before: AuditCursor = None,
     limit: Annotated[int, QueryParameter(ge=1, le=200)] = 50,
 ) -> AuditPage:
-    query = AuditFilter(action, actor, table, since, until, before, limit)
+    times = parse_time(since, "since"), parse_time(until, "until")
+    query = AuditFilter(action, actor, table, *times, before, limit)
     return await tenancy.audit.page(ctx, query)
 
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
-from orgbase.webhooks.dispatcher import WebhookDispatcher
+from orgbase.webhooks.dispatcher import STOPPED_CHANNEL, WebhookDispatcher
 from orgbase.webhooks.service import WebhookService
 
 
@@ -28,7 +28,10 @@ def build_webhooks(settings: Settings, resources: Resources) -> WebhooksArea:
         allowed_hosts=frozenset(host.lower() for host in settings.webhooks.allowed_hosts),
         allow_loopback=settings.is_dev,
     )
+    dispatcher = WebhookDispatcher(resources.db, settings.webhooks, policy)
+    if settings.webhooks.enabled:
+        # Endpoints stopped elsewhere: their claimed, unsent deliveries stay unsent here.
+        resources.notifications.subscribe(STOPPED_CHANNEL, dispatcher.endpoint_stopped)
     return WebhooksArea(
-        service=WebhookService(resources.db, settings.webhooks, policy),
-        dispatcher=WebhookDispatcher(resources.db, settings.webhooks, policy),
+        service=WebhookService(resources.db, settings.webhooks, policy), dispatcher=dispatcher
     )

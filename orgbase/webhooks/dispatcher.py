@@ -13,6 +13,13 @@ most ``max_in_flight`` deliveries under way from this process.
 The destination is resolved and checked at every attempt, and the request goes to the
 address that was checked (``destinations``); redirects are not followed and at most
 ``max_response_bytes`` of an answer are read.
+
+An endpoint sends only while its owner holds the org's authority
+(``sql/rls/0022_webhook_owners.sql``): a claim takes a delivery only then, the endpoints are
+read again after the claim, and an endpoint disabled or deleted later (NOTIFY
+``orgbase_webhook_stopped``) has its claimed, unsent deliveries released, unsent. Only a
+request already on its way completes. Every ``owner_check_seconds`` the endpoints whose
+owner lost the authority with no event saying so (an admin key that expired) are disabled.
 """
 
 from __future__ import annotations
@@ -53,6 +60,7 @@ SET attempts = d.attempts + 1, last_attempt_at = now(),
 FROM (
     SELECT d2.id FROM orgbase.webhook_deliveries d2
     JOIN orgbase.webhook_endpoints e ON e.id = d2.endpoint_id AND e.enabled
+        AND orgbase.webhook_owner_in_authority(e.org_id, e.owner_user_id, e.owner_key_id)
     JOIN orgbase.orgs o ON o.id = d2.org_id AND o.deleted_at IS NULL
     WHERE d2.status = 'pending' AND d2.next_attempt_at <= now()
     ORDER BY d2.next_attempt_at, d2.id
@@ -65,8 +73,13 @@ RETURNING d.id, d.message_id, d.endpoint_id, d.org_id, d.attempts, d.created_at,
 _ENDPOINTS = """
 SELECT id, url, secret,
        CASE WHEN previous_secret_until > now() THEN previous_secret END AS previous_secret
-FROM orgbase.webhook_endpoints WHERE id = ANY($1::uuid[])
+FROM orgbase.webhook_endpoints e WHERE id = ANY($1::uuid[]) AND enabled
+  AND orgbase.webhook_owner_in_authority(e.org_id, e.owner_user_id, e.owner_key_id)
 """
+_DISABLE_UNOWNED = "SELECT orgbase.webhook_disable_unowned(NULL, NULL, NULL, $1)"
+UNOWNED = "its owner no longer holds the org's authority (an expired API key, or a change"
+UNOWNED += " made outside orgbase)"
+STOPPED_CHANNEL = "orgbase_webhook_stopped"
 _DELIVERED = """
 UPDATE orgbase.webhook_deliveries
 SET status = 'delivered', delivered_at = now(), last_status = $2, last_latency_ms = $3,
@@ -107,10 +120,14 @@ SELECT 'webhook_disabled', u.email, $2, $3, $1
 FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
 WHERE m.org_id = $1 AND m.role IN ('owner', 'admin')
 """
+# What is owed to live endpoints (a disabled one's pending deliveries wait for an admin,
+# not for this gateway: they would read as a backlog that never drains).
 _QUEUE = """
 SELECT count(*) AS due,
-       coalesce(extract(epoch FROM now() - min(next_attempt_at)), 0)::float8 AS oldest
-FROM orgbase.webhook_deliveries WHERE status = 'pending' AND next_attempt_at <= now()
+       coalesce(extract(epoch FROM now() - min(d.next_attempt_at)), 0)::float8 AS oldest
+FROM orgbase.webhook_deliveries d
+JOIN orgbase.webhook_endpoints e ON e.id = d.endpoint_id AND e.enabled
+WHERE d.status = 'pending' AND d.next_attempt_at <= now()
 """
 _EXPIRE = """
 DELETE FROM orgbase.webhook_deliveries WHERE id IN (
@@ -149,7 +166,8 @@ class WebhookDispatcher:
         self.settings = settings
         self.policy = policy
         self.outcomes: collections.Counter[str] = collections.Counter()
-        """delivered, retried, given_up, deferred, endpoint_disabled (copied into metrics)."""
+        """delivered, retried, given_up, deferred, released, endpoint_disabled (copied into
+        metrics)."""
         self.latency_observers: list[Callable[[float], None]] = []
         self.queue = Queue()
         self._breakers: dict[UUID, CircuitBreaker] = {}
@@ -159,6 +177,9 @@ class WebhookDispatcher:
         self._recorders = asyncio.Semaphore(RECORDERS)
         self._clients = EndpointClients(settings)
         self._last_expiry = 0.0
+        self._last_owner_check = 0.0
+        self._stopped: dict[UUID, float] = {}
+        """Endpoints disabled or deleted lately (when this process heard of it)."""
         self._stopping = False
         self._idle = asyncio.Event()
         self._idle.set()
@@ -187,9 +208,31 @@ class WebhookDispatcher:
         await self._poller.stop()
         await self._clients.close()
 
+    def endpoint_stopped(self, payload: str) -> None:
+        """NOTIFY ``orgbase_webhook_stopped``: deliveries claimed before now for this endpoint
+        and not sent yet are released unsent."""
+        with contextlib.suppress(ValueError):
+            self._stopped[UUID(payload)] = time.monotonic()
+
+    def _was_stopped(self, endpoint_id: UUID, claimed_at: float) -> bool:
+        stopped_at = self._stopped.get(endpoint_id)
+        return stopped_at is not None and stopped_at >= claimed_at
+
+    async def disable_unowned(self) -> int:
+        """Disable (audited, mailed) the live endpoints whose owner lost the authority."""
+        self._last_owner_check = time.monotonic()
+        horizon = self._last_owner_check - self.lease_seconds  # older notices are moot
+        self._stopped = {k: at for k, at in self._stopped.items() if at > horizon}
+        async with self.db.system_connection() as connection:
+            disabled = int(await connection.fetchval(_DISABLE_UNOWNED, UNOWNED))
+        self.outcomes["endpoint_disabled"] += disabled
+        return disabled
+
     async def _round(self) -> None:
         if self._stopping:
             return
+        if time.monotonic() - self._last_owner_check > self.settings.owner_check_seconds:
+            await self.disable_unowned()
         self._idle.clear()
         try:
             for _ in range(MAX_ROUNDS_BACK_TO_BACK):
@@ -220,10 +263,12 @@ class WebhookDispatcher:
             claimed = await connection.fetch(_CLAIM, self.settings.batch, self.lease_seconds)
             if not claimed:
                 return 0
+            claimed_at = time.monotonic()
             endpoint_ids = list({row["endpoint_id"] for row in claimed})
+            # Read after the claim: an endpoint stopped in between is not among them.
             endpoints = {row["id"]: row for row in await connection.fetch(_ENDPOINTS, endpoint_ids)}
         await asyncio.gather(
-            *(self._deliver(row, endpoints[row["endpoint_id"]]) for row in claimed)
+            *(self._deliver(row, endpoints.get(row["endpoint_id"]), claimed_at) for row in claimed)
         )
         return len(claimed)
 
@@ -237,14 +282,22 @@ class WebhookDispatcher:
             )
         return breaker
 
-    async def _deliver(self, delivery: asyncpg.Record, endpoint: asyncpg.Record) -> None:
+    async def _deliver(
+        self, delivery: asyncpg.Record, endpoint: asyncpg.Record | None, claimed_at: float
+    ) -> None:
+        if endpoint is None:  # stopped, or its owner lost the authority, since the claim
+            await self._defer(delivery["id"], 0, "released")
+            return
         breaker = self._breaker(endpoint["id"])
         slots = self._in_flight.setdefault(
             endpoint["id"], asyncio.Semaphore(self.settings.max_in_flight)
         )
         async with slots:
+            if self._was_stopped(endpoint["id"], claimed_at):
+                await self._defer(delivery["id"], 0, "released")
+                return
             if not breaker.allow():
-                await self._defer(delivery["id"])
+                await self._defer(delivery["id"], self.settings.breaker_reset_seconds)
                 return
             attempt = await self._send(delivery, endpoint)
         if attempt.delivered:
@@ -255,11 +308,12 @@ class WebhookDispatcher:
             observe(attempt.latency_ms / 1000)
         await self._record(delivery, attempt)
 
-    async def _defer(self, delivery_id: int) -> None:
-        """The endpoint's breaker is open: wait for it, without spending an attempt."""
-        self.outcomes["deferred"] += 1
+    async def _defer(self, delivery_id: int, wait: float, outcome: str = "deferred") -> None:
+        """Give a claimed delivery back unsent, without spending an attempt: the endpoint's
+        breaker is open (wait for it), or the endpoint stopped (it stays pending)."""
+        self.outcomes[outcome] += 1
         async with self._recorders, self.db.system_connection() as connection:
-            await connection.execute(_DEFER, delivery_id, self.settings.breaker_reset_seconds)
+            await connection.execute(_DEFER, delivery_id, wait)
 
     async def _send(self, delivery: asyncpg.Record, endpoint: asyncpg.Record) -> Attempt:
         started = time.monotonic()

@@ -42,6 +42,13 @@ class Endpoint(msgspec.Struct):
     description: str | None
     enabled: bool
     disabled_reason: str | None
+    owner_user_id: Annotated[
+        UUID | None, Meta(description="The admin whose authority it sends with")
+    ]
+    owner_key_id: Annotated[
+        UUID | None,
+        Meta(description="Or the API key that registered it (before keys no longer could)"),
+    ]
     created_at: datetime
     updated_at: datetime
 

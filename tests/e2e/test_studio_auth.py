@@ -175,7 +175,7 @@ async def test_sign_in_policy_for_org_admins(
     # Requiring MFA needs the admin's own second factor first.
     await page.check("#mfa-required")
     await page.click("text=Save >> nth=0")
-    await expect(page.locator(".error")).to_contain_text("mfa_required")
+    await expect(page.locator(".error")).to_contain_text("insufficient_aal")
     await page.fill("input[name=issuer]", "http://127.0.0.1:1/issuer")
     await page.fill("input[name=client_id]", "corp-client")
     await page.fill("input[name=client_secret]", "corp-secret")

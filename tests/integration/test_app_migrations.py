@@ -21,7 +21,10 @@ from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import MigrationError, default_directory, migrate
 from orgbase.platform.sql_lines import split_statements
 from orgbase.services.postgres.lint import Finding, lint, unwrapped_context_calls
-from tests.support.data import EXAMPLE_APP_MIGRATIONS, admin_url, recreate_database
+from tests.support.data import (
+    EXAMPLE_APP_MIGRATIONS,
+    scratch_database,
+)
 from tests.support.stack import server_env
 
 SCRATCH = "orgbase_test_app_migrations"
@@ -29,13 +32,8 @@ SCRATCH = "orgbase_test_app_migrations"
 
 @pytest.fixture
 async def scratch(stack: LocalStack) -> AsyncIterator[str]:
-    await recreate_database(stack, SCRATCH)
-    yield admin_url(stack, SCRATCH)
-    connection = await asyncpg.connect(admin_url(stack))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{SCRATCH}" WITH (FORCE)')
-    finally:
-        await connection.close()
+    async with scratch_database(stack, SCRATCH) as url:
+        yield url
 
 
 async def _fetch(url: str, sql: str) -> list[asyncpg.Record]:

@@ -187,7 +187,7 @@ async def test_org_requiring_mfa_refuses_aal1_everywhere(
         policy, headers=bearer(owner_in_org["access_token"]), json={"mfa_required": True}
     )
     assert refused.status_code == 403
-    assert refused.json()["code"] == "mfa_required"
+    assert refused.json()["code"] == "insufficient_aal"
     owner_aal2 = await step_up(client, owner_in_org)
     assert claims(owner_aal2["access_token"])["org"] == org_id
     turned_on = await client.put(

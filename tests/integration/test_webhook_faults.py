@@ -28,7 +28,7 @@ from tests.integration.test_webhooks import (
     owner_of_new_org,
     register,
 )
-from tests.support.http import org_member
+from tests.support.http import admin_at_aal2, bearer, org_member
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.receivers import Answer, Receiver
 from tests.support.stack import server_env, with_overrides
@@ -47,6 +47,13 @@ DELIVERING = {
     "ORGBASE_WEBHOOKS_MAX_IN_FLIGHT": "4",
     "ORGBASE_WEBHOOKS_BREAKER_FAILURES": "1000",
 }
+
+
+async def strong_owner(http: httpx.AsyncClient, name: str) -> tuple[str, dict[str, str]]:
+    """A new org and its owner's headers at aal2 (endpoints are security settings)."""
+    _, org_id, headers = await org_member(http, name)
+    token = headers["Authorization"].removeprefix("Bearer ")
+    return org_id, bearer((await admin_at_aal2(http, {"access_token": token}))["access_token"])
 
 
 def message_ids(receiver: Receiver) -> set[str]:
@@ -91,8 +98,9 @@ async def test_internal_destinations_are_refused_outside_dev(settings: Settings)
         connection = await asyncpg.connect(settings.database.migration_url)
         try:
             endpoint_id = await connection.fetchval(
-                "INSERT INTO orgbase.webhook_endpoints (org_id, url, events, secret)"
-                " VALUES ($1, $2, '{db.items.insert}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA')"
+                "INSERT INTO orgbase.webhook_endpoints (org_id, url, events, secret, owner_user_id)"
+                " SELECT $1, $2, '{db.items.insert}', 'whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA',"
+                " user_id FROM orgbase.memberships WHERE org_id = $1 AND role = 'owner'"
                 " RETURNING id",
                 org_id,
                 receiver.url,
@@ -114,7 +122,7 @@ async def test_a_gateway_killed_mid_delivery_loses_nothing(stack: LocalStack) ->
     gateway sends them once their claim lapses."""
     env = server_env(stack, **DELIVERING)
     async with Receiver(Answer(delay=0.6)) as receiver, gateway(env) as (doomed, http):
-        _, org_id, headers = await org_member(http, "killed")
+        org_id, headers = await strong_owner(http, "killed")
         endpoint = await register(http, org_id, headers, receiver.url, ["db.items.*"])
         for n in range(8):
             await insert_item(http, headers, f"row {n}")
@@ -155,7 +163,7 @@ async def test_a_gateway_stopping_records_what_it_sent(
     as delivered, not sent again when its claim lapses."""
     env = server_env(stack, **DELIVERING)
     async with Receiver(Answer(delay=0.5)) as receiver, gateway(env) as (process, http):
-        _, org_id, headers = await org_member(http, "stopping")
+        org_id, headers = await strong_owner(http, "stopping")
         endpoint = await register(http, org_id, headers, receiver.url, ["db.items.*"])
         await insert_item(http, headers, "last words")
         await receiver.wait_for(1)  # sent; its answer half a second away
@@ -176,7 +184,7 @@ async def test_deliveries_survive_a_postgresql_restart(
 ) -> None:
     env = server_env(fault_stack, fault_stack.layout.database, **DELIVERING)
     async with Receiver(Answer(delay=0.3)) as receiver, gateway(env) as (_, http):
-        _, org_id, headers = await org_member(http, "restarted")
+        org_id, headers = await strong_owner(http, "restarted")
         await register(http, org_id, headers, receiver.url, ["db.items.*"])
         for n in range(5):
             await insert_item(http, headers, f"before {n}")

@@ -20,7 +20,14 @@ from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.webhooks.dispatcher import WebhookDispatcher
-from tests.support.http import add_member, bearer, member_tokens, new_user, sign_in
+from tests.support.http import (
+    add_member,
+    admin_at_aal2,
+    bearer,
+    member_tokens,
+    new_user,
+    sign_in,
+)
 from tests.support.receivers import Answer, Close, FailTimes, Hang, Huge, Receiver, Redirect
 from tests.support.stack import with_overrides
 from tests.support.waiting import eventually
@@ -45,8 +52,11 @@ async def client(settings: Settings) -> AsyncIterator[Client]:
 
 
 async def owner_of_new_org(client: httpx.AsyncClient) -> tuple[str, dict[str, str]]:
+    """A new org and its owner's headers, at aal2 (endpoints are security settings)."""
     org_id, tokens = await member_tokens(client, ())
-    return org_id, bearer(tokens["owner"])
+    return org_id, bearer(
+        (await admin_at_aal2(client, {"access_token": tokens["owner"]}))["access_token"]
+    )
 
 
 async def register(
@@ -261,7 +271,9 @@ async def test_members_settings_keys_and_tests_are_events(client: Client) -> Non
         "/v1/orgs", headers=bearer(owner_tokens["access_token"]), json={"name": "events"}
     )
     org_id = created.json()["id"]
-    headers = bearer((await sign_in(client, owner["email"], org_id))["access_token"])
+    headers = bearer(
+        (await admin_at_aal2(client, await sign_in(client, owner["email"], org_id)))["access_token"]
+    )
     async with Receiver(Answer()) as receiver:
         endpoint = await register(client, org_id, headers, receiver.url, ["*"])
         newcomer, _ = await new_user(client)
@@ -291,7 +303,8 @@ async def test_members_settings_keys_and_tests_are_events(client: Client) -> Non
 async def test_only_admins_manage_and_orgs_never_meet(client: Client) -> None:
     org_a, tokens_a = await member_tokens(client, ("admin", "member"))
     org_b, tokens_b = await member_tokens(client, ())
-    a, b = bearer(tokens_a["owner"]), bearer(tokens_b["owner"])
+    a = bearer((await admin_at_aal2(client, {"access_token": tokens_a["owner"]}))["access_token"])
+    b = bearer(tokens_b["owner"])
     async with Receiver(Answer()) as receiver_a:
         endpoint = await register(client, org_a, a, receiver_a.url, ["*"])
         # A member may not manage webhooks; an admin may.

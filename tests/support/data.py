@@ -111,7 +111,7 @@ async def recreate_database(local: LocalStack, name: str) -> None:
 
 @asynccontextmanager
 async def scratch_database(local: LocalStack, name: str) -> AsyncIterator[str]:
-    """An empty database for the block (its superuser URL), dropped after it."""
+    """A new empty database ``name`` (its superuser URL), dropped afterwards."""
     await recreate_database(local, name)
     try:
         yield admin_url(local, name)

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
+import pyotp
 
 from tests.support.waiting import eventually
 
@@ -104,6 +105,28 @@ async def add_member(
         json={"email": user["email"], "role": role},
     )
     assert response.status_code == 201, response.text
+
+
+async def admin_at_aal2(client: httpx.AsyncClient, tokens: dict[str, Any]) -> dict[str, Any]:
+    """The same session raised to aal2: a TOTP factor enrolled and verified (its codes made
+    by ``pyotp``, as an authenticator app would). Returns the session's new tokens (same
+    user and org) with its ``recovery_codes`` and the factor's ``totp_secret``. Security
+    settings (the sign-in policy, webhook destinations...) need a person at aal2."""
+    config = await client.get("/v1/auth/client-config")  # the publishable key, as the studio
+    auth = bearer(tokens["access_token"]) | {"apikey": config.json()["publishable_key"]}
+    enrolled = await client.post("/auth/v1/factors", headers=auth, json={"factor_type": "totp"})
+    assert enrolled.status_code == 200, enrolled.text
+    factor = enrolled.json()
+    path = f"/auth/v1/factors/{factor['id']}"
+    challenge = await client.post(f"{path}/challenge", headers=auth, json={})
+    assert challenge.status_code == 200, challenge.text
+    code = pyotp.TOTP(factor["totp"]["secret"]).now()
+    verified = await client.post(
+        f"{path}/verify", headers=auth, json={"challenge_id": challenge.json()["id"], "code": code}
+    )
+    assert verified.status_code == 200, verified.text
+    session: dict[str, Any] = verified.json()
+    return session | {"totp_secret": factor["totp"]["secret"]}
 
 
 async def org_member(

@@ -162,6 +162,10 @@ class Query:
     on_conflict: tuple[str, ...] = ()
     columns: tuple[str, ...] = ()
 
+    def page_size(self, max_rows: int) -> int:
+        """The rows one answer holds: the asked limit, at most ``max_rows``."""
+        return max_rows if self.limit is None else min(self.limit, max_rows)
+
 
 # -- splitting ------------------------------------------------------------------------
 

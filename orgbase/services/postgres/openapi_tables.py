@@ -9,11 +9,12 @@ from __future__ import annotations
 
 from typing import Any
 
+from orgbase.core.csv_text import MEDIA_TYPE as CSV_MEDIA_TYPE
 from orgbase.services.postgres.functions import Argument, Function
 from orgbase.services.postgres.schema import Column, SchemaCache, Table
 
 SINGULAR = "application/vnd.pgrst.object+json"
-CSV = "text/csv"
+CSV = CSV_MEDIA_TYPE
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 CREDENTIALS: list[dict[str, list[str]]] = [{"bearer": []}, {"apikey": []}]
 TABLE_MARK = "x-orgbase-table"
@@ -123,7 +124,8 @@ def _header(name: str, description: str, example: str) -> dict[str, Any]:
 PREFER = _header(
     "Prefer",
     "return=representation|minimal, count=exact|planned|estimated, resolution=merge-duplicates|"
-    "ignore-duplicates, missing=default, handling=strict|lenient, max-affected=N, tx=rollback",
+    "ignore-duplicates, missing=default, handling=strict|lenient, max-affected=N, tx=rollback,"
+    " csv-formulas=escape (text cells starting =, +, -, @, tab or CR get a leading ')",
     "return=representation",
 )
 RANGE = _header("Range", "Rows to answer, e.g. 0-24 (answered with Content-Range)", "0-24")

@@ -27,8 +27,10 @@ from orgbase.services.postgres.errors import (
     UnsupportedMediaType,
 )
 from orgbase.services.postgres.grammar import MAX_DIGITS, Query, is_number, parse_query
+from orgbase.services.postgres.result import Result
 from orgbase.services.postgres.schema import Table
-from orgbase.services.postgres.service import DATA_SERVICE, Count, Result, WriteOptions
+from orgbase.services.postgres.service import DATA_SERVICE, Count
+from orgbase.services.postgres.writes import WriteOptions
 
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
@@ -44,6 +46,8 @@ class Prefer(msgspec.Struct):
     max_affected: int | None = None
     rollback: bool = False
     single_object: bool = False
+    escape_formulas: bool = False
+    """Prefer: csv-formulas=escape (CSV answers only; see csv_output)."""
     applied: tuple[str, ...] = ()
 
 
@@ -55,6 +59,7 @@ _SIMPLE_PREFERENCES = {
     "handling": ("strict", "lenient"),
     "tx": ("commit", "rollback"),
     "params": ("single-object",),
+    "csv-formulas": ("escape", "keep"),
 }
 
 
@@ -86,6 +91,8 @@ def parse_prefer(  # noqa: PLR0912 - one branch per preference
                     prefer.missing_default = setting == "default"
                 elif key == "handling":
                     prefer.strict = setting == "strict"
+                elif key == "csv-formulas":
+                    prefer.escape_formulas = setting == "escape"
                 elif key == "tx":
                     if not allow_rollback:
                         invalid.append(token)
@@ -166,9 +173,8 @@ def _respond(
     if prefer.applied:
         headers["Preference-Applied"] = ", ".join(prefer.applied)
     if singular == CSV_KIND:
-        return Response(
-            rows_to_csv(result.body), status_code=status, media_type=CSV, headers=headers
-        )
+        csv = rows_to_csv(result.body, escape_formulas=prefer.escape_formulas)
+        return Response(csv, status_code=status, media_type=CSV, headers=headers)
     if singular:
         if result.rows != 1:
             raise NotAcceptable(

@@ -117,9 +117,13 @@ def build_call(
             sql = f"SELECT NULL::text AS body, 0 AS n FROM {source} AS t"  # noqa: S608
             return sql, builder.params.values
         if fn.returns_set:
+            # A set of scalars is capped and paged as rows are (the org's rows per
+            # response), though it has no columns to filter.
+            limit = builder.params.add(query.page_size(max_rows))
+            offset = builder.params.add(query.offset)
             sql = (
                 "SELECT coalesce(json_agg(t.v), '[]')::text AS body, count(*) AS n"  # noqa: S608
-                f" FROM {source} AS t(v)"
+                f" FROM (SELECT t.v FROM {source} AS t(v) LIMIT {limit} OFFSET {offset}) AS t"
             )
             return sql, builder.params.values
         sql = f"SELECT to_json(t.v)::text AS body, 1 AS n FROM {source} AS t(v)"  # noqa: S608
@@ -129,7 +133,7 @@ def build_call(
     conditions = ["true", *builder.filters(table, "t", query.filters)]
     conditions += builder.inner_joins(table, "t", query.select)
     order = builder.order(table, "t", query.order)
-    limit = builder.params.add(max_rows if query.limit is None else min(query.limit, max_rows))
+    limit = builder.params.add(query.page_size(max_rows))
     offset = builder.params.add(query.offset)
     page = (
         f"{source} AS t WHERE {' AND '.join(conditions)}"

@@ -20,6 +20,7 @@ from orgbase.core.errors import Invalid
 from orgbase.core.postgres import CONTEXT_PARAMS, TenantEntry
 from orgbase.services.postgres.functions import Function
 from orgbase.services.postgres.grammar import RESERVED, parse_query
+from orgbase.services.postgres.result import Result
 from orgbase.services.postgres.routes import (
     WITH_CREDENTIALS,
     Prefer,
@@ -33,7 +34,7 @@ from orgbase.services.postgres.routes import (
     _wants_singular,
 )
 from orgbase.services.postgres.rpc import build_call, resolve
-from orgbase.services.postgres.service import DATA_SERVICE, Result
+from orgbase.services.postgres.service import DATA_SERVICE
 
 RPC = "/v1/db/rpc/{fn:str}"
 _JSON = "application/json; charset=utf-8"
@@ -42,21 +43,22 @@ _JSON = "application/json; charset=utf-8"
 def _answer(
     fn: Function, result: Result, prefer: Prefer, singular: bool | str, offset: int
 ) -> Response[bytes]:
-    headers: dict[str, str] = {}
-    if prefer.applied:
-        headers["Preference-Applied"] = ", ".join(prefer.applied)
+    last = offset + result.rows - 1
+    page = {"Content-Range": f"{offset}-{last}/*" if result.rows else "*/*"}
+    if fn.columns is not None and (fn.returns_set or singular):
+        # Rows: shaped, paged and rendered (JSON, one object or CSV) as a table's.
+        return _respond(result, 200, prefer, singular, page)
+    headers = {"Preference-Applied": ", ".join(prefer.applied)} if prefer.applied else {}
+    if fn.returns_set:
+        headers |= page  # a set of scalars: paged too
     if fn.columns is None:
         if fn.returns == "void":
             return Response(b"", status_code=204, headers=headers)
         return Response((result.body or "null").encode(), media_type=_JSON, headers=headers)
-    if not fn.returns_set and not singular:
-        # One composite value: an object, as PostgREST answers it.
-        body = result.body or "[]"
-        single = body[1:-1] if result.rows == 1 else "null"
-        return Response(single.encode(), media_type=_JSON, headers=headers)
-    last = offset + result.rows - 1
-    headers["Content-Range"] = f"{offset}-{last}/*" if result.rows else "*/*"
-    return _respond(result, 200, Prefer(), singular, headers)
+    # One composite value: an object, as PostgREST answers it.
+    body = result.body or "[]"
+    single = body[1:-1] if result.rows == 1 else "null"
+    return Response(single.encode(), media_type=_JSON, headers=headers)
 
 
 async def _call(
@@ -78,7 +80,7 @@ async def _call(
             fn,
             args,
             query,
-            data.max_rows,
+            data.row_limit(entry),
             single_object=prefer.single_object,
             first_param=CONTEXT_PARAMS + 1 if single else 1,
             gated=single,

@@ -1,4 +1,5 @@
-"""The data API's use cases: read, insert (and upsert), update, delete on tenant tables.
+"""The data API's use cases: read, insert (and upsert), update, delete on tenant tables
+(the writes are ``writes.DataWrites``).
 
 Reads are one round trip: the statement enters the org (``TenantEntry``: PostgreSQL checks
 the session and membership, the API key or the impersonation, and sets the verified
@@ -17,18 +18,16 @@ import asyncpg
 import msgspec
 
 from orgbase.core.app_state import AppKey
-from orgbase.core.errors import Invalid
 from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf, OrgLimits
+from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
-from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
+from orgbase.core.replicas import ReplicaRouter, writer_of
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
-from orgbase.services.postgres.schema import SchemaCache, Table, quote_ident
-from orgbase.services.postgres.sql import Builder, Params, json_result, table_missing
-
-SERVER_COLUMNS = frozenset({"org_id"})
-"""Columns no client writes: the org comes from the context."""
+from orgbase.services.postgres.result import Result
+from orgbase.services.postgres.schema import SchemaCache
+from orgbase.services.postgres.sql import Builder, Params, json_result
+from orgbase.services.postgres.writes import DataWrites
 
 Count = Literal["exact", "planned", "estimated"] | None
 
@@ -47,38 +46,7 @@ class PreparedRead:
     """Where the page's LIMIT sits in ``values`` (an org's rows_per_response replaces it)."""
 
 
-@dataclass(frozen=True)
-class Result:
-    body: str | None
-    rows: int
-    total: int | None = None
-
-
-@dataclass(frozen=True)
-class WriteOptions:
-    max_affected: int | None = None
-    """Prefer: max-affected (with handling=strict): more rows changed is PGRST124, undone."""
-    rollback: bool = False
-    """Prefer: tx=rollback (when the operator allows it): answer, then keep nothing."""
-
-
-class _RolledBack(Exception):
-    """Leaves a write's transaction without committing, carrying its answer."""
-
-    def __init__(self, result: Result) -> None:
-        self.result = result
-
-
-def too_many_affected(rows: int, limit: int) -> Invalid:
-    return Invalid(
-        "Query result exceeds max-affected preference constraint",
-        code="PGRST124",
-        details=f"The query affects {rows} rows",
-        hint=f"at most {limit} rows may change (Prefer: max-affected)",
-    )
-
-
-class DataService:
+class DataService(DataWrites):
     def __init__(
         self,
         db: Database,
@@ -104,14 +72,8 @@ class DataService:
         self._reads: OrderedDict[tuple[Any, ...], PreparedRead] = OrderedDict()
         self._cache_size = statement_cache
 
-    def table(self, name: str) -> Table:
-        table = self.schema.tables.get(name)
-        if table is None:
-            raise table_missing(name)
-        return table
-
     def effective_limit(self, query: Query) -> int:
-        return self.max_rows if query.limit is None else min(query.limit, self.max_rows)
+        return query.page_size(self.max_rows)
 
     # -- reads ------------------------------------------------------------------------
 
@@ -158,10 +120,6 @@ class DataService:
                 self._reads.popitem(last=False)
         return prepared
 
-    def _org_limits(self, entry: TenantEntry) -> OrgLimits | None:
-        org = entry.org
-        return self.limits_of(org) if self.limits_of is not None and org is not None else None
-
     async def read(self, entry: TenantEntry, prepared: PreparedRead) -> Result:
         table_name, query, count = prepared.table, prepared.query, prepared.count
         values = prepared.values
@@ -173,7 +131,7 @@ class DataService:
             if limits.rows_per_response != self.max_rows and prepared.limit_at >= 0:
                 rows = limits.rows_per_response
                 values = list(values)
-                values[prepared.limit_at] = rows if query.limit is None else min(query.limit, rows)
+                values[prepared.limit_at] = query.page_size(rows)
         sql, args = f"{entry.cte()} {prepared.sql}", (*entry.args, *values)
         if self.replicas is None:
             row = await self._fetchrow(entry.org, sql, *args, time_limit=timeout)
@@ -228,7 +186,7 @@ class DataService:
         source, values = self._count_query(table_name, query, 1)
         return int(await self._in_transaction(entry, f"SELECT count(*) {source}", values))
 
-    # -- writes -----------------------------------------------------------------------
+    # -- helpers -----------------------------------------------------------------------
 
     async def _in_transaction(self, entry: TenantEntry, sql: str, values: list[Any]) -> Any:
         """One statement in a transaction that entered the context; its first value."""
@@ -237,238 +195,6 @@ class DataService:
                 return await connection.fetchval(sql, *values)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
-
-    async def _write(
-        self,
-        entry: TenantEntry,
-        sql: str,
-        values: list[Any],
-        options: WriteOptions = WriteOptions(),
-    ) -> Result:
-        limits = self._org_limits(entry)
-        # A rolled-back write (tx=rollback) leaves no position: the exception skips it.
-        commit_lsn: list[str] | None = [] if self.replicas is not None else None
-        try:
-            async with self.db.tenant_transaction_with(entry, commit_lsn) as connection:
-                if limits is not None and limits.statement_timeout_ms != self.default_timeout_ms:
-                    # Transaction-local: the org's own limit for this write only (the
-                    # default is the pool's command timeout, with no round trip).
-                    await connection.execute(
-                        "SELECT set_config('statement_timeout', $1, true)",
-                        str(limits.statement_timeout_ms),
-                    )
-                row = await connection.fetchrow(sql, *values)
-                assert row is not None
-                result = Result(row["body"], row["n"])
-                if options.max_affected is not None and result.rows > options.max_affected:
-                    raise too_many_affected(result.rows, options.max_affected)
-                if options.rollback:
-                    raise _RolledBack(result)
-        except _RolledBack as undone:
-            return undone.result
-        except asyncpg.PostgresError as exc:
-            raise translate(exc) from exc
-        if self.replicas is not None and commit_lsn:
-            await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))
-        if self.meter is not None and entry.org is not None:
-            self.meter.add(entry.org, "rows_written", result.rows)
-        return result
-
-    def _writable(self, table: Table, columns: list[str]) -> list[str]:
-        for name in columns:
-            if name not in table.columns:
-                raise Invalid(
-                    f"Could not find the '{name}' column of '{table.name}' in the schema cache",
-                    code="PGRST204",
-                )
-            if name in SERVER_COLUMNS:
-                raise Invalid(f"{name} is set by the server", code="PGRST204", hint="leave it out")
-        return columns
-
-    def _returning(
-        self, table: Table, query: Query, returning: bool, sql: str, builder: Builder
-    ) -> str:
-        if not returning:
-            return (
-                f"WITH rows AS ({sql} RETURNING 1)"
-                " SELECT NULL::text AS body, count(*) AS n FROM rows"
-            )
-        select = builder.select_list(table, "t", query.select)
-        return f"WITH rows AS ({sql} RETURNING t.*) {json_result('rows t', select)}"
-
-    async def insert(
-        self,
-        entry: TenantEntry,
-        table_name: str,
-        rows: list[dict[str, Any]],
-        query: Query,
-        *,
-        returning: bool,
-        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
-        missing_default: bool = False,
-        options: WriteOptions = WriteOptions(),
-    ) -> Result:
-        table = self.table(table_name)
-        if not rows:
-            return Result("[]" if returning else None, 0)
-        columns = list(query.columns) if query.columns else list(rows[0])
-        keys = set(columns)
-        if missing_default:
-            return await self._insert_with_defaults(
-                entry,
-                table,
-                rows,
-                query,
-                keys=keys,
-                returning=returning,
-                resolution=resolution,
-                options=options,
-            )
-        if not query.columns and any(set(row) != keys for row in rows):
-            raise Invalid("All object keys must match", code="PGRST102")
-        builder = Builder(self.schema.tables, Params(1))
-        sql = self._insert_statement(table, rows, columns, query, resolution, builder=builder)
-        return await self._write(
-            entry,
-            self._returning(table, query, returning, sql, builder),
-            builder.params.values,
-            options,
-        )
-
-    async def _insert_with_defaults(
-        self,
-        entry: TenantEntry,
-        table: Table,
-        rows: list[dict[str, Any]],
-        query: Query,
-        *,
-        keys: set[str],
-        returning: bool,
-        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
-        options: WriteOptions,
-    ) -> Result:
-        """Prefer: missing=default: a key a row leaves out takes the column's default. Rows
-        are inserted in groups of the same keys (one statement: all rows or none)."""
-        groups: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-        for row in rows:
-            present = [k for k in row if k in keys] if query.columns else list(row)
-            groups.setdefault(tuple(present), []).append(row)
-        builder = Builder(self.schema.tables, Params(1))
-        parts = []
-        for number, (columns, group) in enumerate(groups.items()):
-            sql = self._insert_statement(
-                table, group, list(columns), query, resolution, builder=builder
-            )
-            parts.append(f"_g{number} AS ({sql} RETURNING t.*)")
-        union = " UNION ALL ".join(f"SELECT * FROM _g{n}" for n in range(len(parts)))
-        if returning:
-            select = builder.select_list(table, "t", query.select)
-            statement = f"WITH {', '.join(parts)} {json_result(f'({union}) t', select)}"
-        else:
-            statement = (
-                f"WITH {', '.join(parts)} SELECT NULL::text AS body, count(*) AS n FROM ({union}) t"
-            )
-        return await self._write(entry, statement, builder.params.values, options)
-
-    def _insert_statement(
-        self,
-        table: Table,
-        rows: list[dict[str, Any]],
-        columns: list[str],
-        query: Query,
-        resolution: Literal["merge-duplicates", "ignore-duplicates"] | None,
-        *,
-        builder: Builder,
-    ) -> str:
-        self._writable(table, columns)
-        payload = builder.params.add(msgspec.json.encode(rows).decode())
-        names = ", ".join(quote_ident(c) for c in columns)
-        # An empty object is a row of defaults (as in PostgREST): no column list at all.
-        column_list = f" ({names})" if columns else ""
-        sql = (
-            f"INSERT INTO {table.qualified} AS t{column_list} SELECT {names}"
-            f" FROM json_populate_recordset(NULL::{table.qualified}, {payload}::json)"
-        )
-        if resolution is not None:
-            target = list(query.on_conflict) or list(table.primary_key)
-            if not target:
-                raise Invalid("the table has no primary key: name on_conflict", code="PGRST100")
-            for name in target:
-                builder.column(table, name)
-            conflict = ", ".join(quote_ident(c) for c in target)
-            updates = [c for c in columns if c not in target]
-            if resolution == "ignore-duplicates" or not updates:
-                sql += f" ON CONFLICT ({conflict}) DO NOTHING"
-            else:
-                assignments = ", ".join(
-                    f"{quote_ident(c)} = EXCLUDED.{quote_ident(c)}" for c in updates
-                )
-                sql += f" ON CONFLICT ({conflict}) DO UPDATE SET {assignments}"
-        return sql
-
-    async def update(
-        self,
-        entry: TenantEntry,
-        table_name: str,
-        values: dict[str, Any],
-        query: Query,
-        *,
-        returning: bool,
-        options: WriteOptions = WriteOptions(),
-    ) -> Result:
-        table = self.table(table_name)
-        self._require_filter(query)
-        columns = self._writable(table, list(values))
-        if not columns:
-            raise Invalid("nothing to update: the body is empty", code="PGRST102")
-        builder = Builder(self.schema.tables, Params(1))
-        payload = builder.params.add(msgspec.json.encode(values).decode())
-        assignments = ", ".join(f"{quote_ident(c)} = _v.{quote_ident(c)}" for c in columns)
-        where = " AND ".join(builder.filters(table, "t", query.filters))
-        sql = (
-            f"UPDATE {table.qualified} AS t SET {assignments}"
-            f" FROM json_populate_record(NULL::{table.qualified}, {payload}::json) AS _v"
-            f" WHERE {where}"
-        )
-        return await self._write(
-            entry,
-            self._returning(table, query, returning, sql, builder),
-            builder.params.values,
-            options,
-        )
-
-    async def delete(
-        self,
-        entry: TenantEntry,
-        table_name: str,
-        query: Query,
-        *,
-        returning: bool,
-        options: WriteOptions = WriteOptions(),
-    ) -> Result:
-        table = self.table(table_name)
-        self._require_filter(query)
-        builder = Builder(self.schema.tables, Params(1))
-        where = " AND ".join(builder.filters(table, "t", query.filters))
-        sql = f"DELETE FROM {table.qualified} AS t WHERE {where}"
-        return await self._write(
-            entry,
-            self._returning(table, query, returning, sql, builder),
-            builder.params.values,
-            options,
-        )
-
-    # -- functions --------------------------------------------------------------------
-
-    async def call(
-        self,
-        entry: TenantEntry,
-        sql: str,
-        values: list[Any],
-        options: WriteOptions = WriteOptions(),
-    ) -> Result:
-        """A function call (built by rpc.build_call): in a transaction that entered the org."""
-        return await self._write(entry, sql, values, options)
 
     async def call_read(self, entry: TenantEntry, sql: str, values: list[Any]) -> Result:
         """A read-only function call in one statement behind the context CTE (built gated
@@ -481,15 +207,6 @@ class DataService:
         )
         assert row is not None
         return Result(row["body"], row["n"])
-
-    @staticmethod
-    def _require_filter(query: Query) -> None:
-        if not query.filters:
-            raise Invalid(
-                "a filter is required: updates and deletes of every row are refused",
-                code="PGRST106",
-                hint="add a filter, e.g. ?id=eq.1 (use ?id=not.is.null to mean every row)",
-            )
 
 
 DATA_SERVICE: AppKey[DataService] = AppKey("data_service")

@@ -99,6 +99,25 @@ function showTable(view, api, table) {
     return q.toString();
   }
 
+  // The rows these filters and this order select (up to the org's rows per response), as
+  // CSV. Text a spreadsheet would run as a formula (=, +, -, @...) comes with a leading ',
+  // since what the org's users wrote must not run in whoever opens the file.
+  async function download(button) {
+    await act(button, async () => {
+      const q = new URLSearchParams(query());
+      q.delete("limit");
+      q.delete("offset");
+      const response = await api.call("GET", `/v1/db/${encodeURIComponent(table.name)}?${q}`, {
+        raw: true, headers: { Accept: "text/csv", Prefer: "csv-formulas=escape" },
+      });
+      const link = h("a", { href: URL.createObjectURL(await response.blob()), download: `${table.name}.csv`, hidden: true });
+      document.body.append(link);
+      link.click();
+      link.remove();
+      setTimeout(() => URL.revokeObjectURL(link.href), 10000);
+    }, errors);
+  }
+
   function keyFilter(row) {
     return table.primary_key.map((k) => `${encodeURIComponent(k)}=eq.${encodeURIComponent(row[k])}`).join("&");
   }
@@ -205,7 +224,8 @@ function showTable(view, api, table) {
     h("p", { class: "muted" }, `${table.columns.length} columns · key ${table.primary_key.join(", ") || "none"} · rows are those row-level security lets you see`),
     addFilter, filters,
     h("div", { class: "row" }, h("button", { type: "button", class: "primary", onclick: () => form(`New row in ${table.name}`, null, (values) => api.post(`/v1/db/${encodeURIComponent(table.name)}`, values)) }, "Insert row"),
-      h("button", { type: "button", onclick: () => refresh() }, "Reload")),
+      h("button", { type: "button", onclick: () => refresh() }, "Reload"),
+      h("button", { type: "button", id: "download-csv", onclick: (event) => download(event.target) }, "Download CSV")),
     editor, errors, rows, pager);
   drawFilters();
   refresh();
