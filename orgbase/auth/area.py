@@ -17,6 +17,8 @@ from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
+from orgbase.auth.oidc_exchange import ProviderClient
+from orgbase.auth.oidc_state import FlowStates
 from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
@@ -104,16 +106,20 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         codes=CodeBook(settings.auth, settings.tenancy.public_url),
     )
+    public_url = settings.tenancy.public_url
     oidc = OidcSignIn(
         db=resources.db,
-        redis=resources.redis,
         grants=grants,
         sessions=sessions,
-        public_url=settings.tenancy.public_url,
+        public_url=public_url,
         providers=load_providers(settings.auth.oidc_providers_file),
-        # Local development runs its providers on loopback; production reaches none.
-        org_destinations=DestinationPolicy(
-            allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+        states=FlowStates(resources.redis),
+        client=ProviderClient(
+            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
+            # Local development runs its providers on loopback; production reaches none.
+            org_destinations=DestinationPolicy(
+                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+            ),
         ),
     )
     grants.sso_refresh = oidc.refresh_at_provider

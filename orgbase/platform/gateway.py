@@ -268,5 +268,6 @@ def _wire(gateway: Gateway) -> None:
 
     auth.sessions.on_revoked.append(sessions_ended)
     auth.oidc.on_member_added.append(tenancy.memberships.changed)
+    tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)

@@ -17,7 +17,7 @@ import jwt
 import pytest
 from redis import Redis
 
-from orgbase.auth.oidc import _state_key
+from orgbase.auth.oidc_state import state_key as _state_key
 from orgbase.auth.oidc_tokens import ProviderMetadata
 from orgbase.core.errors import Forbidden
 from orgbase.core.settings import Settings
