@@ -24,7 +24,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import LocalProvider, new_rsa_jwk, running_provider
+from tests.support.oidc_provider import LocalProvider, client_of, new_rsa_jwk, running_provider
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, TEST_REDIS_DB
 
@@ -41,15 +41,7 @@ def provider_and_gateway(
     gateway_port = free_port()
     gateway = f"http://127.0.0.1:{gateway_port}"
     provider_port = stack.layout.port_base + 30  # this stack's range, past the replica (+20)
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"{gateway}/auth/v1/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        }
-    ]
+    clients = [client_of(gateway, CLIENT_ID, CLIENT_SECRET)]
     with running_provider(provider_port, clients, STATE_DIR / "oidc_provider.log") as provider:
         providers_file = tmp_path_factory.mktemp("oidc") / "providers.json"
         providers_file.write_text(
@@ -163,7 +155,7 @@ def test_mismatched_pkce_verifier_is_refused(
 ) -> None:
     provider.account("bob-1", unique_email("bob"))
     provider.next_login("bob-1")
-    callback, _ = to_callback(gateway)
+    callback, browser = to_callback(gateway)
     state = parse_qs(urlsplit(callback).query)["state"][0]
     redis = Redis(
         host="127.0.0.1",
@@ -178,7 +170,7 @@ def test_mismatched_pkce_verifier_is_refused(
         redis.set(key, json.dumps(stored), ex=60)
     finally:
         redis.close()
-    answer = httpx.get(callback)
+    answer = browser.get(callback)
     assert answer.status_code == 403
     assert answer.json()["code"] == "oidc_code_rejected"
 

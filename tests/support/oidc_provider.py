@@ -41,6 +41,17 @@ def new_rsa_jwk(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
     return key, jwk
 
 
+def client_of(gateway: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    """The provider's registration of a gateway as a client (code flow, refresh tokens)."""
+    return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uris": [f"{gateway}/auth/v1/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
+
+
 @dataclass
 class LocalProvider:
     issuer: str

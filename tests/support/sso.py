@@ -4,6 +4,7 @@ OpenID provider and back (cookies kept, as a browser keeps them)."""
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
@@ -11,6 +12,8 @@ from urllib.parse import parse_qs, urlsplit
 import httpx
 import pyotp
 
+from orgbase.core.settings import Settings
+from tests.support.data import owner_connection
 from tests.support.http import PASSWORD, unique_email
 
 APP = "http://app.example.test/"
@@ -103,3 +106,15 @@ def sso_sign_in(api: Api, domain: str, browser: httpx.Client | None = None) -> h
 def session_from(location: str) -> dict[str, str]:
     assert location.startswith(APP), location
     return {k: v[0] for k, v in parse_qs(urlsplit(location).fragment).items()}
+
+
+def confirm(settings: Settings, email: str) -> None:
+    """Mark an address confirmed below the API (what the mailed code does)."""
+
+    async def run() -> None:
+        async with owner_connection(settings) as connection:
+            await connection.execute(
+                "UPDATE orgbase.users SET email_confirmed_at = now() WHERE email = $1", email
+            )
+
+    asyncio.run(run())
