@@ -10,6 +10,7 @@ import structlog
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.browser_guard import BrowserOrigins
 from orgbase.auth.codes import CodeBook
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.grants import TokenGrants
@@ -48,6 +49,7 @@ class AuthArea:
     gotrue: GoTrue
     factors: Factors
     oidc: OidcSignIn
+    browser_origins: BrowserOrigins
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -137,4 +139,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         gotrue=gotrue,
         factors=Factors(gotrue),
         oidc=oidc,
+        browser_origins=BrowserOrigins(public_url, settings.http.cors_origins),
     )

@@ -17,6 +17,7 @@ from orgbase.tenants.orgs import OrgService
 from orgbase.tenants.outbox import OutboxDispatcher
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
 from orgbase.tenants.sso_domains import DomainClaims
+from orgbase.tenants.sso_members import SsoMemberships
 from orgbase.tenants.sso_provider import SsoProviders
 
 
@@ -33,6 +34,7 @@ class TenancyArea:
     outbox: OutboxDispatcher
     sso_providers: SsoProviders
     sso_domains: DomainClaims
+    sso_members: SsoMemberships
 
     def start(self) -> None:
         self.outbox.start()
@@ -65,4 +67,5 @@ def build_tenancy(
         sso_domains=DomainClaims(
             resources.db, DnsProver(settings.tenancy), contexts.forget_mfa_flag
         ),
+        sso_members=SsoMemberships(resources.db, contexts.forget_mfa_flag),
     )

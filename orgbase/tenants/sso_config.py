@@ -101,6 +101,23 @@ class SsoController(Controller):
         await tenancy.sso_domains.drop(ctx, domain, meta)
 
 
+class SsoMembershipController(Controller):
+    path = "/v1/orgs/{org_id:uuid}/members/{user_id:uuid}/sso-binding"
+    tags = ["orgs"]  # noqa: RUF012
+
+    @delete(
+        "/",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Release a member from the org's SSO (an admin at aal2)",
+    )
+    async def release(
+        self, user_id: FromPath[UUID], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+    ) -> None:
+        """A bound member whose address left the org's verified domains has no access
+        (``sso_membership_suspended``) until an admin releases them here or removes them."""
+        await tenancy.sso_members.release(ctx, user_id, meta)
+
+
 class SsoDomainVerification(Controller):
     path = "/v1/platform/sso-domains"
     tags = ["platform"]  # noqa: RUF012

@@ -23,13 +23,12 @@ from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.integration.test_platform_admin import cli_admin_create
-from tests.support.data import owner_connection
 from tests.support.dns_server import LocalDns, running_dns
 from tests.support.http import unique_email
 from tests.support.mail import wait_for_mail
 from tests.support.oidc_provider import LocalProvider, client_of, running_provider
 from tests.support.processes import free_port, start_server, stop_server
-from tests.support.sso import Api, Owner, confirm, sso_sign_in
+from tests.support.sso import Api, Owner, confirm, mark_verified, sso_sign_in
 from tests.support.stack import STATE_DIR
 
 CLIENT_ID = "takeover-org-client"
@@ -240,23 +239,6 @@ def test_changing_sso_needs_an_owner_at_aal2_never_a_key(world: World) -> None:
     )
 
 
-async def _verified_below_the_api(settings: Settings, org_id: str, domain: str) -> None:
-    """The attacker's claim verified, however that happened (the point here is what its
-    provider may do then)."""
-    async with owner_connection(settings) as connection:
-        how = await connection.fetchval(
-            "SELECT count(*) FROM information_schema.columns WHERE table_schema = 'orgbase'"
-            " AND table_name = 'org_sso_domains' AND column_name = 'verified_via'"
-        )
-        extra = ", verified_via = 'platform_admin'" if how else ""
-        await connection.execute(
-            f"UPDATE orgbase.org_sso_domains SET verified_at = now(){extra}"
-            " WHERE org_id = $1 AND domain = $2",
-            uuid.UUID(org_id),
-            domain,
-        )
-
-
 def test_an_orgs_provider_never_takes_an_existing_account_by_email(
     world: World, settings: Settings
 ) -> None:
@@ -279,7 +261,7 @@ def test_an_orgs_provider_never_takes_an_existing_account_by_email(
     attacker = api.org_with_owner("attacker org")
     configure_provider(api, attacker, world.provider.issuer)
     assert claim(api, attacker, domain).status_code == 201
-    asyncio.run(_verified_below_the_api(settings, attacker.org_id, domain))
+    asyncio.run(mark_verified(settings, attacker.org_id, domain))
 
     world.provider.account("attacker-made-ceo", victim)
     world.provider.next_login("attacker-made-ceo")
