@@ -112,6 +112,8 @@ function renderShell() {
 }
 
 function route() {
+  // A session in the fragment is only ever read at load, for a flow this tab started.
+  if (location.hash.includes("access_token=")) history.replaceState(null, "", location.pathname);
   const main = document.getElementById("page");
   if (!main || !api.session) return;
   studio.stop();
