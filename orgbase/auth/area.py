@@ -76,6 +76,27 @@ def load_keys(settings: Settings) -> KeySet:
     return KeySet.ephemeral(auth.jwt_algorithm)
 
 
+def _oidc(
+    settings: Settings, resources: Resources, grants: TokenGrants, sessions: SessionStore
+) -> OidcSignIn:
+    public_url = settings.tenancy.public_url
+    return OidcSignIn(
+        db=resources.db,
+        grants=grants,
+        sessions=sessions,
+        public_url=public_url,
+        providers=load_providers(settings.auth.oidc_providers_file),
+        states=FlowStates(resources.redis),
+        client=ProviderClient(
+            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
+            # Local development runs its providers on loopback; production reaches none.
+            org_destinations=DestinationPolicy(
+                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+            ),
+        ),
+    )
+
+
 def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     tokens = TokenService(load_keys(settings), settings.auth, settings.auth.token_cache_size)
     passwords = Passwords(settings.auth)
@@ -108,22 +129,7 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         codes=CodeBook(settings.auth, settings.tenancy.public_url),
     )
-    public_url = settings.tenancy.public_url
-    oidc = OidcSignIn(
-        db=resources.db,
-        grants=grants,
-        sessions=sessions,
-        public_url=public_url,
-        providers=load_providers(settings.auth.oidc_providers_file),
-        states=FlowStates(resources.redis),
-        client=ProviderClient(
-            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
-            # Local development runs its providers on loopback; production reaches none.
-            org_destinations=DestinationPolicy(
-                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
-            ),
-        ),
-    )
+    oidc = _oidc(settings, resources, grants, sessions)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
@@ -139,5 +145,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         gotrue=gotrue,
         factors=Factors(gotrue),
         oidc=oidc,
-        browser_origins=BrowserOrigins(public_url, settings.http.cors_origins),
+        browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),
     )

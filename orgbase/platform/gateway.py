@@ -267,7 +267,13 @@ def _wire(gateway: Gateway) -> None:
             await tenancy.invitations.revoke_by_key(org, key)
 
     auth.sessions.on_revoked.append(sessions_ended)
-    auth.oidc.on_member_added.append(tenancy.memberships.changed)
-    tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+    _wire_sso(auth, tenancy)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)
+
+
+def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
+    """Memberships made at a first SSO sign-in reach the membership cache; an org's
+    provider replaced or removed ends the auth area's links to it and its sessions."""
+    auth.oidc.on_member_added.append(tenancy.memberships.changed)
+    tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)

@@ -123,6 +123,7 @@ def test_org_sso_end_to_end(
     assert api.call("GET", "/v1/db/items", token).status_code == 200
     members = api.call("GET", f"/v1/orgs/{org_id}/members", token).json()
     assert {m["email"]: m["role"] for m in members}[alice] == "viewer"
+    assert {m["email"]: m["sso_bound"] for m in members}[alice] is True
 
     # bob comes through the provider too: his account exists, so the provider's word
     # alone does not reach it; signed in to it, bob links the provider, then signs in.
