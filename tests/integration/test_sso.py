@@ -17,14 +17,14 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.data import owner_connection
 from tests.support.http import unique_email
-from tests.support.oidc_provider import LocalProvider, client_of, running_provider
-from tests.support.processes import free_port, start_server, stop_server
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+)
 from tests.support.sso import APP, Api, confirm, session_from, sso_sign_in, walk
-from tests.support.stack import STATE_DIR
 
 CLIENT_ID = "org-sso-client"
 CLIENT_SECRET = "the-org-client-secret-long-enough"
@@ -32,22 +32,9 @@ CLIENT_SECRET = "the-org-client-secret-long-enough"
 
 @pytest.fixture(scope="module")
 def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[LocalProvider, str]]:
-    del settings
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    clients = [client_of(gateway, CLIENT_ID, CLIENT_SECRET)]
-    port = stack.layout.port_base + 31  # this stack's range, past the replica (+20)
-    with running_provider(port, clients, STATE_DIR / "sso_provider.log") as provider:
-        env = gotrue_env(
-            stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "sso_gateway.log")
-        try:
-            yield provider, gateway
-        finally:
-            stop_server(process)
+    del settings  # the test database, migrated
+    with gateway_with_provider(stack, 31, "sso", (CLIENT_ID, CLIENT_SECRET)) as both:
+        yield both
 
 
 def test_org_sso_end_to_end(

@@ -9,29 +9,15 @@ from __future__ import annotations
 
 import shutil
 import uuid
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import default_directory, migrate
-from tests.support.data import admin_url, recreate_database
+from tests.integration.test_migrations import empty_database  # noqa: F401 - a fixture
 
-SCRATCH_DATABASE = "orgbase_test_sso_migration"
 FIRST_NEW = "0020"
-
-
-@pytest.fixture
-async def scratch(stack: LocalStack) -> AsyncIterator[str]:
-    await recreate_database(stack, SCRATCH_DATABASE)
-    yield admin_url(stack, SCRATCH_DATABASE)
-    connection = await asyncpg.connect(admin_url(stack))
-    try:
-        await connection.execute(f'DROP DATABASE IF EXISTS "{SCRATCH_DATABASE}" WITH (FORCE)')
-    finally:
-        await connection.close()
 
 
 def _before(tmp_path: Path) -> Path:
@@ -62,9 +48,10 @@ INSERT INTO orgbase.identities (user_id, provider, subject, email) VALUES
 
 
 async def test_claims_and_memberships_written_before_0020_read_back(
-    scratch: str, tmp_path: Path
+    empty_database: str,  # noqa: F811 - the imported fixture
+    tmp_path: Path,
 ) -> None:
-    await migrate(scratch, _before(tmp_path))
+    await migrate(empty_database, _before(tmp_path))
     owner, bob, provisioned, outside, squatter = (uuid.uuid4() for _ in range(5))
     corp, squatters = uuid.uuid4(), uuid.uuid4()
     ids = {
@@ -76,16 +63,16 @@ async def test_claims_and_memberships_written_before_0020_read_back(
         "corp": corp,
         "squatters": squatters,
     }
-    connection = await asyncpg.connect(scratch)
+    connection = await asyncpg.connect(empty_database)
     try:
         await connection.execute(_OLD_LAYOUT.format(**ids))  # (uuids made here)
     finally:
         await connection.close()
 
-    applied = await migrate(scratch)
+    applied = await migrate(empty_database)
     assert applied[0].startswith(FIRST_NEW)
 
-    connection = await asyncpg.connect(scratch)
+    connection = await asyncpg.connect(empty_database)
     try:
         claims = await connection.fetch(
             "SELECT domain, org_id, token, verified_via, verified_at IS NOT NULL AS verified"

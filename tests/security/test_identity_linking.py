@@ -11,7 +11,6 @@ need aal2 once the account has a second factor."""
 
 from __future__ import annotations
 
-import json
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -21,12 +20,12 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import unique_email
-from tests.support.oidc_provider import LocalProvider, client_of, running_provider
-from tests.support.processes import free_port, start_server, stop_server
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+)
 from tests.support.sso import APP, Api, confirm, session_from, walk
-from tests.support.stack import STATE_DIR
 
 CLIENT_ID = "linking-test-client"
 CLIENT_SECRET = "linking-test-client-secret-long-enough"
@@ -66,39 +65,12 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(
-    stack: LocalStack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Setup]:
+def setup(stack: LocalStack, settings: Settings) -> Iterator[Setup]:
     del settings  # the test database, migrated
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    clients = [client_of(gateway, CLIENT_ID, CLIENT_SECRET)]
-    port = stack.layout.port_base + 37
-    with running_provider(port, clients, STATE_DIR / "linking_provider.log") as provider:
-        providers = tmp_path_factory.mktemp("linking") / "providers.json"
-        providers.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": "acme",
-                        "issuer": provider.issuer,
-                        "client_id": CLIENT_ID,
-                        "client_secret": CLIENT_SECRET,
-                    }
-                ]
-            )
-        )
-        env = gotrue_env(
-            stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_OIDC_PROVIDERS_FILE=str(providers),
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "linking_gateway.log")
-        try:
-            yield Setup(provider, Api(gateway, stack.secrets["publishable"]))
-        finally:
-            stop_server(process)
+    with gateway_with_provider(
+        stack, 37, "linking", (CLIENT_ID, CLIENT_SECRET), operator_provider={"name": "acme"}
+    ) as (provider, gateway):
+        yield Setup(provider, Api(gateway, stack.secrets["publishable"]))
 
 
 def _confirmed(setup: Setup, settings: Settings) -> str:

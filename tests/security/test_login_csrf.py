@@ -26,12 +26,13 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.localstack import LocalStack
 from tests.e2e.conftest import WIDE, browser  # noqa: F401 - the session's chromium
-from tests.integration.test_gotrue_clients import gotrue_env
+from tests.integration.test_oidc import to_callback
 from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import LocalProvider, client_of, running_provider
-from tests.support.processes import free_port, start_server, stop_server
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+)
 from tests.support.sso import Api, walk
-from tests.support.stack import STATE_DIR
 
 CLIENT_ID = "csrf-test-client"
 CLIENT_SECRET = "csrf-test-client-secret-long-enough"
@@ -46,41 +47,16 @@ class Setup:
 
 
 @pytest.fixture(scope="module")
-def setup(
-    stack: LocalStack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[Setup]:
+def setup(stack: LocalStack, settings: Settings) -> Iterator[Setup]:
     del settings  # the test database, migrated
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    clients = [client_of(gateway, CLIENT_ID, CLIENT_SECRET)]
-    port = stack.layout.port_base + 36
-    with running_provider(port, clients, STATE_DIR / "csrf_provider.log") as provider:
-        providers = tmp_path_factory.mktemp("csrf") / "providers.json"
-        providers.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": "acme",
-                        "label": "Acme ID",
-                        "issuer": provider.issuer,
-                        "client_id": CLIENT_ID,
-                        "client_secret": CLIENT_SECRET,
-                    }
-                ]
-            )
-        )
-        env = gotrue_env(
-            stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_OIDC_PROVIDERS_FILE=str(providers),
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-            ORGBASE_AUTH_REDIRECT_URLS=f"http://app.example.test/,{gateway}/studio/",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "csrf_gateway.log")
-        try:
-            yield Setup(provider, gateway, Api(gateway, stack.secrets["publishable"]))
-        finally:
-            stop_server(process)
+    with gateway_with_provider(
+        stack,
+        36,
+        "csrf",
+        (CLIENT_ID, CLIENT_SECRET),
+        operator_provider={"name": "acme", "label": "Acme ID"},
+    ) as (provider, gateway):
+        yield Setup(provider, gateway, Api(gateway, stack.secrets["publishable"]))
 
 
 def attackers_callback(setup: Setup, sub: str) -> tuple[str, httpx.Client]:
@@ -88,19 +64,7 @@ def attackers_callback(setup: Setup, sub: str) -> tuple[str, httpx.Client]:
     callback: the callback URL, and the attacker's browser."""
     setup.provider.account(sub, unique_email("attacker"))
     setup.provider.next_login(sub)
-    attacker = httpx.Client(timeout=10)
-    answer = attacker.get(
-        f"{setup.gateway}/auth/v1/authorize",
-        params={"provider": "acme", "redirect_to": "http://app.example.test/"},
-    )
-    assert answer.status_code == 303, answer.text
-    location = answer.headers["location"]
-    for _ in range(12):
-        if location.startswith(f"{setup.gateway}/auth/v1/callback"):
-            return location, attacker
-        answer = attacker.get(location)
-        location = str(httpx.URL(str(answer.request.url)).join(answer.headers["location"]))
-    raise AssertionError("never reached the callback")
+    return to_callback(setup.gateway)
 
 
 def test_an_attackers_callback_url_signs_no_other_browser_in(setup: Setup) -> None:

@@ -21,13 +21,14 @@ import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.dns_server import LocalDns, running_dns
 from tests.support.http import unique_email
 from tests.support.mail import wait_for_mail
-from tests.support.oidc_provider import LocalProvider, client_of, running_provider
-from tests.support.processes import free_port, start_server, stop_server
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+)
 from tests.support.sso import Api, Owner, confirm, mark_verified, sso_sign_in
 from tests.support.stack import STATE_DIR
 
@@ -52,26 +53,18 @@ class World:
 @pytest.fixture(scope="module")
 def world(stack: LocalStack, settings: Settings) -> Iterator[World]:
     del settings  # the test database, migrated
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    clients = [client_of(gateway, CLIENT_ID, CLIENT_SECRET)]
-    base = stack.layout.port_base
     with (
-        running_dns(base + 33, STATE_DIR / "takeover_dns.log") as dns,
-        running_provider(base + 35, clients, STATE_DIR / "takeover_provider.log") as provider,
-    ):
-        env = gotrue_env(
+        running_dns(stack.layout.port_base + 33, STATE_DIR / "takeover_dns.log") as dns,
+        gateway_with_provider(
             stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
+            35,
+            "takeover",
+            (CLIENT_ID, CLIENT_SECRET),
             ORGBASE_TENANCY_DNS_RESOLVERS=dns.address,
             ORGBASE_TENANCY_DNS_TIMEOUT_SECONDS="2",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "takeover_gateway.log")
-        try:
-            yield World(Api(gateway, stack.secrets["publishable"]), provider, dns, stack)
-        finally:
-            stop_server(process)
+        ) as (provider, gateway),
+    ):
+        yield World(Api(gateway, stack.secrets["publishable"]), provider, dns, stack)
 
 
 def a_domain() -> str:
