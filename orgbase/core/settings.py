@@ -248,20 +248,19 @@ class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 def resolver_address(text: str) -> tuple[str, int]:
     """``1.2.3.4``, ``1.2.3.4:5353``, ``::1`` or ``[::1]:5353`` -> (address, port)."""
-    host, port = text.strip(), 53
+    host, raw_port = text.strip(), "53"
     if host.startswith("["):
         host, _, rest = host[1:].partition("]")
         if rest:
             if not rest.startswith(":"):
                 raise ValueError(text)
-            port = int(rest[1:])
+            raw_port = rest[1:]
     elif host.count(":") == 1:
         host, _, raw_port = host.partition(":")
-        port = int(raw_port)
     ipaddress.ip_address(host)
-    if not 0 < port < 65536:
+    if not (raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536):
         raise ValueError(text)
-    return host, port
+    return host, int(raw_port)
 
 
 class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
