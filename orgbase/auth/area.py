@@ -10,6 +10,7 @@ import structlog
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.browser_guard import BrowserOrigins
 from orgbase.auth.codes import CodeBook
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.grants import TokenGrants
@@ -17,6 +18,8 @@ from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
+from orgbase.auth.oidc_exchange import ProviderClient
+from orgbase.auth.oidc_state import FlowStates
 from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
@@ -46,6 +49,7 @@ class AuthArea:
     gotrue: GoTrue
     factors: Factors
     oidc: OidcSignIn
+    browser_origins: BrowserOrigins
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -70,6 +74,27 @@ def load_keys(settings: Settings) -> KeySet:
     # Only dev mode gets here (settings refuse a missing key file otherwise).
     log.warning("no signing keys configured: using a key that lives as long as this process")
     return KeySet.ephemeral(auth.jwt_algorithm)
+
+
+def _oidc(
+    settings: Settings, resources: Resources, grants: TokenGrants, sessions: SessionStore
+) -> OidcSignIn:
+    public_url = settings.tenancy.public_url
+    return OidcSignIn(
+        db=resources.db,
+        grants=grants,
+        sessions=sessions,
+        public_url=public_url,
+        providers=load_providers(settings.auth.oidc_providers_file),
+        states=FlowStates(resources.redis),
+        client=ProviderClient(
+            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
+            # Local development runs its providers on loopback; production reaches none.
+            org_destinations=DestinationPolicy(
+                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+            ),
+        ),
+    )
 
 
 def build_auth(settings: Settings, resources: Resources) -> AuthArea:
@@ -104,18 +129,7 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         limiter=limiter,
         codes=CodeBook(settings.auth, settings.tenancy.public_url),
     )
-    oidc = OidcSignIn(
-        db=resources.db,
-        redis=resources.redis,
-        grants=grants,
-        sessions=sessions,
-        public_url=settings.tenancy.public_url,
-        providers=load_providers(settings.auth.oidc_providers_file),
-        # Local development runs its providers on loopback; production reaches none.
-        org_destinations=DestinationPolicy(
-            allowed_hosts=frozenset(), allow_loopback=settings.is_dev
-        ),
-    )
+    oidc = _oidc(settings, resources, grants, sessions)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
@@ -131,4 +145,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         gotrue=gotrue,
         factors=Factors(gotrue),
         oidc=oidc,
+        browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),
     )

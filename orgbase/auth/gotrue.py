@@ -30,6 +30,7 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueVerify,
 )
 from orgbase.auth.grants import TokenGrants
+from orgbase.auth.oidc_link import identities_json
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
 from orgbase.auth.sessions import SessionStore
@@ -77,6 +78,7 @@ async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
     if row is None:
         raise Unauthorized("the account no longer exists", code="session_revoked")
     factors = await connection.fetch(_FACTORS, user_id)
+    identities = await identities_json(connection, user_id)
     sent = {r["purpose"]: r["sent_at"] for r in await connection.fetch(_SENT, user_id)}
     metadata = row["user_metadata"]
     confirmed = _iso(row["email_confirmed_at"])
@@ -93,9 +95,12 @@ async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
         "email_change_sent_at": _iso(sent.get("email_change")),
         "new_email": row["new_email"],
         "last_sign_in_at": _iso(row["last_sign_in_at"]),
-        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "app_metadata": {
+            "provider": "email",
+            "providers": ["email", *sorted({i["provider"] for i in identities})],
+        },
         "user_metadata": json.loads(metadata) if isinstance(metadata, str) else metadata,
-        "identities": [],
+        "identities": identities,
         "factors": [
             {
                 "id": str(f["id"]),

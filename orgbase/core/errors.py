@@ -103,6 +103,19 @@ class RateLimited(OrgbaseError):
         self.retry_after = max(1, retry_after)
 
 
+class UnsupportedMediaType(OrgbaseError):
+    """The body's content type is not one this route takes."""
+
+    default_code = "unsupported_media_type"
+
+
+class BadGateway(OrgbaseError):
+    """A third party we called (an OpenID provider) answered something unusable: not the
+    caller's fault, and not a passing outage either."""
+
+    default_code = "bad_gateway"
+
+
 class Unavailable(OrgbaseError):
     """A backing service (PostgreSQL, Redis, MongoDB) cannot serve the request now."""
 

@@ -229,6 +229,38 @@ class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     impersonation_minutes: Annotated[int, Meta(ge=1, le=60)] = 15
     public_url: str = "http://127.0.0.1:8000"
     """Where users reach this deployment (links in invitation mail)."""
+    dns_resolvers: tuple[str, ...] = ()
+    """Where the gateway asks for the TXT record that proves an org's email domain:
+    ``address`` or ``address:port`` (``[v6]:port``) of DNS servers; empty: the system's
+    resolver (/etc/resolv.conf)."""
+    dns_timeout_seconds: Annotated[float, Meta(gt=0, le=30)] = 5.0
+
+    def __post_init__(self) -> None:
+        for resolver in self.dns_resolvers:
+            try:
+                resolver_address(resolver)
+            except ValueError:
+                raise ValueError(
+                    f"dns_resolvers: {resolver!r} is not an IP address, address:port"
+                    " or [address]:port"
+                ) from None
+
+
+def resolver_address(text: str) -> tuple[str, int]:
+    """``1.2.3.4``, ``1.2.3.4:5353``, ``::1`` or ``[::1]:5353`` -> (address, port)."""
+    host, raw_port = text.strip(), "53"
+    if host.startswith("["):
+        host, _, rest = host[1:].partition("]")
+        if rest:
+            if not rest.startswith(":"):
+                raise ValueError(text)
+            raw_port = rest[1:]
+    elif host.count(":") == 1:
+        host, _, raw_port = host.partition(":")
+    ipaddress.ip_address(host)
+    if not (raw_port.isascii() and raw_port.isdigit() and 0 < int(raw_port) < 65536):
+        raise ValueError(text)
+    return host, int(raw_port)
 
 
 class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):

@@ -25,6 +25,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 
 from orgbase.core.errors import (
+    BadGateway,
     Conflict,
     Dependency,
     Forbidden,
@@ -39,13 +40,13 @@ from orgbase.core.errors import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 from orgbase.services.postgres.errors import (
     DatabaseError,
     MethodNotAllowed,
     NotAcceptable,
     RangeNotSatisfiable,
-    UnsupportedMediaType,
 )
 
 log = structlog.get_logger("orgbase.errors")
@@ -67,6 +68,7 @@ _STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
     RangeNotSatisfiable: 416,
     PreconditionRequired: 428,
     RateLimited: 429,
+    BadGateway: 502,
     Unavailable: 503,
     TimedOut: 504,
 }

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from orgbase.core.settings import SettingsError, parse_env_file, settings_from_env
+from orgbase.core.settings import (
+    SettingsError,
+    parse_env_file,
+    resolver_address,
+    settings_from_env,
+)
 
 BASE = {
     "ORGBASE_ENV": "prod",
@@ -15,6 +20,19 @@ BASE = {
     "ORGBASE_MONGO_URL": "mongodb://127.0.0.1:27017",
     "ORGBASE_AUTH_SIGNING_KEYS_FILE": "/run/secrets/jwks.json",
 }
+
+
+def test_dns_resolvers_take_addresses_and_ports() -> None:
+    settings = settings_from_env(
+        {**BASE, "ORGBASE_TENANCY_DNS_RESOLVERS": "10.0.0.2, 127.0.0.1:5353, [::1]:5300, ::1"}
+    )
+    assert [resolver_address(r) for r in settings.tenancy.dns_resolvers] == [
+        ("10.0.0.2", 53),
+        ("127.0.0.1", 5353),
+        ("::1", 5300),
+        ("::1", 53),
+    ]
+    assert settings_from_env(BASE).tenancy.dns_resolvers == ()  # the system's resolver
 
 
 def test_builds_a_typed_tree_from_variables() -> None:
@@ -35,6 +53,10 @@ def test_builds_a_typed_tree_from_variables() -> None:
         ("ORGBASE_REDIS_SENTINELS", "nohostport"),
         ("ORGBASE_REDIS_SENTINELS", "127.0.0.1:²⁶³⁷⁹"),
         ("ORGBASE_ENV", "staging"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "dns.example:53"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "127.0.0.1:٥٣"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "[::1]x"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "127.0.0.1:0"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
