@@ -23,9 +23,8 @@ status: install
 run: services
 	@$(ORGBASE) migrate --env-file $(ENV_FILE)
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE)
-	@echo "serving on http://127.0.0.1:8000, studio at http://127.0.0.1:8000/studio (Ctrl-C to stop; 'make stop' stops the services)"
-	@echo "publishable (anon) key for Supabase clients: $$($(ORGBASE) keys anon --env-file $(ENV_FILE))"
-	@echo "mail sent by the server: http://127.0.0.1:8000/v1/dev/mail?to=ADDRESS"
+	@echo "the orgbase command is $(ORGBASE) ('source $(VENV)/bin/activate' puts it on PATH); 'make stop' stops the services"
+	@# serve prints where it listens (ORGBASE_HTTP_PORT, default 8000), the anon key and the mail page.
 	@$(ORGBASE) serve --env-file $(ENV_FILE)
 
 test: services

@@ -228,7 +228,11 @@ class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     settings_max_bytes: PositiveInt = 65536
     impersonation_minutes: Annotated[int, Meta(ge=1, le=60)] = 15
     public_url: str = "http://127.0.0.1:8000"
-    """Where users reach this deployment (links in invitation mail)."""
+    """Where users reach this deployment: the base of links in mail (invitations,
+    confirmation and recovery codes) and of OAuth callbacks. When not set it follows
+    ``ORGBASE_HTTP_HOST`` and ``ORGBASE_HTTP_PORT`` (``http://127.0.0.1:<port>`` for a
+    wildcard host), so a gateway served on another port mails links to itself; set it to
+    the public address behind a load balancer."""
 
 
 class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -423,6 +427,13 @@ def _variable_for_path(path: str) -> str | None:
 
 def settings_from_env(environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings tree; raise SettingsError naming the bad variable."""
+    settings = _convert(environ)
+    if f"{PREFIX}TENANCY_PUBLIC_URL" not in environ:
+        settings = _public_url_from_http(settings)
+    return settings
+
+
+def _convert(environ: Mapping[str, str]) -> Settings:
     names = variable_names()
     raw: dict[str, Any] = {}
     hints_by_section = {
@@ -452,7 +463,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         if struct is not None and section not in raw:
             raw[section] = {}
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r" - at `([^`]*)`$", message)
@@ -471,6 +482,20 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         if variable is None:
             raise SettingsError(f"invalid settings: {reason}") from None
         raise SettingsError(f"{variable}: {reason}", variable) from None
+    return settings
+
+
+def _public_url_from_http(settings: Settings) -> Settings:
+    """The public URL of a gateway reached where it listens (no proxy in front)."""
+    host = settings.http.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard is not an address to link to
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    tenancy = msgspec.structs.replace(
+        settings.tenancy, public_url=f"http://{host}:{settings.http.port}"
+    )
+    return msgspec.structs.replace(settings, tenancy=tenancy)
 
 
 def parse_env_file(text: str) -> dict[str, str]:

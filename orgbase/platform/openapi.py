@@ -34,7 +34,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from orgbase.platform.dependencies import PRINCIPAL
-from orgbase.services.postgres.openapi_tables import CSV, SINGULAR, data_paths
+from orgbase.services.postgres.openapi_tables import CSV, REPRESENTATION, SINGULAR, data_paths
 from orgbase.services.postgres.service import DATA_SERVICE
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -167,7 +167,10 @@ def _media_types(document: dict[str, Any]) -> None:
                 }
     created = table.get("post", {}).get("responses", {}).get("201")
     if created is not None:
-        created["content"] = {
+        # As the per-table operations: no content by default (return=minimal), the rows
+        # of return=representation named beside it.
+        created.pop("content", None)
+        created[REPRESENTATION] = {
             "application/json": {"schema": rows},
             SINGULAR: {"schema": {"type": "object"}},
         }
