@@ -4,7 +4,7 @@
 Litestar builds the document from the handlers; this adds what it cannot know:
 
 - errors: every 4xx/5xx and the ``default`` response are the one ``Error`` shape of
-  the README (Litestar would describe its own ``{status_code, detail, extra}``, which the
+  docs/api/index.md (Litestar would describe its own ``{status_code, detail, extra}``, which the
   error handler never sends);
 - credentials: operations whose handler needs a principal (directly or through the
   dependencies it asks for), or says so with ``opt={"credentials": True}``, require the
