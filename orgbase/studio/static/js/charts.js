@@ -36,8 +36,12 @@ export function lineChart(points, { title, max = null, format = (v) => String(v)
     svg.append(s("path", { class: "line", d: path }));
   }
   if (points.length) {
-    svg.append(s("text", { x: left, y: height - 4 }, points[0].label));
-    svg.append(s("text", { x: width - 60, y: height - 4 }, points[points.length - 1].label));
+    // Both ends of the time axis, anchored inside the chart so long labels are not cut.
+    svg.append(s("text", { class: "axis-x", x: left, y: height - 4 }, points[0].label));
+    if (points.length > 1) {
+      svg.append(s("text", { class: "axis-x", x: width - 8, y: height - 4, "text-anchor": "end" },
+        points[points.length - 1].label));
+    }
   }
   if (!values.length) svg.append(s("text", { x: width / 2 - 40, y: height / 2 }, "no data yet"));
   return svg;
