@@ -39,22 +39,30 @@ function detailRow(e, columns) {
     diffView(e)));
 }
 
+/** "6 Dec, 10:09:59": the day and the second, short enough for a phone's column. */
+function when(iso) {
+  const date = new Date(iso);
+  if (Number.isNaN(date.getTime())) return fmtDate(iso);
+  return date.toLocaleString([], { day: "numeric", month: "short", hour: "2-digit", minute: "2-digit", second: "2-digit", hourCycle: "h23" });
+}
+
 function eventRows(e) {
   const columns = 7;
+  // The Diff button leads the row, so a phone shows it without scrolling the table.
   const row = h("tr", { "data-event": e.id ?? "", "data-action": e.action },
-    h("td", {}, fmtDate(e.occurred_at)), h("td", {}, h("code", {}, e.action)),
-    h("td", {}, e.actor_user_id ? h("code", { class: "rid", title: e.actor_user_id }, e.actor_user_id) : e.actor_kind),
+    h("td", { class: "actions" }),
+    h("td", { title: fmtDate(e.occurred_at) }, when(e.occurred_at)), h("td", {}, h("code", {}, e.action)),
     h("td", {}, e.target_table || ""),
     h("td", { class: "summary", title: summary(e) }, summary(e)),
-    h("td", {}, h("code", { class: "rid", title: e.request_id || "" }, e.request_id || "")),
-    h("td", { class: "actions" }));
+    h("td", {}, e.actor_user_id ? h("code", { class: "rid", title: e.actor_user_id }, e.actor_user_id) : e.actor_kind),
+    h("td", {}, h("code", { class: "rid", title: e.request_id || "" }, e.request_id || "")));
   const toggle = h("button", { type: "button", "aria-expanded": "false", onclick: () => {
     const open = toggle.getAttribute("aria-expanded") !== "true";
     toggle.setAttribute("aria-expanded", String(open));
     if (open) row.after(detailRow(e, columns));
     else if (row.nextElementSibling && row.nextElementSibling.classList.contains("detail")) row.nextElementSibling.remove();
   } }, "Diff");
-  row.lastChild.append(toggle);
+  row.firstChild.append(toggle);
   return row;
 }
 
@@ -89,7 +97,7 @@ export function render(main, { api, org }) {
     try {
       const data = await api.get(`/v1/orgs/${org.id}/audit?${query(before)}`);
       replace(results, data.items.length ? h("div", { class: "table-wrap audit" }, h("table", {},
-        h("thead", {}, h("tr", {}, ["when", "action", "actor", "table", "change", "request", ""].map((t) => h("th", { scope: "col" }, t)))),
+        h("thead", {}, h("tr", {}, ["", "when", "action", "table", "change", "actor", "request"].map((t) => h("th", { scope: "col" }, t)))),
         h("tbody", {}, data.items.map(eventRows)))) : empty("No audit event matches."));
       replace(more,
         h("button", { type: "button", disabled: cursors.length === 0, onclick: () => page(cursors.pop()) }, "‹ Newer"),
