@@ -4,10 +4,12 @@ local stack's settings, and an insert that generated clients can read."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import subprocess
 import sys
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,6 +19,7 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
+from orgbase.platform.demo import seed
 from orgbase.platform.localstack import LocalStack
 from tests.support.http import org_member
 from tests.support.processes import free_port, start_server, stop_server
@@ -115,3 +118,22 @@ async def test_an_insert_without_representation_has_no_body_and_no_json_type(
     )
     assert represented.headers["content-type"].startswith("application/json")
     assert represented.json()[0]["title"] == "shown"
+
+
+async def test_a_supabase_sign_in_of_the_demo_user_lands_in_the_demo_org(
+    client: AsyncTestClient[OrgbaseApp], settings: Settings, stack: LocalStack
+) -> None:
+    """The README's supabase-js step signs in without choosing an org: seed-demo makes the
+    demo org the user's last used one, where a GoTrue sign-in enters."""
+    email = f"demo-{uuid.uuid4().hex[:8]}@orgbase.local"
+    org_id = await seed(settings.database.migration_url, email, "demo-password-2026")
+    signed_in = await client.post(
+        "/auth/v1/token?grant_type=password",
+        headers={"apikey": stack.secrets["publishable"]},
+        json={"email": email, "password": "demo-password-2026"},
+    )
+    assert signed_in.status_code == 200, signed_in.text
+    token = signed_in.json()["access_token"]
+    payload = token.split(".")[1]
+    claims = json.loads(base64.urlsafe_b64decode(payload + "=" * (-len(payload) % 4)))
+    assert claims["org"] == str(org_id)
