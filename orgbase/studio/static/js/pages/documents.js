@@ -62,7 +62,7 @@ function showCollection(view, api, name) {
           h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "_id"), h("th", { scope: "col" }, "document"))),
           h("tbody", {}, found.map((doc) => {
             const tr = h("tr", { class: "clickable", tabindex: "0", "data-id": idOf(doc) },
-              h("td", {}, h("code", {}, idOf(doc))), h("td", {}, h("pre", {}, JSON.stringify(visible(doc), null, 1))));
+              h("td", {}, h("code", { class: "rid", title: idOf(doc) }, idOf(doc))), h("td", {}, h("pre", {}, JSON.stringify(visible(doc), null, 1))));
             tr.addEventListener("click", () => edit(doc));
             tr.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(doc); });
             return tr;
