@@ -3,7 +3,7 @@
 Each class is a kind of failure (invalid input, not found, a service down...) with a
 stable machine-readable ``code``; none of them knows HTTP. ``orgbase.platform.errors``
 is the one module that maps them to statuses and headers and to the JSON error shape of
-the README: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
+docs/api/index.md: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
 travel over WebSockets, where there is no HTTP status.
 """
 
