@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# What some tests drive for real. Debian packages: chromium (the studio's end-to-end tests) and
-# nginx (the load balancer of compose.yaml, in front of two gateways). Installed as root
+# What some tests drive for real. Debian packages: chromium (the studio's end-to-end tests),
+# nginx (the load balancer of compose.yaml, in front of two gateways) and dnsmasq (a DNS
+# server on loopback answering the TXT records that prove an org's domain). Installed as root
 # or through passwordless sudo; otherwise the tests that need them say why they skip.
 # No service is started by the install (policy-rc.d), so nothing listens on port 80.
 set -euo pipefail
@@ -11,6 +12,7 @@ fi
 wanted=()
 [ -x /usr/bin/chromium ] || wanted+=(chromium)
 [ -x /usr/sbin/nginx ] || wanted+=(nginx)
+[ -x /usr/sbin/dnsmasq ] || wanted+=(dnsmasq-base)
 [ ${#wanted[@]} -eq 0 ] && exit 0
 if [ "$(id -u)" = 0 ]; then
     as_root=()

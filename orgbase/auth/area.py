@@ -10,6 +10,7 @@ import structlog
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
 from orgbase.auth.attempts import SECOND_FACTOR, SIGN_IN, Guarded, GuessLimit
+from orgbase.auth.browser_guard import BrowserOrigins
 from orgbase.auth.codes import CodeBook
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue import GoTrue
@@ -18,6 +19,8 @@ from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
+from orgbase.auth.oidc_exchange import ProviderClient
+from orgbase.auth.oidc_state import FlowStates
 from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
@@ -50,6 +53,7 @@ class AuthArea:
     factors: Factors
     signups: SignUps
     oidc: OidcSignIn
+    browser_origins: BrowserOrigins
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -74,6 +78,27 @@ def load_keys(settings: Settings) -> KeySet:
     # Only dev mode gets here (settings refuse a missing key file otherwise).
     log.warning("no signing keys configured: using a key that lives as long as this process")
     return KeySet.ephemeral(auth.jwt_algorithm)
+
+
+def _oidc(
+    settings: Settings, resources: Resources, grants: TokenGrants, sessions: SessionStore
+) -> OidcSignIn:
+    public_url = settings.tenancy.public_url
+    return OidcSignIn(
+        db=resources.db,
+        grants=grants,
+        sessions=sessions,
+        public_url=public_url,
+        providers=load_providers(settings.auth.oidc_providers_file),
+        states=FlowStates(resources.redis),
+        client=ProviderClient(
+            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
+            # Local development runs its providers on loopback; production reaches none.
+            org_destinations=DestinationPolicy(
+                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+            ),
+        ),
+    )
 
 
 def _guess_limit(
@@ -145,18 +170,7 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
     gotrue = _gotrue(settings, resources, grants, user_sessions)
-    oidc = OidcSignIn(
-        db=resources.db,
-        redis=resources.redis,
-        grants=grants,
-        sessions=sessions,
-        public_url=settings.tenancy.public_url,
-        providers=load_providers(settings.auth.oidc_providers_file),
-        # Local development runs its providers on loopback; production reaches none.
-        org_destinations=DestinationPolicy(
-            allowed_hosts=frozenset(), allow_loopback=settings.is_dev
-        ),
-    )
+    oidc = _oidc(settings, resources, grants, sessions)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
@@ -173,4 +187,5 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         factors=_factors(settings, resources, gotrue),
         oidc=oidc,
         signups=gotrue.signups,
+        browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),
     )

@@ -26,6 +26,7 @@ from litestar.response import Response
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
+from orgbase.auth.browser_guard import same_site_json
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.schemas import (
     Email,
@@ -121,11 +122,17 @@ class BrowserSessionController(Controller):
     path = PATH
     tags = ["auth"]  # noqa: RUF012 - Litestar's declaration style
 
-    @post("/sign-in", summary="Browser sign-in")
+    @post(
+        "/sign-in",
+        summary="Browser sign-in (JSON, from this deployment's pages)",
+        guards=[same_site_json],
+    )
     async def sign_in(
         self, request: Req, data: JSONBody[BrowserSignIn], grants: Grants, meta: MetaDep
     ) -> Response[BrowserSession]:
-        """The access token in the body, the refresh token in an HttpOnly cookie."""
+        """The access token in the body, the refresh token in an HttpOnly cookie. Only
+        ``application/json`` from one of this deployment's origins (a cross-site form must
+        not replace the victim's cookies with the attacker's session)."""
         grant = PasswordGrant(email=data.email, password=data.password, org_id=data.org_id)
         tokens = await grants.token(grant, meta)
         return _session(tokens, _cookies(request, tokens))

@@ -15,7 +15,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
-from orgbase.auth.gotrue import GoTrue, error_redirect, session_redirect
+from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.gotrue_schemas import (
     EmailOnly,
     FactorEnroll,
@@ -27,7 +27,6 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueSignUp,
     GoTrueUserUpdate,
     GoTrueVerify,
-    SsoStart,
 )
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
@@ -45,7 +44,7 @@ AnyRequest = Request[Any, Any, Any]
 RedirectTo = Annotated[str | None, QueryParameter(name="redirect_to", max_length=2000)]
 
 
-async def _body(request: AnyRequest, kind: type[T]) -> T:
+async def body_of(request: AnyRequest, kind: type[T]) -> T:
     raw = await request.body()
     try:
         return msgspec.json.decode(raw or b"{}", type=kind)
@@ -85,7 +84,7 @@ class GoTrueController(Controller):
         meta: Meta,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
-        body = await _body(request, GoTrueSignUp)
+        body = await body_of(request, GoTrueSignUp)
         return await gotrue.signup(body, meta, redirect_to)
 
     @post("/token", status_code=HTTP_200_OK, summary="grant_type=password or refresh_token")
@@ -97,10 +96,10 @@ class GoTrueController(Controller):
         grant_type: Annotated[str, QueryParameter(max_length=40)],
     ) -> dict[str, Any]:
         if grant_type == "password":
-            password = await _body(request, GoTruePassword)
+            password = await body_of(request, GoTruePassword)
             return await gotrue.password_grant(password.email, password.password, meta)
         if grant_type == "refresh_token":
-            refresh = await _body(request, GoTrueRefresh)
+            refresh = await body_of(request, GoTrueRefresh)
             return await gotrue.refresh_grant(refresh.refresh_token, meta)
         raise Invalid(
             "grant_type must be password or refresh_token",
@@ -121,7 +120,7 @@ class GoTrueController(Controller):
         meta: Meta,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
-        body = await _body(request, GoTrueUserUpdate)
+        body = await body_of(request, GoTrueUserUpdate)
         return await gotrue.update_user(principal, body, meta, redirect_to)
 
     @post("/logout", status_code=HTTP_204_NO_CONTENT, summary="scope=local, global or others")
@@ -143,7 +142,7 @@ class GoTrueController(Controller):
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
         """The same answer whether the address has an account or not."""
-        body = await _body(request, EmailOnly)
+        body = await body_of(request, EmailOnly)
         await gotrue.recover(body.email, meta, redirect_to)
         return {}
 
@@ -155,7 +154,7 @@ class GoTrueController(Controller):
         meta: Meta,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
-        await gotrue.otp(await _body(request, GoTrueOtp), meta, redirect_to)
+        await gotrue.otp(await body_of(request, GoTrueOtp), meta, redirect_to)
         return {}
 
     @post("/resend", status_code=HTTP_200_OK, summary="Mail the confirmation again")
@@ -166,12 +165,12 @@ class GoTrueController(Controller):
         meta: Meta,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
-        await gotrue.resend(await _body(request, GoTrueResend), meta, redirect_to)
+        await gotrue.resend(await body_of(request, GoTrueResend), meta, redirect_to)
         return {}
 
     @post("/verify", status_code=HTTP_200_OK, summary="Use a mailed code: a session")
     async def verify(self, request: AnyRequest, gotrue: Auth, meta: Meta) -> dict[str, Any]:
-        return await gotrue.verify(await _body(request, GoTrueVerify), meta)
+        return await gotrue.verify(await body_of(request, GoTrueVerify), meta)
 
     @get("/verify", status_code=HTTP_303_SEE_OTHER, summary="A mailed link: back to the app")
     async def verify_link(
@@ -185,61 +184,13 @@ class GoTrueController(Controller):
         target = await gotrue.verify_link(token, type_, redirect_to, meta)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER)
 
-    # -- OpenID providers ------------------------------------------------------------------
-
-    @get("/authorize", status_code=HTTP_303_SEE_OTHER, summary="Sign in with a provider")
-    async def authorize(
-        self,
-        gotrue: Auth,
-        oidc: Oidc,
-        provider: Annotated[str, QueryParameter(max_length=200)],
-        redirect_to: RedirectTo = None,
-    ) -> Redirect:
-        """Redirects to the provider (authorization code + PKCE, state, nonce)."""
-        back = gotrue.check_redirect(redirect_to) or gotrue.public_url
-        target = await oidc.authorize(await oidc.provider(provider), back)
-        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
-
-    @post("/sso", status_code=HTTP_200_OK, summary="Sign in with your org's SSO (by domain)")
-    async def sso(self, request: AnyRequest, gotrue: Auth, oidc: Oidc) -> dict[str, Any]:
-        """GoTrue's /sso: ``{domain}`` (or ``provider_id``: ``sso:<org id>``) -> ``{url}``
-        of the org's provider, to open in the browser."""
-        body = await _body(request, SsoStart)
-        back = gotrue.check_redirect(body.redirect_to) or gotrue.public_url
-        if body.domain:
-            provider = await oidc.provider_for_domain(body.domain)
-        elif body.provider_id:
-            provider = await oidc.provider(body.provider_id)
-        else:
-            raise Invalid("send domain or provider_id", code="validation_failed")
-        return {"url": await oidc.authorize(provider, back)}
-
-    @get("/callback", status_code=HTTP_303_SEE_OTHER, summary="The provider's answer")
-    async def callback(
-        self,
-        oidc: Oidc,
-        meta: Meta,
-        oidc_state: Annotated[str, QueryParameter(name="state", max_length=200)],
-        code: Annotated[str | None, QueryParameter(max_length=2000)] = None,
-        error: Annotated[str | None, QueryParameter(max_length=200)] = None,
-    ) -> Redirect:
-        """Back to the app with a session, or with the provider's error. A state that is
-        unknown, used or expired is a 400 (no redirect: nothing says where to)."""
-        if error is not None or code is None:
-            stored = await oidc.take_state(oidc_state)
-            target = error_redirect(stored["redirect_to"], "oidc_denied", error or "no code")
-            return Redirect(target, status_code=HTTP_303_SEE_OTHER)
-        signed_in = await oidc.callback(code, oidc_state, meta)
-        target = session_redirect(signed_in.redirect_to, signed_in.tokens, "oauth")
-        return Redirect(target, status_code=HTTP_303_SEE_OTHER)
-
     # -- MFA ------------------------------------------------------------------------------
 
     @post("/factors", status_code=HTTP_200_OK, summary="Enroll a TOTP factor")
     async def enroll(
         self, request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
     ) -> dict[str, Any]:
-        return await mfa.enroll(principal, await _body(request, FactorEnroll), meta)
+        return await mfa.enroll(principal, await body_of(request, FactorEnroll), meta)
 
     @post(
         "/factors/recovery-codes",
@@ -259,7 +210,7 @@ class GoTrueController(Controller):
     async def verify_factor(
         self, factor_id: FromPath[str], request: AnyRequest, mfa: Mfa, principal: Caller, meta: Meta
     ) -> dict[str, Any]:
-        body = await _body(request, FactorVerify)
+        body = await body_of(request, FactorVerify)
         return await mfa.verify(principal, factor_id, body, meta)
 
     @delete("/factors/{factor_id:str}", status_code=HTTP_200_OK, summary="Unenroll")

@@ -9,6 +9,7 @@ from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
 
+from orgbase.auth.oidc_link import identities_json
 from orgbase.auth.schemas import User
 from orgbase.core.errors import Unauthorized
 from orgbase.core.postgres import Connection
@@ -33,7 +34,10 @@ def _iso(value: Any) -> str | None:
 
 
 def _shape(
-    row: dict[str, Any], sent: dict[str, Any], factors: list[dict[str, Any]]
+    row: dict[str, Any],
+    sent: dict[str, Any],
+    factors: list[dict[str, Any]],
+    identities: list[dict[str, Any]],
 ) -> dict[str, Any]:
     confirmed = _iso(row["email_confirmed_at"])
     return {
@@ -49,9 +53,12 @@ def _shape(
         "email_change_sent_at": _iso(sent.get("email_change")),
         "new_email": row["new_email"],
         "last_sign_in_at": _iso(row["last_sign_in_at"]),
-        "app_metadata": {"provider": "email", "providers": ["email"]},
+        "app_metadata": {
+            "provider": "email",
+            "providers": ["email", *sorted({i["provider"] for i in identities})],
+        },
         "user_metadata": row["user_metadata"],
-        "identities": [],
+        "identities": identities,
         "factors": [
             {
                 "id": str(f["id"]),
@@ -76,11 +83,12 @@ async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
     if row is None:
         raise Unauthorized("the account no longer exists", code="session_revoked")
     factors = [dict(f) for f in await connection.fetch(_FACTORS, user_id)]
+    identities = await identities_json(connection, user_id)
     sent = {r["purpose"]: r["sent_at"] for r in await connection.fetch(_SENT, user_id)}
     values = dict(row)
     metadata = values["user_metadata"]
     values["user_metadata"] = json.loads(metadata) if isinstance(metadata, str) else metadata
-    return _shape(values, sent, factors)
+    return _shape(values, sent, factors, identities)
 
 
 def signed_up_json(user: User, metadata: dict[str, Any]) -> dict[str, Any]:
@@ -97,4 +105,4 @@ def signed_up_json(user: User, metadata: dict[str, Any]) -> dict[str, Any]:
         "created_at": user.created_at,
         "updated_at": user.updated_at,
     }
-    return _shape(values, {"signup": datetime.now(UTC)}, [])
+    return _shape(values, {"signup": datetime.now(UTC)}, [], [])

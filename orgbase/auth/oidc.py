@@ -1,19 +1,18 @@
 """Sign-in with an OpenID provider: authorization code + PKCE, ``state`` and ``nonce``
-(GoTrue's ``/authorize`` and ``/callback``).
+(GoTrue's ``/authorize`` and ``/callback``), for the operator's providers and for an org's
+own (``sso:<org id>``).
 
-The state is single use (kept in Redis under a hash of itself, taken with GETDEL), so a
-replayed callback is refused; the nonce and the PKCE verifier live with it. Accounts are
-linked by the provider's subject, the first time by email, and only by an email the
-provider says it verified. Linking to a local account that never confirmed its email (it
-may be an attacker's pre-registration of the victim's address) takes that account over:
-its password is removed and its sessions end.
+The state is single use and bound to the browser that started the flow (``oidc_state``);
+the provider is spoken to by ``oidc_exchange``; which account an identity signs in, and
+linking one to an existing account, is ``oidc_link``'s. An org's provider speaks only for
+the email domains that org proved, and its first sign-in of an account makes the account
+a member of the org, bound to its SSO.
 """
 
 from __future__ import annotations
 
 import base64
 import hashlib
-import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -21,32 +20,24 @@ from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
 
-import httpx
-from redis.asyncio import Redis
-
-from orgbase.auth.accounts import normalize_email
 from orgbase.auth.grants import TokenGrants
-from orgbase.auth.oidc_tokens import ProviderConfig, ProviderMetadata, refused, unavailable
+from orgbase.auth.oidc_exchange import SSO_PREFIX, ProviderClient, is_org_provider
+from orgbase.auth.oidc_link import IdentityLinks, require_assurance
+from orgbase.auth.oidc_state import FlowStates, Started
+from orgbase.auth.oidc_tokens import ProviderConfig, refused
 from orgbase.auth.schemas import TokenResponse
 from orgbase.auth.sessions import SessionStore
-from orgbase.core import audit, destinations, keys
+from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import RequestMeta
-from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Invalid, NotFound, Unauthorized
 from orgbase.core.postgres import Connection, Database
-from orgbase.core.redis import RedisClients
 
-STATE_SECONDS = 600
-SSO_PREFIX = "sso:"
+__all__ = ["SSO_PREFIX", "OidcSignIn", "SignedIn"]
 
 
 def _b64(raw: bytes) -> str:
     return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
-
-
-def _state_key(state: str) -> str:
-    return keys.oidc_state(hashlib.sha256(state.encode()).hexdigest()[:32])
 
 
 @dataclass(frozen=True)
@@ -60,54 +51,20 @@ class SignedIn:
 @dataclass
 class OidcSignIn:
     db: Database
-    redis: RedisClients
     grants: TokenGrants
     sessions: SessionStore
     public_url: str
     providers: dict[str, ProviderConfig]
-    http: httpx.AsyncClient = field(default_factory=lambda: httpx.AsyncClient(timeout=5.0))
-    org_destinations: DestinationPolicy = field(
-        default_factory=lambda: DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
-    )
-    """Where an org's own provider may be fetched: its URLs are written by org admins."""
-    _metadata: dict[tuple[str, bool], ProviderMetadata] = field(default_factory=dict)
+    states: FlowStates
+    client: ProviderClient
+    links: IdentityLinks = field(init=False)
     on_member_added: list[Callable[[UUID, UUID, Any], Awaitable[None]]] = field(
         default_factory=list
     )
     """Told about memberships made at a first SSO sign-in (the membership cache)."""
 
-    @property
-    def callback_url(self) -> str:
-        return self.public_url.rstrip("/") + "/auth/v1/callback"
-
-    def metadata(self, provider: ProviderConfig) -> ProviderMetadata:
-        """Discovery and keys of the provider's issuer; an org's provider (``sso:``) has
-        every URL it names checked before it is fetched."""
-        guarded = provider.name.startswith(SSO_PREFIX)
-        key = (provider.issuer, guarded)
-        if key not in self._metadata:
-            check = self._checked_destination if guarded else None
-            self._metadata[key] = ProviderMetadata(provider.issuer, self.http, check)
-        return self._metadata[key]
-
-    async def _checked_destination(self, url: str) -> None:
-        """An org's provider may not make the gateway fetch an internal address (the cloud
-        metadata service, our own databases): every address its host resolves to must be
-        public. The fetch resolves the name again, so a name that changes its answer in
-        between (DNS rebinding) is not caught here; webhooks, which pin the address, are."""
-        try:
-            await destinations.resolve(url, self.org_destinations)
-        except Invalid as exc:
-            raise Invalid(
-                f"The org's sign-in provider cannot be reached: {exc.message}",
-                code="sso_provider_refused",
-                hint="The provider's URLs must be public https addresses.",
-            ) from None
-
-    async def _post(self, provider: ProviderConfig, url: str, **kwargs: Any) -> httpx.Response:
-        if provider.name.startswith(SSO_PREFIX):
-            await self._checked_destination(url)
-        return await self.http.post(url, **kwargs)
+    def __post_init__(self) -> None:
+        self.links = IdentityLinks(self.db, self.sessions)
 
     async def provider(self, name: str) -> ProviderConfig:
         """The operator's provider of that name, or ``sso:<org id>``: an org's own."""
@@ -155,132 +112,75 @@ class OidcSignIn:
             raise NotFound("no SSO provider for this domain", code="sso_provider_not_found")
         return await self.provider(f"{SSO_PREFIX}{org_id}")
 
-    async def authorize(
-        self, provider: ProviderConfig, redirect_to: str, extra: dict[str, Any] | None = None
-    ) -> str:
-        """The provider's authorization URL for a new sign-in (its state stored)."""
-        document = await self.metadata(provider).load()
-        state, nonce, verifier = (secrets.token_urlsafe(32) for _ in range(3))
-        stored = json.dumps(
-            {
-                "provider": provider.name,
-                "nonce": nonce,
-                "verifier": verifier,
-                "redirect_to": redirect_to,
-                **(extra or {}),
-            }
+    def start_url(self, provider: str, redirect_to: str, ticket: str | None = None) -> str:
+        """Our own /authorize for a flow started by an API call (it answers ``{url}``): the
+        browser that opens it gets the state's cookie."""
+        query = {"provider": provider, "redirect_to": redirect_to}
+        if ticket is not None:
+            query["link_ticket"] = ticket
+        return f"{self.public_url.rstrip('/')}/auth/v1/authorize?{urlencode(query)}"
+
+    async def start_link(self, principal: Principal, provider_name: str, redirect_to: str) -> str:
+        """Linking a provider to the signed-in account: the URL to open in its browser."""
+        user_id, session_id = principal.require_user()
+        provider = await self.provider(provider_name)
+        async with self.db.system_connection() as connection:
+            await require_assurance(connection, principal)
+        ticket = await self.states.new_ticket(
+            {"user": str(user_id), "session": str(session_id), "provider": provider.name}
         )
-        key = _state_key(state)
-        await self.redis.run(lambda r: r.set(key, stored, ex=STATE_SECONDS))
+        return self.start_url(provider.name, redirect_to, ticket)
+
+    async def authorize(
+        self, provider: ProviderConfig, redirect_to: str, link_ticket: str | None = None
+    ) -> tuple[str, Started]:
+        """The provider's authorization URL for a new flow, and the flow's state (whose
+        ``binding`` goes into the browser's cookie)."""
+        document = await self.client.metadata(provider).load()
+        nonce, verifier = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+        flow: dict[str, Any] = {
+            "provider": provider.name,
+            "nonce": nonce,
+            "verifier": verifier,
+            "redirect_to": redirect_to,
+        }
+        if link_ticket is not None:
+            link = await self.states.take_ticket(link_ticket)
+            if link["provider"] != provider.name:
+                raise Invalid("the link ticket is for another provider", code="oidc_state_invalid")
+            flow["link"] = link
+        started = await self.states.begin(flow)
         query = {
             "response_type": "code",
             "client_id": provider.client_id,
-            "redirect_uri": self.callback_url,
+            "redirect_uri": self.client.callback_url,
             "scope": provider.scopes,
-            "state": state,
+            "state": started.state,
             "nonce": nonce,
             "code_challenge": _b64(hashlib.sha256(verifier.encode()).digest()),
             "code_challenge_method": "S256",
         }
-        return f"{document['authorization_endpoint']}?{urlencode(query)}"
+        return f"{document['authorization_endpoint']}?{urlencode(query)}", started
 
-    async def take_state(self, state: str) -> dict[str, Any]:
-        invalid = Invalid(
-            "the sign-in state is unknown, used or expired", code="oidc_state_invalid"
-        )
-        if not (20 <= len(state) <= 200) or not state.isascii():
-            raise invalid
-        key = _state_key(state)
-
-        async def take(r: Redis) -> Any:
-            return await r.getdel(key)
-
-        raw = await self.redis.run(take)
-        if raw is None:
-            raise invalid
-        stored: dict[str, Any] = json.loads(raw)
-        return stored
-
-    async def exchange(
-        self, provider: ProviderConfig, code: str, stored: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The code for tokens (with the PKCE verifier), then the ID token's claims."""
-        metadata = self.metadata(provider)
-        document = await metadata.load()
-        try:
-            response = await self._post(
-                provider,
-                document["token_endpoint"],
-                data={
-                    "grant_type": "authorization_code",
-                    "code": code,
-                    "redirect_uri": self.callback_url,
-                    "code_verifier": stored["verifier"],
-                },
-                auth=(provider.client_id, provider.client_secret),
-            )
-        except httpx.HTTPError:
-            raise unavailable("the OpenID provider did not answer") from None
-        if response.status_code != 200:
-            raise refused("the provider refused the authorization code", code="oidc_code_rejected")
-        answer = response.json()
-        stored["provider_refresh_token"] = answer.get("refresh_token")
-        id_token = answer.get("id_token")
-        if not isinstance(id_token, str):
-            raise refused("the provider sent no ID token")
-        claims = await metadata.verify_id_token(id_token, provider.client_id, stored["nonce"])
-        if "email" not in claims and isinstance(answer.get("access_token"), str):
-            claims = {
-                **await self._userinfo(provider, document, answer["access_token"], claims),
-                **claims,
-            }
-        return claims
-
-    async def _userinfo(
-        self,
-        provider: ProviderConfig,
-        document: dict[str, Any],
-        access_token: str,
-        claims: dict[str, Any],
-    ) -> dict[str, Any]:
-        """Providers may keep the email out of the ID token (OIDC Core 5.4): ask the
-        userinfo endpoint, for the same subject only."""
-        endpoint = document.get("userinfo_endpoint")
-        if not isinstance(endpoint, str):
-            return {}
-        if provider.name.startswith(SSO_PREFIX):
-            await self._checked_destination(endpoint)
-        try:
-            response = await self.http.get(
-                endpoint, headers={"Authorization": f"Bearer {access_token}"}
-            )
-        except httpx.HTTPError:
-            raise unavailable("the OpenID provider did not answer") from None
-        if response.status_code != 200:
-            return {}
-        info = response.json()
-        if not isinstance(info, dict) or info.get("sub") != claims["sub"]:
-            raise refused("the userinfo answer is about another subject")
-        return {k: info[k] for k in ("email", "email_verified", "name") if k in info}
-
-    async def callback(self, code: str, state: str, meta: RequestMeta) -> SignedIn:
-        stored = await self.take_state(state)
+    async def callback(self, code: str, stored: dict[str, Any], meta: RequestMeta) -> SignedIn:
+        """``stored``: the flow taken by its state (``states.take``)."""
         provider = await self.provider(stored["provider"])
-        claims = await self.exchange(provider, code, stored)
-        if not provider.name.startswith(SSO_PREFIX):
-            user_id = await self.link(provider.name, claims, meta)
+        claims = await self.client.exchange(provider, code, stored)
+        org_id = UUID(provider.name.removeprefix(SSO_PREFIX)) if is_org_provider(provider) else None
+        if org_id is not None:
+            await self._check_domain(org_id, claims)
+        link = stored.get("link")
+        if link is not None:
+            user_id = UUID(link["user"])
+            await self.links.link(user_id, UUID(link["session"]), provider.name, claims, meta)
+        else:
+            user_id = await self.links.account_for(provider.name, claims, meta)
+        if org_id is None:
             tokens = await self.grants.open_session(user_id, "oauth", meta)
             return SignedIn(tokens, stored["redirect_to"], provider, claims)
-        org_id = UUID(provider.name.removeprefix(SSO_PREFIX))
-        await self._check_domain(org_id, claims)
-        user_id = await self.link(provider.name, claims, meta)
         role = await self._provision(org_id, user_id, meta)
         tokens = await self.grants.open_session(
-            user_id,
-            "sso/oidc",
-            meta,
-            org_id,
-            sso=(org_id, stored.get("provider_refresh_token")),
+            user_id, "sso/oidc", meta, org_id, sso=(org_id, stored.get("provider_refresh_token"))
         )
         if role is not None:
             for listener in self.on_member_added:
@@ -306,12 +206,12 @@ class OidcSignIn:
             )
 
     async def _provision(self, org_id: UUID, user_id: UUID, meta: RequestMeta) -> str | None:
-        """First sign-in through the org's provider: a membership with its default role.
-        Returns the role when one was made."""
+        """First sign-in through the org's provider: a membership with its default role,
+        bound to the org's SSO. Returns the role when one was made."""
         async with self.db.system_connection() as connection, connection.transaction():
             role: str | None = await connection.fetchval(
-                "INSERT INTO orgbase.memberships (org_id, user_id, role)"
-                " SELECT org_id, $2, default_role FROM orgbase.org_sso WHERE org_id = $1"
+                "INSERT INTO orgbase.memberships (org_id, user_id, role, sso_bound)"
+                " SELECT org_id, $2, default_role, true FROM orgbase.org_sso WHERE org_id = $1"
                 " ON CONFLICT DO NOTHING RETURNING role",
                 org_id,
                 user_id,
@@ -327,90 +227,24 @@ class OidcSignIn:
         """At each refresh of an SSO session: the provider must still know the user (a
         user removed there loses the session here). Returns the provider's new refresh
         token; raises when the provider refuses."""
-        ended = Unauthorized(
-            "the org's provider no longer signs this user in", code="sso_session_ended"
-        )
         if not refresh_token:
-            raise ended
+            raise Unauthorized(
+                "the org's provider no longer signs this user in", code="sso_session_ended"
+            )
         provider = await self.provider(f"{SSO_PREFIX}{org_id}")
-        document = await self.metadata(provider).load()
-        try:
-            response = await self._post(
-                provider,
-                document["token_endpoint"],
-                data={"grant_type": "refresh_token", "refresh_token": refresh_token},
-                auth=(provider.client_id, provider.client_secret),
-            )
-        except httpx.HTTPError:
-            raise unavailable("the OpenID provider did not answer") from None
-        if response.status_code >= 500:
-            raise unavailable(f"the OpenID provider answered {response.status_code}")
-        if response.status_code != 200:
-            raise ended
-        new_token = response.json().get("refresh_token")
-        return new_token if isinstance(new_token, str) else refresh_token
+        return await self.client.refresh(provider, refresh_token)
 
-    async def link(self, provider: str, claims: dict[str, Any], meta: RequestMeta) -> UUID:
-        """The user of this provider account: linked before, or by its verified email, or
-        new. An unverified email is never trusted (account takeover)."""
-        if claims.get("email_verified") is not True or not isinstance(claims.get("email"), str):
-            raise refused(
-                "the provider has not verified this account's email",
-                code="oidc_email_not_verified",
-            )
-        email = normalize_email(claims["email"])
-        subject = str(claims["sub"])
-        ended: list[UUID] = []
-        async with self.db.system_connection() as connection, connection.transaction():
-            user_id: UUID | None = await connection.fetchval(
-                "UPDATE orgbase.identities SET last_sign_in_at = now(), email = $3"
-                " WHERE provider = $1 AND subject = $2 RETURNING user_id",
-                provider,
-                subject,
-                email,
-            )
-            if user_id is None:
-                user_id, ended = await self._by_email(connection, email, meta)
-                await connection.execute(
-                    "INSERT INTO orgbase.identities (user_id, provider, subject, email)"
-                    " VALUES ($1, $2, $3, $4)",
-                    user_id,
-                    provider,
-                    subject,
-                    email,
-                )
-                details = {"provider": provider, "took_over_unconfirmed": bool(ended)}
-                event = AuditEvent.by_user(user_id, meta, "auth.identity_linked", details=details)
-                await audit.record(connection, event)
-        await self.sessions.forget(ended)
-        return user_id
-
-    async def _by_email(
-        self, connection: Connection, email: str, meta: RequestMeta
-    ) -> tuple[UUID, list[UUID]]:
-        row = await connection.fetchrow(
-            "SELECT id, email_confirmed_at FROM orgbase.users"
-            " WHERE email = $1 AND deleted_at IS NULL FOR UPDATE",
-            email,
-        )
-        if row is None:
-            created: UUID = await connection.fetchval(
-                "INSERT INTO orgbase.users (email, email_confirmed_at) VALUES ($1, now())"
-                " RETURNING id",
-                email,
-            )
-            return created, []
-        if row["email_confirmed_at"] is not None:
-            return row["id"], []
-        # Whoever registered this address never proved it; the provider did: the account
-        # is the provider account's owner's now, without the unproven password.
+    async def org_provider_replaced(
+        self, connection: Connection, org_id: UUID
+    ) -> Callable[[], Awaitable[None]]:
+        """The org's provider changed issuer or was removed (in that change's transaction):
+        a subject means something only at its own issuer, so the accounts' links to the old
+        provider go, and so do the sessions it signed in. Returns what to do after commit."""
         await connection.execute(
-            "UPDATE orgbase.users SET password_hash = NULL, email_confirmed_at = now(),"
-            " updated_at = now() WHERE id = $1",
-            row["id"],
+            "DELETE FROM orgbase.identities WHERE provider = $1", f"{SSO_PREFIX}{org_id}"
         )
-        ended = await self.sessions.revoke_for_user(connection, row["id"], "identity_takeover")
-        return row["id"], ended
+        ended = await self.sessions.revoke_signed_in_by(connection, org_id, "sso_provider_replaced")
+        return lambda: self.sessions.forget(ended)
 
     async def close(self) -> None:
-        await self.http.aclose()
+        await self.client.close()

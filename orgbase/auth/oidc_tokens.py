@@ -19,11 +19,14 @@ import httpx
 import jwt
 import msgspec
 
-from orgbase.core.errors import Forbidden, Unavailable
+from orgbase.core.errors import BadGateway, Forbidden, Unavailable
 
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
 )
+# The key type each algorithm family signs with: a token whose ``alg`` does not fit its
+# key is refused before PyJWT is handed the mismatch.
+KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 CACHE_SECONDS = 300.0
 LEEWAY_SECONDS = 30
 
@@ -44,7 +47,24 @@ def refused(message: str, code: str = "oidc_id_token_invalid") -> Forbidden:
 
 
 def unavailable(message: str) -> Unavailable:
+    """The provider did not answer, or answered an error: it may work again soon."""
     return Unavailable(message, code="oidc_provider_unavailable")
+
+
+def bad_answer(message: str) -> BadGateway:
+    """The provider answered, but not in OpenID's terms (not JSON, not an object): the
+    provider's fault, not the caller's; a 502, never a 500."""
+    return BadGateway(message, code="oidc_provider_bad_answer")
+
+
+def json_object(response: httpx.Response, what: str) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except ValueError:
+        raise bad_answer(f"the OpenID provider's {what} is not JSON") from None
+    if not isinstance(body, dict):
+        raise bad_answer(f"the OpenID provider's {what} is not a JSON object")
+    return body
 
 
 @dataclass
@@ -69,13 +89,7 @@ class ProviderMetadata:
             raise unavailable(f"the OpenID provider did not answer: {type(exc).__name__}") from None
         if response.status_code != 200:
             raise unavailable(f"the OpenID provider answered {response.status_code}")
-        try:
-            body = response.json()
-        except ValueError:
-            raise unavailable("the OpenID provider's answer is not JSON") from None
-        if not isinstance(body, dict):
-            raise unavailable("the OpenID provider's answer is not an object")
-        return body
+        return json_object(response, "answer")
 
     async def load(self, *, keys_again: bool = False) -> dict[str, Any]:
         if self.document and not keys_again and time.monotonic() - self.fetched_at < CACHE_SECONDS:
@@ -117,6 +131,8 @@ class ProviderMetadata:
         key = self.keys.get(kid)
         if key is None:
             raise refused("the ID token is signed by a key the provider does not publish")
+        if KEY_TYPES.get(str(alg)[:2]) != key.key_type:
+            raise refused("the ID token's algorithm does not fit its key's type")
         try:
             claims: dict[str, Any] = jwt.decode(
                 token,
@@ -133,7 +149,8 @@ class ProviderMetadata:
             raise refused("the ID token is for another client") from None
         except jwt.InvalidIssuerError:
             raise refused("the ID token comes from another issuer") from None
-        except jwt.InvalidTokenError as exc:
+        except (jwt.InvalidTokenError, jwt.PyJWKError, TypeError, ValueError) as exc:
+            # (A key PyJWT cannot use with the algorithm raises TypeError or ValueError.)
             raise refused(f"the ID token is invalid ({type(exc).__name__})") from None
         audiences = claims["aud"] if isinstance(claims["aud"], list) else [claims["aud"]]
         if len(audiences) > 1 and claims.get("azp") != client_id:

@@ -16,6 +16,7 @@ from orgbase.auth.browser import BrowserSessionController
 from orgbase.auth.gotrue_routes import GoTrueController, client_config
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
+from orgbase.auth.oidc_routes import OidcController
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -149,6 +150,7 @@ auth_handlers: list[ControllerRouterHandler] = [
     BrowserSessionController,
     ApiKeyController,
     GoTrueController,
+    OidcController,
     client_config,
     jwks,
 ]

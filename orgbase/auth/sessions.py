@@ -214,6 +214,17 @@ class SessionStore:
         )
         return [r["id"] for r in rows]
 
+    @staticmethod
+    async def revoke_signed_in_by(connection: Connection, org_id: UUID, reason: str) -> list[UUID]:
+        """End the sessions an org's own provider signed in (the provider was replaced)."""
+        rows = await connection.fetch(
+            "UPDATE orgbase.sessions SET revoked_at = now(), revoked_reason = $2"
+            " WHERE sso_org_id = $1 AND revoked_at IS NULL RETURNING id",
+            org_id,
+            reason,
+        )
+        return [r["id"] for r in rows]
+
     async def forget(self, session_ids: Sequence[UUID]) -> None:
         """Tombstone revoked sessions in the cache (after the revocation committed)."""
         await self.cache.revoke(

@@ -3,7 +3,7 @@
 Each class is a kind of failure (invalid input, not found, a service down...) with a
 stable machine-readable ``code``; none of them knows HTTP. ``orgbase.platform.errors``
 is the one module that maps them to statuses and headers and to the JSON error shape of
-the README: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
+docs/api/index.md: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
 travel over WebSockets, where there is no HTTP status.
 """
 
@@ -101,6 +101,19 @@ class RateLimited(OrgbaseError):
     def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = max(1, retry_after)
+
+
+class UnsupportedMediaType(OrgbaseError):
+    """The body's content type is not one this route takes."""
+
+    default_code = "unsupported_media_type"
+
+
+class BadGateway(OrgbaseError):
+    """A third party we called (an OpenID provider) answered something unusable: not the
+    caller's fault, and not a passing outage either."""
+
+    default_code = "bad_gateway"
 
 
 class Unavailable(OrgbaseError):

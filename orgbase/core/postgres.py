@@ -245,6 +245,15 @@ def sso_required() -> Forbidden:
     )
 
 
+def sso_membership_suspended() -> Forbidden:
+    return Forbidden(
+        "your membership is bound to this org's SSO and your address is no longer on its"
+        " verified domains: it gives no access until an admin of the org decides",
+        code="sso_membership_suspended",
+        hint="an org admin may release the membership from SSO or remove it",
+    )
+
+
 def impersonation_ended() -> Unauthorized:
     return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
 
@@ -254,6 +263,7 @@ _POLICY_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
     "OB412": impersonation_ended,
     "OB403": mfa_required,
     "OB406": sso_required,
+    "OB425": sso_membership_suspended,
 }
 
 

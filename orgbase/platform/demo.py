@@ -23,7 +23,8 @@ async def require_items_table(connection: asyncpg.Connection) -> None:
 
 
 async def seed(migration_url: str, email: str, password: str) -> UUID:
-    """Idempotent: the user's password is reset, the org and items are made once."""
+    """Idempotent: the user's password is reset, the org and items are made once, and the
+    org is the user's last used one (where a Supabase client's sign-in lands)."""
     password_hash = new_hasher().hash(password)
     connection = await asyncpg.connect(migration_url)
     try:
@@ -73,6 +74,10 @@ async def seed(migration_url: str, email: str, password: str) -> UUID:
                     ],
                 )
             assert org_id is not None
+            # A Supabase client's sign-in enters the last used org: the demo org, from the start.
+            await connection.execute(
+                "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
+            )
             return org_id
     finally:
         await connection.close()

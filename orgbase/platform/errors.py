@@ -1,6 +1,6 @@
 """The one place that maps errors to HTTP: each domain error kind (``core/errors.py``
 and the areas' own) to its status and headers, and every exception to the API's one
-error shape (README, "The API").
+error shape (docs/api/index.md, "Conventions").
 
 ``{"code", "message", "details", "hint", "request_id"}`` with a stable, machine-readable
 ``code``. Unexpected exceptions become a 500 with no internals in the body (the traceback
@@ -25,6 +25,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap
 
 from orgbase.core.errors import (
+    BadGateway,
     Conflict,
     Dependency,
     Forbidden,
@@ -39,13 +40,13 @@ from orgbase.core.errors import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMediaType,
 )
 from orgbase.services.postgres.errors import (
     DatabaseError,
     MethodNotAllowed,
     NotAcceptable,
     RangeNotSatisfiable,
-    UnsupportedMediaType,
 )
 
 log = structlog.get_logger("orgbase.errors")
@@ -67,6 +68,7 @@ _STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
     RangeNotSatisfiable: 416,
     PreconditionRequired: 428,
     RateLimited: 429,
+    BadGateway: 502,
     Unavailable: 503,
     TimedOut: 504,
 }
@@ -115,8 +117,13 @@ def status_for_sqlstate(sqlstate: str) -> int:
 def http_status(exc: OrgbaseError) -> int:
     if isinstance(exc, DatabaseError):
         return status_for_sqlstate(exc.sqlstate)
-    for kind in type(exc).__mro__:
-        status = _STATUS_BY_KIND.get(kind)
+    return status_of_kind(type(exc))
+
+
+def status_of_kind(kind: type[OrgbaseError]) -> int:
+    """The status a kind of error is answered with (its nearest listed ancestor's)."""
+    for ancestor in kind.__mro__:
+        status = _STATUS_BY_KIND.get(ancestor)
         if status is not None:
             return status
     return 500

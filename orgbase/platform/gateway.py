@@ -280,7 +280,7 @@ def _wire_revocations(gateway: Gateway) -> None:
             await tenancy.invitations.revoke_by_key(org, key)
 
     auth.sessions.on_revoked.append(sessions_ended)
-    auth.oidc.on_member_added.append(tenancy.memberships.changed)
+    _wire_sso(auth, tenancy)
     tenancy.memberships.on_changed.append(membership_changed)
     auth.api_keys.on_revoked.append(keys_revoked)
 
@@ -298,3 +298,10 @@ def _wire_revocations(gateway: Gateway) -> None:
 
     tenancy.contexts.on_policy_changed.append(policy_changed)
     hub.revocations.heard.append(policy_heard)
+
+
+def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
+    """Memberships made at a first SSO sign-in reach the membership cache; an org's
+    provider replaced or removed ends the auth area's links to it and its sessions."""
+    auth.oidc.on_member_added.append(tenancy.memberships.changed)
+    tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)

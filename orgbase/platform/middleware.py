@@ -67,6 +67,22 @@ def client_ip(
     return address
 
 
+def behind_tls(
+    scope: Scope, trusted: Sequence[ipaddress.IPv4Network | ipaddress.IPv6Network]
+) -> bool:
+    """Did a trusted proxy receive this request over TLS? (``X-Forwarded-Proto: https``
+    from a peer in ``trusted_proxies``; from anyone else the header means nothing.) The
+    proxy sets the header (nginx: ``$scheme``); when several are listed, the last one is
+    what the nearest proxy saw."""
+    peer = scope.get("client")
+    if not trusted or not peer or not _is_trusted(peer[0], trusted):
+        return False
+    forwarded = _header(scope, b"x-forwarded-proto")
+    if not forwarded:
+        return False
+    return forwarded.decode("latin-1").split(",")[-1].strip().lower() == "https"
+
+
 def _is_ip(text: str) -> bool:
     try:
         ipaddress.ip_address(text)
@@ -117,6 +133,9 @@ class RequestContextMiddleware:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         state["client_ip"] = client_ip(scope, self.trusted)
+        if behind_tls(scope, self.trusted):
+            # What the browser used: cookies get Secure, responses HSTS.
+            scope["scheme"] = "wss" if scope["type"] == ScopeType.WEBSOCKET else "https"
         structlog.contextvars.clear_contextvars()
         structlog.contextvars.bind_contextvars(request_id=request_id)
         https = scope.get("scheme") in ("https", "wss")

@@ -8,6 +8,7 @@ from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
+from orgbase.tenants.domain_proof import DnsProver
 from orgbase.tenants.invitations import InvitationService
 from orgbase.tenants.members import MemberService
 from orgbase.tenants.memberships import MembershipCache
@@ -15,6 +16,9 @@ from orgbase.tenants.org_settings import OrgSettingsService
 from orgbase.tenants.orgs import OrgService
 from orgbase.tenants.outbox import OutboxDispatcher
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
+from orgbase.tenants.sso_domains import DomainClaims
+from orgbase.tenants.sso_members import SsoMemberships
+from orgbase.tenants.sso_provider import SsoProviders
 
 
 @dataclass
@@ -28,6 +32,9 @@ class TenancyArea:
     audit: AuditLogService
     platform: PlatformService
     outbox: OutboxDispatcher
+    sso_providers: SsoProviders
+    sso_domains: DomainClaims
+    sso_members: SsoMemberships
 
     def start(self) -> None:
         self.outbox.start()
@@ -45,9 +52,10 @@ def build_tenancy(
         resources.db, resources.redis, settings.tenancy.membership_cache_seconds
     )
     resources.redis.on_recovery(memberships.resync)
+    contexts = OrgContextResolver(resources.db, memberships)
     return TenancyArea(
         memberships=memberships,
-        contexts=OrgContextResolver(resources.db, memberships),
+        contexts=contexts,
         orgs=OrgService(resources.db, memberships),
         members=MemberService(resources.db, memberships),
         invitations=InvitationService(resources.db, memberships, settings),
@@ -55,4 +63,9 @@ def build_tenancy(
         audit=AuditLogService(resources.db, resources.replicas),
         platform=PlatformService(resources.db, issue_token, settings.tenancy.impersonation_minutes),
         outbox=OutboxDispatcher(resources.db, settings.smtp),
+        sso_providers=SsoProviders(resources.db, settings.is_dev, contexts.policy_changed),
+        sso_domains=DomainClaims(
+            resources.db, DnsProver(settings.tenancy), contexts.policy_changed
+        ),
+        sso_members=SsoMemberships(resources.db, contexts.policy_changed),
     )

@@ -14,9 +14,37 @@ from uuid import UUID
 
 from orgbase.core.context import OrgContext, PolicyChange, Principal
 from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import Database, impersonation_ended, mfa_required, sso_required
+from orgbase.core.postgres import (
+    Database,
+    impersonation_ended,
+    mfa_required,
+    sso_membership_suspended,
+    sso_required,
+)
 from orgbase.tenants.memberships import MembershipCache
 
+# The user's session and membership against the org's policy (the same rules as the SQL
+# entry, orgbase.enter_session).
+_POLICY_ROW = """
+SELECT o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,
+       orgbase.sso_needed(o.id, m.sso_bound, u.email) AND s.sso_org_id IS DISTINCT FROM o.id
+           AS outside_sso,
+       orgbase.sso_suspended(o.id, m.sso_bound, u.email) AS suspended
+FROM orgbase.orgs o
+JOIN orgbase.sessions s ON s.id = $2
+JOIN orgbase.users u ON u.id = s.user_id
+LEFT JOIN orgbase.memberships m ON m.org_id = o.id AND m.user_id = s.user_id
+WHERE o.id = $1
+"""
+# Does the org have a policy at all? (SSO: a verified domain, or a bound membership left.)
+_POLICY_FLAGS = """
+SELECT o.mfa_required,
+       EXISTS (SELECT 1 FROM orgbase.org_sso_domains d
+               WHERE d.org_id = o.id AND d.verified_at IS NOT NULL)
+       OR EXISTS (SELECT 1 FROM orgbase.memberships m WHERE m.org_id = o.id AND m.sso_bound)
+           AS sso
+FROM orgbase.orgs o WHERE o.id = $1
+"""
 MFA_FLAG_SECONDS = 2.0
 """How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains), when
 no change was heard: a change is published (``policy_changed``) and every replica drops
@@ -95,7 +123,8 @@ class OrgContextResolver:
 
     async def _check_policy(self, org_id: UUID, principal: Principal) -> None:
         """The org's sign-in policy: a second factor (``mfa_required``), and its SSO for
-        users of its verified email domains. A user's token carries its session's level
+        SSO-bound memberships and users of its verified email domains (a bound membership
+        whose address left those domains is suspended). A user's token carries its session's level
         (signed; a refresh reads it from the session row), so an org without either policy
         costs nothing but its cached flags (``MFA_FLAG_SECONDS``; the data API checks the
         session row itself, at once). An impersonation's token carries no level: the
@@ -107,17 +136,11 @@ class OrgContextResolver:
         ):
             return
         async with self.db.system_connection() as connection:
-            row = await connection.fetchrow(
-                "SELECT o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,"
-                " orgbase.sso_bound(o.id, u.email) AND s.sso_org_id IS DISTINCT FROM o.id"
-                " AS outside_sso"
-                " FROM orgbase.orgs o, orgbase.sessions s JOIN orgbase.users u ON u.id = s.user_id"
-                " WHERE o.id = $1 AND s.id = $2",
-                org_id,
-                principal.session_id,
-            )
+            row = await connection.fetchrow(_POLICY_ROW, org_id, principal.session_id)
         if row is None:
             return
+        if row["suspended"] and not impersonating:
+            raise sso_membership_suspended()
         if row["outside_sso"] and not impersonating:
             raise sso_required()
         if row["short_of_mfa"]:
@@ -129,12 +152,7 @@ class OrgContextResolver:
         if cached is not None and cached[1] > now:
             return cached[0]
         async with self.db.system_connection() as connection:
-            row = await connection.fetchrow(
-                "SELECT o.mfa_required, EXISTS (SELECT 1 FROM orgbase.org_sso_domains d"
-                " WHERE d.org_id = o.id AND d.verified_at IS NOT NULL) AS sso"
-                " FROM orgbase.orgs o WHERE o.id = $1",
-                org_id,
-            )
+            row = await connection.fetchrow(_POLICY_FLAGS, org_id)
         flags = (bool(row["mfa_required"]), bool(row["sso"])) if row else (False, False)
         if len(self._mfa_flags) > 100_000:
             self._mfa_flags.clear()

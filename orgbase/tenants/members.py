@@ -22,7 +22,8 @@ from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member
 
 _MEMBERS = """
-SELECT m.user_id, u.email, u.display_name, m.role, m.created_at, m.updated_at
+SELECT m.user_id, u.email, u.display_name, m.role, m.created_at, m.updated_at, m.sso_bound,
+       orgbase.sso_suspended(m.org_id, m.sso_bound, u.email) AS sso_suspended
 FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id
 WHERE m.org_id = $1 AND u.deleted_at IS NULL
 """

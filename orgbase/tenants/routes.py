@@ -38,7 +38,11 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
-from orgbase.tenants.sso_config import SsoController, SsoDomainVerification
+from orgbase.tenants.sso_config import (
+    SsoController,
+    SsoDomainVerification,
+    SsoMembershipController,
+)
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # Bounds of the columns these numbers are compared with (integer and bigint): a larger
@@ -269,4 +273,5 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     AuthPolicyController,
     SsoController,
     SsoDomainVerification,
+    SsoMembershipController,
 ]

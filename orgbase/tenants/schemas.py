@@ -40,6 +40,11 @@ class Member(msgspec.Struct):
     role: Role
     created_at: datetime
     updated_at: datetime
+    sso_bound: bool = False
+    """Bound to the org's SSO: enters only through the org's provider."""
+    sso_suspended: bool = False
+    """Bound, but the address left the org's verified domains: no access until an admin
+    releases the binding (DELETE .../sso-binding) or removes the member."""
 
 
 class MemberAdd(msgspec.Struct, forbid_unknown_fields=True):

@@ -1,49 +1,33 @@
-"""An org's SSO configuration (org admins): its OpenID provider and its email domains.
+"""An org's SSO configuration: its OpenID provider and its email domains (routes).
 
-A domain belongs to one org and counts once a platform admin verified it (an org cannot
-claim another company's users by naming their domain). From then on, users of that domain
-reach the org only with a session its provider signed in (403 ``sso_required``), and
-their first sign-in through it makes them members with the configured default role.
+Org admins read it; only an owner at aal2 changes it (never an API key): the provider
+(``sso_provider``) and the domains (``sso_domains``: a claim per org, proven by a TXT
+record in the domain's DNS or approved, claim by claim, by a platform admin). Users of a
+verified domain, and memberships bound to the org's SSO, reach the org only with a session
+its provider signed in (403 ``sso_required``).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Annotated, Any, Literal
-from urllib.parse import urlsplit
+from typing import Annotated
 from uuid import UUID
 
-import asyncpg
 import msgspec
 from litestar import Controller, delete, get, post, put
 from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_204_NO_CONTENT
+from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from msgspec import Meta
 
-from orgbase.core import audit, destinations, rbac
-from orgbase.core.audit import AuditEvent
+from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.core.errors import Conflict, Invalid, NotFound
-from orgbase.core.settings import Settings
 from orgbase.tenants.area import TenancyArea
+from orgbase.tenants.sso_domains import DomainClaim, SsoDomain
+from orgbase.tenants.sso_provider import SsoSettings
 
-_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 Ctx = NamedDependency[OrgContext]
 Tenancy = NamedDependency[TenancyArea]
 Meta_ = NamedDependency[RequestMeta]
-
-
-class SsoSettings(msgspec.Struct, forbid_unknown_fields=True):
-    issuer: Annotated[str, Meta(min_length=8, max_length=500)]
-    client_id: Annotated[str, Meta(min_length=1, max_length=500)]
-    client_secret: Annotated[str, Meta(min_length=1, max_length=500)]
-    default_role: Literal["admin", "member", "viewer"] = "member"
-
-
-class SsoDomain(msgspec.Struct):
-    domain: str
-    verified: bool
 
 
 class SsoConfig(msgspec.Struct):
@@ -59,28 +43,16 @@ class DomainCreate(msgspec.Struct, forbid_unknown_fields=True):
     domain: Annotated[str, Meta(min_length=3, max_length=253)]
 
 
-def _domain(raw: str) -> str:
-    domain = raw.strip().lower().rstrip(".")
-    if not _DOMAIN.fullmatch(domain):
-        raise Invalid("that is not a domain name", code="invalid_domain")
-    return domain
-
-
 async def _config(tenancy: TenancyArea, org_id: UUID) -> SsoConfig:
     async with tenancy.orgs.db.system_connection() as connection:
         row = await connection.fetchrow(
             "SELECT issuer, client_id, default_role FROM orgbase.org_sso WHERE org_id = $1", org_id
         )
-        domains = await connection.fetch(
-            "SELECT domain, verified_at IS NOT NULL AS verified FROM orgbase.org_sso_domains"
-            " WHERE org_id = $1 ORDER BY domain",
-            org_id,
-        )
     return SsoConfig(
         issuer=row["issuer"] if row else None,
         client_id=row["client_id"] if row else None,
         default_role=row["default_role"] if row else None,
-        domains=[SsoDomain(d["domain"], d["verified"]) for d in domains],
+        domains=await tenancy.sso_domains.listing(org_id),
         sign_in_url=f"/auth/v1/authorize?provider=sso:{org_id}" if row else None,
     )
 
@@ -94,129 +66,82 @@ class SsoController(Controller):
         rbac.require(ctx, "admin", "read the org's SSO settings")
         return await _config(tenancy, ctx.org_id)
 
-    @put("/", summary="Set the org's OpenID provider (admins; the secret is never shown)")
+    @put("/", summary="Set the org's OpenID provider (an owner at aal2; the secret is never shown)")
     async def configure(
-        self,
-        data: JSONBody[SsoSettings],
-        ctx: Ctx,
-        tenancy: Tenancy,
-        meta: Meta_,
-        gateway_settings: NamedDependency[Settings],
+        self, data: JSONBody[SsoSettings], ctx: Ctx, tenancy: Tenancy, meta: Meta_
     ) -> SsoConfig:
-        rbac.require(ctx, "admin", "change the org's SSO settings")
-        issuer = urlsplit(data.issuer)
-        secure = issuer.scheme == "https" or (gateway_settings.is_dev and issuer.scheme == "http")
-        if not secure or not issuer.hostname or issuer.query or issuer.fragment:
-            raise Invalid("the issuer must be an https URL", code="invalid_issuer")
-        await _public_issuer(data.issuer, allow_loopback=gateway_settings.is_dev)
-        async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
-            await connection.execute(
-                """
-                INSERT INTO orgbase.org_sso (org_id, issuer, client_id, client_secret, default_role)
-                VALUES ($1, $2, $3, $4, $5)
-                ON CONFLICT (org_id) DO UPDATE SET issuer = $2, client_id = $3,
-                    client_secret = $4, default_role = $5, updated_at = now()
-                """,
-                ctx.org_id,
-                data.issuer,
-                data.client_id,
-                data.client_secret,
-                data.default_role,
-            )
-            details: dict[str, Any] = {"issuer": data.issuer, "default_role": data.default_role}
-            event = AuditEvent.in_org(ctx, meta, "org.sso_configured", details=details)
-            await audit.record(connection, event)
+        await tenancy.sso_providers.configure(ctx, data, meta)
         return await _config(tenancy, ctx.org_id)
 
-    @delete("/", status_code=HTTP_204_NO_CONTENT, summary="Turn the org's SSO off (admins)")
+    @delete("/", status_code=HTTP_204_NO_CONTENT, summary="Turn the org's SSO off (an owner)")
     async def remove(self, ctx: Ctx, tenancy: Tenancy, meta: Meta_) -> None:
-        rbac.require(ctx, "admin", "change the org's SSO settings")
-        async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
-            await connection.execute("DELETE FROM orgbase.org_sso WHERE org_id = $1", ctx.org_id)
-            await connection.execute(
-                "DELETE FROM orgbase.org_sso_domains WHERE org_id = $1", ctx.org_id
-            )
-            await audit.record(connection, AuditEvent.in_org(ctx, meta, "org.sso_removed"))
-        await tenancy.contexts.policy_changed(ctx.org_id, "relaxed")
+        await tenancy.sso_providers.remove(ctx, meta)
 
-    @post("/domains", summary="Claim an email domain (admins; a platform admin verifies it)")
+    @post("/domains", summary="Claim an email domain (an owner at aal2); prove it in DNS")
     async def add_domain(
         self, data: JSONBody[DomainCreate], ctx: Ctx, tenancy: Tenancy, meta: Meta_
     ) -> SsoDomain:
-        rbac.require(ctx, "admin", "change the org's SSO settings")
-        domain = _domain(data.domain)
-        async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
-            try:
-                await connection.execute(
-                    "INSERT INTO orgbase.org_sso_domains (domain, org_id) VALUES ($1, $2)",
-                    domain,
-                    ctx.org_id,
-                )
-            except asyncpg.UniqueViolationError:
-                raise Conflict("this domain is claimed already", code="domain_taken") from None
-            event = AuditEvent.in_org(ctx, meta, "org.sso_domain_added", details={"domain": domain})
-            await audit.record(connection, event)
-        return SsoDomain(domain, verified=False)
+        """The answer names the TXT record that proves the claim (``verification``)."""
+        return await tenancy.sso_domains.claim(ctx, data.domain, meta)
+
+    @post(
+        "/domains/{domain:str}/verify",
+        status_code=HTTP_200_OK,
+        summary="Verify the org's claim: the gateway looks up its TXT record (an owner at aal2)",
+    )
+    async def verify_domain(
+        self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+    ) -> SsoDomain:
+        return await tenancy.sso_domains.verify_by_dns(ctx, domain, meta)
 
     @delete("/domains/{domain:str}", status_code=HTTP_204_NO_CONTENT, summary="Drop a domain")
     async def drop_domain(
         self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta_
     ) -> None:
-        rbac.require(ctx, "admin", "change the org's SSO settings")
-        async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
-            gone = await connection.fetchval(
-                "DELETE FROM orgbase.org_sso_domains WHERE domain = $1 AND org_id = $2"
-                " RETURNING domain",
-                domain.lower(),
-                ctx.org_id,
-            )
-            if gone is None:
-                raise NotFound("no such domain", code="domain_not_found")
-            event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details={"domain": gone})
-            await audit.record(connection, event)
-        await tenancy.contexts.policy_changed(ctx.org_id, "relaxed")
+        await tenancy.sso_domains.drop(ctx, domain, meta)
+
+
+class SsoMembershipController(Controller):
+    path = "/v1/orgs/{org_id:uuid}/members/{user_id:uuid}/sso-binding"
+    tags = ["orgs"]  # noqa: RUF012
+
+    @delete(
+        "/",
+        status_code=HTTP_204_NO_CONTENT,
+        summary="Release a member from the org's SSO (an admin at aal2)",
+    )
+    async def release(
+        self, user_id: FromPath[UUID], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+    ) -> None:
+        """A bound member whose address left the org's verified domains has no access
+        (``sso_membership_suspended``) until an admin releases them here or removes them."""
+        await tenancy.sso_members.release(ctx, user_id, meta)
 
 
 class SsoDomainVerification(Controller):
     path = "/v1/platform/sso-domains"
     tags = ["platform"]  # noqa: RUF012
 
-    @post("/{domain:str}/verify", summary="Verify an org's claim to a domain (platform admins)")
+    @post(
+        "/{domain:str}/claims/{org_id:uuid}/verify",
+        summary="Approve one org's claim to a domain (platform admins)",
+    )
     async def verify(
         self,
         domain: FromPath[str],
+        org_id: FromPath[UUID],
         principal: NamedDependency[Principal],
         tenancy: Tenancy,
         meta: Meta_,
     ) -> SsoDomain:
+        """Names the org whose claim is approved: any number of orgs may claim a domain,
+        and approving one never approves another's."""
         admin_id = await tenancy.platform.require_admin(principal)
-        async with tenancy.orgs.db.system_connection() as connection, connection.transaction():
-            org_id = await connection.fetchval(
-                "UPDATE orgbase.org_sso_domains SET verified_at = now()"
-                " WHERE domain = $1 RETURNING org_id",
-                domain.lower(),
-            )
-            if org_id is None:
-                raise NotFound("no org claims this domain", code="domain_not_found")
-            event = AuditEvent.by_user(
-                admin_id, meta, "org.sso_domain_verified", org_id=org_id, details={"domain": domain}
-            )
-            await audit.record(connection, event)
-        await tenancy.contexts.policy_changed(org_id, "sso_required")
-        return SsoDomain(domain.lower(), verified=True)
+        return await tenancy.sso_domains.approve(admin_id, org_id, domain, meta)
 
-
-async def _public_issuer(issuer: str, *, allow_loopback: bool) -> None:
-    """The gateway fetches the issuer's discovery document: an org admin must not be able
-    to point it at an internal address (checked again at every fetch)."""
-    policy = destinations.DestinationPolicy(
-        allowed_hosts=frozenset(), allow_loopback=allow_loopback
-    )
-    try:
-        await destinations.resolve(issuer, policy)
-    except Invalid as exc:
-        raise Invalid(
-            f"The issuer cannot be used: {exc.message}",
-            code="sso_provider_refused",
-            hint="The provider must be reachable at a public https address.",
-        ) from None
+    @get("/{domain:str}/claims", summary="The orgs that claim a domain (platform admins)")
+    async def claims(
+        self, domain: FromPath[str], principal: NamedDependency[Principal], tenancy: Tenancy
+    ) -> list[DomainClaim]:
+        await tenancy.platform.require_admin(principal)
+        return await tenancy.sso_domains.claims_of(domain)

@@ -70,7 +70,7 @@ DROP FUNCTION orgbase.enter_session(uuid, uuid, uuid, text);
 DROP FUNCTION orgbase.enter_impersonation(uuid, uuid, uuid, text);
 
 -- A user's session, by its id and the secret of one of its live tokens.
--- OB401: no live session with that secret; OB406 / OB403 / OB404 as before.
+-- OB401: no live session with that secret; OB425 / OB406 / OB403 / OB404 as before.
 CREATE FUNCTION orgbase.enter_session(
     p_session uuid, p_secret text, p_org uuid, p_request text) RETURNS text
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
@@ -95,7 +95,11 @@ BEGIN
             -- [secret] one of the session's live tokens presented it
             AND orgbase.secret_live(s.secret_hashes, s.secret_expires_at, p_secret)
             AND (NOT o.mfa_required OR s.aal = 'aal2')
-            AND (s.sso_org_id IS NOT DISTINCT FROM p_org OR NOT orgbase.sso_bound(p_org, u.email))
+            -- [sso] as 0020: an SSO-bound membership needs the org's provider whatever the
+            -- address, and a bound member off the org's domains is suspended
+            AND (s.sso_org_id IS NOT DISTINCT FROM p_org
+                 OR NOT orgbase.sso_needed(p_org, m.sso_bound, u.email))
+            AND NOT orgbase.sso_suspended(p_org, m.sso_bound, u.email)
           OFFSET 0) AS x;
     IF member_role IS NULL THEN
         -- [secret] the same test decides OB401, so a wrong secret learns nothing more.
@@ -108,11 +112,21 @@ BEGIN
         IF v_user IS NULL THEN
             RAISE EXCEPTION 'the session has ended' USING ERRCODE = 'OB401';
         END IF;
+        -- [sso] as 0020: OB425 before OB406
         IF EXISTS (
             SELECT 1 FROM orgbase.memberships m
             JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
             JOIN orgbase.users u ON u.id = m.user_id
-            WHERE m.org_id = p_org AND m.user_id = v_user AND orgbase.sso_bound(p_org, u.email)) THEN
+            WHERE m.org_id = p_org AND m.user_id = v_user
+              AND orgbase.sso_suspended(p_org, m.sso_bound, u.email)) THEN
+            RAISE EXCEPTION 'the SSO-bound membership is suspended' USING ERRCODE = 'OB425';
+        END IF;
+        IF EXISTS (
+            SELECT 1 FROM orgbase.memberships m
+            JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+            JOIN orgbase.users u ON u.id = m.user_id
+            WHERE m.org_id = p_org AND m.user_id = v_user
+              AND orgbase.sso_needed(p_org, m.sso_bound, u.email)) THEN
             RAISE EXCEPTION 'the org wants its SSO' USING ERRCODE = 'OB406';
         END IF;
         IF EXISTS (

@@ -6,6 +6,7 @@ recovery code), the org's sign-in policy (SSO provider, domains) and "sign in wi
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterator, Iterator
 
 import httpx
@@ -17,7 +18,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.e2e.conftest import WIDE, Studio
 from tests.integration.test_gotrue_clients import gotrue_env
-from tests.support.http import PASSWORD, unique_email
+from tests.support.http import PASSWORD, admin_at_aal2, unique_email
 from tests.support.mail import code_in, wait_for_mail
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR
@@ -158,6 +159,7 @@ async def test_sign_in_policy_for_org_admins(
     studio: Studio, auth_server: str, stack: LocalStack
 ) -> None:
     email = confirmed_user(auth_server, stack)
+    stack.secrets["publishable"]
     async with httpx.AsyncClient(base_url=auth_server) as api:
         signed_in = await api.post(
             "/v1/auth/token",
@@ -176,6 +178,22 @@ async def test_sign_in_policy_for_org_admins(
     await page.check("#mfa-required")
     await page.click("text=Save >> nth=0")
     await expect(page.locator(".error")).to_contain_text("insufficient_aal")
+    await page.click("text=Sign out")
+    await page.wait_for_selector("input[name=password]")
+    # The owner enrols a second factor (SSO is changed at aal2): the studio asks for it.
+    async with httpx.AsyncClient(base_url=auth_server) as api:
+        raised = await admin_at_aal2(api, signed_in.json())
+    recovery = raised["recovery_codes"][0]
+    await page.goto(f"{auth_server}/studio/")
+    await page.fill("input[name=email]", email)
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("text=Two-step verification")
+    await page.fill("input[name=code]", recovery)
+    await page.click("button[type=submit]")
+    await page.wait_for_selector("#org-switcher, .who")
+    await studio.open("sso")
+    await studio.settled()
     await page.fill("input[name=issuer]", "http://127.0.0.1:1/issuer")
     await page.fill("input[name=client_id]", "corp-client")
     await page.fill("input[name=client_secret]", "corp-secret")
@@ -183,7 +201,15 @@ async def test_sign_in_policy_for_org_admins(
     await expect(page.locator("#sso-status")).to_contain_text("http://127.0.0.1:1/issuer")
     await page.fill("input[name=domain]", "policy-corp.example")
     await page.click("text=Claim domain")
-    await expect(page.locator("text=waiting for a platform admin")).to_be_visible()
+    await expect(page.locator("text=pending: publish its DNS record")).to_be_visible()
+    await expect(page.locator("td code").first).to_contain_text(
+        "TXT _orgbase-challenge.policy-corp.example"
+    )
+    # No such record in DNS: the studio says so (the gateway asked DNS itself).
+    await page.click('button[data-verify="policy-corp.example"]')
+    await expect(page.locator(".error")).to_contain_text(
+        re.compile("domain_not_proven|dns_unavailable")
+    )
     await studio.screenshot("sign-in-policy")
 
 

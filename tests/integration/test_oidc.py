@@ -17,16 +17,18 @@ import jwt
 import pytest
 from redis import Redis
 
-from orgbase.auth.oidc import _state_key
+from orgbase.auth.oidc_state import state_key as _state_key
 from orgbase.auth.oidc_tokens import ProviderMetadata
 from orgbase.core.errors import Forbidden
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import LocalProvider, new_rsa_jwk, running_provider
-from tests.support.processes import free_port, start_server, stop_server
-from tests.support.stack import STATE_DIR, TEST_REDIS_DB
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+    new_rsa_jwk,
+)
+from tests.support.stack import TEST_REDIS_DB
 
 APP = "http://app.example.test/"
 CLIENT_ID = "orgbase-test"
@@ -35,47 +37,17 @@ CLIENT_SECRET = "a-client-secret-long-enough-for-the-provider"
 
 @pytest.fixture(scope="module")
 def provider_and_gateway(
-    stack: LocalStack, settings: Settings, tmp_path_factory: pytest.TempPathFactory
+    stack: LocalStack, settings: Settings
 ) -> Iterator[tuple[LocalProvider, str]]:
-    del settings
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    provider_port = stack.layout.port_base + 30  # this stack's range, past the replica (+20)
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"{gateway}/auth/v1/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        }
-    ]
-    with running_provider(provider_port, clients, STATE_DIR / "oidc_provider.log") as provider:
-        providers_file = tmp_path_factory.mktemp("oidc") / "providers.json"
-        providers_file.write_text(
-            json.dumps(
-                [
-                    {
-                        "name": "acme",
-                        "label": "Acme ID",
-                        "issuer": provider.issuer,
-                        "client_id": CLIENT_ID,
-                        "client_secret": CLIENT_SECRET,
-                    }
-                ]
-            )
-        )
-        env = gotrue_env(
-            stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_OIDC_PROVIDERS_FILE=str(providers_file),
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "oidc_gateway.log")
-        try:
-            yield provider, gateway
-        finally:
-            stop_server(process)
+    del settings  # the test database, migrated
+    with gateway_with_provider(
+        stack,
+        30,
+        "oidc",
+        (CLIENT_ID, CLIENT_SECRET),
+        operator_provider={"name": "acme", "label": "Acme ID"},
+    ) as both:
+        yield both
 
 
 @pytest.fixture
@@ -163,7 +135,7 @@ def test_mismatched_pkce_verifier_is_refused(
 ) -> None:
     provider.account("bob-1", unique_email("bob"))
     provider.next_login("bob-1")
-    callback, _ = to_callback(gateway)
+    callback, browser = to_callback(gateway)
     state = parse_qs(urlsplit(callback).query)["state"][0]
     redis = Redis(
         host="127.0.0.1",
@@ -178,7 +150,7 @@ def test_mismatched_pkce_verifier_is_refused(
         redis.set(key, json.dumps(stored), ex=60)
     finally:
         redis.close()
-    answer = httpx.get(callback)
+    answer = browser.get(callback)
     assert answer.status_code == 403
     assert answer.json()["code"] == "oidc_code_rejected"
 

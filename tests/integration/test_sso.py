@@ -1,7 +1,8 @@
 """Per-org SSO against a real OpenID provider (oidc-provider) and a real gateway: an org
-admin registers the org's provider and an email domain (verified by a platform admin);
-users of that domain reach the org only through it (a password session is refused on the
-org's routes and its data); a first sign-in makes them members with the default role; a
+owner (at aal2) registers the org's provider and claims an email domain (a platform admin
+approves that claim); users of that domain reach the org only through it (a password
+session is refused on the org's routes and its data); a first sign-in makes them members
+with the default role; an existing account links the provider from its own session; a
 user removed at the provider loses the session at the next refresh; the org's provider
 cannot sign in addresses outside the org's verified domains."""
 
@@ -10,21 +11,20 @@ from __future__ import annotations
 import asyncio
 import uuid
 from collections.abc import Iterator
-from typing import Any
 
 import httpx
 import pytest
 
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
-from tests.integration.test_oidc import APP, session_from
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.data import owner_connection
-from tests.support.http import PASSWORD, unique_email
-from tests.support.oidc_provider import LocalProvider, running_provider
-from tests.support.processes import free_port, start_server, stop_server
-from tests.support.stack import STATE_DIR
+from tests.support.http import unique_email
+from tests.support.oidc_provider import (
+    LocalProvider,
+    gateway_with_provider,
+)
+from tests.support.sso import APP, Api, confirm, session_from, sso_sign_in, walk
 
 CLIENT_ID = "org-sso-client"
 CLIENT_SECRET = "the-org-client-secret-long-enough"
@@ -32,90 +32,31 @@ CLIENT_SECRET = "the-org-client-secret-long-enough"
 
 @pytest.fixture(scope="module")
 def setup(stack: LocalStack, settings: Settings) -> Iterator[tuple[LocalProvider, str]]:
-    del settings
-    gateway_port = free_port()
-    gateway = f"http://127.0.0.1:{gateway_port}"
-    clients = [
-        {
-            "client_id": CLIENT_ID,
-            "client_secret": CLIENT_SECRET,
-            "redirect_uris": [f"{gateway}/auth/v1/callback"],
-            "grant_types": ["authorization_code", "refresh_token"],
-            "response_types": ["code"],
-        }
-    ]
-    port = stack.layout.port_base + 31  # this stack's range, past the replica (+20)
-    with running_provider(port, clients, STATE_DIR / "sso_provider.log") as provider:
-        env = gotrue_env(
-            stack,
-            ORGBASE_TENANCY_PUBLIC_URL=gateway,
-            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-        )
-        process = start_server(env, gateway_port, log_file=STATE_DIR / "sso_gateway.log")
-        try:
-            yield provider, gateway
-        finally:
-            stop_server(process)
+    del settings  # the test database, migrated
+    with gateway_with_provider(stack, 31, "sso", (CLIENT_ID, CLIENT_SECRET)) as both:
+        yield both
 
 
-class Api:
-    def __init__(self, gateway: str, apikey: str) -> None:
-        self.http = httpx.Client(base_url=gateway, headers={"apikey": apikey}, timeout=15)
-
-    def call(self, method: str, path: str, token: str | None = None, **kw: Any) -> httpx.Response:
-        headers = {"Authorization": f"Bearer {token}"} if token else {}
-        return self.http.request(method, path, headers=headers, **kw)
-
-    def password_session(self, email: str, org_id: str | None = None) -> dict[str, Any]:
-        body: dict[str, Any] = {"grant_type": "password", "email": email, "password": PASSWORD}
-        if org_id:
-            body["org_id"] = org_id
-        answer = self.call("POST", "/v1/auth/token", json=body)
-        assert answer.status_code == 200, answer.text
-        session: dict[str, Any] = answer.json()
-        return session
-
-
-def sso_sign_in(api: Api, gateway: str, domain: str) -> httpx.Response:
-    """POST /auth/v1/sso {domain}, then a browser through the provider and back: the
-    gateway's answer to the callback."""
-    started = api.call("POST", "/auth/v1/sso", json={"domain": domain, "redirect_to": APP})
-    assert started.status_code == 200, started.text
-    browser = httpx.Client(timeout=10, follow_redirects=False)
-    location = started.json()["url"]
-    for _ in range(12):
-        answer = browser.get(location)
-        if location.startswith(f"{gateway}/auth/v1/callback"):
-            return answer
-        assert answer.status_code in (302, 303), answer.text
-        location = answer.headers["location"]
-        if location.startswith("/"):
-            location = str(httpx.URL(str(answer.request.url)).join(location))
-    raise AssertionError("never reached the callback")
-
-
-def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack) -> None:
+def test_org_sso_end_to_end(
+    setup: tuple[LocalProvider, str], stack: LocalStack, settings: Settings
+) -> None:
     provider, gateway = setup
     api = Api(gateway, stack.secrets["publishable"])
     domain = f"corp-{uuid.uuid4().hex[:8]}.test"
 
-    # The owner (not of that domain) makes the org; a member of that domain exists already
-    # with a password.
-    owner = unique_email("owner")
-    bob = f"bob@{domain}"
-    for email in (owner, bob):
-        made = api.call("POST", "/v1/auth/signup", json={"email": email, "password": PASSWORD})
-        assert made.status_code == 201, made.text
-    owner_token = api.password_session(owner)["access_token"]
-    org = api.call("POST", "/v1/orgs", owner_token, json={"name": "SSO corp"}).json()
-    org_id = org["id"]
+    # The owner (not of that domain, at aal2) makes the org; a member of that domain
+    # exists already with a password.
+    owner = api.org_with_owner("SSO corp")
+    org_id, owner_token = owner.org_id, owner.token
+    bob = api.sign_up(f"bob@{domain}")
+    confirm(settings, bob)
     added = api.call(
         "POST", f"/v1/orgs/{org_id}/members", owner_token, json={"email": bob, "role": "member"}
     )
     assert added.status_code == 201, added.text
-    owner_token = api.password_session(owner, org_id)["access_token"]
 
-    # The admin registers the provider and claims the domain; a platform admin verifies.
+    # The owner registers the provider and claims the domain; a platform admin approves
+    # that claim (the org's own proof, DNS, is tests/security/test_sso_takeover.py's).
     configured = api.call(
         "PUT",
         f"/v1/orgs/{org_id}/sso",
@@ -142,9 +83,10 @@ def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack)
     operator = unique_email("sso-operator")
     assert cli_admin_create(stack, operator).returncode == 0
     operator_token = api.password_session(operator)["access_token"]
-    not_admin = api.call("POST", f"/v1/platform/sso-domains/{domain}/verify", owner_token)
+    approve = f"/v1/platform/sso-domains/{domain}/claims/{org_id}/verify"
+    not_admin = api.call("POST", approve, owner_token)
     assert not_admin.status_code == 403
-    verified = api.call("POST", f"/v1/platform/sso-domains/{domain}/verify", operator_token)
+    verified = api.call("POST", approve, operator_token)
     assert verified.status_code == 201, verified.text
 
     # Now bob's password session is refused on the org's routes and data, at once.
@@ -161,21 +103,38 @@ def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack)
     alice = f"alice@{domain}"
     provider.account("alice-sso", alice)
     provider.next_login("alice-sso")
-    answer = sso_sign_in(api, gateway, domain)
+    answer = sso_sign_in(api, domain)
     assert answer.status_code == 303, answer.text
     alice_session = session_from(answer.headers["location"])
     token = alice_session["access_token"]
     assert api.call("GET", "/v1/db/items", token).status_code == 200
     members = api.call("GET", f"/v1/orgs/{org_id}/members", token).json()
     assert {m["email"]: m["role"] for m in members}[alice] == "viewer"
+    assert {m["email"]: m["sso_bound"] for m in members}[alice] is True
 
-    # bob comes through the provider too: the same account (linked by verified email).
+    # bob comes through the provider too: his account exists, so the provider's word
+    # alone does not reach it; signed in to it, bob links the provider, then signs in.
     provider.account("bob-sso", bob)
     provider.next_login("bob-sso")
-    bob_sso = session_from(sso_sign_in(api, gateway, domain).headers["location"])
+    unlinked = sso_sign_in(api, domain)
+    assert (unlinked.status_code, unlinked.json()["code"]) == (409, "identity_link_required")
+    bob_token = api.password_session(bob)["access_token"]
+    link = api.call(
+        "GET",
+        "/auth/v1/user/identities/authorize",
+        bob_token,
+        params={"provider": f"sso:{org_id}", "redirect_to": APP},
+    )
+    assert link.status_code == 200, link.text
+    provider.next_login("bob-sso")
+    linked = walk(httpx.Client(timeout=10), link.json()["url"], gateway)
+    assert linked.status_code == 303, linked.text
+    provider.next_login("bob-sso")
+    bob_sso = session_from(sso_sign_in(api, domain).headers["location"])
     assert api.call("GET", "/v1/db/items", bob_sso["access_token"]).status_code == 200
     me = api.call("GET", "/auth/v1/user", bob_sso["access_token"]).json()
     assert me["email"] == bob
+    assert [i["provider"] for i in me["identities"]] == [f"sso:{org_id}"]
 
     # A refresh asks the provider: still there, fine; removed there, the session ends.
     refreshed = api.call(
@@ -197,7 +156,7 @@ def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack)
     assert api.call("GET", "/v1/db/items", refreshed.json()["access_token"]).status_code == 401
     # And the next sign-in fails at the provider.
     provider.next_login("alice-sso")
-    denied = sso_sign_in(api, gateway, domain)
+    denied = sso_sign_in(api, domain)
     assert denied.status_code == 303
     assert "error_code=oidc_denied" in denied.headers["location"]
 
@@ -205,7 +164,7 @@ def test_org_sso_end_to_end(setup: tuple[LocalProvider, str], stack: LocalStack)
     outsider = unique_email("outsider")
     provider.account("outsider", outsider)
     provider.next_login("outsider")
-    mismatch = sso_sign_in(api, gateway, domain)
+    mismatch = sso_sign_in(api, domain)
     assert mismatch.status_code == 403
     assert mismatch.json()["code"] == "sso_domain_mismatch"
 
@@ -242,12 +201,8 @@ def test_an_org_provider_at_an_internal_address_is_never_fetched(
     name resolves to) has become internal since."""
     _, gateway = setup
     api = Api(gateway, stack.secrets["publishable"])
-    owner = unique_email("owner")
-    made = api.call("POST", "/v1/auth/signup", json={"email": owner, "password": PASSWORD})
-    assert made.status_code == 201, made.text
-    token = api.password_session(owner)["access_token"]
-    org_id = api.call("POST", "/v1/orgs", token, json={"name": "SSRF corp"}).json()["id"]
-    token = api.password_session(owner, org_id)["access_token"]
+    owner = api.org_with_owner("SSRF corp")
+    org_id, token = owner.org_id, owner.token
     body = {
         "issuer": issuer,
         "client_id": CLIENT_ID,

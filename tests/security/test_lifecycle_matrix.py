@@ -2,8 +2,9 @@
 
 Operations come from the gateway's own OpenAPI document, so a new route is covered by
 default. Each state is made for real on a fresh pair of orgs A and B (log out, revoke,
-remove, demote, delete...), then every operation that needs credentials is called with the
-credential in that state, on org A's ids, with the smallest body its schema accepts
+remove, demote, delete, claim, verify or drop an SSO domain, replace the SSO provider...),
+then every operation that needs credentials is called with the credential in that state,
+on org A's ids, with the smallest body its schema accepts
 (built from the schema). The answer must be the refusal the state calls for (or an
 allowed answer where the state still grants something), never a 5xx, and never carry the
 other org's canary strings. The WebSocket, which /schema does not describe, is checked for
@@ -41,6 +42,7 @@ from tests.support.http import (
     create_org,
     new_user,
     password_grant,
+    session_of,
     sign_in,
 )
 
@@ -249,6 +251,9 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
     elif state.startswith("email change"):
         await change_email(client, world, settings, confirm=state == "email changed")
 
+    elif state in SSO_STATES:
+        await prepare_sso(state, client, world, settings)
+
 
 async def factor_then_password(client: Client, world: World, settings: Settings) -> None:
     """The owner, whose factor the world verified (its webhook needed aal2), signs in again
@@ -314,6 +319,79 @@ async def impersonate_then_expire(client: Client, world: World, settings: Settin
         )
 
 
+# The org's SSO and its domains, as they touch member A's credential (its address moved
+# onto a domain of its own first).
+PENDING_ELSEWHERE = "domain claimed by another org (pending)"
+VERIFIED_ELSEWHERE = "domain verified by another org"
+VERIFIED_HERE = "domain verified by the org"
+DROPPED = "domain dropped by the org"
+LEFT_THE_DOMAIN = "SSO-bound member left the domain"
+PROVIDER_REPLACED = "SSO provider replaced (its session)"
+SSO_STATES = {
+    PENDING_ELSEWHERE,
+    VERIFIED_ELSEWHERE,
+    VERIFIED_HERE,
+    DROPPED,
+    LEFT_THE_DOMAIN,
+    PROVIDER_REPLACED,
+}
+
+
+async def move_address(settings: Settings, user_id: str, email: str) -> None:
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "UPDATE orgbase.users SET email = $2 WHERE id = $1", uuid.UUID(user_id), email
+        )
+
+
+async def security_headers(client: Client, world: World, who: str, settings: Settings) -> Any:
+    """``who``'s session raised to aal2 (security settings need it): its headers."""
+    raised = await admin_at_aal2(client, world.tokens[who])
+    return bearer(raised["access_token"])
+
+
+async def prepare_sso(state: str, client: Client, world: World, settings: Settings) -> None:
+    domain = f"lc-{uuid.uuid4().hex[:8]}.test"
+    await move_address(settings, world.users["member"]["id"], f"member@{domain}")
+    if state == PROVIDER_REPLACED:
+        await replace_provider(client, world, settings)
+        return
+    claimer, org = ("owner_b", world.b) if "another org" in state else ("owner", world.a)
+    headers = await security_headers(client, world, claimer, settings)
+    domains = f"/v1/orgs/{org}/sso/domains"
+    claimed = await client.post(domains, headers=headers, json={"domain": domain})
+    assert claimed.status_code == 201, claimed.text
+    if state == PENDING_ELSEWHERE:
+        return
+    operator, _ = await new_user(client)
+    await make_platform_admin(settings, operator["id"])
+    admin = bearer((await sign_in(client, operator["email"]))["access_token"])
+    approve = f"/v1/platform/sso-domains/{domain}/claims/{org}/verify"
+    assert (await client.post(approve, headers=admin)).status_code == 201
+    if state == DROPPED:
+        assert (await client.delete(f"{domains}/{domain}", headers=headers)).status_code == 204
+    elif state == LEFT_THE_DOMAIN:
+        await move_address(settings, world.users["member"]["id"], f"member@left-{domain}")
+
+
+async def replace_provider(client: Client, world: World, settings: Settings) -> None:
+    """The member's session was signed in by the org's provider; the owner replaces the
+    provider (another issuer): that session ends."""
+    headers = await security_headers(client, world, "owner", settings)
+    path = f"/v1/orgs/{world.a}/sso"
+    # A public address literal passes the destination check with no lookup.
+    first = {"issuer": "https://93.184.216.34/one", "client_id": "c", "client_secret": "s"}
+    assert (await client.put(path, headers=headers, json=first)).status_code == 200
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "UPDATE orgbase.sessions SET sso_org_id = $1 WHERE id = $2",
+            uuid.UUID(world.a),
+            session_of(world.tokens["member"]["access_token"]),
+        )
+    second = first | {"issuer": "https://93.184.216.34/two"}
+    assert (await client.put(path, headers=headers, json=second)).status_code == 200
+
+
 AAL2_NEEDED = (403, "insufficient_aal")
 STATES = [
     State("valid", "owner", None),
@@ -346,6 +424,12 @@ STATES = [
     ),
     State("email change pending", "member", None),
     State("email changed", "member", None),
+    State(PENDING_ELSEWHERE, "member", None),
+    State(VERIFIED_ELSEWHERE, "member", None),
+    State(VERIFIED_HERE, "member", None, in_org=(403, "sso_required")),
+    State(DROPPED, "member", None),
+    State(LEFT_THE_DOMAIN, "member", None, in_org=(403, "sso_membership_suspended")),
+    State(PROVIDER_REPLACED, "member", (401, "session_revoked"), foreign="a"),
 ]
 
 
@@ -456,6 +540,7 @@ def path_values(world: World) -> dict[str, str]:
         "session_id": str(uuid.uuid4()),
         "factor_id": str(uuid.uuid4()),
         "domain": "example.test",
+        "identity_id": str(uuid.uuid4()),
         **world.ids,
     }
 
@@ -568,5 +653,6 @@ def test_the_states_cover_the_issue() -> None:
         "factor verified, aal1 token",
         "email change pending",
         "email changed",
+        *SSO_STATES,
     }
     assert {s.name for s in STATES} == named

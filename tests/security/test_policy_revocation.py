@@ -30,6 +30,7 @@ from tests.integration.test_platform_admin import cli_admin_create
 from tests.security.test_socket_revocation import AT_ONCE, closed_with, connect, publish
 from tests.support.http import (
     add_member,
+    admin_at_aal2,
     bearer,
     create_org,
     new_user,
@@ -146,7 +147,10 @@ async def test_verifying_an_sso_domain_closes_its_password_sessions_sockets(
     other_socket = await connect(
         live_server, (await sign_in(client, other["email"], org_id))["access_token"]
     )
-    owner_in_org = (await sign_in(client, owner["email"], org_id))["access_token"]
+    # Claiming a domain takes an owner at aal2.
+    owner_in_org = (await admin_at_aal2(client, await sign_in(client, owner["email"], org_id)))[
+        "access_token"
+    ]
     claimed = await client.post(
         f"/v1/orgs/{org_id}/sso/domains", headers=bearer(owner_in_org), json={"domain": domain}
     )
@@ -155,7 +159,7 @@ async def test_verifying_an_sso_domain_closes_its_password_sessions_sockets(
     assert cli_admin_create(stack, operator_email).returncode == 0
     operator = (await sign_in(client, operator_email))["access_token"]
     verified = await client.post(
-        f"/v1/platform/sso-domains/{domain}/verify", headers=bearer(operator)
+        f"/v1/platform/sso-domains/{domain}/claims/{org_id}/verify", headers=bearer(operator)
     )
     assert verified.status_code in (200, 201), verified.text
     assert await closed_with(bound_socket) == 4403

@@ -8,6 +8,7 @@ import json
 import os
 import shutil
 import subprocess
+import tempfile
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -19,7 +20,10 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from tests.support.stack import ROOT
+from orgbase.platform.localstack import LocalStack
+from tests.integration.test_gotrue_clients import gotrue_env
+from tests.support.processes import free_port, start_server, stop_server
+from tests.support.stack import ROOT, STATE_DIR
 
 PROVIDER_DIR = ROOT / "tests" / "oidc"
 
@@ -39,6 +43,17 @@ def new_rsa_jwk(kid: str) -> tuple[rsa.RSAPrivateKey, dict[str, Any]]:
     jwk: dict[str, Any] = json.loads(RSAAlgorithm.to_jwk(key))
     jwk.update({"kid": kid, "use": "sig", "alg": "RS256"})
     return key, jwk
+
+
+def client_of(gateway: str, client_id: str, client_secret: str) -> dict[str, Any]:
+    """The provider's registration of a gateway as a client (code flow, refresh tokens)."""
+    return {
+        "client_id": client_id,
+        "client_secret": client_secret,
+        "redirect_uris": [f"{gateway}/auth/v1/callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+    }
 
 
 @dataclass
@@ -94,3 +109,50 @@ def running_provider(
     finally:
         process.terminate()
         process.wait(10)
+
+
+@contextmanager
+def gateway_with_provider(
+    stack: LocalStack,
+    offset: int,
+    name: str,
+    client: tuple[str, str],
+    *,
+    operator_provider: dict[str, str] | None = None,
+    **env: str,
+) -> Iterator[tuple[LocalProvider, str]]:
+    """A real OpenID provider at this stack's port base + ``offset`` (past the replica,
+    +20) and a dev-mode gateway process (mail to the stack's catcher) registered with it
+    as ``client`` (id, secret); with ``operator_provider`` (name, label...), the gateway
+    offers it as one of the operator's providers. Yields (provider, gateway URL)."""
+    gateway_port = free_port()
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    clients = [client_of(gateway, *client)]
+    port = stack.layout.port_base + offset
+    with (
+        running_provider(port, clients, STATE_DIR / f"{name}_provider.log") as provider,
+        tempfile.TemporaryDirectory() as scratch,
+    ):
+        if operator_provider is not None:
+            listed = [
+                {
+                    **operator_provider,
+                    "issuer": provider.issuer,
+                    "client_id": client[0],
+                    "client_secret": client[1],
+                }
+            ]
+            providers = Path(scratch) / "providers.json"
+            providers.write_text(json.dumps(listed))
+            env = {"ORGBASE_AUTH_OIDC_PROVIDERS_FILE": str(providers), **env}
+        settings = gotrue_env(
+            stack,
+            ORGBASE_TENANCY_PUBLIC_URL=gateway,
+            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
+            **env,
+        )
+        process = start_server(settings, gateway_port, log_file=STATE_DIR / f"{name}_gateway.log")
+        try:
+            yield provider, gateway
+        finally:
+            stop_server(process)

@@ -2,7 +2,12 @@ from __future__ import annotations
 
 import pytest
 
-from orgbase.core.settings import SettingsError, parse_env_file, settings_from_env
+from orgbase.core.settings import (
+    SettingsError,
+    parse_env_file,
+    resolver_address,
+    settings_from_env,
+)
 
 BASE = {
     "ORGBASE_ENV": "prod",
@@ -15,6 +20,19 @@ BASE = {
     "ORGBASE_MONGO_URL": "mongodb://127.0.0.1:27017",
     "ORGBASE_AUTH_SIGNING_KEYS_FILE": "/run/secrets/jwks.json",
 }
+
+
+def test_dns_resolvers_take_addresses_and_ports() -> None:
+    settings = settings_from_env(
+        {**BASE, "ORGBASE_TENANCY_DNS_RESOLVERS": "10.0.0.2, 127.0.0.1:5353, [::1]:5300, ::1"}
+    )
+    assert [resolver_address(r) for r in settings.tenancy.dns_resolvers] == [
+        ("10.0.0.2", 53),
+        ("127.0.0.1", 5353),
+        ("::1", 5300),
+        ("::1", 53),
+    ]
+    assert settings_from_env(BASE).tenancy.dns_resolvers == ()  # the system's resolver
 
 
 def test_builds_a_typed_tree_from_variables() -> None:
@@ -35,6 +53,10 @@ def test_builds_a_typed_tree_from_variables() -> None:
         ("ORGBASE_REDIS_SENTINELS", "nohostport"),
         ("ORGBASE_REDIS_SENTINELS", "127.0.0.1:²⁶³⁷⁹"),
         ("ORGBASE_ENV", "staging"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "dns.example:53"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "127.0.0.1:٥٣"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "[::1]x"),
+        ("ORGBASE_TENANCY_DNS_RESOLVERS", "127.0.0.1:0"),
     ],
 )
 def test_a_bad_value_names_its_variable(variable: str, value: str) -> None:
@@ -98,3 +120,18 @@ def test_redis_cluster_and_read_replica_settings() -> None:
         with pytest.raises(SettingsError) as caught:
             settings_from_env(bad)
         assert str(caught.value).startswith(variable), str(caught.value)
+
+
+def test_the_public_url_follows_the_served_address_unless_set() -> None:
+    served = settings_from_env({**BASE, "ORGBASE_HTTP_PORT": "9123"})
+    assert served.tenancy.public_url == "http://127.0.0.1:9123"
+    every_address = "0.0.0.0"  # noqa: S104 - the wildcard a container listens on
+    wildcard = settings_from_env(
+        {**BASE, "ORGBASE_HTTP_HOST": every_address, "ORGBASE_HTTP_PORT": "81"}
+    )
+    assert wildcard.tenancy.public_url == "http://127.0.0.1:81"
+    public = "https://api.example.com"
+    chosen = settings_from_env(
+        {**BASE, "ORGBASE_HTTP_PORT": "9123", "ORGBASE_TENANCY_PUBLIC_URL": public}
+    )
+    assert chosen.tenancy.public_url == public

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncpg
 
+from orgbase.core import errors as core_errors
 from orgbase.core.errors import OrgbaseError, TimedOut, Unavailable
 from orgbase.core.postgres import entry_error
 
@@ -29,7 +30,7 @@ class RangeNotSatisfiable(OrgbaseError):
     default_code = "PGRST103"
 
 
-class UnsupportedMediaType(OrgbaseError):
+class UnsupportedMediaType(core_errors.UnsupportedMediaType):
     default_code = "PGRST107"
 
 

@@ -15,6 +15,7 @@ from litestar import Request, Response, delete, get, head, patch, post
 from litestar.di import NamedDependency
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.context import OrgContext
@@ -35,6 +36,21 @@ from orgbase.services.postgres.writes import WriteOptions
 T = TypeVar("T")
 SINGULAR = "application/vnd.pgrst.object+json"
 _JSON = "application/json; charset=utf-8"
+
+
+class NoBody(Response[bytes]):
+    """A 201 without a body (``Prefer: return=minimal``, the default) carries no
+    Content-Type either, as PostgREST answers: a client that sees a JSON type parses the
+    empty body and fails (Litestar would add one)."""
+
+    def __init__(self, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(b"", status_code=status_code, headers=headers)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(*args, **kwargs)
+        if "content-type" in response.headers:
+            del response.headers["content-type"]
+        return response
 
 
 class Prefer(msgspec.Struct):
@@ -184,7 +200,7 @@ def _respond(
         body = (result.body or "[]")[1:-1]
         return Response(body.encode(), status_code=status, media_type=SINGULAR, headers=headers)
     if result.body is None:
-        return Response(b"", status_code=204 if status != 201 else 201, headers=headers)
+        return NoBody(204 if status != 201 else 201, headers)
     return Response(result.body.encode(), status_code=status, media_type=_JSON, headers=headers)
 
 

@@ -2,6 +2,7 @@
 // "forgot password" (recovery code + new password), the second-factor challenge after
 // sign-in, and "sign in with ..." buttons. They speak GoTrue's API (/auth/v1) with the
 // deployment's publishable key (from /v1/auth/client-config).
+import { startUrl } from "./provider_flow.js";
 import { act, errorBox, field, h, replace } from "./ui.js";
 
 let config = null;
@@ -32,10 +33,11 @@ export function signInExtras(api, root, showSignIn) {
     " · ",
     h("a", { href: "#/forgot", id: "to-forgot", onclick: (e) => { e.preventDefault(); showForgot(api, root, showSignIn); } }, "Forgot password?"));
   clientConfig(api).then((cfg) => {
-    const back = `${location.origin}/studio/`;
     for (const provider of cfg.providers) {
-      const url = `/auth/v1/authorize?provider=${encodeURIComponent(provider.name)}&redirect_to=${encodeURIComponent(back)}`;
-      extras.append(h("p", {}, h("a", { class: "button provider", href: url, "data-provider": provider.name }, `Sign in with ${provider.label}`)));
+      const url = `/auth/v1/authorize?provider=${encodeURIComponent(provider.name)}`;
+      // A click starts a flow of this tab's own (a nonce the way back must carry).
+      const start = (e) => { e.preventDefault(); location.assign(startUrl(provider.name)); };
+      extras.append(h("p", {}, h("a", { class: "button provider", href: url, "data-provider": provider.name, onclick: start }, `Sign in with ${provider.label}`)));
     }
   }).catch(() => {});
   return extras;

@@ -16,6 +16,7 @@ import * as security from "./pages/security.js";
 import * as sso from "./pages/sso.js";
 import * as mail from "./pages/mail.js";
 import { challengeIfEnrolled, signInExtras, tokenClaims } from "./account.js";
+import { askToSwitch, takeReturn } from "./provider_flow.js";
 
 const PAGES = [
   ["overview", "Overview", overview],
@@ -98,19 +99,36 @@ function renderShell() {
       onchange: (event) => act(event.target, () => switchOrg(event.target.value)),
     })
     : h("p", { class: "who" }, "You belong to no org yet.");
-  const nav = h("nav", { "aria-label": "Studio pages" },
+  const nav = h("nav", { "aria-label": "Studio pages", onclick: () => openMenu(false) },
     PAGES.map(([id, label]) => h("a", { href: `#/${id}`, "data-page": id }, label)));
   const signOut = h("button", { type: "button", onclick: (e) => act(e.target, () => api.signOut()) }, "Sign out");
   const main = h("main", { id: "page", tabindex: "-1" });
+  // On a phone the pages are a menu behind this button, which names the current page.
+  const toggle = h("button", {
+    type: "button", id: "nav-toggle", "aria-expanded": "false", "aria-controls": "studio-menu",
+    onclick: () => openMenu(toggle.getAttribute("aria-expanded") !== "true"),
+  }, h("span", { class: "current" }, "Pages"), h("span", { "aria-hidden": "true" }, "☰"));
   replace(root, h("div", { class: "shell" },
-    h("aside", { class: "sidebar" }, h("div", { class: "brand" }, "orgbase studio"), orgPicker, nav,
-      h("div", { class: "who" }, studio.user.email, studio.user.is_platform_admin ? " · platform admin" : ""),
-      signOut),
+    h("aside", { class: "sidebar" },
+      h("div", { class: "topbar" }, h("div", { class: "brand" }, "orgbase studio"), toggle),
+      orgPicker,
+      h("div", { class: "menu", id: "studio-menu" }, nav,
+        h("div", { class: "who" }, studio.user.email, studio.user.is_platform_admin ? " · platform admin" : ""),
+        signOut)),
     main));
   route();
 }
 
+function openMenu(open) {
+  const toggle = document.getElementById("nav-toggle");
+  if (!toggle) return;
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  toggle.closest(".sidebar").classList.toggle("open", open);
+}
+
 function route() {
+  // A session in the fragment is only ever read at load, for a flow this tab started.
+  if (location.hash.includes("access_token=")) history.replaceState(null, "", location.pathname);
   const main = document.getElementById("page");
   if (!main || !api.session) return;
   studio.stop();
@@ -122,6 +140,9 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `${entry[1]} · orgbase studio`;
+  const current = document.querySelector("#nav-toggle .current");
+  if (current) current.textContent = entry[1];
+  openMenu(false);
   main.replaceChildren();
   const context = { ...studio, org: currentOrg(), params: rest.map(decodeURIComponent), onStop: (fn) => { studio.stop = fn; } };
   if (!context.org && entry[2].needsOrg !== false) {
@@ -133,19 +154,32 @@ function route() {
 
 window.addEventListener("hashchange", route);
 
-/** Back from a provider's sign-in: the session is in the fragment (memory only). */
+/** Back from a provider's sign-in: the session is in the fragment (memory only), adopted
+ * only for a flow this tab started, and never over a session without asking. */
 async function fromProvider() {
-  const fragment = new URLSearchParams(location.hash.replace(/^#/, ""));
-  if (fragment.get("error_code")) {
-    history.replaceState(null, "", location.pathname);
-    showSignIn(fragment.get("error_description") || fragment.get("error_code"));
+  const back = takeReturn();
+  if (back.kind === "none") return false;
+  if (back.kind === "foreign") {
+    // Someone else's link: never adopted. Carry on as if it had not been there.
+    if (await api.resume()) await enter();
+    else showSignIn("A sign-in this tab did not start was ignored.");
     return true;
   }
-  const token = fragment.get("access_token");
-  if (!token) return false;
-  history.replaceState(null, "", location.pathname);
-  const claims = tokenClaims(token);
-  api.adopt({ access_token: token, expires_in: Number(fragment.get("expires_in") || 900), org_id: claims.org || null });
+  if (back.kind === "error") {
+    showSignIn(back.message);
+    return true;
+  }
+  const arriving = { access_token: back.token, expires_in: back.expiresIn, org_id: tokenClaims(back.token).org || null };
+  if (await api.resume()) {
+    const current = api.session.user.email;
+    const incoming = await api.get("/v1/auth/user", { headers: { Authorization: `Bearer ${back.token}` }, auth: false });
+    if (!(await askToSwitch(root, current, incoming.email))) {
+      await enter();
+      return true;
+    }
+    await api.signOut();
+  }
+  api.adopt(arriving);
   api.session.user = await api.get("/v1/auth/user");
   await enter();
   return true;

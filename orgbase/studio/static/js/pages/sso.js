@@ -20,7 +20,7 @@ export function render(main, { api, org }) {
         const ok = await act(event.submitter, () => api.put(`${base}/auth-policy`, { mfa_required: mfa.checked }), mfaErrors);
         if (ok) toast("Saved", "good");
       },
-    }, h("label", {}, mfa, " Members must use a second factor (MFA)"), mfaErrors, h("button", { type: "submit" }, "Save"));
+    }, h("label", { class: "check", for: "mfa-required" }, mfa, "Members must use a second factor (MFA)"), mfaErrors, h("button", { type: "submit" }, "Save"));
 
     const issuer = h("input", { name: "issuer", type: "url", required: true, value: sso.issuer || "" });
     const clientId = h("input", { name: "client_id", required: true, value: sso.client_id || "" });
@@ -49,18 +49,34 @@ export function render(main, { api, org }) {
         if (ok) refresh();
       },
     }, field("Email domain", domain), domainErrors, h("button", { type: "submit" }, "Claim domain"));
+    // A claim is proven by its TXT record in the domain's DNS; the gateway looks it up.
+    const verifyErrors = h("div");
+    const verify = (d) => h("button", {
+      type: "button",
+      "data-verify": d.domain,
+      onclick: async (event) => {
+        const ok = await act(event.target, () => api.post(`${base}/sso/domains/${encodeURIComponent(d.domain)}/verify`), verifyErrors);
+        if (ok) { toast("Domain verified", "good"); refresh(); }
+      },
+    }, "Verify");
+    const record = (d) => d.verification
+      ? h("span", {}, h("code", {}, `${d.verification.type} ${d.verification.name}`), " = ", h("code", {}, d.verification.value), " ", verify(d))
+      : "";
     return h("div", {},
       h("section", { class: "panel" }, h("h2", {}, "Second factor"), mfaForm),
       h("section", { class: "panel" }, h("h2", {}, "Single sign-on"),
+        h("p", { class: "hint" }, "Owners change SSO, with a second factor verified in this session."),
         sso.issuer ? h("p", { id: "sso-status" }, "Provider: ", h("code", {}, sso.issuer)) : h("p", { id: "sso-status" }, "No provider yet."),
         ssoForm,
         h("h3", {}, "Domains"),
         sso.domains.length
           ? table([
             { label: "Domain", key: "domain" },
-            { label: "Status", render: (d) => badge(d.verified ? "verified" : "waiting for a platform admin", d.verified ? "good" : "warn") },
+            { label: "Status", render: (d) => badge(d.verified ? "verified" : "pending: publish its DNS record", d.verified ? "good" : "warn") },
+            { label: "Proof", render: record },
           ], sso.domains)
           : h("p", {}, "No domain claimed."),
+        verifyErrors,
         domainForm));
   });
   refresh().catch((error) => body.append(errorBox(error)));

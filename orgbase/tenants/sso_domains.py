@@ -1,0 +1,277 @@
+"""An org's claims of email domains, and their proof.
+
+A claim is per (org, domain): any number of orgs may hold a pending claim on a domain (a
+squatter's claim blocks nobody), and at most one claim per domain is verified (a unique
+index). A claim is verified by the TXT record of its own token in the domain's DNS, or by
+a platform admin approving that one named claim. Claiming, verifying and dropping are an
+owner's acts at aal2 (never an API key); each is audited and mailed to every owner.
+
+Verifying binds the org's memberships whose address is on the domain to its SSO (a
+trigger, sql/rls/0020); dropping a domain releases the memberships of that domain (the
+owner's decision), while a bound member whose address has left the domain stays suspended
+until an admin releases or removes them.
+"""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from uuid import UUID
+
+import asyncpg
+import msgspec
+
+from orgbase.core import audit, rbac
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
+from orgbase.core.errors import Conflict, Invalid, NotFound
+from orgbase.core.postgres import Connection, Database
+from orgbase.tenants.domain_proof import DnsProver, DomainChallenge, challenge_for
+from orgbase.tenants.owner_mail import tell_owners
+
+_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+MAX_CLAIMS_PER_ORG = 50
+ACTION = "changing the org's SSO domains"
+
+_RELEASE_DOMAIN = """
+UPDATE orgbase.memberships m SET sso_bound = false, updated_at = now()
+FROM orgbase.users u
+WHERE m.org_id = $1 AND u.id = m.user_id AND m.sso_bound
+  AND pg_catalog.split_part(u.email, '@', 2) = ANY ($2::text[])
+"""
+
+
+class SsoDomain(msgspec.Struct):
+    domain: str
+    verified: bool
+    verification: DomainChallenge | None = None
+    """While pending: the TXT record to publish, then POST .../verify."""
+
+
+class DomainClaim(msgspec.Struct):
+    """One org's claim of a domain, as a platform admin sees it."""
+
+    org_id: UUID
+    org_name: str
+    verified: bool
+    created_at: datetime
+
+
+def domain_name(raw: str) -> str:
+    domain = raw.strip().lower().rstrip(".")
+    if not _DOMAIN.fullmatch(domain):
+        raise Invalid("that is not a domain name", code="invalid_domain")
+    return domain
+
+
+def _not_claimed() -> NotFound:
+    return NotFound("this org has no claim on that domain", code="domain_not_found")
+
+
+def _verified_elsewhere() -> Conflict:
+    return Conflict(
+        "another org has verified this domain",
+        code="domain_verified_elsewhere",
+        hint="it must drop the domain before another org can verify it",
+    )
+
+
+async def release_domains(connection: Connection, org_id: UUID, domains: list[str]) -> int:
+    """The org no longer asks its SSO of these domains' members: their memberships are
+    ordinary ones again. Returns how many were released."""
+    result = await connection.execute(_RELEASE_DOMAIN, org_id, domains)
+    return int(result.split()[-1])
+
+
+class DomainClaims:
+    def __init__(
+        self,
+        db: Database,
+        prover: DnsProver,
+        policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
+    ) -> None:
+        self.db = db
+        self.prover = prover
+        self.policy_changed = policy_changed
+        """Publishes a change of the org's sign-in policy (every replica, its sockets)."""
+
+    async def listing(self, org_id: UUID) -> list[SsoDomain]:
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT domain, token, verified_at IS NOT NULL AS verified"
+                " FROM orgbase.org_sso_domains WHERE org_id = $1 ORDER BY domain",
+                org_id,
+            )
+        return [
+            SsoDomain(
+                r["domain"],
+                r["verified"],
+                None if r["verified"] else challenge_for(r["domain"], r["token"]),
+            )
+            for r in rows
+        ]
+
+    async def claims_of(self, raw: str) -> list[DomainClaim]:
+        domain = domain_name(raw)
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(
+                "SELECT d.org_id, o.name AS org_name, d.verified_at IS NOT NULL AS verified,"
+                " d.created_at FROM orgbase.org_sso_domains d"
+                " JOIN orgbase.orgs o ON o.id = d.org_id AND o.deleted_at IS NULL"
+                " WHERE d.domain = $1 ORDER BY d.created_at",
+                domain,
+            )
+        return [DomainClaim(**dict(r)) for r in rows]
+
+    async def claim(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> SsoDomain:
+        rbac.require_security_admin(ctx, ACTION, minimum="owner")
+        domain = domain_name(raw)
+        token = secrets.token_hex(20)
+        async with self.db.system_connection() as connection, connection.transaction():
+            claims = await connection.fetchval(
+                "SELECT count(*) FROM orgbase.org_sso_domains WHERE org_id = $1", ctx.org_id
+            )
+            if claims >= MAX_CLAIMS_PER_ORG:
+                raise Conflict(
+                    f"an org claims at most {MAX_CLAIMS_PER_ORG} domains", code="too_many_domains"
+                )
+            made = await connection.fetchval(
+                "INSERT INTO orgbase.org_sso_domains (domain, org_id, token) VALUES ($1, $2, $3)"
+                " ON CONFLICT (org_id, domain) DO NOTHING RETURNING domain",
+                domain,
+                ctx.org_id,
+                token,
+            )
+            if made is None:
+                raise Conflict("this org claims that domain already", code="domain_claimed")
+            event = AuditEvent.in_org(ctx, meta, "org.sso_domain_added", details={"domain": domain})
+            await audit.record(connection, event)
+            await tell_owners(
+                connection, ctx, ctx.org_id, "sso_domain_added", f"the domain {domain} was claimed"
+            )
+        return SsoDomain(domain, verified=False, verification=challenge_for(domain, token))
+
+    async def verify_by_dns(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> SsoDomain:
+        """The org's own proof: its claim's token published in the domain's DNS."""
+        rbac.require_security_admin(ctx, ACTION, minimum="owner")
+        domain = domain_name(raw)
+        async with self.db.system_connection() as connection:
+            row = await connection.fetchrow(
+                "SELECT token, verified_at IS NOT NULL AS verified FROM orgbase.org_sso_domains"
+                " WHERE org_id = $1 AND domain = $2",
+                ctx.org_id,
+                domain,
+            )
+        if row is None:
+            raise _not_claimed()
+        if row["verified"]:
+            return SsoDomain(domain, verified=True)
+        challenge = challenge_for(domain, row["token"])
+        if not await self.prover.published(challenge):
+            raise Invalid(
+                "the domain's DNS does not publish this claim's record",
+                code="domain_not_proven",
+                details={"record": msgspec.to_builtins(challenge)},
+                hint=f"publish {challenge.type} {challenge.name} = {challenge.value!r}, then retry",
+            )
+        await self._mark_verified(
+            org_id=ctx.org_id, domain=domain, token=row["token"], via="dns", ctx=ctx, meta=meta
+        )
+        return SsoDomain(domain, verified=True)
+
+    async def approve(self, admin_id: UUID, org_id: UUID, raw: str, meta: RequestMeta) -> SsoDomain:
+        """The manual path: a platform admin verifies ONE named claim (org and domain)."""
+        domain = domain_name(raw)
+        async with self.db.system_connection() as connection:
+            token = await connection.fetchval(
+                "SELECT token FROM orgbase.org_sso_domains d"
+                " JOIN orgbase.orgs o ON o.id = d.org_id AND o.deleted_at IS NULL"
+                " WHERE d.org_id = $1 AND d.domain = $2",
+                org_id,
+                domain,
+            )
+        if token is None:
+            raise _not_claimed()
+        event = AuditEvent.by_user(
+            admin_id,
+            meta,
+            "org.sso_domain_verified",
+            org_id=org_id,
+            details={"domain": domain, "via": "platform_admin"},
+        )
+        await self._mark_verified(
+            org_id=org_id,
+            domain=domain,
+            token=token,
+            via="platform_admin",
+            ctx=None,
+            meta=meta,
+            event=event,
+        )
+        return SsoDomain(domain, verified=True)
+
+    async def _mark_verified(
+        self,
+        *,
+        org_id: UUID,
+        domain: str,
+        token: str,
+        via: str,
+        ctx: OrgContext | None,
+        meta: RequestMeta,
+        event: AuditEvent | None = None,
+    ) -> None:
+        """Verify the claim whose token was proven (not a claim made again since)."""
+        async with self.db.system_connection() as connection, connection.transaction():
+            try:
+                done = await connection.fetchval(
+                    "UPDATE orgbase.org_sso_domains SET verified_at = now(), verified_via = $4"
+                    " WHERE org_id = $1 AND domain = $2 AND token = $3 AND verified_at IS NULL"
+                    " RETURNING domain",
+                    org_id,
+                    domain,
+                    token,
+                    via,
+                )
+            except asyncpg.UniqueViolationError:
+                raise _verified_elsewhere() from None
+            if done is None:
+                return  # verified meanwhile (or dropped): nothing more to record
+            if event is None:
+                assert ctx is not None
+                details = {"domain": domain, "via": via}
+                event = AuditEvent.in_org(ctx, meta, "org.sso_domain_verified", details=details)
+            await audit.record(connection, event)
+            await tell_owners(
+                connection,
+                ctx,
+                org_id,
+                "sso_domain_verified",
+                f"the domain {domain} was verified ({via.replace('_', ' ')}): its members now"
+                " sign in through the org's SSO",
+            )
+        await self.policy_changed(org_id, "sso_required")
+
+    async def drop(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> None:
+        rbac.require_security_admin(ctx, ACTION, minimum="owner")
+        domain = raw.strip().lower().rstrip(".")
+        async with self.db.system_connection() as connection, connection.transaction():
+            was_verified = await connection.fetchval(
+                "DELETE FROM orgbase.org_sso_domains WHERE domain = $1 AND org_id = $2"
+                " RETURNING verified_at IS NOT NULL",
+                domain,
+                ctx.org_id,
+            )
+            if was_verified is None:
+                raise _not_claimed()
+            released = await release_domains(connection, ctx.org_id, [domain])
+            details = {"domain": domain, "memberships_released": released}
+            event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details=details)
+            await audit.record(connection, event)
+            what = f"the domain {domain} was dropped"
+            if was_verified:
+                what += f" ({released} memberships no longer bound to the org's SSO)"
+            await tell_owners(connection, ctx, ctx.org_id, "sso_domain_removed", what)
+        await self.policy_changed(ctx.org_id, "relaxed")

@@ -1,0 +1,67 @@
+"""An admin's decision about an SSO-bound membership: release it from the org's SSO.
+
+A membership bound to the org's SSO needs a session the org's provider signed in; once
+its address left the org's verified domains it gives no access at all (403
+``sso_membership_suspended``) until an admin decides: remove the member (the members
+route), or release the binding here (the member may then sign in as any member does).
+A security setting: an admin at aal2, never a key; audited and mailed to every owner.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import cast
+from uuid import UUID
+
+from orgbase.core import audit, rbac
+from orgbase.core.audit import AuditEvent
+from orgbase.core.context import OrgContext, PolicyChange, RequestMeta, Role
+from orgbase.core.errors import NotFound
+from orgbase.core.postgres import Database
+from orgbase.tenants.owner_mail import tell_owners
+
+
+class SsoMemberships:
+    def __init__(
+        self, db: Database, policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
+    ) -> None:
+        self.db = db
+        self.policy_changed = policy_changed
+
+    async def release(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
+        rbac.require_security_admin(ctx, "releasing a membership from the org's SSO")
+        async with self.db.system_connection() as connection, connection.transaction():
+            row = await connection.fetchrow(
+                "SELECT m.role, m.sso_bound, u.email FROM orgbase.memberships m"
+                " JOIN orgbase.users u ON u.id = m.user_id"
+                " WHERE m.org_id = $1 AND m.user_id = $2 FOR UPDATE OF m",
+                ctx.org_id,
+                user_id,
+            )
+            if row is None:
+                raise NotFound("no such member", code="member_not_found")
+            rbac.require_can_manage(ctx, cast("Role", row["role"]))
+            if not row["sso_bound"]:
+                return
+            await connection.execute(
+                "UPDATE orgbase.memberships SET sso_bound = false, updated_at = now()"
+                " WHERE org_id = $1 AND user_id = $2",
+                ctx.org_id,
+                user_id,
+            )
+            event = AuditEvent.in_org(
+                ctx,
+                meta,
+                "member.sso_released",
+                row_key={"user_id": str(user_id)},
+                details={"email": row["email"]},
+            )
+            await audit.record(connection, event)
+            await tell_owners(
+                connection,
+                ctx,
+                ctx.org_id,
+                "sso_released",
+                f"the membership of {row['email']} was released from the org's SSO",
+            )
+        await self.policy_changed(ctx.org_id, "relaxed")

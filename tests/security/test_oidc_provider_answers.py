@@ -1,0 +1,125 @@
+"""What an org's own OpenID provider answers is a customer's doing: attacked through a
+real gateway with a provider that answers as told (tests/support/hostile_provider.py).
+
+- The email and whether it is verified come from ONE source: an ID token saying
+  ``email_verified: true`` without an email, and userinfo giving an address it says is
+  NOT verified, once confirmed that address (the two were merged).
+- A token endpoint answering HTML or a JSON array, a userinfo endpoint answering HTML,
+  an ID token whose ``alg`` does not fit its key: each a 4xx/502 with a code, never a 500.
+- An issuer that is not a URL (``http://[::1``) is a 400, not a 500.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Iterator
+from dataclasses import dataclass
+
+import pytest
+
+from orgbase.core.settings import Settings
+from orgbase.platform.localstack import LocalStack
+from tests.integration.test_gotrue_clients import gotrue_env
+from tests.support.hostile_provider import HostileProvider, Script, running_hostile_provider
+from tests.support.processes import free_port, start_server, stop_server
+from tests.support.sso import Api, Owner, mark_verified, sso_sign_in
+from tests.support.stack import STATE_DIR
+
+CLIENT_ID = "hostile-client"
+
+
+@dataclass
+class World:
+    api: Api
+    provider: HostileProvider
+    owner: Owner
+    domain: str
+
+
+@pytest.fixture(scope="module")
+def world(stack: LocalStack, settings: Settings) -> Iterator[World]:
+    gateway_port = free_port()
+    gateway = f"http://127.0.0.1:{gateway_port}"
+    with running_hostile_provider(stack.layout.port_base + 38) as provider:
+        env = gotrue_env(
+            stack,
+            ORGBASE_TENANCY_PUBLIC_URL=gateway,
+            ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
+        )
+        process = start_server(env, gateway_port, log_file=STATE_DIR / "hostile_gateway.log")
+        try:
+            api = Api(gateway, stack.secrets["publishable"])
+            owner = api.org_with_owner("hostile provider org")
+            domain = f"hostile-{uuid.uuid4().hex[:8]}.test"
+            body = {"issuer": provider.issuer, "client_id": CLIENT_ID, "client_secret": "s"}
+            configured = api.call("PUT", f"/v1/orgs/{owner.org_id}/sso", owner.token, json=body)
+            assert configured.status_code == 200, configured.text
+            claimed = api.call(
+                "POST",
+                f"/v1/orgs/{owner.org_id}/sso/domains",
+                owner.token,
+                json={"domain": domain},
+            )
+            assert claimed.status_code == 201, claimed.text
+            asyncio.run(mark_verified(settings, owner.org_id, domain))
+            yield World(api, provider, owner, domain)
+        finally:
+            stop_server(process)
+
+
+def test_the_email_and_its_verification_come_from_one_source(world: World) -> None:
+    address = f"unverified-{uuid.uuid4().hex[:6]}@{world.domain}"
+    world.provider.script = Script(
+        sub=f"split-{uuid.uuid4().hex[:6]}",
+        id_token_claims={"email_verified": True},  # ...but no email in the ID token
+        userinfo={"email": address, "email_verified": False},
+    )
+    answer = sso_sign_in(world.api, world.domain)
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["code"] == "oidc_email_not_verified"
+    # No account was made for the address: it can still be signed up for.
+    assert world.api.sign_up(address) == address
+
+    # The same, told consistently by userinfo: signed in.
+    verified = f"verified-{uuid.uuid4().hex[:6]}@{world.domain}"
+    world.provider.script = Script(
+        sub=f"whole-{uuid.uuid4().hex[:6]}",
+        id_token_claims={"email_verified": False},
+        userinfo={"email": verified, "email_verified": True},
+    )
+    assert sso_sign_in(world.api, world.domain).status_code == 303
+
+
+@pytest.mark.parametrize(
+    ("script", "expected"),
+    [
+        (Script(token_body=b"<html>502 Bad Gateway</html>"), (502, "oidc_provider_bad_answer")),
+        (Script(token_body=b"[1, 2, 3]"), (502, "oidc_provider_bad_answer")),
+        (Script(token_body=b'"a string"'), (502, "oidc_provider_bad_answer")),
+        (Script(userinfo=None), (502, "oidc_provider_bad_answer")),
+        (
+            Script(alg="ES256", id_token_claims={"email": "x@y.test", "email_verified": True}),
+            (403, "oidc_id_token_invalid"),
+        ),
+    ],
+    ids=["token html", "token array", "token string", "userinfo html", "alg not the key's"],
+)
+def test_a_providers_garbage_is_a_clear_answer_never_a_500(
+    world: World, script: Script, expected: tuple[int, str]
+) -> None:
+    world.provider.script = script
+    answer = sso_sign_in(world.api, world.domain)
+    assert (answer.status_code, answer.json()["code"]) == expected, answer.text
+
+
+@pytest.mark.parametrize(
+    "issuer",
+    ["http://[::1", "http://[", "https://[zz]/", "https://idp.example:99999/", "https://idp:x/"],
+)
+def test_an_issuer_that_is_not_a_url_is_a_400(world: World, issuer: str) -> None:
+    body = {"issuer": issuer, "client_id": CLIENT_ID, "client_secret": "s"}
+    path = f"/v1/orgs/{world.owner.org_id}/sso"
+    answer = world.api.call("PUT", path, world.owner.token, json=body)
+    assert (answer.status_code, answer.json()["code"]) == (400, "invalid_issuer"), answer.text
+    assert world.api.call("GET", path, world.owner.token).json()["issuer"] == world.provider.issuer
