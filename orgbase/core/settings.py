@@ -269,9 +269,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
     when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key) with 401
     ``apikey_invalid``. The local stack makes one; ``orgbase keys anon`` prints it."""
-    allow_unconfirmed_sign_in: bool = True
-    """Whether a user whose email is not confirmed yet may sign in with a password (false:
-    400 ``email_not_confirmed``)."""
+    allow_unconfirmed_sign_in: bool = False
+    """Whether a user whose email is not proven yet may sign in with a password (false:
+    400 ``email_not_confirmed``), and GoTrue's sign-up answers a session at once. Default:
+    true in dev and test mode only (``ORGBASE_ENV``), false in production."""
     code_seconds: Annotated[int, Meta(ge=60, le=86400)] = 900
     """How long a mailed code or link works (confirmation, recovery, magic link)."""
     code_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
@@ -287,9 +288,28 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``redirect_not_allowed``."""
     mfa_issuer: str = "orgbase"
     """The issuer authenticator apps show."""
+    mfa_lockout_failures: PositiveInt = 5
+    """Second-factor codes (TOTP or recovery) tried on one factor, across challenges and
+    sessions, before its verification locks (429 ``mfa_locked``) for
+    ``mfa_lockout_seconds``; a right code clears the count."""
+    mfa_user_lockout_failures: PositiveInt = 10
+    """The same, for all of one user's factors together."""
+    mfa_lockout_seconds: PositiveInt = 900
+    """How long second-factor guesses are counted, and a lock lasts."""
     oidc_providers_file: str | None = None
     """A JSON list of OpenID providers users may sign in with:
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
+
+    def __post_init__(self) -> None:
+        for url in self.redirect_urls:
+            try:
+                parts = urlsplit(url)
+                good = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 - parsing the port raises on a bad one
+            except ValueError:
+                good = False
+            if not good:
+                raise ValueError(f"redirect_urls: {url!r} is not an http(s) URL with a host")
 
 
 class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -582,8 +602,25 @@ def _variable_for_path(path: str) -> str | None:
     return PREFIX + "_".join(p.upper() for p in parts[:2])
 
 
+# Defaults that depend on ORGBASE_ENV: a development convenience is off in production
+# unless the operator turns it on.
+_ENV_DEFAULTS: dict[str, dict[str, str]] = {
+    "ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN": {"dev": "true", "test": "true"},
+}
+
+
+def _with_env_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    env = environ.get(f"{PREFIX}ENV", "prod")
+    filled = dict(environ)
+    for variable, by_env in _ENV_DEFAULTS.items():
+        if variable not in environ and env in by_env:
+            filled[variable] = by_env[env]
+    return filled
+
+
 def settings_from_env(environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings tree; raise SettingsError naming the bad variable."""
+    environ = _with_env_defaults(environ)
     settings = _convert(environ)
     if f"{PREFIX}TENANCY_PUBLIC_URL" not in environ:
         settings = _public_url_from_http(settings)

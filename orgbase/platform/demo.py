@@ -32,10 +32,12 @@ async def seed(migration_url: str, email: str, password: str) -> UUID:
             await require_items_table(connection)
             user_id: UUID = await connection.fetchval(
                 """
-                INSERT INTO orgbase.users (email, password_hash, display_name, password_changed_at)
-                VALUES ($1, $2, 'Demo User', now())
+                INSERT INTO orgbase.users
+                    (email, password_hash, display_name, password_changed_at, email_confirmed_at)
+                VALUES ($1, $2, 'Demo User', now(), now())
                 ON CONFLICT (email) WHERE deleted_at IS NULL
-                DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
+                DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now(),
+                    email_confirmed_at = coalesce(orgbase.users.email_confirmed_at, now())
                 RETURNING id
                 """,
                 email.lower(),
