@@ -40,6 +40,8 @@ check: install
 	@$(VENV)/bin/mypy
 	@# The layers of docs/architecture.md (contracts in pyproject.toml).
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@# Fitness: every raised error code in the catalog, and docs/errors.md generated from it.
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_error_catalog.py
 
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services
