@@ -39,6 +39,8 @@ check: services
 	@$(VENV)/bin/mypy
 	@# The layers of docs/architecture.md (contracts in pyproject.toml).
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@# Fitness: every raised error code in the catalog, and docs/errors.md generated from it.
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_error_catalog.py
 	@# The README's quickstart, as written, against a gateway on a free port of the local stack.
 	@$(ORGBASE) migrate --env-file $(ENV_FILE) >/dev/null
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE) >/dev/null
