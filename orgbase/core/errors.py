@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-Dependency = Literal["postgres", "redis", "mongo"]
+Dependency = Literal["postgres", "redis", "mongo", "storage"]
 
 
 class OrgbaseError(Exception):
@@ -95,6 +95,18 @@ class TooLarge(OrgbaseError):
     default_code = "payload_too_large"
 
 
+class UnsupportedMedia(OrgbaseError):
+    """The body's media type is not one the target takes (or not what the body is)."""
+
+    default_code = "unsupported_media_type"
+
+
+class NotSatisfiable(OrgbaseError):
+    """A range asked for lies outside what there is."""
+
+    default_code = "range_not_satisfiable"
+
+
 class RateLimited(OrgbaseError):
     default_code = "rate_limited"
 
@@ -104,7 +116,8 @@ class RateLimited(OrgbaseError):
 
 
 class Unavailable(OrgbaseError):
-    """A backing service (PostgreSQL, Redis, MongoDB) cannot serve the request now."""
+    """A backing service (PostgreSQL, Redis, MongoDB, the blob store) cannot serve the
+    request now."""
 
     default_code = "service_unavailable"
 

@@ -31,6 +31,7 @@ from orgbase.core.errors import (
     Gone,
     Invalid,
     NotFound,
+    NotSatisfiable,
     OrgbaseError,
     PreconditionFailed,
     PreconditionRequired,
@@ -39,13 +40,12 @@ from orgbase.core.errors import (
     TooLarge,
     Unauthorized,
     Unavailable,
+    UnsupportedMedia,
 )
 from orgbase.services.postgres.errors import (
     DatabaseError,
     MethodNotAllowed,
     NotAcceptable,
-    RangeNotSatisfiable,
-    UnsupportedMediaType,
 )
 
 log = structlog.get_logger("orgbase.errors")
@@ -63,8 +63,8 @@ _STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
     Gone: 410,
     PreconditionFailed: 412,
     TooLarge: 413,
-    UnsupportedMediaType: 415,
-    RangeNotSatisfiable: 416,
+    UnsupportedMedia: 415,
+    NotSatisfiable: 416,
     PreconditionRequired: 428,
     RateLimited: 429,
     Unavailable: 503,
@@ -127,6 +127,10 @@ def http_headers(exc: OrgbaseError) -> dict[str, str]:
         return {"Retry-After": str(exc.retry_after)}
     if isinstance(exc, Unauthorized) and exc.bearer is not None:
         return {"WWW-Authenticate": _BEARER_CHALLENGES[exc.bearer]}
+    if isinstance(exc, NotSatisfiable) and isinstance(exc.details, dict):
+        size = exc.details.get("size")
+        if isinstance(size, int):
+            return {"Content-Range": f"bytes */{size}"}
     return {}
 
 
@@ -170,6 +174,16 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+STORAGE_PREFIX = "/storage/v1"
+
+
+def storage_fields(status: int, code: str) -> dict[str, str]:
+    """What Supabase's storage clients read from an error besides ``message``: the status
+    as a string in ``statusCode`` and a name in ``error`` (``not_found`` for every 404:
+    storage-py's ``exists()`` tells a missing object by it)."""
+    return {"statusCode": str(status), "error": "not_found" if status == 404 else code}
+
+
 def _respond(
     request: Request[Any, Any, Any],
     status: int,
@@ -177,6 +191,8 @@ def _respond(
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
     request.scope.setdefault("state", {})["error_code"] = body["code"]
+    if request.scope.get("path", "").startswith(STORAGE_PREFIX):
+        body = {**storage_fields(status, body["code"]), **body}
     return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
 
 

@@ -6,7 +6,13 @@ from __future__ import annotations
 
 import asyncpg
 
-from orgbase.core.errors import OrgbaseError, TimedOut, Unavailable
+from orgbase.core.errors import (
+    NotSatisfiable,
+    OrgbaseError,
+    TimedOut,
+    Unavailable,
+    UnsupportedMedia,
+)
 from orgbase.core.postgres import entry_error
 
 
@@ -25,11 +31,11 @@ class NotAcceptable(OrgbaseError):
     default_code = "PGRST116"
 
 
-class RangeNotSatisfiable(OrgbaseError):
+class RangeNotSatisfiable(NotSatisfiable):
     default_code = "PGRST103"
 
 
-class UnsupportedMediaType(OrgbaseError):
+class UnsupportedMediaType(UnsupportedMedia):
     default_code = "PGRST107"
 
 

@@ -51,6 +51,7 @@ log = structlog.get_logger("orgbase.realtime")
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = keys.REVOCATIONS_CHANNEL
 ROW_EVENTS = "orgbase_rows"
+SERVER_CHANNELS = ("db:", "storage:")
 STOP_SECONDS = 5.0
 _MIN_IDLE_SECONDS = 0.001
 _MAX_IDLE_SECONDS = 0.02
@@ -60,9 +61,10 @@ _MAX_IDLE_SECONDS = 0.02
 def channel_name(name: str, *, publishing: bool = False) -> str:
     if not CHANNEL.fullmatch(name):
         raise Invalid("channel names are 1-128 letters, digits and : . _ -", code="invalid_channel")
-    if publishing and name.startswith("db:"):
+    if publishing and name.startswith(SERVER_CHANNELS):
         raise Invalid(
-            "db:* channels carry row changes; only the server publishes there",
+            "db:* and storage:* channels carry row and file changes; only the server"
+            " publishes there",
             code="reserved_channel",
         )
     return name
@@ -231,6 +233,23 @@ class RealtimeHub:
         if self.meter is not None:
             self.meter.add(ctx.org_id, "realtime_messages")
         return int(receivers)
+
+    async def server_publish(self, org: UUID, name: str, event: str, payload: Any) -> None:
+        """A change the server reports (file changes on ``storage:{bucket}``), to every
+        replica's subscribers of the org's channel, through Redis."""
+        message = msgspec.json.encode(
+            {
+                "type": "message",
+                "channel": name,
+                "event": event,
+                "payload": payload,
+                "at": time.time(),
+            }
+        )
+        channel = redis_channel(org, name)
+        await self.redis.run(
+            lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
+        )
 
     @property
     def _sharded(self) -> bool:
