@@ -90,6 +90,8 @@ class BlobResponse(ASGIResponse):
             content_length=length,
             is_head_response=is_head,
         )
+        if is_head:  # a HEAD tells the length it would have sent
+            self.headers["content-length"] = str(length)
         self.stream = stream
         self._extensions: dict[str, Any] = {}
         self.whole = whole
