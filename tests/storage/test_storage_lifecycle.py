@@ -124,9 +124,12 @@ async def test_realtime_hears_object_changes(client: Client, live_server: str) -
     owner = await org_person(client)
     h = owner["headers"]
     bucket = await make_bucket(client, h)
-    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http, http.stream(
-        "GET", "/v1/realtime/sse", params={"channels": f"storage:{bucket}"}, headers=h
-    ) as stream:
+    async with (
+        httpx.AsyncClient(base_url=live_server, timeout=10) as http,
+        http.stream(
+            "GET", "/v1/realtime/sse", params={"channels": f"storage:{bucket}"}, headers=h
+        ) as stream,
+    ):
         lines = stream.aiter_lines()
         assert (await next_sse_data(lines))["type"] == "subscribed"
         await http.post(
