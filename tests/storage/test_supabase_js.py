@@ -28,11 +28,22 @@ async def test_supabase_js_storage_round_trip(
     owner = await org_person(client)
     stranger = await org_person(client)
     bucket = f"js-{uuid.uuid4().hex[:8]}"
-    env = {**os.environ, "ORGBASE_URL": live_server, "ANON_KEY": anon_key,
-           "TOKEN": owner["token"], "OTHER_TOKEN": stranger["token"], "BUCKET": bucket}
+    env = {
+        **os.environ,
+        "ORGBASE_URL": live_server,
+        "ANON_KEY": anon_key,
+        "TOKEN": owner["token"],
+        "OTHER_TOKEN": stranger["token"],
+        "BUCKET": bucket,
+    }
     done = await asyncio.to_thread(
-        subprocess.run, ["node", str(SCRIPT)], env=env, capture_output=True, text=True,
-        timeout=120, check=False,
+        subprocess.run,
+        ["node", str(SCRIPT)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert done.returncode == 0, done.stderr[-3000:]
     seen = json.loads(done.stdout.strip().splitlines()[-1])
