@@ -76,6 +76,7 @@ async def test_storage_migrates_an_old_database(scratch: str, tmp_path: Path) ->
         usage = await connection.fetchrow(
             "SELECT bytes, objects FROM storage.usage WHERE org_id = $1", org
         )
+        assert usage is not None
         assert (usage["bytes"], usage["objects"]) == (3, 1)
     finally:
         await connection.close()
