@@ -28,6 +28,7 @@ PAGES = (
     "database",
     "schema",
     "documents",
+    "files",
     "redis",
     "access",
     "settings",
