@@ -9,7 +9,7 @@ import uuid
 import httpx
 import pytest
 from litestar.testing import AsyncTestClient
-from playwright.async_api import expect
+from playwright.async_api import FilePayload, expect
 
 from orgbase.platform.app import OrgbaseApp
 from tests.e2e.conftest import NARROW, Studio
@@ -43,10 +43,12 @@ async def test_files_page_from_bucket_to_signed_link(studio: Studio, client: Cli
     # Upload through the page (with its progress bar) into the top folder.
     await studio.open("files")
     await studio.settled()
-    await page.set_input_files(
-        "#files-upload",
-        files=[{"name": "hello.txt", "mimeType": "text/plain", "buffer": b"hello studio" * 1000}],
-    )
+    upload: FilePayload = {
+        "name": "hello.txt",
+        "mimeType": "text/plain",
+        "buffer": b"hello studio" * 1000,
+    }
+    await page.set_input_files("#files-upload", files=[upload])
     await page.click("#files-send")
     await expect(page.locator("#files-uploaded")).to_contain_text("Uploaded hello.txt")
     table = page.locator("#files-table")
