@@ -5,6 +5,7 @@ of ``chunk_bytes`` (the memory one upload holds)."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -50,7 +51,9 @@ class Received:
 
 
 class Receiver:
-    """Feeds one body into one writer."""
+    """Feeds one body into one writer. While a chunk is hashed and written (both in worker
+    threads, side by side: hashlib and the file write let go of the GIL), the next one is
+    received: two chunks in memory at most."""
 
     def __init__(
         self, writer: BlobWriter, limit: Limit, mimetype: str, chunk_bytes: int, timeout: float
@@ -65,20 +68,35 @@ class Receiver:
         self._pending: list[bytes] = []
         self._pending_size = 0
         self._checked = False
+        self._in_flight: asyncio.Task[None] | None = None
 
     async def take(self, chunks: AsyncIterator[bytes]) -> Received:
-        async for chunk in chunks:
-            self.size += len(chunk)
-            if self.size > self.limit.bytes:
-                raise errors.too_large(self.limit.bytes, self.limit.which)
-            self._pending.append(chunk)
-            self._pending_size += len(chunk)
-            if self._pending_size >= self.chunk_bytes:
-                await self._flush()
-        await self._flush()
+        try:
+            async for chunk in chunks:
+                self.size += len(chunk)
+                if self.size > self.limit.bytes:
+                    raise errors.too_large(self.limit.bytes, self.limit.which)
+                self._pending.append(chunk)
+                self._pending_size += len(chunk)
+                if self._pending_size >= self.chunk_bytes:
+                    await self._flush()
+            await self._flush()
+            await self._settle()
+        except BaseException:
+            # Let the chunk in flight finish (its thread cannot be stopped) before the
+            # caller aborts the writer and closes what that thread writes to.
+            if self._in_flight is not None:
+                with contextlib.suppress(BaseException):
+                    await asyncio.shield(self._in_flight)
+            raise
         if not self._checked:
             check_content(self.mimetype, b"")
         return Received(self.size, self.hasher.digest())
+
+    async def _settle(self) -> None:
+        if self._in_flight is not None:
+            task, self._in_flight = self._in_flight, None
+            await task
 
     async def _flush(self) -> None:
         if not self._pending:
@@ -88,9 +106,14 @@ class Receiver:
         if not self._checked:
             check_content(self.mimetype, data[:SNIFF_BYTES])
             self._checked = True
-        # hashlib lets go of the GIL on large buffers: hashing runs beside the event loop.
-        await asyncio.to_thread(self.hasher.update, data)
-        await backend_call(self.writer.write(data), self.timeout)
+        await self._settle()  # the previous chunk is hashed and written first (in order)
+        self._in_flight = asyncio.ensure_future(self._store(data))
+
+    async def _store(self, data: bytes) -> None:
+        await asyncio.gather(
+            asyncio.to_thread(self.hasher.update, data),
+            backend_call(self.writer.write(data), self.timeout),
+        )
 
 
 async def backend_call(work: Any, seconds: float) -> Any:
