@@ -135,41 +135,24 @@ async def _eventually(check: Any) -> Any:
     return await eventually(check, within=10, what="the upload's offset")
 
 
+def _start(headers: dict[str, str], bucket: str, name: str, length: int) -> dict[str, str]:
+    """The headers of a TUS creation request."""
+    metadata = _metadata(bucket, name, "application/octet-stream")
+    return {**headers, **TUS, "Upload-Length": str(length), "Upload-Metadata": metadata}
+
+
 async def test_resumable_checks_limits_and_org(client: Client) -> None:
     owner = await org_person(client)
     other = await org_person(client)
     h = owner["headers"]
     bucket = await make_bucket(client, h, file_size_limit=1000)
-    too_big = await client.post(
-        f"{S}/upload/resumable",
-        headers={
-            **h,
-            **TUS,
-            "Upload-Length": "1001",
-            "Upload-Metadata": _metadata(bucket, "x.bin", "application/octet-stream"),
-        },
-    )
+    resumable = f"{S}/upload/resumable"
+    too_big = await client.post(resumable, headers=_start(h, bucket, "x.bin", 1001))
     assert too_big.status_code == 413
-    bad_name = await client.post(
-        f"{S}/upload/resumable",
-        headers={
-            **h,
-            **TUS,
-            "Upload-Length": "10",
-            "Upload-Metadata": _metadata(bucket, "../x.bin", "application/octet-stream"),
-        },
-    )
+    bad_name = await client.post(resumable, headers=_start(h, bucket, "../x.bin", 10))
     assert bad_name.status_code == 400
     assert bad_name.json()["code"] == "InvalidKey"
-    made = await client.post(
-        f"{S}/upload/resumable",
-        headers={
-            **h,
-            **TUS,
-            "Upload-Length": "10",
-            "Upload-Metadata": _metadata(bucket, "ok.bin", "application/octet-stream"),
-        },
-    )
+    made = await client.post(resumable, headers=_start(h, bucket, "ok.bin", 10))
     location = urlsplit(made.headers["location"]).path
     stranger = await client.head(location, headers={**other["headers"], **TUS})
     assert stranger.status_code == 404

@@ -4,7 +4,6 @@ the events before it (the migration replaces the function that names them)."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import asyncpg
 import pytest
 
 from orgbase.platform.localstack import LocalStack
-from orgbase.platform.migrations import default_directory, migrate
-from tests.support.data import scratch_database
+from orgbase.platform.migrations import migrate
+from tests.support.data import migrations_before, scratch_database
 
 SCRATCH = "orgbase_test_storage_migration"
 STORAGE = 28
@@ -26,17 +25,8 @@ async def scratch(stack: LocalStack) -> AsyncIterator[str]:
         yield url
 
 
-def _old_layout(tmp_path: Path) -> Path:
-    directory = tmp_path / "old"
-    directory.mkdir()
-    for path in default_directory().glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) < STORAGE:
-            shutil.copy(path, directory / path.name)
-    return directory
-
-
 async def test_storage_migrates_an_old_database(scratch: str, tmp_path: Path) -> None:
-    await migrate(scratch, _old_layout(tmp_path))
+    await migrate(scratch, migrations_before(STORAGE, tmp_path / "old"))
     connection = await asyncpg.connect(scratch)
     try:
         org = await connection.fetchval(

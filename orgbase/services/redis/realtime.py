@@ -226,30 +226,23 @@ class RealtimeHub:
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
-        channel = redis_channel(ctx.org_id, name)
+        receivers = await self._send(ctx.org_id, name, message)
+        if self.meter is not None:
+            self.meter.add(ctx.org_id, "realtime_messages")
+        return receivers
+
+    async def _send(self, org: UUID, name: str, message: bytes) -> int:
+        channel = redis_channel(org, name)
         receivers = await self.redis.run(
             lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
         )
-        if self.meter is not None:
-            self.meter.add(ctx.org_id, "realtime_messages")
         return int(receivers)
 
     async def server_publish(self, org: UUID, name: str, event: str, payload: Any) -> None:
         """A change the server reports (file changes on ``storage:{bucket}``), to every
         replica's subscribers of the org's channel, through Redis."""
-        message = msgspec.json.encode(
-            {
-                "type": "message",
-                "channel": name,
-                "event": event,
-                "payload": payload,
-                "at": time.time(),
-            }
-        )
-        channel = redis_channel(org, name)
-        await self.redis.run(
-            lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
-        )
+        message = {"type": "message", "channel": name, "event": event, "payload": payload}
+        await self._send(org, name, msgspec.json.encode({**message, "at": time.time()}))
 
     @property
     def _sharded(self) -> bool:
