@@ -19,7 +19,7 @@ from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, S
 
 from orgbase.core.errors import OrgbaseError, TooLarge
 from orgbase.core.json_input import MAX_JSON_DEPTH, check_json_input
-from orgbase.platform.errors import encode_error, http_status
+from orgbase.platform.errors import STORAGE_PREFIX, encode_error, http_status
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -99,11 +99,15 @@ class JsonBodyGuard:
     async def _refuse(scope: Scope, send: Send, refused: OrgbaseError) -> None:
         state: dict[str, Any] = scope.setdefault("state", {})
         state["error_code"] = refused.code
-        body = encode_error(refused.code, refused.message, state.get("request_id"))
+        status = http_status(refused)
+        storage = status if scope["path"].startswith(STORAGE_PREFIX) else None
+        body = encode_error(
+            refused.code, refused.message, state.get("request_id"), storage_status=storage
+        )
         await send(
             {
                 "type": "http.response.start",
-                "status": http_status(refused),
+                "status": status,
                 "headers": [
                     (b"content-type", b"application/json"),
                     (b"content-length", str(len(body)).encode()),

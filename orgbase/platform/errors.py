@@ -165,8 +165,19 @@ def error_body(
     }
 
 
-def encode_error(code: str, message: str, request_id: str | None, details: Any = None) -> bytes:
-    return msgspec.json.encode(error_body(code, message, request_id, details))
+def encode_error(
+    code: str,
+    message: str,
+    request_id: str | None,
+    details: Any = None,
+    *,
+    storage_status: int | None = None,
+) -> bytes:
+    """The error shape as bytes; with ``storage_status``, with the storage API's fields."""
+    body = error_body(code, message, request_id, details)
+    if storage_status is not None:
+        body = {**storage_fields(storage_status, code), **body}
+    return msgspec.json.encode(body)
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str | None:

@@ -311,3 +311,15 @@ async def test_another_org_sees_nothing(client: Client) -> None:
     assert (
         await client.get(f"{S}/object/avatars/secret.txt", headers=a["headers"])
     ).content == b"a's"
+
+
+async def test_refusals_before_routing_have_the_storage_shape(client: Client) -> None:
+    owner = await org_person(client)
+    bad = await client.post(
+        f"{S}/bucket",
+        headers={**owner["headers"], "content-type": "application/json"},
+        content=b'{"id": "\xff"}',
+    )
+    assert bad.status_code == 400
+    assert bad.json()["statusCode"] == "400"
+    assert bad.json()["error"] == bad.json()["code"] == "invalid_utf8"
