@@ -12,6 +12,7 @@ from uuid import UUID
 
 import asyncpg
 
+from orgbase.core import rbac
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Database
 from orgbase.storage import errors, names
@@ -213,7 +214,10 @@ class ObjectCatalog:
         return [_removed(bucket, r) for r in rows]
 
     async def empty(self, access: Access, bucket: str) -> int:
+        """Delete every object (the org's admins and owners, as for the bucket itself)."""
         await self.publisher.buckets.get(access, bucket)
+        if access.ctx is not None:
+            rbac.require(access.ctx, "admin", "emptying a bucket")
         removed = 0
         while rows := await self._delete(
             access,

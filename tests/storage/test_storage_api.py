@@ -276,9 +276,12 @@ async def test_presets_are_enforced_in_postgresql(client: Client) -> None:
     ).status_code == 200
     listed = await client.post(f"{S}/object/list/{private}", headers=people["viewer"], json={})
     assert listed.json() == []
-    # Buckets are the admins'.
+    # Buckets are the admins': making one, and emptying one.
     refused = await client.post(f"{S}/bucket", headers=people["member"], json={"id": "nope"})
     assert refused.status_code == 403
+    emptied = await client.post(f"{S}/bucket/{members}/empty", headers=people["viewer"])
+    assert emptied.status_code == 403
+    assert (await client.get(f"{S}/object/{members}/m", headers=owner)).status_code == 200
 
 
 async def test_another_org_sees_nothing(client: Client) -> None:
