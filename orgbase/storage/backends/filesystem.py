@@ -21,6 +21,9 @@ from pathlib import Path
 from orgbase.storage.backends.base import BackendFull, BlobMissing
 
 KEY = re.compile(r"[0-9a-f-]{36}/[0-9a-f]{32}")
+SYNC_EVERY = 16 << 20
+"""A large blob goes to disk as it arrives (the writer's thread syncs every 16 MiB while
+the next chunks are received), not all at the commit's fsync."""
 _FULL = (errno.ENOSPC, errno.EDQUOT)
 
 
@@ -28,11 +31,13 @@ def _full(exc: OSError) -> BaseException:
     return BackendFull() if exc.errno in _FULL else exc
 
 
-def _write_all(fd: int, data: bytes) -> None:
+def _write_all(fd: int, data: bytes, sync: bool = False) -> None:
     view = memoryview(data)
     while view:
         written = os.write(fd, view)
         view = view[written:]
+    if sync:
+        os.fdatasync(fd)
 
 
 def _fsync_dir(path: Path) -> None:
@@ -49,10 +54,15 @@ class FileWriter:
         self.key = key
         self.scratch = backend.scratch / f"{uuid.uuid4().hex}.part"
         self.fd = os.open(self.scratch, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        self.unsynced = 0
 
     async def write(self, chunk: bytes) -> None:
+        self.unsynced += len(chunk)
+        sync = self.unsynced >= SYNC_EVERY
+        if sync:
+            self.unsynced = 0
         try:
-            await asyncio.to_thread(_write_all, self.fd, chunk)
+            await asyncio.to_thread(_write_all, self.fd, chunk, sync)
         except OSError as exc:
             raise _full(exc) from exc
 
