@@ -297,6 +297,8 @@ def _wire_storage(gateway: Gateway) -> None:
         await hub.server_publish(event.org_id, f"storage:{event.bucket}", event.change, payload)
 
     gateway.events.subscribe(StorageObjectChanged, object_changed)
+    # Signed URLs and public links carry no credential: their org's allowance counts them.
+    gateway.storage.admit = gateway.limits.admission.admit
 
 
 def _wire_revocations(gateway: Gateway) -> None:

@@ -5,8 +5,10 @@ limits lookup, the usage meter, the event bus and the task set; it imports no ot
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 from uuid import UUID
 
 from orgbase.core.events import EventBus
@@ -26,6 +28,8 @@ from orgbase.storage.serve import Downloads
 from orgbase.storage.signing import Signer
 from orgbase.storage.sweeper import Sweeper
 
+Admit = Callable[[Any, UUID], Awaitable[None]]
+
 
 @dataclass
 class StorageArea:
@@ -39,6 +43,13 @@ class StorageArea:
     resumable: Resumable
     sweeper: Sweeper
     periodic: Periodic
+    admit: Admit | None = None
+    """Counts a request that carries no credential (a signed URL, a public link) against
+    its org's storage allowance (wired by the platform: the limits area's admission)."""
+
+    async def admitted(self, scope: Any, org: UUID) -> None:
+        if self.admit is not None:
+            await self.admit(scope, org)
 
     def start(self) -> None:
         if isinstance(self.backend, FilesystemBackend):

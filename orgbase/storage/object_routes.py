@@ -102,7 +102,13 @@ async def public_download(
     request: Req,
 ) -> ASGIResponse:
     access = Access.granted(org_id, None)
-    return await storage.downloads.answer(request, access, bucket, path_name(name), public=True)
+
+    async def admit() -> None:  # once the object is found: no usage for made-up orgs
+        await storage.admitted(request.scope, org_id)
+
+    return await storage.downloads.answer(
+        request, access, bucket, path_name(name), public=True, found=admit
+    )
 
 
 @route(

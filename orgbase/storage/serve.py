@@ -3,6 +3,7 @@ URL), then its blob opened and answered, whole or a range of it."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from litestar import Request
@@ -38,8 +39,17 @@ class Downloads:
         name: str,
         *,
         public: bool = False,
+        found: Callable[[], Awaitable[None]] | None = None,
     ) -> ASGIResponse:
-        found = await self.objects.find(access, bucket, name, public=public)
+        """``found``: called once the object is known to exist (admission)."""
+        row = await self.objects.find(access, bucket, name, public=public)
+        if found is not None:
+            await found()
+        return await self._answer(request, access, row, public)
+
+    async def _answer(
+        self, request: Request[Any, Any, Any], access: Access, found: ObjectRow, public: bool
+    ) -> ASGIResponse:
         download = request.query_params.get("download")
         headers = headers_of(found, download)
         if not_modified(request.headers.get("if-none-match"), found.etag):

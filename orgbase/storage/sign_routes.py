@@ -98,6 +98,7 @@ async def signed_download(
     storage: Storage, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> ASGIResponse:
     grant = storage.signer.verify(_token(request), "read", bucket, path_name(name))
+    await storage.admitted(request.scope, grant.org)
     access = Access.granted(grant.org, None)
     return await storage.downloads.answer(request, access, grant.bucket, grant.name)
 
@@ -139,6 +140,7 @@ async def signed_upload(
     storage: Storage, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> dict[str, Any]:
     grant = storage.signer.verify(_token(request), "upload", bucket, path_name(name))
+    await storage.admitted(request.scope, grant.org)
     access = Access.granted(grant.org, grant.signer)
     incoming, chunks = await upload_of(request.headers, request.receive)
     target = Target(grant.bucket, grant.name, grant.upsert)

@@ -73,15 +73,19 @@ async def test_quota_refuses_growth_and_deletes_nothing(
 async def test_usage_counts_bytes_stored_and_moved(client: Client) -> None:
     owner = await org_person(client)
     h, org = owner["headers"], owner["org"]
-    bucket = await make_bucket(client, h)
+    bucket = await make_bucket(client, h, public=True)
     await put_object(client, h, bucket, "u", b"y" * 5000)
     await client.get(f"{S}/object/{bucket}/u", headers=h)
+    # A public link (no credential) counts against the org too, once the object is found.
+    assert (await client.get(f"{S}/org/{org}/object/public/{bucket}/u")).status_code == 200
+    missing = await client.get(f"{S}/org/{uuid.uuid4()}/object/public/{bucket}/u")
+    assert missing.status_code == 404
     answer = await client.get(f"/v1/orgs/{org}/usage?granularity=day", headers=h)
     usage = answer.json()["usage"][0]
     assert usage["storage_bytes_in"] == 5000
-    assert usage["storage_bytes_out"] == 5000
+    assert usage["storage_bytes_out"] == 10000
     assert usage["storage_bytes"] == 5000
-    assert usage["requests_storage"] >= 3
+    assert usage["requests_storage"] >= 4
 
 
 async def test_changes_are_audited_and_reach_the_webhook_outbox(
