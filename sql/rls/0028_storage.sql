@@ -127,26 +127,24 @@ CREATE POLICY objects_insert ON storage.objects FOR INSERT TO orgbase_api
         OR ((SELECT c.rank FROM orgbase.context c) = 2
             AND owner_id = (SELECT storage.caller())
             AND storage.preset(org_id, bucket_id) <> 'admin_write')));
+
+-- May the caller change or delete this object? (The update's new row is checked alike.)
+CREATE FUNCTION storage.may_change(p_org uuid, p_bucket text, p_owner uuid) RETURNS boolean
+    LANGUAGE sql STABLE AS $$
+    SELECT coalesce((
+        SELECT p_org = c.org AND (c.rank >= 3 OR (c.rank = 2 AND (
+            storage.preset(p_org, p_bucket) IN ('members', 'public_read')
+            OR (storage.preset(p_org, p_bucket) = 'owner_private'
+                AND p_owner = coalesce(c.usr, c.key)))))
+        FROM orgbase.context c), false)
+$$;
+GRANT EXECUTE ON FUNCTION storage.may_change(uuid, text, uuid) TO orgbase_api;
+
 CREATE POLICY objects_update ON storage.objects FOR UPDATE TO orgbase_api
-    USING (org_id = (SELECT c.org FROM orgbase.context c) AND (
-        (SELECT c.rank FROM orgbase.context c) >= 3
-        OR ((SELECT c.rank FROM orgbase.context c) = 2 AND (
-            storage.preset(org_id, bucket_id) IN ('members', 'public_read')
-            OR (storage.preset(org_id, bucket_id) = 'owner_private'
-                AND owner_id = (SELECT storage.caller()))))))
-    WITH CHECK (org_id = (SELECT c.org FROM orgbase.context c) AND (
-        (SELECT c.rank FROM orgbase.context c) >= 3
-        OR ((SELECT c.rank FROM orgbase.context c) = 2 AND (
-            storage.preset(org_id, bucket_id) IN ('members', 'public_read')
-            OR (storage.preset(org_id, bucket_id) = 'owner_private'
-                AND owner_id = (SELECT storage.caller()))))));
+    USING (storage.may_change(org_id, bucket_id, owner_id))
+    WITH CHECK (storage.may_change(org_id, bucket_id, owner_id));
 CREATE POLICY objects_delete ON storage.objects FOR DELETE TO orgbase_api
-    USING (org_id = (SELECT c.org FROM orgbase.context c) AND (
-        (SELECT c.rank FROM orgbase.context c) >= 3
-        OR ((SELECT c.rank FROM orgbase.context c) = 2 AND (
-            storage.preset(org_id, bucket_id) IN ('members', 'public_read')
-            OR (storage.preset(org_id, bucket_id) = 'owner_private'
-                AND owner_id = (SELECT storage.caller()))))));
+    USING (storage.may_change(org_id, bucket_id, owner_id));
 
 -- Resumable uploads: their starter (members and above) and the org's admins.
 CREATE POLICY uploads_own ON storage.uploads FOR ALL TO orgbase_api
