@@ -4,6 +4,7 @@ source of truth; a password or account change ends the sessions it must."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from uuid import UUID
 
@@ -89,6 +90,8 @@ class AccountService:
     limiter: RateLimiter
     attempts: GuessLimit
     email_changes: EmailChanges
+    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list)
+    """Told (after commit) about a deleted account: the API keys it made were revoked."""
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -186,3 +189,5 @@ class AccountService:
             revoked = await self.sessions.revoke_for_user(connection, user_id, "user_deleted")
             await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
         await self.sessions.forget(revoked)
+        for listener in self.on_deleted:
+            await listener(user_id)

@@ -170,6 +170,7 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
     gotrue = _gotrue(settings, resources, grants, user_sessions)
+    gotrue.accounts.on_deleted.append(api_keys.creator_changed)  # its keys end with it
     oidc = _oidc(settings, resources, grants, sessions)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(

@@ -130,7 +130,7 @@ _ORGS = {
     "not_a_member": Code(403, "the user is not a member of that org"),
     "role_too_low": Code(403, "the caller's role may not do this"),
     "role_escalation": Code(403, "a role above the caller's own cannot be granted"),
-    "human_admin_required": Code(403, "a security setting needs a person, not an API key"),
+    "human_admin_required": Code(403, "security settings, admin grants: a person, never a key"),
     "impersonation_read_only": Code(403, "not allowed while impersonating"),
     "platform_admin_required": Code(403, "this is for platform admins"),
     "invalid_reason": Code(400, "the reason is 3 to 500 characters"),

@@ -310,6 +310,8 @@ def _wire_revocations(gateway: Gateway) -> None:
 
     async def membership_changed(org: UUID, user: UUID, role: Role | None) -> None:
         await hub.announce(Revocation(org=org, user=user, role=role))
+        # The keys they made above what they now hold were revoked with the change.
+        await auth.api_keys.creator_changed(user, org)
 
     async def keys_revoked(org: UUID, keys: list[UUID]) -> None:
         await hub.announce(Revocation(org=org, keys=tuple(keys)))
