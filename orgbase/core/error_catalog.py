@@ -122,6 +122,7 @@ _PROVIDERS = {
     "sso_session_ended": Code(401, "the org's provider no longer signs this user in"),
     "sso_required": Code(403, "the org wants this member signed in through its SSO"),
     "sso_membership_suspended": Code(403, "the SSO-bound membership's address left the domains"),
+    "sso_self_release": Code(403, "a member cannot release their own membership from the SSO"),
 }
 
 _ORGS = {
