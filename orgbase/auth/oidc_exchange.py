@@ -20,6 +20,7 @@ import httpx
 from orgbase.auth.oidc_tokens import (
     ProviderConfig,
     ProviderMetadata,
+    check_claims,
     json_object,
     refused,
     unavailable,
@@ -122,6 +123,7 @@ class ProviderClient:
         if "email" not in claims and isinstance(access_token, str):
             info = await self._userinfo(provider, document, access_token, claims)
             claims = with_userinfo(claims, info)
+            check_claims(claims)  # the email userinfo gave
         return claims
 
     async def _userinfo(

@@ -12,6 +12,7 @@ real gateway with a provider that answers as told (tests/support/hostile_provide
 from __future__ import annotations
 
 import asyncio
+import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -111,6 +112,52 @@ def test_a_providers_garbage_is_a_clear_answer_never_a_500(
     world.provider.script = script
     answer = sso_sign_in(world.api, world.domain)
     assert (answer.status_code, answer.json()["code"]) == expected, answer.text
+
+
+def _signed_in(sub: str, domain: str, **claims: object) -> Script:
+    email = f"claims-{uuid.uuid4().hex[:6]}@{domain}"
+    return Script(sub=sub, id_token_claims={"email": email, "email_verified": True, **claims})
+
+
+@pytest.mark.parametrize(
+    ("sub", "claims"),
+    [
+        ("", {}),
+        ("   ", {}),
+        ("s" * 300, {}),
+        ("s" * 1000, {}),
+        ("s" * 100_000, {}),
+        ("line\nbreak", {}),
+        ("string-exp", {"exp": str(int(time.time()) + 3600)}),
+        ("string-iat", {"iat": str(int(time.time()))}),
+        ("long-email", {"email": "a" * 330 + "@{domain}"}),
+    ],
+    ids=[
+        "empty sub",
+        "blank sub",
+        "sub of 300",
+        "sub of 1000",
+        "sub of 100000",
+        "sub with a newline",
+        "exp as a string",
+        "iat as a string",
+        "email over 320",
+    ],
+)
+def test_claims_that_cannot_be_stored_or_compared_are_refused(
+    world: World, sub: str, claims: dict[str, object]
+) -> None:
+    """An ID token's subject is stored (1 to 255 characters) and its times compared: a
+    subject that is empty, blank, too long or not printable, a time given as a string, an
+    email longer than an address may be: each answered 500 (CheckViolationError) or was
+    accepted. Each is refused with the provider's error code, never a 500."""
+    if "email" in claims:
+        claims = {"email": str(claims["email"]).format(domain=world.domain)}
+    world.provider.script = _signed_in(sub, world.domain, **claims)
+    answer = sso_sign_in(world.api, world.domain)
+    assert (answer.status_code, answer.json()["code"]) == (403, "oidc_id_token_invalid"), (
+        answer.text
+    )
 
 
 @pytest.mark.parametrize(
