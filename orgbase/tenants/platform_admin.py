@@ -1,5 +1,6 @@
 """Platform operators: list orgs and users for support; read an org only through an
-explicit, audited, time-limited, read-only impersonation."""
+explicit, audited, time-limited, read-only impersonation (of an org that requires a second
+factor: only from an aal2 session)."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import IssuedToken, Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
+from orgbase.core.pg_errors import mfa_required
 from orgbase.core.postgres import Database
 from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg, PlatformUser
 
@@ -23,6 +25,15 @@ _INSERT = """
 INSERT INTO orgbase.impersonations
     (id, admin_user_id, org_id, reason, expires_at, session_id, secret_hash, secret_expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
+"""
+
+
+# Does the org require a second factor the admin's session has not verified? (NULL: no
+# such org.) The same rule as entering it (tenants/context.py, orgbase.enter_impersonation).
+_SHORT_OF_MFA = """
+SELECT o.mfa_required AND coalesce(s.aal, 'aal1') <> 'aal2'
+FROM orgbase.orgs o LEFT JOIN orgbase.sessions s ON s.id = $2
+WHERE o.id = $1 AND o.deleted_at IS NULL
 """
 
 
@@ -92,11 +103,11 @@ class PlatformService:
             self.impersonation_minutes * 60,
         )
         async with self.db.system_connection() as connection, connection.transaction():
-            exists = await connection.fetchval(
-                "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", org_id
-            )
-            if not exists:
+            short_of_mfa = await connection.fetchval(_SHORT_OF_MFA, org_id, principal.session_id)
+            if short_of_mfa is None:
                 raise NotFound("no such org", code="org_not_found")
+            if short_of_mfa:
+                raise mfa_required()  # it would be refused at every use: refused now
             await connection.execute(
                 _INSERT,
                 impersonation_id,
