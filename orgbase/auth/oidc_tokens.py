@@ -20,7 +20,8 @@ import httpx
 import jwt
 import msgspec
 
-from orgbase.core.errors import BadGateway, Forbidden, Unavailable
+from orgbase.core import destinations
+from orgbase.core.errors import BadGateway, Forbidden, Invalid, Unavailable
 
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
@@ -35,6 +36,8 @@ MAX_SUBJECT_LENGTH = 255
 MAX_EMAIL_LENGTH = 320
 """The longest address an account may have (``orgbase.users.email``)."""
 TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+FETCHED_URLS = ("token_endpoint", "jwks_uri", "userinfo_endpoint")
+"""The discovery document's URLs the gateway itself fetches."""
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -106,6 +109,7 @@ class ProviderMetadata:
         for needed in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(document.get(needed), str):
                 raise unavailable(f"the discovery document has no {needed}")
+        await self._check_urls(document)
         jwks = await self._get(document["jwks_uri"])
         keys: dict[str, jwt.PyJWK] = {}
         for raw in jwks.get("keys", []):
@@ -118,6 +122,21 @@ class ProviderMetadata:
             keys[str(raw.get("kid", ""))] = key
         self.document, self.keys, self.fetched_at = document, keys, time.monotonic()
         return document
+
+    async def _check_urls(self, document: dict[str, Any]) -> None:
+        """The whole document before any of it is used: browsers are sent to the
+        authorization endpoint (an http(s) URL, never ``javascript:``), and every URL the
+        gateway will fetch passes ``check`` (an org's provider: public addresses only)."""
+        try:
+            destinations.parse_url(document["authorization_endpoint"])
+        except Invalid:
+            raise bad_answer("the authorization_endpoint is not an http(s) URL") from None
+        if self.check is None:
+            return
+        for name in FETCHED_URLS:
+            url = document.get(name)
+            if isinstance(url, str):  # (a userinfo_endpoint that is not one is not used)
+                await self.check(url)
 
     def algorithms(self) -> list[str]:
         announced = self.document.get("id_token_signing_alg_values_supported") or ["RS256"]

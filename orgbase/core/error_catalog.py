@@ -117,7 +117,9 @@ _PROVIDERS = {
     "identity_not_found": Code(404, "no such identity on this account"),
     "single_identity_not_deletable": Code(409, "the account's only way to sign in stays"),
     "sso_provider_not_found": Code(404, "no SSO provider for this domain"),
-    "sso_provider_refused": Code(400, "the org's provider URL is not a public https address"),
+    "sso_provider_refused": Code(
+        400, "the org's provider, or a URL its discovery names, is not usable (public https)"
+    ),
     "sso_domain_mismatch": Code(403, "the org's provider signs in only its verified domains"),
     "sso_session_ended": Code(401, "the org's provider no longer signs this user in"),
     "sso_required": Code(403, "the org wants this member signed in through its SSO"),

@@ -341,6 +341,8 @@ def _wire_revocations(gateway: Gateway) -> None:
 
 def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
     """Memberships made at a first SSO sign-in reach the membership cache; an org's
-    provider replaced or removed ends the auth area's links to it and its sessions."""
+    provider replaced or removed ends the auth area's links to it and its sessions; one
+    being saved has its discovery document checked by the auth area."""
     auth.oidc.on_member_added.append(tenancy.memberships.changed)
     tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+    tenancy.sso_providers.issuer_checks.append(auth.oidc.client.check_org_issuer)
