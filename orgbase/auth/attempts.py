@@ -16,6 +16,7 @@ from uuid import UUID
 
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
+from orgbase.core.audit_reads import attempts_since_cleared
 from orgbase.core.context import RequestMeta
 from orgbase.core.errors import RateLimited
 from orgbase.core.postgres import Database
@@ -27,27 +28,13 @@ CLEARED = "auth.guesses_cleared"
 
 @dataclass(frozen=True)
 class Guarded:
-    """What a limit guards: the audit actions PostgreSQL counts by when Redis is down, and
-    the refusal once locked."""
+    """What a limit guards: the audit actions PostgreSQL counts by when Redis is down
+    (``attempt`` records since the last of ``cleared``), and the refusal once locked."""
 
     attempt: str
     cleared: tuple[str, ...]
     code: str
     message: str
-
-    @property
-    def count_sql(self) -> str:
-        """Attempts since the account's last success, within the window (the actions are
-        constants, written into the text so that the partial indexes on them apply)."""
-        cleared = ", ".join(f"'{action}'" for action in self.cleared)
-        return f"""
-SELECT count(*) FROM orgbase.audit_events
-WHERE details ->> 'account' = $1 AND action = '{self.attempt}'
-  AND occurred_at > now() - make_interval(secs => $2)
-  AND id > coalesce((
-      SELECT max(id) FROM orgbase.audit_events
-      WHERE details ->> 'account' = $1 AND action IN ({cleared})), 0)
-"""  # noqa: S608 - constants of this module
 
 
 SIGN_IN = Guarded(
@@ -107,7 +94,10 @@ class GuessLimit:
                 account,
                 self.guarded.attempt,
             )
-            attempts = await connection.fetchval(self.guarded.count_sql, account, float(window))
+            guarded = self.guarded
+            attempts = await attempts_since_cleared(
+                connection, account, guarded.attempt, guarded.cleared, float(window)
+            )
             if attempts >= self.lockout.max_failures:
                 return self.lockout.lock_seconds
             details = {"account": account}

@@ -40,6 +40,8 @@ if TYPE_CHECKING:
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 else:
     Connection = asyncpg.Connection
+AnyConnection: TypeAlias = "Connection | asyncpg.Connection[asyncpg.Record]"
+"""A pool's connection or one opened alone (the command line's)."""
 
 # Errors that mean "the database is not reachable", as opposed to "the query is wrong".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -547,13 +549,3 @@ def statement_timed_out(seconds: float) -> TimedOut:
         code="statement_timeout",
         hint="narrow the query (filters, limit) or ask for a longer statement_timeout_ms",
     )
-
-
-async def lock_live_org(connection: Connection, org_id: UUID) -> None:
-    """In a platform transaction that writes into an org: hold the org (a deletion waits for
-    it to commit) and make sure it is still there (404 org_not_found otherwise)."""
-    alive = await connection.fetchval(
-        "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL FOR SHARE", org_id
-    )
-    if not alive:
-        raise NotFound("no such org", code="org_not_found")
