@@ -113,8 +113,10 @@ class Gateway:
         log.info("gateway stopped")
 
 
-def build_gateway(settings: Settings) -> Gateway:
-    resources = Resources(settings)
+def _auth_and_tenancy(settings: Settings, resources: Resources) -> tuple[AuthArea, TenancyArea]:
+    """Each area reads and writes only its own tables (core/tables.py); what one needs of
+    another's it asks through core's protocols, handed in here: the auth area answers about
+    accounts, the tenancy area about orgs, memberships and SSO, and queues mail."""
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
@@ -123,8 +125,6 @@ def build_gateway(settings: Settings) -> Gateway:
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
 
-    # Each area reads and writes only its own tables (core/tables.py); what one needs of
-    # another's it asks through core's protocols, handed in here.
     tenancy = build_tenancy(settings, resources, impersonation_token, AccountDirectory())
     auth = build_auth(
         settings,
@@ -134,6 +134,12 @@ def build_gateway(settings: Settings) -> Gateway:
         live_orgs=tenancy.live_orgs,
         outbox=tenancy.mail,
     )
+    return auth, tenancy
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    resources = Resources(settings)
+    auth, tenancy = _auth_and_tenancy(settings, resources)
     limits = build_limits(settings, resources, tenancy.live_orgs)
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
