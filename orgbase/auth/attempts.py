@@ -11,6 +11,7 @@ codes, counted per factor and per user across challenges).
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -26,29 +27,35 @@ from orgbase.core.redis import RedisUnavailable
 CLEARED = "auth.guesses_cleared"
 
 
+def _sign_in_locked(retry_after: int) -> RateLimited:
+    return RateLimited(
+        "too many failed sign-ins; this account is locked for a while",
+        code="account_locked",
+        retry_after=retry_after,
+    )
+
+
+def _second_factor_locked(retry_after: int) -> RateLimited:
+    return RateLimited(
+        "too many wrong codes; verifying a second factor is locked for a while",
+        code="mfa_locked",
+        retry_after=retry_after,
+    )
+
+
 @dataclass(frozen=True)
 class Guarded:
     """What a limit guards: the audit actions PostgreSQL counts by when Redis is down
-    (``attempt`` records since the last of ``cleared``), and the refusal once locked."""
+    (``attempt`` records since the last of ``cleared``), and the refusal once locked (for
+    so many seconds)."""
 
     attempt: str
     cleared: tuple[str, ...]
-    code: str
-    message: str
+    locked: Callable[[int], RateLimited]
 
 
-SIGN_IN = Guarded(
-    "auth.signin_attempt",
-    ("auth.signin", CLEARED),
-    "account_locked",
-    "too many failed sign-ins; this account is locked for a while",
-)
-SECOND_FACTOR = Guarded(
-    "auth.mfa_attempt",
-    (CLEARED,),
-    "mfa_locked",
-    "too many wrong codes; verifying a second factor is locked for a while",
-)
+SIGN_IN = Guarded("auth.signin_attempt", ("auth.signin", CLEARED), _sign_in_locked)
+SECOND_FACTOR = Guarded("auth.mfa_attempt", (CLEARED,), _second_factor_locked)
 
 
 def account_key(email: str) -> str:
@@ -70,7 +77,7 @@ class GuessLimit:
         except RedisUnavailable:
             locked_for = await self._reserve_in_postgres(account, user_id, meta)
         if locked_for:
-            raise RateLimited(self.guarded.message, code=self.guarded.code, retry_after=locked_for)
+            raise self.guarded.locked(locked_for)
 
     async def succeeded(
         self, account: str, user_id: UUID | None = None, meta: RequestMeta | None = None

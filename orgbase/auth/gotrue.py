@@ -48,7 +48,7 @@ from orgbase.auth.user_sessions import UserSessions
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
+from orgbase.core.errors import Conflict, Forbidden, Invalid, OrgbaseError, Unauthorized
 from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
@@ -72,9 +72,10 @@ def session_redirect(redirect: str, tokens: TokenResponse, kind: str) -> str:
     return f"{redirect}#{fragment}"
 
 
-def error_redirect(redirect: str, code: str, description: str) -> str:
+def error_redirect(redirect: str, refused: OrgbaseError) -> str:
+    """Back to the app with the error in the fragment, as GoTrue's redirects carry it."""
     fragment = urlencode(
-        {"error": "access_denied", "error_code": code, "error_description": description}
+        {"error": "access_denied", "error_code": refused.code, "error_description": refused.message}
     )
     return f"{redirect}#{fragment}"
 
@@ -341,7 +342,7 @@ class GoTrue:
                 verified = await self.codes.check_link(connection, token)
             opened = await self.proofs.complete(verified, meta)
         except (Forbidden, Conflict) as refused:
-            return error_redirect(redirect, refused.code, refused.message)
+            return error_redirect(redirect, refused)
         return session_redirect(redirect, opened.tokens, verified.purpose if type_ else "")
 
     async def close(self) -> None:

@@ -10,8 +10,8 @@ from orgbase.core import audit
 from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta, Role
-from orgbase.core.errors import NotFound
 from orgbase.core.orgs import AfterCommit, SsoProvider
+from orgbase.core.pg_errors import org_not_found
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.memberships import MembershipCache
 
@@ -48,7 +48,7 @@ async def lock_live_org(connection: Connection, org_id: UUID) -> None:
     """In a platform transaction that writes into an org: hold the org (a deletion waits for
     it to commit) and make sure it is still there (404 org_not_found otherwise)."""
     if not await connection.fetchval(_LIVE + " FOR SHARE", org_id):
-        raise NotFound("no such org", code="org_not_found")
+        raise org_not_found()
 
 
 class LiveOrgRows:

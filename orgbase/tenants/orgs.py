@@ -5,11 +5,11 @@ closed (under its advisory lock, so writes in flight finish first and later ones
 gone) together with its API keys, impersonations, pending invitations, unsent mail and
 webhook endpoints, and the sessions' choice of it as their active org; caches are
 tombstoned and open sockets closed on every replica; then its rows, documents, cache keys
-and audit trail are purged and the org row deleted (one ``org.deleted`` record stays). Stores outside PostgreSQL are
-swept once more after a grace period, for writes that were in flight. A purge a backing
-service interrupted (MongoDB or Redis down) is retried in the background until it goes
-through: the deletion itself stands (204). A deletion cut short (a crash) is finished by
-the next gateway to start.
+and audit trail are purged and the org row deleted (one ``org.deleted`` record stays).
+Stores outside PostgreSQL are swept once more after a grace period, for writes that were
+in flight. A purge a backing service interrupted (MongoDB or Redis down) is retried in the
+background until it goes through: the deletion itself stands (204). A deletion cut short
+(a crash) is finished by the next gateway to start.
 """
 
 from __future__ import annotations
