@@ -4,7 +4,6 @@ org's endpoints and their deliveries are left as they were."""
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -13,8 +12,8 @@ import asyncpg
 import pytest
 
 from orgbase.platform.localstack import LocalStack
-from orgbase.platform.migrations import default_directory, migrate
-from tests.support.data import scratch_database
+from orgbase.platform.migrations import migrate
+from tests.support.data import migrations_before, scratch_database
 
 SCRATCH = "orgbase_test_closed_org_endpoints"
 CLOSED = 27
@@ -26,15 +25,6 @@ SECRET = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 async def scratch(stack: LocalStack) -> AsyncIterator[str]:
     async with scratch_database(stack, SCRATCH) as url:
         yield url
-
-
-def _old_layout(tmp_path: Path) -> Path:
-    directory = tmp_path / "old"
-    directory.mkdir()
-    for path in default_directory().glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) < CLOSED:
-            shutil.copy(path, directory / path.name)
-    return directory
 
 
 async def _org_with_endpoint(
@@ -73,7 +63,7 @@ async def _org_with_endpoint(
 
 
 async def test_a_closed_orgs_endpoints_stop(scratch: str, tmp_path: Path) -> None:
-    await migrate(scratch, _old_layout(tmp_path))
+    await migrate(scratch, migrations_before(CLOSED, tmp_path))
     connection = await asyncpg.connect(scratch)
     try:
         _, closed = await _org_with_endpoint(connection, "closed", closed=True)

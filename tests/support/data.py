@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.migrations import default_directory
 
 EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 """The example app migrations shipped in the repository (api.items and its functions)."""
@@ -107,6 +109,17 @@ async def recreate_database(local: LocalStack, name: str) -> None:
         await connection.execute(f'CREATE DATABASE "{name}"')
     finally:
         await connection.close()
+
+
+def migrations_before(number: int, directory: Path) -> Path:
+    """A folder (made in ``directory``) of orgbase's shipped migrations numbered below
+    ``number``: the layout a migration test starts from."""
+    old = directory / f"before_{number:04d}"
+    old.mkdir()
+    for path in default_directory().glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) < number:
+            shutil.copy(path, old / path.name)
+    return old
 
 
 @asynccontextmanager
