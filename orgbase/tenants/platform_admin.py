@@ -9,12 +9,13 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from orgbase.core import audit
+from orgbase.core.accounts import Accounts, PlatformUser
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import IssuedToken, Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.pg_errors import mfa_required
-from orgbase.core.postgres import Database
-from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg, PlatformUser
+from orgbase.core.postgres import Connection, Database
+from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg
 
 TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], IssuedToken]
 """(user_id, session_id, org_id, impersonation_id, lifetime) -> the access token and its
@@ -28,30 +29,28 @@ VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
 """
 
 
-# Does the org require a second factor the admin's session has not verified? (NULL: no
-# such org.) The same rule as entering it (tenants/context.py, orgbase.enter_impersonation).
-_SHORT_OF_MFA = """
-SELECT o.mfa_required AND coalesce(s.aal, 'aal1') <> 'aal2'
-FROM orgbase.orgs o LEFT JOIN orgbase.sessions s ON s.id = $2
-WHERE o.id = $1 AND o.deleted_at IS NULL
-"""
+_MFA_REQUIRED = "SELECT mfa_required FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL"
 
 
 class PlatformService:
-    def __init__(self, db: Database, issue_token: TokenIssuer, impersonation_minutes: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        issue_token: TokenIssuer,
+        impersonation_minutes: int,
+        accounts: Accounts,
+    ) -> None:
         self.db = db
         self.issue_token = issue_token
         self.impersonation_minutes = impersonation_minutes
+        self.accounts = accounts
 
     async def require_admin(self, principal: Principal) -> UUID:
         user_id, _ = principal.require_user()
         if principal.impersonation_id is not None:
             raise Forbidden("not while impersonating", code="platform_admin_required")
         async with self.db.system_connection() as connection:
-            admin = await connection.fetchval(
-                "SELECT is_platform_admin FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL",
-                user_id,
-            )
+            admin = await self.accounts.is_platform_admin(connection, user_id)
         if not admin:
             raise Forbidden("this is for platform admins", code="platform_admin_required")
         return user_id
@@ -73,13 +72,19 @@ class PlatformService:
     async def users(self, principal: Principal, page: Page) -> list[PlatformUser]:
         await self.require_admin(principal)
         async with self.db.system_connection() as connection:
-            rows = await connection.fetch(
-                "SELECT id, email, display_name, is_platform_admin, created_at, deleted_at"
-                " FROM orgbase.users ORDER BY created_at DESC LIMIT $1 OFFSET $2",
-                page.limit,
-                page.offset,
-            )
-        return [PlatformUser(**dict(r)) for r in rows]
+            return await self.accounts.page(connection, page.limit, page.offset)
+
+    async def _enterable(self, connection: Connection, org_id: UUID, session_id: UUID) -> None:
+        """A live org, and one requiring a second factor only from a session that verified
+        one: the same rule as entering it (tenants/context.py, orgbase.enter_impersonation);
+        an impersonation it would refuse at every use is refused now."""
+        mfa = await connection.fetchval(_MFA_REQUIRED, org_id)
+        if mfa is None:
+            raise NotFound("no such org", code="org_not_found")
+        if mfa:
+            standing = await self.accounts.session_standing(connection, session_id)
+            if standing is None or standing.aal != "aal2":
+                raise mfa_required()
 
     async def impersonate(
         self, principal: Principal, org_id: UUID, reason: str, meta: RequestMeta
@@ -103,11 +108,7 @@ class PlatformService:
             self.impersonation_minutes * 60,
         )
         async with self.db.system_connection() as connection, connection.transaction():
-            short_of_mfa = await connection.fetchval(_SHORT_OF_MFA, org_id, principal.session_id)
-            if short_of_mfa is None:
-                raise NotFound("no such org", code="org_not_found")
-            if short_of_mfa:
-                raise mfa_required()  # it would be refused at every use: refused now
+            await self._enterable(connection, org_id, principal.session_id)
             await connection.execute(
                 _INSERT,
                 impersonation_id,

@@ -697,6 +697,7 @@ def test_the_states_cover_the_issue() -> None:
         "member removed",
         "role downgraded",
         "API key revoked",
+        KEY_MAKER_REMOVED,
         "org deleted (its API key)",
         "org deleted (a member)",
         "impersonation expired",
