@@ -9,7 +9,7 @@ from urllib.parse import parse_qsl
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
 from orgbase.services.postgres.grammar import Query, parse_query
-from orgbase.services.postgres.schema import SchemaCache
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.service import DataService
 
 

@@ -7,7 +7,8 @@ from typing import Any
 
 from orgbase.core.postgres import Database
 from orgbase.core.settings import DatabaseSettings
-from orgbase.services.postgres.schema import Column, ForeignKey, SchemaCache, Table
+from orgbase.services.postgres.schema import Column, ForeignKey, Table
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.service import DataService
 
 MAX_ROWS = 1000

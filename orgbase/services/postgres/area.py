@@ -10,7 +10,7 @@ from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
-from orgbase.services.postgres.schema import CHANNEL, SchemaCache
+from orgbase.services.postgres.schema_cache import CHANNEL, SchemaCache
 from orgbase.services.postgres.service import DataService
 
 log = structlog.get_logger("orgbase.data")

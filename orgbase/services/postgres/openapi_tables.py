@@ -11,7 +11,8 @@ from typing import Any
 
 from orgbase.core.csv_text import MEDIA_TYPE as CSV_MEDIA_TYPE
 from orgbase.services.postgres.functions import Argument, Function
-from orgbase.services.postgres.schema import Column, SchemaCache, Table
+from orgbase.services.postgres.schema import Column, Table
+from orgbase.services.postgres.schema_cache import SchemaCache
 
 SINGULAR = "application/vnd.pgrst.object+json"
 CSV = CSV_MEDIA_TYPE

@@ -20,7 +20,8 @@ from orgbase.core.errors import Invalid, NotFound
 from orgbase.services.postgres.errors import MethodNotAllowed
 from orgbase.services.postgres.functions import Function
 from orgbase.services.postgres.grammar import Query
-from orgbase.services.postgres.schema import SchemaCache, quote_ident
+from orgbase.services.postgres.schema import quote_ident
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.sql import Builder, Params, json_result
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")

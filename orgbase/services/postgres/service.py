@@ -25,7 +25,7 @@ from orgbase.core.replicas import ReplicaRouter, writer_of
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
 from orgbase.services.postgres.result import Result
-from orgbase.services.postgres.schema import SchemaCache
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.sql import Builder, Params, json_result
 from orgbase.services.postgres.writes import DataWrites
 

@@ -24,7 +24,8 @@ from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.grammar import Query
 from orgbase.services.postgres.result import Result
-from orgbase.services.postgres.schema import SchemaCache, Table, quote_ident
+from orgbase.services.postgres.schema import Table, quote_ident
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.sql import Builder, Params, table_missing
 
 SERVER_COLUMNS = frozenset({"org_id"})
