@@ -18,7 +18,6 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from orgbase.core.app_state import AppKey
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import (
     Forbidden,
@@ -202,13 +201,10 @@ class DeferredEntry:
 
 
 class DataAccessSource(Protocol):
-    """Gives a data API request its entry (the request-auth component)."""
+    """Gives a data API request its entry (the request-auth component, handed to the data
+    service at construction by the platform)."""
 
     async def data_access(self, connection: Any) -> DeferredEntry: ...
-
-
-DATA_ACCESS: AppKey[DataAccessSource] = AppKey("request_auth")
-"""Where the data API's handlers find the request-auth component (without injection)."""
 
 
 def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
