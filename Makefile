@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy
+.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -23,23 +23,35 @@ status: install
 run: services
 	@$(ORGBASE) migrate --env-file $(ENV_FILE)
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE)
-	@echo "serving on http://127.0.0.1:8000, studio at http://127.0.0.1:8000/studio (Ctrl-C to stop; 'make stop' stops the services)"
-	@echo "publishable (anon) key for Supabase clients: $$($(ORGBASE) keys anon --env-file $(ENV_FILE))"
-	@echo "mail sent by the server: http://127.0.0.1:8000/v1/dev/mail?to=ADDRESS"
+	@echo "the orgbase command is $(ORGBASE) ('source $(VENV)/bin/activate' puts it on PATH); 'make stop' stops the services"
+	@# serve prints where it listens (ORGBASE_HTTP_PORT, default 8000), the anon key and the mail page.
 	@$(ORGBASE) serve --env-file $(ENV_FILE)
 
 test: services
 	@scripts/test_packages.sh
 	@$(VENV)/bin/pytest
 
-check: install
-	@# The benchmark peers are type-checked too: they need the bench group.
-	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
+check: services
+	@# The benchmark peers and the docs hooks are type-checked too: they need their groups.
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --group docs --quiet
 	@$(VENV)/bin/ruff check .
 	@$(VENV)/bin/ruff format --check .
 	@$(VENV)/bin/mypy
 	@# The layers of docs/architecture.md (contracts in pyproject.toml).
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
+	@# Fitness: every raised error code in the catalog, and docs/errors.md generated from it.
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_error_catalog.py
+	@# The README's quickstart, as written, against a gateway on a free port of the local stack.
+	@$(ORGBASE) migrate --env-file $(ENV_FILE) >/dev/null
+	@$(ORGBASE) seed-demo --env-file $(ENV_FILE) >/dev/null
+	@$(VENV)/bin/python -m scripts.docs.quickstart
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict --quiet
+
+# The documentation site, into build/site (its API reference reads the local stack's schema).
+docs: services
+	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --group docs --quiet
+	@$(ORGBASE) migrate --env-file $(ENV_FILE) >/dev/null
+	@NO_MKDOCS_2_WARNING=1 $(VENV)/bin/mkdocs build --strict
 
 # The fault drills alone, with their figures (failed requests, seconds to recover).
 drills: services

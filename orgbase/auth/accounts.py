@@ -3,32 +3,30 @@ source of truth; a password or account change ends the sessions it must."""
 
 from __future__ import annotations
 
-import re
 import unicodedata
-from dataclasses import dataclass
-from typing import Any
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
 import msgspec
 
+from orgbase.auth import addresses
+from orgbase.auth.attempts import GuessLimit, account_key
+from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.passwords import Passwords, check_password_rules
-from orgbase.auth.schemas import RequestMeta, SignUp, User, UserUpdate
+from orgbase.auth.schemas import RequestMeta, User, UserUpdate
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal
 from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
-from orgbase.core.postgres import Database
+from orgbase.core.postgres import Connection, Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]{1,255}\.[^@\s]{1,63}")
-USER_COLUMNS = "id, email, display_name, is_platform_admin, created_at, updated_at"
-_INSERT_USER = (
-    "INSERT INTO orgbase.users (email, password_hash, display_name, password_changed_at)"  # noqa: S608
-    f" VALUES ($1, $2, $3, now()) RETURNING {USER_COLUMNS}"
-)
+normalize_email = addresses.normalize_email  # where the other modules import it from
+MAX_DISPLAY_NAME = 200
+USER_COLUMNS = "id, email, display_name, is_platform_admin, created_at, updated_at, new_email"
 USER_BY_ID = f"SELECT {USER_COLUMNS} FROM orgbase.users WHERE id = $1"  # noqa: S608 - constant
 _LIVE_USER_BY_ID = USER_BY_ID + " AND deleted_at IS NULL"
 _LAST_OWNER_OF = """
@@ -39,19 +37,16 @@ WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (
 """
 
 
-def normalize_email(raw: str) -> str:
-    email = unicodedata.normalize("NFKC", raw).strip().lower()
-    if len(email) > 320 or not _EMAIL.fullmatch(email):
-        raise Invalid("that is not an email address", code="invalid_email")
-    return email
-
-
 def clean_display_name(raw: str | None) -> str | None:
     if raw is None:
         return None
     name = " ".join(raw.split())
     if any(unicodedata.category(c) == "Cc" for c in name):
         raise Invalid("the display name has control characters", code="invalid_display_name")
+    if len(name) > MAX_DISPLAY_NAME:
+        raise Invalid(
+            f"the display name is over {MAX_DISPLAY_NAME} characters", code="invalid_display_name"
+        )
     return name or None
 
 
@@ -59,8 +54,30 @@ def user_from_row(row: asyncpg.Record) -> User:
     return User(**{k: row[k] for k in User.__struct_fields__})
 
 
-def _email_taken() -> Conflict:
-    return Conflict("an account with this email exists", code="email_taken")
+async def set_password(
+    connection: Connection,
+    sessions: SessionStore,
+    user_id: UUID,
+    password_hash: str,
+    keep: UUID | None,
+) -> list[UUID]:
+    """A new password (in the caller's transaction): every other session ends (``forget``
+    them once it commits)."""
+    await connection.execute(
+        "UPDATE orgbase.users SET password_hash = $2, password_changed_at = now(),"
+        " updated_at = now() WHERE id = $1",
+        user_id,
+        password_hash,
+    )
+    return await sessions.revoke_for_user(connection, user_id, "password_changed", keep=keep)
+
+
+@dataclass
+class _Changes:
+    display_name: str | msgspec.UnsetType | None = msgspec.UNSET
+    email: str | None = None
+    password_hash: str | None = None
+    fields: list[str] = field(default_factory=list)
 
 
 @dataclass
@@ -70,21 +87,8 @@ class AccountService:
     passwords: Passwords
     sessions: SessionStore
     limiter: RateLimiter
-
-    async def sign_up(self, body: SignUp, meta: RequestMeta) -> User:
-        await self.limiter.hit(f"signup:ip:{meta.ip}", self.settings.signup_per_ip_per_hour, 3600)
-        email = normalize_email(body.email)
-        check_password_rules(body.password, email, self.settings.password_min_length)
-        display_name = clean_display_name(body.display_name)
-        password_hash = await self.passwords.hash(body.password)
-        async with self.db.system_connection() as connection, connection.transaction():
-            try:
-                row = await connection.fetchrow(_INSERT_USER, email, password_hash, display_name)
-            except asyncpg.UniqueViolationError:
-                raise _email_taken() from None
-            assert row is not None
-            await audit.record(connection, AuditEvent.by_user(row["id"], meta, "auth.signup"))
-        return user_from_row(row)
+    attempts: GuessLimit
+    email_changes: EmailChanges
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -95,77 +99,79 @@ class AccountService:
         return user_from_row(row)
 
     async def update_user(self, principal: Principal, body: UserUpdate, meta: RequestMeta) -> User:
-        user_id, session_id = principal.require_user()
-        changes = await self._changes(user_id, body)
-        if not changes:
-            return await self.get_user(principal)
-        assignments = ", ".join(f"{column} = ${n}" for n, column in enumerate(changes, start=2))
-        if "password_hash" in changes:
-            assignments += ", password_changed_at = now()"
+        """The email and the password need the current password (when the account has
+        one); a new email waits for its confirmation; a new password ends the other
+        sessions."""
+        user_id, session_id = principal.require_person()
+        changes = await self._changes(user_id, body, meta)
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
-            try:
-                # Column names come from the fixed set of _changes; values are parameters.
-                row = await connection.fetchrow(
-                    f"UPDATE orgbase.users SET {assignments}, updated_at = now()"  # noqa: S608
-                    f" WHERE id = $1 RETURNING {USER_COLUMNS}",
+            if changes.display_name is not msgspec.UNSET:
+                await connection.execute(
+                    "UPDATE orgbase.users SET display_name = $2, updated_at = now() WHERE id = $1",
                     user_id,
-                    *changes.values(),
+                    changes.display_name,
                 )
-            except asyncpg.UniqueViolationError:
-                raise _email_taken() from None
-            if "password_hash" in changes:
-                revoked = await self.sessions.revoke_for_user(
-                    connection, user_id, "password_changed", keep=session_id
+            if changes.password_hash is not None:
+                revoked = await set_password(
+                    connection, self.sessions, user_id, changes.password_hash, keep=session_id
                 )
-            fields = sorted(k for k in changes if k != "password_hash")
-            fields += ["password"] if "password_hash" in changes else []
-            details = {"fields": fields, "sessions_revoked": len(revoked)}
-            await audit.record(
-                connection, AuditEvent.by_user(user_id, meta, "auth.user_updated", details=details)
-            )
+            if changes.email is not None:
+                await self.email_changes.request(connection, user_id, changes.email, meta)
+            details = {"fields": changes.fields, "sessions_revoked": len(revoked)}
+            event = AuditEvent.by_user(user_id, meta, "auth.user_updated", details=details)
+            await audit.record(connection, event)
+            row = await connection.fetchrow(USER_BY_ID, user_id)
         await self.sessions.forget(revoked)
         assert row is not None
         return user_from_row(row)
 
-    async def _changes(self, user_id: UUID, body: UserUpdate) -> dict[str, Any]:
-        """The columns to set; the email and password need the current password."""
-        changes: dict[str, Any] = {}
+    async def _changes(self, user_id: UUID, body: UserUpdate, meta: RequestMeta) -> _Changes:
+        changes = _Changes()
         if body.display_name is not msgspec.UNSET:
-            changes["display_name"] = clean_display_name(body.display_name)
-        sensitive = body.email is not msgspec.UNSET or body.password is not msgspec.UNSET
+            changes.display_name = clean_display_name(body.display_name)
+            changes.fields.append("display_name")
+        if body.email is msgspec.UNSET and body.password is msgspec.UNSET:
+            return changes
+        given = None if body.current_password is msgspec.UNSET else body.current_password
+        email = await self.check_current_password(user_id, given, meta)
+        if body.email is not msgspec.UNSET:
+            changes.email = normalize_email(body.email)
+            changes.fields.append("email")
+        if body.password is not msgspec.UNSET:
+            check_password_rules(body.password, email, self.settings.password_min_length)
+            changes.password_hash = await self.passwords.hash(body.password)
+            changes.fields.append("password")
+        return changes
+
+    async def check_current_password(
+        self, user_id: UUID, given: str | None, meta: RequestMeta
+    ) -> str:
+        """Refuse (403 ``current_password_invalid``) unless ``given`` is the account's
+        password, or the account has none; the account's email. Each check is a guess
+        counted by the sign-in lockout (the same counter, reserved before the check)."""
         async with self.db.system_connection() as connection:
-            current = await connection.fetchrow(
+            row = await connection.fetchrow(
                 "SELECT email, password_hash FROM orgbase.users WHERE id = $1", user_id
             )
-        assert current is not None
-        if sensitive and (
-            body.current_password is msgspec.UNSET
-            or not await self.passwords.verify(current["password_hash"], body.current_password)
-        ):
-            raise Forbidden(
-                "changing the email or password needs the current password",
-                code="current_password_invalid",
-            )
-        if body.email is not msgspec.UNSET:
-            changes["email"] = normalize_email(body.email)
-        if body.password is not msgspec.UNSET:
-            email = changes.get("email", current["email"])
-            check_password_rules(body.password, email, self.settings.password_min_length)
-            changes["password_hash"] = await self.passwords.hash(body.password)
-        return changes
+        if row is None:
+            raise Unauthorized("the account no longer exists", code="session_revoked")
+        if row["password_hash"] is None:
+            return str(row["email"])
+        wrong = Forbidden("this needs the current password", code="current_password_invalid")
+        if given is None:
+            raise wrong
+        account = account_key(row["email"])
+        await self.attempts.reserve(account, user_id, meta)
+        if not await self.passwords.verify(row["password_hash"], given):
+            raise wrong
+        await self.attempts.succeeded(account, user_id, meta)
+        return str(row["email"])
 
     async def delete_user(self, principal: Principal, password: str, meta: RequestMeta) -> None:
         """Delete my account (soft: the row stays for the audit trail); ends every session."""
-        user_id, _ = principal.require_user()
-        async with self.db.system_connection() as connection:
-            stored = await connection.fetchval(
-                "SELECT password_hash FROM orgbase.users WHERE id = $1", user_id
-            )
-        if not await self.passwords.verify(stored, password):
-            raise Forbidden(
-                "deleting the account needs the password", code="current_password_invalid"
-            )
+        user_id, _ = principal.require_person()
+        await self.check_current_password(user_id, password, meta)
         async with self.db.system_connection() as connection, connection.transaction():
             if await connection.fetchval(_LAST_OWNER_OF, user_id):
                 raise Conflict(

@@ -9,9 +9,10 @@ import structlog
 
 from orgbase.auth.accounts import AccountService
 from orgbase.auth.apikeys import ApiKeyStore
-from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.attempts import SECOND_FACTOR, SIGN_IN, Guarded, GuessLimit
 from orgbase.auth.browser_guard import BrowserOrigins
 from orgbase.auth.codes import CodeBook
+from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
@@ -23,7 +24,9 @@ from orgbase.auth.oidc_state import FlowStates
 from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
+from orgbase.auth.proofs import Proofs
 from orgbase.auth.sessions import SessionStore
+from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
@@ -48,6 +51,7 @@ class AuthArea:
     key_admin: ApiKeyAdmin
     gotrue: GoTrue
     factors: Factors
+    signups: SignUps
     oidc: OidcSignIn
     browser_origins: BrowserOrigins
 
@@ -97,27 +101,40 @@ def _oidc(
     )
 
 
-def build_auth(settings: Settings, resources: Resources) -> AuthArea:
-    tokens = TokenService(load_keys(settings), settings.auth, settings.auth.token_cache_size)
-    passwords = Passwords(settings.auth)
-    sessions = SessionStore(resources.db, resources.redis, settings.auth)
-    api_keys = ApiKeyStore(resources.db, resources.redis)
-    limiter = RateLimiter(resources.redis)
+def _guess_limit(
+    resources: Resources, guarded: Guarded, failures: int, window: int, lock: int
+) -> GuessLimit:
     lockout = Lockout(
-        resources.redis,
-        max_failures=settings.auth.lockout_failures,
-        window_seconds=settings.auth.lockout_window_seconds,
-        lock_seconds=settings.auth.lockout_seconds,
+        resources.redis, max_failures=failures, window_seconds=window, lock_seconds=lock
     )
-    attempts = SignInAttempts(resources.db, settings.auth, lockout)
-    grants = TokenGrants(
-        resources.db, settings.auth, tokens, passwords, sessions, limiter, attempts
+    return GuessLimit(resources.db, lockout, guarded)
+
+
+def _factors(settings: Settings, resources: Resources, gotrue: GoTrue) -> Factors:
+    auth = settings.auth
+    seconds = auth.mfa_lockout_seconds
+    return Factors(
+        gotrue,
+        factor_guesses=_guess_limit(
+            resources, SECOND_FACTOR, auth.mfa_lockout_failures, seconds, seconds
+        ),
+        user_guesses=_guess_limit(
+            resources, SECOND_FACTOR, auth.mfa_user_lockout_failures, seconds, seconds
+        ),
     )
-    accounts = AccountService(resources.db, settings.auth, passwords, sessions, limiter)
-    resources.redis.on_recovery(sessions.resync)
-    resources.redis.on_recovery(api_keys.resync)
-    user_sessions = UserSessions(resources.db, sessions)
-    gotrue = GoTrue(
+
+
+def _gotrue(
+    settings: Settings, resources: Resources, grants: TokenGrants, user_sessions: UserSessions
+) -> GoTrue:
+    """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
+    sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
+    codes = CodeBook(settings.auth, settings.tenancy.public_url)
+    email_changes = EmailChanges(codes)
+    accounts = AccountService(
+        resources.db, settings.auth, passwords, sessions, limiter, grants.attempts, email_changes
+    )
+    return GoTrue(
         db=resources.db,
         settings=settings.auth,
         public_url=settings.tenancy.public_url,
@@ -127,8 +144,32 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         passwords=passwords,
         sessions=sessions,
         limiter=limiter,
-        codes=CodeBook(settings.auth, settings.tenancy.public_url),
+        codes=codes,
+        signups=SignUps(resources.db, settings.auth, passwords, limiter, codes),
+        proofs=Proofs(resources.db, sessions, grants, email_changes),
+        email_changes=email_changes,
     )
+
+
+def build_auth(settings: Settings, resources: Resources) -> AuthArea:
+    auth = settings.auth
+    tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
+    passwords = Passwords(auth)
+    sessions = SessionStore(resources.db, resources.redis, auth)
+    api_keys = ApiKeyStore(resources.db, resources.redis)
+    limiter = RateLimiter(resources.redis)
+    attempts = _guess_limit(
+        resources,
+        SIGN_IN,
+        auth.lockout_failures,
+        auth.lockout_window_seconds,
+        auth.lockout_seconds,
+    )
+    grants = TokenGrants(resources.db, auth, tokens, passwords, sessions, limiter, attempts)
+    resources.redis.on_recovery(sessions.resync)
+    resources.redis.on_recovery(api_keys.resync)
+    user_sessions = UserSessions(resources.db, sessions)
+    gotrue = _gotrue(settings, resources, grants, user_sessions)
     oidc = _oidc(settings, resources, grants, sessions)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
@@ -138,12 +179,13 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         api_keys=api_keys,
         authenticator=Authenticator(tokens, sessions, api_keys),
         limiter=limiter,
-        accounts=accounts,
+        accounts=gotrue.accounts,
         grants=grants,
         user_sessions=user_sessions,
         key_admin=ApiKeyAdmin(resources.db, api_keys),
         gotrue=gotrue,
-        factors=Factors(gotrue),
+        factors=_factors(settings, resources, gotrue),
         oidc=oidc,
+        signups=gotrue.signups,
         browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),
     )

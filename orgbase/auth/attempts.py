@@ -1,69 +1,122 @@
-"""Sign-in attempts per account: reserved before the password is checked, so parallel
-guesses cannot all pass a lock check made before any of them was counted. Redis counts
-(one Lua round trip); when Redis is down, PostgreSQL does, through the audit log."""
+"""Guesses at a secret, counted per account: reserved before the secret is checked, so
+parallel guesses cannot all pass a lock check made before any of them was counted, and
+cleared by a right answer. Redis counts (one Lua round trip); when Redis is down,
+PostgreSQL does, through the audit log.
+
+Two secrets are guarded this way: the password (sign-in and every ``current_password``
+check share one counter per address) and the second factor (TOTP codes and recovery
+codes, counted per factor and per user across challenges).
+"""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
-from orgbase.auth.schemas import RequestMeta
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
+from orgbase.core.context import RequestMeta
 from orgbase.core.errors import RateLimited
 from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import Lockout
 from orgbase.core.redis import RedisUnavailable
-from orgbase.core.settings import AuthSettings
 
-# Attempts since the account's last successful sign-in, within the window.
-_ATTEMPTS_SINCE_SUCCESS = """
+CLEARED = "auth.guesses_cleared"
+
+
+def _sign_in_locked(retry_after: int) -> RateLimited:
+    return RateLimited(
+        "too many failed sign-ins; this account is locked for a while",
+        code="account_locked",
+        retry_after=retry_after,
+    )
+
+
+def _second_factor_locked(retry_after: int) -> RateLimited:
+    return RateLimited(
+        "too many wrong codes; verifying a second factor is locked for a while",
+        code="mfa_locked",
+        retry_after=retry_after,
+    )
+
+
+@dataclass(frozen=True)
+class Guarded:
+    """What a limit guards: the audit actions PostgreSQL counts by when Redis is down, and
+    the refusal once locked (for so many seconds)."""
+
+    attempt: str
+    cleared: tuple[str, ...]
+    locked: Callable[[int], RateLimited]
+
+    @property
+    def count_sql(self) -> str:
+        """Attempts since the account's last success, within the window (the actions are
+        constants, written into the text so that the partial indexes on them apply)."""
+        cleared = ", ".join(f"'{action}'" for action in self.cleared)
+        return f"""
 SELECT count(*) FROM orgbase.audit_events
-WHERE details ->> 'account' = $1 AND action = 'auth.signin_attempt'
+WHERE details ->> 'account' = $1 AND action = '{self.attempt}'
   AND occurred_at > now() - make_interval(secs => $2)
   AND id > coalesce((
       SELECT max(id) FROM orgbase.audit_events
-      WHERE details ->> 'account' = $1 AND action = 'auth.signin'), 0)
-"""
+      WHERE details ->> 'account' = $1 AND action IN ({cleared})), 0)
+"""  # noqa: S608 - constants of this module
+
+
+SIGN_IN = Guarded("auth.signin_attempt", ("auth.signin", CLEARED), _sign_in_locked)
+SECOND_FACTOR = Guarded("auth.mfa_attempt", (CLEARED,), _second_factor_locked)
+
+
+def account_key(email: str) -> str:
+    """What the password lockout counts by: the address (hashed: counters and audit
+    details never hold it)."""
+    return hashlib.sha256(email.encode()).hexdigest()[:32]
 
 
 @dataclass
-class SignInAttempts:
+class GuessLimit:
     db: Database
-    settings: AuthSettings
     lockout: Lockout
+    guarded: Guarded
 
     async def reserve(self, account: str, user_id: UUID | None, meta: RequestMeta) -> None:
-        """Count one attempt, or refuse it (429 ``account_locked``) while the account is
-        locked."""
+        """Count one attempt, or refuse it (429 with the guarded code) while locked."""
         try:
             locked_for = await self.lockout.reserve(account)
         except RedisUnavailable:
             locked_for = await self._reserve_in_postgres(account, user_id, meta)
         if locked_for:
-            raise RateLimited(
-                "too many failed sign-ins; this account is locked for a while",
-                code="account_locked",
-                retry_after=locked_for,
-            )
+            raise self.guarded.locked(locked_for)
 
-    async def succeeded(self, account: str) -> None:
-        await self.lockout.succeeded(account)
+    async def succeeded(
+        self, account: str, user_id: UUID | None = None, meta: RequestMeta | None = None
+    ) -> None:
+        """A right answer: the attempts counted so far are forgiven (in PostgreSQL too
+        when Redis is down and ``meta`` says who)."""
+        if await self.lockout.succeeded(account) or meta is None:
+            return
+        async with self.db.system_connection() as connection:
+            event = AuditEvent.by_user(user_id, meta, CLEARED, details={"account": account})
+            await audit.record(connection, event)
 
     async def _reserve_in_postgres(
         self, account: str, user_id: UUID | None, meta: RequestMeta
     ) -> int | None:
         """Serialised per account by a transaction-level advisory lock."""
-        window = self.settings.lockout_window_seconds
+        window = self.lockout.window_seconds
         async with self.db.system_connection() as connection, connection.transaction():
             await connection.execute(
-                "SELECT pg_advisory_xact_lock(hashtextextended('signin:' || $1, 0))", account
+                "SELECT pg_advisory_xact_lock(hashtextextended($2 || ':' || $1, 0))",
+                account,
+                self.guarded.attempt,
             )
-            attempts = await connection.fetchval(_ATTEMPTS_SINCE_SUCCESS, account, float(window))
-            if attempts >= self.settings.lockout_failures:
-                return window
-            event = AuditEvent.by_user(
-                user_id, meta, "auth.signin_attempt", details={"account": account}
-            )
+            attempts = await connection.fetchval(self.guarded.count_sql, account, float(window))
+            if attempts >= self.lockout.max_failures:
+                return self.lockout.lock_seconds
+            details = {"account": account}
+            event = AuditEvent.by_user(user_id, meta, self.guarded.attempt, details=details)
             await audit.record(connection, event)
         return None

@@ -17,6 +17,7 @@ from uuid import UUID
 
 from orgbase.core.errors import Forbidden
 from orgbase.core.postgres import Connection
+from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 Purpose = Literal["signup", "recovery", "magiclink", "email_change"]
@@ -34,7 +35,7 @@ INSERT INTO orgbase.auth_codes
 VALUES ($7, $1, $2, $3, $4, $5, now() + make_interval(secs => $6))
 """
 _BY_CODE = """
-SELECT id, user_id, email, code_hash, attempts FROM orgbase.auth_codes
+SELECT id, user_id, email, purpose, code_hash, attempts FROM orgbase.auth_codes
 WHERE email = $1 AND purpose = ANY($2::text[]) AND used_at IS NULL AND expires_at > now()
 ORDER BY created_at DESC LIMIT 1
 FOR UPDATE
@@ -53,6 +54,30 @@ def _digest(value: str) -> bytes:
 def _code_hash(code_id: UUID | str, code: str) -> bytes:
     # Bound to the row: the same code of two rows hashes differently.
     return _digest(f"{code_id}:{code}")
+
+
+@dataclass(frozen=True)
+class Notice:
+    subject: str
+    lead: str
+
+
+async def mail(connection: Connection, kind: str, to: str, subject: str, body: str) -> None:
+    """Queue a mail in the outbox (sent after the caller's transaction commits)."""
+    await connection.execute(
+        "INSERT INTO orgbase.outbox (kind, recipient, subject, body) VALUES ($1, $2, $3, $4)",
+        kind,
+        to,
+        subject,
+        body,
+    )
+
+
+async def limit_mail_to(limiter: RateLimiter, settings: AuthSettings, email: str) -> None:
+    """Mail to one address is limited per hour, whoever asks (the limiter tags each
+    bucket: one slot per address)."""
+    address = hashlib.sha256(email.encode()).hexdigest()[:32]
+    await limiter.hit(f"mail:addr:{address}", settings.mail_per_address_per_hour, 3600)
 
 
 def expired_code() -> Forbidden:
@@ -79,8 +104,11 @@ class CodeBook:
         purpose: Purpose,
         email: str,
         redirect_to: str | None = None,
+        *,
+        notice: Notice | None = None,
     ) -> None:
-        """A new code for (user, purpose), mailed to ``email``; earlier ones stop working."""
+        """A new code for (user, purpose), mailed to ``email``; earlier ones stop working.
+        ``notice``: another subject, and a paragraph before the code (why it was sent)."""
         await connection.execute(
             "UPDATE orgbase.auth_codes SET used_at = now()"
             " WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
@@ -105,17 +133,12 @@ class CodeBook:
             query["redirect_to"] = redirect_to
         link = f"{self.public_url.rstrip('/')}/auth/v1/verify?{urlencode(query)}"
         minutes = self.settings.code_seconds // 60
-        body = (
+        body = (f"{notice.lead}\n\n" if notice else "") + (
             f"Your code: {code}\n\nOr open this link: {link}\n\n"
             f"Both work once, for {minutes} minutes. If you did not ask for this, ignore it.\n"
         )
-        await connection.execute(
-            "INSERT INTO orgbase.outbox (kind, recipient, subject, body) VALUES ($1, $2, $3, $4)",
-            f"auth.{purpose}",
-            email,
-            _SUBJECTS[purpose],
-            body,
-        )
+        subject = notice.subject if notice else _SUBJECTS[purpose]
+        await mail(connection, f"auth.{purpose}", email, subject, body)
 
     async def check_code(
         self, connection: Connection, email: str, purposes: tuple[str, ...], code: str
@@ -140,7 +163,7 @@ class CodeBook:
             )
         if not right:
             raise expired_code()
-        return Verified(row["user_id"], row["email"], purposes[0])
+        return Verified(row["user_id"], row["email"], row["purpose"])
 
     async def check_link(self, connection: Connection, token: str) -> Verified:
         async with connection.transaction():

@@ -9,19 +9,18 @@ Redis, the session's assurance level carried into every token it gets.
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import json
 import time
 from dataclasses import dataclass, field
 from typing import Any
-from urllib.parse import urlencode, urlsplit
+from urllib.parse import urlencode
 from uuid import UUID
 
-import asyncpg
 import structlog
 
-from orgbase.auth.accounts import AccountService, normalize_email
-from orgbase.auth.codes import CodeBook, Purpose, Verified
+from orgbase.auth.accounts import AccountService, normalize_email, set_password
+from orgbase.auth.codes import CodeBook, Purpose, expired_code, limit_mail_to
+from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue_schemas import (
     GoTrueOtp,
     GoTrueResend,
@@ -29,94 +28,25 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueUserUpdate,
     GoTrueVerify,
 )
+from orgbase.auth.gotrue_users import signed_up_json, user_json
 from orgbase.auth.grants import TokenGrants
-from orgbase.auth.oidc_link import identities_json
+from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.proofs import Proofs
+from orgbase.auth.redirects import check_redirect
 from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
 from orgbase.auth.sessions import SessionStore
+from orgbase.auth.signup import SignUps
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.errors import Conflict, Forbidden, Invalid, OrgbaseError, Unauthorized
+from orgbase.core.postgres import Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 log = structlog.get_logger("orgbase.gotrue")
-
-_USER = """
-SELECT id, email, email_confirmed_at, last_sign_in_at, user_metadata, new_email,
-       created_at, updated_at
-FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL
-"""
-_FACTORS = """
-SELECT id, friendly_name, factor_type, status, created_at, updated_at
-FROM orgbase.mfa_factors WHERE user_id = $1 ORDER BY created_at
-"""
-_SENT = """
-SELECT purpose, max(created_at) AS sent_at FROM orgbase.auth_codes
-WHERE user_id = $1 GROUP BY purpose
-"""
-METADATA_MAX_BYTES = 16384
-
-
-def _iso(value: Any) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _metadata(data: dict[str, Any] | None) -> str:
-    text = json.dumps(data or {})
-    if len(text) > METADATA_MAX_BYTES:
-        raise Invalid("the user metadata is too large", code="metadata_too_large")
-    return text
-
-
-async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
-    """A user as GoTrue shows one."""
-    row = await connection.fetchrow(_USER, user_id)
-    if row is None:
-        raise Unauthorized("the account no longer exists", code="session_revoked")
-    factors = await connection.fetch(_FACTORS, user_id)
-    identities = await identities_json(connection, user_id)
-    sent = {r["purpose"]: r["sent_at"] for r in await connection.fetch(_SENT, user_id)}
-    metadata = row["user_metadata"]
-    confirmed = _iso(row["email_confirmed_at"])
-    return {
-        "id": str(row["id"]),
-        "aud": "authenticated",
-        "role": "authenticated",
-        "email": row["email"],
-        "phone": "",
-        "email_confirmed_at": confirmed,
-        "confirmed_at": confirmed,
-        "confirmation_sent_at": _iso(sent.get("signup")),
-        "recovery_sent_at": _iso(sent.get("recovery")),
-        "email_change_sent_at": _iso(sent.get("email_change")),
-        "new_email": row["new_email"],
-        "last_sign_in_at": _iso(row["last_sign_in_at"]),
-        "app_metadata": {
-            "provider": "email",
-            "providers": ["email", *sorted({i["provider"] for i in identities})],
-        },
-        "user_metadata": json.loads(metadata) if isinstance(metadata, str) else metadata,
-        "identities": identities,
-        "factors": [
-            {
-                "id": str(f["id"]),
-                "friendly_name": f["friendly_name"],
-                "factor_type": f["factor_type"],
-                "status": f["status"],
-                "created_at": _iso(f["created_at"]),
-                "updated_at": _iso(f["updated_at"]),
-            }
-            for f in factors
-        ],
-        "created_at": _iso(row["created_at"]),
-        "updated_at": _iso(row["updated_at"]),
-        "is_anonymous": False,
-        "is_sso_user": False,
-    }
 
 
 def session_redirect(redirect: str, tokens: TokenResponse, kind: str) -> str:
@@ -135,27 +65,52 @@ def session_redirect(redirect: str, tokens: TokenResponse, kind: str) -> str:
     return f"{redirect}#{fragment}"
 
 
-def error_redirect(redirect: str, code: str, description: str) -> str:
+def error_redirect(redirect: str, refused: OrgbaseError) -> str:
+    """Back to the app with the error in the fragment, as GoTrue's redirects carry it."""
     fragment = urlencode(
-        {"error": "access_denied", "error_code": code, "error_description": description}
+        {"error": "access_denied", "error_code": refused.code, "error_description": refused.message}
     )
     return f"{redirect}#{fragment}"
 
 
-def redirect_allowed(url: str, public_url: str, allowed: tuple[str, ...]) -> bool:
-    """Only the deployment itself and the operator's allow-listed prefixes: anything else
-    would turn a link of ours into an open redirect."""
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.netloc or "\\" in url:
-        return False
-    if parts.username is not None or parts.password is not None:
-        return False
-    for prefix in (public_url, *allowed):
-        base = urlsplit(prefix)
-        same_origin = (parts.scheme, parts.netloc.lower()) == (base.scheme, base.netloc.lower())
-        if same_origin and parts.path.startswith(base.path or "/"):
-            return True
-    return False
+async def send_to_account(
+    db: Database,
+    codes: CodeBook,
+    email: str,
+    purpose: Purpose,
+    redirect: str | None,
+    *,
+    create: bool = False,
+) -> None:
+    """A code for the account of ``email`` (made first when ``create``), if there is one."""
+    async with db.system_connection() as connection, connection.transaction():
+        user_id = await connection.fetchval(
+            "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL", email
+        )
+        if user_id is None and create:
+            user_id = await connection.fetchval(
+                "INSERT INTO orgbase.users (email) VALUES ($1) ON CONFLICT DO NOTHING RETURNING id",
+                email,
+            )
+        if user_id is not None:
+            await codes.send(connection, user_id, purpose, email, redirect)
+
+
+async def resend_code(
+    db: Database, codes: CodeBook, kind: str, email: str, redirect: str | None
+) -> None:
+    """The confirmation of an unconfirmed sign-up, or of a pending email change, again."""
+    if kind == "signup":
+        find = (
+            "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
+            " AND email_confirmed_at IS NULL"
+        )
+    else:
+        find = "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL"
+    purpose: Purpose = "signup" if kind == "signup" else "email_change"
+    async with db.system_connection() as connection, connection.transaction():
+        for row in await connection.fetch(find, email):
+            await codes.send(connection, row["id"], purpose, email, redirect)
 
 
 @dataclass
@@ -170,6 +125,9 @@ class GoTrue:
     sessions: SessionStore
     limiter: RateLimiter
     codes: CodeBook
+    signups: SignUps
+    proofs: Proofs
+    email_changes: EmailChanges
     _background: set[asyncio.Task[None]] = field(default_factory=set)
 
     # -- shapes ---------------------------------------------------------------------------
@@ -189,44 +147,32 @@ class GoTrue:
         }
 
     def check_redirect(self, redirect_to: str | None) -> str | None:
-        if redirect_to is None or redirect_to == "":
-            return None
-        if len(redirect_to) > 2000 or not redirect_allowed(
-            redirect_to, self.public_url, self.settings.redirect_urls
-        ):
-            raise Invalid(
-                "redirect_to is not an allowed URL",
-                code="redirect_not_allowed",
-                hint="the operator lists allowed URLs in ORGBASE_AUTH_REDIRECT_URLS",
-            )
-        return redirect_to
+        return check_redirect(redirect_to, self.public_url, self.settings.redirect_urls)
 
     # -- sign-up and sign-in --------------------------------------------------------------
 
     async def signup(
         self, body: GoTrueSignUp, meta: RequestMeta, redirect_to: str | None
     ) -> dict[str, Any]:
+        """As GoTrue with confirmation on: a user object, the same for a known address
+        (whose owner is mailed). Where unconfirmed sign-in is allowed, a new address gets
+        a session at once and a known one GoTrue's ``user_already_exists`` (that mode
+        cannot hide it: a dev convenience)."""
         redirect = self.check_redirect(redirect_to)
         data = body.data or {}
         name = data.get("display_name") or data.get("full_name") or data.get("name")
-        metadata = _metadata(data)
-        try:
-            created = await self.accounts.sign_up(
-                SignUp(body.email, body.password, name if isinstance(name, str) else None), meta
-            )
-        except Conflict:
-            raise Invalid("a user with this email exists", code="user_already_exists") from None
-        async with self.db.system_connection() as connection, connection.transaction():
-            await connection.execute(
-                "UPDATE orgbase.users SET user_metadata = $2::jsonb WHERE id = $1",
-                created.id,
-                metadata,
-            )
-            await self.codes.send(connection, created.id, "signup", created.email, redirect)
-        if self.settings.allow_unconfirmed_sign_in:
-            tokens = await self.grants.open_session(created.id, "password", meta)
-            return await self.session_json(tokens)
-        return await self.user(created.id)
+        signed_up = await self.signups.sign_up(
+            SignUp(body.email, body.password, name if isinstance(name, str) else None),
+            meta,
+            metadata=metadata_json(data),
+            redirect_to=redirect,
+        )
+        if not self.settings.allow_unconfirmed_sign_in:
+            return signed_up_json(signed_up.user, data)
+        if not signed_up.created:
+            raise Invalid("a user with this email exists", code="user_already_exists")
+        tokens = await self.grants.open_session(signed_up.user.id, "password", meta)
+        return await self.session_json(tokens)
 
     async def password_grant(self, email: str, password: str, meta: RequestMeta) -> dict[str, Any]:
         grant = PasswordGrant(email=email, password=password)
@@ -251,65 +197,31 @@ class GoTrue:
         meta: RequestMeta,
         redirect_to: str | None,
     ) -> dict[str, Any]:
-        """Metadata freely; a new password needs the current one unless this session came
-        from a recovery (the point of a recovery); a new email is confirmed at the new
-        address before it replaces the old one."""
-        user_id, session_id = principal.require_user()
+        """Metadata freely (checked as stored); a new password needs the current one
+        unless the account has none or this session came from a recovery (the point of
+        a recovery); a new email waits for its confirmation at the new address."""
+        user_id, session_id = principal.require_person()
         redirect = self.check_redirect(redirect_to)
-        async with self.db.system_connection() as connection:
-            current = await connection.fetchrow(
-                "SELECT u.email, u.password_hash, s.amr FROM orgbase.users u"
-                " JOIN orgbase.sessions s ON s.user_id = u.id WHERE u.id = $1 AND s.id = $2",
-                user_id,
-                session_id,
-            )
-        if current is None:
-            raise Unauthorized("the session has ended; sign in again", code="session_revoked")
-        amr = json.loads(current["amr"]) if isinstance(current["amr"], str) else current["amr"]
-        recovered = any(entry.get("method") == "recovery" for entry in amr)
         new_hash = None
         if body.password is not None:
-            if not recovered and (
-                body.current_password is None
-                or not await self.passwords.verify(current["password_hash"], body.current_password)
-            ):
-                raise Forbidden(
-                    "changing the password needs the current password",
-                    code="current_password_invalid",
-                )
-            check_password_rules(body.password, current["email"], self.settings.password_min_length)
-            new_hash = await self.passwords.hash(body.password)
+            new_hash = await self._new_password(user_id, session_id, body, meta)
         new_email = normalize_email(body.email) if body.email is not None else None
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
             if body.data is not None:
-                await connection.execute(
-                    "UPDATE orgbase.users SET user_metadata = user_metadata || $2::jsonb,"
-                    " updated_at = now() WHERE id = $1",
-                    user_id,
-                    _metadata(body.data),
-                )
+                with stored_metadata():  # the merged value, checked as stored
+                    await connection.execute(
+                        "UPDATE orgbase.users SET user_metadata = user_metadata || $2::jsonb,"
+                        " updated_at = now() WHERE id = $1",
+                        user_id,
+                        metadata_json(body.data),
+                    )
             if new_hash is not None:
-                await connection.execute(
-                    "UPDATE orgbase.users SET password_hash = $2, password_changed_at = now(),"
-                    " updated_at = now() WHERE id = $1",
-                    user_id,
-                    new_hash,
+                revoked = await set_password(
+                    connection, self.sessions, user_id, new_hash, keep=session_id
                 )
-                revoked = await self.sessions.revoke_for_user(
-                    connection, user_id, "password_changed", keep=session_id
-                )
-            if new_email is not None and new_email != current["email"]:
-                taken = await connection.fetchval(
-                    "SELECT 1 FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL",
-                    new_email,
-                )
-                if taken:
-                    raise Invalid("a user with this email exists", code="email_exists")
-                await connection.execute(
-                    "UPDATE orgbase.users SET new_email = $2 WHERE id = $1", user_id, new_email
-                )
-                await self.codes.send(connection, user_id, "email_change", new_email, redirect)
+            if new_email is not None:
+                await self.email_changes.request(connection, user_id, new_email, meta, redirect)
             fields = [k for k in ("data", "password", "email") if getattr(body, k) is not None]
             details = {"fields": fields, "sessions_revoked": len(revoked)}
             event = AuditEvent.by_user(user_id, meta, "auth.user_updated", details=details)
@@ -317,15 +229,38 @@ class GoTrue:
         await self.sessions.forget(revoked)
         return await self.user(user_id)
 
+    async def _new_password(
+        self, user_id: UUID, session_id: UUID, body: GoTrueUserUpdate, meta: RequestMeta
+    ) -> str:
+        assert body.password is not None
+        async with self.db.system_connection() as connection:
+            amr = await connection.fetchval(
+                "SELECT amr FROM orgbase.sessions WHERE id = $1 AND user_id = $2",
+                session_id,
+                user_id,
+            )
+        methods = json.loads(amr) if isinstance(amr, str) else amr or []
+        if any(entry.get("method") == "recovery" for entry in methods):
+            email = await self._email_of(user_id)
+        else:
+            email = await self.accounts.check_current_password(user_id, body.current_password, meta)
+        check_password_rules(body.password, email, self.settings.password_min_length)
+        return await self.passwords.hash(body.password)
+
+    async def _email_of(self, user_id: UUID) -> str:
+        async with self.db.system_connection() as connection:
+            email = await connection.fetchval(
+                "SELECT email FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL", user_id
+            )
+        if email is None:
+            raise Unauthorized("the account no longer exists", code="session_revoked")
+        return str(email)
+
     # -- mailed codes ---------------------------------------------------------------------
 
     async def _mail_limits(self, email: str, meta: RequestMeta) -> None:
-        # The limiter tags each bucket (core/keys.rate_limit): one slot per IP, per address.
-        address = hashlib.sha256(email.encode()).hexdigest()[:32]
         await self.limiter.hit(f"mail:ip:{meta.ip}", self.settings.mail_per_ip_per_hour, 3600)
-        await self.limiter.hit(
-            f"mail:addr:{address}", self.settings.mail_per_address_per_hour, 3600
-        )
+        await limit_mail_to(self.limiter, self.settings, email)
 
     def _later(self, work: Any) -> None:
         """Mail work after the answer: the answer (and its timing) is the same whether the
@@ -339,59 +274,28 @@ class GoTrue:
         if not task.cancelled() and task.exception() is not None:
             log.warning("mail not queued", error=repr(task.exception()))
 
-    async def _send_to_account(
-        self, email: str, purpose: Purpose, redirect: str | None, *, create: bool = False
-    ) -> None:
-        async with self.db.system_connection() as connection, connection.transaction():
-            user_id = await connection.fetchval(
-                "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL", email
-            )
-            if user_id is None and create:
-                user_id = await connection.fetchval(
-                    "INSERT INTO orgbase.users (email) VALUES ($1)"
-                    " ON CONFLICT DO NOTHING RETURNING id",
-                    email,
-                )
-            if user_id is None:
-                return
-            await self.codes.send(connection, user_id, purpose, email, redirect)
-
     async def recover(self, raw_email: str, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(raw_email)
         await self._mail_limits(email, meta)
-        self._later(self._send_to_account(email, "recovery", redirect))
+        self._later(send_to_account(self.db, self.codes, email, "recovery", redirect))
 
     async def otp(self, body: GoTrueOtp, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(body.email)
         await self._mail_limits(email, meta)
-        self._later(self._send_to_account(email, "magiclink", redirect, create=body.create_user))
+        self._later(
+            send_to_account(
+                self.db, self.codes, email, "magiclink", redirect, create=body.create_user
+            )
+        )
 
     async def resend(self, body: GoTrueResend, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
         email = normalize_email(body.email)
         await self._mail_limits(email, meta)
 
-        async def send() -> None:
-            async with self.db.system_connection() as connection, connection.transaction():
-                if body.type == "signup":
-                    user_id = await connection.fetchval(
-                        "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
-                        " AND email_confirmed_at IS NULL",
-                        email,
-                    )
-                    if user_id is not None:
-                        await self.codes.send(connection, user_id, "signup", email, redirect)
-                else:
-                    user_id = await connection.fetchval(
-                        "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL",
-                        email,
-                    )
-                    if user_id is not None:
-                        await self.codes.send(connection, user_id, "email_change", email, redirect)
-
-        self._later(send())
+        self._later(resend_code(self.db, self.codes, body.type, email, redirect))
 
     async def verify(self, body: GoTrueVerify, meta: RequestMeta) -> dict[str, Any]:
         """A code (with the email) or a link's token: what it proves, then a session."""
@@ -407,51 +311,15 @@ class GoTrue:
             if body.token_hash is not None:
                 verified = await self.codes.check_link(connection, body.token_hash)
                 if verified.purpose not in purposes[body.type]:
-                    raise Forbidden("the code has expired or is invalid", code="otp_expired")
+                    raise expired_code()
             elif body.token is not None and body.email is not None:
                 email = normalize_email(body.email)
                 verified = await self.codes.check_code(
                     connection, email, purposes[body.type], body.token.strip()
                 )
-                verified = Verified(verified.user_id, verified.email, body.type)
             else:
                 raise Invalid("send token and email, or token_hash", code="validation_failed")
-        return await self.session_json(await self.complete(verified, meta))
-
-    async def complete(self, verified: Verified, meta: RequestMeta) -> TokenResponse:
-        """What a used code does: confirm the address (sign-up, magic link), swap in the new
-        address (email change), end every other session (recovery); then sign in."""
-        revoked: list[UUID] = []
-        method = {"recovery": "recovery", "email_change": "email/change"}.get(
-            verified.purpose, "otp"
-        )
-        async with self.db.system_connection() as connection, connection.transaction():
-            if verified.purpose == "email_change":
-                try:
-                    await connection.execute(
-                        "UPDATE orgbase.users SET email = new_email, new_email = NULL,"
-                        " email_confirmed_at = now(), updated_at = now()"
-                        " WHERE id = $1 AND new_email = $2",
-                        verified.user_id,
-                        verified.email,
-                    )
-                except asyncpg.UniqueViolationError:
-                    raise Invalid("a user with this email exists", code="email_exists") from None
-            else:
-                await connection.execute(
-                    "UPDATE orgbase.users SET email_confirmed_at = coalesce(email_confirmed_at,"
-                    " now()) WHERE id = $1",
-                    verified.user_id,
-                )
-            if verified.purpose == "recovery":
-                revoked = await self.sessions.revoke_for_user(
-                    connection, verified.user_id, "recovered"
-                )
-            details = {"purpose": verified.purpose}
-            event = AuditEvent.by_user(verified.user_id, meta, "auth.verified", details=details)
-            await audit.record(connection, event)
-        await self.sessions.forget(revoked)
-        return await self.grants.open_session(verified.user_id, method, meta)
+        return await self.session_json(await self.proofs.complete(verified, meta))
 
     async def verify_link(
         self, token: str, type_: str, redirect_to: str | None, meta: RequestMeta
@@ -462,16 +330,9 @@ class GoTrue:
         try:
             async with self.db.system_connection() as connection:
                 verified = await self.codes.check_link(connection, token)
-            tokens = await self.complete(verified, meta)
-        except Forbidden as refused:
-            fragment = urlencode(
-                {
-                    "error": "access_denied",
-                    "error_code": refused.code,
-                    "error_description": str(refused),
-                }
-            )
-            return f"{redirect}#{fragment}"
+            tokens = await self.proofs.complete(verified, meta)
+        except (Forbidden, Conflict) as refused:
+            return error_redirect(redirect, refused)
         return session_redirect(redirect, tokens, verified.purpose if type_ else "")
 
     async def close(self) -> None:

@@ -192,6 +192,14 @@ class GoTrueController(Controller):
     ) -> dict[str, Any]:
         return await mfa.enroll(principal, await body_of(request, FactorEnroll), meta)
 
+    @post(
+        "/factors/recovery-codes",
+        status_code=HTTP_200_OK,
+        summary="Replace the recovery codes (an aal2 session; the old codes stop working)",
+    )
+    async def recovery_codes(self, mfa: Mfa, principal: Caller, meta: Meta) -> dict[str, Any]:
+        return await mfa.replace_recovery_codes(principal, meta)
+
     @post("/factors/{factor_id:str}/challenge", status_code=HTTP_200_OK, summary="Challenge")
     async def challenge(
         self, factor_id: FromPath[str], mfa: Mfa, principal: Caller

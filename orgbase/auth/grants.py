@@ -16,7 +16,7 @@ from uuid import UUID
 import asyncpg
 
 from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, user_from_row
-from orgbase.auth.attempts import SignInAttempts
+from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.claims import record_sign_in, session_claims
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
@@ -78,7 +78,7 @@ class TokenGrants:
     passwords: Passwords
     sessions: SessionStore
     limiter: RateLimiter
-    attempts: SignInAttempts
+    attempts: GuessLimit
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Sign-in and refresh outcomes (copied into the metrics)."""
     sso_refresh: Callable[[UUID, str | None], Awaitable[str | None]] | None = None
@@ -109,7 +109,7 @@ class TokenGrants:
             email: str | None = normalize_email(raw_email)
         except Invalid:
             email = None
-        account = hashlib.sha256((email or raw_email).encode()).hexdigest()[:32]
+        account = account_key(email or raw_email)
         row = None
         if email is not None:
             async with self.db.system_connection() as connection:

@@ -1,15 +1,21 @@
 """TOTP second factors (RFC 6238) with recovery codes, as GoTrue's /factors API.
 
-A factor is unverified until a first code proves the enrolment. A verified challenge
+A factor is unverified until a first code proves the enrolment; a user has at most one
+unverified factor (a new enrolment replaces an unfinished one). A verified challenge
 raises its session to aal2 (kept in the session row, so a refresh keeps it and nothing
-else can raise it). A code is accepted once (its time step must move forward), a challenge
-dies after ``auth.code_attempts`` wrong guesses (the guess locks the challenge's row), and
-a challenge lives five minutes.
+else can raise it). Who may enrol, finish an enrolment, remove a factor or replace the
+recovery codes: ``mfa_rules``.
+
+Guessing is bounded three ways: a challenge dies after ``auth.code_attempts`` wrong
+guesses; every verification is a guess reserved (before the code is looked at) against
+the factor's and the user's counters, across challenges and sessions, which lock after
+``auth.mfa_lockout_failures`` / ``auth.mfa_user_lockout_failures`` without a right code;
+and a time step is used once per factor: the factor's row is locked while a code is
+checked, so parallel requests with one code (from any number of sessions) pass once.
 """
 
 from __future__ import annotations
 
-import hashlib
 import hmac
 import io
 import secrets
@@ -21,20 +27,30 @@ from uuid import UUID
 import pyotp
 import segno
 
+from orgbase.auth.attempts import GuessLimit
 from orgbase.auth.claims import add_method
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.gotrue_schemas import FactorEnroll, FactorVerify
 from orgbase.auth.grants import reissue
+from orgbase.auth.mfa_rules import (
+    new_recovery_codes,
+    require_aal2_once_verified,
+    require_not_recovered,
+    session_state,
+    use_recovery_code,
+)
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
-from orgbase.core.postgres import Connection
+from orgbase.core.postgres import Connection, Database
 
 CHALLENGE_SECONDS = 300
 MAX_FACTORS = 10
-RECOVERY_CODES = 10
 _STEP = 30
+_FACTOR = (
+    "SELECT id, secret, status, last_step FROM orgbase.mfa_factors WHERE id = $1 AND user_id = $2"
+)
 
 
 def _factor_id(raw: str) -> UUID:
@@ -42,11 +58,6 @@ def _factor_id(raw: str) -> UUID:
         return UUID(raw)
     except ValueError:
         raise NotFound("no such factor", code="mfa_factor_not_found") from None
-
-
-def _recovery_hash(user_id: UUID, code: str) -> bytes:
-    normalized = code.replace("-", "").strip().lower()
-    return hashlib.sha256(f"{user_id}:{normalized}".encode()).digest()
 
 
 def qr_svg(uri: str) -> str:
@@ -67,27 +78,72 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     return None
 
 
+def _is_uuid(raw: str) -> bool:
+    try:
+        UUID(raw)
+    except ValueError:
+        return False
+    return True
+
+
+async def _factor(connection: Connection, user_id: UUID, raw_id: str, *, lock: bool) -> Any:
+    factor = await connection.fetchrow(
+        _FACTOR + (" FOR UPDATE" if lock else ""), _factor_id(raw_id), user_id
+    )
+    if factor is None:
+        raise NotFound("no such factor", code="mfa_factor_not_found")
+    return factor
+
+
+@dataclass(frozen=True)
+class _Caller:
+    user_id: UUID
+    session_id: UUID
+    meta: RequestMeta
+
+
+async def _accept(
+    connection: Connection, caller: _Caller, factor_id: UUID, step: int, *, first: bool
+) -> list[str]:
+    """A right code: the factor verified (its step used), the session at aal2; the
+    recovery codes when this is the account's first factor."""
+    await connection.execute(
+        "UPDATE orgbase.mfa_factors SET status = 'verified', last_step = $2,"
+        " updated_at = now() WHERE id = $1",
+        factor_id,
+        step,
+    )
+    await connection.execute(
+        "UPDATE orgbase.sessions SET aal = 'aal2' WHERE id = $1", caller.session_id
+    )
+    await add_method(connection, caller.session_id, "mfa/totp")
+    event = AuditEvent.by_user(caller.user_id, caller.meta, "auth.mfa_verified")
+    await audit.record(connection, event)
+    return await new_recovery_codes(connection, caller.user_id) if first else []
+
+
 @dataclass
 class Factors:
     gotrue: GoTrue
+    factor_guesses: GuessLimit
+    user_guesses: GuessLimit
 
     @property
-    def db(self) -> Any:
+    def db(self) -> Database:
         return self.gotrue.db
 
     async def enroll(
         self, principal: Principal, body: FactorEnroll, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, _ = principal.require_user()
+        user_id, session_id = principal.require_person()
         secret = pyotp.random_base32()
         async with self.db.system_connection() as connection, connection.transaction():
-            email = await connection.fetchval(
-                "SELECT email FROM orgbase.users WHERE id = $1", user_id
-            )
-            # Unverified enrolments that were never finished make room for this one.
+            state = await session_state(connection, user_id, session_id)
+            require_not_recovered(state)
+            require_aal2_once_verified(state, "enrolling another factor")
+            # One unfinished enrolment at a time: this one replaces it.
             await connection.execute(
-                "DELETE FROM orgbase.mfa_factors WHERE user_id = $1 AND status = 'unverified'"
-                " AND created_at < now() - interval '1 hour'",
+                "DELETE FROM orgbase.mfa_factors WHERE user_id = $1 AND status = 'unverified'",
                 user_id,
             )
             count = await connection.fetchval(
@@ -108,8 +164,10 @@ class Factors:
                 raise Invalid(
                     "a factor with this friendly name exists", code="mfa_factor_name_conflict"
                 )
-            event = AuditEvent.by_user(user_id, meta, "auth.mfa_enrolled")
-            await audit.record(connection, event)
+            email = await connection.fetchval(
+                "SELECT email FROM orgbase.users WHERE id = $1", user_id
+            )
+            await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.mfa_enrolled"))
         issuer = body.issuer or self.gotrue.settings.mfa_issuer
         uri = pyotp.TOTP(secret).provisioning_uri(name=email, issuer_name=issuer)
         return {
@@ -119,21 +177,10 @@ class Factors:
             "totp": {"qr_code": qr_svg(uri), "secret": secret, "uri": uri},
         }
 
-    async def _factor(self, connection: Connection, user_id: UUID, raw_id: str) -> Any:
-        factor = await connection.fetchrow(
-            "SELECT id, secret, status, last_step FROM orgbase.mfa_factors"
-            " WHERE id = $1 AND user_id = $2",
-            _factor_id(raw_id),
-            user_id,
-        )
-        if factor is None:
-            raise NotFound("no such factor", code="mfa_factor_not_found")
-        return factor
-
     async def challenge(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        user_id, session_id = principal.require_user()
+        user_id, session_id = principal.require_person()
         async with self.db.system_connection() as connection:
-            factor = await self._factor(connection, user_id, raw_id)
+            factor = await _factor(connection, user_id, raw_id, lock=False)
             row = await connection.fetchrow(
                 "INSERT INTO orgbase.mfa_challenges (factor_id, session_id, expires_at)"
                 " VALUES ($1, $2, now() + make_interval(secs => $3))"
@@ -148,102 +195,79 @@ class Factors:
     async def verify(
         self, principal: Principal, raw_id: str, body: FactorVerify, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, session_id = principal.require_user()
-        refused = Forbidden("the code is wrong, used or expired", code="mfa_verification_failed")
-        first: list[str] = []
+        user_id, session_id = principal.require_person()
+        caller = _Caller(user_id, session_id, meta)
         async with self.db.system_connection() as connection:
-            async with connection.transaction():
-                factor = await self._factor(connection, user_id, raw_id)
-                challenge = await connection.fetchrow(
-                    "SELECT id, attempts FROM orgbase.mfa_challenges"
-                    " WHERE id = $1::text::uuid AND factor_id = $2 AND session_id = $3"
-                    " AND verified_at IS NULL AND expires_at > now() FOR UPDATE",
-                    body.challenge_id if _is_uuid(body.challenge_id) else None,
-                    factor["id"],
-                    session_id,
-                )
-                if challenge is None or challenge["attempts"] >= self.gotrue.settings.code_attempts:
-                    raise NotFound("no such challenge, or it expired", code="mfa_challenge_expired")
-                step = _matching_step(factor["secret"], body.code.strip(), time.time())
-                ok = step is not None and step > factor["last_step"]
-                if not ok and factor["status"] == "verified":
-                    ok = await self._use_recovery_code(connection, user_id, body.code)
-                    step = factor["last_step"] if ok else None
-                if not ok:
-                    await connection.execute(
-                        "UPDATE orgbase.mfa_challenges SET attempts = attempts + 1 WHERE id = $1",
-                        challenge["id"],
-                    )
-            if not ok:
-                raise refused
-            async with connection.transaction():
-                await connection.execute(
-                    "UPDATE orgbase.mfa_challenges SET verified_at = now() WHERE id = $1",
-                    challenge["id"],
-                )
-                await connection.execute(
-                    "UPDATE orgbase.mfa_factors SET status = 'verified', last_step = $2,"
-                    " updated_at = now() WHERE id = $1",
-                    factor["id"],
-                    step,
-                )
-                await connection.execute(
-                    "UPDATE orgbase.sessions SET aal = 'aal2' WHERE id = $1", session_id
-                )
-                await add_method(connection, session_id, "mfa/totp")
-                if factor["status"] == "unverified":
-                    first = await self._new_recovery_codes(connection, user_id)
-                event = AuditEvent.by_user(user_id, meta, "auth.mfa_verified")
-                await audit.record(connection, event)
+            factor_id = (await _factor(connection, user_id, raw_id, lock=False))["id"]
+        # Reserved before the code is looked at: parallel guesses are counted one by one.
+        keys = (f"mfa-factor-{factor_id}", f"mfa-user-{user_id}")
+        await self.factor_guesses.reserve(keys[0], user_id, meta)
+        await self.user_guesses.reserve(keys[1], user_id, meta)
+        async with self.db.system_connection() as connection:
+            first = await self._check(connection, caller, raw_id, body)
+        if first is None:
+            raise Forbidden("the code is wrong, used or expired", code="mfa_verification_failed")
+        await self.factor_guesses.succeeded(keys[0], user_id, meta)
+        await self.user_guesses.succeeded(keys[1], user_id, meta)
         tokens = await reissue(self.gotrue.grants, user_id, session_id, principal.org_id)
         session = await self.gotrue.session_json(tokens)
         if first:
-            session["recovery_codes"] = first  # shown once, on the first verification
+            session["recovery_codes"] = first  # shown once, with the account's first factor
         return session
 
-    async def _new_recovery_codes(self, connection: Connection, user_id: UUID) -> list[str]:
-        await connection.execute(
-            "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
-        )
-        codes = [f"{secrets.token_hex(3)}-{secrets.token_hex(3)}" for _ in range(RECOVERY_CODES)]
-        await connection.executemany(
-            "INSERT INTO orgbase.mfa_recovery_codes (user_id, code_hash) VALUES ($1, $2)",
-            [(user_id, _recovery_hash(user_id, code)) for code in codes],
-        )
-        return codes
-
-    async def _use_recovery_code(self, connection: Connection, user_id: UUID, code: str) -> bool:
-        used = await connection.fetchval(
-            "UPDATE orgbase.mfa_recovery_codes SET used_at = now()"
-            " WHERE user_id = $1 AND code_hash = $2 AND used_at IS NULL RETURNING id",
-            user_id,
-            _recovery_hash(user_id, code),
-        )
-        return used is not None
+    async def _check(
+        self, connection: Connection, caller: _Caller, raw_id: str, body: FactorVerify
+    ) -> list[str] | None:
+        """One transaction, the factor's row locked: None for a wrong, used or expired code
+        (counted against the challenge), else the new recovery codes (maybe none)."""
+        async with connection.transaction():
+            state = await session_state(connection, caller.user_id, caller.session_id)
+            factor = await _factor(connection, caller.user_id, raw_id, lock=True)
+            challenge = await connection.fetchrow(
+                "SELECT id, attempts FROM orgbase.mfa_challenges"
+                " WHERE id = $1::text::uuid AND factor_id = $2 AND session_id = $3"
+                " AND verified_at IS NULL AND expires_at > now() FOR UPDATE",
+                body.challenge_id if _is_uuid(body.challenge_id) else None,
+                factor["id"],
+                caller.session_id,
+            )
+            if challenge is None or challenge["attempts"] >= self.gotrue.settings.code_attempts:
+                raise NotFound("no such challenge, or it expired", code="mfa_challenge_expired")
+            enrolling = factor["status"] == "unverified"
+            if enrolling:  # finishing an enrolment is enrolling
+                require_not_recovered(state)
+                require_aal2_once_verified(state, "verifying another factor")
+            matched = _matching_step(factor["secret"], body.code.strip(), time.time())
+            ok = matched is not None and matched > factor["last_step"]
+            step: int = matched if ok and matched is not None else factor["last_step"]
+            if not ok and not enrolling:
+                ok = await use_recovery_code(connection, caller.user_id, body.code)
+            if not ok:
+                await connection.execute(
+                    "UPDATE orgbase.mfa_challenges SET attempts = attempts + 1 WHERE id = $1",
+                    challenge["id"],
+                )
+                return None
+            await connection.execute(
+                "UPDATE orgbase.mfa_challenges SET verified_at = now() WHERE id = $1",
+                challenge["id"],
+            )
+            first = enrolling and not state.verified_factors
+            return await _accept(connection, caller, factor["id"], step, first=first)
 
     async def unenroll(
         self, principal: Principal, raw_id: str, meta: RequestMeta
     ) -> dict[str, Any]:
         """A verified factor can be removed only from an aal2 session (else a stolen
         password alone could remove the second factor)."""
-        user_id, session_id = principal.require_user()
+        user_id, session_id = principal.require_person()
         async with self.db.system_connection() as connection, connection.transaction():
-            factor = await self._factor(connection, user_id, raw_id)
-            aal = await connection.fetchval(
-                "SELECT aal FROM orgbase.sessions WHERE id = $1", session_id
-            )
-            if factor["status"] == "verified" and aal != "aal2":
-                raise Forbidden(
-                    "removing a verified factor needs an aal2 session",
-                    code="insufficient_aal",
-                )
+            state = await session_state(connection, user_id, session_id)
+            factor = await _factor(connection, user_id, raw_id, lock=True)
+            if factor["status"] == "verified":
+                require_aal2_once_verified(state, "removing a verified factor")
             await connection.execute("DELETE FROM orgbase.mfa_factors WHERE id = $1", factor["id"])
-            left = await connection.fetchval(
-                "SELECT count(*) FROM orgbase.mfa_factors"
-                " WHERE user_id = $1 AND status = 'verified'",
-                user_id,
-            )
-            if not left:
+            if factor["status"] == "verified" and state.verified_factors == 1:
                 await connection.execute(
                     "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
                 )
@@ -251,10 +275,17 @@ class Factors:
             await audit.record(connection, event)
         return {"id": str(factor["id"])}
 
-
-def _is_uuid(raw: str) -> bool:
-    try:
-        UUID(raw)
-    except ValueError:
-        return False
-    return True
+    async def replace_recovery_codes(
+        self, principal: Principal, meta: RequestMeta
+    ) -> dict[str, Any]:
+        """New recovery codes (the old ones stop working): an aal2 session only."""
+        user_id, session_id = principal.require_person()
+        async with self.db.system_connection() as connection, connection.transaction():
+            state = await session_state(connection, user_id, session_id)
+            if not state.verified_factors:
+                raise NotFound("there is no verified factor", code="mfa_factor_not_found")
+            require_aal2_once_verified(state, "replacing the recovery codes")
+            codes = await new_recovery_codes(connection, user_id)
+            event = AuditEvent.by_user(user_id, meta, "auth.mfa_recovery_codes_replaced")
+            await audit.record(connection, event)
+        return {"recovery_codes": codes}

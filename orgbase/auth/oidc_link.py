@@ -23,6 +23,7 @@ from uuid import UUID
 
 from orgbase.auth.accounts import normalize_email
 from orgbase.auth.oidc_tokens import refused
+from orgbase.auth.proofs import first_proof
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
@@ -100,7 +101,7 @@ class IdentityLinks:
                 email,
             )
             if user_id is None:
-                user_id, ended = await self._new_or_unproven(connection, provider, email)
+                user_id, ended = await self._new_or_unproven(connection, provider, email, meta)
                 await self._insert(connection, user_id, provider, subject, email)
                 details = {"provider": provider, "took_over_unconfirmed": bool(ended)}
                 event = AuditEvent.by_user(user_id, meta, "auth.identity_linked", details=details)
@@ -109,7 +110,7 @@ class IdentityLinks:
         return user_id
 
     async def _new_or_unproven(
-        self, connection: Connection, provider: str, email: str
+        self, connection: Connection, provider: str, email: str, meta: RequestMeta
     ) -> tuple[UUID, list[UUID]]:
         row = await connection.fetchrow(
             "SELECT id, email_confirmed_at FROM orgbase.users"
@@ -126,13 +127,9 @@ class IdentityLinks:
         if row["email_confirmed_at"] is not None:
             raise link_required(provider)
         # Whoever registered this address never proved it; the provider's proof is the
-        # first: what was set before it (the password, the sessions) ends.
-        await connection.execute(
-            "UPDATE orgbase.users SET password_hash = NULL, email_confirmed_at = now(),"
-            " updated_at = now() WHERE id = $1",
-            row["id"],
-        )
-        ended = await self.sessions.revoke_for_user(connection, row["id"], "identity_takeover")
+        # first: what was set before it (the password, the sessions, a pending email
+        # change, second factors) ends, as at any first proof of an address.
+        ended = await first_proof(connection, self.sessions, row["id"], "oidc", meta)
         return row["id"], ended
 
     @staticmethod

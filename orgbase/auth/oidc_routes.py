@@ -25,7 +25,7 @@ from orgbase.auth.gotrue_schemas import SsoStart
 from orgbase.auth.oidc import OidcSignIn
 from orgbase.auth.oidc_state import COOKIE_PATH, STATE_SECONDS, cookie_name
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Invalid
+from orgbase.core.errors import Forbidden, Invalid
 
 Auth = NamedDependency[GoTrue]
 Oidc = NamedDependency[OidcSignIn]
@@ -103,7 +103,8 @@ class OidcController(Controller):
         stored = await oidc.states.take(oidc_state, request.cookies.get(cookie_name(oidc_state)))
         cleared = [_state_cookie(request, oidc_state, "", 0)]
         if error is not None or code is None:
-            target = error_redirect(stored["redirect_to"], "oidc_denied", error or "no code")
+            denied = Forbidden(error or "no code", code="oidc_denied")
+            target = error_redirect(stored["redirect_to"], denied)
             return Redirect(target, status_code=HTTP_303_SEE_OTHER, cookies=cleared)
         signed_in = await oidc.callback(code, stored, meta)
         target = session_redirect(signed_in.redirect_to, signed_in.tokens, "oauth")

@@ -30,12 +30,14 @@ from orgbase.auth.schemas import (
     UserDelete,
     UserUpdate,
 )
+from orgbase.auth.signup import SignUps as SignUpService
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 
 # What the handlers ask for, by dependency name (the parameter's name is the key).
 Accounts = NamedDependency[AccountService]
+SignUps = NamedDependency[SignUpService]
 Grants = NamedDependency[TokenGrants]
 MySessions = NamedDependency[UserSessions]
 KeyAdmin = NamedDependency[ApiKeyAdmin]
@@ -48,9 +50,11 @@ class AuthController(Controller):
     path = "/v1/auth"
     tags = ["auth"]  # noqa: RUF012 - Litestar's declaration style
 
-    @post("/signup", summary="Create an account")
-    async def signup(self, data: JSONBody[SignUp], accounts: Accounts, meta: Meta) -> User:
-        return await accounts.sign_up(data, meta)
+    @post("/signup", summary="Create an account (mails a confirmation)")
+    async def signup(self, data: JSONBody[SignUp], signups: SignUps, meta: Meta) -> User:
+        """The same answer whether the address has an account or not (its owner is
+        mailed instead): a sign-up tells nobody who is registered."""
+        return (await signups.sign_up(data, meta)).user
 
     @post("/token", status_code=HTTP_200_OK, summary="Sign in, or refresh (rotates the token)")
     async def token(

@@ -54,6 +54,8 @@ class User(msgspec.Struct):
     is_platform_admin: bool
     created_at: datetime
     updated_at: datetime
+    new_email: str | None = None
+    """An address change waiting for its confirmation (the account's address is ``email``)."""
 
 
 class TokenResponse(msgspec.Struct):

@@ -76,6 +76,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
             raise Forbidden("this endpoint needs a user's access token", code="user_token_required")
         return self.user_id, self.session_id
 
+    def require_person(self) -> tuple[UUID, UUID]:
+        """Like ``require_user``, and refusing an impersonation: it looks at an org; it
+        never changes an account (its own, or anyone's)."""
+        if self.impersonation_id is not None:
+            raise Forbidden(
+                "an impersonation cannot change an account", code="impersonation_read_only"
+            )
+        return self.require_user()
+
 
 class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
     """Who acts, in which org, with which role, for which request (immutable)."""

@@ -1,10 +1,10 @@
 """Domain errors: what went wrong, in the areas' own terms.
 
 Each class is a kind of failure (invalid input, not found, a service down...) with a
-stable machine-readable ``code``; none of them knows HTTP. ``orgbase.platform.errors``
-is the one module that maps them to statuses and headers and to the JSON error shape of
-the README: ``{"code", "message", "details", "hint", "request_id"}``. The same codes
-travel over WebSockets, where there is no HTTP status.
+stable machine-readable ``code``; none of them knows HTTP. Every code is listed once in
+``orgbase.core.error_catalog`` with its HTTP status, WebSocket close code and meaning, and
+``orgbase.core.error_render`` turns an error into the API's one JSON error shape
+``{"code", "message", "details", "hint", "request_id"}`` (or a socket's close).
 """
 
 from __future__ import annotations
@@ -65,6 +65,18 @@ class NotFound(OrgbaseError):
     default_code = "not_found"
 
 
+class MethodNotAllowed(OrgbaseError):
+    """The route exists but not for this method (a function that writes, called with GET)."""
+
+    default_code = "method_not_allowed"
+
+
+class NotAcceptable(OrgbaseError):
+    """The representation asked for cannot be given (one object asked, several rows)."""
+
+    default_code = "not_acceptable"
+
+
 class Conflict(OrgbaseError):
     """The request clashes with the current state (a duplicate, a concurrent change)."""
 
@@ -93,6 +105,12 @@ class TooLarge(OrgbaseError):
     """A body, value or message over its size limit."""
 
     default_code = "payload_too_large"
+
+
+class RangeNotSatisfiable(OrgbaseError):
+    """The range asked for lies past the end of what there is."""
+
+    default_code = "range_not_satisfiable"
 
 
 class RateLimited(OrgbaseError):

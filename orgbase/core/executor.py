@@ -7,31 +7,29 @@
 - ``transaction``: a write's transaction (entered first, under the org's statement
   timeout); once it commits, its position is recorded so the writer's next reads see it.
 
-What the statements say is the caller's; PostgreSQL's errors are turned into the caller's
-by the ``translate`` it gave.
+What the statements say is the caller's; a failed statement keeps its SQLSTATE as the
+API's code (``pg_errors.translate``, as PostgREST does).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
 import asyncpg
 
+from orgbase.core.pg_errors import translate
 from orgbase.core.postgres import Connection, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
-
-Translate = Callable[[asyncpg.PostgresError], Exception]
 
 _STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
 
 class TenantExecutor:
-    def __init__(self, db: Database, replicas: ReplicaRouter | None, translate: Translate) -> None:
+    def __init__(self, db: Database, replicas: ReplicaRouter | None) -> None:
         self.db = db
         self.replicas = replicas if replicas is not None and replicas.enabled else None
-        self.translate = translate
 
     async def read(
         self,
@@ -52,7 +50,7 @@ class TenantExecutor:
             else:
                 row = await self.db.tenant_fetchrow(entry.org, sql, *args, time_limit=time_limit)
         except asyncpg.PostgresError as exc:
-            raise self.translate(exc) from exc
+            raise translate(exc) from exc
         assert row is not None
         return row
 
@@ -79,7 +77,7 @@ class TenantExecutor:
             async with self.db.tenant_transaction_with(entry) as connection:
                 return await connection.fetchval(sql, *values)
         except asyncpg.PostgresError as exc:
-            raise self.translate(exc) from exc
+            raise translate(exc) from exc
 
     @asynccontextmanager
     async def transaction(
@@ -95,6 +93,6 @@ class TenantExecutor:
                     await connection.execute(_STATEMENT_TIMEOUT, str(timeout_ms))
                 yield connection
         except asyncpg.PostgresError as exc:
-            raise self.translate(exc) from exc
+            raise translate(exc) from exc
         if self.replicas is not None and commit_lsn:
             await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))

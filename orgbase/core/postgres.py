@@ -19,16 +19,16 @@ import asyncpg
 import structlog
 
 from orgbase.core.context import OrgContext
-from orgbase.core.errors import (
-    Forbidden,
-    Invalid,
-    NotFound,
-    OrgbaseError,
-    TimedOut,
-    Unauthorized,
-    Unavailable,
-)
+from orgbase.core.errors import Invalid, Unavailable
 from orgbase.core.fair_gate import FairGate, GateTimeout
+from orgbase.core.pg_errors import (
+    database_failure,
+    database_unavailable,
+    entry_error,
+    org_not_found,
+    refused_value,
+    statement_timed_out,
+)
 from orgbase.core.settings import DatabaseSettings
 
 log = structlog.get_logger("orgbase.postgres")
@@ -55,25 +55,6 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
     # before its socket is gone: the protocol is still consuming the server's FATAL.
     asyncpg.InternalClientError,
 )
-
-
-def database_unavailable(message: str = "the database is unavailable") -> Unavailable:
-    return Unavailable(message, code="database_unavailable", dependency="postgres")
-
-
-def database_failure(exc: BaseException) -> Unavailable | Invalid:
-    """asyncpg's InterfaceError covers both a lost connection and a value it cannot send
-    (a ValueError, e.g. a string with a lone surrogate): only the first is an outage."""
-    if isinstance(exc, ValueError):
-        return Invalid(f"a value cannot be sent to the database: {exc}"[:300], code="invalid_value")
-    return database_unavailable()
-
-
-def refused_value(exc: asyncpg.DataError) -> Invalid:
-    """Class 22: a value PostgreSQL cannot take (a NUL character in text, an escape jsonb
-    refuses, a number out of range) is the request's fault, not an outage. (The data API
-    translates these itself, into PostgREST's codes.)"""
-    return Invalid(f"a value cannot be stored or compared: {exc}"[:300], code="invalid_value")
 
 
 def _discard(connection: Connection) -> None:
@@ -120,8 +101,8 @@ class TenantEntry:
     ``cte()`` starts a single-statement read (its rows need ``ctx.role IS NOT NULL`` inside a
     subquery the planner cannot flatten); ``statement()`` is the first statement of a
     transaction. The entry fails with OB401 (session ended), OB411 (API key unusable),
-    OB412 (impersonation ended) or OB404 (no such org), which ``entry_error`` turns into
-    the API's errors.
+    OB412 (impersonation ended) or OB404 (no such org), which ``pg_errors.entry_error``
+    turns into the API's errors.
     """
 
     call: str
@@ -205,62 +186,6 @@ class DataAccessSource(Protocol):
     service at construction by the platform)."""
 
     async def data_access(self, connection: Any) -> DeferredEntry: ...
-
-
-def entry_error(error: asyncpg.PostgresError) -> OrgbaseError | None:
-    """The API's error for a failed entry (None when the error is not an entry's)."""
-    sqlstate = getattr(error, "sqlstate", None)
-    if sqlstate == "OB401":
-        return Unauthorized(
-            "the session has ended; sign in again", code="session_revoked", bearer="invalid"
-        )
-    if sqlstate == "OB411":
-        return Unauthorized(
-            "the API key is unknown, revoked or expired", code="api_key_invalid", bearer="invalid"
-        )
-    if sqlstate in _POLICY_ERRORS:
-        return _POLICY_ERRORS[sqlstate]()
-    if sqlstate == "OB404":
-        return NotFound("no such org", code="org_not_found")
-    return None
-
-
-def mfa_required() -> Forbidden:
-    return Forbidden(
-        "this org requires a second factor: verify one (aal2) and use the new token",
-        code="mfa_required",
-        hint="POST /auth/v1/factors/{id}/challenge, then /verify",
-    )
-
-
-def sso_required() -> Forbidden:
-    return Forbidden(
-        "this org wants its members of your email domain signed in through its SSO",
-        code="sso_required",
-        hint="sign in with POST /auth/v1/sso {domain}",
-    )
-
-
-def sso_membership_suspended() -> Forbidden:
-    return Forbidden(
-        "your membership is bound to this org's SSO and your address is no longer on its"
-        " verified domains: it gives no access until an admin of the org decides",
-        code="sso_membership_suspended",
-        hint="an org admin may release the membership from SSO or remove it",
-    )
-
-
-def impersonation_ended() -> Unauthorized:
-    return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
-
-
-# Entries refused by the org's sign-in policy, or because an impersonation ended.
-_POLICY_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
-    "OB412": impersonation_ended,
-    "OB403": mfa_required,
-    "OB406": sso_required,
-    "OB425": sso_membership_suspended,
-}
 
 
 def scoped_select(entry: TenantEntry, inner: str) -> str:
@@ -537,14 +462,6 @@ class Database:
         return stats
 
 
-def statement_timed_out(seconds: float) -> TimedOut:
-    return TimedOut(
-        f"the statement ran longer than this org's {seconds * 1000:.0f} ms and was stopped",
-        code="statement_timeout",
-        hint="narrow the query (filters, limit) or ask for a longer statement_timeout_ms",
-    )
-
-
 async def lock_live_org(connection: Connection, org_id: UUID) -> None:
     """In a platform transaction that writes into an org: hold the org (a deletion waits for
     it to commit) and make sure it is still there (404 org_not_found otherwise)."""
@@ -552,4 +469,4 @@ async def lock_live_org(connection: Connection, org_id: UUID) -> None:
         "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL FOR SHARE", org_id
     )
     if not alive:
-        raise NotFound("no such org", code="org_not_found")
+        raise org_not_found()

@@ -8,7 +8,6 @@ in the auth service.
 
 from __future__ import annotations
 
-import contextlib
 import time
 
 import structlog
@@ -103,7 +102,11 @@ class Lockout:
         )
         return -(-int(locked_ms) // 1000) if int(locked_ms) > 0 else None
 
-    async def succeeded(self, account: str) -> None:
-        """A right password: the attempts counted so far are forgiven."""
-        with contextlib.suppress(RedisUnavailable):
+    async def succeeded(self, account: str) -> bool:
+        """A right answer: the attempts counted so far are forgiven. False when Redis could
+        not be told (the caller may note the success elsewhere)."""
+        try:
             await self.redis.run(lambda r: r.delete(keys.lockout(account)[1]))
+        except RedisUnavailable:
+            return False
+        return True

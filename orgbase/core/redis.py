@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 import structlog
 from redis.asyncio import Redis
@@ -156,17 +156,19 @@ class RedisClients:
         # Clocks of PostgreSQL and of this host may differ a little: look further back.
         since = (self.breaker.opened_wall_time or time.time()) - RESYNC_MARGIN_SECONDS
         self.resync_pending = True
-        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since))
+        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since, "outage"))
 
     def start_resync(self, lookback_seconds: float) -> None:
         """At start: a previous process may have died between a revocation and its cache
         write; rewrite what changed within one cache lifetime, in the background."""
         since = time.time() - lookback_seconds - RESYNC_MARGIN_SECONDS
         self.resync_pending = True
-        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since))
+        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since, "start"))
 
-    async def resync(self, since: float) -> None:
-        """Let every cache owner rewrite what changed since ``since``; retry until done."""
+    async def resync(self, since: float, reason: Literal["start", "outage"] = "outage") -> None:
+        """Let every cache owner rewrite what changed since ``since``; retry until done.
+        ``reason`` only words the log line: at start nothing failed, so it says nothing of
+        an outage."""
         self.resync_pending = True
         while True:
             try:
@@ -179,7 +181,10 @@ class RedisClients:
                 continue
             break
         self.resync_pending = False
-        log.info("caches resynced after an outage", since=since)
+        if reason == "start":
+            log.info("caches checked against PostgreSQL at start", since=since)
+        else:
+            log.info("caches resynced after an outage", since=since)
 
     async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
         """Run one call on the primary through the breaker (bounded by the socket timeouts).

@@ -55,17 +55,26 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """A direct connection for LISTEN (schema changes, row events): PgBouncer in transaction
     mode cannot carry LISTEN. Defaults to ``system_url``."""
     api_pool_min: Annotated[int, Meta(ge=0)] = 2
+    """Connections the tenant pool keeps open."""
     api_pool_max: PositiveInt = 10
+    """Most connections of the tenant pool (per process)."""
     system_pool_min: Annotated[int, Meta(ge=0)] = 1
+    """Connections the platform pool keeps open."""
     system_pool_max: PositiveInt = 5
+    """Most connections of the platform pool (per process)."""
     connect_timeout: PositiveFloat = 3.0
+    """Seconds to open a connection: every database wait is bounded."""
     command_timeout: PositiveFloat = 15.0
+    """Seconds one command may take before the client gives up."""
     acquire_timeout: PositiveFloat = 3.0
+    """Seconds a request waits for a pooled connection (then 503)."""
     api_heavy_statement_ms: Annotated[int, Meta(ge=0, le=3_600_000)] = 20
     """An org whose statements hold a connection longer than this on average is held to
     one at a time (per gateway process) while other orgs use the tenant pool: each long
     statement takes a database core. 0: never."""
     migrate_on_start: bool = False
+    """Migrate in the gateway's lifespan (advisory-locked, so several gateways may start at
+    once)."""
     replica_urls: tuple[str, ...] = ()
     """Streaming replicas (``orgbase_api`` logins) for reads; see docs/scaling.md."""
     replica_max_lag_seconds: PositiveFloat = 5.0
@@ -95,19 +104,32 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
     its nodes), or a single server (``url``)."""
 
     sentinels: tuple[str, ...] = ()
+    """`host:port,host:port,...` of the Sentinels."""
     cluster_nodes: tuple[str, ...] = ()
+    """`host:port,...` of some nodes of a Redis Cluster (instead of Sentinels; database 0
+    only): commands go to each slot's primary, realtime uses sharded pub/sub."""
     service_name: str = "orgbase"
+    """The Sentinel service name of the primary."""
     url: str | None = None
+    """`redis://...` of one server (instead of Sentinels or a cluster)."""
     password: str | None = None
+    """Required outside dev mode."""
     sentinel_password: str | None = None
+    """The Sentinels' own password; required outside dev mode with Sentinels."""
     db: Annotated[int, Meta(ge=0, le=15)] = 0
+    """The database number."""
     socket_timeout: PositiveFloat = 0.5
+    """Seconds one command may take."""
     connect_timeout: PositiveFloat = 0.5
+    """Seconds to connect."""
     pool_max: PositiveInt = 64
+    """Most connections to the primary (per process)."""
     breaker_failures: PositiveInt = 3
-    # How soon a trial call follows an opening: it bounds how long the cache stays off
-    # after Redis is back (a Sentinel failover takes about 2 s here).
+    """Redis failures in a row that open the circuit: calls then fail at once and sessions
+    are checked in PostgreSQL."""
     breaker_reset_seconds: PositiveFloat = 0.5
+    """How soon a trial call follows an opening of the circuit: it bounds how long the
+    cache stays off after Redis is back (a Sentinel failover takes about 2 s)."""
 
     def __post_init__(self) -> None:
         if not self.sentinels and not self.url and not self.cluster_nodes:
@@ -136,17 +158,26 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
 
 class MongoSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     url: str
+    """`mongodb://...`"""
     database: Annotated[str, Meta(pattern=r"^[A-Za-z0-9_-]{1,63}$")] = "orgbase"
+    """The database holding the orgs' collections."""
     server_selection_timeout_ms: PositiveInt = 2000
+    """How long a call waits for an unreachable Mongo."""
     connect_timeout_ms: PositiveInt = 2000
+    """How long opening a connection may take."""
     socket_timeout_ms: PositiveInt = 10000
+    """How long one operation's answer may take."""
     pool_max: PositiveInt = 50
+    """Most connections (per process)."""
     max_time_ms: PositiveInt = 5000
     """Server-side time limit of every find, count and aggregate."""
     max_limit: PositiveInt = 1000
     """Most documents one call returns (or inserts)."""
     breaker_failures: PositiveInt = 2
+    """Mongo failures in a row that open its circuit (document routes then answer 503 at
+    once)."""
     breaker_reset_seconds: PositiveFloat = 2.0
+    """When to try Mongo again after the circuit opened."""
 
     def __post_init__(self) -> None:
         _check_url(self.url, ("mongodb", "mongodb+srv"), "url")
@@ -156,13 +187,21 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """``trusted_proxies``: addresses or networks (CIDR) whose X-Forwarded-For is believed."""
 
     host: str = "127.0.0.1"
+    """`orgbase serve`: the listen address."""
     port: Port = 8000
+    """`orgbase serve`: the listen port (`--port` sets it too)."""
     workers: PositiveInt = 1
+    """`orgbase serve`: uvicorn worker processes, each on its own `SO_REUSEPORT` socket."""
     cors_origins: tuple[str, ...] = ()
+    """Comma-separated origins allowed by CORS (none: no CORS)."""
     max_body_bytes: PositiveInt = 1_048_576
+    """Larger request bodies get 413."""
     trusted_proxies: tuple[str, ...] = ()
+    """Addresses or networks (CIDR) whose `X-Forwarded-*` headers are believed."""
     shutdown_grace_seconds: PositiveFloat = 10.0
+    """On SIGTERM, the time given to in-flight requests."""
     health_timeout_seconds: PositiveFloat = 1.0
+    """The bound on each dependency's check in `/health/ready`."""
 
     def __post_init__(self) -> None:
         for proxy in self.trusted_proxies:
@@ -176,64 +215,124 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
 class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     signing_keys_file: str | None = None
-    """A JWK set with private keys (``orgbase keys generate``); the first key signs, the
-    others still verify until removed (rotation)."""
+    """A JWK set with private keys (``orgbase keys rotate FILE`` makes or extends one); the
+    first key signs, the others still verify until removed (rotation). Required outside
+    dev mode; the local stack makes ``.orgbase/jwks.json``."""
     jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
+    """The signing algorithm, pinned: tokens never choose. supabase-py decodes tokens itself
+    and knows only RS256/ES256/HS256: use ES256 for it."""
     issuer: str = "orgbase"
+    """`iss` of access tokens."""
     audience: str = "orgbase"
+    """`aud` of access tokens."""
     access_token_seconds: PositiveInt = 900
+    """Access token lifetime."""
     refresh_token_seconds: PositiveInt = 7 * 86400
+    """A refresh token unused this long expires."""
     session_seconds: PositiveInt = 30 * 86400
+    """Absolute session lifetime."""
     clock_skew_seconds: Annotated[int, Meta(ge=0, le=300)] = 30
+    """Leeway on `exp`, `iat` and `nbf`."""
     refresh_grace_seconds: Annotated[int, Meta(ge=0, le=300)] = 10
+    """A rotated refresh token presented again within this is a concurrent refresh; after
+    it, a theft (the session ends)."""
     argon2_time_cost: PositiveInt = 3
+    """argon2id time cost (hashes are upgraded at sign-in when it changes)."""
     argon2_memory_kib: Annotated[int, Meta(ge=8)] = 65536
+    """argon2id memory in KiB."""
     argon2_parallelism: PositiveInt = 1
+    """argon2id lanes."""
     hash_concurrency: PositiveInt = 1
+    """Threads hashing passwords at once (keeps a core for the event loop)."""
     password_min_length: Annotated[int, Meta(ge=8, le=128)] = 10
+    """Shortest password accepted."""
     token_cache_size: Annotated[int, Meta(ge=0, le=1_000_000)] = 8192
     """Verified access tokens remembered per process (0: verify every time)."""
     session_cache_seconds: PositiveInt = 300
+    """Lifetime of a session entry in Redis."""
     warm_sessions_seconds: PositiveInt = 3600
+    """At start, sessions seen this recently are loaded into Redis."""
     signin_per_ip_per_minute: PositiveInt = 30
+    """Sign-ins per client address per minute (429 + `Retry-After`)."""
     signup_per_ip_per_hour: PositiveInt = 30
+    """Sign-ups per client address per hour (429 + `Retry-After`)."""
     refresh_per_ip_per_minute: PositiveInt = 120
+    """Refreshes per client address per minute (429 + `Retry-After`)."""
     lockout_failures: PositiveInt = 5
+    """Failed sign-ins that lock an account (429 `account_locked`); at most this many
+    guesses are checked per lock period, even sent in parallel."""
     lockout_window_seconds: PositiveInt = 900
+    """The window in which failures are counted."""
     lockout_seconds: PositiveInt = 900
+    """How long a locked account stays locked."""
     publishable_key: str | None = None
     """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
-    when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key)."""
-    allow_unconfirmed_sign_in: bool = True
-    """Whether a user whose email is not confirmed yet may sign in with a password."""
+    when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key) with 401
+    ``apikey_invalid``. The local stack makes one; ``orgbase keys anon`` prints it."""
+    allow_unconfirmed_sign_in: bool = False
+    """Whether a user whose email is not proven yet may sign in with a password (false:
+    400 ``email_not_confirmed``), and GoTrue's sign-up answers a session at once. Default:
+    true in dev and test mode only (``ORGBASE_ENV``), false in production."""
     code_seconds: Annotated[int, Meta(ge=60, le=86400)] = 900
     """How long a mailed code or link works (confirmation, recovery, magic link)."""
     code_attempts: Annotated[int, Meta(ge=1, le=20)] = 5
     """Wrong guesses after which a code (or an MFA challenge) dies."""
     mail_per_ip_per_hour: PositiveInt = 30
+    """Recovery, magic-link and resend requests per client address per hour (429 + `Retry-
+    After`)."""
     mail_per_address_per_hour: PositiveInt = 5
     """Recovery, magic-link and resend requests (each mails someone)."""
     redirect_urls: tuple[str, ...] = ()
-    """Where links and OAuth flows may send the browser back to (prefixes; the public URL
-    is always allowed)."""
+    """Where links and OAuth flows may send the browser back to (comma-separated prefixes;
+    the public URL is always allowed); any other ``redirect_to`` is 400
+    ``redirect_not_allowed``."""
     mfa_issuer: str = "orgbase"
+    """The issuer authenticator apps show."""
+    mfa_lockout_failures: PositiveInt = 5
+    """Second-factor codes (TOTP or recovery) tried on one factor, across challenges and
+    sessions, before its verification locks (429 ``mfa_locked``) for
+    ``mfa_lockout_seconds``; a right code clears the count."""
+    mfa_user_lockout_failures: PositiveInt = 10
+    """The same, for all of one user's factors together."""
+    mfa_lockout_seconds: PositiveInt = 900
+    """How long second-factor guesses are counted, and a lock lasts."""
     oidc_providers_file: str | None = None
     """A JSON list of OpenID providers users may sign in with:
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
+    def __post_init__(self) -> None:
+        for url in self.redirect_urls:
+            try:
+                parts = urlsplit(url)
+                good = parts.scheme in ("http", "https") and bool(parts.hostname)
+                parts.port  # noqa: B018 - parsing the port raises on a bad one
+            except ValueError:
+                good = False
+            if not good:
+                raise ValueError(f"redirect_urls: {url!r} is not an http(s) URL with a host")
+
 
 class TenancySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     invitation_days: Annotated[int, Meta(ge=1, le=90)] = 7
+    """Invitation lifetime."""
     membership_cache_seconds: PositiveInt = 300
+    """Lifetime of a membership entry in Redis."""
     settings_max_bytes: PositiveInt = 65536
+    """Size limit of an org's settings document."""
     impersonation_minutes: Annotated[int, Meta(ge=1, le=60)] = 15
+    """How long a platform admin's impersonation lasts."""
     public_url: str = "http://127.0.0.1:8000"
-    """Where users reach this deployment (links in invitation mail)."""
+    """Where users reach this deployment: the base of links in mail (invitations,
+    confirmation and recovery codes) and of OAuth callbacks. When not set it follows
+    ``ORGBASE_HTTP_HOST`` and ``ORGBASE_HTTP_PORT`` (``http://127.0.0.1:<port>`` for a
+    wildcard host), so a gateway served on another port mails links to itself; set it to
+    the public address behind a load balancer."""
     dns_resolvers: tuple[str, ...] = ()
     """Where the gateway asks for the TXT record that proves an org's email domain:
     ``address`` or ``address:port`` (``[v6]:port``) of DNS servers; empty: the system's
     resolver (/etc/resolv.conf)."""
     dns_timeout_seconds: Annotated[float, Meta(gt=0, le=30)] = 5.0
+    """How long a domain proof waits for the DNS answer (then 503, nothing verified)."""
 
     def __post_init__(self) -> None:
         for resolver in self.dns_resolvers:
@@ -267,24 +366,37 @@ class SmtpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Mail delivery for the outbox; without ``host`` mail waits in the outbox."""
 
     host: str | None = None
+    """The SMTP server mail goes to; none: mail waits in `orgbase.outbox`."""
     port: Port = 587
+    """Its port."""
     username: str | None = None
+    """Login, if the server needs one."""
     password: str | None = None
+    """Password of that login."""
     from_address: str = "orgbase@localhost"
+    """The sender of orgbase's mail."""
     starttls: bool = True
+    """Upgrade the connection with STARTTLS."""
     timeout_seconds: PositiveFloat = 10.0
+    """One delivery's time limit."""
     poll_seconds: PositiveFloat = 2.0
+    """Pause between rounds of the outbox's mail sender."""
 
 
 class KvSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_value_bytes: PositiveInt = 65536
+    """Largest cache value."""
     max_keys_per_org: PositiveInt = 10000
+    """Most cache keys one org holds."""
     max_ttl_seconds: PositiveInt = 30 * 86400
+    """Longest TTL a cache value may have."""
 
 
 class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_channels_per_socket: PositiveInt = 50
+    """Channels one socket may subscribe to."""
     max_message_bytes: PositiveInt = 32768
+    """Largest published message."""
     queue_size: PositiveInt = 256
     """Messages held for a slow subscriber before it is disconnected."""
     recheck_seconds: PositiveFloat = 30.0
@@ -296,6 +408,7 @@ class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     max_rows: Annotated[int, Meta(ge=1, le=100_000)] = 1000
     """The most rows one response of /v1/db carries (a larger limit is cut down)."""
     statement_cache: Annotated[int, Meta(ge=0, le=100_000)] = 2048
+    """Built SQL remembered per process, by request shape."""
     allow_tx_rollback: bool = False
     """Honour ``Prefer: tx=rollback`` (run a write, answer it, keep nothing)."""
 
@@ -304,7 +417,8 @@ class AppSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     """The operator's own schema."""
 
     migrations_dir: str = "migrations"
-    """App migrations, applied after orgbase's (relative to the working directory)."""
+    """App migrations, applied after orgbase's (relative to the working directory; none
+    when it does not exist). In the image of compose.yaml the working directory is /app."""
 
 
 class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -312,34 +426,53 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     /v1/platform/orgs/{org_id}/limits) and how they and the usage meter run."""
 
     enabled: bool = True
+    """Per-org request limits, quotas and concurrency caps (off: the fair gate still takes
+    turns between orgs, usage is still metered)."""
     data_requests_per_minute: PositiveInt = 600_000
+    """Each org's default requests per minute to `/v1/db` (and `/rest/v1`)."""
     docs_requests_per_minute: PositiveInt = 120_000
+    """Each org's default requests per minute to `/v1/docs`."""
     kv_requests_per_minute: PositiveInt = 300_000
+    """Each org's default requests per minute to `/v1/kv`."""
     realtime_publishes_per_minute: PositiveInt = 60_000
+    """Each org's default realtime publishes per minute (HTTP and WebSocket)."""
     concurrent_statements: PositiveInt = 8
     """Tenant-pool connections one org holds at once in one process (the fair gate)."""
     statement_timeout_ms: PositiveInt = 15_000
+    """One statement's time limit (504 `statement_timeout`)."""
     rows_per_response: Annotated[int, Meta(ge=1, le=100_000)] = 1000
+    """Most rows in one `/v1/db` answer for an org."""
     document_storage_bytes: PositiveInt = 1 << 30
+    """What an org's documents may take (409 `document_storage_exceeded`)."""
     cache_storage_bytes: PositiveInt = 256 << 20
+    """What an org's cache values may take (409 `cache_storage_exceeded`)."""
     realtime_connections: PositiveInt = 1000
+    """An org's open sockets and event streams, per process (429
+    `realtime_connections_exceeded`)."""
     cache_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     """Orgs whose effective limits one process remembers."""
     cache_seconds: PositiveFloat = 300.0
+    """How long a process keeps an org's limits before reloading them (a change is pushed at
+    once)."""
     usage_flush_seconds: PositiveFloat = 5.0
     """How often a process flushes its usage counts to Redis and PostgreSQL."""
 
 
 class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     metrics_enabled: bool = True
+    """Serve `/metrics` and record request metrics."""
     metrics_token: str | None = None
     """When set, GET /metrics needs ``Authorization: Bearer <token>``."""
     access_log: bool = True
+    """One JSON line per request."""
     slo_availability: Annotated[float, Meta(gt=0, lt=1)] = 0.999
+    """The availability objective: the share of requests that are not 5xx."""
     slo_latency_seconds: PositiveFloat = 0.5
+    """The latency objective's bound (with `slo_latency_target`: p95 under 500 ms)."""
     slo_latency_target: Annotated[float, Meta(gt=0, lt=1)] = 0.95
     """The share of requests that must be faster than slo_latency_seconds (p95 by default)."""
     redis_memory_alert_ratio: Annotated[float, Meta(gt=0, le=1)] = 0.9
+    """The dashboard alerts when Redis uses more than this share of its maxmemory."""
     redis_memory_alert_bytes: PositiveInt = 1 << 30
     """Alert when Redis uses more than this and has no maxmemory set."""
 
@@ -349,7 +482,8 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     """Whether this gateway delivers (endpoints and the outbox work either way)."""
     allowed_hosts: tuple[str, ...] = ()
     """Hosts (names or IP literals) delivered to even when they resolve to loopback,
-    private, link-local or metadata addresses (refused otherwise, outside dev mode)."""
+    private, link-local or metadata addresses (refused otherwise; dev mode allows
+    loopback)."""
     timeout_seconds: PositiveFloat = 10.0
     """One delivery: connect, send and read the answer."""
     retry_schedule: tuple[PositiveFloat, ...] = (5, 300, 1800, 7200, 18000, 36000, 36000)
@@ -359,14 +493,20 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     max_in_flight: Annotated[int, Meta(ge=1, le=100)] = 4
     """Deliveries under way to one endpoint from one gateway process."""
     poll_seconds: PositiveFloat = 0.5
+    """Pause between the dispatcher's rounds."""
     batch: Annotated[int, Meta(ge=1, le=1000)] = 64
+    """Deliveries claimed per round."""
     breaker_failures: PositiveInt = 5
     """Consecutive failures of an endpoint that open its circuit breaker (in each
     process): its deliveries wait, without spending attempts, until it half-opens."""
     breaker_reset_seconds: PositiveFloat = 30.0
+    """When an open endpoint breaker lets a trial delivery through."""
     max_response_bytes: Annotated[int, Meta(ge=0, le=65536)] = 1024
+    """How much of a receiver's answer is read and logged."""
     retention_days: Annotated[int, Meta(ge=1, le=365)] = 30
+    """How long the delivery log is kept."""
     max_endpoints_per_org: Annotated[int, Meta(ge=1, le=1000)] = 20
+    """Endpoints one org may have."""
     owner_check_seconds: Annotated[float, Meta(gt=0, le=3600)] = 30.0
     """How often a delivering gateway disables the endpoints whose owner lost the org's
     authority without an event saying so (an admin API key that expired): their deliveries
@@ -375,16 +515,21 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
 
 class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mail_file: str | None = None
-    """The local mail catcher's messages (JSON lines), read by GET /v1/dev/mail in dev mode."""
+    """The local mail catcher's messages (JSON lines), read by GET /v1/dev/mail in dev mode
+    (the local stack sets it)."""
 
 
 class LogSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
+    """The lowest level logged."""
     format: Literal["json", "console"] = "json"
+    """`json` (one object per line) or `console` (for a terminal)."""
 
 
 class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     env: Environment = "prod"
+    """`dev`, `test` or `prod`. Dev mode allows what only a developer's machine should:
+    defaults for secrets, loopback webhook destinations, `/v1/dev/mail`, `seed-demo`."""
     database: DatabaseSettings
     redis: RedisSettings
     mongo: MongoSettings
@@ -457,8 +602,32 @@ def _variable_for_path(path: str) -> str | None:
     return PREFIX + "_".join(p.upper() for p in parts[:2])
 
 
+# Defaults that depend on ORGBASE_ENV: a development convenience is off in production
+# unless the operator turns it on.
+_ENV_DEFAULTS: dict[str, dict[str, str]] = {
+    "ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN": {"dev": "true", "test": "true"},
+}
+
+
+def _with_env_defaults(environ: Mapping[str, str]) -> dict[str, str]:
+    env = environ.get(f"{PREFIX}ENV", "prod")
+    filled = dict(environ)
+    for variable, by_env in _ENV_DEFAULTS.items():
+        if variable not in environ and env in by_env:
+            filled[variable] = by_env[env]
+    return filled
+
+
 def settings_from_env(environ: Mapping[str, str]) -> Settings:
     """Build and validate the settings tree; raise SettingsError naming the bad variable."""
+    environ = _with_env_defaults(environ)
+    settings = _convert(environ)
+    if f"{PREFIX}TENANCY_PUBLIC_URL" not in environ:
+        settings = _public_url_from_http(settings)
+    return settings
+
+
+def _convert(environ: Mapping[str, str]) -> Settings:
     names = variable_names()
     raw: dict[str, Any] = {}
     hints_by_section = {
@@ -488,7 +657,7 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         if struct is not None and section not in raw:
             raw[section] = {}
     try:
-        return msgspec.convert(raw, Settings, strict=False)
+        settings = msgspec.convert(raw, Settings, strict=False)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = re.search(r" - at `([^`]*)`$", message)
@@ -507,6 +676,20 @@ def settings_from_env(environ: Mapping[str, str]) -> Settings:
         if variable is None:
             raise SettingsError(f"invalid settings: {reason}") from None
         raise SettingsError(f"{variable}: {reason}", variable) from None
+    return settings
+
+
+def _public_url_from_http(settings: Settings) -> Settings:
+    """The public URL of a gateway reached where it listens (no proxy in front)."""
+    host = settings.http.host
+    if host in ("0.0.0.0", "::", ""):  # noqa: S104 - a wildcard is not an address to link to
+        host = "127.0.0.1"
+    if ":" in host:
+        host = f"[{host}]"
+    tenancy = msgspec.structs.replace(
+        settings.tenancy, public_url=f"http://{host}:{settings.http.port}"
+    )
+    return msgspec.structs.replace(settings, tenancy=tenancy)
 
 
 def parse_env_file(text: str) -> dict[str, str]:

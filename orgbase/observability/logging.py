@@ -25,6 +25,11 @@ _SECRET_KEYS = re.compile(
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]+@")
 _BEARER = re.compile(r"(?i)\b(bearer|apikey)\s+[A-Za-z0-9._~+/=-]{8,}")
+# PostgreSQL describes the row or key a statement failed on in its error's DETAIL
+# ("Failing row contains (...)", "Key (col)=(...)"), and the driver's exception text
+# carries that DETAIL: a users row holds a password hash. Values never reach a log.
+_ROW_DETAIL = re.compile(r"(Failing row contains|Key \([^)]*\)=).*")
+_ROW_MARKS = ("Failing row contains", "Key (")
 REDACTED = "[redacted]"
 
 
@@ -45,6 +50,8 @@ def _scrub(value: Any) -> Any:
             value = _URL_PASSWORD.sub(r"\g<scheme>\g<user>:" + REDACTED + "@", value)
         if any(word in value.lower() for word in ("bearer", "apikey")):
             value = _BEARER.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
+        if any(mark in value for mark in _ROW_MARKS):
+            value = _ROW_DETAIL.sub(lambda m: f"{m.group(1)} {REDACTED}", value)
         return value
     if isinstance(value, MutableMapping):
         return {k: (REDACTED if _secret_key(str(k)) else _scrub(v)) for k, v in value.items()}

@@ -11,14 +11,12 @@ that pass are handed on unchanged, in one piece.
 
 from __future__ import annotations
 
-from typing import Any
-
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
 
 from orgbase.core.errors import OrgbaseError, TooLarge
 from orgbase.core.json_input import MAX_JSON_DEPTH, check_json_input
-from orgbase.platform.errors import encode_error, http_status
+from orgbase.platform.errors import send_error
 
 _WITH_BODY = frozenset({"POST", "PUT", "PATCH", "DELETE"})
 
@@ -47,7 +45,7 @@ class JsonBodyGuard:
             body, more = await self._read(scope, receive)
             check_json_input(body, self.max_depth)
         except OrgbaseError as refused:
-            await self._refuse(scope, send, refused)
+            await send_error(scope, send, refused)
             return
         sent = False
 
@@ -81,23 +79,6 @@ class JsonBodyGuard:
             chunks.append(chunk)
             if not message.get("more_body", False):
                 return b"".join(chunks), None
-
-    @staticmethod
-    async def _refuse(scope: Scope, send: Send, refused: OrgbaseError) -> None:
-        state: dict[str, Any] = scope.setdefault("state", {})
-        state["error_code"] = refused.code
-        body = encode_error(refused.code, refused.message, state.get("request_id"))
-        await send(
-            {
-                "type": "http.response.start",
-                "status": http_status(refused),
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _too_large(limit: int) -> TooLarge:

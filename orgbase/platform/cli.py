@@ -1,4 +1,4 @@
-"""The ``orgbase`` command: serve, migrate, services up|down|status, seed-demo."""
+"""The ``orgbase`` command: serve, migrate, services up|down|status, seed-demo, lint, keys."""
 
 from __future__ import annotations
 
@@ -15,20 +15,40 @@ ENV_FILE_OPTION = click.option(
     "--env-file",
     type=click.Path(exists=True, dir_okay=False, path_type=Path),
     envvar="ORGBASE_LOCAL_ENV_FILE",
-    help="KEY=VALUE file read before the environment (e.g. .orgbase/services.env).",
+    help="KEY=VALUE file read before the environment. Default in a checkout: the local"
+    " stack's .orgbase/services.env, when it exists.",
 )
 
 
-def _settings(env_file: Path | None) -> Settings:
-    from orgbase.platform.config import load_settings
+def _env_file(env_file: Path | None) -> Path | None:
+    """The file named, else the local stack's settings in a checkout (said on stderr, so
+    output meant for machines, lint --format json or keys anon, stays clean)."""
+    from orgbase.platform.config import local_env_file
 
+    if env_file is None and (found := local_env_file()) is not None:
+        click.echo(f"reading {found} (the local stack's settings; --env-file to choose)", err=True)
+        return found
+    return env_file
+
+
+def _settings(env_file: Path | None) -> Settings:
+    from orgbase.platform.config import LOCAL_ENV_FILE, load_settings
+
+    env_file = _env_file(env_file)
     try:
         return load_settings(env_file)
     except SettingsError as exc:
-        raise click.ClickException(f"invalid settings: {exc}") from exc
+        hint = ""
+        if env_file is None:
+            hint = (
+                f"\n(no --env-file given and no {LOCAL_ENV_FILE} here: start the local stack"
+                " with `make run` or `orgbase services up`, or pass --env-file FILE)"
+            )
+        raise click.ClickException(f"invalid settings: {exc}{hint}") from exc
 
 
 @click.group()
+@click.version_option(package_name="orgbase", prog_name="orgbase")
 def main() -> None:
     """orgbase: a multi-tenant Backend-as-a-Service."""
 
@@ -46,13 +66,31 @@ def serve(env_file: Path | None, host: str | None, port: int | None, workers: in
     from orgbase.observability.logging import configure_logging
     from orgbase.platform.server import serve as run_server
 
+    env_file = _env_file(env_file)
+    # The flags are settings too: workers read them from the environment, and the public
+    # URL (links in mail) follows the port unless it is set.
+    for variable, value in (("ORGBASE_HTTP_HOST", host), ("ORGBASE_HTTP_PORT", port)):
+        if value is not None:
+            os.environ[variable] = str(value)
     settings = _settings(env_file)
     configure_logging(settings.log)
     if env_file is not None:
         # Worker processes build their settings from the environment: hand the file on.
         os.environ["ORGBASE_LOCAL_ENV_FILE"] = str(env_file.resolve())
     http = settings.http
-    sys.exit(run_server(host or http.host, port or http.port, workers or http.workers, http))
+    if settings.is_dev:
+        _dev_banner(settings)
+    sys.exit(run_server(http.host, http.port, workers or http.workers, http))
+
+
+def _dev_banner(settings: Settings) -> None:
+    """What a developer needs after `make run`: where it is, the key, the mail."""
+    url = settings.tenancy.public_url.rstrip("/")
+    click.echo(f"serving on {url}, studio at {url}/studio (Ctrl-C to stop)")
+    if settings.auth.publishable_key:
+        click.echo(f"publishable (anon) key for Supabase clients: {settings.auth.publishable_key}")
+    if settings.dev.mail_file:
+        click.echo(f"mail sent by the server: {url}/v1/dev/mail (or the studio's Mail page)")
 
 
 # -- migrate ---------------------------------------------------------------------------
@@ -261,7 +299,10 @@ def admin_create(env_file: Path | None, email: str, password: str | None) -> Non
 @click.option("--email", default="demo@orgbase.local", show_default=True)
 @click.option("--password", default="demo-password-2026", show_default=True)
 def seed_demo(env_file: Path | None, email: str, password: str) -> None:
-    """Create (or reset) a demo user, a demo org and the example table api.items."""
+    """Create (or reset) the demo user and its org "Demo Org" with 25 rows of api.items.
+
+    The table comes from the example app migration (migrations/0001_items.sql): run
+    `orgbase migrate` first. Dev mode only; the user's password is reset on every run."""
     from orgbase.platform.demo import seed
 
     settings = _settings(env_file)

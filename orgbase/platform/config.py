@@ -12,6 +12,20 @@ from pathlib import Path
 from orgbase.core.settings import Settings, parse_env_file, settings_from_env
 
 ENV_FILE_VARIABLE = "ORGBASE_LOCAL_ENV_FILE"
+LOCAL_ENV_FILE = Path(".orgbase") / "services.env"
+"""Where `orgbase services up` writes the local stack's settings (relative to a checkout)."""
+
+
+def local_env_file() -> Path | None:
+    """The local stack's settings file, when it exists here and nothing else configures
+    orgbase: no file named and no setting in the environment (a deployment's own
+    variables are never mixed with a developer's stack)."""
+    configured = any(
+        key.startswith("ORGBASE_") and not key.startswith("ORGBASE_LOCAL_") for key in os.environ
+    )
+    if configured or os.environ.get(ENV_FILE_VARIABLE) or not LOCAL_ENV_FILE.is_file():
+        return None
+    return LOCAL_ENV_FILE
 
 
 def environment(env_file: Path | None = None) -> dict[str, str]:

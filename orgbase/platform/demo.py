@@ -23,7 +23,8 @@ async def require_items_table(connection: asyncpg.Connection) -> None:
 
 
 async def seed(migration_url: str, email: str, password: str) -> UUID:
-    """Idempotent: the user's password is reset, the org and items are made once."""
+    """Idempotent: the user's password is reset, the org and items are made once, and the
+    org is the user's last used one (where a Supabase client's sign-in lands)."""
     password_hash = new_hasher().hash(password)
     connection = await asyncpg.connect(migration_url)
     try:
@@ -31,10 +32,12 @@ async def seed(migration_url: str, email: str, password: str) -> UUID:
             await require_items_table(connection)
             user_id: UUID = await connection.fetchval(
                 """
-                INSERT INTO orgbase.users (email, password_hash, display_name, password_changed_at)
-                VALUES ($1, $2, 'Demo User', now())
+                INSERT INTO orgbase.users
+                    (email, password_hash, display_name, password_changed_at, email_confirmed_at)
+                VALUES ($1, $2, 'Demo User', now(), now())
                 ON CONFLICT (email) WHERE deleted_at IS NULL
-                DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now()
+                DO UPDATE SET password_hash = EXCLUDED.password_hash, updated_at = now(),
+                    email_confirmed_at = coalesce(orgbase.users.email_confirmed_at, now())
                 RETURNING id
                 """,
                 email.lower(),
@@ -71,6 +74,10 @@ async def seed(migration_url: str, email: str, password: str) -> UUID:
                     ],
                 )
             assert org_id is not None
+            # A Supabase client's sign-in enters the last used org: the demo org, from the start.
+            await connection.execute(
+                "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
+            )
             return org_id
     finally:
         await connection.close()

@@ -1,18 +1,18 @@
-"""The one place that maps errors to HTTP: each domain error kind (``core/errors.py``
-and the areas' own) to its status and headers, and every exception to the API's one
-error shape (README, "The API").
+"""Errors out of the gateway: Litestar's exception handlers and the raw ASGI layers'
+``send_error`` both answer through ``orgbase.core.error_render.render``, so every error
+has the status and close code of the catalog (``orgbase.core.error_catalog``) and the
+API's one shape ``{"code", "message", "details", "hint", "request_id"}``.
 
-``{"code", "message", "details", "hint", "request_id"}`` with a stable, machine-readable
-``code``. Unexpected exceptions become a 500 with no internals in the body (the traceback
-goes to the log with the request id).
+Litestar's own refusals (no route, a wrong method, a body that does not fit) become the
+domain error they stand for. Unexpected exceptions become a 500 with no internals in the
+body (the traceback goes to the log with the request id).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
-import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -22,149 +22,52 @@ from litestar.exceptions import (
     SerializationException,
     ValidationException,
 )
-from litestar.types import ExceptionHandlersMap
+from litestar.types import ExceptionHandlersMap, Scope, Send
 
+from orgbase.core.error_catalog import code_for_status
+from orgbase.core.error_render import headers_of, render, status_of
 from orgbase.core.errors import (
-    BadGateway,
-    Conflict,
     Dependency,
-    Forbidden,
-    Gone,
     Invalid,
+    MethodNotAllowed,
     NotFound,
     OrgbaseError,
-    PreconditionFailed,
-    PreconditionRequired,
-    RateLimited,
-    TimedOut,
-    TooLarge,
-    Unauthorized,
     Unavailable,
-    UnsupportedMediaType,
 )
-from orgbase.services.postgres.errors import (
-    DatabaseError,
-    MethodNotAllowed,
-    NotAcceptable,
-    RangeNotSatisfiable,
-)
+from orgbase.core.pg_errors import status_for_sqlstate
+
+__all__ = [
+    "exception_handlers",
+    "http_headers",
+    "http_status",
+    "send_error",
+    "status_for_sqlstate",
+]
 
 log = structlog.get_logger("orgbase.errors")
 
-# Each kind of domain error, and the HTTP status it is answered with. Subclasses take
-# their nearest listed ancestor's status.
-_STATUS_BY_KIND: dict[type[OrgbaseError], int] = {
-    Invalid: 400,
-    Unauthorized: 401,
-    Forbidden: 403,
-    NotFound: 404,
-    MethodNotAllowed: 405,
-    NotAcceptable: 406,
-    Conflict: 409,
-    Gone: 410,
-    PreconditionFailed: 412,
-    TooLarge: 413,
-    UnsupportedMediaType: 415,
-    RangeNotSatisfiable: 416,
-    PreconditionRequired: 428,
-    RateLimited: 429,
-    BadGateway: 502,
-    Unavailable: 503,
-    TimedOut: 504,
-}
-
-# A failed statement is answered as PostgREST answers its SQLSTATE: exact codes first,
-# then the SQLSTATE's class, else 400. (The data API reports service faults, classes
-# 08/53/57, as Unavailable or TimedOut; the table stays whole to answer any SQLSTATE.)
-_STATUS_BY_SQLSTATE = {
-    "23503": 409,  # foreign_key_violation
-    "23505": 409,  # unique_violation
-    "25006": 405,  # read_only_sql_transaction
-    # undefined_function: here always an operator that does not apply to the column's
-    # type (cs on text...), a fault of the request (PostgREST's 404 is for RPC).
-    "42883": 400,
-    "42P01": 404,  # undefined_table
-    "42501": 403,  # insufficient_privilege (row-level security)
-    "40001": 409,  # serialization_failure
-    "40P01": 409,  # deadlock_detected
-    "57014": 504,  # query_canceled (statement timeout)
-    "P0001": 400,  # raise_exception
-    "54000": 413,  # program_limit_exceeded
-    "54001": 413,  # statement_too_complex
-}
-_STATUS_BY_SQLSTATE_CLASS = {
-    "08": 503,
-    "53": 503,
-    "57": 503,
-    "28": 403,
-    "0L": 403,
-    "0P": 403,
-    "22": 400,
-    "23": 400,
-    "42": 400,
-    "XX": 500,  # internal_error, data_corrupted: the server's fault, as PostgREST says
-}
-
-_BEARER_CHALLENGES = {"missing": "Bearer", "invalid": 'Bearer error="invalid_token"'}
+http_status = status_of
+"""An error's HTTP status (the catalog's)."""
+http_headers = headers_of
 
 
-def status_for_sqlstate(sqlstate: str) -> int:
-    if sqlstate in _STATUS_BY_SQLSTATE:
-        return _STATUS_BY_SQLSTATE[sqlstate]
-    return _STATUS_BY_SQLSTATE_CLASS.get(sqlstate[:2], 400)
-
-
-def http_status(exc: OrgbaseError) -> int:
-    if isinstance(exc, DatabaseError):
-        return status_for_sqlstate(exc.sqlstate)
-    for kind in type(exc).__mro__:
-        status = _STATUS_BY_KIND.get(kind)
-        if status is not None:
-            return status
-    return 500
-
-
-def http_headers(exc: OrgbaseError) -> dict[str, str]:
-    if isinstance(exc, RateLimited):
-        return {"Retry-After": str(exc.retry_after)}
-    if isinstance(exc, Unauthorized) and exc.bearer is not None:
-        return {"WWW-Authenticate": _BEARER_CHALLENGES[exc.bearer]}
-    return {}
-
-
-_CODES_BY_STATUS = {
-    400: "bad_request",
-    401: "unauthorized",
-    403: "forbidden",
-    404: "not_found",
-    405: "method_not_allowed",
-    406: "not_acceptable",
-    409: "conflict",
-    413: "payload_too_large",
-    415: "unsupported_media_type",
-    429: "rate_limited",
-    503: "service_unavailable",
-}
-
-
-def error_body(
-    code: str,
-    message: str,
-    request_id: str | None,
-    details: Any = None,
-    hint: str | None = None,
-) -> dict[str, Any]:
-    return {
-        "code": code,
-        "message": message,
-        "details": details,
-        "hint": hint,
-        "request_id": request_id,
-    }
-
-
-def encode_error(code: str, message: str, request_id: str | None, details: Any = None) -> bytes:
-    return msgspec.json.encode(error_body(code, message, request_id, details))
+async def send_error(
+    scope: Scope, send: Send, error: OrgbaseError, extra: Sequence[tuple[bytes, bytes]] = ()
+) -> None:
+    """Answer ``error`` from a raw ASGI layer (before any route): the same status, headers
+    and body as the exception handlers give, and the code for the access log."""
+    state: dict[str, Any] = scope.setdefault("state", {})
+    state["error_code"] = error.code
+    rendered = render(error, state.get("request_id"))
+    body = rendered.json()
+    headers = [
+        (b"content-type", b"application/json"),
+        (b"content-length", str(len(body)).encode()),
+        *((name.lower().encode(), value.encode()) for name, value in rendered.headers.items()),
+        *extra,
+    ]
+    await send({"type": "http.response.start", "status": rendered.status, "headers": headers})
+    await send({"type": "http.response.body", "body": body, "more_body": False})
 
 
 def _request_id(request: Request[Any, Any, Any]) -> str | None:
@@ -174,57 +77,59 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
 
 def _respond(
     request: Request[Any, Any, Any],
-    status: int,
-    body: dict[str, Any],
+    error: OrgbaseError,
+    status: int | None = None,
     headers: dict[str, str] | None = None,
 ) -> Response[dict[str, Any]]:
-    request.scope.setdefault("state", {})["error_code"] = body["code"]
-    return Response(body, status_code=status, headers=headers, media_type=MediaType.JSON)
+    request.scope.setdefault("state", {})["error_code"] = error.code
+    rendered = render(error, _request_id(request), status)
+    return Response(
+        rendered.body,
+        status_code=rendered.status,
+        headers={**rendered.headers, **(headers or {})},
+        media_type=MediaType.JSON,
+    )
 
 
 def _orgbase_error_handler(
     dependency_failed: Callable[[Dependency], None],
 ) -> Callable[[Request[Any, Any, Any], OrgbaseError], Response[Any]]:
     def handle(request: Request[Any, Any, Any], exc: OrgbaseError) -> Response[Any]:
-        status = http_status(exc)
-        body = error_body(exc.code, exc.message, _request_id(request), exc.details, exc.hint)
+        status = status_of(exc)
         if status >= 500:
             cause = repr(exc.__cause__)
             log.warning("request failed", code=exc.code, error=exc.message, cause=cause)
             if isinstance(exc, Unavailable) and exc.dependency is not None:
                 dependency_failed(exc.dependency)
-        return _respond(request, status, body, http_headers(exc))
+        return _respond(request, exc, status)
 
     return handle
 
 
-def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
-    status = exc.status_code
-    code = _CODES_BY_STATUS.get(status, "bad_request" if status < 500 else "internal_error")
+def _framework_error(exc: HTTPException) -> OrgbaseError:
+    """The domain error a refusal of Litestar's own stands for."""
     message = exc.detail or "request failed"
-    details: Any = None
-    hint = None
     if isinstance(exc, NotFoundException):
-        code, message = "not_found", "no such resource"
         hint = "check the path; the API is described at /schema"
-    elif isinstance(exc, MethodNotAllowedException):
-        code = "method_not_allowed"
-    elif isinstance(exc, ValidationException):
-        code = "validation_failed"
-        details = exc.extra
-    elif isinstance(exc.__cause__, SerializationException):
-        code, message = "malformed_body", "the request body is not valid JSON"
+        return NotFound("no such resource", code="not_found", hint=hint)
+    if isinstance(exc, MethodNotAllowedException):
+        return MethodNotAllowed(message, code="method_not_allowed")
+    if isinstance(exc, ValidationException):
+        return Invalid(message, code="validation_failed", details=exc.extra)
+    if isinstance(exc.__cause__, SerializationException):
         details = str(exc.__cause__)[:300]
-    headers = dict(exc.headers or {})
-    return _respond(
-        request, status, error_body(code, message, _request_id(request), details, hint), headers
-    )
+        return Invalid("the request body is not valid JSON", code="malformed_body", details=details)
+    return OrgbaseError(message, code=code_for_status(exc.status_code))
+
+
+def handle_http_exception(request: Request[Any, Any, Any], exc: HTTPException) -> Response[Any]:
+    # Litestar decided the status (a 405 its Allow header): both are kept.
+    return _respond(request, _framework_error(exc), exc.status_code, dict(exc.headers or {}))
 
 
 def handle_unexpected(request: Request[Any, Any, Any], exc: Exception) -> Response[Any]:
     log.exception("unhandled error", error_type=type(exc).__name__)
-    body = error_body("internal_error", "internal server error", _request_id(request))
-    return _respond(request, 500, body)
+    return _respond(request, OrgbaseError("internal server error"))
 
 
 def exception_handlers(dependency_failed: Callable[[Dependency], None]) -> ExceptionHandlersMap:

@@ -18,8 +18,9 @@ import structlog
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
+from orgbase.core.errors import Invalid
 from orgbase.observability.logging import access_log
-from orgbase.platform.errors import encode_error
+from orgbase.platform.errors import send_error
 
 REQUEST_ID_HEADER = b"x-request-id"
 _REQUEST_ID_PATTERN = re.compile(rb"[A-Za-z0-9][A-Za-z0-9._:-]{0,127}")
@@ -162,7 +163,11 @@ class RequestContextMiddleware:
 
         try:
             if not valid and scope["type"] == ScopeType.HTTP:
-                await self._reject_request_id(send_with_headers, request_id)
+                refused = Invalid(
+                    "X-Request-ID must be 1-128 characters of letters, digits and . _ : -",
+                    code="invalid_request_id",
+                )
+                await send_error(scope, send_with_headers, refused)
             else:
                 await self.app(scope, receive, send_with_headers)
         finally:
@@ -174,25 +179,6 @@ class RequestContextMiddleware:
                     observer.finished("websocket", "GET", 101, 0.0, None)
                 self._log(scope, state, status_holder[0] or 500, time.perf_counter() - started)
             structlog.contextvars.clear_contextvars()
-
-    @staticmethod
-    async def _reject_request_id(send: Send, request_id: str) -> None:
-        body = encode_error(
-            "invalid_request_id",
-            "X-Request-ID must be 1-128 characters of letters, digits and . _ : -",
-            request_id,
-        )
-        await send(
-            {
-                "type": "http.response.start",
-                "status": 400,
-                "headers": [
-                    (b"content-type", b"application/json"),
-                    (b"content-length", str(len(body)).encode()),
-                ],
-            }
-        )
-        await send({"type": "http.response.body", "body": body, "more_body": False})
 
     def _finish(self, scope: Scope, state: dict[str, Any], status: int, started: float) -> None:
         seconds = time.perf_counter() - started

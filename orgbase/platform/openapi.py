@@ -4,7 +4,7 @@
 Litestar builds the document from the handlers; this adds what it cannot know:
 
 - errors: every 4xx/5xx and the ``default`` response are the one ``Error`` shape of
-  the README (Litestar would describe its own ``{status_code, detail, extra}``, which the
+  docs/api/index.md (Litestar would describe its own ``{status_code, detail, extra}``, which the
   error handler never sends);
 - credentials: operations whose handler needs a principal (directly or through the
   dependencies it asks for), or says so with ``opt={"credentials": True}``, require the
@@ -34,7 +34,7 @@ from litestar.openapi.plugins import JsonRenderPlugin
 from litestar.routes import HTTPRoute
 
 from orgbase.platform.dependencies import PRINCIPAL
-from orgbase.services.postgres.openapi_tables import CSV, SINGULAR, data_paths
+from orgbase.services.postgres.openapi_tables import CSV, REPRESENTATION, SINGULAR, data_paths
 from orgbase.services.postgres.service import DATA_SERVICE
 
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
@@ -167,7 +167,10 @@ def _media_types(document: dict[str, Any]) -> None:
                 }
     created = table.get("post", {}).get("responses", {}).get("201")
     if created is not None:
-        created["content"] = {
+        # As the per-table operations: no content by default (return=minimal), the rows
+        # of return=representation named beside it.
+        created.pop("content", None)
+        created[REPRESENTATION] = {
             "application/json": {"schema": rows},
             SINGULAR: {"schema": {"type": "object"}},
         }

@@ -40,6 +40,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
     app_wide: dict[str, Any] = {
         "resources": gateway.resources,
         "accounts": auth.accounts,
+        "signups": auth.signups,
         "grants": auth.grants,
         "user_sessions": auth.user_sessions,
         "key_admin": auth.key_admin,

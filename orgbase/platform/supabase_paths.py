@@ -12,7 +12,8 @@ from typing import Any
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from orgbase.auth.apikeys import looks_like_api_key
-from orgbase.platform.errors import encode_error
+from orgbase.core.errors import Unauthorized
+from orgbase.platform.errors import send_error
 
 REST = "/rest/v1"
 AUTH = "/auth/v1"
@@ -56,15 +57,8 @@ class SupabasePaths:
             await self.app(asgi_scope, receive, send)
             return
         if scope["type"] == "http" and (refusal := self._key_refused(scope)):
-            rid = scope.get("state", {}).get("request_id")
-            body = encode_error("apikey_invalid", refusal, rid)
-            start: Any = {
-                "type": "http.response.start",
-                "status": 401,
-                "headers": [(b"content-type", b"application/json"), API_VERSION],
-            }
-            await send(start)
-            await send({"type": "http.response.body", "body": body, "more_body": False})
+            refused = Unauthorized(refusal, code="apikey_invalid")
+            await send_error(asgi_scope, send, refused, (API_VERSION,))
             return
         if is_rest:
             rest = path[len(REST) :]

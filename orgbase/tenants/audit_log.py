@@ -13,7 +13,8 @@ import msgspec
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry, entry_error
+from orgbase.core.pg_errors import entry_error
+from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter, writer_of
 from orgbase.tenants.schemas import AuditEntry, AuditPage
 

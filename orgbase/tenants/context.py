@@ -13,14 +13,15 @@ from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 from orgbase.core.context import OrgContext, PolicyChange, Principal
-from orgbase.core.errors import Forbidden, NotFound
-from orgbase.core.postgres import (
-    Database,
+from orgbase.core.errors import Forbidden
+from orgbase.core.pg_errors import (
     impersonation_ended,
     mfa_required,
+    org_not_found,
     sso_membership_suspended,
     sso_required,
 )
+from orgbase.core.postgres import Database
 from orgbase.tenants.memberships import MembershipCache
 
 # The user's session and membership against the org's policy (the same rules as the SQL
@@ -49,11 +50,6 @@ MFA_FLAG_SECONDS = 2.0
 """How long a process trusts its copy of an org's sign-in policy (MFA, SSO domains), when
 no change was heard: a change is published (``policy_changed``) and every replica drops
 its copy at once."""
-
-
-def org_not_found() -> NotFound:
-    # The same answer whether the org does not exist or is not yours: ids leak nothing.
-    return NotFound("no such org", code="org_not_found")
 
 
 def no_active_org() -> Forbidden:

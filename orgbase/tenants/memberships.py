@@ -77,4 +77,5 @@ class MembershipCache:
         """Drop every cached membership (reloaded from PostgreSQL on demand)."""
 
         dropped = await self.redis.run(lambda r: unlink_matching(r, f"{self.PREFIX}*"))
-        log.info("membership cache dropped after an outage", keys=dropped)
+        # Said neutrally: this also runs at every start, when nothing failed.
+        log.info("membership cache cleared; entries reload from PostgreSQL", keys=dropped)

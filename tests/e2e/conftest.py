@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import os
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -94,7 +95,10 @@ class Studio:
 
     async def open(self, page_id: str) -> None:
         await self.page.goto(f"{self.base}/studio/#/{page_id}")
-        await self.page.wait_for_selector(f'nav a[data-page="{page_id}"][aria-current="page"]')
+        # Attached, not visible: on a phone the navigation waits behind its menu button.
+        await self.page.wait_for_selector(
+            f'nav a[data-page="{page_id}"][aria-current="page"]', state="attached"
+        )
 
     async def settled(self) -> None:
         """No spinner left on the page."""
@@ -110,14 +114,21 @@ async def _accept(dialog: Dialog) -> None:
     await dialog.accept()
 
 
-@pytest.fixture
-async def studio(browser: Browser, studio_server: str) -> AsyncIterator[Studio]:
+@asynccontextmanager
+async def studio_at(browser: Browser, base: str) -> AsyncIterator[Studio]:
+    """A fresh browser context on the studio at ``base``; fails if the page threw."""
     context = await browser.new_context(viewport=WIDE)  # type: ignore[arg-type]
     page = await context.new_page()
-    opened = Studio(page=page, base=studio_server)
+    opened = Studio(page=page, base=base)
     page.on("pageerror", lambda error: opened.errors.append(str(error)))
     # confirm() before deletes and revocations: the user says yes.
     page.on("dialog", lambda dialog: asyncio.ensure_future(_accept(dialog)))
     yield opened
     await context.close()
     assert opened.errors == [], f"the page threw: {opened.errors}"
+
+
+@pytest.fixture
+async def studio(browser: Browser, studio_server: str) -> AsyncIterator[Studio]:
+    async with studio_at(browser, studio_server) as opened:
+        yield opened

@@ -17,7 +17,15 @@ from standardwebhooks.webhooks import Webhook
 
 from orgbase.platform.app import OrgbaseApp
 from tests.e2e.conftest import NARROW, WIDE, Studio
-from tests.support.http import add_member, admin_at_aal2, bearer, create_org, new_user, sign_in
+from tests.support.http import (
+    add_member,
+    admin_at_aal2,
+    bearer,
+    create_org,
+    new_user,
+    save_settings,
+    sign_in,
+)
 from tests.support.receivers import Answer, Received, Receiver
 
 pytestmark = pytest.mark.slow
@@ -244,14 +252,8 @@ async def test_settings_diff_and_rollback(studio: Studio, client: Client) -> Non
     headers = bearer(world.alpha_tokens["access_token"])
     base = f"/v1/orgs/{world.alpha}/settings"
     for theme in ("dark", "light"):
-        current = await client.get(base, headers=headers)
-        written = await client.put(
-            base,
-            headers={**headers, "If-Match": current.headers["etag"]},
-            json={"settings": {"theme": theme}},
-        )
-        assert written.status_code == 200, written.text
-    dark_version = written.json()["version"] - 1
+        written = await save_settings(client, headers, world.alpha, {"theme": theme})
+    dark_version = written["version"] - 1
     page = studio.page
     await studio.sign_in(world.email)
     await open_in_org(studio, world.alpha, "settings")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 
+import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
@@ -26,16 +27,30 @@ from tests.support.redis_modes import both_modes_client, both_modes_settings  # 
 from tests.support.stack import with_overrides
 
 
-async def test_sign_up_normalises_and_refuses_duplicates(
-    client: AsyncTestClient[OrgbaseApp],
+async def test_sign_up_normalises_and_hides_duplicates(
+    client: AsyncTestClient[OrgbaseApp], admin_connection: asyncpg.Connection
 ) -> None:
     email = unique_email("Mixed.Case")
     user = await sign_up(client, "  " + email.upper() + " ")
     assert user["email"] == email.lower()
     assert "password" not in str(user).lower()
-    again = await client.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
-    assert again.status_code == 409
-    assert again.json()["code"] == "email_taken"
+    # A second sign-up looks like a first one (a stand-in user), changes nothing, and
+    # mails the address's owner instead.
+    again = await client.post(
+        "/v1/auth/signup", json={"email": email, "password": "another passphrase"}
+    )
+    assert again.status_code == 201
+    assert again.json().keys() == user.keys()
+    assert again.json()["email"] == email.lower()
+    assert again.json()["id"] != user["id"]
+    await sign_in(client, email)
+    subjects = await admin_connection.fetch(
+        "SELECT subject FROM orgbase.outbox WHERE recipient = $1 ORDER BY id", email.lower()
+    )
+    assert [r["subject"] for r in subjects] == [
+        "Confirm your email address",
+        "You already have an account",
+    ]
 
 
 @pytest.mark.parametrize(

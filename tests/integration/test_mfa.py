@@ -44,7 +44,16 @@ async def mfa_client(settings: Settings, stack: LocalStack) -> AsyncIterator[Cli
         await connection.execute(NOTES)
     finally:
         await connection.close()
-    configured = with_overrides(settings, auth={"code_attempts": ATTEMPTS})
+    # The per-factor and per-user locks across challenges are tested in
+    # tests/security/test_mfa_attacks.py; here a challenge's own limit is.
+    configured = with_overrides(
+        settings,
+        auth={
+            "code_attempts": ATTEMPTS,
+            "mfa_lockout_failures": 100,
+            "mfa_user_lockout_failures": 100,
+        },
+    )
     headers = {"apikey": stack.secrets["publishable"]}
     async with AsyncTestClient(app=create_app(configured)) as client:
         client.headers.update(headers)

@@ -4,7 +4,7 @@ shapes it answers wrongly.
 The `mongo_wire_gap` tests talk to the server directly (PyMongo) and assert what MongoDB
 answers, per its documented semantics: on the local server they are expected failures
 (tests/conftest.py), on MongoDB (or a local server that closed the gap) they pass. The
-README's "Local Mongo-wire server: known gaps" lists the same gaps."""
+docs/operations/local-mongo.md lists the same gaps."""
 
 from __future__ import annotations
 

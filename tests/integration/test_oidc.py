@@ -23,6 +23,7 @@ from orgbase.core.errors import Forbidden
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
+from tests.support.mail import code_in, wait_for_mail
 from tests.support.oidc_provider import (
     LocalProvider,
     gateway_with_provider,
@@ -185,6 +186,15 @@ def test_a_pre_registered_unconfirmed_address_is_taken_over_by_its_verified_owne
         f"{gateway}/auth/v1/signup", headers=apikey, json={"email": victim, "password": PASSWORD}
     ).json()
     attacker_token = attacker["access_token"]
+    # The attacker also asks to move the account to an address of theirs (pending).
+    moved_to = unique_email("attacker")
+    moving = httpx.put(
+        f"{gateway}/auth/v1/user",
+        headers={**apikey, "Authorization": f"Bearer {attacker_token}"},
+        json={"email": moved_to},
+    )
+    assert moving.status_code == 200, moving.text
+    change_code = code_in(wait_for_mail(gateway, moved_to, "Confirm your new email address"))
     provider.account("victim-1", victim)
     provider.next_login("victim-1")
     session = sign_in_with_provider(gateway)
@@ -201,6 +211,14 @@ def test_a_pre_registered_unconfirmed_address_is_taken_over_by_its_verified_owne
         json={"email": victim, "password": PASSWORD},
     )
     assert password.status_code == 401
+    # The provider's proof was the address's first: the pending move died with it.
+    moved = httpx.post(
+        f"{gateway}/auth/v1/verify",
+        headers=apikey,
+        json={"type": "email_change", "email": moved_to, "token": change_code},
+    )
+    assert moved.status_code == 403, moved.text
+    assert user_of(gateway, stack, session["access_token"])["email"] == victim
 
 
 def test_open_redirects_are_refused(gateway: str) -> None:

@@ -14,6 +14,7 @@ every refused state as well.
 from __future__ import annotations
 
 import json
+import re
 import time
 import uuid
 from dataclasses import dataclass, field
@@ -40,6 +41,7 @@ from tests.support.http import (
     bearer,
     create_org,
     new_user,
+    password_grant,
     session_of,
     sign_in,
 )
@@ -177,6 +179,8 @@ class State:
     """A viewer now: no write in the org may succeed."""
     foreign: str = "b"
     """Whose canary the answers must never hold."""
+    expect: tuple[tuple[str, tuple[int, str]], ...] = ()
+    """Operations (by label) that must answer this, whatever the rest does."""
 
 
 async def expire_token(world: World, settings: Settings) -> None:
@@ -242,8 +246,57 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
         assert (await client.delete(f"/v1/orgs/{a}", headers=owner)).status_code == 204
     elif state == "impersonation expired":
         await impersonate_then_expire(client, world, settings)
+    elif state == "factor verified, aal1 token":
+        await factor_then_password(client, world, settings)
+    elif state.startswith("email change"):
+        await change_email(client, world, settings, confirm=state == "email changed")
+
     elif state in SSO_STATES:
         await prepare_sso(state, client, world, settings)
+
+
+async def factor_then_password(client: Client, world: World, settings: Settings) -> None:
+    """The owner, whose factor the world verified (its webhook needed aal2), signs in again
+    with the password: an aal1 session of an account that has a second factor."""
+    aal1 = await sign_in(client, world.users["owner"]["email"], world.a)
+    world.headers["owner"] = bearer(aal1["access_token"])
+    user = await client.get(
+        "/auth/v1/user",
+        headers={**world.headers["owner"], "apikey": settings.auth.publishable_key or ""},
+    )
+    verified = [f["id"] for f in user.json()["factors"] if f["status"] == "verified"]
+    assert verified, user.text
+    world.ids["factor_id"] = verified[0]
+
+
+async def change_email(client: Client, world: World, settings: Settings, *, confirm: bool) -> None:
+    """The member asks to move to a new address (pending: it signs nobody in), and, for
+    "email changed", confirms it with the code mailed there."""
+    member, new = world.users["member"], f"moved-{uuid.uuid4().hex[:10]}@example.test"
+    asked = await client.patch(
+        "/v1/auth/user",
+        headers=world.headers["member"],
+        json={"email": new, "current_password": PASSWORD},
+    )
+    assert (asked.status_code, asked.json()["email"]) == (200, member["email"]), asked.text
+    assert (await client.post("/v1/auth/token", json=password_grant(new))).status_code == 401
+    if not confirm:
+        return
+    async with owner_connection(settings) as connection:
+        body = await connection.fetchval(
+            "SELECT body FROM orgbase.outbox WHERE recipient = $1 ORDER BY id DESC LIMIT 1", new
+        )
+    code = re.search(r"Your code: (\d{6})", body)
+    assert code is not None
+    confirmed = await client.post(
+        "/auth/v1/verify",
+        headers={"apikey": settings.auth.publishable_key or ""},
+        json={"type": "email_change", "email": new, "token": code.group(1)},
+    )
+    assert confirmed.status_code == 200, confirmed.text
+    old = await client.post("/v1/auth/token", json=password_grant(member["email"]))
+    assert old.status_code == 401
+    assert (await client.post("/v1/auth/token", json=password_grant(new))).status_code == 200
 
 
 async def impersonate_then_expire(client: Client, world: World, settings: Settings) -> None:
@@ -339,6 +392,7 @@ async def replace_provider(client: Client, world: World, settings: Settings) -> 
     assert (await client.put(path, headers=headers, json=second)).status_code == 200
 
 
+AAL2_NEEDED = (403, "insufficient_aal")
 STATES = [
     State("valid", "owner", None),
     State("other org's credential", "owner_b", None, in_org=(404, "org_not_found"), foreign="a"),
@@ -358,6 +412,18 @@ STATES = [
         in_org=(401, "impersonation_ended"),
         foreign="a",
     ),
+    State(
+        "factor verified, aal1 token",
+        "owner",
+        None,
+        expect=(
+            ("POST /auth/v1/factors", AAL2_NEEDED),
+            ("DELETE /auth/v1/factors/{factor_id}", AAL2_NEEDED),
+            ("POST /auth/v1/factors/recovery-codes", AAL2_NEEDED),
+        ),
+    ),
+    State("email change pending", "member", None),
+    State("email changed", "member", None),
     State(PENDING_ELSEWHERE, "member", None),
     State(VERIFIED_ELSEWHERE, "member", None),
     State(VERIFIED_HERE, "member", None, in_org=(403, "sso_required")),
@@ -498,8 +564,9 @@ def verdict(state: State, call: Call, status: int, code: str | None) -> str | No
     """What is wrong with this answer, or None."""
     if status >= 500:
         return "a 5xx"
-    if state.refusal is not None:
-        return None if _is(state.refusal, status, code, call) else f"not {state.refusal}"
+    expected = dict(state.expect).get(call.label, state.refusal)
+    if expected is not None:
+        return None if _is(expected, status, code, call) else f"not {expected}"
     if (
         call.in_org
         and state.in_org is not None
@@ -583,6 +650,9 @@ def test_the_states_cover_the_issue() -> None:
         "org deleted (its API key)",
         "org deleted (a member)",
         "impersonation expired",
+        "factor verified, aal1 token",
+        "email change pending",
+        "email changed",
         *SSO_STATES,
     }
     assert {s.name for s in STATES} == named

@@ -202,3 +202,17 @@ async def next_sse_data(lines: AsyncIterator[str], within: float = 5) -> dict[st
         raise AssertionError("the event stream ended")
 
     return await asyncio.wait_for(read(), within)
+
+
+async def save_settings(
+    client: httpx.AsyncClient, headers: dict[str, str], org_id: str, document: dict[str, Any]
+) -> dict[str, Any]:
+    """Write an org's settings as a new version (read its ETag, then PUT with If-Match)."""
+    url = f"/v1/orgs/{org_id}/settings"
+    current = await client.get(url, headers=headers)
+    saved = await client.put(
+        url, headers={**headers, "If-Match": current.headers["etag"]}, json={"settings": document}
+    )
+    assert saved.status_code == 200, saved.text
+    written: dict[str, Any] = saved.json()
+    return written

@@ -94,3 +94,16 @@ def serving(env: dict[str, str], workers: int = 1, log_file: Path | None = None)
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_server(process)
+
+
+@contextmanager
+def serving_at_own_url(env: dict[str, str], log_file: Path | None = None) -> Iterator[str]:
+    """Like ``serving``, with ORGBASE_TENANCY_PUBLIC_URL set to the process's own URL (the
+    links it mails point back at it)."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    process = start_server({**env, "ORGBASE_TENANCY_PUBLIC_URL": base}, port, log_file=log_file)
+    try:
+        yield base
+    finally:
+        stop_server(process)

@@ -120,3 +120,18 @@ def test_redis_cluster_and_read_replica_settings() -> None:
         with pytest.raises(SettingsError) as caught:
             settings_from_env(bad)
         assert str(caught.value).startswith(variable), str(caught.value)
+
+
+def test_the_public_url_follows_the_served_address_unless_set() -> None:
+    served = settings_from_env({**BASE, "ORGBASE_HTTP_PORT": "9123"})
+    assert served.tenancy.public_url == "http://127.0.0.1:9123"
+    every_address = "0.0.0.0"  # noqa: S104 - the wildcard a container listens on
+    wildcard = settings_from_env(
+        {**BASE, "ORGBASE_HTTP_HOST": every_address, "ORGBASE_HTTP_PORT": "81"}
+    )
+    assert wildcard.tenancy.public_url == "http://127.0.0.1:81"
+    public = "https://api.example.com"
+    chosen = settings_from_env(
+        {**BASE, "ORGBASE_HTTP_PORT": "9123", "ORGBASE_TENANCY_PUBLIC_URL": public}
+    )
+    assert chosen.tenancy.public_url == public

@@ -93,11 +93,11 @@ def _json(value: Any, status: int = HTTP_200_OK) -> Response[bytes]:
     return Response(body, status_code=status, media_type="application/json")
 
 
-def _int(value: Any, name: str, default: int | None) -> int | None:
+def _int(value: Any, name: str, default: int | None, code: str) -> int | None:
     if value is None:
         return default
     if isinstance(value, bool) or not isinstance(value, int):
-        raise Invalid(f"{name} must be an integer", code=f"invalid_{name}")
+        raise Invalid(f"{name} must be an integer", code=code)
     return value
 
 
@@ -186,8 +186,8 @@ async def query(request: Req, collection: Collection, docs: Docs, active_ctx: Ct
         filter_=body.get("filter"),
         projection=body.get("projection"),
         sort=body.get("sort"),
-        skip=_int(body.get("skip"), "skip", 0) or 0,
-        limit=_int(body.get("limit"), "limit", None),
+        skip=_int(body.get("skip"), "skip", 0, "invalid_skip") or 0,
+        limit=_int(body.get("limit"), "limit", None, "invalid_limit"),
     )
     return _json(found)
 

@@ -6,8 +6,8 @@ error. When the server is nx-27017 the document service refuses those shapes wit
 ``local_server_gap`` rather than answer wrongly; against MongoDB nothing here runs. Only
 shapes told from the request alone are refused: gaps that depend on the stored data (an
 equality on a field holding arrays in ``$match``, a sort on an array field...) and gaps
-the server already reports as errors are listed in the README ("Local Mongo-wire server:
-known gaps") and pinned by ``tests/integration/test_mongo_wire_gaps.py``.
+the server already reports as errors are listed in docs/operations/local-mongo.md and
+pinned by ``tests/integration/test_mongo_wire_gaps.py``.
 
 Pure functions, like the guard: they run after it, on requests it has accepted.
 """
@@ -47,7 +47,7 @@ def _refuse(shape: str, hint: str | None = None) -> Invalid:
         f"the local Mongo-wire server answers {shape} wrongly, so it is refused here "
         "(MongoDB answers it)",
         code=CODE,
-        hint=hint or "see 'Local Mongo-wire server: known gaps' in the README",
+        hint=hint or "see docs/operations/local-mongo.md: the local Mongo-wire server's gaps",
     )
 
 

@@ -18,6 +18,8 @@ SINGULAR = "application/vnd.pgrst.object+json"
 CSV = CSV_MEDIA_TYPE
 ERROR_REF = {"$ref": "#/components/schemas/Error"}
 CREDENTIALS: list[dict[str, list[str]]] = [{"bearer": []}, {"apikey": []}]
+REPRESENTATION = "x-representation"
+"""On a 201 without content: what ``Prefer: return=representation`` answers instead."""
 TABLE_MARK = "x-orgbase-table"
 """Set on every generated operation (the API fuzzer covers their handlers through the
 templated `/v1/db/{table}` operations)."""
@@ -189,41 +191,32 @@ def _operation(op_id: str, summary: str, **parts: Any) -> dict[str, Any]:
     return operation
 
 
-def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(the path item of /v1/db/{name}, its component schemas)."""
-    name = _camel(table.name)
-    row, insert, patch = f"{name}Row", f"{name}Insert", f"{name}Patch"
-    ref = {"$ref": f"#/components/schemas/{row}"}
-    filters = _filters(table)
-    rows = {"content": _rows_content(ref, csv=False)}
-    item = {
-        **_read_operations(table, ref, filters),
-        "post": _insert_operation(table, insert, rows),
-        **_change_operations(table, patch, rows, filters),
-    }
-    components = {
-        row: _row_schema(table),
-        insert: _insert_schema(table),
-        patch: _patch_schema(table),
-    }
-    return item, components
-
-
 def _read_operations(
-    table: Table, ref: dict[str, Any], filters: list[dict[str, Any]]
-) -> dict[str, Any]:
+    table: Table, row: str, filters: list[dict[str, Any]]
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """GET and HEAD of /v1/db/{name}. One answer per media type, each typed, so a
+    generated client narrows a read by the Accept it sends (openapi-fetch:
+    ``createClient<paths, "application/json">()`` reads rows as ``Row[]``)."""
     read_params = [SELECT, ORDER, LIMIT, OFFSET, *filters, PREFER, RANGE, ACCEPT]
-    page = {"description": "The rows", "headers": CONTENT_RANGE}
+    content = _rows_content({"$ref": f"#/components/schemas/{row}"}, csv=True)
+    variants = (
+        f"by the Accept header: a JSON array of {row} (application/json, the default), one"
+        f" {row} ({SINGULAR}; 406 unless exactly one row), or CSV text (text/csv)"
+    )
     get = _operation(
         f"{table.name}_select",
         f"Read rows of api.{table.name}",
         parameters=read_params,
         responses={
-            "200": {**page, "content": _rows_content(ref, csv=True)},
-            "206": {
-                "description": "A partial page",
+            "200": {
+                "description": f"The rows, {variants}",
                 "headers": CONTENT_RANGE,
-                "content": _rows_content(ref, csv=True),
+                "content": content,
+            },
+            "206": {
+                "description": f"A partial page of the rows, {variants}",
+                "headers": CONTENT_RANGE,
+                "content": content,
             },
         },
     )
@@ -236,10 +229,32 @@ def _read_operations(
             "206": {"description": "No body (a partial page)", "headers": CONTENT_RANGE},
         },
     )
-    return {"get": get, "head": head}
+    return get, head
 
 
-def _insert_operation(table: Table, insert: str, rows: dict[str, Any]) -> dict[str, Any]:
+def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(the path item of /v1/db/{name}, its component schemas)."""
+    name = _camel(table.name)
+    row, insert, patch = f"{name}Row", f"{name}Insert", f"{name}Patch"
+    ref = {"$ref": f"#/components/schemas/{row}"}
+    filters = _filters(table)
+    get, head = _read_operations(table, row, filters)
+    rows = {"content": _rows_content(ref, csv=False)}
+    item = {
+        "get": get,
+        "head": head,
+        "post": _insert_operation(table, row, insert, rows),
+        **_change_operations(table, patch, rows, filters),
+    }
+    components = {
+        row: _row_schema(table),
+        insert: _insert_schema(table),
+        patch: _patch_schema(table),
+    }
+    return item, components
+
+
+def _insert_operation(table: Table, row: str, insert: str, rows: dict[str, Any]) -> dict[str, Any]:
     one = {"$ref": f"#/components/schemas/{insert}"}
     return _operation(
         f"{table.name}_insert",
@@ -258,10 +273,14 @@ def _insert_operation(table: Table, insert: str, rows: dict[str, Any]) -> dict[s
             },
         },
         responses={
+            # As PostgREST's document: no content. The default (return=minimal) answers
+            # no body and no Content-Type; a generator that saw a JSON body here would
+            # parse the empty answer and fail. The representation is named beside it.
             "201": {
-                "description": "Inserted; the rows with Prefer: return=representation, no body"
-                " with return=minimal",
-                **rows,
+                "description": "Inserted. No body (Prefer: return=minimal, the default); with"
+                f" Prefer: return=representation, a JSON array of {row} (see"
+                f" {REPRESENTATION})",
+                REPRESENTATION: rows["content"],
             },
         },
     )
@@ -270,6 +289,7 @@ def _insert_operation(table: Table, insert: str, rows: dict[str, Any]) -> dict[s
 def _change_operations(
     table: Table, patch: str, rows: dict[str, Any], filters: list[dict[str, Any]]
 ) -> dict[str, Any]:
+    """PATCH and DELETE of /v1/db/{name}."""
     changed = {
         "200": {"description": "The changed rows (Prefer: return=representation)", **rows},
         "204": {"description": "Done (Prefer: return=minimal)"},

@@ -4,7 +4,10 @@ the request asked for into the HTTP answer: its status, its body as PostgreSQL b
 
 from __future__ import annotations
 
+from typing import Any
+
 from litestar import Response
+from litestar.response.base import ASGIResponse
 
 from orgbase.services.postgres.csv_output import CSV, rows_to_csv
 from orgbase.services.postgres.errors import NotAcceptable, RangeNotSatisfiable
@@ -13,6 +16,21 @@ from orgbase.services.postgres.request import SINGULAR, Prefer, Shape
 from orgbase.services.postgres.result import Result
 
 JSON = "application/json; charset=utf-8"
+
+
+class NoBody(Response[bytes]):
+    """A 201 without a body (``Prefer: return=minimal``, the default) carries no
+    Content-Type either, as PostgREST answers: a client that sees a JSON type parses the
+    empty body and fails (Litestar would add one)."""
+
+    def __init__(self, status_code: int, headers: dict[str, str]) -> None:
+        super().__init__(b"", status_code=status_code, headers=headers)
+
+    def to_asgi_response(self, *args: Any, **kwargs: Any) -> ASGIResponse:
+        response = super().to_asgi_response(*args, **kwargs)
+        if "content-type" in response.headers:
+            del response.headers["content-type"]
+        return response
 
 
 def content_range(result: Result, offset: int) -> str:
@@ -45,7 +63,7 @@ def rows(
         body = (result.body or "[]")[1:-1]
         return Response(body.encode(), status_code=status, media_type=SINGULAR, headers=headers)
     if result.body is None:
-        return Response(b"", status_code=204 if status != 201 else 201, headers=headers)
+        return NoBody(204 if status != 201 else 201, headers)
     return Response(result.body.encode(), status_code=status, media_type=JSON, headers=headers)
 
 

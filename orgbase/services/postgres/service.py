@@ -28,7 +28,6 @@ from orgbase.core.metering import Counter, Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import DataAccessSource, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter
-from orgbase.services.postgres.errors import translate
 from orgbase.services.postgres.functions import Function
 from orgbase.services.postgres.plan import (
     Bounds,
@@ -67,7 +66,7 @@ class DataService:
         self.allow_tx_rollback = allow_tx_rollback
         self.limits_of = limits_of
         self.meter = meter
-        self.executor = TenantExecutor(db, replicas, translate)
+        self.executor = TenantExecutor(db, replicas)
         self.parse_read = read_parser(statement_cache)
         self.read_plans = ReadPlans(schema, statement_cache)
         self._default_bounds = Bounds(max_rows)

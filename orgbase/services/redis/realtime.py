@@ -33,11 +33,7 @@ from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext, Revocation
-from orgbase.core.errors import (
-    Invalid,
-    RateLimited,
-    TooLarge,
-)
+from orgbase.core.errors import Invalid, RateLimited, TooLarge, Unauthorized
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.pg_listener import PgListener
@@ -149,11 +145,9 @@ class RealtimeHub:
         expires_at = subscriber.identity.principal.expires_at
         if expires_at is not None:
             # An impersonation ends by itself: so does its socket, on time.
+            expired = Unauthorized("the credential has expired", code="impersonation_ended")
             subscriber.expiry = asyncio.get_running_loop().call_later(
-                max(0.0, expires_at - time.time()),
-                subscriber.close,
-                4401,
-                "the credential has expired",
+                max(0.0, expires_at - time.time()), subscriber.end, expired
             )
 
     async def unregister(self, subscriber: Subscriber) -> None:

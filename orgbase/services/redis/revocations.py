@@ -60,7 +60,7 @@ class SocketRevocations:
         for subscriber in tuple(self._subscribers):
             ended = subscriber.revoked_by(notice)
             if ended is not None:
-                subscriber.close(*ended)
+                subscriber.end(ended)
             elif subscriber.in_doubt_after(notice):
                 self._check_now(subscriber)
             elif (
@@ -90,7 +90,7 @@ class SocketRevocations:
             await subscriber.identity.refresh()
         except OrgbaseError as exc:
             if isinstance(exc, (Unauthorized, Forbidden, NotFound)):
-                subscriber.close(4401 if isinstance(exc, Unauthorized) else 4403, exc.message[:120])
+                subscriber.end(exc)
             else:  # a failing check (a service down) keeps the socket; the next decides
                 log.debug("realtime re-check failed", code=exc.code)
             return

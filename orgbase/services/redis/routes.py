@@ -19,7 +19,8 @@ from msgspec import Meta
 
 from orgbase.core import rbac
 from orgbase.core.context import LiveIdentitySource, OrgContext
-from orgbase.core.errors import Invalid, OrgbaseError, RateLimited, Unauthorized
+from orgbase.core.error_render import close_of, socket_frame
+from orgbase.core.errors import Invalid, OrgbaseError
 from orgbase.core.json_input import check_json_input
 from orgbase.services.redis.kv import Entry, KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub, channel_name
@@ -159,9 +160,9 @@ async def _command(
         else:
             raise Invalid("type is subscribe, unsubscribe, publish or ping", code="invalid_command")
     except msgspec.DecodeError:
-        await socket.send_json({"type": "error", "code": "malformed_body", "message": "send JSON"})
+        await socket.send_json(socket_frame(Invalid("send JSON", code="malformed_body")))
     except OrgbaseError as exc:
-        await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
+        await socket.send_json(socket_frame(exc))
 
 
 async def _serve(
@@ -190,12 +191,6 @@ async def _serve(
             task.cancel()
 
 
-def _close_code(exc: OrgbaseError) -> int:
-    if isinstance(exc, Unauthorized):
-        return 4401
-    return 4429 if isinstance(exc, RateLimited) else 4403
-
-
 @websocket("/v1/realtime", tags=["realtime"])
 async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Identities) -> None:
     """WebSocket: authenticate with ``?access_token=`` (or Authorization/apikey headers),
@@ -207,16 +202,19 @@ async def realtime(socket: WebSocket[Any, Any, Any], hub: Hub, identities: Ident
         subscriber = Subscriber(identity, hub.settings.queue_size)
         hub.register(subscriber)  # refused past the org's realtime_connections
     except OrgbaseError as exc:
-        await socket.send_json({"type": "error", "code": exc.code, "message": exc.message})
-        await socket.close(code=_close_code(exc), reason=exc.code)
+        await socket.send_json(socket_frame(exc))
+        await socket.close(code=close_of(exc), reason=exc.code)
         return
     try:
         await _serve(socket, hub, subscriber)
     finally:
         await hub.unregister(subscriber)
         if subscriber.close_reason != "client left":
+            # An error's code is the reason (as above); a plain close (shutdown) says why.
+            ended = subscriber.ended
+            reason = ended.code if ended is not None else subscriber.close_reason[:120]
             with contextlib.suppress(Exception):
-                await socket.close(code=subscriber.close_code, reason=subscriber.close_reason[:120])
+                await socket.close(code=subscriber.close_code, reason=reason)
 
 
 redis_handlers: list[ControllerRouterHandler] = [

@@ -12,6 +12,8 @@ from dataclasses import dataclass, field
 from uuid import UUID
 
 from orgbase.core.context import LiveIdentity, OrgContext, Revocation
+from orgbase.core.error_render import close_of
+from orgbase.core.errors import Forbidden, NotFound, OrgbaseError, RateLimited, Unauthorized
 
 
 def _cleared() -> asyncio.Event:
@@ -28,6 +30,8 @@ class Subscriber:
     closed: asyncio.Event = field(default_factory=asyncio.Event)
     close_code: int = 1000
     close_reason: str = ""
+    ended: OrgbaseError | None = None
+    """The error that ended the subscriber (None for a plain close: left, shutdown)."""
     expiry: asyncio.TimerHandle | None = None
     counted_org: UUID | None = None
     """The org whose realtime_connections this subscriber counts against."""
@@ -47,7 +51,8 @@ class Subscriber:
         try:
             self.queue.put_nowait(message)
         except asyncio.QueueFull:
-            self.close(4008, "too slow: messages were piling up")
+            too_slow = "too slow: messages were piling up"
+            self.end(RateLimited(too_slow, code="realtime_too_slow", retry_after=1))
 
     async def next_message(self) -> bytes:
         """The next message to send, once the subscriber is not on hold."""
@@ -67,19 +72,25 @@ class Subscriber:
             self.close_code, self.close_reason = code, reason
             self.closed.set()
 
-    def revoked_by(self, notice: Revocation) -> tuple[int, str] | None:
-        """The close code and reason when ``notice`` ends this subscriber's rights."""
+    def end(self, error: OrgbaseError) -> None:
+        """Close for ``error``: the catalog's close code, its message as the reason."""
+        if not self.closed.is_set():
+            self.ended = error
+            self.close(close_of(error), error.message)
+
+    def revoked_by(self, notice: Revocation) -> OrgbaseError | None:
+        """The error that ends this subscriber when ``notice`` ends its rights."""
         principal, ctx = self.identity.principal, self.ctx
         if principal.session_id is not None and principal.session_id in notice.sessions:
-            return 4401, "the session has ended"
+            return Unauthorized("the session has ended", code="session_revoked")
         if principal.key_id is not None and principal.key_id in notice.keys:
-            return 4401, "the API key was revoked"
+            return Unauthorized("the API key was revoked", code="api_key_invalid")
         if notice.org != ctx.org_id:
             return None
         if notice.org_deleted:
-            return 4403, "the org was deleted"
+            return NotFound("the org was deleted", code="org_not_found")
         if notice.user is not None and notice.user == ctx.user_id and notice.role is None:
-            return 4403, "the membership has ended"
+            return Forbidden("the membership has ended", code="not_a_member")
         return None
 
     def in_doubt_after(self, notice: Revocation) -> bool:

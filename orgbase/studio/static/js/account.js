@@ -67,7 +67,9 @@ function showConfirm(api, root, showSignIn, address) {
   const form = h("form", {
     onsubmit: async (event) => {
       event.preventDefault();
-      const done = await act(submit, () => gotrue(api, "POST", "/verify", { type: "signup", email: address, token: code.value.trim() }), errors);
+      // "email": the code of a new account's confirmation, or, when the address already had
+      // an account, the sign-in code mailed to its owner instead (sign-up tells nobody which).
+      const done = await act(submit, () => gotrue(api, "POST", "/verify", { type: "email", email: address, token: code.value.trim() }), errors);
       if (done) showSignIn("Your email is confirmed: sign in.", "good");
     },
   }, h("p", {}, `We sent a 6-digit code to ${address}.`), field("Code", code), errors, submit);

@@ -99,16 +99,31 @@ function renderShell() {
       onchange: (event) => act(event.target, () => switchOrg(event.target.value)),
     })
     : h("p", { class: "who" }, "You belong to no org yet.");
-  const nav = h("nav", { "aria-label": "Studio pages" },
+  const nav = h("nav", { "aria-label": "Studio pages", onclick: () => openMenu(false) },
     PAGES.map(([id, label]) => h("a", { href: `#/${id}`, "data-page": id }, label)));
   const signOut = h("button", { type: "button", onclick: (e) => act(e.target, () => api.signOut()) }, "Sign out");
   const main = h("main", { id: "page", tabindex: "-1" });
+  // On a phone the pages are a menu behind this button, which names the current page.
+  const toggle = h("button", {
+    type: "button", id: "nav-toggle", "aria-expanded": "false", "aria-controls": "studio-menu",
+    onclick: () => openMenu(toggle.getAttribute("aria-expanded") !== "true"),
+  }, h("span", { class: "current" }, "Pages"), h("span", { "aria-hidden": "true" }, "☰"));
   replace(root, h("div", { class: "shell" },
-    h("aside", { class: "sidebar" }, h("div", { class: "brand" }, "orgbase studio"), orgPicker, nav,
-      h("div", { class: "who" }, studio.user.email, studio.user.is_platform_admin ? " · platform admin" : ""),
-      signOut),
+    h("aside", { class: "sidebar" },
+      h("div", { class: "topbar" }, h("div", { class: "brand" }, "orgbase studio"), toggle),
+      orgPicker,
+      h("div", { class: "menu", id: "studio-menu" }, nav,
+        h("div", { class: "who" }, studio.user.email, studio.user.is_platform_admin ? " · platform admin" : ""),
+        signOut)),
     main));
   route();
+}
+
+function openMenu(open) {
+  const toggle = document.getElementById("nav-toggle");
+  if (!toggle) return;
+  toggle.setAttribute("aria-expanded", open ? "true" : "false");
+  toggle.closest(".sidebar").classList.toggle("open", open);
 }
 
 function route() {
@@ -125,6 +140,9 @@ function route() {
     else link.removeAttribute("aria-current");
   }
   document.title = `${entry[1]} · orgbase studio`;
+  const current = document.querySelector("#nav-toggle .current");
+  if (current) current.textContent = entry[1];
+  openMenu(false);
   main.replaceChildren();
   const context = { ...studio, org: currentOrg(), params: rest.map(decodeURIComponent), onStop: (fn) => { studio.stop = fn; } };
   if (!context.org && entry[2].needsOrg !== false) {

@@ -36,8 +36,12 @@ export function lineChart(points, { title, max = null, format = (v) => String(v)
     svg.append(s("path", { class: "line", d: path }));
   }
   if (points.length) {
-    svg.append(s("text", { x: left, y: height - 4 }, points[0].label));
-    svg.append(s("text", { x: width - 60, y: height - 4 }, points[points.length - 1].label));
+    // Both ends of the time axis, anchored inside the chart so long labels are not cut.
+    svg.append(s("text", { class: "axis-x", x: left, y: height - 4 }, points[0].label));
+    if (points.length > 1) {
+      svg.append(s("text", { class: "axis-x", x: width - 8, y: height - 4, "text-anchor": "end" },
+        points[points.length - 1].label));
+    }
   }
   if (!values.length) svg.append(s("text", { x: width / 2 - 40, y: height / 2 }, "no data yet"));
   return svg;
@@ -45,14 +49,15 @@ export function lineChart(points, { title, max = null, format = (v) => String(v)
 
 /** Horizontal bars: items are {label, value}. */
 export function barChart(items, { title, format = (v) => String(v) } = {}) {
-  const width = 600, row = 26, left = 90;
+  // Room for the labels at the larger text of a phone (see studio.css).
+  const width = 600, row = 26, left = 120;
   const height = Math.max(row, items.length * row) + 6;
   const max = Math.max(1e-9, ...items.map((i) => i.value || 0));
   const svg = s("svg", { class: "chart", viewBox: `0 0 ${width} ${height}`, role: "img",
     "aria-label": title || "bars" });
   if (title) svg.append(s("title", {}, title));
   items.forEach((item, i) => {
-    const w = ((item.value || 0) / max) * (width - left - 90);
+    const w = ((item.value || 0) / max) * (width - left - 130);
     svg.append(s("text", { x: 0, y: i * row + 17 }, item.label));
     svg.append(s("rect", { class: "bar", x: left, y: i * row + 5, width: Math.max(1, w), height: 16, rx: 3 }));
     svg.append(s("text", { x: left + w + 6, y: i * row + 17 }, format(item.value)));

@@ -113,19 +113,29 @@ export function render(main, { api, user, org }) {
     ];
   });
 
-  const drawSessions = () => load(sessions, async () => {
-    const list = await api.get("/v1/auth/sessions");
+  // My sessions, a page at a time (this session first): a busy account has many.
+  const SESSIONS_PER_PAGE = 10;
+  const drawSessions = (pageIndex = 0) => load(sessions, async () => {
+    const all = await api.get("/v1/auth/sessions");
+    const list = [...all.filter((s) => s.current), ...all.filter((s) => !s.current)];
+    const pages = Math.max(1, Math.ceil(list.length / SESSIONS_PER_PAGE));
+    const index = Math.min(pageIndex, pages - 1);
+    const shown = list.slice(index * SESSIONS_PER_PAGE, (index + 1) * SESSIONS_PER_PAGE);
     const errors = h("div");
     return [table([
       { label: "device", render: (s) => s.user_agent || "unknown" },
       { label: "ip", key: "ip" },
       { label: "signed in", render: (s) => fmtDate(s.created_at) },
       { label: "last seen", render: (s) => fmtDate(s.last_seen_at) },
-      { label: "", render: (s) => s.current ? badge("this session", "ok") : h("button", { type: "button", class: "danger", onclick: (event) => act(event.target, async () => {
+      { label: "", class: "actions", render: (s) => s.current ? badge("this session", "ok") : h("button", { type: "button", class: "danger", onclick: (event) => act(event.target, async () => {
         await api.del(`/v1/auth/sessions/${s.id}`);
-        drawSessions();
+        drawSessions(index);
       }, errors) }, "Revoke") },
-    ], list), errors];
+    ], shown), errors,
+    pages > 1 ? h("div", { class: "pager" },
+      h("button", { type: "button", disabled: index === 0, onclick: () => drawSessions(index - 1) }, "‹ Newer"),
+      h("span", { class: "muted" }, `page ${index + 1} of ${pages} · ${list.length} sessions`),
+      h("button", { type: "button", disabled: index >= pages - 1, onclick: () => drawSessions(index + 1) }, "Older ›")) : null];
   });
 
   drawMembers();

@@ -13,6 +13,12 @@ function kind(column) {
   return "text";
 }
 
+/** A cell shows one line; its whole value is in the tooltip (and the editor). */
+function titleOf(value) {
+  if (value === null || value === undefined) return null;
+  return typeof value === "object" ? JSON.stringify(value) : String(value);
+}
+
 function filterValue(op, value) {
   if (op === "ilike") return `ilike.*${value}*`;
   return `${op}.${value}`;
@@ -154,14 +160,14 @@ function showTable(view, api, table) {
       const headRow = h("tr", {}, table.columns.map((c) => h("th", { scope: "col", "aria-sort": state.order === c.name ? (state.desc ? "descending" : "ascending") : null }, header(c))));
       const bodyRows = data.map((row) => {
         const tr = h("tr", { class: table.primary_key.length ? "clickable" : "", tabindex: table.primary_key.length ? "0" : null, "data-key": table.primary_key.map((k) => row[k]).join(",") },
-          table.columns.map((c) => h("td", {}, cell(row[c.name]))));
+          table.columns.map((c) => h("td", { title: titleOf(row[c.name]) }, cell(row[c.name]))));
         if (table.primary_key.length) {
           tr.addEventListener("click", () => edit(row));
           tr.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(row); });
         }
         return tr;
       });
-      replace(rows, h("div", { class: "table-wrap" }, h("table", {}, h("thead", {}, headRow), h("tbody", {}, bodyRows))));
+      replace(rows, h("div", { class: "table-wrap clip" }, h("table", {}, h("thead", {}, headRow), h("tbody", {}, bodyRows))));
     }
     const last = Math.min(state.offset + PAGE, total ?? state.offset + data.length);
     replace(pager,

@@ -1,6 +1,12 @@
 // Org-scoped document collections through /v1/docs: JSON filter, insert, edit, delete.
 import { act, empty, errorBox, field, h, load, loading, parseJson, replace, toast } from "../ui.js";
 
+/** A document's _id as text: an ObjectId arrives as Extended JSON {"$oid": "..."}. */
+function idOf(doc) {
+  const id = doc._id;
+  return id !== null && typeof id === "object" && "$oid" in id ? id.$oid : String(id);
+}
+
 const PAGE = 25;
 
 function visible(doc) {
@@ -55,8 +61,8 @@ function showCollection(view, api, name) {
         ? h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, h("th", { scope: "col" }, "_id"), h("th", { scope: "col" }, "document"))),
           h("tbody", {}, found.map((doc) => {
-            const tr = h("tr", { class: "clickable", tabindex: "0", "data-id": doc._id },
-              h("td", {}, h("code", {}, doc._id)), h("td", {}, h("pre", {}, JSON.stringify(visible(doc), null, 1))));
+            const tr = h("tr", { class: "clickable", tabindex: "0", "data-id": idOf(doc) },
+              h("td", {}, h("code", { class: "rid", title: idOf(doc) }, idOf(doc))), h("td", {}, h("pre", {}, JSON.stringify(visible(doc), null, 1))));
             tr.addEventListener("click", () => edit(doc));
             tr.addEventListener("keydown", (event) => { if (event.key === "Enter") edit(doc); });
             return tr;
@@ -78,7 +84,7 @@ function showCollection(view, api, name) {
       event.preventDefault();
       act(save, async () => {
         const body = parseJson(text.value, "The document");
-        if (doc) await api.put(`${base}/${encodeURIComponent(doc._id)}`, body);
+        if (doc) await api.put(`${base}/${encodeURIComponent(idOf(doc))}`, body);
         else await api.post(base, body);
         replace(editor);
         toast(doc ? "Document saved" : "Document inserted");
@@ -88,7 +94,7 @@ function showCollection(view, api, name) {
     h("div", { class: "row" }, save, h("button", { type: "button", onclick: () => replace(editor) }, "Cancel"),
       doc ? h("button", { type: "button", class: "danger", onclick: (event) => act(event.target, async () => {
         if (!confirm("Delete this document?")) return;
-        await api.del(`${base}/${encodeURIComponent(doc._id)}`);
+        await api.del(`${base}/${encodeURIComponent(idOf(doc))}`);
         replace(editor);
         toast("Document deleted");
         await refresh();
@@ -97,7 +103,7 @@ function showCollection(view, api, name) {
     text.focus();
   }
 
-  function edit(doc) { form(`Edit ${doc._id}`, doc); }
+  function edit(doc) { form(`Edit ${idOf(doc)}`, doc); }
 
   replace(view, h("h2", {}, name),
     h("form", { onsubmit: (event) => { event.preventDefault(); state.skip = 0; refresh(); } },

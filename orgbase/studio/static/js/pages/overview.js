@@ -8,10 +8,19 @@ function dependencyCard(name, check) {
   const poolText = pool
     ? Object.entries(pool).map(([k, v]) => `${k} ${v}`).join(" · ")
     : "";
+  // The webhooks check is a queue, not a connection: its figures instead of a latency.
+  const headline = typeof check.latency_ms === "number"
+    ? `${check.latency_ms} ms`
+    : "due" in check ? `${check.due} due` : check.status;
+  const queue = "due" in check
+    ? h("div", { class: "label" }, `oldest due ${check.oldest_due_seconds ?? 0} s · ${check.delivering ? "delivering here" : "not delivering here"}`)
+    : null;
   return h("div", { class: "card", "data-dependency": name },
     h("div", { class: "row" }, h("strong", {}, name), badge(check.status)),
-    h("div", { class: "value" }, `${check.latency_ms} ms`),
-    h("div", { class: "label" }, "breaker ", check.breaker ? badge(check.breaker) : "–"),
+    h("div", { class: "value" }, headline),
+    queue,
+    "breaker" in check || typeof check.latency_ms === "number"
+      ? h("div", { class: "label" }, "breaker ", check.breaker ? badge(check.breaker) : "–") : null,
     poolText ? h("div", { class: "label" }, "pool: ", poolText) : null,
     h("div", { class: "label" }, `errors in the last 24 h: ${check.errors_24h ?? 0}`),
     check.error ? h("div", { class: "error" }, check.error) : null);

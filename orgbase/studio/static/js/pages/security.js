@@ -13,7 +13,7 @@ export function render(main, { api }) {
     const level = tokenClaims(api.token).aal || "aal1";
     const factors = me.factors || [];
     const enrolBox = h("div", { id: "enrol" });
-    const start = h("button", { type: "button", id: "enrol-totp", onclick: (e) => act(e.target, () => enrol(api, enrolBox, refresh)) }, "Add an authenticator app");
+    const start = h("button", { type: "button", id: "enrol-totp", onclick: (e) => act(e.target, () => enrol(api, enrolBox, refresh, factors)) }, "Add an authenticator app");
     return h("div", {},
       h("p", {}, "This session: ", badge(level, level === "aal2" ? "good" : "warn")),
       factors.length
@@ -29,7 +29,12 @@ export function render(main, { api }) {
   refresh();
 }
 
-async function enrol(api, box, done) {
+async function enrol(api, box, done, factors) {
+  // One pending factor at most: a second click shows the one waiting for its code, and a
+  // factor left unverified earlier (a page closed half-way) is dropped before a new one.
+  const waiting = box.querySelector("input[name=totp-code]");
+  if (waiting) { waiting.focus(); return; }
+  for (const stale of factors.filter((f) => f.status === "unverified")) await removeFactor(api, stale.id);
   const factor = await enrollFactor(api, `app-${Math.random().toString(16).slice(2, 8)}`);
   const code = h("input", { name: "totp-code", inputmode: "numeric", autocomplete: "one-time-code", required: true });
   const errors = h("div");
@@ -47,7 +52,12 @@ async function enrol(api, box, done) {
         h("p", {}, "Each works once instead of a code from the app. They are shown only now."),
         h("ul", {}, (verified.recovery_codes || []).map((c) => h("li", {}, h("code", {}, c))))));
     },
-  }, field("Code from the app", code), errors, submit);
+  }, field("Code from the app", code), errors, h("div", { class: "row" }, submit,
+    h("button", { type: "button", id: "enrol-cancel", onclick: (event) => act(event.target, async () => {
+      await removeFactor(api, factor.id);
+      replace(box);
+      await done();
+    }, errors) }, "Cancel")));
   replace(box, h("div", { class: "panel" },
     h("h2", {}, "Scan this with your authenticator app"),
     h("div", { class: "qr", id: "totp-qr" }, qrElement(factor.totp.qr_code)),

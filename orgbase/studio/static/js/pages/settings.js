@@ -52,7 +52,9 @@ export function render(main, { api, org }) {
     }, "Reading the settings…");
     load(history, async () => {
       const versions = await api.get(`${base}/versions`);
-      if (versions.length < 1) return empty("No version yet.");
+      // The first version is the empty document every org starts with: history begins
+      // with the first save.
+      if (versions.length < 1) return empty("Only the first version so far: each save makes a new one, listed here.");
       const options = versions.map((v) => [String(v.version), `v${v.version} · ${fmtDate(v.updated_at)}`]);
       const from = select(options, String(versions[Math.min(1, versions.length - 1)].version), { "aria-label": "Compare from" });
       const to = select(options, String(versions[0].version), { "aria-label": "Compare to" });
@@ -72,7 +74,7 @@ export function render(main, { api, org }) {
         h("div", { class: "table-wrap" }, h("table", {},
           h("thead", {}, h("tr", {}, ["version", "saved", "by", ""].map((t) => h("th", { scope: "col" }, t)))),
           h("tbody", {}, versions.map((v, index) => h("tr", { "data-version": v.version },
-            h("td", {}, `v${v.version}`), h("td", {}, fmtDate(v.updated_at)), h("td", {}, h("code", {}, v.updated_by || "")),
+            h("td", {}, `v${v.version}`), h("td", {}, fmtDate(v.updated_at)), h("td", {}, h("code", { class: "rid", title: v.updated_by || "" }, v.updated_by || "")),
             h("td", { class: "actions" }, admin && index > 0 ? h("button", { type: "button", onclick: (event) => act(event.target, async () => {
               if (!confirm(`Roll back to version ${v.version}? This makes a new version equal to it.`)) return;
               await api.post(`${base}/rollback/${v.version}`);

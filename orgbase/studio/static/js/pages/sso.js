@@ -20,7 +20,7 @@ export function render(main, { api, org }) {
         const ok = await act(event.submitter, () => api.put(`${base}/auth-policy`, { mfa_required: mfa.checked }), mfaErrors);
         if (ok) toast("Saved", "good");
       },
-    }, h("label", {}, mfa, " Members must use a second factor (MFA)"), mfaErrors, h("button", { type: "submit" }, "Save"));
+    }, h("label", { class: "check", for: "mfa-required" }, mfa, "Members must use a second factor (MFA)"), mfaErrors, h("button", { type: "submit" }, "Save"));
 
     const issuer = h("input", { name: "issuer", type: "url", required: true, value: sso.issuer || "" });
     const clientId = h("input", { name: "client_id", required: true, value: sso.client_id || "" });

@@ -22,11 +22,13 @@ function latest(rows, key) {
   return rows.length ? rows[rows.length - 1][key] || 0 : 0;
 }
 
+/** A period with its day: "6 Dec, 08:00" per hour, "6 Dec" per day (24-hour clock). */
 function periodLabel(iso, granularity) {
   const date = new Date(iso);
+  const day = date.toLocaleDateString([], { day: "numeric", month: "short" });
   return granularity === "hour"
-    ? date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" })
-    : date.toLocaleDateString();
+    ? `${day}, ${date.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit", hourCycle: "h23" })}`
+    : day;
 }
 
 /** One point per hour or day of the span, zero where nothing was recorded. */
@@ -62,8 +64,8 @@ function view(data) {
       barChart(FAMILIES.map(([key, label]) => ({ label: label.split(" ")[0], value: sum(rows, key) })), { title: "Requests by API family" })),
     rows.length
       ? table([
-        { label: step, render: (r) => periodLabel(r.period, step) },
-        ...FAMILIES.map(([key, label]) => ({ label, key })),
+        { label: step, class: "nowrap", render: (r) => periodLabel(r.period, step) },
+        ...FAMILIES.map(([key, label]) => ({ label: label.split(" ")[0].toLowerCase(), key })),
         { label: "rows read", key: "rows_read" },
         { label: "rows written", key: "rows_written" },
         { label: "response bytes", render: (r) => fmtBytes(r.response_bytes) },
