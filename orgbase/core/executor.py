@@ -4,8 +4,8 @@
   the credential and enters the org), on a read replica that has the writer's own writes
   or else on the primary (``ReplicaRouter``: read-your-writes by commit LSN).
 - ``value``: one statement in a transaction whose first statement entered the org.
-- ``transaction``: a write's transaction (entered first, under the org's statement
-  timeout); once it commits, its position is recorded so the writer's next reads see it.
+- ``write``: a write's transaction (entered first, under the org's statement timeout);
+  once it commits, its position is recorded so the writer's next reads see it.
 
 What the statements say is the caller's; a failed statement keeps its SQLSTATE as the
 API's code (``pg_errors.translate``, as PostgREST does).
@@ -13,9 +13,8 @@ API's code (``pg_errors.translate``, as PostgREST does).
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import asyncpg
 
@@ -23,6 +22,7 @@ from orgbase.core.pg_errors import translate
 from orgbase.core.postgres import Connection, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 
+T = TypeVar("T")
 _STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
 
 
@@ -79,20 +79,23 @@ class TenantExecutor:
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
 
-    @asynccontextmanager
-    async def transaction(
-        self, entry: TenantEntry, timeout_ms: int | None = None
-    ) -> AsyncIterator[Connection]:
-        """A write's transaction, entered; ``timeout_ms``: the org's own statement timeout
-        for this transaction only (else the pool's command timeout, with no round trip).
-        An exception out of the block rolls it back and records nothing."""
+    async def write(
+        self,
+        entry: TenantEntry,
+        work: Callable[[Connection], Awaitable[T]],
+        timeout_ms: int | None = None,
+    ) -> T:
+        """``work`` in a write's transaction, entered; ``timeout_ms``: the org's own
+        statement timeout for this transaction only (else the pool's command timeout, with
+        no round trip). An exception out of ``work`` rolls it back and records nothing."""
         commit_lsn: list[str] | None = [] if self.replicas is not None else None
         try:
             async with self.db.tenant_transaction_with(entry, commit_lsn) as connection:
                 if timeout_ms is not None:
                     await connection.execute(_STATEMENT_TIMEOUT, str(timeout_ms))
-                yield connection
+                done = await work(connection)
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
         if self.replicas is not None and commit_lsn:
             await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))
+        return done

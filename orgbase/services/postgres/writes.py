@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from orgbase.core.errors import Invalid
 from orgbase.core.executor import TenantExecutor
-from orgbase.core.postgres import TenantEntry
+from orgbase.core.postgres import Connection, TenantEntry
 from orgbase.services.postgres.plan import WritePlan
 from orgbase.services.postgres.result import Result
 from orgbase.services.postgres.statements import CHANGED_ROWS
@@ -49,21 +49,24 @@ async def run_write(executor: TenantExecutor, entry: TenantEntry, plan: WritePla
     commit."""
     if plan.sql is None:
         return Result("[]" if plan.returning else None, 0)
-    options = plan.options
-    counting = options.count_changes and options.max_affected is not None
+    sql = plan.sql
+    counting = plan.options.count_changes and plan.options.max_affected is not None
+
+    async def bounded(connection: Connection) -> Result:
+        before = await connection.fetchval(CHANGED_ROWS) if counting else 0
+        row = await connection.fetchrow(sql, *plan.values)
+        assert row is not None
+        result = Result(row["body"], row["n"])
+        changed = await connection.fetchval(CHANGED_ROWS) - before if counting else None
+        _check_bounds(result, plan, changed)
+        if plan.options.rollback:
+            raise _RolledBack(result)
+        return result
+
     try:
-        async with executor.transaction(entry, plan.timeout_ms) as connection:
-            before = await connection.fetchval(CHANGED_ROWS) if counting else 0
-            row = await connection.fetchrow(plan.sql, *plan.values)
-            assert row is not None
-            result = Result(row["body"], row["n"])
-            changed = await connection.fetchval(CHANGED_ROWS) - before if counting else None
-            _check_bounds(result, plan, changed)
-            if options.rollback:
-                raise _RolledBack(result)
+        return await executor.write(entry, bounded, plan.timeout_ms)
     except _RolledBack as undone:
         return undone.result
-    return result
 
 
 def _check_bounds(result: Result, plan: WritePlan, changed: int | None) -> None:
