@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 import asyncpg
 
 from orgbase.core.pg_errors import translate
-from orgbase.core.postgres import Connection, Database, TenantEntry
+from orgbase.core.postgres import CONNECTION_ERRORS, Connection, Database, TenantEntry, discard
 from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 
 T = TypeVar("T")
@@ -68,8 +68,22 @@ class TenantExecutor:
         return await replicas.read(
             writer_of(entry.args),
             lambda: self.db.tenant_fetchrow(entry.org, sql, *args, time_limit=time_limit),
-            lambda pool: self.db.replica_fetchrow(pool, sql, *args),
+            lambda pool: self._replica_fetchrow(pool, sql, args),
         )
+
+    async def _replica_fetchrow(
+        self, pool: asyncpg.Pool, sql: str, args: tuple[Any, ...]
+    ) -> asyncpg.Record | None:
+        """One statement on a replica's pool. Connection failures come out as they are
+        (the router then reads from the primary)."""
+        connection = await pool.acquire(timeout=self.db.settings.acquire_timeout)
+        try:
+            return await connection.fetchrow(sql, *args)
+        except CONNECTION_ERRORS:
+            discard(connection)
+            raise
+        finally:
+            await pool.release(connection)
 
     async def value(self, entry: TenantEntry, sql: str, values: Sequence[Any]) -> Any:
         """One statement in a transaction that entered the org; its first value."""

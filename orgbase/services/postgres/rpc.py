@@ -1,9 +1,11 @@
 """Planning calls of functions of the `api` schema (PostgREST's /rpc/{name}).
 
-The call runs on the tenant pool in a transaction whose first statement enters the org, so
-the function runs as ``orgbase_api`` with the caller's verified context: row-level
-security applies to everything it reads and writes, and rows it changes fire the same
-audit trigger (row events, realtime, webhooks) as writes through the data API.
+A call runs on the tenant pool after the org is entered (one statement behind the context
+CTE for a STABLE or IMMUTABLE function, a transaction whose first statement enters the org
+for a VOLATILE one), so the function runs as ``orgbase_api`` with the caller's verified
+context: row-level security applies to everything it reads and writes, and rows it changes
+fire the same audit trigger (row events, realtime, webhooks) as writes through the data
+API.
 
 Arguments are bound as one JSON parameter and typed by ``json_to_record`` with the types
 from the catalogs; the function's name comes from the schema cache, never the request.
