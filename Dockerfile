@@ -19,7 +19,8 @@ RUN uv sync --frozen --no-dev --no-editable
 # -- runtime: the virtualenv only; no compiler, no uv, no sources --
 FROM python:3.11-slim-bookworm AS runtime
 RUN groupadd --system --gid 10001 orgbase \
-    && useradd --system --uid 10001 --gid orgbase --home-dir /app --shell /usr/sbin/nologin orgbase
+    && useradd --system --uid 10001 --gid orgbase --home-dir /app --shell /usr/sbin/nologin orgbase \
+    && mkdir -p /var/lib/orgbase/storage && chown orgbase:orgbase /var/lib/orgbase/storage
 COPY --from=build --chown=orgbase:orgbase /app/.venv /app/.venv
 ENV PATH=/app/.venv/bin:$PATH \
     PYTHONDONTWRITEBYTECODE=1 \

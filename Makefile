@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy
+.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy bench-storage
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -98,6 +98,13 @@ bench-rpc: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@UV_PROJECT_ENVIRONMENT=$(VENV) $(VENV)/bin/uv sync --frozen --group bench --quiet
 	@$(VENV)/bin/python -m bench.rpc_bench
+
+# File storage: 100 MiB up and down beside nginx, 4 KiB uploads/s vs inserts/s, memory
+# during a 1 GiB upload.
+bench-storage: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@command -v nginx >/dev/null || apt-get install -y nginx
+	@$(VENV)/bin/python -m bench.storage_bench
 
 # Data API reads on primary vs primary + replica; cache and realtime on Sentinel vs cluster.
 bench-scaling: services

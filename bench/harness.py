@@ -50,7 +50,12 @@ if pause > 0 then
   -- each connection waits this long between its requests: a steady load, not a flood
   function delay() return pause end
 end
+local content_type = os.getenv("BENCH_CONTENT_TYPE") or "application/json"
+local unique = os.getenv("BENCH_UNIQUE_PATHS")
 local counter = 0
+local made = 0
+-- each thread its own number (its Lua state is its own: math.random repeats across them)
+function setup(thread) made = made + 1; thread:set("tid", made) end
 function init(args) counter = math.random(1, 100000) end
 function request()
   counter = counter + 1
@@ -59,9 +64,12 @@ function request()
   if #tokens > 0 then headers["Authorization"] = "Bearer " .. tokens[(counter % #tokens) + 1] end
   if #bodies > 0 then
     body = bodies[(counter % #bodies) + 1]
-    headers["Content-Type"] = "application/json"
+    headers["Content-Type"] = content_type
   end
-  return wrk.format(method, path, headers, body)
+  -- a path of its own per request (object uploads: each a new object)
+  local target = path
+  if unique then target = path .. "-" .. tostring(tid) .. "-" .. counter end
+  return wrk.format(method, target, headers, body)
 end
 function done(summary, latency, requests)
   local e = summary.errors
@@ -108,6 +116,8 @@ def wrk(
     tokens: list[str] | None = None,
     bodies: list[str] | None = None,
     pause_ms: int = 0,
+    content_type: str | None = None,
+    unique_paths: bool = False,
 ) -> WrkResult:
     if shutil.which("wrk") is None:
         raise SystemExit("wrk is needed: apt-get install -y wrk")
@@ -115,6 +125,10 @@ def wrk(
         script = Path(folder) / "bench.lua"
         script.write_text(WRK_SCRIPT)
         env = {**os.environ, "BENCH_METHOD": method, "BENCH_PAUSE_MS": str(pause_ms)}
+        if content_type:
+            env["BENCH_CONTENT_TYPE"] = content_type
+        if unique_paths:
+            env["BENCH_UNIQUE_PATHS"] = "1"
         base, _, path = url.partition("://")[2].partition("/")
         env["BENCH_PATH"] = "/" + path
         if tokens:

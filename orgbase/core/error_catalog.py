@@ -245,6 +245,36 @@ _PLATFORM = {
     "mail_catcher_not_configured": Code(404, "no mail catcher is configured"),
 }
 
+# Supabase Storage's own names where its clients branch on them (storage-js and
+# storage-py read NoSuchKey, NoSuchBucket...), orgbase's words for the rest.
+_STORAGE = {
+    "InvalidRequest": Code(400, "the storage request is not one the API takes"),
+    "InvalidKey": Code(400, "an object name that is empty, too long, or escapes its bucket"),
+    "InvalidBucketName": Code(400, "bucket names are 1-100 letters, digits and - _ ."),
+    "InvalidSignature": Code(400, "the signed URL's token is not one this deployment made"),
+    "ExpiredSignature": Code(400, "the signed URL has expired"),
+    "too_many_buckets": Code(400, "the org has as many buckets as it may"),
+    "upload_interrupted": Code(400, "the client went away before the body ended: nothing kept"),
+    "AccessDenied": Code(403, "the bucket's policy does not let the caller do this"),
+    "NoSuchBucket": Code(404, "no such bucket in the caller's org"),
+    "NoSuchKey": Code(404, "no such object"),
+    "NoSuchUpload": Code(404, "no such resumable upload (or it expired)"),
+    "Duplicate": Code(409, "an object of that name exists (use upsert to replace it)"),
+    "BucketAlreadyExists": Code(409, "the org has a bucket of that name"),
+    "BucketNotEmpty": Code(409, "a bucket is emptied before it is deleted"),
+    "storage_quota_exceeded": Code(409, "the org's stored bytes would pass storage_bytes"),
+    "upload_busy": Code(409, "another request is writing this resumable upload"),
+    "offset_mismatch": Code(409, "the chunk does not start where the upload stands"),
+    "tus_version": Code(412, "the TUS protocol version is not 1.0.0"),
+    "EntityTooLarge": Code(413, "the object is over the bucket's or the org's size limit"),
+    "InvalidMimeType": Code(415, "the bucket does not take this type (or the body is not it)"),
+    "InvalidContentType": Code(415, "a TUS chunk is sent as application/offset+octet-stream"),
+    "InvalidRange": Code(416, "the range asked for lies past the object's end"),
+    "storage_unavailable": Code(503, "the blob store cannot be reached: nothing was changed"),
+    "storage_full": Code(503, "the blob store has no room: nothing was kept"),
+    "signing_key_unset": Code(503, "signed URLs need ORGBASE_STORAGE_SIGNING_KEY"),
+}
+
 SECTIONS: tuple[tuple[str, dict[str, Code]], ...] = (
     ("Requests", _REQUESTS),
     ("Credentials", _CREDENTIALS),
@@ -255,6 +285,7 @@ SECTIONS: tuple[tuple[str, dict[str, Code]], ...] = (
     ("Documents", _DOCUMENTS),
     ("Cache and realtime", _CACHE_AND_REALTIME),
     ("Webhooks", _WEBHOOKS),
+    ("Storage (Supabase Storage's codes where its clients read them)", _STORAGE),
     ("Usage, limits and operations", _PLATFORM),
 )
 CATALOG: dict[str, Code] = {code: entry for _, table in SECTIONS for code, entry in table.items()}

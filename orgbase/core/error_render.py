@@ -77,6 +77,10 @@ def headers_of(error: kinds.OrgbaseError) -> dict[str, str]:
         return {"Retry-After": str(error.retry_after)}
     if isinstance(error, kinds.Unauthorized) and error.bearer is not None:
         return {"WWW-Authenticate": _BEARER_CHALLENGES[error.bearer]}
+    if isinstance(error, kinds.RangeNotSatisfiable) and isinstance(error.details, dict):
+        size = error.details.get("size")
+        if isinstance(size, int):  # a blob's range past its end (RFC 9110 15.5.17)
+            return {"Content-Range": f"bytes */{size}"}
     return {}
 
 

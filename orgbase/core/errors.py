@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any, ClassVar, Literal
 
-Dependency = Literal["postgres", "redis", "mongo"]
+Dependency = Literal["postgres", "redis", "mongo", "storage"]
 
 
 class OrgbaseError(Exception):
@@ -135,7 +135,8 @@ class BadGateway(OrgbaseError):
 
 
 class Unavailable(OrgbaseError):
-    """A backing service (PostgreSQL, Redis, MongoDB) cannot serve the request now."""
+    """A backing service (PostgreSQL, Redis, MongoDB, the blob store) cannot serve the
+    request now."""
 
     default_code = "service_unavailable"
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Awaitable, Callable
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 from uuid import UUID
 
 import msgspec
@@ -61,6 +61,19 @@ class PolicyChanged(Event, frozen=True, kw_only=True):
 
     org_id: UUID
     change: PolicyChange
+
+
+class StorageObjectChanged(Event, frozen=True, kw_only=True):
+    """An object of an org's bucket was created, replaced or deleted (committed). The
+    webhook outbox has it already (written in the change's transaction); realtime hears
+    it here. ``name`` is None where the bucket keeps names private to their owners."""
+
+    org_id: UUID
+    bucket: str
+    name: str | None
+    object_id: UUID
+    change: Literal["created", "updated", "deleted"]
+    size: int | None = None
 
 
 E = TypeVar("E", bound=Event)

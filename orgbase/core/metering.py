@@ -21,8 +21,11 @@ Counter = Literal[
     "rows_written",
     "response_bytes",
     "realtime_messages",
+    "requests_storage",
+    "storage_bytes_in",
+    "storage_bytes_out",
 ]
-Level = Literal["documents_bytes", "cache_bytes"]
+Level = Literal["documents_bytes", "cache_bytes", "storage_bytes"]
 COUNTERS: tuple[str, ...] = Counter.__args__  # type: ignore[attr-defined]
 LEVELS: tuple[str, ...] = Level.__args__  # type: ignore[attr-defined]
 

@@ -16,8 +16,8 @@ import msgspec
 from orgbase.core.errors import Invalid
 from orgbase.core.settings import LimitsSettings
 
-Family = Literal["data", "docs", "kv", "realtime"]
-FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime")
+Family = Literal["data", "docs", "kv", "realtime", "storage"]
+FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime", "storage")
 
 
 class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -31,6 +31,10 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     document_storage_bytes: int
     cache_storage_bytes: int
     realtime_connections: int
+    storage_requests_per_minute: int
+    storage_bytes: int
+    """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
+    max_object_bytes: int
 
     def per_minute(self, family: Family) -> int:
         if family == "realtime":
@@ -54,6 +58,9 @@ MAXIMUMS: dict[str, int] = {
     "document_storage_bytes": 1 << 44,
     "cache_storage_bytes": 1 << 40,
     "realtime_connections": 1_000_000,
+    "storage_requests_per_minute": 100_000_000,
+    "storage_bytes": 1 << 50,
+    "max_object_bytes": 1 << 42,
 }
 MAX_DIGITS = 16
 

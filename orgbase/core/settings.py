@@ -449,6 +449,12 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     realtime_connections: PositiveInt = 1000
     """An org's open sockets and event streams, per process (429
     `realtime_connections_exceeded`)."""
+    storage_requests_per_minute: PositiveInt = 120_000
+    """Storage API requests an org may make per minute (429 `org_rate_limited`)."""
+    storage_bytes: PositiveInt = 10 << 30
+    """Bytes all of an org's stored objects may take."""
+    max_object_bytes: PositiveInt = 5 << 30
+    """The largest object an org may store (a bucket's file_size_limit may be smaller)."""
     cache_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     """Orgs whose effective limits one process remembers."""
     cache_seconds: PositiveFloat = 300.0
@@ -513,6 +519,59 @@ class WebhookSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     are never claimed meanwhile."""
 
 
+class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """File storage (``/storage/v1``): where blobs live and how long grants last. Metadata
+    is in PostgreSQL; see docs/storage.md."""
+
+    enabled: bool = True
+    """Serve `/storage/v1`."""
+    backend: Literal["filesystem", "s3"] = "filesystem"
+    """Where blobs live: a folder (`root`) or an S3-compatible store (`s3_*`)."""
+    root: str = ".orgbase/storage"
+    """The filesystem backend's folder; with any backend, where resumable uploads collect
+    their chunks until complete (every gateway replica must see the same folder)."""
+    signing_key: str | None = None
+    """The HMAC key of signed URLs (32+ characters). Without it signed URLs are refused
+    (outside dev mode, where a key lives as long as the process)."""
+    s3_bucket: str | None = None
+    """The S3 bucket that holds every org's blobs (required with the s3 backend)."""
+    s3_endpoint: str | None = None
+    """An S3-compatible endpoint (``https://...``); AWS's own when unset."""
+    s3_region: str = "us-east-1"
+    """The S3 region."""
+    s3_access_key_id: str | None = None
+    """The S3 access key id (unset: the environment's credentials)."""
+    s3_secret_access_key: str | None = None
+    """The S3 secret access key."""
+    s3_prefix: str = ""
+    """Prepended to every key in the S3 bucket (several deployments may share one)."""
+    timeout_seconds: PositiveFloat = 30.0
+    """One backend call (a chunk written or read, a delete); a stalled backend is a 503."""
+    chunk_bytes: Annotated[int, Meta(ge=65536, le=64 << 20)] = 1 << 20
+    """How much of a blob is read or written at a time (the memory one transfer holds)."""
+    signed_url_max_seconds: PositiveInt = 7 * 86400
+    """The longest lifetime a signed download URL may be given."""
+    signed_upload_seconds: PositiveInt = 7200
+    """How long a signed upload URL lasts."""
+    resumable_seconds: PositiveInt = 86400
+    """How long an unfinished resumable upload is kept."""
+    sweep_seconds: PositiveFloat = 300.0
+    """How often a gateway looks for orphaned blobs and expired resumable uploads."""
+    orphan_grace_seconds: PositiveFloat = 3600.0
+    """A blob without a metadata row is removed once it is this old (an upload being
+    published has a row within milliseconds of its blob)."""
+    max_buckets_per_org: Annotated[int, Meta(ge=1, le=100_000)] = 100
+    """Buckets one org may have (400 `too_many_buckets`)."""
+
+    def __post_init__(self) -> None:
+        if self.backend == "s3" and not self.s3_bucket:
+            raise ValueError("s3_bucket: is required with the s3 backend")
+        if self.signing_key is not None and len(self.signing_key) < 32:
+            raise ValueError("signing_key: must be at least 32 characters")
+        if self.s3_endpoint is not None:
+            _check_url(self.s3_endpoint, ("https", "http"), "s3_endpoint")
+
+
 class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mail_file: str | None = None
     """The local mail catcher's messages (JSON lines), read by GET /v1/dev/mail in dev mode
@@ -544,6 +603,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     observability: ObservabilitySettings = msgspec.field(default_factory=ObservabilitySettings)
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     dev: DevSettings = msgspec.field(default_factory=DevSettings)
 

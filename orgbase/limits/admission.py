@@ -24,6 +24,7 @@ _COUNTERS: dict[str, Any] = {
     "docs": "requests_docs",
     "kv": "requests_kv",
     "realtime": "requests_realtime",
+    "storage": "requests_storage",
 }
 
 
@@ -35,6 +36,8 @@ def family_of(method: str, path: str) -> Family | None:
         return "docs"
     if path.startswith("/v1/kv/"):
         return "kv"
+    if path.startswith("/storage/v1/"):
+        return "storage"
     if method == "POST" and path.startswith("/v1/realtime/"):
         return "realtime"  # a publish (sockets and event streams are counted as connections)
     return None

@@ -31,15 +31,16 @@ KEEP_IN_REDIS_SECONDS = 3 * 86400
 MAX_SPAN = timedelta(days=400)
 Granularity = Literal["hour", "day", "month"]
 METRICS: tuple[str, ...] = (*COUNTERS, *LEVELS)
+_LEVEL_LIST = ", ".join(f"'{level}'" for level in LEVELS)  # names from a Literal, not input
 
-_UPSERT = """
+_UPSERT = f"""
 INSERT INTO orgbase.org_usage (org_id, hour, metric, value)
 SELECT u.org_id, to_timestamp(u.hour * 3600), u.metric, u.value
 FROM unnest($1::uuid[], $2::bigint[], $3::text[], $4::bigint[]) AS u(org_id, hour, metric, value)
 ON CONFLICT (org_id, hour, metric) DO UPDATE SET value = CASE
-    WHEN EXCLUDED.metric IN ('documents_bytes', 'cache_bytes') THEN EXCLUDED.value
+    WHEN EXCLUDED.metric IN ({_LEVEL_LIST}) THEN EXCLUDED.value
     ELSE GREATEST(orgbase.org_usage.value, EXCLUDED.value) END
-"""
+"""  # noqa: S608 - the level names are literals
 
 
 FLUSH_CHUNK = 500
@@ -158,7 +159,7 @@ class UsageReader:
         at their largest in the period."""
         sql = f"""
             SELECT org_id, date_trunc('{granularity}', hour, 'UTC') AS period, metric,
-                   CASE WHEN metric IN ('documents_bytes', 'cache_bytes') THEN max(value)
+                   CASE WHEN metric IN ({_LEVEL_LIST}) THEN max(value)
                         ELSE sum(value) END AS value
             FROM orgbase.org_usage
             WHERE hour >= date_trunc('hour', $2::timestamptz) AND hour < $3

@@ -34,6 +34,8 @@ from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.postgres.rpc_routes import rpc_handlers
 from orgbase.services.postgres.schema_routes import schema_handlers
 from orgbase.services.redis.routes import redis_handlers
+from orgbase.storage.paths import streams_body
+from orgbase.storage.routes import storage_handlers
 from orgbase.studio.routes import studio_handlers
 from orgbase.tenants.routes import tenancy_handlers
 from orgbase.webhooks.routes import webhook_handlers
@@ -52,6 +54,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     webhook_handlers,
     dev_handlers,
     limits_handlers,
+    storage_handlers,
 )
 
 
@@ -72,6 +75,15 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "apikey",
             "If-Match",
             "X-CSRF-Token",
+            # Storage (storage-js, tus-js-client)
+            "x-upsert",
+            "x-metadata",
+            "Cache-Control",
+            "If-None-Match",
+            "Tus-Resumable",
+            "Upload-Length",
+            "Upload-Offset",
+            "Upload-Metadata",
         ],
         expose_headers=[
             "X-Request-ID",
@@ -80,6 +92,10 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "ETag",
             "RateLimit-Policy",
             "RateLimit",
+            "Location",
+            "Upload-Offset",
+            "Upload-Length",
+            "Tus-Resumable",
         ],
     )
 
@@ -106,6 +122,7 @@ class OrgbaseApp:
                 JsonBodyGuard(
                     SupabasePaths(litestar, settings.auth.publishable_key),
                     settings.http.max_body_bytes,
+                    streamed=streams_body,
                 ),
                 meter,
             ),

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any
 
+import msgspec
 import structlog
 from litestar import MediaType, Request, Response
 from litestar.exceptions import (
@@ -25,7 +26,7 @@ from litestar.exceptions import (
 from litestar.types import ExceptionHandlersMap, Scope, Send
 
 from orgbase.core.error_catalog import code_for_status
-from orgbase.core.error_render import headers_of, render, status_of
+from orgbase.core.error_render import Rendered, headers_of, render, status_of
 from orgbase.core.errors import (
     Dependency,
     Invalid,
@@ -59,7 +60,7 @@ async def send_error(
     state: dict[str, Any] = scope.setdefault("state", {})
     state["error_code"] = error.code
     rendered = render(error, state.get("request_id"))
-    body = rendered.json()
+    body = msgspec.json.encode(_shaped(scope, rendered))
     headers = [
         (b"content-type", b"application/json"),
         (b"content-length", str(len(body)).encode()),
@@ -75,6 +76,23 @@ def _request_id(request: Request[Any, Any, Any]) -> str | None:
     return value if isinstance(value, str) else None
 
 
+STORAGE_PREFIX = "/storage/v1"
+
+
+def _shaped(scope: Scope, rendered: Rendered) -> dict[str, Any]:
+    """The error shape; under the storage API with the fields its clients read too."""
+    if str(scope.get("path", "")).startswith(STORAGE_PREFIX):
+        return {**storage_fields(rendered.status, rendered.body["code"]), **rendered.body}
+    return rendered.body
+
+
+def storage_fields(status: int, code: str) -> dict[str, str]:
+    """What Supabase's storage clients read from an error besides ``message``: the status
+    as a string in ``statusCode`` and a name in ``error`` (``not_found`` for every 404:
+    storage-py's ``exists()`` tells a missing object by it)."""
+    return {"statusCode": str(status), "error": "not_found" if status == 404 else code}
+
+
 def _respond(
     request: Request[Any, Any, Any],
     error: OrgbaseError,
@@ -84,7 +102,7 @@ def _respond(
     request.scope.setdefault("state", {})["error_code"] = error.code
     rendered = render(error, _request_id(request), status)
     return Response(
-        rendered.body,
+        _shaped(request.scope, rendered),
         status_code=rendered.status,
         headers={**rendered.headers, **(headers or {})},
         media_type=MediaType.JSON,

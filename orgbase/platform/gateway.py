@@ -28,9 +28,11 @@ from orgbase.core.context import (
     Revocation,
     Role,
 )
+from orgbase.core.events import EventBus, StorageObjectChanged
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.area import LimitsArea, build_limits
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
@@ -45,6 +47,7 @@ from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.services.redis.kv import KeyValueStore
 from orgbase.services.redis.realtime import RealtimeHub
 from orgbase.services.redis.stats import RedisStats
+from orgbase.storage.area import StorageArea, build_storage
 from orgbase.tenants.area import TenancyArea, build_tenancy
 from orgbase.webhooks.area import WebhooksArea, build_webhooks
 
@@ -69,6 +72,9 @@ class Gateway:
     request_auth: RequestAuth
     webhooks: WebhooksArea
     limits: LimitsArea
+    storage: StorageArea
+    events: EventBus
+    tasks: TaskSet
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -87,6 +93,7 @@ class Gateway:
         self.hub.start()
         self.webhooks.start()
         self.limits.start()
+        self.storage.start()
         if self.metrics is not None:
             self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
@@ -99,6 +106,8 @@ class Gateway:
     async def stop(self) -> None:
         if self.metrics is not None:
             await self.metrics.stop()
+        await self.storage.stop()
+        await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
         await self.limits.stop()
         await self.webhooks.stop()
         await self.hub.stop()
@@ -143,6 +152,10 @@ def build_gateway(settings: Settings) -> Gateway:
     kv = KeyValueStore(resources.redis, settings.kv, stats, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     hub.limits_of, hub.meter = limits_of, meter
+    events, tasks = EventBus(), TaskSet()
+    storage = build_storage(
+        settings, resources, events=events, tasks=tasks, limits_of=limits_of, meter=meter
+    )
     gateway = Gateway(
         settings=settings,
         resources=resources,
@@ -160,6 +173,9 @@ def build_gateway(settings: Settings) -> Gateway:
         request_auth=request_auth,
         webhooks=build_webhooks(settings, resources),
         limits=limits,
+        storage=storage,
+        events=events,
+        tasks=tasks,
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -261,9 +277,30 @@ def _wire(gateway: Gateway) -> None:
         gateway.kv.purge_org,
         gateway.stats.purge_org,
         gateway.slo.purge_org,
+        gateway.storage.purge_org,
     ]
-
+    _wire_storage(gateway)
     _wire_revocations(gateway)
+
+
+def _wire_storage(gateway: Gateway) -> None:
+    """Object changes reach the org's realtime channel ``storage:{bucket}`` (webhooks have
+    them already: the storage tables' triggers write the outbox in the change's
+    transaction)."""
+    hub = gateway.hub
+
+    async def object_changed(event: StorageObjectChanged) -> None:
+        payload = {
+            "bucket": event.bucket,
+            "name": event.name,
+            "id": str(event.object_id),
+            "size": event.size,
+        }
+        await hub.server_publish(event.org_id, f"storage:{event.bucket}", event.change, payload)
+
+    gateway.events.subscribe(StorageObjectChanged, object_changed)
+    # Signed URLs and public links carry no credential: their org's allowance counts them.
+    gateway.storage.admit = gateway.limits.admission.admit
 
 
 def _wire_revocations(gateway: Gateway) -> None:

@@ -62,6 +62,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "slo": gateway.slo,
         "webhooks": gateway.webhooks.service,
         "limits": gateway.limits,
+        "storage": gateway.storage,
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
         "gateway_settings": gateway.settings,

@@ -36,6 +36,7 @@ PAGES = (
     "database",
     "schema",
     "documents",
+    "files",
     "redis",
     "access",
     "settings",

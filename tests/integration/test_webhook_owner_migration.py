@@ -5,7 +5,6 @@ unknown) are disabled, audited and mailed to the org's admins, as any later loss
 
 from __future__ import annotations
 
-import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -14,8 +13,8 @@ import asyncpg
 import pytest
 
 from orgbase.platform.localstack import LocalStack
-from orgbase.platform.migrations import default_directory, migrate
-from tests.support.data import scratch_database
+from orgbase.platform.migrations import migrate
+from tests.support.data import migrations_before, scratch_database
 
 SCRATCH = "orgbase_test_webhook_owners"
 OWNERS = 22
@@ -27,15 +26,6 @@ SECRET = "whsec_AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"
 async def scratch(stack: LocalStack) -> AsyncIterator[str]:
     async with scratch_database(stack, SCRATCH) as url:
         yield url
-
-
-def _old_layout(tmp_path: Path) -> Path:
-    directory = tmp_path / "old"
-    directory.mkdir()
-    for path in default_directory().glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) < OWNERS:
-            shutil.copy(path, directory / path.name)
-    return directory
 
 
 async def _user(connection: asyncpg.Connection, name: str) -> uuid.UUID:
@@ -85,7 +75,7 @@ async def _endpoint(
 
 
 async def test_existing_endpoints_get_owners_and_orphans_stop(scratch: str, tmp_path: Path) -> None:
-    await migrate(scratch, _old_layout(tmp_path))
+    await migrate(scratch, migrations_before(OWNERS, tmp_path / "old"))
     connection = await asyncpg.connect(scratch)
     try:
         org = await connection.fetchval(

@@ -52,14 +52,22 @@ Client = AsyncTestClient[OrgbaseApp]
 AnyOperation = APIOperation[Any, Any, Any, Any]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes that act in the credential's active org (the token's org claim, the key's org).
-ACTIVE_ORG = ("/v1/db", "/v1/docs", "/v1/kv", "/v1/realtime")
+ACTIVE_ORG = ("/v1/db", "/v1/docs", "/v1/kv", "/v1/realtime", "/storage/v1")
 STREAMS = ("/v1/realtime/sse",)
 # Calls that end the caller's own credential or org when they succeed: they go last, and
 # what follows them is held only to "no 5xx, no other org's data".
 # POSTs that only read (queries with a body).
 # (The function called at /v1/db/rpc/{fn} here is count_items, a read; what a viewer's
 # writing call gets is tested in tests/integration/test_rpc.py.)
-READ_ONLY_POSTS = ("/query", "/count", "/aggregate", "/rpc/{fn}")
+READ_ONLY_POSTS = (
+    "/query",
+    "/count",
+    "/aggregate",
+    "/rpc/{fn}",
+    "/object/list/{bucket}",
+    "/object/sign/{bucket}",
+    "/object/sign/{bucket}/{name}",
+)
 ENDS_THE_CALLER = {
     "POST /v1/auth/logout",
     "POST /auth/v1/logout",
@@ -115,6 +123,17 @@ async def make_world(client: Client) -> World:
         assert (
             await client.put("/v1/kv/greeting", headers=owner_headers, json={"value": canary})
         ).status_code == 200
+        # A bucket of the same name in both orgs, each with a file holding its canary.
+        bucket = await client.post(
+            "/storage/v1/bucket", headers=owner_headers, json={"id": "files"}
+        )
+        assert bucket.status_code == 200, bucket.text
+        stored = await client.post(
+            "/storage/v1/object/files/x",
+            headers={**owner_headers, "content-type": "text/plain"},
+            content=canary.encode(),
+        )
+        assert stored.status_code == 200, stored.text
         if org == org_a:
             world.ids["document_id"] = document.json()["_id"]["$oid"]
     key = await client.post(
@@ -541,6 +560,8 @@ def path_values(world: World) -> dict[str, str]:
         "factor_id": str(uuid.uuid4()),
         "domain": "example.test",
         "identity_id": str(uuid.uuid4()),
+        "bucket": "files",
+        "upload": str(uuid.uuid4()),
         **world.ids,
     }
 

@@ -174,3 +174,17 @@ async def flush_redis_for(local: LocalStack, settings: Settings) -> None:
         await asyncio.to_thread(local.redis_cluster.flush)
     else:
         await flush_redis_db(local, settings.redis.db)
+
+
+def migrations_before(number: int, folder: Path) -> Path:
+    """A folder with orgbase's migrations numbered below ``number`` (the layout a
+    migration's test starts from)."""
+    import shutil
+
+    from orgbase.platform.migrations import default_directory
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for path in default_directory().glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) < number:
+            shutil.copy(path, folder / path.name)
+    return folder

@@ -70,7 +70,15 @@ class StackLayout:
     def load_secrets(self) -> dict[str, str]:
         """Passwords of the local services, made once and kept (mode 600) in the state folder."""
         self.ensure_dirs()
-        wanted = ("pg_superuser", "pg_api", "pg_system", "redis", "sentinel", "publishable")
+        wanted = (
+            "pg_superuser",
+            "pg_api",
+            "pg_system",
+            "redis",
+            "sentinel",
+            "publishable",
+            "storage_signing",
+        )
         existing: dict[str, str] = {}
         if self.secrets_file.exists():
             existing = json.loads(self.secrets_file.read_text())

@@ -182,6 +182,12 @@ class LocalStack:
             "ORGBASE_MONGO_DATABASE": database or self.layout.database,
             "ORGBASE_AUTH_SIGNING_KEYS_FILE": str(self.signing_keys_file),
             "ORGBASE_AUTH_PUBLISHABLE_KEY": s["publishable"],
+            # Files of each database in their own folder (the sweeper removes blobs its
+            # database does not name).
+            "ORGBASE_STORAGE_ROOT": str(
+                self.layout.state_dir / "storage" / (database or self.layout.database)
+            ),
+            "ORGBASE_STORAGE_SIGNING_KEY": s["storage_signing"],
             # Mail goes to the local catcher; GET /v1/dev/mail reads it (dev mode only).
             "ORGBASE_SMTP_HOST": "127.0.0.1",
             "ORGBASE_SMTP_PORT": str(self.layout.smtp_port),

@@ -47,6 +47,7 @@ log = structlog.get_logger("orgbase.realtime")
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = keys.REVOCATIONS_CHANNEL
 ROW_EVENTS = "orgbase_rows"
+SERVER_CHANNELS = ("db:", "storage:")
 STOP_SECONDS = 5.0
 _MIN_IDLE_SECONDS = 0.001
 _MAX_IDLE_SECONDS = 0.02
@@ -56,9 +57,10 @@ _MAX_IDLE_SECONDS = 0.02
 def channel_name(name: str, *, publishing: bool = False) -> str:
     if not CHANNEL.fullmatch(name):
         raise Invalid("channel names are 1-128 letters, digits and : . _ -", code="invalid_channel")
-    if publishing and name.startswith("db:"):
+    if publishing and name.startswith(SERVER_CHANNELS):
         raise Invalid(
-            "db:* channels carry row changes; only the server publishes there",
+            "db:* and storage:* channels carry row and file changes; only the server"
+            " publishes there",
             code="reserved_channel",
         )
     return name
@@ -218,13 +220,23 @@ class RealtimeHub:
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
-        channel = redis_channel(ctx.org_id, name)
+        receivers = await self._send(ctx.org_id, name, message)
+        if self.meter is not None:
+            self.meter.add(ctx.org_id, "realtime_messages")
+        return receivers
+
+    async def _send(self, org: UUID, name: str, message: bytes) -> int:
+        channel = redis_channel(org, name)
         receivers = await self.redis.run(
             lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
         )
-        if self.meter is not None:
-            self.meter.add(ctx.org_id, "realtime_messages")
         return int(receivers)
+
+    async def server_publish(self, org: UUID, name: str, event: str, payload: Any) -> None:
+        """A change the server reports (file changes on ``storage:{bucket}``), to every
+        replica's subscribers of the org's channel, through Redis."""
+        message = {"type": "message", "channel": name, "event": event, "payload": payload}
+        await self._send(org, name, msgspec.json.encode({**message, "at": time.time()}))
 
     @property
     def _sharded(self) -> bool:

@@ -5,6 +5,7 @@ import * as overview from "./pages/overview.js";
 import * as database from "./pages/database.js";
 import * as schema from "./pages/schema.js";
 import * as documents from "./pages/documents.js";
+import * as files from "./pages/files.js";
 import * as redis from "./pages/redis.js";
 import * as access from "./pages/access.js";
 import * as settings from "./pages/settings.js";
@@ -23,6 +24,7 @@ const PAGES = [
   ["database", "Database", database],
   ["schema", "Schema", schema],
   ["documents", "Documents", documents],
+  ["files", "Files", files],
   ["redis", "Redis", redis],
   ["access", "Members & keys", access],
   ["settings", "Settings", settings],

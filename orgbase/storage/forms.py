@@ -1,0 +1,82 @@
+"""What an upload request says besides its bytes: a multipart form (storage-js's
+FormData, storage-py's files: ``cacheControl``, ``metadata`` fields, then the file part
+with its type) or a raw body (``Content-Type``, ``Cache-Control``, ``x-metadata`` as
+base64 JSON, ``Content-Length``)."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+from collections.abc import AsyncIterator
+from typing import Any
+
+from orgbase.core.errors import Invalid
+from orgbase.storage.multipart import MultipartReader, boundary_of
+from orgbase.storage.publish import Incoming
+from orgbase.storage.receive import asgi_body
+from orgbase.storage.sniff import essence
+
+_FIELDS = frozenset({"cacheControl", "metadata", "contentEncoding", "upsert"})
+
+
+def cache_control(value: str | None) -> str | None:
+    if not value:
+        return None
+    value = value.strip()
+    if not value.isascii() or len(value) > 200 or any(c in value for c in "\r\n"):
+        raise Invalid("cacheControl is a short ASCII directive", code="InvalidRequest")
+    return f"max-age={value}" if value.isdigit() else value
+
+
+def user_metadata(raw: str | None) -> dict[str, Any] | None:
+    if not raw:
+        return None
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        raise Invalid("metadata is a JSON object", code="InvalidRequest") from None
+    if not isinstance(value, dict) or len(raw) > 8192:
+        raise Invalid("metadata is a JSON object of at most 8 KiB", code="InvalidRequest")
+    return value
+
+
+def _header_metadata(value: str | None) -> dict[str, Any] | None:
+    if not value:
+        return None
+    try:
+        return user_metadata(base64.b64decode(value, validate=True).decode())
+    except (binascii.Error, UnicodeDecodeError):
+        raise Invalid("x-metadata is base64 of a JSON object", code="InvalidRequest") from None
+
+
+def _length(headers: Any) -> int | None:
+    value = headers.get("content-length")
+    if value and value.isascii() and value.isdigit():
+        return int(value)
+    return None
+
+
+async def upload_of(headers: Any, receive: Any) -> tuple[Incoming, AsyncIterator[bytes]]:
+    content_type = headers.get("content-type") or "application/octet-stream"
+    if not content_type.lower().startswith("multipart/form-data"):
+        incoming = Incoming(
+            essence(content_type),
+            cache_control(headers.get("cache-control")),
+            _header_metadata(headers.get("x-metadata")),
+            _length(headers),
+        )
+        return incoming, asgi_body(receive)
+    reader = MultipartReader(asgi_body(receive), boundary_of(content_type))
+    fields: dict[str, str] = {}
+    while (part := await reader.next_part()) is not None:
+        if part.name in _FIELDS and part.headers.get_filename() is None:
+            fields[part.name] = await part.text()
+            continue
+        incoming = Incoming(
+            essence(part.content_type),
+            cache_control(fields.get("cacheControl") or headers.get("cache-control")),
+            user_metadata(fields.get("metadata")),
+        )
+        return incoming, part.chunks()
+    raise Invalid("the form has no file part", code="InvalidRequest")

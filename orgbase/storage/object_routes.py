@@ -1,0 +1,180 @@
+"""``/storage/v1/object``: uploads, downloads (the caller's, public links, signed URLs),
+listing, moving, copying, removing and signing, as Supabase Storage serves them."""
+
+from __future__ import annotations
+
+from typing import Any
+from uuid import UUID
+
+from litestar import Request, delete, get, post, put, route
+from litestar.di import NamedDependency
+from litestar.enums import HttpMethod
+from litestar.params import FromPath
+from litestar.response.base import ASGIResponse
+from litestar.types import ControllerRouterHandler
+
+from orgbase.core.context import OrgContext
+from orgbase.storage import names
+from orgbase.storage.access import Access
+from orgbase.storage.area import StorageArea
+from orgbase.storage.forms import upload_of
+from orgbase.storage.paths import PREFIX
+from orgbase.storage.publish import Target
+from orgbase.storage.schemas import ListBody, MoveBody, RemoveBody, decode
+
+Storage = NamedDependency[StorageArea]
+Ctx = NamedDependency[OrgContext]
+Req = Request[Any, Any, Any]
+TAGS = ["storage"]
+OBJECT = f"{PREFIX}/object"
+READ = [HttpMethod.GET, HttpMethod.HEAD]
+
+
+def path_name(value: str) -> str:
+    return names.object_name(value.removeprefix("/"))
+
+
+def upsert_header(request: Req) -> bool:
+    return (request.headers.get("x-upsert") or "").strip().lower() == "true"
+
+
+async def _store(storage: StorageArea, request: Req, access: Access, target: Target) -> Any:
+    incoming, chunks = await upload_of(request.headers, request.receive)
+    stored = await storage.publisher.store(access, target, incoming, chunks)
+    return {"Id": str(stored.id), "Key": stored.key}
+
+
+@post(
+    f"{OBJECT}/{{bucket:str}}/{{name:path}}",
+    tags=TAGS,
+    summary="Upload an object",
+    status_code=200,
+    request_max_body_size=None,
+)
+async def upload(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
+) -> dict[str, Any]:
+    target = Target(bucket, path_name(name), upsert_header(request))
+    result: dict[str, Any] = await _store(storage, request, Access.of(active_ctx), target)
+    return result
+
+
+@put(
+    f"{OBJECT}/{{bucket:str}}/{{name:path}}",
+    tags=TAGS,
+    summary="Replace an object",
+    request_max_body_size=None,
+)
+async def replace(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
+) -> dict[str, Any]:
+    target = Target(bucket, path_name(name), True)
+    result: dict[str, Any] = await _store(storage, request, Access.of(active_ctx), target)
+    return result
+
+
+@route(
+    [
+        f"{OBJECT}/{{bucket:str}}/{{name:path}}",
+        f"{OBJECT}/authenticated/{{bucket:str}}/{{name:path}}",
+    ],
+    http_method=READ,
+    tags=TAGS,
+    summary="Download an object",
+)
+async def download(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
+) -> ASGIResponse:
+    return await storage.downloads.answer(request, Access.of(active_ctx), bucket, path_name(name))
+
+
+@route(
+    f"{PREFIX}/org/{{org_id:uuid}}/object/public/{{bucket:str}}/{{name:path}}",
+    http_method=READ,
+    tags=TAGS,
+    summary="A public bucket's object, without a credential",
+)
+async def public_download(
+    storage: Storage,
+    org_id: FromPath[UUID],
+    bucket: FromPath[str],
+    name: FromPath[str],
+    request: Req,
+) -> ASGIResponse:
+    access = Access.granted(org_id, None)
+
+    async def admit() -> None:  # once the object is found: no usage for made-up orgs
+        await storage.admitted(request.scope, org_id)
+
+    return await storage.downloads.answer(
+        request, access, bucket, path_name(name), public=True, found=admit
+    )
+
+
+@route(
+    f"{OBJECT}/public/{{bucket:str}}/{{name:path}}",
+    http_method=READ,
+    tags=TAGS,
+    summary="A public bucket's object in the credential's org",
+)
+async def public_in_org(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
+) -> ASGIResponse:
+    access = Access.granted(active_ctx.org_id, None)
+    return await storage.downloads.answer(request, access, bucket, path_name(name), public=True)
+
+
+@get(f"{OBJECT}/info/{{bucket:str}}/{{name:path}}", tags=TAGS, summary="An object's metadata")
+async def info(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str]
+) -> dict[str, Any]:
+    found = await storage.objects.find(Access.of(active_ctx), bucket, path_name(name))
+    return found.info()
+
+
+@post(f"{OBJECT}/list/{{bucket:str}}", tags=TAGS, summary="List a folder", status_code=200)
+async def list_objects(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], request: Req
+) -> list[dict[str, Any]]:
+    body = decode(await request.body(), ListBody)
+    return await storage.objects.listing(Access.of(active_ctx), names.bucket_id(bucket), body)
+
+
+@post(f"{OBJECT}/move", tags=TAGS, summary="Move or rename an object", status_code=200)
+async def move(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any]:
+    body = decode(await request.body(), MoveBody)
+    target = (body.destinationBucket or body.bucketId, body.destinationKey)
+    await storage.objects.move(Access.of(active_ctx), (body.bucketId, body.sourceKey), target)
+    return {"message": "Successfully moved"}
+
+
+@post(f"{OBJECT}/copy", tags=TAGS, summary="Copy an object", status_code=200)
+async def copy(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any]:
+    body = decode(await request.body(), MoveBody)
+    target = (body.destinationBucket or body.bucketId, body.destinationKey)
+    stored = await storage.objects.copy(
+        Access.of(active_ctx), (body.bucketId, body.sourceKey), target, upsert_header(request)
+    )
+    return {"Id": str(stored.id), "Key": stored.key}
+
+
+@delete(f"{OBJECT}/{{bucket:str}}", tags=TAGS, summary="Remove objects", status_code=200)
+async def remove(
+    storage: Storage, active_ctx: Ctx, bucket: FromPath[str], request: Req
+) -> list[dict[str, Any]]:
+    body = decode(await request.body(), RemoveBody)
+    return await storage.objects.remove(Access.of(active_ctx), bucket, body.prefixes)
+
+
+object_handlers: list[ControllerRouterHandler] = [
+    upload,
+    replace,
+    download,
+    public_download,
+    public_in_org,
+    info,
+    list_objects,
+    move,
+    copy,
+    remove,
+]
