@@ -19,6 +19,7 @@ from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.limits.admission import Admission
+from orgbase.limits.database_gate import database_gate
 from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 from orgbase.limits.usage import UsageFlusher, UsageReader
@@ -66,12 +67,13 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
     """``orgs``: the tenancy area's (admins set the limits of live orgs only)."""
     store = LimitsStore(resources.db, settings.limits, orgs)
     store.listen(resources.notifications)
-    if settings.limits.enabled:
-        # The fair gate caps each org at its concurrent_statements (from the cache, no
-        # I/O); without limits every org may use the whole pool, taking turns.
-        resources.db.org_cap = lambda org: store.of(org).concurrent_statements
     limiter = OrgRateLimiter(resources.redis)
     meter = Meter()
+    # The gate shares the database's time between orgs, configured or not; with limits on
+    # it caps each org at its concurrent_statements and weighs it by its db_time_weight
+    # (from the cache, no I/O).
+    limits_of = store.of if settings.limits.enabled else None
+    resources.db.gate = database_gate(settings.database, limits_of, meter)
     flusher = UsageFlusher(meter, resources.redis, resources.db)
     periodic = Periodic(
         "usage flush",
