@@ -462,8 +462,8 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     max_object_bytes: PositiveInt = 5 << 30
     """The largest object an org may store (a bucket's file_size_limit may be smaller)."""
     db_time_weight: Annotated[int, Meta(ge=1, le=1000)] = 1
-    """Each org's weight in the sharing of database time while orgs compete (an org with
-    weight 2 is entitled to twice the time of an org with weight 1)."""
+    """Each org's weight in the sharing of the database's (and the document store's) time
+    while orgs compete (weight 2: twice the time of an org with weight 1)."""
     cache_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     """Orgs whose effective limits one process remembers."""
     cache_seconds: PositiveFloat = 300.0

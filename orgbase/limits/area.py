@@ -19,7 +19,7 @@ from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.limits.admission import Admission
-from orgbase.limits.database_gate import database_gate
+from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
 from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 from orgbase.limits.usage import UsageFlusher, UsageReader
@@ -36,6 +36,8 @@ class LimitsArea:
     flusher: UsageFlusher
     usage: UsageReader
     periodic: Periodic
+    document_gate: OrgGate
+    """The document store's share between orgs (the platform hands it to the store)."""
     require_platform_admin: PlatformAdminCheck | None = None
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
 
@@ -74,6 +76,7 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
     # (from the cache, no I/O).
     limits_of = store.of if settings.limits.enabled else None
     resources.db.gate = database_gate(settings.database, limits_of, meter)
+    documents = document_gate(settings.mongo, settings.database, limits_of, meter)
     flusher = UsageFlusher(meter, resources.redis, resources.db)
     periodic = Periodic(
         "usage flush",
@@ -90,4 +93,5 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
         flusher=flusher,
         usage=UsageReader(resources.db),
         periodic=periodic,
+        document_gate=documents,
     )

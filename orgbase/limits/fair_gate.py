@@ -69,7 +69,8 @@ class FairGate:
     def cap_now(self, org: Hashable, cap: int) -> int:
         """``cap``; an org over its share of time holds its share; a heavy org holds one
         while another org holds or waits for a slot."""
-        if self.share is not None:
+        if self.share is not None and org in self._held:
+            # Holding nothing, an org may always take one: no need to weigh its share.
             cap = self.share.cap(org, cap)
         if cap <= 1 or not self.heavy_seconds or self._cost.get(org, 0.0) < self.heavy_seconds:
             return cap
@@ -84,8 +85,7 @@ class FairGate:
         share of time against the others'); GateTimeout after ``wait_at_most`` seconds of
         waiting. Pair with ``release(org)``."""
         if self.share is not None:
-            self.share.sweep(self._busy)
-            self.share.asks(org, weight)
+            self.share.asks(org, weight, self._busy)
         held = self._held.get(org, 0)
         free = self.in_use < self.capacity and org not in self._queues
         if free and held < self.cap_now(org, cap):
@@ -144,11 +144,12 @@ class FairGate:
         started = self._taken_at.get(org)
         if not started:
             return
-        held_for = self._clock() - started.popleft()
+        now = self._clock()
+        held_for = now - started.popleft()
         if not started:
             del self._taken_at[org]
         if self.share is not None:
-            self.share.spent(org, held_for)
+            self.share.spent(org, held_for, now)
         if not self.heavy_seconds:
             return
         previous = self._cost.get(org)

@@ -86,9 +86,15 @@ class TimeShare:
         use = self._orgs.get(org)
         return use is not None and use.over
 
-    def asks(self, org: Hashable, weight: int = 1) -> None:
-        """``org`` wants a slot: it is active (with this weight) from now on."""
+    def asks(
+        self, org: Hashable, weight: int = 1, busy: Callable[[Hashable], bool] | None = None
+    ) -> None:
+        """``org`` wants a slot: it is active (with this weight) from now on. With
+        ``busy`` (orgs holding or waiting for a slot), at most once per window the orgs
+        idle for a window stop competing (their decayed time leaves the total)."""
         now = self._clock()
+        if busy is not None and now - self._swept_at >= self.window:
+            self._sweep(now, busy)
         use = self._orgs.get(org)
         if use is None:
             self._orgs[org] = _Use(spent=0.0, at=now, seen=now, weight=weight)
@@ -99,9 +105,11 @@ class TimeShare:
                 self._weights += weight - use.weight
                 use.weight = weight
 
-    def spent(self, org: Hashable, seconds: float) -> None:
-        """A statement of ``org`` gave its slot back after ``seconds``."""
-        now = self._clock()
+    def spent(self, org: Hashable, seconds: float, now: float | None = None) -> None:
+        """A statement of ``org`` gave its slot back after ``seconds`` (``now``: the
+        caller's reading of the same clock)."""
+        if now is None:
+            now = self._clock()
         use = self._orgs.get(org)
         if use is None:  # swept while it held a slot (the gate keeps busy orgs): count it
             use = self._orgs[org] = _Use(spent=0.0, at=now, seen=now, weight=1)
@@ -121,10 +129,15 @@ class TimeShare:
         """Statements ``org`` may have in flight while others compete: its weighted share
         of ``statements``, or what the others leave unused when that is more."""
         use = self._orgs.get(org)
-        weight = use.weight if use is not None else 1
-        weights = self._weights if use is not None else self._weights + 1
-        others = self.total_rate() - self.rate(org)
-        return max(self.statements * weight / weights, self.statements - others)
+        if use is None:
+            return self._entitled(1, self._weights + 1, 0.0, self.total_rate())
+        now = self._clock()
+        rate = self._decay(use.spent, use.at, now) / self.window
+        total = self._decay(self._total, self._total_at, now) / self.window
+        return self._entitled(use.weight, self._weights, rate, total)
+
+    def _entitled(self, weight: int, weights: int, rate: float, total: float) -> float:
+        return max(self.statements * weight / weights, self.statements - (total - rate))
 
     def cap(self, org: Hashable, cap: int) -> int:
         """What ``org`` may hold now: ``cap`` alone or under its share; over its share,
@@ -134,9 +147,11 @@ class TimeShare:
             if use is not None:
                 use.over = False
             return cap
-        entitled = self.entitlement(org)
+        now = self._clock()
+        rate = self._decay(use.spent, use.at, now) / self.window
+        total = self._decay(self._total, self._total_at, now) / self.window
+        entitled = self._entitled(use.weight, self._weights, rate, total)
         allowed = max(1, int(entitled))
-        rate = self._decay(use.spent, use.at, self._clock()) / self.window
         if use.over:
             use.over = rate >= QUIET * allowed
         else:
@@ -144,11 +159,12 @@ class TimeShare:
         return min(cap, allowed) if use.over else cap
 
     def sweep(self, busy: Callable[[Hashable], bool]) -> None:
-        """At most once per window: orgs idle for a window (and not ``busy``) stop
-        competing (their decayed time leaves the total)."""
+        """The once-a-window sweep of ``asks``, on its own."""
         now = self._clock()
-        if now - self._swept_at < self.window:
-            return
+        if now - self._swept_at >= self.window:
+            self._sweep(now, busy)
+
+    def _sweep(self, now: float, busy: Callable[[Hashable], bool]) -> None:
         self._swept_at = now
         quiet = [
             org
