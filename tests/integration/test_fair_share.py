@@ -120,3 +120,17 @@ async def unseed(settings: Settings, org_a: str) -> None:
     async with owner_connection(settings) as connection:
         await connection.execute("SET session_replication_role = replica")
         await connection.execute("DELETE FROM api.items WHERE org_id = $1", uuid.UUID(org_a))
+
+
+async def test_document_calls_go_through_the_gate_and_their_time_is_metered(
+    client: httpx.AsyncClient,
+) -> None:
+    org_id, tokens = await member_tokens(client, ())
+    owner = bearer(tokens["owner"])
+    for n in range(10):
+        inserted = await client.post("/v1/docs/notes", headers=owner, json={"n": n})
+        assert inserted.status_code == 201, inserted.text
+        assert (await client.get("/v1/docs/notes", headers=owner)).status_code == 200
+    usage = await day_usage(client, org_id, owner)
+    assert usage["requests_docs"] == 20
+    assert usage["docs_time_ms"] > 0
