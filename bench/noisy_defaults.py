@@ -21,8 +21,8 @@ from typing import Any
 
 import httpx
 
-from bench.harness import WrkResult, gateway, make_users, org_of, wrk
-from bench.tenancy_bench import gateway_p99, owner_of_new_org, seed_noisy
+from bench.harness import WrkResult, make_users, org_of, wrk
+from bench.tenancy_bench import gateway_p99, logged_gateway, owner_of_new_org, seed_noisy
 from orgbase.limits.fair_gate import FairGate
 from orgbase.limits.time_share import TimeShare
 from orgbase.platform.localstack import LocalStack
@@ -44,11 +44,7 @@ def noisy_at_defaults(stack: LocalStack, env: dict[str, str], seconds: float) ->
         "4. noisy neighbour at defaults: nothing configured for A; A floods expensive reads"
         f" on {A_CONNECTIONS} connections; one gateway process, tenant pool 10"
     )
-    log_file = stack.layout.state_dir / "bench" / "noisy-defaults.log"
-    log_file.parent.mkdir(parents=True, exist_ok=True)
-    with gateway(
-        env, log_file=log_file, ORGBASE_LOG_LEVEL="info", ORGBASE_DATABASE_API_POOL_MAX="10"
-    ) as base:
+    with logged_gateway(stack, env, "noisy-defaults") as (base, log_file):
         users = asyncio.run(make_users(base, 3, prefix="defaults"))
         token_a, token_b = asyncio.run(_two_orgs(base, users))
         org_b = org_of(token_b)

@@ -31,6 +31,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -112,15 +115,22 @@ def paced(base: str, token: str, rate: float, seconds: float) -> dict[str, int]:
     return asyncio.run(send())
 
 
-def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
-    print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
-    log_file = stack.layout.state_dir / "bench" / "noisy-neighbour.log"
+@contextmanager
+def logged_gateway(stack: LocalStack, env: dict[str, str], name: str) -> Iterator[tuple[str, Path]]:
+    """One gateway process with a tenant pool of 10 and its access log in a file: the log
+    gives B's latency inside the gateway (request read to response written), what the
+    gate controls, without the time requests wait for a core."""
+    log_file = stack.layout.state_dir / "bench" / f"{name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    # The access log gives B's latency inside the gateway (request read to response
-    # written): what the gate controls, without the time requests wait for a core.
     with gateway(
         env, log_file=log_file, ORGBASE_LOG_LEVEL="info", ORGBASE_DATABASE_API_POOL_MAX="10"
     ) as base:
+        yield base, log_file
+
+
+def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
+    print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
+    with logged_gateway(stack, env, "noisy-neighbour") as (base, log_file):
         users = asyncio.run(make_users(base, 3, prefix="noisy"))
 
         async def setup() -> tuple[str, str, dict[str, str]]:
