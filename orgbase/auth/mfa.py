@@ -16,7 +16,6 @@ checked, so parallel requests with one code (from any number of sessions) pass o
 
 from __future__ import annotations
 
-import hmac
 import io
 import secrets
 import time
@@ -44,6 +43,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
+from orgbase.core.secret_compare import same_secret
 
 CHALLENGE_SECONDS = 300
 MAX_FACTORS = 10
@@ -73,7 +73,7 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     totp = pyotp.TOTP(secret)
     current = int(now // _STEP)
     for step in (current, current - 1, current + 1):
-        if hmac.compare_digest(totp.at(step * _STEP), code):
+        if same_secret(code, totp.at(step * _STEP)):
             return step
     return None
 

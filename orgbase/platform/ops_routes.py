@@ -5,7 +5,6 @@ Platform-wide figures are for platform admins; org admins read their own org's s
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -15,6 +14,7 @@ from litestar.types import ControllerRouterHandler
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import NotFound, Unauthorized
+from orgbase.core.secret_compare import same_secret
 from orgbase.core.settings import ObservabilitySettings
 from orgbase.observability.metrics import Metrics
 from orgbase.observability.slo import SloRecorder
@@ -49,7 +49,7 @@ async def metrics(
     token = observability.metrics_token
     if token:
         given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
+        if not same_secret(given, token):
             raise Unauthorized(
                 "metrics need the metrics token",
                 code="metrics_token_required",
