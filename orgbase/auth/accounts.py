@@ -104,7 +104,7 @@ class AccountService:
         """The email and the password need the current password (when the account has
         one); a new email waits for its confirmation; a new password ends the other
         sessions."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         signs_in = body.email is not msgspec.UNSET or body.password is not msgspec.UNSET
         if signs_in:  # refused before the current password is checked (and counted)
             await self.require_level(user_id, session_id, SIGN_IN_CHANGE)
@@ -183,7 +183,7 @@ class AccountService:
 
     async def delete_user(self, principal: Principal, password: str, meta: RequestMeta) -> None:
         """Delete my account (soft: the row stays for the audit trail); ends every session."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         await self.require_level(user_id, session_id, "deleting the account")
         await self.check_current_password(user_id, password, meta)
         async with self.db.system_connection() as connection, connection.transaction():

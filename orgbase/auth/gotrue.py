@@ -201,7 +201,7 @@ class GoTrue:
         """Metadata freely (checked as stored); a new password needs the current one
         unless the account has none or this session came from a recovery (the point of
         a recovery); a new email waits for its confirmation at the new address."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         redirect = self.check_redirect(redirect_to)
         signs_in = body.password is not None or body.email is not None
         if signs_in:  # a recovery session too: it verifies a factor first, as GoTrue's

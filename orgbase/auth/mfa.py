@@ -135,7 +135,7 @@ class Factors:
     async def enroll(
         self, principal: Principal, body: FactorEnroll, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         secret = pyotp.random_base32()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
@@ -178,7 +178,7 @@ class Factors:
         }
 
     async def challenge(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection:
             factor = await _factor(connection, user_id, raw_id, lock=False)
             row = await connection.fetchrow(
@@ -195,7 +195,7 @@ class Factors:
     async def verify(
         self, principal: Principal, raw_id: str, body: FactorVerify, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         caller = _Caller(user_id, session_id, meta)
         async with self.db.system_connection() as connection:
             factor_id = (await _factor(connection, user_id, raw_id, lock=False))["id"]
@@ -260,7 +260,7 @@ class Factors:
     ) -> dict[str, Any]:
         """A verified factor can be removed only from an aal2 session (else a stolen
         password alone could remove the second factor)."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
             factor = await _factor(connection, user_id, raw_id, lock=True)
@@ -279,7 +279,7 @@ class Factors:
         self, principal: Principal, meta: RequestMeta
     ) -> dict[str, Any]:
         """New recovery codes (the old ones stop working): an aal2 session only."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
             if not state.verified_factors:

@@ -11,48 +11,24 @@ email or password and deleting it need a session at aal2 on every route: 403
 or code) is aal1 too: it verifies the factor (a TOTP or a recovery code) before it sets a
 password, so reading the owner's mailbox never defeats their authenticator.
 
-Attacked through a real gateway process with mail.
+Attacked through a real gateway process with mail (the email change tests' gateway).
 """
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import httpx
 import pyotp
-import pytest
 
-from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
-from tests.integration.test_gotrue_clients import gotrue_env
+from tests.security.test_email_change import confirmed_user, gateway, http
 from tests.support.http import PASSWORD, bearer, claims_of, unique_email
 from tests.support.mail import code_in, mail_count, wait_for_mail
-from tests.support.processes import serving_at_own_url
-from tests.support.stack import STATE_DIR
 
+__all__ = ["gateway", "http"]  # the email change tests' fixtures, used here
 Tokens = dict[str, Any]
 INSUFFICIENT = (403, "insufficient_aal")
 NEW_PASSWORD = "a passphrase the attacker chose"
-
-
-@pytest.fixture(scope="module")
-def gateway(stack: LocalStack, settings: Settings) -> Iterator[str]:
-    del settings  # the test database, migrated
-    env = gotrue_env(
-        stack,
-        ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN="true",
-        ORGBASE_AUTH_MAIL_PER_ADDRESS_PER_HOUR="100",
-    )
-    with serving_at_own_url(env, STATE_DIR / "account_aal_server.log") as base:
-        yield base
-
-
-@pytest.fixture
-async def http(gateway: str, stack: LocalStack) -> AsyncIterator[httpx.AsyncClient]:
-    headers = {"apikey": stack.secrets["publishable"]}
-    async with httpx.AsyncClient(base_url=gateway, headers=headers, timeout=30) as client:
-        yield client
 
 
 async def sign_in(http: httpx.AsyncClient, email: str, password: str = PASSWORD) -> Tokens:
@@ -81,15 +57,7 @@ async def owner_with_factor(
 ) -> tuple[str, str, pyotp.TOTP, Tokens]:
     """A confirmed account with a verified TOTP factor: (email, factor id, its TOTP, aal2
     tokens)."""
-    email = unique_email("owner")
-    made = await http.post("/v1/auth/signup", json={"email": email, "password": PASSWORD})
-    assert made.status_code == 201, made.text
-    code = code_in(wait_for_mail(gateway, email, "Confirm your email address"))
-    confirmed = await http.post(
-        "/auth/v1/verify", json={"type": "signup", "email": email, "token": code}
-    )
-    assert confirmed.status_code == 200, confirmed.text
-    first = await sign_in(http, email)
+    email, first = await confirmed_user(http, gateway)
     factor = await http.post("/auth/v1/factors", headers=bearer(first["access_token"]), json={})
     totp = pyotp.TOTP(factor.json()["totp"]["secret"])
     raised = await raise_to_aal2(http, first["access_token"], factor.json()["id"], totp.now())

@@ -32,7 +32,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
-from orgbase.core.context import OrgContext, Revocation
+from orgbase.core.context import OrgContext, Revocation, impersonation_refused
 from orgbase.core.errors import Invalid, RateLimited, TooLarge, Unauthorized
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
@@ -201,6 +201,8 @@ class RealtimeHub:
     # -- publishing -------------------------------------------------------------------
 
     async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
+        if ctx.impersonated:  # a socket has no method for the request-auth check to see
+            raise impersonation_refused()
         rbac.require(ctx, "member", "publishing to channels")
         channel_name(name, publishing=True)
         if not (0 < len(event) <= 100):
