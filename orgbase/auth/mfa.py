@@ -122,6 +122,26 @@ async def _accept(
     return await new_recovery_codes(connection, caller.user_id) if first else []
 
 
+async def _factor_gone(
+    connection: Connection, user_id: UUID, session_id: UUID, *, last: bool
+) -> None:
+    """A verified factor was removed. A session's aal2 may have come from it (which factor
+    raised a session is not kept): every other session of the account drops to aal1 and
+    verifies a remaining factor again; with the last factor gone, this session too (and the
+    recovery codes go), so no refresh mints aal2 for an account without a second factor."""
+    await connection.execute(
+        "UPDATE orgbase.sessions SET aal = 'aal1'"
+        " WHERE user_id = $1 AND aal = 'aal2' AND (id <> $2 OR $3)",
+        user_id,
+        session_id,
+        last,
+    )
+    if last:
+        await connection.execute(
+            "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
+        )
+
+
 @dataclass
 class Factors:
     gotrue: GoTrue
@@ -267,9 +287,9 @@ class Factors:
             if factor["status"] == "verified":
                 require_aal2_once_verified(state, "removing a verified factor")
             await connection.execute("DELETE FROM orgbase.mfa_factors WHERE id = $1", factor["id"])
-            if factor["status"] == "verified" and state.verified_factors == 1:
-                await connection.execute(
-                    "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
+            if factor["status"] == "verified":
+                await _factor_gone(
+                    connection, user_id, session_id, last=state.verified_factors == 1
                 )
             event = AuditEvent.by_user(user_id, meta, "auth.mfa_unenrolled")
             await audit.record(connection, event)
