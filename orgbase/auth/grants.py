@@ -5,8 +5,6 @@ token that comes back after the grace window ends its session: it was stolen or 
 from __future__ import annotations
 
 import collections
-import hashlib
-import secrets
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -19,12 +17,13 @@ from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, use
 from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.claims import record_sign_in, session_claims
 from orgbase.auth.passwords import Passwords
+from orgbase.auth.refresh_chain import hash_token, new_token, seal, unseal
 from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import Role
+from orgbase.core.context import IssuedToken, Role
 from orgbase.core.errors import Forbidden, Invalid, RateLimited, Unauthorized
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.ratelimit import RateLimiter
@@ -35,7 +34,7 @@ _USER_FOR_SIGN_IN = (
     " FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
 )
 _REFRESH_ROW = """
-SELECT t.id, t.session_id, t.org_id, t.rotated_at,
+SELECT t.id, t.session_id, t.org_id, t.rotated_at, t.child_sealed,
        t.expires_at <= now() AS expired,
        extract(epoch FROM now() - t.rotated_at)::float8 AS rotated_ago,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
@@ -51,10 +50,6 @@ INSERT INTO orgbase.refresh_tokens (session_id, token_hash, parent_id, org_id, e
 VALUES ($1, $2, $3, $4, to_timestamp($5))
 """
 _INVALID_CREDENTIALS = "the email or password is wrong"
-
-
-def _hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
 
 
 async def _role(connection: Connection, org_id: UUID, user_id: UUID) -> Role | None:
@@ -167,7 +162,7 @@ class TokenGrants:
                     session_id,
                     *sso,
                 )
-            refresh = await self._new_refresh_token(connection, session_id, org_id, expires_at)
+            refresh, _ = await self._new_refresh_token(connection, session_id, org_id, expires_at)
             details = {**(details or {}), "session_id": str(session_id), "method": method}
             event = AuditEvent.by_user(user_id, meta, "auth.signin", org_id=org_id, details=details)
             await audit.record(connection, event)
@@ -199,13 +194,14 @@ class TokenGrants:
         org_id: UUID | None,
         session_expires_at: float,
         parent_id: UUID | None = None,
-    ) -> str:
-        token = secrets.token_urlsafe(32)
+    ) -> tuple[str, bytes]:
+        """A new refresh token of the session: (the token, its raw bytes)."""
+        token, raw = new_token()
         expires_at = min(time.time() + self.settings.refresh_token_seconds, session_expires_at)
         await connection.execute(
-            _INSERT_REFRESH, session_id, _hash_token(token), parent_id, org_id, expires_at
+            _INSERT_REFRESH, session_id, hash_token(token), parent_id, org_id, expires_at
         )
-        return token
+        return token, raw
 
     async def _refresh_grant(
         self, token: str, org_id: UUID | None, meta: RequestMeta
@@ -215,51 +211,83 @@ class TokenGrants:
         if not (20 <= len(token) <= 200) or not token.isascii():
             raise invalid
         await self._still_at_provider(token, meta)
-        reused = False
         async with self.db.system_connection() as connection, connection.transaction():
-            row = await connection.fetchrow(_REFRESH_ROW, _hash_token(token))
+            row = await connection.fetchrow(_REFRESH_ROW, hash_token(token))
             if row is None or row["ended"]:
                 raise invalid
             if row["expired"]:
                 raise Unauthorized("the refresh token has expired", code="refresh_token_expired")
-            session_id: UUID = row["session_id"]
-            user_id: UUID = row["user_id"]
-            if row["rotated_at"] is None:
-                await connection.execute(
-                    "UPDATE orgbase.refresh_tokens SET rotated_at = now() WHERE id = $1", row["id"]
-                )
-            elif row["rotated_ago"] > self.settings.refresh_grace_seconds:
+            if row["rotated_at"] is not None and row["rotated_ago"] > (
+                self.settings.refresh_grace_seconds
+            ):
+                await self._end_reused(connection, row["session_id"], row["user_id"], meta)
                 reused = True
-                await self._end_reused(connection, session_id, user_id, meta)
-            # else: inside the grace window, a concurrent refresh: issue a sibling token.
-            if not reused:
-                active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
-                new_token = await self._new_refresh_token(
-                    connection, session_id, active_org, row["session_expires_at"], row["id"]
+            else:
+                reused = False
+                active_org = await self._active_org(
+                    connection, org_id, row["org_id"], row["user_id"]
                 )
-                user_row = await connection.fetchrow(USER_BY_ID, user_id)
-                if org_id is not None:
-                    await connection.execute(
-                        "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
-                    )
-                # The session's level, not the old token's: a refresh cannot raise it.
-                extra = await session_claims(connection, session_id)
-                # A new secret for the new token; the previous tokens' keep working until
-                # they expire (a concurrent refresh, a request in flight).
-                issued = self.tokens.issue(user_id, session_id, active_org, extra=extra)
-                await self.sessions.add_secret(connection, session_id, issued)
+                child = await self._child(connection, token, row, active_org)
+                answer = await self._issue(connection, row, active_org, asked=org_id)
         if reused:
             self.outcomes["refresh_reused"] += 1
-            await self.sessions.forget([session_id])
+            await self.sessions.forget([row["session_id"]])
             raise Unauthorized(
                 "this refresh token was already used; the session has been ended",
                 code="refresh_token_reused",
             )
-        assert user_row is not None
         self.outcomes["refresh"] += 1
+        issued, user_row = answer
         return TokenResponse(
-            issued.access_token, new_token, issued.expires_in, user_from_row(user_row), active_org
+            issued.access_token, child, issued.expires_in, user_from_row(user_row), active_org
         )
+
+    async def _child(
+        self, connection: Connection, token: str, row: asyncpg.Record, active_org: UUID | None
+    ) -> str:
+        """The token that follows ``token`` in its session's chain: made (and sealed in the
+        parent's row) at its first presentation; the same one again inside the grace
+        window (a concurrent refresh)."""
+        if row["rotated_at"] is not None:
+            sealed: bytes | None = row["child_sealed"]
+            if sealed is None:  # rotated before children were kept: never a second chain
+                raise Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
+            return unseal(token, sealed)
+        child, raw = await self._new_refresh_token(
+            connection, row["session_id"], active_org, row["session_expires_at"], row["id"]
+        )
+        await connection.execute(
+            "UPDATE orgbase.refresh_tokens SET rotated_at = now(), child_sealed = $2 WHERE id = $1",
+            row["id"],
+            seal(token, raw),
+        )
+        return child
+
+    async def _issue(
+        self,
+        connection: Connection,
+        row: asyncpg.Record,
+        active_org: UUID | None,
+        *,
+        asked: UUID | None,
+    ) -> tuple[IssuedToken, asyncpg.Record]:
+        """A new access token of the refreshed session (in the refresh's transaction), and
+        its user's row."""
+        user_id: UUID = row["user_id"]
+        session_id: UUID = row["session_id"]
+        user_row = await connection.fetchrow(USER_BY_ID, user_id)
+        assert user_row is not None
+        if asked is not None:
+            await connection.execute(
+                "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, asked
+            )
+        # The session's level, not the old token's: a refresh cannot raise it.
+        extra = await session_claims(connection, session_id)
+        # A new secret for the new token; the previous tokens' keep working until they
+        # expire (a concurrent refresh, a request in flight).
+        issued = self.tokens.issue(user_id, session_id, active_org, extra=extra)
+        await self.sessions.add_secret(connection, session_id, issued)
+        return issued, user_row
 
     async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
         """A session an org's provider signed in lives as long as the provider still
@@ -271,7 +299,7 @@ class TokenGrants:
                 "SELECT s.id, s.user_id, s.sso_org_id, s.sso_refresh_token"
                 " FROM orgbase.refresh_tokens t JOIN orgbase.sessions s ON s.id = t.session_id"
                 " WHERE t.token_hash = $1 AND s.sso_org_id IS NOT NULL AND s.revoked_at IS NULL",
-                _hash_token(token),
+                hash_token(token),
             )
         if row is None:
             return
@@ -328,7 +356,7 @@ async def reissue(
         )
         if expires_at is None:
             raise Unauthorized("the session has ended; sign in again", code="session_revoked")
-        refresh = await grants._new_refresh_token(connection, session_id, org_id, expires_at)
+        refresh, _ = await grants._new_refresh_token(connection, session_id, org_id, expires_at)
         extra = await session_claims(connection, session_id)
         row = await connection.fetchrow(USER_BY_ID, user_id)
         issued = grants.tokens.issue(user_id, session_id, org_id, extra=extra)
