@@ -107,7 +107,12 @@ async def resend_code(
             " AND email_confirmed_at IS NULL"
         )
     else:
-        find = "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL"
+        # Not to an address another account has: that change never confirms.
+        find = (
+            "SELECT id FROM orgbase.users u WHERE new_email = $1 AND deleted_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM orgbase.users o"
+            " WHERE o.email = u.new_email AND o.deleted_at IS NULL)"
+        )
     purpose: Purpose = "signup" if kind == "signup" else "email_change"
     async with db.system_connection() as connection, connection.transaction():
         for row in await connection.fetch(find, email):
