@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
-from orgbase.auth.codes import CodeBook, expired_code, mail
+from orgbase.auth.codes import CodeBook, expired_code
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta
@@ -68,10 +68,10 @@ class EmailChanges:
         if await connection.fetchval(_TAKEN, new_email, user_id):
             # The same answer as for a free address (the caller learns nothing about who
             # has an account); the address's owner is told, and no code can confirm it.
-            await mail(connection, "auth.email_change_taken", new_email, *_TAKEN_NOTICE)
+            await self.codes.mail(connection, "auth.email_change_taken", new_email, *_TAKEN_NOTICE)
         else:
             await self.codes.send(connection, user_id, "email_change", new_email, redirect_to)
-        await mail(
+        await self.codes.mail(
             connection,
             "auth.email_change_requested",
             current["email"],
@@ -100,7 +100,7 @@ class EmailChanges:
             )
         except asyncpg.UniqueViolationError:  # taken by a concurrent confirmation
             raise _taken() from None
-        await mail(
+        await self.codes.mail(
             connection,
             "auth.email_changed",
             current["email"],

@@ -13,29 +13,18 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
-import secrets
 
-TOKEN_BYTES = 32
 _PAD_LABEL = b"orgbase refresh token child"
 
 
-def hash_token(token: str) -> bytes:
-    """What a refresh token's row is found by."""
-    return hashlib.sha256(token.encode()).digest()
-
-
-def new_token() -> tuple[str, bytes]:
-    """A new refresh token: (the token, its raw bytes)."""
-    raw = secrets.token_bytes(TOKEN_BYTES)
-    return _encode(raw), raw
-
-
-def seal(parent: str, child_raw: bytes) -> bytes:
-    return _xor(child_raw, _pad(parent))
+def seal(parent: str, child: str) -> bytes:
+    """``child`` (a token of ``secrets.token_urlsafe(32)``) sealed with ``parent``."""
+    return _xor(base64.urlsafe_b64decode(child + "=" * (-len(child) % 4)), _pad(parent))
 
 
 def unseal(parent: str, sealed: bytes) -> str:
-    return _encode(_xor(sealed, _pad(parent)))
+    raw = _xor(sealed, _pad(parent))
+    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()
 
 
 def _pad(parent: str) -> bytes:
@@ -44,8 +33,3 @@ def _pad(parent: str) -> bytes:
 
 def _xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b, strict=True))
-
-
-def _encode(raw: bytes) -> str:
-    # As secrets.token_urlsafe: URL-safe base64 without padding.
-    return base64.urlsafe_b64encode(raw).rstrip(b"=").decode()

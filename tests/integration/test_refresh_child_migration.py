@@ -4,6 +4,7 @@ column existed answers no second chain inside the grace window."""
 
 from __future__ import annotations
 
+import secrets
 import uuid
 from pathlib import Path
 
@@ -11,7 +12,8 @@ import asyncpg
 from litestar.testing import AsyncTestClient
 
 from orgbase.auth.grants import _REFRESH_ROW
-from orgbase.auth.refresh_chain import hash_token, new_token, seal, unseal
+from orgbase.auth.opening import hash_token
+from orgbase.auth.refresh_chain import seal, unseal
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.migrations import migrate
@@ -62,11 +64,11 @@ async def test_tokens_from_before_read_back_without_a_child(
             assert row["child_sealed"] is None
             assert (row["rotated_at"] is None) == (name == "live")
         # The code of now seals a child into the column (32 bytes) and gets it back.
-        child, raw = new_token()
+        child = secrets.token_urlsafe(32)  # as the code makes them
         await connection.execute(
             "UPDATE orgbase.refresh_tokens SET child_sealed = $2 WHERE id = $1",
             ids["live"],
-            seal("live" * 6, raw),
+            seal("live" * 6, child),
         )
         row = await connection.fetchrow(_REFRESH_ROW, hash_token("live" * 6))
         assert row is not None

@@ -54,6 +54,14 @@ _MAX_IDLE_SECONDS = 0.02
 """How long shutdown waits for the background loops."""
 
 
+def may_publish(ctx: OrgContext) -> None:
+    """Members and above publish; an impersonation never does (a socket has no method for
+    the request-auth component's read-only check to see)."""
+    if ctx.impersonated:
+        raise impersonation_refused()
+    rbac.require(ctx, "member", "publishing to channels")
+
+
 def channel_name(name: str, *, publishing: bool = False) -> str:
     if not CHANNEL.fullmatch(name):
         raise Invalid("channel names are 1-128 letters, digits and : . _ -", code="invalid_channel")
@@ -201,9 +209,7 @@ class RealtimeHub:
     # -- publishing -------------------------------------------------------------------
 
     async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
-        if ctx.impersonated:  # a socket has no method for the request-auth check to see
-            raise impersonation_refused()
-        rbac.require(ctx, "member", "publishing to channels")
+        may_publish(ctx)
         channel_name(name, publishing=True)
         if not (0 < len(event) <= 100):
             raise Invalid("event is a name of 1-100 characters", code="invalid_event")
