@@ -213,7 +213,34 @@ REVOKE ALL ON FUNCTION orgbase.enable_app_tenancy(regclass) FROM PUBLIC;
 
 -- enable_tenancy keeps its presets for api tables (0019's, renamed); on any other schema's
 -- table it adds the restrictive org policy (a preset there would replace the app's own).
-ALTER FUNCTION orgbase.enable_tenancy(regclass, text) RENAME TO enable_api_tenancy;
+-- (0019's body, named after its new name: plpgsql qualifies the parameter by it.)
+DROP FUNCTION orgbase.enable_tenancy(regclass, text);
+CREATE FUNCTION orgbase.enable_api_tenancy(target regclass, policy text DEFAULT 'org')
+    RETURNS void LANGUAGE plpgsql AS $fn$
+BEGIN
+    IF policy NOT IN ('org', 'owner_private', 'admin_write', 'shared_read') THEN
+        RAISE EXCEPTION 'enable_tenancy: unknown policy %', policy
+            USING HINT = 'one of org, owner_private, admin_write, shared_read';
+    END IF;
+    IF NOT EXISTS (SELECT 1 FROM pg_class WHERE oid = target AND relkind IN ('r', 'p')) THEN
+        RAISE EXCEPTION 'enable_tenancy: % is not a table', target;
+    END IF;
+    IF policy = 'shared_read' THEN
+        PERFORM orgbase.enable_shared_read(target);
+    ELSE
+        PERFORM orgbase.enable_tenancy_base(target);
+        PERFORM orgbase.scope_unique_keys_to_org(target);
+        PERFORM orgbase.install_audit_trigger(target);
+        IF policy <> 'org' THEN
+            PERFORM orgbase.apply_tenancy_preset(target, policy);
+        END IF;
+        UPDATE orgbase.tenant_tables t SET policy = enable_api_tenancy.policy
+        FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+        WHERE c.oid = target AND t.schema_name = n.nspname AND t.table_name = c.relname;
+    END IF;
+    PERFORM pg_notify('orgbase_schema', 'tenancy');
+END
+$fn$;
 CREATE FUNCTION orgbase.enable_tenancy(target regclass, policy text DEFAULT 'org')
     RETURNS void LANGUAGE plpgsql AS $fn$
 DECLARE
