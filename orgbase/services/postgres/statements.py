@@ -246,3 +246,43 @@ def call(
     if gated:
         return f"SELECT q.body, q.n FROM ctx CROSS JOIN LATERAL ({sql}) q"
     return sql
+
+
+# -- an org's archive (orgbase org export / import) -------------------------------------
+
+ARCHIVE_TABLES = """
+SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, c.oid,
+       ARRAY(SELECT format('%I', a.attname) FROM pg_attribute a
+             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
+               AND a.attgenerated = '' ORDER BY a.attnum) AS columns,
+       ARRAY(SELECT DISTINCT con.confrelid FROM pg_constraint con
+             WHERE con.conrelid = c.oid AND con.contype = 'f' AND con.confrelid <> c.oid)
+           AS parents
+FROM orgbase.tenant_tables tt
+JOIN pg_namespace n ON n.nspname = tt.schema_name
+JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = tt.table_name
+WHERE tt.policy <> 'shared_read'
+ORDER BY 1
+"""
+"""The tenant tables an org's archive holds: their quoted names, the columns written back
+(generated ones are computed again) and the tables their foreign keys point at."""
+
+
+def archive_rows(qualified: str) -> str:
+    """An org's rows of one table (``qualified``: a name from ARCHIVE_TABLES), as JSON
+    text, under the export's context (row-level security picks the org)."""
+    return f"SELECT to_jsonb(t)::text FROM {qualified} t"
+
+
+def restore_rows(qualified: str, columns: list[str]) -> str:
+    """Rows back from JSON (``$1``: an array of objects), ids kept."""
+    names = ", ".join(columns)
+    return (
+        f"INSERT INTO {qualified} ({names}) OVERRIDING SYSTEM VALUE"
+        f" SELECT {names} FROM jsonb_populate_recordset(NULL::{qualified}, $1::jsonb)"
+    )
+
+
+def largest(qualified: str, column: str) -> str:
+    """The largest value of ``column`` (a name from the catalogs) among the rows seen."""
+    return f"SELECT max({quote_ident(column)}) FROM {qualified}"
