@@ -144,6 +144,7 @@ _ORGS = {
     "archive_invalid": Code(400, "an org archive is cut short, altered or not an org archive"),
     "archive_version": Code(400, "an org archive of a format or schema this release cannot read"),
     "archive_id_clash": Code(409, "an archived row's id is taken here: nothing was imported"),
+    "import_source_invalid": Code(400, "the import's source is unreachable or not Supabase's"),
     "invitation_not_found": Code(404, "no such invitation"),
     "invitation_expired": Code(410, "the invitation has expired"),
     "invitation_revoked": Code(410, "the invitation was revoked, or its sender may not invite"),

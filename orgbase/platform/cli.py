@@ -419,3 +419,36 @@ def org_import(env_file: Path | None, archive: Path, name: str | None) -> None:
     except (OrgbaseError, OSError) as exc:
         raise _transfer_failed(exc) from exc
     click.echo(json.dumps(summary))
+
+
+@main.group("import")
+def import_group() -> None:
+    """Bring a project from elsewhere into this deployment."""
+
+
+@import_group.command("supabase")
+@ENV_FILE_OPTION
+@click.option("--from", "source", required=True, help="The Supabase database's URL.")
+@click.option("--org", "org_id", type=click.UUID, help="The org of tables with org isolation.")
+@click.option("--dry-run", is_flag=True, help="Report what would come and what cannot.")
+def import_supabase_cmd(
+    env_file: Path | None, source: str, org_id: uuid.UUID | None, dry_run: bool
+) -> None:
+    """Users (bcrypt hashes kept until their next sign-in), identities, TOTP factors and the
+    app's rows (apply the app's migrations first). One transaction; a second run adds
+    nothing."""
+    from orgbase.core.errors import OrgbaseError
+    from orgbase.platform.supabase_import import import_supabase
+
+    settings = _settings(env_file)
+    try:
+        report = asyncio.run(import_supabase(settings, source, org=org_id, dry_run=dry_run))
+    except (OrgbaseError, OSError, asyncpg_errors()) as exc:
+        raise _transfer_failed(exc) from exc
+    click.echo(json.dumps(report, indent=2))
+
+
+def asyncpg_errors() -> type[Exception]:
+    import asyncpg
+
+    return asyncpg.PostgresError

@@ -39,11 +39,14 @@ class ArchiveTable:
     parents: list[int]
 
 
-async def archive_tables(connection: AnyConnection) -> list[ArchiveTable]:
-    """The tenant tables, parents before children (their foreign keys' order)."""
+async def archive_tables(
+    connection: AnyConnection, query: str = ARCHIVE_TABLES
+) -> list[ArchiveTable]:
+    """The tenant tables (or ``query``'s, e.g. APP_TABLES), parents before children (their
+    foreign keys' order)."""
     found = [
         ArchiveTable(r["name"], r["oid"], list(r["columns"]), list(r["parents"]))
-        for r in await connection.fetch(ARCHIVE_TABLES)
+        for r in await connection.fetch(query)
     ]
     ordered: list[ArchiveTable] = []
     placed: set[int] = set()
