@@ -169,9 +169,22 @@ ALTER TABLE orgbase.tenant_tables DROP CONSTRAINT tenant_tables_policy_check;
 ALTER TABLE orgbase.tenant_tables ADD CONSTRAINT tenant_tables_policy_check
     CHECK (policy IN ('org', 'owner_private', 'admin_write', 'shared_read', 'restrictive'));
 
+-- What the tenant login (not switched to an app role) may do on an app table: delete an
+-- org's rows in its purge context (an org's deletion), nothing else.
+CREATE FUNCTION orgbase.app_table_platform_policy(target regclass) RETURNS void
+    LANGUAGE plpgsql AS $fn$
+BEGIN
+    EXECUTE format('DROP POLICY IF EXISTS tenant_purge ON %s', target);
+    EXECUTE format($$CREATE POLICY tenant_purge ON %s FOR ALL TO orgbase_api
+        USING (org_id = (SELECT c.org FROM orgbase.context c)
+               AND (SELECT c.kind FROM orgbase.context c) = 'purge')$$, target);
+    EXECUTE format('GRANT SELECT, DELETE ON %s TO orgbase_api', target);
+END
+$fn$;
+REVOKE ALL ON FUNCTION orgbase.app_table_platform_policy(regclass) FROM PUBLIC;
+
 -- An app table (outside api) keeps its own policies; the org is added as a RESTRICTIVE
--- policy for every role, so `auth.uid() = user_id` holds inside the org. The tenant login
--- (not switched) may only delete an org's rows in its purge context.
+-- policy for every role, so `auth.uid() = user_id` holds inside the org.
 CREATE FUNCTION orgbase.enable_app_tenancy(target regclass) RETURNS void
     LANGUAGE plpgsql AS $fn$
 DECLARE
@@ -196,12 +209,9 @@ BEGIN
     EXECUTE format('ALTER TABLE %s ENABLE ROW LEVEL SECURITY', target);
     EXECUTE format('ALTER TABLE %s FORCE ROW LEVEL SECURITY', target);
     EXECUTE format('DROP POLICY IF EXISTS tenant_org ON %s', target);
-    EXECUTE format('DROP POLICY IF EXISTS tenant_purge ON %s', target);
     EXECUTE format('CREATE POLICY tenant_org ON %s AS RESTRICTIVE FOR ALL USING (%s) WITH CHECK (%s)',
         target, in_org, in_org);
-    EXECUTE format($$CREATE POLICY tenant_purge ON %s FOR ALL TO orgbase_api
-        USING (%s AND (SELECT c.kind FROM orgbase.context c) = 'purge')$$, target, in_org);
-    EXECUTE format('GRANT SELECT, DELETE ON %s TO orgbase_api', target);
+    PERFORM orgbase.app_table_platform_policy(target);
     PERFORM orgbase.install_audit_trigger(target);
     INSERT INTO orgbase.tenant_tables (schema_name, table_name, policy)
     VALUES (rel_schema, rel_name, 'restrictive')

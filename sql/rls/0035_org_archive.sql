@@ -77,7 +77,6 @@ BEGIN
     EXECUTE format('GRANT SELECT, INSERT, DELETE ON %s TO orgbase_api', target);
 END
 $fn$;
-REVOKE ALL ON FUNCTION orgbase.app_table_platform_policy(regclass) FROM PUBLIC;
 DO $$
 DECLARE
     t record;
@@ -88,27 +87,6 @@ BEGIN
     END LOOP;
 END
 $$;
--- Later app tables get it from enable_app_tenancy (0034's, called last).
-CREATE OR REPLACE FUNCTION orgbase.enable_tenancy(target regclass, policy text DEFAULT 'org')
-    RETURNS void LANGUAGE plpgsql AS $fn$
-DECLARE
-    rel_schema text;
-BEGIN
-    SELECT n.nspname INTO rel_schema FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-    WHERE c.oid = target AND c.relkind IN ('r', 'p');
-    IF rel_schema IS NULL OR rel_schema = 'api' THEN
-        PERFORM orgbase.enable_api_tenancy(target, policy);
-        RETURN;
-    END IF;
-    IF policy <> 'org' THEN
-        RAISE EXCEPTION 'enable_tenancy: % keeps its own policies; only the org is added', target
-            USING HINT = 'call orgbase.enable_tenancy(table) without a policy';
-    END IF;
-    PERFORM orgbase.enable_app_tenancy(target);
-    PERFORM orgbase.app_table_platform_policy(target);
-END
-$fn$;
-REVOKE ALL ON FUNCTION orgbase.enable_tenancy(regclass, text) FROM PUBLIC;
 
 -- Rows an import writes are the archive's, not new changes: neither audited row by row
 -- (the archive brings the org's audit trail) nor announced. (0009's function otherwise.)

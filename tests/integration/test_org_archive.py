@@ -191,6 +191,19 @@ def _cli(*args: str, stack: LocalStack) -> subprocess.CompletedProcess[str]:
     )
 
 
+async def _exported(
+    client: AsyncTestClient[OrgbaseApp], settings: Settings, stack: LocalStack, tmp_path: Path
+) -> tuple[str, Path]:
+    """A filled org and its archive, written by the command."""
+    org = await _filled_org(client, settings)
+    archive = tmp_path / "org.tar.gz"
+    exported = await asyncio.to_thread(
+        _cli, "org", "export", org, "--out", str(archive), stack=stack
+    )
+    assert exported.returncode == 0, exported.stderr
+    return org, archive
+
+
 async def test_an_org_exported_and_imported_into_a_fresh_deployment_compares_equal(
     client: AsyncTestClient[OrgbaseApp],
     settings: Settings,
@@ -198,12 +211,7 @@ async def test_an_org_exported_and_imported_into_a_fresh_deployment_compares_equ
     stack: LocalStack,
     tmp_path: Path,
 ) -> None:
-    org = await _filled_org(client, settings)
-    archive = tmp_path / "org.tar.gz"
-    exported = await asyncio.to_thread(
-        _cli, "org", "export", org, "--out", str(archive), stack=stack
-    )
-    assert exported.returncode == 0, exported.stderr
+    org, archive = await _exported(client, settings, stack, tmp_path)
     with tarfile.open(archive) as tar:
         names = tar.getnames()
         text = b"".join(tar.extractfile(m).read() for m in tar if m.isfile())  # type: ignore[union-attr]
@@ -264,12 +272,7 @@ async def test_a_cut_altered_or_newer_archive_is_refused_before_anything_is_writ
     stack: LocalStack,
     tmp_path: Path,
 ) -> None:
-    org = await _filled_org(client, settings)
-    archive = tmp_path / "org.tar.gz"
-    exported = await asyncio.to_thread(
-        _cli, "org", "export", org, "--out", str(archive), stack=stack
-    )
-    assert exported.returncode == 0, exported.stderr
+    _, archive = await _exported(client, settings, stack, tmp_path)
     data = archive.read_bytes()
     cut = tmp_path / "cut.tar.gz"
     cut.write_bytes(data[: len(data) // 2])

@@ -250,20 +250,24 @@ def call(
 
 # -- an org's archive (orgbase org export / import) -------------------------------------
 
-ARCHIVE_TABLES = """
-SELECT format('%I.%I', tt.schema_name, tt.table_name) AS name, c.oid,
+_TABLE_SHAPE = """
+SELECT format('%I.%I', n.nspname, c.relname) AS name, c.oid,
        ARRAY(SELECT format('%I', a.attname) FROM pg_attribute a
              WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
                AND a.attgenerated = '' ORDER BY a.attnum) AS columns,
        ARRAY(SELECT DISTINCT con.confrelid FROM pg_constraint con
              WHERE con.conrelid = c.oid AND con.contype = 'f' AND con.confrelid <> c.oid)
            AS parents
-FROM orgbase.tenant_tables tt
+"""
+ARCHIVE_TABLES = (
+    _TABLE_SHAPE
+    + """FROM orgbase.tenant_tables tt
 JOIN pg_namespace n ON n.nspname = tt.schema_name
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = tt.table_name
 WHERE tt.policy <> 'shared_read'
 ORDER BY 1
 """
+)
 """The tenant tables an org's archive holds: their quoted names, the columns written back
 (generated ones are computed again) and the tables their foreign keys point at."""
 
@@ -285,18 +289,13 @@ def restore_rows(qualified: str, columns: list[str], *, skip_existing: bool = Fa
     )
 
 
-APP_TABLES = """
-SELECT format('%I.%I', n.nspname, c.relname) AS name, c.oid,
-       ARRAY(SELECT format('%I', a.attname) FROM pg_attribute a
-             WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped
-               AND a.attgenerated = '' ORDER BY a.attnum) AS columns,
-       ARRAY(SELECT DISTINCT con.confrelid FROM pg_constraint con
-             WHERE con.conrelid = c.oid AND con.contype = 'f' AND con.confrelid <> c.oid)
-           AS parents
-FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+APP_TABLES = (
+    _TABLE_SHAPE
+    + """FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
 WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p')
 ORDER BY 1
 """
+)
 """An app's tables (schema public), as ARCHIVE_TABLES describes tenant tables."""
 
 
