@@ -8,6 +8,9 @@ org's rows."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import shutil
 import subprocess
 import sys
 import uuid
@@ -153,6 +156,42 @@ def test_the_todo_example_runs_unchanged_two_users_apart(gateway: str, stack: Lo
     gone = alice.table("todos").delete().eq("id", todo["id"]).execute()
     assert [t["id"] for t in rows(gone)] == [todo["id"]]
     assert rows(alice.table("todos").select("*").execute()) == []
+
+
+SUPABASE_JS = Path(__file__).resolve().parents[1] / "storage_js"
+
+
+def test_the_todo_example_with_supabase_js(gateway: str, stack: LocalStack) -> None:
+    """The same calls from supabase-js (tests/storage_js/todo.mjs; its node_modules come
+    from scripts/test_packages.sh)."""
+    if shutil.which("node") is None or not (SUPABASE_JS / "node_modules" / "@supabase").exists():
+        pytest.skip("node and tests/storage_js/node_modules (scripts/test_packages.sh) needed")
+    env = {
+        **os.environ,
+        "ORGBASE_URL": gateway,
+        "ANON_KEY": stack.secrets["publishable"],
+        "PASSWORD": PASSWORD,
+    }
+    done = subprocess.run(
+        ["node", str(SUPABASE_JS / "todo.mjs")],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.strip().splitlines()[-1])
+    assert seen == {
+        "aliceSees": ["write the report"],
+        "bobSees": ["water plants"],
+        "completed": True,
+        "bobUpdated": 0,
+        "bobDeleted": 0,
+        "forgedCode": "42501",
+        "aliceDeleted": 1,
+        "aliceLeft": 0,
+    }
 
 
 def _bearer(client: Client) -> dict[str, str]:
