@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -232,6 +233,27 @@ def test_org_isolation_combines_with_the_apps_own_policy(
     )
     assert forged.status_code in (400, 403), forged.text
     assert sql(owner_url, "SELECT count(*) AS n FROM public.notes")[0]["n"] == 1
+
+
+def test_deleting_an_org_purges_its_rows_of_an_app_table(
+    gateway: str, stack: LocalStack, owner_url: str
+) -> None:
+    """The purge runs as the tenant login, not switched: 0034's purge policy lets it delete
+    the org's rows of an app table (and nothing else)."""
+    carol, carol_id = signed_in(gateway, stack.secrets["publishable"])
+    carol.table("notes").insert({"body": "carol's"}).execute()
+    org = org_of(owner_url, carol_id)
+    gone = httpx.delete(f"{gateway}/v1/orgs/{org}", headers=_bearer(carol))
+    assert gone.status_code == 204, gone.text
+
+    def left() -> int:
+        found = sql(owner_url, "SELECT count(*) AS n FROM public.notes WHERE org_id = $1", org)
+        return int(found[0]["n"])
+
+    deadline = time.monotonic() + 20
+    while left() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert left() == 0
 
 
 def rows_user(client: Client) -> str:
