@@ -22,9 +22,12 @@ from uuid import UUID
 
 import asyncpg
 import msgspec
+from pymongo.errors import PyMongoError
 
-from orgbase.core.errors import Conflict, NotFound
+from orgbase.core.errors import Conflict, NotFound, Unavailable
 from orgbase.core.mongo import MongoClients
+from orgbase.core.pg_errors import database_unavailable
+from orgbase.core.postgres import CONNECTION_ERRORS
 from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
 from orgbase.platform.migrations import default_directory, load_migrations
@@ -83,7 +86,19 @@ async def _enter(stores: Stores, org: UUID, kind: str) -> None:
 
 
 async def export_org(settings: Settings, org: UUID, path: Path) -> dict[str, Any]:
-    """Write ``org``'s archive to ``path``; its manifest."""
+    """Write ``org``'s archive to ``path``; its manifest. A store that cannot answer is a
+    503 of its own (nothing is written)."""
+    try:
+        return await _export(settings, org, path)
+    except PyMongoError as exc:
+        raise Unavailable(
+            "the document store cannot answer now", code="mongo_unavailable", dependency="mongo"
+        ) from exc
+    except CONNECTION_ERRORS as exc:
+        raise database_unavailable() from exc
+
+
+async def _export(settings: Settings, org: UUID, path: Path) -> dict[str, Any]:
     stores = await Stores.open(settings)
     try:
         writer = ArchiveWriter()

@@ -26,14 +26,15 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import migrate, sync_role_passwords
-from orgbase.platform.org_transfer import import_org
+from orgbase.platform.org_archive import read_archive
+from orgbase.platform.org_transfer import import_org, schema_version
 from tests.support.data import (
     EXAMPLE_APP_MIGRATIONS,
     TEST_TABLES,
     flush_redis_db,
     recreate_database,
 )
-from tests.support.http import org_member, save_settings
+from tests.support.http import admin_at_aal2, bearer, org_member, save_settings
 from tests.support.stack import server_env, stack_settings, with_overrides
 
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
@@ -302,3 +303,40 @@ async def test_a_cut_altered_or_newer_archive_is_refused_before_anything_is_writ
     assert answered.returncode == 1
     assert "archive_invalid" in answered.stderr
     assert "Traceback" not in answered.stderr
+
+
+async def test_an_owner_at_aal2_downloads_the_archive_and_no_one_else_does(
+    client: AsyncTestClient[OrgbaseApp], settings: Settings, tmp_path: Path
+) -> None:
+    owner, org, headers = await org_member(client, "downloaded")
+    await client.post("/v1/db/tasks", headers=headers, json={"title": "in the archive"})
+    url = f"/v1/orgs/{org}/exports"
+    at_aal1 = await client.post(url, headers=headers)
+    assert at_aal1.status_code == 403
+    assert at_aal1.json()["code"] == "insufficient_aal"
+    key = await client.post(
+        f"/v1/orgs/{org}/api-keys", headers=headers, json={"name": "k", "role": "admin"}
+    )
+    by_key = await client.post(url, headers={"Authorization": f"Bearer {key.json()['key']}"})
+    assert by_key.status_code == 403
+    assert by_key.json()["code"] == "human_admin_required"
+    _, _, outsider = await org_member(client, "elsewhere")
+    assert (await client.post(url, headers=outsider)).status_code == 404
+
+    raised = await admin_at_aal2(client, {"access_token": headers["Authorization"][7:]})
+    answered = await client.post(url, headers=bearer(raised["access_token"]))
+    assert answered.status_code == 200, answered.text
+    assert answered.headers["content-type"] == "application/gzip"
+    path = tmp_path / "downloaded.tar.gz"
+    path.write_bytes(answered.content)
+    archive = read_archive(path, schema_version())
+    assert archive.manifest["org"]["id"] == org
+    assert [line for line in archive.lines("tables/api.tasks.jsonl") if b"in the archive" in line]
+    async with _Connected(settings) as connection:
+        recorded = await connection.fetchval(
+            "SELECT count(*) FROM orgbase.audit_events"
+            " WHERE org_id = $1 AND action = 'org.exported' AND actor_user_id = $2",
+            uuid.UUID(org),
+            uuid.UUID(owner["id"]),
+        )
+    assert recorded == 1
