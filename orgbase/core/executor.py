@@ -45,7 +45,7 @@ class TenantExecutor:
         app role reads in a transaction (the role must be set before the statement is
         planned), on the primary."""
         if entry.switched:
-            return await self._read_switched(entry, statement, values)
+            return await self._read_switched(entry, statement, values, time_limit)
         sql = f"{entry.cte()} {statement}"
         args = (*entry.args, *values)
         try:
@@ -59,10 +59,16 @@ class TenantExecutor:
         return row
 
     async def _read_switched(
-        self, entry: TenantEntry, statement: str, values: Sequence[Any]
+        self,
+        entry: TenantEntry,
+        statement: str,
+        values: Sequence[Any],
+        time_limit: float | None,
     ) -> asyncpg.Record:
         try:
             async with self.db.tenant_transaction_with(entry) as connection:
+                if time_limit is not None:
+                    await connection.execute(_STATEMENT_TIMEOUT, str(int(time_limit * 1000)))
                 row = await connection.fetchrow(
                     f"{entry.entered_cte()} {statement}", *entry.args, *values
                 )
