@@ -275,6 +275,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
     when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key) with 401
     ``apikey_invalid``. The local stack makes one; ``orgbase keys anon`` prints it."""
+    personal_org: bool = False
+    """Whether a sign-in that names no org enters the user's first org, made for them at
+    their first sign-in when they have none (a personal org, they its owner), so users of a
+    Supabase app, who know nothing of orgs, reach its tables (docs/supabase-sql.md)."""
     allow_unconfirmed_sign_in: bool = False
     """Whether a user whose email is not proven yet may sign in with a password (false:
     400 ``email_not_confirmed``), and GoTrue's sign-up answers a session at once. Default:
