@@ -219,6 +219,15 @@ _CACHE_AND_REALTIME = {
     "message_too_large": Code(413, "the message is larger than the limit"),
     "realtime_connections_exceeded": Code(429, "the org holds the most realtime connections"),
     "realtime_too_slow": Code(429, "the socket read too slowly: messages piled up", close=4008),
+    "realtime_joins_exceeded": Code(429, "the org joins more channels per second than its limit"),
+    "invalid_frame": Code(400, "a Phoenix frame is not one the protocol (and its vsn) has"),
+    "invalid_join": Code(400, "a channel join's config asks for what cannot be served"),
+    "invalid_filter": Code(400, "a postgres_changes filter is not column=op.value on its table"),
+    "unmatched_topic": Code(400, "a Phoenix message for a topic the socket has not joined"),
+    "private_channels_unsupported": Code(
+        400, "private channels (realtime.messages) are not served"
+    ),
+    "realtime_identity_changed": Code(403, "a socket's token is another user's or another org's"),
     "redis_unavailable": Code(503, "Redis cannot answer now: try again"),
 }
 

@@ -31,6 +31,8 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     document_storage_bytes: int
     cache_storage_bytes: int
     realtime_connections: int
+    realtime_channels_per_connection: int
+    realtime_joins_per_second: int
     storage_requests_per_minute: int
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
@@ -58,6 +60,8 @@ MAXIMUMS: dict[str, int] = {
     "document_storage_bytes": 1 << 44,
     "cache_storage_bytes": 1 << 40,
     "realtime_connections": 1_000_000,
+    "realtime_channels_per_connection": 10_000,
+    "realtime_joins_per_second": 1_000_000,
     "storage_requests_per_minute": 100_000_000,
     "storage_bytes": 1 << 50,
     "max_object_bytes": 1 << 42,

@@ -394,7 +394,8 @@ class KvSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_channels_per_socket: PositiveInt = 50
-    """Channels one socket may subscribe to."""
+    """Channels one socket may subscribe to when per-org limits are off (else the org's
+    realtime_channels_per_connection)."""
     max_message_bytes: PositiveInt = 32768
     """Largest published message."""
     queue_size: PositiveInt = 256
@@ -402,6 +403,9 @@ class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     recheck_seconds: PositiveFloat = 30.0
     """How often open sockets re-check their session and membership (revocations are also
     pushed at once through Redis)."""
+    presence_ttl_seconds: Annotated[float, Meta(ge=3, le=3600)] = 45.0
+    """How long a tracked presence outlives its gateway process (each process renews its
+    own every third of this)."""
 
 
 class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -449,6 +453,11 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     realtime_connections: PositiveInt = 1000
     """An org's open sockets and event streams, per process (429
     `realtime_connections_exceeded`)."""
+    realtime_channels_per_connection: PositiveInt = 100
+    """Channels one socket of the org may join (400 `too_many_channels`)."""
+    realtime_joins_per_second: PositiveInt = 100
+    """Channel joins per second of an org's Supabase Realtime sockets, per process (429
+    `realtime_joins_exceeded`)."""
     storage_requests_per_minute: PositiveInt = 120_000
     """Storage API requests an org may make per minute (429 `org_rate_limited`)."""
     storage_bytes: PositiveInt = 10 << 30

@@ -33,6 +33,7 @@ from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.postgres.rpc_routes import rpc_handlers
 from orgbase.services.postgres.schema_routes import schema_handlers
+from orgbase.services.redis.phoenix.routes import phoenix_handlers
 from orgbase.services.redis.routes import redis_handlers
 from orgbase.storage.paths import streams_body
 from orgbase.storage.routes import storage_handlers
@@ -49,6 +50,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     schema_handlers,
     document_handlers,
     redis_handlers,
+    phoenix_handlers,
     ops_handlers,
     studio_handlers,
     webhook_handlers,

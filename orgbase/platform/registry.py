@@ -55,6 +55,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "indexes": gateway.indexes,
         "kv": gateway.kv,
         "hub": gateway.hub,
+        "phoenix": gateway.phoenix,
         "stats": gateway.stats,
         "dependency_errors": gateway.stats.dependency_errors_24h,
         "breaker_states": breaker_states,

@@ -164,15 +164,19 @@ class RealtimeHub:
         for name in list(subscriber.channels):
             await self.leave(subscriber, name)
 
+    def channels_per_connection(self, org: UUID) -> int:
+        """The org's realtime_channels_per_connection (the setting when limits are off)."""
+        if self.limits_of is None:
+            return self.settings.max_channels_per_socket
+        return self.limits_of(org).realtime_channels_per_connection
+
     async def join(self, subscriber: Subscriber, name: str) -> None:
         channel_name(name)
         if name in subscriber.channels:
             return
-        if len(subscriber.channels) >= self.settings.max_channels_per_socket:
-            raise Invalid(
-                f"at most {self.settings.max_channels_per_socket} channels per connection",
-                code="too_many_channels",
-            )
+        most = self.channels_per_connection(subscriber.ctx.org_id)
+        if len(subscriber.channels) >= most:
+            raise Invalid(f"at most {most} channels per connection", code="too_many_channels")
         key = redis_channel(subscriber.ctx.org_id, name)
         listeners = self._by_channel.setdefault(key, set())
         first = not listeners
@@ -200,7 +204,16 @@ class RealtimeHub:
 
     # -- publishing -------------------------------------------------------------------
 
-    async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
+    async def publish(
+        self,
+        ctx: OrgContext,
+        name: str,
+        event: str,
+        payload: Any,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Publish to the org's channel on every replica; ``extra`` fields ride along (the
+        Phoenix protocol's sending socket, for broadcast's ``self``)."""
         rbac.require(ctx, "member", "publishing to channels")
         channel_name(name, publishing=True)
         if not (0 < len(event) <= 100):
@@ -213,6 +226,7 @@ class RealtimeHub:
                 "payload": payload,
                 "at": time.time(),
                 "sender": str(ctx.user_id or ctx.key_id),
+                **(extra or {}),
             }
         )
         if len(message) > self.settings.max_message_bytes:
@@ -220,12 +234,13 @@ class RealtimeHub:
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
-        receivers = await self._send(ctx.org_id, name, message)
+        receivers = await self.send(ctx.org_id, name, message)
         if self.meter is not None:
             self.meter.add(ctx.org_id, "realtime_messages")
         return receivers
 
-    async def _send(self, org: UUID, name: str, message: bytes) -> int:
+    async def send(self, org: UUID, name: str, message: bytes) -> int:
+        """Put an encoded message on the org's channel (every replica's subscribers)."""
         channel = redis_channel(org, name)
         receivers = await self.redis.run(
             lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
@@ -236,7 +251,7 @@ class RealtimeHub:
         """A change the server reports (file changes on ``storage:{bucket}``), to every
         replica's subscribers of the org's channel, through Redis."""
         message = {"type": "message", "channel": name, "event": event, "payload": payload}
-        await self._send(org, name, msgspec.json.encode({**message, "at": time.time()}))
+        await self.send(org, name, msgspec.json.encode({**message, "at": time.time()}))
 
     @property
     def _sharded(self) -> bool:
@@ -341,7 +356,7 @@ class RealtimeHub:
                 "type": "message",
                 "channel": name,
                 "event": event["op"],
-                "payload": {"table": event["table"], "op": event["op"], "key": event["key"]},
+                "payload": {"table": event["table"], "op": event["op"], "key": event.get("key")},
                 "at": time.time(),
             }
         )

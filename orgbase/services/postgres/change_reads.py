@@ -1,0 +1,272 @@
+"""Which row changes a caller may see, decided by PostgreSQL (``core.row_changes``).
+
+For one caller context and a batch of changes of one table, one statement entered with the
+caller's own credential (``TenantEntry``: the session, API key or impersonation checked
+again, the signed context set) answers:
+
+- inserted and updated rows: the table itself is read by primary key, so row-level
+  security decides exactly as for a read of the data API that the caller may see the row
+  now; the row delivered is the one the change announced, which must pass the table's
+  SELECT policies too (so a row made visible since does not show what it held before);
+- deleted rows, which can no longer be read: the deleted row (announced) must pass the
+  table's SELECT policies.
+
+The policies are those that apply to the tenant role, taken from the catalog as PostgreSQL
+deparses them, combined as RLS combines them (permissive ones OR-ed, restrictive ones
+AND-ed), and evaluated by PostgreSQL on the announced row.
+
+Each subscriber's filter (``column=op.value``, PostgREST's grammar: eq, neq, lt, lte, gt,
+gte, in) is one more boolean column of the same statement, built by the data API's
+builder (names from the schema cache, values bound and cast to the column's type).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from orgbase.core.errors import Invalid
+from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
+from orgbase.core.row_changes import Column, RowChange, SeenRow, TableShape
+from orgbase.services.postgres.grammar import Condition, parse_field, parse_operation
+from orgbase.services.postgres.schema import SCHEMA, SchemaCache, Table, quote_ident
+from orgbase.services.postgres.sql import Builder, Params
+
+FILTER_OPERATORS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "in"})
+TENANT_ROLE = "orgbase_api"
+"""The role tenant statements run as: the policies that apply to it decide."""
+
+# By name through the catalogs: a regclass cast would need USAGE on the schema, which the
+# platform role has not.
+_RELATION = """
+SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $1 AND c.relname = $2
+"""
+_TYPES = """
+SELECT a.attname AS name, t.typname AS type
+FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid
+WHERE a.attrelid = $1 AND a.attnum > 0 AND NOT a.attisdropped
+ORDER BY a.attnum
+"""
+# Deparsed with only pg_catalog on the search path, so every other name comes out
+# schema-qualified and means the same wherever the expression is used.
+_POLICIES = """
+SELECT c.relrowsecurity AS secured, p.polpermissive AS permissive,
+       pg_get_expr(p.polqual, p.polrelid) AS qual
+FROM pg_class c
+LEFT JOIN pg_policy p ON p.polrelid = c.oid AND p.polcmd IN ('r', '*')
+    AND ('0'::oid = ANY (p.polroles) OR EXISTS (
+        SELECT 1 FROM unnest(p.polroles) AS r(oid)
+        WHERE r.oid <> 0 AND pg_has_role($2, r.oid, 'MEMBER')))
+WHERE c.oid = $1
+"""
+
+
+@dataclass(frozen=True)
+class _Catalog:
+    """What the catalogs say of one table (kept per schema version)."""
+
+    shape: TableShape
+    policy: str
+    """The SQL condition a deleted row must meet to be visible (its columns unqualified)."""
+
+
+def parse_filter(text: str) -> Condition:
+    """``column=op.value`` (Supabase Realtime's filter), with the operators it serves."""
+    column, equals, operation = text.partition("=")
+    if not equals or not column:
+        raise Invalid(
+            "a filter is column=op.value (e.g. id=eq.1)", code="invalid_filter", details=text[:200]
+        )
+    condition = parse_operation(parse_field(column), operation)
+    if condition.op not in FILTER_OPERATORS or condition.negate or condition.field.path:
+        raise Invalid(
+            "filters take eq, neq, lt, lte, gt, gte or in on a column",
+            code="invalid_filter",
+            details=text[:200],
+        )
+    return condition
+
+
+def _combine(rows: Sequence[Any]) -> str:
+    """RLS's rule: some permissive policy passes and every restrictive one does."""
+    if not rows or not rows[0]["secured"]:
+        return "true"
+    permissive = [f"({r['qual']})" for r in rows if r["permissive"] and r["qual"] is not None]
+    restrictive = [f"({r['qual']})" for r in rows if not r["permissive"] and r["qual"]]
+    if not permissive:
+        return "false"
+    return " AND ".join([f"({' OR '.join(permissive)})", *restrictive])
+
+
+class ChangeReads:
+    def __init__(self, db: Database, schema: SchemaCache) -> None:
+        self.db = db
+        self.schema = schema
+        self._catalog: dict[tuple[int, str], _Catalog] = {}
+
+    def _table(self, name: str) -> Table | None:
+        return self.schema.tables.get(name)
+
+    async def _described(self, name: str) -> _Catalog | None:
+        table = self._table(name)
+        if table is None:
+            return None
+        key = (self.schema.version, name)
+        found = self._catalog.get(key)
+        if found is None:
+            found = await self._read_catalog(table)
+            self._catalog = {k: v for k, v in self._catalog.items() if k[0] == key[0]}
+            self._catalog[key] = found
+        return found
+
+    async def _read_catalog(self, table: Table) -> _Catalog:
+        async with self.db.system_connection() as connection, connection.transaction():
+            await connection.execute("SELECT set_config('search_path', 'pg_catalog', true)")
+            relation = await connection.fetchval(_RELATION, SCHEMA, table.name)
+            types = await connection.fetch(_TYPES, relation)
+            policies = await connection.fetch(_POLICIES, relation, TENANT_ROLE)
+        columns = tuple(Column(r["name"], r["type"]) for r in types)
+        return _Catalog(TableShape(columns, table.primary_key), _combine(policies))
+
+    async def shape(self, table: str) -> TableShape | None:
+        described = await self._described(table)
+        return None if described is None else described.shape
+
+    async def check_filter(self, table_name: str, filter_text: str) -> None:
+        """The filter names a column of the table and its value casts to the column's type
+        (checked here, so a bad value is refused at subscription, not at every change)."""
+        table = self._table(table_name)
+        if table is None:
+            raise Invalid(f"no table {table_name!r}", code="invalid_filter")
+        condition = parse_filter(filter_text)
+        builder = Builder(self.schema.tables, Params(1))
+        builder.condition(table, "t", condition)  # unknown columns are refused here
+        column = table.columns[condition.field.column]
+        array = "[]" if condition.op == "in" else ""
+        cast = f"SELECT $1::text{array}::{column.type}{array}"
+        value = list(condition.value or ()) if condition.op == "in" else condition.value
+        async with self.db.system_connection() as connection:
+            try:
+                await connection.fetchval(cast, value)
+            except Exception as exc:  # the cast's own error: an invalid value for the type
+                raise Invalid(
+                    f"the filter's value is not a valid {column.type}",
+                    code="invalid_filter",
+                    details=str(exc)[:200],
+                ) from None
+
+    async def visible(
+        self,
+        entry: TenantEntry,
+        table_name: str,
+        changes: Sequence[RowChange],
+        filters: Sequence[str],
+    ) -> list[SeenRow]:
+        described = await self._described(table_name)
+        table = self._table(table_name)
+        if described is None or table is None or not table.primary_key:
+            return []
+        conditions = [parse_filter(f) for f in filters]
+        arm = _Arms(Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1)), table, conditions)
+        announced = [c for c in changes if c.op != "delete" and c.key and c.new is not None]
+        unannounced = [c for c in changes if c.op != "delete" and c.key and c.new is None]
+        arms = [
+            arm.announced(_items(changes, announced, "new"), described.policy),
+            arm.current(_items(changes, unannounced, "key")),
+            arm.deleted(
+                _items(changes, [c for c in changes if c.op == "delete"], "old"), described.policy
+            ),
+        ]
+        union = " UNION ALL ".join(a for a in arms if a)
+        if not union:
+            return []
+        inner = f"SELECT u.i, u.row, u.matched FROM ({union}) u OFFSET 0"  # noqa: S608
+        rows = await self.db.tenant_fetch(entry, inner, arm.builder.params.values)
+        return [
+            SeenRow(int(r["i"]), msgspec.json.decode(r["row"]), tuple(r["matched"])) for r in rows
+        ]
+
+
+def _items(
+    every: Sequence[RowChange], chosen: Sequence[RowChange], image: str
+) -> list[dict[str, Any]]:
+    """The batch's entries for one arm: its index, the key, the announced row."""
+    at = {id(c): i for i, c in enumerate(every)}
+    return [
+        {"i": at[id(c)], "k": c.key, "r": getattr(c, image)}
+        for c in chosen
+        if getattr(c, image) is not None
+    ]
+
+
+@dataclass
+class _Arms:
+    """The statement's parts, each a SELECT of (i, row, matched) for one kind of change.
+    Names come from the schema cache and the catalog, values are bound: nothing a client
+    sent is spliced in."""
+
+    builder: Builder
+    table: Table
+    filters: list[Condition]
+
+    def _matched(self, alias: str) -> str:
+        conditions = [self.builder.condition(self.table, alias, f) for f in self.filters]
+        return f"ARRAY[{', '.join(conditions)}]::boolean[]" if conditions else "'{}'::boolean[]"
+
+    def _batch(self, items: list[dict[str, Any]]) -> str:
+        return self.builder.params.add(msgspec.json.encode(items).decode())
+
+    def _by_key(self) -> str:
+        """The table's row (under RLS) whose primary key is the entry's."""
+        return " AND ".join(
+            f"t.{quote_ident(c)} = (e.value -> 'k' ->> {self.builder.params.add(c)}::text)"
+            f"::{self.table.columns[c].type}"
+            for c in self.table.primary_key
+        )
+
+    def current(self, items: list[dict[str, Any]]) -> str:
+        """Rows not announced (too large): as the caller reads them now."""
+        if not items:
+            return ""
+        batch, on, matched = self._batch(items), self._by_key(), self._matched("t")
+        return (
+            f"SELECT (e.value ->> 'i')::int AS i, to_jsonb(t)::text AS row, {matched} AS matched"  # noqa: S608
+            f" FROM jsonb_array_elements({batch}::jsonb) AS e(value)"
+            f" JOIN {self.table.qualified} t ON {on} WHERE ctx.role IS NOT NULL"
+        )
+
+    def _tested(self, policy: str) -> str:
+        """The entry's announced row, when the table's SELECT policies pass on it."""
+        return (
+            f" CROSS JOIN LATERAL (SELECT (e.value ->> 'i')::int AS i, to_jsonb(n)::text AS row,"  # noqa: S608
+            f" {self._matched('n')} AS matched"
+            f" FROM jsonb_populate_record(NULL::{self.table.qualified}, e.value -> 'r') AS n"
+            f" WHERE ({policy})) d"
+        )
+
+    def announced(self, items: list[dict[str, Any]], policy: str) -> str:
+        """Inserted and updated rows as announced: the row exists and the caller may read it
+        now (RLS), and the announced version passes the policies too (a row made visible
+        since does not show what it held before)."""
+        if not items:
+            return ""
+        batch, on = self._batch(items), self._by_key()
+        return (
+            f"SELECT d.i, d.row, d.matched FROM jsonb_array_elements({batch}::jsonb) AS e(value)"  # noqa: S608
+            f" JOIN {self.table.qualified} t ON {on}{self._tested(policy)}"
+            " WHERE ctx.role IS NOT NULL"
+        )
+
+    def deleted(self, items: list[dict[str, Any]], policy: str) -> str:
+        """Deleted rows (no longer readable): when the policies pass on the deleted row."""
+        if not items:
+            return ""
+        batch = self._batch(items)
+        return (
+            f"SELECT d.i, d.row, d.matched FROM jsonb_array_elements({batch}::jsonb) AS e(value)"  # noqa: S608
+            f"{self._tested(policy)} WHERE ctx.role IS NOT NULL"
+        )
