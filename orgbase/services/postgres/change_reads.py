@@ -2,18 +2,19 @@
 
 For one caller context and a batch of changes of one table, one statement entered with the
 caller's own credential (``TenantEntry``: the session, API key or impersonation checked
-again, the signed context set) answers:
+again, the signed context set) answers which of them the caller may SELECT now, with the
+row as the change left it (as it was before, for a deletion):
 
-- inserted and updated rows: the table itself is read by primary key, so row-level
-  security decides exactly as for a read of the data API that the caller may see the row
-  now; the row delivered is the one the change announced, which must pass the table's
-  SELECT policies too (so a row made visible since does not show what it held before);
-- deleted rows, which can no longer be read: the deleted row (announced) must pass the
-  table's SELECT policies.
-
-The policies are those that apply to the tenant role, taken from the catalog as PostgreSQL
-deparses them, combined as RLS combines them (permissive ones OR-ed, restrictive ones
-AND-ed), and evaluated by PostgreSQL on the announced row.
+- announced rows (every change's row, unless too large for NOTIFY): the table's SELECT
+  policies are evaluated by PostgreSQL on that row version, under the caller's context.
+  The policies are those that apply to the tenant role, taken from the catalog as
+  PostgreSQL deparses them and combined as row-level security combines them (permissive
+  ones OR-ed, restrictive ones AND-ed; none: nothing), with the role's SELECT privilege.
+  Evaluating the version itself keeps every change of a row that is changed and deleted
+  at once (it can no longer be read), and never shows anyone a version they could not
+  read (a row made visible to them later does not show what it held before);
+- rows too large to announce: the table is read by primary key, so row-level security
+  decides as for any read of the data API, and the row comes as it is now.
 
 Each subscriber's filter (``column=op.value``, PostgREST's grammar: eq, neq, lt, lte, gt,
 gte, in) is one more boolean column of the same statement, built by the data API's
@@ -71,7 +72,7 @@ class _Catalog:
 
     shape: TableShape
     policy: str
-    """The SQL condition a deleted row must meet to be visible (its columns unqualified)."""
+    """The SQL condition a row version must meet to be visible (its columns unqualified)."""
 
 
 def parse_filter(text: str) -> Condition:
@@ -91,15 +92,17 @@ def parse_filter(text: str) -> Condition:
     return condition
 
 
-def _combine(rows: Sequence[Any]) -> str:
-    """RLS's rule: some permissive policy passes and every restrictive one does."""
+def _combine(relation: int, rows: Sequence[Any]) -> str:
+    """RLS's rule: the role may read the table, some permissive policy passes and every
+    restrictive one does."""
+    readable = f"has_table_privilege({int(relation)}::oid, 'SELECT')"
     if not rows or not rows[0]["secured"]:
-        return "true"
+        return readable
     permissive = [f"({r['qual']})" for r in rows if r["permissive"] and r["qual"] is not None]
     restrictive = [f"({r['qual']})" for r in rows if not r["permissive"] and r["qual"]]
     if not permissive:
         return "false"
-    return " AND ".join([f"({' OR '.join(permissive)})", *restrictive])
+    return " AND ".join([readable, f"({' OR '.join(permissive)})", *restrictive])
 
 
 class ChangeReads:
@@ -130,7 +133,7 @@ class ChangeReads:
             types = await connection.fetch(_TYPES, relation)
             policies = await connection.fetch(_POLICIES, relation, TENANT_ROLE)
         columns = tuple(Column(r["name"], r["type"]) for r in types)
-        return _Catalog(TableShape(columns, table.primary_key), _combine(policies))
+        return _Catalog(TableShape(columns, table.primary_key), _combine(relation, policies))
 
     async def shape(self, table: str) -> TableShape | None:
         described = await self._described(table)
@@ -171,24 +174,25 @@ class ChangeReads:
         if described is None or table is None or not table.primary_key:
             return []
         conditions = [parse_filter(f) for f in filters]
+        policy = described.policy
         arm = _Arms(Builder(self.schema.tables, Params(CONTEXT_PARAMS + 1)), table, conditions)
-        announced = [c for c in changes if c.op != "delete" and c.key and c.new is not None]
-        unannounced = [c for c in changes if c.op != "delete" and c.key and c.new is None]
+        written = [c for c in changes if c.op != "delete" and c.key]
         arms = [
-            arm.announced(_items(changes, announced, "new"), described.policy),
-            arm.current(_items(changes, unannounced, "key")),
-            arm.deleted(
-                _items(changes, [c for c in changes if c.op == "delete"], "old"), described.policy
-            ),
+            # Announced rows (inserted, updated, deleted): the policies on the row as it was.
+            arm.tested(_items(changes, [c for c in written if c.new is not None], "new"), policy),
+            arm.tested(_items(changes, [c for c in changes if c.op == "delete"], "old"), policy),
+            # Rows too large to announce: as the caller reads them now (RLS).
+            arm.current(_items(changes, [c for c in written if c.new is None], "key")),
         ]
         union = " UNION ALL ".join(a for a in arms if a)
         if not union:
             return []
         inner = f"SELECT u.i, u.row, u.matched FROM ({union}) u OFFSET 0"  # noqa: S608
         rows = await self.db.tenant_fetch(entry, inner, arm.builder.params.values)
-        return [
+        seen = [
             SeenRow(int(r["i"]), msgspec.json.decode(r["row"]), tuple(r["matched"])) for r in rows
         ]
+        return sorted(seen, key=lambda r: r.index)  # in the order the changes were made
 
 
 def _items(
@@ -239,34 +243,15 @@ class _Arms:
             f" JOIN {self.table.qualified} t ON {on} WHERE ctx.role IS NOT NULL"
         )
 
-    def _tested(self, policy: str) -> str:
-        """The entry's announced row, when the table's SELECT policies pass on it."""
+    def tested(self, items: list[dict[str, Any]], policy: str) -> str:
+        """Announced rows that pass the table's SELECT policies for this caller."""
+        if not items:
+            return ""
+        batch, matched = self._batch(items), self._matched("n")
         return (
-            f" CROSS JOIN LATERAL (SELECT (e.value ->> 'i')::int AS i, to_jsonb(n)::text AS row,"  # noqa: S608
-            f" {self._matched('n')} AS matched"
+            f"SELECT d.i, d.row, d.matched FROM jsonb_array_elements({batch}::jsonb) AS e(value)"  # noqa: S608
+            f" CROSS JOIN LATERAL (SELECT (e.value ->> 'i')::int AS i, to_jsonb(n)::text AS row,"
+            f" {matched} AS matched"
             f" FROM jsonb_populate_record(NULL::{self.table.qualified}, e.value -> 'r') AS n"
-            f" WHERE ({policy})) d"
-        )
-
-    def announced(self, items: list[dict[str, Any]], policy: str) -> str:
-        """Inserted and updated rows as announced: the row exists and the caller may read it
-        now (RLS), and the announced version passes the policies too (a row made visible
-        since does not show what it held before)."""
-        if not items:
-            return ""
-        batch, on = self._batch(items), self._by_key()
-        return (
-            f"SELECT d.i, d.row, d.matched FROM jsonb_array_elements({batch}::jsonb) AS e(value)"  # noqa: S608
-            f" JOIN {self.table.qualified} t ON {on}{self._tested(policy)}"
-            " WHERE ctx.role IS NOT NULL"
-        )
-
-    def deleted(self, items: list[dict[str, Any]], policy: str) -> str:
-        """Deleted rows (no longer readable): when the policies pass on the deleted row."""
-        if not items:
-            return ""
-        batch = self._batch(items)
-        return (
-            f"SELECT d.i, d.row, d.matched FROM jsonb_array_elements({batch}::jsonb) AS e(value)"  # noqa: S608
-            f"{self._tested(policy)} WHERE ctx.role IS NOT NULL"
+            f" WHERE ({policy})) d WHERE ctx.role IS NOT NULL"
         )
