@@ -1,6 +1,6 @@
 """supabase-js's storage client and tus-js-client (the client Supabase's docs give for
 resumable uploads), unchanged, run by node against a real gateway
-(tests/storage_js/storage.mjs, installed from its lock file by scripts/test_packages.sh)."""
+(tests/supabase_js/storage.mjs, installed from its lock file by scripts/test_packages.sh)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import pytest
 
 from tests.storage.conftest import Client, org_person
 
-SCRIPT = Path(__file__).resolve().parents[1] / "storage_js" / "storage.mjs"
+SCRIPT = Path(__file__).resolve().parents[1] / "supabase_js" / "storage.mjs"
 MODULES = SCRIPT.parent / "node_modules" / "@supabase" / "supabase-js"
 
 
@@ -24,7 +24,7 @@ async def test_supabase_js_storage_round_trip(
     client: Client, live_server: str, anon_key: str
 ) -> None:
     if shutil.which("node") is None or not MODULES.exists():
-        pytest.skip("node and tests/storage_js/node_modules (scripts/test_packages.sh) needed")
+        pytest.skip("node and tests/supabase_js/node_modules (scripts/test_packages.sh) needed")
     owner = await org_person(client)
     stranger = await org_person(client)
     bucket = f"js-{uuid.uuid4().hex[:8]}"

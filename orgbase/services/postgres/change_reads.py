@@ -16,9 +16,11 @@ row as the change left it (as it was before, for a deletion):
 - rows too large to announce: the table is read by primary key, so row-level security
   decides as for any read of the data API, and the row comes as it is now.
 
-Each subscriber's filter (``column=op.value``, PostgREST's grammar: eq, neq, lt, lte, gt,
-gte, in) is one more boolean column of the same statement, built by the data API's
-builder (names from the schema cache, values bound and cast to the column's type).
+Each subscriber's filter is one more boolean column of the same statement, built by the
+data API's builder (names from the schema cache, values bound and cast to the column's
+type). A filter is ``column=op.value`` in PostgREST's grammar: Supabase Realtime's eq, neq,
+lt, lte, gt, gte and in, and beside them like, ilike, is, match, imatch, isdistinct,
+``not.`` and several conditions joined by commas (all must hold).
 """
 
 from __future__ import annotations
@@ -27,16 +29,23 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import asyncpg
 import msgspec
 
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.core.row_changes import Column, RowChange, SeenRow, TableShape
-from orgbase.services.postgres.grammar import Condition, parse_field, parse_operation
+from orgbase.services.postgres.grammar import Condition, parse_field, parse_operation, split_top
 from orgbase.services.postgres.schema import SCHEMA, SchemaCache, Table, quote_ident
 from orgbase.services.postgres.sql import Builder, Params
 
-FILTER_OPERATORS = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "in"})
+FILTER_OPERATORS = frozenset(
+    {"eq", "neq", "lt", "lte", "gt", "gte", "in", "like", "ilike", "is", "match", "imatch"}
+    | {"isdistinct"}
+)
+_TYPED = frozenset({"eq", "neq", "lt", "lte", "gt", "gte", "in", "isdistinct"})
+"""The operators whose value is cast to the column's type (checked at subscription)."""
+MAX_CONDITIONS = 8
 TENANT_ROLE = "orgbase_api"
 """The role tenant statements run as: the policies that apply to it decide."""
 
@@ -75,21 +84,29 @@ class _Catalog:
     """The SQL condition a row version must meet to be visible (its columns unqualified)."""
 
 
-def parse_filter(text: str) -> Condition:
-    """``column=op.value`` (Supabase Realtime's filter), with the operators it serves."""
-    column, equals, operation = text.partition("=")
-    if not equals or not column:
-        raise Invalid(
-            "a filter is column=op.value (e.g. id=eq.1)", code="invalid_filter", details=text[:200]
-        )
-    condition = parse_operation(parse_field(column), operation)
-    if condition.op not in FILTER_OPERATORS or condition.negate or condition.field.path:
-        raise Invalid(
-            "filters take eq, neq, lt, lte, gt, gte or in on a column",
-            code="invalid_filter",
-            details=text[:200],
-        )
-    return condition
+def parse_filter(text: str) -> list[Condition]:
+    """``column=op.value`` (Supabase Realtime's filter), several joined by commas (all must
+    hold), ``not.`` negating one; the operators of FILTER_OPERATORS."""
+    conditions = []
+    for part in split_top(text)[: MAX_CONDITIONS + 1]:
+        column, equals, operation = part.partition("=")
+        if not equals or not column:
+            raise Invalid(
+                "a filter is column=op.value (e.g. id=eq.1)",
+                code="invalid_filter",
+                details=text[:200],
+            )
+        condition = parse_operation(parse_field(column), operation)
+        if condition.op not in FILTER_OPERATORS or condition.field.path:
+            raise Invalid(
+                f"filters take {', '.join(sorted(FILTER_OPERATORS))} on a column",
+                code="invalid_filter",
+                details=text[:200],
+            )
+        conditions.append(condition)
+    if len(conditions) > MAX_CONDITIONS:
+        raise Invalid(f"at most {MAX_CONDITIONS} conditions in a filter", code="invalid_filter")
+    return conditions
 
 
 def _combine(relation: int, rows: Sequence[Any]) -> str:
@@ -145,9 +162,12 @@ class ChangeReads:
         table = self._table(table_name)
         if table is None:
             raise Invalid(f"no table {table_name!r}", code="invalid_filter")
-        condition = parse_filter(filter_text)
-        builder = Builder(self.schema.tables, Params(1))
-        builder.condition(table, "t", condition)  # unknown columns are refused here
+        for condition in parse_filter(filter_text):
+            Builder(self.schema.tables, Params(1)).condition(table, "t", condition)  # columns
+            if condition.op in _TYPED:
+                await self._check_value(table, condition)
+
+    async def _check_value(self, table: Table, condition: Condition) -> None:
         column = table.columns[condition.field.column]
         array = "[]" if condition.op == "in" else ""
         cast = f"SELECT $1::text{array}::{column.type}{array}"
@@ -155,7 +175,7 @@ class ChangeReads:
         async with self.db.system_connection() as connection:
             try:
                 await connection.fetchval(cast, value)
-            except Exception as exc:  # the cast's own error: an invalid value for the type
+            except asyncpg.DataError as exc:  # not a value of the column's type
                 raise Invalid(
                     f"the filter's value is not a valid {column.type}",
                     code="invalid_filter",
@@ -215,11 +235,16 @@ class _Arms:
 
     builder: Builder
     table: Table
-    filters: list[Condition]
+    filters: list[list[Condition]]
 
     def _matched(self, alias: str) -> str:
-        conditions = [self.builder.condition(self.table, alias, f) for f in self.filters]
-        return f"ARRAY[{', '.join(conditions)}]::boolean[]" if conditions else "'{}'::boolean[]"
+        """One boolean per filter: all its conditions hold (NULL counts as no)."""
+        each = [
+            " AND ".join(self.builder.condition(self.table, alias, c) for c in conditions)
+            for conditions in self.filters
+        ]
+        matched = [f"coalesce({c}, false)" for c in each]
+        return f"ARRAY[{', '.join(matched)}]::boolean[]" if matched else "'{}'::boolean[]"
 
     def _batch(self, items: list[dict[str, Any]]) -> str:
         return self.builder.params.add(msgspec.json.encode(items).decode())

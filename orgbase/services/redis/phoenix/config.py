@@ -36,8 +36,11 @@ class Presence(msgspec.Struct, kw_only=True):
 
 
 class ChangeRequest(msgspec.Struct, kw_only=True):
+    """As the client sent it; the reply repeats it (the clients match the ids they get by
+    these fields, null included: supabase-py sends ``schema: null`` for public)."""
+
     event: str = "*"
-    schema: str = "public"
+    schema: str | None = None
     table: str | None = None
     filter: str | None = None
 
@@ -75,20 +78,25 @@ class Binding(msgspec.Struct, kw_only=True):
 
     id: int
     event: Literal["*", "INSERT", "UPDATE", "DELETE"]
-    schema: str
     table: str | None
+    """None: every table of the schema."""
     filter: str | None
+    asked: ChangeRequest
+
+    @property
+    def schema(self) -> str:
+        return self.asked.schema or "public"
 
     def wants(self, op: str, table: str) -> bool:
         return (self.table is None or self.table == table) and self.event in ("*", op.upper())
 
     def granted(self) -> dict[str, Any]:
-        """The reply's entry for it (the clients match it to their own by these fields)."""
-        granted: dict[str, Any] = {"id": self.id, "event": self.event, "schema": self.schema}
-        if self.table is not None:
-            granted["table"] = self.table
-        if self.filter is not None:
-            granted["filter"] = self.filter
+        """The reply's entry for it: the request as it came, and its id."""
+        granted: dict[str, Any] = {"id": self.id, "event": self.event, "schema": self.asked.schema}
+        if self.asked.table is not None:
+            granted["table"] = self.asked.table
+        if self.asked.filter is not None:
+            granted["filter"] = self.asked.filter
         return granted
 
 
@@ -98,7 +106,7 @@ def binding(request: ChangeRequest) -> Binding:
         raise Invalid(
             f"postgres_changes' event is one of {', '.join(CHANGE_EVENTS)}", code="invalid_join"
         )
-    if request.schema not in SCHEMAS:
+    if (request.schema or "public") not in SCHEMAS:
         raise Invalid(
             "postgres_changes are served for schema public (the data API's tables)",
             code="invalid_join",
@@ -107,7 +115,7 @@ def binding(request: ChangeRequest) -> Binding:
     return Binding(
         id=next(_ids),
         event=request.event,  # type: ignore[arg-type]
-        schema=request.schema,
         table=table,
         filter=request.filter or None,
+        asked=request,
     )
