@@ -1,7 +1,7 @@
 """Row changes of tenant tables, and the one way realtime asks who may see them.
 
 PostgreSQL announces every committed row change (``NOTIFY orgbase_rows``, written by the
-tables' audit trigger: sql/rls/0027_row_change_images.sql) with the row's key, and for a
+tables' audit trigger: sql/rls/0029_row_change_images.sql) with the row's key, and for a
 deletion the deleted row. Realtime's postgres_changes must deliver a change only to the
 subscribers who may SELECT that row under row-level security at that moment, and with the
 full row. That question is answered in PostgreSQL only, by the data API's area (which owns
