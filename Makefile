@@ -41,6 +41,8 @@ check: services
 	@$(VENV)/bin/lint-imports --no-cache --no-logo
 	@# Fitness: every raised error code in the catalog, and docs/errors.md generated from it.
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_error_catalog.py
+	@# Fitness: every table has one owning area, the only one naming it in SQL (core/tables.py).
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_table_owners.py
 	@# The README's quickstart, as written, against a gateway on a free port of the local stack.
 	@$(ORGBASE) migrate --env-file $(ENV_FILE) >/dev/null
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE) >/dev/null

@@ -4,7 +4,9 @@ source of truth; a password or account change ends the sessions it must."""
 from __future__ import annotations
 
 import unicodedata
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 from uuid import UUID
 
 import asyncpg
@@ -20,6 +22,7 @@ from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal
 from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
+from orgbase.core.orgs import Memberships
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
@@ -28,13 +31,11 @@ normalize_email = addresses.normalize_email  # where the other modules import it
 MAX_DISPLAY_NAME = 200
 USER_COLUMNS = "id, email, display_name, is_platform_admin, created_at, updated_at, new_email"
 USER_BY_ID = f"SELECT {USER_COLUMNS} FROM orgbase.users WHERE id = $1"  # noqa: S608 - constant
+ACCOUNT_COLUMNS = USER_COLUMNS + ", email_confirmed_at, last_sign_in_at, user_metadata"
+"""A user, and what its tokens' claims and GoTrue's user shape show of it."""
+ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM orgbase.users WHERE id = $1"  # noqa: S608
+ACCOUNT_FIELDS = tuple(name.strip() for name in ACCOUNT_COLUMNS.split(","))
 _LIVE_USER_BY_ID = USER_BY_ID + " AND deleted_at IS NULL"
-_LAST_OWNER_OF = """
-SELECT count(*) FROM orgbase.memberships m
-WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (
-    SELECT 1 FROM orgbase.memberships o
-    WHERE o.org_id = m.org_id AND o.role = 'owner' AND o.user_id <> $1)
-"""
 
 
 def clean_display_name(raw: str | None) -> str | None:
@@ -50,7 +51,7 @@ def clean_display_name(raw: str | None) -> str | None:
     return name or None
 
 
-def user_from_row(row: asyncpg.Record) -> User:
+def user_from_row(row: Mapping[str, Any] | asyncpg.Record) -> User:
     return User(**{k: row[k] for k in User.__struct_fields__})
 
 
@@ -89,6 +90,7 @@ class AccountService:
     limiter: RateLimiter
     attempts: GuessLimit
     email_changes: EmailChanges
+    memberships: Memberships
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -173,7 +175,7 @@ class AccountService:
         user_id, _ = principal.require_person()
         await self.check_current_password(user_id, password, meta)
         async with self.db.system_connection() as connection, connection.transaction():
-            if await connection.fetchval(_LAST_OWNER_OF, user_id):
+            if await self.memberships.orgs_left_ownerless(connection, user_id):
                 raise Conflict(
                     "you are the last owner of an org: hand it over or delete it first",
                     code="last_owner",
@@ -182,7 +184,8 @@ class AccountService:
                 "UPDATE orgbase.users SET deleted_at = now(), updated_at = now() WHERE id = $1",
                 user_id,
             )
-            await connection.execute("DELETE FROM orgbase.memberships WHERE user_id = $1", user_id)
+            left = await self.memberships.leave_all(connection, user_id)
             revoked = await self.sessions.revoke_for_user(connection, user_id, "user_deleted")
             await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
         await self.sessions.forget(revoked)
+        await left()

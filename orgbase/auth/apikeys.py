@@ -2,7 +2,9 @@
 slow hash adds nothing), scoped to a role, optionally expiring, revocable at once.
 
 Lookups go through the same revocable Redis cache as sessions, and never find a key whose
-org is gone; PostgreSQL checks the key again whenever a statement enters its org.
+org is gone: closing an org revokes its keys in the same transaction (``revoke_for_org``),
+and a key is made only while its org is held live. PostgreSQL checks the key again
+whenever a statement enters its org.
 """
 
 from __future__ import annotations
@@ -72,11 +74,10 @@ class ApiKeyStore:
         async with self.db.system_connection() as connection:
             row = await connection.fetchrow(
                 """
-                SELECT k.id, k.org_id, k.role, extract(epoch FROM k.expires_at)::float8 AS exp
-                FROM orgbase.api_keys k
-                JOIN orgbase.orgs o ON o.id = k.org_id AND o.deleted_at IS NULL
-                WHERE k.key_hash = $1 AND k.revoked_at IS NULL
-                  AND (k.expires_at IS NULL OR k.expires_at > now())
+                SELECT id, org_id, role, extract(epoch FROM expires_at)::float8 AS exp
+                FROM orgbase.api_keys
+                WHERE key_hash = $1 AND revoked_at IS NULL
+                  AND (expires_at IS NULL OR expires_at > now())
                 """,
                 hashed,
             )

@@ -30,6 +30,8 @@ from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.mail import Outbox
+from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
 from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -81,7 +83,11 @@ def load_keys(settings: Settings) -> KeySet:
 
 
 def _oidc(
-    settings: Settings, resources: Resources, grants: TokenGrants, sessions: SessionStore
+    settings: Settings,
+    resources: Resources,
+    grants: TokenGrants,
+    sessions: SessionStore,
+    sso: OrgSso,
 ) -> OidcSignIn:
     public_url = settings.tenancy.public_url
     return OidcSignIn(
@@ -98,6 +104,7 @@ def _oidc(
                 allowed_hosts=frozenset(), allow_loopback=settings.is_dev
             ),
         ),
+        sso=sso,
     )
 
 
@@ -125,14 +132,25 @@ def _factors(settings: Settings, resources: Resources, gotrue: GoTrue) -> Factor
 
 
 def _gotrue(
-    settings: Settings, resources: Resources, grants: TokenGrants, user_sessions: UserSessions
+    settings: Settings,
+    resources: Resources,
+    grants: TokenGrants,
+    user_sessions: UserSessions,
+    outbox: Outbox,
 ) -> GoTrue:
     """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
     sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
-    codes = CodeBook(settings.auth, settings.tenancy.public_url)
+    codes = CodeBook(settings.auth, settings.tenancy.public_url, outbox)
     email_changes = EmailChanges(codes)
     accounts = AccountService(
-        resources.db, settings.auth, passwords, sessions, limiter, grants.attempts, email_changes
+        resources.db,
+        settings.auth,
+        passwords,
+        sessions,
+        limiter,
+        grants.attempts,
+        email_changes,
+        grants.memberships,
     )
     return GoTrue(
         db=resources.db,
@@ -145,13 +163,22 @@ def _gotrue(
         sessions=sessions,
         limiter=limiter,
         codes=codes,
-        signups=SignUps(resources.db, settings.auth, passwords, limiter, codes),
+        signups=SignUps(resources.db, settings.auth, passwords, limiter, codes, grants.opener),
         proofs=Proofs(resources.db, sessions, grants, email_changes),
         email_changes=email_changes,
     )
 
 
-def build_auth(settings: Settings, resources: Resources) -> AuthArea:
+def build_auth(
+    settings: Settings,
+    resources: Resources,
+    *,
+    memberships: Memberships,
+    sso: OrgSso,
+    live_orgs: LiveOrgs,
+    outbox: Outbox,
+) -> AuthArea:
+    """The four last: the tenancy area's answers (``core.orgs``) and its outbox."""
     auth = settings.auth
     tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
     passwords = Passwords(auth)
@@ -165,12 +192,14 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         auth.lockout_window_seconds,
         auth.lockout_seconds,
     )
-    grants = TokenGrants(resources.db, auth, tokens, passwords, sessions, limiter, attempts)
+    grants = TokenGrants(
+        resources.db, auth, tokens, passwords, sessions, limiter, attempts, memberships
+    )
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
-    gotrue = _gotrue(settings, resources, grants, user_sessions)
-    oidc = _oidc(settings, resources, grants, sessions)
+    gotrue = _gotrue(settings, resources, grants, user_sessions, outbox)
+    oidc = _oidc(settings, resources, grants, sessions, sso)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
@@ -182,7 +211,7 @@ def build_auth(settings: Settings, resources: Resources) -> AuthArea:
         accounts=gotrue.accounts,
         grants=grants,
         user_sessions=user_sessions,
-        key_admin=ApiKeyAdmin(resources.db, api_keys),
+        key_admin=ApiKeyAdmin(resources.db, api_keys, live_orgs),
         gotrue=gotrue,
         factors=_factors(settings, resources, gotrue),
         oidc=oidc,

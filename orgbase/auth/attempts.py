@@ -17,6 +17,7 @@ from uuid import UUID
 
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
+from orgbase.core.audit_reads import attempts_since_cleared
 from orgbase.core.context import RequestMeta
 from orgbase.core.errors import RateLimited
 from orgbase.core.postgres import Database
@@ -44,26 +45,13 @@ def _second_factor_locked(retry_after: int) -> RateLimited:
 
 @dataclass(frozen=True)
 class Guarded:
-    """What a limit guards: the audit actions PostgreSQL counts by when Redis is down, and
-    the refusal once locked (for so many seconds)."""
+    """What a limit guards: the audit actions PostgreSQL counts by when Redis is down
+    (``attempt`` records since the last of ``cleared``), and the refusal once locked (for
+    so many seconds)."""
 
     attempt: str
     cleared: tuple[str, ...]
     locked: Callable[[int], RateLimited]
-
-    @property
-    def count_sql(self) -> str:
-        """Attempts since the account's last success, within the window (the actions are
-        constants, written into the text so that the partial indexes on them apply)."""
-        cleared = ", ".join(f"'{action}'" for action in self.cleared)
-        return f"""
-SELECT count(*) FROM orgbase.audit_events
-WHERE details ->> 'account' = $1 AND action = '{self.attempt}'
-  AND occurred_at > now() - make_interval(secs => $2)
-  AND id > coalesce((
-      SELECT max(id) FROM orgbase.audit_events
-      WHERE details ->> 'account' = $1 AND action IN ({cleared})), 0)
-"""  # noqa: S608 - constants of this module
 
 
 SIGN_IN = Guarded("auth.signin_attempt", ("auth.signin", CLEARED), _sign_in_locked)
@@ -113,7 +101,10 @@ class GuessLimit:
                 account,
                 self.guarded.attempt,
             )
-            attempts = await connection.fetchval(self.guarded.count_sql, account, float(window))
+            guarded = self.guarded
+            attempts = await attempts_since_cleared(
+                connection, account, guarded.attempt, guarded.cleared, float(window)
+            )
             if attempts >= self.lockout.max_failures:
                 return self.lockout.lock_seconds
             details = {"account": account}

@@ -16,6 +16,7 @@ from urllib.parse import urlencode
 from uuid import UUID
 
 from orgbase.core.errors import Forbidden
+from orgbase.core.mail import Mail, Outbox
 from orgbase.core.postgres import Connection
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
@@ -62,17 +63,6 @@ class Notice:
     lead: str
 
 
-async def mail(connection: Connection, kind: str, to: str, subject: str, body: str) -> None:
-    """Queue a mail in the outbox (sent after the caller's transaction commits)."""
-    await connection.execute(
-        "INSERT INTO orgbase.outbox (kind, recipient, subject, body) VALUES ($1, $2, $3, $4)",
-        kind,
-        to,
-        subject,
-        body,
-    )
-
-
 async def limit_mail_to(limiter: RateLimiter, settings: AuthSettings, email: str) -> None:
     """Mail to one address is limited per hour, whoever asks (the limiter tags each
     bucket: one slot per address)."""
@@ -96,6 +86,13 @@ class Verified:
 class CodeBook:
     settings: AuthSettings
     public_url: str
+    outbox: Outbox
+
+    async def mail(
+        self, connection: Connection, kind: str, to: str, subject: str, body: str
+    ) -> None:
+        """Queue a mail (sent after the caller's transaction commits)."""
+        await self.outbox.queue(connection, Mail(kind, to, subject, body))
 
     async def send(
         self,
@@ -138,7 +135,7 @@ class CodeBook:
             f"Both work once, for {minutes} minutes. If you did not ask for this, ignore it.\n"
         )
         subject = notice.subject if notice else _SUBJECTS[purpose]
-        await mail(connection, f"auth.{purpose}", email, subject, body)
+        await self.mail(connection, f"auth.{purpose}", email, subject, body)
 
     async def check_code(
         self, connection: Connection, email: str, purposes: tuple[str, ...], code: str

@@ -16,7 +16,7 @@ from uuid import UUID
 
 import asyncpg
 
-from orgbase.auth.codes import CodeBook, expired_code, mail
+from orgbase.auth.codes import CodeBook, expired_code
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta
@@ -58,7 +58,7 @@ class EmailChanges:
             new_email,
         )
         await self.codes.send(connection, user_id, "email_change", new_email, redirect_to)
-        await mail(
+        await self.codes.mail(
             connection,
             "auth.email_change_requested",
             current["email"],
@@ -87,7 +87,7 @@ class EmailChanges:
             )
         except asyncpg.UniqueViolationError:  # taken by a concurrent confirmation
             raise _taken() from None
-        await mail(
+        await self.codes.mail(
             connection,
             "auth.email_changed",
             current["email"],

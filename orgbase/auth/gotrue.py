@@ -34,7 +34,14 @@ from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.proofs import Proofs
 from orgbase.auth.redirects import check_redirect
-from orgbase.auth.schemas import Logout, PasswordGrant, RefreshGrant, SignUp, TokenResponse
+from orgbase.auth.schemas import (
+    Logout,
+    Opened,
+    PasswordGrant,
+    RefreshGrant,
+    SignUp,
+    TokenResponse,
+)
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.signup import SignUps
 from orgbase.auth.user_sessions import UserSessions
@@ -132,18 +139,19 @@ class GoTrue:
 
     # -- shapes ---------------------------------------------------------------------------
 
-    async def user(self, user_id: UUID) -> dict[str, Any]:
+    async def user(self, user_id: UUID, account: dict[str, Any] | None = None) -> dict[str, Any]:
         async with self.db.system_connection() as connection:
-            return await user_json(connection, user_id)
+            return await user_json(connection, user_id, account)
 
-    async def session_json(self, tokens: TokenResponse) -> dict[str, Any]:
+    async def session_json(self, opened: Opened) -> dict[str, Any]:
+        tokens = opened.tokens
         return {
             "access_token": tokens.access_token,
             "token_type": "bearer",
             "expires_in": tokens.expires_in,
             "expires_at": int(time.time()) + tokens.expires_in,
             "refresh_token": tokens.refresh_token,
-            "user": await self.user(tokens.user.id),
+            "user": await self.user(tokens.user.id, opened.account),
         }
 
     def check_redirect(self, redirect_to: str | None) -> str | None:
@@ -161,27 +169,29 @@ class GoTrue:
         redirect = self.check_redirect(redirect_to)
         data = body.data or {}
         name = data.get("display_name") or data.get("full_name") or data.get("name")
+        # Where unconfirmed sign-in is allowed, the session is opened in the sign-up's
+        # transaction.
+        with_session = self.settings.allow_unconfirmed_sign_in
         signed_up = await self.signups.sign_up(
             SignUp(body.email, body.password, name if isinstance(name, str) else None),
             meta,
             metadata=metadata_json(data),
             redirect_to=redirect,
+            open_session=with_session,
         )
-        if not self.settings.allow_unconfirmed_sign_in:
+        if not with_session:
             return signed_up_json(signed_up.user, data)
-        if not signed_up.created:
+        if signed_up.opened is None:
             raise Invalid("a user with this email exists", code="user_already_exists")
-        tokens = await self.grants.open_session(signed_up.user.id, "password", meta)
-        return await self.session_json(tokens)
+        return await self.session_json(signed_up.opened)
 
     async def password_grant(self, email: str, password: str, meta: RequestMeta) -> dict[str, Any]:
         grant = PasswordGrant(email=email, password=password)
-        tokens = await self.grants.token(grant, meta, last_org=True)
-        return await self.session_json(tokens)
+        return await self.session_json(await self.grants.grant(grant, meta, last_org=True))
 
     async def refresh_grant(self, refresh_token: str, meta: RequestMeta) -> dict[str, Any]:
-        tokens = await self.grants.token(RefreshGrant(refresh_token=refresh_token), meta)
-        return await self.session_json(tokens)
+        grant = RefreshGrant(refresh_token=refresh_token)
+        return await self.session_json(await self.grants.grant(grant, meta))
 
     async def logout(self, principal: Principal, scope: str, meta: RequestMeta) -> None:
         if scope not in ("local", "global", "others"):
@@ -330,10 +340,10 @@ class GoTrue:
         try:
             async with self.db.system_connection() as connection:
                 verified = await self.codes.check_link(connection, token)
-            tokens = await self.proofs.complete(verified, meta)
+            opened = await self.proofs.complete(verified, meta)
         except (Forbidden, Conflict) as refused:
             return error_redirect(redirect, refused)
-        return session_redirect(redirect, tokens, verified.purpose if type_ else "")
+        return session_redirect(redirect, opened.tokens, verified.purpose if type_ else "")
 
     async def close(self) -> None:
         for task in list(self._background):

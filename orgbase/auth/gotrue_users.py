@@ -5,6 +5,7 @@ an address that has an account must look like the answer for a new one)."""
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 from uuid import UUID
@@ -77,9 +78,12 @@ def _shape(
     }
 
 
-async def user_json(connection: Connection, user_id: UUID) -> dict[str, Any]:
-    """A user as GoTrue shows one."""
-    row = await connection.fetchrow(_USER, user_id)
+async def user_json(
+    connection: Connection, user_id: UUID, account: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """A user as GoTrue shows one. ``account``: its row, when the caller read it in the
+    transaction that just signed it in."""
+    row = account if account is not None else await connection.fetchrow(_USER, user_id)
     if row is None:
         raise Unauthorized("the account no longer exists", code="session_revoked")
     factors = [dict(f) for f in await connection.fetch(_FACTORS, user_id)]

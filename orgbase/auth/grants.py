@@ -5,33 +5,36 @@ token that comes back after the grace window ends its session: it was stolen or 
 from __future__ import annotations
 
 import collections
-import hashlib
-import secrets
-import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
-from typing import NoReturn
+from typing import Any, NoReturn
 from uuid import UUID
 
 import asyncpg
 
-from orgbase.auth.accounts import USER_BY_ID, USER_COLUMNS, normalize_email, user_from_row
+from orgbase.auth.accounts import (
+    ACCOUNT_COLUMNS,
+    ACCOUNT_FIELDS,
+    normalize_email,
+)
 from orgbase.auth.attempts import GuessLimit, account_key
-from orgbase.auth.claims import record_sign_in, session_claims
+from orgbase.auth.opening import Opening, SessionOpener, hash_token
 from orgbase.auth.passwords import Passwords
-from orgbase.auth.schemas import PasswordGrant, RequestMeta, TokenRequest, TokenResponse
+from orgbase.auth.schemas import Opened, PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import Role
 from orgbase.core.errors import Forbidden, Invalid, RateLimited, Unauthorized
+from orgbase.core.orgs import Memberships
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
+# The one read of the account at a sign-in: the session's claims and GoTrue's user shape
+# are made from it.
 _USER_FOR_SIGN_IN = (
-    f"SELECT {USER_COLUMNS}, password_hash, email_confirmed_at, last_org_id"  # noqa: S608
+    f"SELECT {ACCOUNT_COLUMNS}, password_hash, last_org_id"  # noqa: S608
     " FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
 )
 _REFRESH_ROW = """
@@ -46,28 +49,11 @@ JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
 WHERE t.token_hash = $1
 FOR UPDATE OF t
 """
-_INSERT_REFRESH = """
-INSERT INTO orgbase.refresh_tokens (session_id, token_hash, parent_id, org_id, expires_at)
-VALUES ($1, $2, $3, $4, to_timestamp($5))
-"""
 _INVALID_CREDENTIALS = "the email or password is wrong"
 
 
-def _hash_token(token: str) -> bytes:
-    return hashlib.sha256(token.encode()).digest()
-
-
-async def _role(connection: Connection, org_id: UUID, user_id: UUID) -> Role | None:
-    """The user's role in the org, straight from PostgreSQL (token issuance is rare)."""
-    role: Role | None = await connection.fetchval(
-        "SELECT role FROM orgbase.memberships WHERE org_id = $1 AND user_id = $2", org_id, user_id
-    )
-    return role
-
-
-async def _require_member(connection: Connection, org_id: UUID, user_id: UUID) -> None:
-    if await _role(connection, org_id, user_id) is None:
-        raise Forbidden("you are not a member of that org", code="not_a_member")
+def _not_a_member() -> Forbidden:
+    return Forbidden("you are not a member of that org", code="not_a_member")
 
 
 @dataclass
@@ -79,14 +65,25 @@ class TokenGrants:
     sessions: SessionStore
     limiter: RateLimiter
     attempts: GuessLimit
+    memberships: Memberships
+    """The tenancy area's: a token names an org only while its user is a member."""
     outcomes: collections.Counter[str] = field(default_factory=collections.Counter)
     """Sign-in and refresh outcomes (copied into the metrics)."""
     sso_refresh: Callable[[UUID, str | None], Awaitable[str | None]] | None = None
     """Asks an org's provider again at each refresh of a session it signed in."""
+    opener: SessionOpener = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.opener = SessionOpener(self.db, self.settings, self.tokens, self.sessions)
 
     async def token(
         self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
     ) -> TokenResponse:
+        return (await self.grant(body, meta, last_org=last_org)).tokens
+
+    async def grant(
+        self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
+    ) -> Opened:
         """``last_org``: a sign-in without ``org_id`` enters the user's last used org (as
         GoTrue-style sign-ins do), when the user is still a member of it."""
         if isinstance(body, PasswordGrant):
@@ -103,7 +100,7 @@ class TokenGrants:
         meta: RequestMeta,
         *,
         last_org: bool = False,
-    ) -> TokenResponse:
+    ) -> Opened:
         await self.limiter.hit(f"signin:ip:{meta.ip}", self.settings.signin_per_ip_per_minute, 60)
         try:
             email: str | None = normalize_email(raw_email)
@@ -128,10 +125,9 @@ class TokenGrants:
         self.outcomes["signin"] += 1
         await self.attempts.succeeded(account)
         user_id: UUID = row["id"]
-        if org_id is None and last_org and row["last_org_id"] is not None:
-            async with self.db.system_connection() as connection:
-                if await _role(connection, row["last_org_id"], user_id) is not None:
-                    org_id = row["last_org_id"]
+        last = row["last_org_id"] if last_org else None
+        if org_id is None and last is not None and await self.memberships.role(last, user_id):
+            org_id = last
         if self.passwords.needs_rehash(row["password_hash"]):
             new_hash = await self.passwords.hash(password)
             async with self.db.system_connection() as connection:
@@ -139,7 +135,10 @@ class TokenGrants:
                     "UPDATE orgbase.users SET password_hash = $2 WHERE id = $1", user_id, new_hash
                 )
         details = {"account": account}
-        return await self.open_session(user_id, "password", meta, org_id, details=details)
+        known = {name: row[name] for name in ACCOUNT_FIELDS}
+        return await self.open_session(
+            user_id, "password", meta, org_id, details=details, account=known
+        )
 
     async def open_session(
         self,
@@ -150,37 +149,16 @@ class TokenGrants:
         *,
         details: dict[str, str] | None = None,
         sso: tuple[UUID, str | None] | None = None,
-    ) -> TokenResponse:
+        account: Mapping[str, Any] | None = None,
+    ) -> Opened:
         """A new session for a user who just proved who they are by ``method`` (password,
         otp, recovery, oauth...): its tokens, with the claims GoTrue's clients read.
-        ``sso``: the org whose provider signed the user in, and its refresh token."""
-        async with self.db.system_connection() as connection, connection.transaction():
-            if org_id is not None:
-                await _require_member(connection, org_id, user_id)
-            session_id, expires_at = await self.sessions.create(
-                connection, user_id, meta.user_agent, meta.ip
-            )
-            if sso is not None:
-                await connection.execute(
-                    "UPDATE orgbase.sessions SET sso_org_id = $2, sso_refresh_token = $3"
-                    " WHERE id = $1",
-                    session_id,
-                    *sso,
-                )
-            refresh = await self._new_refresh_token(connection, session_id, org_id, expires_at)
-            details = {**(details or {}), "session_id": str(session_id), "method": method}
-            event = AuditEvent.by_user(user_id, meta, "auth.signin", org_id=org_id, details=details)
-            await audit.record(connection, event)
-            await record_sign_in(connection, user_id, session_id, method, org_id)
-            extra = await session_claims(connection, session_id)
-            row = await connection.fetchrow(USER_BY_ID, user_id)
-            issued = self.tokens.issue(user_id, session_id, org_id, extra=extra)
-            await self.sessions.add_secret(connection, session_id, issued)
-        assert row is not None
-        await self.sessions.cache_new(session_id, user_id, expires_at)
-        return TokenResponse(
-            issued.access_token, refresh, issued.expires_in, user_from_row(row), org_id
-        )
+        ``sso``: the org whose provider signed the user in, and its refresh token;
+        ``account``: the user's row, when the caller read it."""
+        if org_id is not None and await self.memberships.role(org_id, user_id) is None:
+            raise _not_a_member()
+        opening = Opening(user_id, method, meta, org_id, details, sso)
+        return await self.opener.open(opening, account)
 
     async def _failed(self, row: asyncpg.Record | None, meta: RequestMeta) -> NoReturn:
         reason = "wrong_password" if row else "unknown_email"
@@ -192,74 +170,54 @@ class TokenGrants:
         self.outcomes["signin_failed"] += 1
         raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
 
-    async def _new_refresh_token(
-        self,
-        connection: Connection,
-        session_id: UUID,
-        org_id: UUID | None,
-        session_expires_at: float,
-        parent_id: UUID | None = None,
-    ) -> str:
-        token = secrets.token_urlsafe(32)
-        expires_at = min(time.time() + self.settings.refresh_token_seconds, session_expires_at)
-        await connection.execute(
-            _INSERT_REFRESH, session_id, _hash_token(token), parent_id, org_id, expires_at
-        )
-        return token
-
-    async def _refresh_grant(
-        self, token: str, org_id: UUID | None, meta: RequestMeta
-    ) -> TokenResponse:
+    async def _refresh_grant(self, token: str, org_id: UUID | None, meta: RequestMeta) -> Opened:
         await self.limiter.hit(f"refresh:ip:{meta.ip}", self.settings.refresh_per_ip_per_minute, 60)
         invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
         if not (20 <= len(token) <= 200) or not token.isascii():
             raise invalid
         await self._still_at_provider(token, meta)
-        reused = False
         async with self.db.system_connection() as connection, connection.transaction():
-            row = await connection.fetchrow(_REFRESH_ROW, _hash_token(token))
+            row = await connection.fetchrow(_REFRESH_ROW, hash_token(token))
             if row is None or row["ended"]:
                 raise invalid
             if row["expired"]:
                 raise Unauthorized("the refresh token has expired", code="refresh_token_expired")
-            session_id: UUID = row["session_id"]
-            user_id: UUID = row["user_id"]
+            reused = False
             if row["rotated_at"] is None:
                 await connection.execute(
                     "UPDATE orgbase.refresh_tokens SET rotated_at = now() WHERE id = $1", row["id"]
                 )
             elif row["rotated_ago"] > self.settings.refresh_grace_seconds:
                 reused = True
-                await self._end_reused(connection, session_id, user_id, meta)
+                await self._end_reused(connection, row["session_id"], row["user_id"], meta)
             # else: inside the grace window, a concurrent refresh: issue a sibling token.
-            if not reused:
-                active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
-                new_token = await self._new_refresh_token(
-                    connection, session_id, active_org, row["session_expires_at"], row["id"]
-                )
-                user_row = await connection.fetchrow(USER_BY_ID, user_id)
-                if org_id is not None:
-                    await connection.execute(
-                        "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
-                    )
-                # The session's level, not the old token's: a refresh cannot raise it.
-                extra = await session_claims(connection, session_id)
-                # A new secret for the new token; the previous tokens' keep working until
-                # they expire (a concurrent refresh, a request in flight).
-                issued = self.tokens.issue(user_id, session_id, active_org, extra=extra)
-                await self.sessions.add_secret(connection, session_id, issued)
-        if reused:
+            opened = None if reused else await self._rotate(connection, row, org_id)
+        if opened is None:
             self.outcomes["refresh_reused"] += 1
-            await self.sessions.forget([session_id])
+            await self.sessions.forget([row["session_id"]])
             raise Unauthorized(
                 "this refresh token was already used; the session has been ended",
                 code="refresh_token_reused",
             )
-        assert user_row is not None
         self.outcomes["refresh"] += 1
-        return TokenResponse(
-            issued.access_token, new_token, issued.expires_in, user_from_row(user_row), active_org
+        return opened
+
+    async def _rotate(
+        self, connection: Connection, row: asyncpg.Record, org_id: UUID | None
+    ) -> Opened:
+        """The refresh token's successor, and new tokens of its session (in the refresh's
+        transaction)."""
+        session_id: UUID = row["session_id"]
+        user_id: UUID = row["user_id"]
+        active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
+        new_token = await self.opener.new_refresh_token(
+            connection, session_id, active_org, row["session_expires_at"], row["id"]
         )
+        if org_id is not None:
+            await connection.execute(
+                "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
+            )
+        return await self.opener.renewed(connection, user_id, session_id, active_org, new_token)
 
     async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
         """A session an org's provider signed in lives as long as the provider still
@@ -271,7 +229,7 @@ class TokenGrants:
                 "SELECT s.id, s.user_id, s.sso_org_id, s.sso_refresh_token"
                 " FROM orgbase.refresh_tokens t JOIN orgbase.sessions s ON s.id = t.session_id"
                 " WHERE t.token_hash = $1 AND s.sso_org_id IS NOT NULL AND s.revoked_at IS NULL",
-                _hash_token(token),
+                hash_token(token),
             )
         if row is None:
             return
@@ -300,40 +258,16 @@ class TokenGrants:
         event = AuditEvent.by_user(user_id, meta, "auth.refresh_token_reused", details=details)
         await audit.record(connection, event)
 
-    @staticmethod
     async def _active_org(
-        connection: Connection, asked: UUID | None, previous: UUID | None, user_id: UUID
+        self, connection: Connection, asked: UUID | None, previous: UUID | None, user_id: UUID
     ) -> UUID | None:
         """The org asked for (the caller must be a member), else the token's org while the
         user is still a member of it."""
+        role = self.memberships.role
         if asked is not None:
-            await _require_member(connection, asked, user_id)
+            if await role(asked, user_id, connection) is None:
+                raise _not_a_member()
             return asked
-        if previous is not None and await _role(connection, previous, user_id) is None:
+        if previous is not None and await role(previous, user_id, connection) is None:
             return None  # removed from the org since: no org any more
         return previous
-
-
-async def reissue(
-    grants: TokenGrants, user_id: UUID, session_id: UUID, org_id: UUID | None
-) -> TokenResponse:
-    """New tokens for a live session whose level just changed (a second factor verified):
-    the claims come from the session row, as on every refresh."""
-    async with grants.db.system_connection() as connection, connection.transaction():
-        expires_at = await connection.fetchval(
-            "SELECT extract(epoch FROM expires_at)::float8 FROM orgbase.sessions"
-            " WHERE id = $1 AND user_id = $2 AND revoked_at IS NULL AND expires_at > now()",
-            session_id,
-            user_id,
-        )
-        if expires_at is None:
-            raise Unauthorized("the session has ended; sign in again", code="session_revoked")
-        refresh = await grants._new_refresh_token(connection, session_id, org_id, expires_at)
-        extra = await session_claims(connection, session_id)
-        row = await connection.fetchrow(USER_BY_ID, user_id)
-        issued = grants.tokens.issue(user_id, session_id, org_id, extra=extra)
-        await grants.sessions.add_secret(connection, session_id, issued)
-    assert row is not None
-    return TokenResponse(
-        issued.access_token, refresh, issued.expires_in, user_from_row(row), org_id
-    )

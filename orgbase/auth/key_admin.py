@@ -12,7 +12,8 @@ from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import Forbidden, Invalid, NotFound
-from orgbase.core.postgres import Database, lock_live_org
+from orgbase.core.orgs import LiveOrgs
+from orgbase.core.postgres import Database
 
 _TABLE = "orgbase.api_keys"
 
@@ -36,6 +37,7 @@ def _check_expiry(expires: datetime | None) -> None:
 class ApiKeyAdmin:
     db: Database
     api_keys: ApiKeyStore
+    orgs: LiveOrgs
 
     async def create_api_key(
         self, principal: Principal, ctx: OrgContext, body: ApiKeyCreate, meta: RequestMeta
@@ -44,7 +46,7 @@ class ApiKeyAdmin:
         rbac.require_can_grant(ctx, body.role)
         _check_expiry(body.expires_at)
         async with self.db.system_connection() as connection, connection.transaction():
-            await lock_live_org(connection, ctx.org_id)
+            await self.orgs.hold(connection, ctx.org_id)
             row, plaintext = await self.api_keys.create(
                 connection,
                 org_id=ctx.org_id,

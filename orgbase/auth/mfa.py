@@ -31,7 +31,6 @@ from orgbase.auth.attempts import GuessLimit
 from orgbase.auth.claims import add_method
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.gotrue_schemas import FactorEnroll, FactorVerify
-from orgbase.auth.grants import reissue
 from orgbase.auth.mfa_rules import (
     new_recovery_codes,
     require_aal2_once_verified,
@@ -209,8 +208,8 @@ class Factors:
             raise Forbidden("the code is wrong, used or expired", code="mfa_verification_failed")
         await self.factor_guesses.succeeded(keys[0], user_id, meta)
         await self.user_guesses.succeeded(keys[1], user_id, meta)
-        tokens = await reissue(self.gotrue.grants, user_id, session_id, principal.org_id)
-        session = await self.gotrue.session_json(tokens)
+        opened = await self.gotrue.grants.opener.reissue(user_id, session_id, principal.org_id)
+        session = await self.gotrue.session_json(opened)
         if first:
             session["recovery_codes"] = first  # shown once, with the account's first factor
         return session

@@ -27,10 +27,9 @@ from orgbase.auth.oidc_state import FlowStates, Started
 from orgbase.auth.oidc_tokens import ProviderConfig, refused
 from orgbase.auth.schemas import TokenResponse
 from orgbase.auth.sessions import SessionStore
-from orgbase.core import audit
-from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Invalid, NotFound, Unauthorized
+from orgbase.core.orgs import OrgSso
 from orgbase.core.postgres import Connection, Database
 
 __all__ = ["SSO_PREFIX", "OidcSignIn", "SignedIn"]
@@ -57,11 +56,9 @@ class OidcSignIn:
     providers: dict[str, ProviderConfig]
     states: FlowStates
     client: ProviderClient
+    sso: OrgSso
+    """The tenancy area's: orgs' providers, their proven domains, their new members."""
     links: IdentityLinks = field(init=False)
-    on_member_added: list[Callable[[UUID, UUID, Any], Awaitable[None]]] = field(
-        default_factory=list
-    )
-    """Told about memberships made at a first SSO sign-in (the membership cache)."""
 
     def __post_init__(self) -> None:
         self.links = IdentityLinks(self.db, self.sessions)
@@ -80,20 +77,14 @@ class OidcSignIn:
             org_id = UUID(name.removeprefix(SSO_PREFIX))
         except ValueError:
             return None
-        async with self.db.system_connection() as connection:
-            row = await connection.fetchrow(
-                "SELECT issuer, client_id, client_secret FROM orgbase.org_sso s"
-                " JOIN orgbase.orgs o ON o.id = s.org_id AND o.deleted_at IS NULL"
-                " WHERE s.org_id = $1",
-                org_id,
-            )
-        if row is None:
+        found = await self.sso.provider(org_id)
+        if found is None:
             return None
         return ProviderConfig(
             name=name,
-            issuer=row["issuer"],
-            client_id=row["client_id"],
-            client_secret=row["client_secret"],
+            issuer=found.issuer,
+            client_id=found.client_id,
+            client_secret=found.client_secret,
             # A refresh token from the provider: each refresh here asks it again.
             scopes="openid email profile offline_access",
         )
@@ -101,13 +92,7 @@ class OidcSignIn:
     async def provider_for_domain(self, raw_domain: str) -> ProviderConfig:
         """The SSO provider of the org that verified this email domain."""
         domain = raw_domain.strip().lower().rstrip(".")
-        async with self.db.system_connection() as connection:
-            org_id = await connection.fetchval(
-                "SELECT d.org_id FROM orgbase.org_sso_domains d"
-                " JOIN orgbase.org_sso s ON s.org_id = d.org_id"
-                " WHERE d.domain = $1 AND d.verified_at IS NOT NULL",
-                domain,
-            )
+        org_id = await self.sso.org_of_domain(domain)
         if org_id is None:
             raise NotFound("no SSO provider for this domain", code="sso_provider_not_found")
         return await self.provider(f"{SSO_PREFIX}{org_id}")
@@ -176,15 +161,13 @@ class OidcSignIn:
         else:
             user_id = await self.links.account_for(provider.name, claims, meta)
         if org_id is None:
-            tokens = await self.grants.open_session(user_id, "oauth", meta)
+            tokens = (await self.grants.open_session(user_id, "oauth", meta)).tokens
             return SignedIn(tokens, stored["redirect_to"], provider, claims)
-        role = await self._provision(org_id, user_id, meta)
-        tokens = await self.grants.open_session(
-            user_id, "sso/oidc", meta, org_id, sso=(org_id, stored.get("provider_refresh_token"))
-        )
-        if role is not None:
-            for listener in self.on_member_added:
-                await listener(org_id, user_id, role)
+        # First sign-in through the org's provider: a membership with its default role.
+        await self.sso.provision(org_id, user_id, meta)
+        sso = (org_id, stored.get("provider_refresh_token"))
+        opened = await self.grants.open_session(user_id, "sso/oidc", meta, org_id, sso=sso)
+        tokens = opened.tokens
         return SignedIn(tokens, stored["redirect_to"], provider, claims)
 
     async def _check_domain(self, org_id: UUID, claims: dict[str, Any]) -> None:
@@ -192,36 +175,11 @@ class OidcSignIn:
         would let an org admin's provider sign in as anybody."""
         email = claims.get("email")
         domain = email.rpartition("@")[2].lower() if isinstance(email, str) else ""
-        async with self.db.system_connection() as connection:
-            ours = await connection.fetchval(
-                "SELECT 1 FROM orgbase.org_sso_domains"
-                " WHERE domain = $1 AND org_id = $2 AND verified_at IS NOT NULL",
-                domain,
-                org_id,
-            )
-        if not ours:
+        if not await self.sso.speaks_for(org_id, domain):
             raise refused(
                 "the org's provider may sign in only its verified email domains",
                 code="sso_domain_mismatch",
             )
-
-    async def _provision(self, org_id: UUID, user_id: UUID, meta: RequestMeta) -> str | None:
-        """First sign-in through the org's provider: a membership with its default role,
-        bound to the org's SSO. Returns the role when one was made."""
-        async with self.db.system_connection() as connection, connection.transaction():
-            role: str | None = await connection.fetchval(
-                "INSERT INTO orgbase.memberships (org_id, user_id, role, sso_bound)"
-                " SELECT org_id, $2, default_role, true FROM orgbase.org_sso WHERE org_id = $1"
-                " ON CONFLICT DO NOTHING RETURNING role",
-                org_id,
-                user_id,
-            )
-            if role is not None:
-                event = AuditEvent.by_user(
-                    user_id, meta, "member.provisioned", org_id=org_id, details={"role": role}
-                )
-                await audit.record(connection, event)
-        return role
 
     async def refresh_at_provider(self, org_id: UUID, refresh_token: str | None) -> str | None:
         """At each refresh of an SSO session: the provider must still know the user (a

@@ -16,7 +16,7 @@ from uuid import UUID
 from orgbase.auth.codes import Verified, expired_code
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.grants import TokenGrants
-from orgbase.auth.schemas import TokenResponse
+from orgbase.auth.schemas import Opened
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
@@ -68,7 +68,7 @@ class Proofs:
     grants: TokenGrants
     email_changes: EmailChanges
 
-    async def complete(self, verified: Verified, meta: RequestMeta) -> TokenResponse:
+    async def complete(self, verified: Verified, meta: RequestMeta) -> Opened:
         """Apply a used code, then sign in (a new session, after any revocation)."""
         async with self.db.system_connection() as connection, connection.transaction():
             if verified.purpose == "email_change":

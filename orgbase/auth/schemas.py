@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from datetime import datetime
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 from uuid import UUID
 
 import msgspec
@@ -65,6 +66,16 @@ class TokenResponse(msgspec.Struct):
     user: User
     org_id: UUID | None
     token_type: str = "bearer"  # noqa: S105 - the OAuth token type, not a secret
+
+
+@dataclass(frozen=True)
+class Opened:
+    """A session's new tokens, with its id and its account's row as read in the same
+    transaction (GoTrue's user shape is made from it without reading it again)."""
+
+    tokens: TokenResponse
+    session_id: UUID
+    account: dict[str, Any]
 
 
 class Logout(msgspec.Struct, forbid_unknown_fields=True):

@@ -14,11 +14,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from uuid import UUID
 
-from orgbase.auth.accounts import USER_COLUMNS, clean_display_name, normalize_email, user_from_row
+from orgbase.auth.accounts import (
+    ACCOUNT_COLUMNS,
+    clean_display_name,
+    normalize_email,
+    user_from_row,
+)
 from orgbase.auth.codes import CodeBook, Notice, limit_mail_to
 from orgbase.auth.metadata import check_stored_size, stored_metadata
+from orgbase.auth.opening import Opening, SessionOpener
 from orgbase.auth.passwords import Passwords, check_password_rules
-from orgbase.auth.schemas import RequestMeta, SignUp, User
+from orgbase.auth.schemas import Opened, RequestMeta, SignUp, User
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.postgres import Connection, Database
@@ -31,7 +37,7 @@ _INSERT = (
     "INSERT INTO orgbase.users"  # noqa: S608 - constant column list
     " (email, password_hash, display_name, user_metadata, password_changed_at)"
     " VALUES ($1, $2, $3, $4::jsonb, now()) ON CONFLICT DO NOTHING"
-    f" RETURNING {USER_COLUMNS}"
+    f" RETURNING {ACCOUNT_COLUMNS}"
 )
 ALREADY_REGISTERED = Notice(
     subject="You already have an account",
@@ -48,6 +54,8 @@ class SignedUp:
     user: User
     created: bool
     """False: the address had an account; ``user`` is a stand-in and its owner was mailed."""
+    opened: Opened | None = None
+    """The new account's first session, when one was asked for."""
 
 
 def stand_in(email: str, display_name: str | None) -> User:
@@ -63,6 +71,7 @@ class SignUps:
     passwords: Passwords
     limiter: RateLimiter
     codes: CodeBook
+    opener: SessionOpener
 
     async def sign_up(
         self,
@@ -71,7 +80,10 @@ class SignUps:
         *,
         metadata: str = "{}",
         redirect_to: str | None = None,
+        open_session: bool = False,
     ) -> SignedUp:
+        """``open_session``: a new account gets its first session in the same transaction
+        (where unconfirmed sign-in is allowed)."""
         await self.limiter.hit(f"signup:ip:{meta.ip}", self.settings.signup_per_ip_per_hour, 3600)
         email = normalize_email(body.email)
         check_password_rules(body.password, email, self.settings.password_min_length)
@@ -86,19 +98,26 @@ class SignUps:
                 " FOR NO KEY UPDATE",
                 email,
             )
+            row = None
             if owner is None:
                 with stored_metadata():
                     row = await connection.fetchrow(
                         _INSERT, email, password_hash, display_name, metadata
                     )
-                if row is not None:
-                    event = AuditEvent.by_user(row["id"], meta, "auth.signup")
-                    await audit.record(connection, event)
-                    await self.codes.send(connection, row["id"], "signup", email, redirect_to)
-                    return SignedUp(user_from_row(row), created=True)
             else:
                 await self._tell_owner(connection, owner, email, meta, redirect_to)
-        return SignedUp(stand_in(email, display_name), created=False)
+            if row is None:
+                return SignedUp(stand_in(email, display_name), created=False)
+            event = AuditEvent.by_user(row["id"], meta, "auth.signup")
+            await audit.record(connection, event)
+            await self.codes.send(connection, row["id"], "signup", email, redirect_to)
+            if open_session:
+                opening = Opening(row["id"], "password", meta)
+                opened, expires_at = await self.opener.open_in(connection, opening, row)
+        if not open_session:
+            return SignedUp(user_from_row(row), created=True)
+        await self.opener.cached(opened, expires_at)
+        return SignedUp(opened.tokens.user, created=True, opened=opened)
 
     async def _tell_owner(
         self,

@@ -26,7 +26,6 @@ from orgbase.core.pg_errors import (
     database_failure,
     database_unavailable,
     entry_error,
-    org_not_found,
     refused_value,
     statement_timed_out,
 )
@@ -40,6 +39,8 @@ if TYPE_CHECKING:
     Connection: TypeAlias = PoolConnectionProxy[asyncpg.Record]
 else:
     Connection = asyncpg.Connection
+AnyConnection: TypeAlias = "Connection | asyncpg.Connection[asyncpg.Record]"
+"""A pool's connection or one opened alone (the command line's)."""
 
 # Errors that mean "the database is not reachable", as opposed to "the query is wrong".
 CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
@@ -464,13 +465,3 @@ class Database:
             # Requests queued at the fair gate, waiting for a tenant connection.
             stats["api"]["waiting"] = self._api_gate.waiting
         return stats
-
-
-async def lock_live_org(connection: Connection, org_id: UUID) -> None:
-    """In a platform transaction that writes into an org: hold the org (a deletion waits for
-    it to commit) and make sure it is still there (404 org_not_found otherwise)."""
-    alive = await connection.fetchval(
-        "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL FOR SHARE", org_id
-    )
-    if not alive:
-        raise org_not_found()

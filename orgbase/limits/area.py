@@ -14,6 +14,7 @@ from orgbase.core import keys
 from orgbase.core.context import Principal
 from orgbase.core.metering import Meter
 from orgbase.core.org_rate import OrgRateLimiter
+from orgbase.core.orgs import LiveOrgs
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
@@ -61,8 +62,9 @@ class LimitsArea:
         return await self.flusher.redis.run(unlink)
 
 
-def build_limits(settings: Settings, resources: Resources) -> LimitsArea:
-    store = LimitsStore(resources.db, settings.limits)
+def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> LimitsArea:
+    """``orgs``: the tenancy area's (admins set the limits of live orgs only)."""
+    store = LimitsStore(resources.db, settings.limits, orgs)
     store.listen(resources.notifications)
     if settings.limits.enabled:
         # The fair gate caps each org at its concurrent_statements (from the cache, no

@@ -27,8 +27,9 @@ import structlog
 
 from orgbase.core.errors import OrgbaseError
 from orgbase.core.org_limits import OrgLimits, defaults, validate_overrides, with_overrides
+from orgbase.core.orgs import LiveOrgs
 from orgbase.core.pg_listener import PgListener
-from orgbase.core.postgres import Database, lock_live_org
+from orgbase.core.postgres import Database
 from orgbase.core.settings import LimitsSettings
 
 log = structlog.get_logger("orgbase.limits")
@@ -39,9 +40,11 @@ RETRY_SECONDS = 5.0
 
 
 class LimitsStore:
-    def __init__(self, db: Database, settings: LimitsSettings) -> None:
+    def __init__(self, db: Database, settings: LimitsSettings, orgs: LiveOrgs) -> None:
         self.db = db
         self.settings = settings
+        self.orgs = orgs
+        """The tenancy area's: an admin changes the limits of live orgs only."""
         self.defaults = defaults(settings)
         self._everyone: dict[UUID, OrgLimits] | None = None
         """Every org with overrides (the rest have the defaults); None: not read yet, or
@@ -199,7 +202,7 @@ class LimitsStore:
 
     async def overrides(self, org: UUID) -> dict[str, int]:
         async with self.db.system_connection() as connection:
-            await lock_live_org(connection, org)
+            await self.orgs.hold(connection, org)
             raw = await connection.fetchval(
                 "SELECT overrides FROM orgbase.org_limits WHERE org_id = $1", org
             )
@@ -215,7 +218,7 @@ class LimitsStore:
         given = validate_overrides(body)
         overrides = {name: value for name, value in given.items() if value is not None}
         async with self.db.system_connection() as connection, connection.transaction():
-            await lock_live_org(connection, org)
+            await self.orgs.hold(connection, org)
             if overrides:
                 await connection.execute(
                     "INSERT INTO orgbase.org_limits (org_id, overrides, updated_by)"

@@ -18,6 +18,7 @@ import structlog
 
 from orgbase import __version__
 from orgbase.auth.area import AuthArea, build_auth
+from orgbase.auth.directory import AccountDirectory
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import (
@@ -55,6 +56,7 @@ from orgbase.services.redis.stats import RedisStats
 from orgbase.storage.area import StorageArea, build_storage
 from orgbase.tenants.area import TenancyArea, build_tenancy
 from orgbase.webhooks.area import WebhooksArea, build_webhooks
+from orgbase.webhooks.service import org_closing as webhooks_org_closing
 
 log = structlog.get_logger("orgbase.app")
 
@@ -128,9 +130,10 @@ class Gateway:
         log.info("gateway stopped")
 
 
-def build_gateway(settings: Settings) -> Gateway:
-    resources = Resources(settings)
-    auth = build_auth(settings, resources)
+def _auth_and_tenancy(settings: Settings, resources: Resources) -> tuple[AuthArea, TenancyArea]:
+    """Each area reads and writes only its own tables (core/tables.py); what one needs of
+    another's it asks through core's protocols, handed in here: the auth area answers about
+    accounts, the tenancy area about orgs, memberships and SSO, and queues mail."""
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
@@ -139,8 +142,22 @@ def build_gateway(settings: Settings) -> Gateway:
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
 
-    tenancy = build_tenancy(settings, resources, impersonation_token)
-    limits = build_limits(settings, resources)
+    tenancy = build_tenancy(settings, resources, impersonation_token, AccountDirectory())
+    auth = build_auth(
+        settings,
+        resources,
+        memberships=tenancy.directory,
+        sso=tenancy.directory,
+        live_orgs=tenancy.live_orgs,
+        outbox=tenancy.mail,
+    )
+    return auth, tenancy
+
+
+def build_gateway(settings: Settings) -> Gateway:
+    resources = Resources(settings)
+    auth, tenancy = _auth_and_tenancy(settings, resources)
+    limits = build_limits(settings, resources, tenancy.live_orgs)
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
@@ -186,7 +203,7 @@ def build_gateway(settings: Settings) -> Gateway:
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
         request_auth=request_auth,
-        webhooks=build_webhooks(settings, resources),
+        webhooks=build_webhooks(settings, resources, tenancy.live_orgs, tenancy.mail),
         limits=limits,
         storage=storage,
         events=events,
@@ -283,7 +300,11 @@ def _wire(gateway: Gateway) -> None:
         await gateway.kv.org_closed(org_id)
         await hub.announce(Revocation(org=org_id, org_deleted=True))
 
-    orgs.closing.append(close_auth)
+    async def close_webhooks(connection: Connection, org_id: UUID) -> Callable[[], Awaitable[None]]:
+        await webhooks_org_closing(connection, org_id)
+        return _nothing
+
+    orgs.closing += [close_auth, close_webhooks]
     orgs.on_deleted.append(org_deleted)
     orgs.purgers.append(lambda org_id: purge_org_rows(db, org_id))
 
@@ -375,7 +396,10 @@ def _wire_revocations(gateway: Gateway) -> None:
 
 
 def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
-    """Memberships made at a first SSO sign-in reach the membership cache; an org's
-    provider replaced or removed ends the auth area's links to it and its sessions."""
-    auth.oidc.on_member_added.append(tenancy.memberships.changed)
+    """An org's provider replaced or removed ends the auth area's links to it and its
+    sessions."""
     tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+
+
+async def _nothing() -> None:
+    return None

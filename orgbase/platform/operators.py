@@ -7,6 +7,7 @@ from collections.abc import Callable
 import asyncpg
 
 from orgbase.auth.accounts import normalize_email
+from orgbase.auth.operator_accounts import create_admin, promote_admin
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.core.errors import Invalid
 from orgbase.core.settings import Settings
@@ -22,12 +23,7 @@ async def make_platform_admin(
         raise ValueError(exc.message) from None
     connection = await asyncpg.connect(settings.database.system_url)
     try:
-        promoted = await connection.execute(
-            "UPDATE orgbase.users SET is_platform_admin = true, updated_at = now()"
-            " WHERE email = $1 AND deleted_at IS NULL",
-            address,
-        )
-        if promoted != "UPDATE 0":
+        if await promote_admin(connection, address):
             return False
         secret = password or ask_password()
         try:
@@ -39,15 +35,7 @@ async def make_platform_admin(
             password_hash = await passwords.hash(secret)
         finally:
             passwords.close()
-        # The operator vouches for the address: it counts as proven (production refuses
-        # unconfirmed sign-ins).
-        await connection.execute(
-            "INSERT INTO orgbase.users"
-            " (email, password_hash, is_platform_admin, password_changed_at, email_confirmed_at)"
-            " VALUES ($1, $2, true, now(), now())",
-            address,
-            password_hash,
-        )
+        await create_admin(connection, address, password_hash)
         return True
     finally:
         await connection.close()

@@ -4,17 +4,21 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from orgbase.core.accounts import Accounts
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
+from orgbase.tenants.directory import LiveOrgRows, OrgDirectory
 from orgbase.tenants.domain_proof import DnsProver
 from orgbase.tenants.invitations import InvitationService
+from orgbase.tenants.mail_queue import MailQueue
 from orgbase.tenants.members import MemberService
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.org_settings import OrgSettingsService
 from orgbase.tenants.orgs import OrgService
 from orgbase.tenants.outbox import OutboxDispatcher
+from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
 from orgbase.tenants.sso_domains import DomainClaims
 from orgbase.tenants.sso_members import SsoMemberships
@@ -35,6 +39,11 @@ class TenancyArea:
     sso_providers: SsoProviders
     sso_domains: DomainClaims
     sso_members: SsoMemberships
+    directory: OrgDirectory
+    """What the other areas ask about memberships and SSO (``core.orgs``)."""
+    live_orgs: LiveOrgRows
+    mail: MailQueue
+    """The outbox, for every area (``core.mail.Outbox``)."""
 
     def start(self) -> None:
         self.outbox.start()
@@ -46,26 +55,30 @@ class TenancyArea:
 
 
 def build_tenancy(
-    settings: Settings, resources: Resources, issue_token: TokenIssuer
+    settings: Settings, resources: Resources, issue_token: TokenIssuer, accounts: Accounts
 ) -> TenancyArea:
-    memberships = MembershipCache(
-        resources.db, resources.redis, settings.tenancy.membership_cache_seconds
-    )
+    """``accounts``: the auth area's answers about accounts (addresses, admins, keys)."""
+    db = resources.db
+    memberships = MembershipCache(db, resources.redis, settings.tenancy.membership_cache_seconds)
     resources.redis.on_recovery(memberships.resync)
-    contexts = OrgContextResolver(resources.db, memberships)
+    contexts = OrgContextResolver(db, memberships, accounts)
+    mail = MailQueue(accounts)
+    owners = OwnerMail(accounts, mail)
+    policy_changed = contexts.policy_changed
     return TenancyArea(
         memberships=memberships,
         contexts=contexts,
-        orgs=OrgService(resources.db, memberships),
-        members=MemberService(resources.db, memberships),
-        invitations=InvitationService(resources.db, memberships, settings),
-        settings=OrgSettingsService(resources.db, settings.tenancy.settings_max_bytes),
-        audit=AuditLogService(resources.db, resources.replicas),
-        platform=PlatformService(resources.db, issue_token, settings.tenancy.impersonation_minutes),
-        outbox=OutboxDispatcher(resources.db, settings.smtp),
-        sso_providers=SsoProviders(resources.db, settings.is_dev, contexts.policy_changed),
-        sso_domains=DomainClaims(
-            resources.db, DnsProver(settings.tenancy), contexts.policy_changed
-        ),
-        sso_members=SsoMemberships(resources.db, contexts.policy_changed),
+        orgs=OrgService(db, memberships, accounts),
+        members=MemberService(db, memberships, accounts),
+        invitations=InvitationService(db, memberships, settings, accounts, mail),
+        settings=OrgSettingsService(db, settings.tenancy.settings_max_bytes),
+        audit=AuditLogService(db, resources.replicas),
+        platform=PlatformService(db, issue_token, settings.tenancy.impersonation_minutes, accounts),
+        outbox=OutboxDispatcher(db, settings.smtp),
+        sso_providers=SsoProviders(db, settings.is_dev, policy_changed, owners),
+        sso_domains=DomainClaims(db, DnsProver(settings.tenancy), policy_changed, owners),
+        sso_members=SsoMemberships(db, policy_changed, owners),
+        directory=OrgDirectory(db, memberships, accounts),
+        live_orgs=LiveOrgRows(),
+        mail=mail,
     )

@@ -12,6 +12,9 @@ import time
 from collections.abc import Awaitable, Callable
 from uuid import UUID
 
+import asyncpg
+
+from orgbase.core.accounts import Accounts
 from orgbase.core.context import OrgContext, PolicyChange, Principal
 from orgbase.core.errors import Forbidden
 from orgbase.core.pg_errors import (
@@ -24,18 +27,20 @@ from orgbase.core.pg_errors import (
 from orgbase.core.postgres import Database
 from orgbase.tenants.memberships import MembershipCache
 
-# The user's session and membership against the org's policy (the same rules as the SQL
-# entry, orgbase.enter_session).
+# The user's session (its standing, from the auth area) and membership against the org's
+# policy (the same rules as the SQL entry, orgbase.enter_session).
 _POLICY_ROW = """
-SELECT o.mfa_required AND s.aal <> 'aal2' AS short_of_mfa,
-       orgbase.sso_needed(o.id, m.sso_bound, u.email) AND s.sso_org_id IS DISTINCT FROM o.id
+SELECT o.mfa_required AND $3::text <> 'aal2' AS short_of_mfa,
+       orgbase.sso_needed(o.id, m.sso_bound, $4::text) AND $5::uuid IS DISTINCT FROM o.id
            AS outside_sso,
-       orgbase.sso_suspended(o.id, m.sso_bound, u.email) AS suspended
+       orgbase.sso_suspended(o.id, m.sso_bound, $4::text) AS suspended
 FROM orgbase.orgs o
-JOIN orgbase.sessions s ON s.id = $2
-JOIN orgbase.users u ON u.id = s.user_id
-LEFT JOIN orgbase.memberships m ON m.org_id = o.id AND m.user_id = s.user_id
+LEFT JOIN orgbase.memberships m ON m.org_id = o.id AND m.user_id = $2
 WHERE o.id = $1
+"""
+_IMPERSONATING = """
+SELECT true FROM orgbase.impersonations
+WHERE id = $1 AND admin_user_id = $2 AND ended_at IS NULL AND expires_at > now()
 """
 # Does the org have a policy at all? (SSO: a verified domain, or a bound membership left.)
 _POLICY_FLAGS = """
@@ -61,9 +66,10 @@ def no_active_org() -> Forbidden:
 
 
 class OrgContextResolver:
-    def __init__(self, db: Database, memberships: MembershipCache) -> None:
+    def __init__(self, db: Database, memberships: MembershipCache, accounts: Accounts) -> None:
         self.db = db
         self.memberships = memberships
+        self.accounts = accounts
         self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
         self.on_policy_changed: list[Callable[[UUID, PolicyChange], Awaitable[None]]] = []
         """Told about every change of an org's sign-in policy (after it committed): it
@@ -131,8 +137,7 @@ class OrgContextResolver:
             mfa and (principal.aal != "aal2" or impersonating)
         ):
             return
-        async with self.db.system_connection() as connection:
-            row = await connection.fetchrow(_POLICY_ROW, org_id, principal.session_id)
+        row = await self._standing(org_id, principal.session_id)
         if row is None:
             return
         if row["suspended"] and not impersonating:
@@ -141,6 +146,19 @@ class OrgContextResolver:
             raise sso_required()
         if row["short_of_mfa"]:
             raise mfa_required()
+
+    async def _standing(self, org_id: UUID, session_id: UUID | None) -> asyncpg.Record | None:
+        """The session and its membership against the org's policy (None: no session)."""
+        if session_id is None:
+            return None
+        async with self.db.system_connection() as connection:
+            session = await self.accounts.session_standing(connection, session_id)
+            if session is None:
+                return None
+            row: asyncpg.Record | None = await connection.fetchrow(
+                _POLICY_ROW, org_id, session.user_id, session.aal, session.email, session.sso_org_id
+            )
+        return row
 
     async def _policy(self, org_id: UUID) -> tuple[bool, bool]:
         cached = self._mfa_flags.get(org_id)
@@ -168,15 +186,5 @@ class OrgContextResolver:
         """Is the impersonation still on? (Its org being gone is an ended one too: the
         deletion ends it.)"""
         async with self.db.system_connection() as connection:
-            alive: bool | None = await connection.fetchval(
-                """
-                SELECT true FROM orgbase.impersonations i
-                JOIN orgbase.users u ON u.id = i.admin_user_id
-                WHERE i.id = $1 AND i.admin_user_id = $2
-                  AND i.ended_at IS NULL AND i.expires_at > now()
-                  AND u.is_platform_admin AND u.deleted_at IS NULL
-                """,
-                impersonation_id,
-                admin_id,
-            )
-        return bool(alive)
+            alive = await connection.fetchval(_IMPERSONATING, impersonation_id, admin_id)
+            return bool(alive) and await self.accounts.is_platform_admin(connection, admin_id)

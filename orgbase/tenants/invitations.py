@@ -21,11 +21,14 @@ from uuid import UUID
 import asyncpg
 
 from orgbase.core import audit, rbac
+from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import ROLE_RANK, OrgContext, Principal, RequestMeta, Role
 from orgbase.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
-from orgbase.core.postgres import Connection, Database, lock_live_org
+from orgbase.core.mail import Mail, Outbox
+from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import Settings
+from orgbase.tenants.directory import lock_live_org
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Accepted, Invitation
 
@@ -83,10 +86,19 @@ def _mail_body(org_name: str, role: str, link: str, token: str, expires: datetim
 
 
 class InvitationService:
-    def __init__(self, db: Database, memberships: MembershipCache, settings: Settings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        memberships: MembershipCache,
+        settings: Settings,
+        accounts: Accounts,
+        outbox: Outbox,
+    ) -> None:
         self.db = db
         self.memberships = memberships
         self.settings = settings
+        self.accounts = accounts
+        self.outbox = outbox
 
     async def create(
         self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
@@ -125,14 +137,9 @@ class InvitationService:
             )
             assert row is not None
             link = f"{self.settings.tenancy.public_url.rstrip('/')}/studio/#/accept?token={token}"
-            await connection.execute(
-                "INSERT INTO orgbase.outbox (kind, recipient, subject, body, org_id)"
-                " VALUES ('invitation', $1, $2, $3, $4)",
-                address,
-                f"Join {org_name} on orgbase",
-                _mail_body(str(org_name), role, link, token, expires),
-                ctx.org_id,
-            )
+            body = _mail_body(str(org_name), role, link, token, expires)
+            mail = Mail("invitation", address, f"Join {org_name} on orgbase", body, ctx.org_id)
+            await self.outbox.queue(connection, mail)
             await audit.record(
                 connection,
                 AuditEvent.in_org(
@@ -221,26 +228,22 @@ class InvitationService:
         await self.memberships.changed(invitation["org_id"], user_id, invitation["role"])
         return Accepted(org_id=invitation["org_id"], role=invitation["role"])
 
-    @staticmethod
-    async def _grantable(connection: Connection, invitation: dict[str, Any]) -> Role:
+    async def _grantable(self, connection: Connection, invitation: dict[str, Any]) -> Role:
         """The role the invitation grants now: at most what its inviter may still grant
         (their membership, or their API key), refused when they may no longer invite.
 
         No lock on the inviter's membership: a role change caps this very invitation row,
         which the caller holds, so a concurrent demotion either waits for this acceptance
         or has already capped the row read here."""
+        inviter_role: Role | None
         if invitation["invited_by_key"] is not None:
-            inviter_role = await connection.fetchval(
-                "SELECT role FROM orgbase.api_keys WHERE id = $1 AND org_id = $2"
-                " AND revoked_at IS NULL AND (expires_at IS NULL OR expires_at > now())",
-                invitation["invited_by_key"],
-                invitation["org_id"],
+            inviter_role = await self.accounts.key_role(
+                connection, invitation["invited_by_key"], invitation["org_id"]
             )
         elif invitation["invited_by"] is not None:
+            # (A deleted account has no membership left.)
             inviter_role = await connection.fetchval(
-                "SELECT m.role FROM orgbase.memberships m"
-                " JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL"
-                " WHERE m.org_id = $1 AND m.user_id = $2",
+                "SELECT role FROM orgbase.memberships WHERE org_id = $1 AND user_id = $2",
                 invitation["org_id"],
                 invitation["invited_by"],
             )
@@ -253,8 +256,7 @@ class InvitationService:
         role: Role = invitation["role"]
         return role if ROLE_RANK[role] <= ROLE_RANK[inviter_role] else inviter_role
 
-    @staticmethod
-    async def _claim(connection: Connection, token: str, user_id: UUID) -> dict[str, Any]:
+    async def _claim(self, connection: Connection, token: str, user_id: UUID) -> dict[str, Any]:
         row = await connection.fetchrow(
             """
             SELECT i.id, i.org_id, i.email, i.role, i.accepted_at, i.revoked_at,
@@ -274,8 +276,9 @@ class InvitationService:
             raise Gone("this invitation was revoked", code="invitation_revoked")
         if row["expired"]:
             raise Gone("this invitation has expired", code="invitation_expired")
-        email = await connection.fetchval("SELECT email FROM orgbase.users WHERE id = $1", user_id)
-        if email != row["email"]:
+        # Held: the account's deletion waits for this acceptance, then ends its membership.
+        account = await self.accounts.hold(connection, user_id)
+        if account is None or account.email != row["email"]:
             raise Forbidden(
                 "this invitation is for another email address", code="invitation_email_mismatch"
             )

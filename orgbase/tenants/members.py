@@ -13,19 +13,24 @@ from uuid import UUID
 import asyncpg
 
 from orgbase.core import audit, rbac
+from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta, Role
 from orgbase.core.errors import Conflict, NotFound
-from orgbase.core.postgres import Connection, Database, lock_live_org
+from orgbase.core.postgres import Connection, Database
+from orgbase.tenants.directory import lock_live_org
 from orgbase.tenants.invitations import cap_invitations
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member
 
 _MEMBERS = """
-SELECT m.user_id, u.email, u.display_name, m.role, m.created_at, m.updated_at, m.sso_bound,
-       orgbase.sso_suspended(m.org_id, m.sso_bound, u.email) AS sso_suspended
-FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id
-WHERE m.org_id = $1 AND u.deleted_at IS NULL
+SELECT user_id, role, created_at, updated_at, sso_bound FROM orgbase.memberships
+WHERE org_id = $1 AND ($2::uuid IS NULL OR user_id = $2) ORDER BY created_at
+"""
+# Of these bound members' addresses, those that left the org's verified domains.
+_SUSPENDED = """
+SELECT coalesce(array_agg(email), '{}') FROM unnest($2::text[]) AS email
+WHERE orgbase.sso_suspended($1, true, email)
 """
 
 
@@ -49,14 +54,42 @@ async def _record_change(
 
 
 class MemberService:
-    def __init__(self, db: Database, memberships: MembershipCache) -> None:
+    def __init__(self, db: Database, memberships: MembershipCache, accounts: Accounts) -> None:
         self.db = db
         self.memberships = memberships
+        self.accounts = accounts
 
     async def members(self, ctx: OrgContext) -> list[Member]:
         async with self.db.system_connection() as connection:
-            rows = await connection.fetch(_MEMBERS + " ORDER BY m.created_at", ctx.org_id)
-        return [Member(**dict(r)) for r in rows]
+            return await self._members(connection, ctx.org_id)
+
+    async def _members(
+        self, connection: Connection, org_id: UUID, user_id: UUID | None = None
+    ) -> list[Member]:
+        """The org's members (or one), with their accounts' addresses and names."""
+        rows = await connection.fetch(_MEMBERS, org_id, user_id)
+        profiles = await self.accounts.profiles(connection, [r["user_id"] for r in rows])
+        bound = [
+            profiles[r["user_id"]].email
+            for r in rows
+            if r["sso_bound"] and r["user_id"] in profiles
+        ]
+        suspended = set(await connection.fetchval(_SUSPENDED, org_id, bound)) if bound else set()
+        return [
+            Member(
+                **dict(row),
+                email=profile.email,
+                display_name=profile.display_name,
+                sso_suspended=profile.email in suspended,
+            )
+            for row in rows
+            if (profile := profiles.get(row["user_id"])) is not None
+        ]
+
+    async def _member(self, connection: Connection, org_id: UUID, user_id: UUID) -> Member:
+        found = await self._members(connection, org_id, user_id)
+        assert found
+        return found[0]
 
     async def add_member(
         self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
@@ -64,10 +97,7 @@ class MemberService:
         rbac.require_admin_granting(ctx, role, "adding members")
         async with self.db.system_connection() as connection, connection.transaction():
             await lock_live_org(connection, ctx.org_id)
-            user_id = await connection.fetchval(
-                "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL",
-                email.strip().lower(),
-            )
+            user_id = await self.accounts.hold_by_email(connection, email.strip().lower())
             if user_id is None:
                 raise NotFound(
                     "no account has this email",
@@ -86,10 +116,9 @@ class MemberService:
             await _record_change(
                 connection, ctx, meta, "member.added", user_id=user_id, details={"role": role}
             )
-            row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
+            member = await self._member(connection, ctx.org_id, user_id)
         await self.memberships.changed(ctx.org_id, user_id, role)
-        assert row is not None
-        return Member(**dict(row))
+        return member
 
     async def _locked_member(self, connection: Connection, ctx: OrgContext, user_id: UUID) -> Role:
         """Lock the org's owner rows (serialises last-owner checks) and read the member."""
@@ -144,10 +173,9 @@ class MemberService:
                     user_id=user_id,
                     details={"from": current, "to": role} | _changed(capped),
                 )
-            row = await connection.fetchrow(_MEMBERS + " AND m.user_id = $2", ctx.org_id, user_id)
+            member = await self._member(connection, ctx.org_id, user_id)
         await self.memberships.changed(ctx.org_id, user_id, role)
-        assert row is not None
-        return Member(**dict(row))
+        return member
 
     async def remove_member(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
         leaving = ctx.user_id == user_id

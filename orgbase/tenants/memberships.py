@@ -16,15 +16,16 @@ import structlog
 from orgbase.core import keys
 from orgbase.core.cache import RevocableCache
 from orgbase.core.context import Role
-from orgbase.core.postgres import Database
+from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, unlink_matching
 
 log = structlog.get_logger("orgbase.memberships")
 
+# A deleted account has no memberships: its deletion ends them in its own transaction
+# (``OrgDirectory.leave_all``), and whoever makes a membership holds the account first.
 _LOAD = """
 SELECT m.role FROM orgbase.memberships m
 JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
-JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
 WHERE m.org_id = $1 AND m.user_id = $2
 """
 
@@ -50,10 +51,17 @@ class MembershipCache:
     def _key(org_id: UUID, user_id: UUID) -> str:
         return keys.membership_cache_key(org_id, user_id)
 
-    async def role(self, org_id: UUID, user_id: UUID) -> Role | None:
+    async def role(
+        self, org_id: UUID, user_id: UUID, connection: Connection | None = None
+    ) -> Role | None:
+        """``connection``: the caller's, for a load (no second connection while it holds one)."""
+
         async def load() -> str | None:
-            async with self.db.system_connection() as connection:
-                role: str | None = await connection.fetchval(_LOAD, org_id, user_id)
+            if connection is not None:
+                found: str | None = await connection.fetchval(_LOAD, org_id, user_id)
+                return found
+            async with self.db.system_connection() as own:
+                role: str | None = await own.fetchval(_LOAD, org_id, user_id)
             return role
 
         return cast("Role | None", await self.cache.get_or_load(self._key(org_id, user_id), load))

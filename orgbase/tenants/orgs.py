@@ -2,14 +2,14 @@
 
 Deleting an org ends everything scoped to it, then removes it everywhere: the org is
 closed (under its advisory lock, so writes in flight finish first and later ones find it
-gone) together with its API keys, impersonations, pending invitations and unsent mail, and
-the sessions' choice of it as their active org; caches are tombstoned and open sockets
-closed on every replica; then its rows, documents, cache keys and audit trail are purged
-and the org row deleted (one ``org.deleted`` record stays). Stores outside PostgreSQL are
-swept once more after a grace period, for writes that were in flight. A purge a backing
-service interrupted (MongoDB or Redis down) is retried in the background until it goes
-through: the deletion itself stands (204). A deletion cut short (a crash) is finished by
-the next gateway to start.
+gone) together with its API keys, impersonations, pending invitations, unsent mail and
+webhook endpoints, and the sessions' choice of it as their active org; caches are
+tombstoned and open sockets closed on every replica; then its rows, documents, cache keys
+and audit trail are purged and the org row deleted (one ``org.deleted`` record stays).
+Stores outside PostgreSQL are swept once more after a grace period, for writes that were
+in flight. A purge a backing service interrupted (MongoDB or Redis down) is retried in the
+background until it goes through: the deletion itself stands (204). A deletion cut short
+(a crash) is finished by the next gateway to start.
 """
 
 from __future__ import annotations
@@ -17,17 +17,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from typing import Any
 from uuid import UUID
 
 import structlog
 
 from orgbase.core import audit, rbac
+from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.core.errors import Invalid, NotFound, Unavailable
+from orgbase.core.errors import Invalid, NotFound, Unauthorized, Unavailable
 from orgbase.core.postgres import (
     CONNECTION_ERRORS,
     ORG_LOCK,
+    AnyConnection,
     Connection,
     Database,
 )
@@ -56,6 +59,44 @@ WHERE m.user_id = $1 AND o.deleted_at IS NULL
 """
 
 
+async def found_org(connection: AnyConnection, name: str, owner: UUID) -> dict[str, Any]:
+    """A new org with its owner and its first settings (in the caller's transaction)."""
+    org = await connection.fetchrow(
+        "INSERT INTO orgbase.orgs (name, created_by) VALUES ($1, $2)"
+        " RETURNING id, name, created_at, updated_at",
+        name,
+        owner,
+    )
+    assert org is not None
+    await connection.execute(
+        "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, 'owner')",
+        org["id"],
+        owner,
+    )
+    await connection.execute(
+        """
+        WITH doc AS (
+            INSERT INTO orgbase.org_settings (org_id, updated_by) VALUES ($1, $2)
+            RETURNING org_id, version, settings, updated_at, updated_by)
+        INSERT INTO orgbase.org_settings_history
+        SELECT org_id, version, settings, updated_at, updated_by FROM doc
+        """,
+        org["id"],
+        owner,
+    )
+    return dict(org)
+
+
+async def first_owned_org(connection: AnyConnection, owner: UUID) -> UUID | None:
+    """The oldest org this user owns."""
+    found: UUID | None = await connection.fetchval(
+        "SELECT org_id FROM orgbase.memberships WHERE user_id = $1 AND role = 'owner'"
+        " ORDER BY created_at LIMIT 1",
+        owner,
+    )
+    return found
+
+
 def _clean_name(name: str) -> str:
     cleaned = " ".join(name.split())
     if not cleaned:
@@ -64,9 +105,10 @@ def _clean_name(name: str) -> str:
 
 
 class OrgService:
-    def __init__(self, db: Database, memberships: MembershipCache) -> None:
+    def __init__(self, db: Database, memberships: MembershipCache, accounts: Accounts) -> None:
         self.db = db
         self.memberships = memberships
+        self.accounts = accounts
         self.purgers: list[OrgPurger] = []
         """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
         self.sweepers: list[OrgPurger] = []
@@ -81,29 +123,10 @@ class OrgService:
     async def create(self, principal: Principal, name: str, meta: RequestMeta) -> Org:
         user_id, _ = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
-            org = await connection.fetchrow(
-                "INSERT INTO orgbase.orgs (name, created_by) VALUES ($1, $2)"
-                " RETURNING id, name, created_at, updated_at",
-                _clean_name(name),
-                user_id,
-            )
-            assert org is not None
-            await connection.execute(
-                "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, 'owner')",
-                org["id"],
-                user_id,
-            )
-            await connection.execute(
-                """
-                WITH doc AS (
-                    INSERT INTO orgbase.org_settings (org_id, updated_by) VALUES ($1, $2)
-                    RETURNING org_id, version, settings, updated_at, updated_by)
-                INSERT INTO orgbase.org_settings_history
-                SELECT org_id, version, settings, updated_at, updated_by FROM doc
-                """,
-                org["id"],
-                user_id,
-            )
+            # Held: the account's deletion waits for this org, then ends its membership.
+            if await self.accounts.hold(connection, user_id) is None:
+                raise Unauthorized("the account no longer exists", code="session_revoked")
+            org = await found_org(connection, _clean_name(name), user_id)
             ctx = OrgContext(
                 org_id=org["id"], user_id=user_id, role="owner", request_id=meta.request_id
             )
@@ -112,7 +135,7 @@ class OrgService:
                 AuditEvent.in_org(ctx, meta, "org.created", details={"name": org["name"]}),
             )
         await self.memberships.changed(org["id"], user_id, "owner")
-        return Org(**dict(org), role="owner")
+        return Org(**org, role="owner")
 
     async def list_mine(self, principal: Principal) -> list[Org]:
         user_id, _ = principal.require_user()

@@ -9,35 +9,35 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from uuid import UUID
 
-from orgbase.core.context import OrgContext
+from orgbase.core.accounts import Accounts
+from orgbase.core.context import OrgContext, Role
+from orgbase.core.mail import Mail, Outbox
 from orgbase.core.postgres import Connection
 
-_TO_OWNERS = """
-INSERT INTO orgbase.outbox (kind, recipient, subject, body, org_id)
-SELECT $2, u.email, $3, $4, $1
-FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
-WHERE m.org_id = $1 AND m.role = 'owner'
-"""
 
+class OwnerMail:
+    def __init__(self, accounts: Accounts, outbox: Outbox) -> None:
+        self.accounts = accounts
+        self.outbox = outbox
 
-async def tell_owners(
-    connection: Connection, ctx: OrgContext | None, org_id: UUID, kind: str, what: str
-) -> None:
-    """Queue one mail per owner: what changed, who changed it, when. ``ctx`` is None when a
-    platform admin made the change."""
-    org_name = await connection.fetchval("SELECT name FROM orgbase.orgs WHERE id = $1", org_id)
-    who = "a platform admin"
-    if ctx is not None and ctx.user_id is not None:
-        email = await connection.fetchval(
-            "SELECT email FROM orgbase.users WHERE id = $1", ctx.user_id
+    async def tell(
+        self, connection: Connection, ctx: OrgContext | None, org_id: UUID, kind: str, what: str
+    ) -> None:
+        """Queue one mail per owner: what changed, who changed it, when. ``ctx`` is None
+        when a platform admin made the change."""
+        org_name = await connection.fetchval("SELECT name FROM orgbase.orgs WHERE id = $1", org_id)
+        who = "a platform admin"
+        if ctx is not None and ctx.user_id is not None:
+            found = await self.accounts.profiles(connection, [ctx.user_id])
+            who = found[ctx.user_id].email if found else "an account deleted since"
+        when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
+        body = (
+            f"The sign-in settings of {org_name} changed: {what}.\n\n"
+            f"By: {who}\nWhen: {when}\n\n"
+            "If you did not expect this, check the org's sign-in policy and audit log now."
         )
-        who = str(email)
-    when = datetime.now(UTC).strftime("%Y-%m-%d %H:%M UTC")
-    body = (
-        f"The sign-in settings of {org_name} changed: {what}.\n\n"
-        f"By: {who}\nWhen: {when}\n\n"
-        "If you did not expect this, check the org's sign-in policy and audit log now."
-    )
-    await connection.execute(
-        _TO_OWNERS, org_id, kind, f"Sign-in settings of {org_name} changed", body
-    )
+        subject = f"Sign-in settings of {org_name} changed"
+        owners: tuple[Role, ...] = ("owner",)
+        await self.outbox.to_members(
+            connection, org_id, owners, Mail(kind, "", subject, body, org_id)
+        )

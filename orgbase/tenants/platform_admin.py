@@ -8,11 +8,12 @@ from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
 from orgbase.core import audit
+from orgbase.core.accounts import Accounts, PlatformUser
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import IssuedToken, Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.postgres import Database
-from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg, PlatformUser
+from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg
 
 TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], IssuedToken]
 """(user_id, session_id, org_id, impersonation_id, lifetime) -> the access token and its
@@ -27,20 +28,24 @@ VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
 
 
 class PlatformService:
-    def __init__(self, db: Database, issue_token: TokenIssuer, impersonation_minutes: int) -> None:
+    def __init__(
+        self,
+        db: Database,
+        issue_token: TokenIssuer,
+        impersonation_minutes: int,
+        accounts: Accounts,
+    ) -> None:
         self.db = db
         self.issue_token = issue_token
         self.impersonation_minutes = impersonation_minutes
+        self.accounts = accounts
 
     async def require_admin(self, principal: Principal) -> UUID:
         user_id, _ = principal.require_user()
         if principal.impersonation_id is not None:
             raise Forbidden("not while impersonating", code="platform_admin_required")
         async with self.db.system_connection() as connection:
-            admin = await connection.fetchval(
-                "SELECT is_platform_admin FROM orgbase.users WHERE id = $1 AND deleted_at IS NULL",
-                user_id,
-            )
+            admin = await self.accounts.is_platform_admin(connection, user_id)
         if not admin:
             raise Forbidden("this is for platform admins", code="platform_admin_required")
         return user_id
@@ -62,13 +67,7 @@ class PlatformService:
     async def users(self, principal: Principal, page: Page) -> list[PlatformUser]:
         await self.require_admin(principal)
         async with self.db.system_connection() as connection:
-            rows = await connection.fetch(
-                "SELECT id, email, display_name, is_platform_admin, created_at, deleted_at"
-                " FROM orgbase.users ORDER BY created_at DESC LIMIT $1 OFFSET $2",
-                page.limit,
-                page.offset,
-            )
-        return [PlatformUser(**dict(r)) for r in rows]
+            return await self.accounts.page(connection, page.limit, page.offset)
 
     async def impersonate(
         self, principal: Principal, org_id: UUID, reason: str, meta: RequestMeta

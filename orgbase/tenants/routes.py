@@ -12,11 +12,12 @@ from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, 
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 
+from orgbase.core.accounts import PlatformUser
+from orgbase.core.audit_reads import AuditFilter
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.core.times import parse_time
 from orgbase.tenants.area import TenancyArea
-from orgbase.tenants.audit_log import AuditFilter
 from orgbase.tenants.auth_policy import AuthPolicyController
 from orgbase.tenants.schemas import (
     Accepted,
@@ -34,7 +35,6 @@ from orgbase.tenants.schemas import (
     OrgUpdate,
     Page,
     PlatformOrg,
-    PlatformUser,
     SettingsDocument,
     SettingsWrite,
 )

@@ -125,15 +125,6 @@ class PlatformOrg(msgspec.Struct):
     members: int
 
 
-class PlatformUser(msgspec.Struct):
-    id: UUID
-    email: str
-    display_name: str | None
-    is_platform_admin: bool
-    created_at: datetime
-    deleted_at: datetime | None
-
-
 class ImpersonationCreate(msgspec.Struct, forbid_unknown_fields=True):
     reason: Annotated[str, Meta(min_length=3, max_length=500)]
 

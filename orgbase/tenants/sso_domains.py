@@ -24,22 +24,22 @@ import asyncpg
 import msgspec
 
 from orgbase.core import audit, rbac
+from orgbase.core.accounts import Accounts, email_domain
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.domain_proof import DnsProver, DomainChallenge, challenge_for
-from orgbase.tenants.owner_mail import tell_owners
+from orgbase.tenants.owner_mail import OwnerMail
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_CLAIMS_PER_ORG = 50
 ACTION = "changing the org's SSO domains"
 
-_RELEASE_DOMAIN = """
-UPDATE orgbase.memberships m SET sso_bound = false, updated_at = now()
-FROM orgbase.users u
-WHERE m.org_id = $1 AND u.id = m.user_id AND m.sso_bound
-  AND pg_catalog.split_part(u.email, '@', 2) = ANY ($2::text[])
+_BOUND = "SELECT user_id FROM orgbase.memberships WHERE org_id = $1 AND sso_bound"
+_RELEASE = """
+UPDATE orgbase.memberships SET sso_bound = false, updated_at = now()
+WHERE org_id = $1 AND user_id = ANY($2::uuid[]) AND sso_bound
 """
 
 
@@ -78,10 +78,19 @@ def _verified_elsewhere() -> Conflict:
     )
 
 
-async def release_domains(connection: Connection, org_id: UUID, domains: list[str]) -> int:
+async def release_domains(
+    connection: Connection, accounts: Accounts, org_id: UUID, domains: list[str]
+) -> int:
     """The org no longer asks its SSO of these domains' members: their memberships are
     ordinary ones again. Returns how many were released."""
-    result = await connection.execute(_RELEASE_DOMAIN, org_id, domains)
+    bound = [r["user_id"] for r in await connection.fetch(_BOUND, org_id)]
+    if not bound or not domains:
+        return 0
+    profiles = await accounts.profiles(connection, bound)
+    released = [
+        user for user, profile in profiles.items() if email_domain(profile.email) in domains
+    ]
+    result = await connection.execute(_RELEASE, org_id, released)
     return int(result.split()[-1])
 
 
@@ -91,11 +100,13 @@ class DomainClaims:
         db: Database,
         prover: DnsProver,
         policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
+        owners: OwnerMail,
     ) -> None:
         self.db = db
         self.prover = prover
         self.policy_changed = policy_changed
         """Publishes a change of the org's sign-in policy (every replica, its sockets)."""
+        self.owners = owners
 
     async def listing(self, org_id: UUID) -> list[SsoDomain]:
         async with self.db.system_connection() as connection:
@@ -148,7 +159,7 @@ class DomainClaims:
                 raise Conflict("this org claims that domain already", code="domain_claimed")
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_added", details={"domain": domain})
             await audit.record(connection, event)
-            await tell_owners(
+            await self.owners.tell(
                 connection, ctx, ctx.org_id, "sso_domain_added", f"the domain {domain} was claimed"
             )
         return SsoDomain(domain, verified=False, verification=challenge_for(domain, token))
@@ -244,7 +255,7 @@ class DomainClaims:
                 details = {"domain": domain, "via": via}
                 event = AuditEvent.in_org(ctx, meta, "org.sso_domain_verified", details=details)
             await audit.record(connection, event)
-            await tell_owners(
+            await self.owners.tell(
                 connection,
                 ctx,
                 org_id,
@@ -266,12 +277,12 @@ class DomainClaims:
             )
             if was_verified is None:
                 raise _not_claimed()
-            released = await release_domains(connection, ctx.org_id, [domain])
+            released = await release_domains(connection, self.owners.accounts, ctx.org_id, [domain])
             details = {"domain": domain, "memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details=details)
             await audit.record(connection, event)
             what = f"the domain {domain} was dropped"
             if was_verified:
                 what += f" ({released} memberships no longer bound to the org's SSO)"
-            await tell_owners(connection, ctx, ctx.org_id, "sso_domain_removed", what)
+            await self.owners.tell(connection, ctx, ctx.org_id, "sso_domain_removed", what)
         await self.policy_changed(ctx.org_id, "relaxed")

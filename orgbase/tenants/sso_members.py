@@ -18,28 +18,33 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta, Role
 from orgbase.core.errors import NotFound
 from orgbase.core.postgres import Database
-from orgbase.tenants.owner_mail import tell_owners
+from orgbase.tenants.owner_mail import OwnerMail
 
 
 class SsoMemberships:
     def __init__(
-        self, db: Database, policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
+        self,
+        db: Database,
+        policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
+        owners: OwnerMail,
     ) -> None:
         self.db = db
         self.policy_changed = policy_changed
+        self.owners = owners
 
     async def release(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, "releasing a membership from the org's SSO")
         async with self.db.system_connection() as connection, connection.transaction():
             row = await connection.fetchrow(
-                "SELECT m.role, m.sso_bound, u.email FROM orgbase.memberships m"
-                " JOIN orgbase.users u ON u.id = m.user_id"
-                " WHERE m.org_id = $1 AND m.user_id = $2 FOR UPDATE OF m",
+                "SELECT role, sso_bound FROM orgbase.memberships"
+                " WHERE org_id = $1 AND user_id = $2 FOR UPDATE",
                 ctx.org_id,
                 user_id,
             )
-            if row is None:
+            member = await self.owners.accounts.profiles(connection, [user_id])
+            if row is None or user_id not in member:
                 raise NotFound("no such member", code="member_not_found")
+            email = member[user_id].email
             rbac.require_can_manage(ctx, cast("Role", row["role"]))
             if not row["sso_bound"]:
                 return
@@ -54,14 +59,14 @@ class SsoMemberships:
                 meta,
                 "member.sso_released",
                 row_key={"user_id": str(user_id)},
-                details={"email": row["email"]},
+                details={"email": email},
             )
             await audit.record(connection, event)
-            await tell_owners(
+            await self.owners.tell(
                 connection,
                 ctx,
                 ctx.org_id,
                 "sso_released",
-                f"the membership of {row['email']} was released from the org's SSO",
+                f"the membership of {email} was released from the org's SSO",
             )
         await self.policy_changed(ctx.org_id, "relaxed")

@@ -22,7 +22,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Connection, Database
-from orgbase.tenants.owner_mail import tell_owners
+from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
@@ -80,10 +80,12 @@ class SsoProviders:
         db: Database,
         dev: bool,
         policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
+        owners: OwnerMail,
     ) -> None:
         self.db = db
         self.dev = dev
         self.policy_changed = policy_changed
+        self.owners = owners
         self.replaced: list[ProviderReplaced] = []
         """Told (in the change's transaction) when the issuer changes or SSO is removed."""
 
@@ -112,7 +114,7 @@ class SsoProviders:
             event = AuditEvent.in_org(ctx, meta, "org.sso_configured", details=details)
             await audit.record(connection, event)
             what = f"its SSO provider is now {data.issuer} (new members: {data.default_role})"
-            await tell_owners(connection, ctx, ctx.org_id, "sso_configured", what)
+            await self.owners.tell(connection, ctx, ctx.org_id, "sso_configured", what)
         for action in after:
             await action()
 
@@ -124,12 +126,14 @@ class SsoProviders:
                 "DELETE FROM orgbase.org_sso_domains WHERE org_id = $1 RETURNING domain",
                 ctx.org_id,
             )
-            released = await release_domains(connection, ctx.org_id, [r["domain"] for r in domains])
+            released = await release_domains(
+                connection, self.owners.accounts, ctx.org_id, [r["domain"] for r in domains]
+            )
             after = [await hook(connection, ctx.org_id) for hook in self.replaced]
             details = {"memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_removed", details=details)
             await audit.record(connection, event)
-            await tell_owners(
+            await self.owners.tell(
                 connection,
                 ctx,
                 ctx.org_id,

@@ -5,6 +5,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.mail import Outbox
+from orgbase.core.orgs import LiveOrgs
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.webhooks.dispatcher import STOPPED_CHANNEL, WebhookDispatcher
@@ -23,15 +25,19 @@ class WebhooksArea:
         await self.dispatcher.stop()
 
 
-def build_webhooks(settings: Settings, resources: Resources) -> WebhooksArea:
+def build_webhooks(
+    settings: Settings, resources: Resources, orgs: LiveOrgs, outbox: Outbox
+) -> WebhooksArea:
+    """``orgs`` and ``outbox``: the tenancy area's (live orgs, mail to an org's admins)."""
     policy = DestinationPolicy(
         allowed_hosts=frozenset(host.lower() for host in settings.webhooks.allowed_hosts),
         allow_loopback=settings.is_dev,
     )
-    dispatcher = WebhookDispatcher(resources.db, settings.webhooks, policy)
+    dispatcher = WebhookDispatcher(resources.db, settings.webhooks, policy, outbox)
     if settings.webhooks.enabled:
         # Endpoints stopped elsewhere: their claimed, unsent deliveries stay unsent here.
         resources.notifications.subscribe(STOPPED_CHANNEL, dispatcher.endpoint_stopped)
     return WebhooksArea(
-        service=WebhookService(resources.db, settings.webhooks, policy), dispatcher=dispatcher
+        service=WebhookService(resources.db, settings.webhooks, policy, orgs),
+        dispatcher=dispatcher,
     )

@@ -45,6 +45,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.breaker import CircuitBreaker
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import Invalid
+from orgbase.core.mail import Mail, Outbox
 from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
@@ -61,7 +62,6 @@ FROM (
     SELECT d2.id FROM orgbase.webhook_deliveries d2
     JOIN orgbase.webhook_endpoints e ON e.id = d2.endpoint_id AND e.enabled
         AND orgbase.webhook_owner_in_authority(e.org_id, e.owner_user_id, e.owner_key_id)
-    JOIN orgbase.orgs o ON o.id = d2.org_id AND o.deleted_at IS NULL
     WHERE d2.status = 'pending' AND d2.next_attempt_at <= now()
     ORDER BY d2.next_attempt_at, d2.id
     LIMIT $1
@@ -114,12 +114,6 @@ WHERE e.id = $1 AND e.enabled AND NOT EXISTS (
     WHERE d.endpoint_id = e.id AND d.status = 'delivered' AND d.delivered_at >= $2)
 RETURNING e.org_id, e.url
 """
-_NOTIFY_ADMINS = """
-INSERT INTO orgbase.outbox (kind, recipient, subject, body, org_id)
-SELECT 'webhook_disabled', u.email, $2, $3, $1
-FROM orgbase.memberships m JOIN orgbase.users u ON u.id = m.user_id AND u.deleted_at IS NULL
-WHERE m.org_id = $1 AND m.role IN ('owner', 'admin')
-"""
 # What is owed to live endpoints (a disabled one's pending deliveries wait for an admin,
 # not for this gateway: they would read as a backlog that never drains).
 _QUEUE = """
@@ -161,10 +155,14 @@ class Queue:
 
 
 class WebhookDispatcher:
-    def __init__(self, db: Database, settings: WebhookSettings, policy: DestinationPolicy) -> None:
+    def __init__(
+        self, db: Database, settings: WebhookSettings, policy: DestinationPolicy, outbox: Outbox
+    ) -> None:
         self.db = db
         self.settings = settings
         self.policy = policy
+        self.outbox = outbox
+        """The tenancy area's mail queue (notices to the org's admins)."""
         self.outcomes: collections.Counter[str] = collections.Counter()
         """delivered, retried, given_up, deferred, released, endpoint_disabled (copied into
         metrics)."""
@@ -389,14 +387,13 @@ class WebhookDispatcher:
             "webhook.disabled", org_id=org_id, details={"endpoint_id": str(endpoint_id)}
         )
         await audit.record(connection, event)
-        await connection.execute(
-            _NOTIFY_ADMINS,
-            org_id,
-            "A webhook endpoint was disabled",
+        body = (
             f"Every delivery to {url} failed for a whole retry schedule, so orgbase stopped"
             f" sending to it (endpoint {endpoint_id}). Fix the receiver, enable the endpoint"
-            " again, and replay the deliveries it missed.",
+            " again, and replay the deliveries it missed."
         )
+        notice = Mail("webhook_disabled", "", "A webhook endpoint was disabled", body, org_id)
+        await self.outbox.to_members(connection, org_id, ("owner", "admin"), notice)
 
 
 async def _read_prefix(response: httpx.Response, limit: int) -> str | None:

@@ -33,7 +33,8 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import Conflict, NotFound
-from orgbase.core.postgres import Connection, Database, lock_live_org
+from orgbase.core.orgs import LiveOrgs
+from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
 from orgbase.webhooks import signing
 from orgbase.webhooks.schemas import (
@@ -58,6 +59,20 @@ CASE WHEN status = 'pending' THEN next_attempt_at END AS next_attempt_at, last_a
 last_status, last_error, last_latency_ms, last_response, delivered_at, payload::text AS payload
 """
 ROTATION_OVERLAP_HOURS = 24
+_CLOSE_ORG = """
+UPDATE orgbase.webhook_endpoints
+SET enabled = false, disabled_reason = 'its org was deleted', updated_at = now()
+WHERE org_id = $1 AND enabled
+"""
+
+
+async def org_closing(connection: Connection, org_id: UUID) -> None:
+    """An org is being deleted (in the transaction that closes it): its endpoints stop, so
+    no delivery of it is claimed any more, and those claimed are released unsent
+    (``orgbase_webhook_stopped``). They go with the org's rows."""
+    await connection.execute(_CLOSE_ORG, org_id)
+
+
 """How long a rotated-out secret keeps signing alongside the new one."""
 
 
@@ -81,10 +96,13 @@ def _widens(body: EndpointUpdate) -> bool:
 
 
 class WebhookService:
-    def __init__(self, db: Database, settings: WebhookSettings, policy: DestinationPolicy):
+    def __init__(
+        self, db: Database, settings: WebhookSettings, policy: DestinationPolicy, orgs: LiveOrgs
+    ):
         self.db = db
         self.settings = settings
         self.policy = policy
+        self.orgs = orgs
 
     @asynccontextmanager
     async def _changing(
@@ -113,7 +131,7 @@ class WebhookService:
         url = await self._check_url(body.url)
         secret = signing.new_secret()
         async with self.db.system_connection() as connection, connection.transaction():
-            await lock_live_org(connection, ctx.org_id)
+            await self.orgs.hold(connection, ctx.org_id)
             # One registration per org at a time: parallel ones would all count the same
             # endpoints and go past the limit together.
             await connection.execute(

@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import uuid
+from typing import Any
+
+import httpx
 from litestar.testing import AsyncTestClient
 
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from tests.support.data import owner_connection
 from tests.support.http import bearer, create_org, new_user, org_with_roles
+from tests.support.waiting import eventually
 
 
 async def test_create_list_read_rename(client: AsyncTestClient[OrgbaseApp]) -> None:
@@ -144,6 +150,57 @@ async def test_adding_unknown_or_existing_members(client: AsyncTestClient[Orgbas
         f"/v1/orgs/{org_id}/members", headers=headers, json={"email": people["member"][0]["email"]}
     )
     assert (again.status_code, again.json()["code"]) == (409, "already_member")
+
+
+async def test_no_membership_outlives_an_account_deleted_meanwhile(
+    settings: Settings, live_server: str
+) -> None:
+    """A deleted account has no memberships (nothing else keeps it out of orgs): an admin
+    adds it to an org through a real gateway while its deletion is under way (its row
+    marked, not committed yet). The addition waits for the deletion and finds no account.
+    Before, it did not wait: it answered 201 for the account being deleted, and left a
+    membership of a deleted account whenever the deletion committed first."""
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as client:
+        org_id, people = await org_with_roles(client, ())
+        leaving, _ = await new_user(client)
+        await _add_while_deleted(settings, client, org_id, people["owner"][1], leaving)
+
+
+async def _add_while_deleted(
+    settings: Settings,
+    client: httpx.AsyncClient,
+    org_id: str,
+    admin: dict[str, Any],
+    leaving: dict[str, Any],
+) -> None:
+    headers = bearer(admin["access_token"])
+    user_id = uuid.UUID(leaving["id"])
+    body = {"email": leaving["email"], "role": "member"}
+    async with owner_connection(settings) as deletion, owner_connection(settings) as watch:
+        async with deletion.transaction():  # the statements of an account's deletion
+            await deletion.execute(
+                "UPDATE orgbase.users SET deleted_at = now(), updated_at = now() WHERE id = $1",
+                user_id,
+            )
+            adding = asyncio.ensure_future(
+                client.post(f"/v1/orgs/{org_id}/members", headers=headers, json=body)
+            )
+
+            async def waiting_or_done() -> bool:
+                waits = await watch.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                    " AND datname = current_database()"
+                )
+                return adding.done() or waits > 0
+
+            await eventually(waiting_or_done, within=10, what="the addition under way")
+            await deletion.execute("DELETE FROM orgbase.memberships WHERE user_id = $1", user_id)
+        answer = await adding
+        left = await watch.fetchval(
+            "SELECT count(*) FROM orgbase.memberships WHERE user_id = $1", user_id
+        )
+    assert (answer.status_code, left) == (404, 0), answer.text
+    assert answer.json()["code"] == "user_not_found"
 
 
 async def test_deleting_an_org_deletes_its_data(

@@ -4,7 +4,6 @@ impersonations in progress end."""
 
 from __future__ import annotations
 
-import shutil
 import time
 import uuid
 from pathlib import Path
@@ -16,24 +15,15 @@ import pytest
 from orgbase.auth.sessions import SessionStore
 from orgbase.core.context import IssuedToken
 from orgbase.core.postgres import Connection
-from orgbase.platform.migrations import default_directory, migrate
+from orgbase.platform.migrations import migrate
 from tests.integration.test_migrations import empty_database  # noqa: F401 - the fixture
-
-MIGRATION = "0023_session_secrets.sql"
-
-
-def _migrations_before(directory: Path) -> Path:
-    directory.mkdir()
-    for path in sorted(default_directory().glob("*.sql")):
-        if path.name < MIGRATION:
-            shutil.copy(path, directory / path.name)
-    return directory
+from tests.support.data import migrations_before
 
 
 async def _old_layout(url: str, directory: Path) -> dict[str, uuid.UUID]:
     """Migrated up to just before session secrets, with a member's live session and a
     platform admin's impersonation in progress, written as the code of then wrote them."""
-    await migrate(url, _migrations_before(directory))
+    await migrate(url, migrations_before(23, directory))
     connection = await asyncpg.connect(url)
     try:
         ids: dict[str, uuid.UUID] = {}
@@ -80,7 +70,7 @@ async def test_sessions_from_before_enter_only_once_a_token_gives_them_a_secret(
     tmp_path: Path,
 ) -> None:
     ids = await _old_layout(empty_database, tmp_path / "before")
-    assert MIGRATION in await migrate(empty_database)
+    assert "0023_session_secrets.sql" in await migrate(empty_database)
     connection = await asyncpg.connect(empty_database)
     try:
         row = await connection.fetchrow(

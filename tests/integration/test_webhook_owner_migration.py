@@ -75,7 +75,7 @@ async def _endpoint(
 
 
 async def test_existing_endpoints_get_owners_and_orphans_stop(scratch: str, tmp_path: Path) -> None:
-    await migrate(scratch, migrations_before(OWNERS, tmp_path / "old"))
+    await migrate(scratch, migrations_before(OWNERS, tmp_path))
     connection = await asyncpg.connect(scratch)
     try:
         org = await connection.fetchval(

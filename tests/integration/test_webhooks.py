@@ -15,10 +15,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from standardwebhooks.webhooks import Webhook
 
+from orgbase.auth.directory import AccountDirectory
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
+from orgbase.tenants.mail_queue import MailQueue
 from orgbase.webhooks.dispatcher import WebhookDispatcher
 from tests.support.http import (
     add_member,
@@ -481,7 +483,8 @@ async def test_the_log_is_kept_for_its_retention_only(client: Client, settings: 
             oldest,
         )
         policy = DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
-        dispatcher = WebhookDispatcher(resources.db, resources.settings.webhooks, policy)
+        outbox = MailQueue(AccountDirectory())
+        dispatcher = WebhookDispatcher(resources.db, resources.settings.webhooks, policy, outbox)
         assert await dispatcher.expire_old() >= 1
     finally:
         await resources.close()

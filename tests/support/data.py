@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -14,6 +15,7 @@ from redis.asyncio import Redis
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from orgbase.platform.localstack.layout import PG_SUPERUSER
+from orgbase.platform.migrations import default_directory
 
 EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 """The example app migrations shipped in the repository (api.items and its functions)."""
@@ -109,6 +111,17 @@ async def recreate_database(local: LocalStack, name: str) -> None:
         await connection.close()
 
 
+def migrations_before(number: int, directory: Path) -> Path:
+    """A folder (made in ``directory``) of orgbase's shipped migrations numbered below
+    ``number``: the layout a migration test starts from."""
+    old = directory / f"before_{number:04d}"
+    old.mkdir(parents=True)
+    for path in default_directory().glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) < number:
+            shutil.copy(path, old / path.name)
+    return old
+
+
 @asynccontextmanager
 async def scratch_database(local: LocalStack, name: str) -> AsyncIterator[str]:
     """A new empty database ``name`` (its superuser URL), dropped afterwards."""
@@ -174,17 +187,3 @@ async def flush_redis_for(local: LocalStack, settings: Settings) -> None:
         await asyncio.to_thread(local.redis_cluster.flush)
     else:
         await flush_redis_db(local, settings.redis.db)
-
-
-def migrations_before(number: int, folder: Path) -> Path:
-    """A folder with orgbase's migrations numbered below ``number`` (the layout a
-    migration's test starts from)."""
-    import shutil
-
-    from orgbase.platform.migrations import default_directory
-
-    folder.mkdir(parents=True, exist_ok=True)
-    for path in default_directory().glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) < number:
-            shutil.copy(path, folder / path.name)
-    return folder
