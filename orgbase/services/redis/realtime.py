@@ -70,6 +70,26 @@ def redis_channel(org_id: UUID | str, name: str) -> str:
     return keys.realtime_channel(org_id, name)
 
 
+def row_change_message(payload: str) -> tuple[str, bytes] | None:
+    """A row change's NOTIFY as the message of its org's ``db:{table}`` channel: (that
+    channel's Redis name, the message), or None for a notice that is not one."""
+    try:
+        event = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    if not event.get("org") or not event.get("table"):
+        return None
+    name = f"db:{event['table']}"
+    message = {
+        "type": "message",
+        "channel": name,
+        "event": event["op"],
+        "payload": {"table": event["table"], "op": event["op"], "key": event.get("key")},
+        "at": time.time(),
+    }
+    return redis_channel(event["org"], name), msgspec.json.encode(message)
+
+
 class RealtimeHub:
     def __init__(
         self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
@@ -164,17 +184,14 @@ class RealtimeHub:
         for name in list(subscriber.channels):
             await self.leave(subscriber, name)
 
-    def channels_per_connection(self, org: UUID) -> int:
-        """The org's realtime_channels_per_connection (the setting when limits are off)."""
-        if self.limits_of is None:
-            return self.settings.max_channels_per_socket
-        return self.limits_of(org).realtime_channels_per_connection
-
     async def join(self, subscriber: Subscriber, name: str) -> None:
         channel_name(name)
         if name in subscriber.channels:
             return
-        most = self.channels_per_connection(subscriber.ctx.org_id)
+        # The org's realtime_channels_per_connection (the setting when limits are off).
+        most = self.settings.max_channels_per_socket
+        if self.limits_of is not None:
+            most = self.limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
         if len(subscriber.channels) >= most:
             raise Invalid(f"at most {most} channels per connection", code="too_many_channels")
         key = redis_channel(subscriber.ctx.org_id, name)
@@ -344,20 +361,5 @@ class RealtimeHub:
 
     def _row_changed(self, payload: str) -> None:
         """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
-        try:
-            event = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
-            return
-        if not event.get("org") or not event.get("table"):
-            return
-        name = f"db:{event['table']}"
-        message = msgspec.json.encode(
-            {
-                "type": "message",
-                "channel": name,
-                "event": event["op"],
-                "payload": {"table": event["table"], "op": event["op"], "key": event.get("key")},
-                "at": time.time(),
-            }
-        )
-        self._dispatch(redis_channel(event["org"], name), message)
+        if (announced := row_change_message(payload)) is not None:
+            self._dispatch(*announced)
