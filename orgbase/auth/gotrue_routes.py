@@ -15,6 +15,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
+from orgbase import __version__
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.gotrue_schemas import (
     EmailOnly,
@@ -74,6 +75,14 @@ class GoTrueController(Controller):
             "sms_provider": "",
             "saml_enabled": False,
             "mfa": {"totp": True},
+        }
+
+    @get("/health", summary="GoTrue's health: the auth API answers", cache=False)
+    async def health(self) -> dict[str, str]:
+        return {
+            "name": "GoTrue",
+            "version": __version__,
+            "description": "orgbase's GoTrue-compatible auth API",
         }
 
     @post("/signup", status_code=HTTP_200_OK, summary="Sign up (mails a confirmation)")

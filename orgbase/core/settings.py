@@ -218,9 +218,11 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A JWK set with private keys (``orgbase keys rotate FILE`` makes or extends one); the
     first key signs, the others still verify until removed (rotation). Required outside
     dev mode; the local stack makes ``.orgbase/jwks.json``."""
-    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
-    """The signing algorithm, pinned: tokens never choose. supabase-py decodes tokens itself
-    and knows only RS256/ES256/HS256: use ES256 for it."""
+    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "ES256"
+    """The signing algorithm: the set's first key of it signs. Keys of the other algorithms
+    in the set still verify (each only tokens of its own ``alg``: tokens never choose).
+    ES256 is what Supabase's clients verify themselves (supabase-py's assurance level,
+    supabase-js ``getClaims()``); EdDSA remains an option."""
     issuer: str = "orgbase"
     """`iss` of access tokens."""
     audience: str = "orgbase"

@@ -18,8 +18,15 @@ from orgbase.platform.errors import send_error
 REST = "/rest/v1"
 AUTH = "/auth/v1"
 API_VERSION = (b"x-supabase-api-version", b"2024-01-01")
-# Reached by a browser (a mailed link, a provider's redirect) without headers of its own.
-_NO_APIKEY_PATHS = ("/auth/v1/verify", "/auth/v1/authorize", "/auth/v1/callback")
+# Reached by a browser (a mailed link, a provider's redirect) without headers of its own,
+# or public by nature (the public keys, a health probe).
+_NO_APIKEY_PATHS = (
+    "/auth/v1/verify",
+    "/auth/v1/authorize",
+    "/auth/v1/callback",
+    "/auth/v1/.well-known/jwks.json",
+    "/auth/v1/health",
+)
 
 
 def _apikey(scope: dict[str, Any]) -> str | None:

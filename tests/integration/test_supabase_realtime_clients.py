@@ -1,19 +1,14 @@
 """Supabase's published realtime clients, unchanged, on two gateway processes: supabase-js
-2.119 under node (tests/supabase_js/realtime.mjs, installed from its lock file by
-scripts/test_packages.sh) and supabase-py's async client. Two members of one org sign in
-with their passwords on different gateways; one listens to postgres_changes with a filter,
-broadcasts and presence, the other tracks, broadcasts and inserts rows: everything that
-crosses from one process to the other goes through PostgreSQL's NOTIFY or Redis."""
+2.119 under node (tests/supabase_js/realtime.mjs) and supabase-py's async client. Two
+members of one org sign in with their passwords on different gateways; one listens to
+postgres_changes with a filter, broadcasts and presence, the other tracks, broadcasts and
+inserts rows: everything that crosses from one process to the other goes through
+PostgreSQL's NOTIFY or Redis."""
 
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
-import subprocess
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
 import httpx
@@ -30,11 +25,10 @@ from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, add_member, create_org, new_user, sign_in
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env
+from tests.support.supabase_js import need_node, run_script
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow
-SCRIPT = Path(__file__).resolve().parents[1] / "supabase_js" / "realtime.mjs"
-MODULES = SCRIPT.parent / "node_modules" / "@supabase" / "supabase-js"
 
 
 @pytest.fixture(scope="module")
@@ -74,30 +68,18 @@ async def two_members(base: str) -> tuple[str, str]:
 async def test_supabase_js_across_two_gateways(
     gateways: tuple[str, str], anon_key: str, vsn: str
 ) -> None:
-    if shutil.which("node") is None or not MODULES.exists():
-        pytest.skip("node and tests/supabase_js/node_modules (scripts/test_packages.sh) needed")
+    need_node()
     email_a, email_b = await two_members(gateways[0])
-    env = {
-        **os.environ,
-        "URL_A": gateways[0],
-        "URL_B": gateways[1],
-        "ANON_KEY": anon_key,
-        "EMAIL_A": email_a,
-        "EMAIL_B": email_b,
-        "PASSWORD": PASSWORD,
-        "VSN": vsn,
-    }
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["node", str(SCRIPT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    seen = await run_script(
+        "realtime.mjs",
+        URL_A=gateways[0],
+        URL_B=gateways[1],
+        ANON_KEY=anon_key,
+        EMAIL_A=email_a,
+        EMAIL_B=email_b,
+        PASSWORD=PASSWORD,
+        VSN=vsn,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["changes"] == [{"type": "INSERT", "title": "high", "points": 9, "table": "tasks"}]
     assert seen["broadcasts"] == [{"n": 1}]
     assert seen["aliceSelf"] == 1  # broadcast self
