@@ -174,10 +174,15 @@ class AccountService:
         """Delete my account (soft: the row stays for the audit trail); ends every session."""
         user_id, _ = principal.require_person()
         await self.check_current_password(user_id, password, meta)
+        await self.erase(user_id, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
+
+    async def erase(self, user_id: UUID, event: AuditEvent) -> None:
+        """Delete the account (its memberships end, its sessions too), audited as ``event``;
+        refused while it is the last owner of an org."""
         async with self.db.system_connection() as connection, connection.transaction():
             if await self.memberships.orgs_left_ownerless(connection, user_id):
                 raise Conflict(
-                    "you are the last owner of an org: hand it over or delete it first",
+                    "the account is the last owner of an org: hand it over or delete it first",
                     code="last_owner",
                 )
             await connection.execute(
@@ -186,6 +191,6 @@ class AccountService:
             )
             left = await self.memberships.leave_all(connection, user_id)
             revoked = await self.sessions.revoke_for_user(connection, user_id, "user_deleted")
-            await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
+            await audit.record(connection, event)
         await self.sessions.forget(revoked)
         await left()

@@ -218,6 +218,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A JWK set with private keys (``orgbase keys rotate FILE`` makes or extends one); the
     first key signs, the others still verify until removed (rotation). Required outside
     dev mode; the local stack makes ``.orgbase/jwks.json``."""
+    service_key: Annotated[str, Meta(min_length=32, max_length=200)] | None = None
+    """The platform's service key (Supabase's ``service_role`` key): what a server sends
+    (as bearer and ``apikey``) to manage every user through ``/auth/v1/admin``. Unset: only
+    org API keys of admins manage users, each its org's members. A secret."""
     jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "ES256"
     """The signing algorithm: the set's first key of it signs. Keys of the other algorithms
     in the set still verify (each only tokens of its own ``alg``: tokens never choose).
@@ -303,6 +307,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
     def __post_init__(self) -> None:
+        if self.service_key is not None and self.service_key == self.publishable_key:
+            raise ValueError("service_key: must differ from the publishable key")
         for url in self.redirect_urls:
             try:
                 parts = urlsplit(url)

@@ -22,6 +22,7 @@ from orgbase.platform.body_guard import JsonBodyGuard
 from orgbase.platform.dev_routes import dev_handlers
 from orgbase.platform.errors import exception_handlers
 from orgbase.platform.gateway import build_gateway
+from orgbase.platform.gotrue_admin_routes import gotrue_admin_handlers
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
@@ -44,6 +45,7 @@ from orgbase.webhooks.routes import webhook_handlers
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     health_handlers,
     auth_handlers,
+    gotrue_admin_handlers,
     tenancy_handlers,
     data_handlers,
     rpc_handlers,
@@ -122,7 +124,7 @@ class OrgbaseApp:
         self._layers = RequestContextMiddleware(
             OrgUsageLayer(
                 JsonBodyGuard(
-                    SupabasePaths(litestar, settings.auth.publishable_key),
+                    SupabasePaths(litestar, settings.auth),
                     settings.http.max_body_bytes,
                     streamed=streams_body,
                 ),

@@ -47,6 +47,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "key_admin": auth.key_admin,
         "tokens": auth.tokens,
         "gotrue": auth.gotrue,
+        "admin_users": auth.admin_users,
         "mfa": auth.factors,
         "oidc": auth.oidc,
         "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
