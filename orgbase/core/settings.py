@@ -198,6 +198,10 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Larger request bodies get 413."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks (CIDR) whose `X-Forwarded-*` headers are believed."""
+    websocket_compression: bool = False
+    """permessage-deflate on WebSockets. Off, as Phoenix (Supabase Realtime) serves them:
+    each message is compressed once per socket, so a broadcast to 1,000 sockets is
+    compressed 1,000 times, for little gain on small frames."""
     shutdown_grace_seconds: PositiveFloat = 10.0
     """On SIGTERM, the time given to in-flight requests."""
     health_timeout_seconds: PositiveFloat = 1.0

@@ -63,6 +63,17 @@ async def test_heartbeat_join_and_errors(live_server: str, anon_key: str, org: A
         await client.close()
 
 
+async def test_no_per_message_compression(live_server: str, anon_key: str) -> None:
+    """A broadcast is framed once per socket: compressing it per socket too would cost
+    CPU per delivery (Phoenix serves no compression either)."""
+    client = await opened(live_server, anon_key)
+    try:
+        assert client.socket.response is not None
+        assert "Sec-WebSocket-Extensions" not in client.socket.response.headers
+    finally:
+        await client.close()
+
+
 @pytest.mark.parametrize("vsn", ["1.0.0", "2.0.0"])
 async def test_broadcast_self_and_ack(live_server: str, anon_key: str, org: Any, vsn: str) -> None:
     _, tokens = org
