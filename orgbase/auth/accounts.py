@@ -4,7 +4,7 @@ source of truth; a password or account change ends the sessions it must."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -16,6 +16,7 @@ from orgbase.auth import addresses
 from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.schemas import RequestMeta, User, UserUpdate
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
@@ -24,7 +25,6 @@ from orgbase.core.context import Principal
 from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
 from orgbase.core.orgs import Memberships
 from orgbase.core.postgres import Connection, Database
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 normalize_email = addresses.normalize_email  # where the other modules import it from
@@ -91,6 +91,8 @@ class AccountService:
     attempts: GuessLimit
     email_changes: EmailChanges
     memberships: Memberships
+    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list)
+    """Told (after commit) about a deleted account: the API keys it made were revoked."""
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -194,3 +196,5 @@ class AccountService:
             await audit.record(connection, event)
         await self.sessions.forget(revoked)
         await left()
+        for listener in self.on_deleted:
+            await listener(user_id)

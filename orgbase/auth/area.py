@@ -26,6 +26,7 @@ from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.proofs import Proofs
+from orgbase.auth.ratelimit import Lockout, RateLimiter
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
@@ -33,7 +34,6 @@ from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
-from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 
@@ -202,6 +202,7 @@ def build_auth(
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
     gotrue = _gotrue(settings, resources, grants, user_sessions, outbox)
+    gotrue.accounts.on_deleted.append(api_keys.creator_changed)  # its keys end with it
     oidc = _oidc(settings, resources, grants, sessions, sso)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(

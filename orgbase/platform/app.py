@@ -16,6 +16,7 @@ from orgbase.auth.routes import auth_handlers
 from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
 from orgbase.limits.routes import limits_handlers
+from orgbase.limits.usage_layer import OrgUsageLayer
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
@@ -26,7 +27,6 @@ from orgbase.platform.gotrue_admin_routes import gotrue_admin_handlers
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
-from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.platform.supabase_paths import SupabasePaths
@@ -166,7 +166,9 @@ def create_app(
         finally:
             await gateway.stop()
 
-    handlers = [handler for group in ROUTES for handler in group]
+    # A family switched off is not routed at all (404, as for any unknown path).
+    switched_off = () if settings.storage.enabled else (storage_handlers,)
+    handlers = [handler for group in ROUTES if group not in switched_off for handler in group]
     handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,

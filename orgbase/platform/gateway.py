@@ -161,7 +161,15 @@ def build_gateway(settings: Settings) -> Gateway:
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
-    data = build_data(settings, resources, limits_of, meter)
+    request_auth = RequestAuth(
+        auth.authenticator,
+        tenancy.contexts,
+        auth.sessions,
+        settings.auth.publishable_key,
+        limits.admission,
+    )
+    # The data API asks the request-auth component for each request's entry.
+    data = build_data(settings, resources, request_auth, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
     documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
@@ -170,13 +178,6 @@ def build_gateway(settings: Settings) -> Gateway:
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     hub.limits_of, hub.meter = limits_of, meter
     events, tasks = EventBus(), TaskSet()
-    request_auth = RequestAuth(
-        auth.authenticator,
-        tenancy.contexts,
-        auth.sessions,
-        settings.auth.publishable_key,
-        limits.admission,
-    )
     storage = build_storage(
         settings, resources, events=events, tasks=tasks, limits_of=limits_of, meter=meter
     )
@@ -192,12 +193,7 @@ def build_gateway(settings: Settings) -> Gateway:
         kv=kv,
         hub=hub,
         phoenix=_build_phoenix(
-            settings,
-            resources=resources,
-            hub=hub,
-            data=data,
-            identities=request_auth,
-            tasks=tasks,
+            settings, resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
         ),
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
@@ -368,6 +364,8 @@ def _wire_revocations(gateway: Gateway) -> None:
 
     async def membership_changed(org: UUID, user: UUID, role: Role | None) -> None:
         await hub.announce(Revocation(org=org, user=user, role=role))
+        # The keys they made above what they now hold were revoked with the change.
+        await auth.api_keys.creator_changed(user, org)
 
     async def keys_revoked(org: UUID, keys: list[UUID]) -> None:
         await hub.announce(Revocation(org=org, keys=tuple(keys)))
@@ -397,8 +395,9 @@ def _wire_revocations(gateway: Gateway) -> None:
 
 def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
     """An org's provider replaced or removed ends the auth area's links to it and its
-    sessions."""
+    sessions; one being saved has its discovery document checked by the auth area."""
     tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+    tenancy.sso_providers.issuer_checks.append(auth.oidc.client.check_org_issuer)
 
 
 async def _nothing() -> None:

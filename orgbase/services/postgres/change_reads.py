@@ -36,7 +36,8 @@ from orgbase.core.errors import Invalid
 from orgbase.core.postgres import CONTEXT_PARAMS, Database, TenantEntry
 from orgbase.core.row_changes import Column, RowChange, SeenRow, TableShape
 from orgbase.services.postgres.grammar import Condition, parse_field, parse_operation, split_top
-from orgbase.services.postgres.schema import SCHEMA, SchemaCache, Table, quote_ident
+from orgbase.services.postgres.schema import SCHEMA, Table, quote_ident
+from orgbase.services.postgres.schema_cache import SchemaCache
 from orgbase.services.postgres.sql import Builder, Params
 
 FILTER_OPERATORS = frozenset(
