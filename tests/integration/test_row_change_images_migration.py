@@ -1,5 +1,6 @@
-"""sql/rls/0029_row_change_images.sql on a database of the old layout (every migration
-before it, storage's 0028 included): a tenant table made before it keeps its trigger, whose
+"""sql/rls/0029_row_change_images.sql on a database of the old layout (every other
+migration: storage's 0028 before it, and those numbered after it that a database may have
+taken first): a tenant table made before it keeps its trigger, whose
 announcements now carry the new row on a change and the old row on a deletion (what
 realtime's postgres_changes decides and delivers)."""
 
@@ -7,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -16,7 +18,7 @@ import asyncpg
 import pytest
 
 from orgbase.platform.localstack import LocalStack
-from orgbase.platform.migrations import migrate
+from orgbase.platform.migrations import default_directory, migrate
 from tests.support.data import migrations_before, scratch_database
 
 SCRATCH = "orgbase_test_row_change_images"
@@ -43,8 +45,17 @@ async def _announced(url: str, statement: str, *args: Any) -> Any:
         await connection.close()
 
 
+def every_migration_but_this_one(folder: Path) -> Path:
+    """The layout of a database that took later migrations before this one arrived."""
+    old = migrations_before(IMAGES, folder)
+    for path in default_directory().glob("*.sql"):
+        if int(path.name.split("_", 1)[0]) > IMAGES:
+            shutil.copy(path, old / path.name)
+    return old
+
+
 async def test_old_tables_announce_row_images(scratch: str, tmp_path: Path) -> None:
-    await migrate(scratch, migrations_before(IMAGES, tmp_path))
+    await migrate(scratch, every_migration_but_this_one(tmp_path))
     connection = await asyncpg.connect(scratch)
     try:
         assert await connection.fetchval("SELECT to_regclass('storage.objects') IS NOT NULL")
