@@ -49,11 +49,6 @@ def gateway(stack: LocalStack, settings: Settings) -> Iterator[str]:
         stop_server(process)
 
 
-@pytest.fixture(scope="module")
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
-
-
 def claims_of(token: str) -> dict[str, Any]:
     import base64
     import json

@@ -6,27 +6,19 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
 import pytest
 import websockets
 
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import bearer, member_tokens
 from tests.support.phoenix import Phoenix, wait_changes
 
 
 @pytest.fixture
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
-
-
-@pytest.fixture
-async def http(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_server, timeout=15) as client:
-        yield client
+def http(live_http: httpx.AsyncClient) -> httpx.AsyncClient:
+    return live_http
 
 
 @pytest.fixture

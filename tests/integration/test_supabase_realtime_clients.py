@@ -46,11 +46,6 @@ def gateways(stack: LocalStack, settings: Settings) -> Iterator[tuple[str, str]]
             stop_server(process)
 
 
-@pytest.fixture
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
-
-
 async def two_members(base: str) -> tuple[str, str]:
     """Alice owns an org and Bob is its member; each last signed in to it (so a GoTrue
     sign-in without an org enters it). Returns their emails."""

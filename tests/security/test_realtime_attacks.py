@@ -15,7 +15,6 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
 from typing import Any
 
 import httpx
@@ -37,14 +36,8 @@ NOTES = [{"event": "*", "schema": "public", "table": "private_notes"}]
 
 
 @pytest.fixture
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
-
-
-@pytest.fixture
-async def http(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
-    async with httpx.AsyncClient(base_url=live_server, timeout=15) as client:
-        yield client
+def http(live_http: httpx.AsyncClient) -> httpx.AsyncClient:
+    return live_http
 
 
 async def listeners(
