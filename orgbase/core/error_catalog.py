@@ -74,9 +74,12 @@ _ACCOUNTS = {
     "account_locked": Code(429, "too many failed sign-ins: the account is locked for a while"),
     "mfa_locked": Code(429, "too many wrong second-factor codes: verification is locked a while"),
     "email_not_confirmed": Code(400, "the email address is not confirmed yet"),
-    "email_exists": Code(409, "an account took this address before the change to it was confirmed"),
+    "email_exists": Code(409, "an account has this address (an email change, the admin API)"),
     "user_already_exists": Code(400, "an account has this email (GoTrue sign-up)"),
     "invalid_email": Code(400, "that is not an email address"),
+    "anonymous_provider_disabled": Code(403, "anonymous sign-ins are not served"),
+    "not_admin": Code(403, "the admin API takes the service key or an org admin's API key"),
+    "service_key_required": Code(403, "an org's key may not do this: the platform's key may"),
     "invalid_display_name": Code(400, "the display name has control characters"),
     "weak_password": Code(400, "the password does not meet the rules"),
     "current_password_invalid": Code(403, "the current password is missing or wrong"),
@@ -139,6 +142,7 @@ _ORGS = {
     "invalid_reason": Code(400, "the reason is 3 to 500 characters"),
     "invalid_name": Code(400, "the org needs a name"),
     "member_not_found": Code(404, "no such member"),
+    "user_not_found": Code(404, "no such account (by email or id), or none the caller reaches"),
     "already_member": Code(409, "the user is a member already"),
     "archive_invalid": Code(400, "an org archive is cut short, altered or not an org archive"),
     "archive_version": Code(400, "an org archive of a format or schema this release cannot read"),
@@ -225,6 +229,15 @@ _CACHE_AND_REALTIME = {
     "message_too_large": Code(413, "the message is larger than the limit"),
     "realtime_connections_exceeded": Code(429, "the org holds the most realtime connections"),
     "realtime_too_slow": Code(429, "the socket read too slowly: messages piled up", close=4008),
+    "realtime_joins_exceeded": Code(429, "the org joins more channels per second than its limit"),
+    "invalid_frame": Code(400, "a Phoenix frame is not one the protocol (and its vsn) has"),
+    "invalid_join": Code(400, "a channel join's config asks for what cannot be served"),
+    "invalid_filter": Code(400, "a postgres_changes filter is not column=op.value on its table"),
+    "unmatched_topic": Code(400, "a Phoenix message for a topic the socket has not joined"),
+    "private_channels_unsupported": Code(
+        400, "private channels (realtime.messages) are not served"
+    ),
+    "realtime_identity_changed": Code(403, "a socket's token is another user's or another org's"),
     "redis_unavailable": Code(503, "Redis cannot answer now: try again"),
 }
 

@@ -37,6 +37,10 @@ class Memberships(Protocol):
         ``connection``: the caller's, used if the cache must load."""
         ...
 
+    async def only_org(self, user_id: UUID, connection: Connection | None = None) -> UUID | None:
+        """The user's org when they are a member of exactly one live org."""
+        ...
+
     async def orgs_left_ownerless(self, connection: Connection, user_id: UUID) -> int:
         """How many orgs have this user as their only owner."""
         ...

@@ -229,7 +229,7 @@ KEYS_FILE_ARGUMENT = click.argument("keys_file", type=click.Path(dir_okay=False,
 
 @keys.command("rotate")
 @KEYS_FILE_ARGUMENT
-@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256", "HS256"]), default="EdDSA")
+@click.option("--algorithm", type=click.Choice(["EdDSA", "ES256", "HS256"]), default="ES256")
 def keys_rotate(keys_file: Path, algorithm: str) -> None:
     """Add a new signing key in front (creates the file). Old keys keep verifying."""
     from orgbase.auth.keys import rotate_keys_file

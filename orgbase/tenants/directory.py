@@ -30,6 +30,11 @@ WHERE m.user_id = $1 ORDER BY m.created_at LIMIT 1
 """
 # One personal org per user, even for parallel first sign-ins.
 _ONE_AT_A_TIME = "SELECT pg_advisory_xact_lock(hashtextextended('personal:' || $1::uuid::text, 0))"
+_ONLY_ORG = """
+SELECT m.org_id FROM orgbase.memberships m
+JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+WHERE m.user_id = $1 LIMIT 2
+"""
 _LEAVE_ALL = "DELETE FROM orgbase.memberships WHERE user_id = $1 RETURNING org_id"
 _PROVIDER = """
 SELECT issuer, client_id, client_secret FROM orgbase.org_sso s
@@ -83,6 +88,13 @@ class OrgDirectory:
         self, org_id: UUID, user_id: UUID, connection: Connection | None = None
     ) -> Role | None:
         return await self.memberships.role(org_id, user_id, connection)
+
+    async def only_org(self, user_id: UUID, connection: Connection | None = None) -> UUID | None:
+        if connection is None:
+            async with self.db.system_connection() as own:
+                return await self.only_org(user_id, own)
+        rows = await connection.fetch(_ONLY_ORG, user_id)
+        return cast("UUID", rows[0]["org_id"]) if len(rows) == 1 else None
 
     async def orgs_left_ownerless(self, connection: Connection, user_id: UUID) -> int:
         return int(await connection.fetchval(_LEFT_OWNERLESS, user_id))

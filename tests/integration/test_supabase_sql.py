@@ -8,9 +8,6 @@ org's rows."""
 from __future__ import annotations
 
 import asyncio
-import json
-import os
-import shutil
 import subprocess
 import sys
 import time
@@ -33,6 +30,7 @@ from tests.support.data import recreate_database
 from tests.support.http import PASSWORD, unique_email
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env, stack_settings
+from tests.support.supabase_js import run_script
 
 ORGBASE = str(Path(sys.executable).parent / "orgbase")
 APP = Path(__file__).resolve().parents[1] / "fixtures" / "supabase_todo"
@@ -159,30 +157,11 @@ def test_the_todo_example_runs_unchanged_two_users_apart(gateway: str, stack: Lo
     assert rows(alice.table("todos").select("*").execute()) == []
 
 
-SUPABASE_JS = Path(__file__).resolve().parents[1] / "storage_js"
-
-
-def test_the_todo_example_with_supabase_js(gateway: str, stack: LocalStack) -> None:
-    """The same calls from supabase-js (tests/storage_js/todo.mjs; its node_modules come
-    from scripts/test_packages.sh)."""
-    if shutil.which("node") is None or not (SUPABASE_JS / "node_modules" / "@supabase").exists():
-        pytest.skip("node and tests/storage_js/node_modules (scripts/test_packages.sh) needed")
-    env = {
-        **os.environ,
-        "ORGBASE_URL": gateway,
-        "ANON_KEY": stack.secrets["publishable"],
-        "PASSWORD": PASSWORD,
-    }
-    done = subprocess.run(
-        ["node", str(SUPABASE_JS / "todo.mjs")],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+async def test_the_todo_example_with_supabase_js(gateway: str, stack: LocalStack) -> None:
+    """The same calls from supabase-js (tests/supabase_js/todo.mjs)."""
+    seen = await run_script(
+        "todo.mjs", ORGBASE_URL=gateway, ANON_KEY=stack.secrets["publishable"], PASSWORD=PASSWORD
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen == {
         "aliceSees": ["write the report"],
         "bobSees": ["water plants"],
