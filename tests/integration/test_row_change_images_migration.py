@@ -24,6 +24,9 @@ from tests.support.data import migrations_before, scratch_database
 SCRATCH = "orgbase_test_row_change_images"
 IMAGES = 29
 """The migration's number: the old layout is every migration before it."""
+RESTATED = 36
+"""A later migration restating this one's trigger function (with the archive import's
+rule): not part of a layout that lacks this one."""
 
 
 @pytest.fixture
@@ -49,7 +52,7 @@ def every_migration_but_this_one(folder: Path) -> Path:
     """The layout of a database that took later migrations before this one arrived."""
     old = migrations_before(IMAGES, folder)
     for path in default_directory().glob("*.sql"):
-        if int(path.name.split("_", 1)[0]) > IMAGES:
+        if int(path.name.split("_", 1)[0]) > IMAGES and not path.name.startswith(f"00{RESTATED}_"):
             shutil.copy(path, old / path.name)
     return old
 
