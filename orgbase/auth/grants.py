@@ -158,6 +158,8 @@ class TokenGrants:
         ``account``: the user's row, when the caller read it."""
         if org_id is not None and await self.memberships.role(org_id, user_id) is None:
             raise _not_a_member()
+        if org_id is None and self.settings.personal_org:
+            org_id = await self.memberships.personal_org(user_id, meta)
         opening = Opening(user_id, method, meta, org_id, details, sso)
         return await self.opener.open(opening, account)
 

@@ -45,6 +45,11 @@ class Memberships(Protocol):
         """End every membership of the user (an account's deletion, in its transaction)."""
         ...
 
+    async def personal_org(self, user_id: UUID, meta: RequestMeta) -> UUID | None:
+        """The org a sign-in that names none enters (``auth.personal_org``): the user's
+        first, or a personal org made for them; None when the account is gone."""
+        ...
+
 
 @dataclass(frozen=True)
 class SsoProvider:

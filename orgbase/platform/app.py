@@ -22,6 +22,7 @@ from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
 from orgbase.platform.dev_routes import dev_handlers
 from orgbase.platform.errors import exception_handlers
+from orgbase.platform.export_routes import export_handlers
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
@@ -50,6 +51,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     document_handlers,
     redis_handlers,
     ops_handlers,
+    export_handlers,
     studio_handlers,
     webhook_handlers,
     dev_handlers,
@@ -162,7 +164,9 @@ def create_app(
         finally:
             await gateway.stop()
 
-    handlers = [handler for group in ROUTES for handler in group]
+    # A family switched off is not routed at all (404, as for any unknown path).
+    switched_off = () if settings.storage.enabled else (storage_handlers,)
+    handlers = [handler for group in ROUTES if group not in switched_off for handler in group]
     handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,

@@ -163,6 +163,7 @@ def build_gateway(settings: Settings) -> Gateway:
     # The data API asks the request-auth component for each request's entry.
     data = build_data(settings, resources, request_auth, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
+    store.gate = limits.document_gate
     documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
