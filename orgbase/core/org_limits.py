@@ -16,8 +16,8 @@ import msgspec
 from orgbase.core.errors import Invalid
 from orgbase.core.settings import LimitsSettings
 
-Family = Literal["data", "docs", "kv", "realtime", "storage"]
-FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime", "storage")
+Family = Literal["data", "docs", "kv", "realtime", "storage", "functions"]
+FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime", "storage", "functions")
 
 
 class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -35,10 +35,15 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
     max_object_bytes: int
+    function_invocations_per_minute: int
+    concurrent_functions: int
+    """Invocations of the org's functions running at once in one gateway process."""
 
     def per_minute(self, family: Family) -> int:
         if family == "realtime":
             return self.realtime_publishes_per_minute
+        if family == "functions":
+            return self.function_invocations_per_minute
         value: int = getattr(self, f"{family}_requests_per_minute")
         return value
 
@@ -61,6 +66,8 @@ MAXIMUMS: dict[str, int] = {
     "storage_requests_per_minute": 100_000_000,
     "storage_bytes": 1 << 50,
     "max_object_bytes": 1 << 42,
+    "function_invocations_per_minute": 100_000_000,
+    "concurrent_functions": 10_000,
 }
 MAX_DIGITS = 16
 

@@ -34,6 +34,7 @@ from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
+from orgbase.functions.area import FunctionsArea, build_functions
 from orgbase.limits.area import LimitsArea, build_limits
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
@@ -77,6 +78,7 @@ class Gateway:
     storage: StorageArea
     events: EventBus
     tasks: TaskSet
+    functions: FunctionsArea | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -96,6 +98,8 @@ class Gateway:
         self.webhooks.start()
         self.limits.start()
         self.storage.start()
+        if self.functions is not None:
+            await self.functions.start()
         if self.metrics is not None:
             self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
@@ -109,6 +113,8 @@ class Gateway:
         if self.metrics is not None:
             await self.metrics.stop()
         await self.storage.stop()
+        if self.functions is not None:
+            await self.functions.stop()
         await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
         await self.limits.stop()
         await self.webhooks.stop()
@@ -192,6 +198,10 @@ def build_gateway(settings: Settings) -> Gateway:
         events=events,
         tasks=tasks,
     )
+    if settings.functions.enabled:
+        gateway.functions = build_functions(
+            settings, resources, tasks=tasks, limits_of=limits_of, meter=meter
+        )
     _wire(gateway)
     if gateway.metrics is not None:
         _measure(gateway, gateway.metrics)

@@ -64,6 +64,8 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "webhooks": gateway.webhooks.service,
         "limits": gateway.limits,
         "storage": gateway.storage,
+        "functions": gateway.functions.service if gateway.functions is not None else None,
+        "callers": gateway.request_auth,  # a core.callers.CallerSource
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
         "gateway_settings": gateway.settings,
