@@ -86,6 +86,9 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "Upload-Length",
             "Upload-Offset",
             "Upload-Metadata",
+            # Functions (functions-js)
+            "x-client-info",
+            "x-region",
         ],
         expose_headers=[
             "X-Request-ID",

@@ -51,6 +51,7 @@ def functions_env(functions_dir: Path, secrets_file: Path) -> dict[str, str]:
         "ORGBASE_FUNCTIONS_SECRETS_FILE": str(secrets_file),
         "ORGBASE_FUNCTIONS_WORKERS": "2",
         "ORGBASE_FUNCTIONS_QUEUE_SECONDS": "5",
+        "ORGBASE_FUNCTIONS_ALLOWED_HOSTS": "localhost",
     }
 
 
@@ -61,7 +62,12 @@ def functions_settings(
     return with_overrides(
         base_settings,
         app={"functions_dir": str(functions_dir)},
-        functions={"workers": 2, "secrets_file": str(secrets_file)},
+        # ctx.http's one allowed internal host (the tests' receivers listen on loopback).
+        functions={
+            "workers": 2,
+            "secrets_file": str(secrets_file),
+            "allowed_hosts": ("localhost",),
+        },
     )
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-config = {"access": "public"}
+config = {"access": "public", "secrets": ["TOKEN"]}
 
 
 async def handler(request: Any, ctx: Any) -> Any:
