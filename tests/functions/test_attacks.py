@@ -7,7 +7,7 @@ import httpx
 import pytest
 from structlog.testing import capture_logs
 
-from tests.functions.conftest import F, SECRET, Client, person
+from tests.functions.conftest import SECRET, Client, F, person
 from tests.support.receivers import Answer, Receiver
 
 

@@ -10,7 +10,7 @@ import time
 import pytest
 from structlog.testing import capture_logs
 
-from tests.functions.conftest import F, SECRET, Client, person
+from tests.functions.conftest import SECRET, Client, F, person
 
 pytestmark = pytest.mark.usefixtures("fclient")
 
