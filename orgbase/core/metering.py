@@ -24,6 +24,7 @@ Counter = Literal[
     "requests_storage",
     "storage_bytes_in",
     "storage_bytes_out",
+    "requests_functions",
     "function_invocations",
     "function_cpu_ms",
 ]

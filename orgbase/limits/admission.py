@@ -25,7 +25,7 @@ _COUNTERS: dict[str, Any] = {
     "kv": "requests_kv",
     "realtime": "requests_realtime",
     "storage": "requests_storage",
-    "functions": "function_invocations",
+    "functions": "requests_functions",
 }
 
 
