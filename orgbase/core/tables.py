@@ -89,6 +89,11 @@ OWNERS: dict[str, Owner] = {
         "orgbase.org_usage",
     ),
     **_owned(
+        "functions",
+        "the log of the operator's functions' invocations (per org and function)",
+        "orgbase.function_invocations",
+    ),
+    **_owned(
         "core",
         "every area records its changes through core.audit (one writer, one reader)",
         "orgbase.audit_events",

@@ -4,11 +4,16 @@ task set; it imports no other area."""
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
+from uuid import UUID
 
+import msgspec
 import structlog
 
+from orgbase.core.context import Principal
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
@@ -18,6 +23,7 @@ from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.functions.database import FunctionDatabase
 from orgbase.functions.host import Host
+from orgbase.functions.invocation_log import InvocationLog
 from orgbase.functions.outbound import Outbound
 from orgbase.functions.pool import WorkerPool
 from orgbase.functions.registry import Registry
@@ -25,6 +31,7 @@ from orgbase.functions.service import FunctionService
 
 log = structlog.get_logger("orgbase.functions")
 RELOAD_SECONDS = 1.0
+PlatformAdminCheck = Callable[[Principal], Awaitable[UUID]]
 
 
 @dataclass
@@ -33,12 +40,16 @@ class FunctionsArea:
     pool: WorkerPool
     host: Host
     service: FunctionService
-    reloader: Periodic | None
+    invocations: InvocationLog
+    reloader: Periodic | None = None
+    require_platform_admin: PlatformAdminCheck | None = None
+    """Wired by the platform (the tenancy area knows who the platform admins are)."""
 
     async def start(self) -> None:
         self.registry.load()
         if self.registry.catalog.functions:
             await self.pool.start()
+        self.invocations.periodic.start()
         if self.reloader is not None:
             self.reloader.start()
 
@@ -49,10 +60,51 @@ class FunctionsArea:
         log.info("functions changed: new workers")
         await self.pool.recycle()
 
+    def describe(self, *, with_errors: bool = False) -> list[dict[str, Any]]:
+        """Each function's config (and, for the operator, why it cannot run)."""
+        failures = self.pool.load_failures
+        described = []
+        for spec in sorted(self.registry.catalog.functions.values(), key=lambda s: s.name):
+            entry: dict[str, Any] = {
+                "name": spec.name,
+                **msgspec.structs.asdict(spec.config),
+                "usable": spec.usable and spec.name not in failures,
+            }
+            if with_errors:
+                entry["error"] = spec.error or failures.get(spec.name)
+            described.append(entry)
+        return described
+
+    def workers(self) -> dict[str, Any]:
+        pool = self.pool
+        return {
+            "live": pool.live,
+            "pids": [w.pid for w in pool.workers if w.alive],
+            "started": pool.started,
+            "lost": pool.lost,
+            "killed": pool.killed,
+        }
+
+    def counts(self) -> dict[tuple[str, ...], float]:
+        """Running totals for the metrics (keyed by metric and labels; no org)."""
+        totals: dict[tuple[str, ...], float] = {
+            ("function_invocations", kind, outcome): count
+            for (kind, outcome), count in self.service.outcomes.items()
+        }
+        pool = self.pool
+        for event, count in (
+            ("started", pool.started),
+            ("lost", pool.lost),
+            ("killed", pool.killed),
+        ):
+            totals[("function_workers", event)] = count
+        return totals
+
     async def stop(self) -> None:
         if self.reloader is not None:
             await self.reloader.stop()
         await self.pool.close()
+        await self.invocations.periodic.stop()
         await self.host.outbound.close()
 
 
@@ -89,7 +141,9 @@ def build_functions(
         default_concurrency=settings.limits.concurrent_functions,
         meter=meter,
     )
-    area = FunctionsArea(registry, pool, host, service, None)
+    invocations = InvocationLog(resources.db, config.log_retention_days)
+    service.recorders.append(invocations.record)
+    area = FunctionsArea(registry, pool, host, service, invocations)
     if config.reload:
         area.reloader = Periodic("functions reload", area.reload_if_changed, RELOAD_SECONDS)
     return area

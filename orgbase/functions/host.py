@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field
 from typing import Any
+from uuid import UUID
 
 import asyncpg
 import structlog
@@ -40,12 +41,14 @@ class Invocation:
     request_id: str
     ctx: OrgContext | None = None
     entry: TenantEntry | None = None
+    org: UUID | None = None
+    """The org it runs in (the caller's, the event's; None for an anonymous call)."""
     started: float = field(default_factory=time.monotonic)
     lines: list[dict[str, Any]] = field(default_factory=list)
 
     @property
     def org_id(self) -> str | None:
-        return str(self.ctx.org_id) if self.ctx is not None else None
+        return str(self.org) if self.org is not None else None
 
 
 def _arguments(args: list[Any], count: int) -> list[Any]:

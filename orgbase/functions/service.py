@@ -13,6 +13,7 @@ import structlog
 
 from orgbase.core.callers import CallerSource
 from orgbase.core.context import OrgContext
+from orgbase.core.error_render import status_of
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import TenantEntry
@@ -30,7 +31,8 @@ log = structlog.get_logger("orgbase.functions")
 
 # The caller's credentials stay in the gateway: the function acts as the caller through ctx.
 _WITHHELD = frozenset({"authorization", "apikey", "cookie", "x-request-id"})
-Recorder = Callable[[Invocation, str, float, float, Done | Failed | BaseException], None]
+Recorder = Callable[[Invocation, str, int, float, float, str | None], None]
+"""(invocation, outcome, status, seconds, cpu_ms, error) of each invocation that ended."""
 
 
 def caller_of(ctx: OrgContext | None) -> Caller:
@@ -66,7 +68,8 @@ class FunctionService:
         self.default_concurrency = default_concurrency
         self.meter = meter
         self.slots = OrgSlots()
-        self.outcomes: Counter[str] = Counter()
+        self.outcomes: Counter[tuple[str, str]] = Counter()
+        """(kind, outcome) -> invocations (copied into the metrics)."""
         self.recorders: list[Recorder] = []
         self.durations: list[Callable[[float], None]] = []
 
@@ -95,6 +98,7 @@ class FunctionService:
             request_id=str(state.get("request_id", "")),
             ctx=ctx,
             entry=TenantEntry.for_context(ctx) if ctx is not None else None,
+            org=ctx.org_id if ctx is not None else None,
         )
         return await self.run(invocation, request, caller_of(ctx))
 
@@ -118,7 +122,7 @@ class FunctionService:
             event=event,
             idempotency_key=idempotency_key,
         )
-        org = invocation.ctx.org_id if invocation.ctx is not None else None
+        org = invocation.org
         timeout = spec.config.timeout_seconds or self.settings.timeout_seconds
         with self.slots.hold(org, self._cap(org)):
             self.host.running[invocation.id] = invocation
@@ -129,37 +133,39 @@ class FunctionService:
                 result = fault
             finally:
                 del self.host.running[invocation.id]
-        self._record(invocation, org, time.monotonic() - started, result)
+        seconds = time.monotonic() - started
         if isinstance(result, Done):
+            self._record(invocation, seconds, result, result.status)
             return result
-        if isinstance(result, Failed):
-            raise failure_error(result, spec.name)
-        raise fault_error(result, spec.name, timeout)
+        error = (
+            failure_error(result, spec.name)
+            if isinstance(result, Failed)
+            else fault_error(result, spec.name, timeout)
+        )
+        self._record(invocation, seconds, result, status_of(error))
+        raise error
 
-    def _record(
-        self,
-        invocation: Invocation,
-        org: UUID | None,
-        seconds: float,
-        result: Done | Failed | BaseException,
-    ) -> None:
+    def _record(self, invocation: Invocation, seconds: float, result: Any, status: int) -> None:
         outcome = outcome_name(result)
-        self.outcomes[outcome] += 1
+        self.outcomes[(invocation.kind, outcome)] += 1
         cpu_ms = result.cpu_ms if isinstance(result, (Done, Failed)) else 0.0
+        org = invocation.org
         if self.meter is not None and org is not None:
             self.meter.add(org, "function_invocations")
             if cpu_ms >= 1:
                 self.meter.add(org, "function_cpu_ms", round(cpu_ms))
         for observe in self.durations:
             observe(seconds)
-        if isinstance(result, Failed) or not isinstance(result, Done):
-            self._log_failure(invocation, outcome, seconds, result)
+        error = None
+        if not isinstance(result, Done):
+            error = self._failure_text(invocation, outcome, seconds, result)
         for recorder in self.recorders:
-            recorder(invocation, outcome, seconds, cpu_ms, result)
+            recorder(invocation, outcome, status, seconds, cpu_ms, error)
 
-    def _log_failure(
+    def _failure_text(
         self, invocation: Invocation, outcome: str, seconds: float, result: Any
-    ) -> None:
+    ) -> str:
+        """The failure for the operator (the log and the invocation log), secrets masked."""
         secrets = self.registry.secrets_of(invocation.spec)
         details = result.traceback or result.message if isinstance(result, Failed) else repr(result)
         for value in secrets.values():
@@ -173,3 +179,4 @@ class FunctionService:
             duration_ms=round(seconds * 1000, 1),
             error=details[-8000:],
         )
+        return details[-16000:]

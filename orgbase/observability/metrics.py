@@ -146,6 +146,7 @@ class Metrics:
             registry=r,
             multiprocess_mode="max",
         )
+        self.functions = FunctionMetrics(r)
         self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
         self._last: dict[tuple[str, ...], float] = {}
         self._gauges: list[Callable[[], None]] = []
@@ -192,6 +193,8 @@ class Metrics:
             "org_limits_failed_open": self.org_limits_failed_open,
             "usage_flush_failures": self.usage_flush_failures,
             "webhook_deliveries": self.webhook_deliveries,
+            "function_invocations": self.functions.invocations,
+            "function_workers": self.functions.workers,
         }[name]
         return metric.labels(*labels) if labels else metric
 
@@ -213,3 +216,28 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class FunctionMetrics:
+    """The operator's functions: outcomes, durations, workers; no per-org or per-function
+    labels."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.invocations = Counter(
+            "orgbase_function_invocations_total",
+            "Function invocations by how they were started (http, event, schedule) and ended",
+            ["kind", "outcome"],
+            registry=registry,
+        )
+        self.duration = Histogram(
+            "orgbase_function_duration_seconds",
+            "Time from handing an invocation to a worker to its answer",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.workers = Counter(
+            "orgbase_function_worker_events_total",
+            "Function worker processes started, lost (ended unasked) and killed (stuck)",
+            ["event"],
+            registry=registry,
+        )

@@ -15,6 +15,7 @@ from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
 from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
+from orgbase.functions.admin_routes import functions_admin_handlers
 from orgbase.functions.routes import function_handlers
 from orgbase.limits.routes import limits_handlers
 from orgbase.observability.health import health_handlers
@@ -57,6 +58,7 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     limits_handlers,
     storage_handlers,
     function_handlers,
+    functions_admin_handlers,
 )
 
 

@@ -232,6 +232,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
             counts[("webhook_deliveries", outcome)] = count
         for dependency, count in gateway.stats.dependency_errors_total.items():
             counts[("dependency_errors", dependency)] = count
+        if gateway.functions is not None:
+            counts.update(gateway.functions.counts())
         return counts
 
     def gauges() -> None:
@@ -254,6 +256,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         metrics.webhook_queue.labels("oldest_due_seconds").set(queue.oldest_due_seconds)
 
     gateway.webhooks.dispatcher.latency_observers.append(metrics.webhook_latency.observe)
+    if gateway.functions is not None:
+        gateway.functions.service.durations.append(metrics.functions.duration.observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 
@@ -299,6 +303,8 @@ def _wire(gateway: Gateway) -> None:
     # count against their org's allowance.
     limits = gateway.limits
     limits.require_platform_admin = tenancy.platform.require_admin
+    if gateway.functions is not None:
+        gateway.functions.require_platform_admin = tenancy.platform.require_admin
     hub.admit_publish = limits.admission.publish
     orgs.sweepers += [
         limits.purge_org,

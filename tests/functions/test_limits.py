@@ -10,7 +10,7 @@ import httpx
 import pytest
 
 from orgbase.core.settings import Settings
-from tests.functions.conftest import F, Client, person
+from tests.functions.conftest import Client, F, person
 from tests.support.data import make_platform_admin
 from tests.support.http import bearer, new_user
 
