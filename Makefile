@@ -43,6 +43,8 @@ check: services
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_error_catalog.py
 	@# Fitness: every table has one owning area, the only one naming it in SQL (core/tables.py).
 	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_table_owners.py
+	@# Fitness: no class over 250 lines, no function over 60, no import circle.
+	@$(VENV)/bin/pytest -q -p no:cacheprovider tests/unit/test_fitness.py
 	@# The README's quickstart, as written, against a gateway on a free port of the local stack.
 	@$(ORGBASE) migrate --env-file $(ENV_FILE) >/dev/null
 	@$(ORGBASE) seed-demo --env-file $(ENV_FILE) >/dev/null

@@ -16,6 +16,7 @@ from orgbase.auth import addresses
 from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.schemas import RequestMeta, User, UserUpdate
 from orgbase.auth.sessions import SessionStore
 from orgbase.core import audit
@@ -24,7 +25,6 @@ from orgbase.core.context import Principal
 from orgbase.core.errors import Conflict, Forbidden, Invalid, Unauthorized
 from orgbase.core.orgs import Memberships
 from orgbase.core.postgres import Connection, Database
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 normalize_email = addresses.normalize_email  # where the other modules import it from

@@ -25,6 +25,7 @@ from orgbase.auth.oidc_tokens import load_providers
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.principal import Authenticator
 from orgbase.auth.proofs import Proofs
+from orgbase.auth.ratelimit import Lockout, RateLimiter
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
@@ -32,7 +33,6 @@ from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
-from orgbase.core.ratelimit import Lockout, RateLimiter
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 

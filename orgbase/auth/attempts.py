@@ -15,13 +15,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from uuid import UUID
 
+from orgbase.auth.ratelimit import Lockout
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.audit_reads import attempts_since_cleared
 from orgbase.core.context import RequestMeta
 from orgbase.core.errors import RateLimited
 from orgbase.core.postgres import Database
-from orgbase.core.ratelimit import Lockout
 from orgbase.core.redis import RedisUnavailable
 
 CLEARED = "auth.guesses_cleared"

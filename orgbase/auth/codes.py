@@ -15,10 +15,10 @@ from typing import Literal
 from urllib.parse import urlencode
 from uuid import UUID
 
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.core.errors import Forbidden
 from orgbase.core.mail import Mail, Outbox
 from orgbase.core.postgres import Connection
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 Purpose = Literal["signup", "recovery", "magiclink", "email_change"]

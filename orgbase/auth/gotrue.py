@@ -33,6 +33,7 @@ from orgbase.auth.grants import TokenGrants
 from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.proofs import Proofs
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.redirects import check_redirect
 from orgbase.auth.schemas import (
     Logout,
@@ -50,7 +51,6 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Conflict, Forbidden, Invalid, OrgbaseError, Unauthorized
 from orgbase.core.postgres import Database
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 log = structlog.get_logger("orgbase.gotrue")

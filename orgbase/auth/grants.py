@@ -20,6 +20,7 @@ from orgbase.auth.accounts import (
 from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.opening import Opening, SessionOpener, hash_token
 from orgbase.auth.passwords import Passwords
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.schemas import Opened, PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
@@ -28,7 +29,6 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.errors import Forbidden, Invalid, RateLimited, Unauthorized
 from orgbase.core.orgs import Memberships
 from orgbase.core.postgres import Connection, Database
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 # The one read of the account at a sign-in: the session's claims and GoTrue's user shape

@@ -33,6 +33,7 @@ Caller = NamedDependency[Principal]
 Meta = NamedDependency[RequestMeta]
 AnyRequest = Request[Any, Any, Any]
 State = Annotated[str, QueryParameter(name="state", max_length=200)]
+ProviderName = Annotated[str, QueryParameter(max_length=200)]
 
 
 def _state_cookie(request: AnyRequest, state: str, value: str, max_age: int) -> Cookie:
@@ -60,7 +61,7 @@ class OidcController(Controller):
         request: AnyRequest,
         gotrue: Auth,
         oidc: Oidc,
-        provider: Annotated[str, QueryParameter(max_length=200)],
+        provider: ProviderName,
         redirect_to: RedirectTo = None,
         link_ticket: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Redirect:
@@ -122,7 +123,7 @@ class OidcController(Controller):
         gotrue: Auth,
         oidc: Oidc,
         principal: Caller,
-        provider: Annotated[str, QueryParameter(max_length=200)],
+        provider: ProviderName,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
         """``{url}`` to open in this user's browser: signing in there with the provider

@@ -24,11 +24,11 @@ from orgbase.auth.codes import CodeBook, Notice, limit_mail_to
 from orgbase.auth.metadata import check_stored_size, stored_metadata
 from orgbase.auth.opening import Opening, SessionOpener
 from orgbase.auth.passwords import Passwords, check_password_rules
+from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.schemas import Opened, RequestMeta, SignUp, User
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.postgres import Connection, Database
-from orgbase.core.ratelimit import RateLimiter
 from orgbase.core.settings import AuthSettings
 
 # ON CONFLICT DO NOTHING: a sign-up racing another for the same address gets no row

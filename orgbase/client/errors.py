@@ -2,31 +2,26 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 
+@dataclass(eq=False, repr=False)
 class ApiError(Exception):
     """Any answer of 400 and above: ``status``, ``code``, ``message``, ``details``, ``hint``
     and ``request_id`` as the server sent them."""
 
-    def __init__(  # noqa: PLR0917 - the error shape's fields, in order
-        self,
-        status: int,
-        code: str,
-        message: str,
-        details: Any = None,
-        hint: str | None = None,
-        request_id: str | None = None,
-    ) -> None:
-        super().__init__(f"{status} {code}: {message}")
-        self.status = status
-        self.code = code
-        self.message = message
-        self.details = details
-        self.hint = hint
-        self.request_id = request_id
+    status: int
+    code: str
+    message: str
+    details: Any = None
+    hint: str | None = None
+    request_id: str | None = None
+
+    def __post_init__(self) -> None:
+        super().__init__(f"{self.status} {self.code}: {self.message}")
 
 
 class ValidationError(ApiError):

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Generic, TypeVar
 
 import msgspec
@@ -27,31 +28,24 @@ TOMBSTONE = b"\x00revoked"
 V = TypeVar("V")
 
 
+@dataclass
 class CacheStats:
-    def __init__(self) -> None:
-        self.hits = 0
-        self.misses = 0
-        self.fallbacks = 0
+    hits: int = 0
+    misses: int = 0
+    fallbacks: int = 0
 
 
+@dataclass(eq=False)
 class RevocableCache(Generic[V]):
     """Values of type V stored as bytes under ``{prefix}{key}`` with a TTL."""
 
-    def __init__(
-        self,
-        redis: RedisClients,
-        prefix: str,
-        *,
-        encode: Callable[[V], bytes],
-        decode: Callable[[bytes], V],
-        ttl_seconds: int,
-    ) -> None:
-        self.redis = redis
-        self.prefix = prefix
-        self._encode = encode
-        self._decode = decode
-        self.ttl_seconds = ttl_seconds
-        self.stats = CacheStats()
+    redis: RedisClients
+    prefix: str
+    _: KW_ONLY
+    encode: Callable[[V], bytes]
+    decode: Callable[[bytes], V]
+    ttl_seconds: int
+    stats: CacheStats = field(default_factory=CacheStats, init=False)
 
     @classmethod
     def of_struct(
@@ -65,9 +59,6 @@ class RevocableCache(Generic[V]):
             decode=msgspec.msgpack.Decoder(kind).decode,
             ttl_seconds=ttl_seconds,
         )
-
-    def decode(self, raw: bytes) -> V:
-        return self._decode(raw)
 
     def trusted(self) -> bool:
         """False while caches are being resynced after an outage."""
@@ -94,7 +85,7 @@ class RevocableCache(Generic[V]):
             return await load()
         if raw is not None:
             self.stats.hits += 1
-            return None if raw == TOMBSTONE else self._decode(raw)
+            return None if raw == TOMBSTONE else self.decode(raw)
         self.stats.misses += 1
         value = await load()
         await self.fill(key, value, ttl)
@@ -106,7 +97,7 @@ class RevocableCache(Generic[V]):
 
     async def fill(self, key: str, value: V | None, ttl: int | None = None) -> None:
         """Cache a value read from PostgreSQL unless something newer is there (SET NX)."""
-        data = TOMBSTONE if value is None else self._encode(value)
+        data = TOMBSTONE if value is None else self.encode(value)
         seconds = max(1, min(ttl or self.ttl_seconds, self.ttl_seconds))
         with contextlib.suppress(RedisUnavailable):
             await self.redis.run(lambda r: r.set(self._key(key), data, ex=seconds, nx=True))
@@ -115,7 +106,7 @@ class RevocableCache(Generic[V]):
         """Write a changed value (overwrites)."""
         seconds = max(1, min(ttl or self.ttl_seconds, self.ttl_seconds))
         try:
-            await self.redis.run(lambda r: r.set(self._key(key), self._encode(value), ex=seconds))
+            await self.redis.run(lambda r: r.set(self._key(key), self.encode(value), ex=seconds))
         except RedisUnavailable:
             self._lost_write()
 
@@ -154,7 +145,7 @@ class RevocableCache(Generic[V]):
         async def write(r: Redis) -> int:
             async with r.pipeline(transaction=False) as pipe:
                 for key, value in values.items():
-                    pipe.set(self._key(key), self._encode(value), ex=seconds, nx=True)
+                    pipe.set(self._key(key), self.encode(value), ex=seconds, nx=True)
                 results = await pipe.execute()
             return sum(1 for result in results if result)
 

@@ -1,8 +1,10 @@
 """One background loop: run a coroutine every N seconds until stopped.
 
 A round that raises is logged and the loop carries on (the backing service it needed may
-come back by the next round). ``stop`` cancels the round in progress and waits for it,
-then runs the last round it was given (a final flush), if any.
+come back by the next round). With ``until_success`` the loop ends after the first round
+that did not raise: work that must be done once, retried until it is (a resync, a purge).
+``stop`` cancels the round in progress and waits for it, then runs the last round it was
+given (a final flush), if any.
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ class Periodic(BackgroundTask):
         first_round_at_once: bool = False,
         last_round: Callable[[], Awaitable[None]] | None = None,
         failure_level: int = logging.DEBUG,
+        until_success: bool = False,
     ) -> None:
         super().__init__(name)
         self.work = work
@@ -35,6 +38,22 @@ class Periodic(BackgroundTask):
         self.first_round_at_once = first_round_at_once
         self.last_round = last_round
         self.failure_level = failure_level
+        self.until_success = until_success
+
+    @classmethod
+    def retry_until_done(
+        cls, name: str, work: Callable[[], Awaitable[None]], pause_seconds: float
+    ) -> Periodic:
+        """Work to be done once, at once, retried every ``pause_seconds`` until a round
+        goes through; a failed round is a warning (something is still down)."""
+        return cls(
+            name,
+            work,
+            pause_seconds,
+            first_round_at_once=True,
+            failure_level=logging.WARNING,
+            until_success=True,
+        )
 
     @classmethod
     def queue_worker(
@@ -55,13 +74,15 @@ class Periodic(BackgroundTask):
         if not self.first_round_at_once:
             await asyncio.sleep(self.every_seconds)
         while not self.stopping.is_set():
-            await self._attempt(self.work, self.name)
-            if self.stopping.is_set():
+            done = await self._attempt(self.work, self.name)
+            if self.stopping.is_set() or (done and self.until_success):
                 return
             await asyncio.sleep(self.every_seconds)
 
-    async def _attempt(self, work: Callable[[], Awaitable[None]], what: str) -> None:
+    async def _attempt(self, work: Callable[[], Awaitable[None]], what: str) -> bool:
         try:
             await work()
         except Exception as exc:  # the next round tries again
             log.log(self.failure_level, f"{what} failed", error=repr(exc))
+            return False
+        return True

@@ -18,7 +18,6 @@ from uuid import UUID
 import asyncpg
 import structlog
 
-from orgbase.core.app_state import AppKey
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, Unavailable
 from orgbase.core.fair_gate import FairGate, GateTimeout
@@ -59,7 +58,7 @@ CONNECTION_ERRORS: tuple[type[BaseException], ...] = (
 )
 
 
-def _discard(connection: Connection) -> None:
+def discard(connection: Connection) -> None:
     """Close a connection that failed at the connection level, so the pool makes a new
     one: the tenant pool skips the reset round trip that would otherwise find it broken."""
     try:
@@ -72,7 +71,7 @@ def _discard(connection: Connection) -> None:
 def _connection_failure(connection: Connection, exc: BaseException) -> Unavailable | Invalid:
     failure = database_failure(exc)
     if isinstance(failure, Unavailable):
-        _discard(connection)
+        discard(connection)
     return failure
 
 
@@ -184,13 +183,10 @@ class DeferredEntry:
 
 
 class DataAccessSource(Protocol):
-    """Gives a data API request its entry (the request-auth component)."""
+    """Gives a data API request its entry (the request-auth component, handed to the data
+    service at construction by the platform)."""
 
     async def data_access(self, connection: Any) -> DeferredEntry: ...
-
-
-DATA_ACCESS: AppKey[DataAccessSource] = AppKey("request_auth")
-"""Where the data API's handlers find the request-auth component (without injection)."""
 
 
 def scoped_select(entry: TenantEntry, inner: str) -> str:
@@ -273,20 +269,6 @@ class Database:
         s = self.settings
         return await self._create_pool(url, 0, s.api_pool_max, name, reset=_keep_session)
 
-    async def replica_fetchrow(
-        self, pool: asyncpg.Pool, sql: str, *args: Any
-    ) -> asyncpg.Record | None:
-        """One statement on a replica's pool. Connection failures come out as they are
-        (the caller then reads from the primary)."""
-        connection = await pool.acquire(timeout=self.settings.acquire_timeout)
-        try:
-            return await connection.fetchrow(sql, *args)
-        except CONNECTION_ERRORS:
-            _discard(connection)
-            raise
-        finally:
-            await pool.release(connection)
-
     async def close(self) -> None:
         for pool in (self._api, self._system):
             if pool is not None:
@@ -356,7 +338,7 @@ class Database:
             )
             return rows
         except CONNECTION_ERRORS:
-            _discard(connection)
+            discard(connection)
             raise
         finally:
             await pool.release(connection)
@@ -426,7 +408,7 @@ class Database:
             if time_limit is None:  # the pool's command timeout: the server stopped answering
                 raise _connection_failure(connection, exc) from exc
             # Past the org's own limit (or the server stopped answering): not reused.
-            _discard(connection)
+            discard(connection)
             raise statement_timed_out(time_limit) from exc
         except CONNECTION_ERRORS as exc:
             raise _connection_failure(connection, exc) from exc

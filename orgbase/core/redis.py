@@ -3,7 +3,6 @@ circuit breaker so that callers fall back (sessions to PostgreSQL) instead of wa
 
 from __future__ import annotations
 
-import asyncio
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal, TypeVar, cast
@@ -20,6 +19,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from orgbase.core.breaker import BreakerState, CircuitBreaker
 from orgbase.core.errors import Unavailable
+from orgbase.core.periodic import Periodic
 from orgbase.core.settings import RedisSettings
 
 T = TypeVar("T")
@@ -95,7 +95,7 @@ class RedisClients:
         self.resync_pending = False
         """True after an outage until the caches are rewritten: do not trust reads."""
         self._recovery_callbacks: list[Callable[[float], Awaitable[None]]] = []
-        self._resync_task: asyncio.Task[None] | None = None
+        self._resyncs: list[Periodic] = []
         self.failovers_seen = 0
         self.revocation_listeners: list[Callable[[], Awaitable[None]]] = []
         """Told after a revocation reached the caches (read replicas stop serving reads
@@ -155,36 +155,38 @@ class RedisClients:
             return
         # Clocks of PostgreSQL and of this host may differ a little: look further back.
         since = (self.breaker.opened_wall_time or time.time()) - RESYNC_MARGIN_SECONDS
-        self.resync_pending = True
-        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since, "outage"))
+        self._resync_in_background(since, "outage")
 
     def start_resync(self, lookback_seconds: float) -> None:
         """At start: a previous process may have died between a revocation and its cache
         write; rewrite what changed within one cache lifetime, in the background."""
-        since = time.time() - lookback_seconds - RESYNC_MARGIN_SECONDS
-        self.resync_pending = True
-        self._resync_task = asyncio.get_running_loop().create_task(self.resync(since, "start"))
+        self._resync_in_background(time.time() - lookback_seconds - RESYNC_MARGIN_SECONDS, "start")
 
-    async def resync(self, since: float, reason: Literal["start", "outage"] = "outage") -> None:
-        """Let every cache owner rewrite what changed since ``since``; retry until done.
-        ``reason`` only words the log line: at start nothing failed, so it says nothing of
-        an outage."""
+    def _resync_in_background(self, since: float, reason: Literal["start", "outage"]) -> None:
+        """Retried every second until it went through: Redis or PostgreSQL may still be
+        flaky. ``reason`` only words the log line: at start nothing failed."""
         self.resync_pending = True
-        while True:
-            try:
-                for callback in self._recovery_callbacks:
-                    await callback(since)
-                await self.revoked()  # what the resync wrote back counts as revoked now
-            except Exception as exc:  # retried: Redis or PostgreSQL may still be flaky
-                log.warning("cache resync failed; retrying", error=repr(exc))
-                await asyncio.sleep(1.0)
-                continue
-            break
+
+        async def resync() -> None:
+            await self.resync(since)
+            if reason == "start":
+                log.info("caches checked against PostgreSQL at start", since=since)
+            else:
+                log.info("caches resynced after an outage", since=since)
+
+        self._resyncs = [run for run in self._resyncs if run.running]
+        run = Periodic.retry_until_done("cache resync", resync, 1.0)
+        self._resyncs.append(run)
+        run.start()
+
+    async def resync(self, since: float) -> None:
+        """Let every cache owner rewrite what changed since ``since`` (raises if one
+        could not)."""
+        self.resync_pending = True
+        for callback in self._recovery_callbacks:
+            await callback(since)
+        await self.revoked()  # what the resync wrote back counts as revoked now
         self.resync_pending = False
-        if reason == "start":
-            log.info("caches checked against PostgreSQL at start", since=since)
-        else:
-            log.info("caches resynced after an outage", since=since)
 
     async def run(self, call: Callable[[Redis], Awaitable[T]]) -> T:
         """Run one call on the primary through the breaker (bounded by the socket timeouts).
@@ -246,8 +248,8 @@ class RedisClients:
         return {"in_use": in_use, "idle": idle, "max": int(getattr(pool, "max_connections", 0))}
 
     async def close(self) -> None:
-        if self._resync_task is not None and not self._resync_task.done():
-            self._resync_task.cancel()
+        for run in self._resyncs:
+            await run.stop()
         await self.primary.aclose()
         if self.sentinel is not None:
             for client in self.sentinel.sentinels:

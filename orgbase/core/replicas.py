@@ -17,8 +17,8 @@ primary position it has not yet replayed (an idle primary gives no false lag).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import itertools
+import logging
 import time
 from collections import deque
 from collections.abc import Awaitable, Callable
@@ -30,6 +30,7 @@ import structlog
 from redis.asyncio import Redis
 
 from orgbase.core import keys
+from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import CONNECTION_ERRORS, Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import DatabaseSettings
@@ -92,7 +93,6 @@ class ReplicaRouter:
     replicas: list[Replica] = field(default_factory=list)
     primary_reads: int = 0
     _history: deque[tuple[float, int]] = field(default_factory=lambda: deque(maxlen=600))
-    _task: asyncio.Task[None] | None = None
     _turn: itertools.count[int] = field(default_factory=itertools.count)
 
     def __post_init__(self) -> None:
@@ -101,6 +101,15 @@ class ReplicaRouter:
         ]
         self._keep_max = self.redis.primary.register_script(_KEEP_MAX)
         self._distrust_until = 0.0
+        # A failed round is a warning (a replica or the primary is unreachable); the next
+        # round tries again.
+        self._poller = Periodic(
+            "replica poll",
+            self.poll,
+            self.settings.replica_poll_seconds,
+            first_round_at_once=True,
+            failure_level=logging.WARNING,
+        )
         if self.replicas:
             self.redis.revocation_listeners.append(self.revoked)
 
@@ -115,13 +124,10 @@ class ReplicaRouter:
             return
         for replica in self.replicas:
             replica.pool = await self.db.replica_pool(replica.url, replica.name)
-        self._task = asyncio.get_running_loop().create_task(self._poll_loop())
+        self._poller.start()
 
     async def close(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await self._task
+        await self._poller.stop()
         for replica in self.replicas:
             if replica.pool is not None:
                 try:
@@ -131,16 +137,6 @@ class ReplicaRouter:
                 replica.pool = None
 
     # -- polling ----------------------------------------------------------------------
-
-    async def _poll_loop(self) -> None:
-        while True:
-            try:
-                await self.poll()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # the next round tries again
-                log.warning("replica poll failed", error=repr(exc))
-            await asyncio.sleep(self.settings.replica_poll_seconds)
 
     async def poll(self) -> None:
         """Note the primary's WAL position, then how far each replica has replayed."""

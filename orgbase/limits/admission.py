@@ -13,7 +13,7 @@ from uuid import UUID
 
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import Family
-from orgbase.core.org_rate import Decision, OrgRateLimiter
+from orgbase.limits.org_rate import Decision, OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 
 STATE_KEY = "ratelimit"

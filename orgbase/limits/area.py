@@ -13,13 +13,13 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.context import Principal
 from orgbase.core.metering import Meter
-from orgbase.core.org_rate import OrgRateLimiter
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.limits.admission import Admission
+from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 from orgbase.limits.usage import UsageFlusher, UsageReader
 

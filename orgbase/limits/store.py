@@ -26,11 +26,12 @@ import msgspec
 import structlog
 
 from orgbase.core.errors import OrgbaseError
-from orgbase.core.org_limits import OrgLimits, defaults, validate_overrides, with_overrides
+from orgbase.core.org_limits import OrgLimits
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.postgres import Database
 from orgbase.core.settings import LimitsSettings
+from orgbase.limits.overrides import defaults, validate_overrides, with_overrides
 
 log = structlog.get_logger("orgbase.limits")
 

@@ -12,6 +12,7 @@ and are written by a later rollup.
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any, Literal
 from uuid import UUID
@@ -47,16 +48,16 @@ FLUSH_CHUNK = 500
 """Org-hours per Redis pipeline in a flush."""
 
 
+@dataclass(eq=False)
 class UsageFlusher:
-    def __init__(self, meter: Meter, redis: RedisClients, db: Database) -> None:
-        self.meter = meter
-        self.redis = redis
-        self.db = db
-        self.expiring = ExpiryMemo()
-        self._totals: dict[tuple[UUID, int, str], int] = {}
-        """Totals read from Redis that PostgreSQL has not taken yet."""
-        self.flushes = 0
-        self.failures = 0
+    meter: Meter
+    redis: RedisClients
+    db: Database
+    expiring: ExpiryMemo = field(default_factory=ExpiryMemo, init=False)
+    _totals: dict[tuple[UUID, int, str], int] = field(default_factory=dict, init=False)
+    """Totals read from Redis that PostgreSQL has not taken yet."""
+    flushes: int = field(default=0, init=False)
+    failures: int = field(default=0, init=False)
 
     async def flush(self) -> None:
         counts, levels = self.meter.take()

@@ -13,7 +13,7 @@ Route templates, never raw paths, are labels.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, Literal
 
 from prometheus_client import (
     CONTENT_TYPE_LATEST,
@@ -37,14 +37,25 @@ def multiprocess() -> bool:
     return values.ValueClass is not values.MutexValue
 
 
+def _counter(registry: CollectorRegistry, name: str, doc: str, *labels: str) -> Counter:
+    return Counter(name, doc, labels, registry=registry)
+
+
+# How the values of several worker processes add up ("live": of live processes only).
+GaugeMode = Literal["livesum", "livemax", "max"]
+
+
+def _gauge(
+    registry: CollectorRegistry, name: str, doc: str, mode: GaugeMode, *labels: str
+) -> Gauge:
+    return Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode)
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
-        self.requests = Counter(
-            "orgbase_http_requests_total",
-            "HTTP requests",
-            ["route", "method", "status"],
-            registry=r,
+        self.requests = _counter(
+            r, "orgbase_http_requests_total", "HTTP requests", "route", "method", "status"
         )
         self.duration = Histogram(
             "orgbase_http_request_duration_seconds",
@@ -53,85 +64,84 @@ class Metrics:
             buckets=LATENCY_BUCKETS,
             registry=r,
         )
-        self.in_flight = Gauge(
-            "orgbase_http_requests_in_flight",
-            "Requests being served",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.in_flight = _gauge(
+            r, "orgbase_http_requests_in_flight", "Requests being served", "livesum"
         )
-        self.auth = Counter(
-            "orgbase_auth_outcomes_total", "Authentication outcomes", ["outcome"], registry=r
-        )
-        self.cache = Counter(
+        self.auth = _counter(r, "orgbase_auth_outcomes_total", "Authentication outcomes", "outcome")
+        self.cache = _counter(
+            r,
             "orgbase_cache_lookups_total",
             "Revocable cache lookups (sessions, API keys, memberships)",
-            ["cache", "result"],
-            registry=r,
+            "cache",
+            "result",
         )
-        self.rate_limited = Counter(
-            "orgbase_rate_limit_rejections_total", "Requests refused by rate limits", registry=r
+        self.rate_limited = _counter(
+            r, "orgbase_rate_limit_rejections_total", "Requests refused by rate limits"
         )
-        self.dependency_errors = Counter(
+        self.dependency_errors = _counter(
+            r,
             "orgbase_dependency_errors_total",
             "Requests failed because a backing service was down",
-            ["dependency"],
-            registry=r,
+            "dependency",
         )
-        self.breaker = Gauge(
+        self.breaker = _gauge(
+            r,
             "orgbase_circuit_breaker_state",
             "0 closed, 1 half-open, 2 open",
-            ["dependency"],
-            registry=r,
-            multiprocess_mode="livemax",
+            "livemax",
+            "dependency",
         )
-        self.pool = Gauge(
-            "orgbase_pool_connections",
-            "Connection pools",
-            ["pool", "state"],
-            registry=r,
-            multiprocess_mode="livesum",
+        self.pool = _gauge(
+            r, "orgbase_pool_connections", "Connection pools", "livesum", "pool", "state"
         )
-        self.realtime = Gauge(
-            "orgbase_realtime_connections",
-            "Open realtime connections",
-            registry=r,
-            multiprocess_mode="livesum",
+        self.realtime = _gauge(
+            r, "orgbase_realtime_connections", "Open realtime connections", "livesum"
         )
-        # Per-org limits and usage: totals over every org (no per-org labels).
-        self.org_limits_failed_open = Counter(
+        self.realtime_deliveries = _counter(
+            r, "orgbase_realtime_deliveries_total", "Realtime messages handed to subscribers"
+        )
+        self._limits_and_usage(r)
+        self._webhooks(r)
+        self.functions = FunctionMetrics(r)
+        self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
+        self._last: dict[tuple[str, ...], float] = {}
+        self._gauges: list[Callable[[], None]] = []
+        # A figure that fails to copy is logged; the next round copies it again.
+        self._copier = Periodic("metrics sync", self._sync_round, 1.0)
+
+    def _limits_and_usage(self, r: CollectorRegistry) -> None:
+        # Totals over every org: no per-org labels.
+        self.org_limits_failed_open = _counter(
+            r,
             "orgbase_org_limits_failed_open_total",
             "Requests let through unchecked by per-org rate limits because Redis was down",
-            registry=r,
         )
-        self.usage_flush_failures = Counter(
+        self.usage_flush_failures = _counter(
+            r,
             "orgbase_usage_flush_failures_total",
             "Usage flushes to Redis or PostgreSQL that failed (the counts wait in process)",
-            registry=r,
         )
-        self.org_limits_cached = Gauge(
+        self.org_limits_cached = _gauge(
+            r,
             "orgbase_org_limits_cached",
             "Orgs whose effective limits a process holds",
-            registry=r,
-            multiprocess_mode="livesum",
+            "livesum",
         )
-        self.usage_pending = Gauge(
+        self.usage_pending = _gauge(
+            r,
             "orgbase_usage_pending",
             "Org-hours of usage counted in process and not flushed yet",
-            registry=r,
-            multiprocess_mode="livesum",
+            "livesum",
         )
-        self.realtime_deliveries = Counter(
-            "orgbase_realtime_deliveries_total",
-            "Realtime messages handed to subscribers",
-            registry=r,
-        )
-        # Webhooks: outcomes, latency and the queue; no per-org or per-endpoint labels.
-        self.webhook_deliveries = Counter(
+
+    def _webhooks(self, r: CollectorRegistry) -> None:
+        # Outcomes, latency and the queue; no per-org or per-endpoint labels.
+        self.webhook_deliveries = _counter(
+            r,
             "orgbase_webhook_deliveries_total",
             "Webhook delivery attempts by outcome (delivered, retried, given_up, deferred,"
             " endpoint_disabled)",
-            ["outcome"],
-            registry=r,
+            "outcome",
         )
         self.webhook_latency = Histogram(
             "orgbase_webhook_delivery_seconds",
@@ -139,19 +149,13 @@ class Metrics:
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=r,
         )
-        self.webhook_queue = Gauge(
+        self.webhook_queue = _gauge(
+            r,
             "orgbase_webhook_queue",
             "Deliveries due now, and the age in seconds of the oldest one",
-            ["figure"],
-            registry=r,
-            multiprocess_mode="max",
+            "max",
+            "figure",
         )
-        self.functions = FunctionMetrics(r)
-        self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
-        self._last: dict[tuple[str, ...], float] = {}
-        self._gauges: list[Callable[[], None]] = []
-        # A figure that fails to copy is logged; the next round copies it again.
-        self._copier = Periodic("metrics sync", self._sync_round, 1.0)
 
     # -- the hot path -----------------------------------------------------------------
 
@@ -223,11 +227,12 @@ class FunctionMetrics:
     labels."""
 
     def __init__(self, registry: CollectorRegistry) -> None:
-        self.invocations = Counter(
+        self.invocations = _counter(
+            registry,
             "orgbase_function_invocations_total",
             "Function invocations by how they were started (http, event, schedule) and ended",
-            ["kind", "outcome"],
-            registry=registry,
+            "kind",
+            "outcome",
         )
         self.duration = Histogram(
             "orgbase_function_duration_seconds",
@@ -235,9 +240,9 @@ class FunctionMetrics:
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
             registry=registry,
         )
-        self.workers = Counter(
+        self.workers = _counter(
+            registry,
             "orgbase_function_worker_events_total",
             "Function worker processes started, lost (ended unasked) and killed (stuck)",
-            ["event"],
-            registry=registry,
+            "event",
         )

@@ -18,6 +18,7 @@ from orgbase.core.settings import HttpSettings, Settings
 from orgbase.functions.admin_routes import functions_admin_handlers
 from orgbase.functions.routes import function_handlers
 from orgbase.limits.routes import limits_handlers
+from orgbase.limits.usage_layer import OrgUsageLayer
 from orgbase.observability.health import health_handlers
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
@@ -27,7 +28,6 @@ from orgbase.platform.gateway import build_gateway
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
-from orgbase.platform.org_usage_layer import OrgUsageLayer
 from orgbase.platform.recorder import RequestRecorder
 from orgbase.platform.registry import app_state, route_dependencies
 from orgbase.platform.supabase_paths import SupabasePaths

@@ -4,9 +4,9 @@
 ``active_ctx`` (the OrgContext of the token's active org), ``identities`` (for sockets and
 event streams: a ``LiveIdentitySource``) and ``meta`` (ip, user agent, request id). All of
 them come from the one request-auth component (``request_auth.RequestAuth``), so the areas
-never authenticate by themselves. (The data API's hot path asks the same component through
-the app's state, through the typed key ``core.postgres.DATA_ACCESS``: no injection per
-request.)
+never authenticate by themselves. (The data API's hot path asks the same component
+directly: its service was given it at construction, as a ``core.postgres.DataAccessSource``;
+no injection per request.)
 """
 
 from __future__ import annotations

@@ -159,7 +159,15 @@ def build_gateway(settings: Settings) -> Gateway:
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
-    data = build_data(settings, resources, limits_of, meter)
+    request_auth = RequestAuth(
+        auth.authenticator,
+        tenancy.contexts,
+        auth.sessions,
+        settings.auth.publishable_key,
+        limits.admission,
+    )
+    # The data API asks the request-auth component for each request's entry.
+    data = build_data(settings, resources, request_auth, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
     documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
@@ -185,13 +193,7 @@ def build_gateway(settings: Settings) -> Gateway:
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
-        request_auth=RequestAuth(
-            auth.authenticator,
-            tenancy.contexts,
-            auth.sessions,
-            settings.auth.publishable_key,
-            limits.admission,
-        ),
+        request_auth=request_auth,
         webhooks=build_webhooks(settings, resources, tenancy.live_orgs, tenancy.mail),
         limits=limits,
         storage=storage,

@@ -14,7 +14,6 @@ from litestar.datastructures import State
 from litestar.di import Provide
 
 from orgbase.auth.browser_guard import BROWSER_ORIGINS
-from orgbase.core.postgres import DATA_ACCESS
 from orgbase.platform.dependencies import request_dependencies
 from orgbase.platform.gateway import Gateway
 from orgbase.platform.request_auth import REQUEST_AUTH
@@ -81,7 +80,6 @@ def app_state(gateway: Gateway) -> State:
     return State(
         {
             REQUEST_AUTH.name: gateway.request_auth,
-            DATA_ACCESS.name: gateway.request_auth,
             DATA_SERVICE.name: gateway.data.service,
             BROWSER_ORIGINS.name: gateway.auth.browser_origins,
         }

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import AsyncIterator, Callable
-from dataclasses import dataclass
+from dataclasses import KW_ONLY, dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import Any, Literal
@@ -72,29 +72,18 @@ def new_key(org: UUID) -> str:
     return f"{org}/{uuid.uuid4().hex}"
 
 
+@dataclass(eq=False)
 class Publisher:
-    def __init__(
-        self,
-        db: Database,
-        backend: Backend,
-        buckets: BucketCatalog,
-        *,
-        settings: StorageSettings,
-        events: EventBus,
-        tasks: TaskSet,
-        limits_of: LimitsOf | None = None,
-        meter: Meter | None = None,
-        default_max_bytes: int = 5 << 30,
-    ) -> None:
-        self.db = db
-        self.backend = backend
-        self.buckets = buckets
-        self.settings = settings
-        self.events = events
-        self.tasks = tasks
-        self.limits_of = limits_of
-        self.meter = meter
-        self.default_max_bytes = default_max_bytes
+    db: Database
+    backend: Backend
+    buckets: BucketCatalog
+    _: KW_ONLY
+    settings: StorageSettings
+    events: EventBus
+    tasks: TaskSet
+    limits_of: LimitsOf | None = None
+    meter: Meter | None = None
+    default_max_bytes: int = 5 << 30
 
     def limit(self, org: UUID, bucket: Bucket) -> Limit:
         org_max = self.limits_of(org).max_object_bytes if self.limits_of else self.default_max_bytes

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import hashlib
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from orgbase.core.errors import Invalid, OrgbaseError
@@ -50,25 +50,23 @@ class Received:
     sha256: bytes
 
 
+@dataclass(eq=False)
 class Receiver:
     """Feeds one body into one writer. While a chunk is hashed and written (both in worker
     threads, side by side: hashlib and the file write let go of the GIL), the next one is
     received: two chunks in memory at most."""
 
-    def __init__(
-        self, writer: BlobWriter, limit: Limit, mimetype: str, chunk_bytes: int, timeout: float
-    ) -> None:
-        self.writer = writer
-        self.limit = limit
-        self.mimetype = mimetype
-        self.chunk_bytes = chunk_bytes
-        self.timeout = timeout
-        self.hasher = hashlib.sha256()
-        self.size = 0
-        self._pending: list[bytes] = []
-        self._pending_size = 0
-        self._checked = False
-        self._in_flight: asyncio.Task[None] | None = None
+    writer: BlobWriter
+    limit: Limit
+    mimetype: str
+    chunk_bytes: int
+    timeout: float
+    hasher: hashlib._Hash = field(default_factory=hashlib.sha256, init=False)
+    size: int = field(default=0, init=False)
+    _pending: list[bytes] = field(default_factory=list, init=False)
+    _pending_size: int = field(default=0, init=False)
+    _checked: bool = field(default=False, init=False)
+    _in_flight: asyncio.Task[None] | None = field(default=None, init=False)
 
     async def take(self, chunks: AsyncIterator[bytes]) -> Received:
         try:

@@ -15,6 +15,7 @@ import fcntl
 import hashlib
 import os
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -74,14 +75,12 @@ def _digest(path: Path) -> tuple[bytes, bytes]:
     return hasher.digest(), head
 
 
+@dataclass(eq=False)
 class Resumable:
-    def __init__(
-        self, db: Database, publisher: Publisher, settings: StorageSettings, root: Path
-    ) -> None:
-        self.db = db
-        self.publisher = publisher
-        self.settings = settings
-        self.root = root
+    db: Database
+    publisher: Publisher
+    settings: StorageSettings
+    root: Path
 
     def prepare(self) -> None:
         (self.root / "uploads").mkdir(parents=True, exist_ok=True)

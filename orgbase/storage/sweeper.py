@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import shutil
 import time
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -27,15 +28,13 @@ def staging_folder(root: Path, org: UUID) -> Path:
     return root / "uploads" / str(org)
 
 
+@dataclass(eq=False)
 class Sweeper:
-    def __init__(
-        self, db: Database, backend: Backend, settings: StorageSettings, root: Path
-    ) -> None:
-        self.db = db
-        self.backend = backend
-        self.settings = settings
-        self.root = root
-        self.swept = 0
+    db: Database
+    backend: Backend
+    settings: StorageSettings
+    root: Path
+    swept: int = field(default=0, init=False)
 
     async def sweep(self) -> None:
         cutoff = time.time() - self.settings.orphan_grace_seconds

@@ -17,6 +17,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -104,19 +105,19 @@ def _clean_name(name: str) -> str:
     return cleaned
 
 
+@dataclass(eq=False)
 class OrgService:
-    def __init__(self, db: Database, memberships: MembershipCache, accounts: Accounts) -> None:
-        self.db = db
-        self.memberships = memberships
-        self.accounts = accounts
-        self.purgers: list[OrgPurger] = []
-        """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
-        self.sweepers: list[OrgPurger] = []
-        """Delete the org's data elsewhere (documents, cache): run again after a grace."""
-        self.closing: list[ClosingHook] = []
-        self.on_deleted: list[Callable[[UUID], Awaitable[None]]] = []
-        """Told when an org is closed (sockets close, in-flight cache writes are refused)."""
-        self._background: set[asyncio.Task[None]] = set()
+    db: Database
+    memberships: MembershipCache
+    accounts: Accounts
+    purgers: list[OrgPurger] = field(default_factory=list, init=False)
+    """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
+    sweepers: list[OrgPurger] = field(default_factory=list, init=False)
+    """Delete the org's data elsewhere (documents, cache): run again after a grace."""
+    closing: list[ClosingHook] = field(default_factory=list, init=False)
+    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list, init=False)
+    """Told when an org is closed (sockets close, in-flight cache writes are refused)."""
+    _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     # -- orgs ---------------------------------------------------------------------------
 

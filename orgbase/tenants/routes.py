@@ -18,7 +18,7 @@ from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.core.times import parse_time
 from orgbase.tenants.area import TenancyArea
-from orgbase.tenants.auth_policy import AuthPolicyController
+from orgbase.tenants.auth_policy_routes import AuthPolicyController
 from orgbase.tenants.schemas import (
     Accepted,
     AuditPage,
@@ -38,7 +38,7 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
-from orgbase.tenants.sso_config import (
+from orgbase.tenants.sso_routes import (
     SsoController,
     SsoDomainVerification,
     SsoMembershipController,

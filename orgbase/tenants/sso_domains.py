@@ -17,6 +17,7 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
 
@@ -94,19 +95,13 @@ async def release_domains(
     return int(result.split()[-1])
 
 
+@dataclass(eq=False)
 class DomainClaims:
-    def __init__(
-        self,
-        db: Database,
-        prover: DnsProver,
-        policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
-        owners: OwnerMail,
-    ) -> None:
-        self.db = db
-        self.prover = prover
-        self.policy_changed = policy_changed
-        """Publishes a change of the org's sign-in policy (every replica, its sockets)."""
-        self.owners = owners
+    db: Database
+    prover: DnsProver
+    policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
+    """Publishes a change of the org's sign-in policy (every replica, its sockets)."""
+    owners: OwnerMail
 
     async def listing(self, org_id: UUID) -> list[SsoDomain]:
         async with self.db.system_connection() as connection:

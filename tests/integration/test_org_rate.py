@@ -10,8 +10,8 @@ import uuid
 from typing import Any
 
 from orgbase.core import keys
-from orgbase.core.org_rate import OrgRateLimiter
 from orgbase.core.redis import RedisClients
+from orgbase.limits.org_rate import OrgRateLimiter
 from tests.support.redis_modes import both_modes_settings  # noqa: F401 (fixtures)
 
 

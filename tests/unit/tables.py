@@ -5,10 +5,10 @@ from __future__ import annotations
 
 from typing import Any
 
-from orgbase.core.postgres import Database
-from orgbase.core.settings import DatabaseSettings
-from orgbase.services.postgres.schema import Column, ForeignKey, SchemaCache, Table
-from orgbase.services.postgres.service import DataService
+from orgbase.services.postgres.grammar import Query
+from orgbase.services.postgres.plan import Bounds, plan_read
+from orgbase.services.postgres.request import Count, ReadRequest
+from orgbase.services.postgres.schema import Column, ForeignKey, Table
 
 MAX_ROWS = 1000
 
@@ -61,10 +61,9 @@ def tables() -> dict[str, Table]:
     return {t.name: t for t in (people, tasks, comments)}
 
 
-def data_service() -> DataService:
-    """The data API's service over ``tables()``: it builds SQL; nothing here connects."""
-    url = "postgresql://nobody@127.0.0.1:1/none"
-    database = Database(DatabaseSettings(api_url=url, system_url=url, migration_url=url))
-    schema = SchemaCache(database)
-    schema.tables = tables()
-    return DataService(database, schema, max_rows=MAX_ROWS)
+def read_statement(table: str, query: Query, count: Count) -> tuple[str, list[Any]]:
+    """The data API's read of ``query`` over ``tables()``, as planned (its SQL after the
+    context CTE, and its values); nothing here connects."""
+    request = ReadRequest(table, query, count, (table, "", "", count))
+    plan = plan_read(tables(), request, Bounds(MAX_ROWS))
+    return plan.sql, list(plan.values)

@@ -8,7 +8,7 @@ from orgbase.core.errors import Invalid
 from orgbase.platform.errors import http_status
 from orgbase.services.postgres.errors import RangeNotSatisfiable
 from orgbase.services.postgres.grammar import Query
-from orgbase.services.postgres.routes import apply_range, parse_prefer
+from orgbase.services.postgres.request import apply_range, parse_prefer
 
 
 def test_no_prefer_header_means_the_defaults() -> None:

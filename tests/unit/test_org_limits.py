@@ -10,10 +10,10 @@ import pytest
 
 from orgbase.core.errors import Invalid
 from orgbase.core.metering import Meter
-from orgbase.core.org_limits import MAXIMUMS, defaults, validate_overrides, with_overrides
-from orgbase.core.org_rate import Decision, burst_of
 from orgbase.core.settings import LimitsSettings
 from orgbase.limits.admission import family_of
+from orgbase.limits.org_rate import Decision, burst_of
+from orgbase.limits.overrides import MAXIMUMS, defaults, validate_overrides, with_overrides
 
 
 def test_overrides_replace_only_what_they_name() -> None:

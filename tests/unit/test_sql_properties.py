@@ -14,10 +14,9 @@ from orgbase.core.errors import Invalid, OrgbaseError
 from orgbase.core.postgres import CONTEXT_PARAMS
 from orgbase.platform.errors import http_status
 from orgbase.services.postgres.grammar import Logic, parse_query
-from orgbase.services.postgres.routes import apply_range
-from tests.unit.tables import data_service, tables
+from orgbase.services.postgres.request import apply_range
+from tests.unit.tables import read_statement, tables
 
-SERVICE = data_service()
 TASKS = tables()["tasks"]
 PLACEHOLDER = re.compile(r"\$(\d+)")
 MARK = "\u00a7"  # a character no SQL the builder writes contains
@@ -119,8 +118,7 @@ def build(generated: Generated, range_header: str | None = None) -> tuple[str, l
     query_string = urlencode(generated.pairs)
     query = parse_query(parse_qsl(query_string, keep_blank_values=True))
     apply_range(query, range_header)
-    sql, values, _ = SERVICE.build_read("tasks", query, "exact")
-    return sql, values
+    return read_statement("tasks", query, "exact")
 
 
 def flatten(params: list[object]) -> list[object]:
@@ -216,7 +214,7 @@ def _refusal(pairs: list[tuple[str, str]]) -> tuple[str, OrgbaseError | None]:
     except Invalid as refused:
         return "parse", refused
     try:
-        SERVICE.build_read("tasks", query, None)
+        read_statement("tasks", query, None)
     except OrgbaseError as refused:
         return "build", refused
     return "", None

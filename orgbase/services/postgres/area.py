@@ -8,9 +8,10 @@ import structlog
 
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
+from orgbase.core.postgres import DataAccessSource
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
-from orgbase.services.postgres.schema import CHANNEL, SchemaCache
+from orgbase.services.postgres.schema_cache import CHANNEL, SchemaCache
 from orgbase.services.postgres.service import DataService
 
 log = structlog.get_logger("orgbase.data")
@@ -34,9 +35,12 @@ class DataArea:
 def build_data(
     settings: Settings,
     resources: Resources,
+    access: DataAccessSource,
     limits_of: LimitsOf | None = None,
     meter: Meter | None = None,
 ) -> DataArea:
+    """``access``: gives each request its entry into the org (the request-auth component,
+    wired by the platform)."""
     schema = SchemaCache(resources.db)
     resources.notifications.subscribe(CHANNEL, lambda _payload: schema.reload_soon())
     # Schema changes notified while the listener was away would be missed: reload.
@@ -46,9 +50,10 @@ def build_data(
         service=DataService(
             resources.db,
             schema,
-            settings.data.max_rows,
-            settings.data.statement_cache,
-            resources.replicas,
+            access,
+            max_rows=settings.data.max_rows,
+            statement_cache=settings.data.statement_cache,
+            replicas=resources.replicas,
             allow_tx_rollback=settings.data.allow_tx_rollback,
             limits_of=limits_of,
             meter=meter,

@@ -102,19 +102,28 @@ def unwrapped_context_calls(expression: str) -> list[str]:
     ]
 
 
-async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> list[Finding]:  # noqa: PLR0912 - one branch per rule
+async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> list[Finding]:
     findings: list[Finding] = []
-
-    def add(rule: str, level: Level, obj: str, message: str, remedy: str) -> None:
-        findings.append(Finding(rule, level, obj, message, remedy))
-
     for t in await connection.fetch(_TABLES, SCHEMA):
-        name = f"{SCHEMA}.{t['name']}"
-        if not t["rls"] or not t["forced"]:
-            missing = " and ".join(
-                w for w, ok in (("ENABLE", t["rls"]), ("FORCE", t["forced"])) if not ok
-            )
-            add(
+        findings += _table_findings(t)
+    for p in await connection.fetch(_POLICIES, SCHEMA):
+        findings += _policy_findings(p)
+    for fk in await connection.fetch(_FOREIGN_KEYS, SCHEMA):
+        findings += _foreign_key_findings(fk)
+    for f in await connection.fetch(_FUNCTIONS, SCHEMA):
+        findings += _function_findings(f)
+    return findings
+
+
+def _table_findings(t: asyncpg.Record) -> list[Finding]:
+    name = f"{SCHEMA}.{t['name']}"
+    found = []
+    if not t["rls"] or not t["forced"]:
+        missing = " and ".join(
+            w for w, ok in (("ENABLE", t["rls"]), ("FORCE", t["forced"])) if not ok
+        )
+        found.append(
+            Finding(
                 "rls_not_forced",
                 "error",
                 name,
@@ -122,16 +131,20 @@ async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> l
                 " every role, reads all orgs' rows",
                 f"SELECT orgbase.enable_tenancy('{name}');",
             )
-        if t["public_grant"]:
-            add(
+        )
+    if t["public_grant"]:
+        found.append(
+            Finding(
                 "public_grant",
                 "error",
                 name,
                 "PUBLIC has privileges on the table",
                 f"REVOKE ALL ON {name} FROM PUBLIC;",
             )
-        if not t["has_pk"]:
-            add(
+        )
+    if not t["has_pk"]:
+        found.append(
+            Finding(
                 "no_primary_key",
                 "warning",
                 name,
@@ -139,46 +152,71 @@ async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> l
                 " row events have no key",
                 f"ALTER TABLE {name} ADD PRIMARY KEY (...);",
             )
-        if t["has_org"] and not t["org_index"]:
-            add(
+        )
+    return found + _tenancy_findings(t, name)
+
+
+def _tenancy_findings(t: asyncpg.Record, name: str) -> list[Finding]:
+    found = []
+    if t["has_org"] and not t["org_index"]:
+        found.append(
+            Finding(
                 "no_org_index",
                 "error",
                 name,
                 "no index starts with org_id: every request scans the whole table",
                 f"CREATE INDEX ON {name} (org_id, ...);",
             )
-        if t["preset"] is None:
-            add(
+        )
+    if t["preset"] is None:
+        found.append(
+            Finding(
                 "not_a_tenant_table",
                 "warning",
                 name,
                 "the table is not a tenant table: the data API does not serve it",
                 f"SELECT orgbase.enable_tenancy('{name}');",
             )
-    for p in await connection.fetch(_POLICIES, SCHEMA):
-        calls = unwrapped_context_calls(p["using_expr"]) + unwrapped_context_calls(p["check_expr"])
-        if calls:
-            add(
-                "context_not_wrapped",
-                "warning",
-                f"{SCHEMA}.{p['table_name']} policy {p['name']}",
-                f"{', '.join(sorted(set(calls)))} is evaluated once per row",
-                "write (SELECT orgbase.current_org_id()) so it runs once per statement",
-            )
-    for fk in await connection.fetch(_FOREIGN_KEYS, SCHEMA):
-        if fk["ref_has_org"] and not fk["pairs_org"]:
-            add(
-                "cross_org_foreign_key",
-                "error",
-                f"{SCHEMA}.{fk['table_name']} constraint {fk['name']}",
-                f"a row may point at another org's row of {SCHEMA}.{fk['ref_table']}",
-                f"make the key (org_id, ...) REFERENCES {SCHEMA}.{fk['ref_table']}"
-                " (org_id, ...) with a unique key on the parent's (org_id, id)",
-            )
-    for f in await connection.fetch(_FUNCTIONS, SCHEMA):
-        name = f"{SCHEMA}.{f['name']}"
-        if f["definer"]:
-            add(
+        )
+    return found
+
+
+def _policy_findings(p: asyncpg.Record) -> list[Finding]:
+    calls = unwrapped_context_calls(p["using_expr"]) + unwrapped_context_calls(p["check_expr"])
+    if not calls:
+        return []
+    return [
+        Finding(
+            "context_not_wrapped",
+            "warning",
+            f"{SCHEMA}.{p['table_name']} policy {p['name']}",
+            f"{', '.join(sorted(set(calls)))} is evaluated once per row",
+            "write (SELECT orgbase.current_org_id()) so it runs once per statement",
+        )
+    ]
+
+
+def _foreign_key_findings(fk: asyncpg.Record) -> list[Finding]:
+    if not fk["ref_has_org"] or fk["pairs_org"]:
+        return []
+    return [
+        Finding(
+            "cross_org_foreign_key",
+            "error",
+            f"{SCHEMA}.{fk['table_name']} constraint {fk['name']}",
+            f"a row may point at another org's row of {SCHEMA}.{fk['ref_table']}",
+            f"make the key (org_id, ...) REFERENCES {SCHEMA}.{fk['ref_table']}"
+            " (org_id, ...) with a unique key on the parent's (org_id, id)",
+        )
+    ]
+
+
+def _function_findings(f: asyncpg.Record) -> list[Finding]:
+    name = f"{SCHEMA}.{f['name']}"
+    found = []
+    if f["definer"]:
+        found.append(
+            Finding(
                 "security_definer_function",
                 "error",
                 name,
@@ -186,23 +224,28 @@ async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> l
                 " not apply inside it",
                 f"ALTER FUNCTION {name} SECURITY INVOKER;",
             )
-        if not f["fixed_path"]:
-            add(
+        )
+    if not f["fixed_path"]:
+        found.append(
+            Finding(
                 "function_search_path_mutable",
                 "warning",
                 name,
                 "no fixed search_path: a caller's search_path can change what it calls",
                 f"ALTER FUNCTION {name} SET search_path = pg_catalog, api;",
             )
-        if f["public_grant"]:
-            add(
+        )
+    if f["public_grant"]:
+        found.append(
+            Finding(
                 "public_grant",
                 "error",
                 name,
                 "PUBLIC may execute the function",
                 f"REVOKE EXECUTE ON FUNCTION {name} FROM PUBLIC;",
             )
-    return findings
+        )
+    return found
 
 
 def render(findings: list[Finding], output: str) -> str:

@@ -11,7 +11,8 @@ from typing import Any
 
 from orgbase.core.csv_text import MEDIA_TYPE as CSV_MEDIA_TYPE
 from orgbase.services.postgres.functions import Argument, Function
-from orgbase.services.postgres.schema import Column, SchemaCache, Table
+from orgbase.services.postgres.schema import Column, Table
+from orgbase.services.postgres.schema_cache import SchemaCache
 
 SINGULAR = "application/vnd.pgrst.object+json"
 CSV = CSV_MEDIA_TYPE
@@ -239,7 +240,23 @@ def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
     filters = _filters(table)
     get, head = _read_operations(table, row, filters)
     rows = {"content": _rows_content(ref, csv=False)}
-    post = _operation(
+    item = {
+        "get": get,
+        "head": head,
+        "post": _insert_operation(table, row, insert, rows),
+        **_change_operations(table, patch, rows, filters),
+    }
+    components = {
+        row: _row_schema(table),
+        insert: _insert_schema(table),
+        patch: _patch_schema(table),
+    }
+    return item, components
+
+
+def _insert_operation(table: Table, row: str, insert: str, rows: dict[str, Any]) -> dict[str, Any]:
+    one = {"$ref": f"#/components/schemas/{insert}"}
+    return _operation(
         f"{table.name}_insert",
         f"Insert rows into api.{table.name} (upsert with Prefer: resolution=...)",
         parameters=[
@@ -252,14 +269,7 @@ def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
         requestBody={
             "required": True,
             "content": {
-                "application/json": {
-                    "schema": {
-                        "oneOf": [
-                            {"$ref": f"#/components/schemas/{insert}"},
-                            {"type": "array", "items": {"$ref": f"#/components/schemas/{insert}"}},
-                        ]
-                    }
-                }
+                "application/json": {"schema": {"oneOf": [one, {"type": "array", "items": one}]}}
             },
         },
         responses={
@@ -274,6 +284,12 @@ def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
             },
         },
     )
+
+
+def _change_operations(
+    table: Table, patch: str, rows: dict[str, Any], filters: list[dict[str, Any]]
+) -> dict[str, Any]:
+    """PATCH and DELETE of /v1/db/{name}."""
     changed = {
         "200": {"description": "The changed rows (Prefer: return=representation)", **rows},
         "204": {"description": "Done (Prefer: return=minimal)"},
@@ -294,13 +310,7 @@ def table_path(table: Table) -> tuple[dict[str, Any], dict[str, Any]]:
         parameters=[SELECT, *filters, PREFER, ACCEPT],
         responses=changed,
     )
-    item = {"get": get, "head": head, "post": post, "patch": patch_op, "delete": delete}
-    components = {
-        row: _row_schema(table),
-        insert: _insert_schema(table),
-        patch: _patch_schema(table),
-    }
-    return item, components
+    return {"patch": patch_op, "delete": delete}
 
 
 def _argument_schema(argument: Argument) -> dict[str, Any]:
@@ -317,28 +327,7 @@ def function_path(fn: Function, tables: dict[str, Table]) -> tuple[dict[str, Any
     }
     if fn.single_json_argument:
         body = {"description": f"The single JSON argument of api.{fn.name}"}
-    if fn.columns is not None:
-        row = {
-            "type": "object",
-            "properties": {
-                c.name: column_schema(c.type) for c in fn.as_table(tables).columns.values()
-            },
-        }
-        result: dict[str, Any] = row if not fn.returns_set else {"type": "array", "items": row}
-    elif fn.returns == "void":
-        result = {}
-    else:
-        scalar = column_schema(fn.returns)
-        result = {"type": "array", "items": scalar} if fn.returns_set else scalar
-    if fn.returns == "void":
-        answer: dict[str, Any] = {"204": {"description": "Done"}}
-    else:
-        answer = {
-            "200": {
-                "description": f"The result ({fn.returns})",
-                "content": {"application/json": {"schema": result}},
-            }
-        }
+    answer = _answer(fn, tables)
     filters = []
     if fn.columns is not None and fn.returns_set:
         filters = [SELECT, ORDER, LIMIT, OFFSET, *_filters(fn.as_table(tables))]
@@ -368,6 +357,29 @@ def function_path(fn: Function, tables: dict[str, Table]) -> tuple[dict[str, Any
             responses=answer,
         )
     return item, {name: body}
+
+
+def _answer(fn: Function, tables: dict[str, Table]) -> dict[str, Any]:
+    """The responses of a call: its result's schema (204 for void)."""
+    if fn.returns == "void":
+        return {"204": {"description": "Done"}}
+    if fn.columns is not None:
+        row = {
+            "type": "object",
+            "properties": {
+                c.name: column_schema(c.type) for c in fn.as_table(tables).columns.values()
+            },
+        }
+        result: dict[str, Any] = row if not fn.returns_set else {"type": "array", "items": row}
+    else:
+        scalar = column_schema(fn.returns)
+        result = {"type": "array", "items": scalar} if fn.returns_set else scalar
+    return {
+        "200": {
+            "description": f"The result ({fn.returns})",
+            "content": {"application/json": {"schema": result}},
+        }
+    }
 
 
 def data_paths(schema: SchemaCache) -> tuple[dict[str, Any], dict[str, Any]]:

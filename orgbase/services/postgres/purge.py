@@ -10,22 +10,14 @@ from __future__ import annotations
 from uuid import UUID
 
 from orgbase.core.postgres import Database, TenantEntry
+from orgbase.services.postgres.statements import TABLES_TO_PURGE, purge_rows
 
 
 async def purge_org_rows(db: Database, org_id: UUID) -> int:
     deleted = 0
     entry = TenantEntry.org_purge(org_id, f"purge-{org_id}")
     async with db.tenant_transaction_with(entry) as connection:
-        tables = await connection.fetch(
-            "SELECT format('%I.%I', schema_name, table_name) AS name FROM orgbase.tenant_tables"
-            " WHERE to_regclass(format('%I.%I', schema_name, table_name)) IS NOT NULL"
-            " AND policy <> 'shared_read'"
-        )
-        for table in tables:
-            # The name comes from the registry of tenant tables, quoted by format('%I').
-            status = await connection.execute(
-                f"DELETE FROM {table['name']} WHERE org_id = $1",
-                org_id,
-            )
+        for table in await connection.fetch(TABLES_TO_PURGE):
+            status = await connection.execute(purge_rows(table["name"]), org_id)
             deleted += int(status.split()[-1])
     return deleted

@@ -1,9 +1,11 @@
-"""Calling functions of the `api` schema (PostgREST's /rpc/{name}).
+"""Planning calls of functions of the `api` schema (PostgREST's /rpc/{name}).
 
-The call runs on the tenant pool in a transaction whose first statement enters the org, so
-the function runs as ``orgbase_api`` with the caller's verified context: row-level
-security applies to everything it reads and writes, and rows it changes fire the same
-audit trigger (row events, realtime, webhooks) as writes through the data API.
+A call runs on the tenant pool after the org is entered (one statement behind the context
+CTE for a STABLE or IMMUTABLE function, a transaction whose first statement enters the org
+for a VOLATILE one), so the function runs as ``orgbase_api`` with the caller's verified
+context: row-level security applies to everything it reads and writes, and rows it changes
+fire the same audit trigger (row events, realtime, webhooks) as writes through the data
+API.
 
 Arguments are bound as one JSON parameter and typed by ``json_to_record`` with the types
 from the catalogs; the function's name comes from the schema cache, never the request.
@@ -17,11 +19,15 @@ from typing import Any
 import msgspec
 
 from orgbase.core.errors import Invalid, NotFound
+from orgbase.core.postgres import CONTEXT_PARAMS
+from orgbase.services.postgres import statements
 from orgbase.services.postgres.errors import MethodNotAllowed
 from orgbase.services.postgres.functions import Function
-from orgbase.services.postgres.grammar import Query
-from orgbase.services.postgres.schema import SchemaCache, quote_ident
-from orgbase.services.postgres.sql import Builder, Params, json_result
+from orgbase.services.postgres.plan import Bounds, ReadPlan, WritePlan
+from orgbase.services.postgres.request import CallRequest
+from orgbase.services.postgres.schema import Table
+from orgbase.services.postgres.schema_cache import SchemaCache
+from orgbase.services.postgres.sql import Builder, Params
 
 _PLAIN_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 
@@ -77,66 +83,24 @@ def resolve(
     return chosen
 
 
-def build_call(
-    schema: SchemaCache,
-    fn: Function,
-    args: Any,
-    query: Query,
-    max_rows: int,
-    *,
-    single_object: bool = False,
-    first_param: int = 1,
-    gated: bool = False,
-) -> tuple[str, list[Any]]:
-    """A statement answering (body, n): the result as JSON text and its row count.
-
-    ``gated``: the statement follows the context CTE of a single-statement read (its
-    parameters then start after the entry's): the arguments' row exists only once the
-    context is entered, in a subquery the planner cannot flatten, and the function is
-    called lateral to it, so it never runs before the org is entered.
-    """
-    builder = Builder(schema.tables, Params(first_param))
-    payload = builder.params.add(msgspec.json.encode(args).decode())
-    gate = " WHERE ctx.role IS NOT NULL OFFSET 0" if gated else ""
-    if fn.single_json_argument or single_object or not isinstance(args, dict):
-        cast = fn.arguments[0].type
-        source = f"(SELECT 1{gate}) _a CROSS JOIN LATERAL {fn.qualified}({payload}::{cast})"
-    else:
-        given = [a for a in fn.arguments if a.name in args]
-        if given:
-            record = ", ".join(f"{quote_ident(a.name)} {a.type}" for a in given)
-            call = ", ".join(f"{quote_ident(a.name)} => _a.{quote_ident(a.name)}" for a in given)
-            source = (  # names and types from the catalogs, values bound
-                f"(SELECT * FROM json_to_record({payload}::json) AS _r({record}){gate}) _a"  # noqa: S608
-                f" CROSS JOIN LATERAL {fn.qualified}({call})"
-            )
-        else:
-            source = f"(SELECT {payload}::text{gate}) _a CROSS JOIN LATERAL {fn.qualified}()"
-    if fn.columns is None:
-        if fn.returns == "void":
-            sql = f"SELECT NULL::text AS body, 0 AS n FROM {source} AS t"  # noqa: S608
-            return sql, builder.params.values
-        if fn.returns_set:
-            # A set of scalars is capped and paged as rows are (the org's rows per
-            # response), though it has no columns to filter.
-            limit = builder.params.add(query.page_size(max_rows))
-            offset = builder.params.add(query.offset)
-            sql = (
-                "SELECT coalesce(json_agg(t.v), '[]')::text AS body, count(*) AS n"  # noqa: S608
-                f" FROM (SELECT t.v FROM {source} AS t(v) LIMIT {limit} OFFSET {offset}) AS t"
-            )
-            return sql, builder.params.values
-        sql = f"SELECT to_json(t.v)::text AS body, 1 AS n FROM {source} AS t(v)"  # noqa: S608
-        return sql, builder.params.values
-    table = fn.as_table(schema.tables)
-    select = builder.select_list(table, "t", query.select)
-    conditions = ["true", *builder.filters(table, "t", query.filters)]
-    conditions += builder.inner_joins(table, "t", query.select)
-    order = builder.order(table, "t", query.order)
-    limit = builder.params.add(query.page_size(max_rows))
-    offset = builder.params.add(query.offset)
-    page = (
-        f"{source} AS t WHERE {' AND '.join(conditions)}"
-        f"{' ORDER BY ' + order if order else ''} LIMIT {limit} OFFSET {offset}"
+def plan_call(
+    tables: dict[str, Table], fn: Function, request: CallRequest, bounds: Bounds
+) -> ReadPlan | WritePlan:
+    """The call of ``fn`` (chosen by ``resolve``). A STABLE or IMMUTABLE function cannot
+    change data (PostgreSQL refuses writes in it): one statement behind the context CTE,
+    as a table read; a VOLATILE one (or any with tx=rollback): a transaction, as a write,
+    where max-affected counts the rows it changed in every table. Its rows are capped
+    and paged as a read's."""
+    single = fn.read_only and not request.options.rollback
+    builder = Builder(tables, Params(CONTEXT_PARAMS + 1 if single else 1))
+    args = request.args
+    whole = fn.single_json_argument or request.single_object or not isinstance(args, dict)
+    table = fn.as_table(tables) if fn.columns is not None else None
+    limit = request.query.page_size(bounds.rows)
+    sql = statements.call(
+        builder, fn, table, args, request.query, limit=limit, whole=whole, gated=single
     )
-    return json_result(page, select), builder.params.values
+    if single:
+        return ReadPlan(sql, tuple(builder.params.values))
+    options = msgspec.structs.replace(request.options, count_changes=True)
+    return WritePlan(sql, builder.params.values, True, None, bounds.timeout_ms, options)

@@ -1,5 +1,5 @@
-"""The schema cache: the tenant tables of the `api` schema, their columns, keys and
-foreign keys, read from the catalogs at start and again on ``NOTIFY orgbase_schema``.
+"""The tenant tables of the `api` schema as the data API sees them (columns, keys, foreign
+keys), and how they are read from the catalogs (``schema_cache`` keeps the current ones).
 
 Every identifier the data API puts in SQL comes from here, quoted; nothing a client
 sends is ever spliced into SQL as a name it did not find here.
@@ -7,22 +7,13 @@ sends is ever spliced into SQL as a name it did not find here.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
 
-import structlog
+import asyncpg
 
-from orgbase.core.postgres import Connection, Database
-
-if TYPE_CHECKING:
-    from orgbase.services.postgres.functions import Function
-
-log = structlog.get_logger("orgbase.schema")
+from orgbase.core.postgres import Connection
 
 SCHEMA = "api"
-CHANNEL = "orgbase_schema"
 
 
 def quote_ident(name: str) -> str:
@@ -152,62 +143,38 @@ async def introspect(connection: Connection) -> dict[str, Table]:
     return result
 
 
-class SchemaCache:
-    """The current schema, reloaded when told to (``reload_soon``)."""
+_DESCRIBE = """
+SELECT c.relname AS name, c.relrowsecurity AS rls, c.relforcerowsecurity AS forced,
+       tt.policy AS preset,
+       (SELECT coalesce(json_agg(json_build_object(
+            'name', a.attname, 'type', format_type(a.atttypid, a.atttypmod),
+            'nullable', NOT a.attnotnull,
+            'default', pg_get_expr(d.adbin, d.adrelid)) ORDER BY a.attnum), '[]')
+        FROM pg_attribute a LEFT JOIN pg_attrdef d ON d.adrelid = a.attrelid AND d.adnum = a.attnum
+        WHERE a.attrelid = c.oid AND a.attnum > 0 AND NOT a.attisdropped)::text AS columns,
+       (SELECT coalesce(json_agg(json_build_object(
+            'name', p.polname,
+            'command', CASE p.polcmd WHEN 'r' THEN 'SELECT' WHEN 'a' THEN 'INSERT'
+                WHEN 'w' THEN 'UPDATE' WHEN 'd' THEN 'DELETE' ELSE 'ALL' END,
+            'roles', (SELECT coalesce(array_agg(CASE WHEN r = 0 THEN 'public'
+                ELSE pg_get_userbyid(r)::text END), '{}') FROM unnest(p.polroles) r),
+            'using', pg_get_expr(p.polqual, p.polrelid),
+            'check', pg_get_expr(p.polwithcheck, p.polrelid)) ORDER BY p.polname), '[]')
+        FROM pg_policy p WHERE p.polrelid = c.oid)::text AS policies,
+       (SELECT coalesce(json_agg(json_build_object(
+            'name', i.relname, 'definition', pg_get_indexdef(x.indexrelid)) ORDER BY i.relname),
+            '[]')
+        FROM pg_index x JOIN pg_class i ON i.oid = x.indexrelid
+        WHERE x.indrelid = c.oid)::text AS indexes
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+LEFT JOIN orgbase.tenant_tables tt ON tt.schema_name = n.nspname AND tt.table_name = c.relname
+WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
+ORDER BY c.relname
+"""
 
-    def __init__(self, db: Database) -> None:
-        self.db = db
-        self.tables: dict[str, Table] = {}
-        self.functions: dict[str, list[Function]] = {}
-        self.version = 0
-        # One load at a time, so a later load never loses to an earlier one.
-        self._loading = asyncio.Lock()
-        self._reloader: asyncio.Task[None] | None = None
-        self._reload_wanted = False
-        self._stopped = False
 
-    async def load(self) -> None:
-        # functions.py builds on this module's types: imported when first needed.
-        from orgbase.services.postgres.functions import introspect_functions
-
-        async with self._loading:
-            async with self.db.system_connection() as connection:
-                tables = await introspect(connection)
-                functions = await introspect_functions(connection)
-            self.tables = tables
-            self.functions = functions
-            self.version += 1
-        log.info(
-            "schema loaded",
-            tables=sorted(tables),
-            functions=sorted(functions),
-            version=self.version,
-        )
-
-    def reload_soon(self) -> None:
-        """Reload in the background (a NOTIFY, or a reconnection of the listener after
-        which notifications may have been missed). Requests arriving during a reload make
-        one more reload, not one each."""
-        if self._stopped:
-            return
-        self._reload_wanted = True
-        if self._reloader is None or self._reloader.done():
-            self._reloader = asyncio.get_running_loop().create_task(self._reload_while_wanted())
-
-    async def stop(self) -> None:
-        self._stopped = True
-        if self._reloader is not None:
-            self._reloader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reloader
-
-    async def _reload_while_wanted(self) -> None:
-        while self._reload_wanted:
-            self._reload_wanted = False
-            await self._reload_quietly()
-
-    async def _reload_quietly(self) -> None:
-        try:
-            await self.load()
-        except Exception as exc:  # the old schema stays until the next try
-            log.warning("schema reload failed", error=repr(exc))
+async def describe_tables(connection: Connection) -> list[asyncpg.Record]:
+    """Every table of the schema (served or not) with its columns, policies and indexes as
+    JSON text: what the studio's schema page shows."""
+    rows: list[asyncpg.Record] = await connection.fetch(_DESCRIBE, SCHEMA)
+    return rows

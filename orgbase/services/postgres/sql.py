@@ -1,10 +1,9 @@
-"""From a parsed query and the schema cache to SQL text and its parameters.
+"""The SQL builder's expressions: from a parsed query and the schema cache to select
+lists, embeddings, filters and orderings, and their parameters (statements.py puts them
+into whole statements).
 
 Names come only from the schema cache (quoted); every value is a bound parameter, cast
-by PostgreSQL to the column's type (a bad value is a 22P02 error, a 400). The SQL keeps
-the shapes measured in docs/architecture.md: reads in one statement behind the context
-CTE, with the context referenced inside a LIMITed subquery; writes as plain statements
-inside a transaction whose first statement entered the org.
+by PostgreSQL to the column's type (a bad value is a 22P02 error, a 400).
 """
 
 from __future__ import annotations
@@ -301,11 +300,3 @@ def _contains(expression: str, op: str, value: str, kind: str | None) -> str:
             hint="use eq, like or in on this column",
         )
     return f"{expression} {_CONTAINS[op]} {value}"
-
-
-def json_result(source: str, select: str) -> str:
-    """Aggregate rows into one JSON text in PostgreSQL (no per-row work in Python)."""
-    return (
-        "SELECT coalesce(json_agg(_p), '[]')::text AS body, count(*) AS n"
-        f" FROM (SELECT {select} FROM {source}) _p"
-    )

@@ -11,11 +11,13 @@ from __future__ import annotations
 import contextlib
 import re
 import time
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from uuid import UUID
 
 import msgspec
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from orgbase.core import keys, rbac
@@ -168,24 +170,22 @@ def _key(name: str) -> str:
     return name
 
 
+@dataclass(eq=False)
 class KeyValueStore:
-    def __init__(
-        self,
-        redis: RedisClients,
-        settings: KvSettings,
-        stats: RedisStats,
-        *,
-        limits_of: LimitsOf | None = None,
-        meter: Meter | None = None,
-    ) -> None:
-        self.redis = redis
-        self.settings = settings
-        self.stats = stats
-        self.limits_of = limits_of
-        self.meter = meter
-        self._set = redis.primary.register_script(_SET)
-        self._incr = redis.primary.register_script(_INCR)
-        self._delete = redis.primary.register_script(_DELETE)
+    redis: RedisClients
+    settings: KvSettings
+    stats: RedisStats
+    _: KW_ONLY
+    limits_of: LimitsOf | None = None
+    meter: Meter | None = None
+    _set: AsyncScript = field(init=False)
+    _incr: AsyncScript = field(init=False)
+    _delete: AsyncScript = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._set = self.redis.primary.register_script(_SET)
+        self._incr = self.redis.primary.register_script(_INCR)
+        self._delete = self.redis.primary.register_script(_DELETE)
 
     @staticmethod
     def _names(ctx: OrgContext, key: str) -> tuple[str, str, str]:
@@ -197,9 +197,18 @@ class KeyValueStore:
             return 1 << 62
         return self.limits_of(ctx.org_id).cache_storage_bytes
 
-    def _held(self, ctx: OrgContext, used: int) -> None:
+    def _written(self, ctx: OrgContext, key: str, status: int, quota: int, used: int) -> None:
+        """A write script's answer: refused (the org is going, over its bytes or its
+        keys), or done (metered, counted)."""
+        if status == -2:
+            raise _org_gone()
+        if status == -3:
+            raise _over_storage(quota, used)
+        if status < 0:
+            raise self._over_quota()
         if self.meter is not None:
-            self.meter.level(ctx.org_id, "cache_bytes", int(used))
+            self.meter.level(ctx.org_id, "cache_bytes", used)
+        self.stats.access(str(ctx.org_id), key)
 
     async def get(self, ctx: OrgContext, key: str) -> Entry:
         value_key, _, _ = self._names(ctx, _key(key))
@@ -248,14 +257,7 @@ class KeyValueStore:
                 client=r,
             )
         )
-        if int(done) == -2:
-            raise _org_gone()
-        if int(done) == -3:
-            raise _over_storage(quota, int(used))
-        if int(done) < 0:
-            raise self._over_quota()
-        self._held(ctx, used)
-        self.stats.access(str(ctx.org_id), key)
+        self._written(ctx, key, int(done), quota, int(used))
         return Entry(key, value, ttl)
 
     async def increment(self, ctx: OrgContext, key: str, by: int) -> Entry:
@@ -273,14 +275,7 @@ class KeyValueStore:
             )
         except ResponseError as exc:
             raise Conflict("the value is not an integer", code="not_an_integer") from exc
-        if int(status) == -2:
-            raise _org_gone()
-        if int(status) == -3:
-            raise _over_storage(quota, int(used))
-        if int(status) < 0:
-            raise self._over_quota()
-        self._held(ctx, used)
-        self.stats.access(str(ctx.org_id), key)
+        self._written(ctx, key, int(status), quota, int(used))
         return Entry(key, int(value), None)
 
     async def delete(self, ctx: OrgContext, key: str) -> None:

@@ -3,7 +3,7 @@
 // sign-in, and "sign in with ..." buttons. They speak GoTrue's API (/auth/v1) with the
 // deployment's publishable key (from /v1/auth/client-config).
 import { startUrl } from "./provider_flow.js";
-import { act, errorBox, field, h, replace } from "./ui.js";
+import { actionForm, errorBox, field, h, replace } from "./ui.js";
 
 let config = null;
 
@@ -47,32 +47,22 @@ export async function showSignUp(api, root, showSignIn) {
   await clientConfig(api);
   const email = input("email", "email", { autocomplete: "username" });
   const password = input("password", "password", { autocomplete: "new-password", minlength: 10 });
-  const errors = h("div");
-  const submit = h("button", { class: "primary", type: "submit" }, "Create account");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const done = await act(submit, () => gotrue(api, "POST", "/signup", { email: email.value, password: password.value }), errors);
-      if (done) showConfirm(api, root, showSignIn, email.value);
-    },
-  }, field("Email", email), field("Password (10 characters or more)", password), errors, submit);
+  const form = actionForm("Create account",
+    () => gotrue(api, "POST", "/signup", { email: email.value, password: password.value }),
+    () => showConfirm(api, root, showSignIn, email.value),
+    field("Email", email), field("Password (10 characters or more)", password));
   panel(root, "Create an account", form, h("p", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); showSignIn(); } }, "Back to sign-in")));
   email.focus();
 }
 
 function showConfirm(api, root, showSignIn, address) {
   const code = input("code", "text", { inputmode: "numeric", autocomplete: "one-time-code", pattern: "[0-9]{6}" });
-  const errors = h("div");
-  const submit = h("button", { class: "primary", type: "submit" }, "Confirm");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      // "email": the code of a new account's confirmation, or, when the address already had
-      // an account, the sign-in code mailed to its owner instead (sign-up tells nobody which).
-      const done = await act(submit, () => gotrue(api, "POST", "/verify", { type: "email", email: address, token: code.value.trim() }), errors);
-      if (done) showSignIn("Your email is confirmed: sign in.", "good");
-    },
-  }, h("p", {}, `We sent a 6-digit code to ${address}.`), field("Code", code), errors, submit);
+  // "email": the code of a new account's confirmation, or, when the address already had
+  // an account, the sign-in code mailed to its owner instead (sign-up tells nobody which).
+  const form = actionForm("Confirm",
+    () => gotrue(api, "POST", "/verify", { type: "email", email: address, token: code.value.trim() }),
+    () => showSignIn("Your email is confirmed: sign in.", "good"),
+    h("p", {}, `We sent a 6-digit code to ${address}.`), field("Code", code));
   panel(root, "Confirm your email", form);
   code.focus();
 }
@@ -80,15 +70,10 @@ function showConfirm(api, root, showSignIn, address) {
 export async function showForgot(api, root, showSignIn) {
   await clientConfig(api);
   const email = input("email", "email", { autocomplete: "username" });
-  const errors = h("div");
-  const submit = h("button", { class: "primary", type: "submit" }, "Send a code");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const sent = await act(submit, () => gotrue(api, "POST", "/recover", { email: email.value }).then(() => true), errors);
-      if (sent) showReset(api, root, showSignIn, email.value);
-    },
-  }, field("Email", email), errors, submit);
+  const form = actionForm("Send a code",
+    () => gotrue(api, "POST", "/recover", { email: email.value }).then(() => true),
+    () => showReset(api, root, showSignIn, email.value),
+    field("Email", email));
   panel(root, "Forgot your password?", form, h("p", {}, h("a", { href: "#", onclick: (e) => { e.preventDefault(); showSignIn(); } }, "Back to sign-in")));
   email.focus();
 }
@@ -96,20 +81,13 @@ export async function showForgot(api, root, showSignIn) {
 function showReset(api, root, showSignIn, address) {
   const code = input("code", "text", { inputmode: "numeric", autocomplete: "one-time-code" });
   const password = input("password", "password", { autocomplete: "new-password", minlength: 10 });
-  const errors = h("div");
-  const submit = h("button", { class: "primary", type: "submit" }, "Set the new password");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const done = await act(submit, async () => {
-        const session = await gotrue(api, "POST", "/verify", { type: "recovery", email: address, token: code.value.trim() });
-        await gotrue(api, "PUT", "/user", { password: password.value }, session.access_token);
-        await gotrue(api, "POST", "/logout?scope=local", undefined, session.access_token);
-        return true;
-      }, errors);
-      if (done) showSignIn("Your password is changed: sign in with it.", "good");
-    },
-  }, h("p", {}, `If ${address} has an account, a 6-digit code is on its way.`), field("Code", code), field("New password", password), errors, submit);
+  const form = actionForm("Set the new password", async () => {
+    const session = await gotrue(api, "POST", "/verify", { type: "recovery", email: address, token: code.value.trim() });
+    await gotrue(api, "PUT", "/user", { password: password.value }, session.access_token);
+    await gotrue(api, "POST", "/logout?scope=local", undefined, session.access_token);
+    return true;
+  }, () => showSignIn("Your password is changed: sign in with it.", "good"),
+  h("p", {}, `If ${address} has an account, a 6-digit code is on its way.`), field("Code", code), field("New password", password));
   panel(root, "Choose a new password", form);
   code.focus();
 }
@@ -122,18 +100,10 @@ export async function challengeIfEnrolled(api, root) {
   if (!factor || tokenClaims(api.token).aal === "aal2") return;
   await new Promise((resolve) => {
     const code = input("code", "text", { inputmode: "numeric", autocomplete: "one-time-code" });
-    const errors = h("div");
-    const submit = h("button", { class: "primary", type: "submit" }, "Verify");
-    const form = h("form", {
-      onsubmit: async (event) => {
-        event.preventDefault();
-        const ok = await act(submit, async () => {
-          await verifyFactor(api, factor.id, code.value.trim());
-          return true;
-        }, errors);
-        if (ok) resolve();
-      },
-    }, h("p", {}, "Enter the code from your authenticator app (or a recovery code)."), field("Code", code), errors, submit);
+    const form = actionForm("Verify", async () => {
+      await verifyFactor(api, factor.id, code.value.trim());
+      return true;
+    }, resolve, h("p", {}, "Enter the code from your authenticator app (or a recovery code)."), field("Code", code));
     panel(root, "Two-step verification", form);
     code.focus();
   });

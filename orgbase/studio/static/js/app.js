@@ -1,6 +1,6 @@
 // The studio shell: sign-in, org switcher, navigation and a hash router over the pages.
 import { Api } from "./api.js";
-import { act, errorBox, field, h, loading, replace, select } from "./ui.js";
+import { act, actionForm, errorBox, field, h, loading, replace, select } from "./ui.js";
 import * as overview from "./pages/overview.js";
 import * as database from "./pages/database.js";
 import * as schema from "./pages/schema.js";
@@ -47,18 +47,10 @@ function showSignIn(message, kind) {
   studio.stop();
   const email = h("input", { type: "email", name: "email", autocomplete: "username", required: true });
   const password = h("input", { type: "password", name: "password", autocomplete: "current-password", required: true });
-  const errors = h("div");
-  const submit = h("button", { class: "primary", type: "submit" }, "Sign in");
-  const form = h("form", {
-    onsubmit: async (event) => {
-      event.preventDefault();
-      const ok = await act(submit, () => api.signIn(email.value, password.value).then(() => true), errors);
-      if (ok) {
-        await challengeIfEnrolled(api, root);
-        await enter();
-      }
-    },
-  }, field("Email", email), field("Password", password), errors, submit);
+  const form = actionForm("Sign in", () => api.signIn(email.value, password.value).then(() => true), async () => {
+    await challengeIfEnrolled(api, root);
+    await enter();
+  }, field("Email", email), field("Password", password));
   const notice = kind === "good" ? h("div", { class: "notice", role: "status" }, message) : errorBox({ message });
   replace(root, h("main", { class: "signin panel" }, h("h1", {}, "orgbase studio"),
     message ? notice : null, form, signInExtras(api, root, showSignIn)));

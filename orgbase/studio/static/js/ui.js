@@ -77,6 +77,20 @@ export async function act(button, action, errors) {
   }
 }
 
+/** A form whose submit runs `action` (the button disabled meanwhile, a failure shown above
+ * it) and then `after` with what the action gave, when it gave something. */
+export function actionForm(label, action, after, ...children) {
+  const errors = h("div");
+  const submit = h("button", { class: "primary", type: "submit" }, label);
+  return h("form", {
+    onsubmit: async (event) => {
+      event.preventDefault();
+      const result = await act(submit, action, errors);
+      if (result) await after(result);
+    },
+  }, ...children, errors, submit);
+}
+
 export function toast(message, kind = "info") {
   const box = document.getElementById("toasts");
   const item = h("div", { class: `toast ${kind}` }, message);

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -137,29 +138,18 @@ class _Reserve:
         self.reset_seconds = 0
 
 
+@dataclass(frozen=True, slots=True)
 class Decision:
     """The answer for one request, for its RateLimit headers."""
 
-    __slots__ = ("failed_open", "family", "limit", "remaining", "reset_seconds", "retry_after")
-
-    def __init__(
-        self,
-        family: str,
-        limit: int,
-        remaining: int,
-        reset_seconds: int,
-        retry_after: int = 0,
-        *,
-        failed_open: bool = False,
-    ) -> None:
-        self.failed_open = failed_open
-        """Admitted because Redis could not be asked."""
-        self.family = family
-        self.limit = limit
-        self.remaining = remaining
-        self.reset_seconds = reset_seconds
-        self.retry_after = retry_after
-        """Seconds to wait when refused (0: admitted)."""
+    family: str
+    limit: int
+    remaining: int
+    reset_seconds: int
+    retry_after: int = 0
+    """Seconds to wait when refused (0: admitted)."""
+    failed_open: bool = field(default=False, kw_only=True)
+    """Admitted because Redis could not be asked."""
 
     def refusal(self) -> RateLimited | None:
         if not self.retry_after:
