@@ -285,6 +285,8 @@ _FUNCTIONS = {
     "function_http_invalid": Code(400, "ctx.http was given no valid method and URL"),
     "function_api_key_refused": Code(403, "the function does not take API keys"),
     "function_not_found": Code(404, "no function of that name on this server"),
+    "function_delivery_not_found": Code(404, "no dead delivery of that id (in the org)"),
+    "function_claim_lost": Code(409, "a trigger run's delivery is no longer claimed by it"),
     "function_concurrency_exceeded": Code(429, "the org runs as many invocations as it may"),
     "function_failed": Code(500, "the function raised (its log has it under the request id)"),
     "function_crashed": Code(502, "the worker running the function ended before answering"),

@@ -615,7 +615,24 @@ class FunctionsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     reload: bool = False
     """Reload the functions when their files change (on in dev mode)."""
     log_retention_days: Annotated[int, Meta(ge=1, le=365)] = 14
-    """How long the invocation log keeps its lines."""
+    """How long the invocation log, the delivered events and the schedule's runs are kept
+    (dead events are kept until an operator retries or drops them)."""
+    events: bool = True
+    """Whether this gateway runs the functions subscribed to events (``config["triggers"]``)
+    and keeps the subscriptions in step with its functions folder."""
+    event_retry_schedule: tuple[PositiveFloat, ...] = (1, 5, 30, 120, 600, 1800)
+    """Seconds between attempts of an event whose function failed; after the last it is
+    dead (the dead-letter view at /v1/platform/functions/deliveries)."""
+    event_batch: Annotated[int, Meta(ge=1, le=1000)] = 32
+    """Events claimed per round (and run at once) by one gateway process."""
+    event_poll_seconds: PositiveFloat = 1.0
+    """Pause between rounds when no new event was announced (NOTIFY wakes it at once)."""
+    schedules: bool = True
+    """Whether this gateway runs the functions' cron schedules (``config["schedule"]``):
+    each tick runs once across all the gateways that do."""
+    schedule_grace_seconds: PositiveFloat = 60.0
+    """A tick found later than this (the gateways were down) is recorded as missed, not
+    run late."""
 
     def __post_init__(self) -> None:
         if self.secrets_file is not None and not self.secrets_file.strip():

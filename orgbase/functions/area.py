@@ -15,19 +15,24 @@ import structlog
 
 from orgbase.core.context import Principal
 from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.errors import OrgbaseError
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.periodic import Periodic
+from orgbase.core.postgres import Database
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.functions.database import FunctionDatabase
+from orgbase.functions.deliveries import Deliveries
 from orgbase.functions.host import Host
 from orgbase.functions.invocation_log import InvocationLog
 from orgbase.functions.outbound import Outbound
 from orgbase.functions.pool import WorkerPool
 from orgbase.functions.registry import Registry
 from orgbase.functions.service import FunctionService
+from orgbase.functions.subscriptions import write_subscriptions
+from orgbase.functions.triggers import CHANNEL, EventDispatcher
 
 log = structlog.get_logger("orgbase.functions")
 RELOAD_SECONDS = 1.0
@@ -41,6 +46,9 @@ class FunctionsArea:
     host: Host
     service: FunctionService
     invocations: InvocationLog
+    db: Database
+    deliveries: Deliveries
+    events: EventDispatcher | None = None
     reloader: Periodic | None = None
     require_platform_admin: PlatformAdminCheck | None = None
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
@@ -50,6 +58,9 @@ class FunctionsArea:
         if self.registry.catalog.functions:
             await self.pool.start()
         self.invocations.periodic.start()
+        if self.events is not None:
+            await self._subscribe()
+            self.events.start()
         if self.reloader is not None:
             self.reloader.start()
 
@@ -59,6 +70,18 @@ class FunctionsArea:
         self.registry.load()
         log.info("functions changed: new workers")
         await self.pool.recycle()
+        if self.events is not None:
+            await self._subscribe()
+
+    async def _subscribe(self) -> None:
+        """The catalog's triggers become the deployment's subscriptions (a database that
+        is away at start leaves them as they were: they are the same code's)."""
+        try:
+            count = await write_subscriptions(self.db, self.registry.catalog.usable)
+        except (OrgbaseError, OSError) as exc:
+            log.warning("function subscriptions not written", error=repr(exc))
+            return
+        log.info("function subscriptions written", subscriptions=count)
 
     def describe(self, *, with_errors: bool = False) -> list[dict[str, Any]]:
         """Each function's config (and, for the operator, why it cannot run)."""
@@ -98,11 +121,16 @@ class FunctionsArea:
             ("killed", pool.killed),
         ):
             totals[("function_workers", event)] = count
+        if self.events is not None:
+            for outcome, count in self.events.outcomes.items():
+                totals[("function_events", outcome)] = count
         return totals
 
     async def stop(self) -> None:
         if self.reloader is not None:
             await self.reloader.stop()
+        if self.events is not None:
+            await self.events.stop()
         await self.pool.close()
         await self.invocations.periodic.stop()
         await self.host.outbound.close()
@@ -143,7 +171,12 @@ def build_functions(
     )
     invocations = InvocationLog(resources.db, config.log_retention_days)
     service.recorders.append(invocations.record)
-    area = FunctionsArea(registry, pool, host, service, invocations)
+    area = FunctionsArea(
+        registry, pool, host, service, invocations, resources.db, Deliveries(resources.db)
+    )
+    if config.events:
+        area.events = EventDispatcher(resources.db, config, registry, service)
+        resources.notifications.subscribe(CHANNEL, area.events.announced)
     if config.reload:
         area.reloader = Periodic("functions reload", area.reload_if_changed, RELOAD_SECONDS)
     return area

@@ -199,6 +199,7 @@ class Metrics:
             "webhook_deliveries": self.webhook_deliveries,
             "function_invocations": self.functions.invocations,
             "function_workers": self.functions.workers,
+            "function_events": self.functions.events,
         }[name]
         return metric.labels(*labels) if labels else metric
 
@@ -238,6 +239,18 @@ class FunctionMetrics:
             "orgbase_function_duration_seconds",
             "Time from handing an invocation to a worker to its answer",
             buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.events = _counter(
+            registry,
+            "orgbase_function_events_total",
+            "Events run by functions, by outcome (delivered, retried, dead)",
+            "outcome",
+        )
+        self.event_latency = Histogram(
+            "orgbase_function_event_latency_seconds",
+            "Time from an event's commit to its function's answer (delivered ones)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
             registry=registry,
         )
         self.workers = _counter(

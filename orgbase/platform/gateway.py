@@ -260,6 +260,9 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
     gateway.webhooks.dispatcher.latency_observers.append(metrics.webhook_latency.observe)
     if gateway.functions is not None:
         gateway.functions.service.durations.append(metrics.functions.duration.observe)
+        if gateway.functions.events is not None:
+            observe = metrics.functions.event_latency.observe
+            gateway.functions.events.latency_observers.append(observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 
