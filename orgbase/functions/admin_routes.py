@@ -73,10 +73,13 @@ async def platform_functions(  # noqa: PLR0917 - one parameter per query option
     invocations = await area.invocations.recent(
         org=org, function=function, limit=limit, with_errors=True, failed=failed
     )
+    schedules = area.schedules
     return {
         "functions": area.describe(with_errors=True),
         "workers": area.workers(),
         "invocations": invocations,
+        "schedules": schedules.upcoming() if schedules is not None else {},
+        "schedule_runs": await schedules.recent(limit) if schedules is not None else [],
     }
 
 

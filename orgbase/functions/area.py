@@ -30,6 +30,7 @@ from orgbase.functions.invocation_log import InvocationLog
 from orgbase.functions.outbound import Outbound
 from orgbase.functions.pool import WorkerPool
 from orgbase.functions.registry import Registry
+from orgbase.functions.schedules import Scheduler
 from orgbase.functions.service import FunctionService
 from orgbase.functions.subscriptions import write_subscriptions
 from orgbase.functions.triggers import CHANNEL, EventDispatcher
@@ -49,6 +50,7 @@ class FunctionsArea:
     db: Database
     deliveries: Deliveries
     events: EventDispatcher | None = None
+    schedules: Scheduler | None = None
     reloader: Periodic | None = None
     require_platform_admin: PlatformAdminCheck | None = None
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
@@ -61,6 +63,8 @@ class FunctionsArea:
         if self.events is not None:
             await self._subscribe()
             self.events.start()
+        if self.schedules is not None:
+            self.schedules.start()
         if self.reloader is not None:
             self.reloader.start()
 
@@ -124,6 +128,9 @@ class FunctionsArea:
         if self.events is not None:
             for outcome, count in self.events.outcomes.items():
                 totals[("function_events", outcome)] = count
+        if self.schedules is not None:
+            for outcome, count in self.schedules.outcomes.items():
+                totals[("function_ticks", outcome)] = count
         return totals
 
     async def stop(self) -> None:
@@ -131,6 +138,8 @@ class FunctionsArea:
             await self.reloader.stop()
         if self.events is not None:
             await self.events.stop()
+        if self.schedules is not None:
+            await self.schedules.stop()
         await self.pool.close()
         await self.invocations.periodic.stop()
         await self.host.outbound.close()
@@ -177,6 +186,8 @@ def build_functions(
     if config.events:
         area.events = EventDispatcher(resources.db, config, registry, service)
         resources.notifications.subscribe(CHANNEL, area.events.announced)
+    if config.schedules:
+        area.schedules = Scheduler(resources.db, config, registry, service)
     if config.reload:
         area.reloader = Periodic("functions reload", area.reload_if_changed, RELOAD_SECONDS)
     return area

@@ -14,6 +14,7 @@ import msgspec
 from msgspec import Meta
 
 from orgbase.core.context import Role
+from orgbase.functions.cron import Cron, CronError
 
 Method = Literal["GET", "POST", "PUT", "PATCH", "DELETE"]
 METHODS: tuple[Method, ...] = ("GET", "POST", "PUT", "PATCH", "DELETE")
@@ -57,6 +58,11 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         for event in self.triggers:
             if not EVENT.fullmatch(event):
                 raise ValueError(f"triggers: {event!r} is not an event name or pattern")
+        if self.schedule is not None:
+            try:
+                Cron.parse(self.schedule)
+            except CronError as exc:
+                raise ValueError(f"schedule: {exc}") from None
 
 
 class FunctionSpec(msgspec.Struct, frozen=True, kw_only=True):

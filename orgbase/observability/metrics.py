@@ -200,6 +200,7 @@ class Metrics:
             "function_invocations": self.functions.invocations,
             "function_workers": self.functions.workers,
             "function_events": self.functions.events,
+            "function_ticks": self.functions.ticks,
         }[name]
         return metric.labels(*labels) if labels else metric
 
@@ -251,6 +252,18 @@ class FunctionMetrics:
             "orgbase_function_event_latency_seconds",
             "Time from an event's commit to its function's answer (delivered ones)",
             buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+            registry=registry,
+        )
+        self.ticks = _counter(
+            registry,
+            "orgbase_function_schedule_ticks_total",
+            "Scheduled ticks by outcome (done, failed, missed; taken: run by another gateway)",
+            "outcome",
+        )
+        self.drift = Histogram(
+            "orgbase_function_schedule_drift_seconds",
+            "Time from a tick to the start of its run",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
             registry=registry,
         )
         self.workers = _counter(

@@ -263,6 +263,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         if gateway.functions.events is not None:
             observe = metrics.functions.event_latency.observe
             gateway.functions.events.latency_observers.append(observe)
+        if gateway.functions.schedules is not None:
+            gateway.functions.schedules.drift_observers.append(metrics.functions.drift.observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 

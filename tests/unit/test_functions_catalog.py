@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from orgbase.functions.answers import answer
 from orgbase.functions.cpu import Metered
+from orgbase.functions.cron import Cron, CronError
 from orgbase.functions.database import statement_refusal
 from orgbase.functions.loader import load_catalog
 from orgbase.functions.protocol import Done, frame, read_from_worker
@@ -103,3 +105,31 @@ async def test_frames_round_trip_and_refuse_oversize() -> None:
     message = await read_from_worker(reader, 1000)
     assert message == Done(id=1, status=200, headers=[("a", "b")], body=b"xyz")
     assert await read_from_worker(reader, 1000) is None
+
+
+@pytest.mark.parametrize(
+    ("expression", "after", "ticks"),
+    [
+        ("*/5 * * * *", "2026-02-27T23:59:30", ["2026-02-28T00:00:00", "2026-02-28T00:05:00"]),
+        ("0 0 29 2 *", "2026-02-27T00:00:00", ["2028-02-29T00:00:00", "2032-02-29T00:00:00"]),
+        ("*/2 * * * * *", "2026-01-01T00:00:01.5", ["2026-01-01T00:00:02", "2026-01-01T00:00:04"]),
+        ("@weekly", "2026-02-27T12:00:00", ["2026-03-01T00:00:00", "2026-03-08T00:00:00"]),
+        ("30 8 * * 1-5", "2026-02-27T09:00:00", ["2026-03-02T08:30:00", "2026-03-03T08:30:00"]),
+        # Both day fields restricted: either matches (the 1st, or a Monday).
+        ("0 12 1 * 1", "2026-02-27T00:00:00", ["2026-03-01T12:00:00", "2026-03-02T12:00:00"]),
+    ],
+)
+def test_cron_ticks(expression: str, after: str, ticks: list[str]) -> None:
+    cron = Cron.parse(expression)
+    moment = datetime.fromisoformat(after).replace(tzinfo=UTC)
+    for expected in ticks:
+        moment = cron.next_after(moment)
+        assert moment == datetime.fromisoformat(expected).replace(tzinfo=UTC)
+
+
+@pytest.mark.parametrize(
+    "expression", ["* * * *", "60 * * * *", "*/0 * * * *", "a * * * *", "5-1 * * * *"]
+)
+def test_cron_refuses_nonsense(expression: str) -> None:
+    with pytest.raises(CronError):
+        Cron.parse(expression)
