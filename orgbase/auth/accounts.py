@@ -4,7 +4,7 @@ source of truth; a password or account change ends the sessions it must."""
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -91,6 +91,8 @@ class AccountService:
     attempts: GuessLimit
     email_changes: EmailChanges
     memberships: Memberships
+    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list)
+    """Told (after commit) about a deleted account: the API keys it made were revoked."""
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -189,3 +191,5 @@ class AccountService:
             await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
         await self.sessions.forget(revoked)
         await left()
+        for listener in self.on_deleted:
+            await listener(user_id)

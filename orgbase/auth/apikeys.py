@@ -1,5 +1,7 @@
 """API keys: per org, shown once, stored as a SHA-256 (they carry 256 bits of entropy, so a
-slow hash adds nothing), scoped to a role, optionally expiring, revocable at once.
+slow hash adds nothing), scoped to a role, optionally expiring, revocable at once. A key
+acts with its maker's authority: it is revoked (by PostgreSQL, in the same transaction)
+when its maker leaves the org, drops below the key's role or deletes their account.
 
 Lookups go through the same revocable Redis cache as sessions, and never find a key whose
 org is gone: closing an org revokes its keys in the same transaction (``revoke_for_org``),
@@ -30,6 +32,14 @@ log = structlog.get_logger("orgbase.apikeys")
 
 KEY_PREFIX = "obk_"
 CACHE_SECONDS = 300
+
+
+# A creator's keys revoked within a cache lifetime: any older one can no longer be cached.
+_REVOKED_OF_CREATOR = """
+SELECT id, org_id, key_hash FROM orgbase.api_keys
+WHERE created_by = $1 AND ($2::uuid IS NULL OR org_id = $2)
+  AND revoked_at >= now() - make_interval(secs => $3)
+"""
 
 
 class CachedKey(msgspec.Struct, frozen=True, array_like=True):
@@ -156,6 +166,23 @@ class ApiKeyStore:
             org_id,
         )
         return [r["key_hash"] for r in rows]
+
+    async def creator_changed(self, user_id: UUID, org_id: UUID | None = None) -> None:
+        """After a change that may have ended a key creator's authority committed (their
+        membership of ``org_id`` removed or lowered, their account deleted): PostgreSQL's
+        triggers revoked those keys in that transaction (sql/rls/0031_api_key_creators.sql);
+        they are forgotten and announced here like any revocation. (Keys revoked earlier
+        within a cache lifetime are announced again: harmless.)"""
+        async with self.db.system_connection() as connection:
+            rows = await connection.fetch(_REVOKED_OF_CREATOR, user_id, org_id, CACHE_SECONDS)
+        if not rows:
+            return
+        await self.forget([row["key_hash"] for row in rows])
+        by_org: dict[UUID, list[UUID]] = {}
+        for row in rows:
+            by_org.setdefault(row["org_id"], []).append(row["id"])
+        for org, key_ids in by_org.items():
+            await self.revoked(org, key_ids)
 
     async def forget(self, hashes: list[bytes]) -> None:
         """Tombstone revoked keys in the cache (after the revocation committed)."""

@@ -199,6 +199,7 @@ def build_auth(
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
     gotrue = _gotrue(settings, resources, grants, user_sessions, outbox)
+    gotrue.accounts.on_deleted.append(api_keys.creator_changed)  # its keys end with it
     oidc = _oidc(settings, resources, grants, sessions, sso)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(

@@ -20,6 +20,7 @@ import asyncpg
 
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Connection
+from orgbase.core.stored_json import stored_length
 
 MAX_LENGTH = 16384
 """Characters of the stored jsonb's text (``length(user_metadata::text)``)."""
@@ -67,8 +68,7 @@ def metadata_json(data: dict[str, Any] | None) -> str:
         text = json.dumps(data or {}, ensure_ascii=False, allow_nan=False)
     except ValueError:
         raise _unstorable("a number JSON cannot carry") from None
-    # jsonb renders numbers at least as long as this text does (1e300: 301 digits), so a
-    # text over the limit is over it stored too; the statement checks the rest.
+    # Stored, it is at least as long (core.stored_json); the statement checks the rest.
     if len(text) > MAX_LENGTH:
         raise _too_large()
     return text
@@ -77,7 +77,7 @@ def metadata_json(data: dict[str, Any] | None) -> str:
 async def check_stored_size(connection: Connection, text: str) -> None:
     """400 unless ``text``, stored as jsonb, fits (for a write that stores it whole)."""
     with stored_metadata():
-        length = await connection.fetchval("SELECT length($1::jsonb::text)", text)
+        length = await stored_length(connection, text)
     if length > MAX_LENGTH:
         raise _too_large()
 

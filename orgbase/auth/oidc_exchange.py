@@ -20,13 +20,14 @@ import httpx
 from orgbase.auth.oidc_tokens import (
     ProviderConfig,
     ProviderMetadata,
+    check_claims,
     json_object,
     refused,
     unavailable,
 )
 from orgbase.core import destinations
 from orgbase.core.destinations import DestinationPolicy
-from orgbase.core.errors import Invalid, Unauthorized
+from orgbase.core.errors import BadGateway, Invalid, Unauthorized, Unavailable
 
 SSO_PREFIX = "sso:"
 EMAIL_CLAIMS = ("email", "email_verified")
@@ -80,6 +81,23 @@ class ProviderClient:
                 hint="The provider's URLs must be public https addresses.",
             ) from None
 
+    async def check_org_issuer(self, issuer: str) -> None:
+        """When an org's provider is saved: a discovery document that answers must name
+        only URLs this gateway would use (else 400 ``sso_provider_refused``). A provider
+        that does not answer yet is accepted: every later fetch checks its document again,
+        which its owner may change at any time."""
+        metadata = ProviderMetadata(issuer, self.http, self.checked_destination)
+        try:
+            await metadata.load()
+        except Unavailable:
+            return
+        except BadGateway as exc:
+            raise Invalid(
+                f"The org's sign-in provider cannot be used: {exc.message}",
+                code="sso_provider_refused",
+                hint="Its discovery document must name http(s) URLs at public addresses.",
+            ) from None
+
     async def _post(
         self, provider: ProviderConfig, url: str, data: dict[str, str]
     ) -> httpx.Response:
@@ -122,6 +140,7 @@ class ProviderClient:
         if "email" not in claims and isinstance(access_token, str):
             info = await self._userinfo(provider, document, access_token, claims)
             claims = with_userinfo(claims, info)
+            check_claims(claims)  # the email userinfo gave
         return claims
 
     async def _userinfo(

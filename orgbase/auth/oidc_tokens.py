@@ -4,7 +4,8 @@ the strict check of the ID tokens it signs.
 ID tokens are refused unless signed with an asymmetric algorithm the provider announces
 (never ``none`` or an HMAC one), by a key of its JWKS, for our client (``aud``, and
 ``azp`` when there are several audiences), by its issuer, unexpired, and carrying the
-nonce this sign-in sent.
+nonce this sign-in sent; and its claims must fit where they are stored (``check_claims``:
+a subject of 1 to 255 printable characters, times that are numbers).
 """
 
 from __future__ import annotations
@@ -19,7 +20,8 @@ import httpx
 import jwt
 import msgspec
 
-from orgbase.core.errors import BadGateway, Forbidden, Unavailable
+from orgbase.core import destinations
+from orgbase.core.errors import BadGateway, Forbidden, Invalid, Unavailable
 
 ASYMMETRIC = frozenset(
     {"RS256", "RS384", "RS512", "PS256", "PS384", "PS512", "ES256", "ES384", "EdDSA"}
@@ -29,6 +31,13 @@ ASYMMETRIC = frozenset(
 KEY_TYPES = {"RS": "RSA", "PS": "RSA", "ES": "EC", "Ed": "OKP"}
 CACHE_SECONDS = 300.0
 LEEWAY_SECONDS = 30
+MAX_SUBJECT_LENGTH = 255
+"""A subject is stored (``orgbase.identities.subject``: 1 to 255 characters)."""
+MAX_EMAIL_LENGTH = 320
+"""The longest address an account may have (``orgbase.users.email``)."""
+TIME_CLAIMS = ("exp", "iat", "nbf", "auth_time")
+FETCHED_URLS = ("token_endpoint", "jwks_uri", "userinfo_endpoint")
+"""The discovery document's URLs the gateway itself fetches."""
 
 
 class ProviderConfig(msgspec.Struct, frozen=True, kw_only=True):
@@ -100,6 +109,7 @@ class ProviderMetadata:
         for needed in ("authorization_endpoint", "token_endpoint", "jwks_uri"):
             if not isinstance(document.get(needed), str):
                 raise unavailable(f"the discovery document has no {needed}")
+        await self._check_urls(document)
         jwks = await self._get(document["jwks_uri"])
         keys: dict[str, jwt.PyJWK] = {}
         for raw in jwks.get("keys", []):
@@ -112,6 +122,21 @@ class ProviderMetadata:
             keys[str(raw.get("kid", ""))] = key
         self.document, self.keys, self.fetched_at = document, keys, time.monotonic()
         return document
+
+    async def _check_urls(self, document: dict[str, Any]) -> None:
+        """The whole document before any of it is used: browsers are sent to the
+        authorization endpoint (an http(s) URL, never ``javascript:``), and every URL the
+        gateway will fetch passes ``check`` (an org's provider: public addresses only)."""
+        try:
+            destinations.parse_url(document["authorization_endpoint"])
+        except Invalid:
+            raise bad_answer("the authorization_endpoint is not an http(s) URL") from None
+        if self.check is None:
+            return
+        for name in FETCHED_URLS:
+            url = document.get(name)
+            if isinstance(url, str):  # (a userinfo_endpoint that is not one is not used)
+                await self.check(url)
 
     def algorithms(self) -> list[str]:
         announced = self.document.get("id_token_signing_alg_values_supported") or ["RS256"]
@@ -157,7 +182,29 @@ class ProviderMetadata:
             raise refused("the ID token is for several clients but not authorized for us")
         if claims.get("nonce") != nonce:
             raise refused("the ID token's nonce is not this sign-in's", code="oidc_nonce_mismatch")
+        check_claims(claims)
         return claims
+
+
+def check_claims(claims: dict[str, Any]) -> None:
+    """What a provider says is stored and compared here: a subject of 1 to 255 printable
+    characters (not blank), times that are numbers (PyJWT reads ``"1893456000"`` as one),
+    an email no longer than an address may be. Anything else is the provider's error."""
+    sub = claims.get("sub")
+    if (
+        not isinstance(sub, str)
+        or not 0 < len(sub) <= MAX_SUBJECT_LENGTH
+        or not sub.isprintable()
+        or not sub.strip()
+    ):
+        raise refused(f"the subject (sub) is not 1 to {MAX_SUBJECT_LENGTH} printable characters")
+    for name in TIME_CLAIMS:
+        value = claims.get(name)
+        if name in claims and (isinstance(value, bool) or not isinstance(value, (int, float))):
+            raise refused(f"the ID token's {name} is not a number")
+    email = claims.get("email")
+    if email is not None and (not isinstance(email, str) or len(email) > MAX_EMAIL_LENGTH):
+        raise refused(f"the email is not an address of at most {MAX_EMAIL_LENGTH} characters")
 
 
 def load_providers(path: str | None) -> dict[str, ProviderConfig]:

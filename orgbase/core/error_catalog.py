@@ -117,11 +117,14 @@ _PROVIDERS = {
     "identity_not_found": Code(404, "no such identity on this account"),
     "single_identity_not_deletable": Code(409, "the account's only way to sign in stays"),
     "sso_provider_not_found": Code(404, "no SSO provider for this domain"),
-    "sso_provider_refused": Code(400, "the org's provider URL is not a public https address"),
+    "sso_provider_refused": Code(
+        400, "the org's provider, or a URL its discovery names, is not usable (public https)"
+    ),
     "sso_domain_mismatch": Code(403, "the org's provider signs in only its verified domains"),
     "sso_session_ended": Code(401, "the org's provider no longer signs this user in"),
     "sso_required": Code(403, "the org wants this member signed in through its SSO"),
     "sso_membership_suspended": Code(403, "the SSO-bound membership's address left the domains"),
+    "sso_self_release": Code(403, "a member cannot release their own membership from the SSO"),
 }
 
 _ORGS = {
@@ -130,7 +133,7 @@ _ORGS = {
     "not_a_member": Code(403, "the user is not a member of that org"),
     "role_too_low": Code(403, "the caller's role may not do this"),
     "role_escalation": Code(403, "a role above the caller's own cannot be granted"),
-    "human_admin_required": Code(403, "a security setting needs a person, not an API key"),
+    "human_admin_required": Code(403, "security settings, admin grants: a person, never a key"),
     "impersonation_read_only": Code(403, "not allowed while impersonating"),
     "platform_admin_required": Code(403, "this is for platform admins"),
     "invalid_reason": Code(400, "the reason is 3 to 500 characters"),

@@ -8,7 +8,8 @@
     invite and add members, up to their own role                   x     x
     change or remove members whose role is at most
       their own (owners are changed only by owners)                x     x
-    manage API keys (a key's role is at most theirs)               x     x
+    manage API keys (a key's role is at most theirs, and the key
+      stops when its maker no longer holds that role)              x     x
     change settings, roll them back                                x     x
     change security settings (sign-in policy, SSO and its
       domains, webhook destinations): a person at aal2, never a key x     x
@@ -17,7 +18,10 @@
     delete the org                                                       x
     leave the org (not the last owner)                x      x     x     x
 
-An org always keeps at least one owner. Nobody grants a role above their own.
+An org always keeps at least one owner. Nobody grants a role above their own, and an API
+key grants nothing above member: admins and owners are made by a person (a key lives in
+servers and scripts; a leaked admin key must not mint the admins who then change the
+security settings a key may not).
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ from orgbase.core.context import ROLE_RANK, OrgContext, Role
 from orgbase.core.errors import Forbidden
 
 ROLES: tuple[Role, ...] = ("viewer", "member", "admin", "owner")
+KEY_GRANTS_AT_MOST: Role = "member"
+"""The highest role an API key grants (adding, inviting, changing a member)."""
 
 
 def require(ctx: OrgContext, minimum: Role, action: str) -> None:
@@ -50,11 +56,24 @@ def require_admin_granting(ctx: OrgContext, role: Role, doing: str) -> None:
 
 
 def require_can_grant(ctx: OrgContext, role: Role) -> None:
+    if ctx.key_id is not None and ROLE_RANK[role] > ROLE_RANK[KEY_GRANTS_AT_MOST]:
+        raise Forbidden(
+            f"an API key cannot grant {role}: admins and owners are made by a person",
+            code="human_admin_required",
+            hint="an admin signed in grants it (an owner for owner)",
+        )
     if ROLE_RANK[role] > ROLE_RANK[ctx.role]:
         raise Forbidden(
             f"you cannot grant {role}, a role above your own ({ctx.role})",
             code="role_escalation",
         )
+
+
+def grant_ceiling(role: Role, *, by_key: bool) -> Role:
+    """The highest role an inviter holding ``role`` grants (a key: at most member)."""
+    if by_key and ROLE_RANK[role] > ROLE_RANK[KEY_GRANTS_AT_MOST]:
+        return KEY_GRANTS_AT_MOST
+    return role
 
 
 def require_can_manage(ctx: OrgContext, current: Role) -> None:

@@ -478,7 +478,12 @@ class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_un
     metrics_enabled: bool = True
     """Serve `/metrics` and record request metrics."""
     metrics_token: str | None = None
-    """When set, GET /metrics needs ``Authorization: Bearer <token>``."""
+    """When set, GET /metrics needs ``Authorization: Bearer <token>``; so do the details
+    of GET /health/ready when they are not public."""
+    health_details_public: bool = False
+    """GET /health/ready shows anyone every check's details (pools, the Redis primary's
+    address, errors); off, statuses and latencies only, the details with the metrics
+    token. On by default in dev and test."""
     access_log: bool = True
     """One JSON line per request."""
     slo_availability: Annotated[float, Meta(gt=0, lt=1)] = 0.999
@@ -734,6 +739,7 @@ def _variable_for_path(path: str) -> str | None:
 # unless the operator turns it on.
 _ENV_DEFAULTS: dict[str, dict[str, str]] = {
     "ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN": {"dev": "true", "test": "true"},
+    "ORGBASE_OBSERVABILITY_HEALTH_DETAILS_PUBLIC": {"dev": "true", "test": "true"},
     "ORGBASE_FUNCTIONS_RELOAD": {"dev": "true"},
 }
 

@@ -4,23 +4,30 @@ Readiness checks every backing service concurrently, each bounded by a timeout, 
 hung service makes the answer slower by at most that timeout, never hangs it. PostgreSQL
 is required (``down``, 503, without it); Redis and MongoDB are not (``degraded``, 200):
 sessions fall back to PostgreSQL and only the document routes need MongoDB.
+
+Outside dev and test the public answer has each check's status and latency only; the
+details (pools, the Redis primary's address, error texts) need the metrics token, as
+/metrics does (or ``ORGBASE_OBSERVABILITY_HEALTH_DETAILS_PUBLIC``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.di import NamedDependency
 from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.resources import Resources
+from orgbase.core.settings import ObservabilitySettings
 
 Status = Literal["ok", "degraded", "down"]
+PUBLIC_FIELDS = frozenset({"status", "latency_ms"})
 
 
 async def _timed(
@@ -121,19 +128,40 @@ async def live() -> dict[str, str]:
     return {"status": "ok"}
 
 
+def bears_token(authorization: str | None, token: str | None) -> bool:
+    """Does ``Authorization: Bearer <token>`` carry ``token`` (the metrics token)?"""
+    if not token:
+        return False
+    given = (authorization or "").removeprefix("Bearer ").strip()
+    return hmac.compare_digest(given.encode(), token.encode())
+
+
+def public_view(checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Statuses and latencies only: pool figures, addresses and error texts describe the
+    inside of the deployment."""
+    return {name: {k: v for k, v in c.items() if k in PUBLIC_FIELDS} for name, c in checks.items()}
+
+
 @get("/health/ready", tags=["health"], summary="Readiness of every backing service")
-async def ready(
+async def ready(  # noqa: PLR0917 - one dependency each
+    request: Request[Any, Any, Any],
     resources: NamedDependency[Resources],
     dependency_errors: NamedDependency[ErrorCounts],
     breaker_states: NamedDependency[BreakerStates],
     webhook_queue: NamedDependency[QueueFigures],
+    observability: NamedDependency[ObservabilitySettings],
 ) -> Response[dict[str, Any]]:
     """Also the webhook outbox as this process last measured it: deliveries due now and
-    the age of the oldest (a growing age means receivers or dispatchers fall behind)."""
+    the age of the oldest (a growing age means receivers or dispatchers fall behind).
+    Outside dev and test, statuses and latencies only unless the metrics token is sent."""
     status, checks = await readiness(resources, dependency_errors, breaker_states)
     checks["webhooks"] = {"status": "ok", **webhook_queue()}
+    shown = observability.health_details_public or bears_token(
+        request.headers.get("authorization"), observability.metrics_token
+    )
     code = HTTP_503_SERVICE_UNAVAILABLE if status == "down" else HTTP_200_OK
-    return Response({"status": status, "checks": checks}, status_code=code)
+    body = {"status": status, "checks": checks if shown else public_view(checks)}
+    return Response(body, status_code=code)
 
 
 health_handlers: list[ControllerRouterHandler] = [live, ready]

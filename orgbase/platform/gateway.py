@@ -354,6 +354,8 @@ def _wire_revocations(gateway: Gateway) -> None:
 
     async def membership_changed(org: UUID, user: UUID, role: Role | None) -> None:
         await hub.announce(Revocation(org=org, user=user, role=role))
+        # The keys they made above what they now hold were revoked with the change.
+        await auth.api_keys.creator_changed(user, org)
 
     async def keys_revoked(org: UUID, keys: list[UUID]) -> None:
         await hub.announce(Revocation(org=org, keys=tuple(keys)))
@@ -383,8 +385,9 @@ def _wire_revocations(gateway: Gateway) -> None:
 
 def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
     """An org's provider replaced or removed ends the auth area's links to it and its
-    sessions."""
+    sessions; one being saved has its discovery document checked by the auth area."""
     tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+    tenancy.sso_providers.issuer_checks.append(auth.oidc.client.check_org_issuer)
 
 
 async def _nothing() -> None:

@@ -5,7 +5,6 @@ Platform-wide figures are for platform admins; org admins read their own org's s
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from litestar import MediaType, Request, Response, get
@@ -16,6 +15,7 @@ from orgbase.core import rbac
 from orgbase.core.context import OrgContext, Principal
 from orgbase.core.errors import NotFound, Unauthorized
 from orgbase.core.settings import ObservabilitySettings
+from orgbase.observability.health import bears_token
 from orgbase.observability.metrics import Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.services.redis.dashboard import RedisDashboard
@@ -47,14 +47,12 @@ async def metrics(
             code="metrics_disabled",
         )
     token = observability.metrics_token
-    if token:
-        given = request.headers.get("authorization", "").removeprefix("Bearer ").strip()
-        if not hmac.compare_digest(given.encode(), token.encode()):
-            raise Unauthorized(
-                "metrics need the metrics token",
-                code="metrics_token_required",
-                bearer="missing",
-            )
+    if token and not bears_token(request.headers.get("authorization"), token):
+        raise Unauthorized(
+            "metrics need the metrics token",
+            code="metrics_token_required",
+            bearer="missing",
+        )
     body, content_type = metrics.render()
     # Litestar adds the charset to text types itself: keep one.
     return Response(body, media_type=content_type.replace("; charset=utf-8", ""))

@@ -4,10 +4,11 @@ In dev mode the inviter's create response also carries the token, so the flow wo
 without a mail server. Accepting needs the invited email's account and creates the
 membership; tokens are single-use and revocable.
 
-An invitation grants at most what its inviter may still grant when it is accepted: a
-demoted inviter's pending invitations are capped at their new role, and revoked when they
-may no longer invite at all (below admin, removed, or the API key revoked); accepting
-checks the inviter's authority again, in the same transaction.
+An invitation grants at most what its inviter may still grant when it is accepted (an API
+key: member at most, whatever its role): a demoted inviter's pending invitations are
+capped at their new role, and revoked when they may no longer invite at all (below admin,
+removed, or the API key revoked); accepting checks the inviter's authority again, in the
+same transaction.
 """
 
 from __future__ import annotations
@@ -253,8 +254,10 @@ class InvitationService:
             raise Gone(
                 "whoever sent this invitation may no longer invite", code="invitation_revoked"
             )
+        # A key grants at most member, whatever its own role (invitations made before).
+        ceiling = rbac.grant_ceiling(inviter_role, by_key=invitation["invited_by_key"] is not None)
         role: Role = invitation["role"]
-        return role if ROLE_RANK[role] <= ROLE_RANK[inviter_role] else inviter_role
+        return role if ROLE_RANK[role] <= ROLE_RANK[ceiling] else ceiling
 
     async def _claim(self, connection: Connection, token: str, user_id: UUID) -> dict[str, Any]:
         row = await connection.fetchrow(

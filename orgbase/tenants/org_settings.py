@@ -1,5 +1,6 @@
 """Versioned org settings: a JSON document with a version, every version kept, optimistic
-concurrency with If-Match, rollback as a new version equal to an old one."""
+concurrency with If-Match, rollback as a new version equal to an old one. Their size is
+limited as stored (jsonb), not as sent."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
 from orgbase.core.errors import NotFound, PreconditionFailed, TooLarge
 from orgbase.core.postgres import Connection, Database
+from orgbase.core.stored_json import stored_length
 from orgbase.tenants.schemas import SettingsDocument
 
 _TABLE = "orgbase.org_settings"
@@ -70,21 +72,29 @@ class OrgSettingsService:
         self, ctx: OrgContext, settings: dict[str, Any], if_match: int, meta: RequestMeta
     ) -> SettingsDocument:
         rbac.require(ctx, "admin", "changing settings")
-        encoded = msgspec.json.encode(settings)
-        if len(encoded) > self.max_bytes:
-            raise TooLarge(
-                f"settings are limited to {self.max_bytes} bytes", code="settings_too_large"
-            )
+        text = msgspec.json.encode(settings).decode()
+        # The limit is on what is stored (jsonb writes 1e308 out in 309 digits); a text
+        # over it is over it stored too (core.stored_json), so most refusals cost no query.
+        if len(text.encode()) > self.max_bytes:
+            raise self._too_large()
         async with self.db.system_connection() as connection, connection.transaction():
+            if await stored_length(connection, text, octets=True) > self.max_bytes:
+                raise self._too_large()
             return await self._write(
                 connection,
                 ctx,
-                encoded.decode(),
+                text,
                 expected=if_match,
                 meta=meta,
                 action="settings.updated",
                 details={"from_version": if_match},
             )
+
+    def _too_large(self) -> TooLarge:
+        return TooLarge(
+            f"settings are limited to {self.max_bytes} bytes as stored",
+            code="settings_too_large",
+        )
 
     async def rollback(
         self, ctx: OrgContext, version: int, if_match: int | None, meta: RequestMeta

@@ -1,5 +1,6 @@
 """Platform operators: list orgs and users for support; read an org only through an
-explicit, audited, time-limited, read-only impersonation."""
+explicit, audited, time-limited, read-only impersonation (of an org that requires a second
+factor: only from an aal2 session)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,8 @@ from orgbase.core.accounts import Accounts, PlatformUser
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import IssuedToken, Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
-from orgbase.core.postgres import Database
+from orgbase.core.pg_errors import mfa_required
+from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg
 
 TokenIssuer = Callable[[UUID, UUID, UUID, UUID, int], IssuedToken]
@@ -25,6 +27,9 @@ INSERT INTO orgbase.impersonations
     (id, admin_user_id, org_id, reason, expires_at, session_id, secret_hash, secret_expires_at)
 VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
 """
+
+
+_MFA_REQUIRED = "SELECT mfa_required FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL"
 
 
 class PlatformService:
@@ -69,6 +74,18 @@ class PlatformService:
         async with self.db.system_connection() as connection:
             return await self.accounts.page(connection, page.limit, page.offset)
 
+    async def _enterable(self, connection: Connection, org_id: UUID, session_id: UUID) -> None:
+        """A live org, and one requiring a second factor only from a session that verified
+        one: the same rule as entering it (tenants/context.py, orgbase.enter_impersonation);
+        an impersonation it would refuse at every use is refused now."""
+        mfa = await connection.fetchval(_MFA_REQUIRED, org_id)
+        if mfa is None:
+            raise NotFound("no such org", code="org_not_found")
+        if mfa:
+            standing = await self.accounts.session_standing(connection, session_id)
+            if standing is None or standing.aal != "aal2":
+                raise mfa_required()
+
     async def impersonate(
         self, principal: Principal, org_id: UUID, reason: str, meta: RequestMeta
     ) -> ImpersonationToken:
@@ -91,11 +108,7 @@ class PlatformService:
             self.impersonation_minutes * 60,
         )
         async with self.db.system_connection() as connection, connection.transaction():
-            exists = await connection.fetchval(
-                "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL", org_id
-            )
-            if not exists:
-                raise NotFound("no such org", code="org_not_found")
+            await self._enterable(connection, org_id, principal.session_id)
             await connection.execute(
                 _INSERT,
                 impersonation_id,

@@ -4,7 +4,9 @@ A membership bound to the org's SSO needs a session the org's provider signed in
 its address left the org's verified domains it gives no access at all (403
 ``sso_membership_suspended``) until an admin decides: remove the member (the members
 route), or release the binding here (the member may then sign in as any member does).
-A security setting: an admin at aal2, never a key; audited and mailed to every owner.
+A security setting: an admin at aal2, never a key, never for themselves (the admin enters
+the org under its sign-in policy like anyone: a bound admin through the org's provider);
+audited and mailed to every owner.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from uuid import UUID
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta, Role
-from orgbase.core.errors import NotFound
+from orgbase.core.errors import Forbidden, NotFound
 from orgbase.core.postgres import Database
 from orgbase.tenants.owner_mail import OwnerMail
 
@@ -34,6 +36,14 @@ class SsoMemberships:
 
     async def release(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, "releasing a membership from the org's SSO")
+        if user_id == ctx.user_id:
+            # A bound admin who could release themselves could leave the org's provider
+            # (then its domain) and keep the org with a password: another admin decides.
+            raise Forbidden(
+                "you cannot release your own membership from the org's SSO",
+                code="sso_self_release",
+                hint="another admin of the org may release it",
+            )
         async with self.db.system_connection() as connection, connection.transaction():
             row = await connection.fetchrow(
                 "SELECT role, sso_bound FROM orgbase.memberships"

@@ -88,11 +88,16 @@ class SsoProviders:
         self.owners = owners
         self.replaced: list[ProviderReplaced] = []
         """Told (in the change's transaction) when the issuer changes or SSO is removed."""
+        self.issuer_checks: list[Callable[[str], Awaitable[None]]] = []
+        """Asked before a provider is saved: its discovery document, when it answers, names
+        only URLs the gateway will use (the auth area speaks OpenID)."""
 
     async def configure(self, ctx: OrgContext, data: SsoSettings, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
         checked_issuer(data.issuer, dev=self.dev)
         await _public_issuer(data.issuer, allow_loopback=self.dev)
+        for check in self.issuer_checks:
+            await check(data.issuer)
         after: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
             before = await connection.fetchval(

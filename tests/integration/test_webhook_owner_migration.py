@@ -35,13 +35,19 @@ async def _user(connection: asyncpg.Connection, name: str) -> uuid.UUID:
     return user
 
 
-async def _key(connection: asyncpg.Connection, org: uuid.UUID, revoked: bool) -> uuid.UUID:
+async def _key(
+    connection: asyncpg.Connection, org: uuid.UUID, revoked: bool, created_by: uuid.UUID
+) -> uuid.UUID:
+    """An admin key made by ``created_by`` (a later migration revokes keys whose maker is
+    no admin of the org: here the maker stays one)."""
     key: uuid.UUID = await connection.fetchval(
-        "INSERT INTO orgbase.api_keys (org_id, name, prefix, key_hash, role, revoked_at)"
-        " VALUES ($1, 'ci', 'ob_', $2, 'admin', CASE WHEN $3 THEN now() END) RETURNING id",
+        "INSERT INTO orgbase.api_keys"
+        " (org_id, name, prefix, key_hash, role, revoked_at, created_by)"
+        " VALUES ($1, 'ci', 'ob_', $2, 'admin', CASE WHEN $3 THEN now() END, $4) RETURNING id",
         org,
         uuid.uuid4().bytes,
         revoked,
+        created_by,
     )
     return key
 
@@ -87,7 +93,8 @@ async def test_existing_endpoints_get_owners_and_orphans_stop(scratch: str, tmp_
             org,
             admin,
         )
-        live_key, dead_key = await _key(connection, org, False), await _key(connection, org, True)
+        live_key = await _key(connection, org, False, admin)
+        dead_key = await _key(connection, org, True, admin)
         by_admin = await _endpoint(connection, org, admin)
         by_gone = await _endpoint(connection, org, gone)  # its creator was removed before
         by_live_key = await _endpoint(connection, org, None, live_key)

@@ -2,10 +2,10 @@
 
 Operations come from the gateway's own OpenAPI document, so a new route is covered by
 default. Each state is made for real on a fresh pair of orgs A and B (log out, revoke,
-remove, demote, delete, claim, verify or drop an SSO domain, replace the SSO provider...),
-then every operation that needs credentials is called with the credential in that state,
-on org A's ids, with the smallest body its schema accepts
-(built from the schema). The answer must be the refusal the state calls for (or an
+remove, demote, delete, claim, verify or drop an SSO domain, replace the SSO provider,
+remove the maker of an API key...), then every operation that needs credentials is called
+with the credential in that state, on org A's ids, with the smallest body its schema
+accepts (built from the schema). The answer must be the refusal the state calls for (or an
 allowed answer where the state still grants something), never a 5xx, and never carry the
 other org's canary strings. The WebSocket, which /schema does not describe, is checked for
 every refused state as well.
@@ -258,9 +258,8 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
             json={"role": "viewer"},
         )
         assert demoted.status_code == 200
-    elif state == "API key revoked":
-        revoked = await client.delete(f"/v1/orgs/{a}/api-keys/{world.ids['key_id']}", headers=owner)
-        assert revoked.status_code == 204
+    elif state in (KEY_REVOKED, KEY_MAKER_REMOVED):
+        await end_key(state, client, world)
     elif state.startswith("org deleted"):
         assert (await client.delete(f"/v1/orgs/{a}", headers=owner)).status_code == 204
     elif state == "impersonation expired":
@@ -272,6 +271,35 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
 
     elif state in SSO_STATES:
         await prepare_sso(state, client, world, settings)
+
+
+KEY_REVOKED = "API key revoked"
+KEY_MAKER_REMOVED = "API key's maker removed"
+
+
+async def end_key(state: str, client: Client, world: World) -> None:
+    """The owner revokes the org's key; or the admin makes an admin key (in daily use:
+    cached) and the owner removes the admin: the key's authority ends with theirs."""
+    owner = world.headers["owner"]
+    if state == KEY_REVOKED:
+        revoked = await client.delete(
+            f"/v1/orgs/{world.a}/api-keys/{world.ids['key_id']}", headers=owner
+        )
+        assert revoked.status_code == 204
+        return
+    made = await client.post(
+        f"/v1/orgs/{world.a}/api-keys",
+        headers=world.headers["admin"],
+        json={"name": "admin's", "role": "admin"},
+    )
+    assert made.status_code == 201, made.text
+    world.headers["admin_key"] = {"apikey": made.json()["key"]}
+    used = await client.get("/v1/kv/greeting", headers=world.headers["admin_key"])
+    assert used.status_code == 200
+    removed = await client.delete(
+        f"/v1/orgs/{world.a}/members/{world.users['admin']['id']}", headers=owner
+    )
+    assert removed.status_code == 204
 
 
 async def factor_then_password(client: Client, world: World, settings: Settings) -> None:
@@ -421,7 +449,8 @@ STATES = [
     State("password changed", "member_other", (401, "session_revoked"), foreign="a"),
     State("member removed", "member", None, in_org=(404, "org_not_found"), foreign="a"),
     State("role downgraded", "admin", None, downgraded=True),
-    State("API key revoked", "key", (401, "api_key_invalid"), foreign="a"),
+    State(KEY_REVOKED, "key", (401, "api_key_invalid"), foreign="a"),
+    State(KEY_MAKER_REMOVED, "admin_key", (401, "api_key_invalid"), foreign="a"),
     State("org deleted (its API key)", "key", (401, "api_key_invalid"), foreign="a"),
     State("org deleted (a member)", "member", None, in_org=(404, "org_not_found"), foreign="a"),
     State(
@@ -668,6 +697,7 @@ def test_the_states_cover_the_issue() -> None:
         "member removed",
         "role downgraded",
         "API key revoked",
+        KEY_MAKER_REMOVED,
         "org deleted (its API key)",
         "org deleted (a member)",
         "impersonation expired",

@@ -187,3 +187,23 @@ async def test_members_read_the_policy(client: Client, org: dict[str, Any]) -> N
         json={"mfa_required": False},
     )
     refused(put, "role_too_low")
+
+
+async def test_an_aal1_platform_admin_cannot_impersonate_an_org_requiring_mfa(
+    client: Client, org: dict[str, Any], settings: Settings
+) -> None:
+    """The org requires a second factor of everyone entering it: a platform admin's
+    impersonation too. An aal1 admin's impersonation was made (201) and refused only when
+    used; it is refused when asked for, with the org's MFA code."""
+    operator, operator_tokens = await new_user(client)
+    await make_platform_admin(settings, operator["id"])
+    path = f"/v1/platform/orgs/{org['id']}/impersonate"
+    weak = await client.post(
+        path, headers=bearer(operator_tokens["access_token"]), json={"reason": "ticket 7"}
+    )
+    refused(weak, "mfa_required")
+    strong = await admin_at_aal2(client, operator_tokens)
+    made = await client.post(
+        path, headers=bearer(strong["access_token"]), json={"reason": "ticket 7"}
+    )
+    assert made.status_code == 201, made.text

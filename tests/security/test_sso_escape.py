@@ -20,7 +20,15 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.tenants.context import MFA_FLAG_SECONDS
 from tests.support.data import owner_connection
-from tests.support.http import add_member, admin_at_aal2, bearer, create_org, new_user, sign_in
+from tests.support.http import (
+    add_member,
+    admin_at_aal2,
+    bearer,
+    create_org,
+    new_user,
+    session_of,
+    sign_in,
+)
 from tests.support.sso import mark_verified
 
 Client = AsyncTestClient[OrgbaseApp]
@@ -138,3 +146,48 @@ async def test_binding_is_made_wherever_the_membership_or_the_address_comes_from
         await _move_address(settings, person["id"], gone)
         token = (await sign_in(client, gone, org))["access_token"]
         assert await _entries(client, token, org, apikey) == {(403, "sso_membership_suspended")}
+
+
+async def _signed_in_by_the_provider(settings: Settings, org: str, access_token: str) -> None:
+    """Mark the token's session as signed in by the org's provider, as the provider's
+    callback marks it (this module's gateway reaches no provider on loopback)."""
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "UPDATE orgbase.sessions SET sso_org_id = $1 WHERE id = $2",
+            uuid.UUID(org),
+            session_of(access_token),
+        )
+
+
+async def test_a_bound_admin_cannot_release_their_own_binding(
+    client: Client, settings: Settings
+) -> None:
+    """The attack that worked: a bound admin, signed in through the org's provider at aal2,
+    released their own binding (204), moved their address off the domain and kept the
+    org with a password alone. Releasing one's own binding is refused: another admin
+    decides. An admin releasing someone else meets the org's sign-in policy themselves
+    (a bound admin: through the org's provider) at aal2."""
+    domain = f"corp-{uuid.uuid4().hex[:8]}.test"
+    org, owner_tokens = await _sso_org(client, settings, domain)
+    owner = {"access_token": owner_tokens["access_token"]}
+    admin, bob = (await new_user(client))[0], (await new_user(client))[0]
+    for person, role in ((admin, "admin"), (bob, "member")):
+        person["email"] = f"{role}-{uuid.uuid4().hex[:6]}@{domain}"
+        await _move_address(settings, person["id"], person["email"])
+        await add_member(client, owner, org, person, role)
+    await _verified(settings, org, domain)
+    strong = await admin_at_aal2(client, await sign_in(client, admin["email"], org))
+    headers = bearer(strong["access_token"])
+    release = f"/v1/orgs/{org}/members/{{}}/sso-binding"
+    # A password and a second factor, without the org's provider: not even for Bob.
+    by_password = await client.delete(release.format(bob["id"]), headers=headers)
+    assert (by_password.status_code, by_password.json()["code"]) == (403, "sso_required")
+
+    await _signed_in_by_the_provider(settings, org, strong["access_token"])
+    own = await client.delete(release.format(admin["id"]), headers=headers)
+    assert (own.status_code, own.json()["code"]) == (403, "sso_self_release"), own.text
+    members = await client.get(f"/v1/orgs/{org}/members", headers=bearer(owner["access_token"]))
+    bound = {m["user_id"]: m["sso_bound"] for m in members.json()}
+    assert bound[admin["id"]] is True
+    # Bob is another member: that decision is the admin's.
+    assert (await client.delete(release.format(bob["id"]), headers=headers)).status_code == 204

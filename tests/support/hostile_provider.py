@@ -1,7 +1,8 @@
 """An OpenID provider that answers as a test tells it to, on loopback: what a certified
 provider (tests/oidc, oidc-provider) will never do, an org's own provider may: answer
 its token endpoint with HTML or a JSON array, sign an ID token with an algorithm its key
-cannot make, split the email and its verification between the ID token and userinfo.
+cannot make, split the email and its verification between the ID token and userinfo,
+name internal or ``javascript:`` URLs in its discovery document.
 
 It speaks real HTTP (the gateway fetches it as any provider) and signs real JWTs; only
 the answers are chosen. The authorization endpoint signs in at once (no login page).
@@ -41,6 +42,8 @@ class Script:
     """The token endpoint's whole answer (200) instead of real tokens."""
     alg: str = "RS256"
     """The ID token's ``alg`` header: ES256 is signed with an EC key under the RSA kid."""
+    discovery: dict[str, str] = field(default_factory=dict)
+    """URLs of the discovery document replaced (``token_endpoint``: an internal one)."""
 
 
 class HostileProvider:
@@ -60,6 +63,7 @@ class HostileProvider:
             "userinfo_endpoint": f"{self.issuer}/userinfo",
             "jwks_uri": f"{self.issuer}/jwks",
             "id_token_signing_alg_values_supported": ["RS256", "ES256"],
+            **self.script.discovery,
         }
 
     def id_token(self, client_id: str, nonce: str) -> str:

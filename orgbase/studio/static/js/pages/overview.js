@@ -22,7 +22,9 @@ function dependencyCard(name, check) {
     "breaker" in check || typeof check.latency_ms === "number"
       ? h("div", { class: "label" }, "breaker ", check.breaker ? badge(check.breaker) : "–") : null,
     poolText ? h("div", { class: "label" }, "pool: ", poolText) : null,
-    h("div", { class: "label" }, `errors in the last 24 h: ${check.errors_24h ?? 0}`),
+    // Outside dev and test the public readiness answer has statuses and latencies only.
+    typeof check.errors_24h === "number"
+      ? h("div", { class: "label" }, `errors in the last 24 h: ${check.errors_24h}`) : null,
     check.error ? h("div", { class: "error" }, check.error) : null);
 }
 
