@@ -18,6 +18,7 @@ import structlog
 from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
 from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.org_services import OrgServices
 from orgbase.core.postgres import TenantEntry
 from orgbase.functions.database import FunctionDatabase
 from orgbase.functions.outbound import Outbound
@@ -57,10 +58,15 @@ def _arguments(args: list[Any], count: int) -> list[Any]:
     return args
 
 
+_ORG_SERVICES = ("kv.", "docs.", "realtime.", "mail.")
+
+
 class Host:
     def __init__(self, database: FunctionDatabase, outbound: Outbound) -> None:
         self.database = database
         self.outbound = outbound
+        self.org_services: OrgServices | None = None
+        """The cache, documents, realtime and mail (wired by the platform)."""
         self.running: dict[int, Invocation] = {}
         self.calls = 0
 
@@ -107,6 +113,12 @@ class Host:
         if op == "http.fetch":
             method, url, headers, body, timeout = _arguments(args, 5)
             return await self.outbound.fetch(method, url, list(headers or ()), body, timeout)
+        if op.startswith(_ORG_SERVICES) and self.org_services is not None:
+            if invocation.ctx is None:
+                raise Invalid(
+                    f"{op} needs an org (this invocation has none)", code="function_no_org"
+                )
+            return await self.org_services.call(invocation.ctx, op, args)
         raise Invalid(
             f"{op!r} is not a host call this gateway offers", code="function_call_refused"
         )

@@ -28,6 +28,7 @@ import msgspec
 import structlog
 
 from orgbase.core.background import BackgroundTask
+from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
 from orgbase.core.errors import OrgbaseError
 from orgbase.core.postgres import Database, TenantEntry
@@ -154,6 +155,9 @@ class EventDispatcher(BackgroundTask):
             request_id=request_id,
             entry=TenantEntry.function_delivery(row["id"], secret, org, request_id),
             org=org,
+            # The cache, documents and realtime act in the event's org with the function's
+            # trigger role (the database checks the claim itself, through the entry).
+            ctx=OrgContext(org_id=org, user_id=None, role=row["role"], request_id=request_id),
         )
         body: bytes = row["payload"].encode()
         request = HttpRequest(

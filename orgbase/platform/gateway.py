@@ -38,6 +38,7 @@ from orgbase.functions.area import FunctionsArea, build_functions
 from orgbase.limits.area import LimitsArea, build_limits
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
+from orgbase.platform.function_services import FunctionOrgServices
 from orgbase.platform.migrations import migrate
 from orgbase.platform.request_auth import RequestAuth
 from orgbase.services.mongo.indexes import IndexService
@@ -310,8 +311,6 @@ def _wire(gateway: Gateway) -> None:
     # count against their org's allowance.
     limits = gateway.limits
     limits.require_platform_admin = tenancy.platform.require_admin
-    if gateway.functions is not None:
-        gateway.functions.require_platform_admin = tenancy.platform.require_admin
     hub.admit_publish = limits.admission.publish
     orgs.sweepers += [
         limits.purge_org,
@@ -322,6 +321,7 @@ def _wire(gateway: Gateway) -> None:
         gateway.storage.purge_org,
     ]
     _wire_storage(gateway)
+    _wire_functions(gateway)
     _wire_revocations(gateway)
 
 
@@ -343,6 +343,18 @@ def _wire_storage(gateway: Gateway) -> None:
     gateway.events.subscribe(StorageObjectChanged, object_changed)
     # Signed URLs and public links carry no credential: their org's allowance counts them.
     gateway.storage.admit = gateway.limits.admission.admit
+
+
+def _wire_functions(gateway: Gateway) -> None:
+    """A function's ctx reaches the cache, documents, realtime and mail through the owning
+    areas' services; platform admins are known to the tenancy area."""
+    functions = gateway.functions
+    if functions is None:
+        return
+    functions.host.org_services = FunctionOrgServices(
+        gateway.kv, gateway.documents, gateway.hub, gateway.tenancy.mail, gateway.resources.db
+    )
+    functions.require_platform_admin = gateway.tenancy.platform.require_admin
 
 
 def _wire_revocations(gateway: Gateway) -> None:

@@ -84,3 +84,24 @@ async def test_secrets_reach_only_the_functions_that_name_them_and_never_the_log
     logged = repr(logs)
     assert "the token is [secret]" in logged
     assert SECRET not in logged
+
+
+async def test_ctx_kv_docs_and_realtime_are_the_callers_orgs(fclient: Client) -> None:
+    alice, bob = await person(fclient), await person(fclient)
+    first = await fclient.post(f"{F}/stash", headers=alice["headers"], json={"note": "alice's"})
+    assert first.status_code == 200, first.text
+    assert first.json() == {
+        "before": None,
+        "after": "alice's",
+        "hits": 1,
+        "stored": True,
+        "found": ["alice's"],
+        "count": 1,
+        "reached": 0,
+    }
+    theirs = await fclient.post(f"{F}/stash", headers=bob["headers"], json={"note": "bob's"})
+    seen = theirs.json()
+    assert (seen["before"], seen["hits"], seen["found"], seen["count"]) == (None, 1, ["bob's"], 1)
+    # The same org namespace as the org's own API: what the function wrote, the API reads.
+    kept = await fclient.get("/v1/kv/fn-note", headers=alice["headers"])
+    assert kept.json()["value"] == "alice's"
