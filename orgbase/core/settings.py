@@ -636,8 +636,8 @@ class FunctionsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknow
     """Whether this gateway runs the functions' cron schedules (``config["schedule"]``):
     each tick runs once across all the gateways that do."""
     schedule_grace_seconds: PositiveFloat = 60.0
-    """A tick found later than this (the gateways were down) is recorded as missed, not
-    run late."""
+    """Of the ticks due when a gateway looks, the newest runs if it is at most this late;
+    the others (a downtime, a busy gateway) are recorded as missed, never run late."""
 
     def __post_init__(self) -> None:
         if self.secrets_file is not None and not self.secrets_file.strip():

@@ -39,6 +39,7 @@ log = structlog.get_logger("orgbase.functions")
 
 MOST_MISSED_ROWS = 100
 """Missed ticks recorded one by one at most; more are one row that counts them."""
+MAX_TICKS_WALKED = 100_000
 LONGEST_SLEEP = 1.0
 _CLAIM = """
 INSERT INTO orgbase.function_schedule_runs (function, tick, status, gateway)
@@ -133,41 +134,49 @@ class Scheduler(BackgroundTask):
             await self._due(spec, Cron.parse(expression))
 
     async def _begin(self, name: str, cron: Cron) -> None:
-        """The first tick to run, and the ticks missed since the last run recorded."""
-        now = _now()
+        """Where the function's ticks resume: after its last recorded run (the ticks since
+        are then missed, or the newest run if still in grace), or from now."""
         async with self.db.system_connection() as connection:
             last = await connection.fetchval(_LAST, name)
-        missed: list[datetime] = []
-        if last is not None:
-            tick = cron.next_after(last)
-            while tick < now - self.grace and len(missed) <= MOST_MISSED_ROWS:
-                missed.append(tick)
-                tick = cron.next_after(tick)
-        await self._record_missed(name, missed)
-        self._next[name] = (cron.expression, cron.next_after(now - self.grace))
+        self._next[name] = (cron.expression, cron.next_after(last or _now()))
 
-    async def _record_missed(self, name: str, ticks: list[datetime]) -> None:
+    async def _record_missed(self, name: str, ticks: list[datetime], more: int = 0) -> None:
         if not ticks:
             return
         detail = "the gateways were down or busy at this tick: not run late"
-        if len(ticks) > MOST_MISSED_ROWS:
-            detail = f"{len(ticks)}+ ticks missed up to this one: not run late"
+        if more:
+            detail = f"{len(ticks) + more} ticks missed up to this one: not run late"
             ticks = ticks[-1:]
-        self.outcomes["missed"] += len(ticks)
+        self.outcomes["missed"] += len(ticks) + more
         async with self.db.system_connection() as connection:
             await connection.execute(_MISSED, name, ticks, self.gateway, detail)
-        log.warning("function schedule ticks missed", function=name, ticks=len(ticks))
+        log.warning("function schedule ticks missed", function=name, ticks=len(ticks) + more)
 
     async def _due(self, spec: FunctionSpec, cron: Cron) -> None:
+        """Of the ticks due, the newest runs if it is within the grace; the others are
+        missed (a late gateway runs one tick, never a burst of them)."""
         expression, tick = self._next[spec.name]
         now = _now()
+        due: list[datetime] = []
+        more = 0
         while tick <= now:
-            if now - tick > self.grace:
-                await self._record_missed(spec.name, [tick])
+            if len(due) < MOST_MISSED_ROWS:
+                due.append(tick)
             else:
-                await self._claim(spec, tick)
+                due[-1] = tick
+                more += 1
             tick = cron.next_after(tick)
+            if more > MAX_TICKS_WALKED:  # a long downtime of a frequent schedule
+                tick = cron.next_after(now)
+                break
         self._next[spec.name] = (expression, tick)
+        if not due:
+            return
+        newest = due[-1]
+        missed = due[:-1] if now - newest <= self.grace else due
+        await self._record_missed(spec.name, missed, more)
+        if missed is not due:
+            await self._claim(spec, newest)
 
     async def _claim(self, spec: FunctionSpec, tick: datetime) -> None:
         async with self.db.system_connection() as connection:
