@@ -16,7 +16,6 @@ import contextlib
 import os
 import socket
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -24,10 +23,10 @@ from typing import Any
 import asyncpg
 import structlog
 
-from orgbase.core.background import BackgroundTask
 from orgbase.core.errors import OrgbaseError
 from orgbase.core.postgres import Database
 from orgbase.core.settings import FunctionsSettings
+from orgbase.functions.background import FunctionsLoop
 from orgbase.functions.cron import Cron
 from orgbase.functions.host import Invocation
 from orgbase.functions.protocol import Caller, HttpRequest
@@ -75,7 +74,9 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
-class Scheduler(BackgroundTask):
+class Scheduler(FunctionsLoop):
+    """Outcomes: done, failed, missed, taken (run by another gateway)."""
+
     def __init__(
         self,
         db: Database,
@@ -83,14 +84,8 @@ class Scheduler(BackgroundTask):
         registry: Registry,
         service: FunctionService,
     ) -> None:
-        super().__init__("function schedules")
-        self.db = db
-        self.settings = settings
-        self.registry = registry
-        self.service = service
+        super().__init__("function schedules", db, settings, registry, service)
         self.gateway = f"{socket.gethostname()}:{os.getpid()}"
-        self.outcomes: Counter[str] = Counter()
-        """done, failed, missed, taken (by another gateway): copied into the metrics."""
         self.drift_observers: list[Callable[[float], None]] = []
         self._next: dict[str, tuple[str, datetime]] = {}
         """function -> (its expression, its next tick)."""
@@ -248,10 +243,6 @@ class Scheduler(BackgroundTask):
 
     async def sweep(self) -> None:
         """Runs whose gateway ended mid-run are failed; old runs are forgotten."""
-        longest = max(
-            [s.config.timeout_seconds or 0 for s in self.registry.catalog.usable]
-            + [self.settings.timeout_seconds]
-        )
         async with self.db.system_connection() as connection:
-            await connection.execute(_ABANDONED, longest + SWEEP_EVERY_SECONDS)
+            await connection.execute(_ABANDONED, self.longest_timeout() + SWEEP_EVERY_SECONDS)
             await connection.execute(_EXPIRE, self.settings.log_retention_days)

@@ -17,7 +17,6 @@ import asyncio
 import contextlib
 import secrets
 import time
-from collections import Counter
 from collections.abc import Callable
 from datetime import datetime
 from typing import Any
@@ -27,12 +26,12 @@ import asyncpg
 import msgspec
 import structlog
 
-from orgbase.core.background import BackgroundTask
 from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
 from orgbase.core.errors import OrgbaseError
 from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import FunctionsSettings
+from orgbase.functions.background import FunctionsLoop
 from orgbase.functions.host import Invocation
 from orgbase.functions.protocol import Caller, HttpRequest
 from orgbase.functions.registry import Registry
@@ -79,7 +78,9 @@ DELETE FROM orgbase.function_deliveries WHERE id IN (
 EXPIRE_EVERY_SECONDS = 600.0
 
 
-class EventDispatcher(BackgroundTask):
+class EventDispatcher(FunctionsLoop):
+    """Outcomes: delivered, retried, dead."""
+
     def __init__(
         self,
         db: Database,
@@ -87,13 +88,7 @@ class EventDispatcher(BackgroundTask):
         registry: Registry,
         service: FunctionService,
     ) -> None:
-        super().__init__("function events")
-        self.db = db
-        self.settings = settings
-        self.registry = registry
-        self.service = service
-        self.outcomes: Counter[str] = Counter()
-        """delivered, retried, dead (copied into the metrics)."""
+        super().__init__("function events", db, settings, registry, service)
         self.latency_observers: list[Callable[[float], None]] = []
         """Seconds from the event's commit to its function's answer (delivered ones)."""
         self._wake = asyncio.Event()
@@ -105,11 +100,7 @@ class EventDispatcher(BackgroundTask):
 
     @property
     def lease_seconds(self) -> float:
-        longest = max(
-            [s.config.timeout_seconds or 0 for s in self.registry.catalog.usable]
-            + [self.settings.timeout_seconds]
-        )
-        return longest + LEASE_MARGIN
+        return self.longest_timeout() + LEASE_MARGIN
 
     async def run(self) -> None:
         while not self.stopping.is_set():

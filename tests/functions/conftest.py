@@ -14,7 +14,8 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.platform.localstack import LocalStack
-from tests.support.http import org_member
+from tests.support.data import scratch_database
+from tests.support.http import org_person
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import ROOT, STATE_DIR, server_env, with_overrides
 
@@ -97,12 +98,14 @@ def functions_server(
         stop_server(process)
 
 
+@pytest.fixture
+async def scratch(stack: LocalStack, request: pytest.FixtureRequest) -> AsyncIterator[str]:
+    """An empty database of the test's own (migration tests start from an old layout)."""
+    name = f"orgbase_test_{request.node.name[:40]}"
+    async with scratch_database(stack, name) as url:
+        yield url
+
+
 async def person(client: Client, name: str = "fn") -> dict[str, Any]:
     """A fresh owner of a fresh org: its id, the bearer headers and the token."""
-    user, org_id, headers = await org_member(client, name)
-    return {
-        "user": user,
-        "org": org_id,
-        "headers": headers,
-        "token": headers["Authorization"].split(" ", 1)[1],
-    }
+    return await org_person(client, name)

@@ -6,10 +6,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -17,35 +13,20 @@ from supabase import ClientOptions, create_client
 from supabase_functions.errors import FunctionsHttpError
 
 from tests.functions.conftest import Client, person
-
-SCRIPT = Path(__file__).resolve().parents[1] / "storage_js" / "functions.mjs"
-MODULES = SCRIPT.parent / "node_modules" / "@supabase" / "supabase-js"
+from tests.support.node import run_script
 
 
 async def test_supabase_js_functions_invoke(
     fclient: Client, functions_server: str, anon_key: str
 ) -> None:
-    if shutil.which("node") is None or not MODULES.exists():
-        pytest.skip("node and tests/storage_js/node_modules (scripts/test_packages.sh) needed")
     alice, bob = await person(fclient), await person(fclient)
-    env = {
-        **os.environ,
-        "ORGBASE_URL": functions_server,
-        "ANON_KEY": anon_key,
-        "TOKEN": alice["token"],
-        "OTHER_TOKEN": bob["token"],
-    }
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["node", str(SCRIPT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    seen = await run_script(
+        "functions.mjs",
+        ORGBASE_URL=functions_server,
+        ANON_KEY=anon_key,
+        TOKEN=alice["token"],
+        OTHER_TOKEN=bob["token"],
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert seen["first"] == {
         "user_id": alice["user"]["id"],
         "org_id": alice["org"],

@@ -4,17 +4,14 @@ sql/rls/0032_function_invocations.sql on the old layout."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
-import pytest
 
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import migrate
 from tests.functions.conftest import Client, F, person
-from tests.support.data import make_platform_admin, migrations_before, scratch_database
+from tests.support.data import make_platform_admin, migrations_before
 from tests.support.http import bearer, new_user
 
 NUMBER = 32
@@ -63,12 +60,6 @@ async def test_an_orgs_admins_read_its_invocations_without_tracebacks(
     assert "access" in broken["badconfig"]
     refused = await fclient.get("/v1/platform/functions", headers=alice["headers"])
     assert refused.status_code == 403
-
-
-@pytest.fixture
-async def scratch(stack: LocalStack) -> AsyncIterator[str]:
-    async with scratch_database(stack, "orgbase_test_function_invocations") as url:
-        yield url
 
 
 async def test_the_invocation_log_migration_on_the_old_layout(scratch: str, tmp_path: Path) -> None:

@@ -4,23 +4,15 @@ writes its deliveries in its own transaction (a rolled-back one writes none)."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from pathlib import Path
 
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import migrate
-from tests.support.data import migrations_before, scratch_database
+from tests.support.data import migrations_before
 
 NUMBER = 33
-
-
-@pytest.fixture
-async def scratch(stack: LocalStack) -> AsyncIterator[str]:
-    async with scratch_database(stack, "orgbase_test_function_triggers") as url:
-        yield url
 
 
 async def _member_added(connection: asyncpg.Connection, org: object) -> None:

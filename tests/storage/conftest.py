@@ -12,7 +12,7 @@ from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.localstack import LocalStack
-from tests.support.http import org_member
+from tests.support.http import org_person as person_of_org
 
 
 @pytest.fixture(scope="session")
@@ -22,13 +22,7 @@ def anon_key(stack: LocalStack) -> str:
 
 async def org_person(client: AsyncTestClient[OrgbaseApp], name: str = "files") -> dict[str, Any]:
     """A fresh owner of a fresh org: its id, the bearer headers, and the token."""
-    user, org_id, headers = await org_member(client, name)
-    return {
-        "user": user,
-        "org": org_id,
-        "headers": headers,
-        "token": headers["Authorization"].split(" ", 1)[1],
-    }
+    return await person_of_org(client, name)
 
 
 Client = AsyncTestClient[OrgbaseApp]
