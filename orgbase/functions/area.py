@@ -58,7 +58,7 @@ class FunctionsArea:
     async def start(self) -> None:
         self.registry.load()
         if self.registry.catalog.functions:
-            await self.pool.start()
+            self.pool.start_soon()
         self.invocations.periodic.start()
         if self.events is not None:
             await self._subscribe()

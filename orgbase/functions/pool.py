@@ -18,7 +18,7 @@ import structlog
 
 from orgbase.core.settings import FunctionsSettings
 from orgbase.core.tasks import TaskSet
-from orgbase.functions.process import OnCall, OnLog, WorkerLost, WorkerProcess
+from orgbase.functions.process import START_WITHIN, OnCall, OnLog, WorkerLost, WorkerProcess
 from orgbase.functions.protocol import Done, Failed, Invoke
 
 log = structlog.get_logger("orgbase.functions")
@@ -66,6 +66,7 @@ class WorkerPool:
         self._reserved: dict[int, int] = {}
         self._pause = 0.0
         self._closing = False
+        self._starting: asyncio.Task[None] | None = None
         self.load_failures: dict[str, str] = {}
         """Functions whose module failed to import in the newest worker."""
 
@@ -81,7 +82,16 @@ class WorkerPool:
         )
 
     async def start(self) -> None:
-        await asyncio.gather(*(self._spawn() for _ in range(self.settings.workers)))
+        started = await asyncio.gather(*(self._spawn() for _ in range(self.settings.workers)))
+        for _ in range(started.count(False)):  # tried again, with a growing pause
+            self.tasks.spawn(self._replace(), "function worker replacement")
+
+    def start_soon(self) -> None:
+        """Start the workers without holding up the gateway's start: an invocation that
+        comes first waits for them (``_acquire``)."""
+        self._starting = asyncio.get_running_loop().create_task(
+            self.start(), name="function workers"
+        )
 
     async def _spawn(self) -> bool:
         worker = self._new_worker()
@@ -127,6 +137,9 @@ class WorkerPool:
         return self._reserved.get(id(worker), 0)
 
     async def _acquire(self) -> WorkerProcess:
+        if self._starting is not None and not self._starting.done():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(asyncio.shield(self._starting), START_WITHIN)
         try:
             async with asyncio.timeout(self.settings.queue_seconds), self._changed:
                 while (worker := self._pick()) is None:
@@ -188,6 +201,9 @@ class WorkerPool:
 
     async def close(self) -> None:
         self._closing = True
+        if self._starting is not None:
+            with contextlib.suppress(Exception):
+                await self._starting
         workers, self.workers = list(self.workers), []
         with contextlib.suppress(Exception):
             await asyncio.gather(*(w.close(2.0) for w in workers))
