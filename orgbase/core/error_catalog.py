@@ -287,6 +287,7 @@ _FUNCTIONS = {
     "function_destination_refused": Code(400, "ctx.http may reach public addresses only"),
     "function_http_invalid": Code(400, "ctx.http was given no valid method and URL"),
     "function_api_key_refused": Code(403, "the function does not take API keys"),
+    "function_not_privileged": Code(403, "ctx.system_db is for functions declared privileged"),
     "function_not_found": Code(404, "no function of that name on this server"),
     "function_delivery_not_found": Code(404, "no dead delivery of that id (in the org)"),
     "function_claim_lost": Code(409, "a trigger run's delivery is no longer claimed by it"),

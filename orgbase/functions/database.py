@@ -102,30 +102,49 @@ class FunctionDatabase:
 
     async def query(self, entry: TenantEntry, mode: str, sql: str, args: list[Any]) -> Any:
         """Rows as dicts (``fetch``) or the status line (``execute``)."""
+        self._check(mode, sql)
+        self.statements += 1
+        try:
+            async with self.db.tenant_transaction_with(entry) as connection:
+                await self._time_limit(entry, connection)
+                return await self._run(connection, mode, sql, args)
+        except asyncpg.DataError as exc:
+            raise refused_value(exc) from exc
+        except asyncpg.PostgresError as exc:
+            raise entry_error(exc) or exc from exc
+
+    @staticmethod
+    def _check(mode: str, sql: str) -> None:
         if not isinstance(sql, str) or mode not in ("fetch", "execute"):
             raise Invalid("ctx.db takes a statement as text", code="function_statement_refused")
         refusal = statement_refusal(sql)
         if refusal is not None:
             raise Invalid(refusal, code="function_statement_refused")
-        self.statements += 1
-        try:
-            async with self.db.tenant_transaction_with(entry) as connection:
-                await self._time_limit(entry, connection)
-                if mode == "execute":
-                    prepared = await connection.prepare(sql)
-                    await prepared.fetch(*args)
-                    return prepared.get_statusmsg()
-                rows = await connection.fetch(sql, *args)
-        except asyncpg.DataError as exc:
-            raise refused_value(exc) from exc
-        except asyncpg.PostgresError as exc:
-            raise entry_error(exc) or exc from exc
+
+    @staticmethod
+    async def _run(connection: Any, mode: str, sql: str, args: list[Any]) -> Any:
+        if mode == "execute":
+            prepared = await connection.prepare(sql)
+            await prepared.fetch(*args)
+            return prepared.get_statusmsg()
+        rows = await connection.fetch(sql, *args)
         if len(rows) > MAX_ROWS:
             raise Invalid(
                 f"the statement returned {len(rows)} rows (at most {MAX_ROWS}): add a LIMIT",
                 code="function_result_too_large",
             )
         return [dict(row) for row in rows]
+
+    async def as_platform(self, mode: str, sql: str, args: list[Any]) -> Any:
+        """``ctx.system_db`` of a privileged function: the platform's pool, the same
+        statement rules, no org's row-level security."""
+        self._check(mode, sql)
+        self.statements += 1
+        try:
+            async with self.db.system_connection() as connection, connection.transaction():
+                return await self._run(connection, mode, sql, args)
+        except asyncpg.PostgresError as exc:
+            raise entry_error(exc) or exc from exc
 
     async def _time_limit(self, entry: TenantEntry, connection: Any) -> None:
         if self.limits_of is None or entry.org is None:

@@ -17,7 +17,7 @@ import structlog
 
 from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
-from orgbase.core.errors import Invalid, OrgbaseError
+from orgbase.core.errors import Forbidden, Invalid, OrgbaseError
 from orgbase.core.org_services import OrgServices
 from orgbase.core.postgres import TenantEntry
 from orgbase.functions.database import FunctionDatabase
@@ -110,6 +110,14 @@ class Host:
                     code="function_no_org",
                 )
             return await self.database.query(invocation.entry, mode, sql, list(values or ()))
+        if op == "system_db.query":
+            mode, sql, values = _arguments(args, 3)
+            if not invocation.spec.config.privileged:
+                raise Forbidden(
+                    "ctx.system_db is for functions whose config says privileged",
+                    code="function_not_privileged",
+                )
+            return await self.database.as_platform(mode, sql, list(values or ()))
         if op == "http.fetch":
             method, url, headers, body, timeout = _arguments(args, 5)
             return await self.outbound.fetch(method, url, list(headers or ()), body, timeout)

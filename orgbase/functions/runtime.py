@@ -129,13 +129,14 @@ class Secrets(Mapping[str, str]):
 class Database:
     """``ctx.db``: SQL as the caller, under the org's row-level security. One statement
     per call, in a transaction of its own that enters the caller's org first; parameters
-    are ``$1``, ``$2``... Rows come back as dicts."""
+    are ``$1``, ``$2``... Rows come back as dicts. (``ctx.system_db``, for functions the
+    operator declared privileged: the same, as the platform.)"""
 
-    def __init__(self, call: HostCall) -> None:
-        self._call = call
+    def __init__(self, call: HostCall, op: str = "db.query") -> None:
+        self._call, self._op = call, op
 
     async def fetch(self, sql: str, *args: Any) -> list[dict[str, Any]]:
-        rows: list[dict[str, Any]] = await self._call("db.query", ["fetch", sql, list(args)])
+        rows: list[dict[str, Any]] = await self._call(self._op, ["fetch", sql, list(args)])
         return rows
 
     async def fetchrow(self, sql: str, *args: Any) -> dict[str, Any] | None:
@@ -148,7 +149,7 @@ class Database:
 
     async def execute(self, sql: str, *args: Any) -> str:
         """The statement's status (``INSERT 0 1``, ``UPDATE 3``...)."""
-        status: str = await self._call("db.query", ["execute", sql, list(args)])
+        status: str = await self._call(self._op, ["execute", sql, list(args)])
         return status
 
 
@@ -259,6 +260,7 @@ class Context:
         """Triggers and schedules: the same for every attempt of one delivery."""
         self.secrets = Secrets(secrets)
         self.db = Database(call)
+        self.system_db = Database(call, "system_db.query")
         self.http = Http(call)
         self.log = Log(log, self.secrets)
         self.kv = Store("kv", call)

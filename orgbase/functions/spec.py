@@ -48,6 +48,9 @@ class FunctionConfig(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """The role it acts with in the event's org when an event or a schedule runs it."""
     schedule: str | None = None
     """A cron expression (five fields, UTC) it runs on."""
+    privileged: bool = False
+    """Whether it may use ``ctx.system_db``: SQL as the platform (every org's rows), for
+    the operator's own jobs. Declared here, by the operator, never by a caller."""
 
     def __post_init__(self) -> None:
         if not self.methods:

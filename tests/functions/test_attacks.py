@@ -32,6 +32,11 @@ async def test_ctx_db_reaches_no_other_org(fclient: Client) -> None:
     assert seen["commit"] == "refused:function_statement_refused"
     assert seen["two"] == "refused:42601"  # one statement per call (the extended protocol)
     assert seen["users"] == "refused:42501"  # the tenant role reads no platform table
+    assert seen["platform"] == "refused:function_not_privileged"
+    # Only a function the operator declared privileged reaches the platform's tables.
+    job = await fclient.post(f"{F}/operator_job", headers=mallory["headers"])
+    assert job.status_code == 200, job.text
+    assert job.json()["orgs"] >= 2
 
 
 @pytest.mark.parametrize(

@@ -32,5 +32,9 @@ async def handler(request: Any, ctx: Any) -> Any:
             seen[name] = row["n"] if row else None
         except HostError as refused:
             seen[name] = f"refused:{refused.code}"
+    try:
+        seen["platform"] = await ctx.system_db.fetchval("SELECT count(*) FROM orgbase.orgs")
+    except HostError as refused:
+        seen["platform"] = f"refused:{refused.code}"
     seen["mine"] = await ctx.db.fetchval("SELECT count(*) FROM api.items")
     return seen
