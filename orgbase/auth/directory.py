@@ -17,7 +17,6 @@ _HOLD = (
     "SELECT id, email, display_name FROM orgbase.users"
     " WHERE id = $1 AND deleted_at IS NULL FOR SHARE"
 )
-_HOLD_BY_EMAIL = "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL FOR SHARE"
 _PROFILES = (
     "SELECT id, email, display_name FROM orgbase.users"
     " WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL"
@@ -38,6 +37,12 @@ WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL
   AND (expires_at IS NULL OR expires_at > now())
 """
 
+_LAST_ORG = "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1"
+# The session's live refresh token (one not rotated yet) names the org its refresh enters.
+_NEXT_REFRESH = (
+    "UPDATE orgbase.refresh_tokens SET org_id = $2 WHERE session_id = $1 AND rotated_at IS NULL"
+)
+
 
 class AccountDirectory:
     """Implements ``core.accounts.Accounts``: every answer in the caller's transaction."""
@@ -45,10 +50,6 @@ class AccountDirectory:
     async def hold(self, connection: Connection, user_id: UUID) -> Profile | None:
         row = await connection.fetchrow(_HOLD, user_id)
         return None if row is None else Profile(row["id"], row["email"], row["display_name"])
-
-    async def hold_by_email(self, connection: Connection, email: str) -> UUID | None:
-        found: UUID | None = await connection.fetchval(_HOLD_BY_EMAIL, email)
-        return found
 
     async def profiles(
         self, connection: Connection, user_ids: Iterable[UUID]
@@ -71,3 +72,9 @@ class AccountDirectory:
 
     async def key_role(self, connection: Connection, key_id: UUID, org_id: UUID) -> Role | None:
         return cast("Role | None", await connection.fetchval(_KEY_ROLE, key_id, org_id))
+
+    async def enter_next(
+        self, connection: Connection, user_id: UUID, session_id: UUID, org_id: UUID
+    ) -> None:
+        await connection.execute(_LAST_ORG, user_id, org_id)
+        await connection.execute(_NEXT_REFRESH, session_id, org_id)

@@ -21,6 +21,7 @@ from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.opening import Opening, SessionOpener, hash_token
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.ratelimit import RateLimiter
+from orgbase.auth.refresh_chain import next_in_chain
 from orgbase.auth.schemas import Opened, PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
@@ -38,11 +39,11 @@ _USER_FOR_SIGN_IN = (
     " FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
 )
 _REFRESH_ROW = """
-SELECT t.id, t.session_id, t.org_id, t.rotated_at,
+SELECT t.id, t.session_id, t.org_id, t.rotated_at, t.child_sealed,
        t.expires_at <= now() AS expired,
        extract(epoch FROM now() - t.rotated_at)::float8 AS rotated_ago,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
-       s.user_id, s.revoked_at IS NOT NULL OR s.expires_at <= now() AS ended
+       s.user_id, s.revoked_at IS NOT NULL OR s.expires_at <= now() AS ended, u.last_org_id
 FROM orgbase.refresh_tokens t
 JOIN orgbase.sessions s ON s.id = t.session_id
 JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
@@ -84,13 +85,31 @@ class TokenGrants:
     async def grant(
         self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
     ) -> Opened:
-        """``last_org``: a sign-in without ``org_id`` enters the user's last used org (as
-        GoTrue-style sign-ins do), when the user is still a member of it."""
+        """``last_org`` (GoTrue's sign-ins and refreshes, which name no org): a sign-in
+        without ``org_id`` enters the user's usual org (``usual_org``); so does a refresh of
+        a session that has no org (or lost it)."""
         if isinstance(body, PasswordGrant):
             return await self._password_grant(
                 body.email, body.password, body.org_id, meta, last_org=last_org
             )
-        return await self._refresh_grant(body.refresh_token, body.org_id, meta)
+        return await self._refresh_grant(body.refresh_token, body.org_id, meta, last_org)
+
+    async def usual_org(
+        self, user_id: UUID, last: UUID | None, connection: Connection | None = None
+    ) -> UUID | None:
+        """The org a sign-in that names none enters: the last used one while the user is a
+        member of it, else the only org the user is a member of."""
+        if last is not None and await self.memberships.role(last, user_id, connection):
+            return last
+        return await self.memberships.only_org(user_id, connection)
+
+    async def usual_org_of(self, user_id: UUID) -> UUID | None:
+        """``usual_org``, the last used org read from the account."""
+        async with self.db.system_connection() as connection:
+            last = await connection.fetchval(
+                "SELECT last_org_id FROM orgbase.users WHERE id = $1", user_id
+            )
+            return await self.usual_org(user_id, last, connection)
 
     async def _password_grant(
         self,
@@ -125,9 +144,8 @@ class TokenGrants:
         self.outcomes["signin"] += 1
         await self.attempts.succeeded(account)
         user_id: UUID = row["id"]
-        last = row["last_org_id"] if last_org else None
-        if org_id is None and last is not None and await self.memberships.role(last, user_id):
-            org_id = last
+        if org_id is None and last_org:
+            org_id = await self.usual_org(user_id, row["last_org_id"])
         if self.passwords.needs_rehash(row["password_hash"]):
             new_hash = await self.passwords.hash(password)
             async with self.db.system_connection() as connection:
@@ -157,6 +175,8 @@ class TokenGrants:
         ``account``: the user's row, when the caller read it."""
         if org_id is not None and await self.memberships.role(org_id, user_id) is None:
             raise _not_a_member()
+        if org_id is None and self.settings.personal_org:
+            org_id = await self.memberships.personal_org(user_id, meta)
         opening = Opening(user_id, method, meta, org_id, details, sso)
         return await self.opener.open(opening, account)
 
@@ -170,7 +190,9 @@ class TokenGrants:
         self.outcomes["signin_failed"] += 1
         raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
 
-    async def _refresh_grant(self, token: str, org_id: UUID | None, meta: RequestMeta) -> Opened:
+    async def _refresh_grant(
+        self, token: str, org_id: UUID | None, meta: RequestMeta, last_org: bool = False
+    ) -> Opened:
         await self.limiter.hit(f"refresh:ip:{meta.ip}", self.settings.refresh_per_ip_per_minute, 60)
         invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
         if not (20 <= len(token) <= 200) or not token.isascii():
@@ -182,16 +204,12 @@ class TokenGrants:
                 raise invalid
             if row["expired"]:
                 raise Unauthorized("the refresh token has expired", code="refresh_token_expired")
-            reused = False
-            if row["rotated_at"] is None:
-                await connection.execute(
-                    "UPDATE orgbase.refresh_tokens SET rotated_at = now() WHERE id = $1", row["id"]
-                )
-            elif row["rotated_ago"] > self.settings.refresh_grace_seconds:
-                reused = True
+            grace = self.settings.refresh_grace_seconds
+            if row["rotated_at"] is not None and row["rotated_ago"] > grace:
                 await self._end_reused(connection, row["session_id"], row["user_id"], meta)
-            # else: inside the grace window, a concurrent refresh: issue a sibling token.
-            opened = None if reused else await self._rotate(connection, row, org_id)
+                opened = None
+            else:  # a first use, or a concurrent refresh inside the grace: the same child
+                opened = await self._rotate(connection, token, row, org_id, last_org)
         if opened is None:
             self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([row["session_id"]])
@@ -203,16 +221,21 @@ class TokenGrants:
         return opened
 
     async def _rotate(
-        self, connection: Connection, row: asyncpg.Record, org_id: UUID | None
+        self,
+        connection: Connection,
+        token: str,
+        row: asyncpg.Record,
+        org_id: UUID | None,
+        last_org: bool,
     ) -> Opened:
         """The refresh token's successor, and new tokens of its session (in the refresh's
         transaction)."""
         session_id: UUID = row["session_id"]
         user_id: UUID = row["user_id"]
         active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
-        new_token = await self.opener.new_refresh_token(
-            connection, session_id, active_org, row["session_expires_at"], row["id"]
-        )
+        if active_org is None and org_id is None and last_org:
+            active_org = await self.usual_org(user_id, row["last_org_id"], connection)
+        new_token = await next_in_chain(self.opener, connection, token, row, active_org)
         if org_id is not None:
             await connection.execute(
                 "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id

@@ -27,6 +27,8 @@ Counter = Literal[
     "requests_functions",
     "function_invocations",
     "function_cpu_ms",
+    "db_time_ms",
+    "docs_time_ms",
 ]
 Level = Literal["documents_bytes", "cache_bytes", "storage_bytes"]
 COUNTERS: tuple[str, ...] = Counter.__args__  # type: ignore[attr-defined]

@@ -28,6 +28,8 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     document_storage_bytes: int
     cache_storage_bytes: int
     realtime_connections: int
+    realtime_channels_per_connection: int
+    realtime_joins_per_second: int
     storage_requests_per_minute: int
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
@@ -35,6 +37,9 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     function_invocations_per_minute: int
     concurrent_functions: int
     """Invocations of the org's functions running at once in one gateway process."""
+    db_time_weight: int
+    """The org's share of the database's and document store's time against the others'
+    while they compete."""
 
     def per_minute(self, family: Family) -> int:
         if family == "realtime":

@@ -43,7 +43,7 @@ def family_of(method: str, path: str) -> Family | None:
     for prefixes, family in _PREFIXES:
         if path.startswith(prefixes):
             return family
-    if method == "POST" and path.startswith("/v1/realtime/"):
+    if method == "POST" and path.startswith(("/v1/realtime/", "/realtime/v1/api/")):
         return "realtime"  # a publish (sockets and event streams are counted as connections)
     return None
 

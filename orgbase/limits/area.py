@@ -19,6 +19,7 @@ from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.limits.admission import Admission
+from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
 from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 from orgbase.limits.usage import UsageFlusher, UsageReader
@@ -35,6 +36,8 @@ class LimitsArea:
     flusher: UsageFlusher
     usage: UsageReader
     periodic: Periodic
+    document_gate: OrgGate
+    """The document store's share between orgs (the platform hands it to the store)."""
     require_platform_admin: PlatformAdminCheck | None = None
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
 
@@ -66,12 +69,14 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
     """``orgs``: the tenancy area's (admins set the limits of live orgs only)."""
     store = LimitsStore(resources.db, settings.limits, orgs)
     store.listen(resources.notifications)
-    if settings.limits.enabled:
-        # The fair gate caps each org at its concurrent_statements (from the cache, no
-        # I/O); without limits every org may use the whole pool, taking turns.
-        resources.db.org_cap = lambda org: store.of(org).concurrent_statements
     limiter = OrgRateLimiter(resources.redis)
     meter = Meter()
+    # The gate shares the database's time between orgs, configured or not; with limits on
+    # it caps each org at its concurrent_statements and weighs it by its db_time_weight
+    # (from the cache, no I/O).
+    limits_of = store.of if settings.limits.enabled else None
+    resources.db.gate = database_gate(settings.database, limits_of, meter)
+    documents = document_gate(settings.mongo, settings.database, limits_of, meter)
     flusher = UsageFlusher(meter, resources.redis, resources.db)
     periodic = Periodic(
         "usage flush",
@@ -88,4 +93,5 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
         flusher=flusher,
         usage=UsageReader(resources.db),
         periodic=periodic,
+        document_gate=documents,
     )

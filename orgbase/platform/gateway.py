@@ -32,6 +32,7 @@ from orgbase.core.context import (
 from orgbase.core.events import EventBus, StorageObjectChanged
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
+from orgbase.core.row_changes import ROW_EVENTS
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.functions.area import FunctionsArea, build_functions
@@ -45,9 +46,13 @@ from orgbase.services.mongo.indexes import IndexService
 from orgbase.services.mongo.service import DocumentService
 from orgbase.services.mongo.store import DocumentStore
 from orgbase.services.postgres.area import DataArea, build_data
+from orgbase.services.postgres.change_reads import ChangeReads
 from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.services.redis.kv import KeyValueStore
+from orgbase.services.redis.phoenix.changes import ChangeFeed
+from orgbase.services.redis.phoenix.presence import PresenceStore
+from orgbase.services.redis.phoenix.service import JoinRate, PhoenixRealtime
 from orgbase.services.redis.realtime import RealtimeHub
 from orgbase.services.redis.stats import RedisStats
 from orgbase.storage.area import StorageArea, build_storage
@@ -70,6 +75,7 @@ class Gateway:
     stats: RedisStats
     kv: KeyValueStore
     hub: RealtimeHub
+    phoenix: PhoenixRealtime
     metrics: Metrics | None
     slo: SloRecorder
     dashboard: RedisDashboard
@@ -96,6 +102,7 @@ class Gateway:
         self.stats.start()
         self.slo.start()
         self.hub.start()
+        self.phoenix.start()
         self.webhooks.start()
         self.limits.start()
         self.storage.start()
@@ -119,6 +126,7 @@ class Gateway:
         await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
         await self.limits.stop()
         await self.webhooks.stop()
+        await self.phoenix.stop()
         await self.hub.stop()
         await self.slo.stop()
         await self.stats.stop()
@@ -170,6 +178,7 @@ def build_gateway(settings: Settings) -> Gateway:
     # The data API asks the request-auth component for each request's entry.
     data = build_data(settings, resources, request_auth, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
+    store.gate = limits.document_gate
     documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
@@ -191,6 +200,9 @@ def build_gateway(settings: Settings) -> Gateway:
         stats=stats,
         kv=kv,
         hub=hub,
+        phoenix=_build_phoenix(
+            settings, resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
+        ),
         metrics=Metrics() if settings.observability.metrics_enabled else None,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
@@ -209,6 +221,26 @@ def build_gateway(settings: Settings) -> Gateway:
     if gateway.metrics is not None:
         _measure(gateway, gateway.metrics)
     return gateway
+
+
+def _build_phoenix(
+    settings: Settings,
+    *,
+    resources: Resources,
+    hub: RealtimeHub,
+    data: DataArea,
+    identities: RequestAuth,
+    tasks: TaskSet,
+) -> PhoenixRealtime:
+    """Supabase Realtime's protocol on the hub; postgres_changes ask the data API's area
+    which changes each caller may see."""
+    reader = ChangeReads(resources.db, data.schema)
+    feed = ChangeFeed(reader, tasks)
+    resources.notifications.subscribe(ROW_EVENTS, feed.notified)
+    limits_of = hub.limits_of
+    per_second = (lambda org: limits_of(org).realtime_joins_per_second) if limits_of else None
+    presence = PresenceStore(resources.redis, hub.send, settings.realtime.presence_ttl_seconds)
+    return PhoenixRealtime(hub, identities, presence, feed, reader, JoinRate(per_second))
 
 
 def _measure(gateway: Gateway, metrics: Metrics) -> None:

@@ -17,6 +17,13 @@ Three ways to ask:
 - ``live_identity``: for sockets, an identity that can be checked again (every publish,
   and the periodic re-check).
 
+An impersonation (a platform admin's look at one org) is read-only here, for every route
+at once: any method but GET, HEAD and OPTIONS is refused (403 ``impersonation_read_only``)
+before the handler runs, unless the route declares that it only reads
+(``core.context.READS_ONLY``: queries sent as a POST body). What it may read is its org:
+other orgs answer 404 (the context), and the admin's own account (sessions, orgs,
+invitations...) refuses it (``Principal.require_user``).
+
 Each records who called in the request's scope state, so the access log carries the same
 fields on every route: ``auth`` (user, api_key or impersonation), ``user_id`` or ``key_id``,
 and ``org_id``.
@@ -36,7 +43,13 @@ from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import MAX_TOKEN_LENGTH, token_error
 from orgbase.core.app_state import AppKey
-from orgbase.core.context import LiveIdentity, OrgContext, Principal
+from orgbase.core.context import (
+    READS_ONLY,
+    LiveIdentity,
+    OrgContext,
+    Principal,
+    impersonation_refused,
+)
 from orgbase.core.errors import Unauthorized
 from orgbase.core.postgres import DeferredEntry, TenantEntry
 from orgbase.limits.admission import Admission
@@ -44,6 +57,7 @@ from orgbase.tenants.context import OrgContextResolver, no_active_org
 
 AnyConnection = ASGIConnection[Any, Any, Any, Any]
 QUERY_TOKEN = "access_token"  # noqa: S105 - the parameter's name, not a secret
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _state(connection: AnyConnection) -> dict[str, Any]:
@@ -65,6 +79,18 @@ def record(connection: AnyConnection, principal: Principal, org_id: UUID | None 
         state["auth"] = "impersonation" if principal.impersonation_id else "user"
         state["user_id"] = principal.user_id
     state["org_id"] = org_id or principal.org_id
+
+
+def refuse_impersonated_writes(connection: AnyConnection) -> None:
+    """An impersonation's request that may write (its method, unless the route declares it
+    reads only) is refused. A socket has no method: what it sends is checked against the
+    impersonation's viewer role."""
+    method = connection.scope.get("method")
+    if method is None or method in _READS:
+        return
+    if connection.route_handler.opt.get(READS_ONLY):
+        return
+    raise impersonation_refused()
 
 
 def credential(
@@ -111,6 +137,8 @@ class RequestAuth:
             credential(connection, from_query=from_query, publishable=self.publishable_key)
         )
         record(connection, principal)
+        if principal.impersonation_id is not None:
+            refuse_impersonated_writes(connection)
         return principal
 
     async def org_context(
@@ -181,6 +209,8 @@ class RequestAuth:
         state = _state(connection)
         state["auth"] = "impersonation" if claims.imp else "user"
         state["user_id"], state["org_id"] = claims.sub, claims.org
+        if claims.imp is not None:
+            refuse_impersonated_writes(connection)
         if claims.org is None:
             raise no_active_org()
         if self.admission is not None:
@@ -193,6 +223,24 @@ class RequestAuth:
     async def live_identity(self, connection: AnyConnection) -> LiveIdentity:
         """The identity of a socket or event stream in the principal's active org."""
         principal = await self.principal(connection, from_query=True)
+        return await self._live(connection, principal)
+
+    async def live_identity_of(self, connection: AnyConnection, credential: str) -> LiveIdentity:
+        """The identity a socket's message carries (an access token or API key)."""
+        found = credential.strip()
+        if not found or self.is_publishable(found):
+            raise Unauthorized("authentication required", code="auth_required", bearer="missing")
+        if len(found) > MAX_TOKEN_LENGTH or not found.isascii():
+            raise token_error("token_malformed", "the credential is malformed")
+        principal = await self.authenticator.authenticate(found)
+        record(connection, principal)
+        return await self._live(connection, principal)
+
+    def is_publishable(self, credential: str) -> bool:
+        key = self.publishable_key
+        return key is not None and hmac.compare_digest(credential.encode(), key.encode())
+
+    async def _live(self, connection: AnyConnection, principal: Principal) -> LiveIdentity:
         ctx = await self.org_context(connection, principal, None)
 
         async def refresh(current: OrgContext) -> OrgContext:

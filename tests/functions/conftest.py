@@ -79,11 +79,6 @@ async def fclient(functions_settings: Settings) -> AsyncIterator[Client]:
 
 
 @pytest.fixture(scope="session")
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
-
-
-@pytest.fixture(scope="session")
 def functions_server(
     stack: LocalStack, base_settings: Settings, functions_dir: Path, secrets_file: Path
 ) -> Iterator[str]:

@@ -1,5 +1,5 @@
 """Supabase's published clients, unchanged, invoke orgbase's functions: supabase-js
-(``tests/storage_js/functions.mjs``, run by node) and supabase-py, against a real gateway
+(``tests/supabase_js/functions.mjs``, run by node) and supabase-py, against a real gateway
 process."""
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from supabase import ClientOptions, create_client
 from supabase_functions.errors import FunctionsHttpError
 
 from tests.functions.conftest import Client, person
-from tests.support.node import run_script
+from tests.support.supabase_js import run_script
 
 
 async def test_supabase_js_functions_invoke(

@@ -4,6 +4,7 @@ TOTP enrolment, table('items').select(), recovery and logout."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,7 +14,6 @@ import pytest
 from supabase import Client, create_client
 from supabase_auth.errors import AuthApiError
 
-from orgbase.auth.keys import rotate_keys_file
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
@@ -37,34 +37,17 @@ def gotrue_env(stack: LocalStack, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def es256_keys(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """supabase-auth decodes access tokens itself (assurance level, claims) and knows
-    RS256, ES256 and HS256 only: a GoTrue-facing deployment signs with ES256."""
-    path = tmp_path_factory.mktemp("keys") / "jwks.json"
-    rotate_keys_file(path, "ES256")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def gateway(stack: LocalStack, settings: Settings, es256_keys: str) -> Iterator[str]:
+def gateway(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    """With the default signing keys: supabase-auth decodes access tokens itself
+    (assurance level, claims) and knows RS256, ES256 and HS256 only."""
     del settings  # the test database, migrated
     port = free_port()
-    env = gotrue_env(
-        stack,
-        ORGBASE_TENANCY_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        ORGBASE_AUTH_SIGNING_KEYS_FILE=es256_keys,
-        ORGBASE_AUTH_JWT_ALGORITHM="ES256",
-    )
+    env = gotrue_env(stack, ORGBASE_TENANCY_PUBLIC_URL=f"http://127.0.0.1:{port}")
     process = start_server(env, port, log_file=STATE_DIR / "gotrue_server.log")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_server(process)
-
-
-@pytest.fixture(scope="module")
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
 
 
 def claims_of(token: str) -> dict[str, Any]:
@@ -161,6 +144,13 @@ def test_done_when_flow(gateway: str, anon_key: str) -> None:
     )
     assert old.status_code == 401
     new_password = PASSWORD + " again"
+    # The account has a factor: as GoTrue, the recovery session (aal1) verifies it before
+    # it sets a password (the next time step: this one was used at the enrolment).
+    with pytest.raises(AuthApiError, match="aal2"):
+        supabase.auth.update_user({"password": new_password})
+    supabase.auth.mfa.challenge_and_verify(
+        {"factor_id": enrolled.id, "code": totp.at(time.time() + 30)}
+    )
     supabase.auth.update_user({"password": new_password})
     with pytest.raises(AuthApiError):
         supabase.auth.sign_in_with_password({"email": email, "password": PASSWORD})

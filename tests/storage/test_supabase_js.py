@@ -1,18 +1,19 @@
 """supabase-js's storage client and tus-js-client (the client Supabase's docs give for
 resumable uploads), unchanged, run by node against a real gateway
-(tests/storage_js/storage.mjs, installed from its lock file by scripts/test_packages.sh)."""
+(tests/supabase_js/storage.mjs)."""
 
 from __future__ import annotations
 
 import uuid
 
 from tests.storage.conftest import Client, org_person
-from tests.support.node import run_script
+from tests.support.supabase_js import need_node, run_script
 
 
 async def test_supabase_js_storage_round_trip(
     client: Client, live_server: str, anon_key: str
 ) -> None:
+    need_node()
     owner = await org_person(client)
     stranger = await org_person(client)
     bucket = f"js-{uuid.uuid4().hex[:8]}"
