@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy bench-storage bench-archive bench-realtime
+.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy bench-storage bench-archive bench-realtime bench-functions
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -109,6 +109,10 @@ bench-storage: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@command -v nginx >/dev/null || apt-get install -y nginx
 	@$(VENV)/bin/python -m bench.storage_bench
+
+bench-functions: services
+	@command -v wrk >/dev/null || apt-get install -y wrk
+	@$(VENV)/bin/python -m bench.functions_bench
 
 bench-realtime: services
 	@$(VENV)/bin/python -m bench.realtime_bench

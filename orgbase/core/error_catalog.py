@@ -294,6 +294,29 @@ _STORAGE = {
     "signing_key_unset": Code(503, "signed URLs need ORGBASE_STORAGE_SIGNING_KEY"),
 }
 
+# The operator's functions at /functions/v1 (a function's own refusals carry its own codes).
+_FUNCTIONS = {
+    "function_statement_refused": Code(400, "ctx.db refuses transaction control and session state"),
+    "function_result_too_large": Code(400, "ctx.db's statement returned too many rows"),
+    "function_no_org": Code(400, "ctx.db without an org (a public function called anonymously)"),
+    "function_call_refused": Code(400, "a worker's host call named no invocation of its own"),
+    "function_destination_refused": Code(400, "ctx.http may reach public addresses only"),
+    "function_http_invalid": Code(400, "ctx.http was given no valid method and URL"),
+    "function_api_key_refused": Code(403, "the function does not take API keys"),
+    "function_not_privileged": Code(403, "ctx.system_db is for functions declared privileged"),
+    "function_not_found": Code(404, "no function of that name on this server"),
+    "function_delivery_not_found": Code(404, "no dead delivery of that id (in the org)"),
+    "function_claim_lost": Code(409, "a trigger run's delivery is no longer claimed by it"),
+    "function_concurrency_exceeded": Code(429, "the org runs as many invocations as it may"),
+    "function_failed": Code(500, "the function raised (its log has it under the request id)"),
+    "function_crashed": Code(502, "the worker running the function ended before answering"),
+    "function_bad_response": Code(502, "the function's answer is not an HTTP answer, or too big"),
+    "function_http_failed": Code(502, "ctx.http's request failed or its answer was too big"),
+    "function_unavailable": Code(503, "the function's module cannot be loaded, or no worker runs"),
+    "functions_busy": Code(503, "every function worker slot stayed taken: try again"),
+    "function_timeout": Code(504, "the function ran past its time limit and was stopped"),
+}
+
 SECTIONS: tuple[tuple[str, dict[str, Code]], ...] = (
     ("Requests", _REQUESTS),
     ("Credentials", _CREDENTIALS),
@@ -305,6 +328,7 @@ SECTIONS: tuple[tuple[str, dict[str, Code]], ...] = (
     ("Cache and realtime", _CACHE_AND_REALTIME),
     ("Webhooks", _WEBHOOKS),
     ("Storage (Supabase Storage's codes where its clients read them)", _STORAGE),
+    ("Functions", _FUNCTIONS),
     ("Usage, limits and operations", _PLATFORM),
 )
 CATALOG: dict[str, Code] = {code: entry for _, table in SECTIONS for code, entry in table.items()}

@@ -24,6 +24,9 @@ Counter = Literal[
     "requests_storage",
     "storage_bytes_in",
     "storage_bytes_out",
+    "requests_functions",
+    "function_invocations",
+    "function_cpu_ms",
     "db_time_ms",
     "docs_time_ms",
 ]

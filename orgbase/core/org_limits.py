@@ -13,8 +13,8 @@ from uuid import UUID
 
 import msgspec
 
-Family = Literal["data", "docs", "kv", "realtime", "storage"]
-FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime", "storage")
+Family = Literal["data", "docs", "kv", "realtime", "storage", "functions"]
+FAMILIES: tuple[Family, ...] = ("data", "docs", "kv", "realtime", "storage", "functions")
 
 
 class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
@@ -34,6 +34,9 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
     max_object_bytes: int
+    function_invocations_per_minute: int
+    concurrent_functions: int
+    """Invocations of the org's functions running at once in one gateway process."""
     db_time_weight: int
     """The org's share of the database's and document store's time against the others'
     while they compete."""
@@ -41,6 +44,8 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     def per_minute(self, family: Family) -> int:
         if family == "realtime":
             return self.realtime_publishes_per_minute
+        if family == "functions":
+            return self.function_invocations_per_minute
         value: int = getattr(self, f"{family}_requests_per_minute")
         return value
 

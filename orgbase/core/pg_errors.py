@@ -16,6 +16,7 @@ from collections.abc import Callable
 import asyncpg
 
 from orgbase.core.errors import (
+    Conflict,
     Forbidden,
     Invalid,
     NotFound,
@@ -191,12 +192,20 @@ def impersonation_ended() -> Unauthorized:
     return Unauthorized("the impersonation has ended", code="impersonation_ended", bearer="invalid")
 
 
+def function_claim_lost() -> Conflict:
+    return Conflict(
+        "the event's delivery is no longer claimed by this run (its lease ran out)",
+        code="function_claim_lost",
+    )
+
+
 # The SQLSTATEs the entry functions raise: a dead credential, the org's sign-in policy, an
 # org that is gone.
 _ENTRY_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
     "OB401": session_ended,
     "OB411": api_key_unusable,
     "OB412": impersonation_ended,
+    "OB413": function_claim_lost,
     "OB403": mfa_required,
     "OB406": sso_required,
     "OB425": sso_membership_suspended,

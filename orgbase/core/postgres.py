@@ -91,6 +91,7 @@ CONTEXT_PARAMS = 4
 _SESSION = "orgbase.enter_session($1::uuid, $2::text, $3::uuid, $4::text)"
 _API_KEY = "orgbase.enter_api_key($1::bytea, $2::uuid, $3::uuid, $4::text)"
 _IMPERSONATION = "orgbase.enter_impersonation($1::uuid, $2::text, $3::uuid, $4::text)"
+_FUNCTION_DELIVERY = "orgbase.enter_function_delivery($1::bigint, $2::text, $3::uuid, $4::text)"
 ORG_LOCK = "SELECT pg_advisory_xact_lock(orgbase.org_lock_key($1))"
 """Taken by the deletion of an org: it waits for every transaction inside the org."""
 
@@ -139,6 +140,14 @@ class TenantEntry:
     ) -> TenantEntry:
         """``secret``: the impersonation token's own."""
         return cls(_IMPERSONATION, (impersonation_id, secret, org_id, request_id))
+
+    @classmethod
+    def function_delivery(
+        cls, delivery_id: int, secret: str, org_id: UUID, request_id: str
+    ) -> TenantEntry:
+        """A function run by an event, in the event's org while its delivery is claimed
+        (``secret``: the claim's own)."""
+        return cls(_FUNCTION_DELIVERY, (delivery_id, secret, org_id, request_id))
 
     @classmethod
     def org_purge(cls, org_id: UUID, request_id: str) -> TenantEntry:

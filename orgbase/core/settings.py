@@ -445,6 +445,10 @@ class AppSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fiel
     migrations_dir: str = "migrations"
     """App migrations, applied after orgbase's (relative to the working directory; none
     when it does not exist). In the image of compose.yaml the working directory is /app."""
+    functions_dir: str = "functions"
+    """The operator's functions (``/functions/v1/{name}``): one Python module per function
+    with ``async def handler(request, ctx)`` (relative to the working directory; none when
+    it does not exist). docs/functions.md."""
 
 
 class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -496,6 +500,12 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     once)."""
     usage_flush_seconds: PositiveFloat = 5.0
     """How often a process flushes its usage counts to Redis and PostgreSQL."""
+    function_invocations_per_minute: PositiveInt = 6000
+    """Each org's default function invocations per minute at `/functions/v1` (429
+    `org_rate_limited`)."""
+    concurrent_functions: PositiveInt = 16
+    """Invocations of an org's functions running at once in one gateway process (429
+    `function_concurrency_exceeded`)."""
 
 
 class ObservabilitySettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -611,6 +621,63 @@ class StorageSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
             _check_url(self.s3_endpoint, ("https", "http"), "s3_endpoint")
 
 
+class FunctionsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The operator's functions (``ORGBASE_APP_FUNCTIONS_DIR``): how the worker processes
+    that run them are sized and bounded. docs/functions.md."""
+
+    enabled: bool = True
+    """Serve `/functions/v1` (and run triggers and schedules where they are on)."""
+    workers: Annotated[int, Meta(ge=1, le=64)] = 2
+    """Worker processes per gateway process (functions never run on the gateway's loop)."""
+    worker_concurrency: Annotated[int, Meta(ge=1, le=256)] = 8
+    """Invocations one worker runs at once (on its own event loop). 1 isolates each
+    invocation in its process; more suits functions that wait on I/O. A worker that must be
+    killed (a hang past the timeout) takes its other invocations with it (503)."""
+    timeout_seconds: Annotated[float, Meta(gt=0, le=3600)] = 10.0
+    """One invocation's time limit unless its function sets its own (504 past it)."""
+    queue_seconds: Annotated[float, Meta(ge=0, le=60)] = 5.0
+    """How long an invocation waits for a free worker slot before a 503 `functions_busy`."""
+    memory_mb: Annotated[int, Meta(ge=0, le=1 << 20)] = 1024
+    """Address space of one worker process (RLIMIT_AS, MiB; 0: unlimited). A function past
+    it gets a MemoryError, or its worker dies (502)."""
+    max_response_bytes: Annotated[int, Meta(ge=1024, le=1 << 30)] = 10 << 20
+    """The largest answer a function may give (502 `function_bad_response` past it)."""
+    allowed_hosts: tuple[str, ...] = ()
+    """Hosts (names or IP literals) ``ctx.http`` may reach even when they resolve to
+    loopback, private or link-local addresses (refused otherwise; dev mode allows
+    loopback)."""
+    http_timeout_seconds: Annotated[float, Meta(gt=0, le=300)] = 10.0
+    """One ``ctx.http`` request (connect, send, read the answer)."""
+    secrets_file: str | None = None
+    """``NAME=VALUE`` lines: the values functions read as ``ctx.secrets`` (each function
+    sees the names its config lists). Never logged, never sent to the caller."""
+    reload: bool = False
+    """Reload the functions when their files change (on in dev mode)."""
+    log_retention_days: Annotated[int, Meta(ge=1, le=365)] = 14
+    """How long the invocation log, the delivered events and the schedule's runs are kept
+    (dead events are kept until an operator retries or drops them)."""
+    events: bool = True
+    """Whether this gateway runs the functions subscribed to events (``config["triggers"]``)
+    and keeps the subscriptions in step with its functions folder."""
+    event_retry_schedule: tuple[PositiveFloat, ...] = (1, 5, 30, 120, 600, 1800)
+    """Seconds between attempts of an event whose function failed; after the last it is
+    dead (the dead-letter view at /v1/platform/functions/deliveries)."""
+    event_batch: Annotated[int, Meta(ge=1, le=1000)] = 32
+    """Events claimed per round (and run at once) by one gateway process."""
+    event_poll_seconds: PositiveFloat = 1.0
+    """Pause between rounds when no new event was announced (NOTIFY wakes it at once)."""
+    schedules: bool = True
+    """Whether this gateway runs the functions' cron schedules (``config["schedule"]``):
+    each tick runs once across all the gateways that do."""
+    schedule_grace_seconds: PositiveFloat = 60.0
+    """Of the ticks due when a gateway looks, the newest runs if it is at most this late;
+    the others (a downtime, a busy gateway) are recorded as missed, never run late."""
+
+    def __post_init__(self) -> None:
+        if self.secrets_file is not None and not self.secrets_file.strip():
+            raise ValueError("secrets_file: is a path to a file of NAME=VALUE lines")
+
+
 class DevSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     mail_file: str | None = None
     """The local mail catcher's messages (JSON lines), read by GET /v1/dev/mail in dev mode
@@ -643,6 +710,7 @@ class Settings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=
     webhooks: WebhookSettings = msgspec.field(default_factory=WebhookSettings)
     limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
     storage: StorageSettings = msgspec.field(default_factory=StorageSettings)
+    functions: FunctionsSettings = msgspec.field(default_factory=FunctionsSettings)
     log: LogSettings = msgspec.field(default_factory=LogSettings)
     dev: DevSettings = msgspec.field(default_factory=DevSettings)
 
@@ -706,6 +774,7 @@ def _variable_for_path(path: str) -> str | None:
 _ENV_DEFAULTS: dict[str, dict[str, str]] = {
     "ORGBASE_AUTH_ALLOW_UNCONFIRMED_SIGN_IN": {"dev": "true", "test": "true"},
     "ORGBASE_OBSERVABILITY_HEALTH_DETAILS_PUBLIC": {"dev": "true", "test": "true"},
+    "ORGBASE_FUNCTIONS_RELOAD": {"dev": "true"},
 }
 
 

@@ -89,6 +89,19 @@ OWNERS: dict[str, Owner] = {
         "orgbase.org_usage",
     ),
     **_owned(
+        "functions",
+        "the log of the operator's functions' invocations (per org and function)",
+        "orgbase.function_invocations",
+    ),
+    **_owned(
+        "functions",
+        "functions on events and schedules: subscriptions, the outbox of events owed to"
+        " them, the schedule's runs (the lease of each tick)",
+        "orgbase.function_subscriptions",
+        "orgbase.function_deliveries",
+        "orgbase.function_schedule_runs",
+    ),
+    **_owned(
         "core",
         "every area records its changes through core.audit (one writer, one reader)",
         "orgbase.audit_events",

@@ -25,19 +25,24 @@ _COUNTERS: dict[str, Any] = {
     "kv": "requests_kv",
     "realtime": "requests_realtime",
     "storage": "requests_storage",
+    "functions": "requests_functions",
 }
+
+
+_PREFIXES: tuple[tuple[tuple[str, ...], Family], ...] = (
+    (("/v1/db", "/rest/v1"), "data"),
+    (("/v1/docs",), "docs"),
+    (("/v1/kv/",), "kv"),
+    (("/storage/v1/",), "storage"),
+    (("/functions/v1/",), "functions"),
+)
 
 
 def family_of(method: str, path: str) -> Family | None:
     """The API family a request's path belongs to (None: not limited per org)."""
-    if path.startswith(("/v1/db", "/rest/v1")):
-        return "data"
-    if path.startswith("/v1/docs"):
-        return "docs"
-    if path.startswith("/v1/kv/"):
-        return "kv"
-    if path.startswith("/storage/v1/"):
-        return "storage"
+    for prefixes, family in _PREFIXES:
+        if path.startswith(prefixes):
+            return family
     if method == "POST" and path.startswith(("/v1/realtime/", "/realtime/v1/api/")):
         return "realtime"  # a publish (sockets and event streams are counted as connections)
     return None

@@ -30,6 +30,8 @@ MAXIMUMS: dict[str, int] = {
     "storage_requests_per_minute": 100_000_000,
     "storage_bytes": 1 << 50,
     "max_object_bytes": 1 << 42,
+    "function_invocations_per_minute": 100_000_000,
+    "concurrent_functions": 10_000,
     "db_time_weight": 1000,
 }
 

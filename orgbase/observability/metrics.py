@@ -102,6 +102,7 @@ class Metrics:
         )
         self._limits_and_usage(r)
         self._webhooks(r)
+        self.functions = FunctionMetrics(r)
         self._sources: list[Callable[[], Mapping[tuple[str, ...], float]]] = []
         self._last: dict[tuple[str, ...], float] = {}
         self._gauges: list[Callable[[], None]] = []
@@ -196,6 +197,10 @@ class Metrics:
             "org_limits_failed_open": self.org_limits_failed_open,
             "usage_flush_failures": self.usage_flush_failures,
             "webhook_deliveries": self.webhook_deliveries,
+            "function_invocations": self.functions.invocations,
+            "function_workers": self.functions.workers,
+            "function_events": self.functions.events,
+            "function_ticks": self.functions.ticks,
         }[name]
         return metric.labels(*labels) if labels else metric
 
@@ -217,3 +222,53 @@ class Metrics:
             MultiProcessCollector(registry)  # type: ignore[no-untyped-call]
             return generate_latest(registry), CONTENT_TYPE_LATEST
         return generate_latest(self.registry), CONTENT_TYPE_LATEST
+
+
+class FunctionMetrics:
+    """The operator's functions: outcomes, durations, workers; no per-org or per-function
+    labels."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.invocations = _counter(
+            registry,
+            "orgbase_function_invocations_total",
+            "Function invocations by how they were started (http, event, schedule) and ended",
+            "kind",
+            "outcome",
+        )
+        self.duration = Histogram(
+            "orgbase_function_duration_seconds",
+            "Time from handing an invocation to a worker to its answer",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
+            registry=registry,
+        )
+        self.events = _counter(
+            registry,
+            "orgbase_function_events_total",
+            "Events run by functions, by outcome (delivered, retried, dead)",
+            "outcome",
+        )
+        self.event_latency = Histogram(
+            "orgbase_function_event_latency_seconds",
+            "Time from an event's commit to its function's answer (delivered ones)",
+            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
+            registry=registry,
+        )
+        self.ticks = _counter(
+            registry,
+            "orgbase_function_schedule_ticks_total",
+            "Scheduled ticks by outcome (done, failed, missed; taken: run by another gateway)",
+            "outcome",
+        )
+        self.drift = Histogram(
+            "orgbase_function_schedule_drift_seconds",
+            "Time from a tick to the start of its run",
+            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
+            registry=registry,
+        )
+        self.workers = _counter(
+            registry,
+            "orgbase_function_worker_events_total",
+            "Function worker processes started, lost (ended unasked) and killed (stuck)",
+            "event",
+        )

@@ -15,6 +15,8 @@ from orgbase import __version__
 from orgbase.auth.routes import auth_handlers
 from orgbase.core.metering import Meter
 from orgbase.core.settings import HttpSettings, Settings
+from orgbase.functions.admin_routes import functions_admin_handlers
+from orgbase.functions.routes import function_handlers
 from orgbase.limits.routes import limits_handlers
 from orgbase.limits.usage_layer import OrgUsageLayer
 from orgbase.observability.health import health_handlers
@@ -61,6 +63,8 @@ ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     dev_handlers,
     limits_handlers,
     storage_handlers,
+    function_handlers,
+    functions_admin_handlers,
 )
 
 
@@ -90,6 +94,9 @@ def _cors(http: HttpSettings) -> CORSConfig | None:
             "Upload-Length",
             "Upload-Offset",
             "Upload-Metadata",
+            # Functions (functions-js)
+            "x-client-info",
+            "x-region",
         ],
         expose_headers=[
             "X-Request-ID",

@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from orgbase.core.settings import Settings, SettingsError
+from orgbase.platform.function_commands import functions
 
 ENV_FILE_OPTION = click.option(
     "--env-file",
@@ -347,6 +348,9 @@ def migration_new(name: str, directory: Path) -> None:
     except TemplateError as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(f"created {path}")
+
+
+main.add_command(functions)
 
 
 @main.command()

@@ -35,9 +35,11 @@ from orgbase.core.resources import Resources
 from orgbase.core.row_changes import ROW_EVENTS
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
+from orgbase.functions.area import FunctionsArea, build_functions
 from orgbase.limits.area import LimitsArea, build_limits
 from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
+from orgbase.platform.function_services import FunctionOrgServices
 from orgbase.platform.migrations import migrate
 from orgbase.platform.request_auth import RequestAuth
 from orgbase.services.mongo.indexes import IndexService
@@ -83,6 +85,7 @@ class Gateway:
     storage: StorageArea
     events: EventBus
     tasks: TaskSet
+    functions: FunctionsArea | None = None
 
     # -- lifecycle --------------------------------------------------------------------
 
@@ -103,6 +106,8 @@ class Gateway:
         self.webhooks.start()
         self.limits.start()
         self.storage.start()
+        if self.functions is not None:
+            await self.functions.start()
         if self.metrics is not None:
             self.metrics.start()
         self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
@@ -116,6 +121,8 @@ class Gateway:
         if self.metrics is not None:
             await self.metrics.stop()
         await self.storage.stop()
+        if self.functions is not None:
+            await self.functions.stop()
         await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
         await self.limits.stop()
         await self.webhooks.stop()
@@ -206,6 +213,10 @@ def build_gateway(settings: Settings) -> Gateway:
         events=events,
         tasks=tasks,
     )
+    if settings.functions.enabled:
+        gateway.functions = build_functions(
+            settings, resources, tasks=tasks, limits_of=limits_of, meter=meter
+        )
     _wire(gateway)
     if gateway.metrics is not None:
         _measure(gateway, gateway.metrics)
@@ -256,6 +267,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
             counts[("webhook_deliveries", outcome)] = count
         for dependency, count in gateway.stats.dependency_errors_total.items():
             counts[("dependency_errors", dependency)] = count
+        if gateway.functions is not None:
+            counts.update(gateway.functions.counts())
         return counts
 
     def gauges() -> None:
@@ -278,6 +291,13 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         metrics.webhook_queue.labels("oldest_due_seconds").set(queue.oldest_due_seconds)
 
     gateway.webhooks.dispatcher.latency_observers.append(metrics.webhook_latency.observe)
+    if gateway.functions is not None:
+        gateway.functions.service.durations.append(metrics.functions.duration.observe)
+        if gateway.functions.events is not None:
+            observe = metrics.functions.event_latency.observe
+            gateway.functions.events.latency_observers.append(observe)
+        if gateway.functions.schedules is not None:
+            gateway.functions.schedules.drift_observers.append(metrics.functions.drift.observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 
@@ -333,6 +353,7 @@ def _wire(gateway: Gateway) -> None:
         gateway.storage.purge_org,
     ]
     _wire_storage(gateway)
+    _wire_functions(gateway)
     _wire_revocations(gateway)
 
 
@@ -354,6 +375,18 @@ def _wire_storage(gateway: Gateway) -> None:
     gateway.events.subscribe(StorageObjectChanged, object_changed)
     # Signed URLs and public links carry no credential: their org's allowance counts them.
     gateway.storage.admit = gateway.limits.admission.admit
+
+
+def _wire_functions(gateway: Gateway) -> None:
+    """A function's ctx reaches the cache, documents, realtime and mail through the owning
+    areas' services; platform admins are known to the tenancy area."""
+    functions = gateway.functions
+    if functions is None:
+        return
+    functions.host.org_services = FunctionOrgServices(
+        gateway.kv, gateway.documents, gateway.hub, gateway.tenancy.mail, gateway.resources.db
+    )
+    functions.require_platform_admin = gateway.tenancy.platform.require_admin
 
 
 def _wire_revocations(gateway: Gateway) -> None:

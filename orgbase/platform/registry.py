@@ -65,6 +65,9 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "webhooks": gateway.webhooks.service,
         "limits": gateway.limits,
         "storage": gateway.storage,
+        "functions": gateway.functions.service if gateway.functions is not None else None,
+        "functions_area": gateway.functions,
+        "callers": gateway.request_auth,  # a core.callers.CallerSource
         "metrics": gateway.metrics,
         "observability": gateway.settings.observability,
         "gateway_settings": gateway.settings,

@@ -157,6 +157,31 @@ class RequestAuth:
             await self.admission.admit(connection.scope, ctx.org_id)
         return ctx
 
+    async def optional_context(self, connection: AnyConnection) -> OrgContext | None:
+        """``core.callers.CallerSource``: the caller's context, or None without a
+        credential (a public function's anonymous caller)."""
+        try:
+            found = credential(connection, publishable=self.publishable_key)
+        except Unauthorized as refused:
+            if refused.code == "auth_required":
+                return None
+            raise
+        principal = await self.authenticator.authenticate(found)
+        record(connection, principal)
+        return await self.org_context(connection, principal, None)
+
+    def publishable_ok(self, connection: AnyConnection) -> bool:
+        if self.publishable_key is None:
+            return True
+        wanted = self.publishable_key.encode()
+        headers = connection.headers
+        bearer = (headers.get("authorization") or "").strip().partition(" ")[2].strip()
+        return any(
+            hmac.compare_digest(given.encode(), wanted)
+            for given in (bearer, (headers.get("apikey") or "").strip())
+            if given and given.isascii()
+        )
+
     async def data_access(self, connection: AnyConnection) -> DeferredEntry:
         """How the data API's statements enter the active org, and how to check the
         credential here when none will run."""

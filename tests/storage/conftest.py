@@ -10,18 +10,12 @@ import httpx
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from tests.support.http import org_member
+from tests.support.http import org_person as person_of_org
 
 
 async def org_person(client: AsyncTestClient[OrgbaseApp], name: str = "files") -> dict[str, Any]:
     """A fresh owner of a fresh org: its id, the bearer headers, and the token."""
-    user, org_id, headers = await org_member(client, name)
-    return {
-        "user": user,
-        "org": org_id,
-        "headers": headers,
-        "token": headers["Authorization"].split(" ", 1)[1],
-    }
+    return await person_of_org(client, name)
 
 
 Client = AsyncTestClient[OrgbaseApp]

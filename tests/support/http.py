@@ -156,6 +156,18 @@ async def org_member(
     return user, org_id, bearer(scoped["access_token"])
 
 
+async def org_person(client: httpx.AsyncClient, name: str = "org") -> dict[str, Any]:
+    """A fresh owner of a fresh org, as Supabase's clients hold them: its id, the bearer
+    headers, and the token."""
+    user, org_id, headers = await org_member(client, name)
+    return {
+        "user": user,
+        "org": org_id,
+        "headers": headers,
+        "token": headers["Authorization"].split(" ", 1)[1],
+    }
+
+
 async def org_with_roles(
     client: httpx.AsyncClient, roles: tuple[str, ...] = ("admin", "member", "viewer")
 ) -> tuple[str, dict[str, Person]]:

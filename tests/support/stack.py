@@ -36,6 +36,10 @@ TEST_OVERRIDES = {
     # Likewise mail: only the gateways of the mail tests deliver the outbox (to the stack's
     # mail catcher, or to a test's own SMTP server).
     "ORGBASE_SMTP_HOST": "",
+    # Likewise the functions' events and schedules: only the functions tests' gateways run
+    # them (each replaces the subscriptions with its own folder's).
+    "ORGBASE_FUNCTIONS_EVENTS": "false",
+    "ORGBASE_FUNCTIONS_SCHEDULES": "false",
 }
 
 

@@ -10,6 +10,7 @@ import * as redis from "./pages/redis.js";
 import * as access from "./pages/access.js";
 import * as settings from "./pages/settings.js";
 import * as webhooks from "./pages/webhooks.js";
+import * as functions from "./pages/functions.js";
 import * as audit from "./pages/audit.js";
 import * as slo from "./pages/slo.js";
 import * as usage from "./pages/usage.js";
@@ -29,6 +30,7 @@ const PAGES = [
   ["access", "Members & keys", access],
   ["settings", "Settings", settings],
   ["webhooks", "Webhooks", webhooks],
+  ["functions", "Functions", functions],
   ["audit", "Audit log", audit],
   ["slo", "SLO", slo],
   ["usage", "Usage", usage],
