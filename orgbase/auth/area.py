@@ -31,6 +31,7 @@ from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.events import EventBus
 from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
 from orgbase.core.resources import Resources
@@ -177,13 +178,15 @@ def build_auth(
     sso: OrgSso,
     live_orgs: LiveOrgs,
     outbox: Outbox,
+    events: EventBus,
 ) -> AuthArea:
-    """The four last: the tenancy area's answers (``core.orgs``) and its outbox."""
+    """``memberships`` to ``outbox``: the tenancy area's answers (``core.orgs``) and its
+    outbox; ``events``: the gateway's bus (revocations are told on it)."""
     auth = settings.auth
     tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
     passwords = Passwords(auth)
-    sessions = SessionStore(resources.db, resources.redis, auth)
-    api_keys = ApiKeyStore(resources.db, resources.redis)
+    sessions = SessionStore(resources.db, resources.redis, auth, events)
+    api_keys = ApiKeyStore(resources.db, resources.redis, events)
     limiter = RateLimiter(resources.redis)
     attempts = _guess_limit(
         resources,

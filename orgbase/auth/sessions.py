@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
 from orgbase.core.context import IssuedToken
+from orgbase.core.events import EventBus, SessionsRevoked
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import AuthSettings
@@ -60,7 +61,9 @@ WHERE s.id = $1
 
 
 class SessionStore:
-    def __init__(self, db: Database, redis: RedisClients, settings: AuthSettings) -> None:
+    def __init__(
+        self, db: Database, redis: RedisClients, settings: AuthSettings, events: EventBus
+    ) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings
@@ -72,8 +75,7 @@ class SessionStore:
         )
         self._background: set[asyncio.Task[None]] = set()
         self._touched: dict[UUID, float] = {}
-        self.on_revoked: list[Callable[[list[UUID]], Awaitable[None]]] = []
-        """Told about revoked sessions (realtime closes their sockets)."""
+        self.events = events  # told SessionsRevoked: realtime closes their sockets
 
     # -- the per-request check ---------------------------------------------------------
 
@@ -231,8 +233,7 @@ class SessionStore:
             [keys.session_cache_key(s) for s in session_ids],
             ttl=self.settings.session_cache_seconds,
         )
-        for listener in self.on_revoked:
-            await listener(list(session_ids))
+        await self.events.publish(SessionsRevoked(sessions=tuple(session_ids)), must_succeed=True)
 
     @staticmethod
     async def drop_active_org(connection: Connection, org_id: UUID) -> None:

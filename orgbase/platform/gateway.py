@@ -11,7 +11,6 @@ import gc
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 from uuid import UUID
 
 import structlog
@@ -23,13 +22,24 @@ from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import (
     IssuedToken,
-    OrgContext,
-    PolicyChange,
     RequestMeta,
     Revocation,
-    Role,
 )
-from orgbase.core.events import EventBus, StorageObjectChanged
+from orgbase.core.events import (
+    AfterCommit,
+    DocumentChanged,
+    EventBus,
+    KeysRevoked,
+    MembershipChanged,
+    OrgClosing,
+    OrgDeleted,
+    OrgProviderReplaced,
+    OrgPurging,
+    OrgSweeping,
+    PolicyChanged,
+    SessionsRevoked,
+    StorageObjectChanged,
+)
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
@@ -122,7 +132,9 @@ class Gateway:
         log.info("gateway stopped")
 
 
-def _auth_and_tenancy(settings: Settings, resources: Resources) -> tuple[AuthArea, TenancyArea]:
+def _auth_and_tenancy(
+    settings: Settings, resources: Resources, events: EventBus
+) -> tuple[AuthArea, TenancyArea]:
     """Each area reads and writes only its own tables (core/tables.py); what one needs of
     another's it asks through core's protocols, handed in here: the auth area answers about
     accounts, the tenancy area about orgs, memberships and SSO, and queues mail."""
@@ -134,7 +146,7 @@ def _auth_and_tenancy(settings: Settings, resources: Resources) -> tuple[AuthAre
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
 
-    tenancy = build_tenancy(settings, resources, impersonation_token, AccountDirectory())
+    tenancy = build_tenancy(settings, resources, impersonation_token, AccountDirectory(), events)
     auth = build_auth(
         settings,
         resources,
@@ -142,13 +154,16 @@ def _auth_and_tenancy(settings: Settings, resources: Resources) -> tuple[AuthAre
         sso=tenancy.directory,
         live_orgs=tenancy.live_orgs,
         outbox=tenancy.mail,
+        events=events,
     )
     return auth, tenancy
 
 
 def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
-    auth, tenancy = _auth_and_tenancy(settings, resources)
+    # The bus and the task set first: every area is given them when it is built.
+    events, tasks = EventBus(), TaskSet()
+    auth, tenancy = _auth_and_tenancy(settings, resources, events)
     limits = build_limits(settings, resources, tenancy.live_orgs)
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
@@ -163,13 +178,12 @@ def build_gateway(settings: Settings) -> Gateway:
     # The data API asks the request-auth component for each request's entry.
     data = build_data(settings, resources, request_auth, limits_of, meter)
     store = DocumentStore(resources.mongo, settings.mongo)
-    documents = DocumentService(store, settings.mongo, limits_of=limits_of, meter=meter)
+    documents = DocumentService(store, settings.mongo, events, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
     resources.redis.observers.append(stats.latency)
     kv = KeyValueStore(resources.redis, settings.kv, stats, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     hub.limits_of, hub.meter = limits_of, meter
-    events, tasks = EventBus(), TaskSet()
     storage = build_storage(
         settings, resources, events=events, tasks=tasks, limits_of=limits_of, meter=meter
     )
@@ -251,57 +265,82 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
 
 
 def _wire(gateway: Gateway) -> None:
-    auth, tenancy, hub = gateway.auth, gateway.tenancy, gateway.hub
-    orgs = tenancy.orgs
-    db = gateway.resources.db
-
-    # Deleting an org ends what the auth area holds of it, then its data goes everywhere.
-    async def close_auth(connection: Connection, org_id: UUID) -> Callable[[], Awaitable[None]]:
-        await auth.sessions.drop_active_org(connection, org_id)
-        hashes = await auth.api_keys.revoke_for_org(connection, org_id)
-        return lambda: auth.api_keys.forget(hashes)
-
-    async def org_deleted(org_id: UUID) -> None:
-        await gateway.kv.org_closed(org_id)
-        await hub.announce(Revocation(org=org_id, org_deleted=True))
-
-    async def close_webhooks(connection: Connection, org_id: UUID) -> Callable[[], Awaitable[None]]:
-        await webhooks_org_closing(connection, org_id)
-        return _nothing
-
-    orgs.closing += [close_auth, close_webhooks]
-    orgs.on_deleted.append(org_deleted)
-    orgs.purgers.append(lambda org_id: purge_org_rows(db, org_id))
-
-    # Document changes reach the audit log, and through it the webhook outbox.
-    async def document_changed(
-        ctx: OrgContext, collection: str, change: str, details: dict[str, Any]
-    ) -> None:
-        request_id = structlog.contextvars.get_contextvars().get("request_id", "")
-        meta = RequestMeta(ip=None, user_agent=None, request_id=str(request_id))
-        action = f"docs.{collection}.{change}"
-        event = AuditEvent.in_org(
-            ctx, meta, action, target_table=f"docs.{collection}", details=details
-        )
-        async with db.system_connection() as connection:
-            await audit.record(connection, event)
-
-    gateway.documents.events.listeners.append(document_changed)
+    _wire_org_deletion(gateway)
+    _wire_documents(gateway)
     # The limits area: platform admins are known to the tenancy area; sockets' publishes
     # count against their org's allowance.
     limits = gateway.limits
-    limits.require_platform_admin = tenancy.platform.require_admin
-    hub.admit_publish = limits.admission.publish
-    orgs.sweepers += [
-        limits.purge_org,
+    limits.require_platform_admin = gateway.tenancy.platform.require_admin
+    gateway.hub.admit_publish = limits.admission.publish
+    _wire_storage(gateway)
+    _wire_revocations(gateway)
+
+
+def _wire_org_deletion(gateway: Gateway) -> None:
+    """Deleting an org ends what the other areas hold of it (in the closing transaction)
+    and closes its sockets; then its data goes everywhere."""
+    auth, events, db = gateway.auth, gateway.events, gateway.resources.db
+
+    async def close_auth(event: OrgClosing, connection: Connection) -> AfterCommit:
+        await auth.sessions.drop_active_org(connection, event.org_id)
+        hashes = await auth.api_keys.revoke_for_org(connection, event.org_id)
+        return lambda: auth.api_keys.forget(hashes)
+
+    async def close_webhooks(event: OrgClosing, connection: Connection) -> AfterCommit:
+        await webhooks_org_closing(connection, event.org_id)
+        return _nothing
+
+    async def refuse_cache_writes(event: OrgDeleted) -> None:
+        await gateway.kv.org_closed(event.org_id)
+
+    async def close_sockets(event: OrgDeleted) -> None:
+        await gateway.hub.announce(Revocation(org=event.org_id, org_deleted=True))
+
+    events.subscribe_in_transaction(OrgClosing, close_auth)
+    events.subscribe_in_transaction(OrgClosing, close_webhooks)
+    events.subscribe(OrgDeleted, refuse_cache_writes)
+    events.subscribe(OrgDeleted, close_sockets)
+    events.subscribe(OrgPurging, lambda event: purge_org_rows(db, event.org_id))
+    for sweep in (
+        gateway.limits.purge_org,
         gateway.documents.store.purge_org,
         gateway.kv.purge_org,
         gateway.stats.purge_org,
         gateway.slo.purge_org,
         gateway.storage.purge_org,
-    ]
-    _wire_storage(gateway)
-    _wire_revocations(gateway)
+    ):
+        events.subscribe(OrgSweeping, _of_org(sweep))
+
+
+OrgWork = Callable[[UUID], Awaitable[object]]
+
+
+def _of_org(purge: OrgWork) -> Callable[[OrgSweeping], Awaitable[object]]:
+    """A store's ``purge_org(org_id)`` as a subscriber, named as the store's (the bus logs
+    a failing subscriber by name)."""
+
+    async def subscriber(event: OrgSweeping) -> object:
+        return await purge(event.org_id)
+
+    subscriber.__qualname__ = getattr(purge, "__qualname__", subscriber.__qualname__)
+    return subscriber
+
+
+def _wire_documents(gateway: Gateway) -> None:
+    """Document changes reach the audit log, and through it the webhook outbox."""
+    db = gateway.resources.db
+
+    async def document_changed(event: DocumentChanged) -> None:
+        request_id = structlog.contextvars.get_contextvars().get("request_id", "")
+        meta = RequestMeta(ip=None, user_agent=None, request_id=str(request_id))
+        action = f"docs.{event.collection}.{event.change}"
+        record = AuditEvent.in_org(
+            event.ctx, meta, action, target_table=f"docs.{event.collection}", details=event.details
+        )
+        async with db.system_connection() as connection:
+            await audit.record(connection, record)
+
+    gateway.events.subscribe(DocumentChanged, document_changed)
 
 
 def _wire_storage(gateway: Gateway) -> None:
@@ -325,47 +364,59 @@ def _wire_storage(gateway: Gateway) -> None:
 
 
 def _wire_revocations(gateway: Gateway) -> None:
-    """Revocations reach every open socket on every replica at once."""
-    auth, tenancy, hub = gateway.auth, gateway.tenancy, gateway.hub
+    """Revocations reach every open socket on every replica at once. Their publishers
+    publish them with ``must_succeed``: a revocation whose announcement failed fails."""
+    auth, tenancy, hub, events = gateway.auth, gateway.tenancy, gateway.hub, gateway.events
 
-    async def sessions_ended(sessions: list[UUID]) -> None:
-        await hub.announce(Revocation(sessions=tuple(sessions)))
+    async def sessions_ended(event: SessionsRevoked) -> None:
+        await hub.announce(Revocation(sessions=event.sessions))
 
-    async def membership_changed(org: UUID, user: UUID, role: Role | None) -> None:
-        await hub.announce(Revocation(org=org, user=user, role=role))
+    async def membership_changed(event: MembershipChanged) -> None:
+        await hub.announce(Revocation(org=event.org_id, user=event.user_id, role=event.role))
+
+    async def creator_changed(event: MembershipChanged) -> None:
         # The keys they made above what they now hold were revoked with the change.
-        await auth.api_keys.creator_changed(user, org)
+        await auth.api_keys.creator_changed(event.user_id, event.org_id)
 
-    async def keys_revoked(org: UUID, keys: list[UUID]) -> None:
-        await hub.announce(Revocation(org=org, keys=tuple(keys)))
-        for key in keys:
-            await tenancy.invitations.revoke_by_key(org, key)
+    async def keys_revoked(event: KeysRevoked) -> None:
+        await hub.announce(Revocation(org=event.org_id, keys=event.keys))
 
-    auth.sessions.on_revoked.append(sessions_ended)
-    _wire_sso(auth, tenancy)
-    tenancy.memberships.on_changed.append(membership_changed)
-    auth.api_keys.on_revoked.append(keys_revoked)
+    async def keys_invitations(event: KeysRevoked) -> None:
+        for key in event.keys:
+            await tenancy.invitations.revoke_by_key(event.org_id, key)
+
+    events.subscribe(SessionsRevoked, sessions_ended)
+    events.subscribe(MembershipChanged, membership_changed)
+    events.subscribe(MembershipChanged, creator_changed)
+    events.subscribe(KeysRevoked, keys_revoked)
+    events.subscribe(KeysRevoked, keys_invitations)
+    _wire_sso(gateway)
 
     # An org's sign-in policy changes like a grant is revoked: read replicas serve no read
     # until they have replayed a tightening, and every replica drops its copy of the
     # policy (before its sockets are checked against it).
-    async def policy_changed(org: UUID, change: PolicyChange) -> None:
-        if change != "relaxed":
+    async def policy_changed(event: PolicyChanged) -> None:
+        if event.change != "relaxed":
             await gateway.resources.redis.revoked()
-        await hub.announce(Revocation(org=org, policy=change))
+        await hub.announce(Revocation(org=event.org_id, policy=event.change))
 
     def policy_heard(notice: Revocation) -> None:
         if notice.policy is not None and notice.org is not None:
             tenancy.contexts.forget_mfa_flag(notice.org)
 
-    tenancy.contexts.on_policy_changed.append(policy_changed)
+    events.subscribe(PolicyChanged, policy_changed)
     hub.revocations.heard.append(policy_heard)
 
 
-def _wire_sso(auth: AuthArea, tenancy: TenancyArea) -> None:
+def _wire_sso(gateway: Gateway) -> None:
     """An org's provider replaced or removed ends the auth area's links to it and its
     sessions; one being saved has its discovery document checked by the auth area."""
-    tenancy.sso_providers.replaced.append(auth.oidc.org_provider_replaced)
+    auth, tenancy = gateway.auth, gateway.tenancy
+
+    async def provider_replaced(event: OrgProviderReplaced, connection: Connection) -> AfterCommit:
+        return await auth.oidc.org_provider_replaced(connection, event.org_id)
+
+    gateway.events.subscribe_in_transaction(OrgProviderReplaced, provider_replaced)
     tenancy.sso_providers.issuer_checks.append(auth.oidc.client.check_org_issuer)
 
 

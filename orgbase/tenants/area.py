@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orgbase.core.accounts import Accounts
+from orgbase.core.events import EventBus
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.tenants.audit_log import AuditLogService
@@ -55,27 +56,34 @@ class TenancyArea:
 
 
 def build_tenancy(
-    settings: Settings, resources: Resources, issue_token: TokenIssuer, accounts: Accounts
+    settings: Settings,
+    resources: Resources,
+    issue_token: TokenIssuer,
+    accounts: Accounts,
+    events: EventBus,
 ) -> TenancyArea:
-    """``accounts``: the auth area's answers about accounts (addresses, admins, keys)."""
+    """``accounts``: the auth area's answers about accounts (addresses, admins, keys);
+    ``events``: the gateway's bus, on which the area tells what others must hear."""
     db = resources.db
-    memberships = MembershipCache(db, resources.redis, settings.tenancy.membership_cache_seconds)
+    memberships = MembershipCache(
+        db, resources.redis, settings.tenancy.membership_cache_seconds, events
+    )
     resources.redis.on_recovery(memberships.resync)
-    contexts = OrgContextResolver(db, memberships, accounts)
+    contexts = OrgContextResolver(db, memberships, accounts, events)
     mail = MailQueue(accounts)
     owners = OwnerMail(accounts, mail)
     policy_changed = contexts.policy_changed
     return TenancyArea(
         memberships=memberships,
         contexts=contexts,
-        orgs=OrgService(db, memberships, accounts),
+        orgs=OrgService(db, memberships, accounts, events),
         members=MemberService(db, memberships, accounts),
         invitations=InvitationService(db, memberships, settings, accounts, mail),
         settings=OrgSettingsService(db, settings.tenancy.settings_max_bytes),
         audit=AuditLogService(db, resources.replicas),
         platform=PlatformService(db, issue_token, settings.tenancy.impersonation_minutes, accounts),
         outbox=OutboxDispatcher(db, settings.smtp),
-        sso_providers=SsoProviders(db, settings.is_dev, policy_changed, owners),
+        sso_providers=SsoProviders(db, settings.is_dev, policy_changed, owners, events),
         sso_domains=DomainClaims(db, DnsProver(settings.tenancy), policy_changed, owners),
         sso_members=SsoMemberships(db, policy_changed, owners),
         directory=OrgDirectory(db, memberships, accounts),

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
@@ -28,11 +28,18 @@ from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, NotFound, Unauthorized, Unavailable
+from orgbase.core.events import (
+    EventBus,
+    OrgClosing,
+    OrgDeleted,
+    OrgPurging,
+    OrgSweeping,
+    after_commit,
+)
 from orgbase.core.postgres import (
     CONNECTION_ERRORS,
     ORG_LOCK,
     AnyConnection,
-    Connection,
     Database,
 )
 from orgbase.tenants.memberships import MembershipCache
@@ -40,12 +47,6 @@ from orgbase.tenants.schemas import Org
 
 log = structlog.get_logger("orgbase.orgs")
 
-OrgPurger = Callable[[UUID], Awaitable[object]]
-"""Deletes an org's data outside PostgreSQL's platform tables (tenant rows, documents...)."""
-AfterCommit = Callable[[], Awaitable[object]]
-ClosingHook = Callable[[Connection, UUID], Awaitable[AfterCommit]]
-"""Runs in the transaction that closes an org (another area's part: its API keys...);
-returns what to do once that transaction committed (tombstone caches...)."""
 SWEEP_AFTER_SECONDS = 10.0
 """Stores outside PostgreSQL are swept again this long after a deletion (and a purge a
 backing service interrupted is tried again this often)."""
@@ -110,13 +111,12 @@ class OrgService:
     db: Database
     memberships: MembershipCache
     accounts: Accounts
-    purgers: list[OrgPurger] = field(default_factory=list, init=False)
-    """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
-    sweepers: list[OrgPurger] = field(default_factory=list, init=False)
-    """Delete the org's data elsewhere (documents, cache): run again after a grace."""
-    closing: list[ClosingHook] = field(default_factory=list, init=False)
-    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list, init=False)
-    """Told when an org is closed (sockets close, in-flight cache writes are refused)."""
+    events: EventBus
+    """Other areas' parts of a deletion: ``OrgClosing`` (in the closing transaction: API
+    keys, sessions, webhook endpoints), ``OrgDeleted`` (sockets close, in-flight cache
+    writes are refused), ``OrgPurging`` (rows in PostgreSQL, while the closed org row
+    still exists) and ``OrgSweeping`` (documents, cache, files: told again after a
+    grace). Subscribers must succeed: a purge that failed is retried."""
     _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
 
     # -- orgs ---------------------------------------------------------------------------
@@ -199,7 +199,6 @@ class OrgService:
 
     async def _close(self, org_id: UUID) -> dict[str, int] | None:
         """Close the org and end every credential scoped to it; None when it is gone."""
-        after_commit: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
             # Waits for every transaction inside the org; later ones find it closed.
             await connection.execute(ORG_LOCK, org_id)
@@ -229,19 +228,16 @@ class OrgService:
             await connection.execute(
                 "DELETE FROM orgbase.outbox WHERE org_id = $1 AND sent_at IS NULL", org_id
             )
-            for hook in self.closing:
-                after_commit.append(await hook(connection, org_id))
+            after = await self.events.publish_in_transaction(OrgClosing(org_id=org_id), connection)
         await self.memberships.removed_all(org_id, members)
-        for after in after_commit:
-            await after()
-        for listener in self.on_deleted:
-            await listener(org_id)
+        await after_commit(after)
+        await self.events.publish(OrgDeleted(org_id=org_id), must_succeed=True)
         return {"members": len(members)}
 
     async def _purge(self, org_id: UUID, record: AuditEvent) -> None:
         """Delete what a closed org left: rows, documents, cache, its audit trail, the org."""
-        for purge in (*self.purgers, *self.sweepers):
-            await purge(org_id)
+        await self.events.publish(OrgPurging(org_id=org_id), must_succeed=True)
+        await self.events.publish(OrgSweeping(org_id=org_id), must_succeed=True)
         async with self.db.system_connection() as connection, connection.transaction():
             await connection.fetchval("SELECT orgbase.purge_org_audit($1)", org_id)
             await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", org_id)
@@ -261,11 +257,9 @@ class OrgService:
 
     async def _sweep_later(self, org_id: UUID) -> None:
         await asyncio.sleep(SWEEP_AFTER_SECONDS)
-        for sweep in self.sweepers:
-            try:
-                await sweep(org_id)
-            except Exception as exc:  # the data is unreachable now; logged for the operator
-                log.warning("sweeping a deleted org failed", org_id=str(org_id), error=repr(exc))
+        # Each store is swept even when another fails (the bus logs the failure): the data
+        # is unreachable now, the log is for the operator.
+        await self.events.publish(OrgSweeping(org_id=org_id))
 
     async def resume_deletions(self) -> int:
         """Finish deletions cut short (closed a while ago, row still there)."""

@@ -3,8 +3,8 @@
 Replacing the issuer, or removing the provider, ends what the old provider held: the
 accounts' links to it (an OpenID subject means something only at its own issuer: a new
 provider's subject "123" is not the old one's) and the sessions it signed in. Those belong
-to the auth area, which the gateway wires into ``replaced``. Every change is audited and
-mailed to every owner of the org.
+to the auth area, which the gateway subscribes to ``OrgProviderReplaced``. Every change is
+audited and mailed to every owner of the org.
 """
 
 from __future__ import annotations
@@ -21,14 +21,12 @@ from orgbase.core import audit, destinations, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.events import AfterCommit, EventBus, OrgProviderReplaced, after_commit
+from orgbase.core.postgres import Database
 from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
-AfterCommit = Callable[[], Awaitable[None]]
-ProviderReplaced = Callable[[Connection, UUID], Awaitable[AfterCommit]]
-"""(connection, org_id) -> what to do once the change committed."""
 
 _UPSERT = """
 INSERT INTO orgbase.org_sso (org_id, issuer, client_id, client_secret, default_role)
@@ -81,13 +79,15 @@ class SsoProviders:
         dev: bool,
         policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
         owners: OwnerMail,
+        events: EventBus,
     ) -> None:
         self.db = db
         self.dev = dev
         self.policy_changed = policy_changed
         self.owners = owners
-        self.replaced: list[ProviderReplaced] = []
-        """Told (in the change's transaction) when the issuer changes or SSO is removed."""
+        self.events = events
+        """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
+        changes or SSO is removed."""
         self.issuer_checks: list[Callable[[str], Awaitable[None]]] = []
         """Asked before a provider is saved: its discovery document, when it answers, names
         only URLs the gateway will use (the auth area speaks OpenID)."""
@@ -112,7 +112,8 @@ class SsoProviders:
                 data.default_role,
             )
             if before is not None and before != data.issuer:
-                after = [await hook(connection, ctx.org_id) for hook in self.replaced]
+                replaced = OrgProviderReplaced(org_id=ctx.org_id)
+                after = await self.events.publish_in_transaction(replaced, connection)
             details = {"issuer": data.issuer, "default_role": data.default_role}
             if before is not None:
                 details["previous_issuer"] = before
@@ -120,8 +121,7 @@ class SsoProviders:
             await audit.record(connection, event)
             what = f"its SSO provider is now {data.issuer} (new members: {data.default_role})"
             await self.owners.tell(connection, ctx, ctx.org_id, "sso_configured", what)
-        for action in after:
-            await action()
+        await after_commit(after)
 
     async def remove(self, ctx: OrgContext, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
@@ -134,7 +134,8 @@ class SsoProviders:
             released = await release_domains(
                 connection, self.owners.accounts, ctx.org_id, [r["domain"] for r in domains]
             )
-            after = [await hook(connection, ctx.org_id) for hook in self.replaced]
+            replaced = OrgProviderReplaced(org_id=ctx.org_id)
+            after = await self.events.publish_in_transaction(replaced, connection)
             details = {"memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_removed", details=details)
             await audit.record(connection, event)
@@ -145,6 +146,5 @@ class SsoProviders:
                 "sso_removed",
                 "its SSO provider and domains were removed",
             )
-        for action in after:
-            await action()
+        await after_commit(after)
         await self.policy_changed(ctx.org_id, "relaxed")

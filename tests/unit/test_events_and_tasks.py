@@ -5,8 +5,21 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from typing import TYPE_CHECKING, cast
 
-from orgbase.core.events import EventBus, KeysRevoked, OrgDeleted
+import pytest
+
+from orgbase.core.events import (
+    AfterCommit,
+    EventBus,
+    KeysRevoked,
+    OrgClosing,
+    OrgDeleted,
+    after_commit,
+)
+
+if TYPE_CHECKING:
+    from orgbase.core.postgres import Connection
 from orgbase.core.tasks import TaskSet
 
 
@@ -50,3 +63,43 @@ async def test_a_task_set_keeps_tasks_until_done_and_cancels_stragglers() -> Non
     await tasks.drain(within_seconds=0.05)
     assert straggler.cancelled()
     assert len(tasks) == 0
+
+
+async def test_must_succeed_stops_at_the_first_failing_subscriber_and_raises_its_error() -> None:
+    bus = EventBus()
+    heard: list[str] = []
+
+    async def failing(event: OrgDeleted) -> None:
+        heard.append("failing")
+        raise ConnectionError("this store is down")
+
+    async def after(event: OrgDeleted) -> None:
+        heard.append("after")
+
+    bus.subscribe(OrgDeleted, failing)
+    bus.subscribe(OrgDeleted, after)
+    with pytest.raises(ConnectionError):
+        await bus.publish(OrgDeleted(org_id=uuid.uuid4()), must_succeed=True)
+    assert heard == ["failing"]
+
+
+async def test_in_transaction_subscribers_get_the_connection_and_return_work_for_later() -> None:
+    bus = EventBus()
+    done: list[str] = []
+    connection = cast("Connection", object())  # never used: the subscribers only pass it on
+
+    async def closing(event: OrgClosing, given: Connection) -> AfterCommit:
+        assert given is connection
+        done.append("in transaction")
+
+        async def later() -> None:
+            done.append(f"after commit {event.org_id}")
+
+        return later
+
+    bus.subscribe_in_transaction(OrgClosing, closing)
+    org = uuid.uuid4()
+    actions = await bus.publish_in_transaction(OrgClosing(org_id=org), connection)
+    assert done == ["in transaction"]
+    await after_commit(actions)
+    assert done == ["in transaction", f"after commit {org}"]
