@@ -36,6 +36,7 @@ from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 
 log = structlog.get_logger("orgbase.auth")
 
@@ -68,9 +69,7 @@ class AuthArea:
             log.info("session cache warmed", sessions=warmed)
 
     async def stop(self) -> None:
-        await self.gotrue.close()
         await self.oidc.close()
-        await self.sessions.close()
         self.passwords.close()
 
 
@@ -138,6 +137,8 @@ def _gotrue(
     grants: TokenGrants,
     user_sessions: UserSessions,
     outbox: Outbox,
+    *,
+    tasks: TaskSet,
 ) -> GoTrue:
     """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
     sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
@@ -167,6 +168,7 @@ def _gotrue(
         signups=SignUps(resources.db, settings.auth, passwords, limiter, codes, grants.opener),
         proofs=Proofs(resources.db, sessions, grants, email_changes),
         email_changes=email_changes,
+        tasks=tasks,
     )
 
 
@@ -179,13 +181,15 @@ def build_auth(
     live_orgs: LiveOrgs,
     outbox: Outbox,
     events: EventBus,
+    tasks: TaskSet,
 ) -> AuthArea:
     """``memberships`` to ``outbox``: the tenancy area's answers (``core.orgs``) and its
-    outbox; ``events``: the gateway's bus (revocations are told on it)."""
+    outbox; ``events`` and ``tasks``: the gateway's bus (revocations are told on it) and
+    task set."""
     auth = settings.auth
     tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
     passwords = Passwords(auth)
-    sessions = SessionStore(resources.db, resources.redis, auth, events)
+    sessions = SessionStore(resources.db, resources.redis, auth, events, tasks)
     api_keys = ApiKeyStore(resources.db, resources.redis, events)
     limiter = RateLimiter(resources.redis)
     attempts = _guess_limit(
@@ -201,7 +205,7 @@ def build_auth(
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
-    gotrue = _gotrue(settings, resources, grants, user_sessions, outbox)
+    gotrue = _gotrue(settings, resources, grants, user_sessions, outbox, tasks=tasks)
     gotrue.accounts.on_deleted.append(api_keys.creator_changed)  # its keys end with it
     oidc = _oidc(settings, resources, grants, sessions, sso)
     grants.sso_refresh = oidc.refresh_at_provider

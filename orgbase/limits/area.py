@@ -18,6 +18,7 @@ from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.admission import Admission
 from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
@@ -62,15 +63,18 @@ class LimitsArea:
         return await self.flusher.redis.run(unlink)
 
 
-def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> LimitsArea:
-    """``orgs``: the tenancy area's (admins set the limits of live orgs only)."""
-    store = LimitsStore(resources.db, settings.limits, orgs)
+def build_limits(
+    settings: Settings, resources: Resources, orgs: LiveOrgs, tasks: TaskSet
+) -> LimitsArea:
+    """``orgs``: the tenancy area's (admins set the limits of live orgs only); ``tasks``:
+    the gateway's task set."""
+    store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
     if settings.limits.enabled:
         # The fair gate caps each org at its concurrent_statements (from the cache, no
         # I/O); without limits every org may use the whole pool, taking turns.
         resources.db.org_cap = lambda org: store.of(org).concurrent_statements
-    limiter = OrgRateLimiter(resources.redis)
+    limiter = OrgRateLimiter(resources.redis, tasks)
     meter = Meter()
     flusher = UsageFlusher(meter, resources.redis, resources.db)
     periodic = Periodic(

@@ -133,7 +133,7 @@ class Gateway:
 
 
 def _auth_and_tenancy(
-    settings: Settings, resources: Resources, events: EventBus
+    settings: Settings, resources: Resources, events: EventBus, tasks: TaskSet
 ) -> tuple[AuthArea, TenancyArea]:
     """Each area reads and writes only its own tables (core/tables.py); what one needs of
     another's it asks through core's protocols, handed in here: the auth area answers about
@@ -146,7 +146,9 @@ def _auth_and_tenancy(
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
 
-    tenancy = build_tenancy(settings, resources, impersonation_token, AccountDirectory(), events)
+    tenancy = build_tenancy(
+        settings, resources, impersonation_token, AccountDirectory(), events=events, tasks=tasks
+    )
     auth = build_auth(
         settings,
         resources,
@@ -155,6 +157,7 @@ def _auth_and_tenancy(
         live_orgs=tenancy.live_orgs,
         outbox=tenancy.mail,
         events=events,
+        tasks=tasks,
     )
     return auth, tenancy
 
@@ -163,8 +166,8 @@ def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
     # The bus and the task set first: every area is given them when it is built.
     events, tasks = EventBus(), TaskSet()
-    auth, tenancy = _auth_and_tenancy(settings, resources, events)
-    limits = build_limits(settings, resources, tenancy.live_orgs)
+    auth, tenancy = _auth_and_tenancy(settings, resources, events, tasks)
+    limits = build_limits(settings, resources, tenancy.live_orgs, tasks)
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
@@ -176,7 +179,7 @@ def build_gateway(settings: Settings) -> Gateway:
         limits.admission,
     )
     # The data API asks the request-auth component for each request's entry.
-    data = build_data(settings, resources, request_auth, limits_of, meter)
+    data = build_data(settings, resources, request_auth, tasks, limits_of=limits_of, meter=meter)
     store = DocumentStore(resources.mongo, settings.mongo)
     documents = DocumentService(store, settings.mongo, events, limits_of=limits_of, meter=meter)
     stats = RedisStats(resources.redis)
@@ -202,7 +205,7 @@ def build_gateway(settings: Settings) -> Gateway:
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
         request_auth=request_auth,
-        webhooks=build_webhooks(settings, resources, tenancy.live_orgs, tenancy.mail),
+        webhooks=build_webhooks(settings, resources, tenancy.live_orgs, tenancy.mail, tasks),
         limits=limits,
         storage=storage,
         events=events,

@@ -8,6 +8,7 @@ from orgbase.core.accounts import Accounts
 from orgbase.core.events import EventBus
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
 from orgbase.tenants.directory import LiveOrgRows, OrgDirectory
@@ -51,7 +52,6 @@ class TenancyArea:
         self.orgs.start()
 
     async def stop(self) -> None:
-        await self.orgs.stop()
         await self.outbox.stop()
 
 
@@ -60,10 +60,13 @@ def build_tenancy(
     resources: Resources,
     issue_token: TokenIssuer,
     accounts: Accounts,
+    *,
     events: EventBus,
+    tasks: TaskSet,
 ) -> TenancyArea:
     """``accounts``: the auth area's answers about accounts (addresses, admins, keys);
-    ``events``: the gateway's bus, on which the area tells what others must hear."""
+    ``events`` and ``tasks``: the gateway's bus, on which the area tells what others must
+    hear, and its task set."""
     db = resources.db
     memberships = MembershipCache(
         db, resources.redis, settings.tenancy.membership_cache_seconds, events
@@ -76,7 +79,7 @@ def build_tenancy(
     return TenancyArea(
         memberships=memberships,
         contexts=contexts,
-        orgs=OrgService(db, memberships, accounts, events),
+        orgs=OrgService(db, memberships, accounts, events, tasks),
         members=MemberService(db, memberships, accounts),
         invitations=InvitationService(db, memberships, settings, accounts, mail),
         settings=OrgSettingsService(db, settings.tenancy.settings_max_bytes),

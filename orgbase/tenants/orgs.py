@@ -14,10 +14,7 @@ background until it goes through: the deletion itself stands (204). A deletion c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -36,12 +33,14 @@ from orgbase.core.events import (
     OrgSweeping,
     after_commit,
 )
+from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import (
     CONNECTION_ERRORS,
     ORG_LOCK,
     AnyConnection,
     Database,
 )
+from orgbase.core.tasks import TaskSet
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Org
 
@@ -117,7 +116,7 @@ class OrgService:
     writes are refused), ``OrgPurging`` (rows in PostgreSQL, while the closed org row
     still exists) and ``OrgSweeping`` (documents, cache, files: told again after a
     grace). Subscribers must succeed: a purge that failed is retried."""
-    _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    tasks: TaskSet
 
     # -- orgs ---------------------------------------------------------------------------
 
@@ -193,9 +192,9 @@ class OrgService:
             # The org is closed and every credential of it ended: what is left is out of
             # anyone's reach, so the deletion stands and the purge is finished later.
             log.warning("purging a deleted org failed", org_id=str(ctx.org_id), error=repr(exc))
-            self._in_background(self._purge_until_done(ctx.org_id, record))
+            self._purge_until_done(ctx.org_id, record)
             return
-        self._in_background(self._sweep_later(ctx.org_id))
+        self._sweep_later(ctx.org_id)
 
     async def _close(self, org_id: UUID) -> dict[str, int] | None:
         """Close the org and end every credential scoped to it; None when it is gone."""
@@ -243,23 +242,28 @@ class OrgService:
             await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", org_id)
             await audit.record(connection, record)
 
-    async def _purge_until_done(self, org_id: UUID, record: AuditEvent) -> None:
-        """Retry a purge a backing service interrupted, until it went through."""
-        while True:
-            await asyncio.sleep(SWEEP_AFTER_SECONDS)
-            try:
-                await self._purge(org_id, record)
-            except STORE_DOWN as exc:
-                log.warning("purging a deleted org failed", org_id=str(org_id), error=repr(exc))
-                continue
-            log.info("finished purging a deleted org", org_id=str(org_id))
-            return
+    def _purge_until_done(self, org_id: UUID, record: AuditEvent) -> None:
+        """Retry a purge a backing service interrupted, every SWEEP_AFTER_SECONDS until it
+        went through (cut short by a stop: the next start resumes it)."""
 
-    async def _sweep_later(self, org_id: UUID) -> None:
-        await asyncio.sleep(SWEEP_AFTER_SECONDS)
-        # Each store is swept even when another fails (the bus logs the failure): the data
-        # is unreachable now, the log is for the operator.
-        await self.events.publish(OrgSweeping(org_id=org_id))
+        async def purge() -> None:
+            await self._purge(org_id, record)
+            log.info("finished purging a deleted org", org_id=str(org_id))
+
+        name = f"purging deleted org {org_id}"
+        retry = Periodic.retry_until_done(name, purge, SWEEP_AFTER_SECONDS, at_once=False)
+        self.tasks.spawn_loop(retry)
+
+    def _sweep_later(self, org_id: UUID) -> None:
+        """Sweep the stores outside PostgreSQL once more after a grace, for writes that
+        were in flight. Each store is swept even when another fails (the bus logs the
+        failure): the data is unreachable now, the log is for the operator."""
+
+        async def sweep() -> None:
+            await self.events.publish(OrgSweeping(org_id=org_id))
+
+        name = f"sweeping deleted org {org_id}"
+        self.tasks.spawn_loop(Periodic(name, sweep, SWEEP_AFTER_SECONDS, until_success=True))
 
     async def resume_deletions(self) -> int:
         """Finish deletions cut short (closed a while ago, row still there)."""
@@ -276,22 +280,10 @@ class OrgService:
         return len(rows)
 
     def start(self) -> None:
-        self._in_background(self._resume_quietly())
+        self.tasks.spawn(self._resume_quietly(), "finishing org deletions cut short")
 
     async def _resume_quietly(self) -> None:
         try:
             await self.resume_deletions()
         except Exception as exc:  # tried again at the next start
             log.warning("finishing org deletions failed", error=repr(exc))
-
-    def _in_background(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def stop(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

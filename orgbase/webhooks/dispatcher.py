@@ -49,6 +49,7 @@ from orgbase.core.mail import Mail, Outbox
 from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
+from orgbase.core.tasks import TaskSet
 from orgbase.webhooks import signing
 from orgbase.webhooks.clients import EndpointClients
 
@@ -156,7 +157,13 @@ class Queue:
 
 class WebhookDispatcher:
     def __init__(
-        self, db: Database, settings: WebhookSettings, policy: DestinationPolicy, outbox: Outbox
+        self,
+        db: Database,
+        settings: WebhookSettings,
+        policy: DestinationPolicy,
+        outbox: Outbox,
+        *,
+        tasks: TaskSet,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -173,7 +180,7 @@ class WebhookDispatcher:
         # Results are written through the platform pool, which requests need too (sign-in,
         # session fallback): a busy round holds at most this many of its connections.
         self._recorders = asyncio.Semaphore(RECORDERS)
-        self._clients = EndpointClients(settings)
+        self._clients = EndpointClients(settings, tasks)
         self._last_expiry = 0.0
         self._last_owner_check = 0.0
         self._stopped: dict[UUID, float] = {}

@@ -20,6 +20,7 @@ from orgbase.core.events import (
 
 if TYPE_CHECKING:
     from orgbase.core.postgres import Connection
+from orgbase.core.periodic import Periodic
 from orgbase.core.tasks import TaskSet
 
 
@@ -103,3 +104,22 @@ async def test_in_transaction_subscribers_get_the_connection_and_return_work_for
     assert done == ["in transaction"]
     await after_commit(actions)
     assert done == ["in transaction", f"after commit {org}"]
+
+
+async def test_a_loop_in_the_task_set_is_stopped_at_once_at_drain() -> None:
+    tasks = TaskSet()
+    rounds: list[int] = []
+
+    async def failing_round() -> None:
+        rounds.append(1)
+        raise ConnectionError("still down")
+
+    loop = Periodic.retry_until_done("retry", failing_round, 3600, at_once=True)
+    task = tasks.spawn_loop(loop)
+    await asyncio.sleep(0.01)
+    assert rounds == [1]
+    started = asyncio.get_running_loop().time()
+    await tasks.drain(within_seconds=30)
+    assert asyncio.get_running_loop().time() - started < 1  # not waited for
+    assert task.done()
+    assert len(tasks) == 0
