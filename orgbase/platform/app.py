@@ -162,7 +162,9 @@ def create_app(
         finally:
             await gateway.stop()
 
-    handlers = [handler for group in ROUTES for handler in group]
+    # A family switched off is not routed at all (404, as for any unknown path).
+    switched_off = () if settings.storage.enabled else (storage_handlers,)
+    handlers = [handler for group in ROUTES if group not in switched_off for handler in group]
     handlers.extend(extra_handlers)
     app = Litestar(
         route_handlers=handlers,

@@ -52,6 +52,8 @@ class StorageArea:
             await self.admit(scope, org)
 
     def start(self) -> None:
+        if not self.settings.enabled:
+            return  # not routed; a deleted org's files are still purged (purge_org)
         if isinstance(self.backend, FilesystemBackend):
             self.backend.prepare()
         self.resumable.prepare()

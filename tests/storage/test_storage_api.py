@@ -10,11 +10,15 @@ import time
 from typing import Any
 
 import pytest
+from litestar.testing import AsyncTestClient
 
+from orgbase.core.settings import Settings
+from orgbase.platform.app import create_app
 from orgbase.storage import names
 from orgbase.storage.signing import Grant, Signer
 from tests.storage.conftest import Client, S, make_bucket, org_person, put_object
 from tests.support.http import add_member, bearer, new_user, sign_in
+from tests.support.stack import with_overrides
 
 
 async def test_raw_and_multipart_uploads_read_back_whole(client: Client) -> None:
@@ -326,3 +330,16 @@ async def test_refusals_before_routing_have_the_storage_shape(client: Client) ->
     assert bad.status_code == 400
     assert bad.json()["statusCode"] == "400"
     assert bad.json()["error"] == bad.json()["code"] == "invalid_utf8"
+
+
+async def test_storage_switched_off_is_not_served(settings: Settings) -> None:
+    """``ORGBASE_STORAGE_ENABLED=false``: /storage/v1 is not routed (404), the rest is."""
+    app = create_app(with_overrides(settings, storage={"enabled": False}))
+    async with AsyncTestClient(app=app) as client:
+        person = await org_person(client, "no-files")
+        headers = person["headers"]
+        listed = await client.get("/storage/v1/bucket", headers=headers)
+        assert listed.status_code == 404, listed.text
+        made = await client.post("/storage/v1/bucket", json={"id": "b"}, headers=headers)
+        assert made.status_code == 404, made.text
+        assert (await client.get("/health/live")).status_code == 200
