@@ -36,8 +36,8 @@ class LimitsArea:
     flusher: UsageFlusher
     usage: UsageReader
     periodic: Periodic
-    require_platform_admin: PlatformAdminCheck | None = None
-    """Wired by the platform (the tenancy area knows who the platform admins are)."""
+    require_platform_admin: PlatformAdminCheck
+    """The tenancy area's (it knows who the platform admins are)."""
 
     def start(self) -> None:
         self.store.start()
@@ -64,10 +64,15 @@ class LimitsArea:
 
 
 def build_limits(
-    settings: Settings, resources: Resources, orgs: LiveOrgs, tasks: TaskSet
+    settings: Settings,
+    resources: Resources,
+    orgs: LiveOrgs,
+    tasks: TaskSet,
+    *,
+    require_platform_admin: PlatformAdminCheck,
 ) -> LimitsArea:
-    """``orgs``: the tenancy area's (admins set the limits of live orgs only); ``tasks``:
-    the gateway's task set."""
+    """``orgs`` and ``require_platform_admin``: the tenancy area's (admins set the limits
+    of live orgs only; it knows the platform admins); ``tasks``: the gateway's task set."""
     store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
     if settings.limits.enabled:
@@ -92,4 +97,5 @@ def build_limits(
         flusher=flusher,
         usage=UsageReader(resources.db),
         periodic=periodic,
+        require_platform_admin=require_platform_admin,
     )

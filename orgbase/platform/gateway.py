@@ -16,7 +16,7 @@ from uuid import UUID
 import structlog
 
 from orgbase import __version__
-from orgbase.auth.area import AuthArea, build_auth
+from orgbase.auth.area import AuthArea, build_auth, provider_client
 from orgbase.auth.directory import AccountDirectory
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
@@ -146,8 +146,16 @@ def _auth_and_tenancy(
             user_id, session_id, org_id, impersonation_id=impersonation_id, lifetime=lifetime
         )
 
+    # The tenancy area asks the auth area's OpenID client about a provider before saving it.
+    oidc_client = provider_client(settings)
     tenancy = build_tenancy(
-        settings, resources, impersonation_token, AccountDirectory(), events=events, tasks=tasks
+        settings,
+        resources,
+        impersonation_token,
+        AccountDirectory(),
+        events=events,
+        tasks=tasks,
+        check_issuer=oidc_client.check_org_issuer,
     )
     auth = build_auth(
         settings,
@@ -158,6 +166,7 @@ def _auth_and_tenancy(
         outbox=tenancy.mail,
         events=events,
         tasks=tasks,
+        oidc_client=oidc_client,
     )
     return auth, tenancy
 
@@ -167,7 +176,14 @@ def build_gateway(settings: Settings) -> Gateway:
     # The bus and the task set first: every area is given them when it is built.
     events, tasks = EventBus(), TaskSet()
     auth, tenancy = _auth_and_tenancy(settings, resources, events, tasks)
-    limits = build_limits(settings, resources, tenancy.live_orgs, tasks)
+    limits = build_limits(
+        settings,
+        resources,
+        tenancy.live_orgs,
+        tasks,
+        # The tenancy area knows who the platform admins are.
+        require_platform_admin=tenancy.platform.require_admin,
+    )
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
@@ -187,8 +203,24 @@ def build_gateway(settings: Settings) -> Gateway:
     kv = KeyValueStore(resources.redis, settings.kv, stats, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     hub.limits_of, hub.meter = limits_of, meter
+    # Signed URLs and public links carry no credential: their org's allowance counts them.
     storage = build_storage(
-        settings, resources, events=events, tasks=tasks, limits_of=limits_of, meter=meter
+        settings,
+        resources,
+        events=events,
+        tasks=tasks,
+        limits_of=limits_of,
+        meter=meter,
+        admit=limits.admission.admit,
+    )
+    metrics = Metrics() if settings.observability.metrics_enabled else None
+    webhooks = build_webhooks(
+        settings,
+        resources,
+        tenancy.live_orgs,
+        tenancy.mail,
+        tasks,
+        observe_latency=metrics.webhook_latency.observe if metrics is not None else None,
     )
     gateway = Gateway(
         settings=settings,
@@ -201,11 +233,11 @@ def build_gateway(settings: Settings) -> Gateway:
         stats=stats,
         kv=kv,
         hub=hub,
-        metrics=Metrics() if settings.observability.metrics_enabled else None,
+        metrics=metrics,
         slo=SloRecorder(resources.redis, settings.observability),
         dashboard=RedisDashboard(resources.redis, stats, settings.observability),
         request_auth=request_auth,
-        webhooks=build_webhooks(settings, resources, tenancy.live_orgs, tenancy.mail, tasks),
+        webhooks=webhooks,
         limits=limits,
         storage=storage,
         events=events,
@@ -262,7 +294,6 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         metrics.webhook_queue.labels("due").set(queue.due)
         metrics.webhook_queue.labels("oldest_due_seconds").set(queue.oldest_due_seconds)
 
-    gateway.webhooks.dispatcher.latency_observers.append(metrics.webhook_latency.observe)
     metrics.counts_from(totals)
     metrics.gauges_from(gauges)
 
@@ -270,11 +301,8 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
 def _wire(gateway: Gateway) -> None:
     _wire_org_deletion(gateway)
     _wire_documents(gateway)
-    # The limits area: platform admins are known to the tenancy area; sockets' publishes
-    # count against their org's allowance.
-    limits = gateway.limits
-    limits.require_platform_admin = gateway.tenancy.platform.require_admin
-    gateway.hub.admit_publish = limits.admission.publish
+    # Sockets' publishes count against their org's allowance.
+    gateway.hub.admit_publish = gateway.limits.admission.publish
     _wire_storage(gateway)
     _wire_revocations(gateway)
 
@@ -362,8 +390,6 @@ def _wire_storage(gateway: Gateway) -> None:
         await hub.server_publish(event.org_id, f"storage:{event.bucket}", event.change, payload)
 
     gateway.events.subscribe(StorageObjectChanged, object_changed)
-    # Signed URLs and public links carry no credential: their org's allowance counts them.
-    gateway.storage.admit = gateway.limits.admission.admit
 
 
 def _wire_revocations(gateway: Gateway) -> None:
@@ -413,14 +439,14 @@ def _wire_revocations(gateway: Gateway) -> None:
 
 def _wire_sso(gateway: Gateway) -> None:
     """An org's provider replaced or removed ends the auth area's links to it and its
-    sessions; one being saved has its discovery document checked by the auth area."""
-    auth, tenancy = gateway.auth, gateway.tenancy
+    sessions (one being saved has its discovery document checked by the auth area's
+    OpenID client, given to the tenancy area when it was built)."""
+    auth = gateway.auth
 
     async def provider_replaced(event: OrgProviderReplaced, connection: Connection) -> AfterCommit:
         return await auth.oidc.org_provider_replaced(connection, event.org_id)
 
     gateway.events.subscribe_in_transaction(OrgProviderReplaced, provider_replaced)
-    tenancy.sso_providers.issuer_checks.append(auth.oidc.client.check_org_issuer)
 
 
 async def _nothing() -> None:

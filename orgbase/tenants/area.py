@@ -24,7 +24,7 @@ from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
 from orgbase.tenants.sso_domains import DomainClaims
 from orgbase.tenants.sso_members import SsoMemberships
-from orgbase.tenants.sso_provider import SsoProviders
+from orgbase.tenants.sso_provider import IssuerCheck, SsoProviders
 
 
 @dataclass
@@ -63,10 +63,12 @@ def build_tenancy(
     *,
     events: EventBus,
     tasks: TaskSet,
+    check_issuer: IssuerCheck,
 ) -> TenancyArea:
     """``accounts``: the auth area's answers about accounts (addresses, admins, keys);
     ``events`` and ``tasks``: the gateway's bus, on which the area tells what others must
-    hear, and its task set."""
+    hear, and its task set; ``check_issuer``: the auth area's check of an org's OpenID
+    provider before it is saved."""
     db = resources.db
     memberships = MembershipCache(
         db, resources.redis, settings.tenancy.membership_cache_seconds, events
@@ -86,7 +88,9 @@ def build_tenancy(
         audit=AuditLogService(db, resources.replicas),
         platform=PlatformService(db, issue_token, settings.tenancy.impersonation_minutes, accounts),
         outbox=OutboxDispatcher(db, settings.smtp),
-        sso_providers=SsoProviders(db, settings.is_dev, policy_changed, owners, events),
+        sso_providers=SsoProviders(
+            db, settings.is_dev, policy_changed, owners, events=events, check_issuer=check_issuer
+        ),
         sso_domains=DomainClaims(db, DnsProver(settings.tenancy), policy_changed, owners),
         sso_members=SsoMemberships(db, policy_changed, owners),
         directory=OrgDirectory(db, memberships, accounts),

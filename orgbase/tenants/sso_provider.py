@@ -27,6 +27,8 @@ from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
+IssuerCheck = Callable[[str], Awaitable[None]]
+"""Raises when an issuer's discovery document names URLs the gateway would not use."""
 
 _UPSERT = """
 INSERT INTO orgbase.org_sso (org_id, issuer, client_id, client_secret, default_role)
@@ -79,7 +81,9 @@ class SsoProviders:
         dev: bool,
         policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
         owners: OwnerMail,
+        *,
         events: EventBus,
+        check_issuer: IssuerCheck,
     ) -> None:
         self.db = db
         self.dev = dev
@@ -88,7 +92,7 @@ class SsoProviders:
         self.events = events
         """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
         changes or SSO is removed."""
-        self.issuer_checks: list[Callable[[str], Awaitable[None]]] = []
+        self.check_issuer = check_issuer
         """Asked before a provider is saved: its discovery document, when it answers, names
         only URLs the gateway will use (the auth area speaks OpenID)."""
 
@@ -96,8 +100,7 @@ class SsoProviders:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
         checked_issuer(data.issuer, dev=self.dev)
         await _public_issuer(data.issuer, allow_loopback=self.dev)
-        for check in self.issuer_checks:
-            await check(data.issuer)
+        await self.check_issuer(data.issuer)
         after: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
             before = await connection.fetchval(

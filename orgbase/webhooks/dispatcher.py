@@ -164,6 +164,7 @@ class WebhookDispatcher:
         outbox: Outbox,
         *,
         tasks: TaskSet,
+        observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -173,7 +174,8 @@ class WebhookDispatcher:
         self.outcomes: collections.Counter[str] = collections.Counter()
         """delivered, retried, given_up, deferred, released, endpoint_disabled (copied into
         metrics)."""
-        self.latency_observers: list[Callable[[float], None]] = []
+        self.observe_latency = observe_latency
+        """Told each attempt's latency in seconds (the metrics' histogram, when on)."""
         self.queue = Queue()
         self._breakers: dict[UUID, CircuitBreaker] = {}
         self._in_flight: dict[UUID, asyncio.Semaphore] = {}
@@ -309,8 +311,8 @@ class WebhookDispatcher:
             breaker.record_success()
         else:
             breaker.record_failure()
-        for observe in self.latency_observers:
-            observe(attempt.latency_ms / 1000)
+        if self.observe_latency is not None:
+            self.observe_latency(attempt.latency_ms / 1000)
         await self._record(delivery, attempt)
 
     async def _defer(self, delivery_id: int, wait: float, outcome: str = "deferred") -> None:
