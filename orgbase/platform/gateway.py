@@ -49,15 +49,11 @@ from orgbase.observability.metrics import BREAKER_VALUES, Metrics
 from orgbase.observability.slo import SloRecorder
 from orgbase.platform.migrations import migrate
 from orgbase.platform.request_auth import RequestAuth
-from orgbase.services.mongo.indexes import IndexService
-from orgbase.services.mongo.service import DocumentService
-from orgbase.services.mongo.store import DocumentStore
+from orgbase.services.mongo.area import DocumentsArea, build_documents
 from orgbase.services.postgres.area import DataArea, build_data
 from orgbase.services.postgres.purge import purge_org_rows
-from orgbase.services.redis.dashboard import RedisDashboard
-from orgbase.services.redis.kv import KeyValueStore
+from orgbase.services.redis.area import RedisArea, build_redis
 from orgbase.services.redis.realtime import RealtimeHub
-from orgbase.services.redis.stats import RedisStats
 from orgbase.storage.area import StorageArea, build_storage
 from orgbase.tenants.area import TenancyArea, build_tenancy
 from orgbase.webhooks.area import WebhooksArea, build_webhooks
@@ -73,14 +69,11 @@ class Gateway:
     auth: AuthArea
     tenancy: TenancyArea
     data: DataArea
-    documents: DocumentService
-    indexes: IndexService
-    stats: RedisStats
-    kv: KeyValueStore
+    documents: DocumentsArea
+    redis: RedisArea
     hub: RealtimeHub
     metrics: Metrics | None
     slo: SloRecorder
-    dashboard: RedisDashboard
     request_auth: RequestAuth
     webhooks: WebhooksArea
     limits: LimitsArea
@@ -100,7 +93,7 @@ class Gateway:
         await self.auth.start()
         self.tenancy.start()
         await self.data.start()
-        self.stats.start()
+        self.redis.start()
         self.slo.start()
         self.hub.start()
         self.webhooks.start()
@@ -124,7 +117,7 @@ class Gateway:
         await self.webhooks.stop()
         await self.hub.stop()
         await self.slo.stop()
-        await self.stats.stop()
+        await self.redis.stop()
         await self.data.stop()
         await self.tenancy.stop()
         await self.auth.stop()
@@ -176,13 +169,9 @@ def build_gateway(settings: Settings) -> Gateway:
     # The bus and the task set first: every area is given them when it is built.
     events, tasks = EventBus(), TaskSet()
     auth, tenancy = _auth_and_tenancy(settings, resources, events, tasks)
+    admins = tenancy.platform.require_admin  # the tenancy area knows the platform admins
     limits = build_limits(
-        settings,
-        resources,
-        tenancy.live_orgs,
-        tasks,
-        # The tenancy area knows who the platform admins are.
-        require_platform_admin=tenancy.platform.require_admin,
+        settings, resources, tenancy.live_orgs, tasks, require_platform_admin=admins
     )
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
@@ -196,11 +185,6 @@ def build_gateway(settings: Settings) -> Gateway:
     )
     # The data API asks the request-auth component for each request's entry.
     data = build_data(settings, resources, request_auth, tasks, limits_of=limits_of, meter=meter)
-    store = DocumentStore(resources.mongo, settings.mongo)
-    documents = DocumentService(store, settings.mongo, events, limits_of=limits_of, meter=meter)
-    stats = RedisStats(resources.redis)
-    resources.redis.observers.append(stats.latency)
-    kv = KeyValueStore(resources.redis, settings.kv, stats, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
     hub.limits_of, hub.meter = limits_of, meter
     # Signed URLs and public links carry no credential: their org's allowance counts them.
@@ -214,13 +198,9 @@ def build_gateway(settings: Settings) -> Gateway:
         admit=limits.admission.admit,
     )
     metrics = Metrics() if settings.observability.metrics_enabled else None
+    latency = metrics.webhook_latency.observe if metrics is not None else None
     webhooks = build_webhooks(
-        settings,
-        resources,
-        tenancy.live_orgs,
-        tenancy.mail,
-        tasks,
-        observe_latency=metrics.webhook_latency.observe if metrics is not None else None,
+        settings, resources, tenancy.live_orgs, tenancy.mail, tasks, observe_latency=latency
     )
     gateway = Gateway(
         settings=settings,
@@ -228,14 +208,11 @@ def build_gateway(settings: Settings) -> Gateway:
         auth=auth,
         tenancy=tenancy,
         data=data,
-        documents=documents,
-        indexes=IndexService(store),
-        stats=stats,
-        kv=kv,
+        documents=build_documents(settings, resources, events, limits_of=limits_of, meter=meter),
+        redis=build_redis(settings, resources, limits_of=limits_of, meter=meter),
         hub=hub,
         metrics=metrics,
         slo=SloRecorder(resources.redis, settings.observability),
-        dashboard=RedisDashboard(resources.redis, stats, settings.observability),
         request_auth=request_auth,
         webhooks=webhooks,
         limits=limits,
@@ -271,7 +248,7 @@ def _measure(gateway: Gateway, metrics: Metrics) -> None:
         counts[("realtime_deliveries",)] = gateway.hub.delivered
         for outcome, count in gateway.webhooks.dispatcher.outcomes.items():
             counts[("webhook_deliveries", outcome)] = count
-        for dependency, count in gateway.stats.dependency_errors_total.items():
+        for dependency, count in gateway.redis.stats.dependency_errors_total.items():
             counts[("dependency_errors", dependency)] = count
         return counts
 
@@ -322,7 +299,7 @@ def _wire_org_deletion(gateway: Gateway) -> None:
         return _nothing
 
     async def refuse_cache_writes(event: OrgDeleted) -> None:
-        await gateway.kv.org_closed(event.org_id)
+        await gateway.redis.kv.org_closed(event.org_id)
 
     async def close_sockets(event: OrgDeleted) -> None:
         await gateway.hub.announce(Revocation(org=event.org_id, org_deleted=True))
@@ -335,8 +312,8 @@ def _wire_org_deletion(gateway: Gateway) -> None:
     for sweep in (
         gateway.limits.purge_org,
         gateway.documents.store.purge_org,
-        gateway.kv.purge_org,
-        gateway.stats.purge_org,
+        gateway.redis.kv.purge_org,
+        gateway.redis.stats.purge_org,
         gateway.slo.purge_org,
         gateway.storage.purge_org,
     ):
