@@ -15,8 +15,12 @@
 3. What per-org limits and metering cost the data API read: gateways with limits on and
    off alternated in three rounds (CPU per request of the server and PostgreSQL).
 
+4. Noisy neighbour at defaults (bench/noisy_defaults.py): nothing configured for A, A
+   flooding expensive reads on 24 connections, B steady and B flooding; and the gate's
+   own cost per statement.
+
 Run: ``make bench-tenancy`` (or ``.venv/bin/python -m bench.tenancy_bench [seconds]
-[noisy,cost,scale]``).
+[noisy,cost,scale,defaults]``).
 """
 
 from __future__ import annotations
@@ -27,6 +31,9 @@ import json
 import os
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 from typing import Any
 
 import asyncpg
@@ -108,15 +115,22 @@ def paced(base: str, token: str, rate: float, seconds: float) -> dict[str, int]:
     return asyncio.run(send())
 
 
-def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
-    print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
-    log_file = stack.layout.state_dir / "bench" / "noisy-neighbour.log"
+@contextmanager
+def logged_gateway(stack: LocalStack, env: dict[str, str], name: str) -> Iterator[tuple[str, Path]]:
+    """One gateway process with a tenant pool of 10 and its access log in a file: the log
+    gives B's latency inside the gateway (request read to response written), what the
+    gate controls, without the time requests wait for a core."""
+    log_file = stack.layout.state_dir / "bench" / f"{name}.log"
     log_file.parent.mkdir(parents=True, exist_ok=True)
-    # The access log gives B's latency inside the gateway (request read to response
-    # written): what the gate controls, without the time requests wait for a core.
     with gateway(
         env, log_file=log_file, ORGBASE_LOG_LEVEL="info", ORGBASE_DATABASE_API_POOL_MAX="10"
     ) as base:
+        yield base, log_file
+
+
+def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> None:
+    print("1. noisy neighbour: one gateway process, tenant pool 10, B reads 20 rows (8 conns)")
+    with logged_gateway(stack, env, "noisy-neighbour") as (base, log_file):
         users = asyncio.run(make_users(base, 3, prefix="noisy"))
 
         async def setup() -> tuple[str, str, dict[str, str]]:
@@ -127,7 +141,7 @@ def noisy_neighbour(stack: LocalStack, env: dict[str, str], seconds: float) -> N
 
         token_a, token_b, admin = asyncio.run(setup())
         org_a, org_b = org_of(token_a), org_of(token_b)
-        asyncio.run(_seed_noisy(stack, org_a, org_b, users[2]["user"]["id"]))
+        asyncio.run(seed_noisy(stack, org_a, org_b, users[2]["user"]["id"]))
 
         def set_a(**limits: int) -> None:
             """A's limits: these, the defaults for the rest (PUT replaces)."""
@@ -208,7 +222,9 @@ def _inside_line(with_neighbour: float, alone: float) -> str:
     )
 
 
-async def _seed_noisy(stack: LocalStack, org_a: str, org_b: str, admin_id: str) -> None:
+async def seed_noisy(
+    stack: LocalStack, org_a: str, org_b: str, admin_id: str, a_rows: int = 200_000
+) -> None:
     connection = await asyncpg.connect(_owner_url(stack))
     try:
         await connection.execute(
@@ -218,8 +234,9 @@ async def _seed_noisy(stack: LocalStack, org_a: str, org_b: str, admin_id: str) 
         await connection.execute("SET session_replication_role = replica")
         await connection.execute(
             "INSERT INTO api.items (org_id, title, status)"
-            " SELECT $1::uuid, 'item ' || n, 'open' FROM generate_series(1, 200000) AS n",
+            " SELECT $1::uuid, 'item ' || n, 'open' FROM generate_series(1, $2) AS n",
             org_a,
+            a_rows,
         )
         await connection.execute(
             "INSERT INTO api.items (org_id, title, status)"
@@ -432,7 +449,7 @@ async def _password_hash(stack: LocalStack, email: str) -> str:
 
 def main() -> None:
     seconds = float(sys.argv[1]) if len(sys.argv) > 1 else 10
-    parts = sys.argv[2].split(",") if len(sys.argv) > 2 else ["noisy", "cost", "scale"]
+    parts = sys.argv[2].split(",") if len(sys.argv) > 2 else ["noisy", "defaults", "cost", "scale"]
     stack = local_stack()
     env = asyncio.run(prepare_database(stack, DATABASE))
     env.update(
@@ -449,6 +466,10 @@ def main() -> None:
     )
     if "noisy" in parts:
         noisy_neighbour(stack, env, seconds)
+    if "defaults" in parts:
+        from bench.noisy_defaults import noisy_at_defaults  # it imports this module
+
+        noisy_at_defaults(stack, env, seconds)
     if "cost" in parts:
         limits_cost(stack, env, seconds)
         print()

@@ -15,6 +15,7 @@ import msgspec
 from orgbase.auth import addresses
 from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.email_change import EmailChanges
+from orgbase.auth.mfa_rules import require_aal2_for_account
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.ratelimit import RateLimiter
 from orgbase.auth.schemas import RequestMeta, User, UserUpdate
@@ -36,6 +37,7 @@ ACCOUNT_COLUMNS = USER_COLUMNS + ", email_confirmed_at, last_sign_in_at, user_me
 ACCOUNT_BY_ID = f"SELECT {ACCOUNT_COLUMNS} FROM orgbase.users WHERE id = $1"  # noqa: S608
 ACCOUNT_FIELDS = tuple(name.strip() for name in ACCOUNT_COLUMNS.split(","))
 _LIVE_USER_BY_ID = USER_BY_ID + " AND deleted_at IS NULL"
+SIGN_IN_CHANGE = "changing the email or the password"
 
 
 def clean_display_name(raw: str | None) -> str | None:
@@ -107,10 +109,15 @@ class AccountService:
         """The email and the password need the current password (when the account has
         one); a new email waits for its confirmation; a new password ends the other
         sessions."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
+        signs_in = body.email is not msgspec.UNSET or body.password is not msgspec.UNSET
+        if signs_in:  # refused before the current password is checked (and counted)
+            await self.require_level(user_id, session_id, SIGN_IN_CHANGE)
         changes = await self._changes(user_id, body, meta)
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
+            if signs_in:  # again, with the user's row locked until the change commits
+                await require_aal2_for_account(connection, user_id, session_id, SIGN_IN_CHANGE)
             if changes.display_name is not msgspec.UNSET:
                 await connection.execute(
                     "UPDATE orgbase.users SET display_name = $2, updated_at = now() WHERE id = $1",
@@ -149,6 +156,12 @@ class AccountService:
             changes.fields.append("password")
         return changes
 
+    async def require_level(self, user_id: UUID, session_id: UUID, action: str) -> None:
+        """403 ``insufficient_aal`` when the account has a verified factor and the session
+        is not at aal2 (the authoritative check runs again in the change's transaction)."""
+        async with self.db.system_connection() as connection:
+            await require_aal2_for_account(connection, user_id, session_id, action)
+
     async def check_current_password(
         self, user_id: UUID, given: str | None, meta: RequestMeta
     ) -> str:
@@ -175,9 +188,11 @@ class AccountService:
 
     async def delete_user(self, principal: Principal, password: str, meta: RequestMeta) -> None:
         """Delete my account (soft: the row stays for the audit trail); ends every session."""
-        user_id, _ = principal.require_person()
+        user_id, session_id = principal.require_user()
+        await self.require_level(user_id, session_id, "deleting the account")
         await self.check_current_password(user_id, password, meta)
         async with self.db.system_connection() as connection, connection.transaction():
+            await require_aal2_for_account(connection, user_id, session_id, "deleting the account")
             if await self.memberships.orgs_left_ownerless(connection, user_id):
                 raise Conflict(
                     "you are the last owner of an org: hand it over or delete it first",

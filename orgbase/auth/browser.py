@@ -12,7 +12,6 @@ Everything else the studio does goes through the public API with the bearer toke
 
 from __future__ import annotations
 
-import hmac
 import secrets
 from typing import Annotated, Any
 from uuid import UUID
@@ -40,6 +39,7 @@ from orgbase.auth.schemas import (
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Unauthorized
+from orgbase.core.secret_compare import same_secret
 
 PATH = "/v1/auth/browser"
 REFRESH_COOKIE = "orgbase_refresh"
@@ -99,7 +99,7 @@ def _session(tokens: TokenResponse, cookies: list[Cookie]) -> Response[BrowserSe
 def _require_csrf(request: Request[Any, Any, Any]) -> None:
     cookie = request.cookies.get(CSRF_COOKIE, "")
     header = request.headers.get(CSRF_HEADER, "")
-    if not cookie or not hmac.compare_digest(cookie, header):
+    if not cookie or not same_secret(header, cookie):
         raise Forbidden(
             "this call needs the X-CSRF-Token header equal to the orgbase_csrf cookie",
             code="csrf_failed",

@@ -17,7 +17,6 @@ _HOLD = (
     "SELECT id, email, display_name FROM orgbase.users"
     " WHERE id = $1 AND deleted_at IS NULL FOR SHARE"
 )
-_HOLD_BY_EMAIL = "SELECT id FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL FOR SHARE"
 _PROFILES = (
     "SELECT id, email, display_name FROM orgbase.users"
     " WHERE id = ANY($1::uuid[]) AND deleted_at IS NULL"
@@ -45,10 +44,6 @@ class AccountDirectory:
     async def hold(self, connection: Connection, user_id: UUID) -> Profile | None:
         row = await connection.fetchrow(_HOLD, user_id)
         return None if row is None else Profile(row["id"], row["email"], row["display_name"])
-
-    async def hold_by_email(self, connection: Connection, email: str) -> UUID | None:
-        found: UUID | None = await connection.fetchval(_HOLD_BY_EMAIL, email)
-        return found
 
     async def profiles(
         self, connection: Connection, user_ids: Iterable[UUID]

@@ -2,7 +2,9 @@
 GoTrue's ``PUT /auth/v1/user``): pending until confirmed at the new address.
 
 A request stores the new address beside the current one (``new_email``), mails a code and
-a link to it and tells the current address. Until the code is used the pending address
+a link to it and tells the current address. An address another account has gets the same
+answer (sign-up hides who has an account; so does this), and its owner a notice instead of
+a code: the change stays pending and never confirms. Until the code is used the pending address
 grants nothing: sign-in, invitations, org SSO domains and every other lookup read
 ``email``, which has not changed. At confirmation the address is swapped in and marked
 proven; an address that another account took meanwhile is refused (409
@@ -30,6 +32,14 @@ _CURRENT = (
 _TAKEN = "SELECT 1 FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL AND id <> $2"
 
 
+_TAKEN_NOTICE = (
+    "Someone tried to move another account to your address",
+    "Someone signed in to another account asked to change its address to this one, which"
+    " already has an account here. Nothing was changed, and it cannot be: no code was sent."
+    " If you did not expect this, you may ignore this mail.\n",
+)
+
+
 def _taken() -> Conflict:
     return Conflict("an account with this email exists", code="email_exists")
 
@@ -50,14 +60,17 @@ class EmailChanges:
         current = await connection.fetchrow(_CURRENT, user_id)
         if current is None or new_email == current["email"]:
             return
-        if await connection.fetchval(_TAKEN, new_email, user_id):
-            raise _taken()
         await connection.execute(
             "UPDATE orgbase.users SET new_email = $2, updated_at = now() WHERE id = $1",
             user_id,
             new_email,
         )
-        await self.codes.send(connection, user_id, "email_change", new_email, redirect_to)
+        if await connection.fetchval(_TAKEN, new_email, user_id):
+            # The same answer as for a free address (the caller learns nothing about who
+            # has an account); the address's owner is told, and no code can confirm it.
+            await self.codes.mail(connection, "auth.email_change_taken", new_email, *_TAKEN_NOTICE)
+        else:
+            await self.codes.send(connection, user_id, "email_change", new_email, redirect_to)
         await self.codes.mail(
             connection,
             "auth.email_change_requested",

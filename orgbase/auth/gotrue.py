@@ -17,7 +17,7 @@ from uuid import UUID
 
 import structlog
 
-from orgbase.auth.accounts import AccountService, normalize_email, set_password
+from orgbase.auth.accounts import SIGN_IN_CHANGE, AccountService, normalize_email, set_password
 from orgbase.auth.codes import CodeBook, Purpose, expired_code, limit_mail_to
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue_schemas import (
@@ -30,6 +30,7 @@ from orgbase.auth.gotrue_schemas import (
 from orgbase.auth.gotrue_users import signed_up_json, user_json
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.metadata import metadata_json, stored_metadata
+from orgbase.auth.mfa_rules import require_aal2_for_account
 from orgbase.auth.passwords import Passwords, check_password_rules
 from orgbase.auth.proofs import Proofs
 from orgbase.auth.ratelimit import RateLimiter
@@ -113,7 +114,12 @@ async def resend_code(
             " AND email_confirmed_at IS NULL"
         )
     else:
-        find = "SELECT id FROM orgbase.users WHERE new_email = $1 AND deleted_at IS NULL"
+        # Not to an address another account has: that change never confirms.
+        find = (
+            "SELECT id FROM orgbase.users u WHERE new_email = $1 AND deleted_at IS NULL"
+            " AND NOT EXISTS (SELECT 1 FROM orgbase.users o"
+            " WHERE o.email = u.new_email AND o.deleted_at IS NULL)"
+        )
     purpose: Purpose = "signup" if kind == "signup" else "email_change"
     async with db.system_connection() as connection, connection.transaction():
         for row in await connection.fetch(find, email):
@@ -210,14 +216,19 @@ class GoTrue:
         """Metadata freely (checked as stored); a new password needs the current one
         unless the account has none or this session came from a recovery (the point of
         a recovery); a new email waits for its confirmation at the new address."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         redirect = self.check_redirect(redirect_to)
+        signs_in = body.password is not None or body.email is not None
+        if signs_in:  # a recovery session too: it verifies a factor first, as GoTrue's
+            await self.accounts.require_level(user_id, session_id, SIGN_IN_CHANGE)
         new_hash = None
         if body.password is not None:
             new_hash = await self._new_password(user_id, session_id, body, meta)
         new_email = normalize_email(body.email) if body.email is not None else None
         revoked: list[UUID] = []
         async with self.db.system_connection() as connection, connection.transaction():
+            if signs_in:
+                await require_aal2_for_account(connection, user_id, session_id, SIGN_IN_CHANGE)
             if body.data is not None:
                 with stored_metadata():  # the merged value, checked as stored
                     await connection.execute(

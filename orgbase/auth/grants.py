@@ -21,6 +21,7 @@ from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.opening import Opening, SessionOpener, hash_token
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.ratelimit import RateLimiter
+from orgbase.auth.refresh_chain import seal, unseal
 from orgbase.auth.schemas import Opened, PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
@@ -38,7 +39,7 @@ _USER_FOR_SIGN_IN = (
     " FROM orgbase.users WHERE email = $1 AND deleted_at IS NULL"
 )
 _REFRESH_ROW = """
-SELECT t.id, t.session_id, t.org_id, t.rotated_at,
+SELECT t.id, t.session_id, t.org_id, t.rotated_at, t.child_sealed,
        t.expires_at <= now() AS expired,
        extract(epoch FROM now() - t.rotated_at)::float8 AS rotated_ago,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
@@ -182,16 +183,12 @@ class TokenGrants:
                 raise invalid
             if row["expired"]:
                 raise Unauthorized("the refresh token has expired", code="refresh_token_expired")
-            reused = False
-            if row["rotated_at"] is None:
-                await connection.execute(
-                    "UPDATE orgbase.refresh_tokens SET rotated_at = now() WHERE id = $1", row["id"]
-                )
-            elif row["rotated_ago"] > self.settings.refresh_grace_seconds:
-                reused = True
+            grace = self.settings.refresh_grace_seconds
+            if row["rotated_at"] is not None and row["rotated_ago"] > grace:
                 await self._end_reused(connection, row["session_id"], row["user_id"], meta)
-            # else: inside the grace window, a concurrent refresh: issue a sibling token.
-            opened = None if reused else await self._rotate(connection, row, org_id)
+                opened = None
+            else:  # a first use, or a concurrent refresh inside the grace: the same child
+                opened = await self._rotate(connection, token, row, org_id)
         if opened is None:
             self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([row["session_id"]])
@@ -203,21 +200,40 @@ class TokenGrants:
         return opened
 
     async def _rotate(
-        self, connection: Connection, row: asyncpg.Record, org_id: UUID | None
+        self, connection: Connection, token: str, row: asyncpg.Record, org_id: UUID | None
     ) -> Opened:
         """The refresh token's successor, and new tokens of its session (in the refresh's
         transaction)."""
         session_id: UUID = row["session_id"]
         user_id: UUID = row["user_id"]
         active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
-        new_token = await self.opener.new_refresh_token(
-            connection, session_id, active_org, row["session_expires_at"], row["id"]
-        )
+        new_token = await self._child(connection, token, row, active_org)
         if org_id is not None:
             await connection.execute(
                 "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
             )
         return await self.opener.renewed(connection, user_id, session_id, active_org, new_token)
+
+    async def _child(
+        self, connection: Connection, token: str, row: asyncpg.Record, active_org: UUID | None
+    ) -> str:
+        """The token that follows ``token`` in its session's chain: made (and sealed in the
+        parent's row) at its first presentation; the same one again inside the grace
+        window, never a sibling (one session, one chain)."""
+        if row["rotated_at"] is not None:
+            sealed: bytes | None = row["child_sealed"]
+            if sealed is None:  # rotated before children were kept: never a second chain
+                raise Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
+            return unseal(token, sealed)
+        child = await self.opener.new_refresh_token(
+            connection, row["session_id"], active_org, row["session_expires_at"], row["id"]
+        )
+        await connection.execute(
+            "UPDATE orgbase.refresh_tokens SET rotated_at = now(), child_sealed = $2 WHERE id = $1",
+            row["id"],
+            seal(token, child),
+        )
+        return child
 
     async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
         """A session an org's provider signed in lives as long as the provider still

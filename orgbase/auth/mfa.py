@@ -16,7 +16,6 @@ checked, so parallel requests with one code (from any number of sessions) pass o
 
 from __future__ import annotations
 
-import hmac
 import io
 import secrets
 import time
@@ -43,6 +42,7 @@ from orgbase.core.audit import AuditEvent
 from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Forbidden, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
+from orgbase.core.secret_compare import same_secret
 
 CHALLENGE_SECONDS = 300
 MAX_FACTORS = 10
@@ -72,7 +72,7 @@ def _matching_step(secret: str, code: str, now: float) -> int | None:
     totp = pyotp.TOTP(secret)
     current = int(now // _STEP)
     for step in (current, current - 1, current + 1):
-        if hmac.compare_digest(totp.at(step * _STEP), code):
+        if same_secret(code, totp.at(step * _STEP)):
             return step
     return None
 
@@ -121,6 +121,26 @@ async def _accept(
     return await new_recovery_codes(connection, caller.user_id) if first else []
 
 
+async def _factor_gone(
+    connection: Connection, user_id: UUID, session_id: UUID, *, last: bool
+) -> None:
+    """A verified factor was removed. A session's aal2 may have come from it (which factor
+    raised a session is not kept): every other session of the account drops to aal1 and
+    verifies a remaining factor again; with the last factor gone, this session too (and the
+    recovery codes go), so no refresh mints aal2 for an account without a second factor."""
+    await connection.execute(
+        "UPDATE orgbase.sessions SET aal = 'aal1'"
+        " WHERE user_id = $1 AND aal = 'aal2' AND (id <> $2 OR $3)",
+        user_id,
+        session_id,
+        last,
+    )
+    if last:
+        await connection.execute(
+            "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
+        )
+
+
 @dataclass
 class Factors:
     gotrue: GoTrue
@@ -134,7 +154,7 @@ class Factors:
     async def enroll(
         self, principal: Principal, body: FactorEnroll, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         secret = pyotp.random_base32()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
@@ -177,7 +197,7 @@ class Factors:
         }
 
     async def challenge(self, principal: Principal, raw_id: str) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection:
             factor = await _factor(connection, user_id, raw_id, lock=False)
             row = await connection.fetchrow(
@@ -194,7 +214,7 @@ class Factors:
     async def verify(
         self, principal: Principal, raw_id: str, body: FactorVerify, meta: RequestMeta
     ) -> dict[str, Any]:
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         caller = _Caller(user_id, session_id, meta)
         async with self.db.system_connection() as connection:
             factor_id = (await _factor(connection, user_id, raw_id, lock=False))["id"]
@@ -259,16 +279,16 @@ class Factors:
     ) -> dict[str, Any]:
         """A verified factor can be removed only from an aal2 session (else a stolen
         password alone could remove the second factor)."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
             factor = await _factor(connection, user_id, raw_id, lock=True)
             if factor["status"] == "verified":
                 require_aal2_once_verified(state, "removing a verified factor")
             await connection.execute("DELETE FROM orgbase.mfa_factors WHERE id = $1", factor["id"])
-            if factor["status"] == "verified" and state.verified_factors == 1:
-                await connection.execute(
-                    "DELETE FROM orgbase.mfa_recovery_codes WHERE user_id = $1", user_id
+            if factor["status"] == "verified":
+                await _factor_gone(
+                    connection, user_id, session_id, last=state.verified_factors == 1
                 )
             event = AuditEvent.by_user(user_id, meta, "auth.mfa_unenrolled")
             await audit.record(connection, event)
@@ -278,7 +298,7 @@ class Factors:
         self, principal: Principal, meta: RequestMeta
     ) -> dict[str, Any]:
         """New recovery codes (the old ones stop working): an aal2 session only."""
-        user_id, session_id = principal.require_person()
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             state = await session_state(connection, user_id, session_id)
             if not state.verified_factors:

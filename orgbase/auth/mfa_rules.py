@@ -4,8 +4,11 @@ As GoTrue: once an account has a verified factor, enrolling another (or finishin
 enrolment of one), removing a verified one and replacing the recovery codes need a
 session at aal2: a password alone never raises itself. A session that came from a
 recovery (a mailed link or code) enrols nothing; an impersonation changes no account.
-The checks read the session and the factors in the transaction that makes the change,
-with the user's row locked, so two changes of one user's factors are never interleaved.
+The same level guards the account itself: once a factor is verified, changing the email
+or the password and deleting the account need aal2 too (a recovery session is aal1: it
+verifies a factor first). The checks read the session and the factors in the transaction
+that makes the change, with the user's row locked, so two changes of one user's factors
+are never interleaved.
 """
 
 from __future__ import annotations
@@ -61,6 +64,15 @@ def insufficient_aal(action: str) -> Forbidden:
 def require_aal2_once_verified(state: SessionState, action: str) -> None:
     if state.verified_factors and state.aal != "aal2":
         raise insufficient_aal(action)
+
+
+async def require_aal2_for_account(
+    connection: Connection, user_id: UUID, session_id: UUID, action: str
+) -> None:
+    """``action`` changes what signs the account in (its email, its password) or deletes
+    it: once the account has a verified factor, only a session at aal2 may (a password, or
+    a mailed recovery link, alone never defeats the second factor). Locks the user's row."""
+    require_aal2_once_verified(await session_state(connection, user_id, session_id), action)
 
 
 def require_not_recovered(state: SessionState) -> None:

@@ -15,7 +15,6 @@ carries a single-use ticket there naming the signed-in account it links to.
 from __future__ import annotations
 
 import hashlib
-import hmac
 import json
 import secrets
 from dataclasses import dataclass
@@ -26,6 +25,7 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.errors import Forbidden, Invalid
 from orgbase.core.redis import RedisClients
+from orgbase.core.secret_compare import same_secret
 
 STATE_SECONDS = 600
 COOKIE_PREFIX = "orgbase_oidc_"
@@ -89,7 +89,7 @@ class FlowStates:
         if stored is None:
             raise invalid
         expected = str(stored.pop("binding", ""))
-        if not binding or not hmac.compare_digest(expected, _digest(binding)):
+        if not binding or not same_secret(_digest(binding), expected):
             raise Forbidden(
                 "this sign-in was started in another browser",
                 code="oidc_browser_mismatch",

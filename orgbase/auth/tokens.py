@@ -40,6 +40,26 @@ class AccessClaims(msgspec.Struct, frozen=True):
     """The session's assurance level when the token was issued (aal2 after a second factor)."""
 
 
+_TIME_CLAIMS = ("exp", "iat", "nbf")
+
+
+def _not_a_time(value: object) -> bool:
+    """A time claim that is there and is not a JSON integer (a string, a fraction, a
+    boolean)."""
+    return value is not None and (isinstance(value, bool) or not isinstance(value, int))
+
+
+def _claims(payload: dict[str, Any]) -> AccessClaims:
+    """A verified token's payload as claims. PyJWT reads ``"exp": "1893456000"`` as a
+    number and the conversion would too: the gateway writes times as integers only."""
+    if any(_not_a_time(payload.get(name)) for name in _TIME_CLAIMS):
+        raise token_error("token_invalid", "the access token's times are not integers")
+    try:
+        return msgspec.convert(payload, AccessClaims, strict=False)
+    except msgspec.ValidationError:
+        raise token_error("token_invalid", "the access token's claims are malformed") from None
+
+
 def token_error(code: str, message: str) -> Unauthorized:
     return Unauthorized(message, code=code, bearer="invalid")
 
@@ -153,7 +173,4 @@ class TokenService:
             raise token_error("token_invalid", f"the access token lacks {exc.claim}") from None
         except jwt.InvalidTokenError:
             raise token_error("token_invalid", "the access token is invalid") from None
-        try:
-            return msgspec.convert(payload, AccessClaims, strict=False)
-        except msgspec.ValidationError:
-            raise token_error("token_invalid", "the access token's claims are malformed") from None
+        return _claims(payload)

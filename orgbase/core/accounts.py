@@ -63,10 +63,6 @@ class Accounts(Protocol):
         waits, then ends what that transaction gave it); None when deleted or unknown."""
         ...
 
-    async def hold_by_email(self, connection: Connection, email: str) -> UUID | None:
-        """``hold`` by address (normalized)."""
-        ...
-
     async def profiles(
         self, connection: Connection, user_ids: Iterable[UUID]
     ) -> dict[UUID, Profile]:

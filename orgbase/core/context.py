@@ -47,6 +47,19 @@ class IssuedToken:
     """Epoch seconds: the token's expiry plus the clock skew its verification allows."""
 
 
+READS_ONLY = "reads_only"
+"""A route handler's ``opt`` key: the route only reads, whatever its method (a query sent
+as a POST body). An impersonation, which never writes, may call it; every other POST, PUT,
+PATCH and DELETE refuses an impersonation before the handler runs."""
+
+
+def impersonation_refused() -> Forbidden:
+    return Forbidden(
+        "an impersonation only reads the org it was made for",
+        code="impersonation_read_only",
+    )
+
+
 class Principal(msgspec.Struct, frozen=True, kw_only=True):
     kind: Literal["user", "api_key"]
     user_id: UUID | None = None
@@ -71,19 +84,15 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return _without_secrets(self)
 
     def require_user(self) -> tuple[UUID, UUID]:
-        """(user_id, session_id) of a signed-in user; API keys are refused."""
+        """(user_id, session_id) of a signed-in user acting as themselves: what every route
+        about the caller's own account asks (its sessions, orgs, invitations, factors...).
+        API keys are refused, and so is an impersonation: it reads the one org it was made
+        for and never acts as its admin's account."""
+        if self.impersonation_id is not None:
+            raise impersonation_refused()
         if self.kind != "user" or self.user_id is None or self.session_id is None:
             raise Forbidden("this endpoint needs a user's access token", code="user_token_required")
         return self.user_id, self.session_id
-
-    def require_person(self) -> tuple[UUID, UUID]:
-        """Like ``require_user``, and refusing an impersonation: it looks at an org; it
-        never changes an account (its own, or anyone's)."""
-        if self.impersonation_id is not None:
-            raise Forbidden(
-                "an impersonation cannot change an account", code="impersonation_read_only"
-            )
-        return self.require_user()
 
 
 class OrgContext(msgspec.Struct, frozen=True, kw_only=True):

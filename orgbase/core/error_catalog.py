@@ -139,7 +139,6 @@ _ORGS = {
     "invalid_reason": Code(400, "the reason is 3 to 500 characters"),
     "invalid_name": Code(400, "the org needs a name"),
     "member_not_found": Code(404, "no such member"),
-    "user_not_found": Code(404, "no account has this email"),
     "already_member": Code(409, "the user is a member already"),
     "invitation_not_found": Code(404, "no such invitation"),
     "invitation_expired": Code(410, "the invitation has expired"),

@@ -24,6 +24,8 @@ Counter = Literal[
     "requests_storage",
     "storage_bytes_in",
     "storage_bytes_out",
+    "db_time_ms",
+    "docs_time_ms",
 ]
 Level = Literal["documents_bytes", "cache_bytes", "storage_bytes"]
 COUNTERS: tuple[str, ...] = Counter.__args__  # type: ignore[attr-defined]

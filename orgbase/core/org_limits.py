@@ -32,6 +32,9 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""
     max_object_bytes: int
+    db_time_weight: int
+    """The org's share of the database's and document store's time against the others'
+    while they compete."""
 
     def per_minute(self, family: Family) -> int:
         if family == "realtime":

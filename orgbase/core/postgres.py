@@ -20,7 +20,6 @@ import structlog
 
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Invalid, Unavailable
-from orgbase.core.fair_gate import FairGate, GateTimeout
 from orgbase.core.pg_errors import (
     database_failure,
     database_unavailable,
@@ -29,6 +28,7 @@ from orgbase.core.pg_errors import (
     statement_timed_out,
 )
 from orgbase.core.settings import DatabaseSettings
+from orgbase.core.statement_gate import GateTimeout, StatementGate
 
 log = structlog.get_logger("orgbase.postgres")
 
@@ -218,13 +218,10 @@ class Database:
         self._system: asyncpg.Pool | None = None
         # asyncpg's pool hands a freed connection to whoever asks first, so under load a
         # waiting request can be overtaken again and again (tail latencies of 100+ ms were
-        # measured). The fair gate in front of the tenant pool makes waiting fair: FIFO
-        # within an org, round robin across orgs, each org capped at org_cap(org).
-        self._api_gate = FairGate(
-            settings.api_pool_max, heavy_seconds=settings.api_heavy_statement_ms / 1000
-        )
-        self.org_cap: Callable[[UUID], int] = lambda _: settings.api_pool_max
-        """Tenant connections one org may hold at once (the limits area sets it)."""
+        # measured), and one org's flood takes every connection and database core. The
+        # gate in front of the tenant pool (the limits area's fair share of database time)
+        # decides who goes next; without one, connections come straight from the pool.
+        self.gate: StatementGate | None = None
 
     async def open(self) -> None:
         s = self.settings
@@ -370,29 +367,34 @@ class Database:
                 )
 
     async def _enter_api(self, org: UUID | None) -> Connection:
-        """A tenant-pool connection through the fair gate, waiting at most acquire_timeout.
+        """A tenant-pool connection through the gate, waiting at most acquire_timeout.
         Pair with _leave_api."""
-        gate = self._api_gate
+        gate = self.gate
+        if gate is None:
+            return await self._pool_connection(self.settings.acquire_timeout)
         try:
-            cap = self.org_cap(org) if org is not None else self.settings.api_pool_max
-            await gate.acquire(org, cap, self.settings.acquire_timeout)
+            await gate.enter(org, self.settings.acquire_timeout)
         except GateTimeout as exc:
             raise database_unavailable("the database is busy") from exc
         try:
-            connection: Connection = await self.api.acquire(timeout=self.settings.connect_timeout)
-        except CONNECTION_ERRORS as exc:
-            gate.release(org)
-            raise database_unavailable("the database is unavailable") from exc
+            return await self._pool_connection(self.settings.connect_timeout)
         except BaseException:
-            gate.release(org)
+            gate.leave(org)
             raise
+
+    async def _pool_connection(self, wait_at_most: float) -> Connection:
+        try:
+            connection: Connection = await self.api.acquire(timeout=wait_at_most)
+        except CONNECTION_ERRORS as exc:
+            raise database_unavailable("the database is unavailable") from exc
         return connection
 
     async def _leave_api(self, org: UUID | None, connection: Connection) -> None:
         try:
             await self.api.release(connection)
         finally:
-            self._api_gate.release(org)
+            if self.gate is not None:
+                self.gate.leave(org)
 
     async def tenant_fetchrow(
         self, org: UUID | None, sql: str, *args: Any, time_limit: float | None = None
@@ -443,7 +445,7 @@ class Database:
                     "in_use": size - idle,
                     "max": pool.get_max_size(),
                 }
-        if "api" in stats:
-            # Requests queued at the fair gate, waiting for a tenant connection.
-            stats["api"]["waiting"] = self._api_gate.waiting
+        if "api" in stats and self.gate is not None:
+            # Requests queued at the gate, waiting for a tenant connection.
+            stats["api"]["waiting"] = self.gate.waiting
         return stats

@@ -72,6 +72,12 @@ class DatabaseSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     """An org whose statements hold a connection longer than this on average is held to
     one at a time (per gateway process) while other orgs use the tenant pool: each long
     statement takes a database core. 0: never."""
+    api_shared_statements: Annotated[int, Meta(ge=0, le=10_000)] = 0
+    """Statements the database runs at full speed at once, as one gateway process shares
+    them (about the database's cores; divide by the processes to be strict): while orgs
+    compete for the tenant pool, each is entitled to its weighted share of them, and an org
+    over its share is held to it. 0: this host's cores (right when the database runs
+    here), at most ``api_pool_max``."""
     migrate_on_start: bool = False
     """Migrate in the gateway's lifespan (advisory-locked, so several gateways may start at
     once)."""
@@ -455,6 +461,9 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     """Bytes all of an org's stored objects may take."""
     max_object_bytes: PositiveInt = 5 << 30
     """The largest object an org may store (a bucket's file_size_limit may be smaller)."""
+    db_time_weight: Annotated[int, Meta(ge=1, le=1000)] = 1
+    """Each org's weight in the sharing of the database's (and the document store's) time
+    while orgs compete (weight 2: twice the time of an org with weight 1)."""
     cache_size: Annotated[int, Meta(ge=1, le=10_000_000)] = 100_000
     """Orgs whose effective limits one process remembers."""
     cache_seconds: PositiveFloat = 300.0

@@ -20,6 +20,7 @@ from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.limits.admission import Admission
+from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
 from orgbase.limits.org_rate import OrgRateLimiter
 from orgbase.limits.store import LimitsStore
 from orgbase.limits.usage import UsageFlusher, UsageReader
@@ -36,6 +37,8 @@ class LimitsArea:
     flusher: UsageFlusher
     usage: UsageReader
     periodic: Periodic
+    document_gate: OrgGate
+    """The document store's share between orgs (the platform hands it to the store)."""
     require_platform_admin: PlatformAdminCheck
     """The tenancy area's (it knows who the platform admins are)."""
 
@@ -75,12 +78,14 @@ def build_limits(
     of live orgs only; it knows the platform admins); ``tasks``: the gateway's task set."""
     store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
-    if settings.limits.enabled:
-        # The fair gate caps each org at its concurrent_statements (from the cache, no
-        # I/O); without limits every org may use the whole pool, taking turns.
-        resources.db.org_cap = lambda org: store.of(org).concurrent_statements
     limiter = OrgRateLimiter(resources.redis, tasks)
     meter = Meter()
+    # The gate shares the database's time between orgs, configured or not; with limits on
+    # it caps each org at its concurrent_statements and weighs it by its db_time_weight
+    # (from the cache, no I/O).
+    limits_of = store.of if settings.limits.enabled else None
+    resources.db.gate = database_gate(settings.database, limits_of, meter)
+    documents = document_gate(settings.mongo, settings.database, limits_of, meter)
     flusher = UsageFlusher(meter, resources.redis, resources.db)
     periodic = Periodic(
         "usage flush",
@@ -97,5 +102,6 @@ def build_limits(
         flusher=flusher,
         usage=UsageReader(resources.db),
         periodic=periodic,
+        document_gate=documents,
         require_platform_admin=require_platform_admin,
     )

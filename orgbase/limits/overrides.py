@@ -28,6 +28,7 @@ MAXIMUMS: dict[str, int] = {
     "storage_requests_per_minute": 100_000_000,
     "storage_bytes": 1 << 50,
     "max_object_bytes": 1 << 42,
+    "db_time_weight": 1000,
 }
 
 

@@ -13,7 +13,6 @@ details (pools, the Redis primary's address, error texts) need the metrics token
 from __future__ import annotations
 
 import asyncio
-import hmac
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any, Literal
@@ -24,6 +23,7 @@ from litestar.status_codes import HTTP_200_OK, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.resources import Resources
+from orgbase.core.secret_compare import same_secret
 from orgbase.core.settings import ObservabilitySettings
 
 Status = Literal["ok", "degraded", "down"]
@@ -133,7 +133,7 @@ def bears_token(authorization: str | None, token: str | None) -> bool:
     if not token:
         return False
     given = (authorization or "").removeprefix("Bearer ").strip()
-    return hmac.compare_digest(given.encode(), token.encode())
+    return same_secret(given, token)
 
 
 def public_view(checks: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:

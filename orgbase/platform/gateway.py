@@ -164,6 +164,19 @@ def _auth_and_tenancy(
     return auth, tenancy
 
 
+def _request_auth(
+    settings: Settings, auth: AuthArea, tenancy: TenancyArea, limits: LimitsArea
+) -> RequestAuth:
+    """Credentials (auth), org contexts (tenancy) and admission (limits), for every route."""
+    return RequestAuth(
+        auth.authenticator,
+        tenancy.contexts,
+        auth.sessions,
+        settings.auth.publishable_key,
+        limits.admission,
+    )
+
+
 def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
     # The bus and the task set first: every area is given them when it is built.
@@ -176,13 +189,7 @@ def build_gateway(settings: Settings) -> Gateway:
     # Per-org limits reach the data services as a core callable (from the cache, no I/O).
     limits_of = limits.store.of if settings.limits.enabled else None
     meter = limits.meter
-    request_auth = RequestAuth(
-        auth.authenticator,
-        tenancy.contexts,
-        auth.sessions,
-        settings.auth.publishable_key,
-        limits.admission,
-    )
+    request_auth = _request_auth(settings, auth, tenancy, limits)
     # The data API asks the request-auth component for each request's entry.
     data = build_data(settings, resources, request_auth, tasks, limits_of=limits_of, meter=meter)
     hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
@@ -208,7 +215,9 @@ def build_gateway(settings: Settings) -> Gateway:
         auth=auth,
         tenancy=tenancy,
         data=data,
-        documents=build_documents(settings, resources, events, limits_of=limits_of, meter=meter),
+        documents=build_documents(
+            settings, resources, events, limits_of=limits_of, meter=meter, gate=limits.document_gate
+        ),
         redis=build_redis(settings, resources, limits_of=limits_of, meter=meter),
         hub=hub,
         metrics=metrics,

@@ -17,6 +17,13 @@ Three ways to ask:
 - ``live_identity``: for sockets, an identity that can be checked again (every publish,
   and the periodic re-check).
 
+An impersonation (a platform admin's look at one org) is read-only here, for every route
+at once: any method but GET, HEAD and OPTIONS is refused (403 ``impersonation_read_only``)
+before the handler runs, unless the route declares that it only reads
+(``core.context.READS_ONLY``: queries sent as a POST body). What it may read is its org:
+other orgs answer 404 (the context), and the admin's own account (sessions, orgs,
+invitations...) refuses it (``Principal.require_user``).
+
 Each records who called in the request's scope state, so the access log carries the same
 fields on every route: ``auth`` (user, api_key or impersonation), ``user_id`` or ``key_id``,
 and ``org_id``.
@@ -35,7 +42,13 @@ from orgbase.auth.principal import Authenticator
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import MAX_TOKEN_LENGTH, token_error
 from orgbase.core.app_state import AppKey
-from orgbase.core.context import LiveIdentity, OrgContext, Principal
+from orgbase.core.context import (
+    READS_ONLY,
+    LiveIdentity,
+    OrgContext,
+    Principal,
+    impersonation_refused,
+)
 from orgbase.core.errors import Unauthorized
 from orgbase.core.postgres import DeferredEntry, TenantEntry
 from orgbase.limits.admission import Admission
@@ -43,6 +56,7 @@ from orgbase.tenants.context import OrgContextResolver, no_active_org
 
 AnyConnection = ASGIConnection[Any, Any, Any, Any]
 QUERY_TOKEN = "access_token"  # noqa: S105 - the parameter's name, not a secret
+_READS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 
 def _state(connection: AnyConnection) -> dict[str, Any]:
@@ -64,6 +78,18 @@ def record(connection: AnyConnection, principal: Principal, org_id: UUID | None 
         state["auth"] = "impersonation" if principal.impersonation_id else "user"
         state["user_id"] = principal.user_id
     state["org_id"] = org_id or principal.org_id
+
+
+def refuse_impersonated_writes(connection: AnyConnection) -> None:
+    """An impersonation's request that may write (its method, unless the route declares it
+    reads only) is refused. A socket has no method: what it sends is checked against the
+    impersonation's viewer role."""
+    method = connection.scope.get("method")
+    if method is None or method in _READS:
+        return
+    if connection.route_handler.opt.get(READS_ONLY):
+        return
+    raise impersonation_refused()
 
 
 def credential(
@@ -110,6 +136,8 @@ class RequestAuth:
             credential(connection, from_query=from_query, publishable=self.publishable_key)
         )
         record(connection, principal)
+        if principal.impersonation_id is not None:
+            refuse_impersonated_writes(connection)
         return principal
 
     async def org_context(
@@ -155,6 +183,8 @@ class RequestAuth:
         state = _state(connection)
         state["auth"] = "impersonation" if claims.imp else "user"
         state["user_id"], state["org_id"] = claims.sub, claims.org
+        if claims.imp is not None:
+            refuse_impersonated_writes(connection)
         if claims.org is None:
             raise no_active_org()
         if self.admission is not None:

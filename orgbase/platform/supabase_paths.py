@@ -6,13 +6,13 @@ clients then read the error ``code``)."""
 
 from __future__ import annotations
 
-import hmac
 from typing import Any
 
 from litestar.types import ASGIApp, Message, Receive, Scope, Send
 
 from orgbase.auth.apikeys import looks_like_api_key
 from orgbase.core.errors import Unauthorized
+from orgbase.core.secret_compare import same_secret
 from orgbase.platform.errors import send_error
 
 REST = "/rest/v1"
@@ -42,7 +42,7 @@ class SupabasePaths:
         given = _apikey(scope)
         if given is None:
             return "no apikey header: send the publishable key (orgbase keys anon)"
-        if hmac.compare_digest(given.encode(), self.publishable_key.encode()):
+        if same_secret(given, self.publishable_key):
             return None
         if looks_like_api_key(given):
             return None  # an org API key: checked like any credential, later

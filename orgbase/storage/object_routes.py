@@ -13,7 +13,7 @@ from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import OrgContext
+from orgbase.core.context import READS_ONLY, OrgContext
 from orgbase.storage import names
 from orgbase.storage.access import Access
 from orgbase.storage.area import StorageArea
@@ -132,7 +132,13 @@ async def info(
     return found.info()
 
 
-@post(f"{OBJECT}/list/{{bucket:str}}", tags=TAGS, summary="List a folder", status_code=200)
+@post(
+    f"{OBJECT}/list/{{bucket:str}}",
+    tags=TAGS,
+    summary="List a folder",
+    status_code=200,
+    opt={READS_ONLY: True},
+)
 async def list_objects(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], request: Req
 ) -> list[dict[str, Any]]:

@@ -86,6 +86,35 @@ def _mail_body(org_name: str, role: str, link: str, token: str, expires: datetim
     )
 
 
+async def _record_acceptance(
+    connection: Connection, user_id: UUID, meta: RequestMeta, invitation: dict[str, Any]
+) -> None:
+    """The acceptance, and the membership's own event (the audit trail's and webhooks'
+    ``member.added``): accepting is the only way into an org besides its SSO provisioning."""
+    org_id, role = invitation["org_id"], invitation["role"]
+    events = (
+        AuditEvent.by_user(
+            user_id,
+            meta,
+            "member.added",
+            org_id=org_id,
+            row_key={"user_id": str(user_id)},
+            details={"role": role, "invitation_id": str(invitation["id"])},
+        ),
+        AuditEvent.by_user(
+            user_id,
+            meta,
+            "invitation.accepted",
+            org_id=org_id,
+            target_table=_TABLE,
+            row_key={"id": str(invitation["id"])},
+            details={"role": role},
+        ),
+    )
+    for event in events:
+        await audit.record(connection, event)
+
+
 class InvitationService:
     def __init__(
         self,
@@ -152,7 +181,8 @@ class InvitationService:
                     details={"email": address, "role": role},
                 ),
             )
-        return _invitation(row, token if self.settings.is_dev else None)
+        # Outside production the inviter sees the token (dev tools, tests).
+        return _invitation(row, token if self.settings.env != "prod" else None)
 
     async def revoke_by_key(self, org_id: UUID, key_id: UUID) -> int:
         """The pending invitations an API key made, after the key was revoked."""
@@ -214,18 +244,7 @@ class InvitationService:
                 invitation["id"],
                 user_id,
             )
-            await audit.record(
-                connection,
-                AuditEvent.by_user(
-                    user_id,
-                    meta,
-                    "invitation.accepted",
-                    org_id=invitation["org_id"],
-                    target_table=_TABLE,
-                    row_key={"id": str(invitation["id"])},
-                    details={"role": invitation["role"]},
-                ),
-            )
+            await _record_acceptance(connection, user_id, meta, invitation)
         await self.memberships.changed(invitation["org_id"], user_id, invitation["role"])
         return Accepted(org_id=invitation["org_id"], role=invitation["role"])
 

@@ -10,15 +10,12 @@ from __future__ import annotations
 from typing import Any, cast
 from uuid import UUID
 
-import asyncpg
-
 from orgbase.core import audit, rbac
 from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta, Role
 from orgbase.core.errors import Conflict, NotFound
 from orgbase.core.postgres import Connection, Database
-from orgbase.tenants.directory import lock_live_org
 from orgbase.tenants.invitations import cap_invitations
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Member
@@ -90,35 +87,6 @@ class MemberService:
         found = await self._members(connection, org_id, user_id)
         assert found
         return found[0]
-
-    async def add_member(
-        self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta
-    ) -> Member:
-        rbac.require_admin_granting(ctx, role, "adding members")
-        async with self.db.system_connection() as connection, connection.transaction():
-            await lock_live_org(connection, ctx.org_id)
-            user_id = await self.accounts.hold_by_email(connection, email.strip().lower())
-            if user_id is None:
-                raise NotFound(
-                    "no account has this email",
-                    code="user_not_found",
-                    hint="invite them instead: POST /v1/orgs/{org_id}/invitations",
-                )
-            try:
-                await connection.execute(
-                    "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
-                    ctx.org_id,
-                    user_id,
-                    role,
-                )
-            except asyncpg.UniqueViolationError:
-                raise Conflict("already a member", code="already_member") from None
-            await _record_change(
-                connection, ctx, meta, "member.added", user_id=user_id, details={"role": role}
-            )
-            member = await self._member(connection, ctx.org_id, user_id)
-        await self.memberships.changed(ctx.org_id, user_id, role)
-        return member
 
     async def _locked_member(self, connection: Connection, ctx: OrgContext, user_id: UUID) -> Role:
         """Lock the org's owner rows (serialises last-owner checks) and read the member."""

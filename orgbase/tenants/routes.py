@@ -9,7 +9,7 @@ from uuid import UUID
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK
+from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.accounts import PlatformUser
@@ -28,7 +28,6 @@ from orgbase.tenants.schemas import (
     InvitationAccept,
     InvitationCreate,
     Member,
-    MemberAdd,
     MemberUpdate,
     Org,
     OrgCreate,
@@ -114,11 +113,17 @@ class MemberController(Controller):
     async def list_members(self, tenancy: Tenancy, ctx: Ctx) -> list[Member]:
         return await tenancy.members.members(ctx)
 
-    @post("/", summary="Add an existing account (admins; up to your own role)")
+    @post(
+        "/",
+        status_code=HTTP_202_ACCEPTED,
+        summary="Invite by email (admins; up to your own role): the person joins by accepting",
+    )
     async def add(
-        self, data: JSONBody[MemberAdd], tenancy: Tenancy, ctx: Ctx, meta: Meta
-    ) -> Member:
-        return await tenancy.members.add_member(ctx, data.email, data.role, meta)
+        self, data: JSONBody[InvitationCreate], tenancy: Tenancy, ctx: Ctx, meta: Meta
+    ) -> Invitation:
+        """Nobody is added without their consent, and the answer is the same whether the
+        address has an account or not: an invitation, as ``POST .../invitations``."""
+        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
 
     @patch("/{user_id:uuid}", summary="Change a member's role (admins)")
     async def change(

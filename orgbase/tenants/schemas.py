@@ -47,11 +47,6 @@ class Member(msgspec.Struct):
     releases the binding (DELETE .../sso-binding) or removes the member."""
 
 
-class MemberAdd(msgspec.Struct, forbid_unknown_fields=True):
-    email: Email
-    role: Role = "member"
-
-
 class MemberUpdate(msgspec.Struct, forbid_unknown_fields=True):
     role: Role
 
@@ -72,7 +67,8 @@ class Invitation(msgspec.Struct):
     status: str
     """pending, accepted, revoked or expired."""
     token: str | None = None
-    """Dev mode only, and only in the inviter's create response: the accept token."""
+    """Outside production only (dev and test modes), and only in the inviter's create
+    response: the accept token."""
 
 
 class InvitationAccept(msgspec.Struct, forbid_unknown_fields=True):

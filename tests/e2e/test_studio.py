@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 import io
+import re
 import uuid
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -337,6 +338,10 @@ async def test_usage_page_shows_the_requests_made(studio: Studio, client: Client
     )
     await expect(page.locator(".card", has_text="Cache requests").locator(".value")).to_have_text(
         "2"
+    )
+    # The reads' database time, metered per org (a figure with its unit).
+    await expect(page.locator(".card", has_text="Database time").locator(".value")).to_have_text(
+        re.compile(r"^\d+(\.\d)? (ms|s|min|h)$")
     )
     await expect(page.locator("svg.chart").first).to_be_visible()
     await page.select_option('[aria-label="Span"]', "30d")

@@ -18,7 +18,7 @@ import pytest
 import websockets
 
 from orgbase.platform.localstack import LocalStack
-from tests.support.http import PASSWORD, bearer, unique_email
+from tests.support.http import PASSWORD, bearer, join, unique_email
 from tests.support.processes import free_port, start_server
 from tests.support.stack import server_env
 from tests.support.waiting import eventually
@@ -104,12 +104,7 @@ async def test_sessions_and_revocations_are_shared(pair: Pair) -> None:
 async def test_membership_changes_act_on_the_other_gateway(pair: Pair) -> None:
     owner, org_id = await owner_with_org(pair.a)
     member = await account(pair.a)
-    added = await pair.a.post(
-        f"/v1/orgs/{org_id}/members",
-        headers=bearer(owner["access_token"]),
-        json={"email": member["email"], "role": "member"},
-    )
-    assert added.status_code == 201, added.text
+    await join(pair.a, bearer(owner["access_token"]), org_id, member["email"], "member")
     scoped = await token(pair.b, member["email"], org_id)
     headers = bearer(scoped["access_token"])
     assert (await pair.b.get("/v1/db/tasks", headers=headers)).status_code == 200

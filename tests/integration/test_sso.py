@@ -50,10 +50,7 @@ def test_org_sso_end_to_end(
     org_id, owner_token = owner.org_id, owner.token
     bob = api.sign_up(f"bob@{domain}")
     confirm(settings, bob)
-    added = api.call(
-        "POST", f"/v1/orgs/{org_id}/members", owner_token, json={"email": bob, "role": "member"}
-    )
-    assert added.status_code == 201, added.text
+    api.join(org_id, owner_token, bob, "member")
 
     # The owner registers the provider and claims the domain; a platform admin approves
     # that claim (the org's own proof, DNS, is tests/security/test_sso_takeover.py's).

@@ -6,7 +6,8 @@ invitation) found the attacker's account.
 Every email change, on every route, is pending until confirmed at the new address, and
 the old address is told; the pending address grants nothing (no sign-in, no invitation,
 no lookup by address) until then; a new address that another account took meanwhile is
-refused at confirmation (409 ``email_exists``)."""
+refused at confirmation (409 ``email_exists``); an address another account has when asked
+answers as a free one (its owner is told, and no code is sent)."""
 
 from __future__ import annotations
 
@@ -21,13 +22,14 @@ from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, bearer, unique_email
-from tests.support.mail import code_in, link_in, wait_for_mail
+from tests.support.mail import code_in, link_in, mail_count, wait_for_mail
 from tests.support.processes import serving_at_own_url
 from tests.support.stack import STATE_DIR
 
 CHANGE = "Confirm your new email address"
 ASKED = "A change of your account's address was asked for"
 CHANGED = "Your account's address was changed"
+TAKEN = "Someone tried to move another account to your address"
 
 
 @pytest.fixture(scope="module")
@@ -157,16 +159,28 @@ async def test_a_newer_request_voids_the_older_code(http: httpx.AsyncClient, gat
     assert (await http.get("/auth/v1/user", headers=auth)).json()["new_email"] == second
 
 
-async def test_changing_to_a_taken_address_is_refused(
+async def test_changing_to_a_taken_address_reveals_nothing(
     http: httpx.AsyncClient, gateway: str
 ) -> None:
+    """A taken address answered 409 ``email_exists`` (a free one 200): any signed-in user
+    could tell who has an account. Now both answer the same pending change; the taken
+    address's owner gets a notice, never a code, so the change cannot confirm."""
     taken, _ = await confirmed_user(http, gateway)
-    _, session = await confirmed_user(http, gateway)
+    mine, session = await confirmed_user(http, gateway)
     auth = bearer(session["access_token"])
-    for answer in (
-        await http.put("/auth/v1/user", headers=auth, json={"email": taken.upper()}),
-        await http.patch(
-            "/v1/auth/user", headers=auth, json={"email": taken, "current_password": PASSWORD}
-        ),
-    ):
-        assert (answer.status_code, answer.json()["code"]) == (409, "email_exists")
+    free = unique_email("free")
+    for address in (taken, free):
+        put = await http.put("/auth/v1/user", headers=auth, json={"email": address.upper()})
+        assert put.status_code == 200, put.text
+        assert (put.json()["email"], put.json()["new_email"]) == (mine, address)
+        patch = await http.patch(
+            "/v1/auth/user", headers=auth, json={"email": address, "current_password": PASSWORD}
+        )
+        assert patch.status_code == 200, patch.text
+        assert (patch.json()["email"], patch.json()["new_email"]) == (mine, address)
+    assert wait_for_mail(gateway, taken, TAKEN)["body"].count("already has an account") == 1
+    resent = await http.post("/auth/v1/resend", json={"type": "email_change", "email": taken})
+    assert resent.status_code == 200, resent.text
+    assert mail_count(gateway, taken, CHANGE) == 0
+    assert (await password_grant(http, taken)).status_code == 200
+    assert (await http.get("/auth/v1/user", headers=auth)).json()["email"] == mine

@@ -28,7 +28,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from tests.security.test_socket_revocation import closed_with, connect
 from tests.support.data import owner_connection
-from tests.support.http import PASSWORD, add_member, bearer, create_org, new_user, sign_in
+from tests.support.http import PASSWORD, add_member, bearer, create_org, join, new_user, sign_in
 
 Client = AsyncTestClient[OrgbaseApp]
 
@@ -77,11 +77,8 @@ async def test_an_admin_api_key_grants_no_admin_or_owner(client: Client) -> None
             json={"email": attacker["email"], "role": role},
         )
         refused(invited, 403, "human_admin_required")
-    # Members and viewers it still adds; it never raises them.
-    added = await client.post(
-        f"/v1/orgs/{org}/members", headers=key, json={"email": attacker["email"], "role": "member"}
-    )
-    assert added.status_code == 201, added.text
+    # Members and viewers it still invites (they join by accepting); it never raises them.
+    await join(client, key, org, attacker["email"], "member")
     raised = await client.patch(
         f"/v1/orgs/{org}/members/{attacker['id']}", headers=key, json={"role": "admin"}
     )

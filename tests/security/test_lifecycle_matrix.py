@@ -200,6 +200,9 @@ class State:
     """Whose canary the answers must never hold."""
     expect: tuple[tuple[str, tuple[int, str]], ...] = ()
     """Operations (by label) that must answer this, whatever the rest does."""
+    read_only: bool = False
+    """An impersonation of org A: every call that may write, and every call outside org A
+    (the admin's own account), answers 403 ``impersonation_read_only``."""
 
 
 async def expire_token(world: World, settings: Settings) -> None:
@@ -262,8 +265,8 @@ async def prepare(state: str, client: Client, world: World, settings: Settings) 
         await end_key(state, client, world)
     elif state.startswith("org deleted"):
         assert (await client.delete(f"/v1/orgs/{a}", headers=owner)).status_code == 204
-    elif state == "impersonation expired":
-        await impersonate_then_expire(client, world, settings)
+    elif state.startswith(IMPERSONATING):
+        await impersonate(client, world, settings, expire=state != IMPERSONATING)
     elif state == "factor verified, aal1 token":
         await factor_then_password(client, world, settings)
     elif state.startswith("email change"):
@@ -346,23 +349,26 @@ async def change_email(client: Client, world: World, settings: Settings, *, conf
     assert (await client.post("/v1/auth/token", json=password_grant(new))).status_code == 200
 
 
-async def impersonate_then_expire(client: Client, world: World, settings: Settings) -> None:
+async def impersonate(client: Client, world: World, settings: Settings, *, expire: bool) -> None:
+    """Org B's owner, a platform admin (in a session of their own, no org), looks at org A:
+    the impersonation's token is the caller (``expire``: after the impersonation ended)."""
     await make_platform_admin(settings, world.users["owner_b"]["id"])
+    made = await client.post(
+        f"/v1/platform/orgs/{world.a}/impersonate",
+        headers=bearer((await sign_in(client, world.users["owner_b"]["email"]))["access_token"]),
+        json={"reason": "support ticket 42"},
+    )
+    assert made.status_code == 201, made.text
+    world.headers["impersonation"] = bearer(made.json()["access_token"])
+    if not expire:
+        return
+    impersonation = made.json()["impersonation_id"]
     async with owner_connection(settings) as connection:
-        made = await client.post(
-            f"/v1/platform/orgs/{world.a}/impersonate",
-            headers=bearer(
-                (await sign_in(client, world.users["owner_b"]["email"]))["access_token"]
-            ),
-            json={"reason": "support ticket 42"},
-        )
-        assert made.status_code == 201, made.text
-        world.headers["impersonation"] = bearer(made.json()["access_token"])
         # Ended (by time) while its token would still be accepted by signature and exp.
         await connection.execute(
             "UPDATE orgbase.impersonations SET expires_at = now() - interval '1 second'"
             " WHERE id = $1",
-            uuid.UUID(made.json()["impersonation_id"]),
+            uuid.UUID(impersonation),
         )
 
 
@@ -440,6 +446,13 @@ async def replace_provider(client: Client, world: World, settings: Settings) -> 
 
 
 AAL2_NEEDED = (403, "insufficient_aal")
+IMPERSONATING = "impersonation"
+READ_ONLY = (403, "impersonation_read_only")
+# What an impersonation may call besides org A's GETs: the POSTs that only read (an RPC
+# POST may write: an impersonation calls functions with GET), and what the token says
+# about itself.
+IMPERSONATION_POST_READS = ("/query", "/count", "/aggregate", "/object/list/{bucket}")
+IMPERSONATION_ANYWHERE = {"GET /v1/auth/session"}
 STATES = [
     State("valid", "owner", None),
     State("other org's credential", "owner_b", None, in_org=(404, "org_not_found"), foreign="a"),
@@ -459,7 +472,9 @@ STATES = [
         None,
         in_org=(401, "impersonation_ended"),
         foreign="a",
+        read_only=True,  # a write, or the admin's account: refused before it is looked up
     ),
+    State(IMPERSONATING, "impersonation", None, read_only=True),
     State(
         "factor verified, aal1 token",
         "owner",
@@ -468,6 +483,7 @@ STATES = [
             ("POST /auth/v1/factors", AAL2_NEEDED),
             ("DELETE /auth/v1/factors/{factor_id}", AAL2_NEEDED),
             ("POST /auth/v1/factors/recovery-codes", AAL2_NEEDED),
+            ("DELETE /v1/auth/user", AAL2_NEEDED),
         ),
     ),
     State("email change pending", "member", None),
@@ -506,6 +522,15 @@ class Call:
     @property
     def writes(self) -> bool:
         return self.method in MUTATING and not self.path_template.endswith(READ_ONLY_POSTS)
+
+    @property
+    def impersonation_refuses(self) -> bool:
+        """Does an impersonation of org A get ``impersonation_read_only`` here?"""
+        if self.label in IMPERSONATION_ANYWHERE:
+            return False
+        if self.method in MUTATING and not self.path_template.endswith(IMPERSONATION_POST_READS):
+            return True
+        return not self.in_org
 
 
 def smallest(schema: dict[str, Any], document: dict[str, Any]) -> Any:
@@ -615,6 +640,8 @@ def verdict(state: State, call: Call, status: int, code: str | None) -> str | No
     if status >= 500:
         return "a 5xx"
     expected = dict(state.expect).get(call.label, state.refusal)
+    if expected is None and state.read_only and call.impersonation_refuses:
+        expected = READ_ONLY
     if expected is not None:
         return None if _is(expected, status, code, call) else f"not {expected}"
     if (
@@ -701,6 +728,7 @@ def test_the_states_cover_the_issue() -> None:
         "org deleted (its API key)",
         "org deleted (a member)",
         "impersonation expired",
+        IMPERSONATING,
         "factor verified, aal1 token",
         "email change pending",
         "email changed",

@@ -31,7 +31,7 @@ import pytest
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.support.data import make_platform_admin
-from tests.support.http import PASSWORD, bearer, password_grant, unique_email
+from tests.support.http import PASSWORD, bearer, claims_of, password_grant, unique_email
 from tests.support.mail import code_in
 from tests.support.processes import serving
 from tests.support.stack import server_env
@@ -124,6 +124,58 @@ async def test_a_password_alone_cannot_raise_itself(http: httpx.AsyncClient) -> 
     assert [(f["id"], f["status"]) for f in user["factors"]] == [(factor_id, "verified")]
     again = (await sign_in(http, email))["access_token"]
     assert (await verify(http, again, factor_id, codes[0])).status_code == 200
+
+
+async def refresh(http: httpx.AsyncClient, tokens: Tokens, org_id: str) -> Tokens:
+    answer = await http.post(
+        "/v1/auth/token",
+        json={
+            "grant_type": "refresh_token",
+            "refresh_token": tokens["refresh_token"],
+            "org_id": org_id,
+        },
+    )
+    assert answer.status_code == 200, answer.text
+    refreshed: Tokens = answer.json()
+    return refreshed
+
+
+async def test_removing_the_last_factor_ends_aal2(http: httpx.AsyncClient) -> None:
+    """An aal2 member removed their only factor; refreshes kept minting aal2 and an
+    MFA-required org kept answering. Now every session of the account drops to aal1: a
+    refresh says aal1, the org refuses it, and the data API (which reads the session row)
+    refuses even the access token issued before the removal."""
+    email, person = await new_person(http)
+    factor_id, _, aal2 = await step_up(http, person["access_token"])
+    org = await http.post("/v1/orgs", headers=bearer(aal2["access_token"]), json={"name": "m"})
+    org_id = org.json()["id"]
+    mine = await refresh(http, aal2, org_id)
+    policy = await http.put(
+        f"/v1/orgs/{org_id}/auth-policy",
+        headers=bearer(mine["access_token"]),
+        json={"mfa_required": True},
+    )
+    assert policy.status_code == 200, policy.text
+    # A second session, raised with a recovery code.
+    other = await sign_in(http, email, org_id)
+    raised = await verify(http, other["access_token"], factor_id, aal2["recovery_codes"][0])
+    assert raised.status_code == 200, raised.text
+    other = await refresh(http, raised.json(), org_id)
+
+    removed = await http.delete(
+        f"/auth/v1/factors/{factor_id}", headers=bearer(mine["access_token"])
+    )
+    assert removed.status_code == 200, removed.text
+    assert refused(
+        await http.get("/v1/db/items", headers=bearer(mine["access_token"])), 403, "mfa_required"
+    )
+    for tokens in (mine, other):
+        again = await refresh(http, tokens, org_id)
+        assert claims_of(again["access_token"])["aal"] == "aal1"
+        members = await http.get(
+            f"/v1/orgs/{org_id}/members", headers=bearer(again["access_token"])
+        )
+        assert refused(members, 403, "mfa_required")
 
 
 async def test_an_unfinished_enrolment_cannot_be_finished_later(http: httpx.AsyncClient) -> None:

@@ -24,7 +24,7 @@ from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.gateway import build_gateway
 from orgbase.platform.localstack import LocalStack
 from tests.support.data import owner_connection
-from tests.support.http import bearer, create_org, new_user, sign_in
+from tests.support.http import bearer, create_org, join, new_user, sign_in
 from tests.support.stack import TEST_REDIS_DB
 
 Client = AsyncTestClient[OrgbaseApp]
@@ -48,8 +48,8 @@ async def doomed_org(client: Client) -> dict[str, Any]:
     org_id = await create_org(client, first, "doomed")
     owner_headers = bearer((await sign_in(client, owner["email"], org_id))["access_token"])
     member, _ = await new_user(client)
+    await join(client, owner_headers, org_id, member["email"], "member")
     for path, body in (
-        (f"/v1/orgs/{org_id}/members", {"email": member["email"], "role": "member"}),
         (f"/v1/orgs/{org_id}/invitations", {"email": "guest@doomed.test"}),
         ("/v1/db/items", {"title": "doomed row"}),
         ("/v1/docs/notes", {"text": "doomed document"}),

@@ -180,10 +180,7 @@ def test_changing_sso_needs_an_owner_at_aal2_never_a_key(world: World) -> None:
     # A second owner (who should hear of every change) and an admin at aal2.
     co_owner, admin = api.sign_up(), api.sign_up()
     for email, role in ((co_owner, "owner"), (admin, "admin")):
-        added = api.call(
-            "POST", f"/v1/orgs/{org}/members", owner.token, json={"email": email, "role": role}
-        )
-        assert added.status_code == 201, added.text
+        api.join(org, owner.token, email, role)
     admin_token = api.step_up(api.password_session(admin, org))["access_token"]
     owner_aal1 = api.password_session(owner.email, org)["access_token"]
     key = api.call(
@@ -243,13 +240,7 @@ def test_an_orgs_provider_never_takes_an_existing_account_by_email(
     victim = api.sign_up(f"ceo@{domain}")
     confirm(settings, victim)
     realco = api.org_with_owner("realco")
-    added = api.call(
-        "POST",
-        f"/v1/orgs/{realco.org_id}/members",
-        realco.token,
-        json={"email": victim, "role": "admin"},
-    )
-    assert added.status_code == 201
+    api.join(realco.org_id, realco.token, victim, "admin")
 
     attacker = api.org_with_owner("attacker org")
     configure_provider(api, attacker, world.provider.issuer)

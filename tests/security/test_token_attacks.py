@@ -181,6 +181,29 @@ async def test_missing_and_malformed_claims(
     await assert_refused(client, sign(keys, claims_for(victim, sub="admin")), "token_invalid")
 
 
+async def test_time_claims_given_as_strings(
+    client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
+) -> None:
+    """PyJWT reads ``"exp": "1893456000"`` as a number and the claims were converted:
+    a token whose times are strings (or booleans, or fractions) was accepted. Times are
+    JSON integers, as the gateway writes them; anything else is refused, on every path
+    (the data API reads the claims without the session lookup)."""
+    now = int(time.time())
+    odd: list[dict[str, Any]] = [
+        {"exp": str(now + 600)},
+        {"iat": str(now)},
+        {"nbf": str(now)},
+        {"exp": now + 600.5},
+        {"iat": True},
+        {"exp": "soon"},
+    ]
+    for changes in odd:
+        token = sign(keys, claims_for(victim, **changes))
+        await assert_refused(client, token, "token_invalid")
+        data = await client.get("/v1/db/items", headers=bearer(token))
+        assert (data.status_code, data.json()["code"]) == (401, "token_invalid"), changes
+
+
 async def test_tampered_payload(
     client: AsyncTestClient[OrgbaseApp], victim: dict[str, Any]
 ) -> None:

@@ -99,12 +99,29 @@ async def add_member(
     user: dict[str, Any],
     role: str,
 ) -> None:
-    response = await client.post(
-        f"/v1/orgs/{org_id}/members",
-        headers=bearer(admin_tokens["access_token"]),
-        json={"email": user["email"], "role": role},
+    """The admin invites ``user`` (POST .../members), who accepts, signed in with
+    ``PASSWORD``: nobody joins an org without their consent."""
+    await join(client, bearer(admin_tokens["access_token"]), org_id, user["email"], role)
+
+
+async def join(
+    client: httpx.AsyncClient, inviter: dict[str, str], org_id: str, email: str, role: str
+) -> dict[str, Any]:
+    """``inviter`` (headers: a person or an API key) invites ``email``, whose account
+    accepts (signed in with ``PASSWORD``); the acceptance's answer."""
+    invited = await client.post(
+        f"/v1/orgs/{org_id}/members", headers=inviter, json={"email": email, "role": role}
     )
-    assert response.status_code == 201, response.text
+    assert invited.status_code == 202, invited.text
+    invitee = await sign_in(client, email)
+    accepted = await client.post(
+        "/v1/invitations/accept",
+        headers=bearer(invitee["access_token"]),
+        json={"token": invited.json()["token"]},
+    )
+    assert accepted.status_code == 200, accepted.text
+    answer: dict[str, Any] = accepted.json()
+    return answer
 
 
 async def admin_at_aal2(client: httpx.AsyncClient, tokens: dict[str, Any]) -> dict[str, Any]:

@@ -44,6 +44,20 @@ class Api:
         session: dict[str, Any] = answer.json()
         return session
 
+    def join(self, org_id: str, inviter: str, email: str, role: str) -> None:
+        """``inviter`` invites ``email`` to the org, whose account accepts (its password)."""
+        invited = self.call(
+            "POST", f"/v1/orgs/{org_id}/members", inviter, json={"email": email, "role": role}
+        )
+        assert invited.status_code == 202, invited.text
+        accepted = self.call(
+            "POST",
+            "/v1/invitations/accept",
+            self.password_session(email)["access_token"],
+            json={"token": invited.json()["token"]},
+        )
+        assert accepted.status_code == 200, accepted.text
+
     def step_up(self, session: dict[str, Any]) -> dict[str, Any]:
         """Enrol and verify a TOTP factor: the session's new tokens, at aal2."""
 

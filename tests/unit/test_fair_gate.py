@@ -8,7 +8,8 @@ import random
 
 import pytest
 
-from orgbase.core.fair_gate import FairGate, GateTimeout
+from orgbase.core.statement_gate import GateTimeout
+from orgbase.limits.fair_gate import FairGate
 
 
 class Recorder:

@@ -41,12 +41,15 @@ class IndexService:
         created = await self.store.call(
             self.store.collection(ctx, collection).create_index(
                 pairs, unique=unique, name=index_name
-            )
+            ),
+            org=ctx.org_id,
         )
         return str(created)
 
     async def list_indexes(self, ctx: OrgContext, collection: str) -> list[dict[str, Any]]:
-        info = await self.store.call(self.store.collection(ctx, collection).index_information())
+        info = await self.store.call(
+            self.store.collection(ctx, collection).index_information(), org=ctx.org_id
+        )
         result = []
         for name, spec in info.items():
             keys = [(field, direction) for field, direction in spec["key"] if field != guard.ORG]
@@ -60,4 +63,6 @@ class IndexService:
         existing = await self.list_indexes(ctx, collection)
         if name not in {index["name"] for index in existing}:
             raise NotFound("no such index", code="index_not_found")
-        await self.store.call(self.store.collection(ctx, collection).drop_index(name))
+        await self.store.call(
+            self.store.collection(ctx, collection).drop_index(name), org=ctx.org_id
+        )

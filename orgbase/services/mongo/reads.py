@@ -48,7 +48,8 @@ class DocumentReads:
             self.store.collection(ctx, collection).find_one(
                 guard.scoped({"_id": document_id_filter(document_id)}, str(ctx.org_id)),
                 max_time_ms=self.settings.max_time_ms,
-            )
+            ),
+            org=ctx.org_id,
         )
         if found is None:
             raise NotFound("no such document", code="document_not_found")
@@ -80,7 +81,7 @@ class DocumentReads:
             limit=self._limit(limit),
             max_time_ms=self.settings.max_time_ms,
         )
-        documents = await self.store.call(cursor.to_list(None))
+        documents = await self.store.call(cursor.to_list(None), org=ctx.org_id)
         return guard.hide_server_fields(documents)  # type: ignore[no-any-return]
 
     async def count(self, ctx: OrgContext, collection: str, filter_: Any = None) -> int:
@@ -90,7 +91,8 @@ class DocumentReads:
             await self.store.call(
                 self.store.collection(ctx, collection).count_documents(
                     guard.scoped(query, str(ctx.org_id)), maxTimeMS=self.settings.max_time_ms
-                )
+                ),
+                org=ctx.org_id,
             )
         )
 
@@ -117,7 +119,8 @@ class DocumentReads:
         cursor = await self.store.call(
             self.store.collection(ctx, collection).aggregate(
                 stages, maxTimeMS=self.settings.max_time_ms
-            )
+            ),
+            org=ctx.org_id,
         )
-        documents = await self.store.call(cursor.to_list(None))
+        documents = await self.store.call(cursor.to_list(None), org=ctx.org_id)
         return guard.hide_server_fields(documents)  # type: ignore[no-any-return]

@@ -17,7 +17,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.status_codes import HTTP_200_OK
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import OrgContext
+from orgbase.core.context import READS_ONLY, OrgContext
 from orgbase.core.errors import Invalid
 from orgbase.services.mongo import schemas
 from orgbase.services.mongo.indexes import IndexService
@@ -102,14 +102,19 @@ def _int(value: Any, name: str, default: int | None, code: str) -> int | None:
 
 
 def _action(
-    verb: str, summary: str, answers: ResponseSpec, body: Any, *, optional: bool = False
+    verb: str,
+    summary: str,
+    answers: ResponseSpec,
+    body: Any,
+    *,
+    optional: bool = False,
+    reads: bool = False,
 ) -> post:
-    """A POST operation on a collection, ``{BASE}/{verb}``, that answers 200 with JSON."""
-    opt = (
-        {"request_body": body, "request_body_optional": True}
-        if optional
-        else {"request_body": body}
-    )
+    """A POST operation on a collection, ``{BASE}/{verb}``, that answers 200 with JSON
+    (``reads``: it changes nothing, an impersonation may call it)."""
+    opt: dict[str, Any] = {"request_body": body, READS_ONLY: reads}
+    if optional:
+        opt["request_body_optional"] = True
     return post(
         f"{BASE}/{verb}",
         tags=["documents"],
@@ -177,7 +182,14 @@ async def list_documents(  # noqa: PLR0917 - one parameter per query option
     return _json(found)
 
 
-@_action("query", "Query: {filter, projection, sort, skip, limit}", DOCUMENTS, QUERY, optional=True)
+@_action(
+    "query",
+    "Query: {filter, projection, sort, skip, limit}",
+    DOCUMENTS,
+    QUERY,
+    optional=True,
+    reads=True,
+)
 async def query(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = await _optional_fields(request, schemas.QUERY_BODY)
     found = await docs.find(
@@ -192,13 +204,15 @@ async def query(request: Req, collection: Collection, docs: Docs, active_ctx: Ct
     return _json(found)
 
 
-@_action("count", "Count: {filter}", COUNTED, FILTER, optional=True)
+@_action("count", "Count: {filter}", COUNTED, FILTER, optional=True, reads=True)
 async def count(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = await _optional_fields(request, schemas.FILTER_BODY)
     return _json({"count": await docs.count(active_ctx, collection, body.get("filter"))})
 
 
-@_action("aggregate", "Aggregate: {pipeline} (org-scoped; no code stages)", OUTPUT, PIPELINE)
+@_action(
+    "aggregate", "Aggregate: {pipeline} (org-scoped; no code stages)", OUTPUT, PIPELINE, reads=True
+)
 async def aggregate(request: Req, collection: Collection, docs: Docs, active_ctx: Ctx) -> Reply:
     body = _fields(await _body(request), schemas.PIPELINE_BODY)
     return _json(await docs.aggregate(active_ctx, collection, body["pipeline"]))

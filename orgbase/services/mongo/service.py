@@ -107,7 +107,7 @@ class DocumentService(DocumentReads):
         await self._room_for(ctx, size)
         target = self.store.collection(ctx, collection)
         try:
-            await self.store.call(target.insert_many(stored, ordered=True))
+            await self.store.call(target.insert_many(stored, ordered=True), org=ctx.org_id)
         except (Conflict, Invalid) as refused:
             # All or nothing: take back the documents that went in before the refused one
             # (an ordered insert stops at the first error).
@@ -116,7 +116,8 @@ class DocumentService(DocumentReads):
             if went_in:
                 ids = [document["_id"] for document in stored[:went_in]]
                 await self.store.call(
-                    target.delete_many({"_id": {"$in": ids}, guard.ORG: str(ctx.org_id)})
+                    target.delete_many({"_id": {"$in": ids}, guard.ORG: str(ctx.org_id)}),
+                    org=ctx.org_id,
                 )
             raise
         self.storage.added(ctx.org_id, size)
@@ -135,7 +136,8 @@ class DocumentService(DocumentReads):
                 guard.scoped({"_id": document_id_filter(document_id)}, str(ctx.org_id), owner),
                 update,
                 return_document=ReturnDocument.AFTER,
-            )
+            ),
+            org=ctx.org_id,
         )
         if found is None:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
@@ -162,7 +164,7 @@ class DocumentService(DocumentReads):
         identifier = document_id_filter(document_id)
         scope = guard.scoped({"_id": identifier}, str(ctx.org_id), owner)
         current = await self.store.call(
-            self.store.collection(ctx, collection).find_one(scope, {guard.OWNER: 1})
+            self.store.collection(ctx, collection).find_one(scope, {guard.OWNER: 1}), org=ctx.org_id
         )
         if current is None:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
@@ -175,7 +177,7 @@ class DocumentService(DocumentReads):
             guard.OWNER: current[guard.OWNER],
         }
         result = await self.store.call(
-            self.store.collection(ctx, collection).replace_one(scope, replacement)
+            self.store.collection(ctx, collection).replace_one(scope, replacement), org=ctx.org_id
         )
         if result.matched_count == 0:
             raise NotFound("no such document (or not yours to change)", code="document_not_found")
@@ -197,7 +199,8 @@ class DocumentService(DocumentReads):
             update = {**update, "$setOnInsert": on_insert}
         scope = guard.scoped(query, str(ctx.org_id), owner)
         result = await self.store.call(
-            self.store.collection(ctx, collection).update_many(scope, update, upsert=upsert)
+            self.store.collection(ctx, collection).update_many(scope, update, upsert=upsert),
+            org=ctx.org_id,
         )
         upserted = str(result.upserted_id) if result.upserted_id is not None else None
         outcome = {
@@ -214,7 +217,8 @@ class DocumentService(DocumentReads):
         result = await self.store.call(
             self.store.collection(ctx, collection).delete_one(
                 guard.scoped({"_id": document_id_filter(document_id)}, str(ctx.org_id), owner)
-            )
+            ),
+            org=ctx.org_id,
         )
         if result.deleted_count == 0:
             raise NotFound("no such document (or not yours to delete)", code="document_not_found")
@@ -228,7 +232,8 @@ class DocumentService(DocumentReads):
         result = await self.store.call(
             self.store.collection(ctx, collection).delete_many(
                 guard.scoped(filter_, str(ctx.org_id), owner)
-            )
+            ),
+            org=ctx.org_id,
         )
         if result.deleted_count:
             await self.events.changed(ctx, collection, "delete", {"count": result.deleted_count})

@@ -31,6 +31,7 @@ from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, OrgbaseError, TimedOut, Unavailable
 from orgbase.core.mongo import MongoClients
 from orgbase.core.settings import MongoSettings
+from orgbase.core.statement_gate import GateTimeout, StatementGate
 from orgbase.services.mongo import guard, wire_gaps
 from orgbase.services.mongo.wire_gaps import Use
 
@@ -52,6 +53,11 @@ def _duplicate(details: Any) -> Conflict:
     )
 
 
+def _close(operation: Any) -> None:
+    if inspect.iscoroutine(operation):
+        operation.close()  # refused before it ran: not "never awaited"
+
+
 def prefix(org_id: UUID) -> str:
     """The start of every collection name of an org."""
     return f"d{org_id.hex}_"
@@ -63,7 +69,9 @@ def physical(org_id: UUID, name: str) -> str:
 
 
 class DocumentStore:
-    def __init__(self, mongo: MongoClients, settings: MongoSettings) -> None:
+    def __init__(
+        self, mongo: MongoClients, settings: MongoSettings, gate: StatementGate | None = None
+    ) -> None:
         self.mongo = mongo
         self.breaker = CircuitBreaker(
             "mongo",
@@ -71,6 +79,9 @@ class DocumentStore:
             reset_seconds=settings.breaker_reset_seconds,
         )
         self._local_server: bool | None = None
+        self.gate = gate
+        """Shares the store between orgs (the limits area's, given by the platform)."""
+        self._gate_wait = settings.server_selection_timeout_ms / 1000
 
     def collection(self, ctx: OrgContext, name: str) -> Any:
         return self.mongo.database[physical(ctx.org_id, name)]
@@ -93,12 +104,29 @@ class DocumentStore:
         if await self.on_local_server():
             wire_gaps.check_filter(query, use)
 
-    async def call(self, operation: Any) -> Any:
-        """Run one MongoDB call through the breaker, mapping its errors."""
+    async def call(self, operation: Any, org: UUID | None = None) -> Any:
+        """Run one MongoDB call through the breaker, mapping its errors; an org's call
+        through the gate (its share of the store against the other orgs')."""
         if not self.breaker.allow():
-            if inspect.iscoroutine(operation):
-                operation.close()  # refused before it ran: not "never awaited"
+            _close(operation)
             raise _store_down()
+        gate = self.gate if org is not None else None
+        if gate is None:
+            return await self._run(operation)
+        try:
+            await gate.enter(org, self._gate_wait)
+        except GateTimeout as exc:
+            _close(operation)
+            self.breaker.release_trial()
+            raise Unavailable(
+                "the document store is busy", code="mongo_unavailable", dependency="mongo"
+            ) from exc
+        try:
+            return await self._run(operation)
+        finally:
+            gate.leave(org)
+
+    async def _run(self, operation: Any) -> Any:
         try:
             result = await operation
         except DOWN as exc:

@@ -32,7 +32,7 @@ from redis.asyncio.client import PubSub
 from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
-from orgbase.core.context import OrgContext, Revocation
+from orgbase.core.context import OrgContext, Revocation, impersonation_refused
 from orgbase.core.errors import Invalid, RateLimited, TooLarge, Unauthorized
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
@@ -52,6 +52,14 @@ STOP_SECONDS = 5.0
 _MIN_IDLE_SECONDS = 0.001
 _MAX_IDLE_SECONDS = 0.02
 """How long shutdown waits for the background loops."""
+
+
+def may_publish(ctx: OrgContext) -> None:
+    """Members and above publish; an impersonation never does (a socket has no method for
+    the request-auth component's read-only check to see)."""
+    if ctx.impersonated:
+        raise impersonation_refused()
+    rbac.require(ctx, "member", "publishing to channels")
 
 
 def channel_name(name: str, *, publishing: bool = False) -> str:
@@ -201,7 +209,7 @@ class RealtimeHub:
     # -- publishing -------------------------------------------------------------------
 
     async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
-        rbac.require(ctx, "member", "publishing to channels")
+        may_publish(ctx)
         channel_name(name, publishing=True)
         if not (0 < len(event) <= 100):
             raise Invalid("event is a name of 1-100 characters", code="invalid_event")

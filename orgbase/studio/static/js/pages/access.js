@@ -20,9 +20,8 @@ export function render(main, { api, user, org }) {
   const drawMembers = () => load(members, async () => {
     const list = await api.get(`${base}/members`);
     const errors = h("div");
-    const email = h("input", { type: "email", required: true, "aria-label": "Member email", placeholder: "someone@example.com" });
-    const role = select(ROLES.slice(1), "member", { "aria-label": "Role" });
-    const add = h("button", { type: "submit" }, "Add member");
+    // People join by accepting an invitation (the Invitations section): nobody is added
+    // without their consent.
     return [
       table([
         { label: "email", key: "email" },
@@ -42,14 +41,6 @@ export function render(main, { api, user, org }) {
           }, errors) }, m.user_id === user.id ? "Leave" : "Remove") : null },
       ], list),
       errors,
-      admin ? h("form", { class: "row", onsubmit: (event) => {
-        event.preventDefault();
-        act(add, async () => {
-          await api.post(`${base}/members`, { email: email.value, role: role.value });
-          toast(`${email.value} added`);
-          drawMembers();
-        }, errors);
-      } }, field("Email of an existing account", email), field("Role", role), add) : null,
     ];
   });
 

@@ -1,5 +1,5 @@
-// An org's usage (org admins): requests by API family, rows, bytes, per hour or day;
-// platform admins also see the org's effective limits.
+// An org's usage (org admins): requests by API family, rows, bytes, database time, per
+// hour or day; platform admins also see the org's effective limits.
 import { barChart, lineChart } from "../charts.js";
 import { card, empty, errorBox, fmtBytes, h, loading, replace, select, table } from "../ui.js";
 
@@ -16,6 +16,14 @@ const SPANS = {
 
 function sum(rows, key) {
   return rows.reduce((total, row) => total + (row[key] || 0), 0);
+}
+
+/** Database time: "840 ms", "12.4 s", "3.2 min", "1.5 h". */
+function fmtDuration(ms) {
+  if (ms < 1000) return `${ms} ms`;
+  if (ms < 60_000) return `${(ms / 1000).toFixed(1)} s`;
+  if (ms < 3_600_000) return `${(ms / 60_000).toFixed(1)} min`;
+  return `${(ms / 3_600_000).toFixed(1)} h`;
 }
 
 function latest(rows, key) {
@@ -56,6 +64,7 @@ function view(data) {
       ...FAMILIES.map(([key, label]) => card(label, String(sum(rows, key)))),
       card("Rows read", String(sum(rows, "rows_read")), h("div", { class: "label" }, `written ${sum(rows, "rows_written")}`)),
       card("Response bytes", fmtBytes(sum(rows, "response_bytes"))),
+      card("Database time", fmtDuration(sum(rows, "db_time_ms"))),
       card("Documents stored", fmtBytes(latest(rows, "documents_bytes"))),
       card("Cache stored", fmtBytes(latest(rows, "cache_bytes")))),
     h("div", { class: "panel" }, h("h2", {}, `Requests per ${step}`),
@@ -69,6 +78,7 @@ function view(data) {
         { label: "rows read", key: "rows_read" },
         { label: "rows written", key: "rows_written" },
         { label: "response bytes", render: (r) => fmtBytes(r.response_bytes) },
+        { label: "database time", render: (r) => fmtDuration(r.db_time_ms || 0) },
         { label: "realtime messages", key: "realtime_messages" },
       ], rows.slice().reverse(), { caption: "Usage per period" })
       : empty("No usage recorded in this span yet."),

@@ -1,4 +1,4 @@
-"""The fair gate in front of the tenant pool: round robin across orgs, FIFO within an org.
+"""The fair gate in front of the tenant pool: database time shared between orgs.
 
 One FIFO queue for everybody lets one org's burst take every connection while the other
 orgs wait behind it. Here each org waits in a queue of its own and holds at most its
@@ -6,11 +6,13 @@ concurrency limit; when a slot frees up it goes to the next org in turn (deficit
 robin with every statement costing one slot), so an org that floods queues behind itself.
 Within an org waiters are served in arrival order and a newcomer never overtakes them.
 
-Slots are connections, but what a neighbour waits for is the database's CPU: an org whose
-statements run long (their average hold above ``heavy_seconds``) takes a core per slot.
-While any other org holds or waits for a slot, such an org is held to one statement at a
-time; alone, it has its whole cap (the gate keeps every core busy when nobody waits).
-Pure asyncio: no I/O, so it is tested on its own (tests/unit/test_fair_gate.py).
+Slots are connections, but what a neighbour waits for is the database's CPU. So the gate
+also shares time (``TimeShare``, on by default): while orgs compete, an org that uses more
+than its share of the database's time is held to its share and queues behind itself; an
+org alone keeps the whole pool. On top, an org whose statements run long (their average
+hold above ``heavy_seconds``) is held to one statement while another org holds or waits
+for a slot. Pure asyncio: no I/O, so it is tested on its own
+(tests/unit/test_fair_gate.py, tests/unit/test_time_share.py).
 """
 
 from __future__ import annotations
@@ -20,14 +22,13 @@ import time
 from collections import deque
 from collections.abc import Callable, Hashable
 
+from orgbase.core.statement_gate import GateTimeout
+from orgbase.limits.time_share import TimeShare
+
 COST_WEIGHT = 0.2
 """Weight of the latest hold in an org's moving average (about the last ten count)."""
 MAX_COSTS = 100_000
 """Orgs whose average is kept; past it the averages start again (memory stays bounded)."""
-
-
-class GateTimeout(Exception):
-    """No slot came free within the wait allowed."""
 
 
 class FairGate:
@@ -36,8 +37,11 @@ class FairGate:
         capacity: int,
         heavy_seconds: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
+        share: TimeShare | None = None,
     ) -> None:
         self.capacity = capacity
+        self.share = share
+        """None: connections are shared, not time."""
         self.heavy_seconds = heavy_seconds
         """0: no org is ever held to one statement for its cost."""
         self.in_use = 0
@@ -63,16 +67,25 @@ class FairGate:
         return self._cost.get(org, 0.0)
 
     def cap_now(self, org: Hashable, cap: int) -> int:
-        """``cap``, or 1 for a heavy org while another org holds or waits for a slot."""
+        """``cap``; an org over its share of time holds its share; a heavy org holds one
+        while another org holds or waits for a slot."""
+        if self.share is not None and org in self._held:
+            # Holding nothing, an org may always take one: no need to weigh its share.
+            cap = self.share.cap(org, cap)
         if cap <= 1 or not self.heavy_seconds or self._cost.get(org, 0.0) < self.heavy_seconds:
             return cap
         others_hold = self.in_use > self._held.get(org, 0)
         others_wait = len(self._queues) > (1 if org in self._queues else 0)
         return 1 if others_hold or others_wait else cap
 
-    async def acquire(self, org: Hashable, cap: int, wait_at_most: float | None = None) -> None:
-        """Take one slot for ``org`` (holding at most ``cap`` at once); GateTimeout after
-        ``wait_at_most`` seconds of waiting. Pair with ``release(org)``."""
+    async def acquire(
+        self, org: Hashable, cap: int, wait_at_most: float | None = None, weight: int = 1
+    ) -> None:
+        """Take one slot for ``org`` (holding at most ``cap`` at once; ``weight``: its
+        share of time against the others'); GateTimeout after ``wait_at_most`` seconds of
+        waiting. Pair with ``release(org)``."""
+        if self.share is not None:
+            self.share.asks(org, weight, self._busy)
         held = self._held.get(org, 0)
         free = self.in_use < self.capacity and org not in self._queues
         if free and held < self.cap_now(org, cap):
@@ -116,20 +129,29 @@ class FairGate:
 
     # -- internals -------------------------------------------------------------------
 
+    def _busy(self, org: Hashable) -> bool:
+        return org in self._held or org in self._queues
+
     def _take(self, org: Hashable) -> None:
         self.in_use += 1
         self._held[org] = self._held.get(org, 0) + 1
-        if self.heavy_seconds:
+        if self.heavy_seconds or self.share is not None:
             self._taken_at.setdefault(org, deque()).append(self._clock())
 
     def _note_cost(self, org: Hashable) -> None:
-        """Fold the oldest of the org's holds into its average (its slots are alike)."""
+        """The oldest of the org's holds ended (its slots are alike: the sum is exact):
+        its time to the share, and into its average for the heavy rule."""
         started = self._taken_at.get(org)
         if not started:
             return
-        held_for = self._clock() - started.popleft()
+        now = self._clock()
+        held_for = now - started.popleft()
         if not started:
             del self._taken_at[org]
+        if self.share is not None:
+            self.share.spent(org, held_for, now)
+        if not self.heavy_seconds:
+            return
         previous = self._cost.get(org)
         if previous is None and len(self._cost) >= MAX_COSTS:
             self._cost.clear()
