@@ -6,7 +6,7 @@ ORGBASE := $(VENV)/bin/orgbase
 STATE := .orgbase
 ENV_FILE := $(STATE)/services.env
 
-.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy bench-storage
+.PHONY: run test check docs stop install services status drills fuzz bench-auth bench-data bench-services bench-observability bench-server bench-webhooks bench-rpc bench-scaling bench-tenancy bench-storage bench-archive bench-realtime
 
 $(VENV)/.installed: pyproject.toml uv.lock scripts/bootstrap.sh
 	@scripts/bootstrap.sh
@@ -110,7 +110,13 @@ bench-storage: services
 	@command -v nginx >/dev/null || apt-get install -y nginx
 	@$(VENV)/bin/python -m bench.storage_bench
 
+bench-realtime: services
+	@$(VENV)/bin/python -m bench.realtime_bench
+
 # Data API reads on primary vs primary + replica; cache and realtime on Sentinel vs cluster.
 bench-scaling: services
 	@command -v wrk >/dev/null || apt-get install -y wrk
 	@$(VENV)/bin/python -m bench.scaling_bench
+
+bench-archive: services
+	@$(VENV)/bin/python -m bench.archive_bench

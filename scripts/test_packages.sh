@@ -9,9 +9,9 @@ set -euo pipefail
 if [ ! -d tests/oidc/node_modules/oidc-provider ]; then
     (cd tests/oidc && npm ci --no-audit --no-fund >/dev/null)
 fi
-# Supabase's JavaScript client and tus-js-client, unchanged, for the storage tests.
-if [ ! -d tests/storage_js/node_modules/@supabase/supabase-js ]; then
-    (cd tests/storage_js && npm ci --no-audit --no-fund >/dev/null 2>&1)
+# Supabase's JavaScript client and tus-js-client, unchanged, for the storage and realtime tests.
+if [ ! -d tests/supabase_js/node_modules/tus-js-client ]; then
+    (cd tests/supabase_js && npm ci --no-audit --no-fund >/dev/null 2>&1)
 fi
 wanted=()
 [ -x /usr/bin/chromium ] || wanted+=(chromium)

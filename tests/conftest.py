@@ -8,6 +8,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import Any
 
 import asyncpg
+import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
@@ -153,6 +154,19 @@ async def fault_settings(fault_stack: LocalStack) -> Settings:
     configured = stack_settings(fault_stack, fault_stack.layout.database)
     await _prepare_database(configured)
     return configured
+
+
+@pytest.fixture(scope="session")
+def anon_key(stack: LocalStack) -> str:
+    """The publishable key (Supabase's anon key), as Supabase's clients send it."""
+    return stack.secrets["publishable"]
+
+
+@pytest.fixture
+async def live_http(live_server: str) -> AsyncIterator[httpx.AsyncClient]:
+    """An HTTP client of the real gateway process."""
+    async with httpx.AsyncClient(base_url=live_server, timeout=15) as client:
+        yield client
 
 
 @pytest.fixture(scope="session")

@@ -49,13 +49,14 @@ engine = create_async_engine(
     max_overflow=0,
 )
 Session = async_sessionmaker(engine, expire_on_commit=False)
-KEYS: dict[str, Any] = {}
+KEYS: dict[str, jwt.PyJWK] = {}
+"""Each key verifies its own algorithm (orgbase signs ES256 by default)."""
 
 
 @asynccontextmanager
 async def lifespan(_: FastAPI) -> AsyncIterator[None]:
     with open(os.environ["BENCH_JWKS"]) as handle:
-        KEYS.update({k["kid"]: jwt.PyJWK(k).key for k in json.load(handle)["keys"]})
+        KEYS.update({k["kid"]: jwt.PyJWK(k) for k in json.load(handle)["keys"]})
     yield
     await engine.dispose()
 
@@ -67,8 +68,9 @@ def claims(authorization: Annotated[str, Header()] = "") -> dict[str, Any]:
     token = authorization.removeprefix("Bearer ")
     try:
         kid = jwt.get_unverified_header(token)["kid"]
+        key = KEYS[kid]
         decoded: dict[str, Any] = jwt.decode(
-            token, KEYS[kid], algorithms=["EdDSA"], audience="orgbase"
+            token, key.key, algorithms=[key.algorithm_name], audience="orgbase"
         )
     except (jwt.InvalidTokenError, KeyError) as exc:
         raise HTTPException(status_code=401) from exc

@@ -191,11 +191,24 @@ class AccountService:
         user_id, session_id = principal.require_user()
         await self.require_level(user_id, session_id, "deleting the account")
         await self.check_current_password(user_id, password, meta)
+        event = AuditEvent.by_user(user_id, meta, "auth.user_deleted")
+        await self.erase(user_id, event, by_session=session_id)
+
+    async def erase(
+        self, user_id: UUID, event: AuditEvent, *, by_session: UUID | None = None
+    ) -> None:
+        """Delete the account (its memberships end, its sessions too), audited as ``event``;
+        refused while it is the last owner of an org. ``by_session``: the account's own
+        session asking, which must stand at aal2 if the account has a factor (checked again
+        in the deletion's transaction: a factor enrolled meanwhile counts)."""
         async with self.db.system_connection() as connection, connection.transaction():
-            await require_aal2_for_account(connection, user_id, session_id, "deleting the account")
+            if by_session is not None:
+                await require_aal2_for_account(
+                    connection, user_id, by_session, "deleting the account"
+                )
             if await self.memberships.orgs_left_ownerless(connection, user_id):
                 raise Conflict(
-                    "you are the last owner of an org: hand it over or delete it first",
+                    "the account is the last owner of an org: hand it over or delete it first",
                     code="last_owner",
                 )
             await connection.execute(
@@ -204,7 +217,7 @@ class AccountService:
             )
             left = await self.memberships.leave_all(connection, user_id)
             revoked = await self.sessions.revoke_for_user(connection, user_id, "user_deleted")
-            await audit.record(connection, AuditEvent.by_user(user_id, meta, "auth.user_deleted"))
+            await audit.record(connection, event)
         await self.sessions.forget(revoked)
         await left()
         await self.creator_gone(user_id)

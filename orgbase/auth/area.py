@@ -14,6 +14,7 @@ from orgbase.auth.browser_guard import BrowserOrigins
 from orgbase.auth.codes import CodeBook
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue import GoTrue
+from orgbase.auth.gotrue_admin import AdminUsers
 from orgbase.auth.grants import TokenGrants
 from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.keys import KeySet
@@ -58,6 +59,8 @@ class AuthArea:
     signups: SignUps
     oidc: OidcSignIn
     browser_origins: BrowserOrigins
+    admin_users: AdminUsers
+    """GoTrue's admin API (``/auth/v1/admin``), for the platform's and org admins' keys."""
 
     async def start(self) -> None:
         await self.passwords.prepare()
@@ -236,4 +239,7 @@ def build_auth(
         oidc=oidc,
         signups=gotrue.signups,
         browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),
+        admin_users=AdminUsers(
+            resources.db, auth, passwords, sessions, gotrue.codes, gotrue.accounts
+        ),
     )

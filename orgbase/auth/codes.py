@@ -82,6 +82,14 @@ class Verified:
     purpose: str
 
 
+@dataclass(frozen=True)
+class IssuedCode:
+    code: str
+    link_token: str
+    """What the link carries (GoTrue's ``token_hash``)."""
+    link: str
+
+
 @dataclass
 class CodeBook:
     settings: AuthSettings
@@ -94,18 +102,15 @@ class CodeBook:
         """Queue a mail (sent after the caller's transaction commits)."""
         await self.outbox.queue(connection, Mail(kind, to, subject, body))
 
-    async def send(
+    async def issue(
         self,
         connection: Connection,
         user_id: UUID,
         purpose: Purpose,
         email: str,
         redirect_to: str | None = None,
-        *,
-        notice: Notice | None = None,
-    ) -> None:
-        """A new code for (user, purpose), mailed to ``email``; earlier ones stop working.
-        ``notice``: another subject, and a paragraph before the code (why it was sent)."""
+    ) -> IssuedCode:
+        """A new code for (user, purpose), for ``email``; earlier ones stop working."""
         await connection.execute(
             "UPDATE orgbase.auth_codes SET used_at = now()"
             " WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
@@ -129,9 +134,24 @@ class CodeBook:
         if redirect_to:
             query["redirect_to"] = redirect_to
         link = f"{self.public_url.rstrip('/')}/auth/v1/verify?{urlencode(query)}"
+        return IssuedCode(code, link_token, link)
+
+    async def send(
+        self,
+        connection: Connection,
+        user_id: UUID,
+        purpose: Purpose,
+        email: str,
+        redirect_to: str | None = None,
+        *,
+        notice: Notice | None = None,
+    ) -> None:
+        """``issue``, mailed to ``email``. ``notice``: another subject, and a paragraph
+        before the code (why it was sent)."""
+        issued = await self.issue(connection, user_id, purpose, email, redirect_to)
         minutes = self.settings.code_seconds // 60
         body = (f"{notice.lead}\n\n" if notice else "") + (
-            f"Your code: {code}\n\nOr open this link: {link}\n\n"
+            f"Your code: {issued.code}\n\nOr open this link: {issued.link}\n\n"
             f"Both work once, for {minutes} minutes. If you did not ask for this, ignore it.\n"
         )
         subject = notice.subject if notice else _SUBJECTS[purpose]

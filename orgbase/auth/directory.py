@@ -37,6 +37,12 @@ WHERE id = $1 AND org_id = $2 AND revoked_at IS NULL
   AND (expires_at IS NULL OR expires_at > now())
 """
 
+_LAST_ORG = "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1"
+# The session's live refresh token (one not rotated yet) names the org its refresh enters.
+_NEXT_REFRESH = (
+    "UPDATE orgbase.refresh_tokens SET org_id = $2 WHERE session_id = $1 AND rotated_at IS NULL"
+)
+
 
 class AccountDirectory:
     """Implements ``core.accounts.Accounts``: every answer in the caller's transaction."""
@@ -66,3 +72,9 @@ class AccountDirectory:
 
     async def key_role(self, connection: Connection, key_id: UUID, org_id: UUID) -> Role | None:
         return cast("Role | None", await connection.fetchval(_KEY_ROLE, key_id, org_id))
+
+    async def enter_next(
+        self, connection: Connection, user_id: UUID, session_id: UUID, org_id: UUID
+    ) -> None:
+        await connection.execute(_LAST_ORG, user_id, org_id)
+        await connection.execute(_NEXT_REFRESH, session_id, org_id)

@@ -197,7 +197,7 @@ class GoTrue:
 
     async def refresh_grant(self, refresh_token: str, meta: RequestMeta) -> dict[str, Any]:
         grant = RefreshGrant(refresh_token=refresh_token)
-        return await self.session_json(await self.grants.grant(grant, meta))
+        return await self.session_json(await self.grants.grant(grant, meta, last_org=True))
 
     async def logout(self, principal: Principal, scope: str, meta: RequestMeta) -> None:
         if scope not in ("local", "global", "others"):

@@ -15,6 +15,7 @@ from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
+from orgbase import __version__
 from orgbase.auth.gotrue import GoTrue
 from orgbase.auth.gotrue_schemas import (
     EmailOnly,
@@ -31,7 +32,7 @@ from orgbase.auth.gotrue_schemas import (
 from orgbase.auth.mfa import Factors
 from orgbase.auth.oidc import OidcSignIn
 from orgbase.core.context import Principal, RequestMeta
-from orgbase.core.errors import Invalid
+from orgbase.core.errors import Forbidden, Invalid
 from orgbase.core.settings import AuthSettings
 
 T = TypeVar("T")
@@ -52,6 +53,18 @@ async def body_of(request: AnyRequest, kind: type[T]) -> T:
         raise Invalid(str(exc), code="validation_failed") from None
     except msgspec.DecodeError:
         raise Invalid("the body is not JSON", code="bad_json") from None
+
+
+def refuse_anonymous(raw: bytes) -> None:
+    """``signInAnonymously()`` is a sign-up with neither email nor phone: not served (an
+    account without an address belongs to no org and proves nothing), answered with the
+    code GoTrue gives where it is turned off."""
+    try:
+        body = msgspec.json.decode(raw or b"{}")
+    except msgspec.DecodeError:
+        return  # the body's own error comes next
+    if isinstance(body, dict) and not body.get("email") and not body.get("phone"):
+        raise Forbidden("anonymous sign-ins are not served", code="anonymous_provider_disabled")
 
 
 class GoTrueController(Controller):
@@ -76,6 +89,14 @@ class GoTrueController(Controller):
             "mfa": {"totp": True},
         }
 
+    @get("/health", summary="GoTrue's health: the auth API answers", cache=False)
+    async def health(self) -> dict[str, str]:
+        return {
+            "name": "GoTrue",
+            "version": __version__,
+            "description": "orgbase's GoTrue-compatible auth API",
+        }
+
     @post("/signup", status_code=HTTP_200_OK, summary="Sign up (mails a confirmation)")
     async def signup(
         self,
@@ -84,6 +105,7 @@ class GoTrueController(Controller):
         meta: Meta,
         redirect_to: RedirectTo = None,
     ) -> dict[str, Any]:
+        refuse_anonymous(await request.body())
         body = await body_of(request, GoTrueSignUp)
         return await gotrue.signup(body, meta, redirect_to)
 

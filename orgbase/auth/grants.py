@@ -21,7 +21,7 @@ from orgbase.auth.attempts import GuessLimit, account_key
 from orgbase.auth.opening import Opening, SessionOpener, hash_token
 from orgbase.auth.passwords import Passwords
 from orgbase.auth.ratelimit import RateLimiter
-from orgbase.auth.refresh_chain import seal, unseal
+from orgbase.auth.refresh_chain import next_in_chain
 from orgbase.auth.schemas import Opened, PasswordGrant, RequestMeta, TokenRequest, TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.auth.tokens import TokenService
@@ -43,7 +43,7 @@ SELECT t.id, t.session_id, t.org_id, t.rotated_at, t.child_sealed,
        t.expires_at <= now() AS expired,
        extract(epoch FROM now() - t.rotated_at)::float8 AS rotated_ago,
        extract(epoch FROM s.expires_at)::float8 AS session_expires_at,
-       s.user_id, s.revoked_at IS NOT NULL OR s.expires_at <= now() AS ended
+       s.user_id, s.revoked_at IS NOT NULL OR s.expires_at <= now() AS ended, u.last_org_id
 FROM orgbase.refresh_tokens t
 JOIN orgbase.sessions s ON s.id = t.session_id
 JOIN orgbase.users u ON u.id = s.user_id AND u.deleted_at IS NULL
@@ -85,13 +85,31 @@ class TokenGrants:
     async def grant(
         self, body: TokenRequest, meta: RequestMeta, *, last_org: bool = False
     ) -> Opened:
-        """``last_org``: a sign-in without ``org_id`` enters the user's last used org (as
-        GoTrue-style sign-ins do), when the user is still a member of it."""
+        """``last_org`` (GoTrue's sign-ins and refreshes, which name no org): a sign-in
+        without ``org_id`` enters the user's usual org (``usual_org``); so does a refresh of
+        a session that has no org (or lost it)."""
         if isinstance(body, PasswordGrant):
             return await self._password_grant(
                 body.email, body.password, body.org_id, meta, last_org=last_org
             )
-        return await self._refresh_grant(body.refresh_token, body.org_id, meta)
+        return await self._refresh_grant(body.refresh_token, body.org_id, meta, last_org)
+
+    async def usual_org(
+        self, user_id: UUID, last: UUID | None, connection: Connection | None = None
+    ) -> UUID | None:
+        """The org a sign-in that names none enters: the last used one while the user is a
+        member of it, else the only org the user is a member of."""
+        if last is not None and await self.memberships.role(last, user_id, connection):
+            return last
+        return await self.memberships.only_org(user_id, connection)
+
+    async def usual_org_of(self, user_id: UUID) -> UUID | None:
+        """``usual_org``, the last used org read from the account."""
+        async with self.db.system_connection() as connection:
+            last = await connection.fetchval(
+                "SELECT last_org_id FROM orgbase.users WHERE id = $1", user_id
+            )
+            return await self.usual_org(user_id, last, connection)
 
     async def _password_grant(
         self,
@@ -126,9 +144,8 @@ class TokenGrants:
         self.outcomes["signin"] += 1
         await self.attempts.succeeded(account)
         user_id: UUID = row["id"]
-        last = row["last_org_id"] if last_org else None
-        if org_id is None and last is not None and await self.memberships.role(last, user_id):
-            org_id = last
+        if org_id is None and last_org:
+            org_id = await self.usual_org(user_id, row["last_org_id"])
         if self.passwords.needs_rehash(row["password_hash"]):
             new_hash = await self.passwords.hash(password)
             async with self.db.system_connection() as connection:
@@ -158,6 +175,8 @@ class TokenGrants:
         ``account``: the user's row, when the caller read it."""
         if org_id is not None and await self.memberships.role(org_id, user_id) is None:
             raise _not_a_member()
+        if org_id is None and self.settings.personal_org:
+            org_id = await self.memberships.personal_org(user_id, meta)
         opening = Opening(user_id, method, meta, org_id, details, sso)
         return await self.opener.open(opening, account)
 
@@ -171,7 +190,9 @@ class TokenGrants:
         self.outcomes["signin_failed"] += 1
         raise Unauthorized(_INVALID_CREDENTIALS, code="invalid_credentials")
 
-    async def _refresh_grant(self, token: str, org_id: UUID | None, meta: RequestMeta) -> Opened:
+    async def _refresh_grant(
+        self, token: str, org_id: UUID | None, meta: RequestMeta, last_org: bool = False
+    ) -> Opened:
         await self.limiter.hit(f"refresh:ip:{meta.ip}", self.settings.refresh_per_ip_per_minute, 60)
         invalid = Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
         if not (20 <= len(token) <= 200) or not token.isascii():
@@ -188,7 +209,7 @@ class TokenGrants:
                 await self._end_reused(connection, row["session_id"], row["user_id"], meta)
                 opened = None
             else:  # a first use, or a concurrent refresh inside the grace: the same child
-                opened = await self._rotate(connection, token, row, org_id)
+                opened = await self._rotate(connection, token, row, org_id, last_org)
         if opened is None:
             self.outcomes["refresh_reused"] += 1
             await self.sessions.forget([row["session_id"]])
@@ -200,40 +221,26 @@ class TokenGrants:
         return opened
 
     async def _rotate(
-        self, connection: Connection, token: str, row: asyncpg.Record, org_id: UUID | None
+        self,
+        connection: Connection,
+        token: str,
+        row: asyncpg.Record,
+        org_id: UUID | None,
+        last_org: bool,
     ) -> Opened:
         """The refresh token's successor, and new tokens of its session (in the refresh's
         transaction)."""
         session_id: UUID = row["session_id"]
         user_id: UUID = row["user_id"]
         active_org = await self._active_org(connection, org_id, row["org_id"], user_id)
-        new_token = await self._child(connection, token, row, active_org)
+        if active_org is None and org_id is None and last_org:
+            active_org = await self.usual_org(user_id, row["last_org_id"], connection)
+        new_token = await next_in_chain(self.opener, connection, token, row, active_org)
         if org_id is not None:
             await connection.execute(
                 "UPDATE orgbase.users SET last_org_id = $2 WHERE id = $1", user_id, org_id
             )
         return await self.opener.renewed(connection, user_id, session_id, active_org, new_token)
-
-    async def _child(
-        self, connection: Connection, token: str, row: asyncpg.Record, active_org: UUID | None
-    ) -> str:
-        """The token that follows ``token`` in its session's chain: made (and sealed in the
-        parent's row) at its first presentation; the same one again inside the grace
-        window, never a sibling (one session, one chain)."""
-        if row["rotated_at"] is not None:
-            sealed: bytes | None = row["child_sealed"]
-            if sealed is None:  # rotated before children were kept: never a second chain
-                raise Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
-            return unseal(token, sealed)
-        child = await self.opener.new_refresh_token(
-            connection, row["session_id"], active_org, row["session_expires_at"], row["id"]
-        )
-        await connection.execute(
-            "UPDATE orgbase.refresh_tokens SET rotated_at = now(), child_sealed = $2 WHERE id = $1",
-            row["id"],
-            seal(token, child),
-        )
-        return child
 
     async def _still_at_provider(self, token: str, meta: RequestMeta) -> None:
         """A session an org's provider signed in lives as long as the provider still

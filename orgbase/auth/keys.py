@@ -1,9 +1,12 @@
-"""Signing keys: a JWK set file whose first key signs and whose other keys still verify.
+"""Signing keys: a JWK set file whose first key of the configured algorithm signs and whose
+other keys still verify.
 
 Rotation: ``orgbase keys rotate`` puts a new key first (new tokens use it, tokens signed
 by the old one stay valid); once the old tokens have expired, ``orgbase keys retire KID``
-removes the old key and with it every token it signed. Every key of a set must use the
-configured algorithm: the server pins the algorithm, tokens never choose it.
+removes the old key and with it every token it signed. A set may hold keys of several
+algorithms (moving from EdDSA to ES256 is a rotation); each key names its own ``alg`` and
+verifies only tokens of that algorithm: the key a token's ``kid`` names pins the
+algorithm, tokens never choose it.
 """
 
 from __future__ import annotations
@@ -21,6 +24,9 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from jwt.algorithms import ECAlgorithm, HMACAlgorithm, OKPAlgorithm
 
 ALGORITHMS = ("EdDSA", "ES256", "HS256")
+DEFAULT_ALGORITHM = "ES256"
+"""What Supabase's clients verify (supabase-py's decoder and supabase-js ``getClaims()`` know
+RS256/ES256/HS256; EdDSA stays an option)."""
 
 
 class KeyError_(ValueError):
@@ -51,12 +57,15 @@ def generate_jwk(algorithm: str) -> dict[str, Any]:
     return {**jwk, "kid": kid, "alg": algorithm, "use": "sig"}
 
 
-def _load_key(jwk: dict[str, Any], algorithm: str) -> SigningKey:
+def _load_key(jwk: Any) -> SigningKey:
+    if not isinstance(jwk, dict):
+        raise KeyError_("every key is a JWK object")
     kid = jwk.get("kid")
     if not isinstance(kid, str) or not kid:
         raise KeyError_("every key needs a kid")
-    if jwk.get("alg") != algorithm:
-        raise KeyError_(f"key {kid} is {jwk.get('alg')!r}, the server is pinned to {algorithm}")
+    algorithm = jwk.get("alg")
+    if algorithm not in ALGORITHMS:
+        raise KeyError_(f"key {kid} is {algorithm!r}: every key names its alg, one of {ALGORITHMS}")
     try:
         parsed = jwt.PyJWK(jwk, algorithm)
     except jwt.PyJWKError as exc:
@@ -78,21 +87,29 @@ def _load_key(jwk: dict[str, Any], algorithm: str) -> SigningKey:
 
 
 class KeySet:
-    def __init__(self, keys: Iterable[SigningKey]) -> None:
+    def __init__(self, keys: Iterable[SigningKey], algorithm: str) -> None:
         self.keys = list(keys)
         if not self.keys:
             raise KeyError_("the key set is empty")
-        self.active = self.keys[0]
+        signing = [key for key in self.keys if key.algorithm == algorithm]
+        if not signing:
+            raise KeyError_(
+                f"the key set has no {algorithm} key to sign with: `orgbase keys rotate FILE"
+                f" --algorithm {algorithm}` adds one in front (the others keep verifying), or"
+                f" set ORGBASE_AUTH_JWT_ALGORITHM={self.keys[0].algorithm}"
+            )
+        self.active = signing[0]
         self.by_kid = {key.kid: key for key in self.keys}
         if len(self.by_kid) != len(self.keys):
             raise KeyError_("two keys share a kid")
 
     @classmethod
     def from_jwks(cls, document: dict[str, Any], algorithm: str) -> KeySet:
+        """``algorithm``: the one that signs (its first key in the set does)."""
         entries = document.get("keys")
         if not isinstance(entries, list):
             raise KeyError_('a key set is {"keys": [...]}')
-        return cls(_load_key(entry, algorithm) for entry in entries)
+        return cls((_load_key(entry) for entry in entries), algorithm)
 
     @classmethod
     def from_file(cls, path: Path, algorithm: str) -> KeySet:
@@ -119,7 +136,7 @@ def write_keys_file(path: Path, document: dict[str, Any]) -> None:
     temporary.replace(path)
 
 
-def rotate_keys_file(path: Path, algorithm: str) -> str:
+def rotate_keys_file(path: Path, algorithm: str = DEFAULT_ALGORITHM) -> str:
     """Put a new key first (creating the file if needed); return its kid."""
     document: dict[str, Any] = {"keys": []}
     if path.exists():
@@ -129,6 +146,16 @@ def rotate_keys_file(path: Path, algorithm: str) -> str:
     KeySet.from_jwks(document, algorithm)  # refuse to write a set the server cannot load
     write_keys_file(path, document)
     return str(new["kid"])
+
+
+def ensure_signing_key(path: Path, algorithm: str = DEFAULT_ALGORITHM) -> str | None:
+    """Make sure the set has a key of ``algorithm`` (a rotation when it has none, so the
+    keys it holds keep verifying); the new key's kid, or None when one was there."""
+    if path.exists():
+        document = json.loads(path.read_text())
+        if any(isinstance(k, dict) and k.get("alg") == algorithm for k in document.get("keys", [])):
+            return None
+    return rotate_keys_file(path, algorithm)
 
 
 def retire_key(path: Path, kid: str) -> None:

@@ -161,7 +161,8 @@ class OidcSignIn:
         else:
             user_id = await self.links.account_for(provider.name, claims, meta)
         if org_id is None:
-            tokens = (await self.grants.open_session(user_id, "oauth", meta)).tokens
+            usual = await self.grants.usual_org_of(user_id)
+            tokens = (await self.grants.open_session(user_id, "oauth", meta, usual)).tokens
             return SignedIn(tokens, stored["redirect_to"], provider, claims)
         # First sign-in through the org's provider: a membership with its default role.
         await self.sso.provision(org_id, user_id, meta)

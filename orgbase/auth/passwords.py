@@ -12,6 +12,7 @@ import asyncio
 import secrets
 from concurrent.futures import ThreadPoolExecutor
 
+import bcrypt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
@@ -149,6 +150,22 @@ def check_password_rules(password: str, email: str | None, min_length: int) -> N
         )
 
 
+BCRYPT_PREFIXES = ("$2a$", "$2b$", "$2y$")
+
+
+def is_bcrypt(stored_hash: str) -> bool:
+    """A bcrypt hash (users imported from Supabase keep theirs until their next sign-in,
+    which rehashes the password with argon2id: ``needs_rehash`` is true for them)."""
+    return stored_hash.startswith(BCRYPT_PREFIXES)
+
+
+def _bcrypt_verify(stored_hash: str, password: str) -> bool:
+    try:
+        return bcrypt.checkpw(password.encode(), stored_hash.encode())
+    except ValueError:  # a malformed hash, or a password past bcrypt's 72 bytes
+        return False
+
+
 class Passwords:
     def __init__(self, settings: AuthSettings) -> None:
         self.hasher = PasswordHasher(
@@ -183,6 +200,8 @@ class Passwords:
         return bool(await self._run(self._verify, stored_hash, password))
 
     def _verify(self, stored_hash: str, password: str) -> bool:
+        if is_bcrypt(stored_hash):
+            return _bcrypt_verify(stored_hash, password)
         try:
             return self.hasher.verify(stored_hash, password)
         except (VerificationError, InvalidHashError):

@@ -81,7 +81,8 @@ class Proofs:
             await audit.record(connection, event)
         await self.sessions.forget(revoked)
         method = _METHODS.get(verified.purpose, "otp")
-        return await self.grants.open_session(verified.user_id, method, meta)
+        org_id = await self.grants.usual_org_of(verified.user_id)
+        return await self.grants.open_session(verified.user_id, method, meta, org_id)
 
     async def _proven(
         self, connection: Connection, verified: Verified, meta: RequestMeta

@@ -13,6 +13,12 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+from typing import Any
+from uuid import UUID
+
+from orgbase.auth.opening import SessionOpener
+from orgbase.core.errors import Unauthorized
+from orgbase.core.postgres import Connection
 
 _PAD_LABEL = b"orgbase refresh token child"
 
@@ -33,3 +39,25 @@ def _pad(parent: str) -> bytes:
 
 def _xor(a: bytes, b: bytes) -> bytes:
     return bytes(x ^ y for x, y in zip(a, b, strict=True))
+
+
+async def next_in_chain(
+    opener: SessionOpener, connection: Connection, token: str, row: Any, active_org: UUID | None
+) -> str:
+    """The token that follows ``token`` (its refresh row ``row``, locked) in its session's
+    chain: made (and sealed in the parent's row) at its first presentation; the same one
+    again inside the grace window, never a sibling (one session, one chain)."""
+    if row["rotated_at"] is not None:
+        sealed: bytes | None = row["child_sealed"]
+        if sealed is None:  # rotated before children were kept: never a second chain
+            raise Unauthorized("the refresh token is invalid", code="invalid_refresh_token")
+        return unseal(token, sealed)
+    child = await opener.new_refresh_token(
+        connection, row["session_id"], active_org, row["session_expires_at"], row["id"]
+    )
+    await connection.execute(
+        "UPDATE orgbase.refresh_tokens SET rotated_at = now(), child_sealed = $2 WHERE id = $1",
+        row["id"],
+        seal(token, child),
+    )
+    return child

@@ -140,7 +140,11 @@ class ApiKeyController(Controller):
         await key_admin.revoke_api_key(principal, ctx, key_id, meta)
 
 
-@get("/.well-known/jwks.json", tags=["auth"], summary="Public keys that verify access tokens")
+@get(
+    ["/.well-known/jwks.json", "/auth/v1/.well-known/jwks.json"],
+    tags=["auth"],
+    summary="Public keys that verify access tokens (GoTrue's path too: supabase-js getClaims())",
+)
 async def jwks(tokens: NamedDependency[TokenService]) -> dict[str, Any]:
     return tokens.keys.public_jwks()
 

@@ -86,3 +86,10 @@ class Accounts(Protocol):
     async def key_role(self, connection: Connection, key_id: UUID, org_id: UUID) -> Role | None:
         """The role of a live (unrevoked, unexpired) API key of the org."""
         ...
+
+    async def enter_next(
+        self, connection: Connection, user_id: UUID, session_id: UUID, org_id: UUID
+    ) -> None:
+        """The user chose this org (made it): the session's next refresh enters it, and so
+        does the user's next sign-in that names no org (the last used org)."""
+        ...

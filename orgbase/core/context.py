@@ -182,3 +182,12 @@ class LiveIdentitySource(Protocol):
     """Gives sockets and event streams their identity (the request-auth component)."""
 
     async def live_identity(self, connection: Any) -> LiveIdentity: ...
+
+    async def live_identity_of(self, connection: Any, credential: str) -> LiveIdentity:
+        """The same for a credential a socket sent in a message (Supabase Realtime's
+        ``access_token``), not in its request."""
+        ...
+
+    def is_publishable(self, credential: str) -> bool:
+        """Is this the deployment's publishable key (no credential: it grants nothing)?"""
+        ...

@@ -41,7 +41,11 @@ class TenantExecutor:
         routed: bool = True,
     ) -> asyncpg.Record:
         """``statement`` (which reads ``ctx``) behind the entry's CTE; past ``time_limit``
-        seconds it is stopped. ``routed``: a replica may answer."""
+        seconds it is stopped. ``routed``: a replica may answer. An entry switched to an
+        app role reads in a transaction (the role must be set before the statement is
+        planned), on the primary."""
+        if entry.switched:
+            return await self._read_switched(entry, statement, values, time_limit)
         sql = f"{entry.cte()} {statement}"
         args = (*entry.args, *values)
         try:
@@ -49,6 +53,25 @@ class TenantExecutor:
                 row = await self._on_replica(self.replicas, entry, sql, args, time_limit)
             else:
                 row = await self.db.tenant_fetchrow(entry.org, sql, *args, time_limit=time_limit)
+        except asyncpg.PostgresError as exc:
+            raise translate(exc) from exc
+        assert row is not None
+        return row
+
+    async def _read_switched(
+        self,
+        entry: TenantEntry,
+        statement: str,
+        values: Sequence[Any],
+        time_limit: float | None,
+    ) -> asyncpg.Record:
+        try:
+            async with self.db.tenant_transaction_with(entry) as connection:
+                if time_limit is not None:
+                    await connection.execute(_STATEMENT_TIMEOUT, str(int(time_limit * 1000)))
+                row = await connection.fetchrow(
+                    f"{entry.entered_cte()} {statement}", *entry.args, *values
+                )
         except asyncpg.PostgresError as exc:
             raise translate(exc) from exc
         assert row is not None

@@ -54,6 +54,11 @@ def realtime_channel(org: Owner, name: str) -> str:
     return f"{org_prefix(org)}rt:{name}"
 
 
+def realtime_presence(org: Owner, name: str) -> str:
+    """Who is present on a realtime channel (a hash: presence ref -> key, meta, until)."""
+    return f"{org_prefix(org)}rtp:{name}"
+
+
 REVOCATIONS_CHANNEL = "sys:revocations"
 
 

@@ -28,6 +28,8 @@ class OrgLimits(msgspec.Struct, frozen=True, kw_only=True):
     document_storage_bytes: int
     cache_storage_bytes: int
     realtime_connections: int
+    realtime_channels_per_connection: int
+    realtime_joins_per_second: int
     storage_requests_per_minute: int
     storage_bytes: int
     """Bytes an org's objects may take in all (lowering it refuses growth, deletes nothing)."""

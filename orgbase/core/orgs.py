@@ -37,12 +37,21 @@ class Memberships(Protocol):
         ``connection``: the caller's, used if the cache must load."""
         ...
 
+    async def only_org(self, user_id: UUID, connection: Connection | None = None) -> UUID | None:
+        """The user's org when they are a member of exactly one live org."""
+        ...
+
     async def orgs_left_ownerless(self, connection: Connection, user_id: UUID) -> int:
         """How many orgs have this user as their only owner."""
         ...
 
     async def leave_all(self, connection: Connection, user_id: UUID) -> AfterCommit:
         """End every membership of the user (an account's deletion, in its transaction)."""
+        ...
+
+    async def personal_org(self, user_id: UUID, meta: RequestMeta) -> UUID | None:
+        """The org a sign-in that names none enters (``auth.personal_org``): the user's
+        first, or a personal org made for them; None when the account is gone."""
         ...
 
 

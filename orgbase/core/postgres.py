@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any, Protocol, TypeAlias
 from uuid import UUID
 
@@ -111,6 +111,10 @@ class TenantEntry:
     holds_org: bool = True
     """A write transaction holds the org's advisory lock (shared) from before its entry, so
     an org's deletion waits for it and a later entry finds the org closed. Its org is $3."""
+    app_role: str = "authenticated"
+    """The Supabase role the caller's requests on app tables run as (sql/rls/0034)."""
+    switched: bool = False
+    """Runs as ``app_role`` after the entry (a transaction: see ``as_app_role``)."""
 
     @property
     def org(self) -> UUID | None:
@@ -127,7 +131,7 @@ class TenantEntry:
 
     @classmethod
     def api_key(cls, digest: bytes, org_id: UUID | None, request_id: str) -> TenantEntry:
-        return cls(_API_KEY, (digest, None, org_id, request_id))
+        return cls(_API_KEY, (digest, None, org_id, request_id), app_role="service_role")
 
     @classmethod
     def impersonation(
@@ -157,16 +161,29 @@ class TenantEntry:
             return cls.session(ctx.session_id, ctx.session_secret, ctx.org_id, ctx.request_id)
         raise ValueError("this context carries no credential to enter its org with")
 
+    def as_app_role(self) -> TenantEntry:
+        """This entry for an app table (outside ``api``): its transaction switches to the
+        caller's Supabase role once entered, so the app's grants and policies apply."""
+        return replace(self, switched=True)
+
     def cte(self) -> str:
         return f"WITH ctx AS MATERIALIZED (SELECT {self.call} AS role)"
 
+    def entered_cte(self) -> str:
+        """``cte()`` for a statement after the entry in its transaction: the role it set
+        (its parameters stay $1..$4, unused)."""
+        call = self.call.split("(", 1)[1]
+        return f"WITH ctx AS MATERIALIZED (SELECT orgbase.entered_role({call} AS role)"
+
     def statement(self) -> str:
+        switch = f", set_config('role', '{self.app_role}', true)" if self.switched else ""
         if self.holds_org:
             # Left to right: the lock first, then the entry's checks (on a fresh snapshot).
             return (
-                f"SELECT pg_advisory_xact_lock_shared(orgbase.org_lock_key($3::uuid)), {self.call}"
+                f"SELECT pg_advisory_xact_lock_shared(orgbase.org_lock_key($3::uuid)),"
+                f" {self.call}{switch}"
             )
-        return f"SELECT {self.call}"
+        return f"SELECT {self.call}{switch}"
 
 
 class DeferredEntry:

@@ -204,6 +204,10 @@ class HttpSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """Larger request bodies get 413."""
     trusted_proxies: tuple[str, ...] = ()
     """Addresses or networks (CIDR) whose `X-Forwarded-*` headers are believed."""
+    websocket_compression: bool = False
+    """permessage-deflate on WebSockets. Off, as Phoenix (Supabase Realtime) serves them:
+    each message is compressed once per socket, so a broadcast to 1,000 sockets is
+    compressed 1,000 times, for little gain on small frames."""
     shutdown_grace_seconds: PositiveFloat = 10.0
     """On SIGTERM, the time given to in-flight requests."""
     health_timeout_seconds: PositiveFloat = 1.0
@@ -224,9 +228,15 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """A JWK set with private keys (``orgbase keys rotate FILE`` makes or extends one); the
     first key signs, the others still verify until removed (rotation). Required outside
     dev mode; the local stack makes ``.orgbase/jwks.json``."""
-    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "EdDSA"
-    """The signing algorithm, pinned: tokens never choose. supabase-py decodes tokens itself
-    and knows only RS256/ES256/HS256: use ES256 for it."""
+    service_key: Annotated[str, Meta(min_length=32, max_length=200)] | None = None
+    """The platform's service key (Supabase's ``service_role`` key): what a server sends
+    (as bearer and ``apikey``) to manage every user through ``/auth/v1/admin``. Unset: only
+    org API keys of admins manage users, each its org's members. A secret."""
+    jwt_algorithm: Literal["EdDSA", "ES256", "HS256"] = "ES256"
+    """The signing algorithm: the set's first key of it signs. Keys of the other algorithms
+    in the set still verify (each only tokens of its own ``alg``: tokens never choose).
+    ES256 is what Supabase's clients verify themselves (supabase-py's assurance level,
+    supabase-js ``getClaims()``); EdDSA remains an option."""
     issuer: str = "orgbase"
     """`iss` of access tokens."""
     audience: str = "orgbase"
@@ -275,6 +285,10 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     """The key Supabase-style clients send as ``apikey`` (it grants nothing by itself);
     when set, /auth/v1 and /rest/v1 refuse requests without it (or an org API key) with 401
     ``apikey_invalid``. The local stack makes one; ``orgbase keys anon`` prints it."""
+    personal_org: bool = False
+    """Whether a sign-in that names no org enters the user's first org, made for them at
+    their first sign-in when they have none (a personal org, they its owner), so users of a
+    Supabase app, who know nothing of orgs, reach its tables (docs/supabase-sql.md)."""
     allow_unconfirmed_sign_in: bool = False
     """Whether a user whose email is not proven yet may sign in with a password (false:
     400 ``email_not_confirmed``), and GoTrue's sign-up answers a session at once. Default:
@@ -307,6 +321,8 @@ class AuthSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     ``[{"name", "issuer", "client_id", "client_secret", "label"?, "scopes"?}]``."""
 
     def __post_init__(self) -> None:
+        if self.service_key is not None and self.service_key == self.publishable_key:
+            raise ValueError("service_key: must differ from the publishable key")
         for url in self.redirect_urls:
             try:
                 parts = urlsplit(url)
@@ -400,7 +416,8 @@ class KvSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_field
 
 class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
     max_channels_per_socket: PositiveInt = 50
-    """Channels one socket may subscribe to."""
+    """Channels one socket may subscribe to when per-org limits are off (else the org's
+    realtime_channels_per_connection)."""
     max_message_bytes: PositiveInt = 32768
     """Largest published message."""
     queue_size: PositiveInt = 256
@@ -408,6 +425,9 @@ class RealtimeSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     recheck_seconds: PositiveFloat = 30.0
     """How often open sockets re-check their session and membership (revocations are also
     pushed at once through Redis)."""
+    presence_ttl_seconds: Annotated[float, Meta(ge=3, le=3600)] = 45.0
+    """How long a tracked presence outlives its gateway process (each process renews its
+    own every third of this)."""
 
 
 class DataSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -455,6 +475,11 @@ class LimitsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
     realtime_connections: PositiveInt = 1000
     """An org's open sockets and event streams, per process (429
     `realtime_connections_exceeded`)."""
+    realtime_channels_per_connection: PositiveInt = 100
+    """Channels one socket of the org may join (400 `too_many_channels`)."""
+    realtime_joins_per_second: PositiveInt = 100
+    """Channel joins per second of an org's Supabase Realtime sockets, per process (429
+    `realtime_joins_exceeded`)."""
     storage_requests_per_minute: PositiveInt = 120_000
     """Storage API requests an org may make per minute (429 `org_rate_limited`)."""
     storage_bytes: PositiveInt = 10 << 30

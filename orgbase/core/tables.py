@@ -111,6 +111,12 @@ OWNERS: dict[str, Owner] = {
     ),
     **_owned(
         "platform",
+        "one-time grants of `orgbase org export|import`: made and used only by the"
+        " migrations' functions (org_transfer_grant, enter_org_transfer)",
+        "orgbase.org_transfers",
+    ),
+    **_owned(
+        "platform",
         "the example app's table, which `orgbase seed-demo` fills",
         "api.items",
     ),

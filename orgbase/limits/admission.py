@@ -38,7 +38,7 @@ def family_of(method: str, path: str) -> Family | None:
         return "kv"
     if path.startswith("/storage/v1/"):
         return "storage"
-    if method == "POST" and path.startswith("/v1/realtime/"):
+    if method == "POST" and path.startswith(("/v1/realtime/", "/realtime/v1/api/")):
         return "realtime"  # a publish (sockets and event streams are counted as connections)
     return None
 

@@ -25,6 +25,8 @@ MAXIMUMS: dict[str, int] = {
     "document_storage_bytes": 1 << 44,
     "cache_storage_bytes": 1 << 40,
     "realtime_connections": 1_000_000,
+    "realtime_channels_per_connection": 10_000,
+    "realtime_joins_per_second": 1_000_000,
     "storage_requests_per_minute": 100_000_000,
     "storage_bytes": 1 << 50,
     "max_object_bytes": 1 << 42,

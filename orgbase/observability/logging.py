@@ -20,7 +20,7 @@ from structlog.typing import EventDict, Processor, WrappedLogger
 from orgbase.core.settings import LogSettings
 
 _SECRET_KEYS = re.compile(
-    r"pass(word)?|secret|token|authorization|api_?key|cookie|credential|private_key",
+    r"pass(word)?|secret|token|authorization|(api|service)_?key|cookie|credential|private_key",
     re.IGNORECASE,
 )
 _URL_PASSWORD = re.compile(r"(?P<scheme>[a-z][a-z0-9+.-]*://)(?P<user>[^:@/\s]*):[^@/\s]+@")

@@ -22,7 +22,9 @@ from orgbase.observability.logging import configure_logging
 from orgbase.platform.body_guard import JsonBodyGuard
 from orgbase.platform.dev_routes import dev_handlers
 from orgbase.platform.errors import exception_handlers
+from orgbase.platform.export_routes import export_handlers
 from orgbase.platform.gateway import build_gateway
+from orgbase.platform.gotrue_admin_routes import gotrue_admin_handlers
 from orgbase.platform.middleware import RequestContextMiddleware, RequestObserver
 from orgbase.platform.openapi import FinishedJsonDocument
 from orgbase.platform.ops_routes import ops_handlers
@@ -33,6 +35,7 @@ from orgbase.services.mongo.routes import document_handlers
 from orgbase.services.postgres.routes import data_handlers
 from orgbase.services.postgres.rpc_routes import rpc_handlers
 from orgbase.services.postgres.schema_routes import schema_handlers
+from orgbase.services.redis.phoenix.routes import phoenix_handlers
 from orgbase.services.redis.routes import redis_handlers
 from orgbase.storage.paths import streams_body
 from orgbase.storage.routes import storage_handlers
@@ -43,13 +46,16 @@ from orgbase.webhooks.routes import webhook_handlers
 ROUTES: tuple[list[ControllerRouterHandler], ...] = (
     health_handlers,
     auth_handlers,
+    gotrue_admin_handlers,
     tenancy_handlers,
     data_handlers,
     rpc_handlers,
     schema_handlers,
     document_handlers,
     redis_handlers,
+    phoenix_handlers,
     ops_handlers,
+    export_handlers,
     studio_handlers,
     webhook_handlers,
     dev_handlers,
@@ -120,7 +126,7 @@ class OrgbaseApp:
         self._layers = RequestContextMiddleware(
             OrgUsageLayer(
                 JsonBodyGuard(
-                    SupabasePaths(litestar, settings.auth.publishable_key),
+                    SupabasePaths(litestar, settings.auth),
                     settings.http.max_body_bytes,
                     streamed=streams_body,
                 ),

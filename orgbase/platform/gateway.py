@@ -42,6 +42,7 @@ from orgbase.core.events import (
 )
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
+from orgbase.core.row_changes import ROW_EVENTS
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.limits.area import LimitsArea, build_limits
@@ -52,8 +53,12 @@ from orgbase.platform.migrations import migrate
 from orgbase.platform.request_auth import RequestAuth
 from orgbase.services.mongo.area import DocumentsArea, build_documents
 from orgbase.services.postgres.area import DataArea, build_data
+from orgbase.services.postgres.change_reads import ChangeReads
 from orgbase.services.postgres.purge import purge_org_rows
 from orgbase.services.redis.area import RedisArea, build_redis
+from orgbase.services.redis.phoenix.changes import ChangeFeed
+from orgbase.services.redis.phoenix.presence import PresenceStore
+from orgbase.services.redis.phoenix.service import JoinRate, PhoenixRealtime
 from orgbase.services.redis.realtime import RealtimeHub
 from orgbase.storage.area import StorageArea, build_storage
 from orgbase.tenants.area import TenancyArea, build_tenancy
@@ -73,6 +78,7 @@ class Gateway:
     documents: DocumentsArea
     redis: RedisArea
     hub: RealtimeHub
+    phoenix: PhoenixRealtime
     metrics: Metrics | None
     slo: SloRecorder
     request_auth: RequestAuth
@@ -97,6 +103,7 @@ class Gateway:
         self.redis.start()
         self.slo.start()
         self.hub.start()
+        self.phoenix.start()
         self.webhooks.start()
         self.limits.start()
         self.storage.start()
@@ -116,6 +123,7 @@ class Gateway:
         await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
         await self.limits.stop()
         await self.webhooks.stop()
+        await self.phoenix.stop()
         await self.hub.stop()
         await self.slo.stop()
         await self.redis.stop()
@@ -221,6 +229,9 @@ def build_gateway(settings: Settings) -> Gateway:
         ),
         redis=build_redis(settings, resources, limits_of=limits_of, meter=meter),
         hub=hub,
+        phoenix=_build_phoenix(
+            settings, resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
+        ),
         metrics=metrics,
         slo=SloRecorder(resources.redis, settings.observability),
         request_auth=request_auth,
@@ -234,6 +245,26 @@ def build_gateway(settings: Settings) -> Gateway:
     if gateway.metrics is not None:
         measure(gateway, gateway.metrics)
     return gateway
+
+
+def _build_phoenix(
+    settings: Settings,
+    *,
+    resources: Resources,
+    hub: RealtimeHub,
+    data: DataArea,
+    identities: RequestAuth,
+    tasks: TaskSet,
+) -> PhoenixRealtime:
+    """Supabase Realtime's protocol on the hub; postgres_changes ask the data API's area
+    which changes each caller may see."""
+    reader = ChangeReads(resources.db, data.schema)
+    feed = ChangeFeed(reader, tasks)
+    resources.notifications.subscribe(ROW_EVENTS, feed.notified)
+    limits_of = hub.limits_of
+    per_second = (lambda org: limits_of(org).realtime_joins_per_second) if limits_of else None
+    presence = PresenceStore(resources.redis, hub.send, settings.realtime.presence_ttl_seconds)
+    return PhoenixRealtime(hub, identities, presence, feed, reader, JoinRate(per_second))
 
 
 def _wire(gateway: Gateway) -> None:

@@ -46,6 +46,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "key_admin": auth.key_admin,
         "tokens": auth.tokens,
         "gotrue": auth.gotrue,
+        "admin_users": auth.admin_users,
         "mfa": auth.factors,
         "oidc": auth.oidc,
         "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
@@ -54,6 +55,7 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "indexes": documents.indexes,
         "kv": redis.kv,
         "hub": gateway.hub,
+        "phoenix": gateway.phoenix,
         "stats": redis.stats,
         "dependency_errors": redis.stats.dependency_errors_24h,
         "breaker_states": breaker_states,

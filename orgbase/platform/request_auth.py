@@ -31,6 +31,7 @@ and ``org_id``.
 
 from __future__ import annotations
 
+import hmac
 from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
@@ -197,6 +198,24 @@ class RequestAuth:
     async def live_identity(self, connection: AnyConnection) -> LiveIdentity:
         """The identity of a socket or event stream in the principal's active org."""
         principal = await self.principal(connection, from_query=True)
+        return await self._live(connection, principal)
+
+    async def live_identity_of(self, connection: AnyConnection, credential: str) -> LiveIdentity:
+        """The identity a socket's message carries (an access token or API key)."""
+        found = credential.strip()
+        if not found or self.is_publishable(found):
+            raise Unauthorized("authentication required", code="auth_required", bearer="missing")
+        if len(found) > MAX_TOKEN_LENGTH or not found.isascii():
+            raise token_error("token_malformed", "the credential is malformed")
+        principal = await self.authenticator.authenticate(found)
+        record(connection, principal)
+        return await self._live(connection, principal)
+
+    def is_publishable(self, credential: str) -> bool:
+        key = self.publishable_key
+        return key is not None and hmac.compare_digest(credential.encode(), key.encode())
+
+    async def _live(self, connection: AnyConnection, principal: Principal) -> LiveIdentity:
         ctx = await self.org_context(connection, principal, None)
 
         async def refresh(current: OrgContext) -> OrgContext:

@@ -54,6 +54,7 @@ def run_worker(host: str, port: int, http: HttpSettings) -> None:
         proxy_headers=False,  # the gateway reads X-Forwarded-For itself (trusted proxies)
         timeout_graceful_shutdown=int(http.shutdown_grace_seconds),
         server_header=False,
+        ws_per_message_deflate=http.websocket_compression,
     )
     uvicorn.Server(config).run(sockets=[listening_socket(host, port)])
 

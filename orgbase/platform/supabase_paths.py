@@ -13,13 +13,21 @@ from litestar.types import ASGIApp, Message, Receive, Scope, Send
 from orgbase.auth.apikeys import looks_like_api_key
 from orgbase.core.errors import Unauthorized
 from orgbase.core.secret_compare import same_secret
+from orgbase.core.settings import AuthSettings
 from orgbase.platform.errors import send_error
 
 REST = "/rest/v1"
 AUTH = "/auth/v1"
 API_VERSION = (b"x-supabase-api-version", b"2024-01-01")
-# Reached by a browser (a mailed link, a provider's redirect) without headers of its own.
-_NO_APIKEY_PATHS = ("/auth/v1/verify", "/auth/v1/authorize", "/auth/v1/callback")
+# Reached by a browser (a mailed link, a provider's redirect) without headers of its own,
+# or public by nature (the public keys, a health probe).
+_NO_APIKEY_PATHS = (
+    "/auth/v1/verify",
+    "/auth/v1/authorize",
+    "/auth/v1/callback",
+    "/auth/v1/.well-known/jwks.json",
+    "/auth/v1/health",
+)
 
 
 def _apikey(scope: dict[str, Any]) -> str | None:
@@ -30,9 +38,12 @@ def _apikey(scope: dict[str, Any]) -> str | None:
 
 
 class SupabasePaths:
-    def __init__(self, app: ASGIApp, publishable_key: str | None) -> None:
+    def __init__(self, app: ASGIApp, auth: AuthSettings) -> None:
         self.app = app
-        self.publishable_key = publishable_key
+        self.publishable_key = auth.publishable_key
+        # The keys besides an org API key that Supabase's clients send as ``apikey``: the
+        # publishable key, and the platform's service key (its admin API).
+        self.keys = [k.encode() for k in (auth.publishable_key, auth.service_key) if k]
 
     def _key_refused(self, scope: dict[str, Any]) -> str | None:
         if self.publishable_key is None or scope["method"] == "OPTIONS":
@@ -42,7 +53,7 @@ class SupabasePaths:
         given = _apikey(scope)
         if given is None:
             return "no apikey header: send the publishable key (orgbase keys anon)"
-        if same_secret(given, self.publishable_key):
+        if any(same_secret(given, key) for key in self.keys):
             return None
         if looks_like_api_key(given):
             return None  # an org API key: checked like any credential, later

@@ -14,6 +14,7 @@ from orgbase.core.orgs import AfterCommit, SsoProvider
 from orgbase.core.pg_errors import org_not_found
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.memberships import MembershipCache
+from orgbase.tenants.orgs import found_org
 
 _LIVE = "SELECT true FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL"
 _LEFT_OWNERLESS = """
@@ -21,6 +22,18 @@ SELECT count(*) FROM orgbase.memberships m
 WHERE m.user_id = $1 AND m.role = 'owner' AND NOT EXISTS (
     SELECT 1 FROM orgbase.memberships o
     WHERE o.org_id = m.org_id AND o.role = 'owner' AND o.user_id <> $1)
+"""
+_FIRST_ORG = """
+SELECT m.org_id FROM orgbase.memberships m
+JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+WHERE m.user_id = $1 ORDER BY m.created_at LIMIT 1
+"""
+# One personal org per user, even for parallel first sign-ins.
+_ONE_AT_A_TIME = "SELECT pg_advisory_xact_lock(hashtextextended('personal:' || $1::uuid::text, 0))"
+_ONLY_ORG = """
+SELECT m.org_id FROM orgbase.memberships m
+JOIN orgbase.orgs o ON o.id = m.org_id AND o.deleted_at IS NULL
+WHERE m.user_id = $1 LIMIT 2
 """
 _LEAVE_ALL = "DELETE FROM orgbase.memberships WHERE user_id = $1 RETURNING org_id"
 _PROVIDER = """
@@ -76,6 +89,13 @@ class OrgDirectory:
     ) -> Role | None:
         return await self.memberships.role(org_id, user_id, connection)
 
+    async def only_org(self, user_id: UUID, connection: Connection | None = None) -> UUID | None:
+        if connection is None:
+            async with self.db.system_connection() as own:
+                return await self.only_org(user_id, own)
+        rows = await connection.fetch(_ONLY_ORG, user_id)
+        return cast("UUID", rows[0]["org_id"]) if len(rows) == 1 else None
+
     async def orgs_left_ownerless(self, connection: Connection, user_id: UUID) -> int:
         return int(await connection.fetchval(_LEFT_OWNERLESS, user_id))
 
@@ -87,6 +107,24 @@ class OrgDirectory:
                 await self.memberships.removed_all(org_id, [user_id])
 
         return forget
+
+    async def personal_org(self, user_id: UUID, meta: RequestMeta) -> UUID | None:
+        """The user's first org, or a personal one made now (owner); None when the account
+        is gone."""
+        async with self.db.system_connection() as connection, connection.transaction():
+            await connection.execute(_ONE_AT_A_TIME, user_id)
+            if await self.accounts.hold(connection, user_id) is None:
+                return None
+            found: UUID | None = await connection.fetchval(_FIRST_ORG, user_id)
+            if found is not None:
+                return found
+            org_id: UUID = (await found_org(connection, "Personal", user_id))["id"]
+            event = AuditEvent.by_user(
+                user_id, meta, "org.created", org_id=org_id, details={"personal": True}
+            )
+            await audit.record(connection, event)
+        await self.memberships.changed(org_id, user_id, "owner")
+        return org_id
 
     # -- SSO ------------------------------------------------------------------------------
 

@@ -121,12 +121,16 @@ class OrgService:
     # -- orgs ---------------------------------------------------------------------------
 
     async def create(self, principal: Principal, name: str, meta: RequestMeta) -> Org:
-        user_id, _ = principal.require_user()
+        """The new org is the one the caller's session enters at its next refresh (how a
+        client that only refreshes, as Supabase's do, moves into it)."""
+        user_id, session_id = principal.require_user()
         async with self.db.system_connection() as connection, connection.transaction():
             # Held: the account's deletion waits for this org, then ends its membership.
             if await self.accounts.hold(connection, user_id) is None:
                 raise Unauthorized("the account no longer exists", code="session_revoked")
             org = await found_org(connection, _clean_name(name), user_id)
+            if principal.impersonation_id is None:  # an impersonation chooses nothing
+                await self.accounts.enter_next(connection, user_id, session_id, org["id"])
             ctx = OrgContext(
                 org_id=org["id"], user_id=user_id, role="owner", request_id=meta.request_id
             )

@@ -329,6 +329,15 @@ async def test_the_jwks_publishes_public_keys_only(client: AsyncTestClient[Orgba
     keys = (await client.get("/.well-known/jwks.json")).json()["keys"]
     assert keys
     for key in keys:
-        assert key["alg"] == "EdDSA"
+        assert key["alg"] in ("ES256", "EdDSA")
         assert key["kid"]
         assert "d" not in key
+    assert (await client.get("/auth/v1/.well-known/jwks.json")).json()["keys"] == keys
+
+
+async def test_gotrue_health_answers_without_a_key(client: AsyncTestClient[OrgbaseApp]) -> None:
+    health = await client.get("/auth/v1/health")
+    assert health.status_code == 200
+    assert health.json()["name"] == "GoTrue"
+    # Other GoTrue routes still want the apikey.
+    assert (await client.get("/auth/v1/settings")).json()["code"] == "apikey_invalid"

@@ -9,7 +9,6 @@ import re
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from contextvars import ContextVar
-from typing import Any
 
 from asyncpg.connection import LoggedQuery
 from litestar.testing import AsyncTestClient
@@ -17,7 +16,7 @@ from litestar.testing import AsyncTestClient
 from orgbase.core.postgres import Connection, Database
 from orgbase.platform.app import OrgbaseApp
 from orgbase.services.postgres.service import DATA_SERVICE
-from tests.support.http import PASSWORD, unique_email
+from tests.support.http import PASSWORD, gotrue, unique_email
 
 _COUNTING: ContextVar[bool] = ContextVar("counting", default=False)
 """Set by the test, inherited by the tasks it starts (the request's): background loops run
@@ -68,14 +67,6 @@ def user_reads(seen: list[str]) -> list[str]:
 
 def transactions(seen: list[str]) -> int:
     return sum(1 for s in seen if s.startswith("BEGIN"))
-
-
-async def gotrue(client: AsyncTestClient[OrgbaseApp], path: str, body: dict[str, Any]) -> Any:
-    config = await client.get("/v1/auth/client-config")  # the publishable key, as the studio
-    headers = {"apikey": config.json()["publishable_key"]}
-    answer = await client.post(f"/auth/v1/{path}", json=body, headers=headers)
-    assert answer.status_code == 200, answer.text
-    return answer.json()
 
 
 async def test_a_password_sign_in_reads_the_account_once(

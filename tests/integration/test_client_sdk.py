@@ -92,13 +92,13 @@ async def test_async_sdk_refreshes_on_its_own(
     assert ob.state.refresh_token != before
     # Already expired on the server's side: the 401 triggers one refresh and a retry.
     assert settings.auth.signing_keys_file is not None
-    keys = KeySet.from_file(Path(settings.auth.signing_keys_file), "EdDSA")
+    keys = KeySet.from_file(Path(settings.auth.signing_keys_file), settings.auth.jwt_algorithm)
     claims = jwt.decode(str(ob.state.access_token), options={"verify_signature": False})
     old = int(time.time()) - 3600
     expired = jwt.encode(
         {**claims, "iat": old, "nbf": old, "exp": old + 60},
         keys.active.signing_key,
-        algorithm="EdDSA",
+        algorithm=keys.active.algorithm,
         headers={"kid": keys.active.kid},
     )
     ob.state.access_token = expired

@@ -14,7 +14,6 @@ import pytest
 from supabase import Client, create_client
 from supabase_auth.errors import AuthApiError
 
-from orgbase.auth.keys import rotate_keys_file
 from orgbase.core.settings import Settings
 from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
@@ -38,34 +37,17 @@ def gotrue_env(stack: LocalStack, **overrides: str) -> dict[str, str]:
 
 
 @pytest.fixture(scope="module")
-def es256_keys(tmp_path_factory: pytest.TempPathFactory) -> str:
-    """supabase-auth decodes access tokens itself (assurance level, claims) and knows
-    RS256, ES256 and HS256 only: a GoTrue-facing deployment signs with ES256."""
-    path = tmp_path_factory.mktemp("keys") / "jwks.json"
-    rotate_keys_file(path, "ES256")
-    return str(path)
-
-
-@pytest.fixture(scope="module")
-def gateway(stack: LocalStack, settings: Settings, es256_keys: str) -> Iterator[str]:
+def gateway(stack: LocalStack, settings: Settings) -> Iterator[str]:
+    """With the default signing keys: supabase-auth decodes access tokens itself
+    (assurance level, claims) and knows RS256, ES256 and HS256 only."""
     del settings  # the test database, migrated
     port = free_port()
-    env = gotrue_env(
-        stack,
-        ORGBASE_TENANCY_PUBLIC_URL=f"http://127.0.0.1:{port}",
-        ORGBASE_AUTH_SIGNING_KEYS_FILE=es256_keys,
-        ORGBASE_AUTH_JWT_ALGORITHM="ES256",
-    )
+    env = gotrue_env(stack, ORGBASE_TENANCY_PUBLIC_URL=f"http://127.0.0.1:{port}")
     process = start_server(env, port, log_file=STATE_DIR / "gotrue_server.log")
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
         stop_server(process)
-
-
-@pytest.fixture(scope="module")
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
 
 
 def claims_of(token: str) -> dict[str, Any]:

@@ -207,7 +207,7 @@ class State:
 
 async def expire_token(world: World, settings: Settings) -> None:
     assert settings.auth.signing_keys_file is not None
-    keys = KeySet.from_file(Path(settings.auth.signing_keys_file), "EdDSA")
+    keys = KeySet.from_file(Path(settings.auth.signing_keys_file), settings.auth.jwt_algorithm)
     claims = jwt.decode(world.tokens["owner"]["access_token"], options={"verify_signature": False})
     claims |= {
         "iat": int(time.time()) - 3600,
@@ -215,7 +215,7 @@ async def expire_token(world: World, settings: Settings) -> None:
         "exp": int(time.time()) - 600,
     }
     key = keys.active
-    token = jwt.encode(claims, key.signing_key, algorithm="EdDSA", headers={"kid": key.kid})
+    token = jwt.encode(claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid})
     world.headers["owner"] = bearer(token)
 
 

@@ -12,10 +12,9 @@ from typing import Any
 import jwt
 import pytest
 from cryptography.hazmat.primitives import serialization
-from cryptography.hazmat.primitives.asymmetric import ed25519
 from litestar.testing import AsyncTestClient
 
-from orgbase.auth.keys import KeySet
+from orgbase.auth.keys import KeySet, generate_jwk
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from tests.support.http import bearer, new_user
@@ -24,7 +23,7 @@ from tests.support.http import bearer, new_user
 @pytest.fixture(scope="module")
 def keys(settings: Settings) -> KeySet:
     assert settings.auth.signing_keys_file is not None
-    return KeySet.from_file(Path(settings.auth.signing_keys_file), "EdDSA")
+    return KeySet.from_file(Path(settings.auth.signing_keys_file), settings.auth.jwt_algorithm)
 
 
 @pytest.fixture
@@ -53,7 +52,7 @@ def claims_for(victim: dict[str, Any], **changes: Any) -> dict[str, Any]:
 def sign(keys: KeySet, claims: dict[str, Any], **header: Any) -> str:
     key = keys.active
     return jwt.encode(
-        claims, key.signing_key, algorithm="EdDSA", headers={"kid": key.kid, **header}
+        claims, key.signing_key, algorithm=key.algorithm, headers={"kid": key.kid, **header}
     )
 
 
@@ -131,10 +130,9 @@ async def test_alg_none(
 async def test_signed_with_another_key(
     client: AsyncTestClient[OrgbaseApp], keys: KeySet, victim: dict[str, Any]
 ) -> None:
-    rogue = ed25519.Ed25519PrivateKey.generate()
-    token = jwt.encode(
-        claims_for(victim), rogue, algorithm="EdDSA", headers={"kid": keys.active.kid}
-    )
+    key = keys.active
+    rogue = jwt.PyJWK(generate_jwk(key.algorithm)).key
+    token = jwt.encode(claims_for(victim), rogue, algorithm=key.algorithm, headers={"kid": key.kid})
     await assert_refused(client, token, "token_invalid_signature")
 
 
@@ -160,7 +158,7 @@ async def test_unknown_kid(
         client, sign(keys, claims_for(victim), kid="retired-key"), "token_unknown_key"
     )
     key = keys.active
-    no_kid = jwt.encode(claims_for(victim), key.signing_key, algorithm="EdDSA")
+    no_kid = jwt.encode(claims_for(victim), key.signing_key, algorithm=key.algorithm)
     await assert_refused(client, no_kid, "token_unknown_key")
 
 

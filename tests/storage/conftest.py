@@ -7,17 +7,10 @@ import uuid
 from typing import Any
 
 import httpx
-import pytest
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import org_member
-
-
-@pytest.fixture(scope="session")
-def anon_key(stack: LocalStack) -> str:
-    return stack.secrets["publishable"]
 
 
 async def org_person(client: AsyncTestClient[OrgbaseApp], name: str = "files") -> dict[str, Any]:

@@ -1,52 +1,30 @@
 """supabase-js's storage client and tus-js-client (the client Supabase's docs give for
 resumable uploads), unchanged, run by node against a real gateway
-(tests/storage_js/storage.mjs, installed from its lock file by scripts/test_packages.sh)."""
+(tests/supabase_js/storage.mjs)."""
 
 from __future__ import annotations
 
-import asyncio
-import json
-import os
-import shutil
-import subprocess
 import uuid
-from pathlib import Path
-
-import pytest
 
 from tests.storage.conftest import Client, org_person
-
-SCRIPT = Path(__file__).resolve().parents[1] / "storage_js" / "storage.mjs"
-MODULES = SCRIPT.parent / "node_modules" / "@supabase" / "supabase-js"
+from tests.support.supabase_js import need_node, run_script
 
 
 async def test_supabase_js_storage_round_trip(
     client: Client, live_server: str, anon_key: str
 ) -> None:
-    if shutil.which("node") is None or not MODULES.exists():
-        pytest.skip("node and tests/storage_js/node_modules (scripts/test_packages.sh) needed")
+    need_node()
     owner = await org_person(client)
     stranger = await org_person(client)
     bucket = f"js-{uuid.uuid4().hex[:8]}"
-    env = {
-        **os.environ,
-        "ORGBASE_URL": live_server,
-        "ANON_KEY": anon_key,
-        "TOKEN": owner["token"],
-        "OTHER_TOKEN": stranger["token"],
-        "BUCKET": bucket,
-    }
-    done = await asyncio.to_thread(
-        subprocess.run,
-        ["node", str(SCRIPT)],
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
+    seen = await run_script(
+        "storage.mjs",
+        ORGBASE_URL=live_server,
+        ANON_KEY=anon_key,
+        TOKEN=owner["token"],
+        OTHER_TOKEN=stranger["token"],
+        BUCKET=bucket,
     )
-    assert done.returncode == 0, done.stderr[-3000:]
-    seen = json.loads(done.stdout.strip().splitlines()[-1])
     assert bucket in seen["buckets"]
     assert seen["uploaded"] == f"{bucket}/docs/hello.txt"
     assert seen["duplicateStatus"] == "409"

@@ -233,3 +233,13 @@ async def save_settings(
     assert saved.status_code == 200, saved.text
     written: dict[str, Any] = saved.json()
     return written
+
+
+async def gotrue(client: httpx.AsyncClient, path: str, body: dict[str, Any]) -> Any:
+    """POST ``/auth/v1/{path}`` as Supabase's clients do (with the publishable key, read as
+    the studio reads it); the answer's JSON, which must be a 200."""
+    config = await client.get("/v1/auth/client-config")
+    headers = {"apikey": config.json()["publishable_key"]}
+    answer = await client.post(f"/auth/v1/{path}", json=body, headers=headers)
+    assert answer.status_code == 200, answer.text
+    return answer.json()

@@ -6,7 +6,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from orgbase.auth.keys import rotate_keys_file
+from orgbase.auth.keys import ensure_signing_key
 from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
 from orgbase.platform.localstack.mail import LocalMail
 from orgbase.platform.localstack.mongo import LocalMongo
@@ -48,8 +48,8 @@ class LocalStack:
         ``redis_mode="cluster"`` also starts the 6-node Redis Cluster and points
         services.env at it (the Sentinel set still runs: the default and the fallback of
         the tests); ``pg_replica`` starts a streaming replica and lists it for reads."""
-        if not self.signing_keys_file.exists():
-            rotate_keys_file(self.signing_keys_file, "EdDSA")
+        # An older stack's EdDSA keys stay in the set (they verify what they signed).
+        ensure_signing_key(self.signing_keys_file)
         self.postgres.start()
         self.postgres.ensure_database(self.layout.database)
         self.redis.start()

@@ -9,28 +9,17 @@ here are orgbase's (its context functions, its org column, its tenant role).
 from __future__ import annotations
 
 import re
-from dataclasses import asdict, dataclass
-from typing import Any, Literal
 
 import asyncpg
 import msgspec
 
 from orgbase.core.postgres import Connection
+from orgbase.services.postgres.app_lint import APP_SCHEMA, app_table_findings
+from orgbase.services.postgres.lint_findings import Finding, Level
 
-Level = Literal["error", "warning"]
+__all__ = ["Finding", "Level", "lint", "render", "unwrapped_context_calls"]
+
 SCHEMA = "api"
-
-
-@dataclass(frozen=True)
-class Finding:
-    rule: str
-    level: Level
-    object: str
-    message: str
-    remedy: str
-
-    def as_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 _TABLES = """
@@ -50,13 +39,13 @@ WHERE n.nspname = $1 AND c.relkind IN ('r', 'p')
 ORDER BY c.relname
 """
 _POLICIES = """
-SELECT c.relname AS table_name, p.polname AS name,
+SELECT n.nspname AS schema_name, c.relname AS table_name, p.polname AS name,
        coalesce(pg_get_expr(p.polqual, p.polrelid), '') AS using_expr,
        coalesce(pg_get_expr(p.polwithcheck, p.polrelid), '') AS check_expr
 FROM pg_policy p JOIN pg_class c ON c.oid = p.polrelid
 JOIN pg_namespace n ON n.oid = c.relnamespace
-WHERE n.nspname = $1
-ORDER BY c.relname, p.polname
+WHERE n.nspname = ANY($1::text[])
+ORDER BY n.nspname, c.relname, p.polname
 """
 _FOREIGN_KEYS = """
 SELECT con.conname AS name, c.relname AS table_name, rc.relname AS ref_table,
@@ -89,7 +78,8 @@ ORDER BY 1
 # setting) not wrapped in (SELECT ...).
 _CONTEXT_CALL = re.compile(
     r"(orgbase\.(current_org_id|current_user_id|current_member_role|current_role_rank|"
-    r"current_key_id|claimed_org_id|claimed_user_id)\(\)|current_setting\()"
+    r"current_key_id|claimed_org_id|claimed_user_id)\(\)|auth\.(uid|jwt|email|role)\(\)|"
+    r"current_setting\()"
 )
 _WRAPPED = re.compile(r"\(\s*SELECT\s+$", re.IGNORECASE)
 
@@ -106,7 +96,8 @@ async def lint(connection: Connection | asyncpg.Connection[asyncpg.Record]) -> l
     findings: list[Finding] = []
     for t in await connection.fetch(_TABLES, SCHEMA):
         findings += _table_findings(t)
-    for p in await connection.fetch(_POLICIES, SCHEMA):
+    findings += await app_table_findings(connection)
+    for p in await connection.fetch(_POLICIES, [SCHEMA, APP_SCHEMA]):
         findings += _policy_findings(p)
     for fk in await connection.fetch(_FOREIGN_KEYS, SCHEMA):
         findings += _foreign_key_findings(fk)
@@ -185,13 +176,14 @@ def _policy_findings(p: asyncpg.Record) -> list[Finding]:
     calls = unwrapped_context_calls(p["using_expr"]) + unwrapped_context_calls(p["check_expr"])
     if not calls:
         return []
+    example = calls[0] if calls[0].startswith("auth.") else "orgbase.current_org_id()"
     return [
         Finding(
             "context_not_wrapped",
             "warning",
-            f"{SCHEMA}.{p['table_name']} policy {p['name']}",
+            f"{p['schema_name']}.{p['table_name']} policy {p['name']}",
             f"{', '.join(sorted(set(calls)))} is evaluated once per row",
-            "write (SELECT orgbase.current_org_id()) so it runs once per statement",
+            f"write (SELECT {example}) so it runs once per statement",
         )
     ]
 

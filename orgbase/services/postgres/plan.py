@@ -76,6 +76,8 @@ class ReadPlan(msgspec.Struct, frozen=True):
     time_limit: float | None = None
     """Seconds the statement may run (the org's statement timeout)."""
     totals: Totals | None = None
+    app_role: bool = False
+    """An app table's: run as the caller's Supabase role (``TenantEntry.as_app_role``)."""
 
 
 def plan_read(tables: dict[str, Table], request: ReadRequest, bounds: Bounds) -> ReadPlan:
@@ -90,7 +92,8 @@ def plan_read(tables: dict[str, Table], request: ReadRequest, bounds: Bounds) ->
         explain, exact = statements.totals(counting, table, query)
         values = tuple(counting.params.values)
         totals = Totals(explain, exact, values, estimated=request.count == "estimated")
-    return ReadPlan(sql, tuple(builder.params.values), bounds.time_limit, totals)
+    values = tuple(builder.params.values)
+    return ReadPlan(sql, values, bounds.time_limit, totals, app_role=table.app_role)
 
 
 class ReadPlans:
@@ -125,6 +128,8 @@ class WritePlan(msgspec.Struct, frozen=True):
     """A representation of more rows is refused, and the write undone (None: unbounded)."""
     timeout_ms: int | None
     options: WriteOptions
+    app_role: bool = False
+    """An app table's: run as the caller's Supabase role (``TenantEntry.as_app_role``)."""
 
 
 def plan_write(tables: dict[str, Table], request: WriteRequest, bounds: Bounds) -> WritePlan:
@@ -151,7 +156,13 @@ def plan_write(tables: dict[str, Table], request: WriteRequest, bounds: Bounds) 
     answer_limit = bounds.rows if request.returning else None
     values = builder.params.values
     return WritePlan(
-        sql, values, request.returning, answer_limit, bounds.timeout_ms, request.options
+        sql,
+        values,
+        request.returning,
+        answer_limit,
+        bounds.timeout_ms,
+        request.options,
+        app_role=table.app_role,
     )
 
 

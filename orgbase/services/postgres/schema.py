@@ -14,6 +14,9 @@ import asyncpg
 from orgbase.core.postgres import Connection
 
 SCHEMA = "api"
+APP_SCHEMA = "public"
+"""A Supabase app's tables (docs/supabase-sql.md): served when row-level security is on,
+each request on them running as the caller's Supabase role."""
 
 
 def quote_ident(name: str) -> str:
@@ -53,18 +56,30 @@ class Table:
     unique_keys: list[tuple[str, ...]]
     outgoing: list[ForeignKey] = field(default_factory=list)
     incoming: list[ForeignKey] = field(default_factory=list)
+    schema: str = SCHEMA
 
     @property
     def qualified(self) -> str:
-        return f"{quote_ident(SCHEMA)}.{quote_ident(self.name)}"
+        return f"{quote_ident(self.schema)}.{quote_ident(self.name)}"
+
+    @property
+    def app_role(self) -> bool:
+        """An app table: requests on it run as the caller's Supabase role."""
+        return self.schema != SCHEMA
 
 
 _TABLES = """
-SELECT c.oid, c.relname
+SELECT c.oid, c.relname, n.nspname
 FROM orgbase.tenant_tables tt
 JOIN pg_namespace n ON n.nspname = tt.schema_name
 JOIN pg_class c ON c.relnamespace = n.oid AND c.relname = tt.table_name
 WHERE tt.schema_name = $1 AND c.relkind IN ('r', 'p')
+UNION ALL
+SELECT c.oid, c.relname, n.nspname
+FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+WHERE n.nspname = $2 AND c.relkind IN ('r', 'p') AND c.relrowsecurity
+  AND NOT EXISTS (SELECT 1 FROM orgbase.tenant_tables tt
+                  WHERE tt.schema_name = $1 AND tt.table_name = c.relname)
 """
 _COLUMNS = """
 SELECT a.attrelid AS oid, a.attname AS name, format_type(a.atttypid, a.atttypmod) AS type,
@@ -99,7 +114,9 @@ WHERE con.contype = 'f' AND con.conrelid = ANY($1::oid[]) AND con.confrelid = AN
 
 
 async def introspect(connection: Connection) -> dict[str, Table]:
-    tables = {r["oid"]: r["relname"] for r in await connection.fetch(_TABLES, SCHEMA)}
+    found = await connection.fetch(_TABLES, SCHEMA, APP_SCHEMA)
+    tables = {r["oid"]: r["relname"] for r in found}
+    schemas = {r["oid"]: r["nspname"] for r in found}
     oids = list(tables)
     columns: dict[int, dict[str, Column]] = {oid: {} for oid in oids}
     for r in await connection.fetch(_COLUMNS, oids):
@@ -127,6 +144,7 @@ async def introspect(connection: Connection) -> dict[str, Table]:
             columns=columns[oid],
             primary_key=primary.get(oid, ()),
             unique_keys=unique[oid],
+            schema=schemas[oid],
         )
         for oid, name in tables.items()
     }

@@ -95,6 +95,8 @@ class DataService:
         return self.read_plans.plan(request, self.bounds(entry))
 
     async def read(self, entry: TenantEntry, plan: ReadPlan) -> Result:
+        if plan.app_role:
+            entry = entry.as_app_role()
         row = await self.executor.read(entry, plan.sql, plan.values, plan.time_limit)
         self._meter(entry.org, "rows_read", row["n"])
         total = row["total"]
@@ -117,6 +119,8 @@ class DataService:
         return plan_write(self.schema.tables, request, self.bounds(entry))
 
     async def write(self, entry: TenantEntry, plan: WritePlan) -> Result:
+        if plan.app_role:
+            entry = entry.as_app_role()
         result = await run_write(self.executor, entry, plan)
         if plan.sql is not None and not plan.options.rollback:
             self._meter(entry.org, "rows_written", result.rows)

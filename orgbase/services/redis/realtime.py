@@ -78,6 +78,26 @@ def redis_channel(org_id: UUID | str, name: str) -> str:
     return keys.realtime_channel(org_id, name)
 
 
+def row_change_message(payload: str) -> tuple[str, bytes] | None:
+    """A row change's NOTIFY as the message of its org's ``db:{table}`` channel: (that
+    channel's Redis name, the message), or None for a notice that is not one."""
+    try:
+        event = msgspec.json.decode(payload)
+    except msgspec.DecodeError:
+        return None
+    if not event.get("org") or not event.get("table"):
+        return None
+    name = f"db:{event['table']}"
+    message = {
+        "type": "message",
+        "channel": name,
+        "event": event["op"],
+        "payload": {"table": event["table"], "op": event["op"], "key": event.get("key")},
+        "at": time.time(),
+    }
+    return redis_channel(event["org"], name), msgspec.json.encode(message)
+
+
 class RealtimeHub:
     def __init__(
         self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
@@ -176,11 +196,12 @@ class RealtimeHub:
         channel_name(name)
         if name in subscriber.channels:
             return
-        if len(subscriber.channels) >= self.settings.max_channels_per_socket:
-            raise Invalid(
-                f"at most {self.settings.max_channels_per_socket} channels per connection",
-                code="too_many_channels",
-            )
+        # The org's realtime_channels_per_connection (the setting when limits are off).
+        most = self.settings.max_channels_per_socket
+        if self.limits_of is not None:
+            most = self.limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
+        if len(subscriber.channels) >= most:
+            raise Invalid(f"at most {most} channels per connection", code="too_many_channels")
         key = redis_channel(subscriber.ctx.org_id, name)
         listeners = self._by_channel.setdefault(key, set())
         first = not listeners
@@ -208,7 +229,16 @@ class RealtimeHub:
 
     # -- publishing -------------------------------------------------------------------
 
-    async def publish(self, ctx: OrgContext, name: str, event: str, payload: Any) -> int:
+    async def publish(
+        self,
+        ctx: OrgContext,
+        name: str,
+        event: str,
+        payload: Any,
+        extra: dict[str, Any] | None = None,
+    ) -> int:
+        """Publish to the org's channel on every replica; ``extra`` fields ride along (the
+        Phoenix protocol's sending socket, for broadcast's ``self``)."""
         may_publish(ctx)
         channel_name(name, publishing=True)
         if not (0 < len(event) <= 100):
@@ -221,6 +251,7 @@ class RealtimeHub:
                 "payload": payload,
                 "at": time.time(),
                 "sender": str(ctx.user_id or ctx.key_id),
+                **(extra or {}),
             }
         )
         if len(message) > self.settings.max_message_bytes:
@@ -228,12 +259,13 @@ class RealtimeHub:
                 f"messages are limited to {self.settings.max_message_bytes} bytes",
                 code="message_too_large",
             )
-        receivers = await self._send(ctx.org_id, name, message)
+        receivers = await self.send(ctx.org_id, name, message)
         if self.meter is not None:
             self.meter.add(ctx.org_id, "realtime_messages")
         return receivers
 
-    async def _send(self, org: UUID, name: str, message: bytes) -> int:
+    async def send(self, org: UUID, name: str, message: bytes) -> int:
+        """Put an encoded message on the org's channel (every replica's subscribers)."""
         channel = redis_channel(org, name)
         receivers = await self.redis.run(
             lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
@@ -244,7 +276,7 @@ class RealtimeHub:
         """A change the server reports (file changes on ``storage:{bucket}``), to every
         replica's subscribers of the org's channel, through Redis."""
         message = {"type": "message", "channel": name, "event": event, "payload": payload}
-        await self._send(org, name, msgspec.json.encode({**message, "at": time.time()}))
+        await self.send(org, name, msgspec.json.encode({**message, "at": time.time()}))
 
     @property
     def _sharded(self) -> bool:
@@ -337,20 +369,5 @@ class RealtimeHub:
 
     def _row_changed(self, payload: str) -> None:
         """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
-        try:
-            event = msgspec.json.decode(payload)
-        except msgspec.DecodeError:
-            return
-        if not event.get("org") or not event.get("table"):
-            return
-        name = f"db:{event['table']}"
-        message = msgspec.json.encode(
-            {
-                "type": "message",
-                "channel": name,
-                "event": event["op"],
-                "payload": {"table": event["table"], "op": event["op"], "key": event["key"]},
-                "at": time.time(),
-            }
-        )
-        self._dispatch(redis_channel(event["org"], name), message)
+        if (announced := row_change_message(payload)) is not None:
+            self._dispatch(*announced)

@@ -15,6 +15,9 @@ from orgbase.core.context import LiveIdentity, OrgContext, Revocation
 from orgbase.core.error_render import close_of
 from orgbase.core.errors import Forbidden, NotFound, OrgbaseError, RateLimited, Unauthorized
 
+MESSAGE_PREFIX = b'{"type":"message"'
+"""How every channel message the hub carries begins (msgspec keeps the keys' order)."""
+
 
 def _cleared() -> asyncio.Event:
     event = asyncio.Event()
@@ -46,6 +49,14 @@ class Subscriber:
         return self.identity.ctx
 
     def deliver(self, message: bytes) -> None:
+        """Queue a hub message for the connection. Plain sockets and event streams take
+        channel messages only (``{"type":"message"...}``); what the Phoenix protocol adds to
+        a channel (presence) is for its own sockets, which translate messages themselves."""
+        if not message.startswith(MESSAGE_PREFIX):
+            return
+        self.enqueue(message)
+
+    def enqueue(self, message: bytes) -> None:
         if self.closed.is_set():
             return
         try:

@@ -1,0 +1,1 @@
+"""Supabase Realtime's protocol (Phoenix channels) on the realtime hub."""
