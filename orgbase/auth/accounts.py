@@ -93,8 +93,9 @@ class AccountService:
     attempts: GuessLimit
     email_changes: EmailChanges
     memberships: Memberships
-    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list)
-    """Told (after commit) about a deleted account: the API keys it made were revoked."""
+    creator_gone: Callable[[UUID], Awaitable[None]]
+    """Told (after commit) about a deleted account: the API keys it made were revoked
+    (``ApiKeyStore.creator_changed``)."""
 
     async def get_user(self, principal: Principal) -> User:
         user_id, _ = principal.require_user()
@@ -219,5 +220,4 @@ class AccountService:
             await audit.record(connection, event)
         await self.sessions.forget(revoked)
         await left()
-        for listener in self.on_deleted:
-            await listener(user_id)
+        await self.creator_gone(user_id)

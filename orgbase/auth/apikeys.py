@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -25,6 +24,7 @@ from redis.asyncio import Redis
 
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
+from orgbase.core.events import EventBus, KeysRevoked
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients
 
@@ -58,15 +58,15 @@ def digest(key: str) -> bytes:
 
 
 class ApiKeyStore:
-    def __init__(self, db: Database, redis: RedisClients) -> None:
+    def __init__(self, db: Database, redis: RedisClients, events: EventBus) -> None:
         self.db = db
         self.redis = redis
         self.cache = RevocableCache.of_struct(
             redis, keys.API_KEY_CACHE_PREFIX, CachedKey, ttl_seconds=CACHE_SECONDS
         )
-        self.on_revoked: list[Callable[[UUID, list[UUID]], Awaitable[None]]] = []
-        """Told (org, key ids) after keys were revoked: their sockets close, their pending
-        invitations are revoked."""
+        self.events = events
+        """Told after keys were revoked (``KeysRevoked``): their sockets close, their
+        pending invitations are revoked; a revocation fails when its announcement does."""
 
     async def authenticate(self, key: str) -> CachedKey | None:
         if len(key) > 200:
@@ -189,8 +189,8 @@ class ApiKeyStore:
         await self.cache.revoke([h.hex() for h in hashes])
 
     async def revoked(self, org_id: UUID, key_ids: list[UUID]) -> None:
-        for listener in self.on_revoked:
-            await listener(org_id, key_ids)
+        revoked = KeysRevoked(org_id=org_id, keys=tuple(key_ids))
+        await self.events.publish(revoked, must_succeed=True)
 
     async def resync(self, since: float) -> None:
         async with self.db.system_connection() as connection:

@@ -32,10 +32,12 @@ from orgbase.auth.signup import SignUps
 from orgbase.auth.tokens import TokenService
 from orgbase.auth.user_sessions import UserSessions
 from orgbase.core.destinations import DestinationPolicy
+from orgbase.core.events import EventBus
 from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs, Memberships, OrgSso
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 
 log = structlog.get_logger("orgbase.auth")
 
@@ -70,9 +72,7 @@ class AuthArea:
             log.info("session cache warmed", sessions=warmed)
 
     async def stop(self) -> None:
-        await self.gotrue.close()
         await self.oidc.close()
-        await self.sessions.close()
         self.passwords.close()
 
 
@@ -85,28 +85,35 @@ def load_keys(settings: Settings) -> KeySet:
     return KeySet.ephemeral(auth.jwt_algorithm)
 
 
+def provider_client(settings: Settings) -> ProviderClient:
+    """The client of OpenID providers: built before the areas, since the tenancy area asks
+    it about an org's provider before saving it."""
+    return ProviderClient(
+        callback_url=settings.tenancy.public_url.rstrip("/") + "/auth/v1/callback",
+        # Local development runs its providers on loopback; production reaches none.
+        org_destinations=DestinationPolicy(
+            allowed_hosts=frozenset(), allow_loopback=settings.is_dev
+        ),
+    )
+
+
 def _oidc(
     settings: Settings,
     resources: Resources,
     grants: TokenGrants,
     sessions: SessionStore,
     sso: OrgSso,
+    *,
+    client: ProviderClient,
 ) -> OidcSignIn:
-    public_url = settings.tenancy.public_url
     return OidcSignIn(
         db=resources.db,
         grants=grants,
         sessions=sessions,
-        public_url=public_url,
+        public_url=settings.tenancy.public_url,
         providers=load_providers(settings.auth.oidc_providers_file),
         states=FlowStates(resources.redis),
-        client=ProviderClient(
-            callback_url=public_url.rstrip("/") + "/auth/v1/callback",
-            # Local development runs its providers on loopback; production reaches none.
-            org_destinations=DestinationPolicy(
-                allowed_hosts=frozenset(), allow_loopback=settings.is_dev
-            ),
-        ),
+        client=client,
         sso=sso,
     )
 
@@ -140,6 +147,9 @@ def _gotrue(
     grants: TokenGrants,
     user_sessions: UserSessions,
     outbox: Outbox,
+    *,
+    tasks: TaskSet,
+    api_keys: ApiKeyStore,
 ) -> GoTrue:
     """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
     sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
@@ -154,6 +164,7 @@ def _gotrue(
         grants.attempts,
         email_changes,
         grants.memberships,
+        api_keys.creator_changed,  # the keys of a deleted account end with it
     )
     return GoTrue(
         db=resources.db,
@@ -169,6 +180,7 @@ def _gotrue(
         signups=SignUps(resources.db, settings.auth, passwords, limiter, codes, grants.opener),
         proofs=Proofs(resources.db, sessions, grants, email_changes),
         email_changes=email_changes,
+        tasks=tasks,
     )
 
 
@@ -180,13 +192,18 @@ def build_auth(
     sso: OrgSso,
     live_orgs: LiveOrgs,
     outbox: Outbox,
+    events: EventBus,
+    tasks: TaskSet,
+    oidc_client: ProviderClient,
 ) -> AuthArea:
-    """The four last: the tenancy area's answers (``core.orgs``) and its outbox."""
+    """``memberships`` to ``outbox``: the tenancy area's answers (``core.orgs``) and its
+    outbox; ``events`` and ``tasks``: the gateway's bus (revocations are told on it) and
+    task set; ``oidc_client``: made by ``provider_client`` (the tenancy area has it too)."""
     auth = settings.auth
     tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
     passwords = Passwords(auth)
-    sessions = SessionStore(resources.db, resources.redis, auth)
-    api_keys = ApiKeyStore(resources.db, resources.redis)
+    sessions = SessionStore(resources.db, resources.redis, auth, events, tasks)
+    api_keys = ApiKeyStore(resources.db, resources.redis, events)
     limiter = RateLimiter(resources.redis)
     attempts = _guess_limit(
         resources,
@@ -201,9 +218,10 @@ def build_auth(
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
-    gotrue = _gotrue(settings, resources, grants, user_sessions, outbox)
-    gotrue.accounts.on_deleted.append(api_keys.creator_changed)  # its keys end with it
-    oidc = _oidc(settings, resources, grants, sessions, sso)
+    gotrue = _gotrue(
+        settings, resources, grants, user_sessions, outbox, tasks=tasks, api_keys=api_keys
+    )
+    oidc = _oidc(settings, resources, grants, sessions, sso, client=oidc_client)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,

@@ -8,10 +8,9 @@ Redis, the session's assurance level carried into every token it gets.
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlencode
 from uuid import UUID
@@ -53,6 +52,7 @@ from orgbase.core.context import Principal, RequestMeta
 from orgbase.core.errors import Conflict, Forbidden, Invalid, OrgbaseError, Unauthorized
 from orgbase.core.postgres import Database
 from orgbase.core.settings import AuthSettings
+from orgbase.core.tasks import TaskSet
 
 log = structlog.get_logger("orgbase.gotrue")
 
@@ -141,7 +141,7 @@ class GoTrue:
     signups: SignUps
     proofs: Proofs
     email_changes: EmailChanges
-    _background: set[asyncio.Task[None]] = field(default_factory=set)
+    tasks: TaskSet
 
     # -- shapes ---------------------------------------------------------------------------
 
@@ -286,14 +286,7 @@ class GoTrue:
     def _later(self, work: Any) -> None:
         """Mail work after the answer: the answer (and its timing) is the same whether the
         address has an account or not."""
-        task = asyncio.get_running_loop().create_task(work)
-        self._background.add(task)
-        task.add_done_callback(self._finished)
-
-    def _finished(self, task: asyncio.Task[None]) -> None:
-        self._background.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            log.warning("mail not queued", error=repr(task.exception()))
+        self.tasks.spawn(work, "queueing mail")  # a failure is logged there
 
     async def recover(self, raw_email: str, meta: RequestMeta, redirect_to: str | None) -> None:
         redirect = self.check_redirect(redirect_to)
@@ -355,9 +348,3 @@ class GoTrue:
         except (Forbidden, Conflict) as refused:
             return error_redirect(redirect, refused)
         return session_redirect(redirect, opened.tokens, verified.purpose if type_ else "")
-
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        if self._background:
-            await asyncio.gather(*self._background, return_exceptions=True)

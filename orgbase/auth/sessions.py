@@ -8,9 +8,8 @@ outage, PostgreSQL answers every check. Revocations write tombstones (see core/c
 
 from __future__ import annotations
 
-import asyncio
 import time
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Sequence
 from typing import Any
 from uuid import UUID
 
@@ -21,9 +20,11 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE, RevocableCache
 from orgbase.core.context import IssuedToken
+from orgbase.core.events import EventBus, SessionsRevoked
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import AuthSettings
+from orgbase.core.tasks import TaskSet
 
 log = structlog.get_logger("orgbase.sessions")
 
@@ -60,7 +61,14 @@ WHERE s.id = $1
 
 
 class SessionStore:
-    def __init__(self, db: Database, redis: RedisClients, settings: AuthSettings) -> None:
+    def __init__(
+        self,
+        db: Database,
+        redis: RedisClients,
+        settings: AuthSettings,
+        events: EventBus,
+        tasks: TaskSet,
+    ) -> None:
         self.db = db
         self.redis = redis
         self.settings = settings
@@ -70,10 +78,9 @@ class SessionStore:
             CachedSession,
             ttl_seconds=settings.session_cache_seconds,
         )
-        self._background: set[asyncio.Task[None]] = set()
+        self.tasks = tasks
         self._touched: dict[UUID, float] = {}
-        self.on_revoked: list[Callable[[list[UUID]], Awaitable[None]]] = []
-        """Told about revoked sessions (realtime closes their sockets)."""
+        self.events = events  # told SessionsRevoked: realtime closes their sockets
 
     # -- the per-request check ---------------------------------------------------------
 
@@ -124,7 +131,7 @@ class SessionStore:
         if len(self._touched) >= TOUCH_MEMORY:
             self._touched.clear()
         self._touched[session_id] = now
-        self._in_background(self._touch(session_id))
+        self.tasks.spawn(self._touch(session_id), "session touch")
 
     async def _load(self, session_id: UUID) -> CachedSession | None:
         async with self.db.system_connection() as connection:
@@ -144,11 +151,6 @@ class SessionStore:
                 )
         except Exception as exc:  # last_seen_at is informative: never fail a request on it
             log.warning("session touch failed", error=repr(exc))
-
-    def _in_background(self, coroutine: Any) -> None:
-        task = asyncio.get_running_loop().create_task(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
 
     # -- lifecycle ---------------------------------------------------------------------
 
@@ -231,8 +233,7 @@ class SessionStore:
             [keys.session_cache_key(s) for s in session_ids],
             ttl=self.settings.session_cache_seconds,
         )
-        for listener in self.on_revoked:
-            await listener(list(session_ids))
+        await self.events.publish(SessionsRevoked(sessions=tuple(session_ids)), must_succeed=True)
 
     @staticmethod
     async def drop_active_org(connection: Connection, org_id: UUID) -> None:
@@ -306,7 +307,3 @@ class SessionStore:
                 await pipe.execute()
 
         await self.redis.run(write)
-
-    async def close(self) -> None:
-        for task in list(self._background):
-            task.cancel()

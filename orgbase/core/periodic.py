@@ -42,15 +42,21 @@ class Periodic(BackgroundTask):
 
     @classmethod
     def retry_until_done(
-        cls, name: str, work: Callable[[], Awaitable[None]], pause_seconds: float
+        cls,
+        name: str,
+        work: Callable[[], Awaitable[None]],
+        pause_seconds: float,
+        *,
+        at_once: bool = True,
     ) -> Periodic:
-        """Work to be done once, at once, retried every ``pause_seconds`` until a round
-        goes through; a failed round is a warning (something is still down)."""
+        """Work to be done once, at once (or after a pause: ``at_once=False``), retried
+        every ``pause_seconds`` until a round goes through; a failed round is a warning
+        (something is still down)."""
         return cls(
             name,
             work,
             pause_seconds,
-            first_round_at_once=True,
+            first_round_at_once=at_once,
             failure_level=logging.WARNING,
             until_success=True,
         )

@@ -18,6 +18,7 @@ from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.admission import Admission
 from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
 from orgbase.limits.org_rate import OrgRateLimiter
@@ -38,8 +39,8 @@ class LimitsArea:
     periodic: Periodic
     document_gate: OrgGate
     """The document store's share between orgs (the platform hands it to the store)."""
-    require_platform_admin: PlatformAdminCheck | None = None
-    """Wired by the platform (the tenancy area knows who the platform admins are)."""
+    require_platform_admin: PlatformAdminCheck
+    """The tenancy area's (it knows who the platform admins are)."""
 
     def start(self) -> None:
         self.store.start()
@@ -65,11 +66,19 @@ class LimitsArea:
         return await self.flusher.redis.run(unlink)
 
 
-def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> LimitsArea:
-    """``orgs``: the tenancy area's (admins set the limits of live orgs only)."""
-    store = LimitsStore(resources.db, settings.limits, orgs)
+def build_limits(
+    settings: Settings,
+    resources: Resources,
+    orgs: LiveOrgs,
+    tasks: TaskSet,
+    *,
+    require_platform_admin: PlatformAdminCheck,
+) -> LimitsArea:
+    """``orgs`` and ``require_platform_admin``: the tenancy area's (admins set the limits
+    of live orgs only; it knows the platform admins); ``tasks``: the gateway's task set."""
+    store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
-    limiter = OrgRateLimiter(resources.redis)
+    limiter = OrgRateLimiter(resources.redis, tasks)
     meter = Meter()
     # The gate shares the database's time between orgs, configured or not; with limits on
     # it caps each org at its concurrent_statements and weighs it by its db_time_weight
@@ -94,4 +103,5 @@ def build_limits(settings: Settings, resources: Resources, orgs: LiveOrgs) -> Li
         usage=UsageReader(resources.db),
         periodic=periodic,
         document_gate=documents,
+        require_platform_admin=require_platform_admin,
     )

@@ -35,6 +35,7 @@ from orgbase.core import keys
 from orgbase.core.errors import RateLimited
 from orgbase.core.org_limits import Family
 from orgbase.core.redis import RedisClients, RedisUnavailable
+from orgbase.core.tasks import TaskSet
 
 log = structlog.get_logger("orgbase.org_rate")
 
@@ -178,14 +179,15 @@ class OrgRateLimiter:
     1/20 of its bucket, and halves otherwise); an org at a low rate or a small limit takes
     one token at a time (exact)."""
 
-    def __init__(self, redis: RedisClients) -> None:
+    def __init__(self, redis: RedisClients, tasks: TaskSet) -> None:
         self.redis = redis
+        self.tasks = tasks
+        """Batches being counted run there (drained at shutdown, before ``close``)."""
         self._script = redis.primary.register_script(_GCRA)
         self._reserves: dict[tuple[UUID, str], _Reserve] = {}
         self._uncounted: dict[tuple[UUID, str], tuple[_Reserve, int]] = {}
         """Reserves with requests let in before being counted, and their limit."""
         self._flush_soon: asyncio.TimerHandle | None = None
-        self._flushing: set[asyncio.Task[None]] = set()
         self.rejected = 0
         self.failed_open = 0
         self.round_trips = 0
@@ -245,8 +247,6 @@ class OrgRateLimiter:
 
     async def close(self) -> None:
         await self.flush()
-        for task in list(self._flushing):
-            await task
 
     # -- the three ways in ------------------------------------------------------------
 
@@ -394,9 +394,7 @@ class OrgRateLimiter:
 
     def _start_flush(self) -> None:
         self._flush_soon = None
-        task = asyncio.ensure_future(self._flush_logged())
-        self._flushing.add(task)
-        task.add_done_callback(self._flushing.discard)
+        self.tasks.spawn(self._flush_logged(), "org rate batch")
 
     async def _flush_logged(self) -> None:
         try:

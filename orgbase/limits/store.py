@@ -31,6 +31,7 @@ from orgbase.core.orgs import LiveOrgs
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.postgres import Database
 from orgbase.core.settings import LimitsSettings
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.overrides import defaults, validate_overrides, with_overrides
 
 log = structlog.get_logger("orgbase.limits")
@@ -41,7 +42,9 @@ RETRY_SECONDS = 5.0
 
 
 class LimitsStore:
-    def __init__(self, db: Database, settings: LimitsSettings, orgs: LiveOrgs) -> None:
+    def __init__(
+        self, db: Database, settings: LimitsSettings, orgs: LiveOrgs, tasks: TaskSet
+    ) -> None:
         self.db = db
         self.settings = settings
         self.orgs = orgs
@@ -56,7 +59,7 @@ class LimitsStore:
         """Notices seen: a full read that saw one arrive meanwhile reads again."""
         self._cache: OrderedDict[UUID, tuple[OrgLimits, float]] = OrderedDict()
         self._loading: dict[UUID, asyncio.Task[OrgLimits]] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
+        self.tasks = tasks
 
     def listen(self, listener: PgListener) -> None:
         listener.subscribe(CHANNEL, self._changed)
@@ -99,7 +102,8 @@ class LimitsStore:
 
     def _read_everyone_soon(self) -> None:
         if self._everyone_loading is None or self._everyone_loading.done():
-            self._everyone_loading = asyncio.ensure_future(self._read_everyone())
+            work = self._read_everyone()
+            self._everyone_loading = self.tasks.spawn(work, "org limits: read all")
 
     async def _read_everyone(self) -> None:
         while True:
@@ -129,7 +133,7 @@ class LimitsStore:
     def _start_load(self, org: UUID) -> asyncio.Task[OrgLimits]:
         task = self._loading.get(org)
         if task is None:
-            task = asyncio.ensure_future(self._load(org))
+            task = self.tasks.spawn(self._load(org), "org limits: load one")
             self._loading[org] = task
             task.add_done_callback(lambda _: self._loading.pop(org, None))
         return task
@@ -177,18 +181,13 @@ class LimitsStore:
             return
         self._changes += 1
         if self._everyone is not None or org in self._cache:
-            self._spawn(self._load(org))
+            self.tasks.spawn(self._load(org), "org limits: reload one")
 
     def _reload_all(self) -> None:
         self._changes += 1
         self._read_everyone_soon()
         for org in list(self._cache):
-            self._spawn(self._load(org))
-
-    def _spawn(self, work: Any) -> None:
-        task = asyncio.ensure_future(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+            self.tasks.spawn(self._load(org), "org limits: reload one")
 
     @property
     def holds_everyone(self) -> bool:

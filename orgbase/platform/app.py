@@ -183,7 +183,7 @@ def create_app(
         route_handlers=handlers,
         lifespan=[lifespan],
         dependencies=route_dependencies(gateway),
-        exception_handlers=exception_handlers(gateway.stats.dependency_error),
+        exception_handlers=exception_handlers(gateway.redis.stats.dependency_error),
         cors_config=_cors(settings.http),
         openapi_config=OpenAPIConfig(
             title="orgbase",

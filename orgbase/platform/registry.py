@@ -21,7 +21,7 @@ from orgbase.services.postgres.service import DATA_SERVICE
 
 
 def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
-    auth, documents = gateway.auth, gateway.documents
+    auth, documents, redis = gateway.auth, gateway.documents, gateway.redis
 
     def breaker_states() -> dict[str, str]:
         """Circuit breakers owned by the areas (Redis's is in the shared resources)."""
@@ -51,16 +51,16 @@ def route_dependencies(gateway: Gateway) -> dict[str, Provide]:
         "oidc": auth.oidc,
         "identities": gateway.request_auth,  # a LiveIdentitySource for sockets and streams
         "tenancy": gateway.tenancy,
-        "docs": documents,
-        "indexes": gateway.indexes,
-        "kv": gateway.kv,
+        "docs": documents.service,
+        "indexes": documents.indexes,
+        "kv": redis.kv,
         "hub": gateway.hub,
         "phoenix": gateway.phoenix,
-        "stats": gateway.stats,
-        "dependency_errors": gateway.stats.dependency_errors_24h,
+        "stats": redis.stats,
+        "dependency_errors": redis.stats.dependency_errors_24h,
         "breaker_states": breaker_states,
         "webhook_queue": webhook_queue,
-        "dashboard": gateway.dashboard,
+        "dashboard": redis.dashboard,
         "slo": gateway.slo,
         "webhooks": gateway.webhooks.service,
         "limits": gateway.limits,

@@ -43,13 +43,12 @@ class StorageArea:
     resumable: Resumable
     sweeper: Sweeper
     periodic: Periodic
-    admit: Admit | None = None
+    admit: Admit
     """Counts a request that carries no credential (a signed URL, a public link) against
-    its org's storage allowance (wired by the platform: the limits area's admission)."""
+    its org's storage allowance (the limits area's admission, given by the platform)."""
 
     async def admitted(self, scope: Any, org: UUID) -> None:
-        if self.admit is not None:
-            await self.admit(scope, org)
+        await self.admit(scope, org)
 
     def start(self) -> None:
         if not self.settings.enabled:
@@ -84,6 +83,7 @@ def build_storage(
     tasks: TaskSet,
     limits_of: LimitsOf | None,
     meter: Meter | None,
+    admit: Admit,
 ) -> StorageArea:
     config = settings.storage
     backend = make_backend(config)
@@ -115,4 +115,5 @@ def build_storage(
         periodic=Periodic(
             "storage sweep", sweeper.sweep, config.sweep_seconds, failure_level=logging.WARNING
         ),
+        admit=admit,
     )

@@ -5,8 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from orgbase.core.accounts import Accounts
+from orgbase.core.events import EventBus
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
 from orgbase.tenants.directory import LiveOrgRows, OrgDirectory
@@ -22,7 +24,7 @@ from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
 from orgbase.tenants.sso_domains import DomainClaims
 from orgbase.tenants.sso_members import SsoMemberships
-from orgbase.tenants.sso_provider import SsoProviders
+from orgbase.tenants.sso_provider import IssuerCheck, SsoProviders
 
 
 @dataclass
@@ -50,32 +52,45 @@ class TenancyArea:
         self.orgs.start()
 
     async def stop(self) -> None:
-        await self.orgs.stop()
         await self.outbox.stop()
 
 
 def build_tenancy(
-    settings: Settings, resources: Resources, issue_token: TokenIssuer, accounts: Accounts
+    settings: Settings,
+    resources: Resources,
+    issue_token: TokenIssuer,
+    accounts: Accounts,
+    *,
+    events: EventBus,
+    tasks: TaskSet,
+    check_issuer: IssuerCheck,
 ) -> TenancyArea:
-    """``accounts``: the auth area's answers about accounts (addresses, admins, keys)."""
+    """``accounts``: the auth area's answers about accounts (addresses, admins, keys);
+    ``events`` and ``tasks``: the gateway's bus, on which the area tells what others must
+    hear, and its task set; ``check_issuer``: the auth area's check of an org's OpenID
+    provider before it is saved."""
     db = resources.db
-    memberships = MembershipCache(db, resources.redis, settings.tenancy.membership_cache_seconds)
+    memberships = MembershipCache(
+        db, resources.redis, settings.tenancy.membership_cache_seconds, events
+    )
     resources.redis.on_recovery(memberships.resync)
-    contexts = OrgContextResolver(db, memberships, accounts)
+    contexts = OrgContextResolver(db, memberships, accounts, events)
     mail = MailQueue(accounts)
     owners = OwnerMail(accounts, mail)
     policy_changed = contexts.policy_changed
     return TenancyArea(
         memberships=memberships,
         contexts=contexts,
-        orgs=OrgService(db, memberships, accounts),
+        orgs=OrgService(db, memberships, accounts, events, tasks),
         members=MemberService(db, memberships, accounts),
         invitations=InvitationService(db, memberships, settings, accounts, mail),
         settings=OrgSettingsService(db, settings.tenancy.settings_max_bytes),
         audit=AuditLogService(db, resources.replicas),
         platform=PlatformService(db, issue_token, settings.tenancy.impersonation_minutes, accounts),
         outbox=OutboxDispatcher(db, settings.smtp),
-        sso_providers=SsoProviders(db, settings.is_dev, policy_changed, owners),
+        sso_providers=SsoProviders(
+            db, settings.is_dev, policy_changed, owners, events=events, check_issuer=check_issuer
+        ),
         sso_domains=DomainClaims(db, DnsProver(settings.tenancy), policy_changed, owners),
         sso_members=SsoMemberships(db, policy_changed, owners),
         directory=OrgDirectory(db, memberships, accounts),

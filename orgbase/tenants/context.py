@@ -9,7 +9,6 @@ came from, so PostgreSQL checks it again when a statement enters the org.
 from __future__ import annotations
 
 import time
-from collections.abc import Awaitable, Callable
 from uuid import UUID
 
 import asyncpg
@@ -17,6 +16,7 @@ import asyncpg
 from orgbase.core.accounts import Accounts
 from orgbase.core.context import OrgContext, PolicyChange, Principal
 from orgbase.core.errors import Forbidden
+from orgbase.core.events import EventBus, PolicyChanged
 from orgbase.core.pg_errors import (
     impersonation_ended,
     mfa_required,
@@ -66,14 +66,17 @@ def no_active_org() -> Forbidden:
 
 
 class OrgContextResolver:
-    def __init__(self, db: Database, memberships: MembershipCache, accounts: Accounts) -> None:
+    def __init__(
+        self, db: Database, memberships: MembershipCache, accounts: Accounts, events: EventBus
+    ) -> None:
         self.db = db
         self.memberships = memberships
         self.accounts = accounts
         self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
-        self.on_policy_changed: list[Callable[[UUID, PolicyChange], Awaitable[None]]] = []
-        """Told about every change of an org's sign-in policy (after it committed): it
-        travels like a revocation, to every replica, its sockets and read replicas."""
+        self.events = events
+        """Told about every change of an org's sign-in policy (``PolicyChanged``, after it
+        committed): it travels like a revocation, to every replica, its sockets and read
+        replicas."""
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str
@@ -179,8 +182,7 @@ class OrgContextResolver:
     async def policy_changed(self, org_id: UUID, change: PolicyChange) -> None:
         """Call after an org's sign-in policy changed (committed)."""
         self.forget_mfa_flag(org_id)
-        for listener in self.on_policy_changed:
-            await listener(org_id, change)
+        await self.events.publish(PolicyChanged(org_id=org_id, change=change), must_succeed=True)
 
     async def _impersonating(self, impersonation_id: UUID, admin_id: UUID) -> bool:
         """Is the impersonation still on? (Its org being gone is an ended one too: the

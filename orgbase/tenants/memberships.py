@@ -7,7 +7,6 @@ dropped (they are cheap to reload) before the cache is trusted again.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import cast
 from uuid import UUID
 
@@ -16,6 +15,7 @@ import structlog
 from orgbase.core import keys
 from orgbase.core.cache import RevocableCache
 from orgbase.core.context import Role
+from orgbase.core.events import EventBus, MembershipChanged
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.redis import RedisClients, unlink_matching
 
@@ -33,7 +33,9 @@ WHERE m.org_id = $1 AND m.user_id = $2
 class MembershipCache:
     PREFIX = keys.MEMBERSHIP_CACHE_PREFIX
 
-    def __init__(self, db: Database, redis: RedisClients, ttl_seconds: int) -> None:
+    def __init__(
+        self, db: Database, redis: RedisClients, ttl_seconds: int, events: EventBus
+    ) -> None:
         self.db = db
         self.redis = redis
         self.cache: RevocableCache[str] = RevocableCache(
@@ -43,9 +45,9 @@ class MembershipCache:
             decode=bytes.decode,
             ttl_seconds=ttl_seconds,
         )
-        self.on_changed: list[Callable[[UUID, UUID, Role | None], Awaitable[None]]] = []
-        """Told about changed (the new role) and ended (None) memberships: open sockets
-        lose rights or close."""
+        self.events = events
+        """Told about changed (the new role) and ended (None) memberships
+        (``MembershipChanged``): open sockets lose rights or close."""
 
     @staticmethod
     def _key(org_id: UUID, user_id: UUID) -> str:
@@ -74,8 +76,8 @@ class MembershipCache:
         else:
             await self.cache.put(key, role)
             await self.redis.revoked()  # a demotion acts at once on replicas too
-        for listener in self.on_changed:
-            await listener(org_id, user_id, role)
+        changed = MembershipChanged(org_id=org_id, user_id=user_id, role=role)
+        await self.events.publish(changed, must_succeed=True)
 
     async def removed_all(self, org_id: UUID, user_ids: list[UUID]) -> None:
         """Every membership of a deleted org (the deletion itself is announced, once)."""

@@ -14,10 +14,7 @@ background until it goes through: the deletion itself stands (204). A deletion c
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 from uuid import UUID
 
@@ -28,24 +25,27 @@ from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, NotFound, Unauthorized, Unavailable
+from orgbase.core.events import (
+    EventBus,
+    OrgClosing,
+    OrgDeleted,
+    OrgPurging,
+    OrgSweeping,
+    after_commit,
+)
+from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import (
     CONNECTION_ERRORS,
     ORG_LOCK,
     AnyConnection,
-    Connection,
     Database,
 )
+from orgbase.core.tasks import TaskSet
 from orgbase.tenants.memberships import MembershipCache
 from orgbase.tenants.schemas import Org
 
 log = structlog.get_logger("orgbase.orgs")
 
-OrgPurger = Callable[[UUID], Awaitable[object]]
-"""Deletes an org's data outside PostgreSQL's platform tables (tenant rows, documents...)."""
-AfterCommit = Callable[[], Awaitable[object]]
-ClosingHook = Callable[[Connection, UUID], Awaitable[AfterCommit]]
-"""Runs in the transaction that closes an org (another area's part: its API keys...);
-returns what to do once that transaction committed (tombstone caches...)."""
 SWEEP_AFTER_SECONDS = 10.0
 """Stores outside PostgreSQL are swept again this long after a deletion (and a purge a
 backing service interrupted is tried again this often)."""
@@ -110,14 +110,13 @@ class OrgService:
     db: Database
     memberships: MembershipCache
     accounts: Accounts
-    purgers: list[OrgPurger] = field(default_factory=list, init=False)
-    """Delete the org's rows in PostgreSQL (while the closed org row still exists)."""
-    sweepers: list[OrgPurger] = field(default_factory=list, init=False)
-    """Delete the org's data elsewhere (documents, cache): run again after a grace."""
-    closing: list[ClosingHook] = field(default_factory=list, init=False)
-    on_deleted: list[Callable[[UUID], Awaitable[None]]] = field(default_factory=list, init=False)
-    """Told when an org is closed (sockets close, in-flight cache writes are refused)."""
-    _background: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    events: EventBus
+    """Other areas' parts of a deletion: ``OrgClosing`` (in the closing transaction: API
+    keys, sessions, webhook endpoints), ``OrgDeleted`` (sockets close, in-flight cache
+    writes are refused), ``OrgPurging`` (rows in PostgreSQL, while the closed org row
+    still exists) and ``OrgSweeping`` (documents, cache, files: told again after a
+    grace). Subscribers must succeed: a purge that failed is retried."""
+    tasks: TaskSet
 
     # -- orgs ---------------------------------------------------------------------------
 
@@ -197,13 +196,12 @@ class OrgService:
             # The org is closed and every credential of it ended: what is left is out of
             # anyone's reach, so the deletion stands and the purge is finished later.
             log.warning("purging a deleted org failed", org_id=str(ctx.org_id), error=repr(exc))
-            self._in_background(self._purge_until_done(ctx.org_id, record))
+            self._purge_until_done(ctx.org_id, record)
             return
-        self._in_background(self._sweep_later(ctx.org_id))
+        self._sweep_later(ctx.org_id)
 
     async def _close(self, org_id: UUID) -> dict[str, int] | None:
         """Close the org and end every credential scoped to it; None when it is gone."""
-        after_commit: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
             # Waits for every transaction inside the org; later ones find it closed.
             await connection.execute(ORG_LOCK, org_id)
@@ -233,43 +231,43 @@ class OrgService:
             await connection.execute(
                 "DELETE FROM orgbase.outbox WHERE org_id = $1 AND sent_at IS NULL", org_id
             )
-            for hook in self.closing:
-                after_commit.append(await hook(connection, org_id))
+            after = await self.events.publish_in_transaction(OrgClosing(org_id=org_id), connection)
         await self.memberships.removed_all(org_id, members)
-        for after in after_commit:
-            await after()
-        for listener in self.on_deleted:
-            await listener(org_id)
+        await after_commit(after)
+        await self.events.publish(OrgDeleted(org_id=org_id), must_succeed=True)
         return {"members": len(members)}
 
     async def _purge(self, org_id: UUID, record: AuditEvent) -> None:
         """Delete what a closed org left: rows, documents, cache, its audit trail, the org."""
-        for purge in (*self.purgers, *self.sweepers):
-            await purge(org_id)
+        await self.events.publish(OrgPurging(org_id=org_id), must_succeed=True)
+        await self.events.publish(OrgSweeping(org_id=org_id), must_succeed=True)
         async with self.db.system_connection() as connection, connection.transaction():
             await connection.fetchval("SELECT orgbase.purge_org_audit($1)", org_id)
             await connection.execute("DELETE FROM orgbase.orgs WHERE id = $1", org_id)
             await audit.record(connection, record)
 
-    async def _purge_until_done(self, org_id: UUID, record: AuditEvent) -> None:
-        """Retry a purge a backing service interrupted, until it went through."""
-        while True:
-            await asyncio.sleep(SWEEP_AFTER_SECONDS)
-            try:
-                await self._purge(org_id, record)
-            except STORE_DOWN as exc:
-                log.warning("purging a deleted org failed", org_id=str(org_id), error=repr(exc))
-                continue
-            log.info("finished purging a deleted org", org_id=str(org_id))
-            return
+    def _purge_until_done(self, org_id: UUID, record: AuditEvent) -> None:
+        """Retry a purge a backing service interrupted, every SWEEP_AFTER_SECONDS until it
+        went through (cut short by a stop: the next start resumes it)."""
 
-    async def _sweep_later(self, org_id: UUID) -> None:
-        await asyncio.sleep(SWEEP_AFTER_SECONDS)
-        for sweep in self.sweepers:
-            try:
-                await sweep(org_id)
-            except Exception as exc:  # the data is unreachable now; logged for the operator
-                log.warning("sweeping a deleted org failed", org_id=str(org_id), error=repr(exc))
+        async def purge() -> None:
+            await self._purge(org_id, record)
+            log.info("finished purging a deleted org", org_id=str(org_id))
+
+        name = f"purging deleted org {org_id}"
+        retry = Periodic.retry_until_done(name, purge, SWEEP_AFTER_SECONDS, at_once=False)
+        self.tasks.spawn_loop(retry)
+
+    def _sweep_later(self, org_id: UUID) -> None:
+        """Sweep the stores outside PostgreSQL once more after a grace, for writes that
+        were in flight. Each store is swept even when another fails (the bus logs the
+        failure): the data is unreachable now, the log is for the operator."""
+
+        async def sweep() -> None:
+            await self.events.publish(OrgSweeping(org_id=org_id))
+
+        name = f"sweeping deleted org {org_id}"
+        self.tasks.spawn_loop(Periodic(name, sweep, SWEEP_AFTER_SECONDS, until_success=True))
 
     async def resume_deletions(self) -> int:
         """Finish deletions cut short (closed a while ago, row still there)."""
@@ -286,22 +284,10 @@ class OrgService:
         return len(rows)
 
     def start(self) -> None:
-        self._in_background(self._resume_quietly())
+        self.tasks.spawn(self._resume_quietly(), "finishing org deletions cut short")
 
     async def _resume_quietly(self) -> None:
         try:
             await self.resume_deletions()
         except Exception as exc:  # tried again at the next start
             log.warning("finishing org deletions failed", error=repr(exc))
-
-    def _in_background(self, coroutine: Awaitable[None]) -> None:
-        task: asyncio.Task[None] = asyncio.ensure_future(coroutine)
-        self._background.add(task)
-        task.add_done_callback(self._background.discard)
-
-    async def stop(self) -> None:
-        for task in list(self._background):
-            task.cancel()
-        for task in list(self._background):
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task

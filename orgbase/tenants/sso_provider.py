@@ -3,8 +3,8 @@
 Replacing the issuer, or removing the provider, ends what the old provider held: the
 accounts' links to it (an OpenID subject means something only at its own issuer: a new
 provider's subject "123" is not the old one's) and the sessions it signed in. Those belong
-to the auth area, which the gateway wires into ``replaced``. Every change is audited and
-mailed to every owner of the org.
+to the auth area, which the gateway subscribes to ``OrgProviderReplaced``. Every change is
+audited and mailed to every owner of the org.
 """
 
 from __future__ import annotations
@@ -21,14 +21,14 @@ from orgbase.core import audit, destinations, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.core.errors import Invalid
-from orgbase.core.postgres import Connection, Database
+from orgbase.core.events import AfterCommit, EventBus, OrgProviderReplaced, after_commit
+from orgbase.core.postgres import Database
 from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
-AfterCommit = Callable[[], Awaitable[None]]
-ProviderReplaced = Callable[[Connection, UUID], Awaitable[AfterCommit]]
-"""(connection, org_id) -> what to do once the change committed."""
+IssuerCheck = Callable[[str], Awaitable[None]]
+"""Raises when an issuer's discovery document names URLs the gateway would not use."""
 
 _UPSERT = """
 INSERT INTO orgbase.org_sso (org_id, issuer, client_id, client_secret, default_role)
@@ -81,14 +81,18 @@ class SsoProviders:
         dev: bool,
         policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
         owners: OwnerMail,
+        *,
+        events: EventBus,
+        check_issuer: IssuerCheck,
     ) -> None:
         self.db = db
         self.dev = dev
         self.policy_changed = policy_changed
         self.owners = owners
-        self.replaced: list[ProviderReplaced] = []
-        """Told (in the change's transaction) when the issuer changes or SSO is removed."""
-        self.issuer_checks: list[Callable[[str], Awaitable[None]]] = []
+        self.events = events
+        """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
+        changes or SSO is removed."""
+        self.check_issuer = check_issuer
         """Asked before a provider is saved: its discovery document, when it answers, names
         only URLs the gateway will use (the auth area speaks OpenID)."""
 
@@ -96,8 +100,7 @@ class SsoProviders:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
         checked_issuer(data.issuer, dev=self.dev)
         await _public_issuer(data.issuer, allow_loopback=self.dev)
-        for check in self.issuer_checks:
-            await check(data.issuer)
+        await self.check_issuer(data.issuer)
         after: list[AfterCommit] = []
         async with self.db.system_connection() as connection, connection.transaction():
             before = await connection.fetchval(
@@ -112,7 +115,8 @@ class SsoProviders:
                 data.default_role,
             )
             if before is not None and before != data.issuer:
-                after = [await hook(connection, ctx.org_id) for hook in self.replaced]
+                replaced = OrgProviderReplaced(org_id=ctx.org_id)
+                after = await self.events.publish_in_transaction(replaced, connection)
             details = {"issuer": data.issuer, "default_role": data.default_role}
             if before is not None:
                 details["previous_issuer"] = before
@@ -120,8 +124,7 @@ class SsoProviders:
             await audit.record(connection, event)
             what = f"its SSO provider is now {data.issuer} (new members: {data.default_role})"
             await self.owners.tell(connection, ctx, ctx.org_id, "sso_configured", what)
-        for action in after:
-            await action()
+        await after_commit(after)
 
     async def remove(self, ctx: OrgContext, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
@@ -134,7 +137,8 @@ class SsoProviders:
             released = await release_domains(
                 connection, self.owners.accounts, ctx.org_id, [r["domain"] for r in domains]
             )
-            after = [await hook(connection, ctx.org_id) for hook in self.replaced]
+            replaced = OrgProviderReplaced(org_id=ctx.org_id)
+            after = await self.events.publish_in_transaction(replaced, connection)
             details = {"memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_removed", details=details)
             await audit.record(connection, event)
@@ -145,6 +149,5 @@ class SsoProviders:
                 "sso_removed",
                 "its SSO provider and domains were removed",
             )
-        for action in after:
-            await action()
+        await after_commit(after)
         await self.policy_changed(ctx.org_id, "relaxed")

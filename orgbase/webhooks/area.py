@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from orgbase.core.destinations import DestinationPolicy
@@ -9,6 +10,7 @@ from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.webhooks.dispatcher import STOPPED_CHANNEL, WebhookDispatcher
 from orgbase.webhooks.service import WebhookService
 
@@ -26,14 +28,28 @@ class WebhooksArea:
 
 
 def build_webhooks(
-    settings: Settings, resources: Resources, orgs: LiveOrgs, outbox: Outbox
+    settings: Settings,
+    resources: Resources,
+    orgs: LiveOrgs,
+    outbox: Outbox,
+    tasks: TaskSet,
+    *,
+    observe_latency: Callable[[float], None] | None = None,
 ) -> WebhooksArea:
-    """``orgs`` and ``outbox``: the tenancy area's (live orgs, mail to an org's admins)."""
+    """``orgs`` and ``outbox``: the tenancy area's (live orgs, mail to an org's admins);
+    ``tasks``: the gateway's task set; ``observe_latency``: the metrics' (when on)."""
     policy = DestinationPolicy(
         allowed_hosts=frozenset(host.lower() for host in settings.webhooks.allowed_hosts),
         allow_loopback=settings.is_dev,
     )
-    dispatcher = WebhookDispatcher(resources.db, settings.webhooks, policy, outbox)
+    dispatcher = WebhookDispatcher(
+        resources.db,
+        settings.webhooks,
+        policy,
+        outbox,
+        tasks=tasks,
+        observe_latency=observe_latency,
+    )
     if settings.webhooks.enabled:
         # Endpoints stopped elsewhere: their claimed, unsent deliveries stay unsent here.
         resources.notifications.subscribe(STOPPED_CHANNEL, dispatcher.endpoint_stopped)

@@ -14,6 +14,7 @@ from uuid import UUID
 import httpx
 
 from orgbase.core.settings import WebhookSettings
+from orgbase.core.tasks import TaskSet
 
 KEPT_ALIVE = 8
 MOST_CLIENTS = 256
@@ -21,11 +22,12 @@ MOST_CLIENTS = 256
 
 
 class EndpointClients:
-    def __init__(self, settings: WebhookSettings) -> None:
+    def __init__(self, settings: WebhookSettings, tasks: TaskSet) -> None:
         self.settings = settings
+        self.tasks = tasks
+        """Evicted clients close there (drained at shutdown, before ``close``)."""
         self.most = max(MOST_CLIENTS, settings.batch)
         self._clients: OrderedDict[UUID, httpx.AsyncClient] = OrderedDict()
-        self._closing: set[asyncio.Task[None]] = set()
 
     def _new(self) -> httpx.AsyncClient:
         slots = self.settings.max_in_flight
@@ -45,11 +47,9 @@ class EndpointClients:
         self._clients[endpoint_id] = client  # the most recently used last
         while len(self._clients) > self.most:
             _, oldest = self._clients.popitem(last=False)
-            task = asyncio.get_running_loop().create_task(oldest.aclose())
-            self._closing.add(task)
-            task.add_done_callback(self._closing.discard)
+            self.tasks.spawn(oldest.aclose(), "webhook client close")
         return client
 
     async def close(self) -> None:
         clients, self._clients = list(self._clients.values()), OrderedDict()
-        await asyncio.gather(*(client.aclose() for client in clients), *self._closing)
+        await asyncio.gather(*(client.aclose() for client in clients))

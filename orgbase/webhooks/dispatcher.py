@@ -49,6 +49,7 @@ from orgbase.core.mail import Mail, Outbox
 from orgbase.core.periodic import Periodic
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import WebhookSettings
+from orgbase.core.tasks import TaskSet
 from orgbase.webhooks import signing
 from orgbase.webhooks.clients import EndpointClients
 
@@ -156,7 +157,14 @@ class Queue:
 
 class WebhookDispatcher:
     def __init__(
-        self, db: Database, settings: WebhookSettings, policy: DestinationPolicy, outbox: Outbox
+        self,
+        db: Database,
+        settings: WebhookSettings,
+        policy: DestinationPolicy,
+        outbox: Outbox,
+        *,
+        tasks: TaskSet,
+        observe_latency: Callable[[float], None] | None = None,
     ) -> None:
         self.db = db
         self.settings = settings
@@ -166,14 +174,15 @@ class WebhookDispatcher:
         self.outcomes: collections.Counter[str] = collections.Counter()
         """delivered, retried, given_up, deferred, released, endpoint_disabled (copied into
         metrics)."""
-        self.latency_observers: list[Callable[[float], None]] = []
+        self.observe_latency = observe_latency
+        """Told each attempt's latency in seconds (the metrics' histogram, when on)."""
         self.queue = Queue()
         self._breakers: dict[UUID, CircuitBreaker] = {}
         self._in_flight: dict[UUID, asyncio.Semaphore] = {}
         # Results are written through the platform pool, which requests need too (sign-in,
         # session fallback): a busy round holds at most this many of its connections.
         self._recorders = asyncio.Semaphore(RECORDERS)
-        self._clients = EndpointClients(settings)
+        self._clients = EndpointClients(settings, tasks)
         self._last_expiry = 0.0
         self._last_owner_check = 0.0
         self._stopped: dict[UUID, float] = {}
@@ -302,8 +311,8 @@ class WebhookDispatcher:
             breaker.record_success()
         else:
             breaker.record_failure()
-        for observe in self.latency_observers:
-            observe(attempt.latency_ms / 1000)
+        if self.observe_latency is not None:
+            self.observe_latency(attempt.latency_ms / 1000)
         await self._record(delivery, attempt)
 
     async def _defer(self, delivery_id: int, wait: float, outcome: str = "deferred") -> None:

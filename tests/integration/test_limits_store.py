@@ -13,6 +13,7 @@ import msgspec
 from orgbase.core.pg_listener import PgListener
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.store import LimitsStore
 from orgbase.tenants.directory import LiveOrgRows
 from tests.support.data import make_org, owner_connection
@@ -30,7 +31,7 @@ async def gateway_store(
     db = Database(settings.database)
     await db.open()
     listener = PgListener(settings.database.listener_url, settings.database.connect_timeout)
-    store = LimitsStore(db, limits, LiveOrgRows())
+    store = LimitsStore(db, limits, LiveOrgRows(), TaskSet())
     store.listen(listener)
     listener.start()
     store.start()

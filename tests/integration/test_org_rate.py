@@ -11,12 +11,14 @@ from typing import Any
 
 from orgbase.core import keys
 from orgbase.core.redis import RedisClients
+from orgbase.core.tasks import TaskSet
 from orgbase.limits.org_rate import OrgRateLimiter
 from tests.support.redis_modes import both_modes_settings  # noqa: F401 (fixtures)
 
 
 async def test_a_small_limit_is_exact_across_two_replicas(redis_clients: RedisClients) -> None:
-    first, second = OrgRateLimiter(redis_clients), OrgRateLimiter(redis_clients)
+    tasks = TaskSet()
+    first, second = OrgRateLimiter(redis_clients, tasks), OrgRateLimiter(redis_clients, tasks)
     org = uuid.uuid4()
     # 60 a minute: a bucket of 10, refilled one a second.
     decisions = [await (first if n % 2 else second).admit(org, "kv", 60) for n in range(12)]
@@ -28,7 +30,7 @@ async def test_a_small_limit_is_exact_across_two_replicas(redis_clients: RedisCl
 
 
 async def test_a_fast_org_takes_tokens_ahead(redis_clients: RedisClients) -> None:
-    limiter = OrgRateLimiter(redis_clients)
+    limiter = OrgRateLimiter(redis_clients, TaskSet())
     org = uuid.uuid4()
     decisions = [await limiter.admit(org, "data", 600_000) for _ in range(2000)]
     assert not any(d.retry_after for d in decisions)
@@ -44,7 +46,7 @@ async def test_concurrent_requests_far_below_the_limit_are_never_refused(
     """Requests that find the reserve empty while a refill is in flight wait for it: each
     taking a chunk of its own would throw most of them away and drain the bucket (an org
     at a fraction of its limit was refused)."""
-    limiter = OrgRateLimiter(redis_clients)
+    limiter = OrgRateLimiter(redis_clients, TaskSet())
     org = uuid.uuid4()
     # 6,000 a minute: a bucket of 1,000, chunks of up to 50.
     for _ in range(5):
@@ -55,7 +57,7 @@ async def test_concurrent_requests_far_below_the_limit_are_never_refused(
 
 
 async def test_waiters_on_a_refused_refill_are_refused_with_it(redis_clients: RedisClients) -> None:
-    limiter = OrgRateLimiter(redis_clients)
+    limiter = OrgRateLimiter(redis_clients, TaskSet())
     org = uuid.uuid4()
     # 60 a minute: a bucket of 10; 30 at once: 10 admitted, 20 told when to retry.
     decisions = await asyncio.gather(*(limiter.admit(org, "kv", 60) for _ in range(30)))
@@ -80,7 +82,7 @@ async def consumed(
 async def test_many_orgs_far_below_a_generous_limit_are_counted_in_one_batch(
     redis_clients: RedisClients,
 ) -> None:
-    limiter = OrgRateLimiter(redis_clients)
+    limiter = OrgRateLimiter(redis_clients, TaskSet())
     orgs = [uuid.uuid4() for _ in range(300)]
     for org in orgs:
         for _ in range(20):
@@ -99,7 +101,8 @@ async def test_a_generous_limit_is_still_a_limit_across_two_replicas(
 ) -> None:
     """6,000 a minute: a bucket of 1,000. Two processes hammering it without ever pausing
     (no batch goes out meanwhile) let in about the bucket, not twice it."""
-    first, second = OrgRateLimiter(redis_clients), OrgRateLimiter(redis_clients)
+    tasks = TaskSet()
+    first, second = OrgRateLimiter(redis_clients, tasks), OrgRateLimiter(redis_clients, tasks)
     org = uuid.uuid4()
     started = time.monotonic()
     decisions = [await (first, second)[n % 2].admit(org, "kv", 6000) for n in range(3000)]

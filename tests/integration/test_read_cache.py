@@ -8,6 +8,7 @@ from typing import TypeVar
 
 from orgbase.core.postgres import Database
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.services.postgres.plan import Bounds, ReadPlan, ReadPlans
 from orgbase.services.postgres.request import Count, ReadRequest, read_parser
 from orgbase.services.postgres.schema_cache import SchemaCache
@@ -25,7 +26,7 @@ async def test_a_repeated_read_skips_parsing(settings: Settings) -> None:
     db = Database(settings.database)
     await db.open()
     try:
-        schema = SchemaCache(db)
+        schema = SchemaCache(db, TaskSet())
         await schema.load()
         parse = read_parser(2048)
         plans = ReadPlans(schema, 2048)

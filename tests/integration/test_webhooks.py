@@ -19,6 +19,7 @@ from orgbase.auth.directory import AccountDirectory
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.platform.app import OrgbaseApp, create_app
 from orgbase.tenants.mail_queue import MailQueue
 from orgbase.webhooks.dispatcher import WebhookDispatcher
@@ -491,7 +492,9 @@ async def test_the_log_is_kept_for_its_retention_only(client: Client, settings: 
         )
         policy = DestinationPolicy(allowed_hosts=frozenset(), allow_loopback=False)
         outbox = MailQueue(AccountDirectory())
-        dispatcher = WebhookDispatcher(resources.db, resources.settings.webhooks, policy, outbox)
+        dispatcher = WebhookDispatcher(
+            resources.db, resources.settings.webhooks, policy, outbox, tasks=TaskSet()
+        )
         assert await dispatcher.expire_old() >= 1
     finally:
         await resources.close()

@@ -20,8 +20,7 @@ FUNCTION_LINES = 60
 
 # "path:Name" -> lines today; to be split, never grown.
 OVER_TODAY: dict[str, int] = {
-    "services/redis/realtime.py:RealtimeHub": 276,
-    "auth/sessions.py:SessionStore": 251,
+    "services/redis/realtime.py:RealtimeHub": 273,
 }
 # Import circles known today (sorted module names); to be broken, never joined by others.
 CIRCLES_TODAY: list[list[str]] = []

@@ -1,31 +1,27 @@
-"""Document changes, told to whoever listens (the platform records them in the audit log,
-which turns them into ``docs.<collection>.<insert|update|delete>`` webhook events).
+"""Document changes, published as ``DocumentChanged`` on the gateway's event bus (the
+platform records them in the audit log, which turns them into
+``docs.<collection>.<insert|update|delete>`` webhook events).
 
 MongoDB and PostgreSQL share no transaction: a change is told after MongoDB has it, and a
-listener that fails (PostgreSQL down) is logged, not the write's failure. This is the one
-event source that is at most once.
+subscriber that fails (PostgreSQL down) is logged by the bus, not the write's failure.
+This is the one event source that is at most once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from typing import Any, Literal
 
-import structlog
-
 from orgbase.core.context import OrgContext
-
-log = structlog.get_logger("orgbase.documents")
+from orgbase.core.events import DocumentChanged, EventBus
 
 Change = Literal["insert", "update", "delete"]
-Listener = Callable[[OrgContext, str, Change, dict[str, Any]], Awaitable[None]]
 MAX_IDS = 100
 """The most document ids one event lists (a bulk write tells its count too)."""
 
 
 class DocumentEvents:
-    def __init__(self) -> None:
-        self.listeners: list[Listener] = []
+    def __init__(self, bus: EventBus) -> None:
+        self.bus = bus
 
     async def changed(
         self, ctx: OrgContext, collection: str, change: Change, details: dict[str, Any]
@@ -33,8 +29,5 @@ class DocumentEvents:
         details = {"collection": collection, **details}
         if "ids" in details:
             details["ids"] = [str(i) for i in details["ids"][:MAX_IDS]]
-        for listener in self.listeners:
-            try:
-                await listener(ctx, collection, change, details)
-            except Exception as exc:  # the document is written: the event is what is lost
-                log.warning("document event lost", collection=collection, error=repr(exc))
+        event = DocumentChanged(ctx=ctx, collection=collection, change=change, details=details)
+        await self.bus.publish(event)

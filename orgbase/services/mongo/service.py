@@ -22,6 +22,7 @@ from pymongo import ReturnDocument
 from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound
+from orgbase.core.events import EventBus
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.settings import MongoSettings
@@ -50,12 +51,13 @@ class DocumentService(DocumentReads):
         self,
         store: DocumentStore,
         settings: MongoSettings,
+        events: EventBus,
         *,
         limits_of: LimitsOf | None = None,
         meter: Meter | None = None,
     ) -> None:
         super().__init__(store, settings)
-        self.events = DocumentEvents()
+        self.events = DocumentEvents(events)
         self.limits_of = limits_of
         self.meter = meter
         self.storage = DocumentStorage(store)

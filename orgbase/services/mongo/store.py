@@ -69,7 +69,9 @@ def physical(org_id: UUID, name: str) -> str:
 
 
 class DocumentStore:
-    def __init__(self, mongo: MongoClients, settings: MongoSettings) -> None:
+    def __init__(
+        self, mongo: MongoClients, settings: MongoSettings, gate: StatementGate | None = None
+    ) -> None:
         self.mongo = mongo
         self.breaker = CircuitBreaker(
             "mongo",
@@ -77,8 +79,8 @@ class DocumentStore:
             reset_seconds=settings.breaker_reset_seconds,
         )
         self._local_server: bool | None = None
-        self.gate: StatementGate | None = None
-        """Shares the store between orgs (the limits area's; the platform wires it)."""
+        self.gate = gate
+        """Shares the store between orgs (the limits area's, given by the platform)."""
         self._gate_wait = settings.server_selection_timeout_ms / 1000
 
     def collection(self, ctx: OrgContext, name: str) -> Any:

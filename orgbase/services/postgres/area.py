@@ -11,6 +11,7 @@ from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import DataAccessSource
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
+from orgbase.core.tasks import TaskSet
 from orgbase.services.postgres.schema_cache import CHANNEL, SchemaCache
 from orgbase.services.postgres.service import DataService
 
@@ -36,12 +37,14 @@ def build_data(
     settings: Settings,
     resources: Resources,
     access: DataAccessSource,
+    tasks: TaskSet,
+    *,
     limits_of: LimitsOf | None = None,
     meter: Meter | None = None,
 ) -> DataArea:
     """``access``: gives each request its entry into the org (the request-auth component,
     wired by the platform)."""
-    schema = SchemaCache(resources.db)
+    schema = SchemaCache(resources.db, tasks)
     resources.notifications.subscribe(CHANNEL, lambda _payload: schema.reload_soon())
     # Schema changes notified while the listener was away would be missed: reload.
     resources.notifications.on_connected(schema.reload_soon)

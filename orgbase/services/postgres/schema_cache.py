@@ -10,6 +10,7 @@ import contextlib
 import structlog
 
 from orgbase.core.postgres import Database
+from orgbase.core.tasks import TaskSet
 from orgbase.services.postgres.functions import Function, introspect_functions
 from orgbase.services.postgres.schema import Table, introspect
 
@@ -22,8 +23,9 @@ CHANNEL = "orgbase_schema"
 class SchemaCache:
     """The current schema, reloaded when told to (``reload_soon``)."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, tasks: TaskSet) -> None:
         self.db = db
+        self.tasks = tasks
         self.tables: dict[str, Table] = {}
         self.functions: dict[str, list[Function]] = {}
         self.version = 0
@@ -56,7 +58,7 @@ class SchemaCache:
             return
         self._reload_wanted = True
         if self._reloader is None or self._reloader.done():
-            self._reloader = asyncio.get_running_loop().create_task(self._reload_while_wanted())
+            self._reloader = self.tasks.spawn(self._reload_while_wanted(), "schema reload")
 
     async def stop(self) -> None:
         self._stopped = True

@@ -1,0 +1,45 @@
+"""Builds the Redis service's objects: the statistics (latency, hot keys, alerts), the
+key-value cache and the Redis dashboard. The realtime hub is built by the platform."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from orgbase.core.metering import Meter
+from orgbase.core.org_limits import LimitsOf
+from orgbase.core.resources import Resources
+from orgbase.core.settings import Settings
+from orgbase.services.redis.dashboard import RedisDashboard
+from orgbase.services.redis.kv import KeyValueStore
+from orgbase.services.redis.stats import RedisStats
+
+
+@dataclass(frozen=True)
+class RedisArea:
+    stats: RedisStats
+    kv: KeyValueStore
+    dashboard: RedisDashboard
+
+    def start(self) -> None:
+        self.stats.start()
+
+    async def stop(self) -> None:
+        await self.stats.stop()
+
+
+def build_redis(
+    settings: Settings,
+    resources: Resources,
+    *,
+    limits_of: LimitsOf | None,
+    meter: Meter | None,
+) -> RedisArea:
+    """``limits_of`` and ``meter``: the limits area's, as core types."""
+    redis = resources.redis
+    stats = RedisStats(redis)
+    redis.observers.append(stats.latency)  # every command's latency, for the dashboard
+    return RedisArea(
+        stats=stats,
+        kv=KeyValueStore(redis, settings.kv, stats, limits_of=limits_of, meter=meter),
+        dashboard=RedisDashboard(redis, stats, settings.observability),
+    )
