@@ -19,8 +19,8 @@ import asyncpg
 from pymongo import AsyncMongoClient
 
 from bench.harness import local_stack, prepare_database
+from devstack.layout import PG_SUPERUSER
 from orgbase.core.settings import Settings, settings_from_env
-from orgbase.platform.localstack.layout import PG_SUPERUSER
 from orgbase.platform.org_transfer import export_org, import_org
 from orgbase.services.mongo.store import physical
 from orgbase.tenants.orgs import found_org

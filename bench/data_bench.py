@@ -41,7 +41,7 @@ from bench.harness import (
     prepare_database,
     wrk,
 )
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 ORGS = 50
 ROWS_PER_ORG = 100

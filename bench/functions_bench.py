@@ -30,7 +30,7 @@ import msgspec
 
 from bench.data_bench import orgs_and_tokens, seed
 from bench.harness import ROOT, gateway, local_stack, org_of, prepare_database, wrk
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 ORGS = 20
 INSERTS = 100

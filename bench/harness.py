@@ -23,8 +23,8 @@ from typing import Any
 import asyncpg
 import httpx
 
-from orgbase.platform.localstack import LocalStack, StackLayout
-from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
+from devstack import LocalStack, StackLayout
+from devstack.layout import DEFAULT_PORT_BASE, PG_SUPERUSER
 from orgbase.platform.migrations import migrate, sync_role_passwords
 
 EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[1] / "migrations"

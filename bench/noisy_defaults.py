@@ -23,9 +23,9 @@ import httpx
 
 from bench.harness import WrkResult, make_users, org_of, wrk
 from bench.tenancy_bench import gateway_p99, logged_gateway, owner_of_new_org, seed_noisy
+from devstack import LocalStack
 from orgbase.limits.fair_gate import FairGate
 from orgbase.limits.time_share import TimeShare
-from orgbase.platform.localstack import LocalStack
 
 READ = "/v1/db/items?order=id&limit=20"
 EXPENSIVE = "/v1/db/items?title=like.*zz*&order=id&limit=20"

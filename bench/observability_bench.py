@@ -30,7 +30,7 @@ from pathlib import Path
 
 from bench.data_bench import PATH, orgs_and_tokens, seed
 from bench.harness import ROOT, WrkResult, gateway, local_stack, org_of, prepare_database, wrk
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 CALLS = 200_000
 ROUNDS = 3

@@ -45,7 +45,7 @@ from bench.harness import (
     org_of,
     prepare_database,
 )
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 SUBSCRIBERS = 1000
 CLIENT_PROCESSES = 2

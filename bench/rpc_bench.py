@@ -22,7 +22,7 @@ import httpx
 
 from bench.data_bench import ORGS, ROWS_PER_ORG, orgs_and_tokens, seed
 from bench.harness import gateway, local_stack, org_of, prepare_database, wrk
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 CASES = (
     ("table read (20 rows), GET", "GET", "/v1/db/items?order=id&limit=20", None),

@@ -26,8 +26,8 @@ import httpx
 from bench.data_bench import ORGS, orgs_and_tokens, seed
 from bench.harness import gateway, local_stack, org_of, prepare_database, wrk
 from bench.services_bench import MESSAGES, SUBSCRIBERS, fan_out, org_tokens
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack import LocalStack
+from devstack.layout import PG_SUPERUSER
 
 BENCH_DATABASE = "orgbase_bench"
 BASE_ENV = {

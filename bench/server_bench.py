@@ -32,7 +32,7 @@ from bench.harness import (
     prepare_database,
     wrk,
 )
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 GRANIAN = str(ROOT / ".venv" / "bin" / "granian")
 APP = "orgbase.platform.asgi:app_from_environment"

@@ -51,8 +51,8 @@ from bench.harness import (
     prepare_database,
     wrk,
 )
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack import LocalStack
+from devstack.layout import PG_SUPERUSER
 
 DATABASE = "orgbase_bench_tenancy"
 READ = "/v1/db/items?order=id&limit=20"

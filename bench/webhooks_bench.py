@@ -45,7 +45,7 @@ import pyotp
 
 from bench.data_bench import orgs_and_tokens, process, wait_http
 from bench.harness import WrkResult, free_port, gateway, local_stack, org_of, prepare_database, wrk
-from orgbase.platform.localstack.layout import PG_SUPERUSER
+from devstack.layout import PG_SUPERUSER
 
 QUEUED = 3000
 LIVE = 500

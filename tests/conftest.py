@@ -13,10 +13,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 
+from devstack import LocalStack, StackLayout
 from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack, StackLayout
 from orgbase.platform.migrations import migrate, sync_role_passwords
 from tests.support.data import (
     EXAMPLE_APP_MIGRATIONS,

@@ -152,7 +152,7 @@ STATE_DIR_OPTION = click.option(
     envvar="ORGBASE_LOCAL_STATE_DIR",
     show_default=True,
 )
-# The same as localstack.layout.DEFAULT_PORT_BASE (not imported: it would load the stack's
+# The same as devstack.layout.DEFAULT_PORT_BASE (not imported: it would load the stack's
 # modules for every command).
 PORT_BASE_OPTION = click.option(
     "--port-base", type=int, default=25430, envvar="ORGBASE_LOCAL_PORT_BASE", show_default=True
@@ -179,8 +179,8 @@ PORT_BASE_OPTION = click.option(
 )
 def services_up(state_dir: Path, port_base: int, redis_mode: str, pg_replica: bool) -> None:
     """Start the services that are not running and write services.env."""
-    from orgbase.platform.localstack import LocalStack, StackLayout
-    from orgbase.platform.localstack.process import StackError
+    from devstack import LocalStack, StackLayout
+    from devstack.process import StackError
 
     stack = LocalStack(StackLayout(state_dir.resolve(), port_base))
     try:
@@ -197,7 +197,7 @@ def services_up(state_dir: Path, port_base: int, redis_mode: str, pg_replica: bo
 @PORT_BASE_OPTION
 def services_down(state_dir: Path, port_base: int) -> None:
     """Stop the local services by pid."""
-    from orgbase.platform.localstack import LocalStack, StackLayout
+    from devstack import LocalStack, StackLayout
 
     stopped = LocalStack(StackLayout(state_dir.resolve(), port_base)).down()
     click.echo(f"stopped: {', '.join(stopped)}" if stopped else "nothing was running")
@@ -208,7 +208,7 @@ def services_down(state_dir: Path, port_base: int) -> None:
 @PORT_BASE_OPTION
 def services_status(state_dir: Path, port_base: int) -> None:
     """Show which local services run; exit 1 when one is down."""
-    from orgbase.platform.localstack import LocalStack, StackLayout
+    from devstack import LocalStack, StackLayout
 
     states = LocalStack(StackLayout(state_dir.resolve(), port_base)).status()
     for state in states:

@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 from playwright.async_api import Browser, Dialog, Page, async_playwright, expect
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import ROOT, STATE_DIR, server_env

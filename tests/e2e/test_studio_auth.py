@@ -14,8 +14,8 @@ import pyotp
 import pytest
 from playwright.async_api import Browser, expect
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.e2e.conftest import WIDE, Studio
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, admin_at_aal2, unique_email

@@ -17,9 +17,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Page, expect
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from tests.e2e.conftest import DELIVERING, Studio, studio_at
 from tests.e2e.test_studio import PAGES as STUDIO_PAGES
 from tests.integration.test_gotrue_clients import gotrue_env

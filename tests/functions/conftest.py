@@ -11,9 +11,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import scratch_database
 from tests.support.http import org_person
 from tests.support.processes import free_port, start_server, stop_server

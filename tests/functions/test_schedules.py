@@ -10,8 +10,8 @@ from pathlib import Path
 
 import asyncpg
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.functions.conftest import copy_functions
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.receivers import Answer, Receiver

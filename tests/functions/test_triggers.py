@@ -16,8 +16,8 @@ import asyncpg
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.functions.conftest import Client, functions_env, person
 from tests.support.data import make_platform_admin
 from tests.support.http import bearer, new_user

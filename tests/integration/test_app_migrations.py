@@ -15,9 +15,9 @@ import msgspec
 import pytest
 from click.testing import CliRunner
 
+from devstack import LocalStack
 from orgbase.platform.app_migrations import TEMPLATE, new_migration
 from orgbase.platform.cli import main
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import MigrationError, default_directory, migrate
 from orgbase.platform.sql_lines import split_statements
 from orgbase.services.postgres.lint import Finding, lint, unwrapped_context_calls

@@ -8,9 +8,9 @@ from collections.abc import AsyncIterator
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.middleware import client_ip
 from tests.support.data import flush_redis_for
 from tests.support.http import PASSWORD, sign_up

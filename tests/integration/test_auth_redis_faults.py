@@ -14,12 +14,12 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from devstack import LocalStack
 from orgbase.auth.sessions import CachedSession
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import assert_revoked, bearer, new_user, sign_in, user_status
 from tests.support.stack import TEST_REDIS_DB
 from tests.support.waiting import eventually

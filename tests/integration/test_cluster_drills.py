@@ -23,11 +23,11 @@ import pytest
 import redis
 from redis.cluster import ClusterNode, RedisCluster
 
+from devstack import LocalStack
+from devstack.process import run
+from devstack.redis_cluster import redis_cli
 from orgbase.core import keys
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.process import run
-from orgbase.platform.localstack.redis_cluster import redis_cli
 from tests.support.http import bearer, create_org, new_user, sign_in, wait_for_cache
 from tests.support.processes import serving
 from tests.support.stack import server_env

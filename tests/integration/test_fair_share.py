@@ -18,8 +18,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import owner_connection
 from tests.support.http import bearer, member_tokens
 from tests.support.processes import serving

@@ -21,8 +21,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import owner_connection
 from tests.support.http import org_member, password_grant, wait_for_cache
 from tests.support.processes import free_port, serving, start_server

@@ -17,10 +17,10 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.demo import seed
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import org_member
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env

@@ -14,8 +14,8 @@ import pytest
 from supabase import Client, create_client
 from supabase_auth.errors import AuthApiError
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
 from tests.support.mail import code_in, wait_for_mail
 from tests.support.processes import free_port, start_server, stop_server

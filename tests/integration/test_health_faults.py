@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.waiting import eventually
 
 pytestmark = pytest.mark.slow

@@ -25,7 +25,7 @@ import httpx
 import pytest
 import websockets
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from tests.support.http import next_sse_data, org_member
 from tests.support.processes import free_port, start_server, wait_until_answering
 from tests.support.stack import ROOT, STATE_DIR, server_env

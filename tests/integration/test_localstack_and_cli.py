@@ -15,8 +15,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import parse_env_file
-from orgbase.platform.localstack import LocalStack
 from tests.support.processes import free_port, start_server
 from tests.support.waiting import eventually
 

@@ -16,9 +16,9 @@ import pyotp
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.http import add_member, bearer, create_org, new_user, sign_in, unique_email
 from tests.support.stack import with_overrides

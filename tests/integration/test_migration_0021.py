@@ -11,7 +11,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from orgbase.platform.migrations import default_directory, migrate
 from tests.support.data import scratch_database
 

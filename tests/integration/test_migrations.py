@@ -10,7 +10,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from orgbase.platform.migrations import MigrationError, default_directory, migrate
 from tests.support.data import admin_url, recreate_database
 

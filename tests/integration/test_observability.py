@@ -12,10 +12,10 @@ import pytest
 import structlog
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.observability.logging import configure_logging
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import make_platform_admin
 from tests.support.http import (
     PASSWORD,

@@ -17,11 +17,11 @@ import jwt
 import pytest
 from redis import Redis
 
+from devstack import LocalStack
 from orgbase.auth.oidc_state import state_key as _state_key
 from orgbase.auth.oidc_tokens import ProviderMetadata
 from orgbase.core.errors import Forbidden
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
 from tests.support.mail import code_in, wait_for_mail
 from tests.support.oidc_provider import (

@@ -21,10 +21,10 @@ import pytest
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 
+from devstack import LocalStack
 from orgbase.core.errors import Conflict, Invalid
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from orgbase.platform.migrations import migrate, sync_role_passwords
 from orgbase.platform.org_archive import read_archive
 from orgbase.platform.org_transfer import import_org, schema_version

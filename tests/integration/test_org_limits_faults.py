@@ -13,9 +13,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import make_platform_admin, owner_connection
 from tests.support.http import bearer, member_tokens, new_user, org_member
 from tests.support.processes import serving

@@ -10,9 +10,9 @@ from pathlib import Path
 
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, bearer, org_with_roles, sign_in, unique_email
 from tests.support.stack import TEST_DATABASE, TEST_OVERRIDES
 

@@ -21,11 +21,11 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
+from devstack.layout import PG_SUPERUSER
 from orgbase.core.replicas import parse_lsn
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.layout import PG_SUPERUSER
 from tests.integration.test_mfa import step_up
 from tests.support.http import bearer, org_with_roles, session_of, sign_in
 from tests.support.processes import serving

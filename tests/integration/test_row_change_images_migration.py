@@ -17,7 +17,7 @@ from typing import Any
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from orgbase.platform.migrations import default_directory, migrate
 from tests.support.data import migrations_before, scratch_database
 

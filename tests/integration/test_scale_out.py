@@ -17,7 +17,7 @@ import httpx
 import pytest
 import websockets
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from tests.support.http import PASSWORD, bearer, join, unique_email
 from tests.support.processes import free_port, start_server
 from tests.support.stack import server_env

@@ -16,9 +16,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from orgbase.platform.localstack import LocalStack
 from orgbase.services.mongo.store import physical
 from orgbase.tenants import orgs as orgs_module
 from tests.support.data import owner_connection

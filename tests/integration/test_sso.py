@@ -15,8 +15,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.data import owner_connection
 from tests.support.http import unique_email

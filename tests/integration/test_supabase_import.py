@@ -21,8 +21,8 @@ import bcrypt
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import admin_url, recreate_database
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env, stack_settings

@@ -10,8 +10,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, add_member, bearer, create_org, new_user, sign_in
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import httpx
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from tests.support.http import PASSWORD, sign_up
 from tests.support.supabase_js import run_script
 

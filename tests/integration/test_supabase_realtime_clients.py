@@ -20,8 +20,8 @@ from realtime.types import (
 )
 from supabase import AsyncClient, acreate_client
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, add_member, create_org, new_user, sign_in
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import STATE_DIR, server_env

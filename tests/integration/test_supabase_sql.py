@@ -22,9 +22,9 @@ import pytest
 from postgrest.exceptions import APIError
 from supabase import Client, create_client
 
+from devstack import LocalStack
 from orgbase.auth.keys import rotate_keys_file
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from orgbase.services.postgres.lint import Finding, lint
 from tests.support.data import recreate_database
 from tests.support.http import PASSWORD, unique_email

@@ -21,11 +21,11 @@ import pytest
 from litestar.testing import AsyncTestClient
 from redis.asyncio import Redis
 
+from devstack import LocalStack
 from orgbase.core import keys
 from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from orgbase.services.redis.layout import STEP, upgrade_key_names
 from tests.support.data import make_platform_admin
 from tests.support.http import bearer, member_tokens, new_user, password_grant

@@ -18,9 +18,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_webhooks import (
     FAST,
     deliveries,

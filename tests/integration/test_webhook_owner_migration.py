@@ -12,7 +12,7 @@ from pathlib import Path
 import asyncpg
 import pytest
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from orgbase.platform.migrations import migrate
 from tests.support.data import migrations_before, scratch_database
 

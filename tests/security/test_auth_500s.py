@@ -15,9 +15,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, bearer, new_user, unique_email
 from tests.support.processes import serving
 from tests.support.stack import STATE_DIR, server_env

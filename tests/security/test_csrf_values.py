@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from tests.support.http import PASSWORD, new_user
 
 NOT_ASCII = "\xe9t\xe9".encode("latin-1")  # what a browser or curl sends as Latin-1 bytes

@@ -15,8 +15,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.security.test_lockout_race import FAILURES, STRICT
 from tests.support.data import flush_redis_db
 from tests.support.http import PASSWORD, bearer, unique_email

@@ -18,8 +18,8 @@ import asyncpg
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.http import PASSWORD, bearer, unique_email
 from tests.support.mail import code_in, link_in, mail_count, wait_for_mail

@@ -14,9 +14,9 @@ import secrets
 
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.stack import TEST_DATABASE, stack_settings
 
 PUBLIC = {"status", "latency_ms"}

@@ -18,8 +18,8 @@ from typing import Any
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import unique_email
 from tests.support.oidc_provider import (
     LocalProvider,

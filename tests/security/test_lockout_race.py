@@ -14,8 +14,8 @@ from collections import Counter
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import flush_redis_db
 from tests.support.http import PASSWORD, unique_email
 from tests.support.processes import serving

@@ -22,9 +22,9 @@ import pytest
 from litestar.testing import AsyncTestClient
 from playwright.async_api import Browser, Page, expect
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
-from orgbase.platform.localstack import LocalStack
 from tests.e2e.conftest import WIDE, browser  # noqa: F401 - the session's chromium
 from tests.integration.test_oidc import to_callback
 from tests.support.http import PASSWORD, unique_email

@@ -28,8 +28,8 @@ import httpx
 import pyotp
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import make_platform_admin
 from tests.support.http import PASSWORD, bearer, claims_of, password_grant, unique_email
 from tests.support.mail import code_in

@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.hostile_provider import HostileProvider, Script, running_hostile_provider
 from tests.support.processes import free_port, start_server, stop_server

@@ -17,12 +17,12 @@ from litestar.testing import AsyncTestClient
 from pymongo import AsyncMongoClient
 from redis.asyncio import Redis
 
+from devstack import LocalStack
 from orgbase.core import keys
 from orgbase.core.cache import TOMBSTONE
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp
 from orgbase.platform.gateway import build_gateway
-from orgbase.platform.localstack import LocalStack
 from tests.support.data import owner_connection
 from tests.support.http import bearer, create_org, join, new_user, sign_in
 from tests.support.stack import TEST_REDIS_DB

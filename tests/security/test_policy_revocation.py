@@ -22,9 +22,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_mfa import step_up
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.security.test_socket_revocation import AT_ONCE, closed_with, connect, publish

@@ -17,9 +17,9 @@ import pyotp
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.security.test_socket_revocation import closed_with, connect
 from tests.support.http import PASSWORD, bearer, unique_email

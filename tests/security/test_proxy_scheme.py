@@ -12,8 +12,8 @@ from collections.abc import Iterator
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
 from tests.support.processes import serving
 from tests.support.stack import STATE_DIR, server_env

@@ -21,9 +21,9 @@ import httpx
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.security.test_policy_revocation import mfa_org, require_mfa
 from tests.support.http import add_member, bearer, member_tokens, new_user, sign_in
 from tests.support.phoenix import Phoenix, changes_of, wait_changes

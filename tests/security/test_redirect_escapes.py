@@ -16,8 +16,8 @@ from urllib.parse import quote
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import unique_email
 from tests.support.processes import serving
 from tests.support.stack import STATE_DIR, server_env

@@ -22,9 +22,9 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.http import (
     bearer,

@@ -19,9 +19,9 @@ import asyncpg
 import pytest
 from litestar.testing import AsyncTestClient
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
 from orgbase.platform.app import OrgbaseApp, create_app
-from orgbase.platform.localstack import LocalStack
 from tests.support.http import PASSWORD, unique_email
 from tests.support.stack import with_overrides
 

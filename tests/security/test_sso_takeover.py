@@ -19,8 +19,8 @@ from dataclasses import dataclass
 import httpx
 import pytest
 
+from devstack import LocalStack
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
 from tests.integration.test_platform_admin import cli_admin_create
 from tests.support.dns_server import LocalDns, running_dns
 from tests.support.http import unique_email

@@ -12,9 +12,9 @@ from pathlib import Path
 import asyncpg
 from redis.asyncio import Redis
 
+from devstack import LocalStack
+from devstack.layout import PG_SUPERUSER
 from orgbase.core.settings import Settings
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.layout import PG_SUPERUSER
 from orgbase.platform.migrations import default_directory
 
 EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"

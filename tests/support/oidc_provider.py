@@ -20,7 +20,7 @@ import httpx
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
-from orgbase.platform.localstack import LocalStack
+from devstack import LocalStack
 from tests.integration.test_gotrue_clients import gotrue_env
 from tests.support.processes import free_port, start_server, stop_server
 from tests.support.stack import ROOT, STATE_DIR

@@ -7,9 +7,9 @@ from pathlib import Path
 
 import msgspec
 
+from devstack import LocalStack
+from devstack.layout import DEFAULT_PORT_BASE
 from orgbase.core.settings import Settings, settings_from_env
-from orgbase.platform.localstack import LocalStack
-from orgbase.platform.localstack.layout import DEFAULT_PORT_BASE
 
 ROOT = Path(__file__).resolve().parents[2]
 STATE_DIR = ROOT / ".orgbase"

@@ -14,9 +14,9 @@ from typing import Any
 
 import redis
 
-from orgbase.platform.localstack.binaries import redis_server
-from orgbase.platform.localstack.layout import REDIS_SERVICE_NAME, StackLayout
-from orgbase.platform.localstack.process import (
+from devstack.binaries import redis_server
+from devstack.layout import REDIS_SERVICE_NAME, StackLayout
+from devstack.process import (
     pid_alive,
     read_pid,
     refuse_taken_port,

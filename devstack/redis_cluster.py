@@ -17,9 +17,9 @@ from typing import Any
 
 import redis
 
-from orgbase.platform.localstack.binaries import redis_server
-from orgbase.platform.localstack.layout import StackLayout
-from orgbase.platform.localstack.process import (
+from devstack.binaries import redis_server
+from devstack.layout import StackLayout
+from devstack.process import (
     StackError,
     pid_alive,
     read_pid,

@@ -6,8 +6,8 @@ import signal
 import subprocess
 import sys
 
-from orgbase.platform.localstack import process
-from orgbase.platform.localstack.layout import StackLayout
+from devstack import process
+from devstack.layout import StackLayout
 
 
 class LocalMail:
@@ -39,7 +39,7 @@ class LocalMail:
                 [
                     sys.executable,
                     "-m",
-                    "orgbase.platform.localstack.mailcatcher",
+                    "devstack.mailcatcher",
                     str(self.port),
                     str(self.messages),
                 ],

@@ -7,9 +7,9 @@ import signal
 from pymongo import MongoClient
 from pymongo.errors import PyMongoError
 
-from orgbase.platform.localstack import process
-from orgbase.platform.localstack.binaries import mongo_wire_server
-from orgbase.platform.localstack.layout import StackLayout
+from devstack import process
+from devstack.binaries import mongo_wire_server
+from devstack.layout import StackLayout
 
 
 class LocalMongo:

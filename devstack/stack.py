@@ -6,14 +6,14 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from devstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
+from devstack.mail import LocalMail
+from devstack.mongo import LocalMongo
+from devstack.pg_replica import LocalPgReplica
+from devstack.postgres import LocalPostgres
+from devstack.redis import LocalRedis
+from devstack.redis_cluster import LocalRedisCluster
 from orgbase.auth.keys import ensure_signing_key
-from orgbase.platform.localstack.layout import PG_SUPERUSER, REDIS_SERVICE_NAME, StackLayout
-from orgbase.platform.localstack.mail import LocalMail
-from orgbase.platform.localstack.mongo import LocalMongo
-from orgbase.platform.localstack.pg_replica import LocalPgReplica
-from orgbase.platform.localstack.postgres import LocalPostgres
-from orgbase.platform.localstack.redis import LocalRedis
-from orgbase.platform.localstack.redis_cluster import LocalRedisCluster
 
 
 @dataclass(frozen=True)

@@ -4,7 +4,7 @@ folder (``.orgbase/`` by default). ``orgbase services up|down|status`` drives it
 it to start private stacks for fault drills.
 """
 
-from orgbase.platform.localstack.layout import StackLayout
-from orgbase.platform.localstack.stack import LocalStack
+from devstack.layout import StackLayout
+from devstack.stack import LocalStack
 
 __all__ = ["LocalStack", "StackLayout"]

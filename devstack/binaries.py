@@ -16,7 +16,7 @@ from pathlib import Path
 
 import structlog
 
-from orgbase.platform.localstack.process import StackError, run
+from devstack.process import StackError, run
 
 log = structlog.get_logger("orgbase.localstack")
 

@@ -16,9 +16,9 @@ import signal
 import subprocess
 from pathlib import Path
 
-from orgbase.platform.localstack.binaries import is_root, postgres_bin
-from orgbase.platform.localstack.layout import PG_SUPERUSER, StackLayout
-from orgbase.platform.localstack.process import (
+from devstack.binaries import is_root, postgres_bin
+from devstack.layout import PG_SUPERUSER, StackLayout
+from devstack.process import (
     StackError,
     pid_alive,
     port_open,

@@ -11,10 +11,10 @@ import os
 import shutil
 import signal
 
-from orgbase.platform.localstack.binaries import postgres_bin
-from orgbase.platform.localstack.layout import PG_SUPERUSER
-from orgbase.platform.localstack.postgres import LocalPostgres
-from orgbase.platform.localstack.process import (
+from devstack.binaries import postgres_bin
+from devstack.layout import PG_SUPERUSER
+from devstack.postgres import LocalPostgres
+from devstack.process import (
     pid_alive,
     port_open,
     read_pid,

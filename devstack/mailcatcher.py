@@ -1,6 +1,6 @@
 """The local stack's mail catcher: a real SMTP server (aiosmtpd) that keeps every message
 it receives as a JSON line in a file, where GET /v1/dev/mail (dev mode) and the studio
-read them. Run as ``python -m orgbase.platform.localstack.mailcatcher PORT FILE``."""
+read them. Run as ``python -m devstack.mailcatcher PORT FILE``."""
 
 from __future__ import annotations
 
