@@ -52,7 +52,7 @@ Client = AsyncTestClient[OrgbaseApp]
 AnyOperation = APIOperation[Any, Any, Any, Any]
 MUTATING = {"POST", "PUT", "PATCH", "DELETE"}
 # Routes that act in the credential's active org (the token's org claim, the key's org).
-ACTIVE_ORG = ("/v1/db", "/v1/docs", "/v1/kv", "/v1/realtime", "/storage/v1")
+ACTIVE_ORG = ("/v1/db", "/v1/docs", "/v1/kv", "/v1/realtime", "/storage/v1", "/realtime/v1/api")
 STREAMS = ("/v1/realtime/sse",)
 # Calls that end the caller's own credential or org when they succeed: they go last, and
 # what follows them is held only to "no 5xx, no other org's data".
@@ -608,6 +608,8 @@ def path_values(world: World) -> dict[str, str]:
         "collection": "notes",
         "key": "greeting",
         "channel": "news",
+        "topic": "news",
+        "event": "ping",
         "version": "1",
         "name": "x",
         "session_id": str(uuid.uuid4()),
