@@ -109,7 +109,9 @@ async def test_a_generous_limit_is_still_a_limit_across_two_replicas(
     refill = (time.monotonic() - started) * 100 + 2
     admitted = [d for d in decisions if not d.retry_after]
     assert 1000 <= len(admitted) <= 1000 + refill
-    assert decisions[-1].retry_after >= 1
+    # Still refusing at the end (a token refilled meanwhile may let one of the last in).
+    assert any(d.retry_after >= 1 for d in decisions[-10:])
     await first.close()
     await second.close()
+    await tasks.drain(5)  # batches still on their way count too
     assert await consumed(redis_clients, org, "kv", 6000) >= 999 - refill
