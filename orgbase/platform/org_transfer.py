@@ -163,7 +163,9 @@ async def import_org(settings: Settings, path: Path, name: str | None = None) ->
     stores = await Stores.open(settings)
     try:
         local = {t.name: t for t in await archive_tables(stores.api)}
-        unknown = sorted(set(archive.names("tables")) - set(local))
+        # A table the archive holds rows of must exist here; an empty one is nothing lost.
+        missing = set(archive.names("tables")) - set(local)
+        unknown = sorted(n for n in missing if archive.lines(f"tables/{n}.jsonl"))
         if unknown:
             raise archive_invalid(f"tables {unknown} do not exist here: migrate the app first")
         restored = msgspec.json.decode(
