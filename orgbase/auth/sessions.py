@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -60,27 +61,23 @@ WHERE s.id = $1
 """
 
 
+@dataclass(eq=False)
 class SessionStore:
-    def __init__(
-        self,
-        db: Database,
-        redis: RedisClients,
-        settings: AuthSettings,
-        events: EventBus,
-        tasks: TaskSet,
-    ) -> None:
-        self.db = db
-        self.redis = redis
-        self.settings = settings
+    db: Database
+    redis: RedisClients
+    settings: AuthSettings
+    events: EventBus  # told SessionsRevoked: realtime closes their sockets
+    tasks: TaskSet
+    cache: RevocableCache[CachedSession] = field(init=False)
+    _touched: dict[UUID, float] = field(init=False, default_factory=dict)
+
+    def __post_init__(self) -> None:
         self.cache = RevocableCache.of_struct(
-            redis,
+            self.redis,
             keys.SESSION_CACHE_PREFIX,
             CachedSession,
-            ttl_seconds=settings.session_cache_seconds,
+            ttl_seconds=self.settings.session_cache_seconds,
         )
-        self.tasks = tasks
-        self._touched: dict[UUID, float] = {}
-        self.events = events  # told SessionsRevoked: realtime closes their sockets
 
     # -- the per-request check ---------------------------------------------------------
 

@@ -9,6 +9,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -47,32 +48,23 @@ def worker_env() -> dict[str, str]:
     return env
 
 
+@dataclass(eq=False)
 class WorkerProcess:
-    def __init__(
-        self,
-        directory: Path,
-        *,
-        max_frame: int,
-        max_response: int,
-        memory_mb: int,
-        on_call: OnCall,
-        on_log: OnLog,
-        on_lost: Callable[[WorkerProcess], None],
-    ) -> None:
-        self.on_lost = on_lost
-        self.directory = directory
-        self.max_frame = max_frame
-        self.max_response = max_response
-        self.memory_mb = memory_mb
-        self.on_call = on_call
-        self.on_log = on_log
-        self.pending: dict[int, asyncio.Future[Done | Failed]] = {}
-        self.failed: dict[str, str] = {}
-        self.process: asyncio.subprocess.Process | None = None
-        self.alive = False
-        self.retiring = False
-        self._reader: asyncio.Task[None] | None = None
-        self._calls: set[asyncio.Task[None]] = set()
+    directory: Path
+    _: KW_ONLY
+    max_frame: int
+    max_response: int
+    memory_mb: int
+    on_call: OnCall
+    on_log: OnLog
+    on_lost: Callable[[WorkerProcess], None]
+    pending: dict[int, asyncio.Future[Done | Failed]] = field(init=False, default_factory=dict)
+    failed: dict[str, str] = field(init=False, default_factory=dict)
+    process: asyncio.subprocess.Process | None = field(init=False, default=None)
+    alive: bool = field(init=False, default=False)
+    retiring: bool = field(init=False, default=False)
+    _reader: asyncio.Task[None] | None = field(init=False, default=None)
+    _calls: set[asyncio.Task[None]] = field(init=False, default_factory=set)
 
     @property
     def pid(self) -> int | None:

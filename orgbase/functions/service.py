@@ -6,6 +6,7 @@ from __future__ import annotations
 import time
 from collections import Counter
 from collections.abc import Callable
+from dataclasses import KW_ONLY, dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -48,30 +49,21 @@ def caller_of(ctx: OrgContext | None) -> Caller:
     )
 
 
+@dataclass(eq=False)
 class FunctionService:
-    def __init__(
-        self,
-        settings: FunctionsSettings,
-        registry: Registry,
-        pool: WorkerPool,
-        host: Host,
-        *,
-        limits_of: LimitsOf | None,
-        default_concurrency: int,
-        meter: Meter | None,
-    ) -> None:
-        self.settings = settings
-        self.registry = registry
-        self.pool = pool
-        self.host = host
-        self.limits_of = limits_of
-        self.default_concurrency = default_concurrency
-        self.meter = meter
-        self.slots = OrgSlots()
-        self.outcomes: Counter[tuple[str, str]] = Counter()
-        """(kind, outcome) -> invocations (copied into the metrics)."""
-        self.recorders: list[Recorder] = []
-        self.durations: list[Callable[[float], None]] = []
+    settings: FunctionsSettings
+    registry: Registry
+    pool: WorkerPool
+    host: Host
+    _: KW_ONLY
+    limits_of: LimitsOf | None
+    default_concurrency: int
+    meter: Meter | None
+    slots: OrgSlots = field(init=False, default_factory=OrgSlots)
+    outcomes: Counter[tuple[str, str]] = field(init=False, default_factory=Counter)
+    """(kind, outcome) -> invocations (copied into the metrics)."""
+    recorders: list[Recorder] = field(init=False, default_factory=list)
+    durations: list[Callable[[float], None]] = field(init=False, default_factory=list)
 
     def _cap(self, org: UUID | None) -> int:
         if org is None or self.limits_of is None:

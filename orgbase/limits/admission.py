@@ -8,6 +8,7 @@ turns it into the ``RateLimit-Policy`` and ``RateLimit`` headers, on refusals to
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import Any
 from uuid import UUID
 
@@ -48,12 +49,15 @@ def family_of(method: str, path: str) -> Family | None:
     return None
 
 
+@dataclass(eq=False)
 class Admission:
-    def __init__(self, store: LimitsStore, limiter: OrgRateLimiter, meter: Meter) -> None:
-        self.store = store
-        self.limiter = limiter
-        self.meter = meter
-        self.enabled = store.settings.enabled
+    store: LimitsStore
+    limiter: OrgRateLimiter
+    meter: Meter
+    enabled: bool = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.enabled = self.store.settings.enabled
 
     async def admit(self, scope: Any, org: UUID) -> None:
         """Count the request against its org's family; RateLimited past the limit."""

@@ -30,7 +30,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Hashable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 QUIET = 0.5
 """An org over its share is released once its rate falls below this part of what it may
@@ -50,22 +50,20 @@ class _Use:
     """Milliseconds spent and not yet handed to the meter (it counts whole ones)."""
 
 
+@dataclass(eq=False)
 class TimeShare:
-    def __init__(
-        self,
-        statements: int,
-        window: float = 1.0,
-        clock: Callable[[], float] = time.monotonic,
-        meter: Callable[[Hashable, int], None] | None = None,
-    ) -> None:
-        self.statements = statements
-        self.window = window
-        self._clock = clock
-        self._meter = meter
-        self._orgs: dict[Hashable, _Use] = {}
-        self._weights = 0
-        self._total = 0.0
-        self._total_at = clock()
+    statements: int
+    window: float = 1.0
+    clock: Callable[[], float] = time.monotonic
+    meter: Callable[[Hashable, int], None] | None = None
+    _orgs: dict[Hashable, _Use] = field(init=False, default_factory=dict)
+    _weights: int = field(init=False, default=0)
+    _total: float = field(init=False, default=0.0)
+    _total_at: float = field(init=False)
+    _swept_at: float = field(init=False)
+
+    def __post_init__(self) -> None:
+        self._total_at = self.clock()
         self._swept_at = self._total_at
 
     @property
@@ -77,10 +75,10 @@ class TimeShare:
         use = self._orgs.get(org)
         if use is None:
             return 0.0
-        return self._decay(use.spent, use.at, self._clock()) / self.window
+        return self._decay(use.spent, use.at, self.clock()) / self.window
 
     def total_rate(self) -> float:
-        return self._decay(self._total, self._total_at, self._clock()) / self.window
+        return self._decay(self._total, self._total_at, self.clock()) / self.window
 
     def over(self, org: Hashable) -> bool:
         use = self._orgs.get(org)
@@ -92,7 +90,7 @@ class TimeShare:
         """``org`` wants a slot: it is active (with this weight) from now on. With
         ``busy`` (orgs holding or waiting for a slot), at most once per window the orgs
         idle for a window stop competing (their decayed time leaves the total)."""
-        now = self._clock()
+        now = self.clock()
         if busy is not None and now - self._swept_at >= self.window:
             self._sweep(now, busy)
         use = self._orgs.get(org)
@@ -109,7 +107,7 @@ class TimeShare:
         """A statement of ``org`` gave its slot back after ``seconds`` (``now``: the
         caller's reading of the same clock)."""
         if now is None:
-            now = self._clock()
+            now = self.clock()
         use = self._orgs.get(org)
         if use is None:  # swept while it held a slot (the gate keeps busy orgs): count it
             use = self._orgs[org] = _Use(spent=0.0, at=now, seen=now, weight=1)
@@ -118,12 +116,12 @@ class TimeShare:
         use.at = use.seen = now
         self._total = self._decay(self._total, self._total_at, now) + seconds
         self._total_at = now
-        if self._meter is not None:
+        if self.meter is not None:
             use.unmetered += seconds * 1000
             if use.unmetered >= 1:
                 whole = int(use.unmetered)
                 use.unmetered -= whole
-                self._meter(org, whole)
+                self.meter(org, whole)
 
     def entitlement(self, org: Hashable) -> float:
         """Statements ``org`` may have in flight while others compete: its weighted share
@@ -131,7 +129,7 @@ class TimeShare:
         use = self._orgs.get(org)
         if use is None:
             return self._entitled(1, self._weights + 1, 0.0, self.total_rate())
-        now = self._clock()
+        now = self.clock()
         rate = self._decay(use.spent, use.at, now) / self.window
         total = self._decay(self._total, self._total_at, now) / self.window
         return self._entitled(use.weight, self._weights, rate, total)
@@ -147,7 +145,7 @@ class TimeShare:
             if use is not None:
                 use.over = False
             return cap
-        now = self._clock()
+        now = self.clock()
         rate = self._decay(use.spent, use.at, now) / self.window
         total = self._decay(self._total, self._total_at, now) / self.window
         entitled = self._entitled(use.weight, self._weights, rate, total)
@@ -160,7 +158,7 @@ class TimeShare:
 
     def sweep(self, busy: Callable[[Hashable], bool]) -> None:
         """The once-a-window sweep of ``asks``, on its own."""
-        now = self._clock()
+        now = self.clock()
         if now - self._swept_at >= self.window:
             self._sweep(now, busy)
 
@@ -175,8 +173,8 @@ class TimeShare:
             use = self._orgs.pop(org)
             self._weights -= use.weight
             self._total -= self._decay(use.spent, use.at, self._total_at)
-            if self._meter is not None and use.unmetered >= 0.5:
-                self._meter(org, 1)
+            if self.meter is not None and use.unmetered >= 0.5:
+                self.meter(org, 1)
         if not self._orgs:
             self._total = 0.0
         self._total = max(self._total, 0.0)

@@ -12,6 +12,7 @@ that pass are handed on unchanged, in one piece.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 
 from litestar.enums import ScopeType
 from litestar.types import ASGIApp, HTTPRequestEvent, Receive, ReceiveMessage, Scope, Send
@@ -33,20 +34,14 @@ def _declared_length(scope: Scope) -> int | None:
     return None
 
 
+@dataclass(eq=False)
 class JsonBodyGuard:
-    def __init__(
-        self,
-        app: ASGIApp,
-        max_body_bytes: int,
-        max_depth: int = MAX_JSON_DEPTH,
-        streamed: Callable[[str, str], bool] | None = None,
-    ) -> None:
-        self.app = app
-        self.max_body_bytes = max_body_bytes
-        self.max_depth = max_depth
-        self.streamed = streamed
-        """Requests whose body is a blob (file uploads): passed on unread, to be streamed
-        by their route under its own limits."""
+    app: ASGIApp
+    max_body_bytes: int
+    max_depth: int = MAX_JSON_DEPTH
+    streamed: Callable[[str, str], bool] | None = None
+    """Requests whose body is a blob (file uploads): passed on unread, to be streamed
+    by their route under its own limits."""
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != ScopeType.HTTP or scope.get("method") not in _WITH_BODY:

@@ -4,6 +4,7 @@ URL), then its blob opened and answered, whole or a range of it."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from litestar import Request
@@ -18,18 +19,12 @@ from orgbase.storage.objects import ObjectCatalog, ObjectRow
 from orgbase.storage.receive import backend_call
 
 
+@dataclass(eq=False)
 class Downloads:
-    def __init__(
-        self,
-        objects: ObjectCatalog,
-        backend: Backend,
-        settings: StorageSettings,
-        meter: Meter | None,
-    ) -> None:
-        self.objects = objects
-        self.backend = backend
-        self.settings = settings
-        self.meter = meter
+    objects: ObjectCatalog
+    backend: Backend
+    settings: StorageSettings
+    meter: Meter | None
 
     async def answer(
         self,

@@ -9,6 +9,7 @@ came from, so PostgreSQL checks it again when a statement enters the org.
 from __future__ import annotations
 
 import time
+from dataclasses import dataclass, field
 from uuid import UUID
 
 import asyncpg
@@ -65,18 +66,18 @@ def no_active_org() -> Forbidden:
     )
 
 
+@dataclass(eq=False)
 class OrgContextResolver:
-    def __init__(
-        self, db: Database, memberships: MembershipCache, accounts: Accounts, events: EventBus
-    ) -> None:
-        self.db = db
-        self.memberships = memberships
-        self.accounts = accounts
-        self._mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = {}
-        self.events = events
-        """Told about every change of an org's sign-in policy (``PolicyChanged``, after it
-        committed): it travels like a revocation, to every replica, its sockets and read
-        replicas."""
+    db: Database
+    memberships: MembershipCache
+    accounts: Accounts
+    events: EventBus
+    """Told about every change of an org's sign-in policy (``PolicyChanged``, after it
+    committed): it travels like a revocation, to every replica, its sockets and read
+    replicas."""
+    _mfa_flags: dict[UUID, tuple[tuple[bool, bool], float]] = field(
+        init=False, default_factory=dict
+    )
 
     async def resolve(
         self, principal: Principal, org_id: UUID | None, request_id: str

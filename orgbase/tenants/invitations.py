@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 from uuid import UUID
@@ -115,20 +116,13 @@ async def _record_acceptance(
         await audit.record(connection, event)
 
 
+@dataclass(eq=False)
 class InvitationService:
-    def __init__(
-        self,
-        db: Database,
-        memberships: MembershipCache,
-        settings: Settings,
-        accounts: Accounts,
-        outbox: Outbox,
-    ) -> None:
-        self.db = db
-        self.memberships = memberships
-        self.settings = settings
-        self.accounts = accounts
-        self.outbox = outbox
+    db: Database
+    memberships: MembershipCache
+    settings: Settings
+    accounts: Accounts
+    outbox: Outbox
 
     async def create(
         self, ctx: OrgContext, email: str, role: Role, meta: RequestMeta

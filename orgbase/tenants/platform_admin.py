@@ -5,6 +5,7 @@ factor: only from an aal2 session)."""
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from uuid import UUID, uuid4
 
@@ -32,18 +33,12 @@ VALUES ($1, $2, $3, $4, $5, $6, orgbase.secret_hash($7), to_timestamp($8))
 _MFA_REQUIRED = "SELECT mfa_required FROM orgbase.orgs WHERE id = $1 AND deleted_at IS NULL"
 
 
+@dataclass(eq=False)
 class PlatformService:
-    def __init__(
-        self,
-        db: Database,
-        issue_token: TokenIssuer,
-        impersonation_minutes: int,
-        accounts: Accounts,
-    ) -> None:
-        self.db = db
-        self.issue_token = issue_token
-        self.impersonation_minutes = impersonation_minutes
-        self.accounts = accounts
+    db: Database
+    issue_token: TokenIssuer
+    impersonation_minutes: int
+    accounts: Accounts
 
     async def require_admin(self, principal: Principal) -> UUID:
         user_id, _ = principal.require_user()

@@ -10,6 +10,7 @@ audited and mailed to every owner of the org.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
 from uuid import UUID
@@ -74,27 +75,19 @@ async def _public_issuer(issuer: str, *, allow_loopback: bool) -> None:
         ) from None
 
 
+@dataclass(eq=False)
 class SsoProviders:
-    def __init__(
-        self,
-        db: Database,
-        dev: bool,
-        policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
-        owners: OwnerMail,
-        *,
-        events: EventBus,
-        check_issuer: IssuerCheck,
-    ) -> None:
-        self.db = db
-        self.dev = dev
-        self.policy_changed = policy_changed
-        self.owners = owners
-        self.events = events
-        """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
-        changes or SSO is removed."""
-        self.check_issuer = check_issuer
-        """Asked before a provider is saved: its discovery document, when it answers, names
-        only URLs the gateway will use (the auth area speaks OpenID)."""
+    db: Database
+    dev: bool
+    policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
+    owners: OwnerMail
+    _: KW_ONLY
+    events: EventBus
+    """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
+    changes or SSO is removed."""
+    check_issuer: IssuerCheck
+    """Asked before a provider is saved: its discovery document, when it answers, names
+    only URLs the gateway will use (the auth area speaks OpenID)."""
 
     async def configure(self, ctx: OrgContext, data: SsoSettings, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
