@@ -18,6 +18,13 @@ class OrgbaseError(Exception):
     """Root of every error the API reports on purpose."""
 
     default_code: ClassVar[str] = "internal_error"
+    """The code of an error raised without one: a kind names it in its class line
+    (``class Gone(OrgbaseError, code="gone")``)."""
+
+    def __init_subclass__(cls, *, code: str | None = None, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        if code is not None:
+            cls.default_code = code
 
     def __init__(
         self,
@@ -34,19 +41,15 @@ class OrgbaseError(Exception):
         self.hint = hint
 
 
-class Invalid(OrgbaseError):
+class Invalid(OrgbaseError, code="invalid_request"):
     """The request itself is wrong (syntax, values, a rule of the domain)."""
 
-    default_code = "invalid_request"
 
-
-class Unauthorized(OrgbaseError):
+class Unauthorized(OrgbaseError, code="unauthorized"):
     """No credential, or one that is not (or no longer) valid.
 
     ``bearer`` says which bearer-token challenge applies: ``missing`` when none was sent,
     ``invalid`` when the one sent is rejected; None for other credentials (a password)."""
-
-    default_code = "unauthorized"
 
     def __init__(
         self, message: str, *, bearer: Literal["missing", "invalid"] | None = None, **kwargs: Any
@@ -55,97 +58,71 @@ class Unauthorized(OrgbaseError):
         self.bearer = bearer
 
 
-class Forbidden(OrgbaseError):
+class Forbidden(OrgbaseError, code="forbidden"):
     """The credential is valid but may not do this."""
 
-    default_code = "forbidden"
+
+class NotFound(OrgbaseError, code="not_found"):
+    """The thing asked for does not exist, or the caller may not know it does."""
 
 
-class NotFound(OrgbaseError):
-    default_code = "not_found"
-
-
-class MethodNotAllowed(OrgbaseError):
+class MethodNotAllowed(OrgbaseError, code="method_not_allowed"):
     """The route exists but not for this method (a function that writes, called with GET)."""
 
-    default_code = "method_not_allowed"
 
-
-class NotAcceptable(OrgbaseError):
+class NotAcceptable(OrgbaseError, code="not_acceptable"):
     """The representation asked for cannot be given (one object asked, several rows)."""
 
-    default_code = "not_acceptable"
 
-
-class Conflict(OrgbaseError):
+class Conflict(OrgbaseError, code="conflict"):
     """The request clashes with the current state (a duplicate, a concurrent change)."""
 
-    default_code = "conflict"
 
-
-class Gone(OrgbaseError):
+class Gone(OrgbaseError, code="gone"):
     """The thing existed and has ended (an invitation used, revoked or expired)."""
 
-    default_code = "gone"
 
-
-class PreconditionFailed(OrgbaseError):
+class PreconditionFailed(OrgbaseError, code="precondition_failed"):
     """The caller's view of a versioned thing is stale."""
 
-    default_code = "precondition_failed"
 
-
-class PreconditionRequired(OrgbaseError):
+class PreconditionRequired(OrgbaseError, code="precondition_required"):
     """A change of a versioned thing must say which version it changes."""
 
-    default_code = "precondition_required"
 
-
-class TooLarge(OrgbaseError):
+class TooLarge(OrgbaseError, code="payload_too_large"):
     """A body, value or message over its size limit."""
 
-    default_code = "payload_too_large"
 
-
-class RangeNotSatisfiable(OrgbaseError):
+class RangeNotSatisfiable(OrgbaseError, code="range_not_satisfiable"):
     """The range asked for lies past the end of what there is."""
 
-    default_code = "range_not_satisfiable"
 
-
-class RateLimited(OrgbaseError):
-    default_code = "rate_limited"
+class RateLimited(OrgbaseError, code="rate_limited"):
+    """Too many requests: ``retry_after`` says in how many seconds to try again."""
 
     def __init__(self, message: str, *, retry_after: int, **kwargs: Any) -> None:
         super().__init__(message, **kwargs)
         self.retry_after = max(1, retry_after)
 
 
-class UnsupportedMediaType(OrgbaseError):
+class UnsupportedMediaType(OrgbaseError, code="unsupported_media_type"):
     """The body's content type is not one this route takes."""
 
-    default_code = "unsupported_media_type"
 
-
-class BadGateway(OrgbaseError):
+class BadGateway(OrgbaseError, code="bad_gateway"):
     """A third party we called (an OpenID provider) answered something unusable: not the
     caller's fault, and not a passing outage either."""
 
-    default_code = "bad_gateway"
 
-
-class Unavailable(OrgbaseError):
+class Unavailable(OrgbaseError, code="service_unavailable"):
     """A backing service (PostgreSQL, Redis, MongoDB, the blob store) cannot serve the
     request now."""
-
-    default_code = "service_unavailable"
 
     def __init__(self, message: str, *, dependency: Dependency | None = None, **kwargs: Any):
         super().__init__(message, **kwargs)
         self.dependency = dependency
 
 
-class TimedOut(OrgbaseError):
+class TimedOut(OrgbaseError, code="timed_out"):
     """The work took longer than its time limit and was stopped."""
-
-    default_code = "timed_out"

@@ -71,10 +71,8 @@ def _one_quick_retry() -> Retry:
     return Retry(NoBackoff(), retries=1)
 
 
-class RedisUnavailable(Unavailable):
+class RedisUnavailable(Unavailable, code="redis_unavailable"):
     """Redis cannot answer now (breaker open, error or timeout): use the fallback."""
-
-    default_code = "redis_unavailable"
 
     def __init__(self, message: str, **kwargs: Any) -> None:
         super().__init__(message, dependency="redis", **kwargs)
