@@ -13,7 +13,8 @@ API's code (``pg_errors.translate``, as PostgREST does).
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from contextlib import contextmanager
 from typing import Any, TypeVar
 
 import asyncpg
@@ -24,6 +25,15 @@ from orgbase.core.replicas import ReplicaRouter, parse_lsn, writer_of
 
 T = TypeVar("T")
 _STATEMENT_TIMEOUT = "SELECT set_config('statement_timeout', $1, true)"
+
+
+@contextmanager
+def _translated() -> Iterator[None]:
+    """A failed statement comes out as the API's error, its SQLSTATE as the code."""
+    try:
+        yield
+    except asyncpg.PostgresError as exc:
+        raise translate(exc) from exc
 
 
 class TenantExecutor:
@@ -44,17 +54,15 @@ class TenantExecutor:
         seconds it is stopped. ``routed``: a replica may answer. An entry switched to an
         app role reads in a transaction (the role must be set before the statement is
         planned), on the primary."""
-        if entry.switched:
-            return await self._read_switched(entry, statement, values, time_limit)
         sql = f"{entry.cte()} {statement}"
         args = (*entry.args, *values)
-        try:
-            if routed and self.replicas is not None:
+        with _translated():
+            if entry.switched:
+                row = await self._read_switched(entry, statement, values, time_limit)
+            elif routed and self.replicas is not None:
                 row = await self._on_replica(self.replicas, entry, sql, args, time_limit)
             else:
                 row = await self.db.tenant_fetchrow(entry.org, sql, *args, time_limit=time_limit)
-        except asyncpg.PostgresError as exc:
-            raise translate(exc) from exc
         assert row is not None
         return row
 
@@ -64,18 +72,13 @@ class TenantExecutor:
         statement: str,
         values: Sequence[Any],
         time_limit: float | None,
-    ) -> asyncpg.Record:
-        try:
-            async with self.db.tenant_transaction_with(entry) as connection:
-                if time_limit is not None:
-                    await connection.execute(_STATEMENT_TIMEOUT, str(int(time_limit * 1000)))
-                row = await connection.fetchrow(
-                    f"{entry.entered_cte()} {statement}", *entry.args, *values
-                )
-        except asyncpg.PostgresError as exc:
-            raise translate(exc) from exc
-        assert row is not None
-        return row
+    ) -> asyncpg.Record | None:
+        async with self.db.tenant_transaction_with(entry) as connection:
+            if time_limit is not None:
+                await connection.execute(_STATEMENT_TIMEOUT, str(int(time_limit * 1000)))
+            return await connection.fetchrow(
+                f"{entry.entered_cte()} {statement}", *entry.args, *values
+            )
 
     async def _on_replica(
         self,
@@ -110,11 +113,9 @@ class TenantExecutor:
 
     async def value(self, entry: TenantEntry, sql: str, values: Sequence[Any]) -> Any:
         """One statement in a transaction that entered the org; its first value."""
-        try:
+        with _translated():
             async with self.db.tenant_transaction_with(entry) as connection:
                 return await connection.fetchval(sql, *values)
-        except asyncpg.PostgresError as exc:
-            raise translate(exc) from exc
 
     async def write(
         self,
@@ -126,13 +127,11 @@ class TenantExecutor:
         statement timeout for this transaction only (else the pool's command timeout, with
         no round trip). An exception out of ``work`` rolls it back and records nothing."""
         commit_lsn: list[str] | None = [] if self.replicas is not None else None
-        try:
+        with _translated():
             async with self.db.tenant_transaction_with(entry, commit_lsn) as connection:
                 if timeout_ms is not None:
                     await connection.execute(_STATEMENT_TIMEOUT, str(timeout_ms))
                 done = await work(connection)
-        except asyncpg.PostgresError as exc:
-            raise translate(exc) from exc
         if self.replicas is not None and commit_lsn:
             await self.replicas.wrote(writer_of(entry.args), parse_lsn(commit_lsn[0]))
         return done
