@@ -5,18 +5,19 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from abc import ABC, abstractmethod
+from dataclasses import dataclass, field
 
 
+@dataclass(eq=False)
 class BackgroundTask(ABC):
     """``start`` runs ``run`` in a task; ``stop`` sets ``stopping``, cancels the task and
     waits for it. ``run`` checks ``stopping`` between steps as well: on Python 3.11 a
     cancellation that lands in a read under asyncio.timeout (redis-py) can come out as a
     TimeoutError, which a loop's failure handling would swallow."""
 
-    def __init__(self, name: str) -> None:
-        self.name = name
-        self.stopping = asyncio.Event()
-        self._task: asyncio.Task[None] | None = None
+    name: str
+    stopping: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _task: asyncio.Task[None] | None = field(default=None, init=False, repr=False)
 
     @abstractmethod
     async def run(self) -> None: ...

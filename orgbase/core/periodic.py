@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import KW_ONLY, dataclass
 
 import structlog
 
@@ -20,25 +21,15 @@ from orgbase.core.background import BackgroundTask
 log = structlog.get_logger("orgbase.periodic")
 
 
+@dataclass(eq=False)
 class Periodic(BackgroundTask):
-    def __init__(
-        self,
-        name: str,
-        work: Callable[[], Awaitable[None]],
-        every_seconds: float,
-        *,
-        first_round_at_once: bool = False,
-        last_round: Callable[[], Awaitable[None]] | None = None,
-        failure_level: int = logging.DEBUG,
-        until_success: bool = False,
-    ) -> None:
-        super().__init__(name)
-        self.work = work
-        self.every_seconds = every_seconds
-        self.first_round_at_once = first_round_at_once
-        self.last_round = last_round
-        self.failure_level = failure_level
-        self.until_success = until_success
+    work: Callable[[], Awaitable[None]]
+    every_seconds: float
+    _: KW_ONLY
+    first_round_at_once: bool = False
+    last_round: Callable[[], Awaitable[None]] | None = None
+    failure_level: int = logging.DEBUG
+    until_success: bool = False
 
     @classmethod
     def retry_until_done(

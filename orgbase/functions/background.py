@@ -4,6 +4,7 @@ that runs an invocation, their outcome counts."""
 from __future__ import annotations
 
 from collections import Counter
+from dataclasses import dataclass, field
 
 from orgbase.core.background import BackgroundTask
 from orgbase.core.postgres import Database
@@ -12,22 +13,14 @@ from orgbase.functions.registry import Registry
 from orgbase.functions.service import FunctionService
 
 
+@dataclass(eq=False)
 class FunctionsLoop(BackgroundTask):
-    def __init__(
-        self,
-        name: str,
-        db: Database,
-        settings: FunctionsSettings,
-        registry: Registry,
-        service: FunctionService,
-    ) -> None:
-        super().__init__(name)
-        self.db = db
-        self.settings = settings
-        self.registry = registry
-        self.service = service
-        self.outcomes: Counter[str] = Counter()
-        """How the loop's runs ended (copied into the metrics)."""
+    db: Database
+    settings: FunctionsSettings
+    registry: Registry
+    service: FunctionService
+    outcomes: Counter[str] = field(default_factory=Counter, init=False)
+    """How the loop's runs ended (copied into the metrics)."""
 
     def longest_timeout(self) -> float:
         """The longest time limit of the functions served (a claim's lease covers it)."""
