@@ -1,7 +1,7 @@
 """Who acts: the per-request identity the areas take.
 
 ``Principal`` is who a credential belongs to; ``OrgContext`` is a principal acting in one
-org with one role, and still carries the credential it came from, so PostgreSQL can check
+org with one role. Both carry the ``Credential`` they came from, so PostgreSQL can check
 that credential again when a statement enters the org (``core.postgres.TenantEntry``).
 """
 
@@ -60,28 +60,41 @@ def impersonation_refused() -> Forbidden:
     )
 
 
-class Principal(msgspec.Struct, frozen=True, kw_only=True):
-    kind: Literal["user", "api_key"]
-    user_id: UUID | None = None
+class Credential(msgspec.Struct, frozen=True, kw_only=True):
+    """The credential a request came with, as PostgreSQL checks it again when a statement
+    enters the org (``core.postgres.TenantEntry``). Its secrets are never shown (see
+    ``__repr__``)."""
+
     session_id: UUID | None = None
-    org_id: UUID | None = None
-    """The active org: the token's ``org`` claim, or the API key's org."""
+    """The user's session."""
     key_id: UUID | None = None
-    key_role: Role | None = None
+    """The API key acting, when the request authenticated with one."""
     key_digest: bytes | None = None
     """SHA-256 of the presented API key: how PostgreSQL finds and checks the key again."""
     impersonation_id: UUID | None = None
-    """Set when a platform admin looks at ``org_id`` through an audited impersonation."""
-    expires_at: int | None = None
-    """When the credential stops working by itself (an impersonation token's ``exp``)."""
+    """Set when a platform admin looks at an org through an audited impersonation."""
     aal: str = "aal1"
-    """The assurance level the token carries (its session's when it was issued)."""
+    """The assurance level of the user's session (``aal2`` after a second factor); API
+    keys and impersonations are ``aal1``."""
     session_secret: str | None = None
     """The token's own secret: with the session (or impersonation) id, what PostgreSQL lets
-    into the org. Never shown (see ``__repr__``)."""
+    into the org."""
 
     def __repr__(self) -> str:
         return _without_secrets(self)
+
+
+class Principal(Credential, frozen=True, kw_only=True):
+    """Who a credential belongs to (a user, or an org's API key)."""
+
+    kind: Literal["user", "api_key"]
+    user_id: UUID | None = None
+    org_id: UUID | None = None
+    """The active org: the token's ``org`` claim, or the API key's org (the one an
+    impersonation looks at)."""
+    key_role: Role | None = None
+    expires_at: int | None = None
+    """When the credential stops working by itself (an impersonation token's ``exp``)."""
 
     def require_user(self) -> tuple[UUID, UUID]:
         """(user_id, session_id) of a signed-in user acting as themselves: what every route
@@ -95,28 +108,14 @@ class Principal(msgspec.Struct, frozen=True, kw_only=True):
         return self.user_id, self.session_id
 
 
-class OrgContext(msgspec.Struct, frozen=True, kw_only=True):
-    """Who acts, in which org, with which role, for which request (immutable)."""
+class OrgContext(Credential, frozen=True, kw_only=True):
+    """Who acts, in which org, with which role, for which request (immutable), and the
+    credential it came from."""
 
     org_id: UUID
     user_id: UUID | None
     role: Role
     request_id: str
-    key_id: UUID | None = None
-    """The API key acting, when the request authenticated with one."""
-    session_id: UUID | None = None
-    """The user's session (PostgreSQL checks it again when a statement enters the org)."""
-    key_digest: bytes | None = None
-    impersonation_id: UUID | None = None
-    aal: str = "aal1"
-    """The assurance level of the user's session (``aal2`` after a second factor); API
-    keys and impersonations are ``aal1``."""
-    session_secret: str | None = None
-    """The secret of the token the context came from (PostgreSQL checks it with the session
-    or impersonation when a statement enters the org)."""
-
-    def __repr__(self) -> str:
-        return _without_secrets(self)
 
     @property
     def impersonated(self) -> bool:
