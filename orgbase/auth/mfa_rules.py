@@ -52,18 +52,13 @@ async def session_state(connection: Connection, user_id: UUID, session_id: UUID)
     return SessionState(row["aal"], recovered, row["verified"])
 
 
-def insufficient_aal(action: str) -> Forbidden:
-    # GoTrue's code and status.
-    return Forbidden(
-        f"{action} needs a session verified with a second factor (aal2)",
-        code="insufficient_aal",
-        hint="challenge and verify one of your factors, then use the new token",
-    )
-
-
 def require_aal2_once_verified(state: SessionState, action: str) -> None:
     if state.verified_factors and state.aal != "aal2":
-        raise insufficient_aal(action)
+        raise Forbidden(  # GoTrue's code and status
+            f"{action} needs a session verified with a second factor (aal2)",
+            code="insufficient_aal",
+            hint="challenge and verify one of your factors, then use the new token",
+        )
 
 
 async def require_aal2_for_account(
