@@ -6,7 +6,7 @@ PostgREST's grammar; ``execute()`` hands it to the client that made the builder.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable, Sequence
 from dataclasses import dataclass
 from functools import partial
 from typing import Any, Generic, Literal, Protocol, Self, TypeVar
@@ -51,6 +51,20 @@ def result_from(request: Request, response: httpx.Response) -> Result:
     if total.isdigit():
         count = int(total)
     return Result(data, count, response.status_code)
+
+
+Query = TypeVar("Query", bound="QueryBuilder[Any]")
+
+
+def _comparison(operator: str) -> Callable[[Query, str, Any], Query]:
+    """A filter method for one comparison operator: ``column=<operator>.<value>``."""
+
+    def compare(query: Query, column: str, value: Any) -> Query:
+        return query.filter(column, operator, value)
+
+    compare.__name__ = compare.__qualname__ = operator
+    compare.__doc__ = f"PostgREST's ``{operator}``: ``column={operator}.value``."
+    return compare
 
 
 class Caller(Protocol[Executed_co]):
@@ -128,23 +142,13 @@ class QueryBuilder(Generic[Executed_co]):
         self._request.params.append((column, f"{operator}.{_literal(value)}"))
         return self
 
-    def eq(self, column: str, value: Any) -> Self:
-        return self.filter(column, "eq", value)
-
-    def neq(self, column: str, value: Any) -> Self:
-        return self.filter(column, "neq", value)
-
-    def gt(self, column: str, value: Any) -> Self:
-        return self.filter(column, "gt", value)
-
-    def gte(self, column: str, value: Any) -> Self:
-        return self.filter(column, "gte", value)
-
-    def lt(self, column: str, value: Any) -> Self:
-        return self.filter(column, "lt", value)
-
-    def lte(self, column: str, value: Any) -> Self:
-        return self.filter(column, "lte", value)
+    # PostgREST's comparisons: ``eq("points", 3)`` keeps the rows where points = 3.
+    eq = _comparison("eq")
+    neq = _comparison("neq")
+    gt = _comparison("gt")
+    gte = _comparison("gte")
+    lt = _comparison("lt")
+    lte = _comparison("lte")
 
     def like(self, column: str, pattern: str) -> Self:
         return self.filter(column, "like", pattern)
