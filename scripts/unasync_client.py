@@ -15,9 +15,9 @@ from pathlib import Path
 CLIENT = Path(__file__).resolve().parents[1] / "orgbase" / "client"
 RENAMES = {
     "AsyncOrgbase": "Orgbase",
+    "AsyncClientBase": "SyncClientBase",
     "AsyncAuth": "SyncAuth",
     "AsyncOrgs": "SyncOrgs",
-    "AsyncQuery": "SyncQuery",
     "AsyncDatabase": "SyncDatabase",
     "httpx.AsyncClient": "httpx.Client",
     "__aenter__": "__enter__",
@@ -35,9 +35,16 @@ def unasync(source: str) -> str:
         text = text.replace(old, new)
     text = re.sub(r"\basync def ", "def ", text)
     text = re.sub(r"\bawait ", "", text)
+    # Renamed imports may need sorting again; then the lines are formatted.
+    text = _ruff(text, "check", "--select", "I", "--fix", "--quiet")
+    return _ruff(text, "format")
+
+
+def _ruff(text: str, *command: str) -> str:
     ruff = Path(sys.executable).parent / "ruff"
+    stdin_name = ("--stdin-filename", str(CLIENT / "sync_client.py"), "-")
     return subprocess.run(  # noqa: S603 - our own ruff on our own source
-        [str(ruff), "format", "--stdin-filename", str(CLIENT / "sync_client.py"), "-"],
+        [str(ruff), *command, *stdin_name],
         input=text,
         capture_output=True,
         text=True,

@@ -1,10 +1,12 @@
-"""What the async and the sync client share: token state and the request rules."""
+"""What the async and the sync client share: token state, requests and calls (what to send
+and what the answer means), and the request rules."""
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Generic, TypeVar
 
 import httpx
 
@@ -12,6 +14,27 @@ from orgbase.client.errors import AuthError, error_from
 
 REFRESH_MARGIN_SECONDS = 30
 _RETRY_CODES = frozenset({"token_expired"})
+T = TypeVar("T")
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    params: list[tuple[str, str]] = field(default_factory=list)
+    headers: dict[str, str] = field(default_factory=dict)
+    json: Any = None
+    singular: bool = False
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    """One API call without its transport; both clients send it (``call()``)."""
+
+    request: Request
+    read: Callable[[httpx.Response], T]
+    """What the (successful) answer means; it may update the client's token state."""
+    authenticated: bool = True
 
 
 @dataclass

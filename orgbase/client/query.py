@@ -1,18 +1,23 @@
 """The data API's query builder, shared by the async and the sync client.
 
 It only assembles a request (method, path, query parameters, headers, body) in
-PostgREST's grammar; the clients send it.
+PostgREST's grammar; ``execute()`` hands it to the client that made the builder.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Self
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from dataclasses import dataclass
+from functools import partial
+from typing import Any, Generic, Literal, Protocol, Self, TypeVar
 
 import httpx
 
+from orgbase.client.core import Call, Request
+
 SINGULAR = "application/vnd.pgrst.object+json"
+# What executing a query gives: a Result (sync client) or an awaitable of one (async).
+Executed_co = TypeVar("Executed_co", covariant=True)
 
 
 def _literal(value: Any) -> str:
@@ -28,16 +33,6 @@ def _list_item(value: Any) -> str:
     if any(c in text for c in ',()"\\ ') or text == "":
         return '"' + text.replace("\\", "\\\\").replace('"', '\\"') + '"'
     return text
-
-
-@dataclass
-class Request:
-    method: str
-    path: str
-    params: list[tuple[str, str]] = field(default_factory=list)
-    headers: dict[str, str] = field(default_factory=dict)
-    json: Any = None
-    singular: bool = False
 
 
 @dataclass(frozen=True)
@@ -58,10 +53,41 @@ def result_from(request: Request, response: httpx.Response) -> Result:
     return Result(data, count, response.status_code)
 
 
-class QueryBuilder:
+Query = TypeVar("Query", bound="QueryBuilder[Any]")
+
+
+def _comparison(operator: str) -> Callable[[Query, str, Any], Query]:
+    """A filter method for one comparison operator: ``column=<operator>.<value>``."""
+
+    def compare(query: Query, column: str, value: Any) -> Query:
+        return query.filter(column, operator, value)
+
+    compare.__name__ = compare.__qualname__ = operator
+    compare.__doc__ = f"PostgREST's ``{operator}``: ``column={operator}.value``."
+    return compare
+
+
+class Caller(Protocol[Executed_co]):
+    """A client, as a query sees it."""
+
+    def call(self, call: Call[Result], /) -> Executed_co: ...
+
+
+class Database(Generic[Executed_co]):
+    """``ob.db``: the data API, a table at a time."""
+
+    def __init__(self, client: Caller[Executed_co]) -> None:
+        self._client = client
+
+    def table(self, name: str) -> QueryBuilder[Executed_co]:
+        return QueryBuilder(self._client, name)
+
+
+class QueryBuilder(Generic[Executed_co]):
     """``table("items").select("id,title").eq("status", "open").order("id").limit(20)``"""
 
-    def __init__(self, table: str) -> None:
+    def __init__(self, client: Caller[Executed_co], table: str) -> None:
+        self._client = client
         self._request = Request("GET", f"/v1/db/{table}")
         self._prefer: dict[str, str] = {}
 
@@ -116,23 +142,13 @@ class QueryBuilder:
         self._request.params.append((column, f"{operator}.{_literal(value)}"))
         return self
 
-    def eq(self, column: str, value: Any) -> Self:
-        return self.filter(column, "eq", value)
-
-    def neq(self, column: str, value: Any) -> Self:
-        return self.filter(column, "neq", value)
-
-    def gt(self, column: str, value: Any) -> Self:
-        return self.filter(column, "gt", value)
-
-    def gte(self, column: str, value: Any) -> Self:
-        return self.filter(column, "gte", value)
-
-    def lt(self, column: str, value: Any) -> Self:
-        return self.filter(column, "lt", value)
-
-    def lte(self, column: str, value: Any) -> Self:
-        return self.filter(column, "lte", value)
+    # PostgREST's comparisons: ``eq("points", 3)`` keeps the rows where points = 3.
+    eq = _comparison("eq")
+    neq = _comparison("neq")
+    gt = _comparison("gt")
+    gte = _comparison("gte")
+    lt = _comparison("lt")
+    lte = _comparison("lte")
 
     def like(self, column: str, pattern: str) -> Self:
         return self.filter(column, "like", pattern)
@@ -189,6 +205,14 @@ class QueryBuilder:
             request.headers["Accept"] = SINGULAR
         return request
 
+    def execute(self) -> Executed_co:
+        request = self.build()
+        return self._client.call(Call(request, partial(result_from, request)))
+
     def _set(self, key: str, value: str) -> None:
         self._request.params = [(k, v) for k, v in self._request.params if k != key]
         self._request.params.append((key, value))
+
+
+AsyncDatabase = Database[Awaitable[Result]]
+SyncDatabase = Database[Result]

@@ -12,7 +12,7 @@ Route templates, never raw paths, are labels.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Literal
 
 from prometheus_client import (
@@ -28,7 +28,13 @@ from prometheus_client.multiprocess import MultiProcessCollector
 
 from orgbase.core.periodic import Periodic
 
+# Histogram buckets (seconds), by what is timed.
 LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0)
+WEBHOOK_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+FUNCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
+EVENT_LATENCY_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120)
+DRIFT_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5)
+
 BREAKER_VALUES = {"closed": 0, "half_open": 1, "open": 2}
 
 
@@ -51,18 +57,25 @@ def _gauge(
     return Gauge(name, doc, labels, registry=registry, multiprocess_mode=mode)
 
 
+def _histogram(
+    registry: CollectorRegistry, name: str, doc: str, buckets: Sequence[float], *labels: str
+) -> Histogram:
+    return Histogram(name, doc, labels, registry=registry, buckets=buckets)
+
+
 class Metrics:
     def __init__(self) -> None:
         r = self.registry = CollectorRegistry()
         self.requests = _counter(
             r, "orgbase_http_requests_total", "HTTP requests", "route", "method", "status"
         )
-        self.duration = Histogram(
+        self.duration = _histogram(
+            r,
             "orgbase_http_request_duration_seconds",
             "HTTP request duration",
-            ["route", "method"],
-            buckets=LATENCY_BUCKETS,
-            registry=r,
+            LATENCY_BUCKETS,
+            "route",
+            "method",
         )
         self.in_flight = _gauge(
             r, "orgbase_http_requests_in_flight", "Requests being served", "livesum"
@@ -143,11 +156,11 @@ class Metrics:
             " endpoint_disabled)",
             "outcome",
         )
-        self.webhook_latency = Histogram(
+        self.webhook_latency = _histogram(
+            r,
             "orgbase_webhook_delivery_seconds",
             "Time from sending a webhook to its answer (or failure)",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=r,
+            WEBHOOK_BUCKETS,
         )
         self.webhook_queue = _gauge(
             r,
@@ -236,11 +249,11 @@ class FunctionMetrics:
             "kind",
             "outcome",
         )
-        self.duration = Histogram(
+        self.duration = _histogram(
+            registry,
             "orgbase_function_duration_seconds",
             "Time from handing an invocation to a worker to its answer",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30),
-            registry=registry,
+            FUNCTION_BUCKETS,
         )
         self.events = _counter(
             registry,
@@ -248,11 +261,11 @@ class FunctionMetrics:
             "Events run by functions, by outcome (delivered, retried, dead)",
             "outcome",
         )
-        self.event_latency = Histogram(
+        self.event_latency = _histogram(
+            registry,
             "orgbase_function_event_latency_seconds",
             "Time from an event's commit to its function's answer (delivered ones)",
-            buckets=(0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 120),
-            registry=registry,
+            EVENT_LATENCY_BUCKETS,
         )
         self.ticks = _counter(
             registry,
@@ -260,11 +273,11 @@ class FunctionMetrics:
             "Scheduled ticks by outcome (done, failed, missed; taken: run by another gateway)",
             "outcome",
         )
-        self.drift = Histogram(
+        self.drift = _histogram(
+            registry,
             "orgbase_function_schedule_drift_seconds",
             "Time from a tick to the start of its run",
-            buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5),
-            registry=registry,
+            DRIFT_BUCKETS,
         )
         self.workers = _counter(
             registry,

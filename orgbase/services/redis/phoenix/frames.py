@@ -57,18 +57,22 @@ def _text(value: Any) -> str | None:
     raise _refused("join_ref and ref are strings")
 
 
+def _json(raw: bytes, what: str) -> Any:
+    """``raw`` parsed, within the JSON input limits; ``Invalid`` (malformed_body) if not JSON."""
+    check_json_input(raw)
+    try:
+        return msgspec.json.decode(raw)
+    except msgspec.DecodeError:
+        raise Invalid(f"{what} is not JSON", code="malformed_body") from None
+
+
 def decode(data: str | bytes, vsn: str) -> Frame:
     """A client's frame; ``Invalid`` (invalid_frame, malformed_body...) when it is not one."""
     if isinstance(data, bytes):
         if vsn != VSN_2:
             raise _refused("binary frames need vsn=2.0.0")
         return _decode_binary(data)
-    raw = data.encode()
-    check_json_input(raw)
-    try:
-        parsed = msgspec.json.decode(raw)
-    except msgspec.DecodeError:
-        raise Invalid("the frame is not JSON", code="malformed_body") from None
+    parsed = _json(data.encode(), "the frame")
     if vsn == VSN_2:
         if not isinstance(parsed, list) or len(parsed) != 5:
             raise _refused("a frame is [join_ref, ref, topic, event, payload]")
@@ -103,11 +107,7 @@ def _decode_binary(data: bytes) -> Frame:
     body = data[offset:]
     payload: Any
     if encoding == JSON:
-        check_json_input(body)
-        try:
-            payload = msgspec.json.decode(body)
-        except msgspec.DecodeError:
-            raise Invalid("the broadcast payload is not JSON", code="malformed_body") from None
+        payload = _json(body, "the broadcast payload")
     elif encoding == BINARY:
         payload = BinaryPayload(body)
     else:
