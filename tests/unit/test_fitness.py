@@ -19,9 +19,7 @@ CLASS_LINES = 250
 FUNCTION_LINES = 60
 
 # "path:Name" -> lines today; to be split, never grown.
-OVER_TODAY: dict[str, int] = {
-    "services/redis/realtime.py:RealtimeHub": 273,
-}
+OVER_TODAY: dict[str, int] = {}
 # Import circles known today (sorted module names); to be broken, never joined by others.
 CIRCLES_TODAY: list[list[str]] = []
 

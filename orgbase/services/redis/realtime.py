@@ -28,8 +28,6 @@ from uuid import UUID
 
 import msgspec
 import structlog
-from redis.asyncio.client import PubSub
-from redis.asyncio.cluster import ClusterPubSub
 
 from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext, Revocation, impersonation_refused
@@ -37,8 +35,9 @@ from orgbase.core.errors import Invalid, RateLimited, TooLarge, Unauthorized
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.pg_listener import PgListener
-from orgbase.core.redis import REDIS_DOWN_ERRORS, RedisClients, RedisUnavailable
+from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import RealtimeSettings
+from orgbase.services.redis.pubsub import RealtimePubSub
 from orgbase.services.redis.revocations import SocketRevocations
 from orgbase.services.redis.subscriber import Subscriber
 
@@ -48,10 +47,6 @@ CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = keys.REVOCATIONS_CHANNEL
 ROW_EVENTS = "orgbase_rows"
 SERVER_CHANNELS = ("db:", "storage:")
-STOP_SECONDS = 5.0
-_MIN_IDLE_SECONDS = 0.001
-_MAX_IDLE_SECONDS = 0.02
-"""How long shutdown waits for the background loops."""
 
 
 def may_publish(ctx: OrgContext) -> None:
@@ -106,10 +101,7 @@ class RealtimeHub:
         self.settings = settings
         self._subscribers: set[Subscriber] = set()
         self._by_channel: dict[str, set[Subscriber]] = {}
-        self._pubsub: PubSub | ClusterPubSub | None = None
-        self._idle = _MIN_IDLE_SECONDS
-        self._tasks: list[asyncio.Task[None]] = []
-        self._stopping = False
+        self.pubsub = RealtimePubSub(redis, self._wanted, self._received)
         self.revocations = SocketRevocations(self._subscribers, settings.recheck_seconds)
         self.delivered = 0
         notifications.subscribe(ROW_EVENTS, self._row_changed)
@@ -127,29 +119,14 @@ class RealtimeHub:
     # -- lifecycle --------------------------------------------------------------------
 
     def start(self) -> None:
-        loop = asyncio.get_running_loop()
-        self._tasks = [loop.create_task(self._redis_loop())]
+        self.pubsub.start()
         self.revocations.start()
 
     async def stop(self) -> None:
-        # The loops also check the flag: on Python 3.11 a cancellation that lands as a read
-        # times out can come out as a TimeoutError (redis-py reads under asyncio.timeout),
-        # so cancel() alone once left shutdown waiting for ever.
-        self._stopping = True
         for subscriber in list(self._subscribers):
             subscriber.close(1001, "the server is shutting down")
         await self.revocations.stop()
-        for task in self._tasks:
-            task.cancel()
-        if not self._tasks:
-            return
-        _, pending = await asyncio.wait(self._tasks, timeout=STOP_SECONDS)
-        if pending:
-            log.warning("realtime loops did not stop in time", loops=len(pending))
-        for task in self._tasks:
-            if task.done() and not task.cancelled():
-                with contextlib.suppress(Exception):
-                    task.result()
+        await self.pubsub.stop()
 
     # -- subscribers ------------------------------------------------------------------
 
@@ -207,9 +184,8 @@ class RealtimeHub:
         first = not listeners
         listeners.add(subscriber)
         subscriber.channels.add(name)
-        if first and not name.startswith("db:") and self._pubsub is not None:
-            with contextlib.suppress(*REDIS_DOWN_ERRORS):
-                await self._subscribe(self._pubsub, key)
+        if first and not name.startswith("db:"):
+            await self.pubsub.subscribe(key)
 
     async def leave(self, subscriber: Subscriber, name: str) -> None:
         subscriber.channels.discard(name)
@@ -220,12 +196,8 @@ class RealtimeHub:
         listeners.discard(subscriber)
         if not listeners:
             del self._by_channel[key]
-            if not name.startswith("db:") and self._pubsub is not None:
-                with contextlib.suppress(*REDIS_DOWN_ERRORS):
-                    if isinstance(self._pubsub, ClusterPubSub):
-                        await self._pubsub.sunsubscribe(key)
-                    else:
-                        await self._pubsub.unsubscribe(key)
+            if not name.startswith("db:"):
+                await self.pubsub.unsubscribe(key)
 
     # -- publishing -------------------------------------------------------------------
 
@@ -266,21 +238,13 @@ class RealtimeHub:
 
     async def send(self, org: UUID, name: str, message: bytes) -> int:
         """Put an encoded message on the org's channel (every replica's subscribers)."""
-        channel = redis_channel(org, name)
-        receivers = await self.redis.run(
-            lambda r: r.spublish(channel, message) if self._sharded else r.publish(channel, message)
-        )
-        return int(receivers)
+        return await self.pubsub.publish(redis_channel(org, name), message)
 
     async def server_publish(self, org: UUID, name: str, event: str, payload: Any) -> None:
         """A change the server reports (file changes on ``storage:{bucket}``), to every
         replica's subscribers of the org's channel, through Redis."""
         message = {"type": "message", "channel": name, "event": event, "payload": payload}
         await self.send(org, name, msgspec.json.encode({**message, "at": time.time()}))
-
-    @property
-    def _sharded(self) -> bool:
-        return self.redis.cluster is not None
 
     async def announce(self, notice: Revocation) -> None:
         """Tell every replica (this one included, through Redis) about a revocation; applied
@@ -289,83 +253,24 @@ class RealtimeHub:
         self.revocations.apply(notice)
         body = msgspec.json.encode(notice)
         with contextlib.suppress(RedisUnavailable):
-            await self.redis.run(
-                lambda r: (
-                    r.spublish(REVOCATIONS, body) if self._sharded else r.publish(REVOCATIONS, body)
-                )
-            )
+            await self.pubsub.publish(REVOCATIONS, body)
 
     def _dispatch(self, key: str, message: bytes) -> None:
         for subscriber in tuple(self._by_channel.get(key, ())):
             subscriber.deliver(message)
             self.delivered += 1
 
-    # -- background loops -------------------------------------------------------------
+    # -- from Redis -----------------------------------------------------------------
 
-    def _new_pubsub(self) -> PubSub | ClusterPubSub:
-        if self.redis.cluster is not None:
-            return self.redis.cluster.pubsub()
-        return self.redis.primary.pubsub(ignore_subscribe_messages=True)
+    def _wanted(self) -> list[str]:
+        """What the pub/sub connection listens on (row changes come by NOTIFY instead)."""
+        return [REVOCATIONS] + [k for k in self._by_channel if ":rt:db:" not in k]
 
-    @staticmethod
-    async def _subscribe(pubsub: PubSub | ClusterPubSub, *channels: str) -> None:
-        if isinstance(pubsub, ClusterPubSub):
-            # One connection per shard, opened by redis-py as the channels' slots need.
-            await pubsub.ssubscribe(*channels)
+    def _received(self, channel: str, message: bytes) -> None:
+        if channel == REVOCATIONS:
+            self.revocations.received(message)
         else:
-            await pubsub.subscribe(*channels)
-
-    async def _next_message(self, pubsub: PubSub | ClusterPubSub) -> dict[str, Any] | None:
-        if isinstance(pubsub, ClusterPubSub):
-            # redis-py reads the shards' connections in turn, waiting on each for the
-            # timeout: any wait on a quiet shard delays the busy one. So poll them all
-            # without waiting, and back off (1 ms up to 20 ms) only while all are quiet.
-            message: dict[str, Any] | None = await pubsub.get_sharded_message(
-                ignore_subscribe_messages=True, timeout=0.0
-            )
-            if message is None:
-                await asyncio.sleep(self._idle)
-                self._idle = min(self._idle * 2, _MAX_IDLE_SECONDS)
-            else:
-                self._idle = _MIN_IDLE_SECONDS
-            return message
-        plain: dict[str, Any] | None = await pubsub.get_message(timeout=1.0)
-        return plain
-
-    async def _refresh_cluster_map(self) -> None:
-        """After a lost shard connection: ask the cluster who owns which slots now."""
-        if self.redis.cluster is not None:
-            with contextlib.suppress(Exception):
-                await self.redis.cluster.nodes_manager.initialize()
-
-    async def _redis_loop(self) -> None:
-        """Listen on one pub/sub connection (one per shard on a cluster); on any loss,
-        reconnect and resubscribe."""
-        while not self._stopping:
-            pubsub = self._new_pubsub()
-            try:
-                channels = [REVOCATIONS] + [k for k in self._by_channel if ":rt:db:" not in k]
-                await self._subscribe(pubsub, *channels)
-                self._pubsub = pubsub
-                while not self._stopping:
-                    message = await self._next_message(pubsub)
-                    if message is None or str(message.get("type")) not in ("message", "smessage"):
-                        continue
-                    channel = message["channel"].decode()
-                    if channel == REVOCATIONS:
-                        self.revocations.received(message["data"])
-                    else:
-                        self._dispatch(channel, message["data"])
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:  # reconnect: Redis failed over or went away
-                log.warning("realtime pub/sub lost; reconnecting", error=repr(exc))
-                await asyncio.sleep(0.5)
-                await self._refresh_cluster_map()
-            finally:
-                self._pubsub = None
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()  # type: ignore[no-untyped-call]
+            self._dispatch(channel, message)
 
     def _row_changed(self, payload: str) -> None:
         """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
