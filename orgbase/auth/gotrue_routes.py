@@ -6,11 +6,12 @@ The bodies are decoded here by their type (the token endpoint's body depends on 
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Annotated, Any, TypeVar
 
 import msgspec
-from litestar import Controller, Request, delete, get, post, put
-from litestar.di import NamedDependency
+from litestar import Controller, delete, get, post, put
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
@@ -29,20 +30,12 @@ from orgbase.auth.gotrue_schemas import (
     GoTrueUserUpdate,
     GoTrueVerify,
 )
-from orgbase.auth.mfa import Factors
-from orgbase.auth.oidc import OidcSignIn
-from orgbase.core.context import Principal, RequestMeta
+from orgbase.auth.route_types import AnyRequest, Auth, Caller, Meta, Mfa, Oidc, RedirectTo
+from orgbase.core.context import RequestMeta
 from orgbase.core.errors import Forbidden, Invalid
 from orgbase.core.settings import AuthSettings
 
 T = TypeVar("T")
-Auth = NamedDependency[GoTrue]
-Mfa = NamedDependency[Factors]
-Oidc = NamedDependency[OidcSignIn]
-Caller = NamedDependency[Principal]
-Meta = NamedDependency[RequestMeta]
-AnyRequest = Request[Any, Any, Any]
-RedirectTo = Annotated[str | None, QueryParameter(name="redirect_to", max_length=2000)]
 
 
 async def body_of(request: AnyRequest, kind: type[T]) -> T:
@@ -65,6 +58,30 @@ def refuse_anonymous(raw: bytes) -> None:
         return  # the body's own error comes next
     if isinstance(body, dict) and not body.get("email") and not body.get("phone"):
         raise Forbidden("anonymous sign-ins are not served", code="anonymous_provider_disabled")
+
+
+def mailing(
+    path: str,
+    summary: str,
+    kind: type[T],
+    flow: Callable[[GoTrue, T, RequestMeta, str | None], Awaitable[None]],
+) -> HTTPRouteHandler:
+    """A POST (named for its path) that mails a code and a link: a ``kind`` body goes to
+    ``flow`` with the link's ``redirect_to``. The answer is GoTrue's ``{}``, the same whether
+    the address has an account or not."""
+
+    async def handler(
+        _: object,  # the controller
+        request: AnyRequest,
+        gotrue: Auth,
+        meta: Meta,
+        redirect_to: RedirectTo = None,
+    ) -> dict[str, Any]:
+        await flow(gotrue, await body_of(request, kind), meta, redirect_to)
+        return {}
+
+    handler.__name__ = handler.__qualname__ = path.strip("/")
+    return post(path, status_code=HTTP_200_OK, summary=summary)(handler)
 
 
 class GoTrueController(Controller):
@@ -155,40 +172,14 @@ class GoTrueController(Controller):
     ) -> None:
         await gotrue.logout(principal, logout_scope, meta)
 
-    @post("/recover", status_code=HTTP_200_OK, summary="Mail a recovery code and link")
-    async def recover(
-        self,
-        request: AnyRequest,
-        gotrue: Auth,
-        meta: Meta,
-        redirect_to: RedirectTo = None,
-    ) -> dict[str, Any]:
-        """The same answer whether the address has an account or not."""
-        body = await body_of(request, EmailOnly)
-        await gotrue.recover(body.email, meta, redirect_to)
-        return {}
-
-    @post("/otp", status_code=HTTP_200_OK, summary="Mail a sign-in code and magic link")
-    async def otp(
-        self,
-        request: AnyRequest,
-        gotrue: Auth,
-        meta: Meta,
-        redirect_to: RedirectTo = None,
-    ) -> dict[str, Any]:
-        await gotrue.otp(await body_of(request, GoTrueOtp), meta, redirect_to)
-        return {}
-
-    @post("/resend", status_code=HTTP_200_OK, summary="Mail the confirmation again")
-    async def resend(
-        self,
-        request: AnyRequest,
-        gotrue: Auth,
-        meta: Meta,
-        redirect_to: RedirectTo = None,
-    ) -> dict[str, Any]:
-        await gotrue.resend(await body_of(request, GoTrueResend), meta, redirect_to)
-        return {}
+    recover = mailing(
+        "/recover",
+        "Mail a recovery code and link",
+        EmailOnly,
+        lambda gotrue, body, meta, back: gotrue.recover(body.email, meta, back),
+    )
+    otp = mailing("/otp", "Mail a sign-in code and magic link", GoTrueOtp, GoTrue.otp)
+    resend = mailing("/resend", "Mail the confirmation again", GoTrueResend, GoTrue.resend)
 
     @post("/verify", status_code=HTTP_200_OK, summary="Use a mailed code: a session")
     async def verify(self, request: AnyRequest, gotrue: Auth, meta: Meta) -> dict[str, Any]:

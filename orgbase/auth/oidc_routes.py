@@ -12,28 +12,33 @@ from __future__ import annotations
 from typing import Annotated, Any
 from uuid import UUID
 
-from litestar import Controller, Request, delete, get, post
+from litestar import Controller, delete, get, post
 from litestar.datastructures import Cookie
-from litestar.di import NamedDependency
+from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, QueryParameter
 from litestar.response import Redirect
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT, HTTP_303_SEE_OTHER
 
 from orgbase.auth.gotrue import GoTrue, error_redirect, session_redirect
-from orgbase.auth.gotrue_routes import RedirectTo, body_of
+from orgbase.auth.gotrue_routes import body_of
 from orgbase.auth.gotrue_schemas import SsoStart
-from orgbase.auth.oidc import OidcSignIn
 from orgbase.auth.oidc_state import COOKIE_PATH, STATE_SECONDS, cookie_name
-from orgbase.core.context import Principal, RequestMeta
+from orgbase.auth.route_types import AnyRequest, Auth, Caller, Meta, Oidc, RedirectTo
 from orgbase.core.errors import Forbidden, Invalid
 
-Auth = NamedDependency[GoTrue]
-Oidc = NamedDependency[OidcSignIn]
-Caller = NamedDependency[Principal]
-Meta = NamedDependency[RequestMeta]
-AnyRequest = Request[Any, Any, Any]
 State = Annotated[str, QueryParameter(name="state", max_length=200)]
 ProviderName = Annotated[str, QueryParameter(max_length=200)]
+ReturnUrl = NamedDependency[str]
+
+
+def return_url(gotrue: GoTrue, redirect_to: str | None) -> str:
+    """Where a flow sends the browser back: ``redirect_to`` when it is allowed, else the
+    app's public URL."""
+    return gotrue.check_redirect(redirect_to) or gotrue.public_url
+
+
+def provide_return_url(gotrue: Auth, redirect_to: RedirectTo = None) -> str:
+    return return_url(gotrue, redirect_to)
 
 
 def _state_cookie(request: AnyRequest, state: str, value: str, max_age: int) -> Cookie:
@@ -53,21 +58,20 @@ def _state_cookie(request: AnyRequest, state: str, value: str, max_age: int) -> 
 class OidcController(Controller):
     path = "/auth/v1"
     tags = ["auth (GoTrue)"]  # noqa: RUF012 - Litestar's declaration style
+    dependencies = {"back": Provide(provide_return_url, sync_to_thread=False)}  # noqa: RUF012
 
     @get("/authorize", status_code=HTTP_303_SEE_OTHER, summary="Sign in with a provider")
     async def authorize(
         self,
         *,
         request: AnyRequest,
-        gotrue: Auth,
         oidc: Oidc,
         provider: ProviderName,
-        redirect_to: RedirectTo = None,
+        back: ReturnUrl,
         link_ticket: Annotated[str | None, QueryParameter(max_length=200)] = None,
     ) -> Redirect:
         """Redirects to the provider (authorization code + PKCE, state, nonce), with the
         cookie that binds the state to this browser."""
-        back = gotrue.check_redirect(redirect_to) or gotrue.public_url
         target, started = await oidc.authorize(await oidc.provider(provider), back, link_ticket)
         cookie = _state_cookie(request, started.state, started.binding, STATE_SECONDS)
         return Redirect(target, status_code=HTTP_303_SEE_OTHER, cookies=[cookie])
@@ -77,7 +81,7 @@ class OidcController(Controller):
         """GoTrue's /sso: ``{domain}`` (or ``provider_id``: ``sso:<org id>``) -> ``{url}``
         to open in the browser (our /authorize for the org's provider)."""
         body = await body_of(request, SsoStart)
-        back = gotrue.check_redirect(body.redirect_to) or gotrue.public_url
+        back = return_url(gotrue, body.redirect_to)
         if body.domain:
             provider = await oidc.provider_for_domain(body.domain)
         elif body.provider_id:
@@ -119,16 +123,10 @@ class OidcController(Controller):
 
     @get("/user/identities/authorize", summary="Link a provider to the signed-in account")
     async def link(
-        self,
-        gotrue: Auth,
-        oidc: Oidc,
-        principal: Caller,
-        provider: ProviderName,
-        redirect_to: RedirectTo = None,
+        self, oidc: Oidc, principal: Caller, provider: ProviderName, back: ReturnUrl
     ) -> dict[str, Any]:
         """``{url}`` to open in this user's browser: signing in there with the provider
         links that identity to this account (its verified address must be the account's)."""
-        back = gotrue.check_redirect(redirect_to) or gotrue.public_url
         return {"url": await oidc.start_link(principal, provider, back)}
 
     @delete(

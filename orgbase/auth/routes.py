@@ -11,12 +11,19 @@ from litestar.params import FromPath, JSONBody
 from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
 from litestar.types import ControllerRouterHandler
 
-from orgbase.auth.accounts import AccountService
 from orgbase.auth.browser import BrowserSessionController
 from orgbase.auth.gotrue_routes import GoTrueController, client_config
-from orgbase.auth.grants import TokenGrants
-from orgbase.auth.key_admin import ApiKeyAdmin
 from orgbase.auth.oidc_routes import OidcController
+from orgbase.auth.route_types import (
+    Accounts,
+    Caller,
+    Ctx,
+    Grants,
+    KeyAdmin,
+    Meta,
+    MySessions,
+    SignUps,
+)
 from orgbase.auth.schemas import (
     ApiKey,
     ApiKeyCreate,
@@ -30,20 +37,8 @@ from orgbase.auth.schemas import (
     UserDelete,
     UserUpdate,
 )
-from orgbase.auth.signup import SignUps as SignUpService
 from orgbase.auth.tokens import TokenService
-from orgbase.auth.user_sessions import UserSessions
-from orgbase.core.context import OrgContext, Principal, RequestMeta
-
-# What the handlers ask for, by dependency name (the parameter's name is the key).
-Accounts = NamedDependency[AccountService]
-SignUps = NamedDependency[SignUpService]
-Grants = NamedDependency[TokenGrants]
-MySessions = NamedDependency[UserSessions]
-KeyAdmin = NamedDependency[ApiKeyAdmin]
-Caller = NamedDependency[Principal]
-Meta = NamedDependency[RequestMeta]
-Ctx = NamedDependency[OrgContext]
+from orgbase.core.context import Principal
 
 
 class AuthController(Controller):

@@ -22,10 +22,14 @@ import asyncpg
 
 from orgbase.auth.passwords import is_bcrypt
 
+# The accounts come as the arguments of their inserts (``_ADD_*``), in order: a row is
+# written as it was read.
 _USERS = """
-SELECT id, lower(email) AS email, encrypted_password, email_confirmed_at, last_sign_in_at,
-       coalesce(raw_user_meta_data, '{}')::text AS metadata, created_at, updated_at,
-       coalesce(is_anonymous, false) AS anonymous
+SELECT id,
+       CASE WHEN coalesce(is_anonymous, false) THEN NULL ELSE lower(email) END AS email,
+       nullif(encrypted_password, '') AS encrypted_password, email_confirmed_at,
+       last_sign_in_at, coalesce(raw_user_meta_data, '{}')::text AS metadata, created_at,
+       updated_at
 FROM auth.users WHERE deleted_at IS NULL ORDER BY created_at, id
 """
 _IDENTITIES = """
@@ -35,9 +39,15 @@ FROM auth.identities i JOIN auth.users u ON u.id = i.user_id
 WHERE u.deleted_at IS NULL ORDER BY i.created_at, i.id
 """
 _FACTORS = """
-SELECT id, user_id, coalesce(friendly_name, 'totp') AS friendly_name, factor_type::text AS type,
-       status::text AS status, secret, created_at, updated_at
-FROM auth.mfa_factors ORDER BY created_at, id
+SELECT id, user_id, coalesce(friendly_name, 'totp') AS friendly_name, secret,
+       status::text AS status, created_at, updated_at
+FROM auth.mfa_factors WHERE factor_type::text = 'totp' AND coalesce(secret, '') <> ''
+ORDER BY created_at, id
+"""
+_OTHER_FACTORS = """
+SELECT id, factor_type::text AS type FROM auth.mfa_factors
+WHERE factor_type::text <> 'totp' OR coalesce(secret, '') = ''
+ORDER BY created_at, id
 """
 _SOURCE_COLUMNS = """
 SELECT count(*) FROM information_schema.columns
@@ -99,16 +109,16 @@ async def read_accounts(source: asyncpg.Connection, target: asyncpg.Connection) 
     for identity in await source.fetch(_IDENTITIES):
         if identity["provider"] != "email" and identity["user_id"] in coming:
             found.identities.append(identity)
+    for factor in await source.fetch(_OTHER_FACTORS):
+        found.refuse("factor", factor["id"], f"a {factor['type']} factor (only TOTP comes)")
     for factor in await source.fetch(_FACTORS):
-        if factor["type"] != "totp" or not factor["secret"]:
-            found.refuse("factor", factor["id"], f"a {factor['type']} factor (only TOTP comes)")
-        elif factor["user_id"] in coming:
+        if factor["user_id"] in coming:
             found.factors.append(factor)
     return found
 
 
 def _refusal(row: asyncpg.Record, taken: dict[str, Any]) -> str | None:
-    if not row["email"] or row["anonymous"]:
+    if not row["email"]:  # none, or an anonymous user's
         return "no email address (phone-only or anonymous users are not imported)"
     owner = taken.get(row["email"])
     if owner is not None and owner != row["id"]:
@@ -121,42 +131,18 @@ def _refusal(row: asyncpg.Record, taken: dict[str, Any]) -> str | None:
 
 async def write_accounts(target: asyncpg.Connection, accounts: Accounts) -> dict[str, int]:
     """In the caller's transaction; how many of each were new."""
-    counts = {"users": 0, "identities": 0, "factors": 0}
-    for u in accounts.users:
-        status = await target.execute(
-            _ADD_USER,
-            u["id"],
-            u["email"],
-            u["encrypted_password"] or None,
-            u["email_confirmed_at"],
-            u["last_sign_in_at"],
-            u["metadata"],
-            u["created_at"],
-            u["updated_at"],
-        )
-        counts["users"] += int(status.split()[-1])
-    for i in accounts.identities:
-        status = await target.execute(
-            _ADD_IDENTITY,
-            i["id"],
-            i["user_id"],
-            i["provider"],
-            i["provider_id"],
-            i["email"],
-            i["created_at"],
-            i["last_sign_in_at"],
-        )
-        counts["identities"] += int(status.split()[-1])
-    for f in accounts.factors:
-        status = await target.execute(
-            _ADD_FACTOR,
-            f["id"],
-            f["user_id"],
-            f["friendly_name"],
-            f["secret"],
-            f["status"],
-            f["created_at"],
-            f["updated_at"],
-        )
-        counts["factors"] += int(status.split()[-1])
-    return counts
+    return {
+        "users": await _insert_each(target, _ADD_USER, accounts.users),
+        "identities": await _insert_each(target, _ADD_IDENTITY, accounts.identities),
+        "factors": await _insert_each(target, _ADD_FACTOR, accounts.factors),
+    }
+
+
+async def _insert_each(
+    target: asyncpg.Connection, statement: str, rows: list[asyncpg.Record]
+) -> int:
+    """Each row (its columns are the statement's arguments); how many were new."""
+    added = 0
+    for row in rows:
+        added += int((await target.execute(statement, *row.values())).split()[-1])
+    return added
