@@ -5,7 +5,7 @@ task set; it imports no other area."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from uuid import UUID
@@ -19,7 +19,6 @@ from orgbase.core.errors import OrgbaseError
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.periodic import Periodic
-from orgbase.core.postgres import Database
 from orgbase.core.resources import Resources
 from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
@@ -47,13 +46,19 @@ class FunctionsArea:
     host: Host
     service: FunctionService
     invocations: InvocationLog
-    db: Database
     deliveries: Deliveries
-    events: EventDispatcher | None = None
-    schedules: Scheduler | None = None
-    reloader: Periodic | None = None
+    events: EventDispatcher | None
+    """Runs the functions the database's events are owed to (None: events are off)."""
+    schedules: Scheduler | None
+    reload: bool = False
+    """Whether a change of the functions' folder starts new workers (a development server)."""
+    reloader: Periodic | None = field(init=False, default=None)
     require_platform_admin: PlatformAdminCheck | None = None
     """Wired by the platform (the tenancy area knows who the platform admins are)."""
+
+    def __post_init__(self) -> None:
+        if self.reload:
+            self.reloader = Periodic("functions reload", self.reload_if_changed, RELOAD_SECONDS)
 
     async def start(self) -> None:
         self.registry.load()
@@ -61,7 +66,7 @@ class FunctionsArea:
             self.pool.start_soon()
         self.invocations.periodic.start()
         if self.events is not None:
-            await self._subscribe()
+            await self._subscribe(self.events)
             self.events.start()
         if self.schedules is not None:
             self.schedules.start()
@@ -75,13 +80,13 @@ class FunctionsArea:
         log.info("functions changed: new workers")
         await self.pool.recycle()
         if self.events is not None:
-            await self._subscribe()
+            await self._subscribe(self.events)
 
-    async def _subscribe(self) -> None:
+    async def _subscribe(self, events: EventDispatcher) -> None:
         """The catalog's triggers become the deployment's subscriptions (a database that
         is away at start leaves them as they were: they are the same code's)."""
         try:
-            count = await write_subscriptions(self.db, self.registry.catalog.usable)
+            count = await write_subscriptions(events.db, self.registry.catalog.usable)
         except (OrgbaseError, OSError) as exc:
             log.warning("function subscriptions not written", error=repr(exc))
             return
@@ -180,14 +185,17 @@ def build_functions(
     )
     invocations = InvocationLog(resources.db, config.log_retention_days)
     service.recorders.append(invocations.record)
-    area = FunctionsArea(
-        registry, pool, host, service, invocations, resources.db, Deliveries(resources.db)
+    events = EventDispatcher(resources.db, config, registry, service) if config.events else None
+    if events is not None:
+        resources.notifications.subscribe(CHANNEL, events.announced)
+    return FunctionsArea(
+        registry,
+        pool,
+        host,
+        service,
+        invocations,
+        Deliveries(resources.db),
+        events,
+        Scheduler(resources.db, config, registry, service) if config.schedules else None,
+        reload=config.reload,
     )
-    if config.events:
-        area.events = EventDispatcher(resources.db, config, registry, service)
-        resources.notifications.subscribe(CHANNEL, area.events.announced)
-    if config.schedules:
-        area.schedules = Scheduler(resources.db, config, registry, service)
-    if config.reload:
-        area.reloader = Periodic("functions reload", area.reload_if_changed, RELOAD_SECONDS)
-    return area

@@ -32,6 +32,15 @@ KEPT_LINES = 50
 _LEVELS = frozenset({"debug", "info", "warning", "error"})
 
 
+@dataclass(frozen=True)
+class InOrg:
+    """How an invocation acts in its org: the context the cache, documents, realtime and
+    mail act as, and the entry its database statements go in by."""
+
+    ctx: OrgContext
+    entry: TenantEntry
+
+
 @dataclass
 class Invocation:
     """One invocation while it runs (what its host calls act as)."""
@@ -40,12 +49,18 @@ class Invocation:
     spec: FunctionSpec
     kind: str
     request_id: str
-    ctx: OrgContext | None = None
-    entry: TenantEntry | None = None
-    org: UUID | None = None
+    in_org: InOrg | None = None
     """The org it runs in (the caller's, the event's; None for an anonymous call)."""
+    event: dict[str, Any] | None = None
+    """The event or schedule tick it answers, a JSON object (None for an HTTP call)."""
+    idempotency_key: str | None = None
+    """The same for every try of one delivery or tick (the function can deduplicate)."""
     started: float = field(default_factory=time.monotonic)
     lines: list[dict[str, Any]] = field(default_factory=list)
+
+    @property
+    def org(self) -> UUID | None:
+        return self.in_org.ctx.org_id if self.in_org is not None else None
 
     @property
     def org_id(self) -> str | None:
@@ -104,12 +119,13 @@ class Host:
     async def _dispatch(self, invocation: Invocation, op: str, args: list[Any]) -> Any:
         if op == "db.query":
             mode, sql, values = _arguments(args, 3)
-            if invocation.entry is None:
+            if invocation.in_org is None:
                 raise Invalid(
                     "this invocation has no org (a public function called without a credential)",
                     code="function_no_org",
                 )
-            return await self.database.query(invocation.entry, mode, sql, list(values or ()))
+            entry = invocation.in_org.entry
+            return await self.database.query(entry, mode, sql, list(values or ()))
         if op == "system_db.query":
             mode, sql, values = _arguments(args, 3)
             if not invocation.spec.config.privileged:
@@ -122,11 +138,11 @@ class Host:
             method, url, headers, body, timeout = _arguments(args, 5)
             return await self.outbound.fetch(method, url, list(headers or ()), body, timeout)
         if op.startswith(_ORG_SERVICES) and self.org_services is not None:
-            if invocation.ctx is None:
+            if invocation.in_org is None:
                 raise Invalid(
                     f"{op} needs an org (this invocation has none)", code="function_no_org"
                 )
-            return await self.org_services.call(invocation.ctx, op, args)
+            return await self.org_services.call(invocation.in_org.ctx, op, args)
         raise Invalid(
             f"{op!r} is not a host call this gateway offers", code="function_call_refused"
         )

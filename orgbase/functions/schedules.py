@@ -194,7 +194,12 @@ class Scheduler(FunctionsLoop):
             "schedule": spec.config.schedule,
         }
         invocation = Invocation(
-            id=next(self.service.pool.ids), spec=spec, kind="schedule", request_id=request_id
+            id=next(self.service.pool.ids),
+            spec=spec,
+            kind="schedule",
+            request_id=request_id,
+            event=event,
+            idempotency_key=f"tick_{spec.name}_{stamp}",
         )
         request = HttpRequest(
             method="POST",
@@ -205,13 +210,7 @@ class Scheduler(FunctionsLoop):
         )
         status, detail = "done", None
         try:
-            done = await self.service.run(
-                invocation,
-                request,
-                Caller(kind="schedule"),
-                event=event,
-                idempotency_key=f"tick_{spec.name}_{stamp}",
-            )
+            done = await self.service.run(invocation, request, Caller(kind="schedule"))
             if done.status >= 400:
                 status, detail = "failed", f"answered {done.status}"
         except OrgbaseError as failed:

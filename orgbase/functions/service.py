@@ -20,7 +20,7 @@ from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import TenantEntry
 from orgbase.core.settings import FunctionsSettings
 from orgbase.functions.access import check_caller
-from orgbase.functions.host import Host, Invocation
+from orgbase.functions.host import Host, InOrg, Invocation
 from orgbase.functions.outcomes import failure_error, fault_error, outcome_name
 from orgbase.functions.pool import FunctionTimeout, NoWorker, WorkerPool
 from orgbase.functions.process import WorkerLost
@@ -88,21 +88,11 @@ class FunctionService:
             spec=spec,
             kind="http",
             request_id=str(state.get("request_id", "")),
-            ctx=ctx,
-            entry=TenantEntry.for_context(ctx) if ctx is not None else None,
-            org=ctx.org_id if ctx is not None else None,
+            in_org=InOrg(ctx, TenantEntry.for_context(ctx)) if ctx is not None else None,
         )
         return await self.run(invocation, request, caller_of(ctx))
 
-    async def run(
-        self,
-        invocation: Invocation,
-        request: HttpRequest,
-        caller: Caller,
-        *,
-        event: Any = None,
-        idempotency_key: str | None = None,
-    ) -> Done:
+    async def run(self, invocation: Invocation, request: HttpRequest, caller: Caller) -> Done:
         spec = invocation.spec
         message = Invoke(
             id=invocation.id,
@@ -111,8 +101,8 @@ class FunctionService:
             caller=caller,
             request_id=invocation.request_id,
             secrets=self.registry.secrets_of(spec),
-            event=event,
-            idempotency_key=idempotency_key,
+            event=invocation.event,
+            idempotency_key=invocation.idempotency_key,
         )
         org = invocation.org
         timeout = spec.config.timeout_seconds or self.settings.timeout_seconds

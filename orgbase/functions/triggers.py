@@ -32,7 +32,7 @@ from orgbase.core.errors import OrgbaseError
 from orgbase.core.postgres import Database, TenantEntry
 from orgbase.core.settings import FunctionsSettings
 from orgbase.functions.background import FunctionsLoop
-from orgbase.functions.host import Invocation
+from orgbase.functions.host import InOrg, Invocation
 from orgbase.functions.protocol import Caller, HttpRequest
 from orgbase.functions.registry import Registry
 from orgbase.functions.service import FunctionService
@@ -139,18 +139,22 @@ class EventDispatcher(FunctionsLoop):
         org: UUID = row["org_id"]
         request_id = f"fn.{spec.name}.{row['id']}"
         key = f"evt_{row['event_id']}_{spec.name}"
+        body: bytes = row["payload"].encode()
+        event = msgspec.json.decode(body)
         invocation = Invocation(
             id=next(self.service.pool.ids),
             spec=spec,
             kind="event",
             request_id=request_id,
-            entry=TenantEntry.function_delivery(row["id"], secret, org, request_id),
-            org=org,
             # The cache, documents and realtime act in the event's org with the function's
             # trigger role (the database checks the claim itself, through the entry).
-            ctx=OrgContext(org_id=org, user_id=None, role=row["role"], request_id=request_id),
+            in_org=InOrg(
+                OrgContext(org_id=org, user_id=None, role=row["role"], request_id=request_id),
+                TenantEntry.function_delivery(row["id"], secret, org, request_id),
+            ),
+            event=event,
+            idempotency_key=key,
         )
-        body: bytes = row["payload"].encode()
         request = HttpRequest(
             method="POST",
             path="/",
@@ -163,11 +167,8 @@ class EventDispatcher(FunctionsLoop):
             body=body,
         )
         caller = Caller(kind="event", org_id=str(org), role=row["role"])
-        event = msgspec.json.decode(body)
         try:
-            done = await self.service.run(
-                invocation, request, caller, event=event, idempotency_key=key
-            )
+            done = await self.service.run(invocation, request, caller)
         except OrgbaseError as failed:
             await self._record(row, secret, status_of(failed), f"{failed.code}: {failed.message}")
             return

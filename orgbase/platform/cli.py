@@ -13,6 +13,7 @@ from pathlib import Path
 import click
 
 from orgbase.core.settings import Settings, SettingsError
+from orgbase.platform.cli_options import folder_option
 from orgbase.platform.function_commands import functions
 
 ENV_FILE_OPTION = click.option(
@@ -331,14 +332,7 @@ def migration() -> None:
 
 @migration.command("new")
 @click.argument("name")
-@click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ORGBASE_APP_MIGRATIONS_DIR",
-    default=Path("migrations"),
-    show_default=True,
-)
+@folder_option("ORGBASE_APP_MIGRATIONS_DIR", "migrations")
 def migration_new(name: str, directory: Path) -> None:
     """Write the next app migration file from a template (a tenant table, an RPC function)."""
     from orgbase.platform.app_migrations import TemplateError, new_migration

@@ -6,14 +6,9 @@ from pathlib import Path
 
 import click
 
-DIR_OPTION = click.option(
-    "--dir",
-    "directory",
-    type=click.Path(file_okay=False, path_type=Path),
-    envvar="ORGBASE_APP_FUNCTIONS_DIR",
-    default=Path("functions"),
-    show_default=True,
-)
+from orgbase.platform.cli_options import folder_option
+
+DIR_OPTION = folder_option("ORGBASE_APP_FUNCTIONS_DIR", "functions")
 
 
 @click.group()

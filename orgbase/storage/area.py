@@ -22,7 +22,7 @@ from orgbase.storage.backends.base import Backend
 from orgbase.storage.backends.filesystem import FilesystemBackend
 from orgbase.storage.catalog import BucketCatalog
 from orgbase.storage.objects import ObjectCatalog
-from orgbase.storage.publish import Publisher
+from orgbase.storage.publish import Publisher, SizeLimits
 from orgbase.storage.resumable import Resumable
 from orgbase.storage.serve import Downloads
 from orgbase.storage.signing import Signer
@@ -96,9 +96,8 @@ def build_storage(
         settings=config,
         events=events,
         tasks=tasks,
-        limits_of=limits_of,
+        sizes=SizeLimits(limits_of, settings.limits.max_object_bytes),
         meter=meter,
-        default_max_bytes=settings.limits.max_object_bytes,
     )
     objects = ObjectCatalog(db, publisher)
     sweeper = Sweeper(db, backend, config, Path(config.root))

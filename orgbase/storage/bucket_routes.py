@@ -4,21 +4,14 @@ from __future__ import annotations
 
 from typing import Any
 
-from litestar import Request, delete, get, post, put
-from litestar.di import NamedDependency
+from litestar import delete, get, put
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import OrgContext
 from orgbase.storage.access import Access
-from orgbase.storage.area import StorageArea
 from orgbase.storage.paths import PREFIX
+from orgbase.storage.route_parts import TAGS, Ctx, Req, Storage, posting
 from orgbase.storage.schemas import BucketBody, decode
-
-Storage = NamedDependency[StorageArea]
-Ctx = NamedDependency[OrgContext]
-Req = Request[Any, Any, Any]
-TAGS = ["storage"]
 
 
 @get(f"{PREFIX}/bucket", tags=TAGS, summary="The org's buckets")
@@ -31,7 +24,7 @@ async def get_bucket(storage: Storage, active_ctx: Ctx, bucket: FromPath[str]) -
     return (await storage.buckets.get(Access.of(active_ctx), bucket)).to_json()
 
 
-@post(f"{PREFIX}/bucket", tags=TAGS, summary="Create a bucket (admins)", status_code=200)
+@posting(f"{PREFIX}/bucket", "Create a bucket (admins)")
 async def create_bucket(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any]:
     body = decode(await request.body(), BucketBody)
     made = await storage.buckets.create(Access.of(active_ctx), body)
@@ -55,12 +48,7 @@ async def delete_bucket(storage: Storage, active_ctx: Ctx, bucket: FromPath[str]
     return {"message": "Successfully deleted"}
 
 
-@post(
-    f"{PREFIX}/bucket/{{bucket:str}}/empty",
-    tags=TAGS,
-    summary="Delete every object",
-    status_code=200,
-)
+@posting(f"{PREFIX}/bucket/{{bucket:str}}/empty", "Delete every object")
 async def empty_bucket(storage: Storage, active_ctx: Ctx, bucket: FromPath[str]) -> dict[str, Any]:
     await storage.objects.empty(Access.of(active_ctx), bucket)
     return {"message": "Successfully emptied"}

@@ -6,28 +6,22 @@ from __future__ import annotations
 from typing import Any
 from uuid import UUID
 
-from litestar import Request, delete, get, post, put, route
-from litestar.di import NamedDependency
-from litestar.enums import HttpMethod
+from litestar import delete, get, put
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import READS_ONLY, OrgContext
+from orgbase.core.context import READS_ONLY
 from orgbase.storage import names
 from orgbase.storage.access import Access
 from orgbase.storage.area import StorageArea
 from orgbase.storage.forms import upload_of
 from orgbase.storage.paths import PREFIX
 from orgbase.storage.publish import Target
+from orgbase.storage.route_parts import TAGS, Ctx, Req, Storage, posting, reading
 from orgbase.storage.schemas import ListBody, MoveBody, RemoveBody, decode
 
-Storage = NamedDependency[StorageArea]
-Ctx = NamedDependency[OrgContext]
-Req = Request[Any, Any, Any]
-TAGS = ["storage"]
 OBJECT = f"{PREFIX}/object"
-READ = [HttpMethod.GET, HttpMethod.HEAD]
 
 
 def path_name(value: str) -> str:
@@ -44,13 +38,7 @@ async def _store(storage: StorageArea, request: Req, access: Access, target: Tar
     return {"Id": str(stored.id), "Key": stored.key}
 
 
-@post(
-    f"{OBJECT}/{{bucket:str}}/{{name:path}}",
-    tags=TAGS,
-    summary="Upload an object",
-    status_code=200,
-    request_max_body_size=None,
-)
+@posting(f"{OBJECT}/{{bucket:str}}/{{name:path}}", "Upload an object", request_max_body_size=None)
 async def upload(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> dict[str, Any]:
@@ -73,14 +61,12 @@ async def replace(
     return result
 
 
-@route(
+@reading(
     [
         f"{OBJECT}/{{bucket:str}}/{{name:path}}",
         f"{OBJECT}/authenticated/{{bucket:str}}/{{name:path}}",
     ],
-    http_method=READ,
-    tags=TAGS,
-    summary="Download an object",
+    "Download an object",
 )
 async def download(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
@@ -88,11 +74,9 @@ async def download(
     return await storage.downloads.answer(request, Access.of(active_ctx), bucket, path_name(name))
 
 
-@route(
+@reading(
     f"{PREFIX}/org/{{org_id:uuid}}/object/public/{{bucket:str}}/{{name:path}}",
-    http_method=READ,
-    tags=TAGS,
-    summary="A public bucket's object, without a credential",
+    "A public bucket's object, without a credential",
 )
 async def public_download(
     storage: Storage,
@@ -111,11 +95,9 @@ async def public_download(
     )
 
 
-@route(
+@reading(
     f"{OBJECT}/public/{{bucket:str}}/{{name:path}}",
-    http_method=READ,
-    tags=TAGS,
-    summary="A public bucket's object in the credential's org",
+    "A public bucket's object in the credential's org",
 )
 async def public_in_org(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
@@ -132,13 +114,7 @@ async def info(
     return found.info()
 
 
-@post(
-    f"{OBJECT}/list/{{bucket:str}}",
-    tags=TAGS,
-    summary="List a folder",
-    status_code=200,
-    opt={READS_ONLY: True},
-)
+@posting(f"{OBJECT}/list/{{bucket:str}}", "List a folder", opt={READS_ONLY: True})
 async def list_objects(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], request: Req
 ) -> list[dict[str, Any]]:
@@ -146,7 +122,7 @@ async def list_objects(
     return await storage.objects.listing(Access.of(active_ctx), names.bucket_id(bucket), body)
 
 
-@post(f"{OBJECT}/move", tags=TAGS, summary="Move or rename an object", status_code=200)
+@posting(f"{OBJECT}/move", "Move or rename an object")
 async def move(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any]:
     body = decode(await request.body(), MoveBody)
     target = (body.destinationBucket or body.bucketId, body.destinationKey)
@@ -154,7 +130,7 @@ async def move(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any
     return {"message": "Successfully moved"}
 
 
-@post(f"{OBJECT}/copy", tags=TAGS, summary="Copy an object", status_code=200)
+@posting(f"{OBJECT}/copy", "Copy an object")
 async def copy(storage: Storage, active_ctx: Ctx, request: Req) -> dict[str, Any]:
     body = decode(await request.body(), MoveBody)
     target = (body.destinationBucket or body.bucketId, body.destinationKey)

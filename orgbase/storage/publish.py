@@ -72,17 +72,12 @@ def new_key(org: UUID) -> str:
     return f"{org}/{uuid.uuid4().hex}"
 
 
-@dataclass(eq=False)
-class Publisher:
-    db: Database
-    backend: Backend
-    buckets: BucketCatalog
-    _: KW_ONLY
-    settings: StorageSettings
-    events: EventBus
-    tasks: TaskSet
-    limits_of: LimitsOf | None = None
-    meter: Meter | None = None
+@dataclass(frozen=True)
+class SizeLimits:
+    """How large an object and an org's whole storage may grow: the org's own limits, or
+    (where the platform wires none) the server's object size and no quota."""
+
+    limits_of: LimitsOf | None
     default_max_bytes: int = 5 << 30
 
     def limit(self, org: UUID, bucket: Bucket) -> Limit:
@@ -94,6 +89,19 @@ class Publisher:
     def quota(self, org: UUID) -> int | None:
         return self.limits_of(org).storage_bytes if self.limits_of else None
 
+
+@dataclass(eq=False)
+class Publisher:
+    db: Database
+    backend: Backend
+    buckets: BucketCatalog
+    _: KW_ONLY
+    settings: StorageSettings
+    events: EventBus
+    tasks: TaskSet
+    sizes: SizeLimits
+    meter: Meter | None = None
+
     async def admit(
         self, access: Access, target: Target, incoming: Incoming
     ) -> tuple[Limit, Bucket]:
@@ -101,7 +109,7 @@ class Publisher:
         names.object_name(target.name)
         bucket = await self.buckets.get(access, target.bucket)
         check_allowed(incoming.mimetype, bucket.allowed_mime_types)
-        limit = self.limit(access.org, bucket)
+        limit = self.sizes.limit(access.org, bucket)
         if incoming.declared_size is not None and incoming.declared_size > limit.bytes:
             raise errors.too_large(limit.bytes, limit.which)
         return limit, bucket
@@ -180,7 +188,7 @@ class Publisher:
             async with self._transaction(access) as connection:
                 row = await connection.fetchrow(sql, *args)
                 assert row is not None
-                quota = self.quota(access.org)
+                quota = self.sizes.quota(access.org)
                 if quota is not None and row["grown"] > 0 and row["total"] > quota:
                     raise errors.quota_exceeded(quota)
         except asyncpg.PostgresError as exc:

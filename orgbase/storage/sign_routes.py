@@ -7,28 +7,23 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from litestar import Request, post, put, route
-from litestar.di import NamedDependency
+from litestar import put
 from litestar.params import FromPath
 from litestar.response.base import ASGIResponse
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import OrgContext
 from orgbase.core.errors import OrgbaseError
 from orgbase.storage import names
 from orgbase.storage.access import Access
 from orgbase.storage.area import StorageArea
 from orgbase.storage.forms import upload_of
-from orgbase.storage.object_routes import READ, path_name, upsert_header
+from orgbase.storage.object_routes import path_name, upsert_header
 from orgbase.storage.paths import PREFIX
 from orgbase.storage.publish import Incoming, Target
+from orgbase.storage.route_parts import TAGS, Ctx, Req, Storage, posting, reading
 from orgbase.storage.schemas import SignBody, SignManyBody, decode, seconds
 from orgbase.storage.signing import Grant
 
-Storage = NamedDependency[StorageArea]
-Ctx = NamedDependency[OrgContext]
-Req = Request[Any, Any, Any]
-TAGS = ["storage"]
 SIGN = f"{PREFIX}/object/sign"
 UPLOAD_SIGN = f"{PREFIX}/object/upload/sign"
 
@@ -45,12 +40,7 @@ async def _signed_url(
     return f"/object/sign/{bucket}/{name}?token={storage.signer.sign(grant)}"
 
 
-@post(
-    f"{SIGN}/{{bucket:str}}/{{name:path}}",
-    tags=TAGS,
-    summary="Sign a download URL",
-    status_code=200,
-)
+@posting(f"{SIGN}/{{bucket:str}}/{{name:path}}", "Sign a download URL")
 async def sign_one(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> dict[str, Any]:
@@ -62,7 +52,7 @@ async def sign_one(
     return {"signedURL": url}
 
 
-@post(f"{SIGN}/{{bucket:str}}", tags=TAGS, summary="Sign several download URLs", status_code=200)
+@posting(f"{SIGN}/{{bucket:str}}", "Sign several download URLs")
 async def sign_many(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], request: Req
 ) -> list[dict[str, Any]]:
@@ -88,12 +78,7 @@ async def sign_many(
     return answers
 
 
-@route(
-    f"{SIGN}/{{bucket:str}}/{{name:path}}",
-    http_method=READ,
-    tags=TAGS,
-    summary="Download through a signed URL",
-)
+@reading(f"{SIGN}/{{bucket:str}}/{{name:path}}", "Download through a signed URL")
 async def signed_download(
     storage: Storage, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> ASGIResponse:
@@ -103,12 +88,7 @@ async def signed_download(
     return await storage.downloads.answer(request, access, grant.bucket, grant.name)
 
 
-@post(
-    f"{UPLOAD_SIGN}/{{bucket:str}}/{{name:path}}",
-    tags=TAGS,
-    summary="Sign an upload URL",
-    status_code=200,
-)
+@posting(f"{UPLOAD_SIGN}/{{bucket:str}}/{{name:path}}", "Sign an upload URL")
 async def sign_upload(
     storage: Storage, active_ctx: Ctx, bucket: FromPath[str], name: FromPath[str], request: Req
 ) -> dict[str, Any]:

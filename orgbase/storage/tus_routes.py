@@ -3,16 +3,13 @@ Supabase Storage serves it to tus-js-client."""
 
 from __future__ import annotations
 
-from typing import Any
 from uuid import UUID
 
-from litestar import Request, Response, delete, patch, post, route
-from litestar.di import NamedDependency
+from litestar import Response, delete, patch, post, route
 from litestar.enums import HttpMethod
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
 
-from orgbase.core.context import OrgContext
 from orgbase.core.errors import UnsupportedMediaType
 from orgbase.storage.access import Access
 from orgbase.storage.area import StorageArea
@@ -20,11 +17,8 @@ from orgbase.storage.object_routes import upsert_header
 from orgbase.storage.paths import PREFIX
 from orgbase.storage.receive import asgi_body
 from orgbase.storage.resumable import VERSION, check_version, parse_metadata, whole_number
+from orgbase.storage.route_parts import TAGS, Ctx, Req, Storage
 
-Storage = NamedDependency[StorageArea]
-Ctx = NamedDependency[OrgContext]
-Req = Request[Any, Any, Any]
-TAGS = ["storage"]
 BASE = f"{PREFIX}/upload/resumable"
 EXTENSIONS = "creation,creation-with-upload,termination,expiration"
 

@@ -14,6 +14,7 @@ from typing import Any, TypeVar
 
 from litestar import Request, Response, delete, get, head, patch, post
 from litestar.di import NamedDependency
+from litestar.handlers import HTTPRouteHandler
 from litestar.openapi.datastructures import ResponseSpec
 from litestar.params import FromPath
 from litestar.types import ControllerRouterHandler
@@ -69,6 +70,22 @@ ROW_BODY = {
 }
 CHANGES_BODY = {"type": "object", "description": "The columns to change, with their values"}
 WITH_CREDENTIALS = {"credentials": True}
+TAGS = ["data"]
+
+
+def data_route(
+    kind: Callable[..., HTTPRouteHandler],
+    path: str,
+    summary: str,
+    *,
+    opt: dict[str, Any] | None = None,
+    **options: Any,
+) -> HTTPRouteHandler:
+    """A route of the data API that takes a credential (the handler reads it itself, so
+    ``opt`` tells the OpenAPI document; the handler's body is described there too)."""
+    return kind(
+        path, tags=TAGS, summary=summary, opt={**WITH_CREDENTIALS, **(opt or {})}, **options
+    )
 
 
 def query_string(request: AnyRequest) -> str:
@@ -148,24 +165,23 @@ async def _write(
     return await data.write(entry, data.plan_write(entry, described))
 
 
-@get(
+@data_route(
+    get,
     TABLE,
-    tags=["data"],
-    summary="Read rows: select, filters, order, limit/offset, Range, Prefer: count",
+    "Read rows: select, filters, order, limit/offset, Range, Prefer: count",
     responses={200: ROWS, 206: ROWS},
-    opt=WITH_CREDENTIALS,
 )
 async def read_rows(request: AnyRequest, table: FromPath[str]) -> Response[bytes]:
     data = DATA_SERVICE.of(request)
     return await credential_first(request, data, lambda entry: _read(request, data, entry, table))
 
 
-@post(
+@data_route(
+    post,
     TABLE,
-    tags=["data"],
-    summary="Insert rows (upsert with Prefer: resolution=...)",
+    "Insert rows (upsert with Prefer: resolution=...)",
     responses={201: INSERTED},
-    opt={**WITH_CREDENTIALS, "request_body": ROW_BODY},
+    opt={"request_body": ROW_BODY},
 )
 async def insert_rows(request: AnyRequest, table: FromPath[str]) -> Response[bytes]:
     data = DATA_SERVICE.of(request)
@@ -180,12 +196,12 @@ async def insert_rows(request: AnyRequest, table: FromPath[str]) -> Response[byt
     return await credential_first(request, data, insert)
 
 
-@patch(
+@data_route(
+    patch,
     TABLE,
-    tags=["data"],
-    summary="Update the rows the filters match (a filter is required)",
+    "Update the rows the filters match (a filter is required)",
     responses={200: ROWS, 204: NO_CONTENT},
-    opt={**WITH_CREDENTIALS, "request_body": CHANGES_BODY},
+    opt={"request_body": CHANGES_BODY},
 )
 async def update_rows(request: AnyRequest, table: FromPath[str]) -> Response[bytes]:
     data = DATA_SERVICE.of(request)
@@ -199,13 +215,12 @@ async def update_rows(request: AnyRequest, table: FromPath[str]) -> Response[byt
     return await credential_first(request, data, update)
 
 
-@delete(
+@data_route(
+    delete,
     TABLE,
-    tags=["data"],
-    summary="Delete the rows the filters match (a filter is required)",
+    "Delete the rows the filters match (a filter is required)",
     status_code=200,
     responses={200: ROWS, 204: NO_CONTENT},
-    opt=WITH_CREDENTIALS,
 )
 async def delete_rows(request: AnyRequest, table: FromPath[str]) -> Response[bytes]:
     data = DATA_SERVICE.of(request)
@@ -218,7 +233,7 @@ async def delete_rows(request: AnyRequest, table: FromPath[str]) -> Response[byt
     return await credential_first(request, data, remove)
 
 
-@head(TABLE, tags=["data"], summary="Like GET, without the body (counts)", opt=WITH_CREDENTIALS)
+@data_route(head, TABLE, "Like GET, without the body (counts)")
 async def table_head(request: AnyRequest, table: FromPath[str]) -> Response[None]:
     data = DATA_SERVICE.of(request)
 
@@ -231,7 +246,7 @@ async def table_head(request: AnyRequest, table: FromPath[str]) -> Response[None
 
 @get(
     "/v1/db",
-    tags=["data"],
+    tags=TAGS,
     summary="The tenant tables: columns with their types, keys and relations",
 )
 async def list_tables(

@@ -22,9 +22,9 @@ from orgbase.services.postgres import render
 from orgbase.services.postgres.grammar import RESERVED, parse_query
 from orgbase.services.postgres.request import CallRequest, parse_body, write_options
 from orgbase.services.postgres.routes import (
-    WITH_CREDENTIALS,
     accept,
     credential_first,
+    data_route,
     json_content,
     prefer_of,
     query_string,
@@ -53,13 +53,12 @@ async def _call(
     return await credential_first(request, data, run)
 
 
-@post(
+@data_route(
+    post,
     RPC,
-    tags=["data"],
-    summary="Call a function of the api schema (arguments as a JSON object)",
+    "Call a function of the api schema (arguments as a JSON object)",
     status_code=200,
     opt={
-        **WITH_CREDENTIALS,
         "request_body": {"type": "object", "description": "The function's arguments by name"},
         "request_body_optional": True,
     },
@@ -75,12 +74,7 @@ async def call_function(request: Request[Any, Any, Any], fn: FromPath[str]) -> R
     return await _call(request, fn, args, pairs)
 
 
-@get(
-    RPC,
-    tags=["data"],
-    summary="Call a STABLE or IMMUTABLE function (arguments in the query string)",
-    opt=WITH_CREDENTIALS,
-)
+@data_route(get, RPC, "Call a STABLE or IMMUTABLE function (arguments in the query string)")
 async def call_function_get(request: Request[Any, Any, Any], fn: FromPath[str]) -> Response[bytes]:
     data = DATA_SERVICE.of(request)
     names = {a.name for f in data.schema.functions.get(fn, []) for a in f.arguments}
