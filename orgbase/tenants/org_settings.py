@@ -105,6 +105,7 @@ class OrgSettingsService:
 
 
 def _event(ctx: OrgContext, meta: RequestMeta, action: str, **details: int) -> AuditEvent:
+    """A change of the settings, as the audit log tells it (``_write`` adds the version)."""
     return AuditEvent.in_org(ctx, meta, action, target_table=_TABLE, details=details)
 
 
