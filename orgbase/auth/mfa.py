@@ -52,13 +52,6 @@ _FACTOR = (
 )
 
 
-def _factor_id(raw: str) -> UUID:
-    try:
-        return UUID(raw)
-    except ValueError:
-        raise NotFound("no such factor", code="mfa_factor_not_found") from None
-
-
 def qr_svg(uri: str) -> str:
     out = io.BytesIO()
     segno.make(uri, error="m").save(out, kind="svg", xmldecl=False, scale=4)
@@ -86,9 +79,12 @@ def _is_uuid(raw: str) -> bool:
 
 
 async def _factor(connection: Connection, user_id: UUID, raw_id: str, *, lock: bool) -> Any:
-    factor = await connection.fetchrow(
-        _FACTOR + (" FOR UPDATE" if lock else ""), _factor_id(raw_id), user_id
-    )
+    """The user's factor of that id, its row locked if asked (an id that is no UUID names
+    none)."""
+    factor = None
+    if _is_uuid(raw_id):
+        query = _FACTOR + (" FOR UPDATE" if lock else "")
+        factor = await connection.fetchrow(query, UUID(raw_id), user_id)
     if factor is None:
         raise NotFound("no such factor", code="mfa_factor_not_found")
     return factor

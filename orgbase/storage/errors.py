@@ -27,16 +27,18 @@ def no_such_upload() -> NotFound:
     return NotFound("Upload not found (finished, expired or never started)", code="NoSuchUpload")
 
 
+def _already_exists(code: str, hint: str | None = None) -> Conflict:
+    """Supabase Storage's one message for an object or a bucket that exists (its code says
+    which)."""
+    return Conflict("The resource already exists", code=code, hint=hint)
+
+
 def key_exists() -> Conflict:
-    return Conflict(
-        "The resource already exists",
-        code="Duplicate",
-        hint="send x-upsert: true (or PUT) to replace it",
-    )
+    return _already_exists("Duplicate", hint="send x-upsert: true (or PUT) to replace it")
 
 
 def bucket_exists() -> Conflict:
-    return Conflict("The resource already exists", code="BucketAlreadyExists")
+    return _already_exists("BucketAlreadyExists")
 
 
 def bucket_not_empty() -> Conflict:

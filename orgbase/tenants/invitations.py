@@ -24,7 +24,7 @@ import asyncpg
 
 from orgbase.core import audit, rbac
 from orgbase.core.accounts import Accounts
-from orgbase.core.audit import AuditEvent
+from orgbase.core.audit import AuditEvent, EventFields
 from orgbase.core.context import ROLE_RANK, OrgContext, Principal, RequestMeta, Role
 from orgbase.core.errors import Conflict, Forbidden, Gone, Invalid, NotFound
 from orgbase.core.mail import Mail, Outbox
@@ -49,6 +49,26 @@ def _hash(token: str) -> bytes:
 _PENDING = "org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL"
 
 
+async def _revoke_pending(connection: Connection, org_id: UUID, column: str, value: Any) -> int:
+    """Revoke the org's pending invitations whose ``column`` (a name of ours, never a
+    caller's) is ``value``; how many."""
+    status = await connection.execute(
+        f"UPDATE orgbase.invitations SET revoked_at = now() WHERE {_PENDING}"  # noqa: S608
+        f" AND {column} = $2",
+        org_id,
+        value,
+    )
+    return int(status.split()[-1])
+
+
+def _about(invitation_id: UUID, **details: Any) -> EventFields:
+    """What an invitation's audit event says: its row, and ``details`` when there are any."""
+    fields: EventFields = {"target_table": _TABLE, "row_key": {"id": str(invitation_id)}}
+    if details:
+        fields["details"] = details
+    return fields
+
+
 async def cap_invitations(
     connection: Connection, org_id: UUID, inviter: UUID, role: Role | None, *, by_key: bool = False
 ) -> int:
@@ -57,20 +77,14 @@ async def cap_invitations(
     role. Returns how many changed."""
     column = "invited_by_key" if by_key else "invited_by"
     if role is None or not rbac.can_invite(role):
-        status = await connection.execute(
-            f"UPDATE orgbase.invitations SET revoked_at = now() WHERE {_PENDING}"  # noqa: S608
-            f" AND {column} = $2",
-            org_id,
-            inviter,
-        )
-    else:
-        status = await connection.execute(
-            f"UPDATE orgbase.invitations SET role = $3 WHERE {_PENDING}"  # noqa: S608
-            f" AND {column} = $2 AND orgbase.role_rank(role) > orgbase.role_rank($3)",
-            org_id,
-            inviter,
-            role,
-        )
+        return await _revoke_pending(connection, org_id, column, inviter)
+    status = await connection.execute(
+        f"UPDATE orgbase.invitations SET role = $3 WHERE {_PENDING}"  # noqa: S608
+        f" AND {column} = $2 AND orgbase.role_rank(role) > orgbase.role_rank($3)",
+        org_id,
+        inviter,
+        role,
+    )
     return int(status.split()[-1])
 
 
@@ -107,9 +121,7 @@ async def _record_acceptance(
             meta,
             "invitation.accepted",
             org_id=org_id,
-            target_table=_TABLE,
-            row_key={"id": str(invitation["id"])},
-            details={"role": role},
+            **_about(invitation["id"], role=role),
         ),
     )
     for event in events:
@@ -139,12 +151,7 @@ class InvitationService:
                 "SELECT name FROM orgbase.orgs WHERE id = $1", ctx.org_id
             )
             # Only the newest invitation of an address works.
-            await connection.execute(
-                "UPDATE orgbase.invitations SET revoked_at = now() WHERE org_id = $1"
-                " AND email = $2 AND accepted_at IS NULL AND revoked_at IS NULL",
-                ctx.org_id,
-                address,
-            )
+            await _revoke_pending(connection, ctx.org_id, "email", address)
             row = await connection.fetchrow(
                 f"""
                 INSERT INTO orgbase.invitations
@@ -164,17 +171,9 @@ class InvitationService:
             body = _mail_body(str(org_name), role, link, token, expires)
             mail = Mail("invitation", address, f"Join {org_name} on orgbase", body, ctx.org_id)
             await self.outbox.queue(connection, mail)
-            await audit.record(
-                connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "invitation.created",
-                    target_table=_TABLE,
-                    row_key={"id": str(row["id"])},
-                    details={"email": address, "role": role},
-                ),
-            )
+            about = _about(row["id"], email=address, role=role)
+            event = AuditEvent.in_org(ctx, meta, "invitation.created", **about)
+            await audit.record(connection, event)
         # Outside production the inviter sees the token (dev tools, tests).
         return _invitation(row, token if self.settings.env != "prod" else None)
 
@@ -196,24 +195,10 @@ class InvitationService:
     async def revoke(self, ctx: OrgContext, invitation_id: UUID, meta: RequestMeta) -> None:
         rbac.require(ctx, "admin", "revoking invitations")
         async with self.db.system_connection() as connection, connection.transaction():
-            done = await connection.execute(
-                "UPDATE orgbase.invitations SET revoked_at = now() WHERE id = $1 AND org_id = $2"
-                " AND accepted_at IS NULL AND revoked_at IS NULL",
-                invitation_id,
-                ctx.org_id,
-            )
-            if done == "UPDATE 0":
+            if not await _revoke_pending(connection, ctx.org_id, "id", invitation_id):
                 raise NotFound("no such pending invitation", code="invitation_not_found")
-            await audit.record(
-                connection,
-                AuditEvent.in_org(
-                    ctx,
-                    meta,
-                    "invitation.revoked",
-                    target_table=_TABLE,
-                    row_key={"id": str(invitation_id)},
-                ),
-            )
+            event = AuditEvent.in_org(ctx, meta, "invitation.revoked", **_about(invitation_id))
+            await audit.record(connection, event)
 
     async def accept(self, principal: Principal, token: str, meta: RequestMeta) -> Accepted:
         user_id, _ = principal.require_user()

@@ -20,6 +20,12 @@ _TABLE = "orgbase.org_settings"
 _DOC = (
     "SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings WHERE org_id = $1"
 )
+_HISTORY = """
+SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings_history
+WHERE org_id = $1 ORDER BY version DESC LIMIT $2
+"""
+_OLD = "SELECT settings::text FROM orgbase.org_settings_history WHERE org_id = $1 AND version = $2"
+_VERSION = "SELECT version FROM orgbase.org_settings WHERE org_id = $1"
 
 _WRITE = """
 WITH doc AS (
@@ -60,12 +66,7 @@ class OrgSettingsService:
 
     async def versions(self, ctx: OrgContext, limit: int = 100) -> list[SettingsDocument]:
         async with self.db.system_connection() as connection:
-            rows = await connection.fetch(
-                "SELECT version, settings, updated_at, updated_by FROM orgbase.org_settings_history"
-                " WHERE org_id = $1 ORDER BY version DESC LIMIT $2",
-                ctx.org_id,
-                limit,
-            )
+            rows = await connection.fetch(_HISTORY, ctx.org_id, limit)
         return [_document(r) for r in rows]
 
     async def put(
@@ -80,15 +81,8 @@ class OrgSettingsService:
         async with self.db.system_connection() as connection, connection.transaction():
             if await stored_length(connection, text, octets=True) > self.max_bytes:
                 raise self._too_large()
-            return await self._write(
-                connection,
-                ctx,
-                text,
-                expected=if_match,
-                meta=meta,
-                action="settings.updated",
-                details={"from_version": if_match},
-            )
+            event = _event(ctx, meta, "settings.updated", from_version=if_match)
+            return await _write(connection, ctx, text, if_match, event)
 
     def _too_large(self) -> TooLarge:
         return TooLarge(
@@ -101,52 +95,35 @@ class OrgSettingsService:
     ) -> SettingsDocument:
         rbac.require(ctx, "admin", "rolling settings back")
         async with self.db.system_connection() as connection, connection.transaction():
-            old = await connection.fetchval(
-                "SELECT settings::text FROM orgbase.org_settings_history"
-                " WHERE org_id = $1 AND version = $2",
-                ctx.org_id,
-                version,
-            )
+            old = await connection.fetchval(_OLD, ctx.org_id, version)
             if old is None:
                 raise NotFound(f"there is no version {version}", code="version_not_found")
-            current = await connection.fetchval(
-                "SELECT version FROM orgbase.org_settings WHERE org_id = $1 FOR UPDATE", ctx.org_id
-            )
+            current = await connection.fetchval(_VERSION + " FOR UPDATE", ctx.org_id)
             expected = current if if_match is None else if_match
-            return await self._write(
-                connection,
-                ctx,
-                old,
-                expected=expected,
-                meta=meta,
-                action="settings.rolled_back",
-                details={"to_version": version},
-            )
+            event = _event(ctx, meta, "settings.rolled_back", to_version=version)
+            return await _write(connection, ctx, old, expected, event)
 
-    @staticmethod
-    async def _write(
-        connection: Connection,
-        ctx: OrgContext,
-        settings_json: str,
-        *,
-        expected: int,
-        meta: RequestMeta,
-        action: str,
-        details: dict[str, Any],
-    ) -> SettingsDocument:
-        row = await connection.fetchrow(_WRITE, ctx.org_id, expected, settings_json, ctx.user_id)
-        if row is None:
-            current = await connection.fetchval(
-                "SELECT version FROM orgbase.org_settings WHERE org_id = $1", ctx.org_id
-            )
-            raise PreconditionFailed(
-                f"the settings are at version {current}, not {expected}",
-                code="version_conflict",
-                details={"current_version": current},
-                hint="GET the settings, merge, and PUT with If-Match: <current version>",
-            )
-        document = _document(row)
-        details = {**details, "version": document.version}
-        event = AuditEvent.in_org(ctx, meta, action, target_table=_TABLE, details=details)
-        await audit.record(connection, event)  # in the write's transaction: both or neither
-        return document
+
+def _event(ctx: OrgContext, meta: RequestMeta, action: str, **details: int) -> AuditEvent:
+    """A change of the settings, as the audit log tells it (``_write`` adds the version)."""
+    return AuditEvent.in_org(ctx, meta, action, target_table=_TABLE, details=details)
+
+
+async def _write(
+    connection: Connection, ctx: OrgContext, settings_json: str, expected: int, event: AuditEvent
+) -> SettingsDocument:
+    """The next version, if the settings are still at ``expected``; ``event`` is recorded
+    with the version made, in the write's transaction (both or neither)."""
+    row = await connection.fetchrow(_WRITE, ctx.org_id, expected, settings_json, ctx.user_id)
+    if row is None:
+        current = await connection.fetchval(_VERSION, ctx.org_id)
+        raise PreconditionFailed(
+            f"the settings are at version {current}, not {expected}",
+            code="version_conflict",
+            details={"current_version": current},
+            hint="GET the settings, merge, and PUT with If-Match: <current version>",
+        )
+    document = _document(row)
+    details = {**(event.details or {}), "version": document.version}
+    await audit.record(connection, msgspec.structs.replace(event, details=details))
+    return document

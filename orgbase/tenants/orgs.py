@@ -24,7 +24,7 @@ from orgbase.core import audit, rbac
 from orgbase.core.accounts import Accounts
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, Principal, RequestMeta
-from orgbase.core.errors import Invalid, NotFound, Unauthorized, Unavailable
+from orgbase.core.errors import Invalid, Unauthorized, Unavailable
 from orgbase.core.events import (
     EventBus,
     OrgClosing,
@@ -34,6 +34,7 @@ from orgbase.core.events import (
     after_commit,
 )
 from orgbase.core.periodic import Periodic
+from orgbase.core.pg_errors import org_not_found
 from orgbase.core.postgres import (
     CONNECTION_ERRORS,
     ORG_LOCK,
@@ -155,7 +156,7 @@ class OrgService:
                 ctx.org_id,
             )
         if row is None:
-            raise NotFound("no such org", code="org_not_found")
+            raise org_not_found()
         return Org(**dict(row), role=ctx.role)
 
     async def rename(self, ctx: OrgContext, name: str, meta: RequestMeta) -> Org:
@@ -169,7 +170,7 @@ class OrgService:
                 _clean_name(name),
             )
             if row is None:
-                raise NotFound("no such org", code="org_not_found")
+                raise org_not_found()
             await audit.record(
                 connection,
                 AuditEvent.in_org(
@@ -188,7 +189,7 @@ class OrgService:
         rbac.require(ctx, "owner", "deleting the org")
         closed = await self._close(ctx.org_id)
         if closed is None:
-            raise NotFound("no such org", code="org_not_found")
+            raise org_not_found()
         record = AuditEvent.in_org(ctx, meta, "org.deleted", details=closed)
         try:
             await self._purge(ctx.org_id, record)

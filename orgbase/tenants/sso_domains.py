@@ -24,7 +24,7 @@ from uuid import UUID
 import asyncpg
 import msgspec
 
-from orgbase.core import audit, rbac
+from orgbase.core import rbac
 from orgbase.core.accounts import Accounts, email_domain
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
@@ -32,6 +32,7 @@ from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.domain_proof import DnsProver, DomainChallenge, challenge_for
 from orgbase.tenants.owner_mail import OwnerMail
+from orgbase.tenants.sign_in_notice import record_and_tell
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_CLAIMS_PER_ORG = 50
@@ -41,6 +42,11 @@ _BOUND = "SELECT user_id FROM orgbase.memberships WHERE org_id = $1 AND sso_boun
 _RELEASE = """
 UPDATE orgbase.memberships SET sso_bound = false, updated_at = now()
 WHERE org_id = $1 AND user_id = ANY($2::uuid[]) AND sso_bound
+"""
+_CLAIM = """
+SELECT d.org_id, d.domain, d.token, d.verified_at IS NOT NULL AS verified
+FROM orgbase.org_sso_domains d JOIN orgbase.orgs o ON o.id = d.org_id AND o.deleted_at IS NULL
+WHERE d.org_id = $1 AND d.domain = $2
 """
 
 
@@ -69,14 +75,6 @@ def domain_name(raw: str) -> str:
 
 def _not_claimed() -> NotFound:
     return NotFound("this org has no claim on that domain", code="domain_not_found")
-
-
-def _verified_elsewhere() -> Conflict:
-    return Conflict(
-        "another org has verified this domain",
-        code="domain_verified_elsewhere",
-        hint="it must drop the domain before another org can verify it",
-    )
 
 
 async def release_domains(
@@ -153,28 +151,28 @@ class DomainClaims:
             if made is None:
                 raise Conflict("this org claims that domain already", code="domain_claimed")
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_added", details={"domain": domain})
-            await audit.record(connection, event)
-            await self.owners.tell(
-                connection, ctx, ctx.org_id, "sso_domain_added", f"the domain {domain} was claimed"
+            what = f"the domain {domain} was claimed"
+            await record_and_tell(
+                connection, self.owners, ctx, event, "sso_domain_added", what=what
             )
         return SsoDomain(domain, verified=False, verification=challenge_for(domain, token))
+
+    async def _claim(self, org_id: UUID, domain: str) -> asyncpg.Record:
+        """A live org's claim of the domain: its org_id, domain, token and whether it is
+        verified (NotFound when there is none)."""
+        async with self.db.system_connection() as connection:
+            claim = await connection.fetchrow(_CLAIM, org_id, domain)
+        if claim is None:
+            raise _not_claimed()
+        return claim
 
     async def verify_by_dns(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> SsoDomain:
         """The org's own proof: its claim's token published in the domain's DNS."""
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
-        domain = domain_name(raw)
-        async with self.db.system_connection() as connection:
-            row = await connection.fetchrow(
-                "SELECT token, verified_at IS NOT NULL AS verified FROM orgbase.org_sso_domains"
-                " WHERE org_id = $1 AND domain = $2",
-                ctx.org_id,
-                domain,
-            )
-        if row is None:
-            raise _not_claimed()
-        if row["verified"]:
-            return SsoDomain(domain, verified=True)
-        challenge = challenge_for(domain, row["token"])
+        claim = await self._claim(ctx.org_id, domain_name(raw))
+        if claim["verified"]:
+            return SsoDomain(claim["domain"], verified=True)
+        challenge = challenge_for(claim["domain"], claim["token"])
         if not await self.prover.published(challenge):
             raise Invalid(
                 "the domain's DNS does not publish this claim's record",
@@ -182,54 +180,34 @@ class DomainClaims:
                 details={"record": msgspec.to_builtins(challenge)},
                 hint=f"publish {challenge.type} {challenge.name} = {challenge.value!r}, then retry",
             )
-        await self._mark_verified(
-            org_id=ctx.org_id, domain=domain, token=row["token"], via="dns", ctx=ctx, meta=meta
-        )
-        return SsoDomain(domain, verified=True)
+        await self._mark_verified(claim, "dns", meta, ctx=ctx)
+        return SsoDomain(claim["domain"], verified=True)
 
     async def approve(self, admin_id: UUID, org_id: UUID, raw: str, meta: RequestMeta) -> SsoDomain:
         """The manual path: a platform admin verifies ONE named claim (org and domain)."""
-        domain = domain_name(raw)
-        async with self.db.system_connection() as connection:
-            token = await connection.fetchval(
-                "SELECT token FROM orgbase.org_sso_domains d"
-                " JOIN orgbase.orgs o ON o.id = d.org_id AND o.deleted_at IS NULL"
-                " WHERE d.org_id = $1 AND d.domain = $2",
-                org_id,
-                domain,
-            )
-        if token is None:
-            raise _not_claimed()
+        claim = await self._claim(org_id, domain_name(raw))
         event = AuditEvent.by_user(
             admin_id,
             meta,
             "org.sso_domain_verified",
             org_id=org_id,
-            details={"domain": domain, "via": "platform_admin"},
+            details={"domain": claim["domain"], "via": "platform_admin"},
         )
-        await self._mark_verified(
-            org_id=org_id,
-            domain=domain,
-            token=token,
-            via="platform_admin",
-            ctx=None,
-            meta=meta,
-            event=event,
-        )
-        return SsoDomain(domain, verified=True)
+        await self._mark_verified(claim, "platform_admin", meta, event=event)
+        return SsoDomain(claim["domain"], verified=True)
 
     async def _mark_verified(
         self,
-        *,
-        org_id: UUID,
-        domain: str,
-        token: str,
+        claim: asyncpg.Record,
         via: str,
-        ctx: OrgContext | None,
         meta: RequestMeta,
+        *,
+        ctx: OrgContext | None = None,
         event: AuditEvent | None = None,
     ) -> None:
-        """Verify the claim whose token was proven (not a claim made again since)."""
+        """Verify the claim whose token was proven (not a claim made again since). ``ctx``
+        is the owner's who proved it; a platform admin's approval brings its own event."""
+        org_id, domain = claim["org_id"], claim["domain"]
         async with self.db.system_connection() as connection, connection.transaction():
             try:
                 done = await connection.fetchval(
@@ -238,25 +216,27 @@ class DomainClaims:
                     " RETURNING domain",
                     org_id,
                     domain,
-                    token,
+                    claim["token"],
                     via,
                 )
             except asyncpg.UniqueViolationError:
-                raise _verified_elsewhere() from None
+                raise Conflict(
+                    "another org has verified this domain",
+                    code="domain_verified_elsewhere",
+                    hint="it must drop the domain before another org can verify it",
+                ) from None
             if done is None:
                 return  # verified meanwhile (or dropped): nothing more to record
             if event is None:
                 assert ctx is not None
                 details = {"domain": domain, "via": via}
                 event = AuditEvent.in_org(ctx, meta, "org.sso_domain_verified", details=details)
-            await audit.record(connection, event)
-            await self.owners.tell(
-                connection,
-                ctx,
-                org_id,
-                "sso_domain_verified",
+            what = (
                 f"the domain {domain} was verified ({via.replace('_', ' ')}): its members now"
-                " sign in through the org's SSO",
+                " sign in through the org's SSO"
+            )
+            await record_and_tell(
+                connection, self.owners, ctx, event, "sso_domain_verified", what=what
             )
         await self.policy_changed(org_id, "sso_required")
 
@@ -275,9 +255,10 @@ class DomainClaims:
             released = await release_domains(connection, self.owners.accounts, ctx.org_id, [domain])
             details = {"domain": domain, "memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details=details)
-            await audit.record(connection, event)
             what = f"the domain {domain} was dropped"
             if was_verified:
                 what += f" ({released} memberships no longer bound to the org's SSO)"
-            await self.owners.tell(connection, ctx, ctx.org_id, "sso_domain_removed", what)
+            await record_and_tell(
+                connection, self.owners, ctx, event, "sso_domain_removed", what=what
+            )
         await self.policy_changed(ctx.org_id, "relaxed")

@@ -15,12 +15,13 @@ from collections.abc import Awaitable, Callable
 from typing import cast
 from uuid import UUID
 
-from orgbase.core import audit, rbac
+from orgbase.core import rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta, Role
 from orgbase.core.errors import Forbidden, NotFound
 from orgbase.core.postgres import Database
 from orgbase.tenants.owner_mail import OwnerMail
+from orgbase.tenants.sign_in_notice import record_and_tell
 
 
 class SsoMemberships:
@@ -71,12 +72,6 @@ class SsoMemberships:
                 row_key={"user_id": str(user_id)},
                 details={"email": email},
             )
-            await audit.record(connection, event)
-            await self.owners.tell(
-                connection,
-                ctx,
-                ctx.org_id,
-                "sso_released",
-                f"the membership of {email} was released from the org's SSO",
-            )
+            what = f"the membership of {email} was released from the org's SSO"
+            await record_and_tell(connection, self.owners, ctx, event, "sso_released", what=what)
         await self.policy_changed(ctx.org_id, "relaxed")

@@ -18,13 +18,14 @@ from uuid import UUID
 import msgspec
 from msgspec import Meta
 
-from orgbase.core import audit, destinations, rbac
+from orgbase.core import destinations, rbac
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
 from orgbase.core.errors import Invalid
 from orgbase.core.events import AfterCommit, EventBus, OrgProviderReplaced, after_commit
 from orgbase.core.postgres import Database
 from orgbase.tenants.owner_mail import OwnerMail
+from orgbase.tenants.sign_in_notice import record_and_tell
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
@@ -114,9 +115,8 @@ class SsoProviders:
             if before is not None:
                 details["previous_issuer"] = before
             event = AuditEvent.in_org(ctx, meta, "org.sso_configured", details=details)
-            await audit.record(connection, event)
             what = f"its SSO provider is now {data.issuer} (new members: {data.default_role})"
-            await self.owners.tell(connection, ctx, ctx.org_id, "sso_configured", what)
+            await record_and_tell(connection, self.owners, ctx, event, "sso_configured", what=what)
         await after_commit(after)
 
     async def remove(self, ctx: OrgContext, meta: RequestMeta) -> None:
@@ -134,13 +134,7 @@ class SsoProviders:
             after = await self.events.publish_in_transaction(replaced, connection)
             details = {"memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_removed", details=details)
-            await audit.record(connection, event)
-            await self.owners.tell(
-                connection,
-                ctx,
-                ctx.org_id,
-                "sso_removed",
-                "its SSO provider and domains were removed",
-            )
+            what = "its SSO provider and domains were removed"
+            await record_and_tell(connection, self.owners, ctx, event, "sso_removed", what=what)
         await after_commit(after)
         await self.policy_changed(ctx.org_id, "relaxed")

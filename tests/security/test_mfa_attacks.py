@@ -201,6 +201,30 @@ async def test_enrolling_twice_leaves_one_unverified_factor(http: httpx.AsyncCli
     assert refused(stale, 404, "mfa_factor_not_found")
 
 
+async def test_no_one_reaches_a_factor_not_theirs_nor_one_no_id_names(
+    http: httpx.AsyncClient,
+) -> None:
+    """Another account's factor, and an id that is no UUID, are the same 404 on every
+    factor route (never a 500, nothing changed)."""
+    _, victim = await new_person(http)
+    factor_id, _, _ = await step_up(http, victim["access_token"])
+    _, attacker = await new_person(http)
+    token = attacker["access_token"]
+    for target in (factor_id, "not-a-uuid", "'; DROP TABLE x; --"):
+        challenged = await http.post(f"/auth/v1/factors/{target}/challenge", headers=bearer(token))
+        assert refused(challenged, 404, "mfa_factor_not_found"), challenged.text
+        verified = await http.post(
+            f"/auth/v1/factors/{target}/verify",
+            headers=bearer(token),
+            json={"challenge_id": factor_id, "code": "123456"},
+        )
+        assert refused(verified, 404, "mfa_factor_not_found"), verified.text
+        removed = await http.delete(f"/auth/v1/factors/{target}", headers=bearer(token))
+        assert refused(removed, 404, "mfa_factor_not_found"), removed.text
+    user = (await http.get("/auth/v1/user", headers=bearer(victim["access_token"]))).json()
+    assert [(f["id"], f["status"]) for f in user["factors"]] == [(factor_id, "verified")]
+
+
 async def test_recovery_sessions_and_impersonations_enrol_nothing(
     http: httpx.AsyncClient, admin_connection: asyncpg.Connection, settings: Settings
 ) -> None:

@@ -22,6 +22,7 @@ import pytest
 from devstack import LocalStack
 from orgbase.core.settings import Settings
 from tests.integration.test_platform_admin import cli_admin_create
+from tests.support.data import owner_connection
 from tests.support.dns_server import LocalDns, running_dns
 from tests.support.http import unique_email
 from tests.support.mail import wait_for_mail
@@ -257,3 +258,42 @@ def test_an_orgs_provider_never_takes_an_existing_account_by_email(
     assert api.password_session(victim)["user"]["email"] == victim
     members = api.call("GET", f"/v1/orgs/{attacker.org_id}/members", attacker.token).json()
     assert victim not in {m["email"] for m in members}
+
+
+async def _owner_notices(settings: Settings, org_id: str) -> list[tuple[str, str]]:
+    """(audit action, kind of the owners' mail) of each change of the org's sign-in, in
+    order (the org has one owner: one mail a change)."""
+    async with owner_connection(settings) as connection:
+        actions = await connection.fetch(
+            "SELECT action FROM orgbase.audit_events WHERE org_id = $1 AND action LIKE 'org.sso%'"
+            " ORDER BY id",
+            uuid.UUID(org_id),
+        )
+        kinds = await connection.fetch(
+            "SELECT kind FROM orgbase.outbox WHERE org_id = $1 AND kind LIKE 'sso%' ORDER BY id",
+            uuid.UUID(org_id),
+        )
+    return list(zip([r["action"] for r in actions], [r["kind"] for r in kinds], strict=True))
+
+
+def test_each_sign_in_change_is_audited_and_mailed_under_its_own_kind(
+    world: World, settings: Settings
+) -> None:
+    """The owners' mail of each change keeps its kind (what the outbox is read by) beside
+    the change's audit event, a platform admin's approval included."""
+    api, domain = world.api, a_domain()
+    owner = api.org_with_owner("noticed")
+    configure_provider(api, owner, world.provider.issuer)
+    assert claim(api, owner, domain).status_code == 201
+    approve = f"/v1/platform/sso-domains/{domain}/claims/{owner.org_id}/verify"
+    assert api.call("POST", approve, world.platform_admin()).status_code == 201
+    drop = f"/v1/orgs/{owner.org_id}/sso/domains/{domain}"
+    assert api.call("DELETE", drop, owner.token).status_code == 204
+    assert api.call("DELETE", f"/v1/orgs/{owner.org_id}/sso", owner.token).status_code == 204
+    assert asyncio.run(_owner_notices(settings, owner.org_id)) == [
+        ("org.sso_configured", "sso_configured"),
+        ("org.sso_domain_added", "sso_domain_added"),
+        ("org.sso_domain_verified", "sso_domain_verified"),
+        ("org.sso_domain_removed", "sso_domain_removed"),
+        ("org.sso_removed", "sso_removed"),
+    ]
