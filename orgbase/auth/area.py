@@ -62,18 +62,13 @@ class AuthArea:
     admin_users: AdminUsers
     """GoTrue's admin API (``/auth/v1/admin``), for the platform's and org admins' keys."""
 
-    async def start(self) -> None:
-        await self.passwords.prepare()
+    async def warm_session_cache(self) -> None:
         try:
             warmed = await self.sessions.warm()
         except Exception as exc:  # a cold cache is slower, not wrong
             log.warning("session cache warming failed", error=repr(exc))
         else:
             log.info("session cache warmed", sessions=warmed)
-
-    async def stop(self) -> None:
-        await self.oidc.close()
-        self.passwords.close()
 
 
 def load_keys(settings: Settings) -> KeySet:

@@ -42,14 +42,6 @@ class LimitsArea:
     require_platform_admin: PlatformAdminCheck
     """The tenancy area's (it knows who the platform admins are)."""
 
-    def start(self) -> None:
-        self.store.start()
-        self.periodic.start()
-
-    async def stop(self) -> None:
-        await self.limiter.close()  # requests let in and not counted yet
-        await self.periodic.stop()  # with a last flush
-
     async def purge_org(self, org_id: UUID) -> int:
         """A deleted org: its counters and rate-limit state go (its rolled-up usage stays)."""
         self.meter.forget(org_id)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -40,6 +40,7 @@ from orgbase.core.events import (
     SessionsRevoked,
     StorageObjectChanged,
 )
+from orgbase.core.lifecycle import Lifecycle, Part
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
 from orgbase.core.postgres import Connection
@@ -93,7 +94,10 @@ class Gateway:
     tasks: TaskSet
     functions: FunctionsArea | None = None
 
-    # -- lifecycle --------------------------------------------------------------------
+    lifecycle: Lifecycle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lifecycle = Lifecycle(_running_parts(self))
 
     async def start(self) -> None:
         if self.settings.database.migrate_on_start:
@@ -101,22 +105,7 @@ class Gateway:
                 self.settings.database.migration_url,
                 app_directory=Path(self.settings.app.migrations_dir),
             )
-        await self.resources.open()
-        await self.auth.start()
-        self.tenancy.start()
-        await self.data.start()
-        self.redis.start()
-        self.slo.start()
-        self.hub.start()
-        self.phoenix.start()
-        self.webhooks.start()
-        self.limits.start()
-        self.storage.start()
-        if self.functions is not None:
-            await self.functions.start()
-        if self.metrics is not None:
-            self.metrics.start()
-        self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
+        await self.lifecycle.start()
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes (shorter pauses under load).
         gc.collect()
@@ -124,23 +113,48 @@ class Gateway:
         log.info("gateway started", env=self.settings.env, version=__version__)
 
     async def stop(self) -> None:
-        if self.metrics is not None:
-            await self.metrics.stop()
-        await self.storage.stop()
-        if self.functions is not None:
-            await self.functions.stop()
-        await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
-        await self.limits.stop()
-        await self.webhooks.stop()
-        await self.phoenix.stop()
-        await self.hub.stop()
-        await self.slo.stop()
-        await self.redis.stop()
-        await self.data.stop()
-        await self.tenancy.stop()
-        await self.auth.stop()
-        await self.resources.close()
+        await self.lifecycle.stop()
         log.info("gateway stopped")
+
+
+def _running_parts(g: Gateway) -> list[Part]:
+    """What runs while the gateway runs, in start order (stopped in reverse).
+
+    The clients open first and close last: every part uses them. The auth area's password
+    hasher and session cache are ready before anything asks them. The background tasks are
+    drained once the parts that spawn them (storage, functions) stopped, and while what
+    they use still runs; then the org rate limiter counts the requests it let in, before
+    the usage flush's last round writes them. The storage sweep stops before the functions
+    (it always has; neither uses the other). Metrics start last and stop first: they read
+    the other parts. The Redis resync starts after every area: it calls their resyncs.
+    """
+    auth, tenancy, limits, storage = g.auth, g.tenancy, g.limits, g.storage
+    functions, metrics = g.functions, g.metrics
+    grace = g.settings.http.shutdown_grace_seconds
+    lookback = g.settings.auth.session_cache_seconds
+    return [
+        Part("clients", g.resources.open, g.resources.close),
+        Part("password hasher", auth.passwords.prepare, auth.passwords.close),
+        Part("session cache", auth.warm_session_cache),
+        Part("openid client", stop=auth.oidc.close),
+        Part("mail outbox", tenancy.outbox.start, tenancy.outbox.stop),
+        Part("org deletions cut short", tenancy.orgs.start),
+        Part("schema cache", g.data.load_schema, g.data.schema.stop),
+        Part("redis stats", g.redis.stats.start, g.redis.stats.stop),
+        Part("slo", g.slo.start, g.slo.stop),
+        Part("realtime hub", g.hub.start, g.hub.stop),
+        Part("phoenix", g.phoenix.start, g.phoenix.stop),
+        Part("webhook dispatcher", g.webhooks.dispatcher.start, g.webhooks.dispatcher.stop),
+        Part("limits cache", limits.store.start),
+        Part("usage flush", limits.periodic.start, limits.periodic.stop),  # a last flush
+        Part("org rate limiter", stop=limits.limiter.close),
+        Part("background tasks", stop=lambda: g.tasks.drain(grace)),
+        Part("storage", storage.start),
+        *([Part("functions", functions.start, functions.stop)] if functions else []),
+        Part("storage sweep", stop=storage.periodic.stop),
+        *([Part("metrics", metrics.start, metrics.stop)] if metrics else []),
+        Part("redis resync", lambda: g.resources.redis.start_resync(lookback)),
+    ]
 
 
 def _auth_and_tenancy(

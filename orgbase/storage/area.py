@@ -58,9 +58,6 @@ class StorageArea:
         self.resumable.prepare()
         self.periodic.start()
 
-    async def stop(self) -> None:
-        await self.periodic.stop()
-
     async def purge_org(self, org_id: UUID) -> int:
         """A deleted org's files and metadata (raises while the backend is down: the
         deletion retries until it goes through)."""

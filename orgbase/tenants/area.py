@@ -47,13 +47,6 @@ class TenancyArea:
     mail: MailQueue
     """The outbox, for every area (``core.mail.Outbox``)."""
 
-    def start(self) -> None:
-        self.outbox.start()
-        self.orgs.start()
-
-    async def stop(self) -> None:
-        await self.outbox.stop()
-
 
 def build_tenancy(
     settings: Settings,

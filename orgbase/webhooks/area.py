@@ -20,12 +20,6 @@ class WebhooksArea:
     service: WebhookService
     dispatcher: WebhookDispatcher
 
-    def start(self) -> None:
-        self.dispatcher.start()
-
-    async def stop(self) -> None:
-        await self.dispatcher.stop()
-
 
 def build_webhooks(
     settings: Settings,

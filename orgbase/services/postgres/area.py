@@ -23,14 +23,11 @@ class DataArea:
     schema: SchemaCache
     service: DataService
 
-    async def start(self) -> None:
+    async def load_schema(self) -> None:
         try:
             await self.schema.load()
         except Exception as exc:  # the listener loads it as soon as PostgreSQL answers
             log.warning("schema not loaded at start", error=repr(exc))
-
-    async def stop(self) -> None:
-        await self.schema.stop()
 
 
 def build_data(

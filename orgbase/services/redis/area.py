@@ -20,12 +20,6 @@ class RedisArea:
     kv: KeyValueStore
     dashboard: RedisDashboard
 
-    def start(self) -> None:
-        self.stats.start()
-
-    async def stop(self) -> None:
-        await self.stats.stop()
-
 
 def build_redis(
     settings: Settings,
