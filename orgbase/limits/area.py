@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.context import Principal
 from orgbase.core.metering import Meter
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.limits.admission import Admission
 from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
@@ -33,6 +33,9 @@ class LimitsArea:
     store: LimitsStore
     limiter: OrgRateLimiter
     meter: Meter
+    org_usage: OrgUsage
+    """The limits lookup (when limits are on) and the meter, for every service that
+    enforces an org's limits or counts its usage."""
     admission: Admission
     flusher: UsageFlusher
     usage: UsageReader
@@ -59,7 +62,6 @@ class LimitsArea:
 
 
 def build_limits(
-    settings: Settings,
     resources: Resources,
     orgs: LiveOrgs,
     tasks: TaskSet,
@@ -68,6 +70,7 @@ def build_limits(
 ) -> LimitsArea:
     """``orgs`` and ``require_platform_admin``: the tenancy area's (admins set the limits
     of live orgs only; it knows the platform admins); ``tasks``: the gateway's task set."""
+    settings = resources.settings
     store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
     limiter = OrgRateLimiter(resources.redis, tasks)
@@ -90,6 +93,7 @@ def build_limits(
         store=store,
         limiter=limiter,
         meter=meter,
+        org_usage=OrgUsage(limits_of, meter),
         admission=Admission(store, limiter, meter),
         flusher=flusher,
         usage=UsageReader(resources.db),

@@ -41,8 +41,7 @@ from orgbase.core.events import (
     StorageObjectChanged,
 )
 from orgbase.core.lifecycle import Lifecycle, Part
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.row_changes import ROW_EVENTS
@@ -75,7 +74,6 @@ log = structlog.get_logger("orgbase.app")
 
 @dataclass
 class Gateway:
-    settings: Settings
     resources: Resources
     auth: AuthArea
     tenancy: TenancyArea
@@ -98,6 +96,10 @@ class Gateway:
 
     def __post_init__(self) -> None:
         self.lifecycle = Lifecycle(_running_parts(self))
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
 
     async def start(self) -> None:
         if self.settings.database.migrate_on_start:
@@ -158,11 +160,12 @@ def _running_parts(g: Gateway) -> list[Part]:
 
 
 def _auth_and_tenancy(
-    settings: Settings, resources: Resources, events: EventBus, tasks: TaskSet
+    resources: Resources, events: EventBus, tasks: TaskSet
 ) -> tuple[AuthArea, TenancyArea]:
     """Each area reads and writes only its own tables (core/tables.py); what one needs of
     another's it asks through core's protocols, handed in here: the auth area answers about
     accounts, the tenancy area about orgs, memberships and SSO, and queues mail."""
+    settings = resources.settings
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
@@ -174,7 +177,6 @@ def _auth_and_tenancy(
     # The tenancy area asks the auth area's OpenID client about a provider before saving it.
     oidc_client = provider_client(settings)
     tenancy = build_tenancy(
-        settings,
         resources,
         impersonation_token,
         AccountDirectory(),
@@ -183,7 +185,6 @@ def _auth_and_tenancy(
         check_issuer=oidc_client.check_org_issuer,
     )
     auth = build_auth(
-        settings,
         resources,
         memberships=tenancy.directory,
         sso=tenancy.directory,
@@ -213,47 +214,40 @@ def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
     # The bus and the task set first: every area is given them when it is built.
     events, tasks = EventBus(), TaskSet()
-    auth, tenancy = _auth_and_tenancy(settings, resources, events, tasks)
+    auth, tenancy = _auth_and_tenancy(resources, events, tasks)
     admins = tenancy.platform.require_admin  # the tenancy area knows the platform admins
-    limits = build_limits(
-        settings, resources, tenancy.live_orgs, tasks, require_platform_admin=admins
-    )
-    # Per-org limits reach the data services as a core callable (from the cache, no I/O).
-    limits_of = limits.store.of if settings.limits.enabled else None
-    meter = limits.meter
+    limits = build_limits(resources, tenancy.live_orgs, tasks, require_platform_admin=admins)
+    # The limits lookup and the meter, for the services that enforce or count.
+    usage = limits.org_usage
     request_auth = _request_auth(settings, auth, tenancy, limits)
     # The data API asks the request-auth component for each request's entry.
-    data = build_data(settings, resources, request_auth, tasks, limits_of=limits_of, meter=meter)
-    hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
-    hub.limits_of, hub.meter = limits_of, meter
+    data = build_data(resources, request_auth, tasks, usage)
+    hub = RealtimeHub(resources.redis, settings.realtime, usage)
+    # Row changes reach the sockets subscribed to db:{table} in this process.
+    resources.notifications.subscribe(ROW_EVENTS, hub.row_changed)
     # Signed URLs and public links carry no credential: their org's allowance counts them.
     storage = build_storage(
-        settings,
         resources,
         events=events,
         tasks=tasks,
-        limits_of=limits_of,
-        meter=meter,
+        usage=usage,
         admit=limits.admission.admit,
     )
     metrics = Metrics() if settings.observability.metrics_enabled else None
     latency = metrics.webhook_latency.observe if metrics is not None else None
     webhooks = build_webhooks(
-        settings, resources, tenancy.live_orgs, tenancy.mail, tasks, observe_latency=latency
+        resources, tenancy.live_orgs, tenancy.mail, tasks, observe_latency=latency
     )
     gateway = Gateway(
-        settings=settings,
         resources=resources,
         auth=auth,
         tenancy=tenancy,
         data=data,
-        documents=build_documents(
-            settings, resources, events, limits_of=limits_of, meter=meter, gate=limits.document_gate
-        ),
-        redis=build_redis(settings, resources, limits_of=limits_of, meter=meter),
+        documents=build_documents(resources, events, usage, limits.document_gate),
+        redis=build_redis(resources, usage),
         hub=hub,
         phoenix=_build_phoenix(
-            settings, resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
+            resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
         ),
         metrics=metrics,
         slo=SloRecorder(resources.redis, settings.observability),
@@ -263,7 +257,7 @@ def build_gateway(settings: Settings) -> Gateway:
         storage=storage,
         events=events,
         tasks=tasks,
-        functions=_build_functions(settings, resources, tasks, limits_of, meter),
+        functions=_build_functions(resources, tasks, usage),
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -271,20 +265,13 @@ def build_gateway(settings: Settings) -> Gateway:
     return gateway
 
 
-def _build_functions(
-    settings: Settings,
-    resources: Resources,
-    tasks: TaskSet,
-    limits_of: LimitsOf | None,
-    meter: Meter,
-) -> FunctionsArea | None:
-    if not settings.functions.enabled:
+def _build_functions(resources: Resources, tasks: TaskSet, usage: OrgUsage) -> FunctionsArea | None:
+    if not resources.settings.functions.enabled:
         return None
-    return build_functions(settings, resources, tasks=tasks, limits_of=limits_of, meter=meter)
+    return build_functions(resources, tasks=tasks, usage=usage)
 
 
 def _build_phoenix(
-    settings: Settings,
     *,
     resources: Resources,
     hub: RealtimeHub,
@@ -297,9 +284,10 @@ def _build_phoenix(
     reader = ChangeReads(resources.db, data.schema)
     feed = ChangeFeed(reader, tasks)
     resources.notifications.subscribe(ROW_EVENTS, feed.notified)
-    limits_of = hub.limits_of
+    limits_of = hub.usage.limits_of
     per_second = (lambda org: limits_of(org).realtime_joins_per_second) if limits_of else None
-    presence = PresenceStore(resources.redis, hub.send, settings.realtime.presence_ttl_seconds)
+    ttl = resources.settings.realtime.presence_ttl_seconds
+    presence = PresenceStore(resources.redis, hub.send, ttl)
     return PhoenixRealtime(hub, identities, presence, feed, reader, JoinRate(per_second))
 
 

@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from orgbase.core.accounts import Accounts
 from orgbase.core.events import EventBus
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
@@ -49,7 +48,6 @@ class TenancyArea:
 
 
 def build_tenancy(
-    settings: Settings,
     resources: Resources,
     issue_token: TokenIssuer,
     accounts: Accounts,
@@ -62,6 +60,7 @@ def build_tenancy(
     ``events`` and ``tasks``: the gateway's bus, on which the area tells what others must
     hear, and its task set; ``check_issuer``: the auth area's check of an org's OpenID
     provider before it is saved."""
+    settings = resources.settings
     db = resources.db
     memberships = MembershipCache(
         db, resources.redis, settings.tenancy.membership_cache_seconds, events
