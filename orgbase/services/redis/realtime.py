@@ -169,8 +169,9 @@ class RealtimeHub:
             return
         # The org's realtime_channels_per_connection (the setting when limits are off).
         most = self.settings.max_channels_per_socket
-        if self.usage.limits_of is not None:
-            most = self.usage.limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
+        limits_of = self.usage.limits_of
+        if limits_of is not None:
+            most = limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
         if len(subscriber.channels) >= most:
             raise Invalid(f"at most {most} channels per connection", code="too_many_channels")
         key = redis_channel(subscriber.ctx.org_id, name)
