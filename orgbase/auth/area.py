@@ -62,18 +62,13 @@ class AuthArea:
     admin_users: AdminUsers
     """GoTrue's admin API (``/auth/v1/admin``), for the platform's and org admins' keys."""
 
-    async def start(self) -> None:
-        await self.passwords.prepare()
+    async def warm_session_cache(self) -> None:
         try:
             warmed = await self.sessions.warm()
         except Exception as exc:  # a cold cache is slower, not wrong
             log.warning("session cache warming failed", error=repr(exc))
         else:
             log.info("session cache warmed", sessions=warmed)
-
-    async def stop(self) -> None:
-        await self.oidc.close()
-        self.passwords.close()
 
 
 def load_keys(settings: Settings) -> KeySet:
@@ -98,7 +93,6 @@ def provider_client(settings: Settings) -> ProviderClient:
 
 
 def _oidc(
-    settings: Settings,
     resources: Resources,
     grants: TokenGrants,
     sessions: SessionStore,
@@ -106,6 +100,7 @@ def _oidc(
     *,
     client: ProviderClient,
 ) -> OidcSignIn:
+    settings = resources.settings
     return OidcSignIn(
         db=resources.db,
         grants=grants,
@@ -127,8 +122,8 @@ def _guess_limit(
     return GuessLimit(resources.db, lockout, guarded)
 
 
-def _factors(settings: Settings, resources: Resources, gotrue: GoTrue) -> Factors:
-    auth = settings.auth
+def _factors(resources: Resources, gotrue: GoTrue) -> Factors:
+    auth = resources.settings.auth
     seconds = auth.mfa_lockout_seconds
     return Factors(
         gotrue,
@@ -142,7 +137,6 @@ def _factors(settings: Settings, resources: Resources, gotrue: GoTrue) -> Factor
 
 
 def _gotrue(
-    settings: Settings,
     resources: Resources,
     grants: TokenGrants,
     user_sessions: UserSessions,
@@ -152,6 +146,7 @@ def _gotrue(
     api_keys: ApiKeyStore,
 ) -> GoTrue:
     """Accounts, sign-up, mailed codes and what they prove, behind GoTrue's API."""
+    settings = resources.settings
     sessions, passwords, limiter = grants.sessions, grants.passwords, grants.limiter
     codes = CodeBook(settings.auth, settings.tenancy.public_url, outbox)
     email_changes = EmailChanges(codes)
@@ -185,7 +180,6 @@ def _gotrue(
 
 
 def build_auth(
-    settings: Settings,
     resources: Resources,
     *,
     memberships: Memberships,
@@ -199,6 +193,7 @@ def build_auth(
     """``memberships`` to ``outbox``: the tenancy area's answers (``core.orgs``) and its
     outbox; ``events`` and ``tasks``: the gateway's bus (revocations are told on it) and
     task set; ``oidc_client``: made by ``provider_client`` (the tenancy area has it too)."""
+    settings = resources.settings
     auth = settings.auth
     tokens = TokenService(load_keys(settings), auth, auth.token_cache_size)
     passwords = Passwords(auth)
@@ -218,10 +213,8 @@ def build_auth(
     resources.redis.on_recovery(sessions.resync)
     resources.redis.on_recovery(api_keys.resync)
     user_sessions = UserSessions(resources.db, sessions)
-    gotrue = _gotrue(
-        settings, resources, grants, user_sessions, outbox, tasks=tasks, api_keys=api_keys
-    )
-    oidc = _oidc(settings, resources, grants, sessions, sso, client=oidc_client)
+    gotrue = _gotrue(resources, grants, user_sessions, outbox, tasks=tasks, api_keys=api_keys)
+    oidc = _oidc(resources, grants, sessions, sso, client=oidc_client)
     grants.sso_refresh = oidc.refresh_at_provider
     return AuthArea(
         tokens=tokens,
@@ -235,7 +228,7 @@ def build_auth(
         user_sessions=user_sessions,
         key_admin=ApiKeyAdmin(resources.db, api_keys, live_orgs),
         gotrue=gotrue,
-        factors=_factors(settings, resources, gotrue),
+        factors=_factors(resources, gotrue),
         oidc=oidc,
         signups=gotrue.signups,
         browser_origins=BrowserOrigins(settings.tenancy.public_url, settings.http.cors_origins),

@@ -16,11 +16,9 @@ import structlog
 from orgbase.core.context import Principal
 from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.errors import OrgbaseError
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.periodic import Periodic
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.functions.database import FunctionDatabase
 from orgbase.functions.deliveries import Deliveries
@@ -150,21 +148,15 @@ class FunctionsArea:
         await self.host.outbound.close()
 
 
-def build_functions(
-    settings: Settings,
-    resources: Resources,
-    *,
-    tasks: TaskSet,
-    limits_of: LimitsOf | None,
-    meter: Meter | None,
-) -> FunctionsArea:
+def build_functions(resources: Resources, *, tasks: TaskSet, usage: OrgUsage) -> FunctionsArea:
+    settings = resources.settings
     config = settings.functions
     registry = Registry(Path(settings.app.functions_dir), config.secrets_file)
     policy = DestinationPolicy(
         allowed_hosts=frozenset(host.lower() for host in config.allowed_hosts),
         allow_loopback=settings.is_dev,
     )
-    database = FunctionDatabase(resources.db, limits_of, settings.limits.statement_timeout_ms)
+    database = FunctionDatabase(resources.db, usage.limits_of, settings.limits.statement_timeout_ms)
     host = Host(database, Outbound(policy, config.http_timeout_seconds))
     pool = WorkerPool(
         config,
@@ -179,9 +171,8 @@ def build_functions(
         registry,
         pool,
         host,
-        limits_of=limits_of,
+        usage=usage,
         default_concurrency=settings.limits.concurrent_functions,
-        meter=meter,
     )
     invocations = InvocationLog(resources.db, config.log_retention_days)
     service.recorders.append(invocations.record)

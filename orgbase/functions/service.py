@@ -15,8 +15,7 @@ import structlog
 from orgbase.core.callers import CallerSource
 from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.postgres import TenantEntry
 from orgbase.core.settings import FunctionsSettings
 from orgbase.functions.access import check_caller
@@ -56,9 +55,8 @@ class FunctionService:
     pool: WorkerPool
     host: Host
     _: KW_ONLY
-    limits_of: LimitsOf | None
+    usage: OrgUsage
     default_concurrency: int
-    meter: Meter | None
     slots: OrgSlots = field(init=False, default_factory=OrgSlots)
     outcomes: Counter[tuple[str, str]] = field(init=False, default_factory=Counter)
     """(kind, outcome) -> invocations (copied into the metrics)."""
@@ -66,9 +64,10 @@ class FunctionService:
     durations: list[Callable[[float], None]] = field(init=False, default_factory=list)
 
     def _cap(self, org: UUID | None) -> int:
-        if org is None or self.limits_of is None:
+        limits_of = self.usage.limits_of
+        if org is None or limits_of is None:
             return self.default_concurrency
-        return self.limits_of(org).concurrent_functions
+        return limits_of(org).concurrent_functions
 
     async def call_http(self, connection: Any, callers: CallerSource, name: str, path: str) -> Done:
         """An HTTP invocation: the function's answer, or the API error (raised)."""
@@ -132,10 +131,10 @@ class FunctionService:
         self.outcomes[(invocation.kind, outcome)] += 1
         cpu_ms = result.cpu_ms if isinstance(result, (Done, Failed)) else 0.0
         org = invocation.org
-        if self.meter is not None and org is not None:
-            self.meter.add(org, "function_invocations")
+        if org is not None:
+            self.usage.meter.add(org, "function_invocations")
             if cpu_ms >= 1:
-                self.meter.add(org, "function_cpu_ms", round(cpu_ms))
+                self.usage.meter.add(org, "function_cpu_ms", round(cpu_ms))
         for observe in self.durations:
             observe(seconds)
         error = None

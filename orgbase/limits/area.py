@@ -13,11 +13,11 @@ from redis.asyncio import Redis
 from orgbase.core import keys
 from orgbase.core.context import Principal
 from orgbase.core.metering import Meter
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.periodic import Periodic
 from orgbase.core.redis import unlink_matching
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.limits.admission import Admission
 from orgbase.limits.org_gates import OrgGate, database_gate, document_gate
@@ -33,6 +33,9 @@ class LimitsArea:
     store: LimitsStore
     limiter: OrgRateLimiter
     meter: Meter
+    org_usage: OrgUsage
+    """The limits lookup (when limits are on) and the meter, for every service that
+    enforces an org's limits or counts its usage."""
     admission: Admission
     flusher: UsageFlusher
     usage: UsageReader
@@ -41,14 +44,6 @@ class LimitsArea:
     """The document store's share between orgs (the platform hands it to the store)."""
     require_platform_admin: PlatformAdminCheck
     """The tenancy area's (it knows who the platform admins are)."""
-
-    def start(self) -> None:
-        self.store.start()
-        self.periodic.start()
-
-    async def stop(self) -> None:
-        await self.limiter.close()  # requests let in and not counted yet
-        await self.periodic.stop()  # with a last flush
 
     async def purge_org(self, org_id: UUID) -> int:
         """A deleted org: its counters and rate-limit state go (its rolled-up usage stays)."""
@@ -67,7 +62,6 @@ class LimitsArea:
 
 
 def build_limits(
-    settings: Settings,
     resources: Resources,
     orgs: LiveOrgs,
     tasks: TaskSet,
@@ -76,6 +70,7 @@ def build_limits(
 ) -> LimitsArea:
     """``orgs`` and ``require_platform_admin``: the tenancy area's (admins set the limits
     of live orgs only; it knows the platform admins); ``tasks``: the gateway's task set."""
+    settings = resources.settings
     store = LimitsStore(resources.db, settings.limits, orgs, tasks)
     store.listen(resources.notifications)
     limiter = OrgRateLimiter(resources.redis, tasks)
@@ -98,6 +93,7 @@ def build_limits(
         store=store,
         limiter=limiter,
         meter=meter,
+        org_usage=OrgUsage(limits_of, meter),
         admission=Admission(store, limiter, meter),
         flusher=flusher,
         usage=UsageReader(resources.db),

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from uuid import UUID
 
@@ -40,8 +40,8 @@ from orgbase.core.events import (
     SessionsRevoked,
     StorageObjectChanged,
 )
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.lifecycle import Lifecycle, Part
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.postgres import Connection
 from orgbase.core.resources import Resources
 from orgbase.core.row_changes import ROW_EVENTS
@@ -74,7 +74,6 @@ log = structlog.get_logger("orgbase.app")
 
 @dataclass
 class Gateway:
-    settings: Settings
     resources: Resources
     auth: AuthArea
     tenancy: TenancyArea
@@ -93,7 +92,14 @@ class Gateway:
     tasks: TaskSet
     functions: FunctionsArea | None = None
 
-    # -- lifecycle --------------------------------------------------------------------
+    lifecycle: Lifecycle = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.lifecycle = Lifecycle(_running_parts(self))
+
+    @property
+    def settings(self) -> Settings:
+        return self.resources.settings
 
     async def start(self) -> None:
         if self.settings.database.migrate_on_start:
@@ -101,22 +107,7 @@ class Gateway:
                 self.settings.database.migration_url,
                 app_directory=Path(self.settings.app.migrations_dir),
             )
-        await self.resources.open()
-        await self.auth.start()
-        self.tenancy.start()
-        await self.data.start()
-        self.redis.start()
-        self.slo.start()
-        self.hub.start()
-        self.phoenix.start()
-        self.webhooks.start()
-        self.limits.start()
-        self.storage.start()
-        if self.functions is not None:
-            await self.functions.start()
-        if self.metrics is not None:
-            self.metrics.start()
-        self.resources.redis.start_resync(self.settings.auth.session_cache_seconds)
+        await self.lifecycle.start()
         # Objects made at start live as long as the process: keep them out of the garbage
         # collector's full passes (shorter pauses under load).
         gc.collect()
@@ -124,31 +115,57 @@ class Gateway:
         log.info("gateway started", env=self.settings.env, version=__version__)
 
     async def stop(self) -> None:
-        if self.metrics is not None:
-            await self.metrics.stop()
-        await self.storage.stop()
-        if self.functions is not None:
-            await self.functions.stop()
-        await self.tasks.drain(self.settings.http.shutdown_grace_seconds)
-        await self.limits.stop()
-        await self.webhooks.stop()
-        await self.phoenix.stop()
-        await self.hub.stop()
-        await self.slo.stop()
-        await self.redis.stop()
-        await self.data.stop()
-        await self.tenancy.stop()
-        await self.auth.stop()
-        await self.resources.close()
+        await self.lifecycle.stop()
         log.info("gateway stopped")
 
 
+def _running_parts(g: Gateway) -> list[Part]:
+    """What runs while the gateway runs, in start order (stopped in reverse).
+
+    The clients open first and close last: every part uses them. The auth area's password
+    hasher and session cache are ready before anything asks them. The background tasks are
+    drained once the parts that spawn them (storage, functions) stopped, and while what
+    they use still runs; then the org rate limiter counts the requests it let in, before
+    the usage flush's last round writes them. The storage sweep stops before the functions
+    (it always has; neither uses the other). Metrics start last and stop first: they read
+    the other parts. The Redis resync starts after every area: it calls their resyncs.
+    """
+    auth, tenancy, limits, storage = g.auth, g.tenancy, g.limits, g.storage
+    functions, metrics = g.functions, g.metrics
+    grace = g.settings.http.shutdown_grace_seconds
+    lookback = g.settings.auth.session_cache_seconds
+    return [
+        Part("clients", g.resources.open, g.resources.close),
+        Part("password hasher", auth.passwords.prepare, auth.passwords.close),
+        Part("session cache", auth.warm_session_cache),
+        Part("openid client", stop=auth.oidc.close),
+        Part("mail outbox", tenancy.outbox.start, tenancy.outbox.stop),
+        Part("org deletions cut short", tenancy.orgs.start),
+        Part("schema cache", g.data.load_schema, g.data.schema.stop),
+        Part("redis stats", g.redis.stats.start, g.redis.stats.stop),
+        Part("slo", g.slo.start, g.slo.stop),
+        Part("realtime hub", g.hub.start, g.hub.stop),
+        Part("phoenix", g.phoenix.start, g.phoenix.stop),
+        Part("webhook dispatcher", g.webhooks.dispatcher.start, g.webhooks.dispatcher.stop),
+        Part("limits cache", limits.store.start),
+        Part("usage flush", limits.periodic.start, limits.periodic.stop),  # a last flush
+        Part("org rate limiter", stop=limits.limiter.close),
+        Part("background tasks", stop=lambda: g.tasks.drain(grace)),
+        Part("storage", storage.start),
+        *([Part("functions", functions.start, functions.stop)] if functions else []),
+        Part("storage sweep", stop=storage.periodic.stop),
+        *([Part("metrics", metrics.start, metrics.stop)] if metrics else []),
+        Part("redis resync", lambda: g.resources.redis.start_resync(lookback)),
+    ]
+
+
 def _auth_and_tenancy(
-    settings: Settings, resources: Resources, events: EventBus, tasks: TaskSet
+    resources: Resources, events: EventBus, tasks: TaskSet
 ) -> tuple[AuthArea, TenancyArea]:
     """Each area reads and writes only its own tables (core/tables.py); what one needs of
     another's it asks through core's protocols, handed in here: the auth area answers about
     accounts, the tenancy area about orgs, memberships and SSO, and queues mail."""
+    settings = resources.settings
 
     def impersonation_token(
         user_id: UUID, session_id: UUID, org_id: UUID, impersonation_id: UUID, lifetime: int
@@ -160,7 +177,6 @@ def _auth_and_tenancy(
     # The tenancy area asks the auth area's OpenID client about a provider before saving it.
     oidc_client = provider_client(settings)
     tenancy = build_tenancy(
-        settings,
         resources,
         impersonation_token,
         AccountDirectory(),
@@ -169,7 +185,6 @@ def _auth_and_tenancy(
         check_issuer=oidc_client.check_org_issuer,
     )
     auth = build_auth(
-        settings,
         resources,
         memberships=tenancy.directory,
         sso=tenancy.directory,
@@ -199,47 +214,40 @@ def build_gateway(settings: Settings) -> Gateway:
     resources = Resources(settings)
     # The bus and the task set first: every area is given them when it is built.
     events, tasks = EventBus(), TaskSet()
-    auth, tenancy = _auth_and_tenancy(settings, resources, events, tasks)
+    auth, tenancy = _auth_and_tenancy(resources, events, tasks)
     admins = tenancy.platform.require_admin  # the tenancy area knows the platform admins
-    limits = build_limits(
-        settings, resources, tenancy.live_orgs, tasks, require_platform_admin=admins
-    )
-    # Per-org limits reach the data services as a core callable (from the cache, no I/O).
-    limits_of = limits.store.of if settings.limits.enabled else None
-    meter = limits.meter
+    limits = build_limits(resources, tenancy.live_orgs, tasks, require_platform_admin=admins)
+    # The limits lookup and the meter, for the services that enforce or count.
+    usage = limits.org_usage
     request_auth = _request_auth(settings, auth, tenancy, limits)
     # The data API asks the request-auth component for each request's entry.
-    data = build_data(settings, resources, request_auth, tasks, limits_of=limits_of, meter=meter)
-    hub = RealtimeHub(resources.redis, resources.notifications, settings.realtime)
-    hub.limits_of, hub.meter = limits_of, meter
+    data = build_data(resources, request_auth, tasks, usage)
+    hub = RealtimeHub(resources.redis, settings.realtime, usage)
+    # Row changes reach the sockets subscribed to db:{table} in this process.
+    resources.notifications.subscribe(ROW_EVENTS, hub.row_changed)
     # Signed URLs and public links carry no credential: their org's allowance counts them.
     storage = build_storage(
-        settings,
         resources,
         events=events,
         tasks=tasks,
-        limits_of=limits_of,
-        meter=meter,
+        usage=usage,
         admit=limits.admission.admit,
     )
     metrics = Metrics() if settings.observability.metrics_enabled else None
     latency = metrics.webhook_latency.observe if metrics is not None else None
     webhooks = build_webhooks(
-        settings, resources, tenancy.live_orgs, tenancy.mail, tasks, observe_latency=latency
+        resources, tenancy.live_orgs, tenancy.mail, tasks, observe_latency=latency
     )
     gateway = Gateway(
-        settings=settings,
         resources=resources,
         auth=auth,
         tenancy=tenancy,
         data=data,
-        documents=build_documents(
-            settings, resources, events, limits_of=limits_of, meter=meter, gate=limits.document_gate
-        ),
-        redis=build_redis(settings, resources, limits_of=limits_of, meter=meter),
+        documents=build_documents(resources, events, usage, limits.document_gate),
+        redis=build_redis(resources, usage),
         hub=hub,
         phoenix=_build_phoenix(
-            settings, resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
+            resources=resources, hub=hub, data=data, identities=request_auth, tasks=tasks
         ),
         metrics=metrics,
         slo=SloRecorder(resources.redis, settings.observability),
@@ -249,7 +257,7 @@ def build_gateway(settings: Settings) -> Gateway:
         storage=storage,
         events=events,
         tasks=tasks,
-        functions=_build_functions(settings, resources, tasks, limits_of, meter),
+        functions=_build_functions(resources, tasks, usage),
     )
     _wire(gateway)
     if gateway.metrics is not None:
@@ -257,20 +265,13 @@ def build_gateway(settings: Settings) -> Gateway:
     return gateway
 
 
-def _build_functions(
-    settings: Settings,
-    resources: Resources,
-    tasks: TaskSet,
-    limits_of: LimitsOf | None,
-    meter: Meter,
-) -> FunctionsArea | None:
-    if not settings.functions.enabled:
+def _build_functions(resources: Resources, tasks: TaskSet, usage: OrgUsage) -> FunctionsArea | None:
+    if not resources.settings.functions.enabled:
         return None
-    return build_functions(settings, resources, tasks=tasks, limits_of=limits_of, meter=meter)
+    return build_functions(resources, tasks=tasks, usage=usage)
 
 
 def _build_phoenix(
-    settings: Settings,
     *,
     resources: Resources,
     hub: RealtimeHub,
@@ -283,9 +284,10 @@ def _build_phoenix(
     reader = ChangeReads(resources.db, data.schema)
     feed = ChangeFeed(reader, tasks)
     resources.notifications.subscribe(ROW_EVENTS, feed.notified)
-    limits_of = hub.limits_of
+    limits_of = hub.usage.limits_of
     per_second = (lambda org: limits_of(org).realtime_joins_per_second) if limits_of else None
-    presence = PresenceStore(resources.redis, hub.send, settings.realtime.presence_ttl_seconds)
+    ttl = resources.settings.realtime.presence_ttl_seconds
+    presence = PresenceStore(resources.redis, hub.send, ttl)
     return PhoenixRealtime(hub, identities, presence, feed, reader, JoinRate(per_second))
 
 

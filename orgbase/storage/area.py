@@ -12,11 +12,10 @@ from typing import Any
 from uuid import UUID
 
 from orgbase.core.events import EventBus
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.periodic import Periodic
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings, StorageSettings
+from orgbase.core.settings import StorageSettings
 from orgbase.core.tasks import TaskSet
 from orgbase.storage.backends.base import Backend
 from orgbase.storage.backends.filesystem import FilesystemBackend
@@ -58,9 +57,6 @@ class StorageArea:
         self.resumable.prepare()
         self.periodic.start()
 
-    async def stop(self) -> None:
-        await self.periodic.stop()
-
     async def purge_org(self, org_id: UUID) -> int:
         """A deleted org's files and metadata (raises while the backend is down: the
         deletion retries until it goes through)."""
@@ -76,15 +72,14 @@ def make_backend(settings: StorageSettings) -> Backend:
 
 
 def build_storage(
-    settings: Settings,
     resources: Resources,
     *,
     events: EventBus,
     tasks: TaskSet,
-    limits_of: LimitsOf | None,
-    meter: Meter | None,
+    usage: OrgUsage,
     admit: Admit,
 ) -> StorageArea:
+    settings = resources.settings
     config = settings.storage
     backend = make_backend(config)
     db = resources.db
@@ -96,8 +91,8 @@ def build_storage(
         settings=config,
         events=events,
         tasks=tasks,
-        sizes=SizeLimits(limits_of, settings.limits.max_object_bytes),
-        meter=meter,
+        sizes=SizeLimits(usage.limits_of, settings.limits.max_object_bytes),
+        meter=usage.meter,
     )
     objects = ObjectCatalog(db, publisher)
     sweeper = Sweeper(db, backend, config, Path(config.root))
@@ -107,7 +102,7 @@ def build_storage(
         buckets=buckets,
         publisher=publisher,
         objects=objects,
-        downloads=Downloads(objects, backend, config, meter),
+        downloads=Downloads(objects, backend, config, usage.meter),
         signer=Signer.from_setting(config.signing_key, dev=settings.is_dev),
         resumable=Resumable(db, publisher, config, Path(config.root)),
         sweeper=sweeper,

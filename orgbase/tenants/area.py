@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from orgbase.core.accounts import Accounts
 from orgbase.core.events import EventBus
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.tenants.audit_log import AuditLogService
 from orgbase.tenants.context import OrgContextResolver
@@ -47,16 +46,8 @@ class TenancyArea:
     mail: MailQueue
     """The outbox, for every area (``core.mail.Outbox``)."""
 
-    def start(self) -> None:
-        self.outbox.start()
-        self.orgs.start()
-
-    async def stop(self) -> None:
-        await self.outbox.stop()
-
 
 def build_tenancy(
-    settings: Settings,
     resources: Resources,
     issue_token: TokenIssuer,
     accounts: Accounts,
@@ -69,6 +60,7 @@ def build_tenancy(
     ``events`` and ``tasks``: the gateway's bus, on which the area tells what others must
     hear, and its task set; ``check_issuer``: the auth area's check of an org's OpenID
     provider before it is saved."""
+    settings = resources.settings
     db = resources.db
     memberships = MembershipCache(
         db, resources.redis, settings.tenancy.membership_cache_seconds, events

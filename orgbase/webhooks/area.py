@@ -9,7 +9,6 @@ from orgbase.core.destinations import DestinationPolicy
 from orgbase.core.mail import Outbox
 from orgbase.core.orgs import LiveOrgs
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.webhooks.dispatcher import STOPPED_CHANNEL, WebhookDispatcher
 from orgbase.webhooks.service import WebhookService
@@ -20,15 +19,8 @@ class WebhooksArea:
     service: WebhookService
     dispatcher: WebhookDispatcher
 
-    def start(self) -> None:
-        self.dispatcher.start()
-
-    async def stop(self) -> None:
-        await self.dispatcher.stop()
-
 
 def build_webhooks(
-    settings: Settings,
     resources: Resources,
     orgs: LiveOrgs,
     outbox: Outbox,
@@ -38,6 +30,7 @@ def build_webhooks(
 ) -> WebhooksArea:
     """``orgs`` and ``outbox``: the tenancy area's (live orgs, mail to an org's admins);
     ``tasks``: the gateway's task set; ``observe_latency``: the metrics' (when on)."""
+    settings = resources.settings
     policy = DestinationPolicy(
         allowed_hosts=frozenset(host.lower() for host in settings.webhooks.allowed_hosts),
         allow_loopback=settings.is_dev,

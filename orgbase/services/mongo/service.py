@@ -23,8 +23,7 @@ from orgbase.core import rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.events import EventBus
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.settings import MongoSettings
 from orgbase.services.mongo import guard
 from orgbase.services.mongo.events import DocumentEvents
@@ -52,25 +51,22 @@ class DocumentService(DocumentReads):
         store: DocumentStore,
         settings: MongoSettings,
         events: EventBus,
-        *,
-        limits_of: LimitsOf | None = None,
-        meter: Meter | None = None,
+        usage: OrgUsage,
     ) -> None:
         super().__init__(store, settings)
         self.events = DocumentEvents(events)
-        self.limits_of = limits_of
-        self.meter = meter
+        self.usage = usage
         self.storage = DocumentStorage(store)
 
     async def _room_for(self, ctx: OrgContext, adding: int) -> None:
         """The org's document storage limit: refuse a write that would grow it past."""
-        if self.limits_of is None:
+        limits_of = self.usage.limits_of
+        if limits_of is None:
             return
         used = await self.storage.check(
-            ctx.org_id, self.limits_of(ctx.org_id).document_storage_bytes, adding
+            ctx.org_id, limits_of(ctx.org_id).document_storage_bytes, adding
         )
-        if self.meter is not None:
-            self.meter.level(ctx.org_id, "documents_bytes", used + adding)
+        self.usage.meter.level(ctx.org_id, "documents_bytes", used + adding)
 
     @staticmethod
     def _owner(ctx: OrgContext) -> str:

@@ -6,11 +6,9 @@ from dataclasses import dataclass
 
 import structlog
 
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.postgres import DataAccessSource
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.core.tasks import TaskSet
 from orgbase.services.postgres.schema_cache import CHANNEL, SchemaCache
 from orgbase.services.postgres.service import DataService
@@ -23,27 +21,19 @@ class DataArea:
     schema: SchemaCache
     service: DataService
 
-    async def start(self) -> None:
+    async def load_schema(self) -> None:
         try:
             await self.schema.load()
         except Exception as exc:  # the listener loads it as soon as PostgreSQL answers
             log.warning("schema not loaded at start", error=repr(exc))
 
-    async def stop(self) -> None:
-        await self.schema.stop()
-
 
 def build_data(
-    settings: Settings,
-    resources: Resources,
-    access: DataAccessSource,
-    tasks: TaskSet,
-    *,
-    limits_of: LimitsOf | None = None,
-    meter: Meter | None = None,
+    resources: Resources, access: DataAccessSource, tasks: TaskSet, usage: OrgUsage
 ) -> DataArea:
     """``access``: gives each request its entry into the org (the request-auth component,
-    wired by the platform)."""
+    wired by the platform); ``usage``: the limits area's."""
+    settings = resources.settings
     schema = SchemaCache(resources.db, tasks)
     resources.notifications.subscribe(CHANNEL, lambda _payload: schema.reload_soon())
     # Schema changes notified while the listener was away would be missed: reload.
@@ -58,7 +48,6 @@ def build_data(
             statement_cache=settings.data.statement_cache,
             replicas=resources.replicas,
             allow_tx_rollback=settings.data.allow_tx_rollback,
-            limits_of=limits_of,
-            meter=meter,
+            usage=usage,
         ),
     )

@@ -24,8 +24,8 @@ import msgspec
 
 from orgbase.core.app_state import AppKey
 from orgbase.core.executor import TenantExecutor
-from orgbase.core.metering import Counter, Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.metering import Counter
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.postgres import DataAccessSource, Database, TenantEntry
 from orgbase.core.replicas import ReplicaRouter
 from orgbase.services.postgres.functions import Function
@@ -55,8 +55,7 @@ class DataService:
         statement_cache: int = 2048,
         replicas: ReplicaRouter | None = None,
         allow_tx_rollback: bool = False,
-        limits_of: LimitsOf | None = None,
-        meter: Meter | None = None,
+        usage: OrgUsage,
     ) -> None:
         self.db = db
         self.schema = schema
@@ -64,8 +63,7 @@ class DataService:
         """Gives each request its entry (the platform's request-auth component)."""
         self.max_rows = max_rows
         self.allow_tx_rollback = allow_tx_rollback
-        self.limits_of = limits_of
-        self.meter = meter
+        self.usage = usage
         self.executor = TenantExecutor(db, replicas)
         self.parse_read = read_parser(statement_cache)
         self.read_plans = ReadPlans(schema, statement_cache)
@@ -74,10 +72,10 @@ class DataService:
 
     def bounds(self, entry: TenantEntry) -> Bounds:
         """The entry's org's limits, as the plans take them."""
-        org = entry.org
-        if self.limits_of is None or org is None:
+        org, limits_of = entry.org, self.usage.limits_of
+        if limits_of is None or org is None:
             return self._default_bounds
-        limits = self.limits_of(org)
+        limits = limits_of(org)
         timeout: int | None = limits.statement_timeout_ms
         if timeout == self._default_timeout_ms:
             timeout = None  # the pool's command timeout: nothing to set
@@ -86,8 +84,8 @@ class DataService:
         return Bounds(limits.rows_per_response, timeout)
 
     def _meter(self, org: UUID | None, counter: Counter, rows: int) -> None:
-        if self.meter is not None and org is not None:
-            self.meter.add(org, counter, rows)
+        if org is not None:
+            self.usage.meter.add(org, counter, rows)
 
     # -- reads ------------------------------------------------------------------------
 

@@ -5,10 +5,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.resources import Resources
-from orgbase.core.settings import Settings
 from orgbase.services.redis.dashboard import RedisDashboard
 from orgbase.services.redis.kv import KeyValueStore
 from orgbase.services.redis.stats import RedisStats
@@ -20,26 +18,15 @@ class RedisArea:
     kv: KeyValueStore
     dashboard: RedisDashboard
 
-    def start(self) -> None:
-        self.stats.start()
 
-    async def stop(self) -> None:
-        await self.stats.stop()
-
-
-def build_redis(
-    settings: Settings,
-    resources: Resources,
-    *,
-    limits_of: LimitsOf | None,
-    meter: Meter | None,
-) -> RedisArea:
-    """``limits_of`` and ``meter``: the limits area's, as core types."""
+def build_redis(resources: Resources, usage: OrgUsage) -> RedisArea:
+    """``usage``: the limits area's."""
+    settings = resources.settings
     redis = resources.redis
     stats = RedisStats(redis)
     redis.observers.append(stats.latency)  # every command's latency, for the dashboard
     return RedisArea(
         stats=stats,
-        kv=KeyValueStore(redis, settings.kv, stats, limits_of=limits_of, meter=meter),
+        kv=KeyValueStore(redis, settings.kv, stats, usage=usage),
         dashboard=RedisDashboard(redis, stats, settings.observability),
     )

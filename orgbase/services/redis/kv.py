@@ -23,8 +23,7 @@ from redis.exceptions import ResponseError
 from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, TooLarge
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import KvSettings
 from orgbase.services.redis.stats import RedisStats
@@ -176,8 +175,7 @@ class KeyValueStore:
     settings: KvSettings
     stats: RedisStats
     _: KW_ONLY
-    limits_of: LimitsOf | None = None
-    meter: Meter | None = None
+    usage: OrgUsage
     _set: AsyncScript = field(init=False)
     _incr: AsyncScript = field(init=False)
     _delete: AsyncScript = field(init=False)
@@ -193,9 +191,10 @@ class KeyValueStore:
         return keys.kv_value(org, key), keys.kv_index(org), keys.org_gone(org)
 
     def _byte_quota(self, ctx: OrgContext) -> int:
-        if self.limits_of is None:
+        limits_of = self.usage.limits_of
+        if limits_of is None:
             return 1 << 62
-        return self.limits_of(ctx.org_id).cache_storage_bytes
+        return limits_of(ctx.org_id).cache_storage_bytes
 
     def _written(self, ctx: OrgContext, key: str, status: int, quota: int, used: int) -> None:
         """A write script's answer: refused (the org is going, over its bytes or its
@@ -206,8 +205,7 @@ class KeyValueStore:
             raise _over_storage(quota, used)
         if status < 0:
             raise self._over_quota()
-        if self.meter is not None:
-            self.meter.level(ctx.org_id, "cache_bytes", used)
+        self.usage.meter.level(ctx.org_id, "cache_bytes", used)
         self.stats.access(str(ctx.org_id), key)
 
     async def get(self, ctx: OrgContext, key: str) -> Entry:

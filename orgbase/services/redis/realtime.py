@@ -32,9 +32,7 @@ import structlog
 from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext, Revocation, impersonation_refused
 from orgbase.core.errors import Invalid, RateLimited, TooLarge, Unauthorized
-from orgbase.core.metering import Meter
-from orgbase.core.org_limits import LimitsOf
-from orgbase.core.pg_listener import PgListener
+from orgbase.core.org_usage import OrgUsage
 from orgbase.core.redis import RedisClients, RedisUnavailable
 from orgbase.core.settings import RealtimeSettings
 from orgbase.services.redis.pubsub import RealtimePubSub
@@ -45,7 +43,6 @@ log = structlog.get_logger("orgbase.realtime")
 
 CHANNEL = re.compile(r"[A-Za-z0-9][A-Za-z0-9:._-]{0,127}")
 REVOCATIONS = keys.REVOCATIONS_CHANNEL
-ROW_EVENTS = "orgbase_rows"
 SERVER_CHANNELS = ("db:", "storage:")
 
 
@@ -94,9 +91,7 @@ def row_change_message(payload: str) -> tuple[str, bytes] | None:
 
 
 class RealtimeHub:
-    def __init__(
-        self, redis: RedisClients, notifications: PgListener, settings: RealtimeSettings
-    ) -> None:
+    def __init__(self, redis: RedisClients, settings: RealtimeSettings, usage: OrgUsage) -> None:
         self.redis = redis
         self.settings = settings
         self._subscribers: set[Subscriber] = set()
@@ -104,9 +99,7 @@ class RealtimeHub:
         self.pubsub = RealtimePubSub(redis, self._wanted, self._received)
         self.revocations = SocketRevocations(self._subscribers, settings.recheck_seconds)
         self.delivered = 0
-        notifications.subscribe(ROW_EVENTS, self._row_changed)
-        self.limits_of: LimitsOf | None = None
-        self.meter: Meter | None = None
+        self.usage = usage
         self.admit_publish: Callable[[UUID], Awaitable[None]] | None = None
         """Counts a socket's publish against its org's allowance (wired by the platform;
         an HTTP publish is admitted with its request)."""
@@ -133,9 +126,10 @@ class RealtimeHub:
     def admit(self, ctx: OrgContext) -> None:
         """Refuse a socket or event stream past the org's realtime_connections (counted
         in this process: the limit holds per gateway process)."""
-        if self.limits_of is None:
+        limits_of = self.usage.limits_of
+        if limits_of is None:
             return
-        limit = self.limits_of(ctx.org_id).realtime_connections
+        limit = limits_of(ctx.org_id).realtime_connections
         if self._per_org[ctx.org_id] >= limit:
             raise RateLimited(
                 f"this org already holds {limit} realtime connections",
@@ -175,8 +169,9 @@ class RealtimeHub:
             return
         # The org's realtime_channels_per_connection (the setting when limits are off).
         most = self.settings.max_channels_per_socket
-        if self.limits_of is not None:
-            most = self.limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
+        limits_of = self.usage.limits_of
+        if limits_of is not None:
+            most = limits_of(subscriber.ctx.org_id).realtime_channels_per_connection
         if len(subscriber.channels) >= most:
             raise Invalid(f"at most {most} channels per connection", code="too_many_channels")
         key = redis_channel(subscriber.ctx.org_id, name)
@@ -232,8 +227,7 @@ class RealtimeHub:
                 code="message_too_large",
             )
         receivers = await self.send(ctx.org_id, name, message)
-        if self.meter is not None:
-            self.meter.add(ctx.org_id, "realtime_messages")
+        self.usage.meter.add(ctx.org_id, "realtime_messages")
         return receivers
 
     async def send(self, org: UUID, name: str, message: bytes) -> int:
@@ -272,7 +266,7 @@ class RealtimeHub:
         else:
             self._dispatch(channel, message)
 
-    def _row_changed(self, payload: str) -> None:
+    def row_changed(self, payload: str) -> None:
         """A row of a tenant table changed (NOTIFY): tell local db:{table} subscribers."""
         if (announced := row_change_message(payload)) is not None:
             self._dispatch(*announced)
