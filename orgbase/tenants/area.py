@@ -21,6 +21,7 @@ from orgbase.tenants.orgs import OrgService
 from orgbase.tenants.outbox import OutboxDispatcher
 from orgbase.tenants.owner_mail import OwnerMail
 from orgbase.tenants.platform_admin import PlatformService, TokenIssuer
+from orgbase.tenants.sign_in_notice import SignInChanges
 from orgbase.tenants.sso_domains import DomainClaims
 from orgbase.tenants.sso_members import SsoMemberships
 from orgbase.tenants.sso_provider import IssuerCheck, SsoProviders
@@ -68,8 +69,7 @@ def build_tenancy(
     resources.redis.on_recovery(memberships.resync)
     contexts = OrgContextResolver(db, memberships, accounts, events)
     mail = MailQueue(accounts)
-    owners = OwnerMail(accounts, mail)
-    policy_changed = contexts.policy_changed
+    changes = SignInChanges(OwnerMail(accounts, mail), contexts.policy_changed)
     return TenancyArea(
         memberships=memberships,
         contexts=contexts,
@@ -81,10 +81,10 @@ def build_tenancy(
         platform=PlatformService(db, issue_token, settings.tenancy.impersonation_minutes, accounts),
         outbox=OutboxDispatcher(db, settings.smtp),
         sso_providers=SsoProviders(
-            db, settings.is_dev, policy_changed, owners, events=events, check_issuer=check_issuer
+            db, settings.is_dev, changes, events=events, check_issuer=check_issuer
         ),
-        sso_domains=DomainClaims(db, DnsProver(settings.tenancy), policy_changed, owners),
-        sso_members=SsoMemberships(db, policy_changed, owners),
+        sso_domains=DomainClaims(db, DnsProver(settings.tenancy), changes),
+        sso_members=SsoMemberships(db, changes),
         directory=OrgDirectory(db, memberships, accounts),
         live_orgs=LiveOrgRows(),
         mail=mail,

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -27,12 +26,11 @@ import msgspec
 from orgbase.core import rbac
 from orgbase.core.accounts import Accounts, email_domain
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
+from orgbase.core.context import OrgContext, RequestMeta
 from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.domain_proof import DnsProver, DomainChallenge, challenge_for
-from orgbase.tenants.owner_mail import OwnerMail
-from orgbase.tenants.sign_in_notice import record_and_tell
+from orgbase.tenants.sign_in_notice import SignInChanges
 
 _DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_CLAIMS_PER_ORG = 50
@@ -97,9 +95,7 @@ async def release_domains(
 class DomainClaims:
     db: Database
     prover: DnsProver
-    policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
-    """Publishes a change of the org's sign-in policy (every replica, its sockets)."""
-    owners: OwnerMail
+    changes: SignInChanges
 
     async def listing(self, org_id: UUID) -> list[SsoDomain]:
         async with self.db.system_connection() as connection:
@@ -152,9 +148,7 @@ class DomainClaims:
                 raise Conflict("this org claims that domain already", code="domain_claimed")
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_added", details={"domain": domain})
             what = f"the domain {domain} was claimed"
-            await record_and_tell(
-                connection, self.owners, ctx, event, "sso_domain_added", what=what
-            )
+            await self.changes.record(connection, ctx, event, "sso_domain_added", what=what)
         return SsoDomain(domain, verified=False, verification=challenge_for(domain, token))
 
     async def _claim(self, org_id: UUID, domain: str) -> asyncpg.Record:
@@ -235,10 +229,8 @@ class DomainClaims:
                 f"the domain {domain} was verified ({via.replace('_', ' ')}): its members now"
                 " sign in through the org's SSO"
             )
-            await record_and_tell(
-                connection, self.owners, ctx, event, "sso_domain_verified", what=what
-            )
-        await self.policy_changed(org_id, "sso_required")
+            await self.changes.record(connection, ctx, event, "sso_domain_verified", what=what)
+        await self.changes.publish(org_id, "sso_required")
 
     async def drop(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
@@ -252,13 +244,13 @@ class DomainClaims:
             )
             if was_verified is None:
                 raise _not_claimed()
-            released = await release_domains(connection, self.owners.accounts, ctx.org_id, [domain])
+            released = await release_domains(
+                connection, self.changes.accounts, ctx.org_id, [domain]
+            )
             details = {"domain": domain, "memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_domain_removed", details=details)
             what = f"the domain {domain} was dropped"
             if was_verified:
                 what += f" ({released} memberships no longer bound to the org's SSO)"
-            await record_and_tell(
-                connection, self.owners, ctx, event, "sso_domain_removed", what=what
-            )
-        await self.policy_changed(ctx.org_id, "relaxed")
+            await self.changes.record(connection, ctx, event, "sso_domain_removed", what=what)
+        await self.changes.publish(ctx.org_id, "relaxed")

@@ -11,29 +11,22 @@ audited and mailed to every owner.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import cast
 from uuid import UUID
 
 from orgbase.core import rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, PolicyChange, RequestMeta, Role
+from orgbase.core.context import OrgContext, RequestMeta, Role
 from orgbase.core.errors import Forbidden, NotFound
 from orgbase.core.postgres import Database
-from orgbase.tenants.owner_mail import OwnerMail
-from orgbase.tenants.sign_in_notice import record_and_tell
+from orgbase.tenants.sign_in_notice import SignInChanges
 
 
+@dataclass(eq=False)
 class SsoMemberships:
-    def __init__(
-        self,
-        db: Database,
-        policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]],
-        owners: OwnerMail,
-    ) -> None:
-        self.db = db
-        self.policy_changed = policy_changed
-        self.owners = owners
+    db: Database
+    changes: SignInChanges
 
     async def release(self, ctx: OrgContext, user_id: UUID, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, "releasing a membership from the org's SSO")
@@ -52,7 +45,7 @@ class SsoMemberships:
                 ctx.org_id,
                 user_id,
             )
-            member = await self.owners.accounts.profiles(connection, [user_id])
+            member = await self.changes.accounts.profiles(connection, [user_id])
             if row is None or user_id not in member:
                 raise NotFound("no such member", code="member_not_found")
             email = member[user_id].email
@@ -73,5 +66,5 @@ class SsoMemberships:
                 details={"email": email},
             )
             what = f"the membership of {email} was released from the org's SSO"
-            await record_and_tell(connection, self.owners, ctx, event, "sso_released", what=what)
-        await self.policy_changed(ctx.org_id, "relaxed")
+            await self.changes.record(connection, ctx, event, "sso_released", what=what)
+        await self.changes.publish(ctx.org_id, "relaxed")

@@ -13,19 +13,17 @@ from collections.abc import Awaitable, Callable
 from dataclasses import KW_ONLY, dataclass
 from typing import Annotated, Literal
 from urllib.parse import urlsplit
-from uuid import UUID
 
 import msgspec
 from msgspec import Meta
 
 from orgbase.core import destinations, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
+from orgbase.core.context import OrgContext, RequestMeta
 from orgbase.core.errors import Invalid
 from orgbase.core.events import AfterCommit, EventBus, OrgProviderReplaced, after_commit
 from orgbase.core.postgres import Database
-from orgbase.tenants.owner_mail import OwnerMail
-from orgbase.tenants.sign_in_notice import record_and_tell
+from orgbase.tenants.sign_in_notice import SignInChanges
 from orgbase.tenants.sso_domains import release_domains
 
 ACTION = "changing the org's SSO provider"
@@ -80,8 +78,7 @@ async def _public_issuer(issuer: str, *, allow_loopback: bool) -> None:
 class SsoProviders:
     db: Database
     dev: bool
-    policy_changed: Callable[[UUID, PolicyChange], Awaitable[None]]
-    owners: OwnerMail
+    changes: SignInChanges
     _: KW_ONLY
     events: EventBus
     """Told (``OrgProviderReplaced``, in the change's transaction) when the issuer
@@ -116,7 +113,7 @@ class SsoProviders:
                 details["previous_issuer"] = before
             event = AuditEvent.in_org(ctx, meta, "org.sso_configured", details=details)
             what = f"its SSO provider is now {data.issuer} (new members: {data.default_role})"
-            await record_and_tell(connection, self.owners, ctx, event, "sso_configured", what=what)
+            await self.changes.record(connection, ctx, event, "sso_configured", what=what)
         await after_commit(after)
 
     async def remove(self, ctx: OrgContext, meta: RequestMeta) -> None:
@@ -128,13 +125,13 @@ class SsoProviders:
                 ctx.org_id,
             )
             released = await release_domains(
-                connection, self.owners.accounts, ctx.org_id, [r["domain"] for r in domains]
+                connection, self.changes.accounts, ctx.org_id, [r["domain"] for r in domains]
             )
             replaced = OrgProviderReplaced(org_id=ctx.org_id)
             after = await self.events.publish_in_transaction(replaced, connection)
             details = {"memberships_released": released}
             event = AuditEvent.in_org(ctx, meta, "org.sso_removed", details=details)
             what = "its SSO provider and domains were removed"
-            await record_and_tell(connection, self.owners, ctx, event, "sso_removed", what=what)
+            await self.changes.record(connection, ctx, event, "sso_removed", what=what)
         await after_commit(after)
-        await self.policy_changed(ctx.org_id, "relaxed")
+        await self.changes.publish(ctx.org_id, "relaxed")
