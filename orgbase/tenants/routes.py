@@ -9,16 +9,15 @@ from uuid import UUID
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency, Provide
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.accounts import PlatformUser
 from orgbase.core.audit_reads import AuditFilter
-from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.core.times import parse_time
-from orgbase.tenants.area import TenancyArea
 from orgbase.tenants.auth_policy_routes import AuthPolicyController
+from orgbase.tenants.route_parts import Caller, Ctx, Meta, Tenancy, acting
 from orgbase.tenants.schemas import (
     Accepted,
     AuditPage,
@@ -37,11 +36,7 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
-from orgbase.tenants.sso_routes import (
-    SsoController,
-    SsoDomainVerification,
-    SsoMembershipController,
-)
+from orgbase.tenants.sso_routes import sso_handlers
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # Bounds of the columns these numbers are compared with (integer and bigint): a larger
@@ -49,10 +44,6 @@ IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 SettingsVersion = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 AuditCursor = Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)]
 _VERSION_TAG = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
-Tenancy = NamedDependency[TenancyArea]
-Ctx = NamedDependency[OrgContext]
-Meta = NamedDependency[RequestMeta]
-Caller = NamedDependency[Principal]
 PageSize = Annotated[int, QueryParameter(ge=1, le=500)]
 PageOffset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 Paged = NamedDependency[Page]
@@ -162,10 +153,9 @@ class InvitationController(Controller):
         await tenancy.invitations.revoke(ctx, invitation_id, meta)
 
 
-@post(
+@acting(
     "/v1/invitations/accept",
     tags=["invitations"],
-    status_code=HTTP_200_OK,
     summary="Accept an invitation (signed in as the invited email)",
 )
 async def accept_invitation(
@@ -201,11 +191,7 @@ class SettingsController(Controller):
     ) -> list[SettingsDocument]:
         return await tenancy.settings.versions(ctx, limit)
 
-    @post(
-        "/rollback/{version:int}",
-        status_code=HTTP_200_OK,
-        summary="Make a new version equal to an old one (admins)",
-    )
+    @acting("/rollback/{version:int}", summary="Make a new version equal to an old one (admins)")
     async def rollback(
         self,
         version: SettingsVersion,
@@ -276,7 +262,5 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     read_audit,
     PlatformController,
     AuthPolicyController,
-    SsoController,
-    SsoDomainVerification,
-    SsoMembershipController,
+    *sso_handlers,
 ]
