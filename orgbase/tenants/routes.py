@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
 from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
@@ -67,6 +68,23 @@ def _with_etag(document: SettingsDocument) -> Response[SettingsDocument]:
     return Response(document, headers={"ETag": f'"{document.version}"'})
 
 
+def inviting(name: str, summary: str, **options: Any) -> HTTPRouteHandler:
+    """A POST (the handler ``name``) that invites by email, mailed through the outbox:
+    the members' and the invitations' routes both declare one."""
+
+    async def handler(
+        _: object,  # the controller
+        data: JSONBody[InvitationCreate],
+        tenancy: Tenancy,
+        ctx: Ctx,
+        meta: Meta,
+    ) -> Invitation:
+        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
+
+    handler.__name__ = handler.__qualname__ = name
+    return post("/", summary=summary, **options)(handler)
+
+
 class OrgController(Controller):
     path = "/v1/orgs"
     tags = ["orgs"]  # noqa: RUF012 - Litestar's declaration style
@@ -104,17 +122,13 @@ class MemberController(Controller):
     async def list_members(self, tenancy: Tenancy, ctx: Ctx) -> list[Member]:
         return await tenancy.members.members(ctx)
 
-    @post(
-        "/",
+    # Nobody is added without their consent, and the answer is the same whether the
+    # address has an account or not: an invitation, as ``POST .../invitations``.
+    add = inviting(
+        "add",
+        "Invite by email (admins; up to your own role): the person joins by accepting",
         status_code=HTTP_202_ACCEPTED,
-        summary="Invite by email (admins; up to your own role): the person joins by accepting",
     )
-    async def add(
-        self, data: JSONBody[InvitationCreate], tenancy: Tenancy, ctx: Ctx, meta: Meta
-    ) -> Invitation:
-        """Nobody is added without their consent, and the answer is the same whether the
-        address has an account or not: an invitation, as ``POST .../invitations``."""
-        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
 
     @patch("/{user_id:uuid}", summary="Change a member's role (admins)")
     async def change(
@@ -136,11 +150,7 @@ class InvitationController(Controller):
     path = "/v1/orgs/{org_id:uuid}/invitations"
     tags = ["invitations"]  # noqa: RUF012
 
-    @post("/", summary="Invite by email (admins); mailed through the outbox")
-    async def create(
-        self, data: JSONBody[InvitationCreate], tenancy: Tenancy, ctx: Ctx, meta: Meta
-    ) -> Invitation:
-        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
+    create = inviting("create", "Invite by email (admins); mailed through the outbox")
 
     @get("/", summary="The org's invitations (admins)")
     async def list_invitations(self, tenancy: Tenancy, ctx: Ctx) -> list[Invitation]:

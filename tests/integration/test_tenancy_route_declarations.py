@@ -1,6 +1,6 @@
 """The tenancy routes declared through ``route_parts`` (``acting``: a POST answered 200)
-and the SSO deletes left to Litestar's default status publish the same operations as
-before: their names, their tags and their status codes."""
+or by ``inviting`` (the two invite routes), and the SSO deletes left to Litestar's default
+status, publish the same operations as before: their names, tags, bodies and statuses."""
 
 from __future__ import annotations
 
@@ -50,3 +50,21 @@ async def test_the_sso_deletes_answer_204(client: AsyncTestClient[OrgbaseApp]) -
         assert operation["operationId"] == operation_id
         assert operation["tags"] == ["orgs"]
         assert "204" in operation["responses"]
+
+
+async def test_the_two_invite_routes_keep_their_operations(
+    client: AsyncTestClient[OrgbaseApp],
+) -> None:
+    paths = await _paths(client)
+    for path, operation_id, tag, status in (
+        ("/v1/orgs/{org_id}/members", "V1OrgsOrgIdMembersAdd", "members", "202"),
+        ("/v1/orgs/{org_id}/invitations", "V1OrgsOrgIdInvitationsCreate", "invitations", "201"),
+    ):
+        operation = paths[path]["post"]
+        assert operation["operationId"] == operation_id
+        assert operation["tags"] == [tag]
+        body = operation["requestBody"]["content"]["application/json"]["schema"]
+        assert body == {"$ref": "#/components/schemas/InvitationCreate"}
+        answer = operation["responses"][status]["content"]["application/json"]["schema"]
+        assert answer == {"$ref": "#/components/schemas/Invitation"}
+        assert [p["name"] for p in operation["parameters"]] == ["org_id"]
