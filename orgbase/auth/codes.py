@@ -83,6 +83,17 @@ class Verified:
 
 
 @dataclass(frozen=True)
+class CodeFor:
+    """Who a code is for: the account, what the code does, the address it is mailed to,
+    and where its link leads back to."""
+
+    user_id: UUID
+    purpose: Purpose
+    email: str
+    redirect_to: str | None = None
+
+
+@dataclass(frozen=True)
 class IssuedCode:
     code: str
     link_token: str
@@ -102,60 +113,46 @@ class CodeBook:
         """Queue a mail (sent after the caller's transaction commits)."""
         await self.outbox.queue(connection, Mail(kind, to, subject, body))
 
-    async def issue(
-        self,
-        connection: Connection,
-        user_id: UUID,
-        purpose: Purpose,
-        email: str,
-        redirect_to: str | None = None,
-    ) -> IssuedCode:
-        """A new code for (user, purpose), for ``email``; earlier ones stop working."""
+    async def issue(self, connection: Connection, to: CodeFor) -> IssuedCode:
+        """A new code for (user, purpose), for the address; earlier ones stop working."""
         await connection.execute(
             "UPDATE orgbase.auth_codes SET used_at = now()"
             " WHERE user_id = $1 AND purpose = $2 AND used_at IS NULL",
-            user_id,
-            purpose,
+            to.user_id,
+            to.purpose,
         )
         code_id = await connection.fetchval("SELECT gen_random_uuid()")
         code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
         link_token = secrets.token_urlsafe(32)
         await connection.execute(
             _INSERT,
-            user_id,
-            purpose,
-            email,
+            to.user_id,
+            to.purpose,
+            to.email,
             _code_hash(code_id, code),
             _digest(link_token),
             float(self.settings.code_seconds),
             code_id,
         )
-        query = {"token": link_token, "type": purpose}
-        if redirect_to:
-            query["redirect_to"] = redirect_to
+        query = {"token": link_token, "type": to.purpose}
+        if to.redirect_to:
+            query["redirect_to"] = to.redirect_to
         link = f"{self.public_url.rstrip('/')}/auth/v1/verify?{urlencode(query)}"
         return IssuedCode(code, link_token, link)
 
     async def send(
-        self,
-        connection: Connection,
-        user_id: UUID,
-        purpose: Purpose,
-        email: str,
-        redirect_to: str | None = None,
-        *,
-        notice: Notice | None = None,
+        self, connection: Connection, to: CodeFor, *, notice: Notice | None = None
     ) -> None:
-        """``issue``, mailed to ``email``. ``notice``: another subject, and a paragraph
+        """``issue``, mailed to the address. ``notice``: another subject, and a paragraph
         before the code (why it was sent)."""
-        issued = await self.issue(connection, user_id, purpose, email, redirect_to)
+        issued = await self.issue(connection, to)
         minutes = self.settings.code_seconds // 60
         body = (f"{notice.lead}\n\n" if notice else "") + (
             f"Your code: {issued.code}\n\nOr open this link: {issued.link}\n\n"
             f"Both work once, for {minutes} minutes. If you did not ask for this, ignore it.\n"
         )
-        subject = notice.subject if notice else _SUBJECTS[purpose]
-        await self.mail(connection, f"auth.{purpose}", email, subject, body)
+        subject = notice.subject if notice else _SUBJECTS[to.purpose]
+        await self.mail(connection, f"auth.{to.purpose}", to.email, subject, body)
 
     async def check_code(
         self, connection: Connection, email: str, purposes: tuple[str, ...], code: str

@@ -18,7 +18,7 @@ from uuid import UUID
 
 import asyncpg
 
-from orgbase.auth.codes import CodeBook, expired_code
+from orgbase.auth.codes import CodeBook, CodeFor, expired_code
 from orgbase.core import audit
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import RequestMeta
@@ -70,7 +70,8 @@ class EmailChanges:
             # has an account); the address's owner is told, and no code can confirm it.
             await self.codes.mail(connection, "auth.email_change_taken", new_email, *_TAKEN_NOTICE)
         else:
-            await self.codes.send(connection, user_id, "email_change", new_email, redirect_to)
+            confirming = CodeFor(user_id, "email_change", new_email, redirect_to)
+            await self.codes.send(connection, confirming)
         await self.codes.mail(
             connection,
             "auth.email_change_requested",

@@ -18,7 +18,7 @@ from uuid import UUID
 import structlog
 
 from orgbase.auth.accounts import SIGN_IN_CHANGE, AccountService, normalize_email, set_password
-from orgbase.auth.codes import CodeBook, Purpose, expired_code, limit_mail_to
+from orgbase.auth.codes import CodeBook, CodeFor, Purpose, expired_code, limit_mail_to
 from orgbase.auth.email_change import EmailChanges
 from orgbase.auth.gotrue_schemas import (
     GoTrueOtp,
@@ -101,7 +101,7 @@ async def send_to_account(
                 email,
             )
         if user_id is not None:
-            await codes.send(connection, user_id, purpose, email, redirect)
+            await codes.send(connection, CodeFor(user_id, purpose, email, redirect))
 
 
 async def resend_code(
@@ -123,7 +123,7 @@ async def resend_code(
     purpose: Purpose = "signup" if kind == "signup" else "email_change"
     async with db.system_connection() as connection, connection.transaction():
         for row in await connection.fetch(find, email):
-            await codes.send(connection, row["id"], purpose, email, redirect)
+            await codes.send(connection, CodeFor(row["id"], purpose, email, redirect))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import msgspec
 from msgspec import Meta
 
 from orgbase.auth.accounts import AccountService, normalize_email, set_password
-from orgbase.auth.codes import CodeBook, Notice
+from orgbase.auth.codes import CodeBook, CodeFor, Notice
 from orgbase.auth.gotrue_users import user_json
 from orgbase.auth.metadata import metadata_json, stored_metadata
 from orgbase.auth.passwords import Passwords, check_password_rules
@@ -213,13 +213,13 @@ class AdminUsers:
         password_hash = await self._hash(body.password, email) if body.type == "signup" else None
         async with self.db.system_connection() as connection, connection.transaction():
             user_id = await self._account_for(connection, body, email, password_hash)
-            issued = await self.codes.issue(
-                connection,
+            code_for = CodeFor(
                 user_id,
                 purpose,  # type: ignore[arg-type]  # one of the Purpose names
                 email,
                 body.redirect_to,
             )
+            issued = await self.codes.issue(connection, code_for)
             await audit.record(connection, _event(meta, f"auth.admin.link_{body.type}", user_id))
             user = await self._user(connection, user_id)
         return {
@@ -262,7 +262,8 @@ class AdminUsers:
                 )
             if user_id is None:
                 raise email_exists()
-            await self.codes.send(connection, user_id, "signup", address, redirect, notice=INVITED)
+            invitation = CodeFor(user_id, "signup", address, redirect)
+            await self.codes.send(connection, invitation, notice=INVITED)
             await audit.record(connection, _event(meta, "auth.admin.user_invited", user_id))
             return await self._user(connection, user_id)
 

@@ -20,7 +20,7 @@ from orgbase.auth.accounts import (
     normalize_email,
     user_from_row,
 )
-from orgbase.auth.codes import CodeBook, Notice, limit_mail_to
+from orgbase.auth.codes import CodeBook, CodeFor, Notice, limit_mail_to
 from orgbase.auth.metadata import check_stored_size, stored_metadata
 from orgbase.auth.opening import Opening, SessionOpener
 from orgbase.auth.passwords import Passwords, check_password_rules
@@ -110,7 +110,7 @@ class SignUps:
                 return SignedUp(stand_in(email, display_name), created=False)
             event = AuditEvent.by_user(row["id"], meta, "auth.signup")
             await audit.record(connection, event)
-            await self.codes.send(connection, row["id"], "signup", email, redirect_to)
+            await self.codes.send(connection, CodeFor(row["id"], "signup", email, redirect_to))
             if open_session:
                 opening = Opening(row["id"], "password", meta)
                 opened, expires_at = await self.opener.open_in(connection, opening, row)
@@ -128,6 +128,5 @@ class SignUps:
         redirect_to: str | None,
     ) -> None:
         await audit.record(connection, AuditEvent.by_user(owner, meta, "auth.signup_repeated"))
-        await self.codes.send(
-            connection, owner, "magiclink", email, redirect_to, notice=ALREADY_REGISTERED
-        )
+        sign_in = CodeFor(owner, "magiclink", email, redirect_to)
+        await self.codes.send(connection, sign_in, notice=ALREADY_REGISTERED)

@@ -17,6 +17,7 @@ import os
 import socket
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -24,14 +25,10 @@ import asyncpg
 import structlog
 
 from orgbase.core.errors import OrgbaseError
-from orgbase.core.postgres import Database
-from orgbase.core.settings import FunctionsSettings
 from orgbase.functions.background import FunctionsLoop
 from orgbase.functions.cron import Cron
 from orgbase.functions.host import Invocation
 from orgbase.functions.protocol import Caller, HttpRequest
-from orgbase.functions.registry import Registry
-from orgbase.functions.service import FunctionService
 from orgbase.functions.spec import FunctionSpec
 
 log = structlog.get_logger("orgbase.functions")
@@ -74,23 +71,21 @@ def _now() -> datetime:
     return datetime.now(UTC)
 
 
+def _this_gateway() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+@dataclass(eq=False)
 class Scheduler(FunctionsLoop):
     """Outcomes: done, failed, missed, taken (run by another gateway)."""
 
-    def __init__(
-        self,
-        db: Database,
-        settings: FunctionsSettings,
-        registry: Registry,
-        service: FunctionService,
-    ) -> None:
-        super().__init__("function schedules", db, settings, registry, service)
-        self.gateway = f"{socket.gethostname()}:{os.getpid()}"
-        self.drift_observers: list[Callable[[float], None]] = []
-        self._next: dict[str, tuple[str, datetime]] = {}
-        """function -> (its expression, its next tick)."""
-        self._runs: set[asyncio.Task[None]] = set()
-        self._last_sweep = 0.0
+    name: str = field(default="function schedules", init=False)
+    gateway: str = field(default_factory=_this_gateway, init=False)
+    drift_observers: list[Callable[[float], None]] = field(default_factory=list, init=False)
+    _next: dict[str, tuple[str, datetime]] = field(default_factory=dict, init=False)
+    """function -> (its expression, its next tick)."""
+    _runs: set[asyncio.Task[None]] = field(default_factory=set, init=False)
+    _last_sweep: float = field(default=0.0, init=False)
 
     @property
     def grace(self) -> timedelta:

@@ -18,6 +18,7 @@ import contextlib
 import secrets
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 from uuid import UUID
@@ -29,13 +30,10 @@ import structlog
 from orgbase.core.context import OrgContext
 from orgbase.core.error_render import status_of
 from orgbase.core.errors import OrgbaseError
-from orgbase.core.postgres import Database, TenantEntry
-from orgbase.core.settings import FunctionsSettings
+from orgbase.core.postgres import TenantEntry
 from orgbase.functions.background import FunctionsLoop
 from orgbase.functions.host import InOrg, Invocation
 from orgbase.functions.protocol import Caller, HttpRequest
-from orgbase.functions.registry import Registry
-from orgbase.functions.service import FunctionService
 
 log = structlog.get_logger("orgbase.functions")
 
@@ -78,21 +76,15 @@ DELETE FROM orgbase.function_deliveries WHERE id IN (
 EXPIRE_EVERY_SECONDS = 600.0
 
 
+@dataclass(eq=False)
 class EventDispatcher(FunctionsLoop):
     """Outcomes: delivered, retried, dead."""
 
-    def __init__(
-        self,
-        db: Database,
-        settings: FunctionsSettings,
-        registry: Registry,
-        service: FunctionService,
-    ) -> None:
-        super().__init__("function events", db, settings, registry, service)
-        self.latency_observers: list[Callable[[float], None]] = []
-        """Seconds from the event's commit to its function's answer (delivered ones)."""
-        self._wake = asyncio.Event()
-        self._last_expiry = 0.0
+    name: str = field(default="function events", init=False)
+    latency_observers: list[Callable[[float], None]] = field(default_factory=list, init=False)
+    """Seconds from the event's commit to its function's answer (delivered ones)."""
+    _wake: asyncio.Event = field(default_factory=asyncio.Event, init=False, repr=False)
+    _last_expiry: float = field(default=0.0, init=False)
 
     def announced(self, _payload: str) -> None:
         """NOTIFY orgbase_function_deliveries: new events are due."""

@@ -12,7 +12,7 @@ import msgspec
 from orgbase.core.errors import Forbidden, Invalid
 from orgbase.core.postgres import Database
 from orgbase.core.settings import StorageSettings
-from orgbase.storage import errors, names
+from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
 from orgbase.storage.schemas import BucketBody, byte_size
 
@@ -77,35 +77,30 @@ class BucketCatalog:
         self.settings = settings
 
     async def all(self, access: Access) -> list[Bucket]:
-        assert access.entry is not None
-        rows = await self.db.tenant_fetch(
-            access.entry,
+        select = (
             f"SELECT {_COLUMNS} FROM storage.buckets WHERE ctx.role IS NOT NULL"
-            " ORDER BY id LIMIT 100000",
+            " ORDER BY id LIMIT 100000"
         )
-        return [_bucket(row) for row in rows]
+        return [_bucket(row) for row in await org_rows.rows(self.db, access, select)]
 
     async def get(self, access: Access, bucket: str) -> Bucket:
         names.bucket_id(bucket)
         if access.entry is None:
-            rows = await self._granted(access, bucket)
-        else:
-            rows = await self.db.tenant_fetch(
-                access.entry,
-                f"SELECT {_COLUMNS} FROM storage.buckets"
-                " WHERE ctx.role IS NOT NULL AND id = $5 LIMIT 1",
-                (bucket,),
-            )
-        if not rows:
-            raise errors.no_such_bucket()
-        return _bucket(rows[0])
+            return _bucket(await self._granted(access, bucket))
+        select = (
+            f"SELECT {_COLUMNS} FROM storage.buckets WHERE ctx.role IS NOT NULL AND id = $5 LIMIT 1"
+        )
+        row = await org_rows.one_row(self.db, access, select, (bucket,), errors.no_such_bucket)
+        return _bucket(row)
 
-    async def _granted(self, access: Access, bucket: str) -> list[asyncpg.Record]:
+    async def _granted(self, access: Access, bucket: str) -> asyncpg.Record:
         async with self.db.tenant_connection(access.org) as connection:
-            rows: list[asyncpg.Record] = await connection.fetch(
+            row: asyncpg.Record | None = await connection.fetchrow(
                 "SELECT * FROM storage.granted_bucket($1, $2)", access.org, bucket
             )
-        return rows
+        if row is None:
+            raise errors.no_such_bucket()
+        return row
 
     async def create(self, access: Access, body: BucketBody) -> Bucket:
         bucket = names.bucket_id(body.id or body.name or "")
@@ -116,9 +111,8 @@ class BucketCatalog:
             _mime_list(body.allowed_mime_types),
             access.owner,
         )
-        assert access.entry is not None
         try:
-            async with self.db.tenant_transaction_with(access.entry) as connection:
+            async with org_rows.transaction(self.db, access) as connection:
                 count = await connection.fetchval("SELECT count(*) FROM storage.buckets")
                 if count >= self.settings.max_buckets_per_org:
                     raise Invalid(
@@ -142,9 +136,8 @@ class BucketCatalog:
         current = await self.get(access, bucket)
         fields = body.__struct_fields__
         limit = byte_size(body.file_size_limit) if "file_size_limit" in fields else None
-        assert access.entry is not None
         try:
-            async with self.db.tenant_transaction_with(access.entry) as connection:
+            async with org_rows.transaction(self.db, access) as connection:
                 row = await connection.fetchrow(
                     "UPDATE storage.buckets SET policy = $2, file_size_limit = $3,"
                     " allowed_mime_types = $4, updated_at = now() WHERE id = $1"
@@ -164,9 +157,8 @@ class BucketCatalog:
 
     async def delete(self, access: Access, bucket: str) -> None:
         await self.get(access, bucket)
-        assert access.entry is not None
         try:
-            async with self.db.tenant_transaction_with(access.entry) as connection:
+            async with org_rows.transaction(self.db, access) as connection:
                 status = await connection.execute(
                     "DELETE FROM storage.buckets WHERE id = $1", bucket
                 )

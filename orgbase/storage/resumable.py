@@ -26,7 +26,7 @@ import asyncpg
 from orgbase.core.errors import Conflict, Invalid, PreconditionFailed
 from orgbase.core.postgres import Database
 from orgbase.core.settings import StorageSettings
-from orgbase.storage import errors, names
+from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
 from orgbase.storage.publish import Incoming, Publisher, Stored, Target
 from orgbase.storage.receive import Interrupted, Received
@@ -99,9 +99,8 @@ class Resumable:
         cache = f"max-age={cache}" if cache.isdigit() else cache[:200]
         user_meta = metadata.get("metadata")
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.resumable_seconds)
-        assert access.entry is not None
         try:
-            async with self.db.tenant_transaction_with(access.entry) as connection:
+            async with org_rows.transaction(self.db, access) as connection:
                 upload = await connection.fetchval(
                     "INSERT INTO storage.uploads (bucket_id, name, size, upsert, mimetype,"
                     " cache_control, user_metadata, owner_id, expires_at)"
@@ -126,16 +125,12 @@ class Resumable:
         return upload, expires
 
     async def find(self, access: Access, upload: UUID) -> dict[str, Any]:
-        assert access.entry is not None
-        rows = await self.db.tenant_fetch(
-            access.entry,
+        select = (
             f"SELECT {_COLUMNS} FROM storage.uploads WHERE ctx.role IS NOT NULL"
-            " AND id = $5 AND expires_at > now() LIMIT 1",
-            (upload,),
+            " AND id = $5 AND expires_at > now() LIMIT 1"
         )
-        if not rows:
-            raise errors.no_such_upload()
-        return dict(rows[0])
+        row = await org_rows.one_row(self.db, access, select, (upload,), errors.no_such_upload)
+        return dict(row)
 
     async def offset(self, access: Access, upload: UUID) -> tuple[int, dict[str, Any]]:
         row = await self.find(access, upload)
@@ -215,8 +210,7 @@ class Resumable:
         return stored
 
     async def terminate(self, access: Access, upload: UUID, *, keep_file: bool = False) -> None:
-        assert access.entry is not None
-        async with self.db.tenant_transaction_with(access.entry) as connection:
+        async with org_rows.transaction(self.db, access) as connection:
             status = await connection.execute("DELETE FROM storage.uploads WHERE id = $1", upload)
         if status == "DELETE 0" and not keep_file:
             raise errors.no_such_upload()

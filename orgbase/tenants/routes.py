@@ -3,22 +3,22 @@
 from __future__ import annotations
 
 import re
-from typing import Annotated
+from typing import Annotated, Any
 from uuid import UUID
 
 from litestar import Controller, Response, delete, get, patch, post, put
 from litestar.di import NamedDependency, Provide
+from litestar.handlers import HTTPRouteHandler
 from litestar.params import FromPath, HeaderParameter, JSONBody, PathParameter, QueryParameter
-from litestar.status_codes import HTTP_200_OK, HTTP_202_ACCEPTED
+from litestar.status_codes import HTTP_202_ACCEPTED
 from litestar.types import ControllerRouterHandler
 
 from orgbase.core.accounts import PlatformUser
 from orgbase.core.audit_reads import AuditFilter
-from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.core.errors import Invalid, PreconditionRequired
 from orgbase.core.times import parse_time
-from orgbase.tenants.area import TenancyArea
 from orgbase.tenants.auth_policy_routes import AuthPolicyController
+from orgbase.tenants.route_parts import Caller, Ctx, Meta, Tenancy, acting
 from orgbase.tenants.schemas import (
     Accepted,
     AuditPage,
@@ -37,11 +37,7 @@ from orgbase.tenants.schemas import (
     SettingsDocument,
     SettingsWrite,
 )
-from orgbase.tenants.sso_routes import (
-    SsoController,
-    SsoDomainVerification,
-    SsoMembershipController,
-)
+from orgbase.tenants.sso_routes import sso_handlers
 
 IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 # Bounds of the columns these numbers are compared with (integer and bigint): a larger
@@ -49,10 +45,6 @@ IfMatch = Annotated[str | None, HeaderParameter(name="if-match", max_length=64)]
 SettingsVersion = Annotated[int, PathParameter(ge=1, le=2**31 - 1)]
 AuditCursor = Annotated[int | None, QueryParameter(ge=1, le=2**63 - 1)]
 _VERSION_TAG = re.compile(r'(?:W/)?"?([0-9]{1,9})"?')
-Tenancy = NamedDependency[TenancyArea]
-Ctx = NamedDependency[OrgContext]
-Meta = NamedDependency[RequestMeta]
-Caller = NamedDependency[Principal]
 PageSize = Annotated[int, QueryParameter(ge=1, le=500)]
 PageOffset = Annotated[int, QueryParameter(ge=0, le=1_000_000)]
 Paged = NamedDependency[Page]
@@ -74,6 +66,23 @@ def _version(if_match: str | None, *, required: bool) -> int | None:
 
 def _with_etag(document: SettingsDocument) -> Response[SettingsDocument]:
     return Response(document, headers={"ETag": f'"{document.version}"'})
+
+
+def inviting(name: str, summary: str, **options: Any) -> HTTPRouteHandler:
+    """A POST (the handler ``name``) that invites by email, mailed through the outbox:
+    the members' and the invitations' routes both declare one."""
+
+    async def handler(
+        _: object,  # the controller
+        data: JSONBody[InvitationCreate],
+        tenancy: Tenancy,
+        ctx: Ctx,
+        meta: Meta,
+    ) -> Invitation:
+        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
+
+    handler.__name__ = handler.__qualname__ = name
+    return post("/", summary=summary, **options)(handler)
 
 
 class OrgController(Controller):
@@ -113,17 +122,13 @@ class MemberController(Controller):
     async def list_members(self, tenancy: Tenancy, ctx: Ctx) -> list[Member]:
         return await tenancy.members.members(ctx)
 
-    @post(
-        "/",
+    # Nobody is added without their consent, and the answer is the same whether the
+    # address has an account or not: an invitation, as ``POST .../invitations``.
+    add = inviting(
+        "add",
+        "Invite by email (admins; up to your own role): the person joins by accepting",
         status_code=HTTP_202_ACCEPTED,
-        summary="Invite by email (admins; up to your own role): the person joins by accepting",
     )
-    async def add(
-        self, data: JSONBody[InvitationCreate], tenancy: Tenancy, ctx: Ctx, meta: Meta
-    ) -> Invitation:
-        """Nobody is added without their consent, and the answer is the same whether the
-        address has an account or not: an invitation, as ``POST .../invitations``."""
-        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
 
     @patch("/{user_id:uuid}", summary="Change a member's role (admins)")
     async def change(
@@ -145,11 +150,7 @@ class InvitationController(Controller):
     path = "/v1/orgs/{org_id:uuid}/invitations"
     tags = ["invitations"]  # noqa: RUF012
 
-    @post("/", summary="Invite by email (admins); mailed through the outbox")
-    async def create(
-        self, data: JSONBody[InvitationCreate], tenancy: Tenancy, ctx: Ctx, meta: Meta
-    ) -> Invitation:
-        return await tenancy.invitations.create(ctx, data.email, data.role, meta)
+    create = inviting("create", "Invite by email (admins); mailed through the outbox")
 
     @get("/", summary="The org's invitations (admins)")
     async def list_invitations(self, tenancy: Tenancy, ctx: Ctx) -> list[Invitation]:
@@ -162,10 +163,9 @@ class InvitationController(Controller):
         await tenancy.invitations.revoke(ctx, invitation_id, meta)
 
 
-@post(
+@acting(
     "/v1/invitations/accept",
     tags=["invitations"],
-    status_code=HTTP_200_OK,
     summary="Accept an invitation (signed in as the invited email)",
 )
 async def accept_invitation(
@@ -201,11 +201,7 @@ class SettingsController(Controller):
     ) -> list[SettingsDocument]:
         return await tenancy.settings.versions(ctx, limit)
 
-    @post(
-        "/rollback/{version:int}",
-        status_code=HTTP_200_OK,
-        summary="Make a new version equal to an old one (admins)",
-    )
+    @acting("/rollback/{version:int}", summary="Make a new version equal to an old one (admins)")
     async def rollback(
         self,
         version: SettingsVersion,
@@ -276,7 +272,5 @@ tenancy_handlers: list[ControllerRouterHandler] = [
     read_audit,
     PlatformController,
     AuthPolicyController,
-    SsoController,
-    SsoDomainVerification,
-    SsoMembershipController,
+    *sso_handlers,
 ]

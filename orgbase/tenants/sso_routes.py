@@ -14,20 +14,14 @@ from uuid import UUID
 
 import msgspec
 from litestar import Controller, delete, get, post, put
-from litestar.di import NamedDependency
 from litestar.params import FromPath, JSONBody
-from litestar.status_codes import HTTP_200_OK, HTTP_204_NO_CONTENT
-from msgspec import Meta
+from litestar.types import ControllerRouterHandler
 
 from orgbase.core import rbac
-from orgbase.core.context import OrgContext, Principal, RequestMeta
 from orgbase.tenants.area import TenancyArea
+from orgbase.tenants.route_parts import Caller, Ctx, Meta, Tenancy, acting
 from orgbase.tenants.sso_domains import DomainClaim, SsoDomain
 from orgbase.tenants.sso_provider import SsoSettings
-
-Ctx = NamedDependency[OrgContext]
-Tenancy = NamedDependency[TenancyArea]
-Meta_ = NamedDependency[RequestMeta]
 
 
 class SsoConfig(msgspec.Struct):
@@ -40,7 +34,7 @@ class SsoConfig(msgspec.Struct):
 
 
 class DomainCreate(msgspec.Struct, forbid_unknown_fields=True):
-    domain: Annotated[str, Meta(min_length=3, max_length=253)]
+    domain: Annotated[str, msgspec.Meta(min_length=3, max_length=253)]
 
 
 async def _config(tenancy: TenancyArea, org_id: UUID) -> SsoConfig:
@@ -68,35 +62,34 @@ class SsoController(Controller):
 
     @put("/", summary="Set the org's OpenID provider (an owner at aal2; the secret is never shown)")
     async def configure(
-        self, data: JSONBody[SsoSettings], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+        self, data: JSONBody[SsoSettings], ctx: Ctx, tenancy: Tenancy, meta: Meta
     ) -> SsoConfig:
         await tenancy.sso_providers.configure(ctx, data, meta)
         return await _config(tenancy, ctx.org_id)
 
-    @delete("/", status_code=HTTP_204_NO_CONTENT, summary="Turn the org's SSO off (an owner)")
-    async def remove(self, ctx: Ctx, tenancy: Tenancy, meta: Meta_) -> None:
+    @delete("/", summary="Turn the org's SSO off (an owner)")
+    async def remove(self, ctx: Ctx, tenancy: Tenancy, meta: Meta) -> None:
         await tenancy.sso_providers.remove(ctx, meta)
 
     @post("/domains", summary="Claim an email domain (an owner at aal2); prove it in DNS")
     async def add_domain(
-        self, data: JSONBody[DomainCreate], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+        self, data: JSONBody[DomainCreate], ctx: Ctx, tenancy: Tenancy, meta: Meta
     ) -> SsoDomain:
         """The answer names the TXT record that proves the claim (``verification``)."""
         return await tenancy.sso_domains.claim(ctx, data.domain, meta)
 
-    @post(
+    @acting(
         "/domains/{domain:str}/verify",
-        status_code=HTTP_200_OK,
         summary="Verify the org's claim: the gateway looks up its TXT record (an owner at aal2)",
     )
     async def verify_domain(
-        self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+        self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta
     ) -> SsoDomain:
         return await tenancy.sso_domains.verify_by_dns(ctx, domain, meta)
 
-    @delete("/domains/{domain:str}", status_code=HTTP_204_NO_CONTENT, summary="Drop a domain")
+    @delete("/domains/{domain:str}", summary="Drop a domain")
     async def drop_domain(
-        self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+        self, domain: FromPath[str], ctx: Ctx, tenancy: Tenancy, meta: Meta
     ) -> None:
         await tenancy.sso_domains.drop(ctx, domain, meta)
 
@@ -105,13 +98,9 @@ class SsoMembershipController(Controller):
     path = "/v1/orgs/{org_id:uuid}/members/{user_id:uuid}/sso-binding"
     tags = ["orgs"]  # noqa: RUF012
 
-    @delete(
-        "/",
-        status_code=HTTP_204_NO_CONTENT,
-        summary="Release a member from the org's SSO (an admin at aal2)",
-    )
+    @delete("/", summary="Release a member from the org's SSO (an admin at aal2)")
     async def release(
-        self, user_id: FromPath[UUID], ctx: Ctx, tenancy: Tenancy, meta: Meta_
+        self, user_id: FromPath[UUID], ctx: Ctx, tenancy: Tenancy, meta: Meta
     ) -> None:
         """A bound member whose address left the org's verified domains has no access
         (``sso_membership_suspended``) until an admin releases them here or removes them."""
@@ -130,9 +119,9 @@ class SsoDomainVerification(Controller):
         self,
         domain: FromPath[str],
         org_id: FromPath[UUID],
-        principal: NamedDependency[Principal],
+        principal: Caller,
         tenancy: Tenancy,
-        meta: Meta_,
+        meta: Meta,
     ) -> SsoDomain:
         """Names the org whose claim is approved: any number of orgs may claim a domain,
         and approving one never approves another's."""
@@ -141,7 +130,14 @@ class SsoDomainVerification(Controller):
 
     @get("/{domain:str}/claims", summary="The orgs that claim a domain (platform admins)")
     async def claims(
-        self, domain: FromPath[str], principal: NamedDependency[Principal], tenancy: Tenancy
+        self, domain: FromPath[str], principal: Caller, tenancy: Tenancy
     ) -> list[DomainClaim]:
         await tenancy.platform.require_admin(principal)
         return await tenancy.sso_domains.claims_of(domain)
+
+
+sso_handlers: list[ControllerRouterHandler] = [
+    SsoController,
+    SsoMembershipController,
+    SsoDomainVerification,
+]
