@@ -15,6 +15,7 @@ from devstack.binaries import postgres_bin
 from devstack.layout import PG_SUPERUSER
 from devstack.postgres import LocalPostgres
 from devstack.process import (
+    StackError,
     pid_alive,
     port_open,
     read_pid,
@@ -126,6 +127,20 @@ class LocalPgReplica:
                 timeout=90,
             )
         wait_until(lambda: port_open(self.port), 30, "the PostgreSQL replica to listen")
+        # Listening is not caught up: a replica that was stopped replays what the primary
+        # wrote meanwhile (a test database dropped and made again: reads of it fail until
+        # then). Wait until it has what the primary had when it started.
+        written = self.primary.query("SELECT pg_current_wal_lsn()")
+        wait_until(lambda: self._replayed(written), 60, "the PostgreSQL replica to catch up")
+
+    def _replayed(self, lsn: str) -> bool:
+        try:
+            done = self.primary.query(
+                f"SELECT pg_last_wal_replay_lsn() >= '{lsn}'::pg_lsn", port=self.port
+            )
+        except StackError:  # still starting up: it refuses connections
+            return False
+        return done == "t"
 
     def stop(self) -> bool:
         return stop_pid(self.pid, signal.SIGINT, timeout=30)

@@ -168,9 +168,10 @@ class LocalPostgres:
         if self.query(f"SELECT 1 FROM pg_database WHERE datname = '{name}'") != "1":  # noqa: S608 (checked above)
             self.query(f'CREATE DATABASE "{name}"')
 
-    def query(self, statement: str) -> str:
+    def query(self, statement: str, *, port: int | None = None) -> str:
         """One statement as the superuser in the ``postgres`` database (psql over TCP);
-        its output, unaligned. Only for the stack's own fixed statements."""
+        its output, unaligned. Only for the stack's own fixed statements. ``port``: another
+        server of the same superuser (the replica)."""
         env = {**os.environ, "PGPASSWORD": self.superuser_password}
         base = [
             "psql",
@@ -179,7 +180,7 @@ class LocalPostgres:
             "-h",
             "127.0.0.1",
             "-p",
-            str(self.layout.pg_port),
+            str(port or self.layout.pg_port),
             "-U",
             PG_SUPERUSER,
             "-d",
