@@ -83,3 +83,34 @@ async def test_an_orgs_connections_are_capped(live_server: str, settings: Settin
                 await socket.close()
 
         await eventually(admitted, within=10, what="a connection after the first closed")
+
+
+async def test_a_socket_joins_at_most_the_orgs_channels_per_connection(
+    live_server: str, settings: Settings
+) -> None:
+    async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
+        admin = await platform_admin(http, settings)
+        member = await member_of_new_org(http)
+        limits = await http.put(
+            f"/v1/platform/orgs/{member['org']}/limits",
+            headers=admin,
+            json={"realtime_channels_per_connection": 2},
+        )
+        assert limits.status_code == 200
+        socket = await connect(live_server, member["token"])
+        try:
+            for channel in ("one", "two"):
+                joined = await command(socket, type="subscribe", channel=channel)
+                assert joined["type"] == "subscribed", joined
+            refused = await command(socket, type="subscribe", channel="three")
+            assert (refused["type"], refused["code"]) == ("error", "too_many_channels")
+            # Joining a channel the socket holds again is no new channel.
+            again = await command(socket, type="subscribe", channel="one")
+            assert again["type"] == "subscribed", again
+            # Leaving one makes room on the same socket.
+            left = await command(socket, type="unsubscribe", channel="one")
+            assert left["type"] == "unsubscribed", left
+            joined = await command(socket, type="subscribe", channel="three")
+            assert joined["type"] == "subscribed", joined
+        finally:
+            await socket.close()
