@@ -24,9 +24,9 @@ import asyncpg
 import msgspec
 from pymongo.errors import PyMongoError
 
-from orgbase.core.errors import Conflict, NotFound, Unavailable
+from orgbase.core.errors import Conflict, Unavailable
 from orgbase.core.mongo import MongoClients
-from orgbase.core.pg_errors import database_unavailable
+from orgbase.core.pg_errors import database_unavailable, org_not_found
 from orgbase.core.postgres import CONNECTION_ERRORS
 from orgbase.core.redis import RedisClients
 from orgbase.core.settings import Settings
@@ -123,7 +123,7 @@ async def _export_postgres(stores: Stores, org: UUID, writer: ArchiveWriter) -> 
     async with api.transaction(isolation="repeatable_read"):
         live = await system.fetchval("SELECT orgbase.org_archive_platform($1) -> 'org'", org)
         if live is None or live == "null":
-            raise NotFound("no such org", code="org_not_found")
+            raise org_not_found()
         await _enter(stores, org, "export")
         snapshot = await api.fetchval("SELECT pg_export_snapshot()")
         async with system.transaction(isolation="repeatable_read", readonly=True):

@@ -13,8 +13,8 @@ from orgbase.core import audit
 from orgbase.core.accounts import Accounts, PlatformUser
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import IssuedToken, Principal, RequestMeta
-from orgbase.core.errors import Forbidden, Invalid, NotFound
-from orgbase.core.pg_errors import mfa_required
+from orgbase.core.errors import Forbidden, Invalid
+from orgbase.core.pg_errors import mfa_required, org_not_found
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.schemas import ImpersonationToken, Page, PlatformOrg
 
@@ -75,7 +75,7 @@ class PlatformService:
         an impersonation it would refuse at every use is refused now."""
         mfa = await connection.fetchval(_MFA_REQUIRED, org_id)
         if mfa is None:
-            raise NotFound("no such org", code="org_not_found")
+            raise org_not_found()
         if mfa:
             standing = await self.accounts.session_standing(connection, session_id)
             if standing is None or standing.aal != "aal2":

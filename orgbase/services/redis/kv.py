@@ -24,6 +24,7 @@ from orgbase.core import keys, rbac
 from orgbase.core.context import OrgContext
 from orgbase.core.errors import Conflict, Invalid, NotFound, TooLarge
 from orgbase.core.org_usage import OrgUsage
+from orgbase.core.pg_errors import org_not_found
 from orgbase.core.redis import RedisClients, RedisUnavailable, unlink_matching
 from orgbase.core.settings import KvSettings
 from orgbase.services.redis.stats import RedisStats
@@ -200,7 +201,7 @@ class KeyValueStore:
         """A write script's answer: refused (the org is going, over its bytes or its
         keys), or done (metered, counted)."""
         if status == -2:
-            raise _org_gone()
+            raise org_not_found()
         if status == -3:
             raise _over_storage(quota, used)
         if status < 0:
@@ -320,7 +321,3 @@ def _over_storage(quota: int, used: int) -> Conflict:
         details={"limit_bytes": quota, "used_bytes": used},
         hint="delete keys or give them a ttl (nothing is deleted for you)",
     )
-
-
-def _org_gone() -> NotFound:
-    return NotFound("no such org", code="org_not_found")
