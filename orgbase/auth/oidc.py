@@ -28,6 +28,7 @@ from orgbase.auth.oidc_tokens import ProviderConfig, refused
 from orgbase.auth.schemas import TokenResponse
 from orgbase.auth.sessions import SessionStore
 from orgbase.core.context import Principal, RequestMeta
+from orgbase.core.domains import domain_name
 from orgbase.core.errors import Invalid, NotFound, Unauthorized
 from orgbase.core.orgs import OrgSso
 from orgbase.core.postgres import Connection, Database
@@ -91,8 +92,7 @@ class OidcSignIn:
 
     async def provider_for_domain(self, raw_domain: str) -> ProviderConfig:
         """The SSO provider of the org that verified this email domain."""
-        domain = raw_domain.strip().lower().rstrip(".")
-        org_id = await self.sso.org_of_domain(domain)
+        org_id = await self.sso.org_of_domain(domain_name(raw_domain))
         if org_id is None:
             raise NotFound("no SSO provider for this domain", code="sso_provider_not_found")
         return await self.provider(f"{SSO_PREFIX}{org_id}")

@@ -2,9 +2,10 @@
 
 ``/authorize`` stores the flow (provider, nonce, PKCE verifier, where to go back) in Redis
 under a hash of a random ``state``, and sets a cookie in the browser holding another
-random value whose hash is stored with it. ``/callback`` takes the state once (GETDEL: a
-replay finds nothing) and refuses it unless the browser sends that cookie: an attacker's
-unopened callback URL (their own sign-in) cannot sign a victim's browser in (login CSRF).
+random value whose hash is stored with it. ``/callback`` refuses the state unless the
+browser sends that cookie (an attacker's unopened callback URL, their own sign-in, cannot
+sign a victim's browser in: login CSRF), and only then takes it, once (GETDEL: a replay
+finds nothing): a refused request takes nothing.
 
 Flows started by a call that is not a browser navigation (``POST /auth/v1/sso`` and
 identity linking, which answer ``{url}``) answer a URL of our own ``/authorize``, so the
@@ -85,16 +86,24 @@ class FlowStates:
         )
         if not _plausible(state):
             raise invalid
-        stored = await self._take(state_key(state))
-        if stored is None:
+        key = state_key(state)
+        # Read, and taken only by its own browser: a request without the cookie (anyone
+        # who learned the state) must not use up, so cancel, the user's sign-in.
+        raw = await self.redis.run(lambda r: r.get(key))
+        if raw is None:
             raise invalid
-        expected = str(stored.pop("binding", ""))
-        if not binding or not same_secret(_digest(binding), expected):
+        if not binding or not same_secret(
+            _digest(binding), str(json.loads(raw).get("binding", ""))
+        ):
             raise Forbidden(
                 "this sign-in was started in another browser",
                 code="oidc_browser_mismatch",
                 hint="start the sign-in again from this browser",
             )
+        stored = await self._take(key)  # once: of two at once, one finds nothing
+        if stored is None:
+            raise invalid
+        stored.pop("binding", None)
         return stored
 
     async def new_ticket(self, link: dict[str, Any]) -> str:

@@ -122,11 +122,22 @@ def database_failure(exc: BaseException) -> Unavailable | Invalid:
     return database_unavailable()
 
 
+# What a refused value was, by SQLSTATE, in our words: PostgreSQL's own (its message, its
+# DETAIL) describe the database, not the request, and are not the client's to read.
+_REFUSED_VALUES = {
+    "22021": "text cannot hold a NUL character or an invalid byte sequence",
+    "22P05": "text cannot hold a NUL character (\\u0000)",
+    "22003": "a number is out of range",
+    "22008": "a date or time is out of range",
+}
+
+
 def refused_value(exc: asyncpg.DataError) -> Invalid:
     """Class 22: a value PostgreSQL cannot take (a NUL character in text, an escape jsonb
     refuses, a number out of range) is the request's fault, not an outage. (The data API
     translates these itself, into PostgREST's codes.)"""
-    return Invalid(f"a value cannot be stored or compared: {exc}"[:300], code="invalid_value")
+    what = _REFUSED_VALUES.get(str(getattr(exc, "sqlstate", "")), "a value of an unusable form")
+    return Invalid(f"a value cannot be stored or compared: {what}", code="invalid_value")
 
 
 def statement_timed_out(seconds: float) -> TimedOut:

@@ -47,6 +47,9 @@ def _hash(token: str) -> bytes:
 
 
 _PENDING = "org_id = $1 AND accepted_at IS NULL AND revoked_at IS NULL"
+_ONE_ADDRESS_AT_A_TIME = (
+    "SELECT pg_advisory_xact_lock(hashtextextended('invite:' || $1::uuid::text || ':' || $2, 0))"
+)
 
 
 async def _revoke_pending(connection: Connection, org_id: UUID, column: str, value: Any) -> int:
@@ -150,7 +153,9 @@ class InvitationService:
             org_name = await connection.fetchval(
                 "SELECT name FROM orgbase.orgs WHERE id = $1", ctx.org_id
             )
-            # Only the newest invitation of an address works.
+            # Only the newest invitation of an address works: one invitation of an address
+            # at a time (a double-submitted form), so each revokes the one before it.
+            await connection.execute(_ONE_ADDRESS_AT_A_TIME, ctx.org_id, address)
             await _revoke_pending(connection, ctx.org_id, "email", address)
             row = await connection.fetchrow(
                 f"""
@@ -206,24 +211,26 @@ class InvitationService:
             invitation = await self._claim(connection, token, user_id)
             await lock_live_org(connection, invitation["org_id"])
             invitation["role"] = await self._grantable(connection, invitation)
-            try:
-                await connection.execute(
-                    "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)",
-                    invitation["org_id"],
-                    user_id,
-                    invitation["role"],
-                )
-            except asyncpg.UniqueViolationError:
-                raise Conflict(
-                    "you are already a member of this org", code="already_member"
-                ) from None
-            await connection.execute(
-                "UPDATE orgbase.invitations SET accepted_at = now(), accepted_by = $2"
-                " WHERE id = $1",
-                invitation["id"],
+            joined = await connection.fetchval(
+                "INSERT INTO orgbase.memberships (org_id, user_id, role) VALUES ($1, $2, $3)"
+                " ON CONFLICT DO NOTHING RETURNING true",
+                invitation["org_id"],
                 user_id,
+                invitation["role"],
             )
-            await _record_acceptance(connection, user_id, meta, invitation)
+            if joined:
+                await connection.execute(
+                    "UPDATE orgbase.invitations SET accepted_at = now(), accepted_by = $2"
+                    " WHERE id = $1",
+                    invitation["id"],
+                    user_id,
+                )
+                await _record_acceptance(connection, user_id, meta, invitation)
+            # A member has no use for the address's other invitations (nor, already a
+            # member, for this one): left pending, they would bring them back once removed.
+            await _revoke_pending(connection, invitation["org_id"], "email", invitation["email"])
+        if not joined:
+            raise Conflict("you are already a member of this org", code="already_member")
         await self.memberships.changed(invitation["org_id"], user_id, invitation["role"])
         return Accepted(org_id=invitation["org_id"], role=invitation["role"])
 

@@ -14,7 +14,6 @@ until an admin releases or removes them.
 
 from __future__ import annotations
 
-import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,12 +26,12 @@ from orgbase.core import rbac
 from orgbase.core.accounts import Accounts, email_domain
 from orgbase.core.audit import AuditEvent
 from orgbase.core.context import OrgContext, RequestMeta
+from orgbase.core.domains import domain_name
 from orgbase.core.errors import Conflict, Invalid, NotFound
 from orgbase.core.postgres import Connection, Database
 from orgbase.tenants.domain_proof import DnsProver, DomainChallenge, challenge_for
 from orgbase.tenants.sign_in_notice import SignInChanges
 
-_DOMAIN = re.compile(r"^(?=.{3,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 MAX_CLAIMS_PER_ORG = 50
 ACTION = "changing the org's SSO domains"
 
@@ -62,13 +61,6 @@ class DomainClaim(msgspec.Struct):
     org_name: str
     verified: bool
     created_at: datetime
-
-
-def domain_name(raw: str) -> str:
-    domain = raw.strip().lower().rstrip(".")
-    if not _DOMAIN.fullmatch(domain):
-        raise Invalid("that is not a domain name", code="invalid_domain")
-    return domain
 
 
 def _not_claimed() -> NotFound:
@@ -234,7 +226,7 @@ class DomainClaims:
 
     async def drop(self, ctx: OrgContext, raw: str, meta: RequestMeta) -> None:
         rbac.require_security_admin(ctx, ACTION, minimum="owner")
-        domain = raw.strip().lower().rstrip(".")
+        domain = domain_name(raw)
         async with self.db.system_connection() as connection, connection.transaction():
             was_verified = await connection.fetchval(
                 "DELETE FROM orgbase.org_sso_domains WHERE domain = $1 AND org_id = $2"

@@ -14,8 +14,7 @@ import asyncpg
 import pytest
 
 from devstack import LocalStack
-from orgbase.platform.migrations import migrate
-from tests.support.data import migrations_before, scratch_database
+from tests.support.data import migrated_from, scratch_database
 
 SCRATCH = "orgbase_test_api_key_creators"
 CREATORS = 31
@@ -105,16 +104,7 @@ async def _old_layout(connection: asyncpg.Connection) -> dict[str, uuid.UUID]:
 async def test_keys_get_their_creators_and_orphans_are_revoked(
     scratch: str, tmp_path: Path
 ) -> None:
-    await migrate(scratch, migrations_before(CREATORS, tmp_path / "old"))
-    connection = await asyncpg.connect(scratch)
-    try:
-        keys = await _old_layout(connection)
-    finally:
-        await connection.close()
-
-    applied = await migrate(scratch)
-    assert any(name.startswith(f"00{CREATORS}_") for name in applied)
-
+    keys = await migrated_from(scratch, CREATORS, tmp_path, _old_layout)
     org = keys.pop("org")
     connection = await asyncpg.connect(scratch)
     try:

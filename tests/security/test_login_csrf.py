@@ -16,6 +16,7 @@ from __future__ import annotations
 import json
 from collections.abc import AsyncIterator, Iterator
 from dataclasses import dataclass
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 import pytest
@@ -74,8 +75,29 @@ def test_an_attackers_callback_url_signs_no_other_browser_in(setup: Setup) -> No
     assert answer.status_code == 403, answer.text
     assert answer.json()["code"] == "oidc_browser_mismatch"
     assert "access_token" not in answer.headers.get("location", "")
-    # The state was used up: not even the attacker's own browser can finish it now.
-    assert attacker.get(callback).status_code == 400
+    # Refused before the state is used: only the browser that started it finishes it.
+    finished = attacker.get(callback)
+    assert finished.status_code == 303, finished.text
+    assert "access_token=" in finished.headers["location"]
+
+
+@pytest.mark.parametrize("answer", ["error=access_denied", "code=forged"])
+def test_a_callback_without_the_browsers_cookie_consumes_nothing(setup: Setup, answer: str) -> None:
+    """Anyone who learns a sign-in's state (a referrer, a log) called the callback with it
+    and no cookie: an error answer was followed (303 ``oidc_denied``) and either answer
+    used the state up, so the user's own browser then got 400: their sign-in cancelled.
+    The browser's cookie is checked first, and a request without it takes nothing."""
+    setup.provider.account("csrf-cancel-" + answer[:4], unique_email("cancel"))
+    setup.provider.next_login("csrf-cancel-" + answer[:4])
+    callback, own = to_callback(setup.gateway)
+    state = parse_qs(urlsplit(callback).query)["state"][0]
+    forged = f"{setup.gateway}/auth/v1/callback?state={state}&{answer}"
+    refused = httpx.Client(timeout=10).get(forged)
+    assert (refused.status_code, refused.json()["code"]) == (403, "oidc_browser_mismatch")
+    assert "location" not in refused.headers
+    finished = own.get(callback)
+    assert finished.status_code == 303, finished.text
+    assert "access_token=" in finished.headers["location"]
 
 
 def test_the_starting_browser_finishes_and_the_cookie_is_strict_enough(setup: Setup) -> None:

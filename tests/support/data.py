@@ -5,9 +5,10 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import TypeVar
 
 import asyncpg
 from redis.asyncio import Redis
@@ -15,7 +16,9 @@ from redis.asyncio import Redis
 from devstack import LocalStack
 from devstack.layout import PG_SUPERUSER
 from orgbase.core.settings import Settings
-from orgbase.platform.migrations import default_directory
+from orgbase.platform.migrations import default_directory, migrate
+
+T = TypeVar("T")
 
 EXAMPLE_APP_MIGRATIONS = Path(__file__).resolve().parents[2] / "migrations"
 """The example app migrations shipped in the repository (api.items and its functions)."""
@@ -120,6 +123,22 @@ def migrations_before(number: int, directory: Path) -> Path:
         if int(path.name.split("_", 1)[0]) < number:
             shutil.copy(path, old / path.name)
     return old
+
+
+async def migrated_from(
+    url: str, number: int, directory: Path, fill: Callable[[asyncpg.Connection], Awaitable[T]]
+) -> T:
+    """Migrate the database at ``url`` to the layout before migration ``number``, fill it
+    with ``fill`` and apply the rest (``number`` among them): what ``fill`` returned."""
+    await migrate(url, migrations_before(number, directory))
+    connection = await asyncpg.connect(url)
+    try:
+        filled = await fill(connection)
+    finally:
+        await connection.close()
+    applied = await migrate(url)
+    assert any(name.startswith(f"{number:04d}_") for name in applied)
+    return filled
 
 
 @asynccontextmanager
