@@ -287,6 +287,7 @@ def write_error(exc: asyncpg.PostgresError) -> OrgbaseError | None:
 
 _WRITE_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
     "OBS09": errors.key_exists,
+    "OBS10": errors.signer_gone,
     "23505": errors.key_exists,
     "42501": lambda: errors.not_allowed("write here"),
     "23503": errors.no_such_bucket,

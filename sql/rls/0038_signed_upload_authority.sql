@@ -83,6 +83,8 @@ CREATE OR REPLACE FUNCTION storage.put_granted(
     OUT object_id uuid, OUT old_blob text, OUT created boolean, OUT grown bigint,
     OUT total bigint, OUT updated_at timestamptz)
     LANGUAGE plpgsql SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
+DECLARE
+    signer text;  -- the signer's role now
 BEGIN
     PERFORM 1 FROM orgbase.orgs g WHERE g.id = p_org AND g.deleted_at IS NULL FOR SHARE;
     IF NOT FOUND THEN
@@ -91,9 +93,12 @@ BEGIN
     -- The object's row first (locked), so the check and the write see the same owner.
     PERFORM 1 FROM storage.objects o
     WHERE o.org_id = p_org AND o.bucket_id = p_bucket AND o.name = p_name FOR UPDATE;
-    IF p_owner IS NULL OR NOT storage.may_put_as(
-            p_org, p_bucket, p_name, p_owner,
-            orgbase.role_rank(storage.signer_role(p_org, p_owner)), p_upsert) THEN
+    signer := storage.signer_role(p_org, p_owner);
+    IF signer IS NULL THEN  -- OBS10: removed, deleted, revoked since it signed
+        RAISE EXCEPTION 'the signer has no authority in the org' USING ERRCODE = 'OBS10';
+    END IF;
+    IF NOT storage.may_put_as(p_org, p_bucket, p_name, p_owner, orgbase.role_rank(signer),
+                              p_upsert) THEN
         RAISE EXCEPTION 'the signer may not write this object'
             USING ERRCODE = 'insufficient_privilege';
     END IF;

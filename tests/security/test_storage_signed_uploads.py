@@ -113,5 +113,6 @@ async def test_a_removed_signer_uploads_nothing(client: Client) -> None:
         refused = await _put(client, signed.json()["url"], b"from outside")
         assert refused.status_code == 403, refused.text
         assert refused.json()["error"] == "AccessDenied"
+        assert "signer may no longer write" in refused.json()["message"]
         missing = await client.get(f"{S}/object/{bucket}/{name}", headers=owner)
         assert missing.status_code == 404
