@@ -33,16 +33,17 @@ CREATE POLICY objects_insert ON storage.objects FOR INSERT TO orgbase_api
                 AND ((SELECT c.rank FROM orgbase.context c) >= 3
                      OR owner_id = (SELECT storage.caller())));
 
--- May this caller store this object: create it, or (p_upsert) replace the one there? An
--- object there without p_upsert is the write's own refusal (OBS09), not this one's.
--- SECURITY DEFINER: the object there decides, even where the caller cannot read it.
+-- May this caller store this object: create it (as its owner), or, upserting, replace the
+-- one there? (Without p_upsert, an object there is the write's own refusal, OBS09; the
+-- caller must still be one who may create it.) SECURITY DEFINER: the object there decides,
+-- even where the caller cannot read it.
 CREATE FUNCTION storage.may_put_as(p_org uuid, p_bucket text, p_name text, p_caller uuid,
                                    p_rank integer, p_upsert boolean) RETURNS boolean
     LANGUAGE sql STABLE SECURITY DEFINER SET search_path = pg_catalog, pg_temp AS $$
     SELECT coalesce(
-        (SELECT NOT p_upsert OR storage.may_write(p_org, p_bucket, o.owner_id, p_caller, p_rank)
+        (SELECT storage.may_write(p_org, p_bucket, o.owner_id, p_caller, p_rank)
          FROM storage.objects o
-         WHERE o.org_id = p_org AND o.bucket_id = p_bucket AND o.name = p_name),
+         WHERE p_upsert AND o.org_id = p_org AND o.bucket_id = p_bucket AND o.name = p_name),
         storage.may_write(p_org, p_bucket, p_caller, p_caller, p_rank))
 $$;
 REVOKE ALL ON FUNCTION storage.may_put_as(uuid, text, text, uuid, integer, boolean) FROM PUBLIC;

@@ -67,6 +67,8 @@ async def test_signing_an_upload_needs_the_right_to_write_it(client: Client) -> 
             signed = await _sign(client, signer, path, **UPSERT)
             assert signed.status_code == 403, (path, signed.text)
             assert signed.json()["error"] == "AccessDenied"
+        without_upsert = await _sign(client, signer, f"{admins}/admin.txt")
+        assert without_upsert.status_code == 403, without_upsert.text
     assert (await client.get(f"{S}/object/{admins}/admin.txt", headers=owner)).content == b"admin's"
     mine = await client.get(f"{S}/object/{private}/payroll.csv", headers=owner)
     assert mine.content == b"owner's"
