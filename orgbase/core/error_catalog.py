@@ -274,7 +274,11 @@ _STORAGE = {
     "ExpiredSignature": Code(400, "the signed URL has expired"),
     "too_many_buckets": Code(400, "the org has as many buckets as it may"),
     "upload_interrupted": Code(400, "the client went away before the body ended: nothing kept"),
-    "AccessDenied": Code(403, "the bucket's policy does not let the caller do this"),
+    "AccessDenied": Code(
+        403,
+        "the bucket's policy does not let the caller do this (or a signed upload's signer"
+        " has no authority in the org any more)",
+    ),
     "NoSuchBucket": Code(404, "no such bucket in the caller's org"),
     "NoSuchKey": Code(404, "no such object"),
     "NoSuchUpload": Code(404, "no such resumable upload (or it expired)"),

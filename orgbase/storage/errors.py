@@ -53,6 +53,13 @@ def not_allowed(what: str) -> Forbidden:
     return Forbidden(f"this bucket's policy does not let you {what}", code="AccessDenied")
 
 
+def signer_gone() -> Forbidden:
+    return Forbidden(
+        "the signed URL's signer may no longer write in this org (removed, or its key revoked)",
+        code="AccessDenied",
+    )
+
+
 def too_large(limit: int, which: str) -> TooLarge:
     return TooLarge(
         f"The object exceeded the maximum allowed size ({which}: {limit} bytes)",

@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from orgbase.core.errors import Invalid
+from orgbase.core.json_input import check_json_input
 from orgbase.storage.multipart import MultipartReader, boundary_of
 from orgbase.storage.publish import Incoming
 from orgbase.storage.receive import asgi_body
@@ -30,8 +31,12 @@ def cache_control(value: str | None) -> str | None:
 
 
 def user_metadata(raw: str | None) -> dict[str, Any] | None:
+    """An upload's user metadata, however it came (a header, a form field, TUS): a JSON
+    object of at most 8 KiB, nesting no deeper than any JSON body may (the body guard's
+    rule: deeper would reach the parser's recursion limit)."""
     if not raw:
         return None
+    check_json_input(raw.encode())
     try:
         value = json.loads(raw)
     except ValueError:

@@ -114,6 +114,19 @@ class Publisher:
             raise errors.too_large(limit.bytes, limit.which)
         return limit, bucket
 
+    async def check_write(self, access: Access, target: Target) -> None:
+        """The caller (a credential, not a grant) may store this object under its bucket's
+        policy, replacing the one there when upserting: the rule the objects' policies
+        apply to a write (storage.may_put), asked before a signed upload URL is made."""
+        assert access.entry is not None
+        rows = await self.db.tenant_fetch(
+            access.entry,
+            "SELECT storage.may_put($5, $6, $7, $8) AS ok WHERE ctx.role IS NOT NULL",
+            (access.org, target.bucket, target.name, target.upsert),
+        )
+        if not rows or not rows[0]["ok"]:
+            raise errors.not_allowed("write this object")
+
     async def store(
         self, access: Access, target: Target, incoming: Incoming, chunks: AsyncIterator[bytes]
     ) -> Stored:
@@ -274,6 +287,7 @@ def write_error(exc: asyncpg.PostgresError) -> OrgbaseError | None:
 
 _WRITE_ERRORS: dict[str, Callable[[], OrgbaseError]] = {
     "OBS09": errors.key_exists,
+    "OBS10": errors.signer_gone,
     "23505": errors.key_exists,
     "42501": lambda: errors.not_allowed("write here"),
     "23503": errors.no_such_bucket,

@@ -95,10 +95,7 @@ async def sign_upload(
     access = Access.of(active_ctx)
     target = Target(names.bucket_id(bucket), path_name(name), upsert_header(request))
     await storage.publisher.admit(access, target, Incoming("application/octet-stream"))
-    if active_ctx.role == "viewer":
-        from orgbase.storage.errors import not_allowed
-
-        raise not_allowed("upload here")
+    await storage.publisher.check_write(access, target)
     expires = int(time.time()) + storage.settings.signed_upload_seconds
     grant = Grant(
         "upload", access.org, target.bucket, target.name, expires, access.owner, target.upsert
