@@ -13,7 +13,7 @@ import signal
 
 from devstack.binaries import postgres_bin
 from devstack.layout import PG_SUPERUSER
-from devstack.postgres import LocalPostgres
+from devstack.postgres import LocalPostgres, start_server
 from devstack.process import (
     StackError,
     pid_alive,
@@ -111,21 +111,7 @@ class LocalPgReplica:
         if not self.exists():
             self._base_backup()
         if not pid_alive(self.pid):
-            run(
-                [
-                    str(postgres_bin() / "pg_ctl"),
-                    "-D",
-                    str(self.data_dir),
-                    "-l",
-                    str(self.log_file),
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                ],
-                as_user=self.primary.run_as,
-                timeout=90,
-            )
+            start_server(self.data_dir, self.log_file, self.primary.run_as)
         wait_until(lambda: port_open(self.port), 30, "the PostgreSQL replica to listen")
         # Listening is not caught up: a replica that was stopped replays what the primary
         # wrote meanwhile (a test database dropped and made again: reads of it fail until

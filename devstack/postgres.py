@@ -100,21 +100,7 @@ class LocalPostgres:
             # A server from this data folder is up but not answering yet.
             wait_until(lambda: port_open(self.layout.pg_port), 30, "PostgreSQL to listen")
             return
-        run(
-            [
-                str(bin_dir / "pg_ctl"),
-                "-D",
-                str(self.data_dir),
-                "-l",
-                str(self.log_file),
-                "-w",
-                "-t",
-                "60",
-                "start",
-            ],
-            as_user=self.run_as,
-            timeout=90,
-        )
+        start_server(self.data_dir, self.log_file, self.run_as)
         wait_until(lambda: port_open(self.layout.pg_port), 30, "PostgreSQL to listen")
 
     def _initdb(self, bin_dir: Path) -> None:
@@ -197,6 +183,14 @@ class LocalPostgres:
         if done.returncode != 0:
             raise StackError(f"cannot query PostgreSQL: {done.stderr.strip()}")
         return done.stdout.strip()
+
+
+def start_server(data_dir: Path, log_file: Path, run_as: str | None) -> None:
+    """``pg_ctl start`` of a data folder (the primary's or a replica's), as the server's
+    user; returns once the server is up, or fails after 60 s."""
+    pg_ctl = str(postgres_bin() / "pg_ctl")
+    start = [pg_ctl, "-D", str(data_dir), "-l", str(log_file), "-w", "-t", "60", "start"]
+    run(start, as_user=run_as, timeout=90)
 
 
 def _server_user() -> str:

@@ -21,16 +21,21 @@ async def platform_admin(http: httpx.AsyncClient, settings: Settings) -> dict[st
     return {"Authorization": f"Bearer {admin['token']}"}
 
 
+async def member_with_limits(
+    http: httpx.AsyncClient, settings: Settings, **limits: int
+) -> dict[str, str]:
+    """A member of a new org whose limits a platform admin set to ``limits``."""
+    admin = await platform_admin(http, settings)
+    member = await member_of_new_org(http)
+    answer = await http.put(f"/v1/platform/orgs/{member['org']}/limits", headers=admin, json=limits)
+    assert answer.status_code == 200, answer.text
+    return member
+
+
 async def test_socket_publishes_count_against_the_org(live_server: str, settings: Settings) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
-        admin = await platform_admin(http, settings)
-        member = await member_of_new_org(http)
-        limits = await http.put(
-            f"/v1/platform/orgs/{member['org']}/limits",
-            headers=admin,
-            json={"realtime_publishes_per_minute": 18},  # a bucket of 3
-        )
-        assert limits.status_code == 200
+        # 18 a minute: a bucket of 3.
+        member = await member_with_limits(http, settings, realtime_publishes_per_minute=18)
         socket = await connect(live_server, member["token"])
         try:
             for _ in range(3):
@@ -51,14 +56,7 @@ async def test_socket_publishes_count_against_the_org(live_server: str, settings
 
 async def test_an_orgs_connections_are_capped(live_server: str, settings: Settings) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
-        admin = await platform_admin(http, settings)
-        member = await member_of_new_org(http)
-        limits = await http.put(
-            f"/v1/platform/orgs/{member['org']}/limits",
-            headers=admin,
-            json={"realtime_connections": 1},
-        )
-        assert limits.status_code == 200
+        member = await member_with_limits(http, settings, realtime_connections=1)
         first = await connect(live_server, member["token"])
         second = await connect(live_server, member["token"])
         error = json.loads(await second.recv())
@@ -89,14 +87,7 @@ async def test_a_socket_joins_at_most_the_orgs_channels_per_connection(
     live_server: str, settings: Settings
 ) -> None:
     async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
-        admin = await platform_admin(http, settings)
-        member = await member_of_new_org(http)
-        limits = await http.put(
-            f"/v1/platform/orgs/{member['org']}/limits",
-            headers=admin,
-            json={"realtime_channels_per_connection": 2},
-        )
-        assert limits.status_code == 200
+        member = await member_with_limits(http, settings, realtime_channels_per_connection=2)
         socket = await connect(live_server, member["token"])
         try:
             for channel in ("one", "two"):
