@@ -3,14 +3,12 @@ org's allowance (an error frame past it), and an org's connections are capped.""
 
 from __future__ import annotations
 
-import json
-
 import httpx
 import pytest
 import websockets
 
 from orgbase.core.settings import Settings
-from tests.integration.test_realtime import command, connect, member_of_new_org
+from tests.integration.test_realtime import command, connect, member_of_new_org, next_message
 from tests.support.data import make_platform_admin
 from tests.support.waiting import eventually
 
@@ -58,11 +56,14 @@ async def test_an_orgs_connections_are_capped(live_server: str, settings: Settin
     async with httpx.AsyncClient(base_url=live_server, timeout=10) as http:
         member = await member_with_limits(http, settings, realtime_connections=1)
         first = await connect(live_server, member["token"])
+        # A socket is counted once its credential is checked, after the handshake: the
+        # pong says the first is counted before the second is opened.
+        assert (await command(first, type="ping"))["type"] == "pong"
         second = await connect(live_server, member["token"])
-        error = json.loads(await second.recv())
+        error = await next_message(second)
         assert error["code"] == "realtime_connections_exceeded"
         with pytest.raises(websockets.ConnectionClosed) as closed:
-            await second.recv()
+            await next_message(second)
         assert closed.value.rcvd is not None
         assert closed.value.rcvd.code == 4429
         # The first still works; once it is closed, a new one is let in.

@@ -21,7 +21,7 @@ from devstack import LocalStack
 from tests.support.http import PASSWORD, bearer, join, unique_email
 from tests.support.processes import free_port, start_server
 from tests.support.stack import server_env
-from tests.support.waiting import eventually
+from tests.support.waiting import eventually, pause_to_stay_in_one_window
 
 pytestmark = pytest.mark.slow
 
@@ -133,6 +133,7 @@ async def test_rate_limits_count_across_gateways(pair: Pair) -> None:
     email = unique_email("limited")
     (await pair.a.post("/v1/auth/signup", json={"email": email, "password": PASSWORD}))
     body = {"grant_type": "password", "email": email, "password": PASSWORD}
+    await asyncio.sleep(pause_to_stay_in_one_window(60))
     statuses = []
     for n in range(8):
         http = pair.a if n % 2 == 0 else pair.b

@@ -46,3 +46,12 @@ async def eventually(
             return value
         assert time.monotonic() < deadline, f"{what}: not within {within:g}s (last: {value!r})"
         await asyncio.sleep(interval)
+
+
+def pause_to_stay_in_one_window(window_seconds: int, needed: float = 15.0) -> float:
+    """The seconds to wait so that at least ``needed`` seconds of the current fixed window
+    (windows start at multiples of ``window_seconds`` since the epoch, as the sign-in and
+    mail limits count them) are left: requests split across two windows would not reach
+    a limit they reach within one."""
+    left = window_seconds - time.time() % window_seconds
+    return left + 0.1 if left < needed else 0.0
