@@ -57,7 +57,8 @@ async def tus_create(storage: Storage, active_ctx: Ctx, request: Req) -> Respons
         Location=location,
         **{"Upload-Expires": expires.strftime("%a, %d %b %Y %H:%M:%S GMT")},
     )
-    if request.headers.get("content-type") == "application/offset+octet-stream":
+    # An empty file is whole at creation: tus clients send no PATCH for it.
+    if length == 0 or request.headers.get("content-type") == "application/offset+octet-stream":
         offset, _ = await storage.resumable.patch(access, upload, 0, asgi_body(request.receive))
         headers["Upload-Offset"] = str(offset)
     return Response(b"", status_code=201, headers=headers)

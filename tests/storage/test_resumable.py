@@ -26,7 +26,9 @@ def _metadata(bucket: str, name: str, content_type: str) -> str:
     return ",".join(f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items())
 
 
-def tuspy_upload(base: str, headers: dict[str, str], bucket: str, data: bytes) -> None:
+def tuspy_upload(
+    base: str, headers: dict[str, str], bucket: str, data: bytes, name: str = "big/tuspy.bin"
+) -> None:
     import io
 
     tus = TusClient(f"{base}{S}/upload/resumable", headers=headers)
@@ -35,7 +37,7 @@ def tuspy_upload(base: str, headers: dict[str, str], bucket: str, data: bytes) -
         chunk_size=CHUNK,
         metadata={
             "bucketName": bucket,
-            "objectName": "big/tuspy.bin",
+            "objectName": name,
             "contentType": "application/octet-stream",
         },
     )
@@ -49,6 +51,17 @@ async def test_tuspy_uploads_in_six_mib_chunks(client: Client, live_server: str)
     await asyncio.to_thread(tuspy_upload, live_server, owner["headers"], bucket, data)
     got = await client.get(f"{S}/object/{bucket}/big/tuspy.bin", headers=owner["headers"])
     assert hashlib.sha256(got.content).digest() == hashlib.sha256(data).digest()
+
+
+async def test_an_empty_file_is_published_at_creation(client: Client, live_server: str) -> None:
+    """tus clients send no PATCH for an empty file (its offset 0 is its length at once)."""
+    owner = await org_person(client)
+    bucket = await make_bucket(client, owner["headers"])
+    await asyncio.to_thread(tuspy_upload, live_server, owner["headers"], bucket, b"", "empty.txt")
+    got = await client.get(f"{S}/object/{bucket}/empty.txt", headers=owner["headers"])
+    assert (got.status_code, got.content) == (200, b"")
+    info = await client.get(f"{S}/object/info/{bucket}/empty.txt", headers=owner["headers"])
+    assert info.status_code == 200, info.text
 
 
 def _drop_midway(base: str, location: str, headers: dict[str, str], body: bytes) -> None:
