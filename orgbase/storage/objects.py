@@ -15,7 +15,7 @@ import asyncpg
 from orgbase.core import rbac
 from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Database
-from orgbase.storage import errors, names
+from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
 from orgbase.storage.publish import Publisher, Stored, write_error
 from orgbase.storage.receive import Received
@@ -113,8 +113,9 @@ class ObjectCatalog:
                 )
             found = [row_of(bucket, r, name) for r in rows]
         else:
-            rows = await self.db.tenant_fetch(
-                access.entry,
+            rows = await org_rows.rows(
+                self.db,
+                access,
                 f"SELECT {_FIELDS} FROM storage.objects WHERE ctx.role IS NOT NULL"
                 " AND bucket_id = $5 AND name = $6 LIMIT 1",
                 (bucket, name),
@@ -147,8 +148,9 @@ class ObjectCatalog:
               ORDER BY u.entry, u.folder) AS e
             ORDER BY e.{column} {order} NULLS LAST, e.entry LIMIT $9 OFFSET $10
         """
-        rows = await self.db.tenant_fetch(
-            access.entry,  # type: ignore[arg-type]
+        rows = await org_rows.rows(
+            self.db,
+            access,
             inner,
             (
                 bucket,
@@ -165,9 +167,8 @@ class ObjectCatalog:
         for bucket, name in (source, target):
             names.bucket_id(bucket)
             names.object_name(name)
-        assert access.entry is not None
         try:
-            async with self.db.tenant_transaction_with(access.entry) as connection:
+            async with org_rows.transaction(self.db, access) as connection:
                 row = await connection.fetchrow(
                     "UPDATE storage.objects SET bucket_id = $3, name = $4, updated_at = now()"
                     " WHERE bucket_id = $1 AND name = $2 RETURNING id, size, updated_at",
@@ -230,8 +231,7 @@ class ObjectCatalog:
         return removed
 
     async def _delete(self, access: Access, where: str, *args: Any) -> list[asyncpg.Record]:
-        assert access.entry is not None
-        async with self.db.tenant_transaction_with(access.entry) as connection:
+        async with org_rows.transaction(self.db, access) as connection:
             rows: list[asyncpg.Record] = await connection.fetch(
                 f"DELETE FROM storage.objects WHERE {where} RETURNING bucket_id, {_FIELDS}",
                 *args,
