@@ -15,13 +15,12 @@ from typing import Any
 
 import msgspec
 from litestar import Controller, get, put
-from litestar.di import NamedDependency
 from litestar.params import JSONBody
 
 from orgbase.core import audit, rbac
 from orgbase.core.audit import AuditEvent
-from orgbase.core.context import OrgContext, PolicyChange, RequestMeta
-from orgbase.tenants.area import TenancyArea
+from orgbase.core.context import PolicyChange
+from orgbase.tenants.route_parts import Ctx, Meta, Tenancy
 
 
 class AuthPolicy(msgspec.Struct, forbid_unknown_fields=True):
@@ -33,9 +32,7 @@ class AuthPolicyController(Controller):
     tags = ["orgs"]  # noqa: RUF012 - Litestar's declaration style
 
     @get("/", summary="The org's sign-in policy (members)")
-    async def read(
-        self, ctx: NamedDependency[OrgContext], tenancy: NamedDependency[TenancyArea]
-    ) -> AuthPolicy:
+    async def read(self, ctx: Ctx, tenancy: Tenancy) -> AuthPolicy:
         async with tenancy.orgs.db.system_connection() as connection:
             required = await connection.fetchval(
                 "SELECT mfa_required FROM orgbase.orgs WHERE id = $1", ctx.org_id
@@ -46,9 +43,9 @@ class AuthPolicyController(Controller):
     async def change(
         self,
         data: JSONBody[AuthPolicy],
-        ctx: NamedDependency[OrgContext],
-        tenancy: NamedDependency[TenancyArea],
-        meta: NamedDependency[RequestMeta],
+        ctx: Ctx,
+        tenancy: Tenancy,
+        meta: Meta,
     ) -> AuthPolicy:
         rbac.require_security_admin(ctx, "changing the org's sign-in policy")
         details: dict[str, Any] = {"mfa_required": data.mfa_required}
