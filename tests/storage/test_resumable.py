@@ -62,6 +62,11 @@ async def test_an_empty_file_is_published_at_creation(client: Client, live_serve
     assert (got.status_code, got.content) == (200, b"")
     info = await client.get(f"{S}/object/info/{bucket}/empty.txt", headers=owner["headers"])
     assert info.status_code == 200, info.text
+    # Over a name that is taken, without x-upsert: refused at creation, nothing replaced.
+    again = await client.post(
+        f"{S}/upload/resumable", headers=_start(owner["headers"], bucket, "empty.txt", 0)
+    )
+    assert again.status_code == 409, again.text
 
 
 def _drop_midway(base: str, location: str, headers: dict[str, str], body: bytes) -> None:
