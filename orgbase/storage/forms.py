@@ -22,11 +22,17 @@ _FIELDS = frozenset({"cacheControl", "metadata", "contentEncoding", "upsert"})
 
 
 def cache_control(value: str | None) -> str | None:
+    """An upload's Cache-Control, however it came: sent back as a response header on
+    every download, so only what a header may hold (a control character there breaks
+    every answer for the object)."""
     if not value:
         return None
     value = value.strip()
-    if not value.isascii() or len(value) > 200 or any(c in value for c in "\r\n"):
-        raise Invalid("cacheControl is a short ASCII directive", code="InvalidRequest")
+    if len(value) > 200 or not all(" " <= c <= "~" for c in value):
+        raise Invalid(
+            "cacheControl is a directive of at most 200 visible ASCII characters",
+            code="InvalidRequest",
+        )
     return f"max-age={value}" if value.isdigit() else value
 
 
@@ -43,7 +49,24 @@ def user_metadata(raw: str | None) -> dict[str, Any] | None:
         raise Invalid("metadata is a JSON object", code="InvalidRequest") from None
     if not isinstance(value, dict) or len(raw) > 8192:
         raise Invalid("metadata is a JSON object of at most 8 KiB", code="InvalidRequest")
+    if not _storable(value):
+        raise Invalid(
+            "metadata cannot hold a NUL character (\\u0000) or an unpaired surrogate",
+            code="InvalidRequest",
+        )
     return value
+
+
+def _storable(value: Any) -> bool:
+    """JSON that PostgreSQL's jsonb can hold: no text (keys included) with a NUL or a
+    surrogate without its pair. (Its depth was checked before.)"""
+    if isinstance(value, str):
+        return "\x00" not in value and _encodes(value)
+    if isinstance(value, dict):
+        return all(_storable(key) and _storable(item) for key, item in value.items())
+    if isinstance(value, list):
+        return all(_storable(item) for item in value)
+    return True
 
 
 def _header_metadata(value: str | None) -> dict[str, Any] | None:
@@ -85,3 +108,11 @@ async def upload_of(headers: Any, receive: Any) -> tuple[Incoming, AsyncIterator
         )
         return incoming, part.chunks()
     raise Invalid("the form has no file part", code="InvalidRequest")
+
+
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a surrogate JSON's \ud800 escape gave without its pair
+        return False
+    return True

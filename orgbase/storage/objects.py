@@ -17,8 +17,8 @@ from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Database
 from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
-from orgbase.storage.publish import Publisher, Stored, write_error
-from orgbase.storage.receive import Received
+from orgbase.storage.publish import Incoming, Publisher, Stored, Target, new_key, write_error
+from orgbase.storage.receive import Received, backend_call
 from orgbase.storage.schemas import ListBody
 
 _FIELDS = (
@@ -167,6 +167,10 @@ class ObjectCatalog:
         for bucket, name in (source, target):
             names.bucket_id(bucket)
             names.object_name(name)
+        moving = await self.find(access, *source)
+        # What moves in obeys the target bucket's types and sizes, as a copy does.
+        moved_in = Incoming(moving.mimetype, declared_size=moving.size)
+        _, into = await self.publisher.admit(access, Target(*target, upsert=False), moved_in)
         try:
             async with org_rows.transaction(self.db, access) as connection:
                 row = await connection.fetchrow(
@@ -182,16 +186,12 @@ class ObjectCatalog:
             raise mapped from exc
         if row is None:
             raise errors.no_such_key()
-        found = await self.publisher.buckets.get(access, target[0])
         stored = Stored(row["id"], target[0], target[1], False, row["size"], row["updated_at"])
-        await self.publisher.announce(access.org, found, stored, "updated")
+        await self.publisher.announce(access.org, into, stored, "updated")
 
     async def copy(
         self, access: Access, source: tuple[str, str], target: tuple[str, str], upsert: bool
     ) -> Stored:
-        from orgbase.storage.publish import Incoming, Target, new_key
-        from orgbase.storage.receive import backend_call
-
         found = await self.find(access, *source)
         target_ = Target(target[0], target[1], upsert)
         incoming = Incoming(found.mimetype, found.cache_control, found.user_metadata, found.size)

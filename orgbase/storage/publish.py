@@ -198,12 +198,14 @@ class Publisher:
             f"SELECT * FROM storage.{function}($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)"
         )
         try:
-            async with self._transaction(access) as connection:
-                row = await connection.fetchrow(sql, *args)
-                assert row is not None
-                quota = self.sizes.quota(access.org)
-                if quota is not None and row["grown"] > 0 and row["total"] > quota:
-                    raise errors.quota_exceeded(quota)
+            try:
+                row = await self._put(access, sql, args)
+            except asyncpg.UniqueViolationError:
+                if not target.upsert:
+                    raise
+                # Two upserts of a new name at once: this one's INSERT lost the race; the
+                # second call finds the row and replaces it.
+                row = await self._put(access, sql, args)
         except asyncpg.PostgresError as exc:
             mapped = write_error(exc)
             if mapped is None:
@@ -220,6 +222,16 @@ class Publisher:
             row["updated_at"],
         )
         return stored, row["old_blob"]
+
+    async def _put(self, access: Access, sql: str, args: tuple[Any, ...]) -> asyncpg.Record:
+        """One put_object call, the org's quota checked in its transaction."""
+        async with self._transaction(access) as connection:
+            row: asyncpg.Record | None = await connection.fetchrow(sql, *args)
+            assert row is not None
+            quota = self.sizes.quota(access.org)
+            if quota is not None and row["grown"] > 0 and row["total"] > quota:
+                raise errors.quota_exceeded(quota)
+        return row
 
     def _transaction(self, access: Access) -> Any:
         if access.entry is not None:

@@ -28,7 +28,7 @@ from orgbase.core.postgres import Database
 from orgbase.core.settings import StorageSettings
 from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
-from orgbase.storage.forms import user_metadata
+from orgbase.storage.forms import cache_control, user_metadata
 from orgbase.storage.publish import Incoming, Publisher, Stored, Target
 from orgbase.storage.receive import Interrupted, Received
 from orgbase.storage.sniff import check_content, essence
@@ -96,8 +96,7 @@ class Resumable:
         mimetype = essence(metadata.get("contentType") or "application/octet-stream")
         incoming = Incoming(mimetype, declared_size=length)
         await self.publisher.admit(access, Target(names.bucket_id(bucket), name, upsert), incoming)
-        cache = metadata.get("cacheControl") or "3600"
-        cache = f"max-age={cache}" if cache.isdigit() else cache[:200]
+        cache = cache_control(metadata.get("cacheControl") or "3600")
         user_meta = metadata.get("metadata") or None
         user_metadata(user_meta)  # checked now: the last PATCH must not find it bad
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.resumable_seconds)
