@@ -17,6 +17,7 @@ from litestar.types import Receive, Scope, Send
 
 from orgbase.storage import errors
 from orgbase.storage.backends.base import BlobStream
+from orgbase.storage.forms import header_text
 from orgbase.storage.objects import ObjectRow
 
 _RANGE = re.compile(r"bytes=(\d{0,19})-(\d{0,19})")
@@ -54,11 +55,13 @@ def not_modified(if_none_match: str | None, etag: str) -> bool:
 
 
 def headers_of(found: ObjectRow, download: str | None) -> dict[str, str]:
+    cache = found.cache_control
     headers = {
         "etag": found.etag,
         "last-modified": found.updated_at.strftime("%a, %d %b %Y %H:%M:%S GMT"),
         "accept-ranges": "bytes",
-        "cache-control": found.cache_control or "no-cache",
+        # A directive stored before uploads were checked may not fit in a header.
+        "cache-control": cache if cache and header_text(cache) else "no-cache",
         "x-content-type-options": "nosniff",
         "content-security-policy": SANDBOX,
     }

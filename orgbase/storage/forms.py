@@ -28,12 +28,17 @@ def cache_control(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if len(value) > 200 or not all(" " <= c <= "~" for c in value):
+    if not header_text(value):
         raise Invalid(
             "cacheControl is a directive of at most 200 visible ASCII characters",
             code="InvalidRequest",
         )
     return f"max-age={value}" if value.isdigit() else value
+
+
+def header_text(value: str) -> bool:
+    """At most 200 visible ASCII characters (and spaces): what a response header can carry."""
+    return len(value) <= 200 and all(" " <= c <= "~" for c in value)
 
 
 def user_metadata(raw: str | None) -> dict[str, Any] | None:

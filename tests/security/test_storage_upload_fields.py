@@ -13,10 +13,13 @@ from __future__ import annotations
 import asyncio
 import base64
 from typing import Any
+from uuid import UUID
 
 import httpx
 
+from orgbase.core.settings import Settings
 from tests.storage.conftest import Client, S, make_bucket, org_person, put_object
+from tests.support.data import owner_connection
 
 TUS = {"Tus-Resumable": "1.0.0"}
 POSTGRES_WORDS = ("DETAIL", "cannot be converted", "byte sequence", "Unicode escape")
@@ -74,6 +77,31 @@ async def test_a_cache_control_no_header_can_carry_is_refused(client: Client) ->
     assert kept.status_code == 201, kept.text
     got = await client.get(f"{S}/object/{bucket}/ok.txt", headers=h)
     assert got.headers["cache-control"] == "public, max-age=60"
+
+
+async def test_a_stored_directive_no_header_can_carry_is_not_sent(
+    client: Client, settings: Settings
+) -> None:
+    """An object stored before the check (a row of an older release) is still served."""
+    owner = await org_person(client, "old-cache-control")
+    h = owner["headers"]
+    bucket = await make_bucket(client, h, public=True)
+    await put_object(client, h, bucket, "old.txt", b"old", "text/plain")
+    async with owner_connection(settings) as connection:
+        await connection.execute(
+            "UPDATE storage.objects SET cache_control = $3 WHERE org_id = $1 AND bucket_id = $2",
+            UUID(owner["org"]),
+            bucket,
+            "max-age=1\r\nx-injected: 1\x7f",
+        )
+    for url, headers in (
+        (f"{S}/object/{bucket}/old.txt", h),
+        (f"{S}/org/{owner['org']}/object/public/{bucket}/old.txt", {}),
+    ):
+        got = await client.get(url, headers=headers)
+        assert (got.status_code, got.content) == (200, b"old"), got.text
+        assert got.headers["cache-control"] == "no-cache"
+        assert "x-injected" not in got.headers
 
 
 async def test_metadata_postgresql_cannot_hold_is_refused_in_our_words(client: Client) -> None:
