@@ -198,14 +198,7 @@ class Publisher:
             f"SELECT * FROM storage.{function}($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)"
         )
         try:
-            try:
-                row = await self._put(access, sql, args)
-            except asyncpg.UniqueViolationError:
-                if not target.upsert:
-                    raise
-                # Two upserts of a new name at once: this one's INSERT lost the race; the
-                # second call finds the row and replaces it.
-                row = await self._put(access, sql, args)
+            row = await (self._upsert if target.upsert else self._put)(access, sql, args)
         except asyncpg.PostgresError as exc:
             mapped = write_error(exc)
             if mapped is None:
@@ -222,6 +215,18 @@ class Publisher:
             row["updated_at"],
         )
         return stored, row["old_blob"]
+
+    async def _upsert(self, access: Access, sql: str, args: tuple[Any, ...]) -> asyncpg.Record:
+        try:
+            return await self._put(access, sql, args)
+        except asyncpg.UniqueViolationError:
+            pass  # two upserts of a new name at once, and this one's INSERT lost the race
+        try:
+            return await self._put(access, sql, args)  # it finds the row now, and replaces it
+        except asyncpg.UniqueViolationError:
+            # Still unseen: a row the caller may not see (another member's object in an
+            # owner_private bucket) is not theirs to replace.
+            raise errors.not_allowed("replace this object") from None
 
     async def _put(self, access: Access, sql: str, args: tuple[Any, ...]) -> asyncpg.Record:
         """One put_object call, the org's quota checked in its transaction."""

@@ -288,6 +288,19 @@ async def test_presets_are_enforced_in_postgresql(client: Client) -> None:
     assert (await client.get(f"{S}/object/{members}/m", headers=owner)).status_code == 200
 
 
+async def test_an_upsert_over_an_object_the_caller_cannot_see_is_refused(client: Client) -> None:
+    """The policy's answer (403), as signing such an upload gets, not 409 Duplicate."""
+    _, people = await _org_with(client, ("member",))
+    private = await make_bucket(client, people["owner"], policy="owner_private")
+    await put_object(client, people["owner"], private, "owners", b"owner's")
+    replaced = await put_object(
+        client, people["member"], private, "owners", b"mine", **{"x-upsert": "true"}
+    )
+    assert (replaced.status_code, replaced.json()["code"]) == (403, "AccessDenied"), replaced.text
+    kept = await client.get(f"{S}/object/{private}/owners", headers=people["owner"])
+    assert kept.content == b"owner's"
+
+
 async def test_another_org_sees_nothing(client: Client) -> None:
     a = await org_person(client)
     b = await org_person(client)
