@@ -126,11 +126,14 @@ class Resumable:
         return upload, expires
 
     async def find(self, access: Access, upload: UUID) -> dict[str, Any]:
+        # An upload is its creator's: the object it becomes is theirs, so nobody else (an
+        # admin who may see the row included) sends its bytes or reads its offset.
         select = (
             f"SELECT {_COLUMNS} FROM storage.uploads WHERE ctx.role IS NOT NULL"
-            " AND id = $5 AND expires_at > now() LIMIT 1"
+            " AND id = $5 AND owner_id IS NOT DISTINCT FROM $6 AND expires_at > now() LIMIT 1"
         )
-        row = await org_rows.one_row(self.db, access, select, (upload,), errors.no_such_upload)
+        keys = (upload, access.owner)
+        row = await org_rows.one_row(self.db, access, select, keys, errors.no_such_upload)
         return dict(row)
 
     async def offset(self, access: Access, upload: UUID) -> tuple[int, dict[str, Any]]:
@@ -212,7 +215,11 @@ class Resumable:
 
     async def terminate(self, access: Access, upload: UUID, *, keep_file: bool = False) -> None:
         async with org_rows.transaction(self.db, access) as connection:
-            status = await connection.execute("DELETE FROM storage.uploads WHERE id = $1", upload)
+            status = await connection.execute(
+                "DELETE FROM storage.uploads WHERE id = $1 AND owner_id IS NOT DISTINCT FROM $2",
+                upload,
+                access.owner,
+            )
         if status == "DELETE 0" and not keep_file:
             raise errors.no_such_upload()
         if not keep_file:

@@ -10,6 +10,7 @@ import httpx
 from litestar.testing import AsyncTestClient
 
 from orgbase.platform.app import OrgbaseApp
+from tests.support.http import add_member, bearer, new_user, sign_in
 from tests.support.http import org_person as person_of_org
 
 
@@ -43,3 +44,15 @@ async def put_object(
         headers={**headers, "content-type": content_type, **extra},
         content=data,
     )
+
+
+async def org_with(client: Client, roles: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
+    """A fresh org: its id, and the bearer headers of its owner and of one person per role."""
+    owner = await org_person(client)
+    people: dict[str, Any] = {"owner": owner["headers"]}
+    for role in roles:
+        user, _ = await new_user(client)
+        owner_tokens = {"access_token": owner["token"]}
+        await add_member(client, owner_tokens, owner["org"], user, role)
+        people[role] = bearer((await sign_in(client, user["email"], owner["org"]))["access_token"])
+    return owner["org"], people

@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import httpx
 from tusclient.client import TusClient
 
-from tests.storage.conftest import Client, S, make_bucket, org_person
+from tests.storage.conftest import Client, S, make_bucket, org_person, org_with
 
 CHUNK = 6 * 1024 * 1024
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -192,3 +192,29 @@ async def test_resumable_checks_limits_and_org(client: Client) -> None:
     assert over.status_code == 413
     no_version = await client.head(location, headers=h)
     assert no_version.status_code == 412
+
+
+async def test_an_upload_is_its_creators(client: Client) -> None:
+    """Another person of the org, an admin included, neither reads an upload's offset, nor
+    sends its bytes (the object would be theirs, not the creator's), nor abandons it."""
+    _, people = await org_with(client, ("admin", "member"))
+    bucket = await make_bucket(client, people["owner"], policy="owner_private")
+    made = await client.post(
+        f"{S}/upload/resumable", headers=_start(people["member"], bucket, "mine.bin", 3)
+    )
+    assert made.status_code == 201, made.text
+    location = urlsplit(made.headers["location"]).path
+    bytes_ = {"Upload-Offset": "0", "Content-Type": "application/offset+octet-stream"}
+    for other in ("admin", "owner"):
+        headers = {**people[other], **TUS}
+        assert (await client.head(location, headers=headers)).status_code == 404
+        sent = await client.patch(location, headers={**headers, **bytes_}, content=b"abc")
+        assert (sent.status_code, sent.json()["code"]) == (404, "NoSuchUpload"), sent.text
+        assert (await client.delete(location, headers=headers)).status_code == 404
+    sent = await client.patch(
+        location, headers={**people["member"], **TUS, **bytes_}, content=b"abc"
+    )
+    assert sent.status_code == 204, sent.text
+    # The member's own object: the member reads it in an owner_private bucket.
+    got = await client.get(f"{S}/object/{bucket}/mine.bin", headers=people["member"])
+    assert got.content == b"abc"

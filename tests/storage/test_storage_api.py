@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
-from typing import Any
 
 import pytest
 from litestar.testing import AsyncTestClient
@@ -16,8 +15,7 @@ from orgbase.core.settings import Settings
 from orgbase.platform.app import create_app
 from orgbase.storage import names
 from orgbase.storage.signing import Grant, Signer
-from tests.storage.conftest import Client, S, make_bucket, org_person, put_object
-from tests.support.http import add_member, bearer, new_user, sign_in
+from tests.storage.conftest import Client, S, make_bucket, org_person, org_with, put_object
 from tests.support.stack import with_overrides
 
 
@@ -244,19 +242,8 @@ async def test_signed_upload_urls(client: Client) -> None:
     assert (await client.put(f"{S}{elsewhere}", content=b"x")).status_code == 400
 
 
-async def _org_with(client: Client, roles: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
-    owner = await org_person(client)
-    people: dict[str, Any] = {"owner": owner["headers"]}
-    for role in roles:
-        user, _ = await new_user(client)
-        owner_tokens = {"access_token": owner["token"]}
-        await add_member(client, owner_tokens, owner["org"], user, role)
-        people[role] = bearer((await sign_in(client, user["email"], owner["org"]))["access_token"])
-    return owner["org"], people
-
-
 async def test_presets_are_enforced_in_postgresql(client: Client) -> None:
-    _, people = await _org_with(client, ("admin", "member", "viewer"))
+    _, people = await org_with(client, ("admin", "member", "viewer"))
     owner = people["owner"]
     members = await make_bucket(client, owner)
     private = await make_bucket(client, owner, policy="owner_private")
@@ -290,7 +277,7 @@ async def test_presets_are_enforced_in_postgresql(client: Client) -> None:
 
 async def test_an_upsert_over_an_object_the_caller_cannot_see_is_refused(client: Client) -> None:
     """The policy's answer (403), as signing such an upload gets, not 409 Duplicate."""
-    _, people = await _org_with(client, ("member",))
+    _, people = await org_with(client, ("member",))
     private = await make_bucket(client, people["owner"], policy="owner_private")
     await put_object(client, people["owner"], private, "owners", b"owner's")
     replaced = await put_object(
