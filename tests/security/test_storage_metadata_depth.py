@@ -15,7 +15,7 @@ from __future__ import annotations
 import base64
 from typing import Any
 
-from tests.storage.conftest import Client, S, make_bucket, org_person
+from tests.storage.conftest import Client, S, make_bucket, org_person, post_form
 
 DEEP = '{"a": ' + "[" * 1500 + "]" * 1500 + "}"
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -42,13 +42,7 @@ async def test_deep_metadata_is_refused_on_every_upload_route(client: Client) ->
     raw = {**h, "content-type": "text/plain", "x-metadata": _b64(DEEP)}
     _too_deep(await client.post(f"{S}/object/{bucket}/d1.txt", headers=raw, content=b"x"))
     await _absent(client, h, bucket, "d1.txt")
-    form = await client.post(
-        f"{S}/object/{bucket}/d2.txt",
-        headers=h,
-        data={"metadata": DEEP},
-        files={"file": ("d2.txt", b"x", "text/plain")},
-    )
-    _too_deep(form)
+    _too_deep(await post_form(client, h, bucket, "d2.txt", metadata=DEEP))
     await _absent(client, h, bucket, "d2.txt")
     signed = await client.post(f"{S}/object/upload/sign/{bucket}/d3.txt", headers=h)
     assert signed.status_code == 200, signed.text

@@ -18,7 +18,7 @@ from uuid import UUID
 import httpx
 
 from orgbase.core.settings import Settings
-from tests.storage.conftest import Client, S, make_bucket, org_person, put_object
+from tests.storage.conftest import Client, S, make_bucket, org_person, post_form, put_object
 from tests.support.data import owner_connection
 
 TUS = {"Tus-Resumable": "1.0.0"}
@@ -47,27 +47,29 @@ def _tus_start(headers: dict[str, str], bucket: str, name: str, **extra: str) ->
     }
 
 
+async def _tus_refused(
+    client: Client, headers: dict[str, str], bucket: str, name: str, **fields: str
+) -> None:
+    started = await client.post(
+        f"{S}/upload/resumable", headers=_tus_start(headers, bucket, name, **fields), content=b"x"
+    )
+    _refused(started)
+
+
+async def _holds_nothing(client: Client, headers: dict[str, str], bucket: str) -> None:
+    listed = await client.post(f"{S}/object/list/{bucket}", headers=headers, json={})
+    assert listed.json() == []
+
+
 async def test_a_cache_control_no_header_can_carry_is_refused(client: Client) -> None:
     owner = await org_person(client, "cache-control")
     h = owner["headers"]
     bucket = await make_bucket(client, h, public=True)
     for n, value in enumerate(("a\x7fb", "a\x00b", "max-age=\u2603", "x" * 201)):
-        form = await client.post(
-            f"{S}/object/{bucket}/form-{n}.txt",
-            headers=h,
-            data={"cacheControl": value},
-            files={"file": ("f.txt", b"x", "text/plain")},
-        )
-        _refused(form)
+        _refused(await post_form(client, h, bucket, f"form-{n}.txt", cacheControl=value))
     for n, value in enumerate(("a\r\nb", "a\x7fb", "max-age=\u2603", "x" * 201)):
-        started = await client.post(
-            f"{S}/upload/resumable",
-            headers=_tus_start(h, bucket, f"tus-{n}.txt", cacheControl=value),
-            content=b"x",
-        )
-        _refused(started)
-    listed = await client.post(f"{S}/object/list/{bucket}", headers=h, json={})
-    assert listed.json() == []
+        await _tus_refused(client, h, bucket, f"tus-{n}.txt", cacheControl=value)
+    await _holds_nothing(client, h, bucket)
     # A directive a header can carry goes through and comes back on the download.
     kept = await client.post(
         f"{S}/upload/resumable",
@@ -111,14 +113,8 @@ async def test_metadata_postgresql_cannot_hold_is_refused_in_our_words(client: C
     for n, metadata in enumerate(('{"a": "\\u0000"}', '{"\\u0000": 1}', '{"a": ["\\ud800"]}')):
         raw = {**h, "content-type": "text/plain", "x-metadata": _b64(metadata)}
         _refused(await client.post(f"{S}/object/{bucket}/raw-{n}.txt", headers=raw, content=b"x"))
-        started = await client.post(
-            f"{S}/upload/resumable",
-            headers=_tus_start(h, bucket, f"tus-{n}.txt", metadata=metadata),
-            content=b"x",
-        )
-        _refused(started)
-    listed = await client.post(f"{S}/object/list/{bucket}", headers=h, json={})
-    assert listed.json() == []
+        await _tus_refused(client, h, bucket, f"tus-{n}.txt", metadata=metadata)
+    await _holds_nothing(client, h, bucket)
 
 
 async def test_a_move_obeys_the_target_buckets_types_and_sizes(client: Client) -> None:

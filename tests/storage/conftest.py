@@ -46,6 +46,18 @@ async def put_object(
     )
 
 
+async def post_form(
+    client: Client, headers: dict[str, str], bucket: str, name: str, **fields: str
+) -> httpx.Response:
+    """A multipart upload as storage-js sends one: the form's fields, then a 1-byte file."""
+    return await client.post(
+        f"{S}/object/{bucket}/{name}",
+        headers=headers,
+        data=fields,
+        files={"file": (name, b"x", "text/plain")},
+    )
+
+
 async def org_with(client: Client, roles: tuple[str, ...]) -> tuple[str, dict[str, Any]]:
     """A fresh org: its id, and the bearer headers of its owner and of one person per role."""
     owner = await org_person(client)
