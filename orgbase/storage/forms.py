@@ -8,6 +8,7 @@ from __future__ import annotations
 import base64
 import binascii
 import json
+import math
 from collections.abc import AsyncIterator
 from typing import Any
 
@@ -28,12 +29,13 @@ def cache_control(value: str | None) -> str | None:
     if not value:
         return None
     value = value.strip()
-    if not header_text(value):
+    directive = f"max-age={value}" if value.isdigit() else value
+    if not header_text(directive):
         raise Invalid(
             "cacheControl is a directive of at most 200 visible ASCII characters",
             code="InvalidRequest",
         )
-    return f"max-age={value}" if value.isdigit() else value
+    return directive
 
 
 def header_text(value: str) -> bool:
@@ -49,9 +51,11 @@ def user_metadata(raw: str | None) -> dict[str, Any] | None:
         return None
     check_json_input(raw.encode())
     try:
-        value = json.loads(raw)
+        value = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
-        raise Invalid("metadata is a JSON object", code="InvalidRequest") from None
+        raise Invalid(
+            "metadata is a JSON object (numbers finite: no NaN or Infinity)", code="InvalidRequest"
+        ) from None
     if not isinstance(value, dict) or len(raw) > 8192:
         raise Invalid("metadata is a JSON object of at most 8 KiB", code="InvalidRequest")
     if not _storable(value):
@@ -60,6 +64,17 @@ def user_metadata(raw: str | None) -> dict[str, Any] | None:
             code="InvalidRequest",
         )
     return value
+
+
+def _not_json(constant: str) -> Any:
+    raise ValueError(f"{constant} is not JSON")  # Python's parser takes NaN and Infinity
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):  # 1e999: no float holds it
+        raise ValueError(f"{text} is out of range")
+    return number
 
 
 def _storable(value: Any) -> bool:

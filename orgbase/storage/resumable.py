@@ -95,7 +95,10 @@ class Resumable:
         bucket, name = metadata.get("bucketName", ""), metadata.get("objectName", "")
         mimetype = essence(metadata.get("contentType") or "application/octet-stream")
         incoming = Incoming(mimetype, declared_size=length)
-        await self.publisher.admit(access, Target(names.bucket_id(bucket), name, upsert), incoming)
+        target = Target(names.bucket_id(bucket), name, upsert)
+        await self.publisher.admit(access, target, incoming)
+        # Refused now, as signing is, rather than at the last byte.
+        await self.publisher.check_write(access, target)
         cache = cache_control(metadata.get("cacheControl") or "3600")
         user_meta = metadata.get("metadata") or None
         user_metadata(user_meta)  # checked now: the last PATCH must not find it bad
@@ -118,8 +121,11 @@ class Resumable:
                 )
         except asyncpg.InsufficientPrivilegeError:
             raise errors.not_allowed("upload here") from None
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError) as exc:
-            raise Invalid(f"the upload cannot start: {exc}"[:300], code="InvalidRequest") from None
+        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
+            # PostgreSQL's words describe the database, not the request: not sent back.
+            raise Invalid(
+                "the upload cannot start: a value in it cannot be stored", code="InvalidRequest"
+            ) from None
         path = self.part(access.org, upload)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(path.touch)

@@ -3,9 +3,10 @@
 The attacks that worked: a member set an object's Cache-Control to ``a\\x7fb`` (multipart) or
 ``a\\r\\nb`` / ``max-age=☃`` (TUS), which every later download sends back as a header: the
 connection was dropped, or a 500, for the owner, signed URLs and public readers alike.
-Metadata holding ``\\u0000`` answered 400 with PostgreSQL's own words. A move put a text
-object into a bucket that takes 10-byte PNGs only (a copy was refused). Concurrent upserts
-of a new name answered 409 ``Duplicate`` to some of the callers that had said to replace.
+Metadata holding ``\\u0000`` (or NaN, on TUS) answered 400 with PostgreSQL's own words. A
+move put a text object into a bucket that takes 10-byte PNGs only (a copy was refused).
+Concurrent upserts of a new name answered 409 ``Duplicate`` to some of the callers that
+had said to replace.
 """
 
 from __future__ import annotations
@@ -65,9 +66,10 @@ async def test_a_cache_control_no_header_can_carry_is_refused(client: Client) ->
     owner = await org_person(client, "cache-control")
     h = owner["headers"]
     bucket = await make_bucket(client, h, public=True)
-    for n, value in enumerate(("a\x7fb", "a\x00b", "max-age=\u2603", "x" * 201)):
+    # A bare number is max-age=<n>: 193 digits make a directive of 201 characters.
+    for n, value in enumerate(("a\x7fb", "a\x00b", "max-age=\u2603", "x" * 201, "9" * 193)):
         _refused(await post_form(client, h, bucket, f"form-{n}.txt", cacheControl=value))
-    for n, value in enumerate(("a\r\nb", "a\x7fb", "max-age=\u2603", "x" * 201)):
+    for n, value in enumerate(("a\r\nb", "a\x7fb", "max-age=\u2603", "x" * 201, "9" * 193)):
         await _tus_refused(client, h, bucket, f"tus-{n}.txt", cacheControl=value)
     await _holds_nothing(client, h, bucket)
     # A directive a header can carry goes through and comes back on the download.
@@ -106,11 +108,13 @@ async def test_a_stored_directive_no_header_can_carry_is_not_sent(
         assert "x-injected" not in got.headers
 
 
-async def test_metadata_postgresql_cannot_hold_is_refused_in_our_words(client: Client) -> None:
+async def test_metadata_that_cannot_be_stored_is_refused_in_our_words(client: Client) -> None:
     owner = await org_person(client, "meta-nul")
     h = owner["headers"]
     bucket = await make_bucket(client, h)
-    for n, metadata in enumerate(('{"a": "\\u0000"}', '{"\\u0000": 1}', '{"a": ["\\ud800"]}')):
+    refused = [r'{"a": "\u0000"}', r'{"\u0000": 1}', r'{"a": ["\ud800"]}']
+    refused += ['{"a": NaN}', '{"a": [-Infinity]}', '{"a": 1e999}']
+    for n, metadata in enumerate(refused):
         raw = {**h, "content-type": "text/plain", "x-metadata": _b64(metadata)}
         _refused(await client.post(f"{S}/object/{bucket}/raw-{n}.txt", headers=raw, content=b"x"))
         await _tus_refused(client, h, bucket, f"tus-{n}.txt", metadata=metadata)

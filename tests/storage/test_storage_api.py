@@ -5,6 +5,7 @@ bucket, bad names and lying types, limits per bucket."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import hashlib
 import time
 
@@ -284,6 +285,21 @@ async def test_an_upsert_over_an_object_the_caller_cannot_see_is_refused(client:
         client, people["member"], private, "owners", b"mine", **{"x-upsert": "true"}
     )
     assert (replaced.status_code, replaced.json()["code"]) == (403, "AccessDenied"), replaced.text
+    # A resumable upload is refused when it starts, not at its last byte.
+    fields = {"bucketName": private, "objectName": "owners", "contentType": "text/plain"}
+    started = await client.post(
+        f"{S}/upload/resumable",
+        headers={
+            **people["member"],
+            "Tus-Resumable": "1.0.0",
+            "Upload-Length": "4",
+            "x-upsert": "true",
+            "Upload-Metadata": ",".join(
+                f"{k} {base64.b64encode(v.encode()).decode()}" for k, v in fields.items()
+            ),
+        },
+    )
+    assert (started.status_code, started.json()["code"]) == (403, "AccessDenied"), started.text
     kept = await client.get(f"{S}/object/{private}/owners", headers=people["owner"])
     assert kept.content == b"owner's"
 
