@@ -7,12 +7,18 @@ from __future__ import annotations
 from orgbase.core.errors import (
     Conflict,
     Forbidden,
+    Invalid,
     NotFound,
     RangeNotSatisfiable,
     TooLarge,
     Unavailable,
     UnsupportedMediaType,
 )
+
+
+def invalid_request(message: str) -> Invalid:
+    """Supabase Storage's code for a request it cannot take as sent."""
+    return Invalid(message, code="InvalidRequest")
 
 
 def no_such_bucket() -> NotFound:

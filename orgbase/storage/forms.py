@@ -12,8 +12,8 @@ import math
 from collections.abc import AsyncIterator
 from typing import Any
 
-from orgbase.core.errors import Invalid
 from orgbase.core.json_input import check_json_input
+from orgbase.storage import errors
 from orgbase.storage.multipart import MultipartReader, boundary_of
 from orgbase.storage.publish import Incoming
 from orgbase.storage.receive import asgi_body
@@ -31,9 +31,8 @@ def cache_control(value: str | None) -> str | None:
     value = value.strip()
     directive = f"max-age={value}" if value.isdigit() else value
     if not header_text(directive):
-        raise Invalid(
-            "cacheControl is a directive of at most 200 visible ASCII characters",
-            code="InvalidRequest",
+        raise errors.invalid_request(
+            "cacheControl is a directive of at most 200 visible ASCII characters"
         )
     return directive
 
@@ -53,15 +52,14 @@ def user_metadata(raw: str | None) -> dict[str, Any] | None:
     try:
         value = json.loads(raw, parse_constant=_not_json, parse_float=_finite)
     except ValueError:
-        raise Invalid(
-            "metadata is a JSON object (numbers finite: no NaN or Infinity)", code="InvalidRequest"
+        raise errors.invalid_request(
+            "metadata is a JSON object (numbers finite: no NaN or Infinity)"
         ) from None
     if not isinstance(value, dict) or len(raw) > 8192:
-        raise Invalid("metadata is a JSON object of at most 8 KiB", code="InvalidRequest")
+        raise errors.invalid_request("metadata is a JSON object of at most 8 KiB")
     if not _storable(value):
-        raise Invalid(
-            "metadata cannot hold a NUL character (\\u0000) or an unpaired surrogate",
-            code="InvalidRequest",
+        raise errors.invalid_request(
+            "metadata cannot hold a NUL character (\\u0000) or an unpaired surrogate"
         )
     return value
 
@@ -95,7 +93,7 @@ def _header_metadata(value: str | None) -> dict[str, Any] | None:
     try:
         return user_metadata(base64.b64decode(value, validate=True).decode())
     except (binascii.Error, UnicodeDecodeError):
-        raise Invalid("x-metadata is base64 of a JSON object", code="InvalidRequest") from None
+        raise errors.invalid_request("x-metadata is base64 of a JSON object") from None
 
 
 def _length(headers: Any) -> int | None:
@@ -127,7 +125,7 @@ async def upload_of(headers: Any, receive: Any) -> tuple[Incoming, AsyncIterator
             user_metadata(fields.get("metadata")),
         )
         return incoming, part.chunks()
-    raise Invalid("the form has no file part", code="InvalidRequest")
+    raise errors.invalid_request("the form has no file part")
 
 
 def _encodes(text: str) -> bool:
