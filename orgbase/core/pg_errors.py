@@ -132,7 +132,7 @@ _REFUSED_VALUES = {
 }
 
 
-def refused_value(exc: asyncpg.DataError) -> Invalid:
+def refused_value(exc: asyncpg.PostgresError) -> Invalid:
     """Class 22: a value PostgreSQL cannot take (a NUL character in text, an escape jsonb
     refuses, a number out of range) is the request's fault, not an outage. (The data API
     translates these itself, into PostgREST's codes.)"""

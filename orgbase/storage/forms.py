@@ -87,6 +87,14 @@ def _storable(value: Any) -> bool:
     return True
 
 
+def _encodes(text: str) -> bool:
+    try:
+        text.encode()
+    except UnicodeEncodeError:  # a surrogate JSON's \ud800 escape gave without its pair
+        return False
+    return True
+
+
 def _header_metadata(value: str | None) -> dict[str, Any] | None:
     if not value:
         return None
@@ -126,11 +134,3 @@ async def upload_of(headers: Any, receive: Any) -> tuple[Incoming, AsyncIterator
         )
         return incoming, part.chunks()
     raise errors.invalid_request("the form has no file part")
-
-
-def _encodes(text: str) -> bool:
-    try:
-        text.encode()
-    except UnicodeEncodeError:  # a surrogate JSON's \ud800 escape gave without its pair
-        return False
-    return True

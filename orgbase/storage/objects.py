@@ -17,7 +17,7 @@ from orgbase.core.errors import Invalid
 from orgbase.core.postgres import Database
 from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
-from orgbase.storage.publish import Incoming, Publisher, Stored, Target, new_key, write_error
+from orgbase.storage.publish import Incoming, Publisher, Stored, Target, new_key, write_row
 from orgbase.storage.receive import Received, backend_call
 from orgbase.storage.schemas import ListBody
 
@@ -171,19 +171,18 @@ class ObjectCatalog:
         # What moves in obeys the target bucket's types and sizes, as a copy does.
         moved_in = Incoming(moving.mimetype, declared_size=moving.size)
         _, into = await self.publisher.admit(access, Target(*target, upsert=False), moved_in)
-        try:
-            async with org_rows.transaction(self.db, access) as connection:
-                row = await connection.fetchrow(
-                    "UPDATE storage.objects SET bucket_id = $3, name = $4, updated_at = now()"
-                    " WHERE bucket_id = $1 AND name = $2 RETURNING id, size, updated_at",
-                    *source,
-                    *target,
-                )
-        except asyncpg.PostgresError as exc:
-            mapped = write_error(exc)
-            if mapped is None:
-                raise
-            raise mapped from exc
+        # Only what the target admitted: an object replaced meanwhile is not moved.
+        row = await write_row(
+            self.db,
+            access,
+            "UPDATE storage.objects SET bucket_id = $3, name = $4, updated_at = now()"
+            " WHERE bucket_id = $1 AND name = $2 AND size = $5 AND mimetype = $6"
+            " RETURNING id, size, updated_at",
+            *source,
+            *target,
+            moving.size,
+            moving.mimetype,
+        )
         if row is None:
             raise errors.no_such_key()
         stored = Stored(row["id"], target[0], target[1], False, row["size"], row["updated_at"])

@@ -18,15 +18,15 @@ import asyncpg
 import msgspec
 import structlog
 
-from orgbase.core.errors import Invalid, NotFound, OrgbaseError
+from orgbase.core.errors import NotFound, OrgbaseError
 from orgbase.core.events import EventBus, StorageObjectChanged
 from orgbase.core.metering import Meter
 from orgbase.core.org_limits import LimitsOf
-from orgbase.core.pg_errors import entry_error
+from orgbase.core.pg_errors import entry_error, refused_value
 from orgbase.core.postgres import Connection, Database
 from orgbase.core.settings import StorageSettings
 from orgbase.core.tasks import TaskSet
-from orgbase.storage import errors, names
+from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
 from orgbase.storage.backends.base import Backend
 from orgbase.storage.catalog import Bucket, BucketCatalog
@@ -288,6 +288,20 @@ def _granted_transaction(db: Database, org: UUID) -> _GrantedTransaction:
     return _GrantedTransaction(db, org)
 
 
+async def write_row(db: Database, access: Access, sql: str, *args: Any) -> asyncpg.Record | None:
+    """One write in the access's org with its credential; PostgreSQL's refusals in the
+    API's terms."""
+    try:
+        async with org_rows.transaction(db, access) as connection:
+            row: asyncpg.Record | None = await connection.fetchrow(sql, *args)
+            return row
+    except asyncpg.PostgresError as exc:
+        refused = write_error(exc)
+        if refused is None:
+            raise
+        raise refused from exc
+
+
 def write_error(exc: asyncpg.PostgresError) -> OrgbaseError | None:
     """A refused object write in the API's terms (None: not a refusal)."""
     entering = entry_error(exc)
@@ -298,7 +312,8 @@ def write_error(exc: asyncpg.PostgresError) -> OrgbaseError | None:
     if known is not None:
         return known()
     if state.startswith(("22", "23")):
-        return Invalid(f"the object cannot be stored: {exc}"[:300], code="InvalidRequest")
+        # In our words: PostgreSQL's describe the database, not the request.
+        return errors.invalid_request(refused_value(exc).message)
     return None
 
 

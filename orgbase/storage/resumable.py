@@ -21,15 +21,13 @@ from pathlib import Path
 from typing import Any
 from uuid import UUID
 
-import asyncpg
-
-from orgbase.core.errors import Conflict, Invalid, PreconditionFailed
+from orgbase.core.errors import Conflict, PreconditionFailed
 from orgbase.core.postgres import Database
 from orgbase.core.settings import StorageSettings
 from orgbase.storage import errors, names, org_rows
 from orgbase.storage.access import Access
 from orgbase.storage.forms import cache_control, user_metadata
-from orgbase.storage.publish import Incoming, Publisher, Stored, Target
+from orgbase.storage.publish import Incoming, Publisher, Stored, Target, write_row
 from orgbase.storage.receive import Interrupted, Received
 from orgbase.storage.sniff import check_content, essence
 from orgbase.storage.sweeper import staging_folder
@@ -47,15 +45,15 @@ def parse_metadata(header: str | None) -> dict[str, str]:
         try:
             found[key] = base64.b64decode(value, validate=True).decode() if value else ""
         except (ValueError, UnicodeDecodeError):
-            raise Invalid(
-                f"Upload-Metadata {key[:40]!r} is not base64 of UTF-8", code="InvalidRequest"
+            raise errors.invalid_request(
+                f"Upload-Metadata {key[:40]!r} is not base64 of UTF-8"
             ) from None
     return found
 
 
 def whole_number(value: str | None, header: str) -> int:
     if value is None or not value.isascii() or not value.isdigit() or len(value) > 18:
-        raise Invalid(f"{header} must be a whole number of bytes", code="InvalidRequest")
+        raise errors.invalid_request(f"{header} must be a whole number of bytes")
     return int(value)
 
 
@@ -103,29 +101,24 @@ class Resumable:
         user_meta = metadata.get("metadata") or None
         user_metadata(user_meta)  # checked now: the last PATCH must not find it bad
         expires = datetime.now(UTC) + timedelta(seconds=self.settings.resumable_seconds)
-        try:
-            async with org_rows.transaction(self.db, access) as connection:
-                upload = await connection.fetchval(
-                    "INSERT INTO storage.uploads (bucket_id, name, size, upsert, mimetype,"
-                    " cache_control, user_metadata, owner_id, expires_at)"
-                    " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) RETURNING id",
-                    bucket,
-                    name,
-                    length,
-                    upsert,
-                    mimetype,
-                    cache,
-                    user_meta,
-                    access.owner,
-                    expires,
-                )
-        except asyncpg.InsufficientPrivilegeError:
-            raise errors.not_allowed("upload here") from None
-        except (asyncpg.DataError, asyncpg.IntegrityConstraintViolationError):
-            # PostgreSQL's words describe the database, not the request: not sent back.
-            raise Invalid(
-                "the upload cannot start: a value in it cannot be stored", code="InvalidRequest"
-            ) from None
+        row = await write_row(
+            self.db,
+            access,
+            "INSERT INTO storage.uploads (bucket_id, name, size, upsert, mimetype,"
+            " cache_control, user_metadata, owner_id, expires_at)"
+            " VALUES ($1, $2, $3, $4, $5, $6, $7::jsonb, $8, $9) RETURNING id",
+            bucket,
+            name,
+            length,
+            upsert,
+            mimetype,
+            cache,
+            user_meta,
+            access.owner,
+            expires,
+        )
+        assert row is not None
+        upload: UUID = row["id"]
         path = self.part(access.org, upload)
         await asyncio.to_thread(path.parent.mkdir, parents=True, exist_ok=True)
         await asyncio.to_thread(path.touch)

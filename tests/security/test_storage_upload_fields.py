@@ -165,3 +165,29 @@ async def test_concurrent_upserts_of_a_new_name_all_replace(
             )
             refused = [a.text for a in answers if a.status_code != 200]
             assert refused == [], refused
+
+
+async def test_a_move_racing_a_replacement_moves_only_what_was_admitted(
+    client: Client, live_server: str
+) -> None:
+    """The target bucket admits the object as it was read; one replaced in the meantime
+    (here by 50 bytes, over the target's 10) stays where it is."""
+    owner = await org_person(client, "move-race")
+    h = owner["headers"]
+    loose = await make_bucket(client, h)
+    strict = await make_bucket(client, h, file_size_limit=10, allowed_mime_types=["text/plain"])
+    replace = {**h, "content-type": "text/plain", "x-upsert": "true"}
+    async with httpx.AsyncClient(base_url=live_server, timeout=30) as http:
+        for n in range(30):
+            name = f"r{n}.txt"
+            await put_object(client, h, loose, name, b"small", "text/plain")
+            move = {"bucketId": loose, "sourceKey": name, "destinationBucket": strict}
+            await asyncio.gather(
+                *(
+                    http.put(f"{S}/object/{loose}/{name}", headers=replace, content=b"x" * 50)
+                    for _ in range(3)
+                ),
+                http.post(f"{S}/object/move", headers=h, json={**move, "destinationKey": name}),
+            )
+            moved = await client.get(f"{S}/object/{strict}/{name}", headers=h)
+            assert moved.status_code == 404 or len(moved.content) <= 10, (n, len(moved.content))
